@@ -1,0 +1,231 @@
+//! Every error the API returns, as RFC 9457 `application/problem+json`. This file is the one place that
+//! maps domain errors to HTTP status codes.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::formats::FormatError;
+use crate::keys::KeyError;
+use crate::oci::OciError;
+use crate::service::ServiceError;
+
+const PROBLEM_BASE: &str = "https://notarium.dev/problems/";
+
+/// A problem document: a stable `type` slug, a short title and a detail naming what is wrong.
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        slug: &str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: format!("{PROBLEM_BASE}{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::warn!(status = self.status, kind = %self.kind, detail = %self.detail, "request failed");
+        }
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            Json(self),
+        )
+            .into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let detail = rejection.body_text();
+        match rejection {
+            JsonRejection::JsonSyntaxError(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Request body is not valid JSON",
+                detail,
+            ),
+            JsonRejection::JsonDataError(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+                "Request body is missing a field or has one of the wrong type",
+                detail,
+            ),
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Request body must be application/json",
+                detail,
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Request body is too large",
+                detail,
+            ),
+            other => Self::new(
+                other.status(),
+                "unreadable-body",
+                "Request body could not be read",
+                detail,
+            ),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        let detail = error.to_string();
+        match error {
+            ServiceError::Reference(e) => format_problem(&e, detail),
+            ServiceError::Key(e) => key_problem(&e, detail),
+            ServiceError::ImageNotFound(_) => Self::new(
+                StatusCode::NOT_FOUND,
+                "image-not-found",
+                "Image not found in its registry",
+                detail,
+            ),
+            ServiceError::Registry(e) => registry_problem(&e, detail),
+            ServiceError::Store(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database-unavailable",
+                "The database is unavailable",
+                detail,
+            ),
+            ServiceError::Annotations(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-annotations",
+                "Annotations are invalid",
+                detail,
+            ),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        let detail = error.to_string();
+        key_problem(&error, detail)
+    }
+}
+
+fn format_problem(error: &FormatError, detail: String) -> ApiError {
+    let (slug, title) = match error {
+        FormatError::MissingRegistryHost(_) => (
+            "missing-registry-host",
+            "Image reference has no registry host",
+        ),
+        FormatError::MalformedDigest(_) => ("malformed-digest", "Digest is malformed"),
+        FormatError::MalformedReference { .. } => {
+            ("malformed-reference", "Image reference is malformed")
+        }
+        FormatError::MalformedDocument { .. } => ("malformed-document", "Document is malformed"),
+    };
+    ApiError::new(StatusCode::BAD_REQUEST, slug, title, detail)
+}
+
+fn key_problem(error: &KeyError, detail: String) -> ApiError {
+    match error {
+        KeyError::UnknownKey(_) => {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown-key", "No such key", detail)
+        }
+        KeyError::UnknownVersion { .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-key-version",
+            "No such key version",
+            detail,
+        ),
+        KeyError::MalformedReference(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-key-reference",
+            "Key reference is malformed",
+            detail,
+        ),
+        KeyError::Backend { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "key-backend-unavailable",
+            "The key backend could not sign",
+            detail,
+        ),
+        KeyError::Load { .. } | KeyError::UnsupportedPublicKey(_) | KeyError::BadSignature => {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "key-error",
+                "A configured key is unusable",
+                detail,
+            )
+        }
+    }
+}
+
+fn registry_problem(error: &OciError, detail: String) -> ApiError {
+    let (status, slug, title) = match error {
+        OciError::TlsFailed { .. } => (
+            StatusCode::BAD_REQUEST,
+            "registry-not-allowed-plain-http",
+            "Registry does not speak TLS and is not on the plain-HTTP allow-list",
+        ),
+        OciError::Unreachable { .. } => (
+            StatusCode::BAD_GATEWAY,
+            "registry-unreachable",
+            "Registry is unreachable",
+        ),
+        OciError::Unauthorized { .. } => (
+            StatusCode::BAD_GATEWAY,
+            "registry-denied",
+            "Registry denied notarium access",
+        ),
+        OciError::Contended { .. } => (
+            StatusCode::CONFLICT,
+            "registry-contended",
+            "Another writer kept changing the signature tag",
+        ),
+        OciError::Refused { .. }
+        | OciError::DigestMismatch { .. }
+        | OciError::BlobNotFound { .. }
+        | OciError::Format(_) => (
+            StatusCode::BAD_GATEWAY,
+            "registry-error",
+            "Registry answered with an error",
+        ),
+    };
+    ApiError::new(status, slug, title, detail)
+}
+
+pub async fn no_such_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no-such-route",
+        "No such route",
+        "see design.md for the API",
+    )
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed on this route",
+        "see design.md for the API",
+    )
+}

@@ -1,0 +1,54 @@
+//! `GET /v1/keys` and `GET /v1/keys/{id}/public.pem`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+
+use super::{ApiError, AppState};
+use crate::keys::KeyRef;
+
+#[derive(Debug, Serialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyEntry {
+    pub id: String,
+    pub algorithm: &'static str,
+    pub backend: &'static str,
+    pub version: u32,
+    pub public_key_pem: String,
+}
+
+/// Every version of every key, so signatures made before a rotation keep verifying.
+pub async fn list(State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
+    let mut keys = Vec::new();
+    for (id, signer) in state.service.keys.iter() {
+        for version in signer.versions().await? {
+            keys.push(KeyEntry {
+                id: id.clone(),
+                algorithm: version.public_key.algorithm.as_str(),
+                backend: signer.backend(),
+                version: version.version,
+                public_key_pem: version.public_key.to_pem(),
+            });
+        }
+    }
+    Ok(Json(KeyList { keys }))
+}
+
+/// The PEM public key of `id` (latest version) or `id@N`.
+pub async fn public_pem(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let reference = KeyRef::parse(&id)?;
+    let version = state.service.keys.public_key(&reference).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        version.public_key.to_pem(),
+    ))
+}

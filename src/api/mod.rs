@@ -1,0 +1,40 @@
+//! The HTTP API (axum): one file per resource, and `error.rs`, the only place that picks status codes.
+//!
+//! Owns: routes, request and response shapes (design.md's contract), body limits. Must not touch:
+//! registries, keys or SQL directly; it calls `service` and renders what comes back.
+
+mod error;
+mod health;
+mod keys;
+mod sign;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+
+use crate::service::Service;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+}
+
+/// The whole API. `max_body_bytes` bounds every request body.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/sign", post(sign::sign))
+        .route("/v1/keys", get(keys::list))
+        .route("/v1/keys/{id}/public.pem", get(keys::public_pem))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(error::no_such_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,94 @@
+//! `POST /v1/sign`.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ApiError, AppState};
+use crate::service::{SignOutcome, SignRequest};
+
+#[derive(Debug, Deserialize)]
+pub struct SignBody {
+    pub image: String,
+    pub key: String,
+    #[serde(default)]
+    pub annotations: Option<Value>,
+    #[serde(default)]
+    pub recursive: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignResponse {
+    pub image: String,
+    pub digest: String,
+    pub identity: String,
+    pub key: String,
+    pub key_version: u32,
+    pub algorithm: &'static str,
+    pub signature: SignatureLocation,
+    pub record_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignatureLocation {
+    pub tag: String,
+    pub manifest_digest: String,
+    pub created: bool,
+}
+
+impl From<SignOutcome> for SignResponse {
+    fn from(o: SignOutcome) -> Self {
+        Self {
+            image: o.image.to_string(),
+            digest: o.digest.to_string(),
+            identity: o.identity,
+            key: o.key_id,
+            key_version: o.key_version,
+            algorithm: o.algorithm,
+            signature: SignatureLocation {
+                tag: o.signature_tag,
+                manifest_digest: o.manifest_digest.to_string(),
+                created: o.created,
+            },
+            record_id: o.record_id,
+        }
+    }
+}
+
+/// Signs the image; 201 when a signature was written, 200 when this key had already signed it.
+pub async fn sign(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<SignBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<SignResponse>), ApiError> {
+    let Json(body) = body?;
+    if body.recursive {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recursive-unsupported",
+            "Recursive signing is not available yet",
+            "sign each platform manifest digest of the index on its own",
+        ));
+    }
+    let outcome = state
+        .service
+        .sign(SignRequest {
+            image: body.image,
+            key: body.key,
+            annotations: body.annotations,
+            actor: "anonymous".into(),
+            source_addr: Some(peer.to_string()),
+        })
+        .await?;
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(outcome.into())))
+}

@@ -1,0 +1,149 @@
+//! The `notarium` command: `serve` runs the service; `sign` and `keys` are thin clients of its HTTP API
+//! (the CI step is one command); `verify` reads a registry directly and needs no server.
+//!
+//! Owns: arguments, exit codes and what gets printed. Must not touch: signing or registry logic beyond
+//! calling `service` or the HTTP API.
+
+mod client;
+mod serve;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 refused (the server answered with a problem, or no valid \
+signature was found); 2 usage error; 3 the server or registry could not be reached or the service could not start.";
+
+#[derive(Parser)]
+#[command(name = "notarium", version, about = "Container-image signing whose keys never leave their backend", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (embedded defaults when no config file is given).
+    Serve {
+        #[arg(long, env = "NOTARIUM_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Sign IMAGE (host/repo:tag or host/repo@sha256:…) through a running server.
+    Sign {
+        image: String,
+        /// Key id, or id@version.
+        #[arg(long)]
+        key: String,
+        /// Annotation KEY=VALUE for the payload's optional section (repeatable).
+        #[arg(long = "annotation", short = 'a')]
+        annotations: Vec<String>,
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// List keys or print a public key, from a running server.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Check the cosign tag-scheme signatures on IMAGE against a public key, reading the registry directly.
+    Verify {
+        image: String,
+        /// PEM public key (SubjectPublicKeyInfo) the signature must verify with.
+        #[arg(long)]
+        public_key: PathBuf,
+        /// host:port registries to reach over plain HTTP (repeatable).
+        #[arg(long = "insecure-registry")]
+        insecure_registries: Vec<String>,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Every key and version.
+    List {
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// The PEM public key of ID or ID@VERSION.
+    Public {
+        id: String,
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+}
+
+/// Why a command failed, and its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Refused(_) => ExitCode::from(1),
+            Self::Usage(_) => ExitCode::from(2),
+            Self::Unavailable(_) => ExitCode::from(3),
+        }
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    let result = runtime.block_on(run(cli.command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("notarium: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve { config } => serve::serve(config).await,
+        Command::Sign {
+            image,
+            key,
+            annotations,
+            server,
+            output,
+        } => client::sign(&server, &image, &key, &annotations, output).await,
+        Command::Keys {
+            command: KeysCommand::List { server, output },
+        } => client::list_keys(&server, output).await,
+        Command::Keys {
+            command: KeysCommand::Public { id, server },
+        } => client::public_key(&server, &id).await,
+        Command::Verify {
+            image,
+            public_key,
+            insecure_registries,
+            output,
+        } => verify::verify(&image, &public_key, insecure_registries, output).await,
+    }
+}

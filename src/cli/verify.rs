@@ -1,0 +1,78 @@
+//! `notarium verify`: reads the signatures on an image straight from its registry and checks them
+//! against a public key, with no server and no database.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{CliError, Output};
+use crate::formats::ImageReference;
+use crate::keys::PublicKey;
+use crate::oci::DistributionRegistry;
+use crate::oci::SignatureStore;
+use crate::service::{ServiceError, check_signatures, repository_of};
+
+pub async fn verify(
+    image: &str,
+    public_key: &Path,
+    insecure: Vec<String>,
+    output: Output,
+) -> Result<(), CliError> {
+    let pem = std::fs::read_to_string(public_key)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", public_key.display())))?;
+    let key = PublicKey::from_pem(&pem).map_err(|e| CliError::Usage(e.to_string()))?;
+    let reference = ImageReference::parse(image).map_err(|e| CliError::Usage(e.to_string()))?;
+    let registry = Arc::new(DistributionRegistry::new(insecure, Default::default()));
+    let store = SignatureStore::new(registry.clone());
+    let repo = repository_of(&reference);
+    let tag_or_digest = reference
+        .digest
+        .as_ref()
+        .map(ToString::to_string)
+        .or(reference.tag.clone())
+        .expect("a reference has a tag or a digest");
+    let manifest = crate::oci::Registry::get_manifest(registry.as_ref(), &repo, &tag_or_digest)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            CliError::Refused(ServiceError::ImageNotFound(image.to_owned()).to_string())
+        })?;
+    let (_, stored) = store
+        .read(&repo, &manifest.digest)
+        .await
+        .map_err(unavailable)?;
+    let checked = check_signatures(&stored, &manifest.digest, &key);
+    let valid = checked.iter().filter(|c| c.result.is_ok()).count();
+    if output == Output::Json {
+        let signatures: Vec<_> = checked
+            .iter()
+            .map(|c| json!({"identity": c.identity, "valid": c.result.is_ok(), "reason": c.result.as_ref().err()}))
+            .collect();
+        println!(
+            "{}",
+            json!({"digest": manifest.digest.to_string(), "verified": valid > 0, "signatures": signatures})
+        );
+    } else {
+        for c in &checked {
+            match &c.result {
+                Ok(()) => println!("valid   {}", c.identity.as_deref().unwrap_or("?")),
+                Err(reason) => {
+                    println!("invalid {}: {reason}", c.identity.as_deref().unwrap_or("?"))
+                }
+            }
+        }
+    }
+    if valid == 0 {
+        return Err(CliError::Refused(format!(
+            "no valid signature on {image} ({}) among {} found",
+            manifest.digest,
+            checked.len()
+        )));
+    }
+    Ok(())
+}
+
+fn unavailable(e: crate::oci::OciError) -> CliError {
+    CliError::Unavailable(e.to_string())
+}

@@ -1,0 +1,274 @@
+//! Configuration: `notarium.toml` (path from `--config` or `NOTARIUM_CONFIG`), `NOTARIUM_*` overrides,
+//! and the embedded defaults `notarium serve` runs on with no file at all.
+//!
+//! Owns: reading and validating settings. Must not touch: secrets' values. Secrets are named here by the
+//! environment variable or file that holds them, and only read where they are used.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration after defaults and overrides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub registries: RegistriesConfig,
+    #[serde(default = "example_keys")]
+    pub keys: Vec<KeyConfig>,
+    #[serde(default)]
+    pub policies: PoliciesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where the default SQLite database lives.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…`; unset means `<data_dir>/notarium.db`.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistriesConfig {
+    /// `host:port` entries reached over plain HTTP; everything else is HTTPS only.
+    #[serde(default = "default_insecure")]
+    pub insecure: Vec<String>,
+    #[serde(default)]
+    pub auth: HashMap<String, RegistryAuthConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryAuthConfig {
+    pub username: String,
+    /// Environment variable holding the password or token.
+    pub password_env: Option<String>,
+    /// File holding the password or token.
+    pub password_file: Option<PathBuf>,
+}
+
+/// One signing key. Only the `file` backend exists in this build.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum KeyConfig {
+    File { id: String, path: PathBuf },
+}
+
+impl KeyConfig {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::File { id, .. } => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesConfig {
+    #[serde(default = "default_policies_dir")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config file {path} is invalid: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("configuration is invalid: {0}")]
+    Invalid(String),
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_data_dir() -> PathBuf {
+    "data".into()
+}
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+fn default_insecure() -> Vec<String> {
+    vec!["127.0.0.1:5000".into(), "localhost:5000".into()]
+}
+fn default_policies_dir() -> PathBuf {
+    "policies".into()
+}
+fn example_keys() -> Vec<KeyConfig> {
+    ["dev-ecdsa", "dev-ed25519"]
+        .into_iter()
+        .map(|id| KeyConfig::File {
+            id: id.into(),
+            path: PathBuf::from("keys.example").join(format!("{id}.pem")),
+        })
+        .collect()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty server section uses defaults")
+    }
+}
+impl Default for PoliciesConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_policies_dir(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (or the embedded defaults when `None`), then applies `NOTARIUM_*` variables from `env`.
+    pub fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            None => String::new(),
+        };
+        let mut config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.map_or("<embedded defaults>".into(), |p| p.display().to_string()),
+            reason: e.to_string(),
+        })?;
+        config.apply_env(env);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) {
+        if let Some(v) = env.get("NOTARIUM_LISTEN") {
+            self.server.listen = v.clone();
+        }
+        if let Some(v) = env.get("NOTARIUM_DATA_DIR") {
+            self.server.data_dir = v.into();
+        }
+        if let Some(v) = env.get("NOTARIUM_DATABASE_URL") {
+            self.database.url = Some(v.clone());
+        }
+        if let Some(v) = env.get("NOTARIUM_INSECURE_REGISTRIES") {
+            self.registries.insecure = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Into::into)
+                .collect();
+        }
+        if let Some(v) = env.get("NOTARIUM_POLICIES_DIR") {
+            self.policies.dir = v.into();
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for key in &self.keys {
+            if !seen.insert(key.id()) {
+                return Err(ConfigError::Invalid(format!(
+                    "key id {:?} is configured twice",
+                    key.id()
+                )));
+            }
+        }
+        if self.keys.is_empty() {
+            return Err(ConfigError::Invalid("no [[keys]] configured".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database.url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("notarium.db").display()
+            )
+        })
+    }
+
+    /// True when any key comes from the committed example keys.
+    pub fn uses_example_keys(&self) -> bool {
+        self.keys.iter().any(|k| match k {
+            KeyConfig::File { path, .. } => {
+                path.components().any(|c| c.as_os_str() == "keys.example")
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_match_the_design() {
+        let c = Config::load(None, &HashMap::new()).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite://data/notarium.db");
+        assert_eq!(c.keys.len(), 2);
+        assert!(c.uses_example_keys());
+        assert_eq!(c.server.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"0.0.0.0:1\"\n[registries]\ninsecure = [\"a:1\"]\n[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"k.pem\"\n",
+        )
+        .unwrap();
+        let env = HashMap::from([
+            ("NOTARIUM_LISTEN".to_owned(), "127.0.0.1:9".to_owned()),
+            (
+                "NOTARIUM_INSECURE_REGISTRIES".to_owned(),
+                "b:2, c:3".to_owned(),
+            ),
+            ("NOTARIUM_DATA_DIR".to_owned(), "/tmp/x".to_owned()),
+        ]);
+        let c = Config::load(Some(&path), &env).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:9");
+        assert_eq!(c.registries.insecure, ["b:2", "c:3"]);
+        assert_eq!(c.database_url(), "sqlite:///tmp/x/notarium.db");
+        assert_eq!(c.keys[0].id(), "k");
+        assert!(!c.uses_example_keys());
+    }
+
+    #[test]
+    fn typos_and_duplicate_keys_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        std::fs::write(&path, "[server]\nlisten_addr = \"x\"\n").unwrap();
+        let err = Config::load(Some(&path), &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+        std::fs::write(
+            &path,
+            "[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"a\"\n[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"b\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path), &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("twice"), "{err}");
+    }
+}

@@ -1,0 +1,233 @@
+//! The cosign tag-scheme signature manifest: tag `sha256-<hex>.sig`, an OCI image manifest whose layers
+//! are simple-signing payloads, each carrying its signature in an annotation (formats.md §1).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Digest, FormatError};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const SIMPLE_SIGNING_LAYER: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+/// The tag under which signatures of `digest` live.
+pub fn signature_tag(digest: &Digest) -> String {
+    format!("sha256-{}.sig", digest.hex())
+}
+
+/// An OCI content descriptor; fields notarium does not know are kept as they were.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Descriptor {
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub size: u64,
+    pub digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Descriptor {
+    pub fn for_blob(media_type: &str, blob: &[u8]) -> Self {
+        Self {
+            media_type: media_type.to_owned(),
+            size: blob.len() as u64,
+            digest: Digest::of(blob).to_string(),
+            annotations: None,
+            extra: Map::new(),
+        }
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.as_ref()?.get(key).map(String::as_str)
+    }
+}
+
+/// One signature layer: the payload blob and the signature over exactly those bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureLayer {
+    pub descriptor: Descriptor,
+}
+
+impl SignatureLayer {
+    pub fn new(payload: &[u8], signature: &[u8]) -> Self {
+        let mut descriptor = Descriptor::for_blob(SIMPLE_SIGNING_LAYER, payload);
+        descriptor.annotations = Some(BTreeMap::from([(
+            SIGNATURE_ANNOTATION.to_owned(),
+            BASE64.encode(signature),
+        )]));
+        Self { descriptor }
+    }
+
+    /// The decoded signature annotation, if the layer has one.
+    pub fn signature(&self) -> Result<Vec<u8>, FormatError> {
+        let encoded = self
+            .descriptor
+            .annotation(SIGNATURE_ANNOTATION)
+            .ok_or_else(|| FormatError::MalformedDocument {
+                what: "signature layer",
+                reason: format!("no {SIGNATURE_ANNOTATION} annotation"),
+            })?;
+        BASE64
+            .decode(encoded)
+            .map_err(|e| FormatError::MalformedDocument {
+                what: "signature layer",
+                reason: format!("signature annotation is not base64: {e}"),
+            })
+    }
+}
+
+/// The manifest behind a `.sig` tag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignatureManifest {
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    #[serde(rename = "mediaType", default = "oci_manifest")]
+    pub media_type: String,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn oci_manifest() -> String {
+    OCI_MANIFEST.to_owned()
+}
+
+/// A manifest ready to upload: its config blob and its own bytes.
+pub struct EncodedManifest {
+    pub config: Vec<u8>,
+    pub manifest: Vec<u8>,
+}
+
+impl SignatureManifest {
+    pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
+        serde_json::from_slice(bytes).map_err(|e| FormatError::MalformedDocument {
+            what: "signature manifest",
+            reason: e.to_string(),
+        })
+    }
+
+    /// The simple-signing layers, in order.
+    pub fn signature_layers(&self) -> impl Iterator<Item = SignatureLayer> + '_ {
+        self.layers
+            .iter()
+            .filter(|l| l.media_type == SIMPLE_SIGNING_LAYER)
+            .map(|l| SignatureLayer {
+                descriptor: l.clone(),
+            })
+    }
+
+    /// Encodes a manifest holding `layers` (existing ones first, in their order) with a fresh config
+    /// listing every layer digest, as cosign writes it.
+    pub fn encode(layers: Vec<Descriptor>) -> EncodedManifest {
+        let config = cosign_config(&layers);
+        let manifest = Self {
+            schema_version: 2,
+            media_type: OCI_MANIFEST.to_owned(),
+            config: Descriptor::for_blob(OCI_CONFIG, &config),
+            layers,
+            extra: Map::new(),
+        };
+        EncodedManifest {
+            manifest: serde_json::to_vec(&manifest).expect("manifest serializes"),
+            config,
+        }
+    }
+}
+
+/// cosign's config for a signature manifest; field order matters for byte equality.
+#[derive(Serialize)]
+struct CosignConfig<'a> {
+    architecture: &'static str,
+    created: &'static str,
+    history: [History; 1],
+    os: &'static str,
+    rootfs: RootFs<'a>,
+    config: Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct History {
+    created: &'static str,
+}
+
+#[derive(Serialize)]
+struct RootFs<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    diff_ids: Vec<&'a str>,
+}
+
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn cosign_config(layers: &[Descriptor]) -> Vec<u8> {
+    let config = CosignConfig {
+        architecture: "",
+        created: ZERO_TIME,
+        history: [History { created: ZERO_TIME }],
+        os: "",
+        rootfs: RootFs {
+            kind: "layers",
+            diff_ids: layers.iter().map(|l| l.digest.as_str()).collect(),
+        },
+        config: Map::new(),
+    };
+    serde_json::to_vec(&config).expect("config serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/third-party");
+
+    fn fixture(path: &str) -> Vec<u8> {
+        std::fs::read(format!("{FIXTURES}/{path}")).unwrap()
+    }
+
+    #[test]
+    fn encodes_the_same_manifest_and_config_bytes_as_cosign() {
+        let cosign = SignatureManifest::parse(&fixture("cosign-2.5/sig-manifest.json")).unwrap();
+        let layer = cosign.signature_layers().next().unwrap();
+        let payload = fixture("cosign-2.5/simplesigning-payload.json");
+        let ours = SignatureLayer::new(&payload, &layer.signature().unwrap());
+        let encoded = SignatureManifest::encode(vec![ours.descriptor]);
+        assert_eq!(encoded.config, fixture("cosign-2.5/sig-config.json"));
+        assert_eq!(encoded.manifest, fixture("cosign-2.5/sig-manifest.json"));
+    }
+
+    #[test]
+    fn reads_skopeo_manifest_and_keeps_layers_when_appending() {
+        let skopeo = SignatureManifest::parse(&fixture("skopeo-1.18/sig-manifest.json")).unwrap();
+        let layers: Vec<_> = skopeo.signature_layers().collect();
+        assert_eq!(layers.len(), 1);
+        let expected = String::from_utf8(fixture("skopeo-1.18/signature.b64")).unwrap();
+        assert_eq!(
+            BASE64.encode(layers[0].signature().unwrap()),
+            expected.trim()
+        );
+        let appended = SignatureLayer::new(b"{}", b"sig").descriptor;
+        let mut all = skopeo.layers.clone();
+        all.push(appended);
+        let reparsed = SignatureManifest::parse(&SignatureManifest::encode(all).manifest).unwrap();
+        assert_eq!(reparsed.layers[0], skopeo.layers[0]);
+        assert_eq!(reparsed.layers.len(), 2);
+    }
+
+    #[test]
+    fn signature_tag_replaces_the_colon() {
+        let digest = Digest::parse(&format!("sha256:{}", "0".repeat(64))).unwrap();
+        assert_eq!(
+            signature_tag(&digest),
+            format!("sha256-{}.sig", "0".repeat(64))
+        );
+    }
+}

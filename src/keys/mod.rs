@@ -1,0 +1,174 @@
+//! Signing keys behind one small trait, [`Signer`], with one backend per file.
+//!
+//! Owns: turning a key reference (`id` or `id@version`) into a signature and public keys. Must not
+//! touch: HTTP, the registry or the database. Private key material never crosses the trait: a backend
+//! returns signatures and public keys only, and its errors never carry a secret.
+
+mod file;
+mod public_key;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use file::FileSigner;
+pub use public_key::PublicKey;
+
+/// Signature algorithms notarium signs and verifies with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Algorithm {
+    /// ECDSA over P-256 with SHA-256; signatures are ASN.1 DER (what cosign writes).
+    #[serde(rename = "ecdsa-p256-sha256")]
+    EcdsaP256Sha256,
+    /// Pure Ed25519 over the whole message.
+    #[serde(rename = "ed25519")]
+    Ed25519,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EcdsaP256Sha256 => "ecdsa-p256-sha256",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+}
+
+/// One version of a key: what verifiers need to check signatures made with it.
+#[derive(Debug, Clone)]
+pub struct KeyVersion {
+    pub version: u32,
+    pub public_key: PublicKey,
+}
+
+/// A signature and the key version that made it.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    pub bytes: Vec<u8>,
+    pub version: u32,
+}
+
+/// A key held by some backend. Implementations must be cheap to call concurrently.
+#[async_trait]
+pub trait Signer: Send + Sync {
+    /// The backend's name as configuration spells it (`file`, `pkcs11`, `vault`).
+    fn backend(&self) -> &'static str;
+
+    /// Every version of the key, oldest first, so signatures made before a rotation keep verifying.
+    async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError>;
+
+    /// Signs `message` with `version`, or with the latest version when `None`.
+    async fn sign(&self, version: Option<u32>, message: &[u8]) -> Result<Signature, KeyError>;
+}
+
+/// What went wrong with a key. Messages name the key and cause, never secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("unknown key {0:?}")]
+    UnknownKey(String),
+    #[error("key reference {0:?} is malformed: write it as ID or ID@VERSION")]
+    MalformedReference(String),
+    #[error("key {key:?} has no version {version}")]
+    UnknownVersion { key: String, version: u32 },
+    #[error("key {key:?} could not be loaded from {path}: {reason}")]
+    Load {
+        key: String,
+        path: String,
+        reason: String,
+    },
+    #[error("public key is not a supported ECDSA P-256 or Ed25519 SubjectPublicKeyInfo: {0}")]
+    UnsupportedPublicKey(String),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("{backend} backend failed to sign with key {key:?}: {reason}")]
+    Backend {
+        backend: &'static str,
+        key: String,
+        reason: String,
+    },
+}
+
+/// A key reference as clients write it: `id` (latest version) or `id@N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRef {
+    pub id: String,
+    pub version: Option<u32>,
+}
+
+impl KeyRef {
+    pub fn parse(s: &str) -> Result<Self, KeyError> {
+        let malformed = || KeyError::MalformedReference(s.to_owned());
+        let (id, version) = match s.split_once('@') {
+            Some((id, v)) => (id, Some(v.parse::<u32>().map_err(|_| malformed())?)),
+            None => (s, None),
+        };
+        let id_ok = !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !id_ok {
+            return Err(malformed());
+        }
+        Ok(Self {
+            id: id.to_owned(),
+            version,
+        })
+    }
+}
+
+/// The configured keys by id.
+#[derive(Clone, Default)]
+pub struct KeyRing {
+    keys: BTreeMap<String, Arc<dyn Signer>>,
+}
+
+impl KeyRing {
+    pub fn insert(&mut self, id: impl Into<String>, signer: Arc<dyn Signer>) {
+        self.keys.insert(id.into(), signer);
+    }
+
+    pub fn get(&self, id: &str) -> Result<&Arc<dyn Signer>, KeyError> {
+        self.keys
+            .get(id)
+            .ok_or_else(|| KeyError::UnknownKey(id.to_owned()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn Signer>)> {
+        self.keys.iter()
+    }
+
+    /// The public key of `reference`'s version (latest when unnamed).
+    pub async fn public_key(&self, reference: &KeyRef) -> Result<KeyVersion, KeyError> {
+        let versions = self.get(&reference.id)?.versions().await?;
+        let found = match reference.version {
+            Some(v) => versions.into_iter().find(|k| k.version == v),
+            None => versions.into_iter().max_by_key(|k| k.version),
+        };
+        found.ok_or_else(|| KeyError::UnknownVersion {
+            key: reference.id.clone(),
+            version: reference.version.unwrap_or(0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_references_name_an_id_and_optionally_a_version() {
+        assert_eq!(
+            KeyRef::parse("prod").unwrap(),
+            KeyRef {
+                id: "prod".into(),
+                version: None
+            }
+        );
+        assert_eq!(KeyRef::parse("prod@2").unwrap().version, Some(2));
+        for bad in ["", "prod@", "prod@x", "a b", "@1"] {
+            assert!(KeyRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! notarium: container-image signing and supply-chain attestation whose keys never leave their backend.
+//!
+//! The crate is laid out by concern; `ARCHITECTURE.md` at the top of the repository is the map.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod formats;
+pub mod keys;
+pub mod oci;
+pub mod service;
+pub mod store;

@@ -1,0 +1,469 @@
+//! [`Registry`] over the OCI distribution HTTP API (CNCF distribution, Harbor, GHCR, …): anonymous,
+//! basic or bearer-token auth, HTTPS except for the configured plain-HTTP allow-list.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
+
+use super::{Manifest, OciError, Registry, Repository};
+use crate::formats::Digest;
+use crate::formats::signature_manifest::{OCI_INDEX, OCI_MANIFEST};
+
+const ACCEPTED_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json";
+const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Credentials for one registry host. The password is never logged or shown in errors.
+#[derive(Clone)]
+pub struct RegistryCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegistryCredentials({}, <redacted>)", self.username)
+    }
+}
+
+/// A distribution-API client shared by all requests.
+pub struct DistributionRegistry {
+    http: reqwest::Client,
+    insecure: HashSet<String>,
+    credentials: HashMap<String, RegistryCredentials>,
+    tokens: Mutex<HashMap<(String, String), String>>,
+}
+
+impl DistributionRegistry {
+    pub fn new(
+        insecure: impl IntoIterator<Item = String>,
+        credentials: HashMap<String, RegistryCredentials>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("notarium/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("HTTP client builds");
+        Self {
+            http,
+            insecure: insecure.into_iter().collect(),
+            credentials,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn base_url(&self, repo: &Repository) -> String {
+        let scheme = if self.insecure.contains(&repo.registry) {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}/v2/{}", repo.registry, repo.name)
+    }
+
+    /// Sends a request, answering one bearer or basic challenge if the registry asks for it.
+    async fn send(
+        &self,
+        repo: &Repository,
+        push: bool,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, OciError> {
+        let scope = format!(
+            "repository:{}:{}",
+            repo.name,
+            if push { "pull,push" } else { "pull" }
+        );
+        let cached = self.cached_token(&repo.registry, &scope);
+        let response = self
+            .dispatch(
+                repo,
+                self.authorize(build(&self.http), repo, cached.as_deref()),
+            )
+            .await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let token = match parse_bearer_challenge(&challenge) {
+            Some(bearer) => Some(self.fetch_token(repo, &bearer, &scope).await?),
+            None if self.credentials.contains_key(&repo.registry) => None,
+            None => return Ok(response),
+        };
+        if let Some(token) = &token {
+            self.tokens
+                .lock()
+                .expect("token cache lock")
+                .insert((repo.registry.clone(), scope), token.clone());
+        }
+        self.dispatch(
+            repo,
+            self.authorize(build(&self.http), repo, token.as_deref()),
+        )
+        .await
+    }
+
+    fn cached_token(&self, registry: &str, scope: &str) -> Option<String> {
+        let tokens = self.tokens.lock().expect("token cache lock");
+        tokens
+            .get(&(registry.to_owned(), scope.to_owned()))
+            .cloned()
+    }
+
+    fn authorize(
+        &self,
+        request: RequestBuilder,
+        repo: &Repository,
+        token: Option<&str>,
+    ) -> RequestBuilder {
+        match (token, self.credentials.get(&repo.registry)) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, Some(c)) => request.basic_auth(&c.username, Some(&c.password)),
+            (None, None) => request,
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        repo: &Repository,
+        challenge: &BearerChallenge,
+        scope: &str,
+    ) -> Result<String, OciError> {
+        let mut request = self
+            .http
+            .get(&challenge.realm)
+            .query(&[("service", challenge.service.as_str()), ("scope", scope)]);
+        if let Some(c) = self.credentials.get(&repo.registry) {
+            request = request.basic_auth(&c.username, Some(&c.password));
+        }
+        let response = self.dispatch(repo, request).await?;
+        if !response.status().is_success() {
+            return Err(OciError::Unauthorized {
+                registry: repo.registry.clone(),
+                repository: repo.name.clone(),
+                status: response.status().as_u16(),
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let body: TokenResponse = response
+            .json()
+            .await
+            .map_err(|e| unreachable_error(repo, &e))?;
+        body.token
+            .or(body.access_token)
+            .ok_or_else(|| OciError::Unauthorized {
+                registry: repo.registry.clone(),
+                repository: repo.name.clone(),
+                status: 401,
+            })
+    }
+
+    async fn dispatch(
+        &self,
+        repo: &Repository,
+        request: RequestBuilder,
+    ) -> Result<Response, OciError> {
+        request.send().await.map_err(|e| {
+            if is_tls_failure(&e) {
+                OciError::TlsFailed {
+                    registry: repo.registry.clone(),
+                    reason: root_cause(&e),
+                }
+            } else {
+                unreachable_error(repo, &e)
+            }
+        })
+    }
+
+    async fn refused(&self, repo: &Repository, operation: String, response: Response) -> OciError {
+        let status = response.status().as_u16();
+        if matches!(status, 401 | 403) {
+            return OciError::Unauthorized {
+                registry: repo.registry.clone(),
+                repository: repo.name.clone(),
+                status,
+            };
+        }
+        let body = response.text().await.unwrap_or_default();
+        OciError::Refused {
+            registry: repo.registry.clone(),
+            operation,
+            status,
+            body: body.chars().take(300).collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl Registry for DistributionRegistry {
+    async fn get_manifest(
+        &self,
+        repo: &Repository,
+        reference: &str,
+    ) -> Result<Option<Manifest>, OciError> {
+        let url = format!("{}/manifests/{reference}", self.base_url(repo));
+        let response = self
+            .send(repo, false, |c| {
+                c.get(&url).header(header::ACCEPT, ACCEPTED_MANIFESTS)
+            })
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if s.is_success() => {}
+            _ => {
+                return Err(self
+                    .refused(repo, format!("GET manifest {reference}"), response)
+                    .await);
+            }
+        }
+        let media_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(OCI_MANIFEST)
+            .to_owned();
+        let announced = response
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreachable_error(repo, &e))?
+            .to_vec();
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(OciError::Refused {
+                registry: repo.registry.clone(),
+                operation: format!("GET manifest {reference}"),
+                status: 200,
+                body: format!("manifest larger than {MAX_MANIFEST_BYTES} bytes"),
+            });
+        }
+        let digest = Digest::of(&bytes);
+        let expected = Digest::parse(reference)
+            .ok()
+            .map(|d| d.to_string())
+            .or(announced);
+        if expected.is_some_and(|e| e != digest.as_str()) {
+            return Err(OciError::DigestMismatch {
+                registry: repo.registry.clone(),
+                what: format!("manifest {reference}"),
+            });
+        }
+        Ok(Some(Manifest {
+            bytes,
+            media_type: normalize_media_type(&media_type),
+            digest,
+        }))
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &Repository,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Digest, OciError> {
+        let url = format!("{}/manifests/{reference}", self.base_url(repo));
+        let response = self
+            .send(repo, true, |c| {
+                c.put(&url)
+                    .header(header::CONTENT_TYPE, media_type)
+                    .body(bytes.to_vec())
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self
+                .refused(repo, format!("PUT manifest {reference}"), response)
+                .await);
+        }
+        Ok(Digest::of(bytes))
+    }
+
+    async fn get_blob(&self, repo: &Repository, digest: &Digest) -> Result<Vec<u8>, OciError> {
+        let url = format!("{}/blobs/{digest}", self.base_url(repo));
+        let response = self.send(repo, false, |c| c.get(&url)).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => {
+                return Err(OciError::BlobNotFound {
+                    registry: repo.registry.clone(),
+                    digest: digest.to_string(),
+                });
+            }
+            s if s.is_success() => {}
+            _ => {
+                return Err(self
+                    .refused(repo, format!("GET blob {digest}"), response)
+                    .await);
+            }
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreachable_error(repo, &e))?
+            .to_vec();
+        if Digest::of(&bytes) != *digest {
+            return Err(OciError::DigestMismatch {
+                registry: repo.registry.clone(),
+                what: format!("blob {digest}"),
+            });
+        }
+        Ok(bytes)
+    }
+
+    async fn put_blob(&self, repo: &Repository, bytes: &[u8]) -> Result<Digest, OciError> {
+        let digest = Digest::of(bytes);
+        let blob_url = format!("{}/blobs/{digest}", self.base_url(repo));
+        let head = self
+            .send(repo, true, |c| c.request(Method::HEAD, &blob_url))
+            .await?;
+        if head.status().is_success() {
+            return Ok(digest);
+        }
+        let start_url = format!("{}/blobs/uploads/", self.base_url(repo));
+        let started = self.send(repo, true, |c| c.post(&start_url)).await?;
+        if started.status() != StatusCode::ACCEPTED {
+            return Err(self
+                .refused(repo, "start blob upload".into(), started)
+                .await);
+        }
+        let location = upload_location(&started, &self.base_url(repo), repo)?;
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let finish_url = format!("{location}{separator}digest={digest}");
+        let finished = self
+            .send(repo, true, |c| {
+                c.put(&finish_url)
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes.to_vec())
+            })
+            .await?;
+        if !finished.status().is_success() {
+            return Err(self
+                .refused(repo, format!("upload blob {digest}"), finished)
+                .await);
+        }
+        Ok(digest)
+    }
+}
+
+fn normalize_media_type(content_type: &str) -> String {
+    let bare = content_type.split(';').next().unwrap_or_default().trim();
+    match bare {
+        "" => OCI_MANIFEST.to_owned(),
+        "application/vnd.docker.distribution.manifest.list.v2+json" => OCI_INDEX.to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn upload_location(response: &Response, base: &str, repo: &Repository) -> Result<String, OciError> {
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| OciError::Refused {
+            registry: repo.registry.clone(),
+            operation: "start blob upload".into(),
+            status: response.status().as_u16(),
+            body: "no Location header".into(),
+        })?;
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Ok(location.to_owned());
+    }
+    let origin_end = base.find("/v2/").unwrap_or(base.len());
+    Ok(format!("{}{location}", &base[..origin_end]))
+}
+
+struct BearerChallenge {
+    realm: String,
+    service: String,
+}
+
+fn parse_bearer_challenge(header_value: &str) -> Option<BearerChallenge> {
+    let params = header_value.strip_prefix("Bearer ")?;
+    let mut realm = None;
+    let mut service = String::new();
+    for part in params.split(',') {
+        let (key, value) = part.trim().split_once('=')?;
+        let value = value.trim_matches('"').to_owned();
+        match key {
+            "realm" => realm = Some(value),
+            "service" => service = value,
+            _ => {}
+        }
+    }
+    Some(BearerChallenge {
+        realm: realm?,
+        service,
+    })
+}
+
+fn is_tls_failure(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn unreachable_error(repo: &Repository, error: &reqwest::Error) -> OciError {
+    let reason = if error.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        root_cause(error)
+    };
+    OciError::Unreachable {
+        registry: repo.registry.clone(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_distribution_bearer_challenge() {
+        let c = parse_bearer_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "https://auth.example/token");
+        assert_eq!(c.service, "registry.example");
+        assert!(parse_bearer_challenge("Basic realm=\"x\"").is_none());
+    }
+
+    #[test]
+    fn credentials_never_print_the_password() {
+        let c = RegistryCredentials {
+            username: "ci".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

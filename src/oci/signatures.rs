@@ -1,0 +1,142 @@
+//! The cosign tag-scheme signature store: read every signature on a digest, and append one without
+//! ever dropping another writer's layer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::{OciError, Registry, Repository};
+use crate::formats::Digest;
+use crate::formats::signature_manifest::{
+    OCI_MANIFEST, SignatureLayer, SignatureManifest, signature_tag,
+};
+
+const MAX_WRITE_ATTEMPTS: u32 = 5;
+
+/// Serializes appends to one subject's signature tag inside this process.
+type SubjectLock = Arc<tokio::sync::Mutex<()>>;
+
+/// A signature layer read back from a registry: still unverified.
+#[derive(Debug, Clone)]
+pub struct StoredSignature {
+    pub payload: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// Where a signature now lives.
+#[derive(Debug, Clone)]
+pub struct WrittenSignature {
+    pub tag: String,
+    pub manifest_digest: Digest,
+    /// False when an equivalent signature was already there and nothing was written.
+    pub created: bool,
+}
+
+/// Reads and appends `.sig` manifests; appends to one subject are serialized inside this process.
+pub struct SignatureStore {
+    registry: Arc<dyn Registry>,
+    subject_locks: Mutex<HashMap<(Repository, Digest), SubjectLock>>,
+}
+
+impl SignatureStore {
+    pub fn new(registry: Arc<dyn Registry>) -> Self {
+        Self {
+            registry,
+            subject_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.registry
+    }
+
+    /// Every simple-signing layer under `digest`'s `.sig` tag with its payload, and the digest of the
+    /// manifest holding them (`None` when the digest has no signatures).
+    pub async fn read(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<(Option<Digest>, Vec<StoredSignature>), OciError> {
+        let (manifest, signatures) = self.read_tag(repo, &signature_tag(digest)).await?;
+        Ok((manifest.map(|(_, d)| d), signatures))
+    }
+
+    /// Appends `layer` (whose blob is `payload`) unless `already_signed` finds an equivalent layer.
+    pub async fn append(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        payload: &[u8],
+        layer: SignatureLayer,
+        already_signed: impl Fn(&StoredSignature) -> bool,
+    ) -> Result<WrittenSignature, OciError> {
+        let lock = self.subject_lock(repo, digest);
+        let _guard = lock.lock().await;
+        let tag = signature_tag(digest);
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let (existing, signatures) = self.read_tag(repo, &tag).await?;
+            if signatures.iter().any(&already_signed) {
+                let manifest_digest = existing.expect("signatures come from a manifest").1;
+                return Ok(WrittenSignature {
+                    tag,
+                    manifest_digest,
+                    created: false,
+                });
+            }
+            let mut layers = existing.map(|(m, _)| m.layers).unwrap_or_default();
+            layers.push(layer.descriptor.clone());
+            let encoded = SignatureManifest::encode(layers);
+            self.registry.put_blob(repo, payload).await?;
+            self.registry.put_blob(repo, &encoded.config).await?;
+            let written = self
+                .registry
+                .put_manifest(repo, &tag, OCI_MANIFEST, &encoded.manifest)
+                .await?;
+            let now = self.registry.get_manifest(repo, &tag).await?;
+            if now.is_some_and(|m| m.digest == written) {
+                return Ok(WrittenSignature {
+                    tag,
+                    manifest_digest: written,
+                    created: true,
+                });
+            }
+            tracing::warn!(registry = %repo.registry, %tag, "signature tag changed under us; merging again");
+        }
+        Err(OciError::Contended {
+            registry: repo.registry.clone(),
+            tag,
+            attempts: MAX_WRITE_ATTEMPTS,
+        })
+    }
+
+    async fn read_tag(
+        &self,
+        repo: &Repository,
+        tag: &str,
+    ) -> Result<(Option<(SignatureManifest, Digest)>, Vec<StoredSignature>), OciError> {
+        let Some(manifest) = self.registry.get_manifest(repo, tag).await? else {
+            return Ok((None, Vec::new()));
+        };
+        let parsed = SignatureManifest::parse(&manifest.bytes)?;
+        let mut signatures = Vec::new();
+        for layer in parsed.signature_layers() {
+            let Ok(signature) = layer.signature() else {
+                continue;
+            };
+            let blob_digest = Digest::parse(&layer.descriptor.digest)?;
+            let payload = self.registry.get_blob(repo, &blob_digest).await?;
+            signatures.push(StoredSignature { payload, signature });
+        }
+        Ok((Some((parsed, manifest.digest)), signatures))
+    }
+
+    fn subject_lock(&self, repo: &Repository, digest: &Digest) -> SubjectLock {
+        let mut locks = self.subject_locks.lock().expect("subject lock table");
+        if locks.len() > 10_000 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks
+            .entry((repo.clone(), digest.clone()))
+            .or_default()
+            .clone()
+    }
+}

@@ -1,0 +1,82 @@
+//! Use cases: sign an image, reconcile interrupted signs, read and check the signatures on a digest.
+//!
+//! Owns: the order of operations across keys, registry and database (the invariants of design.md).
+//! Must not touch: HTTP (no status codes here) or wire encodings (those are `formats`).
+
+mod check;
+mod reconcile;
+mod sign;
+
+use std::sync::Arc;
+
+use crate::formats::{Digest, FormatError, ImageReference};
+use crate::keys::{KeyError, KeyRing};
+use crate::oci::{OciError, Registry, Repository, SignatureStore};
+use crate::store::{Store, StoreError};
+
+pub use check::{CheckedSignature, check_signatures};
+pub use reconcile::Reconciled;
+pub use sign::{SignOutcome, SignRequest};
+
+/// Everything a use case needs, shared by all requests.
+pub struct Service {
+    pub keys: KeyRing,
+    pub signatures: SignatureStore,
+    pub store: Arc<dyn Store>,
+}
+
+/// Why a use case failed. The API maps each variant to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Reference(#[from] FormatError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("image {0} not found in its registry")]
+    ImageNotFound(String),
+    #[error(transparent)]
+    Registry(#[from] OciError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("annotations must be a JSON object of strings: {0}")]
+    Annotations(String),
+}
+
+impl Service {
+    pub fn new(keys: KeyRing, registry: Arc<dyn Registry>, store: Arc<dyn Store>) -> Self {
+        Self {
+            keys,
+            signatures: SignatureStore::new(registry),
+            store,
+        }
+    }
+
+    /// The digest `image` names: its own digest after checking the registry holds it, or the digest its
+    /// tag points to now.
+    pub async fn resolve(&self, image: &ImageReference) -> Result<Digest, ServiceError> {
+        let repo = repository_of(image);
+        let reference = match &image.digest {
+            Some(d) => d.to_string(),
+            None => image
+                .tag
+                .clone()
+                .expect("a reference has a tag or a digest"),
+        };
+        match self
+            .signatures
+            .registry()
+            .get_manifest(&repo, &reference)
+            .await?
+        {
+            Some(manifest) => Ok(manifest.digest),
+            None => Err(ServiceError::ImageNotFound(image.to_string())),
+        }
+    }
+}
+
+pub fn repository_of(image: &ImageReference) -> Repository {
+    Repository {
+        registry: image.registry.clone(),
+        name: image.repository.clone(),
+    }
+}

@@ -1,0 +1,150 @@
+//! Sign one image digest with one key and store the signature in the image's registry.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value};
+
+use super::{Service, ServiceError, repository_of};
+use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
+use crate::formats::simple_signing::SimpleSigning;
+use crate::formats::{Digest, ImageReference};
+use crate::keys::{KeyRef, PublicKey};
+use crate::oci::StoredSignature;
+use crate::store::NewSignature;
+
+/// A sign request as the API and CLI hand it over.
+#[derive(Debug, Clone)]
+pub struct SignRequest {
+    pub image: String,
+    pub key: String,
+    pub annotations: Option<Value>,
+    pub actor: String,
+    pub source_addr: Option<String>,
+}
+
+/// What was signed and where the signature is.
+#[derive(Debug, Clone)]
+pub struct SignOutcome {
+    pub image: ImageReference,
+    pub digest: Digest,
+    pub identity: String,
+    pub key_id: String,
+    pub key_version: u32,
+    pub algorithm: &'static str,
+    pub signature_tag: String,
+    pub manifest_digest: Digest,
+    /// False when this key had already signed this digest for this identity: nothing was written.
+    pub created: bool,
+    pub record_id: Option<i64>,
+}
+
+impl Service {
+    /// Resolves, signs, writes to the registry, and records, in the order invariant 2 needs: the
+    /// database row is pending during the registry write and removed if the write fails.
+    pub async fn sign(&self, request: SignRequest) -> Result<SignOutcome, ServiceError> {
+        let image = ImageReference::parse(&request.image)?;
+        let key_ref = KeyRef::parse(&request.key)?;
+        let signer = self.keys.get(&key_ref.id)?.clone();
+        let optional = annotations(request.annotations)?;
+        let digest = self.resolve(&image).await?;
+        let identity = match &image.tag {
+            Some(tag) => format!("{}:{tag}", image.repository_name()),
+            None => image.repository_name(),
+        };
+        let payload = SimpleSigning::new(&identity, &digest, optional).to_bytes();
+        let signature = signer.sign(key_ref.version, &payload).await?;
+        let public_key = self
+            .keys
+            .public_key(&KeyRef {
+                id: key_ref.id.clone(),
+                version: Some(signature.version),
+            })
+            .await?
+            .public_key;
+
+        let record = NewSignature {
+            actor: request.actor,
+            source_addr: request.source_addr,
+            registry: image.registry.clone(),
+            repository: image.repository.clone(),
+            digest: digest.to_string(),
+            identity: identity.clone(),
+            key_id: key_ref.id.clone(),
+            key_version: signature.version,
+            algorithm: public_key.algorithm.as_str().to_owned(),
+            payload_digest: Digest::of(&payload).to_string(),
+            signature_b64: BASE64.encode(&signature.bytes),
+            signature_tag: signature_tag(&digest),
+        };
+        let record_id = self.store.begin_signature(&record).await?;
+        let layer = SignatureLayer::new(&payload, &signature.bytes);
+        let written = self
+            .signatures
+            .append(
+                &repository_of(&image),
+                &digest,
+                &payload,
+                layer,
+                |existing| same_claim_by_key(existing, &identity, &digest, &public_key),
+            )
+            .await;
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                self.store.abandon_signature(record_id).await?;
+                return Err(e.into());
+            }
+        };
+        let record_id = if written.created {
+            self.store
+                .confirm_signature(record_id, written.manifest_digest.as_str())
+                .await?;
+            Some(record_id)
+        } else {
+            self.store.abandon_signature(record_id).await?;
+            None
+        };
+        Ok(SignOutcome {
+            image: image.with_digest(digest.clone()),
+            digest,
+            identity,
+            key_id: key_ref.id,
+            key_version: signature.version,
+            algorithm: public_key.algorithm.as_str(),
+            signature_tag: written.tag,
+            manifest_digest: written.manifest_digest,
+            created: written.created,
+            record_id,
+        })
+    }
+}
+
+/// True when `existing` already says, under `key`, that `identity` is `digest`.
+fn same_claim_by_key(
+    existing: &StoredSignature,
+    identity: &str,
+    digest: &Digest,
+    key: &PublicKey,
+) -> bool {
+    let Ok(payload) = SimpleSigning::parse(&existing.payload) else {
+        return false;
+    };
+    payload.identity() == identity
+        && payload.digest() == digest.as_str()
+        && key.verify(&existing.payload, &existing.signature).is_ok()
+}
+
+fn annotations(value: Option<Value>) -> Result<Option<Map<String, Value>>, ServiceError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => {
+            if let Some((k, _)) = map.iter().find(|(_, v)| !v.is_string()) {
+                return Err(ServiceError::Annotations(format!(
+                    "the value of {k:?} is not a string"
+                )));
+            }
+            Ok(Some(map))
+        }
+        Some(other) => Err(ServiceError::Annotations(format!("got {other}"))),
+    }
+}

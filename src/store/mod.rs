@@ -1,0 +1,88 @@
+//! The database: what notarium has written and when. One [`Store`] trait, one implementation per file.
+//!
+//! Owns: SQL, migrations and connection pools. Must not touch: HTTP, registries or keys. It stores
+//! public facts only (digests, key ids, signatures, actors); no secret is ever passed to it.
+
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+/// A signature about to be written to a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignature {
+    pub actor: String,
+    pub source_addr: Option<String>,
+    pub registry: String,
+    pub repository: String,
+    pub digest: String,
+    pub identity: String,
+    pub key_id: String,
+    pub key_version: u32,
+    pub algorithm: String,
+    pub payload_digest: String,
+    pub signature_b64: String,
+    pub signature_tag: String,
+}
+
+/// A recorded signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureRecord {
+    pub id: i64,
+    pub pending: bool,
+    pub signature: NewSignature,
+    pub manifest_digest: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("database query failed: {0}")]
+    Query(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(e.to_string())
+            }
+            other => Self::Query(other.to_string()),
+        }
+    }
+}
+
+/// The database seam. The sign path writes a pending row before touching the registry and confirms
+/// it after, so a row never claims a signature the registry refused.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Records the intent to write a signature; returns the row id.
+    async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
+    /// The registry holds the signature now, in manifest `manifest_digest`.
+    async fn confirm_signature(&self, id: i64, manifest_digest: &str) -> Result<(), StoreError>;
+    /// The registry write failed: the row goes, since it claims nothing.
+    async fn abandon_signature(&self, id: i64) -> Result<(), StoreError>;
+    /// Rows a crash left between intent and confirmation.
+    async fn pending_signatures(&self) -> Result<Vec<SignatureRecord>, StoreError>;
+    /// Every row for `digest`, oldest first.
+    async fn signatures_of(&self, digest: &str) -> Result<Vec<SignatureRecord>, StoreError>;
+    /// How many rows exist, pending or not.
+    async fn count_signatures(&self) -> Result<i64, StoreError>;
+}
+
+/// Opens the store a database URL names.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(SqliteStore::open(url).await?));
+    }
+    Err(StoreError::Unavailable(format!(
+        "unsupported database URL scheme in {:?}: only sqlite: is available in this build",
+        url.split(':').next().unwrap_or_default()
+    )))
+}
