@@ -45,7 +45,7 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistriesConfig {
     /// `host:port` entries reached over plain HTTP; everything else is HTTPS only.
@@ -125,6 +125,11 @@ fn example_keys() -> Vec<KeyConfig> {
 impl Default for ServerConfig {
     fn default() -> Self {
         toml::from_str("").expect("empty server section uses defaults")
+    }
+}
+impl Default for RegistriesConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty registries section uses defaults")
     }
 }
 impl Default for PoliciesConfig {
@@ -225,6 +230,7 @@ mod tests {
         assert_eq!(c.keys.len(), 2);
         assert!(c.uses_example_keys());
         assert_eq!(c.server.max_body_bytes, 1024 * 1024);
+        assert_eq!(c.registries.insecure, ["127.0.0.1:5000", "localhost:5000"]);
     }
 
     #[test]

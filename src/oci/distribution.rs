@@ -415,7 +415,11 @@ fn parse_bearer_challenge(header_value: &str) -> Option<BearerChallenge> {
 fn is_tls_failure(error: &reqwest::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
-        if e.downcast_ref::<rustls::Error>().is_some() {
+        let inner_of_io = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<rustls::Error>());
+        if e.is::<rustls::Error>() || inner_of_io {
             return true;
         }
         source = e.source();

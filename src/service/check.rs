@@ -105,7 +105,7 @@ mod tests {
             &String::from_utf8(
                 std::fs::read(concat!(
                     env!("CARGO_MANIFEST_DIR"),
-                    "/tests/fixtures/ed25519.pub"
+                    "/tests/fixtures/other-ed25519.pub"
                 ))
                 .unwrap(),
             )

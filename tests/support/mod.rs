@@ -1,0 +1,510 @@
+//! Real components for the integration tests: a CNCF distribution registry, skopeo 1.18 and cosign 2.5
+//! (installed under `.tools/` by `scripts/install-test-deps.sh`), and the `notarium` binary itself.
+//! Every process is started on a free loopback port in a temporary directory and killed on drop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+use tempfile::TempDir;
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn tool(name: &str) -> PathBuf {
+    let path = Path::new(ROOT).join(".tools/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-test-deps.sh",
+        path.display()
+    );
+    path
+}
+
+/// A blocking HTTP client (installs the TLS crypto provider the crate is built with).
+pub fn client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::new()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < timeout,
+            "{what} did not come up within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+}
+
+/// A running CNCF distribution registry (apt `docker-registry`).
+pub struct Registry {
+    pub host: String,
+    child: Child,
+    dir: TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let host = format!("127.0.0.1:{}", free_port());
+        let child = Self::spawn(&dir, &host, "");
+        Self { host, child, dir }
+    }
+
+    /// Restarts on the same storage and port with `extra` YAML inside the `storage` section
+    /// (e.g. read-only maintenance mode).
+    pub fn restart(&mut self, storage_extra: &str) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.dir, &self.host, storage_extra);
+    }
+
+    fn spawn(dir: &TempDir, host: &str, storage_extra: &str) -> Child {
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{storage_extra}http:\n  addr: {host}\n",
+            dir.path().join("data").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed (scripts/install-test-deps.sh)");
+        let url = format!("http://{host}/v2/");
+        wait_until("registry", Duration::from_secs(20), || {
+            client()
+                .get(&url)
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        });
+        child
+    }
+
+    /// Fetches a manifest's raw bytes, or `None` on 404.
+    pub fn manifest(&self, repo: &str, reference: &str) -> Option<Vec<u8>> {
+        let response = client()
+            .get(format!("http://{}/v2/{repo}/manifests/{reference}", self.host))
+            .header("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json")
+            .send()
+            .unwrap();
+        if response.status() == 404 {
+            return None;
+        }
+        assert!(
+            response.status().is_success(),
+            "GET manifest {reference}: {}",
+            response.status()
+        );
+        Some(response.bytes().unwrap().to_vec())
+    }
+
+    pub fn blob(&self, repo: &str, digest: &str) -> Vec<u8> {
+        let response = client()
+            .get(format!("http://{}/v2/{repo}/blobs/{digest}", self.host))
+            .send()
+            .unwrap();
+        assert!(response.status().is_success());
+        response.bytes().unwrap().to_vec()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// Builds a one-layer OCI image layout whose content includes `content`, and pushes it with skopeo as
+/// `registry/repo:tag`. Returns the manifest digest.
+pub fn push_image(registry: &Registry, repo: &str, tag: &str, content: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let digest = sha256_digest(bytes);
+        std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
+        (digest, bytes.len())
+    };
+    let (layer, layer_size) = put(&tar_with_one_file("hello.txt", content.as_bytes()));
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer]},
+    });
+    let (config_digest, config_size) = put(&serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}],
+    });
+    let (manifest_digest, manifest_size) = put(&serde_json::to_vec(&manifest).unwrap());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest_size,
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }],
+    });
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let policy = dir.path().join("accept.json");
+    std::fs::write(
+        &policy,
+        br#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+    )
+    .unwrap();
+    let out = run(Command::new(tool("skopeo"))
+        .arg("--policy")
+        .arg(&policy)
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{}/{repo}:{tag}", registry.host)));
+    assert!(
+        out.status.success(),
+        "skopeo push failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pushed = registry
+        .manifest(repo, tag)
+        .expect("pushed manifest is there");
+    sha256_digest(&pushed)
+}
+
+fn tar_with_one_file(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut header = [0u8; 512];
+    header[..name.len()].copy_from_slice(name.as_bytes());
+    header[100..108].copy_from_slice(b"0000644\0");
+    header[108..116].copy_from_slice(b"0000000\0");
+    header[116..124].copy_from_slice(b"0000000\0");
+    header[124..136].copy_from_slice(format!("{:011o}\0", content.len()).as_bytes());
+    header[136..148].copy_from_slice(b"00000000000\0");
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let checksum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..156].copy_from_slice(format!("{checksum:06o}\0 ").as_bytes());
+    let mut tar = header.to_vec();
+    tar.extend_from_slice(content);
+    tar.resize(tar.len().div_ceil(512) * 512 + 1024, 0);
+    tar
+}
+
+/// A running `notarium serve` on a free port with its own data directory; its log is captured.
+pub struct Notarium {
+    pub url: String,
+    pub data_dir: TempDir,
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Notarium {
+    /// Starts the server on embedded defaults, allowing `insecure` registries over plain HTTP.
+    pub fn start(insecure: &[&str]) -> Self {
+        Self::start_with(insecure, &[])
+    }
+
+    pub fn start_with(insecure: &[&str], env: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        Self::start_in(data_dir, insecure, env)
+    }
+
+    /// Starts on an existing data directory (a restart keeps the database).
+    pub fn start_in(data_dir: TempDir, insecure: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .arg("serve")
+            .current_dir(ROOT)
+            .env("NOTARIUM_LISTEN", "127.0.0.1:0")
+            .env("NOTARIUM_DATA_DIR", data_dir.path())
+            .env("NOTARIUM_INSECURE_REGISTRIES", insecure.join(","))
+            .env("NOTARIUM_LOG", "info,tower_http=debug")
+            .env_remove("NOTARIUM_CONFIG")
+            .env_remove("NOTARIUM_DATABASE_URL")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("notarium listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("notarium did not start: {}", log.lock().unwrap()));
+        Self {
+            url,
+            data_dir,
+            child,
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}/notarium.db", self.data_dir.path().display())
+    }
+
+    /// POSTs `body` to `/v1/sign`; returns status, content type and the JSON answer.
+    pub fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> (u16, String, serde_json::Value) {
+        let response = client()
+            .post(format!("{}{path}", self.url))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = response.text().unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, content_type, json)
+    }
+
+    pub fn sign(&self, image: &str, key: &str) -> (u16, serde_json::Value) {
+        let (status, _, body) = self.post(
+            "/v1/sign",
+            serde_json::json!({"image": image, "key": key}).to_string(),
+        );
+        (status, body)
+    }
+
+    pub fn get_text(&self, path: &str) -> (u16, String) {
+        let response = client().get(format!("{}{path}", self.url)).send().unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    }
+
+    /// Writes `GET /v1/keys/{id}/public.pem` to a file in `dir`.
+    pub fn public_key_file(&self, id: &str, dir: &Path) -> PathBuf {
+        let (status, pem) = self.get_text(&format!("/v1/keys/{id}/public.pem"));
+        assert_eq!(status, 200, "{pem}");
+        let path = dir.join(format!("{id}.pub"));
+        std::fs::write(&path, pem).unwrap();
+        path
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Notarium {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Number of rows in the signatures table of a notarium database.
+pub fn signature_rows(database_url: &str) -> i64 {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Row;
+        let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM signatures")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        row.get::<i64, _>("n")
+    })
+}
+
+/// skopeo 1.18 pulling `image` under a `sigstoreSigned` policy trusting `public_key`. True if accepted.
+pub fn skopeo_accepts(
+    registry: &Registry,
+    image: &str,
+    public_key: &Path,
+    signed_identity: &str,
+) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = serde_json::json!({
+        "default": [{"type": "reject"}],
+        "transports": {"docker": {registry.host.clone(): [{
+            "type": "sigstoreSigned",
+            "keyPath": public_key,
+            "signedIdentity": {"type": signed_identity},
+        }]}},
+    });
+    std::fs::write(dir.path().join("policy.json"), policy.to_string()).unwrap();
+    let registries_d = dir.path().join("registries.d");
+    std::fs::create_dir(&registries_d).unwrap();
+    std::fs::write(
+        registries_d.join("default.yaml"),
+        "default-docker:\n  use-sigstore-attachments: true\n",
+    )
+    .unwrap();
+    let out = run(Command::new(tool("skopeo"))
+        .arg("--policy")
+        .arg(dir.path().join("policy.json"))
+        .arg("--registries.d")
+        .arg(&registries_d)
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .arg(format!("dir:{}", dir.path().join("out").display())));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A cosign 2.5 invocation with its own HOME and TUF root, so it writes nothing outside a temp dir.
+pub struct Cosign {
+    home: TempDir,
+}
+
+impl Cosign {
+    pub fn new() -> Self {
+        Self {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        run(Command::new(tool("cosign"))
+            .args(args)
+            .current_dir(self.home.path())
+            .env("HOME", self.home.path())
+            .env("TUF_ROOT", self.home.path().join("tuf"))
+            .env("COSIGN_PASSWORD", "")
+            .env("COSIGN_YES", "true"))
+    }
+
+    /// `cosign verify --key` offline, without a transparency log. True if accepted.
+    pub fn verify(&self, image: &str, public_key: &Path) -> (bool, String) {
+        let key = public_key.to_str().unwrap();
+        let out = self.run(&[
+            "verify",
+            "--key",
+            key,
+            "--insecure-ignore-tlog",
+            "--allow-http-registry",
+            "--offline",
+            image,
+        ]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// skopeo 1.18 signing `image` with a fresh sigstore key while copying it onto itself. Returns the
+/// public key file.
+pub fn skopeo_sign(registry: &Registry, repo: &str, tag: &str, dir: &Path) -> PathBuf {
+    let prefix = dir.join("skopeo-key");
+    let passphrase = dir.join("passphrase");
+    std::fs::write(&passphrase, "notarium-test\n").unwrap();
+    let out = run(Command::new(tool("skopeo"))
+        .args(["generate-sigstore-key", "--output-prefix"])
+        .arg(&prefix)
+        .arg("--passphrase-file")
+        .arg(&passphrase));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policy = dir.join("accept.json");
+    std::fs::write(
+        &policy,
+        br#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+    )
+    .unwrap();
+    let registries_d = dir.join("registries.d");
+    std::fs::create_dir_all(&registries_d).unwrap();
+    std::fs::write(
+        registries_d.join("default.yaml"),
+        "default-docker:\n  use-sigstore-attachments: true\n",
+    )
+    .unwrap();
+    let image = format!("docker://{}/{repo}:{tag}", registry.host);
+    let out = run(Command::new(tool("skopeo"))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--registries.d")
+        .arg(&registries_d)
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--sign-by-sigstore-private-key",
+        ])
+        .arg(prefix.with_extension("private"))
+        .arg("--sign-passphrase-file")
+        .arg(&passphrase)
+        .arg(&image)
+        .arg(&image));
+    assert!(
+        out.status.success(),
+        "skopeo sign failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    prefix.with_extension("pub")
+}
