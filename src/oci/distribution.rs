@@ -413,18 +413,19 @@ fn parse_bearer_challenge(header_value: &str) -> Option<BearerChallenge> {
 }
 
 fn is_tls_failure(error: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        let inner_of_io = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .is_some_and(|inner| inner.is::<rustls::Error>());
-        if e.is::<rustls::Error>() || inner_of_io {
-            return true;
-        }
-        source = e.source();
+    mentions_rustls(error)
+}
+
+/// io::Error hides its payload from `source()`, and hyper nests io errors, so look inside each one.
+fn mentions_rustls(error: &(dyn std::error::Error + 'static)) -> bool {
+    if error.is::<rustls::Error>() {
+        return true;
     }
-    false
+    let inside_io = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .is_some_and(|inner| mentions_rustls(inner));
+    inside_io || error.source().is_some_and(mentions_rustls)
 }
 
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {

@@ -1,0 +1,129 @@
+//! Invariant 2 across a crash: a sign interrupted between the registry write and the database
+//! confirmation is settled at start-up against what the registry really holds.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use notarium::keys::{FileSigner, KeyRing};
+use notarium::oci::DistributionRegistry;
+use notarium::service::{Reconciled, Service, SignRequest};
+use notarium::store::{NewSignature, SqliteStore, Store};
+use support::{Registry, push_image};
+
+fn service(
+    runtime: &tokio::runtime::Runtime,
+    registry: &Registry,
+    database_url: &str,
+) -> (Service, Arc<SqliteStore>) {
+    let mut keys = KeyRing::default();
+    let path = Path::new(support::ROOT).join("keys.example/dev-ecdsa.pem");
+    keys.insert(
+        "dev-ecdsa",
+        Arc::new(FileSigner::load("dev-ecdsa", &path).unwrap()),
+    );
+    let store = Arc::new(runtime.block_on(SqliteStore::open(database_url)).unwrap());
+    let client = Arc::new(DistributionRegistry::new(
+        [registry.host.clone()],
+        Default::default(),
+    ));
+    (Service::new(keys, client, store.clone()), store)
+}
+
+#[test]
+fn pending_signs_are_confirmed_if_the_registry_holds_them_and_removed_if_not() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = Registry::start();
+    let digest = push_image(&registry, "demo/app", "v1", "crash");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/n.db", dir.path().display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (service, store) = service(&runtime, &registry, &url);
+
+    let signed = runtime
+        .block_on(service.sign(SignRequest {
+            image: format!("{}/demo/app@{digest}", registry.host),
+            key: "dev-ecdsa".into(),
+            annotations: None,
+            actor: "test".into(),
+            source_addr: None,
+        }))
+        .unwrap();
+    let written_row = signed.record_id.unwrap();
+    // A crash after the registry write and before the confirmation leaves exactly this state:
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE signatures SET state = 'pending', manifest_digest = NULL WHERE id = ?")
+            .bind(written_row)
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    // A crash before the registry write leaves a pending row for a signature nobody stored.
+    let mut never_written = runtime.block_on(store.signatures_of(&digest)).unwrap()[0]
+        .signature
+        .clone();
+    never_written.signature_b64 = "bm90IHN0b3JlZA==".into();
+    let lost_row = runtime
+        .block_on(store.begin_signature(&NewSignature { ..never_written }))
+        .unwrap();
+
+    let outcome = runtime.block_on(service.reconcile_pending()).unwrap();
+    assert_eq!(
+        outcome,
+        Reconciled {
+            confirmed: 1,
+            removed: 1,
+            deferred: 0
+        }
+    );
+    let rows = runtime.block_on(store.signatures_of(&digest)).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, written_row);
+    assert!(!rows[0].pending);
+    assert_eq!(
+        rows[0].manifest_digest.as_deref(),
+        Some(signed.manifest_digest.as_str())
+    );
+    assert!(rows.iter().all(|r| r.id != lost_row));
+}
+
+#[test]
+fn pending_signs_wait_while_the_registry_is_down() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/n.db", dir.path().display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (service, store) = service(&runtime, &registry, &url);
+    let row = NewSignature {
+        actor: "test".into(),
+        source_addr: None,
+        registry: registry.host.clone(),
+        repository: "demo/app".into(),
+        digest: format!("sha256:{}", "1".repeat(64)),
+        identity: format!("{}/demo/app", registry.host),
+        key_id: "dev-ecdsa".into(),
+        key_version: 1,
+        algorithm: "ecdsa-p256-sha256".into(),
+        payload_digest: format!("sha256:{}", "2".repeat(64)),
+        signature_b64: "c2ln".into(),
+        signature_tag: format!("sha256-{}.sig", "1".repeat(64)),
+    };
+    runtime.block_on(store.begin_signature(&row)).unwrap();
+    drop(registry);
+    let outcome = runtime.block_on(service.reconcile_pending()).unwrap();
+    assert_eq!(
+        outcome,
+        Reconciled {
+            confirmed: 0,
+            removed: 0,
+            deferred: 1
+        }
+    );
+    assert_eq!(
+        runtime.block_on(store.pending_signatures()).unwrap().len(),
+        1
+    );
+}
