@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(docker-registry softhsm2 opensc ca-certificates)
+APT_PACKAGES=(docker-registry umoci softhsm2 opensc ca-certificates)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do
