@@ -40,9 +40,8 @@ fn sign_body(image: &str, key: &str) -> String {
 
 #[test]
 fn bad_requests_are_named_problems_that_change_nothing() {
-    let registry = Registry::start();
-    let notarium = Notarium::start(&[&registry.host]);
-    let digest = push_image(&registry, "demo/app", "v1", "errors");
+    let (registry, notarium, digest) =
+        support::registry_notarium_and_image("demo/app", "v1", "errors");
     let good_image = format!("{}/demo/app@{digest}", registry.host);
     let host = &registry.host;
 

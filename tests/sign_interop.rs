@@ -61,9 +61,8 @@ fn skopeo_and_cosign_accept_notarium_signatures_with_the_served_key_and_refuse_a
 
 #[test]
 fn a_second_key_appends_a_layer_and_the_same_key_twice_adds_nothing() {
-    let registry = Registry::start();
-    let notarium = Notarium::start(&[&registry.host]);
-    let digest = push_image(&registry, "demo/app", "v1", "twice");
+    let (registry, notarium, digest) =
+        support::registry_notarium_and_image("demo/app", "v1", "twice");
     let image = format!("{}/demo/app@{digest}", registry.host);
 
     let (status, first) = notarium.sign(&image, "dev-ecdsa");
@@ -98,9 +97,8 @@ fn a_second_key_appends_a_layer_and_the_same_key_twice_adds_nothing() {
 
 #[test]
 fn a_tag_is_resolved_at_the_registry_and_names_the_identity() {
-    let registry = Registry::start();
-    let notarium = Notarium::start(&[&registry.host]);
-    let digest = push_image(&registry, "team/app", "1.0", "tagged");
+    let (registry, notarium, digest) =
+        support::registry_notarium_and_image("team/app", "1.0", "tagged");
     let (status, by_tag) = notarium.sign(&format!("{}/team/app:1.0", registry.host), "dev-ecdsa");
     assert_eq!(status, 201, "{by_tag}");
     assert_eq!(by_tag["digest"], digest.as_str());
@@ -221,9 +219,8 @@ fn notarium_reads_and_checks_signatures_that_cosign_and_skopeo_wrote_live() {
 
 #[test]
 fn the_cli_sign_step_exits_zero_on_success_and_one_line_with_a_reason_otherwise() {
-    let registry = Registry::start();
-    let notarium = Notarium::start(&[&registry.host]);
-    let digest = push_image(&registry, "ci/app", "main", "cli");
+    let (registry, notarium, digest) =
+        support::registry_notarium_and_image("ci/app", "main", "cli");
     let image = format!("{}/ci/app@{digest}", registry.host);
     let cli = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_notarium"))

@@ -85,8 +85,10 @@ impl SignatureStore {
             let mut layers = existing.map(|(m, _)| m.layers).unwrap_or_default();
             layers.push(layer.descriptor.clone());
             let encoded = SignatureManifest::encode(layers);
-            self.registry.put_blob(repo, payload).await?;
-            self.registry.put_blob(repo, &encoded.config).await?;
+            tokio::try_join!(
+                self.registry.put_blob(repo, payload),
+                self.registry.put_blob(repo, &encoded.config)
+            )?;
             let written = self
                 .registry
                 .put_manifest(repo, &tag, OCI_MANIFEST, &encoded.manifest)

@@ -67,9 +67,14 @@ pub struct Registry {
 impl Registry {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let host = format!("127.0.0.1:{}", free_port());
-        let child = Self::spawn(&dir, &host, "");
-        Self { host, child, dir }
+        // Another test may take the free port between probing and binding: try a few.
+        for _ in 0..5 {
+            let host = format!("127.0.0.1:{}", free_port());
+            if let Some(child) = Self::spawn(&dir, &host, "") {
+                return Self { host, child, dir };
+            }
+        }
+        panic!("the registry could not bind a free port five times");
     }
 
     /// Restarts on the same storage and port with `extra` YAML inside the `storage` section
@@ -77,17 +82,19 @@ impl Registry {
     pub fn restart(&mut self, storage_extra: &str) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(&self.dir, &self.host, storage_extra);
+        self.child = Self::spawn(&self.dir, &self.host, storage_extra)
+            .expect("registry restarts on its port");
     }
 
-    fn spawn(dir: &TempDir, host: &str, storage_extra: &str) -> Child {
+    /// Starts the registry and waits until it answers; `None` if it exited (port taken).
+    fn spawn(dir: &TempDir, host: &str, storage_extra: &str) -> Option<Child> {
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{storage_extra}http:\n  addr: {host}\n",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
-        let child = Command::new("docker-registry")
+        let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config_path)
             .stdout(Stdio::null())
@@ -95,13 +102,16 @@ impl Registry {
             .spawn()
             .expect("docker-registry is installed (scripts/install-test-deps.sh)");
         let url = format!("http://{host}/v2/");
+        let mut exited = false;
         wait_until("registry", Duration::from_secs(20), || {
-            client()
-                .get(&url)
-                .send()
-                .is_ok_and(|r| r.status().is_success())
+            exited = child.try_wait().unwrap().is_some();
+            exited
+                || client()
+                    .get(&url)
+                    .send()
+                    .is_ok_and(|r| r.status().is_success())
         });
-        child
+        (!exited).then_some(child)
     }
 
     /// Fetches a manifest's raw bytes, or `None` on 404.
@@ -507,4 +517,17 @@ pub fn skopeo_sign(registry: &Registry, repo: &str, tag: &str, dir: &Path) -> Pa
         String::from_utf8_lossy(&out.stderr)
     );
     prefix.with_extension("pub")
+}
+
+/// The common start of a signing test: a registry, a notarium allowed to reach it, and one pushed image.
+/// Returns the image's digest too.
+pub fn registry_notarium_and_image(
+    repo: &str,
+    tag: &str,
+    content: &str,
+) -> (Registry, Notarium, String) {
+    let registry = Registry::start();
+    let notarium = Notarium::start(&[&registry.host]);
+    let digest = push_image(&registry, repo, tag, content);
+    (registry, notarium, digest)
 }

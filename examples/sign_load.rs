@@ -1,0 +1,172 @@
+//! Load tool: pushes N distinct small images straight to a registry, then signs each through a running
+//! notarium with C concurrent clients and reports throughput and latency percentiles.
+//!
+//! cargo run --release --example sign_load -- --server http://127.0.0.1:8080 --registry 127.0.0.1:5000 \
+//!     --images 400 --concurrency 8 --key dev-ecdsa
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use sha2::{Digest as _, Sha256};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Plain-HTTP registry host:port the server may reach.
+    #[arg(long)]
+    registry: String,
+    #[arg(long, default_value_t = 200)]
+    images: usize,
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    #[arg(long, default_value = "dev-ecdsa")]
+    key: String,
+    #[arg(long, default_value = "load/app")]
+    repository: String,
+    /// Only push the images and print their references, one a line (for timing other tools on them).
+    #[arg(long)]
+    push_only: bool,
+}
+
+fn digest(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+async fn put_blob(http: &reqwest::Client, base: &str, bytes: &[u8]) -> String {
+    let d = digest(bytes);
+    let start = http
+        .post(format!("{base}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 202, "blob upload refused");
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("{}{location}", &base[..base.find("/v2/").unwrap()])
+    };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let done = http
+        .put(format!("{location}{sep}digest={d}"))
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        done.status().is_success(),
+        "blob upload failed: {}",
+        done.status()
+    );
+    d
+}
+
+/// Pushes `count` images sharing one layer and config, each manifest made unique by an annotation.
+async fn push_images(http: &reqwest::Client, args: &Args) -> Vec<String> {
+    let base = format!("http://{}/v2/{}", args.registry, args.repository);
+    let layer = b"notarium load test layer".to_vec();
+    let layer_digest = put_blob(http, &base, &layer).await;
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    }))
+    .unwrap();
+    let config_digest = put_blob(http, &base, &config).await;
+    let run_id = std::process::id();
+    let mut images = Vec::with_capacity(args.images);
+    for i in 0..args.images {
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+            "annotations": {"load.run": format!("{run_id}-{i}")},
+        }))
+        .unwrap();
+        let response = http
+            .put(format!("{base}/manifests/load-{run_id}-{i}"))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "manifest push failed: {}",
+            response.status()
+        );
+        images.push(format!(
+            "{}/{}@{}",
+            args.registry,
+            args.repository,
+            digest(&manifest)
+        ));
+    }
+    images
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    let http = reqwest::Client::new();
+    let images = Arc::new(push_images(&http, &args).await);
+    if args.push_only {
+        images.iter().for_each(|i| println!("{i}"));
+        return;
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (http, images, next) = (http.clone(), images.clone(), next.clone());
+        let (url, key) = (format!("{}/v1/sign", args.server), args.key.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(image) = images.get(i) else { break };
+                let t = Instant::now();
+                let response = http
+                    .post(&url)
+                    .json(&serde_json::json!({"image": image, "key": key}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let body = response.text().await.unwrap();
+                assert_eq!(status, 201, "sign failed: {body}");
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!(
+        "signs={} concurrency={} key={} elapsed={:.2}s throughput={:.1}/s p50={:.1}ms p95={:.1}ms p99={:.1}ms",
+        latencies.len(),
+        args.concurrency,
+        args.key,
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.95).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+    );
+}
