@@ -65,19 +65,109 @@ pub struct RegistryAuthConfig {
     pub password_file: Option<PathBuf>,
 }
 
-/// One signing key. Only the `file` backend exists in this build.
+/// One signing key and the backend that holds it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
 pub enum KeyConfig {
+    /// A PKCS#8 PEM file: development only.
     File { id: String, path: PathBuf },
+    /// A key on a PKCS#11 token (HSM, SoftHSM2).
+    Pkcs11(Pkcs11KeyConfig),
+    /// A Vault or OpenBao Transit key.
+    Vault(VaultKeyConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11KeyConfig {
+    pub id: String,
+    /// Path of the PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: PathBuf,
+    /// The token is found by label, never by slot number (slot ids change).
+    pub token_label: String,
+    /// CKA_LABEL of the key pair; every key pair with this label is one version, numbered by CKA_ID.
+    pub key_label: Option<String>,
+    /// CKA_ID in hex, to pin one key pair.
+    pub key_id: Option<String>,
+    pub pin_env: Option<String>,
+    pub pin_file: Option<PathBuf>,
+    /// Concurrent signing sessions on the token.
+    #[serde(default = "default_sessions")]
+    pub max_sessions: usize,
+    /// Seconds between re-reads of the key list (new versions on the token).
+    #[serde(default = "default_refresh")]
+    pub refresh_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VaultAuthMethod {
+    #[default]
+    Token,
+    Approle,
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultKeyConfig {
+    pub id: String,
+    /// e.g. `https://vault.example:8200`.
+    pub address: String,
+    #[serde(default = "default_transit_mount")]
+    pub mount: String,
+    /// The Transit key's name.
+    pub key: String,
+    #[serde(default)]
+    pub auth: VaultAuthMethod,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    #[serde(default = "default_approle_mount")]
+    pub approle_mount: String,
+    pub role_id: Option<String>,
+    pub secret_id_env: Option<String>,
+    pub secret_id_file: Option<PathBuf>,
+    #[serde(default = "default_kubernetes_mount")]
+    pub kubernetes_mount: String,
+    pub kubernetes_role: Option<String>,
+    #[serde(default = "default_jwt_file")]
+    pub jwt_file: PathBuf,
+    #[serde(default = "default_vault_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_refresh")]
+    pub refresh_secs: u64,
 }
 
 impl KeyConfig {
     pub fn id(&self) -> &str {
         match self {
             Self::File { id, .. } => id,
+            Self::Pkcs11(k) => &k.id,
+            Self::Vault(k) => &k.id,
         }
     }
+}
+
+fn default_sessions() -> usize {
+    4
+}
+fn default_refresh() -> u64 {
+    30
+}
+fn default_transit_mount() -> String {
+    "transit".into()
+}
+fn default_approle_mount() -> String {
+    "approle".into()
+}
+fn default_kubernetes_mount() -> String {
+    "kubernetes".into()
+}
+fn default_jwt_file() -> PathBuf {
+    "/var/run/secrets/kubernetes.io/serviceaccount/token".into()
+}
+fn default_vault_timeout() -> u64 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +304,7 @@ impl Config {
             KeyConfig::File { path, .. } => {
                 path.components().any(|c| c.as_os_str() == "keys.example")
             }
+            KeyConfig::Pkcs11(_) | KeyConfig::Vault(_) => false,
         })
     }
 }
@@ -256,6 +347,50 @@ mod tests {
         assert_eq!(c.database_url(), "sqlite:///tmp/x/notarium.db");
         assert_eq!(c.keys[0].id(), "k");
         assert!(!c.uses_example_keys());
+    }
+
+    #[test]
+    fn pkcs11_and_vault_keys_parse_with_their_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        std::fs::write(
+            &path,
+            r#"
+[[keys]]
+id = "hsm"
+backend = "pkcs11"
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token_label = "notarium"
+key_label = "p256"
+pin_env = "PIN"
+
+[[keys]]
+id = "vault"
+backend = "vault"
+address = "http://127.0.0.1:8200"
+key = "cosign"
+auth = "approle"
+role_id = "r"
+secret_id_file = "/run/secret"
+"#,
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        let KeyConfig::Pkcs11(hsm) = &c.keys[0] else {
+            panic!("not pkcs11")
+        };
+        assert_eq!((hsm.max_sessions, hsm.refresh_secs), (4, 30));
+        let KeyConfig::Vault(vault) = &c.keys[1] else {
+            panic!("not vault")
+        };
+        assert_eq!(vault.mount, "transit");
+        assert_eq!(vault.auth, VaultAuthMethod::Approle);
+        std::fs::write(&path, "[[keys]]\nid = \"v\"\nbackend = \"vault\"\naddress = \"x\"\nkey = \"k\"\ntoken = \"s3cret\"\n").unwrap();
+        let err = Config::load(Some(&path), &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `token`"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

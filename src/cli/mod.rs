@@ -5,6 +5,7 @@
 //! calling `service` or the HTTP API.
 
 mod client;
+mod keyring;
 mod serve;
 mod verify;
 

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use super::CliError;
 use crate::api::{AppState, router};
-use crate::config::{Config, KeyConfig};
-use crate::keys::{FileSigner, KeyRing};
+use crate::config::Config;
 use crate::oci::{DistributionRegistry, RegistryCredentials};
 use crate::service::Service;
 
@@ -23,7 +22,7 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
              the pkcs11 or vault backend"
         );
     }
-    let keys = load_keys(&config)?;
+    let keys = super::keyring::load_keys(&config)?;
     let store = crate::store::open(&config.database_url())
         .await
         .map_err(|e| CliError::Unavailable(e.to_string()))?;
@@ -67,20 +66,6 @@ fn init_tracing() {
     } else {
         builder.try_init()
     };
-}
-
-fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
-    let mut ring = KeyRing::default();
-    for key in &config.keys {
-        match key {
-            KeyConfig::File { id, path } => {
-                let signer =
-                    FileSigner::load(id, path).map_err(|e| CliError::Usage(e.to_string()))?;
-                ring.insert(id.clone(), Arc::new(signer));
-            }
-        }
-    }
-    Ok(ring)
 }
 
 fn registry_credentials(config: &Config) -> Result<HashMap<String, RegistryCredentials>, CliError> {

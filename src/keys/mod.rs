@@ -5,7 +5,10 @@
 //! returns signatures and public keys only, and its errors never carry a secret.
 
 mod file;
+mod pkcs11;
 mod public_key;
+mod secret;
+mod vault;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +16,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use file::FileSigner;
+pub use pkcs11::{Pkcs11Settings, Pkcs11Signer};
 pub use public_key::PublicKey;
+pub use secret::SecretSource;
+pub use vault::{VaultAuth, VaultSettings, VaultSigner};
 
 /// Signature algorithms notarium signs and verifies with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

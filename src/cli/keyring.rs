@@ -1,0 +1,100 @@
+//! Turns `[[keys]]` configuration into signers. Backends connect lazily: a key whose HSM or Vault is
+//! down answers 503 on use while every other key keeps signing, and `/readyz` names it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::CliError;
+use crate::config::{Config, KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
+use crate::keys::{
+    FileSigner, KeyRing, Pkcs11Settings, Pkcs11Signer, SecretSource, Signer, VaultAuth,
+    VaultSettings, VaultSigner,
+};
+
+pub fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
+    let mut ring = KeyRing::default();
+    for key in &config.keys {
+        let signer: Arc<dyn Signer> = match key {
+            KeyConfig::File { id, path } => {
+                Arc::new(FileSigner::load(id, path).map_err(|e| CliError::Usage(e.to_string()))?)
+            }
+            KeyConfig::Pkcs11(k) => Arc::new(Pkcs11Signer::new(&k.id, pkcs11_settings(k)?)),
+            KeyConfig::Vault(k) => Arc::new(VaultSigner::new(&k.id, vault_settings(k)?)),
+        };
+        ring.insert(key.id(), signer);
+    }
+    Ok(ring)
+}
+
+fn invalid(id: &str, reason: impl std::fmt::Display) -> CliError {
+    CliError::Usage(format!("key {id:?}: {reason}"))
+}
+
+fn pkcs11_settings(k: &Pkcs11KeyConfig) -> Result<Pkcs11Settings, CliError> {
+    if k.key_label.is_none() && k.key_id.is_none() {
+        return Err(invalid(&k.id, "set key_label or key_id"));
+    }
+    let key_id = match &k.key_id {
+        Some(hex) => Some(decode_hex(hex).ok_or_else(|| invalid(&k.id, "key_id must be hex"))?),
+        None => None,
+    };
+    Ok(Pkcs11Settings {
+        module: k.module.clone(),
+        token_label: k.token_label.clone(),
+        key_label: k.key_label.clone(),
+        key_id,
+        pin: SecretSource::from_config(k.pin_env.as_ref(), k.pin_file.as_ref(), "pin")
+            .map_err(|e| invalid(&k.id, e))?,
+        max_sessions: k.max_sessions,
+        refresh: Duration::from_secs(k.refresh_secs),
+    })
+}
+
+fn vault_settings(k: &VaultKeyConfig) -> Result<VaultSettings, CliError> {
+    let auth = match k.auth {
+        VaultAuthMethod::Token => VaultAuth::Token(
+            SecretSource::from_config(k.token_env.as_ref(), k.token_file.as_ref(), "token")
+                .map_err(|e| invalid(&k.id, e))?,
+        ),
+        VaultAuthMethod::Approle => VaultAuth::AppRole {
+            mount: k.approle_mount.clone(),
+            role_id: k
+                .role_id
+                .clone()
+                .ok_or_else(|| invalid(&k.id, "auth = \"approle\" needs role_id"))?,
+            secret_id: SecretSource::from_config(
+                k.secret_id_env.as_ref(),
+                k.secret_id_file.as_ref(),
+                "secret_id",
+            )
+            .map_err(|e| invalid(&k.id, e))?,
+        },
+        VaultAuthMethod::Kubernetes => VaultAuth::Kubernetes {
+            mount: k.kubernetes_mount.clone(),
+            role: k
+                .kubernetes_role
+                .clone()
+                .ok_or_else(|| invalid(&k.id, "auth = \"kubernetes\" needs kubernetes_role"))?,
+            jwt: SecretSource::File(k.jwt_file.clone()),
+        },
+    };
+    Ok(VaultSettings {
+        address: k.address.clone(),
+        mount: k.mount.clone(),
+        key: k.key.clone(),
+        auth,
+        timeout: Duration::from_secs(k.timeout_secs),
+        refresh: Duration::from_secs(k.refresh_secs),
+    })
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    let hex = hex.trim_start_matches("0x");
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
