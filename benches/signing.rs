@@ -16,44 +16,25 @@ fn payload() -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let digest = Digest::of(b"image");
     c.bench_function("simple_signing_payload", |b| {
-        b.iter(|| {
-            SimpleSigning::new(black_box("registry.example/team/app:1.0"), &digest, None).to_bytes()
-        })
+        b.iter(|| SimpleSigning::new(black_box("registry.example/team/app:1.0"), &digest, None).to_bytes())
     });
     let payload = payload();
-    for (id, file) in [
-        ("ecdsa-p256", "dev-ecdsa.pem"),
-        ("ed25519", "dev-ed25519.pem"),
-    ] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("keys.example")
-            .join(file);
+    for (id, file) in [("ecdsa-p256", "dev-ecdsa.pem"), ("ed25519", "dev-ed25519.pem")] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys.example").join(file);
         let signer = FileSigner::load(id, &path).unwrap();
-        let public = runtime
-            .block_on(signer.versions())
-            .unwrap()
-            .remove(0)
-            .public_key;
+        let public = runtime.block_on(signer.versions()).unwrap().remove(0).public_key;
         let signature = runtime.block_on(signer.sign(None, &payload)).unwrap().bytes;
         c.bench_function(&format!("file_sign_{id}"), |b| {
-            b.iter(|| {
-                runtime
-                    .block_on(signer.sign(None, black_box(&payload)))
-                    .unwrap()
-            })
+            b.iter(|| runtime.block_on(signer.sign(None, black_box(&payload))).unwrap())
         });
         c.bench_function(&format!("verify_{id}"), |b| {
             b.iter(|| public.verify(black_box(&payload), &signature).unwrap())
         });
     }
-    let layers: Vec<_> = (0..8)
-        .map(|i| SignatureLayer::new(&payload, &[i; 72]).descriptor)
-        .collect();
+    let layers: Vec<_> = (0..8).map(|i| SignatureLayer::new(&payload, &[i; 72]).descriptor).collect();
     c.bench_function("signature_manifest_encode_8_layers", |b| {
         b.iter(|| SignatureManifest::encode(black_box(layers.clone())))
     });

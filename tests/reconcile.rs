@@ -12,22 +12,12 @@ use notarium::service::{Reconciled, Service, SignRequest};
 use notarium::store::{NewSignature, SqliteStore, Store};
 use support::{Registry, push_image};
 
-fn service(
-    runtime: &tokio::runtime::Runtime,
-    registry: &Registry,
-    database_url: &str,
-) -> (Service, Arc<SqliteStore>) {
+fn service(runtime: &tokio::runtime::Runtime, registry: &Registry, database_url: &str) -> (Service, Arc<SqliteStore>) {
     let mut keys = KeyRing::default();
     let path = Path::new(support::ROOT).join("keys.example/dev-ecdsa.pem");
-    keys.insert(
-        "dev-ecdsa",
-        Arc::new(FileSigner::load("dev-ecdsa", &path).unwrap()),
-    );
+    keys.insert("dev-ecdsa", Arc::new(FileSigner::load("dev-ecdsa", &path).unwrap()));
     let store = Arc::new(runtime.block_on(SqliteStore::open(database_url)).unwrap());
-    let client = Arc::new(DistributionRegistry::new(
-        [registry.host.clone()],
-        Default::default(),
-    ));
+    let client = Arc::new(DistributionRegistry::new([registry.host.clone()], Default::default()));
     (Service::new(keys, client, store.clone()), store)
 }
 
@@ -61,31 +51,17 @@ fn pending_signs_are_confirmed_if_the_registry_holds_them_and_removed_if_not() {
             .unwrap();
     });
     // A crash before the registry write leaves a pending row for a signature nobody stored.
-    let mut never_written = runtime.block_on(store.signatures_of(&digest)).unwrap()[0]
-        .signature
-        .clone();
+    let mut never_written = runtime.block_on(store.signatures_of(&digest)).unwrap()[0].signature.clone();
     never_written.signature_b64 = "bm90IHN0b3JlZA==".into();
-    let lost_row = runtime
-        .block_on(store.begin_signature(&NewSignature { ..never_written }))
-        .unwrap();
+    let lost_row = runtime.block_on(store.begin_signature(&NewSignature { ..never_written })).unwrap();
 
     let outcome = runtime.block_on(service.reconcile_pending()).unwrap();
-    assert_eq!(
-        outcome,
-        Reconciled {
-            confirmed: 1,
-            removed: 1,
-            deferred: 0
-        }
-    );
+    assert_eq!(outcome, Reconciled { confirmed: 1, removed: 1, deferred: 0 });
     let rows = runtime.block_on(store.signatures_of(&digest)).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].id, written_row);
     assert!(!rows[0].pending);
-    assert_eq!(
-        rows[0].manifest_digest.as_deref(),
-        Some(signed.manifest_digest.as_str())
-    );
+    assert_eq!(rows[0].manifest_digest.as_deref(), Some(signed.manifest_digest.as_str()));
     assert!(rows.iter().all(|r| r.id != lost_row));
 }
 
@@ -114,16 +90,6 @@ fn pending_signs_wait_while_the_registry_is_down() {
     runtime.block_on(store.begin_signature(&row)).unwrap();
     drop(registry);
     let outcome = runtime.block_on(service.reconcile_pending()).unwrap();
-    assert_eq!(
-        outcome,
-        Reconciled {
-            confirmed: 0,
-            removed: 0,
-            deferred: 1
-        }
-    );
-    assert_eq!(
-        runtime.block_on(store.pending_signatures()).unwrap().len(),
-        1
-    );
+    assert_eq!(outcome, Reconciled { confirmed: 0, removed: 0, deferred: 1 });
+    assert_eq!(runtime.block_on(store.pending_signatures()).unwrap().len(), 1);
 }

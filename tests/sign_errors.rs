@@ -15,23 +15,12 @@ fn assert_problem(
     let (got, content_type, problem) = notarium.post("/v1/sign", body);
     assert_eq!(got, status, "{problem}");
     assert_eq!(content_type, "application/problem+json");
-    assert_eq!(
-        problem["type"],
-        format!("https://notarium.dev/problems/{slug}"),
-        "{problem}"
-    );
+    assert_eq!(problem["type"], format!("https://notarium.dev/problems/{slug}"), "{problem}");
     assert_eq!(problem["status"], status);
     assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()));
     let text = problem["detail"].as_str().unwrap();
-    assert!(
-        text.contains(detail),
-        "detail {text:?} does not name {detail:?}"
-    );
-    assert_eq!(
-        signature_rows(&notarium.database_url()),
-        0,
-        "a failed sign wrote a row"
-    );
+    assert!(text.contains(detail), "detail {text:?} does not name {detail:?}");
+    assert_eq!(signature_rows(&notarium.database_url()), 0, "a failed sign wrote a row");
 }
 
 fn sign_body(image: &str, key: &str) -> String {
@@ -40,33 +29,14 @@ fn sign_body(image: &str, key: &str) -> String {
 
 #[test]
 fn bad_requests_are_named_problems_that_change_nothing() {
-    let (registry, notarium, digest) =
-        support::registry_notarium_and_image("demo/app", "v1", "errors");
+    let (registry, notarium, digest) = support::registry_notarium_and_image("demo/app", "v1", "errors");
     let good_image = format!("{}/demo/app@{digest}", registry.host);
     let host = &registry.host;
 
     assert_problem(&notarium, r#"{"image": "#, 400, "malformed-json", "EOF");
-    assert_problem(
-        &notarium,
-        format!(r#"{{"image": "{good_image}"}}"#),
-        422,
-        "invalid-request",
-        "missing field `key`",
-    );
-    assert_problem(
-        &notarium,
-        r#"{"key": "dev-ecdsa"}"#,
-        422,
-        "invalid-request",
-        "missing field `image`",
-    );
-    assert_problem(
-        &notarium,
-        sign_body("demo/app:v1", "dev-ecdsa"),
-        400,
-        "missing-registry-host",
-        "no registry host",
-    );
+    assert_problem(&notarium, format!(r#"{{"image": "{good_image}"}}"#), 422, "invalid-request", "missing field `key`");
+    assert_problem(&notarium, r#"{"key": "dev-ecdsa"}"#, 422, "invalid-request", "missing field `image`");
+    assert_problem(&notarium, sign_body("demo/app:v1", "dev-ecdsa"), 400, "missing-registry-host", "no registry host");
     assert_problem(
         &notarium,
         sign_body(&format!("{host}/demo/app@sha256:1234"), "dev-ecdsa"),
@@ -74,13 +44,7 @@ fn bad_requests_are_named_problems_that_change_nothing() {
         "malformed-digest",
         "sha256:1234",
     );
-    assert_problem(
-        &notarium,
-        sign_body(&good_image, "no-such-key"),
-        404,
-        "unknown-key",
-        "no-such-key",
-    );
+    assert_problem(&notarium, sign_body(&good_image, "no-such-key"), 404, "unknown-key", "no-such-key");
     assert_problem(
         &notarium,
         sign_body(&format!("{host}/demo/absent:v1"), "dev-ecdsa"),
@@ -88,16 +52,9 @@ fn bad_requests_are_named_problems_that_change_nothing() {
         "image-not-found",
         "demo/absent",
     );
-    let big = format!(
-        r#"{{"image": "{good_image}", "key": "dev-ecdsa", "pad": "{}"}}"#,
-        "x".repeat(1024 * 1024)
-    );
+    let big = format!(r#"{{"image": "{good_image}", "key": "dev-ecdsa", "pad": "{}"}}"#, "x".repeat(1024 * 1024));
     assert_problem(&notarium, big, 413, "body-too-large", "length limit");
-    assert!(
-        registry
-            .manifest("demo/app", &format!("sha256-{}.sig", &digest[7..]))
-            .is_none()
-    );
+    assert!(registry.manifest("demo/app", &format!("sha256-{}.sig", &digest[7..])).is_none());
 }
 
 #[test]
@@ -135,11 +92,7 @@ fn a_registry_that_refuses_the_write_leaves_no_row_claiming_a_signature() {
         "registry-error",
         "refused",
     );
-    assert!(
-        registry
-            .manifest("demo/app", &format!("sha256-{}.sig", &digest[7..]))
-            .is_none()
-    );
+    assert!(registry.manifest("demo/app", &format!("sha256-{}.sig", &digest[7..])).is_none());
 }
 
 #[test]
@@ -152,21 +105,9 @@ fn keys_are_listed_with_their_versions_and_unknown_ones_are_404_problems() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| {
-            (
-                k["id"].as_str().unwrap(),
-                k["algorithm"].as_str().unwrap(),
-                k["version"].as_u64().unwrap(),
-            )
-        })
+        .map(|k| (k["id"].as_str().unwrap(), k["algorithm"].as_str().unwrap(), k["version"].as_u64().unwrap()))
         .collect();
-    assert_eq!(
-        listed,
-        [
-            ("dev-ecdsa", "ecdsa-p256-sha256", 1),
-            ("dev-ed25519", "ed25519", 1)
-        ]
-    );
+    assert_eq!(listed, [("dev-ecdsa", "ecdsa-p256-sha256", 1), ("dev-ed25519", "ed25519", 1)]);
     let (status, pem) = notarium.get_text("/v1/keys/dev-ed25519@1/public.pem");
     assert_eq!(status, 200);
     assert_eq!(pem, keys["keys"][1]["public_key_pem"]);
@@ -178,8 +119,5 @@ fn keys_are_listed_with_their_versions_and_unknown_ones_are_404_problems() {
     assert!(body.contains("unknown-key"));
     assert_eq!(notarium.get_text("/healthz").0, 200);
     assert_eq!(notarium.get_text("/readyz").0, 200);
-    assert!(
-        notarium.log().contains("NOT FOR PRODUCTION"),
-        "the example-key warning must be loud"
-    );
+    assert!(notarium.log().contains("NOT FOR PRODUCTION"), "the example-key warning must be loud");
 }

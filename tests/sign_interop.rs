@@ -7,14 +7,10 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{
-    Cosign, Notarium, Registry, push_image, signature_rows, skopeo_accepts, skopeo_sign,
-};
+use support::{Cosign, Notarium, Registry, push_image, signature_rows, skopeo_accepts, skopeo_sign};
 
-const OTHER_KEYS: [(&str, &str); 2] = [
-    ("dev-ecdsa", "tests/fixtures/other-p256.pub"),
-    ("dev-ed25519", "tests/fixtures/other-ed25519.pub"),
-];
+const OTHER_KEYS: [(&str, &str); 2] =
+    [("dev-ecdsa", "tests/fixtures/other-p256.pub"), ("dev-ed25519", "tests/fixtures/other-ed25519.pub")];
 
 fn other_key(key: &str) -> &'static Path {
     let (_, path) = OTHER_KEYS.iter().find(|(k, _)| *k == key).unwrap();
@@ -23,8 +19,7 @@ fn other_key(key: &str) -> &'static Path {
 
 fn layers(registry: &Registry, repo: &str, digest: &str) -> Vec<serde_json::Value> {
     let tag = format!("sha256-{}.sig", &digest["sha256:".len()..]);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&registry.manifest(repo, &tag).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&registry.manifest(repo, &tag).unwrap()).unwrap();
     manifest["layers"].as_array().unwrap().clone()
 }
 
@@ -61,8 +56,7 @@ fn skopeo_and_cosign_accept_notarium_signatures_with_the_served_key_and_refuse_a
 
 #[test]
 fn a_second_key_appends_a_layer_and_the_same_key_twice_adds_nothing() {
-    let (registry, notarium, digest) =
-        support::registry_notarium_and_image("demo/app", "v1", "twice");
+    let (registry, notarium, digest) = support::registry_notarium_and_image("demo/app", "v1", "twice");
     let image = format!("{}/demo/app@{digest}", registry.host);
 
     let (status, first) = notarium.sign(&image, "dev-ecdsa");
@@ -71,20 +65,14 @@ fn a_second_key_appends_a_layer_and_the_same_key_twice_adds_nothing() {
     let (status, again) = notarium.sign(&image, "dev-ecdsa");
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["signature"]["created"], false);
-    assert_eq!(
-        again["signature"]["manifest_digest"],
-        first["signature"]["manifest_digest"]
-    );
+    assert_eq!(again["signature"]["manifest_digest"], first["signature"]["manifest_digest"]);
     assert_eq!(layers(&registry, "demo/app", &digest), first_layers);
 
     let (status, second_key) = notarium.sign(&image, "dev-ed25519");
     assert_eq!(status, 201, "{second_key}");
     let both = layers(&registry, "demo/app", &digest);
     assert_eq!(both.len(), 2);
-    assert_eq!(
-        both[0], first_layers[0],
-        "the first signature layer must be kept byte for byte"
-    );
+    assert_eq!(both[0], first_layers[0], "the first signature layer must be kept byte for byte");
     assert_eq!(signature_rows(&notarium.database_url()), 2);
 
     let keys_dir = tempfile::tempdir().unwrap();
@@ -97,61 +85,33 @@ fn a_second_key_appends_a_layer_and_the_same_key_twice_adds_nothing() {
 
 #[test]
 fn a_tag_is_resolved_at_the_registry_and_names_the_identity() {
-    let (registry, notarium, digest) =
-        support::registry_notarium_and_image("team/app", "1.0", "tagged");
+    let (registry, notarium, digest) = support::registry_notarium_and_image("team/app", "1.0", "tagged");
     let (status, by_tag) = notarium.sign(&format!("{}/team/app:1.0", registry.host), "dev-ecdsa");
     assert_eq!(status, 201, "{by_tag}");
     assert_eq!(by_tag["digest"], digest.as_str());
-    assert_eq!(
-        by_tag["identity"],
-        format!("{}/team/app:1.0", registry.host)
-    );
-    assert_eq!(
-        by_tag["image"],
-        format!("{}/team/app:1.0@{digest}", registry.host)
-    );
+    assert_eq!(by_tag["identity"], format!("{}/team/app:1.0", registry.host));
+    assert_eq!(by_tag["image"], format!("{}/team/app:1.0@{digest}", registry.host));
 
-    let (status, by_digest) = notarium.sign(
-        &format!("{}/team/app@{digest}", registry.host),
-        "dev-ed25519",
-    );
+    let (status, by_digest) = notarium.sign(&format!("{}/team/app@{digest}", registry.host), "dev-ed25519");
     assert_eq!(status, 201, "{by_digest}");
     assert_eq!(by_digest["identity"], format!("{}/team/app", registry.host));
 
     let tag = by_tag["signature"]["tag"].as_str().unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&registry.manifest("team/app", tag).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&registry.manifest("team/app", tag).unwrap()).unwrap();
     let payload_digest = manifest["layers"][0]["digest"].as_str().unwrap();
-    let payload: serde_json::Value =
-        serde_json::from_slice(&registry.blob("team/app", payload_digest)).unwrap();
-    assert_eq!(
-        payload["critical"]["image"]["docker-manifest-digest"],
-        digest.as_str()
-    );
-    assert_eq!(
-        payload["critical"]["type"],
-        "cosign container image signature"
-    );
+    let payload: serde_json::Value = serde_json::from_slice(&registry.blob("team/app", payload_digest)).unwrap();
+    assert_eq!(payload["critical"]["image"]["docker-manifest-digest"], digest.as_str());
+    assert_eq!(payload["critical"]["type"], "cosign container image signature");
     assert!(payload.as_object().unwrap().contains_key("optional"));
 }
 
 fn notarium_verify(image: &str, public_key: &Path, registry: &Registry) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
-        .args([
-            "verify",
-            image,
-            "--insecure-registry",
-            &registry.host,
-            "--public-key",
-        ])
+        .args(["verify", image, "--insecure-registry", &registry.host, "--public-key"])
         .arg(public_key)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -160,26 +120,12 @@ fn notarium_reads_and_checks_signatures_that_cosign_and_skopeo_wrote_live() {
     let registry = Registry::start();
     let cosign = Cosign::new();
     let out = cosign.run(&["generate-key-pair"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cosign_digest = push_image(&registry, "third/cosign", "v1", "cosign-signed");
     let cosign_image = format!("{}/third/cosign@{cosign_digest}", registry.host);
-    let out = cosign.run(&[
-        "sign",
-        "--key",
-        "cosign.key",
-        "--tlog-upload=false",
-        "--allow-http-registry",
-        &cosign_image,
-    ]);
-    assert!(
-        out.status.success(),
-        "cosign sign: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        cosign.run(&["sign", "--key", "cosign.key", "--tlog-upload=false", "--allow-http-registry", &cosign_image]);
+    assert!(out.status.success(), "cosign sign: {}", String::from_utf8_lossy(&out.stderr));
     let cosign_pub = cosign.dir().join("cosign.pub");
 
     let skopeo_dir = tempfile::tempdir().unwrap();
@@ -206,42 +152,19 @@ fn notarium_reads_and_checks_signatures_that_cosign_and_skopeo_wrote_live() {
     assert_eq!(after[0], before[0]);
     let keys_dir = tempfile::tempdir().unwrap();
     let (ok, log) = cosign.verify(&cosign_image, &cosign_pub);
-    assert!(
-        ok,
-        "cosign's own signature broke after notarium appended: {log}"
-    );
-    let (ok, log) = cosign.verify(
-        &cosign_image,
-        &notarium.public_key_file("dev-ecdsa", keys_dir.path()),
-    );
+    assert!(ok, "cosign's own signature broke after notarium appended: {log}");
+    let (ok, log) = cosign.verify(&cosign_image, &notarium.public_key_file("dev-ecdsa", keys_dir.path()));
     assert!(ok, "{log}");
 }
 
 #[test]
 fn the_cli_sign_step_exits_zero_on_success_and_one_line_with_a_reason_otherwise() {
-    let (registry, notarium, digest) =
-        support::registry_notarium_and_image("ci/app", "main", "cli");
+    let (registry, notarium, digest) = support::registry_notarium_and_image("ci/app", "main", "cli");
     let image = format!("{}/ci/app@{digest}", registry.host);
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_notarium"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_notarium")).args(args).output().unwrap();
 
-    let out = cli(&[
-        "sign",
-        &image,
-        "--key",
-        "dev-ecdsa",
-        "--server",
-        &notarium.url,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cli(&["sign", &image, "--key", "dev-ecdsa", "--server", &notarium.url]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("signed "));
 
     let out = cli(&["sign", &image, "--key", "nope", "--server", &notarium.url]);
@@ -250,24 +173,12 @@ fn the_cli_sign_step_exits_zero_on_success_and_one_line_with_a_reason_otherwise(
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("unknown key \"nope\""), "{stderr}");
 
-    let out = cli(&[
-        "sign",
-        &image,
-        "--key",
-        "dev-ecdsa",
-        "--server",
-        "http://127.0.0.1:9",
-        "--output",
-        "json",
-    ]);
+    let out = cli(&["sign", &image, "--key", "dev-ecdsa", "--server", "http://127.0.0.1:9", "--output", "json"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
 
     let out = cli(&["keys", "list", "--server", &notarium.url]);
     let listed = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        listed.contains("dev-ecdsa@1\tecdsa-p256-sha256\tfile"),
-        "{listed}"
-    );
+    assert!(listed.contains("dev-ecdsa@1\tecdsa-p256-sha256\tfile"), "{listed}");
     assert!(listed.contains("dev-ed25519@1\ted25519\tfile"), "{listed}");
 }

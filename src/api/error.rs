@@ -25,18 +25,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        slug: &str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
-        Self {
-            kind: format!("{PROBLEM_BASE}{slug}"),
-            title,
-            status: status.as_u16(),
-            detail: detail.into(),
-        }
+    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { kind: format!("{PROBLEM_BASE}{slug}"), title, status: status.as_u16(), detail: detail.into() }
     }
 }
 
@@ -46,12 +36,7 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(status = self.status, kind = %self.kind, detail = %self.detail, "request failed");
         }
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            Json(self),
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], Json(self)).into_response()
     }
 }
 
@@ -59,12 +44,9 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let detail = rejection.body_text();
         match rejection {
-            JsonRejection::JsonSyntaxError(_) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "malformed-json",
-                "Request body is not valid JSON",
-                detail,
-            ),
+            JsonRejection::JsonSyntaxError(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "malformed-json", "Request body is not valid JSON", detail)
+            }
             JsonRejection::JsonDataError(_) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-request",
@@ -77,18 +59,10 @@ impl From<JsonRejection> for ApiError {
                 "Request body must be application/json",
                 detail,
             ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                "Request body is too large",
-                detail,
-            ),
-            other => Self::new(
-                other.status(),
-                "unreadable-body",
-                "Request body could not be read",
-                detail,
-            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Request body is too large", detail)
+            }
+            other => Self::new(other.status(), "unreadable-body", "Request body could not be read", detail),
         }
     }
 }
@@ -99,12 +73,9 @@ impl From<ServiceError> for ApiError {
         match error {
             ServiceError::Reference(e) => format_problem(&e, detail),
             ServiceError::Key(e) => key_problem(&e, detail),
-            ServiceError::ImageNotFound(_) => Self::new(
-                StatusCode::NOT_FOUND,
-                "image-not-found",
-                "Image not found in its registry",
-                detail,
-            ),
+            ServiceError::ImageNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "image-not-found", "Image not found in its registry", detail)
+            }
             ServiceError::Registry(e) => registry_problem(&e, detail),
             ServiceError::Store(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -112,12 +83,9 @@ impl From<ServiceError> for ApiError {
                 "The database is unavailable",
                 detail,
             ),
-            ServiceError::Annotations(_) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-annotations",
-                "Annotations are invalid",
-                detail,
-            ),
+            ServiceError::Annotations(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid-annotations", "Annotations are invalid", detail)
+            }
         }
     }
 }
@@ -131,14 +99,9 @@ impl From<KeyError> for ApiError {
 
 fn format_problem(error: &FormatError, detail: String) -> ApiError {
     let (slug, title) = match error {
-        FormatError::MissingRegistryHost(_) => (
-            "missing-registry-host",
-            "Image reference has no registry host",
-        ),
+        FormatError::MissingRegistryHost(_) => ("missing-registry-host", "Image reference has no registry host"),
         FormatError::MalformedDigest(_) => ("malformed-digest", "Digest is malformed"),
-        FormatError::MalformedReference { .. } => {
-            ("malformed-reference", "Image reference is malformed")
-        }
+        FormatError::MalformedReference { .. } => ("malformed-reference", "Image reference is malformed"),
         FormatError::MalformedDocument { .. } => ("malformed-document", "Document is malformed"),
     };
     ApiError::new(StatusCode::BAD_REQUEST, slug, title, detail)
@@ -146,21 +109,13 @@ fn format_problem(error: &FormatError, detail: String) -> ApiError {
 
 fn key_problem(error: &KeyError, detail: String) -> ApiError {
     match error {
-        KeyError::UnknownKey(_) => {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown-key", "No such key", detail)
+        KeyError::UnknownKey(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown-key", "No such key", detail),
+        KeyError::UnknownVersion { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown-key-version", "No such key version", detail)
         }
-        KeyError::UnknownVersion { .. } => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown-key-version",
-            "No such key version",
-            detail,
-        ),
-        KeyError::MalformedReference(_) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-key-reference",
-            "Key reference is malformed",
-            detail,
-        ),
+        KeyError::MalformedReference(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed-key-reference", "Key reference is malformed", detail)
+        }
         KeyError::Backend { .. } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "key-backend-unavailable",
@@ -168,12 +123,7 @@ fn key_problem(error: &KeyError, detail: String) -> ApiError {
             detail,
         ),
         KeyError::Load { .. } | KeyError::UnsupportedPublicKey(_) | KeyError::BadSignature => {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "key-error",
-                "A configured key is unusable",
-                detail,
-            )
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "key-error", "A configured key is unusable", detail)
         }
     }
 }
@@ -185,40 +135,23 @@ fn registry_problem(error: &OciError, detail: String) -> ApiError {
             "registry-not-allowed-plain-http",
             "Registry does not speak TLS and is not on the plain-HTTP allow-list",
         ),
-        OciError::Unreachable { .. } => (
-            StatusCode::BAD_GATEWAY,
-            "registry-unreachable",
-            "Registry is unreachable",
-        ),
-        OciError::Unauthorized { .. } => (
-            StatusCode::BAD_GATEWAY,
-            "registry-denied",
-            "Registry denied notarium access",
-        ),
-        OciError::Contended { .. } => (
-            StatusCode::CONFLICT,
-            "registry-contended",
-            "Another writer kept changing the signature tag",
-        ),
+        OciError::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "registry-unreachable", "Registry is unreachable"),
+        OciError::Unauthorized { .. } => {
+            (StatusCode::BAD_GATEWAY, "registry-denied", "Registry denied notarium access")
+        }
+        OciError::Contended { .. } => {
+            (StatusCode::CONFLICT, "registry-contended", "Another writer kept changing the signature tag")
+        }
         OciError::Refused { .. }
         | OciError::DigestMismatch { .. }
         | OciError::BlobNotFound { .. }
-        | OciError::Format(_) => (
-            StatusCode::BAD_GATEWAY,
-            "registry-error",
-            "Registry answered with an error",
-        ),
+        | OciError::Format(_) => (StatusCode::BAD_GATEWAY, "registry-error", "Registry answered with an error"),
     };
     ApiError::new(status, slug, title, detail)
 }
 
 pub async fn no_such_route() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no-such-route",
-        "No such route",
-        "see design.md for the API",
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "no-such-route", "No such route", "see design.md for the API")
 }
 
 pub async fn method_not_allowed() -> ApiError {

@@ -24,10 +24,5 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     if failures.is_empty() {
         return Ok(Json(json!({"status": "ready"})));
     }
-    Err(ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "not-ready",
-        "A dependency is not ready",
-        failures.join("; "),
-    ))
+    Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "A dependency is not ready", failures.join("; ")))
 }

@@ -41,14 +41,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<KeyList>, ApiErr
 }
 
 /// The PEM public key of `id` (latest version) or `id@N`.
-pub async fn public_pem(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn public_pem(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let reference = KeyRef::parse(&id)?;
     let version = state.service.keys.public_key(&reference).await?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/x-pem-file")],
-        version.public_key.to_pem(),
-    ))
+    Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], version.public_key.to_pem()))
 }

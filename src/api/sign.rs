@@ -85,10 +85,6 @@ pub async fn sign(
             source_addr: Some(peer.to_string()),
         })
         .await?;
-    let status = if outcome.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(outcome.into())))
 }

@@ -5,28 +5,20 @@ use serde_json::{Map, Value, json};
 use super::{CliError, Output};
 
 async fn call(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Value), CliError> {
-    let response = request.send().await.map_err(|e| {
-        CliError::Unavailable(format!(
-            "cannot reach notarium at {server}: {}",
-            root_cause(&e)
-        ))
-    })?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| CliError::Unavailable(format!("cannot reach notarium at {server}: {}", root_cause(&e))))?;
     let status = response.status().as_u16();
-    let text = response.text().await.map_err(|e| {
-        CliError::Unavailable(format!("notarium at {server} broke off its answer: {e}"))
-    })?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| CliError::Unavailable(format!("notarium at {server} broke off its answer: {e}")))?;
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status >= 400 {
-        let detail = body
-            .get("detail")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let detail = body.get("detail").and_then(Value::as_str).map(str::to_owned);
         let message = detail.unwrap_or_else(|| body.to_string());
-        return Err(if status >= 500 {
-            CliError::Unavailable(message)
-        } else {
-            CliError::Refused(message)
-        });
+        return Err(if status >= 500 { CliError::Unavailable(message) } else { CliError::Refused(message) });
     }
     Ok((status, body))
 }
@@ -49,9 +41,8 @@ fn parse_annotations(pairs: &[String]) -> Result<Option<Value>, CliError> {
     }
     let mut map = Map::new();
     for pair in pairs {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("annotation {pair:?} is not KEY=VALUE")))?;
+        let (k, v) =
+            pair.split_once('=').ok_or_else(|| CliError::Usage(format!("annotation {pair:?} is not KEY=VALUE")))?;
         map.insert(k.to_owned(), Value::String(v.to_owned()));
     }
     Ok(Some(Value::Object(map)))
@@ -68,9 +59,7 @@ pub async fn sign(
     if let Some(a) = parse_annotations(annotations)? {
         body["annotations"] = a;
     }
-    let request = reqwest::Client::new()
-        .post(url(server, "/v1/sign"))
-        .json(&body);
+    let request = reqwest::Client::new().post(url(server, "/v1/sign")).json(&body);
     let (_, answer) = call(request, server).await?;
     match output {
         Output::Json => println!("{answer}"),
@@ -78,18 +67,10 @@ pub async fn sign(
             let field = |path: &[&str]| {
                 path.iter()
                     .try_fold(&answer, |v, k| v.get(k))
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| v.to_string())
-                    })
+                    .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
                     .unwrap_or_default()
             };
-            let verb = if answer["signature"]["created"] == Value::Bool(true) {
-                "signed"
-            } else {
-                "already signed"
-            };
+            let verb = if answer["signature"]["created"] == Value::Bool(true) { "signed" } else { "already signed" };
             println!(
                 "{verb} {} with {}@{} -> {}",
                 field(&["image"]),

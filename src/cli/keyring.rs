@@ -7,11 +7,11 @@ use std::time::Duration;
 use super::CliError;
 use crate::config::{Config, KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
 use crate::keys::{
-    FileSigner, KeyRing, Pkcs11Settings, Pkcs11Signer, SecretSource, Signer, VaultAuth,
-    VaultSettings, VaultSigner,
+    FileSigner, KeyRing, Pkcs11Settings, Pkcs11Signer, SecretSource, Signer, VaultAuth, VaultSettings, VaultSigner,
 };
 
 pub fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
+    check_one_pin_per_token(config)?;
     let mut ring = KeyRing::default();
     for key in &config.keys {
         let signer: Arc<dyn Signer> = match key {
@@ -24,6 +24,26 @@ pub fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
         ring.insert(key.id(), signer);
     }
     Ok(ring)
+}
+
+/// PKCS#11 logs in once per token and process, so keys on one token must agree on its PIN; otherwise a
+/// key configured with a wrong PIN would sign on the strength of another key's login.
+fn check_one_pin_per_token(config: &Config) -> Result<(), CliError> {
+    let mut pins = std::collections::HashMap::new();
+    for key in &config.keys {
+        let KeyConfig::Pkcs11(k) = key else { continue };
+        let token = (k.module.clone(), k.token_label.clone());
+        let pin = (k.pin_env.clone(), k.pin_file.clone());
+        if let Some((first, first_pin)) = pins.insert(token, (k.id.clone(), pin.clone())) {
+            if first_pin != pin {
+                return Err(invalid(
+                    &k.id,
+                    format!("it shares token {:?} with key {first:?} but names another PIN source", k.token_label),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn invalid(id: &str, reason: impl std::fmt::Display) -> CliError {
@@ -58,16 +78,9 @@ fn vault_settings(k: &VaultKeyConfig) -> Result<VaultSettings, CliError> {
         ),
         VaultAuthMethod::Approle => VaultAuth::AppRole {
             mount: k.approle_mount.clone(),
-            role_id: k
-                .role_id
-                .clone()
-                .ok_or_else(|| invalid(&k.id, "auth = \"approle\" needs role_id"))?,
-            secret_id: SecretSource::from_config(
-                k.secret_id_env.as_ref(),
-                k.secret_id_file.as_ref(),
-                "secret_id",
-            )
-            .map_err(|e| invalid(&k.id, e))?,
+            role_id: k.role_id.clone().ok_or_else(|| invalid(&k.id, "auth = \"approle\" needs role_id"))?,
+            secret_id: SecretSource::from_config(k.secret_id_env.as_ref(), k.secret_id_file.as_ref(), "secret_id")
+                .map_err(|e| invalid(&k.id, e))?,
         },
         VaultAuthMethod::Kubernetes => VaultAuth::Kubernetes {
             mount: k.kubernetes_mount.clone(),
@@ -93,8 +106,5 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if hex.len() % 2 != 0 {
         return None;
     }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
 }

@@ -127,24 +127,13 @@ pub fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve { config } => serve::serve(config).await,
-        Command::Sign {
-            image,
-            key,
-            annotations,
-            server,
-            output,
-        } => client::sign(&server, &image, &key, &annotations, output).await,
-        Command::Keys {
-            command: KeysCommand::List { server, output },
-        } => client::list_keys(&server, output).await,
-        Command::Keys {
-            command: KeysCommand::Public { id, server },
-        } => client::public_key(&server, &id).await,
-        Command::Verify {
-            image,
-            public_key,
-            insecure_registries,
-            output,
-        } => verify::verify(&image, &public_key, insecure_registries, output).await,
+        Command::Sign { image, key, annotations, server, output } => {
+            client::sign(&server, &image, &key, &annotations, output).await
+        }
+        Command::Keys { command: KeysCommand::List { server, output } } => client::list_keys(&server, output).await,
+        Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id).await,
+        Command::Verify { image, public_key, insecure_registries, output } => {
+            verify::verify(&image, &public_key, insecure_registries, output).await
+        }
     }
 }

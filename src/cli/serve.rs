@@ -14,8 +14,7 @@ use crate::service::Service;
 pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     init_tracing();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let config =
-        Config::load(config_path.as_deref(), &env).map_err(|e| CliError::Usage(e.to_string()))?;
+    let config = Config::load(config_path.as_deref(), &env).map_err(|e| CliError::Usage(e.to_string()))?;
     if config.uses_example_keys() {
         tracing::warn!(
             "USING THE EXAMPLE KEYS FROM keys.example/: THEY ARE PUBLIC AND NOT FOR PRODUCTION; configure [[keys]] with \
@@ -23,13 +22,9 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
         );
     }
     let keys = super::keyring::load_keys(&config)?;
-    let store = crate::store::open(&config.database_url())
-        .await
-        .map_err(|e| CliError::Unavailable(e.to_string()))?;
-    let registry = Arc::new(DistributionRegistry::new(
-        config.registries.insecure.clone(),
-        registry_credentials(&config)?,
-    ));
+    let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
+    let registry =
+        Arc::new(DistributionRegistry::new(config.registries.insecure.clone(), registry_credentials(&config)?));
     let service = Arc::new(Service::new(keys, registry, store));
     match service.reconcile_pending().await {
         Ok(r) if r != Default::default() => tracing::info!(?r, "reconciled interrupted signs"),
@@ -39,28 +34,19 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     let app = router(AppState { service }, config.server.max_body_bytes);
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
-        .map_err(|e| {
-            CliError::Unavailable(format!("cannot listen on {}: {e}", config.server.listen))
-        })?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| CliError::Unavailable(e.to_string()))?;
+        .map_err(|e| CliError::Unavailable(format!("cannot listen on {}: {e}", config.server.listen)))?;
+    let address = listener.local_addr().map_err(|e| CliError::Unavailable(e.to_string()))?;
     eprintln!("notarium listening on http://{address}");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| CliError::Unavailable(e.to_string()))
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| CliError::Unavailable(e.to_string()))
 }
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOTARIUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if std::env::var("NOTARIUM_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()
     } else {
@@ -72,32 +58,16 @@ fn registry_credentials(config: &Config) -> Result<HashMap<String, RegistryCrede
     let mut credentials = HashMap::new();
     for (host, auth) in &config.registries.auth {
         let password = match (&auth.password_env, &auth.password_file) {
-            (Some(var), _) => std::env::var(var).map_err(|_| {
-                CliError::Usage(format!(
-                    "registry {host}: environment variable {var} is not set"
-                ))
-            })?,
+            (Some(var), _) => std::env::var(var)
+                .map_err(|_| CliError::Usage(format!("registry {host}: environment variable {var} is not set")))?,
             (None, Some(file)) => std::fs::read_to_string(file)
                 .map(|s| s.trim_end().to_owned())
-                .map_err(|e| {
-                    CliError::Usage(format!(
-                        "registry {host}: cannot read {}: {e}",
-                        file.display()
-                    ))
-                })?,
+                .map_err(|e| CliError::Usage(format!("registry {host}: cannot read {}: {e}", file.display())))?,
             (None, None) => {
-                return Err(CliError::Usage(format!(
-                    "registry {host}: set password_env or password_file"
-                )));
+                return Err(CliError::Usage(format!("registry {host}: set password_env or password_file")));
             }
         };
-        credentials.insert(
-            host.clone(),
-            RegistryCredentials {
-                username: auth.username.clone(),
-                password,
-            },
-        );
+        credentials.insert(host.clone(), RegistryCredentials { username: auth.username.clone(), password });
     }
     Ok(credentials)
 }
@@ -107,8 +77,7 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     };
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -13,12 +13,7 @@ use crate::oci::DistributionRegistry;
 use crate::oci::SignatureStore;
 use crate::service::{ServiceError, check_signatures, repository_of};
 
-pub async fn verify(
-    image: &str,
-    public_key: &Path,
-    insecure: Vec<String>,
-    output: Output,
-) -> Result<(), CliError> {
+pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, output: Output) -> Result<(), CliError> {
     let pem = std::fs::read_to_string(public_key)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", public_key.display())))?;
     let key = PublicKey::from_pem(&pem).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -35,13 +30,8 @@ pub async fn verify(
     let manifest = crate::oci::Registry::get_manifest(registry.as_ref(), &repo, &tag_or_digest)
         .await
         .map_err(unavailable)?
-        .ok_or_else(|| {
-            CliError::Refused(ServiceError::ImageNotFound(image.to_owned()).to_string())
-        })?;
-    let (_, stored) = store
-        .read(&repo, &manifest.digest)
-        .await
-        .map_err(unavailable)?;
+        .ok_or_else(|| CliError::Refused(ServiceError::ImageNotFound(image.to_owned()).to_string()))?;
+    let (_, stored) = store.read(&repo, &manifest.digest).await.map_err(unavailable)?;
     let checked = check_signatures(&stored, &manifest.digest, &key);
     let valid = checked.iter().filter(|c| c.result.is_ok()).count();
     if output == Output::Json {
@@ -49,10 +39,7 @@ pub async fn verify(
             .iter()
             .map(|c| json!({"identity": c.identity, "valid": c.result.is_ok(), "reason": c.result.as_ref().err()}))
             .collect();
-        println!(
-            "{}",
-            json!({"digest": manifest.digest.to_string(), "verified": valid > 0, "signatures": signatures})
-        );
+        println!("{}", json!({"digest": manifest.digest.to_string(), "verified": valid > 0, "signatures": signatures}));
     } else {
         for c in &checked {
             match &c.result {

@@ -13,13 +13,8 @@ pub struct Digest(String);
 impl Digest {
     /// Parses and validates a digest string.
     pub fn parse(s: &str) -> Result<Self, FormatError> {
-        let hex = s
-            .strip_prefix("sha256:")
-            .ok_or_else(|| FormatError::MalformedDigest(s.to_owned()))?;
-        let well_formed = hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex = s.strip_prefix("sha256:").ok_or_else(|| FormatError::MalformedDigest(s.to_owned()))?;
+        let well_formed = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !well_formed {
             return Err(FormatError::MalformedDigest(s.to_owned()));
         }

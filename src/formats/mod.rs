@@ -17,9 +17,7 @@ pub use reference::ImageReference;
 pub enum FormatError {
     #[error("malformed digest {0:?}: expected sha256: followed by 64 lowercase hex digits")]
     MalformedDigest(String),
-    #[error(
-        "image reference {0:?} has no registry host: write it as host[:port]/repository[:tag][@digest]"
-    )]
+    #[error("image reference {0:?} has no registry host: write it as host[:port]/repository[:tag][@digest]")]
     MissingRegistryHost(String),
     #[error("image reference {reference:?} is malformed: {reason}")]
     MalformedReference { reference: String, reason: String },

@@ -19,10 +19,8 @@ pub struct ImageReference {
 impl ImageReference {
     /// Parses a reference; a missing tag and digest means the tag `latest`.
     pub fn parse(input: &str) -> Result<Self, FormatError> {
-        let malformed = |reason: &str| FormatError::MalformedReference {
-            reference: input.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let malformed =
+            |reason: &str| FormatError::MalformedReference { reference: input.to_owned(), reason: reason.to_owned() };
         if input.is_empty() || input.len() > 4096 {
             return Err(malformed("empty or longer than 4096 characters"));
         }
@@ -39,27 +37,18 @@ impl ImageReference {
             return Err(malformed("the registry host is not a valid host[:port]"));
         }
         if !repository.split('/').all(valid_path_component) {
-            return Err(malformed(
-                "repository path components must be lowercase letters, digits and . _ - separators",
-            ));
+            return Err(malformed("repository path components must be lowercase letters, digits and . _ - separators"));
         }
         if let Some(tag) = tag {
             if !valid_tag(tag) {
-                return Err(malformed(
-                    "the tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
-                ));
+                return Err(malformed("the tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"));
             }
         }
         let tag = match (tag, &digest) {
             (None, None) => Some("latest".to_owned()),
             (tag, _) => tag.map(str::to_owned),
         };
-        Ok(Self {
-            registry: registry.to_owned(),
-            repository: repository.to_owned(),
-            tag,
-            digest,
-        })
+        Ok(Self { registry: registry.to_owned(), repository: repository.to_owned(), tag, digest })
     }
 
     /// `host/repository`, the identity cosign writes.
@@ -69,10 +58,7 @@ impl ImageReference {
 
     /// The same image pinned to `digest`, keeping the tag for display and identity.
     pub fn with_digest(&self, digest: Digest) -> Self {
-        Self {
-            digest: Some(digest),
-            ..self.clone()
-        }
+        Self { digest: Some(digest), ..self.clone() }
     }
 }
 
@@ -105,15 +91,12 @@ fn valid_host(host: &str) -> bool {
         Some((name, port)) => (name, Some(port)),
         None => (host, None),
     };
-    let port_ok =
-        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     let name_ok = !name.is_empty()
         && name.split('.').all(|label| {
             !label.is_empty()
                 && !label.starts_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     port_ok && name_ok
 }
@@ -126,9 +109,7 @@ fn valid_path_component(component: &str) -> bool {
     };
     alnum(first)
         && alnum(last)
-        && bytes
-            .iter()
-            .all(|b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
+        && bytes.iter().all(|b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
         && !component.contains("..")
 }
 
@@ -137,9 +118,7 @@ fn valid_tag(tag: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 128
         && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]
@@ -159,13 +138,7 @@ mod tests {
 
     #[test]
     fn a_bare_name_defaults_to_latest_and_a_digest_has_no_tag() {
-        assert_eq!(
-            ImageReference::parse("reg.example/app")
-                .unwrap()
-                .tag
-                .as_deref(),
-            Some("latest")
-        );
+        assert_eq!(ImageReference::parse("reg.example/app").unwrap().tag.as_deref(), Some("latest"));
         let pinned = ImageReference::parse(&format!("reg.example/app@sha256:{HEX}")).unwrap();
         assert_eq!(pinned.tag, None);
         assert_eq!(pinned.to_string(), format!("reg.example/app@sha256:{HEX}"));
@@ -174,28 +147,14 @@ mod tests {
     #[test]
     fn refuses_references_without_a_registry_host() {
         for input in ["app:v1", "library/app", &format!("team/app@sha256:{HEX}")] {
-            assert!(
-                matches!(
-                    ImageReference::parse(input),
-                    Err(FormatError::MissingRegistryHost(_))
-                ),
-                "{input}"
-            );
+            assert!(matches!(ImageReference::parse(input), Err(FormatError::MissingRegistryHost(_))), "{input}");
         }
     }
 
     #[test]
     fn refuses_malformed_digests_tags_and_paths() {
-        assert!(matches!(
-            ImageReference::parse("reg.example/app@sha256:1234"),
-            Err(FormatError::MalformedDigest(_))
-        ));
-        for input in [
-            "reg.example/App:v1",
-            "reg.example/app:-v1",
-            "reg.example//app",
-            "reg.example/app:",
-        ] {
+        assert!(matches!(ImageReference::parse("reg.example/app@sha256:1234"), Err(FormatError::MalformedDigest(_))));
+        for input in ["reg.example/App:v1", "reg.example/app:-v1", "reg.example//app", "reg.example/app:"] {
             assert!(ImageReference::parse(input).is_err(), "{input}");
         }
     }

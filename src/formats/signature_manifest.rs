@@ -59,28 +59,21 @@ pub struct SignatureLayer {
 impl SignatureLayer {
     pub fn new(payload: &[u8], signature: &[u8]) -> Self {
         let mut descriptor = Descriptor::for_blob(SIMPLE_SIGNING_LAYER, payload);
-        descriptor.annotations = Some(BTreeMap::from([(
-            SIGNATURE_ANNOTATION.to_owned(),
-            BASE64.encode(signature),
-        )]));
+        descriptor.annotations = Some(BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), BASE64.encode(signature))]));
         Self { descriptor }
     }
 
     /// The decoded signature annotation, if the layer has one.
     pub fn signature(&self) -> Result<Vec<u8>, FormatError> {
-        let encoded = self
-            .descriptor
-            .annotation(SIGNATURE_ANNOTATION)
-            .ok_or_else(|| FormatError::MalformedDocument {
+        let encoded =
+            self.descriptor.annotation(SIGNATURE_ANNOTATION).ok_or_else(|| FormatError::MalformedDocument {
                 what: "signature layer",
                 reason: format!("no {SIGNATURE_ANNOTATION} annotation"),
             })?;
-        BASE64
-            .decode(encoded)
-            .map_err(|e| FormatError::MalformedDocument {
-                what: "signature layer",
-                reason: format!("signature annotation is not base64: {e}"),
-            })
+        BASE64.decode(encoded).map_err(|e| FormatError::MalformedDocument {
+            what: "signature layer",
+            reason: format!("signature annotation is not base64: {e}"),
+        })
     }
 }
 
@@ -109,10 +102,8 @@ pub struct EncodedManifest {
 
 impl SignatureManifest {
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
-        serde_json::from_slice(bytes).map_err(|e| FormatError::MalformedDocument {
-            what: "signature manifest",
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::MalformedDocument { what: "signature manifest", reason: e.to_string() })
     }
 
     /// The simple-signing layers, in order.
@@ -120,9 +111,7 @@ impl SignatureManifest {
         self.layers
             .iter()
             .filter(|l| l.media_type == SIMPLE_SIGNING_LAYER)
-            .map(|l| SignatureLayer {
-                descriptor: l.clone(),
-            })
+            .map(|l| SignatureLayer { descriptor: l.clone() })
     }
 
     /// Encodes a manifest holding `layers` (existing ones first, in their order) with a fresh config
@@ -136,10 +125,7 @@ impl SignatureManifest {
             layers,
             extra: Map::new(),
         };
-        EncodedManifest {
-            manifest: serde_json::to_vec(&manifest).expect("manifest serializes"),
-            config,
-        }
+        EncodedManifest { manifest: serde_json::to_vec(&manifest).expect("manifest serializes"), config }
     }
 }
 
@@ -174,10 +160,7 @@ fn cosign_config(layers: &[Descriptor]) -> Vec<u8> {
         created: ZERO_TIME,
         history: [History { created: ZERO_TIME }],
         os: "",
-        rootfs: RootFs {
-            kind: "layers",
-            diff_ids: layers.iter().map(|l| l.digest.as_str()).collect(),
-        },
+        rootfs: RootFs { kind: "layers", diff_ids: layers.iter().map(|l| l.digest.as_str()).collect() },
         config: Map::new(),
     };
     serde_json::to_vec(&config).expect("config serializes")
@@ -210,10 +193,7 @@ mod tests {
         let layers: Vec<_> = skopeo.signature_layers().collect();
         assert_eq!(layers.len(), 1);
         let expected = String::from_utf8(fixture("skopeo-1.18/signature.b64")).unwrap();
-        assert_eq!(
-            BASE64.encode(layers[0].signature().unwrap()),
-            expected.trim()
-        );
+        assert_eq!(BASE64.encode(layers[0].signature().unwrap()), expected.trim());
         let appended = SignatureLayer::new(b"{}", b"sig").descriptor;
         let mut all = skopeo.layers.clone();
         all.push(appended);
@@ -225,9 +205,6 @@ mod tests {
     #[test]
     fn signature_tag_replaces_the_colon() {
         let digest = Digest::parse(&format!("sha256:{}", "0".repeat(64))).unwrap();
-        assert_eq!(
-            signature_tag(&digest),
-            format!("sha256-{}.sig", "0".repeat(64))
-        );
+        assert_eq!(signature_tag(&digest), format!("sha256-{}.sig", "0".repeat(64)));
     }
 }

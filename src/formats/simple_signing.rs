@@ -45,12 +45,8 @@ impl SimpleSigning {
     pub fn new(identity: &str, digest: &Digest, optional: Option<Map<String, Value>>) -> Self {
         Self {
             critical: Critical {
-                identity: Identity {
-                    docker_reference: identity.to_owned(),
-                },
-                image: Image {
-                    docker_manifest_digest: digest.to_string(),
-                },
+                identity: Identity { docker_reference: identity.to_owned() },
+                image: Image { docker_manifest_digest: digest.to_string() },
                 kind: PAYLOAD_TYPE.to_owned(),
             },
             optional: optional.filter(|m| !m.is_empty()),
@@ -64,16 +60,10 @@ impl SimpleSigning {
 
     /// Parses a payload and checks the fields every verifier relies on.
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
-        let invalid = |reason: String| FormatError::MalformedDocument {
-            what: "simple-signing payload",
-            reason,
-        };
+        let invalid = |reason: String| FormatError::MalformedDocument { what: "simple-signing payload", reason };
         let payload: Self = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
         if payload.critical.kind != PAYLOAD_TYPE {
-            return Err(invalid(format!(
-                "unexpected type {:?}",
-                payload.critical.kind
-            )));
+            return Err(invalid(format!("unexpected type {:?}", payload.critical.kind)));
         }
         Digest::parse(&payload.critical.image.docker_manifest_digest)?;
         Ok(payload)
@@ -100,10 +90,7 @@ mod tests {
 
     #[test]
     fn writes_byte_for_byte_what_cosign_writes() {
-        let digest = Digest::parse(
-            "sha256:c4ea3eb55a9e77e1edfcec7acc64cab6650ef710811264fdd18cedeba6de5c83",
-        )
-        .unwrap();
+        let digest = Digest::parse("sha256:c4ea3eb55a9e77e1edfcec7acc64cab6650ef710811264fdd18cedeba6de5c83").unwrap();
         let ours = SimpleSigning::new("127.0.0.1:5055/demo/cosign", &digest, None).to_bytes();
         assert_eq!(ours, COSIGN_PAYLOAD);
     }
@@ -112,22 +99,15 @@ mod tests {
     fn reads_skopeo_payload_with_optional_section() {
         let payload = SimpleSigning::parse(SKOPEO_PAYLOAD).unwrap();
         assert_eq!(payload.identity(), "127.0.0.1:5055/demo/skopeo:v1");
-        assert_eq!(
-            payload.digest(),
-            "sha256:adc8f37817693c24e66c59c90b31bbedc5f3d9a3b0f40b28f06fd54d4c024620"
-        );
-        assert_eq!(
-            payload.optional.unwrap()["creator"],
-            "containers/image 5.34.2"
-        );
+        assert_eq!(payload.digest(), "sha256:adc8f37817693c24e66c59c90b31bbedc5f3d9a3b0f40b28f06fd54d4c024620");
+        assert_eq!(payload.optional.unwrap()["creator"], "containers/image 5.34.2");
     }
 
     #[test]
     fn refuses_unknown_critical_keys_and_other_types() {
         let extra = br#"{"critical":{"identity":{"docker-reference":"r.example/a"},"image":{"docker-manifest-digest":"sha256:c4ea3eb55a9e77e1edfcec7acc64cab6650ef710811264fdd18cedeba6de5c83"},"type":"cosign container image signature","x":1},"optional":null}"#;
         assert!(SimpleSigning::parse(extra).is_err());
-        let other_type = String::from_utf8_lossy(COSIGN_PAYLOAD)
-            .replace(PAYLOAD_TYPE, "atomic container signature");
+        let other_type = String::from_utf8_lossy(COSIGN_PAYLOAD).replace(PAYLOAD_TYPE, "atomic container signature");
         assert!(SimpleSigning::parse(other_type.as_bytes()).is_err());
     }
 }

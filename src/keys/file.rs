@@ -22,30 +22,21 @@ pub struct FileSigner {
 
 impl FileSigner {
     pub fn load(id: &str, path: &Path) -> Result<Self, KeyError> {
-        let load_error = |reason: String| KeyError::Load {
-            key: id.to_owned(),
-            path: path.display().to_string(),
-            reason,
-        };
+        let load_error =
+            |reason: String| KeyError::Load { key: id.to_owned(), path: path.display().to_string(), reason };
         let pem = std::fs::read_to_string(path).map_err(|e| load_error(e.to_string()))?;
         let key = if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_pem(&pem) {
             FileKey::P256(k)
         } else if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem) {
             FileKey::Ed25519(k)
         } else {
-            return Err(load_error(
-                "not a PKCS#8 PEM ECDSA P-256 or Ed25519 private key".into(),
-            ));
+            return Err(load_error("not a PKCS#8 PEM ECDSA P-256 or Ed25519 private key".into()));
         };
         let public_key = match &key {
             FileKey::P256(k) => PublicKey::from_p256(k.verifying_key()),
             FileKey::Ed25519(k) => PublicKey::from_ed25519(&k.verifying_key()),
         };
-        Ok(Self {
-            id: id.to_owned(),
-            key,
-            public_key,
-        })
+        Ok(Self { id: id.to_owned(), key, public_key })
     }
 }
 
@@ -56,19 +47,13 @@ impl Signer for FileSigner {
     }
 
     async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError> {
-        Ok(vec![KeyVersion {
-            version: 1,
-            public_key: self.public_key.clone(),
-        }])
+        Ok(vec![KeyVersion { version: 1, public_key: self.public_key.clone() }])
     }
 
     async fn sign(&self, version: Option<u32>, message: &[u8]) -> Result<Signature, KeyError> {
         use p256::ecdsa::signature::Signer as _;
         if let Some(v) = version.filter(|v| *v != 1) {
-            return Err(KeyError::UnknownVersion {
-                key: self.id.clone(),
-                version: v,
-            });
+            return Err(KeyError::UnknownVersion { key: self.id.clone(), version: v });
         }
         let bytes = match &self.key {
             FileKey::P256(k) => {
@@ -87,18 +72,15 @@ mod tests {
     use crate::keys::Algorithm;
 
     fn example(name: &str) -> FileSigner {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("keys.example")
-            .join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys.example").join(name);
         FileSigner::load("k", &path).unwrap()
     }
 
     #[tokio::test]
     async fn example_keys_sign_what_their_public_keys_verify() {
-        for (file, algorithm) in [
-            ("dev-ecdsa.pem", Algorithm::EcdsaP256Sha256),
-            ("dev-ed25519.pem", Algorithm::Ed25519),
-        ] {
+        for (file, algorithm) in
+            [("dev-ecdsa.pem", Algorithm::EcdsaP256Sha256), ("dev-ed25519.pem", Algorithm::Ed25519)]
+        {
             let signer = example(file);
             let public = signer.versions().await.unwrap().remove(0).public_key;
             assert_eq!(public.algorithm, algorithm);

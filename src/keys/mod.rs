@@ -78,21 +78,13 @@ pub enum KeyError {
     #[error("key {key:?} has no version {version}")]
     UnknownVersion { key: String, version: u32 },
     #[error("key {key:?} could not be loaded from {path}: {reason}")]
-    Load {
-        key: String,
-        path: String,
-        reason: String,
-    },
+    Load { key: String, path: String, reason: String },
     #[error("public key is not a supported ECDSA P-256 or Ed25519 SubjectPublicKeyInfo: {0}")]
     UnsupportedPublicKey(String),
     #[error("signature does not verify")]
     BadSignature,
-    #[error("{backend} backend failed to sign with key {key:?}: {reason}")]
-    Backend {
-        backend: &'static str,
-        key: String,
-        reason: String,
-    },
+    #[error("{backend} backend, key {key:?}: {reason}")]
+    Backend { backend: &'static str, key: String, reason: String },
 }
 
 /// A key reference as clients write it: `id` (latest version) or `id@N`.
@@ -111,16 +103,11 @@ impl KeyRef {
         };
         let id_ok = !id.is_empty()
             && id.len() <= 128
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !id_ok {
             return Err(malformed());
         }
-        Ok(Self {
-            id: id.to_owned(),
-            version,
-        })
+        Ok(Self { id: id.to_owned(), version })
     }
 }
 
@@ -136,9 +123,7 @@ impl KeyRing {
     }
 
     pub fn get(&self, id: &str) -> Result<&Arc<dyn Signer>, KeyError> {
-        self.keys
-            .get(id)
-            .ok_or_else(|| KeyError::UnknownKey(id.to_owned()))
+        self.keys.get(id).ok_or_else(|| KeyError::UnknownKey(id.to_owned()))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn Signer>)> {
@@ -165,13 +150,7 @@ mod tests {
 
     #[test]
     fn key_references_name_an_id_and_optionally_a_version() {
-        assert_eq!(
-            KeyRef::parse("prod").unwrap(),
-            KeyRef {
-                id: "prod".into(),
-                version: None
-            }
-        );
+        assert_eq!(KeyRef::parse("prod").unwrap(), KeyRef { id: "prod".into(), version: None });
         assert_eq!(KeyRef::parse("prod@2").unwrap().version, Some(2));
         for bad in ["", "prod@", "prod@x", "a b", "@1"] {
             assert!(KeyRef::parse(bad).is_err(), "{bad}");

@@ -64,15 +64,11 @@ struct Token {
 /// C_Initialize may run once per module per process, so contexts are shared by module path.
 fn context(module: &Path) -> Result<Pkcs11, String> {
     static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
-    let mut contexts = CONTEXTS
-        .get_or_init(Default::default)
-        .lock()
-        .expect("pkcs11 context table");
+    let mut contexts = CONTEXTS.get_or_init(Default::default).lock().expect("pkcs11 context table");
     if let Some(ctx) = contexts.get(module) {
         return Ok(ctx.clone());
     }
-    let ctx = Pkcs11::new(module)
-        .map_err(|e| format!("cannot load PKCS#11 module {}: {e}", module.display()))?;
+    let ctx = Pkcs11::new(module).map_err(|e| format!("cannot load PKCS#11 module {}: {e}", module.display()))?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(P11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
         Err(e) => return Err(describe(&e)),
@@ -97,11 +93,7 @@ enum TokenError {
 
 impl From<P11Error> for TokenError {
     fn from(e: P11Error) -> Self {
-        if is_lost(&e) {
-            Self::Lost(describe(&e))
-        } else {
-            Self::Other(describe(&e))
-        }
+        if is_lost(&e) { Self::Lost(describe(&e)) } else { Self::Other(describe(&e)) }
     }
 }
 
@@ -131,24 +123,15 @@ fn is_lost(error: &P11Error) -> bool {
 impl Pkcs11Signer {
     pub fn new(id: &str, settings: Pkcs11Settings) -> Self {
         let permits = tokio::sync::Semaphore::new(settings.max_sessions.max(1));
-        Self {
-            id: id.to_owned(),
-            settings,
-            token: tokio::sync::Mutex::new(None),
-            permits,
-        }
+        Self { id: id.to_owned(), settings, token: tokio::sync::Mutex::new(None), permits }
     }
 
     fn backend_error(&self, reason: impl Into<String>) -> KeyError {
-        KeyError::Backend {
-            backend: "pkcs11",
-            key: self.id.clone(),
-            reason: reason.into(),
-        }
+        KeyError::Backend { backend: "pkcs11", key: self.id.clone(), reason: reason.into() }
     }
 
     /// The open token, opening it first if needed.
-    async fn token(&self) -> Result<Arc<Token>, KeyError> {
+    async fn token(&self) -> Result<Arc<Token>, TokenError> {
         let mut slot = self.token.lock().await;
         if let Some(token) = slot.as_ref() {
             return Ok(token.clone());
@@ -156,8 +139,7 @@ impl Pkcs11Signer {
         let settings = self.settings.clone();
         let opened = tokio::task::spawn_blocking(move || Token::open(&settings))
             .await
-            .map_err(|e| self.backend_error(e.to_string()))?
-            .map_err(|reason| self.backend_error(reason))?;
+            .map_err(|e| TokenError::Other(e.to_string()))??;
         let token = Arc::new(opened);
         *slot = Some(token.clone());
         Ok(token)
@@ -168,47 +150,28 @@ impl Pkcs11Signer {
     }
 
     async fn current_keys(&self) -> Result<Vec<Arc<TokenKey>>, TokenError> {
-        let token = self
-            .token()
-            .await
-            .map_err(|e| TokenError::Other(e.to_string()))?;
+        let token = self.token().await?;
         let settings = self.settings.clone();
         tokio::task::spawn_blocking(move || token.keys(&settings))
             .await
             .map_err(|e| TokenError::Other(e.to_string()))?
     }
 
-    async fn sign_once(
-        &self,
-        version: Option<u32>,
-        message: &[u8],
-    ) -> Result<Signature, TokenError> {
-        let token = self
-            .token()
-            .await
-            .map_err(|e| TokenError::Other(e.to_string()))?;
+    async fn sign_once(&self, version: Option<u32>, message: &[u8]) -> Result<Signature, TokenError> {
+        let token = self.token().await?;
         let keys = self.current_keys().await?;
         let key = match version {
             Some(v) => keys.iter().find(|k| k.version == v),
             None => keys.last(),
         }
         .cloned()
-        .ok_or_else(|| {
-            TokenError::Other(format!(
-                "no version {} of this key on the token",
-                version.unwrap_or(0)
-            ))
-        })?;
+        .ok_or_else(|| TokenError::Other(format!("no version {} of this key on the token", version.unwrap_or(0))))?;
         let algorithm = key.public_key.algorithm;
         let data = match algorithm {
             Algorithm::EcdsaP256Sha256 => Sha256::digest(message).to_vec(),
             Algorithm::Ed25519 => message.to_vec(),
         };
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore never closes");
+        let _permit = self.permits.acquire().await.expect("semaphore never closes");
         let signing_key = key.clone();
         let raw = tokio::task::spawn_blocking(move || token.sign(&signing_key, &data))
             .await
@@ -217,10 +180,7 @@ impl Pkcs11Signer {
             Algorithm::EcdsaP256Sha256 => raw_ecdsa_to_der(&raw)?,
             Algorithm::Ed25519 => raw,
         };
-        Ok(Signature {
-            bytes,
-            version: key.version,
-        })
+        Ok(Signature { bytes, version: key.version })
     }
 
     /// Runs `attempt`, and once more on a fresh token if the session, login or token was lost.
@@ -251,51 +211,37 @@ impl Signer for Pkcs11Signer {
 
     async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError> {
         let keys = self.with_recovery(|| self.current_keys()).await?;
-        Ok(keys
-            .iter()
-            .map(|k| KeyVersion {
-                version: k.version,
-                public_key: k.public_key.clone(),
-            })
-            .collect())
+        Ok(keys.iter().map(|k| KeyVersion { version: k.version, public_key: k.public_key.clone() }).collect())
     }
 
     async fn sign(&self, version: Option<u32>, message: &[u8]) -> Result<Signature, KeyError> {
-        self.with_recovery(|| self.sign_once(version, message))
-            .await
+        self.with_recovery(|| self.sign_once(version, message)).await
     }
 }
 
 /// HSMs return ECDSA signatures as raw `r‖s`; cosign and skopeo want ASN.1 DER.
 fn raw_ecdsa_to_der(raw: &[u8]) -> Result<Vec<u8>, String> {
-    let signature = p256::ecdsa::Signature::from_slice(raw).map_err(|_| {
-        format!(
-            "token returned a {}-byte ECDSA signature, expected 64 (r||s)",
-            raw.len()
-        )
-    })?;
+    let signature = p256::ecdsa::Signature::from_slice(raw)
+        .map_err(|_| format!("token returned a {}-byte ECDSA signature, expected 64 (r||s)", raw.len()))?;
     Ok(signature.to_der().as_bytes().to_vec())
 }
 
 impl Token {
-    fn open(settings: &Pkcs11Settings) -> Result<Self, String> {
+    fn open(settings: &Pkcs11Settings) -> Result<Self, TokenError> {
         let ctx = context(&settings.module)?;
         let slot = find_slot(&ctx, &settings.token_label)?;
-        let anchor = ctx.open_ro_session(slot).map_err(|e| describe(&e))?;
+        let anchor = ctx.open_ro_session(slot)?;
         let pin = AuthPin::new(settings.pin.read()?.into());
+        // Login is per token and application: a key sharing this token (and, as configuration
+        // enforces, its PIN) may have logged in already.
         match anchor.login(UserType::User, Some(&pin)) {
             Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => {
-                return Err(format!(
-                    "login to token {:?} failed: {}",
-                    settings.token_label,
-                    describe(&e)
-                ));
+                let reason = format!("login to token {:?} failed: {}", settings.token_label, describe(&e));
+                return Err(TokenError::Other(reason));
             }
         }
-        let keys = find_keys(&anchor, settings).map_err(|e| match e {
-            TokenError::Lost(r) | TokenError::Other(r) => r,
-        })?;
+        let keys = find_keys(&anchor, settings)?;
         Ok(Self {
             ctx,
             slot,
@@ -345,15 +291,10 @@ fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Slot, String> {
         }
         seen.push(info.label().trim_end().to_owned());
     }
-    Err(format!(
-        "no token labelled {label:?} is present (tokens: {seen:?})"
-    ))
+    Err(format!("no token labelled {label:?} is present (tokens: {seen:?})"))
 }
 
-fn find_keys(
-    session: &Session,
-    settings: &Pkcs11Settings,
-) -> Result<Vec<Arc<TokenKey>>, TokenError> {
+fn find_keys(session: &Session, settings: &Pkcs11Settings) -> Result<Vec<Arc<TokenKey>>, TokenError> {
     let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
     if let Some(label) = &settings.key_label {
         template.push(Attribute::Label(label.as_bytes().to_vec()));
@@ -369,20 +310,13 @@ fn find_keys(
             _ => Vec::new(),
         };
         let public_key = public_key_for(session, &id, settings)?;
-        keys.push(Arc::new(TokenKey {
-            version: version_of(&id),
-            private,
-            public_key,
-        }));
+        keys.push(Arc::new(TokenKey { version: version_of(&id), private, public_key }));
     }
     if keys.is_empty() {
         return Err(TokenError::Other(format!(
             "no private key with label {:?} / id {:?} on token {:?}",
             settings.key_label.as_deref().unwrap_or("*"),
-            settings
-                .key_id
-                .as_ref()
-                .map(|i| crate::formats::digest::hex_lower(i)),
+            settings.key_id.as_ref().map(|i| crate::formats::digest::hex_lower(i)),
             settings.token_label
         )));
     }
@@ -399,15 +333,8 @@ fn version_of(id: &[u8]) -> u32 {
     id.iter().fold(0u32, |v, b| (v << 8) | u32::from(*b)).max(1)
 }
 
-fn public_key_for(
-    session: &Session,
-    id: &[u8],
-    settings: &Pkcs11Settings,
-) -> Result<PublicKey, TokenError> {
-    let mut template = vec![
-        Attribute::Class(ObjectClass::PUBLIC_KEY),
-        Attribute::Id(id.to_vec()),
-    ];
+fn public_key_for(session: &Session, id: &[u8], settings: &Pkcs11Settings) -> Result<PublicKey, TokenError> {
+    let mut template = vec![Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Id(id.to_vec())];
     if let Some(label) = &settings.key_label {
         template.push(Attribute::Label(label.as_bytes().to_vec()));
     }
@@ -415,17 +342,9 @@ fn public_key_for(
         .find_objects(&template)?
         .into_iter()
         .next()
-        .ok_or_else(|| {
-            "the private key has no public key object with the same id and label".to_owned()
-        })?;
-    let attributes = session.get_attributes(
-        handle,
-        &[
-            AttributeType::KeyType,
-            AttributeType::EcParams,
-            AttributeType::EcPoint,
-        ],
-    )?;
+        .ok_or_else(|| "the private key has no public key object with the same id and label".to_owned())?;
+    let attributes =
+        session.get_attributes(handle, &[AttributeType::KeyType, AttributeType::EcParams, AttributeType::EcPoint])?;
     let mut key_type = None;
     let (mut params, mut point) = (Vec::new(), Vec::new());
     for attribute in attributes {
@@ -451,20 +370,14 @@ fn public_key_for(
                 .map(|k| PublicKey::from_ed25519(&k))
                 .map_err(|e| format!("token's Ed25519 public key is invalid: {e}"))
         }
-        other => Err(format!(
-            "unsupported key type {other:?}: notarium signs with P-256 or Ed25519"
-        )),
+        other => Err(format!("unsupported key type {other:?}: notarium signs with P-256 or Ed25519")),
     };
     Ok(key?)
 }
 
 /// CKA_EC_POINT is a DER OCTET STRING on most tokens and the raw point on some: accept both.
 fn unwrap_octet_string(point: &[u8], raw_len: usize) -> &[u8] {
-    if point.len() == raw_len + 2 && point[0] == 0x04 && usize::from(point[1]) == raw_len {
-        &point[2..]
-    } else {
-        point
-    }
+    if point.len() == raw_len + 2 && point[0] == 0x04 && usize::from(point[1]) == raw_len { &point[2..] } else { point }
 }
 
 #[cfg(test)]

@@ -15,20 +15,14 @@ impl PublicKey {
     pub fn from_p256(key: &p256::ecdsa::VerifyingKey) -> Self {
         Self {
             algorithm: Algorithm::EcdsaP256Sha256,
-            spki_der: key
-                .to_public_key_der()
-                .expect("P-256 SPKI encodes")
-                .into_vec(),
+            spki_der: key.to_public_key_der().expect("P-256 SPKI encodes").into_vec(),
         }
     }
 
     pub fn from_ed25519(key: &ed25519_dalek::VerifyingKey) -> Self {
         Self {
             algorithm: Algorithm::Ed25519,
-            spki_der: key
-                .to_public_key_der()
-                .expect("Ed25519 SPKI encodes")
-                .into_vec(),
+            spki_der: key.to_public_key_der().expect("Ed25519 SPKI encodes").into_vec(),
         }
     }
 
@@ -48,8 +42,7 @@ impl PublicKey {
 
     pub fn to_pem(&self) -> String {
         let doc = spki_document(&self.spki_der);
-        doc.to_pem("PUBLIC KEY", LineEnding::LF)
-            .expect("PEM encodes")
+        doc.to_pem("PUBLIC KEY", LineEnding::LF).expect("PEM encodes")
     }
 
     /// Checks `signature` over `message`: ASN.1 DER for ECDSA (raw `r‖s` is refused, as cosign
@@ -60,18 +53,14 @@ impl PublicKey {
             Algorithm::EcdsaP256Sha256 => {
                 let key = p256::ecdsa::VerifyingKey::from_public_key_der(&self.spki_der)
                     .map_err(|e| KeyError::UnsupportedPublicKey(e.to_string()))?;
-                let sig = p256::ecdsa::DerSignature::from_bytes(signature)
-                    .map_err(|_| KeyError::BadSignature)?;
-                key.verify(message, &sig)
-                    .map_err(|_| KeyError::BadSignature)
+                let sig = p256::ecdsa::DerSignature::from_bytes(signature).map_err(|_| KeyError::BadSignature)?;
+                key.verify(message, &sig).map_err(|_| KeyError::BadSignature)
             }
             Algorithm::Ed25519 => {
                 let key = ed25519_dalek::VerifyingKey::from_public_key_der(&self.spki_der)
                     .map_err(|e| KeyError::UnsupportedPublicKey(e.to_string()))?;
-                let sig = ed25519_dalek::Signature::from_slice(signature)
-                    .map_err(|_| KeyError::BadSignature)?;
-                key.verify_strict(message, &sig)
-                    .map_err(|_| KeyError::BadSignature)
+                let sig = ed25519_dalek::Signature::from_slice(signature).map_err(|_| KeyError::BadSignature)?;
+                key.verify_strict(message, &sig).map_err(|_| KeyError::BadSignature)
             }
         }
     }
@@ -94,14 +83,9 @@ mod tests {
 
     #[test]
     fn verifies_the_signature_skopeo_wrote_and_refuses_a_changed_payload() {
-        let key = PublicKey::from_pem(&String::from_utf8(read("skopeo-1.18/signer.pub")).unwrap())
-            .unwrap();
+        let key = PublicKey::from_pem(&String::from_utf8(read("skopeo-1.18/signer.pub")).unwrap()).unwrap();
         let sig = base64::engine::general_purpose::STANDARD
-            .decode(
-                String::from_utf8(read("skopeo-1.18/signature.b64"))
-                    .unwrap()
-                    .trim(),
-            )
+            .decode(String::from_utf8(read("skopeo-1.18/signature.b64")).unwrap().trim())
             .unwrap();
         let payload = read("skopeo-1.18/simplesigning-payload.json");
         key.verify(&payload, &sig).unwrap();

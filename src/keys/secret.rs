@@ -12,29 +12,19 @@ pub enum SecretSource {
 
 impl SecretSource {
     /// From a pair of optional config fields (`*_env`, `*_file`); exactly one must be set.
-    pub fn from_config(
-        env: Option<&String>,
-        file: Option<&PathBuf>,
-        what: &str,
-    ) -> Result<Self, String> {
+    pub fn from_config(env: Option<&String>, file: Option<&PathBuf>, what: &str) -> Result<Self, String> {
         match (env, file) {
             (Some(var), None) => Ok(Self::Env(var.clone())),
             (None, Some(path)) => Ok(Self::File(path.clone())),
-            (Some(_), Some(_)) => Err(format!(
-                "{what}: set either the _env or the _file field, not both"
-            )),
-            (None, None) => Err(format!(
-                "{what}: set the _env or the _file field (secrets are never inline)"
-            )),
+            (Some(_), Some(_)) => Err(format!("{what}: set either the _env or the _file field, not both")),
+            (None, None) => Err(format!("{what}: set the _env or the _file field (secrets are never inline)")),
         }
     }
 
     /// Reads the secret. The error names where it looked, never what it found.
     pub fn read(&self) -> Result<String, String> {
         match self {
-            Self::Env(var) => {
-                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-            }
+            Self::Env(var) => std::env::var(var).map_err(|_| format!("environment variable {var} is not set")),
             Self::File(path) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
                 .map_err(|e| format!("cannot read secret file {}: {}", path.display(), e.kind())),
@@ -52,9 +42,7 @@ mod tests {
         let path = dir.path().join("pin");
         std::fs::write(&path, "1234\n").unwrap();
         assert_eq!(SecretSource::File(path.clone()).read().unwrap(), "1234");
-        let missing = SecretSource::Env("NOTARIUM_TEST_SURELY_UNSET".into())
-            .read()
-            .unwrap_err();
+        let missing = SecretSource::Env("NOTARIUM_TEST_SURELY_UNSET".into()).read().unwrap_err();
         assert!(missing.contains("NOTARIUM_TEST_SURELY_UNSET"));
         assert!(SecretSource::from_config(None, None, "pin").is_err());
         assert!(SecretSource::from_config(Some(&"A".into()), Some(&path), "pin").is_err());

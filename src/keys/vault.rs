@@ -26,16 +26,8 @@ use super::{Algorithm, KeyError, KeyVersion, PublicKey, SecretSource, Signature,
 #[derive(Debug, Clone)]
 pub enum VaultAuth {
     Token(SecretSource),
-    AppRole {
-        mount: String,
-        role_id: String,
-        secret_id: SecretSource,
-    },
-    Kubernetes {
-        mount: String,
-        role: String,
-        jwt: SecretSource,
-    },
+    AppRole { mount: String, role_id: String, secret_id: SecretSource },
+    Kubernetes { mount: String, role: String, jwt: SecretSource },
 }
 
 #[derive(Debug, Clone)]
@@ -79,33 +71,22 @@ impl VaultSigner {
     }
 
     fn error(&self, reason: impl Into<String>) -> KeyError {
-        KeyError::Backend {
-            backend: "vault",
-            key: self.id.clone(),
-            reason: reason.into(),
-        }
+        KeyError::Backend { backend: "vault", key: self.id.clone(), reason: reason.into() }
     }
 
     /// Vault's answer as a short cause; Vault's own messages carry no token.
     fn describe(&self, error: &ClientError) -> String {
         let s = &self.settings;
         match error {
-            ClientError::APIError { code: 503, errors }
-                if errors.iter().any(|e| e.contains("sealed")) =>
-            {
+            ClientError::APIError { code: 503, errors } if errors.iter().any(|e| e.contains("sealed")) => {
                 format!("Vault at {} is sealed", s.address)
             }
             ClientError::APIError { code: 403, .. } => {
-                format!(
-                    "permission denied on transit key {}/{} (check the token's policy)",
-                    s.mount, s.key
-                )
+                format!("permission denied on transit key {}/{} (check the token's policy)", s.mount, s.key)
             }
             ClientError::APIError { code, errors }
                 if (*code == 400 || *code == 404)
-                    && errors
-                        .iter()
-                        .any(|e| e.contains("not found") || e.contains("no existing key")) =>
+                    && errors.iter().any(|e| e.contains("not found") || e.contains("no existing key")) =>
             {
                 format!("transit key {}/{} does not exist", s.mount, s.key)
             }
@@ -113,11 +94,7 @@ impl VaultSigner {
                 format!("Vault answered HTTP {code}: {}", errors.join("; "))
             }
             ClientError::RestClientError { source } => {
-                format!(
-                    "cannot reach Vault at {}: {}",
-                    s.address,
-                    root_cause(source)
-                )
+                format!("cannot reach Vault at {}: {}", s.address, root_cause(source))
             }
             other => other.to_string(),
         }
@@ -134,42 +111,28 @@ impl VaultSigner {
         let (token, ttl, renewable) = match &self.settings.auth {
             VaultAuth::Token(secret) => {
                 client.set_token(&secret.read().map_err(|e| self.error(e))?);
-                let me = vaultrs::token::lookup_self(&client)
-                    .await
-                    .map_err(|e| self.error(self.describe(&e)))?;
+                let me = vaultrs::token::lookup_self(&client).await.map_err(|e| self.error(self.describe(&e)))?;
                 (None, me.ttl, me.renewable.unwrap_or(false))
             }
-            VaultAuth::AppRole {
-                mount,
-                role_id,
-                secret_id,
-            } => {
+            VaultAuth::AppRole { mount, role_id, secret_id } => {
                 let secret = secret_id.read().map_err(|e| self.error(e))?;
                 let auth = vaultrs::auth::approle::login(&client, mount, role_id, &secret)
                     .await
-                    .map_err(|e| {
-                        self.error(format!("AppRole login failed: {}", self.describe(&e)))
-                    })?;
+                    .map_err(|e| self.error(format!("AppRole login failed: {}", self.describe(&e))))?;
                 (Some(auth.client_token), auth.lease_duration, auth.renewable)
             }
             VaultAuth::Kubernetes { mount, role, jwt } => {
                 let jwt = jwt.read().map_err(|e| self.error(e))?;
                 let auth = vaultrs::auth::kubernetes::login(&client, mount, role, &jwt)
                     .await
-                    .map_err(|e| {
-                        self.error(format!("Kubernetes login failed: {}", self.describe(&e)))
-                    })?;
+                    .map_err(|e| self.error(format!("Kubernetes login failed: {}", self.describe(&e))))?;
                 (Some(auth.client_token), auth.lease_duration, auth.renewable)
             }
         };
         if let Some(token) = token {
             client.set_token(&token);
         }
-        Ok(Session {
-            client: Arc::new(client),
-            renew_at: renew_deadline(ttl),
-            renewable,
-        })
+        Ok(Session { client: Arc::new(client), renew_at: renew_deadline(ttl), renewable })
     }
 
     /// Runs `call` with a live session: logs in when needed, renews a token nearing its end, and logs
@@ -181,14 +144,10 @@ impl VaultSigner {
     {
         let client = self.live_client().await?;
         match call(client).await {
-            Err(ClientError::APIError { code: 403, .. })
-                if !matches!(self.settings.auth, VaultAuth::Token(_)) =>
-            {
+            Err(ClientError::APIError { code: 403, .. }) if !matches!(self.settings.auth, VaultAuth::Token(_)) => {
                 *self.session.lock().await = None;
                 let client = self.live_client().await?;
-                call(client)
-                    .await
-                    .map_err(|e| self.error(self.describe(&e)))
+                call(client).await.map_err(|e| self.error(self.describe(&e)))
             }
             other => other.map_err(|e| self.error(self.describe(&e))),
         }
@@ -226,9 +185,9 @@ impl VaultSigner {
             KeyType::EcdsaP256 => Algorithm::EcdsaP256Sha256,
             KeyType::Ed25519 => Algorithm::Ed25519,
             other => {
-                return Err(self.error(format!(
-                    "transit key type {other:?} is not supported: use ecdsa-p256 or ed25519"
-                )));
+                return Err(
+                    self.error(format!("transit key type {other:?} is not supported: use ecdsa-p256 or ed25519"))
+                );
             }
         };
         let ReadKeyData::Asymmetric(entries) = read.keys else {
@@ -236,22 +195,12 @@ impl VaultSigner {
         };
         let mut versions = Vec::new();
         for (version, entry) in entries {
-            let version: u32 = version
-                .parse()
-                .map_err(|_| self.error(format!("odd key version {version:?}")))?;
-            let public_key =
-                parse_public_key(algorithm, &entry.public_key).map_err(|e| self.error(e))?;
-            versions.push(KeyVersion {
-                version,
-                public_key,
-            });
+            let version: u32 = version.parse().map_err(|_| self.error(format!("odd key version {version:?}")))?;
+            let public_key = parse_public_key(algorithm, &entry.public_key).map_err(|e| self.error(e))?;
+            versions.push(KeyVersion { version, public_key });
         }
         versions.sort_by_key(|v| v.version);
-        Ok(KeyCache {
-            loaded: Instant::now(),
-            algorithm,
-            versions,
-        })
+        Ok(KeyCache { loaded: Instant::now(), algorithm, versions })
     }
 
     /// The cached key description, re-read when stale or when `must_have` is missing from it.
@@ -301,19 +250,11 @@ impl Signer for VaultSigner {
                     if let Some(v) = version {
                         request.key_version(u64::from(v));
                     }
-                    vaultrs::transit::data::sign(
-                        client.as_ref(),
-                        &mount,
-                        &key,
-                        &input,
-                        Some(&mut request),
-                    )
-                    .await
+                    vaultrs::transit::data::sign(client.as_ref(), &mount, &key, &input, Some(&mut request)).await
                 }
             })
             .await?;
-        let (version, bytes) =
-            parse_vault_signature(&signed.signature).map_err(|e| self.error(e))?;
+        let (version, bytes) = parse_vault_signature(&signed.signature).map_err(|e| self.error(e))?;
         self.key(Some(version)).await?;
         Ok(Signature { bytes, version })
     }
@@ -327,17 +268,14 @@ fn renew_deadline(ttl_secs: u64) -> Option<Instant> {
 /// `vault:v3:BASE64` → (3, signature bytes).
 fn parse_vault_signature(signature: &str) -> Result<(u32, Vec<u8>), String> {
     let mut parts = signature.splitn(3, ':');
-    let (Some("vault"), Some(version), Some(encoded)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("vault"), Some(version), Some(encoded)) = (parts.next(), parts.next(), parts.next()) else {
         return Err("Vault returned a signature without the vault:vN: prefix".into());
     };
     let version = version
         .strip_prefix('v')
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("Vault returned an unreadable key version {version:?}"))?;
-    let bytes = BASE64
-        .decode(encoded)
-        .map_err(|e| format!("Vault returned a signature that is not base64: {e}"))?;
+    let bytes = BASE64.decode(encoded).map_err(|e| format!("Vault returned a signature that is not base64: {e}"))?;
     Ok((version, bytes))
 }
 
@@ -372,10 +310,7 @@ mod tests {
 
     #[test]
     fn vault_signatures_carry_their_key_version() {
-        assert_eq!(
-            parse_vault_signature("vault:v3:AAEC").unwrap(),
-            (3, vec![0, 1, 2])
-        );
+        assert_eq!(parse_vault_signature("vault:v3:AAEC").unwrap(), (3, vec![0, 1, 2]));
         for bad in ["v3:AAEC", "vault:3:AAEC", "vault:v3:!!", "vault:vx:AAEC"] {
             assert!(parse_vault_signature(bad).is_err(), "{bad}");
         }

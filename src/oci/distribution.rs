@@ -40,30 +40,18 @@ pub struct DistributionRegistry {
 }
 
 impl DistributionRegistry {
-    pub fn new(
-        insecure: impl IntoIterator<Item = String>,
-        credentials: HashMap<String, RegistryCredentials>,
-    ) -> Self {
+    pub fn new(insecure: impl IntoIterator<Item = String>, credentials: HashMap<String, RegistryCredentials>) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("notarium/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("HTTP client builds");
-        Self {
-            http,
-            insecure: insecure.into_iter().collect(),
-            credentials,
-            tokens: Mutex::new(HashMap::new()),
-        }
+        Self { http, insecure: insecure.into_iter().collect(), credentials, tokens: Mutex::new(HashMap::new()) }
     }
 
     fn base_url(&self, repo: &Repository) -> String {
-        let scheme = if self.insecure.contains(&repo.registry) {
-            "http"
-        } else {
-            "https"
-        };
+        let scheme = if self.insecure.contains(&repo.registry) { "http" } else { "https" };
         format!("{scheme}://{}/v2/{}", repo.registry, repo.name)
     }
 
@@ -74,18 +62,9 @@ impl DistributionRegistry {
         push: bool,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, OciError> {
-        let scope = format!(
-            "repository:{}:{}",
-            repo.name,
-            if push { "pull,push" } else { "pull" }
-        );
+        let scope = format!("repository:{}:{}", repo.name, if push { "pull,push" } else { "pull" });
         let cached = self.cached_token(&repo.registry, &scope);
-        let response = self
-            .dispatch(
-                repo,
-                self.authorize(build(&self.http), repo, cached.as_deref()),
-            )
-            .await?;
+        let response = self.dispatch(repo, self.authorize(build(&self.http), repo, cached.as_deref())).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -101,31 +80,17 @@ impl DistributionRegistry {
             None => return Ok(response),
         };
         if let Some(token) = &token {
-            self.tokens
-                .lock()
-                .expect("token cache lock")
-                .insert((repo.registry.clone(), scope), token.clone());
+            self.tokens.lock().expect("token cache lock").insert((repo.registry.clone(), scope), token.clone());
         }
-        self.dispatch(
-            repo,
-            self.authorize(build(&self.http), repo, token.as_deref()),
-        )
-        .await
+        self.dispatch(repo, self.authorize(build(&self.http), repo, token.as_deref())).await
     }
 
     fn cached_token(&self, registry: &str, scope: &str) -> Option<String> {
         let tokens = self.tokens.lock().expect("token cache lock");
-        tokens
-            .get(&(registry.to_owned(), scope.to_owned()))
-            .cloned()
+        tokens.get(&(registry.to_owned(), scope.to_owned())).cloned()
     }
 
-    fn authorize(
-        &self,
-        request: RequestBuilder,
-        repo: &Repository,
-        token: Option<&str>,
-    ) -> RequestBuilder {
+    fn authorize(&self, request: RequestBuilder, repo: &Repository, token: Option<&str>) -> RequestBuilder {
         match (token, self.credentials.get(&repo.registry)) {
             (Some(token), _) => request.bearer_auth(token),
             (None, Some(c)) => request.basic_auth(&c.username, Some(&c.password)),
@@ -139,10 +104,8 @@ impl DistributionRegistry {
         challenge: &BearerChallenge,
         scope: &str,
     ) -> Result<String, OciError> {
-        let mut request = self
-            .http
-            .get(&challenge.realm)
-            .query(&[("service", challenge.service.as_str()), ("scope", scope)]);
+        let mut request =
+            self.http.get(&challenge.realm).query(&[("service", challenge.service.as_str()), ("scope", scope)]);
         if let Some(c) = self.credentials.get(&repo.registry) {
             request = request.basic_auth(&c.username, Some(&c.password));
         }
@@ -159,30 +122,18 @@ impl DistributionRegistry {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let body: TokenResponse = response
-            .json()
-            .await
-            .map_err(|e| unreachable_error(repo, &e))?;
-        body.token
-            .or(body.access_token)
-            .ok_or_else(|| OciError::Unauthorized {
-                registry: repo.registry.clone(),
-                repository: repo.name.clone(),
-                status: 401,
-            })
+        let body: TokenResponse = response.json().await.map_err(|e| unreachable_error(repo, &e))?;
+        body.token.or(body.access_token).ok_or_else(|| OciError::Unauthorized {
+            registry: repo.registry.clone(),
+            repository: repo.name.clone(),
+            status: 401,
+        })
     }
 
-    async fn dispatch(
-        &self,
-        repo: &Repository,
-        request: RequestBuilder,
-    ) -> Result<Response, OciError> {
+    async fn dispatch(&self, repo: &Repository, request: RequestBuilder) -> Result<Response, OciError> {
         request.send().await.map_err(|e| {
             if is_tls_failure(&e) {
-                OciError::TlsFailed {
-                    registry: repo.registry.clone(),
-                    reason: root_cause(&e),
-                }
+                OciError::TlsFailed { registry: repo.registry.clone(), reason: root_cause(&e) }
             } else {
                 unreachable_error(repo, &e)
             }
@@ -192,42 +143,23 @@ impl DistributionRegistry {
     async fn refused(&self, repo: &Repository, operation: String, response: Response) -> OciError {
         let status = response.status().as_u16();
         if matches!(status, 401 | 403) {
-            return OciError::Unauthorized {
-                registry: repo.registry.clone(),
-                repository: repo.name.clone(),
-                status,
-            };
+            return OciError::Unauthorized { registry: repo.registry.clone(), repository: repo.name.clone(), status };
         }
         let body = response.text().await.unwrap_or_default();
-        OciError::Refused {
-            registry: repo.registry.clone(),
-            operation,
-            status,
-            body: body.chars().take(300).collect(),
-        }
+        OciError::Refused { registry: repo.registry.clone(), operation, status, body: body.chars().take(300).collect() }
     }
 }
 
 #[async_trait]
 impl Registry for DistributionRegistry {
-    async fn get_manifest(
-        &self,
-        repo: &Repository,
-        reference: &str,
-    ) -> Result<Option<Manifest>, OciError> {
+    async fn get_manifest(&self, repo: &Repository, reference: &str) -> Result<Option<Manifest>, OciError> {
         let url = format!("{}/manifests/{reference}", self.base_url(repo));
-        let response = self
-            .send(repo, false, |c| {
-                c.get(&url).header(header::ACCEPT, ACCEPTED_MANIFESTS)
-            })
-            .await?;
+        let response = self.send(repo, false, |c| c.get(&url).header(header::ACCEPT, ACCEPTED_MANIFESTS)).await?;
         match response.status() {
             StatusCode::NOT_FOUND => return Ok(None),
             s if s.is_success() => {}
             _ => {
-                return Err(self
-                    .refused(repo, format!("GET manifest {reference}"), response)
-                    .await);
+                return Err(self.refused(repo, format!("GET manifest {reference}"), response).await);
             }
         }
         let media_type = response
@@ -236,16 +168,9 @@ impl Registry for DistributionRegistry {
             .and_then(|v| v.to_str().ok())
             .unwrap_or(OCI_MANIFEST)
             .to_owned();
-        let announced = response
-            .headers()
-            .get("Docker-Content-Digest")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| unreachable_error(repo, &e))?
-            .to_vec();
+        let announced =
+            response.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = response.bytes().await.map_err(|e| unreachable_error(repo, &e))?.to_vec();
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(OciError::Refused {
                 registry: repo.registry.clone(),
@@ -255,21 +180,14 @@ impl Registry for DistributionRegistry {
             });
         }
         let digest = Digest::of(&bytes);
-        let expected = Digest::parse(reference)
-            .ok()
-            .map(|d| d.to_string())
-            .or(announced);
+        let expected = Digest::parse(reference).ok().map(|d| d.to_string()).or(announced);
         if expected.is_some_and(|e| e != digest.as_str()) {
             return Err(OciError::DigestMismatch {
                 registry: repo.registry.clone(),
                 what: format!("manifest {reference}"),
             });
         }
-        Ok(Some(Manifest {
-            bytes,
-            media_type: normalize_media_type(&media_type),
-            digest,
-        }))
+        Ok(Some(Manifest { bytes, media_type: normalize_media_type(&media_type), digest }))
     }
 
     async fn put_manifest(
@@ -281,16 +199,10 @@ impl Registry for DistributionRegistry {
     ) -> Result<Digest, OciError> {
         let url = format!("{}/manifests/{reference}", self.base_url(repo));
         let response = self
-            .send(repo, true, |c| {
-                c.put(&url)
-                    .header(header::CONTENT_TYPE, media_type)
-                    .body(bytes.to_vec())
-            })
+            .send(repo, true, |c| c.put(&url).header(header::CONTENT_TYPE, media_type).body(bytes.to_vec()))
             .await?;
         if !response.status().is_success() {
-            return Err(self
-                .refused(repo, format!("PUT manifest {reference}"), response)
-                .await);
+            return Err(self.refused(repo, format!("PUT manifest {reference}"), response).await);
         }
         Ok(Digest::of(bytes))
     }
@@ -300,28 +212,16 @@ impl Registry for DistributionRegistry {
         let response = self.send(repo, false, |c| c.get(&url)).await?;
         match response.status() {
             StatusCode::NOT_FOUND => {
-                return Err(OciError::BlobNotFound {
-                    registry: repo.registry.clone(),
-                    digest: digest.to_string(),
-                });
+                return Err(OciError::BlobNotFound { registry: repo.registry.clone(), digest: digest.to_string() });
             }
             s if s.is_success() => {}
             _ => {
-                return Err(self
-                    .refused(repo, format!("GET blob {digest}"), response)
-                    .await);
+                return Err(self.refused(repo, format!("GET blob {digest}"), response).await);
             }
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| unreachable_error(repo, &e))?
-            .to_vec();
+        let bytes = response.bytes().await.map_err(|e| unreachable_error(repo, &e))?.to_vec();
         if Digest::of(&bytes) != *digest {
-            return Err(OciError::DigestMismatch {
-                registry: repo.registry.clone(),
-                what: format!("blob {digest}"),
-            });
+            return Err(OciError::DigestMismatch { registry: repo.registry.clone(), what: format!("blob {digest}") });
         }
         Ok(bytes)
     }
@@ -329,33 +229,25 @@ impl Registry for DistributionRegistry {
     async fn put_blob(&self, repo: &Repository, bytes: &[u8]) -> Result<Digest, OciError> {
         let digest = Digest::of(bytes);
         let blob_url = format!("{}/blobs/{digest}", self.base_url(repo));
-        let head = self
-            .send(repo, true, |c| c.request(Method::HEAD, &blob_url))
-            .await?;
+        let head = self.send(repo, true, |c| c.request(Method::HEAD, &blob_url)).await?;
         if head.status().is_success() {
             return Ok(digest);
         }
         let start_url = format!("{}/blobs/uploads/", self.base_url(repo));
         let started = self.send(repo, true, |c| c.post(&start_url)).await?;
         if started.status() != StatusCode::ACCEPTED {
-            return Err(self
-                .refused(repo, "start blob upload".into(), started)
-                .await);
+            return Err(self.refused(repo, "start blob upload".into(), started).await);
         }
         let location = upload_location(&started, &self.base_url(repo), repo)?;
         let separator = if location.contains('?') { '&' } else { '?' };
         let finish_url = format!("{location}{separator}digest={digest}");
         let finished = self
             .send(repo, true, |c| {
-                c.put(&finish_url)
-                    .header(header::CONTENT_TYPE, "application/octet-stream")
-                    .body(bytes.to_vec())
+                c.put(&finish_url).header(header::CONTENT_TYPE, "application/octet-stream").body(bytes.to_vec())
             })
             .await?;
         if !finished.status().is_success() {
-            return Err(self
-                .refused(repo, format!("upload blob {digest}"), finished)
-                .await);
+            return Err(self.refused(repo, format!("upload blob {digest}"), finished).await);
         }
         Ok(digest)
     }
@@ -371,11 +263,8 @@ fn normalize_media_type(content_type: &str) -> String {
 }
 
 fn upload_location(response: &Response, base: &str, repo: &Repository) -> Result<String, OciError> {
-    let location = response
-        .headers()
-        .get(header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| OciError::Refused {
+    let location =
+        response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| OciError::Refused {
             registry: repo.registry.clone(),
             operation: "start blob upload".into(),
             status: response.status().as_u16(),
@@ -406,10 +295,7 @@ fn parse_bearer_challenge(header_value: &str) -> Option<BearerChallenge> {
             _ => {}
         }
     }
-    Some(BearerChallenge {
-        realm: realm?,
-        service,
-    })
+    Some(BearerChallenge { realm: realm?, service })
 }
 
 fn is_tls_failure(error: &reqwest::Error) -> bool {
@@ -421,10 +307,8 @@ fn mentions_rustls(error: &(dyn std::error::Error + 'static)) -> bool {
     if error.is::<rustls::Error>() {
         return true;
     }
-    let inside_io = error
-        .downcast_ref::<std::io::Error>()
-        .and_then(|io| io.get_ref())
-        .is_some_and(|inner| mentions_rustls(inner));
+    let inside_io =
+        error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).is_some_and(|inner| mentions_rustls(inner));
     inside_io || error.source().is_some_and(mentions_rustls)
 }
 
@@ -437,15 +321,8 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn unreachable_error(repo: &Repository, error: &reqwest::Error) -> OciError {
-    let reason = if error.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        root_cause(error)
-    };
-    OciError::Unreachable {
-        registry: repo.registry.clone(),
-        reason,
-    }
+    let reason = if error.is_timeout() { "timed out".to_owned() } else { root_cause(error) };
+    OciError::Unreachable { registry: repo.registry.clone(), reason }
 }
 
 #[cfg(test)]
@@ -465,10 +342,7 @@ mod tests {
 
     #[test]
     fn credentials_never_print_the_password() {
-        let c = RegistryCredentials {
-            username: "ci".into(),
-            password: "hunter2".into(),
-        };
+        let c = RegistryCredentials { username: "ci".into(), password: "hunter2".into() };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -33,11 +33,7 @@ pub struct Manifest {
 #[async_trait]
 pub trait Registry: Send + Sync {
     /// The manifest under a tag or digest, or `None` if the registry does not hold it.
-    async fn get_manifest(
-        &self,
-        repo: &Repository,
-        reference: &str,
-    ) -> Result<Option<Manifest>, OciError>;
+    async fn get_manifest(&self, repo: &Repository, reference: &str) -> Result<Option<Manifest>, OciError>;
     /// Uploads a manifest under a tag or its digest; returns its digest.
     async fn put_manifest(
         &self,
@@ -62,18 +58,9 @@ pub enum OciError {
     )]
     TlsFailed { registry: String, reason: String },
     #[error("registry {registry} refused {operation} with HTTP {status}: {body}")]
-    Refused {
-        registry: String,
-        operation: String,
-        status: u16,
-        body: String,
-    },
+    Refused { registry: String, operation: String, status: u16, body: String },
     #[error("registry {registry} denied access to {repository} (HTTP {status})")]
-    Unauthorized {
-        registry: String,
-        repository: String,
-        status: u16,
-    },
+    Unauthorized { registry: String, repository: String, status: u16 },
     #[error("registry {registry} served {what} whose digest is not the one asked for or announced")]
     DigestMismatch { registry: String, what: String },
     #[error("registry {registry} does not hold blob {digest}")]
@@ -81,9 +68,5 @@ pub enum OciError {
     #[error("{0}")]
     Format(#[from] crate::formats::FormatError),
     #[error("another writer kept changing {tag} in {registry}; gave up after {attempts} attempts")]
-    Contended {
-        registry: String,
-        tag: String,
-        attempts: u32,
-    },
+    Contended { registry: String, tag: String, attempts: u32 },
 }

@@ -6,9 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{OciError, Registry, Repository};
 use crate::formats::Digest;
-use crate::formats::signature_manifest::{
-    OCI_MANIFEST, SignatureLayer, SignatureManifest, signature_tag,
-};
+use crate::formats::signature_manifest::{OCI_MANIFEST, SignatureLayer, SignatureManifest, signature_tag};
 
 const MAX_WRITE_ATTEMPTS: u32 = 5;
 
@@ -39,10 +37,7 @@ pub struct SignatureStore {
 
 impl SignatureStore {
     pub fn new(registry: Arc<dyn Registry>) -> Self {
-        Self {
-            registry,
-            subject_locks: Mutex::new(HashMap::new()),
-        }
+        Self { registry, subject_locks: Mutex::new(HashMap::new()) }
     }
 
     pub fn registry(&self) -> &Arc<dyn Registry> {
@@ -76,38 +71,20 @@ impl SignatureStore {
             let (existing, signatures) = self.read_tag(repo, &tag).await?;
             if signatures.iter().any(&already_signed) {
                 let manifest_digest = existing.expect("signatures come from a manifest").1;
-                return Ok(WrittenSignature {
-                    tag,
-                    manifest_digest,
-                    created: false,
-                });
+                return Ok(WrittenSignature { tag, manifest_digest, created: false });
             }
             let mut layers = existing.map(|(m, _)| m.layers).unwrap_or_default();
             layers.push(layer.descriptor.clone());
             let encoded = SignatureManifest::encode(layers);
-            tokio::try_join!(
-                self.registry.put_blob(repo, payload),
-                self.registry.put_blob(repo, &encoded.config)
-            )?;
-            let written = self
-                .registry
-                .put_manifest(repo, &tag, OCI_MANIFEST, &encoded.manifest)
-                .await?;
+            tokio::try_join!(self.registry.put_blob(repo, payload), self.registry.put_blob(repo, &encoded.config))?;
+            let written = self.registry.put_manifest(repo, &tag, OCI_MANIFEST, &encoded.manifest).await?;
             let now = self.registry.get_manifest(repo, &tag).await?;
             if now.is_some_and(|m| m.digest == written) {
-                return Ok(WrittenSignature {
-                    tag,
-                    manifest_digest: written,
-                    created: true,
-                });
+                return Ok(WrittenSignature { tag, manifest_digest: written, created: true });
             }
             tracing::warn!(registry = %repo.registry, %tag, "signature tag changed under us; merging again");
         }
-        Err(OciError::Contended {
-            registry: repo.registry.clone(),
-            tag,
-            attempts: MAX_WRITE_ATTEMPTS,
-        })
+        Err(OciError::Contended { registry: repo.registry.clone(), tag, attempts: MAX_WRITE_ATTEMPTS })
     }
 
     async fn read_tag(
@@ -136,9 +113,6 @@ impl SignatureStore {
         if locks.len() > 10_000 {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
-        locks
-            .entry((repo.clone(), digest.clone()))
-            .or_default()
-            .clone()
+        locks.entry((repo.clone(), digest.clone())).or_default().clone()
     }
 }

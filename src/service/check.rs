@@ -17,11 +17,7 @@ pub struct CheckedSignature {
 }
 
 /// Checks every stored signature against `key` and `digest` (no replay of another image's signature).
-pub fn check_signatures(
-    signatures: &[StoredSignature],
-    digest: &Digest,
-    key: &PublicKey,
-) -> Vec<CheckedSignature> {
+pub fn check_signatures(signatures: &[StoredSignature], digest: &Digest, key: &PublicKey) -> Vec<CheckedSignature> {
     signatures
         .iter()
         .map(|s| {
@@ -32,9 +28,7 @@ pub fn check_signatures(
                 Ok(p) if p.digest() != digest.as_str() => {
                     Err(format!("payload names {} instead of {digest}", p.digest()))
                 }
-                Ok(_) => key
-                    .verify(&s.payload, &s.signature)
-                    .map_err(|e| e.to_string()),
+                Ok(_) => key.verify(&s.payload, &s.signature).map_err(|e| e.to_string()),
             };
             CheckedSignature { identity, result }
         })
@@ -50,10 +44,7 @@ impl Service {
     ) -> Result<(Digest, Vec<CheckedSignature>), ServiceError> {
         let image = ImageReference::parse(image)?;
         let digest = self.resolve(&image).await?;
-        let (_, stored) = self
-            .signatures
-            .read(&repository_of(&image), &digest)
-            .await?;
+        let (_, stored) = self.signatures.read(&repository_of(&image), &digest).await?;
         Ok((digest.clone(), check_signatures(&stored, &digest, key)))
     }
 }
@@ -69,12 +60,9 @@ mod tests {
         let read = |f: &str| std::fs::read(format!("{FIXTURES}/{tool}/{f}")).unwrap();
         let manifest = SignatureManifest::parse(&read("sig-manifest.json")).unwrap();
         let layer = manifest.signature_layers().next().unwrap();
-        let stored = StoredSignature {
-            payload: read("simplesigning-payload.json"),
-            signature: layer.signature().unwrap(),
-        };
-        let digest =
-            Digest::parse(String::from_utf8(read("image-digest.txt")).unwrap().trim()).unwrap();
+        let stored =
+            StoredSignature { payload: read("simplesigning-payload.json"), signature: layer.signature().unwrap() };
+        let digest = Digest::parse(String::from_utf8(read("image-digest.txt")).unwrap().trim()).unwrap();
         let key = PublicKey::from_pem(&String::from_utf8(read("signer.pub")).unwrap()).unwrap();
         (stored, digest, key)
     }
@@ -93,29 +81,15 @@ mod tests {
         let (stored, _, key) = fixture_signature("cosign-2.5");
         let (_, other_digest, _) = fixture_signature("skopeo-1.18");
         let replayed = check_signatures(std::slice::from_ref(&stored), &other_digest, &key);
-        assert!(
-            replayed[0]
-                .result
-                .as_ref()
-                .unwrap_err()
-                .contains("instead of")
-        );
+        assert!(replayed[0].result.as_ref().unwrap_err().contains("instead of"));
         let (_, digest, _) = fixture_signature("cosign-2.5");
         let other_key = PublicKey::from_pem(
             &String::from_utf8(
-                std::fs::read(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/tests/fixtures/other-ed25519.pub"
-                ))
-                .unwrap(),
+                std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/other-ed25519.pub")).unwrap(),
             )
             .unwrap(),
         )
         .unwrap();
-        assert!(
-            check_signatures(&[stored], &digest, &other_key)[0]
-                .result
-                .is_err()
-        );
+        assert!(check_signatures(&[stored], &digest, &other_key)[0].result.is_err());
     }
 }

@@ -44,11 +44,7 @@ pub enum ServiceError {
 
 impl Service {
     pub fn new(keys: KeyRing, registry: Arc<dyn Registry>, store: Arc<dyn Store>) -> Self {
-        Self {
-            keys,
-            signatures: SignatureStore::new(registry),
-            store,
-        }
+        Self { keys, signatures: SignatureStore::new(registry), store }
     }
 
     /// The digest `image` names: its own digest after checking the registry holds it, or the digest its
@@ -57,17 +53,9 @@ impl Service {
         let repo = repository_of(image);
         let reference = match &image.digest {
             Some(d) => d.to_string(),
-            None => image
-                .tag
-                .clone()
-                .expect("a reference has a tag or a digest"),
+            None => image.tag.clone().expect("a reference has a tag or a digest"),
         };
-        match self
-            .signatures
-            .registry()
-            .get_manifest(&repo, &reference)
-            .await?
-        {
+        match self.signatures.registry().get_manifest(&repo, &reference).await? {
             Some(manifest) => Ok(manifest.digest),
             None => Err(ServiceError::ImageNotFound(image.to_string())),
         }
@@ -75,8 +63,5 @@ impl Service {
 }
 
 pub fn repository_of(image: &ImageReference) -> Repository {
-    Repository {
-        registry: image.registry.clone(),
-        name: image.repository.clone(),
-    }
+    Repository { registry: image.registry.clone(), name: image.repository.clone() }
 }

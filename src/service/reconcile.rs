@@ -24,10 +24,7 @@ impl Service {
         let mut outcome = Reconciled::default();
         for row in self.store.pending_signatures().await? {
             let s = &row.signature;
-            let repo = Repository {
-                registry: s.registry.clone(),
-                name: s.repository.clone(),
-            };
+            let repo = Repository { registry: s.registry.clone(), name: s.repository.clone() };
             let read = match Digest::parse(&s.digest) {
                 Ok(digest) => self.signatures.read(&repo, &digest).await,
                 Err(e) => Err(e.into()),
@@ -41,14 +38,11 @@ impl Service {
                 }
             };
             let present = stored.iter().any(|st| {
-                Digest::of(&st.payload).as_str() == s.payload_digest
-                    && BASE64.encode(&st.signature) == s.signature_b64
+                Digest::of(&st.payload).as_str() == s.payload_digest && BASE64.encode(&st.signature) == s.signature_b64
             });
             match (present, manifest) {
                 (true, Some(manifest)) => {
-                    self.store
-                        .confirm_signature(row.id, manifest.as_str())
-                        .await?;
+                    self.store.confirm_signature(row.id, manifest.as_str()).await?;
                     outcome.confirmed += 1;
                 }
                 _ => {

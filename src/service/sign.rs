@@ -55,10 +55,7 @@ impl Service {
         let signature = signer.sign(key_ref.version, &payload).await?;
         let public_key = self
             .keys
-            .public_key(&KeyRef {
-                id: key_ref.id.clone(),
-                version: Some(signature.version),
-            })
+            .public_key(&KeyRef { id: key_ref.id.clone(), version: Some(signature.version) })
             .await?
             .public_key;
 
@@ -80,13 +77,9 @@ impl Service {
         let layer = SignatureLayer::new(&payload, &signature.bytes);
         let written = self
             .signatures
-            .append(
-                &repository_of(&image),
-                &digest,
-                &payload,
-                layer,
-                |existing| same_claim_by_key(existing, &identity, &digest, &public_key),
-            )
+            .append(&repository_of(&image), &digest, &payload, layer, |existing| {
+                same_claim_by_key(existing, &identity, &digest, &public_key)
+            })
             .await;
         let written = match written {
             Ok(w) => w,
@@ -96,9 +89,7 @@ impl Service {
             }
         };
         let record_id = if written.created {
-            self.store
-                .confirm_signature(record_id, written.manifest_digest.as_str())
-                .await?;
+            self.store.confirm_signature(record_id, written.manifest_digest.as_str()).await?;
             Some(record_id)
         } else {
             self.store.abandon_signature(record_id).await?;
@@ -120,12 +111,7 @@ impl Service {
 }
 
 /// True when `existing` already says, under `key`, that `identity` is `digest`.
-fn same_claim_by_key(
-    existing: &StoredSignature,
-    identity: &str,
-    digest: &Digest,
-    key: &PublicKey,
-) -> bool {
+fn same_claim_by_key(existing: &StoredSignature, identity: &str, digest: &Digest, key: &PublicKey) -> bool {
     let Ok(payload) = SimpleSigning::parse(&existing.payload) else {
         return false;
     };
@@ -139,9 +125,7 @@ fn annotations(value: Option<Value>) -> Result<Option<Map<String, Value>>, Servi
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => {
             if let Some((k, _)) = map.iter().find(|(_, v)| !v.is_string()) {
-                return Err(ServiceError::Annotations(format!(
-                    "the value of {k:?} is not a string"
-                )));
+                return Err(ServiceError::Annotations(format!("the value of {k:?} is not a string")));
             }
             Ok(Some(map))
         }

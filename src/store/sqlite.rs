@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlSafeStr, SqlitePool};
 
 use super::{NewSignature, SignatureRecord, Store, StoreError};
@@ -35,24 +33,16 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        if let Some(parent) = options
-            .get_filename()
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
-            })?;
+        if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        migrator()
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        migrator().run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
         Ok(Self { pool })
     }
 }
@@ -130,34 +120,24 @@ impl Store for SqliteStore {
     }
 
     async fn abandon_signature(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM signatures WHERE id = ? AND state = 'pending'")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM signatures WHERE id = ? AND state = 'pending'").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     async fn pending_signatures(&self) -> Result<Vec<SignatureRecord>, StoreError> {
         let sql = format!("{SELECT_SIGNATURE} WHERE state = 'pending' ORDER BY id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(record).collect())
     }
 
     async fn signatures_of(&self, digest: &str) -> Result<Vec<SignatureRecord>, StoreError> {
         let sql = format!("{SELECT_SIGNATURE} WHERE digest = ? ORDER BY id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(digest)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(digest).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(record).collect())
     }
 
     async fn count_signatures(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM signatures")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM signatures").fetch_one(&self.pool).await?;
         Ok(row.get("n"))
     }
 }

@@ -17,11 +17,7 @@ pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn tool(name: &str) -> PathBuf {
     let path = Path::new(ROOT).join(".tools/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/install-test-deps.sh",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run scripts/install-test-deps.sh", path.display());
     path
 }
 
@@ -32,29 +28,19 @@ pub fn client() -> reqwest::blocking::Client {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
-        assert!(
-            start.elapsed() < timeout,
-            "{what} did not come up within {timeout:?}"
-        );
+        assert!(start.elapsed() < timeout, "{what} did not come up within {timeout:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn run(command: &mut Command) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+    command.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
 }
 
 /// A running CNCF distribution registry (apt `docker-registry`).
@@ -82,8 +68,7 @@ impl Registry {
     pub fn restart(&mut self, storage_extra: &str) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(&self.dir, &self.host, storage_extra)
-            .expect("registry restarts on its port");
+        self.child = Self::spawn(&self.dir, &self.host, storage_extra).expect("registry restarts on its port");
     }
 
     /// Starts the registry and waits until it answers; `None` if it exited (port taken).
@@ -105,11 +90,7 @@ impl Registry {
         let mut exited = false;
         wait_until("registry", Duration::from_secs(20), || {
             exited = child.try_wait().unwrap().is_some();
-            exited
-                || client()
-                    .get(&url)
-                    .send()
-                    .is_ok_and(|r| r.status().is_success())
+            exited || client().get(&url).send().is_ok_and(|r| r.status().is_success())
         });
         (!exited).then_some(child)
     }
@@ -124,19 +105,12 @@ impl Registry {
         if response.status() == 404 {
             return None;
         }
-        assert!(
-            response.status().is_success(),
-            "GET manifest {reference}: {}",
-            response.status()
-        );
+        assert!(response.status().is_success(), "GET manifest {reference}: {}", response.status());
         Some(response.bytes().unwrap().to_vec())
     }
 
     pub fn blob(&self, repo: &str, digest: &str) -> Vec<u8> {
-        let response = client()
-            .get(format!("http://{}/v2/{repo}/blobs/{digest}", self.host))
-            .send()
-            .unwrap();
+        let response = client().get(format!("http://{}/v2/{repo}/blobs/{digest}", self.host)).send().unwrap();
         assert!(response.status().is_success());
         response.bytes().unwrap().to_vec()
     }
@@ -150,10 +124,7 @@ impl Drop for Registry {
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
 
@@ -190,36 +161,18 @@ pub fn push_image(registry: &Registry, repo: &str, tag: &str, content: &str) -> 
             "annotations": {"org.opencontainers.image.ref.name": tag},
         }],
     });
-    std::fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let policy = dir.path().join("accept.json");
-    std::fs::write(
-        &policy,
-        br#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-    )
-    .unwrap();
+    std::fs::write(&policy, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
     let out = run(Command::new(tool("skopeo"))
         .arg("--policy")
         .arg(&policy)
         .args(["copy", "--dest-tls-verify=false"])
         .arg(format!("oci:{}:{tag}", layout.display()))
         .arg(format!("docker://{}/{repo}:{tag}", registry.host)));
-    assert!(
-        out.status.success(),
-        "skopeo push failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pushed = registry
-        .manifest(repo, tag)
-        .expect("pushed manifest is there");
+    assert!(out.status.success(), "skopeo push failed: {}", String::from_utf8_lossy(&out.stderr));
+    let pushed = registry.manifest(repo, tag).expect("pushed manifest is there");
     sha256_digest(&pushed)
 }
 
@@ -296,12 +249,7 @@ impl Notarium {
         let url = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("notarium did not start: {}", log.lock().unwrap()));
-        Self {
-            url,
-            data_dir,
-            child,
-            log,
-        }
+        Self { url, data_dir, child, log }
     }
 
     pub fn log(&self) -> String {
@@ -313,11 +261,7 @@ impl Notarium {
     }
 
     /// POSTs `body` to `/v1/sign`; returns status, content type and the JSON answer.
-    pub fn post(
-        &self,
-        path: &str,
-        body: impl Into<reqwest::blocking::Body>,
-    ) -> (u16, String, serde_json::Value) {
+    pub fn post(&self, path: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, String, serde_json::Value) {
         let response = client()
             .post(format!("{}{path}", self.url))
             .header("Content-Type", "application/json")
@@ -325,21 +269,15 @@ impl Notarium {
             .send()
             .unwrap();
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         let text = response.text().unwrap();
         let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, content_type, json)
     }
 
     pub fn sign(&self, image: &str, key: &str) -> (u16, serde_json::Value) {
-        let (status, _, body) = self.post(
-            "/v1/sign",
-            serde_json::json!({"image": image, "key": key}).to_string(),
-        );
+        let (status, _, body) = self.post("/v1/sign", serde_json::json!({"image": image, "key": key}).to_string());
         (status, body)
     }
 
@@ -374,21 +312,13 @@ pub fn signature_rows(database_url: &str) -> i64 {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         use sqlx::Row;
         let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM signatures")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM signatures").fetch_one(&pool).await.unwrap();
         row.get::<i64, _>("n")
     })
 }
 
 /// skopeo 1.18 pulling `image` under a `sigstoreSigned` policy trusting `public_key`. True if accepted.
-pub fn skopeo_accepts(
-    registry: &Registry,
-    image: &str,
-    public_key: &Path,
-    signed_identity: &str,
-) -> (bool, String) {
+pub fn skopeo_accepts(registry: &Registry, image: &str, public_key: &Path, signed_identity: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let policy = serde_json::json!({
         "default": [{"type": "reject"}],
@@ -401,11 +331,7 @@ pub fn skopeo_accepts(
     std::fs::write(dir.path().join("policy.json"), policy.to_string()).unwrap();
     let registries_d = dir.path().join("registries.d");
     std::fs::create_dir(&registries_d).unwrap();
-    std::fs::write(
-        registries_d.join("default.yaml"),
-        "default-docker:\n  use-sigstore-attachments: true\n",
-    )
-    .unwrap();
+    std::fs::write(registries_d.join("default.yaml"), "default-docker:\n  use-sigstore-attachments: true\n").unwrap();
     let out = run(Command::new(tool("skopeo"))
         .arg("--policy")
         .arg(dir.path().join("policy.json"))
@@ -414,10 +340,7 @@ pub fn skopeo_accepts(
         .args(["copy", "--src-tls-verify=false"])
         .arg(format!("docker://{image}"))
         .arg(format!("dir:{}", dir.path().join("out").display())));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// A cosign 2.5 invocation with its own HOME and TUF root, so it writes nothing outside a temp dir.
@@ -427,9 +350,7 @@ pub struct Cosign {
 
 impl Cosign {
     pub fn new() -> Self {
-        Self {
-            home: tempfile::tempdir().unwrap(),
-        }
+        Self { home: tempfile::tempdir().unwrap() }
     }
 
     pub fn dir(&self) -> &Path {
@@ -449,19 +370,9 @@ impl Cosign {
     /// `cosign verify --key` offline, without a transparency log. True if accepted.
     pub fn verify(&self, image: &str, public_key: &Path) -> (bool, String) {
         let key = public_key.to_str().unwrap();
-        let out = self.run(&[
-            "verify",
-            "--key",
-            key,
-            "--insecure-ignore-tlog",
-            "--allow-http-registry",
-            "--offline",
-            image,
-        ]);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let out =
+            self.run(&["verify", "--key", key, "--insecure-ignore-tlog", "--allow-http-registry", "--offline", image]);
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 
@@ -476,58 +387,290 @@ pub fn skopeo_sign(registry: &Registry, repo: &str, tag: &str, dir: &Path) -> Pa
         .arg(&prefix)
         .arg("--passphrase-file")
         .arg(&passphrase));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let policy = dir.join("accept.json");
-    std::fs::write(
-        &policy,
-        br#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-    )
-    .unwrap();
+    std::fs::write(&policy, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
     let registries_d = dir.join("registries.d");
     std::fs::create_dir_all(&registries_d).unwrap();
-    std::fs::write(
-        registries_d.join("default.yaml"),
-        "default-docker:\n  use-sigstore-attachments: true\n",
-    )
-    .unwrap();
+    std::fs::write(registries_d.join("default.yaml"), "default-docker:\n  use-sigstore-attachments: true\n").unwrap();
     let image = format!("docker://{}/{repo}:{tag}", registry.host);
     let out = run(Command::new(tool("skopeo"))
         .arg("--policy")
         .arg(&policy)
         .arg("--registries.d")
         .arg(&registries_d)
-        .args([
-            "copy",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            "--sign-by-sigstore-private-key",
-        ])
+        .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--sign-by-sigstore-private-key"])
         .arg(prefix.with_extension("private"))
         .arg("--sign-passphrase-file")
         .arg(&passphrase)
         .arg(&image)
         .arg(&image));
-    assert!(
-        out.status.success(),
-        "skopeo sign failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "skopeo sign failed: {}", String::from_utf8_lossy(&out.stderr));
     prefix.with_extension("pub")
 }
 
 /// The common start of a signing test: a registry, a notarium allowed to reach it, and one pushed image.
 /// Returns the image's digest too.
-pub fn registry_notarium_and_image(
-    repo: &str,
-    tag: &str,
-    content: &str,
-) -> (Registry, Notarium, String) {
+pub fn registry_notarium_and_image(repo: &str, tag: &str, content: &str) -> (Registry, Notarium, String) {
     let registry = Registry::start();
     let notarium = Notarium::start(&[&registry.host]);
     let digest = push_image(&registry, repo, tag, content);
     (registry, notarium, digest)
+}
+
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A fresh SoftHSM2 token in a temporary `SOFTHSM2_CONF`, with keys generated on it by pkcs11-tool
+/// (sensitive, not extractable).
+pub struct SoftHsm {
+    pub dir: TempDir,
+    pub conf: PathBuf,
+    pub token_label: String,
+    pub pin: String,
+}
+
+impl SoftHsm {
+    pub fn new(token_label: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("tokens")).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.path().join("tokens").display()
+            ),
+        )
+        .unwrap();
+        let hsm = Self { dir, conf, token_label: token_label.to_owned(), pin: "4711-notarium-pin".to_owned() };
+        let out = hsm.command(
+            "softhsm2-util",
+            &["--init-token", "--free", "--label", token_label, "--so-pin", "so-pin-0815", "--pin", &hsm.pin],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        hsm
+    }
+
+    /// Another token in the same SoftHSM2 configuration, with its own PIN.
+    pub fn add_token(&self, token_label: &str) -> SoftHsmToken {
+        let pin = format!("{token_label}-pin-31337");
+        let out = self.command(
+            "softhsm2-util",
+            &["--init-token", "--free", "--label", token_label, "--so-pin", "so-pin-0815", "--pin", &pin],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        SoftHsmToken { conf: self.conf.clone(), token_label: token_label.to_owned(), pin }
+    }
+
+    fn token(&self) -> SoftHsmToken {
+        SoftHsmToken { conf: self.conf.clone(), token_label: self.token_label.clone(), pin: self.pin.clone() }
+    }
+
+    pub fn generate(&self, key_type: &str, label: &str, id_hex: &str) {
+        self.token().generate(key_type, label, id_hex);
+    }
+
+    pub fn public_key_pem(&self, label: &str, id_hex: &str) -> String {
+        self.token().public_key_pem(label, id_hex, self.dir.path())
+    }
+
+    pub fn key_config(&self, id: &str, key_label: &str, pin_env: &str) -> String {
+        self.token().key_config(id, key_label, pin_env)
+    }
+
+    pub fn command(&self, program: &str, args: &[&str]) -> Output {
+        run(Command::new(program).args(args).env("SOFTHSM2_CONF", &self.conf))
+    }
+
+    /// pkcs11-tool's description of the private keys on the main token (labels, ids, access flags).
+    pub fn private_keys(&self) -> String {
+        let out = self.command(
+            "pkcs11-tool",
+            &[
+                "--module",
+                SOFTHSM_MODULE,
+                "--token-label",
+                &self.token_label,
+                "--login",
+                "--pin",
+                &self.pin,
+                "--list-objects",
+                "--type",
+                "privkey",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// One token of a [`SoftHsm`].
+pub struct SoftHsmToken {
+    pub conf: PathBuf,
+    pub token_label: String,
+    pub pin: String,
+}
+
+impl SoftHsmToken {
+    fn command(&self, program: &str, args: &[&str]) -> Output {
+        run(Command::new(program).args(args).env("SOFTHSM2_CONF", &self.conf))
+    }
+
+    /// Generates a key pair on the token. `key_type` is pkcs11-tool's (`EC:prime256v1`, `EC:edwards25519`).
+    pub fn generate(&self, key_type: &str, label: &str, id_hex: &str) {
+        let out = self.command(
+            "pkcs11-tool",
+            &[
+                "--module",
+                SOFTHSM_MODULE,
+                "--token-label",
+                &self.token_label,
+                "--login",
+                "--pin",
+                &self.pin,
+                "--keypairgen",
+                "--key-type",
+                key_type,
+                "--label",
+                label,
+                "--id",
+                id_hex,
+                "--usage-sign",
+                "--private",
+            ],
+        );
+        assert!(out.status.success(), "keypairgen: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The public key of `label`/`id` as pkcs11-tool reads it from the token, as a PEM SubjectPublicKeyInfo
+    /// (pkcs11-tool writes DER for EC keys and PEM for EdDSA keys).
+    pub fn public_key_pem(&self, label: &str, id_hex: &str, dir: &Path) -> String {
+        let path = dir.join(format!("{}-{label}-{id_hex}.out", self.token_label));
+        let out = self.command(
+            "pkcs11-tool",
+            &[
+                "--module",
+                SOFTHSM_MODULE,
+                "--token-label",
+                &self.token_label,
+                "--login",
+                "--pin",
+                &self.pin,
+                "--read-object",
+                "--type",
+                "pubkey",
+                "--label",
+                label,
+                "--id",
+                id_hex,
+                "--output-file",
+                path.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "read-object: {}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(path).unwrap();
+        if bytes.starts_with(b"-----BEGIN") {
+            return String::from_utf8(bytes).unwrap();
+        }
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+    }
+
+    /// A `[[keys]]` entry for a key on this token.
+    pub fn key_config(&self, id: &str, key_label: &str, pin_env: &str) -> String {
+        format!(
+            "[[keys]]\nid = \"{id}\"\nbackend = \"pkcs11\"\nmodule = \"{SOFTHSM_MODULE}\"\ntoken_label = \"{}\"\nkey_label = \"{key_label}\"\npin_env = \"{pin_env}\"\nrefresh_secs = 0\n\n",
+            self.token_label
+        )
+    }
+}
+
+/// An OpenBao dev server (the Vault API) on a free loopback port, with the Transit engine enabled.
+pub struct OpenBao {
+    pub address: String,
+    pub root_token: String,
+    child: Child,
+    dir: TempDir,
+}
+
+impl OpenBao {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root_token = "s.notarium-root-9f2c41d7".to_owned();
+        for _ in 0..5 {
+            let address = format!("127.0.0.1:{}", free_port());
+            let mut child = Command::new(tool("bao"))
+                .args(["server", "-dev", "-dev-no-store-token"])
+                .arg(format!("-dev-root-token-id={root_token}"))
+                .arg(format!("-dev-listen-address={address}"))
+                .env("HOME", dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let health = format!("http://{address}/v1/sys/health");
+            let mut exited = false;
+            wait_until("openbao", Duration::from_secs(30), || {
+                exited = child.try_wait().unwrap().is_some();
+                exited || client().get(&health).send().is_ok_and(|r| r.status().is_success())
+            });
+            if exited {
+                continue;
+            }
+            let bao = Self { address: format!("http://{address}"), root_token, child, dir };
+            bao.ok(&["secrets", "enable", "transit"]);
+            return bao;
+        }
+        panic!("openbao could not bind a free port five times");
+    }
+
+    /// Runs the `bao` CLI against this server with the root token.
+    pub fn run(&self, args: &[&str]) -> Output {
+        run(Command::new(tool("bao"))
+            .args(args)
+            .env("BAO_ADDR", &self.address)
+            .env("BAO_TOKEN", &self.root_token)
+            .env("HOME", self.dir.path()))
+    }
+
+    /// Runs the CLI and returns its trimmed stdout, failing the test if it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "bao {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A `[[keys]]` entry for a Transit key, authenticating with the token in `token_env`.
+    pub fn key_config(&self, id: &str, transit_key: &str, token_env: &str) -> String {
+        format!(
+            "[[keys]]\nid = \"{id}\"\nbackend = \"vault\"\naddress = \"{}\"\nkey = \"{transit_key}\"\ntoken_env = \"{token_env}\"\ntimeout_secs = 3\nrefresh_secs = 0\n\n",
+            self.address
+        )
+    }
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Notarium {
+    /// Starts with `config` (TOML) as its configuration file.
+    pub fn start_with_config(config: &str, insecure: &[&str], env: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let path = data_dir.path().join("notarium.toml");
+        std::fs::write(&path, config).unwrap();
+        let path = path.to_str().unwrap().to_owned();
+        let mut env = env.to_vec();
+        env.push(("NOTARIUM_CONFIG", &path));
+        Self::start_in(data_dir, insecure, &env)
+    }
 }
