@@ -137,9 +137,7 @@ impl Pkcs11Signer {
             return Ok(token.clone());
         }
         let settings = self.settings.clone();
-        let opened = tokio::task::spawn_blocking(move || Token::open(&settings))
-            .await
-            .map_err(|e| TokenError::Other(e.to_string()))??;
+        let opened = run_blocking(move || Token::open(&settings)).await?;
         let token = Arc::new(opened);
         *slot = Some(token.clone());
         Ok(token)
@@ -151,10 +149,11 @@ impl Pkcs11Signer {
 
     async fn current_keys(&self) -> Result<Vec<Arc<TokenKey>>, TokenError> {
         let token = self.token().await?;
+        if let Some(keys) = token.fresh_keys(self.settings.refresh) {
+            return Ok(keys);
+        }
         let settings = self.settings.clone();
-        tokio::task::spawn_blocking(move || token.keys(&settings))
-            .await
-            .map_err(|e| TokenError::Other(e.to_string()))?
+        run_blocking(move || token.reload_keys(&settings)).await
     }
 
     async fn sign_once(&self, version: Option<u32>, message: &[u8]) -> Result<Signature, TokenError> {
@@ -173,9 +172,7 @@ impl Pkcs11Signer {
         };
         let _permit = self.permits.acquire().await.expect("semaphore never closes");
         let signing_key = key.clone();
-        let raw = tokio::task::spawn_blocking(move || token.sign(&signing_key, &data))
-            .await
-            .map_err(|e| TokenError::Other(e.to_string()))??;
+        let raw = run_blocking(move || token.sign(&signing_key, &data)).await?;
         let bytes = match algorithm {
             Algorithm::EcdsaP256Sha256 => raw_ecdsa_to_der(&raw)?,
             Algorithm::Ed25519 => raw,
@@ -219,6 +216,19 @@ impl Signer for Pkcs11Signer {
     }
 }
 
+/// Runs blocking PKCS#11 work. On the multi-threaded runtime the call stays on this worker
+/// (`block_in_place`: no hand-off to another thread, which costs as much as a SoftHSM signature);
+/// elsewhere it goes to the blocking pool.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, TokenError> + Send + 'static,
+) -> Result<T, TokenError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        return tokio::task::block_in_place(work);
+    }
+    tokio::task::spawn_blocking(work).await.map_err(|e| TokenError::Other(e.to_string()))?
+}
+
 /// HSMs return ECDSA signatures as raw `r‖s`; cosign and skopeo want ASN.1 DER.
 fn raw_ecdsa_to_der(raw: &[u8]) -> Result<Vec<u8>, String> {
     let signature = p256::ecdsa::Signature::from_slice(raw)
@@ -252,13 +262,14 @@ impl Token {
     }
 
     /// The key list, re-read from the token when older than `refresh`.
-    fn keys(&self, settings: &Pkcs11Settings) -> Result<Vec<Arc<TokenKey>>, TokenError> {
-        {
-            let (loaded, keys) = &*self.keys.read().expect("key list lock");
-            if loaded.elapsed() < settings.refresh {
-                return Ok(keys.clone());
-            }
-        }
+    /// The key list if it was read from the token less than `refresh` ago.
+    fn fresh_keys(&self, refresh: Duration) -> Option<Vec<Arc<TokenKey>>> {
+        let (loaded, keys) = &*self.keys.read().expect("key list lock");
+        (loaded.elapsed() < refresh).then(|| keys.clone())
+    }
+
+    /// Reads the key list from the token again (new versions appear here).
+    fn reload_keys(&self, settings: &Pkcs11Settings) -> Result<Vec<Arc<TokenKey>>, TokenError> {
         let anchor = self.anchor.lock().expect("anchor session lock");
         anchor.get_session_info()?;
         let keys = find_keys(&anchor, settings)?;

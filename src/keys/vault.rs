@@ -85,8 +85,9 @@ impl VaultSigner {
                 format!("permission denied on transit key {}/{} (check the token's policy)", s.mount, s.key)
             }
             ClientError::APIError { code, errors }
-                if (*code == 400 || *code == 404)
-                    && errors.iter().any(|e| e.contains("not found") || e.contains("no existing key")) =>
+                if *code == 404
+                    || (*code == 400
+                        && errors.iter().any(|e| e.contains("not found") || e.contains("no existing key"))) =>
             {
                 format!("transit key {}/{} does not exist", s.mount, s.key)
             }

@@ -597,7 +597,7 @@ pub struct OpenBao {
 impl OpenBao {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let root_token = "s.notarium-root-9f2c41d7".to_owned();
+        let root_token = "notarium-root-9f2c41d7".to_owned();
         for _ in 0..5 {
             let address = format!("127.0.0.1:{}", free_port());
             let mut child = Command::new(tool("bao"))

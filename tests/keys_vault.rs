@@ -1,0 +1,153 @@
+//! The vault backend against a real OpenBao (Vault API) dev server: Transit keys created by the test sign
+//! through the API, skopeo and cosign accept the result, a rotation in OpenBao is picked up live with old
+//! signatures still verifying, AppRole logins renew, and every fault is a named 503 with no token in sight.
+
+mod support;
+
+use std::path::Path;
+
+use support::{Cosign, Notarium, OpenBao, Registry, push_image, signature_rows, skopeo_accepts};
+
+const TOKEN_ENV: &str = "NOTARIUM_TEST_VAULT_TOKEN";
+
+fn bao_with_keys() -> OpenBao {
+    let bao = OpenBao::start();
+    bao.ok(&["write", "-f", "transit/keys/cosign-p256", "type=ecdsa-p256"]);
+    bao.ok(&["write", "-f", "transit/keys/cosign-ed25519", "type=ed25519"]);
+    bao
+}
+
+fn start(bao: &OpenBao, registry: &Registry, extra: &str, env: &[(&str, &str)]) -> Notarium {
+    let config = format!(
+        "{}{}{extra}",
+        bao.key_config("vault-p256", "cosign-p256", TOKEN_ENV),
+        bao.key_config("vault-ed25519", "cosign-ed25519", TOKEN_ENV)
+    );
+    let mut env = env.to_vec();
+    env.push((TOKEN_ENV, &bao.root_token));
+    Notarium::start_with_config(&config, &[&registry.host], &env)
+}
+
+fn key_versions(notarium: &Notarium, id: &str) -> Vec<u64> {
+    let keys: serde_json::Value = serde_json::from_str(&notarium.get_text("/v1/keys").1).unwrap();
+    keys["keys"].as_array().unwrap().iter().filter(|k| k["id"] == id).map(|k| k["version"].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn transit_keys_sign_images_that_skopeo_and_cosign_accept_and_rotation_keeps_old_signatures_valid() {
+    let bao = bao_with_keys();
+    let registry = Registry::start();
+    let notarium = start(&bao, &registry, "", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cosign = Cosign::new();
+    let mut first_p256 = String::new();
+    for (key, other) in
+        [("vault-p256", "tests/fixtures/other-p256.pub"), ("vault-ed25519", "tests/fixtures/other-ed25519.pub")]
+    {
+        let digest = push_image(&registry, "vault/app", key, key);
+        let image = format!("{}/vault/app@{digest}", registry.host);
+        let (status, body) = notarium.sign(&image, key);
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["key_version"], 1);
+        let public_key = notarium.public_key_file(key, dir.path());
+        let (ok, log) = skopeo_accepts(&registry, &image, &public_key, "matchRepository");
+        assert!(ok, "skopeo refused {key}: {log}");
+        let (ok, log) = cosign.verify(&image, &public_key);
+        assert!(ok, "cosign refused {key}: {log}");
+        let wrong = Path::new(support::ROOT).join(other);
+        assert!(!skopeo_accepts(&registry, &image, &wrong, "matchRepository").0);
+        assert!(!cosign.verify(&image, &wrong).0);
+        if key == "vault-p256" {
+            first_p256 = image;
+        }
+    }
+
+    bao.ok(&["write", "-f", "transit/keys/cosign-p256/rotate"]);
+    let digest = push_image(&registry, "vault/app", "rotated", "rotated");
+    let second = format!("{}/vault/app@{digest}", registry.host);
+    let (status, body) = notarium.sign(&second, "vault-p256");
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["key_version"], 2, "the rotation in OpenBao was not picked up");
+    assert_eq!(key_versions(&notarium, "vault-p256"), [1, 2]);
+    let v1 = notarium.public_key_file("vault-p256@1", dir.path());
+    let v2 = notarium.public_key_file("vault-p256@2", dir.path());
+    assert!(cosign.verify(&first_p256, &v1).0, "the pre-rotation signature no longer verifies");
+    assert!(skopeo_accepts(&registry, &first_p256, &v1, "matchRepository").0);
+    assert!(cosign.verify(&second, &v2).0);
+    assert!(!cosign.verify(&first_p256, &v2).0, "version 2 must not verify version 1's signature");
+    let (status, body) = notarium.sign(&second, "vault-p256@1");
+    assert_eq!((status, body["key_version"].as_u64()), (201, Some(1)), "{body}");
+    assert_eq!(signature_rows(&notarium.database_url()), 4);
+}
+
+#[test]
+fn approle_logins_are_renewed_or_redone_as_tokens_expire() {
+    let bao = bao_with_keys();
+    let registry = Registry::start();
+    bao.ok(&["auth", "enable", "approle"]);
+    let policy = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        policy.path(),
+        r#"path "transit/sign/cosign-p256" { capabilities = ["update"] }
+path "transit/sign/cosign-p256/*" { capabilities = ["update"] }
+path "transit/keys/cosign-p256" { capabilities = ["read"] }
+"#,
+    )
+    .unwrap();
+    bao.ok(&["policy", "write", "signer", policy.path().to_str().unwrap()]);
+    bao.ok(&["write", "auth/approle/role/notarium", "token_policies=signer", "token_ttl=3s", "token_max_ttl=5s"]);
+    let role_id = bao.ok(&["read", "-field=role_id", "auth/approle/role/notarium/role-id"]);
+    let secret_id = bao.ok(&["write", "-f", "-field=secret_id", "auth/approle/role/notarium/secret-id"]);
+    let config = format!(
+        "[[keys]]\nid = \"approle\"\nbackend = \"vault\"\naddress = \"{}\"\nkey = \"cosign-p256\"\nauth = \"approle\"\nrole_id = \"{role_id}\"\nsecret_id_env = \"NOTARIUM_TEST_SECRET_ID\"\nrefresh_secs = 0\n",
+        bao.address
+    );
+    let notarium = Notarium::start_with_config(&config, &[&registry.host], &[("NOTARIUM_TEST_SECRET_ID", &secret_id)]);
+    for (round, pause) in [(1, 0), (2, 2500), (3, 4000)] {
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+        let digest = push_image(&registry, "vault/approle", &format!("r{round}"), &format!("approle {round}"));
+        let (status, body) = notarium.sign(&format!("{}/vault/approle@{digest}", registry.host), "approle");
+        assert_eq!(status, 201, "round {round}: {body}");
+    }
+    let log = notarium.log();
+    assert!(log.contains("logging in again"), "the expired AppRole token was not replaced by a new login");
+    assert!(!log.contains(&secret_id), "the AppRole secret id reached the log");
+}
+
+#[test]
+fn vault_faults_are_named_503s_without_tokens_and_other_keys_keep_signing() {
+    let mut bao = bao_with_keys();
+    let registry = Registry::start();
+    let weak_token = bao.ok(&["token", "create", "-policy=default", "-field=token"]);
+    let extra = format!(
+        "{}{}[[keys]]\nid = \"dev-ecdsa\"\nbackend = \"file\"\npath = \"keys.example/dev-ecdsa.pem\"\n",
+        bao.key_config("denied", "cosign-p256", "NOTARIUM_TEST_WEAK_TOKEN"),
+        bao.key_config("missing", "absent-key", TOKEN_ENV),
+    );
+    let notarium = start(&bao, &registry, &extra, &[("NOTARIUM_TEST_WEAK_TOKEN", &weak_token)]);
+    let digest = push_image(&registry, "vault/faults", "v1", "faults");
+    let image = format!("{}/vault/faults@{digest}", registry.host);
+    let root_token = bao.root_token.clone();
+    let expect_503 = |key: &str, cause: &str| {
+        let (status, body) = notarium.sign(&image, key);
+        assert_eq!(status, 503, "{key}: {body}");
+        assert_eq!(body["type"], "https://notarium.dev/problems/key-backend-unavailable");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("vault") && detail.contains(cause), "{key}: {detail}");
+        assert!(!detail.contains(&root_token) && !detail.contains(&weak_token), "{detail}");
+    };
+    expect_503("denied", "permission denied");
+    expect_503("missing", "transit key transit/absent-key does not exist");
+    assert_eq!(signature_rows(&notarium.database_url()), 0);
+
+    bao.ok(&["operator", "seal"]);
+    expect_503("vault-p256", "sealed");
+    bao.stop();
+    expect_503("vault-ed25519", "cannot reach Vault");
+    assert_eq!(signature_rows(&notarium.database_url()), 0);
+
+    let (status, body) = notarium.sign(&image, "dev-ecdsa");
+    assert_eq!(status, 201, "a key on another backend must keep signing: {body}");
+    let log = notarium.log();
+    assert!(!log.contains(&bao.root_token) && !log.contains(&weak_token), "a Vault token reached the log");
+}
