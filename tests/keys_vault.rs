@@ -110,6 +110,7 @@ path "transit/keys/cosign-p256" { capabilities = ["read"] }
         assert_eq!(status, 201, "round {round}: {body}");
     }
     let log = notarium.log();
+    assert!(log.contains("renewed the Vault token"), "the AppRole token was not renewed before it expired");
     assert!(log.contains("logging in again"), "the expired AppRole token was not replaced by a new login");
     assert!(!log.contains(&secret_id), "the AppRole secret id reached the log");
 }
@@ -119,8 +120,14 @@ fn vault_faults_are_named_503s_without_tokens_and_other_keys_keep_signing() {
     let mut bao = bao_with_keys();
     let registry = Registry::start();
     let weak_token = bao.ok(&["token", "create", "-policy=default", "-field=token"]);
+    // A server that accepts connections and never answers: the request must time out, not hang.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_config = bao
+        .key_config("silent", "cosign-p256", TOKEN_ENV)
+        .replace(&bao.address, &format!("http://{}", silent.local_addr().unwrap()))
+        .replace("timeout_secs = 3", "timeout_secs = 1");
     let extra = format!(
-        "{}{}[[keys]]\nid = \"dev-ecdsa\"\nbackend = \"file\"\npath = \"keys.example/dev-ecdsa.pem\"\n",
+        "{silent_config}{}{}[[keys]]\nid = \"dev-ecdsa\"\nbackend = \"file\"\npath = \"keys.example/dev-ecdsa.pem\"\n",
         bao.key_config("denied", "cosign-p256", "NOTARIUM_TEST_WEAK_TOKEN"),
         bao.key_config("missing", "absent-key", TOKEN_ENV),
     );
@@ -137,6 +144,7 @@ fn vault_faults_are_named_503s_without_tokens_and_other_keys_keep_signing() {
         assert!(!detail.contains(&root_token) && !detail.contains(&weak_token), "{detail}");
     };
     expect_503("denied", "permission denied");
+    expect_503("silent", "cannot reach Vault");
     expect_503("missing", "transit key transit/absent-key does not exist");
     assert_eq!(signature_rows(&notarium.database_url()), 0);
 

@@ -103,7 +103,8 @@ impl From<String> for TokenError {
     }
 }
 
-/// Errors after which the token must be opened again.
+/// Errors after which the token must be opened again. Invalid key handles belong here: objects are found
+/// again after a token comes back, and private objects vanish from view while logged out.
 fn is_lost(error: &P11Error) -> bool {
     matches!(
         error,
@@ -113,6 +114,8 @@ fn is_lost(error: &P11Error) -> bool {
                 | RvError::DeviceRemoved
                 | RvError::TokenNotPresent
                 | RvError::UserNotLoggedIn
+                | RvError::KeyHandleInvalid
+                | RvError::ObjectHandleInvalid
                 | RvError::CryptokiNotInitialized
                 | RvError::DeviceError,
             _

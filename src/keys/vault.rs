@@ -162,6 +162,7 @@ impl VaultSigner {
             }
             if session.renewable {
                 if let Ok(auth) = vaultrs::token::renew_self(session.client.as_ref(), None).await {
+                    tracing::info!(key = %self.id, ttl_secs = auth.lease_duration, "renewed the Vault token");
                     session.renew_at = renew_deadline(auth.lease_duration);
                     return Ok(session.client.clone());
                 }

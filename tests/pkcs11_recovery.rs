@@ -1,0 +1,53 @@
+//! In-process: the pkcs11 backend recovers from a lost login without a restart. SoftHSM2 reads
+//! `SOFTHSM2_CONF` at C_Initialize, once per process, so this file holds a single test.
+
+mod support;
+
+use std::time::Duration;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use notarium::keys::{Pkcs11Settings, Pkcs11Signer, SecretSource, Signer};
+use support::{SOFTHSM_MODULE, SoftHsm};
+
+#[test]
+fn a_lost_login_is_recovered_on_the_next_sign() {
+    let hsm = SoftHsm::new("recovery");
+    hsm.generate("EC:prime256v1", "p256", "01");
+    // SAFETY: set before any thread of this process loads the module; this file has one test.
+    unsafe {
+        std::env::set_var("SOFTHSM2_CONF", &hsm.conf);
+        std::env::set_var("NOTARIUM_TEST_RECOVERY_PIN", &hsm.pin);
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let signer = Pkcs11Signer::new(
+        "recovery",
+        Pkcs11Settings {
+            module: SOFTHSM_MODULE.into(),
+            token_label: "recovery".into(),
+            key_label: Some("p256".into()),
+            key_id: None,
+            pin: SecretSource::Env("NOTARIUM_TEST_RECOVERY_PIN".into()),
+            max_sessions: 2,
+            refresh: Duration::from_secs(60),
+        },
+    );
+    let public_key = runtime.block_on(signer.versions()).unwrap().remove(0).public_key;
+    let first = runtime.block_on(signer.sign(None, b"before")).unwrap();
+    public_key.verify(b"before", &first.bytes).unwrap();
+
+    // Another part of the process logs the application out of the token: every session of notarium's
+    // pool now fails with CKR_USER_NOT_LOGGED_IN.
+    let ctx = Pkcs11::new(SOFTHSM_MODULE).unwrap();
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == "recovery")
+        .unwrap();
+    ctx.open_ro_session(slot).unwrap().logout().unwrap();
+
+    let second = runtime.block_on(signer.sign(None, b"after")).expect("sign recovers after the logout");
+    public_key.verify(b"after", &second.bytes).unwrap();
+    assert_eq!(second.version, 1);
+}
