@@ -159,3 +159,124 @@ fn vault_faults_are_named_503s_without_tokens_and_other_keys_keep_signing() {
     let log = notarium.log();
     assert!(!log.contains(&bao.root_token) && !log.contains(&weak_token), "a Vault token reached the log");
 }
+
+/// A stand-in for the Kubernetes API's TokenReview endpoint (no Kubernetes API server can be installed
+/// here): it answers that the service-account token it is shown belongs to `ci/notarium` when the token
+/// is `expected_jwt`, and records every token it reviewed.
+fn fake_token_review(expected_jwt: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let reviewed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reviewed.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let review: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let token = review["spec"]["token"].as_str().unwrap_or_default().to_owned();
+            let authenticated = token == expected_jwt;
+            seen.lock().unwrap().push(token);
+            let answer = serde_json::json!({
+                "kind": "TokenReview",
+                "apiVersion": "authentication.k8s.io/v1",
+                "status": {
+                    "authenticated": authenticated,
+                    "user": {"username": "system:serviceaccount:ci:notarium", "uid": "d7d5c1c2-0000-4000-8000-000000000001"},
+                },
+            })
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (address, reviewed)
+}
+
+/// An unsigned JWT with a service account's claims; the (fake) TokenReview is what vouches for it.
+fn service_account_jwt() -> String {
+    use base64::Engine as _;
+    let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let header = b64(serde_json::json!({"alg": "RS256", "kid": "test"}));
+    let claims = b64(serde_json::json!({
+        "iss": "kubernetes/serviceaccount",
+        "sub": "system:serviceaccount:ci:notarium",
+        "kubernetes.io/serviceaccount/namespace": "ci",
+        "kubernetes.io/serviceaccount/service-account.name": "notarium",
+        "kubernetes.io/serviceaccount/service-account.uid": "d7d5c1c2-0000-4000-8000-000000000001",
+    }));
+    format!("{header}.{claims}.c2lnbmF0dXJl")
+}
+
+#[test]
+fn kubernetes_service_account_login_signs() {
+    let bao = bao_with_keys();
+    let registry = Registry::start();
+    let jwt = service_account_jwt();
+    let (kubernetes_api, reviewed) = fake_token_review(jwt.clone());
+    bao.ok(&["auth", "enable", "kubernetes"]);
+    // OpenBao insists on a CA certificate even for a plain-HTTP API address; any certificate will do.
+    let ca = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=kubernetes", "-keyout"])
+        .arg(ca.path().join("ca.key"))
+        .arg("-out")
+        .arg(ca.path().join("ca.crt"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    bao.ok(&[
+        "write",
+        "auth/kubernetes/config",
+        &format!("kubernetes_host={kubernetes_api}"),
+        &format!("kubernetes_ca_cert=@{}", ca.path().join("ca.crt").display()),
+        "disable_local_ca_jwt=true",
+    ]);
+    let policy = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        policy.path(),
+        "path \"transit/sign/cosign-ed25519\" { capabilities = [\"update\"] }\npath \"transit/keys/cosign-ed25519\" { capabilities = [\"read\"] }\n",
+    )
+    .unwrap();
+    bao.ok(&["policy", "write", "k8s-signer", policy.path().to_str().unwrap()]);
+    bao.ok(&[
+        "write",
+        "auth/kubernetes/role/notarium",
+        "bound_service_account_names=notarium",
+        "bound_service_account_namespaces=ci",
+        "token_policies=k8s-signer",
+    ]);
+    let jwt_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(jwt_file.path(), &jwt).unwrap();
+    let config = format!(
+        "[[keys]]\nid = \"k8s\"\nbackend = \"vault\"\naddress = \"{}\"\nkey = \"cosign-ed25519\"\nauth = \"kubernetes\"\nkubernetes_role = \"notarium\"\njwt_file = \"{}\"\n",
+        bao.address,
+        jwt_file.path().display()
+    );
+    let notarium = Notarium::start_with_config(&config, &[&registry.host], &[]);
+    let digest = push_image(&registry, "vault/k8s", "v1", "k8s");
+    let image = format!("{}/vault/k8s@{digest}", registry.host);
+    let (status, body) = notarium.sign(&image, "k8s");
+    assert_eq!(status, 201, "{body}");
+    assert!(reviewed.lock().unwrap().contains(&jwt), "OpenBao never asked the Kubernetes API about our token");
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, log) = Cosign::new().verify(&image, &notarium.public_key_file("k8s", dir.path()));
+    assert!(ok, "{log}");
+    assert!(!notarium.log().contains(&jwt), "the service-account token reached the log");
+}

@@ -484,21 +484,7 @@ impl SoftHsm {
 
     /// pkcs11-tool's description of the private keys on the main token (labels, ids, access flags).
     pub fn private_keys(&self) -> String {
-        let out = self.command(
-            "pkcs11-tool",
-            &[
-                "--module",
-                SOFTHSM_MODULE,
-                "--token-label",
-                &self.token_label,
-                "--login",
-                "--pin",
-                &self.pin,
-                "--list-objects",
-                "--type",
-                "privkey",
-            ],
-        );
+        let out = self.token().pkcs11_tool(&["--list-objects", "--type", "privkey"]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -511,33 +497,27 @@ pub struct SoftHsmToken {
 }
 
 impl SoftHsmToken {
-    fn command(&self, program: &str, args: &[&str]) -> Output {
-        run(Command::new(program).args(args).env("SOFTHSM2_CONF", &self.conf))
+    /// pkcs11-tool logged in to this token, with `args` after the module, token and PIN.
+    fn pkcs11_tool(&self, args: &[&str]) -> Output {
+        run(Command::new("pkcs11-tool")
+            .args(["--module", SOFTHSM_MODULE, "--token-label", &self.token_label, "--login", "--pin", &self.pin])
+            .args(args)
+            .env("SOFTHSM2_CONF", &self.conf))
     }
 
     /// Generates a key pair on the token. `key_type` is pkcs11-tool's (`EC:prime256v1`, `EC:edwards25519`).
     pub fn generate(&self, key_type: &str, label: &str, id_hex: &str) {
-        let out = self.command(
-            "pkcs11-tool",
-            &[
-                "--module",
-                SOFTHSM_MODULE,
-                "--token-label",
-                &self.token_label,
-                "--login",
-                "--pin",
-                &self.pin,
-                "--keypairgen",
-                "--key-type",
-                key_type,
-                "--label",
-                label,
-                "--id",
-                id_hex,
-                "--usage-sign",
-                "--private",
-            ],
-        );
+        let out = self.pkcs11_tool(&[
+            "--keypairgen",
+            "--key-type",
+            key_type,
+            "--label",
+            label,
+            "--id",
+            id_hex,
+            "--usage-sign",
+            "--private",
+        ]);
         assert!(out.status.success(), "keypairgen: {}", String::from_utf8_lossy(&out.stderr));
     }
 
@@ -545,27 +525,18 @@ impl SoftHsmToken {
     /// (pkcs11-tool writes DER for EC keys and PEM for EdDSA keys).
     pub fn public_key_pem(&self, label: &str, id_hex: &str, dir: &Path) -> String {
         let path = dir.join(format!("{}-{label}-{id_hex}.out", self.token_label));
-        let out = self.command(
-            "pkcs11-tool",
-            &[
-                "--module",
-                SOFTHSM_MODULE,
-                "--token-label",
-                &self.token_label,
-                "--login",
-                "--pin",
-                &self.pin,
-                "--read-object",
-                "--type",
-                "pubkey",
-                "--label",
-                label,
-                "--id",
-                id_hex,
-                "--output-file",
-                path.to_str().unwrap(),
-            ],
-        );
+        let output = path.to_str().unwrap();
+        let out = self.pkcs11_tool(&[
+            "--read-object",
+            "--type",
+            "pubkey",
+            "--label",
+            label,
+            "--id",
+            id_hex,
+            "--output-file",
+            output,
+        ]);
         assert!(out.status.success(), "read-object: {}", String::from_utf8_lossy(&out.stderr));
         let bytes = std::fs::read(path).unwrap();
         if bytes.starts_with(b"-----BEGIN") {
