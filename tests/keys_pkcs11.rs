@@ -134,6 +134,8 @@ fn broken_token_keys_fail_alone_with_a_named_cause_and_no_secret() {
         assert!(detail.contains("pkcs11") && detail.contains(cause), "{key}: {detail}");
         assert!(!detail.contains(&hsm.pin) && !detail.contains(wrong_pin), "{detail}");
     }
+    let (_, again) = notarium.sign(&image, "wrong-pin");
+    assert!(again["detail"].as_str().unwrap().contains("not retrying"), "a refused PIN was tried again: {again}");
     assert_eq!(signature_rows(&notarium.database_url()), 0);
     let (status, body) = notarium.sign(&image, "hsm-p256");
     assert_eq!(status, 201, "a healthy key must keep signing: {body}");

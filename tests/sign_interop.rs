@@ -181,4 +181,10 @@ fn the_cli_sign_step_exits_zero_on_success_and_one_line_with_a_reason_otherwise(
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains("dev-ecdsa@1\tecdsa-p256-sha256\tfile"), "{listed}");
     assert!(listed.contains("dev-ed25519@1\ted25519\tfile"), "{listed}");
+    let out = cli(&["keys", "public", "dev-ed25519@1", "--server", &notarium.url]);
+    let (_, served) = notarium.get_text("/v1/keys/dev-ed25519/public.pem");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), served);
+    let out = cli(&["keys", "public", "dev-ed25519@9", "--server", &notarium.url]);
+    assert_eq!(out.status.code(), Some(1));
 }

@@ -31,6 +31,7 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "reconciliation failed; pending signs stay pending"),
     }
+    tokio::spawn(report_key_backends(service.clone()));
     let app = router(AppState { service }, config.server.max_body_bytes);
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
@@ -41,6 +42,19 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| CliError::Unavailable(e.to_string()))
+}
+
+/// Opens every key backend once at start-up so that a broken one is named in the log right away; the
+/// server starts regardless, and the key answers 503 until its backend works.
+async fn report_key_backends(service: Arc<Service>) {
+    for (id, signer) in service.keys.iter() {
+        match signer.versions().await {
+            Ok(versions) => {
+                tracing::info!(key = %id, backend = signer.backend(), versions = versions.len(), "key ready")
+            }
+            Err(e) => tracing::warn!(key = %id, error = %e, "key not ready"),
+        }
+    }
 }
 
 fn init_tracing() {

@@ -43,6 +43,7 @@ pub struct Pkcs11Signer {
     id: String,
     settings: Pkcs11Settings,
     token: tokio::sync::Mutex<Option<Arc<Token>>>,
+    pin_refused: tokio::sync::Mutex<Option<(Instant, String)>>,
     permits: tokio::sync::Semaphore,
 }
 
@@ -85,11 +86,17 @@ fn describe(error: &P11Error) -> String {
     }
 }
 
-/// What went wrong on the token: `Lost` means open it again and retry.
+/// What went wrong on the token: `Lost` means open it again and retry; `Pin` means the PIN was refused,
+/// and trying it again soon could lock the token.
 enum TokenError {
     Lost(String),
+    Pin(String),
     Other(String),
 }
+
+/// After the token refuses the PIN, no login is tried for this long: real HSMs lock a token after a few
+/// wrong PINs, and every sign request would otherwise try again.
+const PIN_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl From<P11Error> for TokenError {
     fn from(e: P11Error) -> Self {
@@ -126,7 +133,13 @@ fn is_lost(error: &P11Error) -> bool {
 impl Pkcs11Signer {
     pub fn new(id: &str, settings: Pkcs11Settings) -> Self {
         let permits = tokio::sync::Semaphore::new(settings.max_sessions.max(1));
-        Self { id: id.to_owned(), settings, token: tokio::sync::Mutex::new(None), permits }
+        Self {
+            id: id.to_owned(),
+            settings,
+            token: tokio::sync::Mutex::new(None),
+            pin_refused: tokio::sync::Mutex::new(None),
+            permits,
+        }
     }
 
     fn backend_error(&self, reason: impl Into<String>) -> KeyError {
@@ -139,8 +152,20 @@ impl Pkcs11Signer {
         if let Some(token) = slot.as_ref() {
             return Ok(token.clone());
         }
+        let mut refused = self.pin_refused.lock().await;
+        if let Some((at, reason)) = refused.as_ref().filter(|(at, _)| at.elapsed() < PIN_RETRY_AFTER) {
+            let wait = PIN_RETRY_AFTER.saturating_sub(at.elapsed()).as_secs();
+            return Err(TokenError::Pin(format!("{reason}; not retrying for {wait} s to keep the token from locking")));
+        }
         let settings = self.settings.clone();
-        let opened = run_blocking(move || Token::open(&settings)).await?;
+        let opened = match run_blocking(move || Token::open(&settings)).await {
+            Err(TokenError::Pin(reason)) => {
+                *refused = Some((Instant::now(), reason.clone()));
+                return Err(TokenError::Pin(reason));
+            }
+            other => other?,
+        };
+        *refused = None;
         let token = Arc::new(opened);
         *slot = Some(token.clone());
         Ok(token)
@@ -198,7 +223,9 @@ impl Pkcs11Signer {
             other => other,
         };
         result.map_err(|e| match e {
-            TokenError::Lost(reason) | TokenError::Other(reason) => self.backend_error(reason),
+            TokenError::Lost(reason) | TokenError::Pin(reason) | TokenError::Other(reason) => {
+                self.backend_error(reason)
+            }
         })
     }
 }
@@ -251,7 +278,14 @@ impl Token {
             Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => {
                 let reason = format!("login to token {:?} failed: {}", settings.token_label, describe(&e));
-                return Err(TokenError::Other(reason));
+                let pin_refused = matches!(
+                    e,
+                    P11Error::Pkcs11(
+                        RvError::PinIncorrect | RvError::PinLocked | RvError::PinExpired | RvError::PinInvalid,
+                        _
+                    )
+                );
+                return Err(if pin_refused { TokenError::Pin(reason) } else { TokenError::Other(reason) });
             }
         }
         let keys = find_keys(&anchor, settings)?;
