@@ -9,5 +9,6 @@ pub mod config;
 pub mod formats;
 pub mod keys;
 pub mod oci;
+pub mod register;
 pub mod service;
 pub mod store;

@@ -1,9 +1,10 @@
-//! Pure data and byte-exact encodings: image references, digests, the cosign simple-signing payload and
-//! the cosign tag-scheme signature manifest.
+//! Pure data and byte-exact encodings: image references, digests, the cosign simple-signing payload, the
+//! cosign tag-scheme signature manifest, and C2SP checkpoints in signed notes.
 //!
 //! Owns: how these things look on the wire. Must not touch: the network, the database or any key:
 //! everything here is a function of its inputs, so it can be golden-tested against third-party bytes.
 
+pub mod checkpoint;
 pub mod digest;
 pub mod reference;
 pub mod signature_manifest;
