@@ -113,6 +113,40 @@ pub fn fold_pieces(hashes: &[Hash]) -> Hash {
     rest.iter().rev().fold(*last, |acc, h| node_hash(h, &acc))
 }
 
+/// A stored node: the perfect subtree at `level` (2^level leaves) number `index` from the left.
+pub type NodeId = (u32, u64);
+
+/// The stored node that holds a perfect range `[start, end)`.
+pub fn node_of(start: u64, end: u64) -> NodeId {
+    let width = end - start;
+    debug_assert!(width.is_power_of_two() && start % width == 0, "[{start}, {end}) is not a perfect subtree");
+    (width.trailing_zeros(), start >> width.trailing_zeros())
+}
+
+/// The nodes to store when `leaves` are appended to a tree of `size` leaves whose right edge is
+/// `frontier` (the hashes of [`perfect_pieces`]`(0, size)`, left to right): every new leaf, and every
+/// perfect subtree the new leaves complete. Appending is a binary counter over the frontier.
+pub fn extend(size: u64, frontier: &[Hash], leaves: &[Hash]) -> Vec<(NodeId, Hash)> {
+    let mut stack: Vec<(NodeId, Hash)> =
+        perfect_pieces(0, size).into_iter().map(|(s, e)| node_of(s, e)).zip(frontier.iter().copied()).collect();
+    let mut new_nodes = Vec::new();
+    for (offset, leaf) in leaves.iter().enumerate() {
+        let mut top = ((0, size + offset as u64), *leaf);
+        new_nodes.push(top);
+        while let Some(&((level, index), left)) = stack.last() {
+            let ((top_level, top_index), right) = top;
+            if level != top_level || index + 1 != top_index || index % 2 != 0 {
+                break;
+            }
+            stack.pop();
+            top = ((level + 1, index / 2), node_hash(&left, &right));
+            new_nodes.push(top);
+        }
+        stack.push(top);
+    }
+    new_nodes
+}
+
 /// Why a proof does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
@@ -349,6 +383,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn extending_stores_exactly_the_perfect_subtrees_and_keeps_the_naive_root() {
+        use std::collections::HashMap;
+        let all = leaves(100);
+        let mut stored: HashMap<NodeId, Hash> = HashMap::new();
+        let mut size = 0u64;
+        for batch in [1usize, 2, 3, 1, 7, 16, 5, 30, 35] {
+            let frontier: Vec<Hash> = perfect_pieces(0, size).iter().map(|&(s, e)| stored[&node_of(s, e)]).collect();
+            let new_leaves = &all[size as usize..size as usize + batch];
+            for (id, hash) in extend(size, &frontier, new_leaves) {
+                assert!(stored.insert(id, hash).is_none(), "node {id:?} written twice");
+            }
+            size += batch as u64;
+            let pieces: Vec<Hash> = perfect_pieces(0, size).iter().map(|&(s, e)| stored[&node_of(s, e)]).collect();
+            assert_eq!(fold_pieces(&pieces), naive::root(&all[..size as usize]), "root after {size} leaves");
+            for (&(level, index), hash) in &stored {
+                let (s, e) = (index << level, (index + 1) << level);
+                assert_eq!(*hash, naive::root(&all[s as usize..e as usize]), "node {level}/{index}");
+            }
+        }
+        assert_eq!(stored.len(), 2 * 100 - 100usize.count_ones() as usize);
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The register: the append-only log of events as an RFC 6962 / RFC 9162 Merkle tree.
 //!
-//! Owns: tree math and proofs (`merkle`, pure). Must not touch: HTTP or the registry. This module is being
-//! built in the register issue; today it holds the verified Merkle core only.
+//! Owns: tree math and proofs (`merkle`, pure) and the log over its store (`log`). Must not touch: HTTP or
+//! the registry. Built in the register issue: today the log stores entries and answers roots and proofs;
+//! events, checkpoints served over HTTP, export and the offline verifier come next.
 
+mod log;
 pub mod merkle;
+
+pub use log::{Log, RegisterError};

@@ -4,6 +4,7 @@
 //! public facts only (digests, key ids, signatures, actors); no secret is ever passed to it.
 
 mod sqlite;
+mod sqlite_log;
 
 use async_trait::async_trait;
 
@@ -74,6 +75,19 @@ pub trait Store: Send + Sync {
     async fn signatures_of(&self, digest: &str) -> Result<Vec<SignatureRecord>, StoreError>;
     /// How many rows exist, pending or not.
     async fn count_signatures(&self) -> Result<i64, StoreError>;
+}
+
+/// The register's storage: entries as leaves and the hashes of perfect subtrees. Appends are atomic: a
+/// batch is all in or all out, with its nodes.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Appends `entries` as the next leaves; returns the index of the first and the new tree size.
+    async fn append_entries(&self, entries: &[Vec<u8>]) -> Result<(u64, u64), StoreError>;
+    async fn tree_size(&self) -> Result<u64, StoreError>;
+    /// The stored hashes of perfect subtrees, in the order asked.
+    async fn node_hashes(&self, nodes: &[crate::register::merkle::NodeId]) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// Entries `[start, end)` with their indexes.
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 }
 
 /// Opens the store a database URL names.

@@ -11,17 +11,19 @@ use sqlx::{Row, SqlSafeStr, SqlitePool};
 use super::{NewSignature, SignatureRecord, Store, StoreError};
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "signatures".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/sqlite/0001_signatures.sql").into_sql_str(),
-        false,
-    )])
+    let migration = |version, description: &'static str, sql: &'static str| {
+        Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
+    };
+    Migrator::with_migrations(vec![
+        migration(1, "signatures", include_str!("../../migrations/sqlite/0001_signatures.sql")),
+        migration(2, "register", include_str!("../../migrations/sqlite/0002_register.sql")),
+    ])
 }
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
+    /// SQLite has one writer; appends queue here instead of failing with SQLITE_BUSY.
+    pub(super) append_lock: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -43,7 +45,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         migrator().run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, append_lock: tokio::sync::Mutex::new(()) })
     }
 }
 

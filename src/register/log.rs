@@ -1,0 +1,84 @@
+//! The log over a [`LogStore`]: roots and proofs from stored subtree hashes, one store read each.
+
+use std::sync::Arc;
+
+use super::merkle::{self, Hash};
+use crate::store::{LogStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{what} is outside the log, which has {size} entries")]
+    OutOfRange { what: String, size: u64 },
+}
+
+pub struct Log {
+    store: Arc<dyn LogStore>,
+}
+
+impl Log {
+    pub fn new(store: Arc<dyn LogStore>) -> Self {
+        Self { store }
+    }
+
+    /// Appends entries (canonical JSON bytes); returns the first new index and the new tree size.
+    pub async fn append(&self, entries: &[Vec<u8>]) -> Result<(u64, u64), RegisterError> {
+        Ok(self.store.append_entries(entries).await?)
+    }
+
+    pub async fn size(&self) -> Result<u64, RegisterError> {
+        Ok(self.store.tree_size().await?)
+    }
+
+    /// The root hash of the tree of the first `size` entries.
+    pub async fn root(&self, size: u64) -> Result<Hash, RegisterError> {
+        self.check_size(size).await?;
+        if size == 0 {
+            return Ok(merkle::empty_root());
+        }
+        Ok(self.range_hashes(&[(0, size)]).await?.remove(0))
+    }
+
+    /// RFC 9162 inclusion proof of entry `index` in the tree of `size` entries.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, RegisterError> {
+        self.check_size(size).await?;
+        if index >= size {
+            return Err(RegisterError::OutOfRange { what: format!("entry {index}"), size });
+        }
+        self.range_hashes(&merkle::inclusion_ranges(index, size)).await
+    }
+
+    /// RFC 9162 consistency proof from the tree of `first` entries to the tree of `second`.
+    pub async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, RegisterError> {
+        self.check_size(second).await?;
+        if first > second {
+            return Err(RegisterError::OutOfRange { what: format!("tree size {first}"), size: second });
+        }
+        self.range_hashes(&merkle::consistency_ranges(first, second)).await
+    }
+
+    async fn check_size(&self, size: u64) -> Result<(), RegisterError> {
+        let current = self.size().await?;
+        if size > current {
+            return Err(RegisterError::OutOfRange { what: format!("tree size {size}"), size: current });
+        }
+        Ok(())
+    }
+
+    /// The hashes of `ranges`, each folded from its perfect pieces, read from the store in one go.
+    async fn range_hashes(&self, ranges: &[(u64, u64)]) -> Result<Vec<Hash>, RegisterError> {
+        let pieces: Vec<Vec<(u64, u64)>> = ranges.iter().map(|&(s, e)| merkle::perfect_pieces(s, e)).collect();
+        let ids: Vec<merkle::NodeId> = pieces.iter().flatten().map(|&(s, e)| merkle::node_of(s, e)).collect();
+        let hashes = self.store.node_hashes(&ids).await?;
+        let mut at = 0;
+        Ok(pieces
+            .iter()
+            .map(|p| {
+                let folded = merkle::fold_pieces(&hashes[at..at + p.len()]);
+                at += p.len();
+                folded
+            })
+            .collect())
+    }
+}
