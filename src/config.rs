@@ -23,6 +23,24 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     #[serde(default)]
     pub policies: PoliciesConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// The register's checkpoints.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The checkpoint's origin line (and the note key name).
+    pub origin: Option<String>,
+    /// The Ed25519 key (`id` or `id@N`) that signs checkpoints; by default `dev-ed25519` when configured.
+    pub key: Option<String>,
+}
+
+impl LogConfig {
+    pub fn origin(&self) -> String {
+        self.origin.clone().unwrap_or_else(|| "notarium.local/log".into())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -279,6 +297,11 @@ impl Config {
             .url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("notarium.db").display()))
+    }
+
+    /// The key that signs checkpoints, if any: `[log] key`, else the example Ed25519 key when configured.
+    pub fn log_key(&self) -> Option<String> {
+        self.log.key.clone().or_else(|| self.keys.iter().any(|k| k.id() == "dev-ed25519").then(|| "dev-ed25519".into()))
     }
 
     /// True when any key comes from the committed example keys.

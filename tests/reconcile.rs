@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use notarium::keys::{FileSigner, KeyRing};
 use notarium::oci::DistributionRegistry;
-use notarium::service::{Reconciled, Service, SignRequest};
+use notarium::register::event::sign_entry;
+use notarium::service::{Reconciled, RegisterSettings, Service, SignRequest};
 use notarium::store::{NewSignature, SqliteStore, Store};
 use support::{Registry, push_image};
 
@@ -18,21 +19,21 @@ fn service(runtime: &tokio::runtime::Runtime, registry: &Registry, database_url:
     keys.insert("dev-ecdsa", Arc::new(FileSigner::load("dev-ecdsa", &path).unwrap()));
     let store = Arc::new(runtime.block_on(SqliteStore::open(database_url)).unwrap());
     let client = Arc::new(DistributionRegistry::new([registry.host.clone()], Default::default()));
-    (Service::new(keys, client, store.clone()), store)
+    let register = RegisterSettings { origin: "test/log".into(), key: None };
+    (Service::new(keys, client, store.clone(), register), store)
 }
 
 #[test]
-fn pending_signs_are_confirmed_if_the_registry_holds_them_and_removed_if_not() {
+fn pending_signs_are_confirmed_and_logged_if_the_registry_holds_them_and_removed_if_not() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let registry = Registry::start();
     let digest = push_image(&registry, "demo/app", "v1", "crash");
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/n.db", dir.path().display());
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (service, store) = service(&runtime, &registry, &url);
-
+    // A first database signs for real: the registry now holds the signature.
+    let first_dir = tempfile::tempdir().unwrap();
+    let (signer, first_store) = service(&runtime, &registry, &format!("sqlite://{}/a.db", first_dir.path().display()));
     let signed = runtime
-        .block_on(service.sign(SignRequest {
+        .block_on(signer.sign(SignRequest {
             image: format!("{}/demo/app@{digest}", registry.host),
             key: "dev-ecdsa".into(),
             annotations: None,
@@ -40,29 +41,29 @@ fn pending_signs_are_confirmed_if_the_registry_holds_them_and_removed_if_not() {
             source_addr: None,
         }))
         .unwrap();
-    let written_row = signed.record_id.unwrap();
-    // A crash after the registry write and before the confirmation leaves exactly this state:
-    runtime.block_on(async {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query("UPDATE signatures SET state = 'pending', manifest_digest = NULL WHERE id = ?")
-            .bind(written_row)
-            .execute(&pool)
-            .await
-            .unwrap();
-    });
-    // A crash before the registry write leaves a pending row for a signature nobody stored.
-    let mut never_written = runtime.block_on(store.signatures_of(&digest)).unwrap()[0].signature.clone();
-    never_written.signature_b64 = "bm90IHN0b3JlZA==".into();
-    let lost_row = runtime.block_on(store.begin_signature(&NewSignature { ..never_written })).unwrap();
+    let written = runtime.block_on(first_store.signatures_of(&digest)).unwrap().remove(0).signature;
+
+    // A crash after the registry write and before the confirmation leaves a pending row and no log entry;
+    // a crash before the registry write leaves a pending row for a signature nobody stored.
+    let dir = tempfile::tempdir().unwrap();
+    let (service, store) = service(&runtime, &registry, &format!("sqlite://{}/b.db", dir.path().display()));
+    let crashed_row = runtime.block_on(store.begin_signature(&written)).unwrap();
+    let lost = NewSignature { signature_b64: "bm90IHN0b3JlZA==".into(), ..written.clone() };
+    let lost_row = runtime.block_on(store.begin_signature(&lost)).unwrap();
 
     let outcome = runtime.block_on(service.reconcile_pending()).unwrap();
     assert_eq!(outcome, Reconciled { confirmed: 1, removed: 1, deferred: 0 });
     let rows = runtime.block_on(store.signatures_of(&digest)).unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].id, written_row);
+    assert_eq!(rows[0].id, crashed_row);
     assert!(!rows[0].pending);
     assert_eq!(rows[0].manifest_digest.as_deref(), Some(signed.manifest_digest.as_str()));
     assert!(rows.iter().all(|r| r.id != lost_row));
+    // The reconciled sign is in the register, with the very entry the interrupted sign would have written.
+    let entries = runtime.block_on(service.store.entries(0, 10)).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].1, sign_entry(&written, signed.manifest_digest.as_str()));
+    assert_eq!(runtime.block_on(signer.store.entries(0, 10)).unwrap(), entries);
 }
 
 #[test]
@@ -86,6 +87,7 @@ fn pending_signs_wait_while_the_registry_is_down() {
         payload_digest: format!("sha256:{}", "2".repeat(64)),
         signature_b64: "c2ln".into(),
         signature_tag: format!("sha256-{}.sig", "1".repeat(64)),
+        created_at: "2026-11-23T10:00:00Z".into(),
     };
     runtime.block_on(store.begin_signature(&row)).unwrap();
     drop(registry);

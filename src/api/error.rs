@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::formats::FormatError;
 use crate::keys::KeyError;
 use crate::oci::OciError;
+use crate::register::RegisterError;
 use crate::service::ServiceError;
 
 const PROBLEM_BASE: &str = "https://notarium.dev/problems/";
@@ -86,7 +87,39 @@ impl From<ServiceError> for ApiError {
             ServiceError::Annotations(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid-annotations", "Annotations are invalid", detail)
             }
+            ServiceError::Register(RegisterError::OutOfRange { .. }) => {
+                Self::new(StatusCode::BAD_REQUEST, "outside-the-log", "The log has no such entry or size", detail)
+            }
+            ServiceError::Register(RegisterError::Store(_)) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database-unavailable",
+                "The database is unavailable",
+                detail,
+            ),
+            ServiceError::CheckpointKey(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "checkpoint-key-unavailable",
+                "Checkpoints cannot be signed",
+                detail,
+            ),
         }
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Query parameters are missing or malformed",
+            rejection.body_text(),
+        )
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        ServiceError::from(error).into()
     }
 }
 

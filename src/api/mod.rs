@@ -6,6 +6,7 @@
 mod error;
 mod health;
 mod keys;
+mod log;
 mod sign;
 
 use std::sync::Arc;
@@ -30,6 +31,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/sign", post(sign::sign))
         .route("/v1/keys", get(keys::list))
         .route("/v1/keys/{id}/public.pem", get(keys::public_pem))
+        .route("/v1/log/checkpoint", get(log::checkpoint))
+        .route("/v1/log/entries", get(log::entries))
+        .route("/v1/log/proof/inclusion", get(log::inclusion_proof))
+        .route("/v1/log/proof/consistency", get(log::consistency_proof))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(error::no_such_route)

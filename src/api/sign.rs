@@ -32,6 +32,16 @@ pub struct SignResponse {
     pub algorithm: &'static str,
     pub signature: SignatureLocation,
     pub record_id: Option<i64>,
+    /// Where the sign entry sits in the register; `null` when nothing new was signed.
+    pub log: Option<LogLocation>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LogLocation {
+    pub index: u64,
+    pub tree_size: u64,
+    /// The signed checkpoint of `tree_size`, or `null` when no checkpoint key is configured.
+    pub checkpoint: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,8 +51,8 @@ pub struct SignatureLocation {
     pub created: bool,
 }
 
-impl From<SignOutcome> for SignResponse {
-    fn from(o: SignOutcome) -> Self {
+impl SignResponse {
+    fn new(o: SignOutcome, checkpoint: Option<String>) -> Self {
         Self {
             image: o.image.to_string(),
             digest: o.digest.to_string(),
@@ -56,6 +66,7 @@ impl From<SignOutcome> for SignResponse {
                 created: o.created,
             },
             record_id: o.record_id,
+            log: o.log.map(|p| LogLocation { index: p.index, tree_size: p.tree_size, checkpoint }),
         }
     }
 }
@@ -86,5 +97,9 @@ pub async fn sign(
         })
         .await?;
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(outcome.into())))
+    let checkpoint = match outcome.log {
+        Some(position) => state.service.checkpoint(Some(position.tree_size)).await.ok(),
+        None => None,
+    };
+    Ok((status, Json(SignResponse::new(outcome, checkpoint))))
 }

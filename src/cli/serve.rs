@@ -9,7 +9,7 @@ use super::CliError;
 use crate::api::{AppState, router};
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, RegistryCredentials};
-use crate::service::Service;
+use crate::service::{RegisterSettings, Service};
 
 pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     init_tracing();
@@ -25,7 +25,8 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     let registry =
         Arc::new(DistributionRegistry::new(config.registries.insecure.clone(), registry_credentials(&config)?));
-    let service = Arc::new(Service::new(keys, registry, store));
+    let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
+    let service = Arc::new(Service::new(keys, registry, store, register));
     match service.reconcile_pending().await {
         Ok(r) if r != Default::default() => tracing::info!(?r, "reconciled interrupted signs"),
         Ok(_) => {}

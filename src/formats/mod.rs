@@ -4,6 +4,7 @@
 //! Owns: how these things look on the wire. Must not touch: the network, the database or any key:
 //! everything here is a function of its inputs, so it can be golden-tested against third-party bytes.
 
+pub mod canonical;
 pub mod checkpoint;
 pub mod digest;
 pub mod reference;

@@ -36,6 +36,12 @@ impl PublicKey {
             .map_err(|e| KeyError::UnsupportedPublicKey(e.to_string()))
     }
 
+    /// The raw 32-byte key of an Ed25519 public key (what signed notes name).
+    pub fn ed25519_bytes(&self) -> Option<[u8; 32]> {
+        let key = ed25519_dalek::VerifyingKey::from_public_key_der(&self.spki_der).ok()?;
+        (self.algorithm == Algorithm::Ed25519).then(|| key.to_bytes())
+    }
+
     pub fn spki_der(&self) -> &[u8] {
         &self.spki_der
     }

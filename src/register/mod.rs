@@ -4,6 +4,7 @@
 //! the registry. Built in the register issue: today the log stores entries and answers roots and proofs;
 //! events, checkpoints served over HTTP, export and the offline verifier come next.
 
+pub mod event;
 mod log;
 pub mod merkle;
 

@@ -4,6 +4,7 @@
 //! Must not touch: HTTP (no status codes here) or wire encodings (those are `formats`).
 
 mod check;
+mod checkpoint;
 mod reconcile;
 mod sign;
 
@@ -12,17 +13,21 @@ use std::sync::Arc;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing};
 use crate::oci::{OciError, Registry, Repository, SignatureStore};
-use crate::store::{Store, StoreError};
+use crate::register::{Log, RegisterError};
+use crate::store::{LogStore, Store, StoreError};
 
 pub use check::{CheckedSignature, check_signatures};
+pub use checkpoint::RegisterSettings;
 pub use reconcile::Reconciled;
-pub use sign::{SignOutcome, SignRequest};
+pub use sign::{LogPosition, SignOutcome, SignRequest};
 
 /// Everything a use case needs, shared by all requests.
 pub struct Service {
     pub keys: KeyRing,
     pub signatures: SignatureStore,
     pub store: Arc<dyn Store>,
+    pub log: Log,
+    pub register: RegisterSettings,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -40,11 +45,16 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("annotations must be a JSON object of strings: {0}")]
     Annotations(String),
+    #[error(transparent)]
+    Register(#[from] RegisterError),
+    #[error("checkpoints cannot be signed: {0}")]
+    CheckpointKey(String),
 }
 
 impl Service {
-    pub fn new(keys: KeyRing, registry: Arc<dyn Registry>, store: Arc<dyn Store>) -> Self {
-        Self { keys, signatures: SignatureStore::new(registry), store }
+    pub fn new(keys: KeyRing, registry: Arc<dyn Registry>, store: Arc<dyn Store>, register: RegisterSettings) -> Self {
+        let log = Log::new(store.clone() as Arc<dyn LogStore>);
+        Self { keys, signatures: SignatureStore::new(registry), store, log, register }
     }
 
     /// The digest `image` names: its own digest after checking the registry holds it, or the digest its

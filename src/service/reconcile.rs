@@ -42,7 +42,8 @@ impl Service {
             });
             match (present, manifest) {
                 (true, Some(manifest)) => {
-                    self.store.confirm_signature(row.id, manifest.as_str()).await?;
+                    let entry = crate::register::event::sign_entry(s, manifest.as_str());
+                    self.store.confirm_signature_logged(row.id, manifest.as_str(), &entry).await?;
                     outcome.confirmed += 1;
                 }
                 _ => {

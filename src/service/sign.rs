@@ -10,6 +10,7 @@ use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::{KeyRef, PublicKey};
 use crate::oci::StoredSignature;
+use crate::register::event::sign_entry;
 use crate::store::NewSignature;
 
 /// A sign request as the API and CLI hand it over.
@@ -36,6 +37,15 @@ pub struct SignOutcome {
     /// False when this key had already signed this digest for this identity: nothing was written.
     pub created: bool,
     pub record_id: Option<i64>,
+    /// Where the sign entry sits in the register (`None` when nothing new was written).
+    pub log: Option<LogPosition>,
+}
+
+/// An entry's index and the tree size right after it was appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogPosition {
+    pub index: u64,
+    pub tree_size: u64,
 }
 
 impl Service {
@@ -72,6 +82,7 @@ impl Service {
             payload_digest: Digest::of(&payload).to_string(),
             signature_b64: BASE64.encode(&signature.bytes),
             signature_tag: signature_tag(&digest),
+            created_at: now_rfc3339(),
         };
         let record_id = self.store.begin_signature(&record).await?;
         let layer = SignatureLayer::new(&payload, &signature.bytes);
@@ -88,12 +99,14 @@ impl Service {
                 return Err(e.into());
             }
         };
-        let record_id = if written.created {
-            self.store.confirm_signature(record_id, written.manifest_digest.as_str()).await?;
-            Some(record_id)
+        let (record_id, log) = if written.created {
+            let entry = sign_entry(&record, written.manifest_digest.as_str());
+            let (index, tree_size) =
+                self.store.confirm_signature_logged(record_id, written.manifest_digest.as_str(), &entry).await?;
+            (Some(record_id), Some(LogPosition { index, tree_size }))
         } else {
             self.store.abandon_signature(record_id).await?;
-            None
+            (None, None)
         };
         Ok(SignOutcome {
             image: image.with_digest(digest.clone()),
@@ -106,8 +119,15 @@ impl Service {
             manifest_digest: written.manifest_digest,
             created: written.created,
             record_id,
+            log,
         })
     }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("current time formats")
 }
 
 /// True when `existing` already says, under `key`, that `identity` is `digest`.

@@ -25,6 +25,8 @@ pub struct NewSignature {
     pub payload_digest: String,
     pub signature_b64: String,
     pub signature_tag: String,
+    /// RFC 3339 UTC time of the request.
+    pub created_at: String,
 }
 
 /// A recorded signature.
@@ -34,7 +36,6 @@ pub struct SignatureRecord {
     pub pending: bool,
     pub signature: NewSignature,
     pub manifest_digest: Option<String>,
-    pub created_at: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,12 +62,19 @@ impl From<sqlx::Error> for StoreError {
 /// The database seam. The sign path writes a pending row before touching the registry and confirms
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: LogStore + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
-    /// The registry holds the signature now, in manifest `manifest_digest`.
-    async fn confirm_signature(&self, id: i64, manifest_digest: &str) -> Result<(), StoreError>;
+    /// The registry holds the signature now, in manifest `manifest_digest`: confirms the row and appends
+    /// `entry` to the register in one transaction, so no stored signature goes unlogged. Returns the
+    /// entry's index and the new tree size.
+    async fn confirm_signature_logged(
+        &self,
+        id: i64,
+        manifest_digest: &str,
+        entry: &[u8],
+    ) -> Result<(u64, u64), StoreError>;
     /// The registry write failed: the row goes, since it claims nothing.
     async fn abandon_signature(&self, id: i64) -> Result<(), StoreError>;
     /// Rows a crash left between intent and confirmation.

@@ -69,16 +69,10 @@ fn record(row: &SqliteRow) -> SignatureRecord {
             payload_digest: row.get("payload_digest"),
             signature_b64: row.get("signature_b64"),
             signature_tag: row.get("signature_tag"),
+            created_at: row.get("created_at"),
         },
         manifest_digest: row.get("manifest_digest"),
-        created_at: row.get("created_at"),
     }
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("current time formats")
 }
 
 #[async_trait]
@@ -106,19 +100,28 @@ impl Store for SqliteStore {
         .bind(&s.payload_digest)
         .bind(&s.signature_b64)
         .bind(&s.signature_tag)
-        .bind(now_rfc3339())
+        .bind(&s.created_at)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get("id"))
     }
 
-    async fn confirm_signature(&self, id: i64, manifest_digest: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE signatures SET state = 'stored', manifest_digest = ? WHERE id = ?")
+    async fn confirm_signature_logged(
+        &self,
+        id: i64,
+        manifest_digest: &str,
+        entry: &[u8],
+    ) -> Result<(u64, u64), StoreError> {
+        let _writer = self.append_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE signatures SET state = 'stored', manifest_digest = ? WHERE id = ? AND state = 'pending'")
             .bind(manifest_digest)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let appended = super::sqlite_log::append_in(&mut tx, &[entry.to_vec()]).await?;
+        tx.commit().await?;
+        Ok(appended)
     }
 
     async fn abandon_signature(&self, id: i64) -> Result<(), StoreError> {
@@ -162,6 +165,7 @@ mod tests {
             payload_digest: format!("sha256:{}", "b".repeat(64)),
             signature_b64: "c2ln".into(),
             signature_tag: format!("sha256-{}.sig", "a".repeat(64)),
+            created_at: "2026-11-23T10:00:00Z".into(),
         }
     }
 
@@ -173,7 +177,7 @@ mod tests {
         let first = store.begin_signature(&sample()).await.unwrap();
         let second = store.begin_signature(&sample()).await.unwrap();
         assert_eq!(store.pending_signatures().await.unwrap().len(), 2);
-        store.confirm_signature(first, "sha256:m").await.unwrap();
+        assert_eq!(store.confirm_signature_logged(first, "sha256:m", b"{}").await.unwrap(), (0, 1));
         store.abandon_signature(first).await.unwrap();
         store.abandon_signature(second).await.unwrap();
         let rows = store.signatures_of(&sample().digest).await.unwrap();

@@ -20,39 +20,45 @@ async fn node(tx: &mut Transaction<'_, Sqlite>, (level, index): NodeId) -> Resul
     to_hash(row.get("hash"))
 }
 
+/// Appends `entries` inside `tx`: the leaves, and every perfect subtree they complete.
+pub(super) async fn append_in(tx: &mut Transaction<'_, Sqlite>, entries: &[Vec<u8>]) -> Result<(u64, u64), StoreError> {
+    let size: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_entries")
+        .fetch_one(&mut **tx)
+        .await?
+        .get("size");
+    let size = size as u64;
+    let mut frontier = Vec::new();
+    for (start, end) in perfect_pieces(0, size) {
+        frontier.push(node(tx, node_of(start, end)).await?);
+    }
+    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+    for (offset, (entry, leaf)) in entries.iter().zip(&leaves).enumerate() {
+        sqlx::query("INSERT INTO log_entries (idx, entry, leaf_hash) VALUES (?, ?, ?)")
+            .bind((size + offset as u64) as i64)
+            .bind(entry.as_slice())
+            .bind(leaf.as_slice())
+            .execute(&mut **tx)
+            .await?;
+    }
+    for ((level, index), hash) in extend(size, &frontier, &leaves) {
+        sqlx::query("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")
+            .bind(i64::from(level))
+            .bind(index as i64)
+            .bind(hash.as_slice())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok((size, size + entries.len() as u64))
+}
+
 #[async_trait]
 impl LogStore for SqliteStore {
     async fn append_entries(&self, entries: &[Vec<u8>]) -> Result<(u64, u64), StoreError> {
         let _writer = self.append_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let size: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_entries")
-            .fetch_one(&mut *tx)
-            .await?
-            .get("size");
-        let size = size as u64;
-        let mut frontier = Vec::new();
-        for (start, end) in perfect_pieces(0, size) {
-            frontier.push(node(&mut tx, node_of(start, end)).await?);
-        }
-        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
-        for (offset, (entry, leaf)) in entries.iter().zip(&leaves).enumerate() {
-            sqlx::query("INSERT INTO log_entries (idx, entry, leaf_hash) VALUES (?, ?, ?)")
-                .bind((size + offset as u64) as i64)
-                .bind(entry.as_slice())
-                .bind(leaf.as_slice())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for ((level, index), hash) in extend(size, &frontier, &leaves) {
-            sqlx::query("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")
-                .bind(i64::from(level))
-                .bind(index as i64)
-                .bind(hash.as_slice())
-                .execute(&mut *tx)
-                .await?;
-        }
+        let appended = append_in(&mut tx, entries).await?;
         tx.commit().await?;
-        Ok((size, size + entries.len() as u64))
+        Ok(appended)
     }
 
     async fn tree_size(&self) -> Result<u64, StoreError> {

@@ -1,0 +1,94 @@
+//! The register over HTTP: `GET /v1/log/checkpoint`, `/v1/log/entries`, `/v1/log/proof/inclusion`,
+//! `/v1/log/proof/consistency` (design.md).
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ApiError, AppState};
+use crate::formats::digest::hex_lower;
+use crate::register::merkle::leaf_hash;
+
+const MAX_ENTRIES: u64 = 1000;
+
+fn hex_list(hashes: &[crate::register::merkle::Hash]) -> Vec<String> {
+    hashes.iter().map(|h| hex_lower(h)).collect()
+}
+
+pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let note = state.service.checkpoint(None).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
+}
+
+#[derive(Deserialize)]
+pub struct Range {
+    start: u64,
+    end: u64,
+}
+
+#[derive(Serialize)]
+pub struct Entry {
+    index: u64,
+    leaf_hash: String,
+    entry: Value,
+}
+
+/// Entries `[start, end)`, at most 1000 per request.
+pub async fn entries(
+    State(state): State<AppState>,
+    query: Result<Query<Range>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(Range { start, end }) = query?;
+    if end < start || end - start > MAX_ENTRIES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-range",
+            "Entry range is invalid",
+            format!("end must be at least start and at most start + {MAX_ENTRIES}"),
+        ));
+    }
+    let rows = state.service.store.entries(start, end).await.map_err(crate::service::ServiceError::from)?;
+    let entries: Vec<Entry> = rows
+        .into_iter()
+        .map(|(index, bytes)| Entry {
+            index,
+            leaf_hash: hex_lower(&leaf_hash(&bytes)),
+            entry: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "entries": entries })))
+}
+
+#[derive(Deserialize)]
+pub struct InclusionQuery {
+    index: u64,
+    tree_size: u64,
+}
+
+pub async fn inclusion_proof(
+    State(state): State<AppState>,
+    query: Result<Query<InclusionQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(InclusionQuery { index, tree_size }) = query?;
+    let hashes = hex_list(&state.service.log.inclusion_proof(index, tree_size).await?);
+    Ok(Json(serde_json::json!({ "index": index, "tree_size": tree_size, "hashes": hashes })))
+}
+
+#[derive(Deserialize)]
+pub struct ConsistencyQuery {
+    first: u64,
+    second: u64,
+}
+
+pub async fn consistency_proof(
+    State(state): State<AppState>,
+    query: Result<Query<ConsistencyQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(ConsistencyQuery { first, second }) = query?;
+    let hashes = hex_list(&state.service.log.consistency_proof(first, second).await?);
+    Ok(Json(serde_json::json!({ "first": first, "second": second, "hashes": hashes })))
+}

@@ -1,0 +1,86 @@
+//! The register over HTTP after real signs: sign responses name their entry, checkpoints are C2SP signed
+//! notes that verify with the log key, and inclusion and consistency proofs from the API verify offline.
+
+mod support;
+
+use notarium::formats::canonical::canonical_json;
+use notarium::formats::checkpoint::{Checkpoint, verify_ed25519_note};
+use notarium::keys::PublicKey;
+use notarium::register::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
+use support::{Notarium, push_image};
+
+fn hashes(v: &serde_json::Value) -> Vec<Hash> {
+    v["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let hex = h.as_str().unwrap();
+            let bytes: Vec<u8> = (0..64).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            bytes.try_into().unwrap()
+        })
+        .collect()
+}
+
+fn get_json(notarium: &Notarium, path: &str) -> (u16, serde_json::Value) {
+    let (status, text) = notarium.get_text(path);
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+fn open_checkpoint(note: &str, log_key: &[u8; 32]) -> Checkpoint {
+    let body = verify_ed25519_note(note, "notarium.local/log", log_key).expect("checkpoint verifies with the log key");
+    Checkpoint::parse_body(&body).unwrap()
+}
+
+#[test]
+fn signs_are_logged_and_checkpoints_and_proofs_verify_offline() {
+    let (registry, notarium, first_digest) = support::registry_notarium_and_image("log/app", "one", "one");
+    let second_digest = push_image(&registry, "log/app", "two", "two");
+    let log_key =
+        PublicKey::from_pem(&notarium.get_text("/v1/keys/dev-ed25519/public.pem").1).unwrap().ed25519_bytes().unwrap();
+
+    let (status, first) = notarium.sign(&format!("{}/log/app@{first_digest}", registry.host), "dev-ecdsa");
+    assert_eq!(status, 201, "{first}");
+    assert_eq!((first["log"]["index"].as_u64(), first["log"]["tree_size"].as_u64()), (Some(0), Some(1)));
+    let first_checkpoint = open_checkpoint(first["log"]["checkpoint"].as_str().unwrap(), &log_key);
+    assert_eq!(first_checkpoint.size, 1);
+
+    let (status, second) = notarium.sign(&format!("{}/log/app:two", registry.host), "dev-ed25519");
+    assert_eq!(status, 201, "{second}");
+    assert_eq!((second["log"]["index"].as_u64(), second["log"]["tree_size"].as_u64()), (Some(1), Some(2)));
+
+    // Signing again with the same key writes nothing and logs nothing; a refused sign logs nothing.
+    let (status, again) = notarium.sign(&format!("{}/log/app@{first_digest}", registry.host), "dev-ecdsa");
+    assert_eq!((status, again["log"].is_null()), (200, true), "{again}");
+    assert_eq!(notarium.sign(&format!("{}/log/app@{first_digest}", registry.host), "nope").0, 404);
+
+    let (status, note) = notarium.get_text("/v1/log/checkpoint");
+    assert_eq!(status, 200);
+    let checkpoint = open_checkpoint(&note, &log_key);
+    assert_eq!(checkpoint.size, 2);
+
+    let (_, entries) = get_json(&notarium, "/v1/log/entries?start=0&end=2");
+    let entries = entries["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 2);
+    for (i, (entry, digest)) in entries.iter().zip([&first_digest, &second_digest]).enumerate() {
+        assert_eq!(entry["index"], i);
+        assert_eq!(entry["entry"]["kind"], "sign");
+        assert_eq!(entry["entry"]["subject"]["digest"], digest.as_str());
+        let leaf = leaf_hash(&canonical_json(&entry["entry"]));
+        assert_eq!(entry["leaf_hash"], notarium::formats::digest::hex_lower(&leaf));
+        let (_, proof) = get_json(&notarium, &format!("/v1/log/proof/inclusion?index={i}&tree_size=2"));
+        verify_inclusion(&leaf, i as u64, 2, &hashes(&proof), &checkpoint.root_hash).unwrap();
+    }
+    assert_eq!(entries[1]["entry"]["details"]["key"], "dev-ed25519");
+    assert_eq!(entries[1]["entry"]["details"]["manifest_digest"], second["signature"]["manifest_digest"]);
+
+    let (_, proof) = get_json(&notarium, "/v1/log/proof/consistency?first=1&second=2");
+    verify_consistency(1, 2, &first_checkpoint.root_hash, &checkpoint.root_hash, &hashes(&proof)).unwrap();
+
+    let (status, problem) = get_json(&notarium, "/v1/log/proof/inclusion?index=5&tree_size=2");
+    assert_eq!((status, problem["type"].as_str()), (400, Some("https://notarium.dev/problems/outside-the-log")));
+    let (status, problem) = get_json(&notarium, "/v1/log/proof/consistency?first=1&second=9");
+    assert_eq!((status, problem["type"].as_str()), (400, Some("https://notarium.dev/problems/outside-the-log")));
+    let (status, problem) = get_json(&notarium, "/v1/log/proof/inclusion?index=x");
+    assert_eq!((status, problem["type"].as_str()), (400, Some("https://notarium.dev/problems/invalid-query")));
+}
