@@ -25,6 +25,38 @@ pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoRespon
 }
 
 #[derive(Deserialize)]
+pub struct ExportQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    value
+        .map(|v| {
+            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-query",
+                    "Query parameters are missing or malformed",
+                    format!("{name}: {e}"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The entries of a period as JSON Lines, with what an offline verifier needs.
+pub async fn export(
+    State(state): State<AppState>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(ExportQuery { from, to }) = query?;
+    let period = crate::service::Period { from: rfc3339("from", from)?, to: rfc3339("to", to)? };
+    let lines = state.service.export(period).await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines))
+}
+
+#[derive(Deserialize)]
 pub struct Range {
     start: u64,
     end: u64,

@@ -33,6 +33,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/keys/{id}/public.pem", get(keys::public_pem))
         .route("/v1/log/checkpoint", get(log::checkpoint))
         .route("/v1/log/entries", get(log::entries))
+        .route("/v1/log/export", get(log::export))
         .route("/v1/log/proof/inclusion", get(log::inclusion_proof))
         .route("/v1/log/proof/consistency", get(log::consistency_proof))
         .route("/healthz", get(health::healthz))

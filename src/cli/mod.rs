@@ -6,6 +6,7 @@
 
 mod client;
 mod keyring;
+mod log;
 mod serve;
 mod verify;
 
@@ -57,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Export the register or verify an export offline.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// Check the cosign tag-scheme signatures on IMAGE against a public key, reading the registry directly.
     Verify {
         image: String,
@@ -66,6 +72,31 @@ enum Command {
         /// host:port registries to reach over plain HTTP (repeatable).
         #[arg(long = "insecure-registry")]
         insecure_registries: Vec<String>,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Write the entries of a period, with a signed checkpoint and proofs, as JSON Lines.
+    Export {
+        /// RFC 3339 start of the period (inclusive); the log's beginning when omitted.
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339 end of the period (exclusive); now when omitted.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+    /// Check an export offline against the log's Ed25519 public key; names the first bad line.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        log_key: PathBuf,
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
@@ -132,6 +163,10 @@ async fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Keys { command: KeysCommand::List { server, output } } => client::list_keys(&server, output).await,
         Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id).await,
+        Command::Log { command: LogCommand::Export { from, to, output, server } } => {
+            log::export(&server, from.as_deref(), to.as_deref(), &output).await
+        }
+        Command::Log { command: LogCommand::Verify { file, log_key, output } } => log::verify(&file, &log_key, output),
         Command::Verify { image, public_key, insecure_registries, output } => {
             verify::verify(&image, &public_key, insecure_registries, output).await
         }

@@ -7,5 +7,6 @@
 pub mod event;
 mod log;
 pub mod merkle;
+pub mod verify;
 
 pub use log::{Log, RegisterError};

@@ -17,7 +17,7 @@ use crate::register::{Log, RegisterError};
 use crate::store::{LogStore, Store, StoreError};
 
 pub use check::{CheckedSignature, check_signatures};
-pub use checkpoint::RegisterSettings;
+pub use checkpoint::{Period, RegisterSettings};
 pub use reconcile::Reconciled;
 pub use sign::{LogPosition, SignOutcome, SignRequest};
 
