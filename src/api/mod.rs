@@ -4,6 +4,7 @@
 //! registries, keys or SQL directly; it calls `service` and renders what comes back.
 
 mod error;
+mod events;
 mod health;
 mod keys;
 mod log;
@@ -23,12 +24,15 @@ use crate::service::Service;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
+    /// The shared secret registries present on `POST /v1/events/registry`; `None` turns the route off.
+    pub registry_events_secret: Option<Arc<str>>,
 }
 
 /// The whole API. `max_body_bytes` bounds every request body.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v1/sign", post(sign::sign))
+        .route("/v1/events/registry", post(events::registry))
         .route("/v1/keys", get(keys::list))
         .route("/v1/keys/{id}/public.pem", get(keys::public_pem))
         .route("/v1/log/checkpoint", get(log::checkpoint))

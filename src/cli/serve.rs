@@ -33,7 +33,8 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
         Err(e) => tracing::warn!(error = %e, "reconciliation failed; pending signs stay pending"),
     }
     tokio::spawn(report_key_backends(service.clone()));
-    let app = router(AppState { service }, config.server.max_body_bytes);
+    let registry_events_secret = registry_events_secret(&config)?;
+    let app = router(AppState { service, registry_events_secret }, config.server.max_body_bytes);
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .map_err(|e| CliError::Unavailable(format!("cannot listen on {}: {e}", config.server.listen)))?;
@@ -56,6 +57,21 @@ async fn report_key_backends(service: Arc<Service>) {
             Err(e) => tracing::warn!(key = %id, error = %e, "key not ready"),
         }
     }
+}
+
+fn registry_events_secret(config: &Config) -> Result<Option<Arc<str>>, CliError> {
+    let events = &config.events;
+    if events.registry_secret_env.is_none() && events.registry_secret_file.is_none() {
+        return Ok(None);
+    }
+    let source = crate::keys::SecretSource::from_config(
+        events.registry_secret_env.as_ref(),
+        events.registry_secret_file.as_ref(),
+        "[events] registry_secret",
+    )
+    .map_err(CliError::Usage)?;
+    let secret = source.read().map_err(|e| CliError::Usage(format!("[events] registry_secret: {e}")))?;
+    Ok(Some(Arc::from(secret)))
 }
 
 fn init_tracing() {

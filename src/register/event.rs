@@ -26,3 +26,47 @@ pub fn sign_entry(signature: &NewSignature, manifest_digest: &str) -> Vec<u8> {
         },
     }))
 }
+
+/// One event of a CNCF distribution notification envelope (formats.md §5); unknown fields are ignored.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RegistryEvent {
+    pub id: String,
+    pub timestamp: Option<String>,
+    pub action: String,
+    #[serde(default)]
+    pub target: serde_json::Value,
+    #[serde(default)]
+    pub request: serde_json::Value,
+    #[serde(default)]
+    pub actor: serde_json::Value,
+    #[serde(default)]
+    pub source: serde_json::Value,
+}
+
+/// The envelope distribution POSTs: `{"events": [...]}`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RegistryEnvelope {
+    pub events: Vec<RegistryEvent>,
+}
+
+/// Registry actions the register records.
+pub const RECORDED_ACTIONS: [&str; 4] = ["push", "pull", "delete", "mount"];
+
+/// The entry for one registry event: `registry-push`, `registry-pull`, …
+pub fn registry_entry(event: &RegistryEvent) -> Vec<u8> {
+    let (t, r) = (&event.target, &event.request);
+    canonical_json(&json!({
+        "kind": format!("registry-{}", event.action),
+        "time": event.timestamp,
+        "actor": {"name": event.actor["name"], "addr": r["addr"], "user_agent": r["useragent"]},
+        "subject": {"registry": r["host"], "repository": t["repository"], "digest": t["digest"]},
+        "details": {
+            "event_id": event.id,
+            "media_type": t["mediaType"],
+            "tag": t["tag"],
+            "size": t["size"],
+            "method": r["method"],
+            "source": event.source["addr"],
+        },
+    }))
+}

@@ -5,6 +5,7 @@
 
 mod check;
 mod checkpoint;
+mod events;
 mod reconcile;
 mod sign;
 
@@ -18,6 +19,7 @@ use crate::store::{LogStore, Store, StoreError};
 
 pub use check::{CheckedSignature, check_signatures};
 pub use checkpoint::{Period, RegisterSettings};
+pub use events::RecordedEvents;
 pub use reconcile::Reconciled;
 pub use sign::{LogPosition, SignOutcome, SignRequest};
 

@@ -96,6 +96,9 @@ pub trait LogStore: Send + Sync {
     async fn node_hashes(&self, nodes: &[crate::register::merkle::NodeId]) -> Result<Vec<[u8; 32]>, StoreError>;
     /// Entries `[start, end)` with their indexes.
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Appends `entry` unless an entry was already appended under `key`; returns the entry's index and
+    /// whether this call appended it.
+    async fn append_once(&self, key: &str, entry: &[u8]) -> Result<(u64, bool), StoreError>;
 }
 
 /// Opens the store a database URL names.

@@ -17,6 +17,7 @@ fn migrator() -> Migrator {
     Migrator::with_migrations(vec![
         migration(1, "signatures", include_str!("../../migrations/sqlite/0001_signatures.sql")),
         migration(2, "register", include_str!("../../migrations/sqlite/0002_register.sql")),
+        migration(3, "dedupe", include_str!("../../migrations/sqlite/0003_dedupe.sql")),
     ])
 }
 

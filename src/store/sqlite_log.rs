@@ -61,6 +61,23 @@ impl LogStore for SqliteStore {
         Ok(appended)
     }
 
+    async fn append_once(&self, key: &str, entry: &[u8]) -> Result<(u64, bool), StoreError> {
+        let _writer = self.append_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let seen = sqlx::query("SELECT idx FROM log_dedupe WHERE key = ?").bind(key).fetch_optional(&mut *tx).await?;
+        if let Some(row) = seen {
+            return Ok((row.get::<i64, _>("idx") as u64, false));
+        }
+        let (index, _) = append_in(&mut tx, &[entry.to_vec()]).await?;
+        sqlx::query("INSERT INTO log_dedupe (key, idx) VALUES (?, ?)")
+            .bind(key)
+            .bind(index as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((index, true))
+    }
+
     async fn tree_size(&self) -> Result<u64, StoreError> {
         let size: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_entries")
             .fetch_one(&self.pool)

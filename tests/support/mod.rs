@@ -52,11 +52,16 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Starts with `extra` YAML before the `http` section (top-level blocks such as `notifications`).
+    pub fn start_with(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         // Another test may take the free port between probing and binding: try a few.
         for _ in 0..5 {
             let host = format!("127.0.0.1:{}", free_port());
-            if let Some(child) = Self::spawn(&dir, &host, "") {
+            if let Some(child) = Self::spawn(&dir, &host, extra) {
                 return Self { host, child, dir };
             }
         }
@@ -194,6 +199,20 @@ fn tar_with_one_file(name: &str, content: &[u8]) -> Vec<u8> {
     tar.extend_from_slice(content);
     tar.resize(tar.len().div_ceil(512) * 512 + 1024, 0);
     tar
+}
+
+/// Pulls `image` with skopeo into a temporary directory (no signature policy).
+pub fn skopeo_pull(image: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("accept.json");
+    std::fs::write(&policy, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
+    let out = run(Command::new(tool("skopeo"))
+        .arg("--policy")
+        .arg(&policy)
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .arg(format!("dir:{}", dir.path().join("out").display())));
+    assert!(out.status.success(), "skopeo pull failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A running `notarium serve` on a free port with its own data directory; its log is captured.

@@ -1,0 +1,47 @@
+//! `POST /v1/events/registry`: CNCF distribution notifications, authenticated by a shared secret.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::{ApiError, AppState};
+use crate::register::event::RegistryEnvelope;
+use crate::service::RecordedEvents;
+
+/// Compares without leaking where the first difference is.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+pub async fn registry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<RecordedEvents>, ApiError> {
+    let Some(secret) = state.registry_events_secret.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "registry-events-off",
+            "Registry events are not configured",
+            "set [events] registry_secret_env or registry_secret_file",
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !same_secret(presented.as_bytes(), secret.as_bytes()) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "registry-events-unauthorized",
+            "Missing or wrong registry secret",
+            "send Authorization: Bearer <the configured secret>",
+        ));
+    }
+    let envelope: RegistryEnvelope = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed-events", "Not a distribution event envelope", e.to_string())
+    })?;
+    Ok(Json(state.service.record_registry_events(&envelope).await?))
+}
