@@ -95,7 +95,7 @@ path "transit/keys/cosign-p256" { capabilities = ["read"] }
     )
     .unwrap();
     bao.ok(&["policy", "write", "signer", policy.path().to_str().unwrap()]);
-    bao.ok(&["write", "auth/approle/role/notarium", "token_policies=signer", "token_ttl=3s", "token_max_ttl=5s"]);
+    bao.ok(&["write", "auth/approle/role/notarium", "token_policies=signer", "token_ttl=8s", "token_max_ttl=12s"]);
     let role_id = bao.ok(&["read", "-field=role_id", "auth/approle/role/notarium/role-id"]);
     let secret_id = bao.ok(&["write", "-f", "-field=secret_id", "auth/approle/role/notarium/secret-id"]);
     let config = format!(
@@ -103,7 +103,8 @@ path "transit/keys/cosign-p256" { capabilities = ["read"] }
         bao.address
     );
     let notarium = Notarium::start_with_config(&config, &[&registry.host], &[("NOTARIUM_TEST_SECRET_ID", &secret_id)]);
-    for (round, pause) in [(1, 0), (2, 2500), (3, 4000)] {
+    // Renewal is due at two thirds of the 8 s TTL, and the token dies at 12 s whatever happens.
+    for (round, pause) in [(1, 0), (2, 5500), (3, 6500)] {
         std::thread::sleep(std::time::Duration::from_millis(pause));
         let digest = push_image(&registry, "vault/approle", &format!("r{round}"), &format!("approle {round}"));
         let (status, body) = notarium.sign(&format!("{}/vault/approle@{digest}", registry.host), "approle");

@@ -168,15 +168,10 @@ pub fn push_image(registry: &Registry, repo: &str, tag: &str, content: &str) -> 
     });
     std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
     std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let policy = dir.path().join("accept.json");
-    std::fs::write(&policy, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
-    let out = run(Command::new(tool("skopeo"))
-        .arg("--policy")
-        .arg(&policy)
-        .args(["copy", "--dest-tls-verify=false"])
-        .arg(format!("oci:{}:{tag}", layout.display()))
-        .arg(format!("docker://{}/{repo}:{tag}", registry.host)));
-    assert!(out.status.success(), "skopeo push failed: {}", String::from_utf8_lossy(&out.stderr));
+    skopeo_copy_unverified(
+        &format!("oci:{}:{tag}", layout.display()),
+        &format!("docker://{}/{repo}:{tag}", registry.host),
+    );
     let pushed = registry.manifest(repo, tag).expect("pushed manifest is there");
     sha256_digest(&pushed)
 }
@@ -204,15 +199,22 @@ fn tar_with_one_file(name: &str, content: &[u8]) -> Vec<u8> {
 /// Pulls `image` with skopeo into a temporary directory (no signature policy).
 pub fn skopeo_pull(image: &str) {
     let dir = tempfile::tempdir().unwrap();
+    skopeo_copy_unverified(&format!("docker://{image}"), &format!("dir:{}", dir.path().join("out").display()));
+}
+
+/// `skopeo copy SOURCE DESTINATION` over plain HTTP with a policy that accepts anything.
+fn skopeo_copy_unverified(source: &str, destination: &str) {
+    let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("accept.json");
     std::fs::write(&policy, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
-    let out = run(Command::new(tool("skopeo"))
-        .arg("--policy")
-        .arg(&policy)
-        .args(["copy", "--src-tls-verify=false"])
-        .arg(format!("docker://{image}"))
-        .arg(format!("dir:{}", dir.path().join("out").display())));
-    assert!(out.status.success(), "skopeo pull failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = run(Command::new(tool("skopeo")).arg("--policy").arg(&policy).args([
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        source,
+        destination,
+    ]));
+    assert!(out.status.success(), "skopeo copy {source} {destination}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A running `notarium serve` on a free port with its own data directory; its log is captured.
