@@ -38,14 +38,7 @@ for c in 1 8; do
     --address "$BAO_ADDR" --key bench --token-env BENCH_BAO_TOKEN
 done
 
-reg_port=$(free_port); REG=127.0.0.1:$reg_port
-cat > "$work/registry.yml" <<YML
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: ${REGISTRY_ROOT:-$work}/registry-$$}, delete: {enabled: true}}
-http: {addr: $REG}
-YML
-docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & pids+=($!)
+start_registry
 cat > "$work/notarium.toml" <<TOML
 [[keys]]
 id = "hsm-p256"

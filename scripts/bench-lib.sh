@@ -12,3 +12,15 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Starts a CNCF distribution registry on a free port (storage under REGISTRY_ROOT if set); sets REG.
+start_registry() {
+  REG=127.0.0.1:$(free_port)
+  cat > "$work/registry.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: ${REGISTRY_ROOT:-$work}/registry-$$}, delete: {enabled: true}}
+http: {addr: $REG}
+YML
+  docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & pids+=($!)
+}

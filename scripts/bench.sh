@@ -14,14 +14,7 @@ RUNS=${2:-10}
 source scripts/bench-lib.sh
 LOAD=$PWD/target/release/examples/sign_load
 
-reg_port=$(free_port); REG=127.0.0.1:$reg_port
-cat > "$work/registry.yml" <<YML
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: ${REGISTRY_ROOT:-$work}/registry-$$}, delete: {enabled: true}}
-http: {addr: $REG}
-YML
-docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & pids+=($!)
+start_registry
 srv_port=$(free_port); SERVER=http://127.0.0.1:$srv_port
 NOTARIUM_LISTEN=127.0.0.1:$srv_port NOTARIUM_DATA_DIR=$work/data NOTARIUM_INSECURE_REGISTRIES=$REG NOTARIUM_LOG=warn \
   "$NOTARIUM" serve > "$work/notarium.log" 2>&1 & pids+=($!)

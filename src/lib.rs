@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod error_chain;
 pub mod formats;
 pub mod keys;
 pub mod oci;

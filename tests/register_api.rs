@@ -5,6 +5,7 @@ mod support;
 
 use notarium::formats::canonical::canonical_json;
 use notarium::formats::checkpoint::{Checkpoint, verify_ed25519_note};
+use notarium::formats::digest::hex_decode;
 use notarium::keys::PublicKey;
 use notarium::register::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use support::{Notarium, push_image};
@@ -14,11 +15,7 @@ fn hashes(v: &serde_json::Value) -> Vec<Hash> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| {
-            let hex = h.as_str().unwrap();
-            let bytes: Vec<u8> = (0..64).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-            bytes.try_into().unwrap()
-        })
+        .map(|h| hex_decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
         .collect()
 }
 

@@ -1,5 +1,6 @@
 //! The commands that talk to a running server over its HTTP API.
 
+use crate::error_chain::root_cause;
 use serde_json::{Map, Value, json};
 
 use super::{CliError, Output};
@@ -21,14 +22,6 @@ async fn call(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Va
         return Err(if status >= 500 { CliError::Unavailable(message) } else { CliError::Refused(message) });
     }
     Ok((status, body))
-}
-
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 fn url(server: &str, path: &str) -> String {

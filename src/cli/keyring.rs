@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::CliError;
 use crate::config::{Config, KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
+use crate::formats::digest::hex_decode;
 use crate::keys::{
     FileSigner, KeyRing, Pkcs11Settings, Pkcs11Signer, SecretSource, Signer, VaultAuth, VaultSettings, VaultSigner,
 };
@@ -55,7 +56,9 @@ fn pkcs11_settings(k: &Pkcs11KeyConfig) -> Result<Pkcs11Settings, CliError> {
         return Err(invalid(&k.id, "set key_label or key_id"));
     }
     let key_id = match &k.key_id {
-        Some(hex) => Some(decode_hex(hex).ok_or_else(|| invalid(&k.id, "key_id must be hex"))?),
+        Some(hex) => {
+            Some(hex_decode(hex.trim_start_matches("0x")).ok_or_else(|| invalid(&k.id, "key_id must be hex"))?)
+        }
         None => None,
     };
     Ok(Pkcs11Settings {
@@ -99,12 +102,4 @@ fn vault_settings(k: &VaultKeyConfig) -> Result<VaultSettings, CliError> {
         timeout: Duration::from_secs(k.timeout_secs),
         refresh: Duration::from_secs(k.refresh_secs),
     })
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    let hex = hex.trim_start_matches("0x");
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
 }

@@ -47,6 +47,14 @@ pub fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Bytes from hex (either case); `None` for odd lengths or non-hex characters.
+pub fn hex_decode(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +71,15 @@ mod tests {
             "a".repeat(64),
         ] {
             assert!(Digest::parse(&bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn hex_round_trips_and_refuses_odd_or_foreign_input() {
+        assert_eq!(hex_decode(&hex_lower(&[0, 0xab, 0xff])).unwrap(), [0, 0xab, 0xff]);
+        assert_eq!(hex_decode("0A"), Some(vec![10]));
+        for bad in ["abc", "zz", "é0"] {
+            assert!(hex_decode(bad).is_none(), "{bad}");
         }
     }
 

@@ -176,7 +176,11 @@ impl Pkcs11Signer {
     }
 
     async fn current_keys(&self) -> Result<Vec<Arc<TokenKey>>, TokenError> {
-        let token = self.token().await?;
+        self.keys_of(self.token().await?).await
+    }
+
+    /// `token`'s key list, re-read from the token when stale.
+    async fn keys_of(&self, token: Arc<Token>) -> Result<Vec<Arc<TokenKey>>, TokenError> {
         if let Some(keys) = token.fresh_keys(self.settings.refresh) {
             return Ok(keys);
         }
@@ -186,7 +190,7 @@ impl Pkcs11Signer {
 
     async fn sign_once(&self, version: Option<u32>, message: &[u8]) -> Result<Signature, TokenError> {
         let token = self.token().await?;
-        let keys = self.current_keys().await?;
+        let keys = self.keys_of(token.clone()).await?;
         let key = match version {
             Some(v) => keys.iter().find(|k| k.version == v),
             None => keys.last(),

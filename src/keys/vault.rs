@@ -7,6 +7,7 @@
 //! version are cached for `refresh` and re-read when Vault signs with a version notarium has not seen, so a
 //! rotation in Vault is picked up without a restart. No token ever appears in an error or a log line.
 
+use crate::error_chain::root_cause;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -296,14 +297,6 @@ fn parse_public_key(algorithm: Algorithm, text: &str) -> Result<PublicKey, Strin
                 .map_err(|e| e.to_string())
         }
     }
-}
-
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

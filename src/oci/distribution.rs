@@ -1,6 +1,7 @@
 //! [`Registry`] over the OCI distribution HTTP API (CNCF distribution, Harbor, GHCR, …): anonymous,
 //! basic or bearer-token auth, HTTPS except for the configured plain-HTTP allow-list.
 
+use crate::error_chain::root_cause;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -310,14 +311,6 @@ fn mentions_rustls(error: &(dyn std::error::Error + 'static)) -> bool {
     let inside_io =
         error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).is_some_and(|inner| mentions_rustls(inner));
     inside_io || error.source().is_some_and(mentions_rustls)
-}
-
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 fn unreachable_error(repo: &Repository, error: &reqwest::Error) -> OciError {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::merkle::{Hash, leaf_hash, verify_inclusion};
 use crate::formats::canonical::canonical_json;
 use crate::formats::checkpoint::{Checkpoint, parse_note, verify_ed25519_note};
-use crate::formats::digest::hex_lower;
+use crate::formats::digest::{hex_decode, hex_lower};
 
 /// What a verified export holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,12 +30,7 @@ fn fail(line: usize, reason: impl Into<String>) -> VerifyFailure {
 }
 
 fn parse_hash(value: &Value) -> Option<Hash> {
-    let hex = value.as_str()?;
-    if hex.len() != 64 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..64).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect();
-    bytes?.try_into().ok()
+    hex_decode(value.as_str()?)?.try_into().ok()
 }
 
 /// Verifies an export (JSON Lines: a header with the signed checkpoint, then one line per entry).
