@@ -20,6 +20,7 @@ fn service(runtime: &tokio::runtime::Runtime, registry: &Registry, database_url:
     let store = Arc::new(runtime.block_on(SqliteStore::open(database_url)).unwrap());
     let client = Arc::new(DistributionRegistry::new([registry.host.clone()], Default::default()));
     let register = RegisterSettings { origin: "test/log".into(), key: None };
+    let _inside = runtime.enter();
     (Service::new(keys, client, store.clone(), register), store)
 }
 

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use super::merkle::{self, Hash};
-use crate::store::{LogStore, StoreError};
+use super::sequencer::Sequencer;
+use crate::store::{Append, Appended, LogStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
@@ -13,18 +14,40 @@ pub enum RegisterError {
     OutOfRange { what: String, size: u64 },
 }
 
+/// Where an append landed, and the tree size once its batch was durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub index: u64,
+    /// False when an earlier entry already stands for this append (a retried delivery, a confirmed signature).
+    pub new: bool,
+    pub tree_size: u64,
+}
+
 pub struct Log {
     store: Arc<dyn LogStore>,
+    sequencer: Sequencer,
 }
 
 impl Log {
+    /// Must be called inside a Tokio runtime: it starts the sequencer.
     pub fn new(store: Arc<dyn LogStore>) -> Self {
-        Self { store }
+        Self { sequencer: Sequencer::start(store.clone()), store }
     }
 
-    /// Appends entries (canonical JSON bytes); returns the first new index and the new tree size.
-    pub async fn append(&self, entries: &[Vec<u8>]) -> Result<(u64, u64), RegisterError> {
-        Ok(self.store.append_entries(entries).await?)
+    /// Appends one entry through group commit; answers once it is durable.
+    pub async fn append(&self, append: Append) -> Result<Placed, RegisterError> {
+        let (Appended { index, new }, tree_size) = self.sequencer.append(append).await?;
+        Ok(Placed { index, new, tree_size })
+    }
+
+    /// Appends entries already gathered into one batch, in order, in one transaction.
+    pub async fn append_all(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), RegisterError> {
+        Ok(self.store.append_batch(batch).await?)
+    }
+
+    /// Entries `[start, end)` with their indexes.
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, RegisterError> {
+        Ok(self.store.entries(start, end).await?)
     }
 
     pub async fn size(&self) -> Result<u64, RegisterError> {

@@ -1,12 +1,14 @@
 //! The register: the append-only log of events as an RFC 6962 / RFC 9162 Merkle tree.
 //!
-//! Owns: tree math and proofs (`merkle`, pure) and the log over its store (`log`). Must not touch: HTTP or
-//! the registry. Built in the register issue: today the log stores entries and answers roots and proofs;
-//! events, checkpoints served over HTTP, export and the offline verifier come next.
+//! Owns: tree math and proofs (`merkle`, pure), the log over its store (`log`) with group commit
+//! (`sequencer`), entry formats (`event`) and the offline export verifier (`verify`). Must not touch: HTTP
+//! or the registry.
 
 pub mod event;
 mod log;
 pub mod merkle;
+mod sequencer;
 pub mod verify;
 
-pub use log::{Log, RegisterError};
+pub use log::{Log, Placed, RegisterError};
+pub use sequencer::MAX_BATCH;

@@ -3,6 +3,7 @@
 
 use super::{Service, ServiceError};
 use crate::register::event::{RECORDED_ACTIONS, RegistryEnvelope, registry_entry};
+use crate::store::{Append, Effect};
 
 /// What a notification delivery changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -14,20 +15,19 @@ pub struct RecordedEvents {
 
 impl Service {
     pub async fn record_registry_events(&self, envelope: &RegistryEnvelope) -> Result<RecordedEvents, ServiceError> {
-        let mut outcome = RecordedEvents::default();
-        for event in &envelope.events {
-            if !RECORDED_ACTIONS.contains(&event.action.as_str()) || event.id.is_empty() {
-                outcome.ignored += 1;
-                continue;
-            }
-            let key = format!("registry-event:{}", event.id);
-            let (_, appended) = self.store.append_once(&key, &registry_entry(event)).await?;
-            if appended {
-                outcome.recorded += 1;
-            } else {
-                outcome.duplicates += 1;
-            }
-        }
-        Ok(outcome)
+        let (recorded, ignored): (Vec<_>, Vec<_>) = envelope
+            .events
+            .iter()
+            .partition(|event| RECORDED_ACTIONS.contains(&event.action.as_str()) && !event.id.is_empty());
+        let appends: Vec<Append> = recorded
+            .into_iter()
+            .map(|event| Append {
+                entry: registry_entry(event),
+                effect: Effect::Once { key: format!("registry-event:{}", event.id) },
+            })
+            .collect();
+        let (placed, _) = self.log.append_all(&appends).await?;
+        let fresh = placed.iter().filter(|p| p.new).count();
+        Ok(RecordedEvents { recorded: fresh, duplicates: placed.len() - fresh, ignored: ignored.len() })
     }
 }

@@ -42,8 +42,7 @@ impl Service {
             });
             match (present, manifest) {
                 (true, Some(manifest)) => {
-                    let entry = crate::register::event::sign_entry(s, manifest.as_str());
-                    self.store.confirm_signature_logged(row.id, manifest.as_str(), &entry).await?;
+                    self.log.append(super::sign::confirm_signature(row.id, row.signature, &manifest)).await?;
                     outcome.confirmed += 1;
                 }
                 _ => {

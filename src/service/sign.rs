@@ -11,7 +11,7 @@ use crate::formats::{Digest, ImageReference};
 use crate::keys::{KeyRef, PublicKey};
 use crate::oci::StoredSignature;
 use crate::register::event::sign_entry;
-use crate::store::NewSignature;
+use crate::store::{Append, Effect, NewSignature};
 
 /// A sign request as the API and CLI hand it over.
 #[derive(Debug, Clone)]
@@ -100,10 +100,8 @@ impl Service {
             }
         };
         let (record_id, log) = if written.created {
-            let entry = sign_entry(&record, written.manifest_digest.as_str());
-            let (index, tree_size) =
-                self.store.confirm_signature_logged(record_id, written.manifest_digest.as_str(), &entry).await?;
-            (Some(record_id), Some(LogPosition { index, tree_size }))
+            let placed = self.log.append(confirm_signature(record_id, record, &written.manifest_digest)).await?;
+            (Some(record_id), Some(LogPosition { index: placed.index, tree_size: placed.tree_size }))
         } else {
             self.store.abandon_signature(record_id).await?;
             (None, None)
@@ -121,6 +119,18 @@ impl Service {
             record_id,
             log,
         })
+    }
+}
+
+/// The register entry for a signature the registry now holds, with the confirmation of its row.
+pub(super) fn confirm_signature(id: i64, signature: NewSignature, manifest_digest: &Digest) -> Append {
+    Append {
+        entry: sign_entry(&signature, manifest_digest.as_str()),
+        effect: Effect::ConfirmSignature {
+            id,
+            signature: Box::new(signature),
+            manifest_digest: manifest_digest.to_string(),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 //! Owns: SQL, migrations and connection pools. Must not touch: HTTP, registries or keys. It stores
 //! public facts only (digests, key ids, signatures, actors); no secret is ever passed to it.
 
+mod batch;
 mod sqlite;
 mod sqlite_log;
 
@@ -38,7 +39,7 @@ pub struct SignatureRecord {
     pub manifest_digest: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -66,15 +67,6 @@ pub trait Store: LogStore + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
-    /// The registry holds the signature now, in manifest `manifest_digest`: confirms the row and appends
-    /// `entry` to the register in one transaction, so no stored signature goes unlogged. Returns the
-    /// entry's index and the new tree size.
-    async fn confirm_signature_logged(
-        &self,
-        id: i64,
-        manifest_digest: &str,
-        entry: &[u8],
-    ) -> Result<(u64, u64), StoreError>;
     /// The registry write failed: the row goes, since it claims nothing.
     async fn abandon_signature(&self, id: i64) -> Result<(), StoreError>;
     /// Rows a crash left between intent and confirmation.
@@ -85,20 +77,53 @@ pub trait Store: LogStore + Send + Sync {
     async fn count_signatures(&self) -> Result<i64, StoreError>;
 }
 
-/// The register's storage: entries as leaves and the hashes of perfect subtrees. Appends are atomic: a
-/// batch is all in or all out, with its nodes.
+/// One entry for the register and what must change with it, in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Append {
+    pub entry: Vec<u8>,
+    pub effect: Effect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    /// The registry holds signature row `id` in manifest `manifest_digest`: the row turns 'stored' (and is
+    /// written again if a reconciling peer removed it meanwhile), so no stored signature goes unlogged.
+    ConfirmSignature {
+        id: i64,
+        signature: Box<NewSignature>,
+        manifest_digest: String,
+    },
+    /// Append only if nothing was appended under `key` before (retried deliveries are logged once).
+    Once {
+        key: String,
+    },
+}
+
+impl Append {
+    pub fn plain(entry: Vec<u8>) -> Self {
+        Self { entry, effect: Effect::None }
+    }
+}
+
+/// Where an [`Append`] landed: its index, and false when an earlier append under the same key holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub index: u64,
+    pub new: bool,
+}
+
+/// The register's storage: entries as leaves and the hashes of perfect subtrees. A batch is one
+/// transaction: all in or all out, with its nodes and effects, durable when the call returns.
 #[async_trait]
 pub trait LogStore: Send + Sync {
-    /// Appends `entries` as the next leaves; returns the index of the first and the new tree size.
-    async fn append_entries(&self, entries: &[Vec<u8>]) -> Result<(u64, u64), StoreError>;
+    /// Appends the batch in order as the next leaves; returns where each landed and the new tree size.
+    async fn append_batch(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), StoreError>;
     async fn tree_size(&self) -> Result<u64, StoreError>;
     /// The stored hashes of perfect subtrees, in the order asked.
     async fn node_hashes(&self, nodes: &[crate::register::merkle::NodeId]) -> Result<Vec<[u8; 32]>, StoreError>;
     /// Entries `[start, end)` with their indexes.
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
-    /// Appends `entry` unless an entry was already appended under `key`; returns the entry's index and
-    /// whether this call appended it.
-    async fn append_once(&self, key: &str, entry: &[u8]) -> Result<(u64, bool), StoreError>;
 }
 
 /// Opens the store a database URL names.

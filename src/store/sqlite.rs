@@ -50,6 +50,34 @@ impl SqliteStore {
     }
 }
 
+/// The INSERT of a signature row in `state`, returning its id.
+pub(super) fn insert_signature<'q>(
+    s: &'q NewSignature,
+    state: &'static str,
+    manifest_digest: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(
+        "INSERT INTO signatures (state, actor, source_addr, registry, repository, digest, identity, key_id, \
+         key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(state)
+    .bind(&s.actor)
+    .bind(&s.source_addr)
+    .bind(&s.registry)
+    .bind(&s.repository)
+    .bind(&s.digest)
+    .bind(&s.identity)
+    .bind(&s.key_id)
+    .bind(i64::from(s.key_version))
+    .bind(&s.algorithm)
+    .bind(&s.payload_digest)
+    .bind(&s.signature_b64)
+    .bind(&s.signature_tag)
+    .bind(manifest_digest)
+    .bind(&s.created_at)
+}
+
 const SELECT_SIGNATURE: &str = "SELECT id, state, actor, source_addr, registry, repository, digest, identity, key_id, \
      key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at FROM signatures";
 
@@ -84,45 +112,8 @@ impl Store for SqliteStore {
     }
 
     async fn begin_signature(&self, s: &NewSignature) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO signatures (state, actor, source_addr, registry, repository, digest, identity, key_id, \
-             key_version, algorithm, payload_digest, signature_b64, signature_tag, created_at) \
-             VALUES ('pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&s.actor)
-        .bind(&s.source_addr)
-        .bind(&s.registry)
-        .bind(&s.repository)
-        .bind(&s.digest)
-        .bind(&s.identity)
-        .bind(&s.key_id)
-        .bind(i64::from(s.key_version))
-        .bind(&s.algorithm)
-        .bind(&s.payload_digest)
-        .bind(&s.signature_b64)
-        .bind(&s.signature_tag)
-        .bind(&s.created_at)
-        .fetch_one(&self.pool)
-        .await?;
+        let row = insert_signature(s, "pending", None).fetch_one(&self.pool).await?;
         Ok(row.get("id"))
-    }
-
-    async fn confirm_signature_logged(
-        &self,
-        id: i64,
-        manifest_digest: &str,
-        entry: &[u8],
-    ) -> Result<(u64, u64), StoreError> {
-        let _writer = self.append_lock.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE signatures SET state = 'stored', manifest_digest = ? WHERE id = ? AND state = 'pending'")
-            .bind(manifest_digest)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let appended = super::sqlite_log::append_in(&mut tx, &[entry.to_vec()]).await?;
-        tx.commit().await?;
-        Ok(appended)
     }
 
     async fn abandon_signature(&self, id: i64) -> Result<(), StoreError> {
@@ -151,6 +142,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Append, Appended, Effect, LogStore};
 
     fn sample() -> NewSignature {
         NewSignature {
@@ -178,7 +170,19 @@ mod tests {
         let first = store.begin_signature(&sample()).await.unwrap();
         let second = store.begin_signature(&sample()).await.unwrap();
         assert_eq!(store.pending_signatures().await.unwrap().len(), 2);
-        assert_eq!(store.confirm_signature_logged(first, "sha256:m", b"{}").await.unwrap(), (0, 1));
+        let confirm = Append {
+            entry: b"{}".to_vec(),
+            effect: Effect::ConfirmSignature {
+                id: first,
+                signature: Box::new(sample()),
+                manifest_digest: "sha256:m".into(),
+            },
+        };
+        assert_eq!(
+            store.append_batch(std::slice::from_ref(&confirm)).await.unwrap(),
+            (vec![Appended { index: 0, new: true }], 1)
+        );
+        assert_eq!(store.append_batch(&[confirm]).await.unwrap(), (vec![Appended { index: 0, new: false }], 1));
         store.abandon_signature(first).await.unwrap();
         store.abandon_signature(second).await.unwrap();
         let rows = store.signatures_of(&sample().digest).await.unwrap();

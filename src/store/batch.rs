@@ -1,0 +1,95 @@
+//! The append algorithm both databases share: place each [`Append`] of a batch (applying its effect),
+//! then write the new leaves and every perfect subtree they complete. The SQL is behind [`LogTx`].
+
+use std::future::Future;
+
+use super::{Append, Appended, Effect, NewSignature, StoreError};
+use crate::register::merkle::{Hash, NodeId, extend, leaf_hash, node_of, perfect_pieces};
+
+/// The statements an append needs, run inside one open write transaction that excludes other appenders.
+pub(super) trait LogTx: Send {
+    fn size(&mut self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn node(&mut self, id: NodeId) -> impl Future<Output = Result<Hash, StoreError>> + Send;
+    fn insert_entries(
+        &mut self,
+        first: u64,
+        entries: &[(&[u8], Hash)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_nodes(&mut self, nodes: &[(NodeId, Hash)]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn dedupe_lookup(&mut self, key: &str) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+    fn dedupe_insert(&mut self, key: &str, index: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks row `id` stored; returns false when no pending row `id` exists.
+    fn confirm_signature(
+        &mut self,
+        id: i64,
+        manifest_digest: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn insert_stored_signature(
+        &mut self,
+        signature: &NewSignature,
+        manifest_digest: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Rows per multi-row INSERT, well under both databases' bind-parameter limits.
+pub(super) const ROWS_PER_INSERT: usize = 500;
+
+pub(super) async fn append_batch_in(tx: &mut impl LogTx, batch: &[Append]) -> Result<(Vec<Appended>, u64), StoreError> {
+    let size = tx.size().await?;
+    let mut placed = Vec::with_capacity(batch.len());
+    let mut new_entries: Vec<&[u8]> = Vec::with_capacity(batch.len());
+    for append in batch {
+        let next = size + new_entries.len() as u64;
+        if let Some(index) = apply_effect(tx, &append.effect, next).await? {
+            placed.push(Appended { index, new: false });
+            continue;
+        }
+        placed.push(Appended { index: next, new: true });
+        new_entries.push(&append.entry);
+    }
+    let mut frontier = Vec::new();
+    for (start, end) in perfect_pieces(0, size) {
+        frontier.push(tx.node(node_of(start, end)).await?);
+    }
+    let leaves: Vec<(&[u8], Hash)> = new_entries.iter().map(|e| (*e, leaf_hash(e))).collect();
+    let leaf_hashes: Vec<Hash> = leaves.iter().map(|(_, h)| *h).collect();
+    for (offset, chunk) in leaves.chunks(ROWS_PER_INSERT).enumerate() {
+        tx.insert_entries(size + (offset * ROWS_PER_INSERT) as u64, chunk).await?;
+    }
+    for chunk in extend(size, &frontier, &leaf_hashes).chunks(ROWS_PER_INSERT) {
+        tx.insert_nodes(chunk).await?;
+    }
+    Ok((placed, size + new_entries.len() as u64))
+}
+
+/// Applies `effect` for an entry that would land at `next`; returns the index of an earlier entry that
+/// already stands for it, in which case nothing is appended.
+async fn apply_effect(tx: &mut impl LogTx, effect: &Effect, next: u64) -> Result<Option<u64>, StoreError> {
+    match effect {
+        Effect::None => Ok(None),
+        Effect::Once { key } => once(tx, key, next).await,
+        Effect::ConfirmSignature { id, signature, manifest_digest } => {
+            let confirmed = tx.confirm_signature(*id, manifest_digest).await?;
+            if let Some(index) = once(tx, &signature_key(signature), next).await? {
+                return Ok(Some(index));
+            }
+            if !confirmed {
+                tx.insert_stored_signature(signature, manifest_digest).await?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+async fn once(tx: &mut impl LogTx, key: &str, next: u64) -> Result<Option<u64>, StoreError> {
+    if let Some(index) = tx.dedupe_lookup(key).await? {
+        return Ok(Some(index));
+    }
+    tx.dedupe_insert(key, next).await?;
+    Ok(None)
+}
+
+/// A signature is logged once however many paths confirm it (the sign itself, a peer's reconciliation).
+fn signature_key(signature: &NewSignature) -> String {
+    format!("signature:{}:{}", signature.payload_digest, signature.signature_b64)
+}
