@@ -67,11 +67,25 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://…`; unset means `<data_dir>/notarium.db`.
+    /// `sqlite://…` or `postgres://…`; unset means `<data_dir>/notarium.db`.
     pub url: Option<String>,
+    /// A sign interrupted by a crash whose signature is not (yet) in the registry is given up only after
+    /// this many seconds: a write sent just before the crash may still land. Longer than the registry timeout.
+    #[serde(default = "default_pending_grace")]
+    pub pending_grace_secs: u64,
+}
+
+fn default_pending_grace() -> u64 {
+    180
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, pending_grace_secs: default_pending_grace() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -280,6 +294,9 @@ impl Config {
         }
         if let Some(v) = env.get("NOTARIUM_DATABASE_URL") {
             self.database.url = Some(v.clone());
+        }
+        if let Some(v) = env.get("NOTARIUM_PENDING_GRACE_SECS").and_then(|v| v.parse().ok()) {
+            self.database.pending_grace_secs = v;
         }
         if let Some(v) = env.get("NOTARIUM_INSECURE_REGISTRIES") {
             self.registries.insecure = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect();

@@ -5,6 +5,7 @@ mod support;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use notarium::keys::{FileSigner, KeyRing};
 use notarium::oci::DistributionRegistry;
@@ -52,8 +53,11 @@ fn pending_signs_are_confirmed_and_logged_if_the_registry_holds_them_and_removed
     let lost = NewSignature { signature_b64: "bm90IHN0b3JlZA==".into(), ..written.clone() };
     let lost_row = runtime.block_on(store.begin_signature(&lost)).unwrap();
 
-    let outcome = runtime.block_on(service.reconcile_pending()).unwrap();
-    assert_eq!(outcome, Reconciled { confirmed: 1, removed: 1, deferred: 0 });
+    // The lost write might still land while it is young: it waits out the grace period.
+    let outcome = runtime.block_on(service.reconcile_pending(Duration::from_secs(3600))).unwrap();
+    assert_eq!(outcome, Reconciled { confirmed: 1, removed: 0, deferred: 0, waiting: 1 });
+    let outcome = runtime.block_on(service.reconcile_pending(Duration::ZERO)).unwrap();
+    assert_eq!(outcome, Reconciled { confirmed: 0, removed: 1, deferred: 0, waiting: 0 });
     let rows = runtime.block_on(store.signatures_of(&digest)).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].id, crashed_row);
@@ -92,7 +96,7 @@ fn pending_signs_wait_while_the_registry_is_down() {
     };
     runtime.block_on(store.begin_signature(&row)).unwrap();
     drop(registry);
-    let outcome = runtime.block_on(service.reconcile_pending()).unwrap();
-    assert_eq!(outcome, Reconciled { confirmed: 0, removed: 0, deferred: 1 });
+    let outcome = runtime.block_on(service.reconcile_pending(Duration::ZERO)).unwrap();
+    assert_eq!(outcome, Reconciled { confirmed: 0, removed: 0, deferred: 1, waiting: 0 });
     assert_eq!(runtime.block_on(store.pending_signatures()).unwrap().len(), 1);
 }

@@ -6,6 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use sha2::{Digest as _, Sha256};
 use support::{Notarium, Registry, push_image};
 
 fn cli(args: &[&str]) -> Output {
@@ -14,6 +15,12 @@ fn cli(args: &[&str]) -> Output {
 
 fn verify(file: &Path, key: &Path) -> (bool, String) {
     let out = cli(&["log", "verify", file.to_str().unwrap(), "--log-key", key.to_str().unwrap()]);
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn verify_since(file: &Path, key: &Path, since: &Path) -> (bool, String) {
+    let (file, key, since) = (file.to_str().unwrap(), key.to_str().unwrap(), since.to_str().unwrap());
+    let out = cli(&["log", "verify", file, "--log-key", key, "--since", since]);
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
@@ -96,4 +103,107 @@ fn an_entry_edited_in_the_database_fails_verification_and_names_the_entry() {
     let file = export(&notarium, dir.path(), "after-edit.jsonl", &[]);
     let (ok, text) = verify(&file, &key);
     assert!(!ok && text.contains("entry 1") && text.contains("not in the signed tree"), "{text}");
+}
+
+/// Rewrites entry `index` the thorough way: new content, new leaf hash, and every stored subtree hash
+/// above it recomputed, so the database is self-consistent and only an earlier checkpoint can tell.
+async fn rewrite_history(database_url: &str, index: i64) {
+    let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
+    for trigger in ["log_entries_no_update", "log_nodes_no_update"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER {trigger}"))).execute(&pool).await.unwrap();
+    }
+    let entry: Vec<u8> =
+        sqlx::query_scalar("SELECT entry FROM log_entries WHERE idx = ?").bind(index).fetch_one(&pool).await.unwrap();
+    let forged = String::from_utf8(entry).unwrap().replacen("dev-ecdsa", "dev-forged", 1).into_bytes();
+    let mut hash: [u8; 32] = Sha256::new().chain_update([0u8]).chain_update(&forged).finalize().into();
+    sqlx::query("UPDATE log_entries SET entry = ?, leaf_hash = ? WHERE idx = ?")
+        .bind(&forged)
+        .bind(hash.as_slice())
+        .bind(index)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for level in 0..40i64 {
+        let node = index >> level;
+        if level > 0 {
+            let sibling: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?")
+                .bind(level - 1)
+                .bind((index >> (level - 1)) ^ 1)
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            let Some(sibling) = sibling else { break };
+            let (left, right) =
+                if (index >> (level - 1)) & 1 == 0 { (hash.to_vec(), sibling) } else { (sibling, hash.to_vec()) };
+            hash = Sha256::new().chain_update([1u8]).chain_update(left).chain_update(right).finalize().into();
+        }
+        let updated = sqlx::query("UPDATE log_nodes SET hash = ? WHERE level = ? AND idx = ?")
+            .bind(hash.as_slice())
+            .bind(level)
+            .bind(node)
+            .execute(&pool)
+            .await
+            .unwrap();
+        if updated.rows_affected() == 0 {
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_rewritten_history_passes_on_its_own_but_fails_against_a_checkpoint_saved_before() {
+    let (registry, notarium, dir, key) = signed_log(4);
+    let (status, saved) = notarium.get_text("/v1/log/checkpoint");
+    assert_eq!(status, 200);
+    let saved_file = dir.path().join("saved-checkpoint.txt");
+    std::fs::write(&saved_file, &saved).unwrap();
+    let digest = push_image(&registry, "audit/app", "later", "later");
+    assert_eq!(notarium.sign(&format!("{}/audit/app@{digest}", registry.host), "dev-ed25519").0, 201);
+
+    let since = ["--since", saved_file.to_str().unwrap()];
+    let honest = export(&notarium, dir.path(), "honest.jsonl", &since);
+    let (ok, text) = verify_since(&honest, &key, &saved_file);
+    assert!(ok && text.contains("verified 5 entries"), "{text}");
+
+    tokio::runtime::Runtime::new().unwrap().block_on(rewrite_history(&notarium.database_url(), 1));
+    let rewritten = export(&notarium, dir.path(), "rewritten.jsonl", &since);
+    let (ok, text) = verify(&rewritten, &key);
+    assert!(ok, "a thorough rewrite is self-consistent, which is why auditors keep checkpoints: {text}");
+    let (ok, text) = verify_since(&rewritten, &key, &saved_file);
+    assert!(
+        !ok && text.contains("line 1") && text.contains("does not extend the saved checkpoint at size 4"),
+        "{text}"
+    );
+
+    let (_, proof) = notarium.get_text("/v1/log/proof/consistency?first=4&second=5");
+    let proof: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    let hashes: Vec<[u8; 32]> = proof["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| notarium::formats::digest::hex_decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect();
+    let root_of = |note: &str| {
+        let (body, _) = notarium::formats::checkpoint::parse_note(note).unwrap();
+        notarium::formats::checkpoint::Checkpoint::parse_body(&body).unwrap().root_hash
+    };
+    let (_, current) = notarium.get_text("/v1/log/checkpoint");
+    let served = notarium::register::merkle::verify_consistency(4, 5, &root_of(&saved), &root_of(&current), &hashes);
+    assert!(served.is_err(), "the server's own consistency proof must not bridge a rewritten history");
+}
+
+#[test]
+fn the_csv_view_lists_every_entry_with_its_leaf_hash() {
+    let (_registry, notarium, dir, _key) = signed_log(3);
+    let csv = std::fs::read_to_string(export(&notarium, dir.path(), "all.csv", &["--format", "csv"])).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(rows[0].starts_with("index,time,kind,actor,source,registry,repository,digest,key,key_version"));
+    let jsonl = std::fs::read_to_string(export(&notarium, dir.path(), "all.jsonl", &[])).unwrap();
+    for (row, line) in rows[1..].iter().zip(jsonl.lines().skip(1)) {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(row.starts_with(&format!("{},", line["index"])), "{row}");
+        assert!(row.contains(",sign,") && row.contains(",audit/app,") && row.contains(",dev-ecdsa,1,"), "{row}");
+        assert!(row.ends_with(line["leaf_hash"].as_str().unwrap()), "{row}");
+    }
 }

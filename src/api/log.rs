@@ -1,16 +1,21 @@
 //! The register over HTTP: `GET /v1/log/checkpoint`, `/v1/log/entries`, `/v1/log/proof/inclusion`,
 //! `/v1/log/proof/consistency` (design.md).
 
+use std::sync::Arc;
+
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, AppState};
 use crate::formats::digest::hex_lower;
+use crate::register::export::ExportFormat;
 use crate::register::merkle::leaf_hash;
 
 const MAX_ENTRIES: u64 = 1000;
@@ -28,6 +33,10 @@ pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoRespon
 pub struct ExportQuery {
     from: Option<String>,
     to: Option<String>,
+    #[serde(default)]
+    format: ExportFormat,
+    /// An earlier tree size the auditor holds a checkpoint for: the header then proves consistency from it.
+    since: Option<u64>,
 }
 
 fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateTime>, ApiError> {
@@ -45,16 +54,36 @@ fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateT
         .transpose()
 }
 
-/// The entries of a period as JSON Lines, with what an offline verifier needs.
+/// The entries of a period as JSON Lines with what an offline verifier needs (or as CSV), streamed page
+/// by page; `X-Notarium-Export-Count` says how many entries follow.
 pub async fn export(
     State(state): State<AppState>,
     query: Result<Query<ExportQuery>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let Query(ExportQuery { from, to }) = query?;
+) -> Result<Response, ApiError> {
+    let Query(ExportQuery { from, to, format, since }) = query?;
     let period = crate::service::Period { from: rfc3339("from", from)?, to: rfc3339("to", to)? };
-    let lines = state.service.export(period).await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines))
+    let plan = Arc::new(state.service.export_plan(period, format, since).await?);
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(format.content_type())),
+        (HeaderName::from_static(EXPORT_COUNT_HEADER), HeaderValue::from(plan.count())),
+    ];
+    let opening = stream::once(std::future::ready(Ok(Bytes::from(plan.opening.clone()))));
+    let service = state.service.clone();
+    let pages = stream::iter(plan.pages()).then(move |start| {
+        let (service, plan) = (service.clone(), plan.clone());
+        async move {
+            let page = service.export_page(&plan, start).await;
+            if let Err(e) = &page {
+                tracing::error!(error = %e, start, "export aborted");
+            }
+            page.map(Bytes::from)
+        }
+    });
+    Ok((headers, Body::from_stream(opening.chain(pages))).into_response())
 }
+
+/// The response header of `GET /v1/log/export` carrying the number of entries in the body.
+pub const EXPORT_COUNT_HEADER: &str = "x-notarium-export-count";
 
 #[derive(Deserialize)]
 pub struct Range {
@@ -83,7 +112,7 @@ pub async fn entries(
             format!("end must be at least start and at most start + {MAX_ENTRIES}"),
         ));
     }
-    let rows = state.service.store.entries(start, end).await.map_err(crate::service::ServiceError::from)?;
+    let rows = state.service.log.entries(start, end).await?;
     let entries: Vec<Entry> = rows
         .into_iter()
         .map(|(index, bytes)| Entry {

@@ -17,6 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use error::ApiError;
+pub use log::EXPORT_COUNT_HEADER;
 
 use crate::service::Service;
 

@@ -15,6 +15,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::register::export::ExportFormat;
+
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 refused (the server answered with a problem, or no valid \
 signature was found); 2 usage error; 3 the server or registry could not be reached or the service could not start.";
 
@@ -79,7 +81,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum LogCommand {
-    /// Write the entries of a period, with a signed checkpoint and proofs, as JSON Lines.
+    /// Write the entries of a period, with a signed checkpoint and proofs, as JSON Lines (or a CSV view).
     Export {
         /// RFC 3339 start of the period (inclusive); the log's beginning when omitted.
         #[arg(long)]
@@ -89,6 +91,11 @@ enum LogCommand {
         to: Option<String>,
         #[arg(long, short = 'o')]
         output: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: ExportFormat,
+        /// A checkpoint saved earlier (GET /v1/log/checkpoint): the export then proves it extends that tree.
+        #[arg(long)]
+        since: Option<PathBuf>,
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
@@ -97,6 +104,9 @@ enum LogCommand {
         file: PathBuf,
         #[arg(long)]
         log_key: PathBuf,
+        /// A checkpoint saved earlier: the export must prove the log still extends it (no history rewritten).
+        #[arg(long)]
+        since: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
@@ -163,10 +173,13 @@ async fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Keys { command: KeysCommand::List { server, output } } => client::list_keys(&server, output).await,
         Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id).await,
-        Command::Log { command: LogCommand::Export { from, to, output, server } } => {
-            log::export(&server, from.as_deref(), to.as_deref(), &output).await
+        Command::Log { command: LogCommand::Export { from, to, output, format, since, server } } => {
+            let period = log::PeriodArgs { from, to, format, since };
+            log::export(&server, &period, &output).await
         }
-        Command::Log { command: LogCommand::Verify { file, log_key, output } } => log::verify(&file, &log_key, output),
+        Command::Log { command: LogCommand::Verify { file, log_key, since, output } } => {
+            log::verify(&file, &log_key, since.as_deref(), output)
+        }
         Command::Verify { image, public_key, insecure_registries, output } => {
             verify::verify(&image, &public_key, insecure_registries, output).await
         }

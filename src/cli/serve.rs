@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::CliError;
 use crate::api::{AppState, router};
@@ -27,11 +28,9 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
         Arc::new(DistributionRegistry::new(config.registries.insecure.clone(), registry_credentials(&config)?));
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let service = Arc::new(Service::new(keys, registry, store, register));
-    match service.reconcile_pending().await {
-        Ok(r) if r != Default::default() => tracing::info!(?r, "reconciled interrupted signs"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "reconciliation failed; pending signs stay pending"),
-    }
+    let grace = Duration::from_secs(config.database.pending_grace_secs);
+    reconcile(&service, grace).await;
+    tokio::spawn(reconcile_periodically(service.clone(), grace));
     tokio::spawn(report_key_backends(service.clone()));
     let registry_events_secret = registry_events_secret(&config)?;
     let app = router(AppState { service, registry_events_secret }, config.server.max_body_bytes);
@@ -48,6 +47,24 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
 
 /// Opens every key backend once at start-up so that a broken one is named in the log right away; the
 /// server starts regardless, and the key answers 503 until its backend works.
+async fn reconcile(service: &Service, grace: Duration) {
+    match service.reconcile_pending(grace).await {
+        Ok(r) if r != Default::default() => tracing::info!(?r, "reconciled interrupted signs"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "reconciliation failed; pending signs stay pending"),
+    }
+}
+
+/// Settles rows left by a crash of this or another server on the same database, and rows that were
+/// too young to give up at start-up.
+async fn reconcile_periodically(service: Arc<Service>, grace: Duration) {
+    let period = (grace / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::time::sleep(period).await;
+        reconcile(&service, grace).await;
+    }
+}
+
 async fn report_key_backends(service: Arc<Service>) {
     for (id, signer) in service.keys.iter() {
         match signer.versions().await {

@@ -1,5 +1,6 @@
 //! The log over a [`LogStore`]: roots and proofs from stored subtree hashes, one store read each.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::merkle::{self, Hash};
@@ -72,6 +73,21 @@ impl Log {
         self.range_hashes(&merkle::inclusion_ranges(index, size)).await
     }
 
+    /// Inclusion proofs of every entry in `indexes` in the tree of `size`, with one store read for all.
+    pub async fn inclusion_proofs(
+        &self,
+        indexes: std::ops::Range<u64>,
+        size: u64,
+    ) -> Result<Vec<Vec<Hash>>, RegisterError> {
+        self.check_size(size).await?;
+        if indexes.end > size {
+            return Err(RegisterError::OutOfRange { what: format!("entry {}", indexes.end - 1), size });
+        }
+        let per_entry: Vec<Vec<(u64, u64)>> = indexes.map(|i| merkle::inclusion_ranges(i, size)).collect();
+        let mut hashes = self.range_hashes(&per_entry.concat()).await?.into_iter();
+        Ok(per_entry.iter().map(|ranges| hashes.by_ref().take(ranges.len()).collect()).collect())
+    }
+
     /// RFC 9162 consistency proof from the tree of `first` entries to the tree of `second`.
     pub async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, RegisterError> {
         self.check_size(second).await?;
@@ -91,17 +107,15 @@ impl Log {
 
     /// The hashes of `ranges`, each folded from its perfect pieces, read from the store in one go.
     async fn range_hashes(&self, ranges: &[(u64, u64)]) -> Result<Vec<Hash>, RegisterError> {
-        let pieces: Vec<Vec<(u64, u64)>> = ranges.iter().map(|&(s, e)| merkle::perfect_pieces(s, e)).collect();
-        let ids: Vec<merkle::NodeId> = pieces.iter().flatten().map(|&(s, e)| merkle::node_of(s, e)).collect();
-        let hashes = self.store.node_hashes(&ids).await?;
-        let mut at = 0;
-        Ok(pieces
+        let pieces: Vec<Vec<merkle::NodeId>> = ranges
             .iter()
-            .map(|p| {
-                let folded = merkle::fold_pieces(&hashes[at..at + p.len()]);
-                at += p.len();
-                folded
-            })
-            .collect())
+            .map(|&(s, e)| merkle::perfect_pieces(s, e).into_iter().map(|(s, e)| merkle::node_of(s, e)).collect())
+            .collect();
+        let mut ids: Vec<merkle::NodeId> = pieces.iter().flatten().copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let known: HashMap<merkle::NodeId, Hash> =
+            ids.iter().copied().zip(self.store.node_hashes(&ids).await?).collect();
+        Ok(pieces.iter().map(|p| merkle::fold_pieces(&p.iter().map(|id| known[id]).collect::<Vec<_>>())).collect())
     }
 }

@@ -1,10 +1,11 @@
 //! The register: the append-only log of events as an RFC 6962 / RFC 9162 Merkle tree.
 //!
 //! Owns: tree math and proofs (`merkle`, pure), the log over its store (`log`) with group commit
-//! (`sequencer`), entry formats (`event`) and the offline export verifier (`verify`). Must not touch: HTTP
+//! (`sequencer`), entry formats (`event`), the export's line formats (`export`) and the offline export verifier (`verify`). Must not touch: HTTP
 //! or the registry.
 
 pub mod event;
+pub mod export;
 mod log;
 pub mod merkle;
 mod sequencer;

@@ -6,6 +6,7 @@
 mod check;
 mod checkpoint;
 mod events;
+mod export;
 mod reconcile;
 mod sign;
 
@@ -18,8 +19,9 @@ use crate::register::{Log, RegisterError};
 use crate::store::{LogStore, Store, StoreError};
 
 pub use check::{CheckedSignature, check_signatures};
-pub use checkpoint::{Period, RegisterSettings};
+pub use checkpoint::RegisterSettings;
 pub use events::RecordedEvents;
+pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
 pub use sign::{LogPosition, SignOutcome, SignRequest};
 

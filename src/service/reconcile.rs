@@ -1,4 +1,7 @@
-//! Start-up reconciliation of signs a crash interrupted between the registry write and its confirmation.
+//! Reconciliation of signs a crash interrupted between the registry write and its confirmation: run at
+//! start-up and then periodically (a peer on a shared database may crash too).
+
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -14,13 +17,17 @@ pub struct Reconciled {
     pub confirmed: usize,
     /// Pending rows whose signature never reached the registry: removed.
     pub removed: usize,
-    /// Rows left pending because the registry could not be asked; retried at the next start.
+    /// Rows left pending because the registry could not be asked; retried at the next round.
     pub deferred: usize,
+    /// Rows whose signature is not in the registry yet but younger than the grace period: a write sent
+    /// just before the crash may still land.
+    pub waiting: usize,
 }
 
 impl Service {
-    /// Confirms each pending row whose signature is in the registry and removes the others.
-    pub async fn reconcile_pending(&self) -> Result<Reconciled, ServiceError> {
+    /// Confirms each pending row whose signature is in the registry and removes those older than `grace`
+    /// whose signature is not.
+    pub async fn reconcile_pending(&self, grace: Duration) -> Result<Reconciled, ServiceError> {
         let mut outcome = Reconciled::default();
         for row in self.store.pending_signatures().await? {
             let s = &row.signature;
@@ -45,6 +52,7 @@ impl Service {
                     self.log.append(super::sign::confirm_signature(row.id, row.signature, &manifest)).await?;
                     outcome.confirmed += 1;
                 }
+                _ if younger_than(&s.created_at, grace) => outcome.waiting += 1,
                 _ => {
                     self.store.abandon_signature(row.id).await?;
                     outcome.removed += 1;
@@ -53,4 +61,11 @@ impl Service {
         }
         Ok(outcome)
     }
+}
+
+fn younger_than(created_at: &str, grace: Duration) -> bool {
+    let format = time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(created_at, &format).is_ok_and(|at| {
+        time::OffsetDateTime::now_utc() - at < time::Duration::try_from(grace).unwrap_or(time::Duration::MAX)
+    })
 }

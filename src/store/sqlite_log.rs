@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
-use super::batch::{LogTx, append_batch_in};
+use std::collections::HashMap;
+
+use super::batch::{LogTx, ROWS_PER_INSERT, append_batch_in};
 use super::{Append, Appended, LogStore, NewSignature, SqliteStore, StoreError};
 use crate::register::merkle::{Hash, NodeId};
 
@@ -105,13 +107,21 @@ impl LogStore for SqliteStore {
     }
 
     async fn node_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let mut found = HashMap::with_capacity(nodes.len());
         let mut tx = self.pool.begin().await?;
-        let mut hashes = Vec::with_capacity(nodes.len());
-        for &id in nodes {
-            hashes.push(SqliteTx(&mut tx).node(id).await?);
+        for chunk in nodes.chunks(ROWS_PER_INSERT) {
+            let mut select =
+                QueryBuilder::<Sqlite>::new("SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN ");
+            select.push_tuples(chunk, |mut row, (level, index)| {
+                row.push_bind(i64::from(*level)).push_bind(*index as i64);
+            });
+            for row in select.build().fetch_all(&mut *tx).await? {
+                let id = (row.get::<i64, _>("level") as u32, row.get::<i64, _>("idx") as u64);
+                found.insert(id, to_hash(row.get("hash"))?);
+            }
         }
         tx.commit().await?;
-        Ok(hashes)
+        nodes.iter().map(|id| found.get(id).copied().ok_or_else(|| missing_node(*id))).collect()
     }
 
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {

@@ -1,0 +1,135 @@
+//! The auditor's export formats: JSON Lines (a header with the signed checkpoint, then one line per entry
+//! with its leaf hash and inclusion proof) and a CSV view of the same entries for spreadsheets.
+//!
+//! Owns: the bytes of each line. Must not touch: the store (the service feeds it entries and proofs).
+
+use serde_json::{Value, json};
+
+use super::merkle::{Hash, leaf_hash};
+use crate::formats::digest::hex_lower;
+
+/// What `notarium log export` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// JSON Lines with checkpoint and proofs: what `notarium log verify` checks.
+    #[default]
+    Jsonl,
+    /// One row per entry, no proofs: for reading, not for verifying.
+    Csv,
+}
+
+impl ExportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Jsonl => "application/x-ndjson",
+            Self::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+/// A consistency proof from an earlier tree size to the exported checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consistency {
+    pub from_size: u64,
+    pub hashes: Vec<Hash>,
+}
+
+/// The first line of a JSON Lines export.
+pub fn header_line(checkpoint: &str, tree_size: u64, first: u64, count: u64, since: Option<&Consistency>) -> String {
+    let mut header = json!({
+        "type": "notarium-register-export",
+        "checkpoint": checkpoint,
+        "tree_size": tree_size,
+        "first_index": first,
+        "count": count,
+    });
+    if let Some(c) = since {
+        header["consistency"] = json!({"from_size": c.from_size, "hashes": hex_list(&c.hashes)});
+    }
+    format!("{header}\n")
+}
+
+pub fn entry_line(index: u64, entry: &[u8], proof: &[Hash]) -> String {
+    let line = json!({
+        "index": index,
+        "leaf_hash": hex_lower(&leaf_hash(entry)),
+        "entry": serde_json::from_slice::<Value>(entry).unwrap_or_default(),
+        "inclusion_proof": hex_list(proof),
+    });
+    format!("{line}\n")
+}
+
+fn hex_list(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(|h| hex_lower(h)).collect()
+}
+
+const CSV_COLUMNS: [&str; 13] = [
+    "index",
+    "time",
+    "kind",
+    "actor",
+    "source",
+    "registry",
+    "repository",
+    "digest",
+    "key",
+    "key_version",
+    "tag",
+    "details",
+    "leaf_hash",
+];
+
+pub fn csv_header() -> String {
+    CSV_COLUMNS.join(",") + "\r\n"
+}
+
+/// One CSV row (RFC 4180). The full details stay available as JSON in the `details` column.
+pub fn csv_row(index: u64, entry: &[u8]) -> String {
+    let e: Value = serde_json::from_slice(entry).unwrap_or_default();
+    let text = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let d = &e["details"];
+    let cells = [
+        index.to_string(),
+        text(&e["time"]),
+        text(&e["kind"]),
+        text(&e["actor"]["name"]),
+        text(&e["actor"]["addr"]),
+        text(&e["subject"]["registry"]),
+        text(&e["subject"]["repository"]),
+        text(&e["subject"]["digest"]),
+        text(&d["key"]),
+        text(&d["key_version"]),
+        text(&d["tag"]),
+        text(d),
+        hex_lower(&leaf_hash(entry)),
+    ];
+    cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",") + "\r\n"
+}
+
+/// Quotes a cell when needed, and defuses text a spreadsheet would run as a formula: entries carry
+/// strings from outside (user agents, actor names), so a leading `=`, `+`, `-`, `@` gets a `'` first.
+fn csv_cell(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.into() };
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_quote_separators_and_defuse_formulas() {
+        let entry = br#"{"actor":{"name":"=HYPERLINK(\"x\")"},"details":{"key":"k","key_version":2},"kind":"sign","subject":{"digest":"sha256:ab","registry":"r:5000","repository":"a,b"},"time":"t"}"#;
+        let expected = format!(
+            "7,t,sign,\"'=HYPERLINK(\"\"x\"\")\",,r:5000,\"a,b\",sha256:ab,k,2,,\"{{\"\"key\"\":\"\"k\"\",\"\"key_version\"\":2}}\",{}\r\n",
+            hex_lower(&leaf_hash(entry))
+        );
+        assert_eq!(csv_row(7, entry), expected);
+        assert_eq!(csv_header().trim_end().split(',').count(), 13);
+    }
+}

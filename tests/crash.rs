@@ -1,0 +1,116 @@
+//! Crash safety of the sign path (design.md invariant 2): `kill -9` in the middle of a burst of signs.
+//! After a restart every acknowledged sign is in the register at the index it was told, the register
+//! verifies offline, and the registry holds no signature the register lacks.
+
+mod support;
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use support::{Notarium, Registry, push_image};
+
+const IMAGES: usize = 24;
+
+#[test]
+fn kill_9_during_a_burst_of_signs_loses_no_acknowledged_sign_and_leaves_no_unlogged_signature() {
+    let registry = Registry::start();
+    let data = tempfile::tempdir().unwrap();
+    // Signs whose write never reached the registry are given up 2 s after they began.
+    let data_env = [("NOTARIUM_DATA_DIR", data.path().to_str().unwrap()), ("NOTARIUM_PENDING_GRACE_SECS", "2")];
+    let mut notarium = Notarium::start_with(&[&registry.host], &data_env);
+    let images: Vec<(String, String)> = (0..IMAGES)
+        .map(|i| {
+            let repo = format!("crash/app{}", i % 4);
+            let digest = push_image(&registry, &repo, &format!("v{i}"), &format!("crash {i}"));
+            (repo, digest)
+        })
+        .collect();
+
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let burst: Vec<_> = images
+        .iter()
+        .flat_map(|(repo, digest)| ["dev-ecdsa", "dev-ed25519"].map(|key| (repo.clone(), digest.clone(), key)))
+        .map(|(repo, digest, key)| {
+            let (url, host) = (notarium.url.clone(), registry.host.clone());
+            let (acknowledged, answered) = (acknowledged.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let body = serde_json::json!({"image": format!("{host}/{repo}@{digest}"), "key": key});
+                let response = support::client().post(format!("{url}/v1/sign")).json(&body).send();
+                if let Ok(response) = response.and_then(|r| r.error_for_status()) {
+                    if let Ok(answer) = response.json::<serde_json::Value>() {
+                        acknowledged.lock().unwrap().push(answer);
+                    }
+                }
+                answered.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 6 && answered.load(Ordering::SeqCst) < burst.len() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    notarium.kill();
+    burst.into_iter().for_each(|t| t.join().unwrap());
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 6 && acknowledged.len() < 2 * IMAGES, "the kill must land mid-burst");
+
+    let notarium = Notarium::start_with(&[&registry.host], &data_env);
+    wait_for_no_pending_signs(&format!("sqlite://{}/notarium.db", data.path().display()));
+    let (_, size) = notarium.get_text("/v1/log/checkpoint");
+    let tree_size: u64 = size.lines().nth(1).unwrap().parse().unwrap();
+    let (status, page) = notarium.get_text(&format!("/v1/log/entries?start=0&end={tree_size}"));
+    assert_eq!(status, 200, "{page}");
+    let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    for answer in &acknowledged {
+        let index = answer["log"]["index"].as_u64().unwrap();
+        let entry = &entries[index as usize]["entry"];
+        assert_eq!(entry["subject"]["digest"], answer["digest"], "entry {index}: {entry}");
+        assert_eq!(entry["details"]["key"], answer["key"], "entry {index}: {entry}");
+    }
+    let logged: HashSet<&str> = entries.iter().filter_map(|e| e["entry"]["details"]["signature"].as_str()).collect();
+    let mut stored = 0;
+    for (repo, digest) in &images {
+        let tag = digest.replace(':', "-") + ".sig";
+        let Some(manifest) = registry.manifest(repo, &tag) else { continue };
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        for layer in manifest["layers"].as_array().unwrap() {
+            let signature = layer["annotations"]["dev.cosignproject.cosign/signature"].as_str().unwrap();
+            assert!(
+                logged.contains(signature),
+                "{repo}@{digest} holds a signature the register lacks\n{}",
+                notarium.log()
+            );
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, logged.len(), "every logged signature is in the registry");
+    assert!(stored >= acknowledged.len());
+    eprintln!("acknowledged {}, stored and logged {stored}, tree size {tree_size}", acknowledged.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let (file, key) = (dir.path().join("log.jsonl"), notarium.public_key_file("dev-ed25519", dir.path()));
+    let cli = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_notarium")).args(args).output().unwrap();
+    let out = cli(&["log", "export", "-o", file.to_str().unwrap(), "--server", &notarium.url]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["log", "verify", file.to_str().unwrap(), "--log-key", key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn wait_for_no_pending_signs(database_url: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pool = runtime.block_on(sqlx::SqlitePool::connect(database_url)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let pending: i64 = runtime
+            .block_on(sqlx::query_scalar("SELECT COUNT(*) FROM signatures WHERE state = 'pending'").fetch_one(&pool))
+            .unwrap();
+        if pending == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{pending} signs still pending after 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
