@@ -71,6 +71,21 @@ fn transit_keys_sign_images_that_skopeo_and_cosign_accept_and_rotation_keeps_old
     assert_eq!(key_versions(&notarium, "vault-p256"), [1, 2]);
     let v1 = notarium.public_key_file("vault-p256@1", dir.path());
     let v2 = notarium.public_key_file("vault-p256@2", dir.path());
+    // The register saw the rotation: version 2 logged as a rotation, with its public key, before its signature.
+    let (_, page) = notarium.get_text("/v1/log/entries?start=0&end=100");
+    let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+    let entries: Vec<&serde_json::Value> = page["entries"].as_array().unwrap().iter().map(|e| &e["entry"]).collect();
+    let position = |kind: &str, version: u64| {
+        entries.iter().position(|e| {
+            e["kind"] == kind
+                && e["subject"]["key"] == "vault-p256"
+                && (e["subject"]["version"] == version || e["details"]["key_version"] == version)
+        })
+    };
+    let rotated = position("key-rotated", 2).expect("a key-rotated entry for vault-p256 version 2");
+    assert_eq!(entries[rotated]["details"]["public_key"], std::fs::read_to_string(&v2).unwrap().as_str());
+    assert!(position("key-added", 1).unwrap() < rotated);
+    assert!(rotated < entries.iter().position(|e| e["kind"] == "sign" && e["details"]["key_version"] == 2).unwrap());
     assert!(cosign.verify(&first_p256, &v1).0, "the pre-rotation signature no longer verifies");
     assert!(skopeo_accepts(&registry, &first_p256, &v1, "matchRepository").0);
     assert!(cosign.verify(&second, &v2).0);

@@ -31,6 +31,7 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;
     tokio::spawn(reconcile_periodically(service.clone(), grace));
+    record_key_versions(&service).await;
     tokio::spawn(report_key_backends(service.clone()));
     let registry_events_secret = registry_events_secret(&config)?;
     let app = router(AppState { service, registry_events_secret }, config.server.max_body_bytes);
@@ -73,6 +74,17 @@ async fn report_key_backends(service: Arc<Service>) {
             }
             Err(e) => tracing::warn!(key = %id, error = %e, "key not ready"),
         }
+    }
+}
+
+/// Logs key versions the register has not seen before serving, so the register shows the keys in force
+/// before their first signature; a slow backend is not waited for (its first sign records it).
+async fn record_key_versions(service: &Service) {
+    match tokio::time::timeout(Duration::from_secs(10), service.record_key_versions()).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(versions = n, "new key versions recorded in the register"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "key versions not recorded in the register yet"),
+        Err(_) => tracing::warn!("key backends too slow to record key versions at start-up; recorded at first sign"),
     }
 }
 

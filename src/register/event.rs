@@ -70,3 +70,34 @@ pub fn registry_entry(event: &RegistryEvent) -> Vec<u8> {
         },
     }))
 }
+
+/// A key version as the register records it when notarium first sees it.
+#[derive(Debug, Clone)]
+pub struct KeyEvent<'a> {
+    pub key: &'a str,
+    pub backend: &'a str,
+    pub version: u32,
+    /// False for the key's first version: later versions are rotations.
+    pub rotated: bool,
+    pub algorithm: &'a str,
+    pub public_key_pem: &'a str,
+    pub public_key_sha256: &'a str,
+    pub time: &'a str,
+}
+
+/// The entry `key-added` or `key-rotated`; the public key is in it, so an auditor can check any logged
+/// signature against the key the register says was in force.
+pub fn key_entry(event: &KeyEvent<'_>) -> Vec<u8> {
+    canonical_json(&json!({
+        "kind": if event.rotated { "key-rotated" } else { "key-added" },
+        "time": event.time,
+        "actor": {"name": "notarium"},
+        "subject": {"key": event.key, "version": event.version},
+        "details": {
+            "backend": event.backend,
+            "algorithm": event.algorithm,
+            "public_key": event.public_key_pem,
+            "public_key_sha256": event.public_key_sha256,
+        },
+    }))
+}

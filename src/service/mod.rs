@@ -7,6 +7,7 @@ mod check;
 mod checkpoint;
 mod events;
 mod export;
+mod keys;
 mod reconcile;
 mod sign;
 
@@ -32,6 +33,8 @@ pub struct Service {
     pub store: Arc<dyn Store>,
     pub log: Log,
     pub register: RegisterSettings,
+    /// Key versions this process knows are in the register (see `keys.rs`).
+    seen_key_versions: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -58,7 +61,8 @@ pub enum ServiceError {
 impl Service {
     pub fn new(keys: KeyRing, registry: Arc<dyn Registry>, store: Arc<dyn Store>, register: RegisterSettings) -> Self {
         let log = Log::new(store.clone() as Arc<dyn LogStore>);
-        Self { keys, signatures: SignatureStore::new(registry), store, log, register }
+        let seen_key_versions = Default::default();
+        Self { keys, signatures: SignatureStore::new(registry), store, log, register, seen_key_versions }
     }
 
     /// The digest `image` names: its own digest after checking the registry holds it, or the digest its
@@ -74,6 +78,12 @@ impl Service {
             None => Err(ServiceError::ImageNotFound(image.to_string())),
         }
     }
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("current time formats")
 }
 
 pub fn repository_of(image: &ImageReference) -> Repository {

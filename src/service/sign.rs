@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
 
-use super::{Service, ServiceError, repository_of};
+use super::{Service, ServiceError, now_rfc3339, repository_of};
 use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
@@ -63,11 +63,10 @@ impl Service {
         };
         let payload = SimpleSigning::new(&identity, &digest, optional).to_bytes();
         let signature = signer.sign(key_ref.version, &payload).await?;
-        let public_key = self
-            .keys
-            .public_key(&KeyRef { id: key_ref.id.clone(), version: Some(signature.version) })
-            .await?
-            .public_key;
+        let key_version =
+            self.keys.public_key(&KeyRef { id: key_ref.id.clone(), version: Some(signature.version) }).await?;
+        self.record_key_version(&key_ref.id, signer.as_ref(), &key_version).await?;
+        let public_key = key_version.public_key;
 
         let record = NewSignature {
             actor: request.actor,
@@ -132,12 +131,6 @@ pub(super) fn confirm_signature(id: i64, signature: NewSignature, manifest_diges
             manifest_digest: manifest_digest.to_string(),
         },
     }
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("current time formats")
 }
 
 /// True when `existing` already says, under `key`, that `identity` is `digest`.
