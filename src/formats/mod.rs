@@ -1,13 +1,20 @@
 //! Pure data and byte-exact encodings: image references, digests, the cosign simple-signing payload, the
-//! cosign tag-scheme signature manifest, and C2SP checkpoints in signed notes.
+//! cosign tag-scheme manifests (`.sig`, `.att`), attestations (DSSE envelopes, in-toto Statements,
+//! Sigstore bundles), OCI 1.1 referrer manifests and referrers indexes, and C2SP checkpoints in signed notes.
 //!
-//! Owns: how these things look on the wire. Must not touch: the network, the database or any key:
-//! everything here is a function of its inputs, so it can be golden-tested against third-party bytes.
+//! Owns: how these things look on the wire. Must not touch: the network, the database or any private key
+//! (checking a DSSE envelope against a public key is pure and lives here): everything here is a function
+//! of its inputs, so it can be golden-tested against third-party bytes.
 
+pub(crate) mod base64_bytes;
+pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
 pub mod digest;
+pub mod dsse;
+pub mod in_toto;
 pub mod reference;
+pub mod referrer;
 pub mod signature_manifest;
 pub mod simple_signing;
 
@@ -25,4 +32,10 @@ pub enum FormatError {
     MalformedReference { reference: String, reason: String },
     #[error("malformed {what}: {reason}")]
     MalformedDocument { what: &'static str, reason: String },
+}
+
+impl FormatError {
+    pub(crate) fn malformed(what: &'static str, reason: impl Into<String>) -> Self {
+        Self::MalformedDocument { what, reason: reason.into() }
+    }
 }

@@ -1,5 +1,6 @@
-//! The cosign tag-scheme signature manifest: tag `sha256-<hex>.sig`, an OCI image manifest whose layers
-//! are simple-signing payloads, each carrying its signature in an annotation (formats.md §1).
+//! The cosign tag-scheme manifests: tag `sha256-<hex>.sig`, an OCI image manifest whose layers are
+//! simple-signing payloads, each carrying its signature in an annotation (formats.md §1), and tag
+//! `sha256-<hex>.att`, the same manifest whose layers are DSSE envelopes (formats.md §2, legacy layout).
 
 use std::collections::BTreeMap;
 
@@ -15,10 +16,17 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const SIMPLE_SIGNING_LAYER: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub const DSSE_ENVELOPE_LAYER: &str = "application/vnd.dsse.envelope.v1+json";
+pub const PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
 
 /// The tag under which signatures of `digest` live.
 pub fn signature_tag(digest: &Digest) -> String {
     format!("sha256-{}.sig", digest.hex())
+}
+
+/// The tag under which cosign's legacy-layout attestations of `digest` live.
+pub fn attestation_tag(digest: &Digest) -> String {
+    format!("sha256-{}.att", digest.hex())
 }
 
 /// An OCI content descriptor; fields notarium does not know are kept as they were.
@@ -28,6 +36,8 @@ pub struct Descriptor {
     pub media_type: String,
     pub size: u64,
     pub digest: String,
+    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
     #[serde(flatten)]
@@ -35,14 +45,19 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    pub fn for_blob(media_type: &str, blob: &[u8]) -> Self {
+    pub fn new(media_type: &str, digest: &Digest, size: u64) -> Self {
         Self {
             media_type: media_type.to_owned(),
-            size: blob.len() as u64,
-            digest: Digest::of(blob).to_string(),
+            size,
+            digest: digest.to_string(),
+            artifact_type: None,
             annotations: None,
             extra: Map::new(),
         }
+    }
+
+    pub fn for_blob(media_type: &str, blob: &[u8]) -> Self {
+        Self::new(media_type, &Digest::of(blob), blob.len() as u64)
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
@@ -77,7 +92,30 @@ impl SignatureLayer {
     }
 }
 
-/// The manifest behind a `.sig` tag.
+/// One attestation layer: a DSSE envelope blob and its predicate type. cosign writes the signature
+/// annotation empty, because the signatures are inside the envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttestationLayer {
+    pub descriptor: Descriptor,
+}
+
+impl AttestationLayer {
+    pub fn new(envelope_json: &[u8], predicate_type: &str) -> Self {
+        let mut descriptor = Descriptor::for_blob(DSSE_ENVELOPE_LAYER, envelope_json);
+        descriptor.annotations = Some(BTreeMap::from([
+            (SIGNATURE_ANNOTATION.to_owned(), String::new()),
+            (PREDICATE_TYPE_ANNOTATION.to_owned(), predicate_type.to_owned()),
+        ]));
+        Self { descriptor }
+    }
+
+    pub fn predicate_type(&self) -> Option<&str> {
+        self.descriptor.annotation(PREDICATE_TYPE_ANNOTATION)
+    }
+}
+
+/// An OCI image manifest carrying signatures or attestations: behind a `.sig` or `.att` tag, or as a
+/// referrer of the image (`subject`, `artifactType`; see [`super::referrer`]). Field order is cosign's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignatureManifest {
     #[serde(rename = "schemaVersion")]
@@ -86,11 +124,17 @@ pub struct SignatureManifest {
     pub media_type: String,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
+    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-fn oci_manifest() -> String {
+pub(super) fn oci_manifest() -> String {
     OCI_MANIFEST.to_owned()
 }
 
@@ -114,18 +158,38 @@ impl SignatureManifest {
             .map(|l| SignatureLayer { descriptor: l.clone() })
     }
 
+    /// The DSSE envelope layers, in order.
+    pub fn attestation_layers(&self) -> impl Iterator<Item = AttestationLayer> + '_ {
+        self.layers
+            .iter()
+            .filter(|l| l.media_type == DSSE_ENVELOPE_LAYER)
+            .map(|l| AttestationLayer { descriptor: l.clone() })
+    }
+
     /// Encodes a manifest holding `layers` (existing ones first, in their order) with a fresh config
     /// listing every layer digest, as cosign writes it.
     pub fn encode(layers: Vec<Descriptor>) -> EncodedManifest {
         let config = cosign_config(&layers);
-        let manifest = Self {
+        let manifest = Self::new(Descriptor::for_blob(OCI_CONFIG, &config), layers);
+        EncodedManifest { manifest: manifest.to_json(), config }
+    }
+
+    /// A manifest with no annotations, subject or artifact type.
+    pub fn new(config: Descriptor, layers: Vec<Descriptor>) -> Self {
+        Self {
             schema_version: 2,
             media_type: OCI_MANIFEST.to_owned(),
-            config: Descriptor::for_blob(OCI_CONFIG, &config),
+            config,
             layers,
+            annotations: BTreeMap::new(),
+            subject: None,
+            artifact_type: None,
             extra: Map::new(),
-        };
-        EncodedManifest { manifest: serde_json::to_vec(&manifest).expect("manifest serializes"), config }
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a manifest of strings and JSON values always serializes")
     }
 }
 
@@ -203,8 +267,23 @@ mod tests {
     }
 
     #[test]
+    fn encodes_the_same_attestation_manifest_and_config_bytes_as_cosign() {
+        let cosign = SignatureManifest::parse(&fixture("cosign-2.5/att-manifest.json")).unwrap();
+        let layer = cosign.attestation_layers().next().unwrap();
+        assert_eq!(layer.predicate_type(), Some("https://slsa.dev/provenance/v1"));
+        let ours =
+            AttestationLayer::new(&fixture("cosign-2.5/att-dsse-envelope.json"), "https://slsa.dev/provenance/v1");
+        assert_eq!(ours, layer);
+        let encoded = SignatureManifest::encode(vec![ours.descriptor]);
+        assert_eq!(encoded.manifest, fixture("cosign-2.5/att-manifest.json"));
+        assert_eq!(Digest::of(&encoded.config).to_string(), cosign.config.digest);
+        assert_eq!(cosign.signature_layers().count(), 0);
+    }
+
+    #[test]
     fn signature_tag_replaces_the_colon() {
         let digest = Digest::parse(&format!("sha256:{}", "0".repeat(64))).unwrap();
         assert_eq!(signature_tag(&digest), format!("sha256-{}.sig", "0".repeat(64)));
+        assert_eq!(attestation_tag(&digest), format!("sha256-{}.att", "0".repeat(64)));
     }
 }
