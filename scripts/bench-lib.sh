@@ -2,7 +2,7 @@
 # directory and background processes cleaned up on exit, and a free-port helper.
 bash scripts/install-test-deps.sh >/dev/null
 export PATH="$PWD/.tools/bin:$PATH"
-cargo build --release --quiet --bin notarium --example sign_load --example backend_rate
+cargo build --release --quiet --bin notarium --example sign_load --example backend_rate --example register_load
 NOTARIUM=$PWD/target/release/notarium
 work=$(mktemp -d)
 pids=()

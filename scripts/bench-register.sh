@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Register figures for docs/PERFORMANCE.md: durable appends/s (1 and 64 writers) on SQLite and, when
+# PG_URL is set, PostgreSQL; inclusion-proof time at 1M (and with TEN_MILLION=1, 10M) entries; export
+# MB/s and offline verification time of the 1M-entry export.
+#   bash scripts/bench-register.sh            # SQLite only
+#   PG_URL=postgres://… bash scripts/bench-register.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
+LOAD=$PWD/target/release/examples/register_load
+
+for writers in 1 64; do
+  "$LOAD" appends --database "sqlite://$work/appends-$writers.db" --writers "$writers" --seconds 10 | sed 's/^/sqlite /'
+  if [ -n "${PG_URL:-}" ]; then
+    "$LOAD" appends --database "$PG_URL" --writers "$writers" --seconds 10 | sed 's/^/postgres /'
+  fi
+done
+
+db="sqlite://$work/big.db"
+"$LOAD" fill --database "$db" --entries 1000000 2>/dev/null
+"$LOAD" proofs --database "$db"
+
+port=$(free_port)
+NOTARIUM_DATABASE_URL=$db NOTARIUM_LISTEN=127.0.0.1:$port NOTARIUM_DATA_DIR=$work/data \
+  "$NOTARIUM" serve 2>"$work/serve.log" & pids+=($!)
+until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
+curl -sf "http://127.0.0.1:$port/v1/keys/dev-ed25519/public.pem" > "$work/log.pub"
+start=$(date +%s.%N)
+"$NOTARIUM" log export --server "http://127.0.0.1:$port" -o "$work/export.jsonl"
+end=$(date +%s.%N)
+bytes=$(stat -c %s "$work/export.jsonl")
+python3 -c "d=$end-$start; print(f'export: 1M entries, {$bytes/1e6:.0f} MB in {d:.1f} s = {$bytes/1e6/d:.0f} MB/s')"
+start=$(date +%s.%N)
+"$NOTARIUM" log verify "$work/export.jsonl" --log-key "$work/log.pub"
+end=$(date +%s.%N)
+python3 -c "print(f'verify: {$end-$start:.1f} s for the 1M-entry export')"
+
+if [ "${TEN_MILLION:-0}" = 1 ]; then
+  kill "${pids[-1]}"
+  "$LOAD" fill --database "$db" --entries 10000000 2>/dev/null
+  "$LOAD" proofs --database "$db"
+fi
