@@ -70,7 +70,7 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://…`; unset means `<data_dir>/notarium.db`.
+    /// `sqlite://…` or `postgres://user@host:5432/db` (`postgresql://` too); unset means `<data_dir>/notarium.db`.
     pub url: Option<String>,
 }
 
