@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{Notarium, Registry, push_image};
+use support::{Notarium, Registry, TestDatabase, push_image};
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_notarium")).args(args).output().unwrap()
@@ -85,13 +85,21 @@ fn an_export_verifies_offline_and_every_tampering_of_the_file_is_named() {
 fn an_entry_edited_in_the_database_fails_verification_and_names_the_entry() {
     let (_registry, notarium, dir, key) = signed_log(4);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool = sqlx::SqlitePool::connect(&notarium.database_url()).await.unwrap();
+        let database = TestDatabase::connect(&notarium.database_url()).await;
         // Someone with write access to the database removes the append-only guard and rewrites history.
-        sqlx::query("DROP TRIGGER log_entries_no_update").execute(&pool).await.unwrap();
-        sqlx::query("UPDATE log_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'dev-ecdsa', 'dev-other') AS BLOB) WHERE idx = 1")
-            .execute(&pool)
-            .await
-            .unwrap();
+        let (unguard, rewrite) = if database.is_postgres() {
+            (
+                "DROP TRIGGER log_entries_append_only ON log_entries",
+                "UPDATE log_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'dev-ecdsa', 'dev-other'), 'UTF8') WHERE idx = 1",
+            )
+        } else {
+            (
+                "DROP TRIGGER log_entries_no_update",
+                "UPDATE log_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'dev-ecdsa', 'dev-other') AS BLOB) WHERE idx = 1",
+            )
+        };
+        database.execute(unguard).await.unwrap();
+        assert_eq!(database.execute(rewrite).await.unwrap(), 1);
     });
     let file = export(&notarium, dir.path(), "after-edit.jsonl", &[]);
     let (ok, text) = verify(&file, &key);
