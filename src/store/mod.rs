@@ -147,7 +147,20 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     )))
 }
 
-/// A migrator over migrations embedded in the binary, given as (version, description, SQL).
+/// The migrations in `migrations/<backend>/`, embedded in the binary. Every backend's folder holds the same
+/// numbered steps, so one list names them for all.
+macro_rules! embedded_migrations {
+    ($backend:literal) => {
+        $crate::store::embedded_migrator([
+            (1, "signatures", include_str!(concat!("../../migrations/", $backend, "/0001_signatures.sql"))),
+            (2, "register", include_str!(concat!("../../migrations/", $backend, "/0002_register.sql"))),
+            (3, "dedupe", include_str!(concat!("../../migrations/", $backend, "/0003_dedupe.sql"))),
+        ])
+    };
+}
+use embedded_migrations;
+
+/// A migrator over embedded migrations, given as (version, description, SQL).
 fn embedded_migrator<const N: usize>(migrations: [(i64, &'static str, &'static str); N]) -> Migrator {
     Migrator::with_migrations(
         migrations

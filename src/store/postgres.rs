@@ -9,18 +9,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::StoreError;
-
-fn migrator() -> Migrator {
-    super::embedded_migrator([
-        (1, "signatures", include_str!("../../migrations/postgres/0001_signatures.sql")),
-        (2, "register", include_str!("../../migrations/postgres/0002_register.sql")),
-        (3, "dedupe", include_str!("../../migrations/postgres/0003_dedupe.sql")),
-    ])
-}
 
 pub struct PostgresStore {
     pub(super) pool: PgPool,
@@ -35,7 +26,7 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        migrator().run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        super::embedded_migrations!("postgres").run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
         Ok(Self { pool })
     }
 }

@@ -5,18 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
-
-fn migrator() -> Migrator {
-    super::embedded_migrator([
-        (1, "signatures", include_str!("../../migrations/sqlite/0001_signatures.sql")),
-        (2, "register", include_str!("../../migrations/sqlite/0002_register.sql")),
-        (3, "dedupe", include_str!("../../migrations/sqlite/0003_dedupe.sql")),
-    ])
-}
 
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
@@ -42,7 +33,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        migrator().run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        super::embedded_migrations!("sqlite").run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
         Ok(Self { pool, append_lock: tokio::sync::Mutex::new(()) })
     }
 }
