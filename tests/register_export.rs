@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use sha2::{Digest as _, Sha256};
-use support::{Notarium, Registry, push_image};
+use support::{Notarium, Registry, TestDatabase, push_image};
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_notarium")).args(args).output().unwrap()
@@ -92,13 +92,21 @@ fn an_export_verifies_offline_and_every_tampering_of_the_file_is_named() {
 fn an_entry_edited_in_the_database_fails_verification_and_names_the_entry() {
     let (_registry, notarium, dir, key) = signed_log(4);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool = sqlx::SqlitePool::connect(&notarium.database_url()).await.unwrap();
+        let database = TestDatabase::connect(&notarium.database_url()).await;
         // Someone with write access to the database removes the append-only guard and rewrites history.
-        sqlx::query("DROP TRIGGER log_entries_no_update").execute(&pool).await.unwrap();
-        sqlx::query("UPDATE log_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'dev-ecdsa', 'dev-other') AS BLOB) WHERE idx = 2")
-            .execute(&pool)
-            .await
-            .unwrap();
+        let (unguard, rewrite) = if database.is_postgres() {
+            (
+                "DROP TRIGGER log_entries_append_only ON log_entries",
+                "UPDATE log_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'dev-ecdsa', 'dev-other'), 'UTF8') WHERE idx = 2",
+            )
+        } else {
+            (
+                "DROP TRIGGER log_entries_no_update",
+                "UPDATE log_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'dev-ecdsa', 'dev-other') AS BLOB) WHERE idx = 2",
+            )
+        };
+        database.execute(unguard).await.unwrap();
+        assert_eq!(database.execute(rewrite).await.unwrap(), 1);
     });
     let file = export(&notarium, dir.path(), "after-edit.jsonl", &[]);
     let (ok, text) = verify(&file, &key);
@@ -108,43 +116,36 @@ fn an_entry_edited_in_the_database_fails_verification_and_names_the_entry() {
 /// Rewrites entry `index` the thorough way: new content, new leaf hash, and every stored subtree hash
 /// above it recomputed, so the database is self-consistent and only an earlier checkpoint can tell.
 async fn rewrite_history(database_url: &str, index: i64) {
-    let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
-    for trigger in ["log_entries_no_update", "log_nodes_no_update"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER {trigger}"))).execute(&pool).await.unwrap();
+    let db = TestDatabase::connect(database_url).await;
+    let unguard = if db.is_postgres() {
+        ["DROP TRIGGER log_entries_append_only ON log_entries", "DROP TRIGGER log_nodes_append_only ON log_nodes"]
+    } else {
+        ["DROP TRIGGER log_entries_no_update", "DROP TRIGGER log_nodes_no_update"]
+    };
+    for statement in unguard {
+        db.execute(statement).await.unwrap();
     }
-    let entry: Vec<u8> =
-        sqlx::query_scalar("SELECT entry FROM log_entries WHERE idx = ?").bind(index).fetch_one(&pool).await.unwrap();
+    let entry = db.bytes(&format!("SELECT entry FROM log_entries WHERE idx = {index}")).await.unwrap();
     let forged = String::from_utf8(entry).unwrap().replacen("dev-ecdsa", "dev-forged", 1).into_bytes();
     let mut hash: [u8; 32] = Sha256::new().chain_update([0u8]).chain_update(&forged).finalize().into();
-    sqlx::query("UPDATE log_entries SET entry = ?, leaf_hash = ? WHERE idx = ?")
-        .bind(&forged)
-        .bind(hash.as_slice())
-        .bind(index)
-        .execute(&pool)
-        .await
-        .unwrap();
+    let (entry, leaf) = (db.blob_literal(&forged), db.blob_literal(&hash));
+    let rewrite = format!("UPDATE log_entries SET entry = {entry}, leaf_hash = {leaf} WHERE idx = {index}");
+    assert_eq!(db.execute(&rewrite).await.unwrap(), 1);
     for level in 0..40i64 {
-        let node = index >> level;
         if level > 0 {
-            let sibling: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?")
-                .bind(level - 1)
-                .bind((index >> (level - 1)) ^ 1)
-                .fetch_optional(&pool)
-                .await
-                .unwrap();
-            let Some(sibling) = sibling else { break };
-            let (left, right) =
-                if (index >> (level - 1)) & 1 == 0 { (hash.to_vec(), sibling) } else { (sibling, hash.to_vec()) };
+            let child = index >> (level - 1);
+            let sibling_query =
+                format!("SELECT hash FROM log_nodes WHERE level = {} AND idx = {}", level - 1, child ^ 1);
+            let Some(sibling) = db.bytes(&sibling_query).await else { break };
+            let (left, right) = if child & 1 == 0 { (hash.to_vec(), sibling) } else { (sibling, hash.to_vec()) };
             hash = Sha256::new().chain_update([1u8]).chain_update(left).chain_update(right).finalize().into();
         }
-        let updated = sqlx::query("UPDATE log_nodes SET hash = ? WHERE level = ? AND idx = ?")
-            .bind(hash.as_slice())
-            .bind(level)
-            .bind(node)
-            .execute(&pool)
-            .await
-            .unwrap();
-        if updated.rows_affected() == 0 {
+        let update = format!(
+            "UPDATE log_nodes SET hash = {} WHERE level = {level} AND idx = {}",
+            db.blob_literal(&hash),
+            index >> level
+        );
+        if db.execute(&update).await.unwrap() == 0 {
             break;
         }
     }

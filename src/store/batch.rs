@@ -31,6 +31,14 @@ pub(super) trait LogTx: Send {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+pub(super) fn to_hash(bytes: Vec<u8>) -> Result<Hash, StoreError> {
+    bytes.try_into().map_err(|_| StoreError::Query("a stored hash is not 32 bytes".into()))
+}
+
+pub(super) fn missing_node((level, index): NodeId) -> StoreError {
+    StoreError::Query(format!("register node {level}/{index} is missing"))
+}
+
 /// Rows per multi-row INSERT, well under both databases' bind-parameter limits.
 pub(super) const ROWS_PER_INSERT: usize = 500;
 

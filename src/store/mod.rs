@@ -1,14 +1,21 @@
-//! The database: what notarium has written and when. One [`Store`] trait, one implementation per file.
+//! The database: what notarium has written and when. One [`Store`] trait; its SQL is written once (`sql.rs`)
+//! and each database adds a pool and its way of serializing appends (`sqlite*.rs`, `postgres*.rs`).
 //!
 //! Owns: SQL, migrations and connection pools. Must not touch: HTTP, registries or keys. It stores
 //! public facts only (digests, key ids, signatures, actors); no secret is ever passed to it.
 
 mod batch;
+mod postgres;
+mod postgres_log;
+mod sql;
 mod sqlite;
 mod sqlite_log;
 
 use async_trait::async_trait;
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A signature about to be written to a registry.
@@ -126,13 +133,41 @@ pub trait LogStore: Send + Sync {
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 }
 
-/// Opens the store a database URL names.
+/// Opens the store a database URL names: `sqlite:…`, `postgres://…` or `postgresql://…`.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         return Ok(std::sync::Arc::new(SqliteStore::open(url).await?));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(PostgresStore::open(url).await?));
+    }
     Err(StoreError::Unavailable(format!(
-        "unsupported database URL scheme in {:?}: only sqlite: is available in this build",
+        "unsupported database URL scheme in {:?}: use sqlite:, postgres:// or postgresql://",
         url.split(':').next().unwrap_or_default()
     )))
+}
+
+/// The migrations in `migrations/<backend>/`, embedded in the binary. Every backend's folder holds the same
+/// numbered steps, so one list names them for all.
+macro_rules! embedded_migrations {
+    ($backend:literal) => {
+        $crate::store::embedded_migrator([
+            (1, "signatures", include_str!(concat!("../../migrations/", $backend, "/0001_signatures.sql"))),
+            (2, "register", include_str!(concat!("../../migrations/", $backend, "/0002_register.sql"))),
+            (3, "dedupe", include_str!(concat!("../../migrations/", $backend, "/0003_dedupe.sql"))),
+        ])
+    };
+}
+use embedded_migrations;
+
+/// A migrator over embedded migrations, given as (version, description, SQL).
+fn embedded_migrator<const N: usize>(migrations: [(i64, &'static str, &'static str); N]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .into_iter()
+            .map(|(version, description, sql)| {
+                Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect(),
+    )
 }

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 
+mod postgres;
+pub use postgres::*;
+
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn tool(name: &str) -> PathBuf {
@@ -221,6 +224,7 @@ fn skopeo_copy_unverified(source: &str, destination: &str) {
 pub struct Notarium {
     pub url: String,
     pub data_dir: TempDir,
+    database_url: String,
     child: Child,
     log: Arc<Mutex<String>>,
 }
@@ -236,8 +240,13 @@ impl Notarium {
         Self::start_in(data_dir, insecure, env)
     }
 
-    /// Starts on an existing data directory (a restart keeps the database).
+    /// Starts on an existing data directory (a restart keeps the database) and the test database for it,
+    /// unless `env` names a database itself.
     pub fn start_in(data_dir: TempDir, insecure: &[&str], env: &[(&str, &str)]) -> Self {
+        let database_url = env
+            .iter()
+            .find(|(name, _)| *name == "NOTARIUM_DATABASE_URL")
+            .map_or_else(|| test_database_url(data_dir.path()), |(_, url)| url.to_string());
         let mut child = Command::new(env!("CARGO_BIN_EXE_notarium"))
             .arg("serve")
             .current_dir(ROOT)
@@ -245,8 +254,8 @@ impl Notarium {
             .env("NOTARIUM_DATA_DIR", data_dir.path())
             .env("NOTARIUM_INSECURE_REGISTRIES", insecure.join(","))
             .env("NOTARIUM_LOG", "info,tower_http=debug")
+            .env("NOTARIUM_DATABASE_URL", &database_url)
             .env_remove("NOTARIUM_CONFIG")
-            .env_remove("NOTARIUM_DATABASE_URL")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -270,7 +279,7 @@ impl Notarium {
         let url = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("notarium did not start: {}", log.lock().unwrap()));
-        Self { url, data_dir, child, log }
+        Self { url, data_dir, database_url, child, log }
     }
 
     pub fn log(&self) -> String {
@@ -278,7 +287,7 @@ impl Notarium {
     }
 
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}/notarium.db", self.data_dir.path().display())
+        self.database_url.clone()
     }
 
     /// POSTs `body` to `/v1/sign`; returns status, content type and the JSON answer.
@@ -330,12 +339,9 @@ impl Drop for Notarium {
 
 /// Number of rows in the signatures table of a notarium database.
 pub fn signature_rows(database_url: &str) -> i64 {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use sqlx::Row;
-        let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM signatures").fetch_one(&pool).await.unwrap();
-        row.get::<i64, _>("n")
-    })
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { TestDatabase::connect(database_url).await.scalar("SELECT COUNT(*) FROM signatures").await })
 }
 
 /// skopeo 1.18 pulling `image` under a `sigstoreSigned` policy trusting `public_key`. True if accepted.

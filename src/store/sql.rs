@@ -1,0 +1,287 @@
+//! [`Store`] and [`LogStore`] for every database [`Backend`], written once with sqlx's generic API and `$N`
+//! placeholders (sqlx's SQLite driver binds `$N` by number, as PostgreSQL does). A backend supplies only its
+//! pool and how an append transaction begins; [`SqlTx`] runs the append's statements inside it.
+//!
+//! Owns: every statement on `signatures`, `log_entries`, `log_nodes` and `log_dedupe`. Must not touch:
+//! connecting, migrations, or how a backend begins and serializes appends (`sqlite*.rs`, `postgres*.rs`).
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use async_trait::async_trait;
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Transaction, Type,
+};
+
+use super::batch::{LogTx, ROWS_PER_INSERT, append_batch_in, missing_node, to_hash};
+use super::{Append, Appended, LogStore, NewSignature, SignatureRecord, Store, StoreError};
+use crate::register::merkle::{Hash, NodeId};
+
+const SELECT_SIGNATURE: &str = "SELECT id, state, actor, source_addr, registry, repository, digest, identity, \
+     key_id, key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at \
+     FROM signatures";
+
+/// What a database adds to the shared SQL: its pool, and an append transaction that excludes every other
+/// appender until it ends.
+pub trait Backend: Send + Sync + 'static {
+    type Db: Database;
+    fn pool(&self) -> &Pool<Self::Db>;
+    fn begin_append(&self) -> impl Future<Output = Result<Appending<'_, Self::Db>, StoreError>> + Send;
+}
+
+/// An open append transaction and, where the exclusion is in-process, the guard that holds it.
+pub struct Appending<'s, DB: Database> {
+    pub(super) tx: Transaction<'static, DB>,
+    pub(super) _guard: Option<tokio::sync::MutexGuard<'s, ()>>,
+}
+
+/// An open transaction; for [`LogTx`], one that excludes every other appender.
+pub(super) struct SqlTx<'a, 'c, DB: Database>(pub &'a mut Transaction<'c, DB>);
+
+#[async_trait]
+impl<B> Store for B
+where
+    B: Backend,
+    <B::Db as Database>::Arguments: Default + IntoArguments<B::Db>,
+    for<'e> &'e mut <B::Db as Database>::Connection: Executor<'e, Database = B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Vec<u8>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
+{
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
+    }
+
+    async fn begin_signature(&self, s: &NewSignature) -> Result<i64, StoreError> {
+        Ok(insert_signature::<B::Db>(s, "pending", None).build().fetch_one(self.pool()).await?.get("id"))
+    }
+
+    async fn abandon_signature(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM signatures WHERE id = $1 AND state = 'pending'").bind(id).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    async fn pending_signatures(&self) -> Result<Vec<SignatureRecord>, StoreError> {
+        let sql = format!("{SELECT_SIGNATURE} WHERE state = 'pending' ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    async fn signatures_of(&self, digest: &str) -> Result<Vec<SignatureRecord>, StoreError> {
+        let sql = format!("{SELECT_SIGNATURE} WHERE digest = $1 ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(digest).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    async fn count_signatures(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM signatures").fetch_one(self.pool()).await?.get("n"))
+    }
+}
+
+#[async_trait]
+impl<B> LogStore for B
+where
+    B: Backend,
+    <B::Db as Database>::Arguments: Default + IntoArguments<B::Db>,
+    for<'e> &'e mut <B::Db as Database>::Connection: Executor<'e, Database = B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Vec<u8>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
+{
+    async fn append_batch(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), StoreError> {
+        let mut appending = self.begin_append().await?;
+        let appended = append_batch_in(&mut SqlTx(&mut appending.tx), batch).await?;
+        appending.tx.commit().await?;
+        Ok(appended)
+    }
+
+    async fn tree_size(&self) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let size = SqlTx(&mut tx).size().await?;
+        tx.commit().await?;
+        Ok(size)
+    }
+
+    /// One query per [`ROWS_PER_INSERT`] nodes (row-value `IN`, which both databases have), not one per node.
+    async fn node_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let mut found = HashMap::with_capacity(nodes.len());
+        let mut tx = self.pool().begin().await?;
+        for chunk in nodes.chunks(ROWS_PER_INSERT) {
+            let mut select =
+                QueryBuilder::<B::Db>::new("SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN ");
+            select.push_tuples(chunk, |mut row, (level, index)| {
+                row.push_bind(i64::from(*level)).push_bind(*index as i64);
+            });
+            for row in select.build().fetch_all(&mut *tx).await? {
+                let id = (row.get::<i64, _>("level") as u32, row.get::<i64, _>("idx") as u64);
+                found.insert(id, to_hash(row.get("hash"))?);
+            }
+        }
+        tx.commit().await?;
+        nodes.iter().map(|id| found.get(id).copied().ok_or_else(|| missing_node(*id))).collect()
+    }
+
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT idx, entry FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+            .bind(start as i64)
+            .bind(end as i64)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(|r| (r.get::<i64, _>("idx") as u64, r.get("entry"))).collect())
+    }
+}
+
+impl<DB> LogTx for SqlTx<'_, '_, DB>
+where
+    DB: Database,
+    DB::Arguments: Default + IntoArguments<DB>,
+    for<'e> &'e mut DB::Connection: Executor<'e, Database = DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'n> &'n str: ColumnIndex<DB::Row>,
+{
+    async fn size(&mut self) -> Result<u64, StoreError> {
+        let size: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_entries")
+            .fetch_one(&mut **self.0)
+            .await?
+            .get("size");
+        Ok(size as u64)
+    }
+
+    async fn node(&mut self, id: NodeId) -> Result<Hash, StoreError> {
+        let row = sqlx::query("SELECT hash FROM log_nodes WHERE level = $1 AND idx = $2")
+            .bind(i64::from(id.0))
+            .bind(id.1 as i64)
+            .fetch_optional(&mut **self.0)
+            .await?
+            .ok_or_else(|| missing_node(id))?;
+        to_hash(row.get("hash"))
+    }
+
+    async fn insert_entries(&mut self, first: u64, entries: &[(&[u8], Hash)]) -> Result<(), StoreError> {
+        let mut insert = QueryBuilder::<DB>::new("INSERT INTO log_entries (idx, entry, leaf_hash) ");
+        insert.push_values(entries.iter().enumerate(), |mut row, (offset, (entry, leaf))| {
+            row.push_bind((first + offset as u64) as i64).push_bind(entry.to_vec()).push_bind(leaf.to_vec());
+        });
+        insert.build().execute(&mut **self.0).await?;
+        Ok(())
+    }
+
+    async fn insert_nodes(&mut self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
+        let mut insert = QueryBuilder::<DB>::new("INSERT INTO log_nodes (level, idx, hash) ");
+        insert.push_values(nodes, |mut row, ((level, index), hash)| {
+            row.push_bind(i64::from(*level)).push_bind(*index as i64).push_bind(hash.to_vec());
+        });
+        insert.build().execute(&mut **self.0).await?;
+        Ok(())
+    }
+
+    async fn dedupe_lookup(&mut self, key: &str) -> Result<Option<u64>, StoreError> {
+        let row =
+            sqlx::query("SELECT idx FROM log_dedupe WHERE key = $1").bind(key).fetch_optional(&mut **self.0).await?;
+        Ok(row.map(|r| r.get::<i64, _>("idx") as u64))
+    }
+
+    async fn dedupe_insert(&mut self, key: &str, index: u64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO log_dedupe (key, idx) VALUES ($1, $2)")
+            .bind(key)
+            .bind(index as i64)
+            .execute(&mut **self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn confirm_signature(&mut self, id: i64, manifest_digest: &str) -> Result<bool, StoreError> {
+        // sqlx has no rows-affected count for any database; RETURNING says whether a pending row was there.
+        let confirmed = sqlx::query(
+            "UPDATE signatures SET state = 'stored', manifest_digest = $1 WHERE id = $2 AND state = 'pending' \
+             RETURNING id",
+        )
+        .bind(manifest_digest)
+        .bind(id)
+        .fetch_optional(&mut **self.0)
+        .await?;
+        Ok(confirmed.is_some())
+    }
+
+    async fn insert_stored_signature(&mut self, s: &NewSignature, manifest_digest: &str) -> Result<(), StoreError> {
+        insert_signature::<DB>(s, "stored", Some(manifest_digest)).build().execute(&mut **self.0).await?;
+        Ok(())
+    }
+}
+
+/// The INSERT of a signature row in `state`, returning its id.
+fn insert_signature<'a, DB>(
+    s: &'a NewSignature,
+    state: &'static str,
+    manifest_digest: Option<&'a str>,
+) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut insert = QueryBuilder::new(
+        "INSERT INTO signatures (state, actor, source_addr, registry, repository, digest, identity, key_id, \
+         key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at) ",
+    );
+    insert.push_values([s], |mut row, s| {
+        row.push_bind(state)
+            .push_bind(s.actor.as_str())
+            .push_bind(s.source_addr.as_deref())
+            .push_bind(s.registry.as_str())
+            .push_bind(s.repository.as_str())
+            .push_bind(s.digest.as_str())
+            .push_bind(s.identity.as_str())
+            .push_bind(s.key_id.as_str())
+            .push_bind(i64::from(s.key_version))
+            .push_bind(s.algorithm.as_str())
+            .push_bind(s.payload_digest.as_str())
+            .push_bind(s.signature_b64.as_str())
+            .push_bind(s.signature_tag.as_str())
+            .push_bind(manifest_digest)
+            .push_bind(s.created_at.as_str());
+    });
+    insert.push(" RETURNING id");
+    insert
+}
+
+/// A row selected with [`SELECT_SIGNATURE`].
+fn record<R>(row: &R) -> SignatureRecord
+where
+    R: Row,
+    for<'n> &'n str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    SignatureRecord {
+        id: row.get("id"),
+        pending: row.get::<String, _>("state") == "pending",
+        signature: NewSignature {
+            actor: row.get("actor"),
+            source_addr: row.get("source_addr"),
+            registry: row.get("registry"),
+            repository: row.get("repository"),
+            digest: row.get("digest"),
+            identity: row.get("identity"),
+            key_id: row.get("key_id"),
+            key_version: row.get::<i64, _>("key_version") as u32,
+            algorithm: row.get("algorithm"),
+            payload_digest: row.get("payload_digest"),
+            signature_b64: row.get("signature_b64"),
+            signature_tag: row.get("signature_tag"),
+            created_at: row.get("created_at"),
+        },
+        manifest_digest: row.get("manifest_digest"),
+    }
+}

@@ -1,0 +1,121 @@
+//! Two `notarium serve` replicas on one PostgreSQL database and one registry: concurrent signs through
+//! both land at distinct log indexes of one register, whose export verifies offline, and every signature
+//! row ends 'stored'. Always PostgreSQL, whatever `NOTARIUM_TEST_DATABASE` says.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use support::{Notarium, Postgres, Registry, TestDatabase, push_image};
+
+const IMAGES: usize = 24;
+
+/// Pushes `IMAGES` distinct images, four skopeo copies at a time; returns `host/repo@digest` references.
+fn push_images(registry: &Registry) -> Vec<String> {
+    let chunks: Vec<Vec<usize>> = (0..IMAGES).collect::<Vec<_>>().chunks(IMAGES / 4).map(<[usize]>::to_vec).collect();
+    std::thread::scope(|scope| {
+        let pushers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|n| {
+                            let repo = format!("shared/app{}", n % 6);
+                            let digest = push_image(registry, &repo, &format!("v{n}"), &format!("shared {n}"));
+                            format!("{}/{repo}@{digest}", registry.host)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        pushers.into_iter().flat_map(|p| p.join().unwrap()).collect()
+    })
+}
+
+/// Two servers started together on `database_url` (their migrations race for sqlx's advisory lock).
+fn two_servers(registry: &Registry, database_url: &str) -> [Notarium; 2] {
+    let env = [("NOTARIUM_DATABASE_URL", database_url)];
+    std::thread::scope(|scope| {
+        let a = scope.spawn(|| Notarium::start_with(&[&registry.host], &env));
+        let b = scope.spawn(|| Notarium::start_with(&[&registry.host], &env));
+        [a.join().unwrap(), b.join().unwrap()]
+    })
+}
+
+/// Signs every image at once, alternating servers and keys; returns each 201 answer.
+fn sign_all(servers: &[Notarium; 2], images: &[String]) -> Vec<serde_json::Value> {
+    std::thread::scope(|scope| {
+        let signers: Vec<_> = images
+            .iter()
+            .enumerate()
+            .map(|(n, image)| {
+                let key = ["dev-ecdsa", "dev-ed25519"][(n / 2) % 2];
+                scope.spawn(move || servers[n % 2].sign(image, key))
+            })
+            .collect();
+        signers
+            .into_iter()
+            .map(|s| {
+                let (status, body) = s.join().unwrap();
+                assert_eq!(status, 201, "{body}");
+                body
+            })
+            .collect()
+    })
+}
+
+fn tree_size_of_checkpoint(notarium: &Notarium) -> u64 {
+    let (status, checkpoint) = notarium.get_text("/v1/log/checkpoint");
+    assert_eq!(status, 200, "{checkpoint}");
+    checkpoint.lines().nth(1).unwrap().parse().unwrap()
+}
+
+/// The example keys (dev-ecdsa, dev-ed25519), each logged once as `key-added`.
+const KEYS: u64 = 2;
+
+#[test]
+fn two_servers_on_one_postgres_database_share_one_register_that_verifies() {
+    let registry = Registry::start();
+    let database_url = Postgres::shared().database();
+    let images = push_images(&registry);
+    let servers = two_servers(&registry, &database_url);
+
+    let answers = sign_all(&servers, &images);
+    let indexes: BTreeSet<u64> = answers.iter().map(|a| a["log"]["index"].as_u64().unwrap()).collect();
+    assert_eq!(indexes.len(), IMAGES, "two signs share a log index: {indexes:?}");
+    // Both servers recorded the two example keys at start-up; the register holds each once, first.
+    let total = KEYS + IMAGES as u64;
+    assert_eq!(indexes, (KEYS..total).collect(), "after the key entries, signs are the only entries");
+    assert!(answers.iter().all(|a| a["log"]["tree_size"].as_u64().unwrap() > a["log"]["index"].as_u64().unwrap()));
+    for server in &servers {
+        assert_eq!(tree_size_of_checkpoint(server), total);
+    }
+    let entries = |s: &Notarium| s.get_text(&format!("/v1/log/entries?start=0&end={total}"));
+    assert_eq!(entries(&servers[0]), entries(&servers[1]));
+    let (_, page) = entries(&servers[0]);
+    let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+    let kinds: Vec<&str> =
+        page["entries"].as_array().unwrap().iter().map(|e| e["entry"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds[..KEYS as usize], ["key-added", "key-added"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (status, export) = servers[0].get_text("/v1/log/export");
+    assert_eq!(status, 200, "{export}");
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, export).unwrap();
+    let key = servers[1].public_key_file("dev-ed25519", dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["log", "verify", file.to_str().unwrap(), "--log-key", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains(&format!("verified {total} entries")), "{text}");
+
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let database = TestDatabase::connect(&database_url).await;
+        assert_eq!(database.scalar("SELECT COUNT(*) FROM signatures").await, IMAGES as i64);
+        assert_eq!(database.scalar("SELECT COUNT(*) FROM signatures WHERE state = 'stored'").await, IMAGES as i64);
+    });
+}
