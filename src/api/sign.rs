@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, AppState};
-use crate::service::{SignOutcome, SignRequest};
+use crate::service::{LogPosition, SignOutcome, SignRequest};
 
 #[derive(Debug, Deserialize)]
 pub struct SignBody {
@@ -66,9 +66,29 @@ impl SignResponse {
                 created: o.created,
             },
             record_id: o.record_id,
-            log: o.log.map(|p| LogLocation { index: p.index, tree_size: p.tree_size, checkpoint }),
+            log: o.log.map(|p| LogLocation::new(p, checkpoint)),
         }
     }
+}
+
+impl LogLocation {
+    pub(super) fn new(position: LogPosition, checkpoint: Option<String>) -> Self {
+        Self { index: position.index, tree_size: position.tree_size, checkpoint }
+    }
+}
+
+/// 201 when something was written, 200 when it already was; and the checkpoint of the entry's tree size.
+pub(super) async fn created_and_checkpoint(
+    state: &AppState,
+    created: bool,
+    log: Option<LogPosition>,
+) -> (StatusCode, Option<String>) {
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let checkpoint = match log {
+        Some(position) => state.service.checkpoint(Some(position.tree_size)).await.ok(),
+        None => None,
+    };
+    (status, checkpoint)
 }
 
 /// Signs the image; 201 when a signature was written, 200 when this key had already signed it.
@@ -96,10 +116,6 @@ pub async fn sign(
             source_addr: Some(peer.to_string()),
         })
         .await?;
-    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
-    let checkpoint = match outcome.log {
-        Some(position) => state.service.checkpoint(Some(position.tree_size)).await.ok(),
-        None => None,
-    };
+    let (status, checkpoint) = created_and_checkpoint(&state, outcome.created, outcome.log).await;
     Ok((status, Json(SignResponse::new(outcome, checkpoint))))
 }

@@ -1,12 +1,14 @@
-//! The cosign tag-scheme signature store: read every signature on a digest, and append one without
-//! ever dropping another writer's layer.
+//! The cosign tag-scheme signature store: read every signature (`.sig`) or attestation (`.att`) on a digest,
+//! and append one without ever dropping another writer's layer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{OciError, Registry, Repository};
 use crate::formats::Digest;
-use crate::formats::signature_manifest::{OCI_MANIFEST, SignatureLayer, SignatureManifest, signature_tag};
+use crate::formats::signature_manifest::{
+    AttestationLayer, Descriptor, OCI_MANIFEST, SignatureLayer, SignatureManifest, attestation_tag, signature_tag,
+};
 
 const MAX_WRITE_ATTEMPTS: u32 = 5;
 
@@ -75,16 +77,76 @@ impl SignatureStore {
             }
             let mut layers = existing.map(|(m, _)| m.layers).unwrap_or_default();
             layers.push(layer.descriptor.clone());
-            let encoded = SignatureManifest::encode(layers);
-            tokio::try_join!(self.registry.put_blob(repo, payload), self.registry.put_blob(repo, &encoded.config))?;
-            let written = self.registry.put_manifest(repo, &tag, OCI_MANIFEST, &encoded.manifest).await?;
-            let now = self.registry.get_manifest(repo, &tag).await?;
-            if now.is_some_and(|m| m.digest == written) {
+            if let Some(written) = self.put_and_check(repo, &tag, payload, layers).await? {
                 return Ok(WrittenSignature { tag, manifest_digest: written, created: true });
             }
             tracing::warn!(registry = %repo.registry, %tag, "signature tag changed under us; merging again");
         }
         Err(OciError::Contended { registry: repo.registry.clone(), tag, attempts: MAX_WRITE_ATTEMPTS })
+    }
+
+    /// Appends a DSSE envelope under `digest`'s `.att` tag (cosign's attestation layout) unless the very same
+    /// envelope is already there.
+    pub async fn append_attestation(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        envelope_json: &[u8],
+        predicate_type: &str,
+    ) -> Result<WrittenSignature, OciError> {
+        let layer = AttestationLayer::new(envelope_json, predicate_type);
+        let lock = self.subject_lock(repo, digest);
+        let _guard = lock.lock().await;
+        let tag = attestation_tag(digest);
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let existing = self.registry.get_manifest(repo, &tag).await?;
+            let mut layers = match &existing {
+                Some(m) => SignatureManifest::parse(&m.bytes)?.layers,
+                None => Vec::new(),
+            };
+            if let (Some(m), true) = (&existing, layers.iter().any(|l| l.digest == layer.descriptor.digest)) {
+                return Ok(WrittenSignature { tag, manifest_digest: m.digest.clone(), created: false });
+            }
+            layers.push(layer.descriptor.clone());
+            if let Some(written) = self.put_and_check(repo, &tag, envelope_json, layers).await? {
+                return Ok(WrittenSignature { tag, manifest_digest: written, created: true });
+            }
+            tracing::warn!(registry = %repo.registry, %tag, "attestation tag changed under us; merging again");
+        }
+        Err(OciError::Contended { registry: repo.registry.clone(), tag, attempts: MAX_WRITE_ATTEMPTS })
+    }
+
+    /// Every envelope under `digest`'s `.att` tag with the predicate type its layer announces (unverified).
+    pub async fn read_attestations(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<Vec<(Option<String>, Vec<u8>)>, OciError> {
+        let Some(manifest) = self.registry.get_manifest(repo, &attestation_tag(digest)).await? else {
+            return Ok(Vec::new());
+        };
+        let mut envelopes = Vec::new();
+        for layer in SignatureManifest::parse(&manifest.bytes)?.attestation_layers() {
+            let blob = self.registry.get_blob(repo, &Digest::parse(&layer.descriptor.digest)?).await?;
+            envelopes.push((layer.predicate_type().map(str::to_owned), blob));
+        }
+        Ok(envelopes)
+    }
+
+    /// Puts a manifest of `layers` (the newest layer's blob is `blob`) under `tag` and reads the tag back;
+    /// `None` when another writer's manifest replaced ours meanwhile.
+    async fn put_and_check(
+        &self,
+        repo: &Repository,
+        tag: &str,
+        blob: &[u8],
+        layers: Vec<Descriptor>,
+    ) -> Result<Option<Digest>, OciError> {
+        let encoded = SignatureManifest::encode(layers);
+        tokio::try_join!(self.registry.put_blob(repo, blob), self.registry.put_blob(repo, &encoded.config))?;
+        let written = self.registry.put_manifest(repo, tag, OCI_MANIFEST, &encoded.manifest).await?;
+        let now = self.registry.get_manifest(repo, tag).await?;
+        Ok(now.is_some_and(|m| m.digest == written).then_some(written))
     }
 
     async fn read_tag(

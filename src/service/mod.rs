@@ -3,6 +3,7 @@
 //! Owns: the order of operations across keys, registry and database (the invariants of design.md).
 //! Must not touch: HTTP (no status codes here) or wire encodings (those are `formats`).
 
+mod attest;
 mod check;
 mod checkpoint;
 mod events;
@@ -19,6 +20,7 @@ use crate::oci::{OciError, Registry, Repository, SignatureStore};
 use crate::register::{Log, RegisterError};
 use crate::store::{LogStore, Store, StoreError};
 
+pub use attest::{AttestOutcome, AttestRequest, MAX_ENVELOPE_BYTES};
 pub use check::{CheckedSignature, check_signatures};
 pub use checkpoint::RegisterSettings;
 pub use events::RecordedEvents;
@@ -54,6 +56,10 @@ pub enum ServiceError {
     Annotations(String),
     #[error(transparent)]
     Register(#[from] RegisterError),
+    #[error("invalid predicate: {0}")]
+    Predicate(String),
+    #[error("{what} would be {size} bytes; the limit is {limit}")]
+    TooLarge { what: &'static str, size: usize, limit: usize },
     #[error("checkpoints cannot be signed: {0}")]
     CheckpointKey(String),
 }
