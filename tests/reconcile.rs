@@ -42,6 +42,7 @@ fn pending_signs_are_confirmed_and_logged_if_the_registry_holds_them_and_removed
             annotations: None,
             actor: "test".into(),
             source_addr: None,
+            recursive: false,
         }))
         .unwrap();
     let written = runtime.block_on(first_store.signatures_of(&digest)).unwrap().remove(0).signature;

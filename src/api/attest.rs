@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::sign::{LogLocation, created_and_checkpoint};
+use super::sign::{LogLocation, checkpoint_of};
 use super::{ApiError, AppState};
 use crate::service::{AttestOutcome, AttestRequest};
 
@@ -19,6 +19,8 @@ pub struct AttestBody {
     pub key: String,
     pub predicate_type: String,
     pub predicate: Value,
+    #[serde(default)]
+    pub recursive: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -31,6 +33,9 @@ pub struct AttestResponse {
     pub envelope_digest: String,
     pub attestation: AttestationLocation,
     pub log: Option<LogLocation>,
+    /// With `"recursive": true` on an image index: one answer per platform manifest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<AttestResponse>,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,7 +46,12 @@ pub struct AttestationLocation {
 }
 
 impl AttestResponse {
-    fn new(o: AttestOutcome, checkpoint: Option<String>) -> Self {
+    async fn new(state: &AppState, o: AttestOutcome) -> Self {
+        let checkpoint = checkpoint_of(state, o.log).await;
+        let mut platforms = Vec::with_capacity(o.platforms.len());
+        for platform in o.platforms {
+            platforms.push(Box::pin(Self::new(state, platform)).await);
+        }
         Self {
             image: o.image.to_string(),
             digest: o.digest.to_string(),
@@ -55,7 +65,12 @@ impl AttestResponse {
                 created: o.created,
             },
             log: o.log.map(|p| LogLocation::new(p, checkpoint)),
+            platforms,
         }
+    }
+
+    fn created_anything(&self) -> bool {
+        self.attestation.created || self.platforms.iter().any(Self::created_anything)
     }
 }
 
@@ -75,8 +90,10 @@ pub async fn attest(
             predicate: body.predicate,
             actor: "anonymous".into(),
             source_addr: Some(peer.to_string()),
+            recursive: body.recursive,
         })
         .await?;
-    let (status, checkpoint) = created_and_checkpoint(&state, outcome.created, outcome.log).await;
-    Ok((status, Json(AttestResponse::new(outcome, checkpoint))))
+    let response = AttestResponse::new(&state, outcome).await;
+    let status = if response.created_anything() { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(response)))
 }

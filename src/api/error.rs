@@ -96,6 +96,12 @@ impl From<ServiceError> for ApiError {
                 "The database is unavailable",
                 detail,
             ),
+            ServiceError::IndexNeedsRecursive { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "index-needs-recursive",
+                "The image is an index: recursive is required",
+                detail,
+            ),
             ServiceError::Predicate(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-predicate", "The predicate is invalid", detail)
             }

@@ -34,6 +34,9 @@ pub struct SignResponse {
     pub record_id: Option<i64>,
     /// Where the sign entry sits in the register; `null` when nothing new was signed.
     pub log: Option<LogLocation>,
+    /// With `"recursive": true` on an image index: one answer per platform manifest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<SignResponse>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,7 +55,13 @@ pub struct SignatureLocation {
 }
 
 impl SignResponse {
-    fn new(o: SignOutcome, checkpoint: Option<String>) -> Self {
+    /// The answer for `o` and its platforms, each entry with the signed checkpoint of its tree size.
+    async fn new(state: &AppState, o: SignOutcome) -> Self {
+        let checkpoint = checkpoint_of(state, o.log).await;
+        let mut platforms = Vec::with_capacity(o.platforms.len());
+        for platform in o.platforms {
+            platforms.push(Box::pin(Self::new(state, platform)).await);
+        }
         Self {
             image: o.image.to_string(),
             digest: o.digest.to_string(),
@@ -67,7 +76,12 @@ impl SignResponse {
             },
             record_id: o.record_id,
             log: o.log.map(|p| LogLocation::new(p, checkpoint)),
+            platforms,
         }
+    }
+
+    fn created_anything(&self) -> bool {
+        self.signature.created || self.platforms.iter().any(Self::created_anything)
     }
 }
 
@@ -77,18 +91,12 @@ impl LogLocation {
     }
 }
 
-/// 201 when something was written, 200 when it already was; and the checkpoint of the entry's tree size.
-pub(super) async fn created_and_checkpoint(
-    state: &AppState,
-    created: bool,
-    log: Option<LogPosition>,
-) -> (StatusCode, Option<String>) {
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    let checkpoint = match log {
+/// The signed checkpoint of the tree size right after an entry (`None` without an entry or a log key).
+pub(super) async fn checkpoint_of(state: &AppState, log: Option<LogPosition>) -> Option<String> {
+    match log {
         Some(position) => state.service.checkpoint(Some(position.tree_size)).await.ok(),
         None => None,
-    };
-    (status, checkpoint)
+    }
 }
 
 /// Signs the image; 201 when a signature was written, 200 when this key had already signed it.
@@ -98,14 +106,6 @@ pub async fn sign(
     body: Result<Json<SignBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SignResponse>), ApiError> {
     let Json(body) = body?;
-    if body.recursive {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "recursive-unsupported",
-            "Recursive signing is not available yet",
-            "sign each platform manifest digest of the index on its own",
-        ));
-    }
     let outcome = state
         .service
         .sign(SignRequest {
@@ -114,8 +114,10 @@ pub async fn sign(
             annotations: body.annotations,
             actor: "anonymous".into(),
             source_addr: Some(peer.to_string()),
+            recursive: body.recursive,
         })
         .await?;
-    let (status, checkpoint) = created_and_checkpoint(&state, outcome.created, outcome.log).await;
-    Ok((status, Json(SignResponse::new(outcome, checkpoint))))
+    let response = SignResponse::new(&state, outcome).await;
+    let status = if response.created_anything() { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(response)))
 }

@@ -25,6 +25,8 @@ pub struct AttestRequest {
     pub predicate: Value,
     pub actor: String,
     pub source_addr: Option<String>,
+    /// For an image index: attest the index and each platform manifest it lists.
+    pub recursive: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -40,17 +42,33 @@ pub struct AttestOutcome {
     /// False when the very same envelope was already stored (a deterministic Ed25519 re-attestation).
     pub created: bool,
     pub log: Option<LogPosition>,
+    /// For a recursive attest of an index: the outcome for each platform manifest.
+    pub platforms: Vec<AttestOutcome>,
 }
 
 impl Service {
-    pub async fn attest(&self, request: AttestRequest) -> Result<AttestOutcome, ServiceError> {
+    /// Attests the manifest `request.image` names (and with `recursive`, each platform manifest of an index).
+    pub async fn attest(&self, mut request: AttestRequest) -> Result<AttestOutcome, ServiceError> {
         let image = ImageReference::parse(&request.image)?;
+        request.predicate = predicate_object(request.predicate.take(), &request.predicate_type)?;
+        let targets = self.targets(&image, request.recursive).await?;
+        let mut outcome = self.attest_digest(&request, &image, targets.top).await?;
+        for platform in targets.platforms {
+            outcome.platforms.push(self.attest_digest(&request, &image, platform).await?);
+        }
+        Ok(outcome)
+    }
+
+    async fn attest_digest(
+        &self,
+        request: &AttestRequest,
+        image: &ImageReference,
+        digest: Digest,
+    ) -> Result<AttestOutcome, ServiceError> {
         let key_ref = KeyRef::parse(&request.key)?;
         let signer = self.keys.get(&key_ref.id)?.clone();
-        let predicate = predicate_object(request.predicate, &request.predicate_type)?;
-        let digest = self.resolve(&image).await?;
         let subject = Subject::sha256(Some(&image.repository_name()), &digest);
-        let statement = Statement::v1(vec![subject], &request.predicate_type, predicate);
+        let statement = Statement::v1(vec![subject], &request.predicate_type, request.predicate.clone());
         let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
         let signature = signer.sign(key_ref.version, &envelope.pae()).await?;
         envelope.add_signature(signature.bytes);
@@ -66,7 +84,7 @@ impl Service {
             self.keys.public_key(&KeyRef { id: key_ref.id.clone(), version: Some(signature.version) }).await?;
         self.record_key_version(&key_ref.id, signer.as_ref(), &key_version).await?;
 
-        let repo = repository_of(&image);
+        let repo = repository_of(image);
         let written =
             self.signatures.append_attestation(&repo, &digest, &envelope_json, &request.predicate_type).await?;
         let mut outcome = AttestOutcome {
@@ -74,12 +92,13 @@ impl Service {
             digest,
             key_id: key_ref.id,
             key_version: signature.version,
-            predicate_type: request.predicate_type,
+            predicate_type: request.predicate_type.clone(),
             envelope_digest: Digest::of(&envelope_json),
             tag: written.tag,
             manifest_digest: written.manifest_digest,
             created: written.created,
             log: None,
+            platforms: Vec::new(),
         };
         if outcome.created {
             let entry = attest_entry(&outcome, &request.actor, request.source_addr.as_deref());

@@ -14,9 +14,10 @@ mod sign;
 
 use std::sync::Arc;
 
+use crate::formats::signature_manifest::OCI_INDEX;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing};
-use crate::oci::{OciError, Registry, Repository, SignatureStore};
+use crate::oci::{Manifest, OciError, Registry, Repository, SignatureStore};
 use crate::register::{Log, RegisterError};
 use crate::store::{LogStore, Store, StoreError};
 
@@ -56,6 +57,11 @@ pub enum ServiceError {
     Annotations(String),
     #[error(transparent)]
     Register(#[from] RegisterError),
+    #[error(
+        "{image} is an image index of {platforms} platform manifests: set \"recursive\": true to cover the index and \
+         each platform, or name one platform manifest by its digest"
+    )]
+    IndexNeedsRecursive { image: String, platforms: usize },
     #[error("invalid predicate: {0}")]
     Predicate(String),
     #[error("{what} would be {size} bytes; the limit is {limit}")]
@@ -74,16 +80,51 @@ impl Service {
     /// The digest `image` names: its own digest after checking the registry holds it, or the digest its
     /// tag points to now.
     pub async fn resolve(&self, image: &ImageReference) -> Result<Digest, ServiceError> {
+        Ok(self.resolve_manifest(image).await?.digest)
+    }
+
+    /// The manifest `image` names, as the registry serves it.
+    pub async fn resolve_manifest(&self, image: &ImageReference) -> Result<Manifest, ServiceError> {
         let repo = repository_of(image);
         let reference = match &image.digest {
             Some(d) => d.to_string(),
             None => image.tag.clone().expect("a reference has a tag or a digest"),
         };
         match self.signatures.registry().get_manifest(&repo, &reference).await? {
-            Some(manifest) => Ok(manifest.digest),
+            Some(manifest) => Ok(manifest),
             None => Err(ServiceError::ImageNotFound(image.to_string())),
         }
     }
+
+    /// What a sign or attest of `image` covers: the manifest itself and, for an image index with
+    /// `recursive`, every platform manifest it lists. An index without `recursive` is refused, so nobody
+    /// believes the platform images signed when only their index is.
+    pub(crate) async fn targets(&self, image: &ImageReference, recursive: bool) -> Result<Targets, ServiceError> {
+        let manifest = self.resolve_manifest(image).await?;
+        let platforms = platform_digests(&manifest)?;
+        if !platforms.is_empty() && !recursive {
+            return Err(ServiceError::IndexNeedsRecursive { image: image.to_string(), platforms: platforms.len() });
+        }
+        Ok(Targets { top: manifest.digest, platforms })
+    }
+}
+
+/// The digests a request covers: the named manifest and, for an index, its platform manifests.
+pub(crate) struct Targets {
+    pub top: Digest,
+    pub platforms: Vec<Digest>,
+}
+
+/// The manifests an image index (OCI or Docker manifest list) lists; none for an image manifest.
+fn platform_digests(manifest: &Manifest) -> Result<Vec<Digest>, ServiceError> {
+    const INDEXES: [&str; 2] = [OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json"];
+    let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
+    let is_index = INDEXES.contains(&manifest.media_type.as_str()) || parsed["mediaType"].as_str() == Some(OCI_INDEX);
+    if !is_index {
+        return Ok(Vec::new());
+    }
+    let listed = parsed["manifests"].as_array().cloned().unwrap_or_default();
+    Ok(listed.iter().map(|m| Digest::parse(m["digest"].as_str().unwrap_or_default())).collect::<Result<_, _>>()?)
 }
 
 pub(crate) fn now_rfc3339() -> String {

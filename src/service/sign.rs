@@ -21,6 +21,8 @@ pub struct SignRequest {
     pub annotations: Option<Value>,
     pub actor: String,
     pub source_addr: Option<String>,
+    /// For an image index: sign the index and each platform manifest it lists.
+    pub recursive: bool,
 }
 
 /// What was signed and where the signature is.
@@ -39,6 +41,8 @@ pub struct SignOutcome {
     pub record_id: Option<i64>,
     /// Where the sign entry sits in the register (`None` when nothing new was written).
     pub log: Option<LogPosition>,
+    /// For a recursive sign of an index: the outcome for each platform manifest.
+    pub platforms: Vec<SignOutcome>,
 }
 
 /// An entry's index and the tree size right after it was appended.
@@ -49,14 +53,29 @@ pub struct LogPosition {
 }
 
 impl Service {
-    /// Resolves, signs, writes to the registry, and records, in the order invariant 2 needs: the
-    /// database row is pending during the registry write and removed if the write fails.
+    /// Signs the manifest `request.image` names (and with `recursive`, each platform manifest of an index).
     pub async fn sign(&self, request: SignRequest) -> Result<SignOutcome, ServiceError> {
         let image = ImageReference::parse(&request.image)?;
+        let targets = self.targets(&image, request.recursive).await?;
+        let mut outcome = self.sign_digest(&request, &image, targets.top).await?;
+        for platform in targets.platforms {
+            outcome.platforms.push(self.sign_digest(&request, &image, platform).await?);
+        }
+        Ok(outcome)
+    }
+
+    /// Signs `digest` (a manifest in `image`'s repository), writes to the registry, and records, in the
+    /// order invariant 2 needs: the database row is pending during the registry write and removed if the
+    /// write fails.
+    async fn sign_digest(
+        &self,
+        request: &SignRequest,
+        image: &ImageReference,
+        digest: Digest,
+    ) -> Result<SignOutcome, ServiceError> {
         let key_ref = KeyRef::parse(&request.key)?;
         let signer = self.keys.get(&key_ref.id)?.clone();
-        let optional = annotations(request.annotations)?;
-        let digest = self.resolve(&image).await?;
+        let optional = annotations(request.annotations.clone())?;
         let identity = match &image.tag {
             Some(tag) => format!("{}:{tag}", image.repository_name()),
             None => image.repository_name(),
@@ -69,8 +88,8 @@ impl Service {
         let public_key = key_version.public_key;
 
         let record = NewSignature {
-            actor: request.actor,
-            source_addr: request.source_addr,
+            actor: request.actor.clone(),
+            source_addr: request.source_addr.clone(),
             registry: image.registry.clone(),
             repository: image.repository.clone(),
             digest: digest.to_string(),
@@ -87,7 +106,7 @@ impl Service {
         let layer = SignatureLayer::new(&payload, &signature.bytes);
         let written = self
             .signatures
-            .append(&repository_of(&image), &digest, &payload, layer, |existing| {
+            .append(&repository_of(image), &digest, &payload, layer, |existing| {
                 same_claim_by_key(existing, &identity, &digest, &public_key)
             })
             .await;
@@ -117,6 +136,7 @@ impl Service {
             created: written.created,
             record_id,
             log,
+            platforms: Vec::new(),
         })
     }
 }

@@ -1,0 +1,112 @@
+//! Multi-platform images: `"recursive": true` signs and attests an image index and each platform manifest
+//! in it, skopeo and cosign verify every one; without `recursive` an index is refused with a clear problem.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use support::{Cosign, Notarium, Registry, push_image, skopeo_accepts};
+
+/// Pushes two single-platform images and an OCI image index over them under `tag`; returns the index
+/// digest and the platform digests.
+fn push_two_platform_index(registry: &Registry, repo: &str, tag: &str) -> (String, Vec<String>) {
+    let platforms: Vec<(String, usize, &str)> = ["amd64", "arm64"]
+        .iter()
+        .map(|arch| {
+            let digest = push_image(registry, repo, &format!("{tag}-{arch}"), &format!("{repo} on {arch}"));
+            let size = registry.manifest(repo, &digest).unwrap().len();
+            (digest, size, *arch)
+        })
+        .collect();
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": platforms.iter().map(|(digest, size, arch)| json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest,
+            "size": size,
+            "platform": {"architecture": arch, "os": "linux"},
+        })).collect::<Vec<_>>(),
+    })
+    .to_string();
+    let response = support::client()
+        .put(format!("http://{}/v2/{repo}/manifests/{tag}", registry.host))
+        .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+        .body(index.clone())
+        .send()
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.text().unwrap());
+    (support::sha256_digest(index.as_bytes()), platforms.into_iter().map(|(d, _, _)| d).collect())
+}
+
+fn post(notarium: &Notarium, path: &str, body: Value) -> (u16, Value) {
+    let (status, _, answer) = notarium.post(path, body.to_string());
+    (status, answer)
+}
+
+#[test]
+fn a_recursive_sign_and_attest_cover_the_index_and_each_platform_and_verifiers_accept_each() {
+    let registry = Registry::start();
+    let notarium = Notarium::start(&[&registry.host]);
+    let (index, platforms) = push_two_platform_index(&registry, "multi/app", "v1");
+    let by_tag = format!("{}/multi/app:v1", registry.host);
+
+    let (status, problem) = post(&notarium, "/v1/sign", json!({"image": by_tag, "key": "dev-ecdsa"}));
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "https://notarium.dev/problems/index-needs-recursive");
+    assert!(problem["detail"].as_str().unwrap().contains("2 platform manifests"), "{problem}");
+
+    let (status, signed) = post(&notarium, "/v1/sign", json!({"image": by_tag, "key": "dev-ecdsa", "recursive": true}));
+    assert_eq!(status, 201, "{signed}");
+    assert_eq!(signed["digest"], index.as_str());
+    let signed_platforms: Vec<&str> =
+        signed["platforms"].as_array().unwrap().iter().map(|p| p["digest"].as_str().unwrap()).collect();
+    assert_eq!(signed_platforms, platforms);
+    assert!(signed["platforms"].as_array().unwrap().iter().all(|p| p["signature"]["created"] == true));
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = notarium.public_key_file("dev-ecdsa", dir.path());
+    let cosign = Cosign::new();
+    for digest in platforms.iter().chain([&index]) {
+        let image = format!("{}/multi/app@{digest}", registry.host);
+        let (ok, log) = cosign.verify(&image, &key);
+        assert!(ok, "cosign refused {image}: {log}");
+        let (ok, log) = skopeo_accepts(&registry, &image, &key, "matchRepository");
+        assert!(ok, "skopeo refused {image}: {log}");
+    }
+    let other = Path::new(support::ROOT).join("tests/fixtures/other-p256.pub");
+    assert!(!cosign.verify(&format!("{}/multi/app@{}", registry.host, platforms[1]), &other).0);
+
+    let predicate = json!({"bomFormat": "CycloneDX", "specVersion": "1.5"});
+    let body = json!({"image": by_tag, "key": "dev-ed25519", "predicate_type": "https://cyclonedx.org/bom",
+        "predicate": predicate, "recursive": true});
+    let (status, attested) = post(&notarium, "/v1/attest", body);
+    assert_eq!(status, 201, "{attested}");
+    assert_eq!(attested["platforms"].as_array().unwrap().len(), 2);
+    let ed25519 = notarium.public_key_file("dev-ed25519", dir.path());
+    for digest in platforms.iter().chain([&index]) {
+        let image = format!("{}/multi/app@{digest}", registry.host);
+        let out = cosign.run(&[
+            "verify-attestation",
+            "--key",
+            ed25519.to_str().unwrap(),
+            "--type",
+            "cyclonedx",
+            "--insecure-ignore-tlog",
+            "--allow-http-registry",
+            "--offline",
+            &image,
+        ]);
+        assert!(
+            out.status.success(),
+            "cosign refused the attestation on {image}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let (_, page) = notarium.get_text("/v1/log/entries?start=0&end=20");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    let logged = |kind: &str| page["entries"].as_array().unwrap().iter().filter(|e| e["entry"]["kind"] == kind).count();
+    assert_eq!((logged("sign"), logged("attest")), (3, 3));
+}
