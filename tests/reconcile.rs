@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use notarium::keys::{FileSigner, KeyRing};
 use notarium::oci::DistributionRegistry;
-use notarium::register::event::sign_entry;
-use notarium::service::{Reconciled, RegisterSettings, Service, SignRequest};
-use notarium::store::{NewSignature, Store};
+use notarium::register::event::{sign_entry, stored_entry};
+use notarium::service::{AttestRequest, Reconciled, RegisterSettings, Service, SignRequest};
+use notarium::store::{NewSignature, RecordKind, Store};
 use support::{Registry, push_image, test_database_url};
 
 /// A service on the test database for `dir`.
@@ -82,6 +82,7 @@ fn pending_signs_wait_while_the_registry_is_down() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (service, store) = service(&runtime, &registry, dir.path());
     let row = NewSignature {
+        kind: RecordKind::Signature,
         actor: "test".into(),
         source_addr: None,
         registry: registry.host.clone(),
@@ -101,4 +102,41 @@ fn pending_signs_wait_while_the_registry_is_down() {
     let outcome = runtime.block_on(service.reconcile_pending(Duration::ZERO)).unwrap();
     assert_eq!(outcome, Reconciled { confirmed: 0, removed: 0, deferred: 1, waiting: 0 });
     assert_eq!(runtime.block_on(store.pending_signatures()).unwrap().len(), 1);
+}
+
+#[test]
+fn pending_attestations_are_confirmed_and_logged_like_signatures() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = Registry::start();
+    let digest = push_image(&registry, "demo/att", "v1", "crash attest");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let first_dir = tempfile::tempdir().unwrap();
+    let (attester, first_store) = service(&runtime, &registry, first_dir.path());
+    let attested = runtime
+        .block_on(attester.attest(AttestRequest {
+            image: format!("{}/demo/att@{digest}", registry.host),
+            key: "dev-ecdsa".into(),
+            predicate_type: "https://cyclonedx.org/bom".into(),
+            predicate: serde_json::json!({"bomFormat": "CycloneDX"}),
+            actor: "test".into(),
+            source_addr: None,
+            recursive: false,
+        }))
+        .unwrap();
+    let written = runtime.block_on(first_store.signatures_of(&digest)).unwrap().remove(0).signature;
+    assert_eq!(written.kind, RecordKind::Attestation);
+    assert_eq!(written.payload_digest, attested.envelope_digest.as_str());
+
+    let dir = tempfile::tempdir().unwrap();
+    let (service, store) = service(&runtime, &registry, dir.path());
+    runtime.block_on(store.begin_signature(&written)).unwrap();
+    let lost = NewSignature { payload_digest: format!("sha256:{}", "0".repeat(64)), ..written.clone() };
+    runtime.block_on(store.begin_signature(&lost)).unwrap();
+    let outcome = runtime.block_on(service.reconcile_pending(Duration::ZERO)).unwrap();
+    assert_eq!(outcome, Reconciled { confirmed: 1, removed: 1, deferred: 0, waiting: 0 });
+    let entries = runtime.block_on(service.store.entries(0, 10)).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].1, stored_entry(&written, attested.manifest_digest.as_str()));
+    let (_, logged) = runtime.block_on(attester.store.entries(0, 10)).unwrap().pop().unwrap();
+    assert_eq!(logged, entries[0].1, "the attest itself logged the very same entry");
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use notarium::register::Log;
 use notarium::register::merkle::{Hash, verify_consistency, verify_inclusion};
-use notarium::store::{Append, Appended, Effect, NewSignature, Store};
+use notarium::store::{Append, Appended, Effect, NewSignature, RecordKind, Store};
 use sha2::{Digest as _, Sha256};
 use support::{TestDatabase, test_database_url};
 
@@ -168,6 +168,7 @@ async fn two_stores_on_one_database_appending_under_one_key_concurrently_log_it_
 
 fn sample() -> NewSignature {
     NewSignature {
+        kind: RecordKind::Signature,
         actor: "anonymous".into(),
         source_addr: Some("127.0.0.1:1".into()),
         registry: "r.example".into(),

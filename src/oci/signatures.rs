@@ -116,21 +116,22 @@ impl SignatureStore {
         Err(OciError::Contended { registry: repo.registry.clone(), tag, attempts: MAX_WRITE_ATTEMPTS })
     }
 
-    /// Every envelope under `digest`'s `.att` tag with the predicate type its layer announces (unverified).
+    /// Every envelope under `digest`'s `.att` tag with the predicate type its layer announces (unverified),
+    /// and the digest of the manifest holding them.
     pub async fn read_attestations(
         &self,
         repo: &Repository,
         digest: &Digest,
-    ) -> Result<Vec<(Option<String>, Vec<u8>)>, OciError> {
+    ) -> Result<(Option<Digest>, Vec<(Option<String>, Vec<u8>)>), OciError> {
         let Some(manifest) = self.registry.get_manifest(repo, &attestation_tag(digest)).await? else {
-            return Ok(Vec::new());
+            return Ok((None, Vec::new()));
         };
         let mut envelopes = Vec::new();
         for layer in SignatureManifest::parse(&manifest.bytes)?.attestation_layers() {
             let blob = self.registry.get_blob(repo, &Digest::parse(&layer.descriptor.digest)?).await?;
             envelopes.push((layer.predicate_type().map(str::to_owned), blob));
         }
-        Ok(envelopes)
+        Ok((Some(manifest.digest), envelopes))
     }
 
     /// Puts a manifest of `layers` (the newest layer's blob is `blob`) under `tag` and reads the tag back;

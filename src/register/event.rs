@@ -3,10 +3,39 @@
 use serde_json::json;
 
 use crate::formats::canonical::canonical_json;
-use crate::store::NewSignature;
+use crate::store::{NewSignature, RecordKind};
 
-/// The entry recording that `signature` is stored in its registry in manifest `manifest_digest`. A
-/// function of the database row alone, so start-up reconciliation writes the same entry the sign would.
+/// The entry recording that the row `record` (a signature or an attestation) is stored in its registry in
+/// manifest `manifest_digest`. A function of the database row alone, so reconciliation after a crash
+/// writes the same entry the request would have.
+pub fn stored_entry(record: &NewSignature, manifest_digest: &str) -> Vec<u8> {
+    match record.kind {
+        RecordKind::Signature => sign_entry(record, manifest_digest),
+        RecordKind::Attestation => attest_entry(record, manifest_digest),
+    }
+}
+
+/// The `attest` entry: an envelope about `subject` stored under its `.att` tag.
+pub fn attest_entry(a: &NewSignature, manifest_digest: &str) -> Vec<u8> {
+    canonical_json(&json!({
+        "kind": "attest",
+        "time": a.created_at,
+        "actor": {"name": a.actor, "addr": a.source_addr},
+        "subject": {"registry": a.registry, "repository": a.repository, "digest": a.digest},
+        "details": {
+            "predicate_type": a.identity,
+            "key": a.key_id,
+            "key_version": a.key_version,
+            "algorithm": a.algorithm,
+            "tag": a.signature_tag,
+            "manifest_digest": manifest_digest,
+            "envelope_digest": a.payload_digest,
+            "signature": a.signature_b64,
+        },
+    }))
+}
+
+/// The `sign` entry: a simple-signing signature stored under its `.sig` tag.
 pub fn sign_entry(signature: &NewSignature, manifest_digest: &str) -> Vec<u8> {
     let s = signature;
     canonical_json(&json!({

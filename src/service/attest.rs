@@ -1,16 +1,19 @@
 //! Attest an image digest: an in-toto Statement v1 about it, in a DSSE envelope signed by the chosen key,
 //! stored under the cosign `.att` tag and recorded in the register.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::sign::LogPosition;
 use super::{Service, ServiceError, now_rfc3339, repository_of};
-use crate::formats::canonical::canonical_json;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::formats::in_toto::{SLSA_PROVENANCE_V1, Statement, Subject, check_slsa_provenance_v1};
+use crate::formats::signature_manifest::attestation_tag;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::KeyRef;
-use crate::store::{Append, Effect};
+use crate::store::{NewSignature, RecordKind};
 
 /// Largest DSSE envelope written to a registry: registries and verifiers refuse far smaller blobs than
 /// they accept layers, and an attestation is read on every deploy-time check.
@@ -71,6 +74,7 @@ impl Service {
         let statement = Statement::v1(vec![subject], &request.predicate_type, request.predicate.clone());
         let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
         let signature = signer.sign(key_ref.version, &envelope.pae()).await?;
+        let signature_bytes = signature.bytes.clone();
         envelope.add_signature(signature.bytes);
         let envelope_json = envelope.to_json();
         if envelope_json.len() > MAX_ENVELOPE_BYTES {
@@ -84,29 +88,39 @@ impl Service {
             self.keys.public_key(&KeyRef { id: key_ref.id.clone(), version: Some(signature.version) }).await?;
         self.record_key_version(&key_ref.id, signer.as_ref(), &key_version).await?;
 
+        let envelope_digest = Digest::of(&envelope_json);
+        let record = NewSignature {
+            kind: RecordKind::Attestation,
+            actor: request.actor.clone(),
+            source_addr: request.source_addr.clone(),
+            registry: image.registry.clone(),
+            repository: image.repository.clone(),
+            digest: digest.to_string(),
+            identity: request.predicate_type.clone(),
+            key_id: key_ref.id.clone(),
+            key_version: signature.version,
+            algorithm: key_version.public_key.algorithm.as_str().to_owned(),
+            payload_digest: envelope_digest.to_string(),
+            signature_b64: BASE64.encode(&signature_bytes),
+            signature_tag: attestation_tag(&digest),
+            created_at: now_rfc3339(),
+        };
         let repo = repository_of(image);
-        let written =
-            self.signatures.append_attestation(&repo, &digest, &envelope_json, &request.predicate_type).await?;
-        let mut outcome = AttestOutcome {
+        let write = self.signatures.append_attestation(&repo, &digest, &envelope_json, &request.predicate_type);
+        let (written, recorded) = self.write_recorded(record, write).await?;
+        Ok(AttestOutcome {
             image: image.with_digest(digest.clone()),
             digest,
             key_id: key_ref.id,
             key_version: signature.version,
             predicate_type: request.predicate_type.clone(),
-            envelope_digest: Digest::of(&envelope_json),
+            envelope_digest,
             tag: written.tag,
             manifest_digest: written.manifest_digest,
             created: written.created,
-            log: None,
+            log: recorded.map(|(_, position)| position),
             platforms: Vec::new(),
-        };
-        if outcome.created {
-            let entry = attest_entry(&outcome, &request.actor, request.source_addr.as_deref());
-            let once = format!("attestation:{}", outcome.envelope_digest);
-            let placed = self.log.append(Append { entry, effect: Effect::Once { key: once } }).await?;
-            outcome.log = Some(LogPosition { index: placed.index, tree_size: placed.tree_size });
-        }
-        Ok(outcome)
+        })
     }
 }
 
@@ -129,21 +143,4 @@ fn predicate_object(predicate: Value, predicate_type: &str) -> Result<Value, Ser
         check_slsa_provenance_v1(&predicate).map_err(|e| invalid(format!("SLSA provenance v1: {e}")))?;
     }
     Ok(predicate)
-}
-
-fn attest_entry(o: &AttestOutcome, actor: &str, source_addr: Option<&str>) -> Vec<u8> {
-    canonical_json(&json!({
-        "kind": "attest",
-        "time": now_rfc3339(),
-        "actor": {"name": actor, "addr": source_addr},
-        "subject": {"registry": o.image.registry, "repository": o.image.repository, "digest": o.digest.as_str()},
-        "details": {
-            "key": o.key_id,
-            "key_version": o.key_version,
-            "predicate_type": o.predicate_type,
-            "envelope_digest": o.envelope_digest.as_str(),
-            "manifest_digest": o.manifest_digest.as_str(),
-            "tag": o.tag,
-        },
-    }))
 }

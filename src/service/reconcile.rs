@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::{Service, ServiceError};
 use crate::formats::Digest;
 use crate::oci::Repository;
+use crate::store::{NewSignature, RecordKind};
 
 /// What reconciliation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -32,11 +33,11 @@ impl Service {
         for row in self.store.pending_signatures().await? {
             let s = &row.signature;
             let repo = Repository { registry: s.registry.clone(), name: s.repository.clone() };
-            let read = match Digest::parse(&s.digest) {
-                Ok(digest) => self.signatures.read(&repo, &digest).await,
+            let found = match Digest::parse(&s.digest) {
+                Ok(digest) => self.stored_in_registry(&repo, &digest, s).await,
                 Err(e) => Err(e.into()),
             };
-            let (manifest, stored) = match read {
+            let (present, manifest) = match found {
                 Ok(found) => found,
                 Err(e) => {
                     tracing::warn!(id = row.id, error = %e, "cannot reconcile pending signature yet");
@@ -44,9 +45,6 @@ impl Service {
                     continue;
                 }
             };
-            let present = stored.iter().any(|st| {
-                Digest::of(&st.payload).as_str() == s.payload_digest && BASE64.encode(&st.signature) == s.signature_b64
-            });
             match (present, manifest) {
                 (true, Some(manifest)) => {
                     self.log.append(super::sign::confirm_signature(row.id, row.signature, &manifest)).await?;
@@ -60,6 +58,34 @@ impl Service {
             }
         }
         Ok(outcome)
+    }
+}
+
+impl Service {
+    /// Whether the registry holds the signature or attestation `record` describes, and the manifest digest
+    /// of its tag.
+    async fn stored_in_registry(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        record: &NewSignature,
+    ) -> Result<(bool, Option<Digest>), ServiceError> {
+        match record.kind {
+            RecordKind::Signature => {
+                let (manifest, stored) = self.signatures.read(repo, digest).await?;
+                let present = stored.iter().any(|st| {
+                    Digest::of(&st.payload).as_str() == record.payload_digest
+                        && BASE64.encode(&st.signature) == record.signature_b64
+                });
+                Ok((present, manifest))
+            }
+            RecordKind::Attestation => {
+                let (manifest, envelopes) = self.signatures.read_attestations(repo, digest).await?;
+                let present =
+                    envelopes.iter().any(|(_, envelope)| Digest::of(envelope).as_str() == record.payload_digest);
+                Ok((present, manifest))
+            }
+        }
     }
 }
 

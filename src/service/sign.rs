@@ -9,9 +9,9 @@ use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::{KeyRef, PublicKey};
-use crate::oci::StoredSignature;
-use crate::register::event::sign_entry;
-use crate::store::{Append, Effect, NewSignature};
+use crate::oci::{OciError, StoredSignature, WrittenSignature};
+use crate::register::event::stored_entry;
+use crate::store::{Append, Effect, NewSignature, RecordKind};
 
 /// A sign request as the API and CLI hand it over.
 #[derive(Debug, Clone)]
@@ -88,6 +88,7 @@ impl Service {
         let public_key = key_version.public_key;
 
         let record = NewSignature {
+            kind: RecordKind::Signature,
             actor: request.actor.clone(),
             source_addr: request.source_addr.clone(),
             registry: image.registry.clone(),
@@ -102,28 +103,13 @@ impl Service {
             signature_tag: signature_tag(&digest),
             created_at: now_rfc3339(),
         };
-        let record_id = self.store.begin_signature(&record).await?;
         let layer = SignatureLayer::new(&payload, &signature.bytes);
-        let written = self
-            .signatures
-            .append(&repository_of(image), &digest, &payload, layer, |existing| {
-                same_claim_by_key(existing, &identity, &digest, &public_key)
-            })
-            .await;
-        let written = match written {
-            Ok(w) => w,
-            Err(e) => {
-                self.store.abandon_signature(record_id).await?;
-                return Err(e.into());
-            }
-        };
-        let (record_id, log) = if written.created {
-            let placed = self.log.append(confirm_signature(record_id, record, &written.manifest_digest)).await?;
-            (Some(record_id), Some(LogPosition { index: placed.index, tree_size: placed.tree_size }))
-        } else {
-            self.store.abandon_signature(record_id).await?;
-            (None, None)
-        };
+        let repo = repository_of(image);
+        let write = self.signatures.append(&repo, &digest, &payload, layer, |existing| {
+            same_claim_by_key(existing, &identity, &digest, &public_key)
+        });
+        let (written, recorded) = self.write_recorded(record, write).await?;
+        let (record_id, log) = recorded.unzip();
         Ok(SignOutcome {
             image: image.with_digest(digest.clone()),
             digest,
@@ -141,10 +127,36 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Runs the registry `write` of `record` between a pending row and its confirmation with its register
+    /// entry (design.md invariant 2): the row is removed if the write fails or wrote nothing new. Returns
+    /// what was written and, when something was, the row id and where its entry landed.
+    pub(super) async fn write_recorded(
+        &self,
+        record: NewSignature,
+        write: impl Future<Output = Result<WrittenSignature, OciError>>,
+    ) -> Result<(WrittenSignature, Option<(i64, LogPosition)>), ServiceError> {
+        let id = self.store.begin_signature(&record).await?;
+        let written = match write.await {
+            Ok(written) => written,
+            Err(e) => {
+                self.store.abandon_signature(id).await?;
+                return Err(e.into());
+            }
+        };
+        if !written.created {
+            self.store.abandon_signature(id).await?;
+            return Ok((written, None));
+        }
+        let placed = self.log.append(confirm_signature(id, record, &written.manifest_digest)).await?;
+        Ok((written, Some((id, LogPosition { index: placed.index, tree_size: placed.tree_size }))))
+    }
+}
+
 /// The register entry for a signature the registry now holds, with the confirmation of its row.
 pub(super) fn confirm_signature(id: i64, signature: NewSignature, manifest_digest: &Digest) -> Append {
     Append {
-        entry: sign_entry(&signature, manifest_digest.as_str()),
+        entry: stored_entry(&signature, manifest_digest.as_str()),
         effect: Effect::ConfirmSignature {
             id,
             signature: Box::new(signature),

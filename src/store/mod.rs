@@ -18,9 +18,34 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-/// A signature about to be written to a registry.
+/// What a row in `signatures` records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordKind {
+    /// A cosign simple-signing signature under the `.sig` tag.
+    #[default]
+    Signature,
+    /// A DSSE envelope under the `.att` tag: `identity` is the predicate type, `payload_digest` the
+    /// envelope's digest.
+    Attestation,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signature => "signature",
+            Self::Attestation => "attestation",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "attestation" { Self::Attestation } else { Self::Signature }
+    }
+}
+
+/// A signature (or attestation) about to be written to a registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSignature {
+    pub kind: RecordKind,
     pub actor: String,
     pub source_addr: Option<String>,
     pub registry: String,
@@ -155,6 +180,7 @@ macro_rules! embedded_migrations {
             (1, "signatures", include_str!(concat!("../../migrations/", $backend, "/0001_signatures.sql"))),
             (2, "register", include_str!(concat!("../../migrations/", $backend, "/0002_register.sql"))),
             (3, "dedupe", include_str!(concat!("../../migrations/", $backend, "/0003_dedupe.sql"))),
+            (4, "attestations", include_str!(concat!("../../migrations/", $backend, "/0004_attestations.sql"))),
         ])
     };
 }

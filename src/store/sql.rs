@@ -14,10 +14,10 @@ use sqlx::{
 };
 
 use super::batch::{LogTx, ROWS_PER_INSERT, append_batch_in, missing_node, to_hash};
-use super::{Append, Appended, LogStore, NewSignature, SignatureRecord, Store, StoreError};
+use super::{Append, Appended, LogStore, NewSignature, RecordKind, SignatureRecord, Store, StoreError};
 use crate::register::merkle::{Hash, NodeId};
 
-const SELECT_SIGNATURE: &str = "SELECT id, state, actor, source_addr, registry, repository, digest, identity, \
+const SELECT_SIGNATURE: &str = "SELECT id, kind, state, actor, source_addr, registry, repository, digest, identity, \
      key_id, key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at \
      FROM signatures";
 
@@ -232,11 +232,12 @@ where
     i64: Encode<'a, DB> + Type<DB>,
 {
     let mut insert = QueryBuilder::new(
-        "INSERT INTO signatures (state, actor, source_addr, registry, repository, digest, identity, key_id, \
+        "INSERT INTO signatures (kind, state, actor, source_addr, registry, repository, digest, identity, key_id, \
          key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at) ",
     );
     insert.push_values([s], |mut row, s| {
-        row.push_bind(state)
+        row.push_bind(s.kind.as_str())
+            .push_bind(state)
             .push_bind(s.actor.as_str())
             .push_bind(s.source_addr.as_deref())
             .push_bind(s.registry.as_str())
@@ -268,6 +269,7 @@ where
         id: row.get("id"),
         pending: row.get::<String, _>("state") == "pending",
         signature: NewSignature {
+            kind: RecordKind::parse(&row.get::<String, _>("kind")),
             actor: row.get("actor"),
             source_addr: row.get("source_addr"),
             registry: row.get("registry"),
