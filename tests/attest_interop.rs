@@ -145,3 +145,36 @@ fn bad_predicates_and_oversized_envelopes_are_refused_before_anything_is_written
     let (_, page) = notarium.get_text("/v1/log/entries?start=0&end=10");
     assert!(!page.contains("\"attest\""), "{page}");
 }
+
+#[test]
+fn twenty_concurrent_attestations_on_one_digest_are_all_kept_and_cosign_finds_them_all() {
+    let (registry, notarium, digest) = support::registry_notarium_and_image("att/many", "v1", "many");
+    let image = format!("{}/att/many@{digest}", registry.host);
+    let threads: Vec<_> = (0..20)
+        .map(|n| {
+            let (url, image) = (notarium.url.clone(), image.clone());
+            std::thread::spawn(move || {
+                let body = json!({"image": image, "key": "dev-ecdsa", "predicate_type": "https://example.com/scan/v1",
+                    "predicate": {"scan": n}});
+                support::client().post(format!("{url}/v1/attest")).json(&body).send().unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    let manifest = registry.manifest("att/many", &format!("{}.att", digest.replace(':', "-"))).unwrap();
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 20);
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = notarium.public_key_file("dev-ecdsa", dir.path());
+    let (ok, text) = verify_attestation(&Cosign::new(), &image, &key, "https://example.com/scan/v1");
+    assert!(ok, "{text}");
+    let mut scans: Vec<i64> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| statement_of(&serde_json::from_str(l).unwrap())["predicate"]["scan"].as_i64().unwrap())
+        .collect();
+    scans.sort();
+    assert_eq!(scans, (0..20).collect::<Vec<_>>());
+}
