@@ -1,5 +1,6 @@
-//! Load tool: pushes N distinct small images straight to a registry, then signs each through a running
-//! notarium with C concurrent clients and reports throughput and latency percentiles.
+//! Load tool: pushes N distinct small images straight to a registry, then signs (or, with `--attest`,
+//! attests with a SLSA provenance v1 predicate) each through a running notarium with C concurrent clients
+//! and reports throughput and latency percentiles.
 //!
 //! cargo run --release --example sign_load -- --server http://127.0.0.1:8080 --registry 127.0.0.1:5000 \
 //!     --images 400 --concurrency 8 --key dev-ecdsa
@@ -29,6 +30,23 @@ struct Args {
     /// Only push the images and print their references, one a line (for timing other tools on them).
     #[arg(long)]
     push_only: bool,
+    /// `POST /v1/attest` a SLSA provenance v1 statement instead of signing.
+    #[arg(long)]
+    attest: bool,
+}
+
+/// The request for one image: a sign, or an attestation with a small SLSA provenance v1 predicate.
+fn request(attest: bool, image: &str, key: &str) -> (&'static str, serde_json::Value) {
+    if !attest {
+        return ("/v1/sign", serde_json::json!({"image": image, "key": key}));
+    }
+    let predicate = serde_json::json!({
+        "buildDefinition": {"buildType": "https://example.com/load/v1", "externalParameters": {"image": image}},
+        "runDetails": {"builder": {"id": "https://example.com/load-builder"}},
+    });
+    let body = serde_json::json!({"image": image, "key": key, "predicate_type": "https://slsa.dev/provenance/v1",
+        "predicate": predicate});
+    ("/v1/attest", body)
 }
 
 fn digest(bytes: &[u8]) -> String {
@@ -106,18 +124,18 @@ async fn main() {
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (http, images, next) = (http.clone(), images.clone(), next.clone());
-        let (url, key) = (format!("{}/v1/sign", args.server), args.key.clone());
+        let (server, key, attest) = (args.server.clone(), args.key.clone(), args.attest);
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(image) = images.get(i) else { break };
                 let t = Instant::now();
-                let response =
-                    http.post(&url).json(&serde_json::json!({"image": image, "key": key})).send().await.unwrap();
+                let (path, body) = request(attest, image, &key);
+                let response = http.post(format!("{server}{path}")).json(&body).send().await.unwrap();
                 let status = response.status();
                 let body = response.text().await.unwrap();
-                assert_eq!(status, 201, "sign failed: {body}");
+                assert_eq!(status, 201, "{path} failed: {body}");
                 latencies.push(t.elapsed());
             }
             latencies
@@ -130,7 +148,8 @@ async fn main() {
     let elapsed = started.elapsed();
     latencies.sort();
     println!(
-        "signs={} concurrency={} key={} elapsed={:.2}s throughput={:.1}/s p50={:.1}ms p95={:.1}ms p99={:.1}ms",
+        "{}={} concurrency={} key={} elapsed={:.2}s throughput={:.1}/s p50={:.1}ms p95={:.1}ms p99={:.1}ms",
+        if args.attest { "attestations" } else { "signs" },
         latencies.len(),
         args.concurrency,
         args.key,

@@ -9,8 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 
-use super::{Manifest, OciError, Registry, Repository};
+use super::{Manifest, OciError, PutManifest, Registry, Repository};
 use crate::formats::Digest;
+use crate::formats::referrer::ReferrersIndex;
 use crate::formats::signature_manifest::{OCI_INDEX, OCI_MANIFEST};
 
 const ACCEPTED_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, \
@@ -18,6 +19,8 @@ const ACCEPTED_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json, \
      application/vnd.docker.distribution.manifest.list.v2+json";
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+const MAX_REFERRERS_PAGES: usize = 100;
+const RACING_WRITE_ATTEMPTS: u32 = 4;
 
 /// Credentials for one registry host. The password is never logged or shown in errors.
 #[derive(Clone)]
@@ -149,11 +152,8 @@ impl DistributionRegistry {
         let body = response.text().await.unwrap_or_default();
         OciError::Refused { registry: repo.registry.clone(), operation, status, body: body.chars().take(300).collect() }
     }
-}
 
-#[async_trait]
-impl Registry for DistributionRegistry {
-    async fn get_manifest(&self, repo: &Repository, reference: &str) -> Result<Option<Manifest>, OciError> {
+    async fn fetch_manifest(&self, repo: &Repository, reference: &str) -> Result<Option<Manifest>, OciError> {
         let url = format!("{}/manifests/{reference}", self.base_url(repo));
         let response = self.send(repo, false, |c| c.get(&url).header(header::ACCEPT, ACCEPTED_MANIFESTS)).await?;
         match response.status() {
@@ -171,15 +171,7 @@ impl Registry for DistributionRegistry {
             .to_owned();
         let announced =
             response.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let bytes = response.bytes().await.map_err(|e| unreachable_error(repo, &e))?.to_vec();
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(OciError::Refused {
-                registry: repo.registry.clone(),
-                operation: format!("GET manifest {reference}"),
-                status: 200,
-                body: format!("manifest larger than {MAX_MANIFEST_BYTES} bytes"),
-            });
-        }
+        let bytes = read_document(repo, response, || format!("GET manifest {reference}")).await?;
         let digest = Digest::of(&bytes);
         let expected = Digest::parse(reference).ok().map(|d| d.to_string()).or(announced);
         if expected.is_some_and(|e| e != digest.as_str()) {
@@ -191,21 +183,73 @@ impl Registry for DistributionRegistry {
         Ok(Some(Manifest { bytes, media_type: normalize_media_type(&media_type), digest }))
     }
 
+    /// One page of the referrers API and the next page's URL; `None` on 404 (no referrers API).
+    async fn referrers_page(
+        &self,
+        repo: &Repository,
+        subject: &Digest,
+        url: &str,
+    ) -> Result<Option<(ReferrersIndex, Option<String>)>, OciError> {
+        let response = self.send(repo, false, |c| c.get(url).header(header::ACCEPT, OCI_INDEX)).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if s.is_success() => {}
+            _ => return Err(self.refused(repo, format!("GET referrers {subject}"), response).await),
+        }
+        let next = next_page(response.headers(), &self.base_url(repo));
+        let bytes = read_document(repo, response, || format!("GET referrers {subject}")).await?;
+        Ok(Some((ReferrersIndex::parse(&bytes)?, next)))
+    }
+}
+
+#[async_trait]
+impl Registry for DistributionRegistry {
+    async fn get_manifest(&self, repo: &Repository, reference: &str) -> Result<Option<Manifest>, OciError> {
+        retry_racing_writes(|| self.fetch_manifest(repo, reference)).await
+    }
+
     async fn put_manifest(
         &self,
         repo: &Repository,
         reference: &str,
         media_type: &str,
         bytes: &[u8],
-    ) -> Result<Digest, OciError> {
-        let url = format!("{}/manifests/{reference}", self.base_url(repo));
-        let response = self
-            .send(repo, true, |c| c.put(&url).header(header::CONTENT_TYPE, media_type).body(bytes.to_vec()))
-            .await?;
-        if !response.status().is_success() {
-            return Err(self.refused(repo, format!("PUT manifest {reference}"), response).await);
+    ) -> Result<PutManifest, OciError> {
+        let url = &format!("{}/manifests/{reference}", self.base_url(repo));
+        retry_racing_writes(|| async move {
+            let put = |c: &reqwest::Client| c.put(url).header(header::CONTENT_TYPE, media_type).body(bytes.to_vec());
+            let response = self.send(repo, true, put).await?;
+            if !response.status().is_success() {
+                return Err(self.refused(repo, format!("PUT manifest {reference}"), response).await);
+            }
+            let subject_indexed = response.headers().contains_key("OCI-Subject");
+            Ok(PutManifest { digest: Digest::of(bytes), subject_indexed })
+        })
+        .await
+    }
+
+    async fn get_referrers(&self, repo: &Repository, subject: &Digest) -> Result<Option<ReferrersIndex>, OciError> {
+        let mut url = format!("{}/referrers/{subject}", self.base_url(repo));
+        let mut index: Option<ReferrersIndex> = None;
+        for _ in 0..MAX_REFERRERS_PAGES {
+            let Some((page, next)) = retry_racing_writes(|| self.referrers_page(repo, subject, &url)).await? else {
+                return Ok(None);
+            };
+            match &mut index {
+                Some(index) => index.manifests.extend(page.manifests),
+                None => index = Some(page),
+            }
+            match next {
+                Some(next) => url = next,
+                None => return Ok(index),
+            }
         }
-        Ok(Digest::of(bytes))
+        Err(OciError::Refused {
+            registry: repo.registry.clone(),
+            operation: format!("GET referrers {subject}"),
+            status: 200,
+            body: format!("more than {MAX_REFERRERS_PAGES} pages"),
+        })
     }
 
     async fn get_blob(&self, repo: &Repository, digest: &Digest) -> Result<Vec<u8>, OciError> {
@@ -254,6 +298,27 @@ impl Registry for DistributionRegistry {
     }
 }
 
+/// Runs `request` again, after a growing pause, while it fails the way a concurrent write of the same tag
+/// or blob makes distribution 2.8 fail: it rewrites link files in place, so a reader can find one empty
+/// (HTTP 500, or a blob it holds reported unknown when a manifest is checked).
+async fn retry_racing_writes<T, F>(mut request: impl FnMut() -> F) -> Result<T, OciError>
+where
+    F: Future<Output = Result<T, OciError>>,
+{
+    let mut pause = Duration::from_millis(20);
+    for _ in 1..RACING_WRITE_ATTEMPTS {
+        match request().await {
+            Err(OciError::Refused { status, body, .. }) if status >= 500 || body.contains("MANIFEST_BLOB_UNKNOWN") => {
+                tracing::debug!(status, "registry failed as under a concurrent write; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            done => return done,
+        }
+    }
+    request().await
+}
+
 fn normalize_media_type(content_type: &str) -> String {
     let bare = content_type.split(';').next().unwrap_or_default().trim();
     match bare {
@@ -271,11 +336,42 @@ fn upload_location(response: &Response, base: &str, repo: &Repository) -> Result
             status: response.status().as_u16(),
             body: "no Location header".into(),
         })?;
+    Ok(absolute_url(base, location))
+}
+
+/// `location` as an absolute URL; a registry may answer with a path on its own origin.
+fn absolute_url(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
-        return Ok(location.to_owned());
+        return location.to_owned();
     }
     let origin_end = base.find("/v2/").unwrap_or(base.len());
-    Ok(format!("{}{location}", &base[..origin_end]))
+    format!("{}{location}", &base[..origin_end])
+}
+
+/// The `rel="next"` target of a paginated answer's `Link` header.
+fn next_page(headers: &header::HeaderMap, base: &str) -> Option<String> {
+    let links = headers.get_all(header::LINK).iter().filter_map(|v| v.to_str().ok());
+    let next = links.flat_map(|v| v.split(',')).find(|link| link.contains("rel=\"next\""))?;
+    let target = next.split_once('<')?.1.split_once('>')?.0;
+    Some(absolute_url(base, target))
+}
+
+/// A manifest-sized body: refused beyond [`MAX_MANIFEST_BYTES`].
+async fn read_document(
+    repo: &Repository,
+    response: Response,
+    operation: impl Fn() -> String,
+) -> Result<Vec<u8>, OciError> {
+    let bytes = response.bytes().await.map_err(|e| unreachable_error(repo, &e))?;
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(OciError::Refused {
+            registry: repo.registry.clone(),
+            operation: operation(),
+            status: 200,
+            body: format!("document larger than {MAX_MANIFEST_BYTES} bytes"),
+        });
+    }
+    Ok(bytes.to_vec())
 }
 
 struct BearerChallenge {
@@ -331,6 +427,18 @@ mod tests {
         assert_eq!(c.realm, "https://auth.example/token");
         assert_eq!(c.service, "registry.example");
         assert!(parse_bearer_challenge("Basic realm=\"x\"").is_none());
+    }
+
+    #[test]
+    fn follows_a_relative_or_absolute_next_link_and_nothing_else() {
+        let base = "https://registry.example/v2/demo/app";
+        let mut headers = header::HeaderMap::new();
+        assert_eq!(next_page(&headers, base), None);
+        headers.append(header::LINK, r#"<https://elsewhere.example/a>; rel="prev""#.parse().unwrap());
+        assert_eq!(next_page(&headers, base), None);
+        headers.append(header::LINK, r#"</v2/demo/app/referrers/sha256:ab?n=2&last=x>; rel="next""#.parse().unwrap());
+        let next = next_page(&headers, base);
+        assert_eq!(next.as_deref(), Some("https://registry.example/v2/demo/app/referrers/sha256:ab?n=2&last=x"));
     }
 
     #[test]

@@ -1,17 +1,23 @@
-//! Talking to OCI registries: a small [`Registry`] trait over the distribution API, and the cosign
-//! tag-scheme signature store built on it.
+//! Talking to OCI registries: a small [`Registry`] trait over the distribution API, and the two stores
+//! built on it: the cosign tag-scheme signature store and the OCI 1.1 referrer store (referrers API, or
+//! the fallback tag on registries without it).
 //!
-//! Owns: registry I/O and the read-modify-write of signature manifests. Must not touch: keys (it gets
-//! signatures, never signs) or the database. Nothing read from a registry is trusted: callers verify.
+//! Owns: registry I/O and the read-modify-write of signature manifests and referrers indexes. Must not
+//! touch: keys (it gets signatures, never signs) or the database. Nothing read from a registry is trusted:
+//! callers verify.
 
 mod distribution;
+mod referrers;
 mod signatures;
+mod subject_tags;
 
 use async_trait::async_trait;
 
 use crate::formats::Digest;
+use crate::formats::referrer::ReferrersIndex;
 
 pub use distribution::{DistributionRegistry, RegistryCredentials};
+pub use referrers::{AttachedReferrer, ReferrerStore};
 pub use signatures::{SignatureStore, StoredSignature, WrittenSignature};
 
 /// A repository in a registry: `registry` is `host[:port]`, `name` the repository path.
@@ -29,19 +35,30 @@ pub struct Manifest {
     pub digest: Digest,
 }
 
+/// What the registry answered to a manifest upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutManifest {
+    pub digest: Digest,
+    /// The registry answered with `OCI-Subject`: it indexed the manifest's `subject` for the referrers API.
+    pub subject_indexed: bool,
+}
+
 /// The distribution API operations notarium needs. One implementation per file.
 #[async_trait]
 pub trait Registry: Send + Sync {
     /// The manifest under a tag or digest, or `None` if the registry does not hold it.
     async fn get_manifest(&self, repo: &Repository, reference: &str) -> Result<Option<Manifest>, OciError>;
-    /// Uploads a manifest under a tag or its digest; returns its digest.
+    /// Uploads a manifest under a tag or its digest.
     async fn put_manifest(
         &self,
         repo: &Repository,
         reference: &str,
         media_type: &str,
         bytes: &[u8],
-    ) -> Result<Digest, OciError>;
+    ) -> Result<PutManifest, OciError>;
+    /// The referrers of `subject` from the referrers API (every page), or `None` if the registry has no
+    /// referrers API (it answers 404; one that has it never does).
+    async fn get_referrers(&self, repo: &Repository, subject: &Digest) -> Result<Option<ReferrersIndex>, OciError>;
     async fn get_blob(&self, repo: &Repository, digest: &Digest) -> Result<Vec<u8>, OciError>;
     /// Uploads a blob unless the registry already has it.
     async fn put_blob(&self, repo: &Repository, bytes: &[u8]) -> Result<Digest, OciError>;

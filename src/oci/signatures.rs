@@ -1,19 +1,14 @@
 //! The cosign tag-scheme signature store: read every signature (`.sig`) or attestation (`.att`) on a digest,
 //! and append one without ever dropping another writer's layer.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use super::subject_tags::SubjectTags;
 use super::{OciError, Registry, Repository};
 use crate::formats::Digest;
 use crate::formats::signature_manifest::{
     AttestationLayer, Descriptor, OCI_MANIFEST, SignatureLayer, SignatureManifest, attestation_tag, signature_tag,
 };
-
-const MAX_WRITE_ATTEMPTS: u32 = 5;
-
-/// Serializes appends to one subject's signature tag inside this process.
-type SubjectLock = Arc<tokio::sync::Mutex<()>>;
 
 /// A signature layer read back from a registry: still unverified.
 #[derive(Debug, Clone)]
@@ -34,12 +29,12 @@ pub struct WrittenSignature {
 /// Reads and appends `.sig` manifests; appends to one subject are serialized inside this process.
 pub struct SignatureStore {
     registry: Arc<dyn Registry>,
-    subject_locks: Mutex<HashMap<(Repository, Digest), SubjectLock>>,
+    tags: SubjectTags,
 }
 
 impl SignatureStore {
     pub fn new(registry: Arc<dyn Registry>) -> Self {
-        Self { registry, subject_locks: Mutex::new(HashMap::new()) }
+        Self { registry, tags: SubjectTags::default() }
     }
 
     pub fn registry(&self) -> &Arc<dyn Registry> {
@@ -66,23 +61,33 @@ impl SignatureStore {
         layer: SignatureLayer,
         already_signed: impl Fn(&StoredSignature) -> bool,
     ) -> Result<WrittenSignature, OciError> {
-        let lock = self.subject_lock(repo, digest);
-        let _guard = lock.lock().await;
         let tag = signature_tag(digest);
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let (existing, signatures) = self.read_tag(repo, &tag).await?;
-            if signatures.iter().any(&already_signed) {
-                let manifest_digest = existing.expect("signatures come from a manifest").1;
-                return Ok(WrittenSignature { tag, manifest_digest, created: false });
-            }
-            let mut layers = existing.map(|(m, _)| m.layers).unwrap_or_default();
-            layers.push(layer.descriptor.clone());
-            if let Some(written) = self.put_and_check(repo, &tag, payload, layers).await? {
-                return Ok(WrittenSignature { tag, manifest_digest: written, created: true });
-            }
-            tracing::warn!(registry = %repo.registry, %tag, "signature tag changed under us; merging again");
+        let (tag_ref, layer, already_signed) = (&tag, &layer, &already_signed);
+        self.tags
+            .update(repo, digest, &tag, || async move {
+                self.append_once(repo, tag_ref, payload, layer, already_signed).await
+            })
+            .await
+    }
+
+    /// One read-append-write of `tag`; `None` if another writer replaced the manifest meanwhile.
+    async fn append_once(
+        &self,
+        repo: &Repository,
+        tag: &str,
+        payload: &[u8],
+        layer: &SignatureLayer,
+        already_signed: impl Fn(&StoredSignature) -> bool,
+    ) -> Result<Option<WrittenSignature>, OciError> {
+        let (existing, signatures) = self.read_tag(repo, tag).await?;
+        if signatures.iter().any(already_signed) {
+            let manifest_digest = existing.expect("signatures come from a manifest").1;
+            return Ok(Some(WrittenSignature { tag: tag.to_owned(), manifest_digest, created: false }));
         }
-        Err(OciError::Contended { registry: repo.registry.clone(), tag, attempts: MAX_WRITE_ATTEMPTS })
+        let mut layers = existing.map(|(m, _)| m.layers).unwrap_or_default();
+        layers.push(layer.descriptor.clone());
+        let written = self.put_and_check(repo, tag, payload, layers).await?;
+        Ok(written.map(|manifest_digest| WrittenSignature { tag: tag.to_owned(), manifest_digest, created: true }))
     }
 
     /// Appends a DSSE envelope under `digest`'s `.att` tag (cosign's attestation layout) unless the very same
@@ -95,25 +100,37 @@ impl SignatureStore {
         predicate_type: &str,
     ) -> Result<WrittenSignature, OciError> {
         let layer = AttestationLayer::new(envelope_json, predicate_type);
-        let lock = self.subject_lock(repo, digest);
-        let _guard = lock.lock().await;
         let tag = attestation_tag(digest);
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let existing = self.registry.get_manifest(repo, &tag).await?;
-            let mut layers = match &existing {
-                Some(m) => SignatureManifest::parse(&m.bytes)?.layers,
-                None => Vec::new(),
-            };
-            if let (Some(m), true) = (&existing, layers.iter().any(|l| l.digest == layer.descriptor.digest)) {
-                return Ok(WrittenSignature { tag, manifest_digest: m.digest.clone(), created: false });
-            }
-            layers.push(layer.descriptor.clone());
-            if let Some(written) = self.put_and_check(repo, &tag, envelope_json, layers).await? {
-                return Ok(WrittenSignature { tag, manifest_digest: written, created: true });
-            }
-            tracing::warn!(registry = %repo.registry, %tag, "attestation tag changed under us; merging again");
+        let (tag_ref, layer) = (&tag, &layer);
+        self.tags
+            .update(repo, digest, &tag, || async move {
+                self.append_attestation_once(repo, tag_ref, envelope_json, layer).await
+            })
+            .await
+    }
+
+    async fn append_attestation_once(
+        &self,
+        repo: &Repository,
+        tag: &str,
+        envelope_json: &[u8],
+        layer: &AttestationLayer,
+    ) -> Result<Option<WrittenSignature>, OciError> {
+        let existing = self.registry.get_manifest(repo, tag).await?;
+        let mut layers = match &existing {
+            Some(m) => SignatureManifest::parse(&m.bytes)?.layers,
+            None => Vec::new(),
+        };
+        if let (Some(m), true) = (&existing, layers.iter().any(|l| l.digest == layer.descriptor.digest)) {
+            return Ok(Some(WrittenSignature {
+                tag: tag.to_owned(),
+                manifest_digest: m.digest.clone(),
+                created: false,
+            }));
         }
-        Err(OciError::Contended { registry: repo.registry.clone(), tag, attempts: MAX_WRITE_ATTEMPTS })
+        layers.push(layer.descriptor.clone());
+        let written = self.put_and_check(repo, tag, envelope_json, layers).await?;
+        Ok(written.map(|manifest_digest| WrittenSignature { tag: tag.to_owned(), manifest_digest, created: true }))
     }
 
     /// Every envelope under `digest`'s `.att` tag with the predicate type its layer announces (unverified),
@@ -145,7 +162,7 @@ impl SignatureStore {
     ) -> Result<Option<Digest>, OciError> {
         let encoded = SignatureManifest::encode(layers);
         tokio::try_join!(self.registry.put_blob(repo, blob), self.registry.put_blob(repo, &encoded.config))?;
-        let written = self.registry.put_manifest(repo, tag, OCI_MANIFEST, &encoded.manifest).await?;
+        let written = self.registry.put_manifest(repo, tag, OCI_MANIFEST, &encoded.manifest).await?.digest;
         let now = self.registry.get_manifest(repo, tag).await?;
         Ok(now.is_some_and(|m| m.digest == written).then_some(written))
     }
@@ -169,13 +186,5 @@ impl SignatureStore {
             signatures.push(StoredSignature { payload, signature });
         }
         Ok((Some((parsed, manifest.digest)), signatures))
-    }
-
-    fn subject_lock(&self, repo: &Repository, digest: &Digest) -> SubjectLock {
-        let mut locks = self.subject_locks.lock().expect("subject lock table");
-        if locks.len() > 10_000 {
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
-        }
-        locks.entry((repo.clone(), digest.clone())).or_default().clone()
     }
 }
