@@ -96,6 +96,10 @@ pub struct RegistriesConfig {
     pub insecure: Vec<String>,
     #[serde(default)]
     pub auth: HashMap<String, RegistryAuthConfig>,
+    /// `host:port` entries that get attestations under cosign's `.att` tag only, without the OCI 1.1
+    /// referrer (Sigstore bundle) copy every other registry gets.
+    #[serde(default)]
+    pub referrers_off: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

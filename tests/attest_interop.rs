@@ -33,6 +33,30 @@ fn verify_attestation(cosign: &Cosign, image: &str, key: &Path, predicate_type: 
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
+/// `cosign verify-attestation --new-bundle-format`: reads the OCI 1.1 referrer (Sigstore bundle) layout, with
+/// a trusted root that lists no transparency log, CA or timestamp authority (a plain key needs none).
+fn verify_bundle_attestation(cosign: &Cosign, image: &str, key: &Path, predicate_type: &str) -> (bool, String) {
+    let root = cosign.dir().join("empty-trusted-root.json");
+    let empty = json!({"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "tlogs": [], "certificateAuthorities": [], "ctlogs": [], "timestampAuthorities": []});
+    std::fs::write(&root, empty.to_string()).unwrap();
+    let (key, root) = (key.to_str().unwrap(), root.to_str().unwrap());
+    let out = cosign.run(&[
+        "verify-attestation",
+        "--new-bundle-format",
+        "--trusted-root",
+        root,
+        "--key",
+        key,
+        "--type",
+        predicate_type,
+        "--insecure-ignore-tlog",
+        "--allow-http-registry",
+        image,
+    ]);
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
 /// The envelope stored as the first layer of the `.att` manifest, written to a file.
 fn stored_envelope(registry: &Registry, repo: &str, digest: &str, dir: &Path) -> std::path::PathBuf {
     let manifest = registry.manifest(repo, &format!("{}.att", digest.replace(':', "-"))).expect(".att tag");
@@ -94,6 +118,19 @@ fn cosign_and_securesystemslib_accept_notarium_attestations_and_refuse_another_k
     let other = Path::new(support::ROOT).join("tests/fixtures/other-p256.pub");
     let (ok, text) = verify_attestation(&cosign, &image, &other, "slsaprovenance1");
     assert!(!ok, "cosign accepted an attestation with another key: {text}");
+
+    let index = registry.manifest("att/app", &digest.replace(':', "-")).expect("the fallback referrers index");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    let bundles: Vec<&Value> = index["manifests"].as_array().unwrap().iter().collect();
+    assert_eq!(bundles.len(), 2, "{index}");
+    assert!(bundles.iter().all(|d| d["artifactType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"), "{index}");
+    assert_eq!(bundles[0]["annotations"]["dev.sigstore.bundle.predicateType"], slsa);
+    let (ok, text) = verify_bundle_attestation(&cosign, &image, &ecdsa, "slsaprovenance1");
+    assert!(ok, "cosign refused the bundle (referrer) layout: {text}");
+    let (ok, text) = verify_bundle_attestation(&cosign, &image, &ed25519, "cyclonedx");
+    assert!(ok, "cosign refused the Ed25519 bundle: {text}");
+    let (ok, text) = verify_bundle_attestation(&cosign, &image, &other, "slsaprovenance1");
+    assert!(!ok, "cosign accepted a bundle with another key: {text}");
 
     let envelope = stored_envelope(&registry, "att/app", &digest, dir.path());
     let (ok, text) = securesystemslib_verifies(&envelope, &ecdsa, "ecdsa-sha2-nistp256");
@@ -177,4 +214,31 @@ fn twenty_concurrent_attestations_on_one_digest_are_all_kept_and_cosign_finds_th
         .collect();
     scans.sort();
     assert_eq!(scans, (0..20).collect::<Vec<_>>());
+
+    let index = registry.manifest("att/many", &digest.replace(':', "-")).expect("the fallback referrers index");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 20, "{index}");
+    let (ok, text) = verify_bundle_attestation(&Cosign::new(), &image, &key, "https://example.com/scan/v1");
+    assert!(ok, "{text}");
+    let bundles = text.lines().filter(|l| l.starts_with('{')).count();
+    assert_eq!(bundles, 20, "cosign found {bundles} of 20 bundles: {text}");
+}
+
+#[test]
+fn a_registry_with_referrers_off_gets_the_att_tag_only() {
+    let registry = Registry::start();
+    let config = format!("[registries]\nreferrers_off = [\"{}\"]\n", registry.host);
+    let notarium = Notarium::start_with_config(&config, &[&registry.host], &[]);
+    let digest = support::push_image(&registry, "att/tagonly", "v1", "tag only");
+    let image = format!("{}/att/tagonly@{digest}", registry.host);
+    let (status, answer) = attest(&notarium, &image, "dev-ecdsa", "https://slsa.dev/provenance/v1", slsa_predicate());
+    assert_eq!(status, 201, "{answer}");
+    assert!(registry.manifest("att/tagonly", &digest.replace(':', "-")).is_none(), "a fallback referrers index");
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = notarium.public_key_file("dev-ecdsa", dir.path());
+    let cosign = Cosign::new();
+    assert!(verify_attestation(&cosign, &image, &key, "slsaprovenance1").0);
+    let (ok, text) = verify_bundle_attestation(&cosign, &image, &key, "slsaprovenance1");
+    assert!(!ok, "cosign found a bundle that was never written: {text}");
 }

@@ -10,7 +10,7 @@ use super::CliError;
 use crate::api::{AppState, router};
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, RegistryCredentials};
-use crate::service::{RegisterSettings, Service};
+use crate::service::{Layouts, RegisterSettings, Service};
 
 pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     init_tracing();
@@ -27,7 +27,9 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     let registry =
         Arc::new(DistributionRegistry::new(config.registries.insecure.clone(), registry_credentials(&config)?));
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
-    let service = Arc::new(Service::new(keys, registry, store, register));
+    let mut service = Service::new(keys, registry, store, register);
+    service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
+    let service = Arc::new(service);
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;
     tokio::spawn(reconcile_periodically(service.clone(), grace));

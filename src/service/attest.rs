@@ -4,7 +4,13 @@
 use serde_json::Value;
 
 use super::sign::LogPosition;
-use super::{Service, ServiceError, now_rfc3339, repository_of};
+use super::sign::WriteFailed;
+use super::{Service, ServiceError, Target, now_rfc3339, repository_of};
+use crate::formats::bundle::{Bundle, CONTENT_DSSE_ENVELOPE};
+use crate::formats::referrer::EMPTY_JSON;
+use crate::formats::signature_manifest::SignatureManifest;
+use crate::keys::PublicKey;
+use crate::oci::{AttachedReferrer, OciError, Repository};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
@@ -55,9 +61,9 @@ impl Service {
         let image = ImageReference::parse(&request.image)?;
         request.predicate = predicate_object(request.predicate.take(), &request.predicate_type)?;
         let targets = self.targets(&image, request.recursive).await?;
-        let mut outcome = self.attest_digest(&request, &image, targets.top).await?;
+        let mut outcome = self.attest_digest(&request, &image, &targets.top).await?;
         for platform in targets.platforms {
-            outcome.platforms.push(self.attest_digest(&request, &image, platform).await?);
+            outcome.platforms.push(self.attest_digest(&request, &image, &platform).await?);
         }
         Ok(outcome)
     }
@@ -66,8 +72,9 @@ impl Service {
         &self,
         request: &AttestRequest,
         image: &ImageReference,
-        digest: Digest,
+        target: &Target,
     ) -> Result<AttestOutcome, ServiceError> {
+        let digest = target.digest.clone();
         let key_ref = KeyRef::parse(&request.key)?;
         let signer = self.keys.get(&key_ref.id)?.clone();
         let subject = Subject::sha256(Some(&image.repository_name()), &digest);
@@ -106,7 +113,16 @@ impl Service {
             created_at: now_rfc3339(),
         };
         let repo = repository_of(image);
-        let write = self.signatures.append_attestation(&repo, &digest, &envelope_json, &request.predicate_type);
+        let public_key = &key_version.public_key;
+        let write = async {
+            let att = self.signatures.append_attestation(&repo, &digest, &envelope_json, &request.predicate_type);
+            let written = att.await?;
+            if self.layouts.referrers(&image.registry) {
+                let bundle = self.attach_bundle(&repo, target, public_key, envelope, &request.predicate_type);
+                bundle.await.map_err(|error| WriteFailed { error, partial: true })?;
+            }
+            Ok(written)
+        };
         let (written, recorded) = self.write_recorded(record, write).await?;
         Ok(AttestOutcome {
             image: image.with_digest(digest.clone()),
@@ -121,6 +137,27 @@ impl Service {
             log: recorded.map(|(_, position)| position),
             platforms: Vec::new(),
         })
+    }
+}
+
+impl Service {
+    /// Attaches `envelope` as a Sigstore bundle v0.3 referrer of `target` (cosign `--new-bundle-format`).
+    async fn attach_bundle(
+        &self,
+        repo: &Repository,
+        target: &Target,
+        public_key: &PublicKey,
+        envelope: Envelope,
+        predicate_type: &str,
+    ) -> Result<AttachedReferrer, OciError> {
+        let bundle_json = Bundle::dsse(public_key, envelope)?.to_json();
+        let manifest = SignatureManifest::for_bundle(
+            target.descriptor.clone(),
+            &bundle_json,
+            CONTENT_DSSE_ENVELOPE,
+            Some(predicate_type),
+        );
+        self.referrers.attach(repo, &target.digest, &manifest.to_json(), &[&bundle_json, EMPTY_JSON]).await
     }
 }
 

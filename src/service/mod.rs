@@ -14,10 +14,11 @@ mod sign;
 
 use std::sync::Arc;
 
+use crate::formats::signature_manifest::Descriptor;
 use crate::formats::signature_manifest::OCI_INDEX;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing};
-use crate::oci::{Manifest, OciError, Registry, Repository, SignatureStore};
+use crate::oci::{Manifest, OciError, ReferrerStore, Registry, Repository, SignatureStore};
 use crate::register::{Log, RegisterError};
 use crate::store::{LogStore, Store, StoreError};
 
@@ -36,6 +37,9 @@ pub struct Service {
     pub store: Arc<dyn Store>,
     pub log: Log,
     pub register: RegisterSettings,
+    /// OCI 1.1 referrers (Sigstore bundles) next to the tag scheme.
+    pub referrers: ReferrerStore,
+    pub layouts: Layouts,
     /// Key versions this process knows are in the register (see `keys.rs`).
     seen_key_versions: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -74,7 +78,16 @@ impl Service {
     pub fn new(keys: KeyRing, registry: Arc<dyn Registry>, store: Arc<dyn Store>, register: RegisterSettings) -> Self {
         let log = Log::new(store.clone() as Arc<dyn LogStore>);
         let seen_key_versions = Default::default();
-        Self { keys, signatures: SignatureStore::new(registry), store, log, register, seen_key_versions }
+        Self {
+            keys,
+            signatures: SignatureStore::new(registry.clone()),
+            referrers: ReferrerStore::new(registry),
+            layouts: Layouts::default(),
+            store,
+            log,
+            register,
+            seen_key_versions,
+        }
     }
 
     /// The digest `image` names: its own digest after checking the registry holds it, or the digest its
@@ -101,22 +114,46 @@ impl Service {
     /// believes the platform images signed when only their index is.
     pub(crate) async fn targets(&self, image: &ImageReference, recursive: bool) -> Result<Targets, ServiceError> {
         let manifest = self.resolve_manifest(image).await?;
-        let platforms = platform_digests(&manifest)?;
+        let platforms = platform_targets(&manifest)?;
         if !platforms.is_empty() && !recursive {
             return Err(ServiceError::IndexNeedsRecursive { image: image.to_string(), platforms: platforms.len() });
         }
-        Ok(Targets { top: manifest.digest, platforms })
+        let top = Target {
+            descriptor: Descriptor::new(&manifest.media_type, &manifest.digest, manifest.bytes.len() as u64),
+            digest: manifest.digest,
+        };
+        Ok(Targets { top, platforms })
     }
 }
 
-/// The digests a request covers: the named manifest and, for an index, its platform manifests.
+/// Which layouts beside cosign's tag scheme a registry gets.
+#[derive(Debug, Clone, Default)]
+pub struct Layouts {
+    /// Registries (`host[:port]`) that get no OCI 1.1 referrer copies (Sigstore bundles) of attestations.
+    pub referrers_off: Vec<String>,
+}
+
+impl Layouts {
+    pub fn referrers(&self, registry: &str) -> bool {
+        !self.referrers_off.iter().any(|host| host == registry)
+    }
+}
+
+/// One manifest a request covers, with the descriptor a referrer names as its subject.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub digest: Digest,
+    pub descriptor: Descriptor,
+}
+
+/// What a request covers: the named manifest and, for an index, its platform manifests.
 pub(crate) struct Targets {
-    pub top: Digest,
-    pub platforms: Vec<Digest>,
+    pub top: Target,
+    pub platforms: Vec<Target>,
 }
 
 /// The manifests an image index (OCI or Docker manifest list) lists; none for an image manifest.
-fn platform_digests(manifest: &Manifest) -> Result<Vec<Digest>, ServiceError> {
+fn platform_targets(manifest: &Manifest) -> Result<Vec<Target>, ServiceError> {
     const INDEXES: [&str; 2] = [OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json"];
     let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
     let is_index = INDEXES.contains(&manifest.media_type.as_str()) || parsed["mediaType"].as_str() == Some(OCI_INDEX);
@@ -124,7 +161,14 @@ fn platform_digests(manifest: &Manifest) -> Result<Vec<Digest>, ServiceError> {
         return Ok(Vec::new());
     }
     let listed = parsed["manifests"].as_array().cloned().unwrap_or_default();
-    Ok(listed.iter().map(|m| Digest::parse(m["digest"].as_str().unwrap_or_default())).collect::<Result<_, _>>()?)
+    listed
+        .into_iter()
+        .map(|m| {
+            let descriptor: Descriptor =
+                serde_json::from_value(m).map_err(|e| FormatError::malformed("image index entry", e.to_string()))?;
+            Ok(Target { digest: Digest::parse(&descriptor.digest)?, descriptor })
+        })
+        .collect()
 }
 
 pub(crate) fn now_rfc3339() -> String {

@@ -57,9 +57,9 @@ impl Service {
     pub async fn sign(&self, request: SignRequest) -> Result<SignOutcome, ServiceError> {
         let image = ImageReference::parse(&request.image)?;
         let targets = self.targets(&image, request.recursive).await?;
-        let mut outcome = self.sign_digest(&request, &image, targets.top).await?;
+        let mut outcome = self.sign_digest(&request, &image, targets.top.digest).await?;
         for platform in targets.platforms {
-            outcome.platforms.push(self.sign_digest(&request, &image, platform).await?);
+            outcome.platforms.push(self.sign_digest(&request, &image, platform.digest).await?);
         }
         Ok(outcome)
     }
@@ -105,9 +105,12 @@ impl Service {
         };
         let layer = SignatureLayer::new(&payload, &signature.bytes);
         let repo = repository_of(image);
-        let write = self.signatures.append(&repo, &digest, &payload, layer, |existing| {
-            same_claim_by_key(existing, &identity, &digest, &public_key)
-        });
+        let write = async {
+            let append = self.signatures.append(&repo, &digest, &payload, layer, |existing| {
+                same_claim_by_key(existing, &identity, &digest, &public_key)
+            });
+            Ok(append.await?)
+        };
         let (written, recorded) = self.write_recorded(record, write).await?;
         let (record_id, log) = recorded.unzip();
         Ok(SignOutcome {
@@ -129,19 +132,21 @@ impl Service {
 
 impl Service {
     /// Runs the registry `write` of `record` between a pending row and its confirmation with its register
-    /// entry (design.md invariant 2): the row is removed if the write fails or wrote nothing new. Returns
-    /// what was written and, when something was, the row id and where its entry landed.
+    /// entry (design.md invariant 2): the row is removed if the write fails or wrote nothing new, and kept
+    /// pending for reconciliation if the write failed half-way. Returns what was written and, when something
+    /// was, the row id and where its entry landed.
     pub(super) async fn write_recorded(
         &self,
         record: NewSignature,
-        write: impl Future<Output = Result<WrittenSignature, OciError>>,
+        write: impl Future<Output = Result<WrittenSignature, WriteFailed>>,
     ) -> Result<(WrittenSignature, Option<(i64, LogPosition)>), ServiceError> {
         let id = self.store.begin_signature(&record).await?;
         let written = match write.await {
             Ok(written) => written,
-            Err(e) => {
+            Err(WriteFailed { error, partial: true }) => return Err(error.into()),
+            Err(WriteFailed { error, partial: false }) => {
                 self.store.abandon_signature(id).await?;
-                return Err(e.into());
+                return Err(error.into());
             }
         };
         if !written.created {
@@ -150,6 +155,18 @@ impl Service {
         }
         let placed = self.log.append(confirm_signature(id, record, &written.manifest_digest)).await?;
         Ok((written, Some((id, LogPosition { index: placed.index, tree_size: placed.tree_size }))))
+    }
+}
+
+/// A registry write that failed; `partial` when part of it landed (the row then waits for reconciliation).
+pub(super) struct WriteFailed {
+    pub error: OciError,
+    pub partial: bool,
+}
+
+impl From<OciError> for WriteFailed {
+    fn from(error: OciError) -> Self {
+        Self { error, partial: false }
     }
 }
 
