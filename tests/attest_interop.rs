@@ -242,3 +242,49 @@ fn a_registry_with_referrers_off_gets_the_att_tag_only() {
     let (ok, text) = verify_bundle_attestation(&cosign, &image, &key, "slsaprovenance1");
     assert!(!ok, "cosign found a bundle that was never written: {text}");
 }
+
+#[test]
+fn referrers_lists_what_notarium_and_cosign_attached() {
+    let (registry, notarium, digest) = support::registry_notarium_and_image("att/list", "v1", "list me");
+    let image = format!("{}/att/list@{digest}", registry.host);
+    assert_eq!(notarium.sign(&image, "dev-ecdsa").0, 201);
+    assert_eq!(attest(&notarium, &image, "dev-ecdsa", "https://slsa.dev/provenance/v1", slsa_predicate()).0, 201);
+    let cosign = Cosign::new();
+    assert!(cosign.run(&["generate-key-pair"]).status.success());
+    let predicate = cosign.dir().join("sbom.json");
+    std::fs::write(&predicate, json!({"bomFormat": "CycloneDX", "specVersion": "1.5"}).to_string()).unwrap();
+    let out = cosign.run(&[
+        "attest",
+        "--key",
+        "cosign.key",
+        "--type",
+        "cyclonedx",
+        "--predicate",
+        predicate.to_str().unwrap(),
+        "--tlog-upload=false",
+        "--allow-http-registry",
+        &image,
+    ]);
+    assert!(out.status.success(), "cosign attest: {}", String::from_utf8_lossy(&out.stderr));
+
+    let (status, text) = notarium.get_text(&format!("/v1/referrers?image={}/att/list:v1", registry.host));
+    assert_eq!(status, 200, "{text}");
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(listed["digest"], digest.as_str());
+    assert_eq!(listed["signatures"]["layers"].as_array().unwrap().len(), 1, "{listed}");
+    let predicate_types: Vec<&str> = listed["attestations"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["annotations"]["predicateType"].as_str().unwrap())
+        .collect();
+    assert_eq!(predicate_types, ["https://slsa.dev/provenance/v1", "https://cyclonedx.org/bom"], "{listed}");
+    let referrers = listed["referrers"].as_array().unwrap();
+    assert_eq!(referrers.len(), 1, "{listed}");
+    assert_eq!(referrers[0]["artifactType"], "application/vnd.dev.sigstore.bundle.v0.3+json");
+
+    let (status, text) = notarium.get_text("/v1/referrers");
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = notarium.get_text(&format!("/v1/referrers?image={}/att/nothing:v1", registry.host));
+    assert_eq!(status, 404, "{text}");
+}

@@ -10,6 +10,7 @@ mod events;
 mod export;
 mod keys;
 mod reconcile;
+mod referrers;
 mod sign;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use checkpoint::RegisterSettings;
 pub use events::RecordedEvents;
 pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
+pub use referrers::{Attached, TagListing};
 pub use sign::{LogPosition, SignOutcome, SignRequest};
 
 /// Everything a use case needs, shared by all requests.
