@@ -188,3 +188,30 @@ fn the_cli_sign_step_exits_zero_on_success_and_one_line_with_a_reason_otherwise(
     let out = cli(&["keys", "public", "dev-ed25519@9", "--server", &notarium.url]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn cosign_reads_the_bundle_referrer_of_a_notarium_signature_too() {
+    let (registry, notarium, digest) = support::registry_notarium_and_image("bundle/app", "v1", "bundle me");
+    let image = format!("{}/bundle/app@{digest}", registry.host);
+    let dir = tempfile::tempdir().unwrap();
+    let cosign = Cosign::new();
+    for key in ["dev-ecdsa", "dev-ed25519"] {
+        let (status, body) = notarium.sign(&image, key);
+        assert_eq!(status, 201, "{body}");
+        let public_key = notarium.public_key_file(key, dir.path());
+        let (ok, text) = cosign.verify_bundle("verify", &image, &public_key, &[]);
+        assert!(ok, "cosign --new-bundle-format refused the {key} signature: {text}");
+        let other = Path::new(support::ROOT).join(other_key(key));
+        let (ok, text) = cosign.verify_bundle("verify", &image, &other, &[]);
+        assert!(!ok, "cosign accepted another key: {text}");
+    }
+    let index = registry.manifest("bundle/app", &digest.replace(':', "-")).expect("the fallback referrers index");
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    let predicate_types: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["annotations"]["dev.sigstore.bundle.predicateType"].as_str().unwrap())
+        .collect();
+    assert_eq!(predicate_types, ["https://sigstore.dev/cosign/sign/v1"; 2]);
+}

@@ -119,7 +119,7 @@ impl Service {
             let written = att.await?;
             if self.layouts.referrers(&image.registry) {
                 let bundle = self.attach_bundle(&repo, target, public_key, envelope, &request.predicate_type);
-                bundle.await.map_err(|error| WriteFailed { error, partial: true })?;
+                bundle.await.map_err(|error| WriteFailed { error: error.into(), partial: true })?;
             }
             Ok(written)
         };
@@ -142,7 +142,7 @@ impl Service {
 
 impl Service {
     /// Attaches `envelope` as a Sigstore bundle v0.3 referrer of `target` (cosign `--new-bundle-format`).
-    async fn attach_bundle(
+    pub(super) async fn attach_bundle(
         &self,
         repo: &Repository,
         target: &Target,

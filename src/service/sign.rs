@@ -4,12 +4,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
 
-use super::{Service, ServiceError, now_rfc3339, repository_of};
+use super::{Service, ServiceError, Target, now_rfc3339, repository_of};
+use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
 use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
-use crate::keys::{KeyRef, PublicKey};
-use crate::oci::{OciError, StoredSignature, WrittenSignature};
+use crate::keys::{KeyRef, PublicKey, Signer};
+use crate::oci::{OciError, Repository, StoredSignature, WrittenSignature};
 use crate::register::event::stored_entry;
 use crate::store::{Append, Effect, NewSignature, RecordKind};
 
@@ -57,9 +59,9 @@ impl Service {
     pub async fn sign(&self, request: SignRequest) -> Result<SignOutcome, ServiceError> {
         let image = ImageReference::parse(&request.image)?;
         let targets = self.targets(&image, request.recursive).await?;
-        let mut outcome = self.sign_digest(&request, &image, targets.top.digest).await?;
+        let mut outcome = self.sign_digest(&request, &image, &targets.top).await?;
         for platform in targets.platforms {
-            outcome.platforms.push(self.sign_digest(&request, &image, platform.digest).await?);
+            outcome.platforms.push(self.sign_digest(&request, &image, &platform).await?);
         }
         Ok(outcome)
     }
@@ -71,8 +73,9 @@ impl Service {
         &self,
         request: &SignRequest,
         image: &ImageReference,
-        digest: Digest,
+        target: &Target,
     ) -> Result<SignOutcome, ServiceError> {
+        let digest = target.digest.clone();
         let key_ref = KeyRef::parse(&request.key)?;
         let signer = self.keys.get(&key_ref.id)?.clone();
         let optional = annotations(request.annotations.clone())?;
@@ -109,7 +112,12 @@ impl Service {
             let append = self.signatures.append(&repo, &digest, &payload, layer, |existing| {
                 same_claim_by_key(existing, &identity, &digest, &public_key)
             });
-            Ok(append.await?)
+            let written = append.await?;
+            if written.created && self.layouts.referrers(&image.registry) {
+                let bundle = self.sign_bundle(signer.as_ref(), signature.version, &repo, target, &public_key);
+                bundle.await.map_err(|error| WriteFailed { error, partial: true })?;
+            }
+            Ok(written)
         };
         let (written, recorded) = self.write_recorded(record, write).await?;
         let (record_id, log) = recorded.unzip();
@@ -143,10 +151,10 @@ impl Service {
         let id = self.store.begin_signature(&record).await?;
         let written = match write.await {
             Ok(written) => written,
-            Err(WriteFailed { error, partial: true }) => return Err(error.into()),
+            Err(WriteFailed { error, partial: true }) => return Err(error),
             Err(WriteFailed { error, partial: false }) => {
                 self.store.abandon_signature(id).await?;
-                return Err(error.into());
+                return Err(error);
             }
         };
         if !written.created {
@@ -158,15 +166,37 @@ impl Service {
     }
 }
 
+impl Service {
+    /// The image signature in the bundle layout cosign v3 writes (formats.md §2): a DSSE envelope of a
+    /// Statement v1 naming only the digest, predicate type `https://sigstore.dev/cosign/sign/v1`, attached
+    /// as a Sigstore bundle referrer. Signed with the same key version as the `.sig` layer.
+    async fn sign_bundle(
+        &self,
+        signer: &dyn Signer,
+        version: u32,
+        repo: &Repository,
+        target: &Target,
+        public_key: &PublicKey,
+    ) -> Result<(), ServiceError> {
+        let subject = Subject::sha256(None, &target.digest);
+        let statement = Statement::v1(vec![subject], COSIGN_SIGN_V1, serde_json::json!({}));
+        let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
+        let signature = signer.sign(Some(version), &envelope.pae()).await?;
+        envelope.add_signature(signature.bytes);
+        self.attach_bundle(repo, target, public_key, envelope, COSIGN_SIGN_V1).await?;
+        Ok(())
+    }
+}
+
 /// A registry write that failed; `partial` when part of it landed (the row then waits for reconciliation).
 pub(super) struct WriteFailed {
-    pub error: OciError,
+    pub error: ServiceError,
     pub partial: bool,
 }
 
 impl From<OciError> for WriteFailed {
     fn from(error: OciError) -> Self {
-        Self { error, partial: false }
+        Self { error: error.into(), partial: false }
     }
 }
 

@@ -394,6 +394,21 @@ impl Cosign {
             .env("COSIGN_YES", "true"))
     }
 
+    /// `cosign verify --new-bundle-format` or `cosign verify-attestation --new-bundle-format` (`command`):
+    /// reads only the OCI 1.1 referrer (Sigstore bundle) layout, with a trusted root that lists no log, CA
+    /// or timestamp authority, as a plain key needs none. True if accepted; stdout and stderr.
+    pub fn verify_bundle(&self, command: &str, image: &str, public_key: &Path, extra: &[&str]) -> (bool, String) {
+        let root = self.dir().join("empty-trusted-root.json");
+        let empty = serde_json::json!({"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [], "certificateAuthorities": [], "ctlogs": [], "timestampAuthorities": []});
+        std::fs::write(&root, empty.to_string()).unwrap();
+        let (key, root) = (public_key.to_str().unwrap(), root.to_str().unwrap());
+        let args = [command, "--new-bundle-format", "--trusted-root", root, "--key", key, "--insecure-ignore-tlog"];
+        let out = self.run(&[&args[..], extra, &["--allow-http-registry", image]].concat());
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
     /// `cosign verify --key` offline, without a transparency log. True if accepted.
     pub fn verify(&self, image: &str, public_key: &Path) -> (bool, String) {
         let key = public_key.to_str().unwrap();
