@@ -1,4 +1,5 @@
-//! Multi-platform images: `"recursive": true` signs and attests an image index and each platform manifest
+//! Multi-platform images (an OCI image index built in the test, pushed with `skopeo copy --all`):
+//! `"recursive": true` signs and attests an image index and each platform manifest
 //! in it, skopeo and cosign verify every one; without `recursive` an index is refused with a clear problem.
 
 mod support;
@@ -6,39 +7,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Cosign, Notarium, Registry, push_image, skopeo_accepts};
-
-/// Pushes two single-platform images and an OCI image index over them under `tag`; returns the index
-/// digest and the platform digests.
-fn push_two_platform_index(registry: &Registry, repo: &str, tag: &str) -> (String, Vec<String>) {
-    let platforms: Vec<(String, usize, &str)> = ["amd64", "arm64"]
-        .iter()
-        .map(|arch| {
-            let digest = push_image(registry, repo, &format!("{tag}-{arch}"), &format!("{repo} on {arch}"));
-            let size = registry.manifest(repo, &digest).unwrap().len();
-            (digest, size, *arch)
-        })
-        .collect();
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": platforms.iter().map(|(digest, size, arch)| json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": digest,
-            "size": size,
-            "platform": {"architecture": arch, "os": "linux"},
-        })).collect::<Vec<_>>(),
-    })
-    .to_string();
-    let response = support::client()
-        .put(format!("http://{}/v2/{repo}/manifests/{tag}", registry.host))
-        .header("Content-Type", "application/vnd.oci.image.index.v1+json")
-        .body(index.clone())
-        .send()
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.text().unwrap());
-    (support::sha256_digest(index.as_bytes()), platforms.into_iter().map(|(d, _, _)| d).collect())
-}
+use support::{Cosign, Notarium, Registry, push_index, skopeo_accepts};
 
 fn post(notarium: &Notarium, path: &str, body: Value) -> (u16, Value) {
     let (status, _, answer) = notarium.post(path, body.to_string());
@@ -49,7 +18,7 @@ fn post(notarium: &Notarium, path: &str, body: Value) -> (u16, Value) {
 fn a_recursive_sign_and_attest_cover_the_index_and_each_platform_and_verifiers_accept_each() {
     let registry = Registry::start();
     let notarium = Notarium::start(&[&registry.host]);
-    let (index, platforms) = push_two_platform_index(&registry, "multi/app", "v1");
+    let (index, platforms) = push_index(&registry, "multi/app", "v1", &["amd64", "arm64"]);
     let by_tag = format!("{}/multi/app:v1", registry.host);
 
     let (status, problem) = post(&notarium, "/v1/sign", json!({"image": by_tag, "key": "dev-ecdsa"}));

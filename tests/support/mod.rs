@@ -139,44 +139,96 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// Builds a one-layer OCI image layout whose content includes `content`, and pushes it with skopeo as
 /// `registry/repo:tag`. Returns the manifest digest.
 pub fn push_image(registry: &Registry, repo: &str, tag: &str, content: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    let blobs = layout.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| {
-        let digest = sha256_digest(bytes);
-        std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
-        (digest, bytes.len())
-    };
-    let (layer, layer_size) = put(&tar_with_one_file("hello.txt", content.as_bytes()));
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [layer]},
-    });
-    let (config_digest, config_size) = put(&serde_json::to_vec(&config).unwrap());
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}],
-    });
-    let (manifest_digest, manifest_size) = put(&serde_json::to_vec(&manifest).unwrap());
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        }],
-    });
-    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    skopeo_copy_unverified(
-        &format!("oci:{}:{tag}", layout.display()),
-        &format!("docker://{}/{repo}:{tag}", registry.host),
-    );
+    let layout = OciLayout::new();
+    let (manifest_digest, manifest_size) = layout.image("amd64", content);
+    layout.finish(tag, OCI_MANIFEST_TYPE, &manifest_digest, manifest_size);
+    layout.push(registry, repo, tag, false);
     let pushed = registry.manifest(repo, tag).expect("pushed manifest is there");
     sha256_digest(&pushed)
+}
+
+/// Builds an image index over one single-layer image per architecture in an OCI layout and pushes it, all
+/// platforms, with `skopeo copy --all`; returns the index digest and the platform manifest digests.
+pub fn push_index(registry: &Registry, repo: &str, tag: &str, architectures: &[&str]) -> (String, Vec<String>) {
+    let layout = OciLayout::new();
+    let platforms: Vec<(String, usize, &str)> = architectures
+        .iter()
+        .map(|arch| {
+            let (digest, size) = layout.image(arch, &format!("{repo} on {arch}"));
+            (digest, size, *arch)
+        })
+        .collect();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": platforms.iter().map(|(digest, size, arch)| serde_json::json!({
+            "mediaType": OCI_MANIFEST_TYPE, "digest": digest, "size": size,
+            "platform": {"architecture": arch, "os": "linux"},
+        })).collect::<Vec<_>>(),
+    });
+    let (index_digest, index_size) = layout.put(&serde_json::to_vec(&index).unwrap());
+    layout.finish(tag, "application/vnd.oci.image.index.v1+json", &index_digest, index_size);
+    layout.push(registry, repo, tag, true);
+    // skopeo may rewrite what it pushes (layer compression), so the digests are the registry's.
+    let pushed = registry.manifest(repo, tag).expect("pushed index is there");
+    let listed: serde_json::Value = serde_json::from_slice(&pushed).unwrap();
+    let digests = listed["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap().to_owned());
+    (sha256_digest(&pushed), digests.collect())
+}
+
+const OCI_MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// An OCI image layout in a temporary directory, written blob by blob.
+struct OciLayout {
+    dir: TempDir,
+}
+
+impl OciLayout {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        Self { dir }
+    }
+
+    fn put(&self, bytes: &[u8]) -> (String, usize) {
+        let digest = sha256_digest(bytes);
+        std::fs::write(self.dir.path().join("blobs/sha256").join(&digest["sha256:".len()..]), bytes).unwrap();
+        (digest, bytes.len())
+    }
+
+    /// A one-layer image for `architecture` whose file holds `content`; its manifest's digest and size.
+    fn image(&self, architecture: &str, content: &str) -> (String, usize) {
+        let (layer, layer_size) = self.put(&tar_with_one_file("hello.txt", content.as_bytes()));
+        let config = serde_json::json!({
+            "architecture": architecture, "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [layer]},
+        });
+        let (config_digest, config_size) = self.put(&serde_json::to_vec(&config).unwrap());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST_TYPE,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}],
+        });
+        self.put(&serde_json::to_vec(&manifest).unwrap())
+    }
+
+    /// Writes `index.json` naming `digest` as `tag`, and the layout marker.
+    fn finish(&self, tag: &str, media_type: &str, digest: &str, size: usize) {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{"mediaType": media_type, "digest": digest, "size": size,
+                "annotations": {"org.opencontainers.image.ref.name": tag}}],
+        });
+        std::fs::write(self.dir.path().join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+        std::fs::write(self.dir.path().join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    }
+
+    fn push(&self, registry: &Registry, repo: &str, tag: &str, all: bool) {
+        let source = format!("oci:{}:{tag}", self.dir.path().display());
+        let destination = format!("docker://{}/{repo}:{tag}", registry.host);
+        skopeo_copy_unverified(&source, &destination, all);
+    }
 }
 
 fn tar_with_one_file(name: &str, content: &[u8]) -> Vec<u8> {
@@ -202,21 +254,17 @@ fn tar_with_one_file(name: &str, content: &[u8]) -> Vec<u8> {
 /// Pulls `image` with skopeo into a temporary directory (no signature policy).
 pub fn skopeo_pull(image: &str) {
     let dir = tempfile::tempdir().unwrap();
-    skopeo_copy_unverified(&format!("docker://{image}"), &format!("dir:{}", dir.path().join("out").display()));
+    skopeo_copy_unverified(&format!("docker://{image}"), &format!("dir:{}", dir.path().join("out").display()), false);
 }
 
 /// `skopeo copy SOURCE DESTINATION` over plain HTTP with a policy that accepts anything.
-fn skopeo_copy_unverified(source: &str, destination: &str) {
+fn skopeo_copy_unverified(source: &str, destination: &str, all: bool) {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("accept.json");
     std::fs::write(&policy, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
-    let out = run(Command::new(tool("skopeo")).arg("--policy").arg(&policy).args([
-        "copy",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        source,
-        destination,
-    ]));
+    let mut args = vec!["copy", "--src-tls-verify=false", "--dest-tls-verify=false"];
+    args.extend(all.then_some("--all"));
+    let out = run(Command::new(tool("skopeo")).arg("--policy").arg(&policy).args(args).args([source, destination]));
     assert!(out.status.success(), "skopeo copy {source} {destination}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
