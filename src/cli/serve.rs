@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::CliError;
@@ -36,16 +37,41 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     record_key_versions(&service).await;
     tokio::spawn(report_key_backends(service.clone()));
     let registry_events_secret = registry_events_secret(&config)?;
-    let app = router(AppState { service, registry_events_secret }, config.server.max_body_bytes);
+    let draining = Arc::new(AtomicBool::new(false));
+    let state = AppState { service, registry_events_secret, draining: draining.clone() };
+    let app = router(state, config.server.max_body_bytes);
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .map_err(|e| CliError::Unavailable(format!("cannot listen on {}: {e}", config.server.listen)))?;
     let address = listener.local_addr().map_err(|e| CliError::Unavailable(e.to_string()))?;
     eprintln!("notarium listening on http://{address}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::Unavailable(e.to_string()))
+    let (stopping, stopped) = tokio::sync::oneshot::channel();
+    let drain = Duration::from_secs(config.server.shutdown_drain_secs);
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(drain_then_stop(draining, drain, stopping));
+    let server = tokio::spawn(async move { server.await });
+    let bound = Duration::from_secs(config.server.shutdown_timeout_secs);
+    tokio::select! {
+        served = server => served.map_err(|e| CliError::Unavailable(e.to_string()))?
+            .map_err(|e| CliError::Unavailable(e.to_string()))?,
+        () = async { let _ = stopped.await; tokio::time::sleep(bound).await } => {
+            tracing::warn!(seconds = bound.as_secs(), "in-flight requests did not finish in time; exiting");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On SIGTERM/SIGINT: `/readyz` turns unready at once, requests are still served for `drain`, then the
+/// listener closes and in-flight requests finish (bounded by the caller). `stopping` fires when the
+/// listener closes.
+async fn drain_then_stop(draining: Arc<AtomicBool>, drain: Duration, stopping: tokio::sync::oneshot::Sender<()>) {
+    shutdown_signal().await;
+    draining.store(true, Ordering::SeqCst);
+    tracing::info!(seconds = drain.as_secs(), "shutting down: unready, draining");
+    tokio::time::sleep(drain).await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    let _ = stopping.send(());
 }
 
 /// Opens every key backend once at start-up so that a broken one is named in the log right away; the
@@ -147,5 +173,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

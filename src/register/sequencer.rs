@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::{OutcomeLabels, metrics};
 use crate::store::{Append, Appended, LogStore, StoreError};
 
 /// Most appends integrated in one transaction.
@@ -37,7 +38,10 @@ async fn run(store: Arc<dyn LogStore>, mut jobs: mpsc::Receiver<(Append, Reply)>
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut waiting, MAX_BATCH).await > 0 {
         let (batch, replies): (Vec<Append>, Vec<Reply>) = waiting.drain(..).unzip();
-        match store.append_batch(&batch).await {
+        let started = std::time::Instant::now();
+        let appended = store.append_batch(&batch).await;
+        record(&appended, batch.len(), started.elapsed());
+        match appended {
             Ok((placed, size)) => {
                 for (reply, at) in replies.into_iter().zip(placed) {
                     let _ = reply.send(Ok((at, size)));
@@ -55,4 +59,12 @@ async fn run(store: Arc<dyn LogStore>, mut jobs: mpsc::Receiver<(Append, Reply)>
             }
         }
     }
+}
+
+fn record(appended: &Result<(Vec<Appended>, u64), StoreError>, entries: usize, took: std::time::Duration) {
+    let m = metrics();
+    let outcome = if appended.is_ok() { "committed" } else { "failed" };
+    m.register_batches.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+    m.register_batch_seconds.observe(took.as_secs_f64());
+    m.register_batch_entries.observe(entries as f64);
 }

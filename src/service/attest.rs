@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::sign::LogPosition;
 use super::sign::WriteFailed;
-use super::{Service, ServiceError, Target, now_rfc3339, repository_of};
+use super::{Service, ServiceError, Target, now_rfc3339, repository_of, timed_sign};
 use crate::formats::bundle::{Bundle, CONTENT_DSSE_ENVELOPE};
 use crate::formats::referrer::EMPTY_JSON;
 use crate::formats::signature_manifest::SignatureManifest;
@@ -80,7 +80,7 @@ impl Service {
         let subject = Subject::sha256(Some(&image.repository_name()), &digest);
         let statement = Statement::v1(vec![subject], &request.predicate_type, request.predicate.clone());
         let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
-        let signature = signer.sign(key_ref.version, &envelope.pae()).await?;
+        let signature = timed_sign(&key_ref.id, signer.as_ref(), key_ref.version, &envelope.pae()).await?;
         let signature_bytes = signature.bytes.clone();
         envelope.add_signature(signature.bytes);
         let envelope_json = envelope.to_json();

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use crate::formats::signature_manifest::Descriptor;
 use crate::formats::signature_manifest::OCI_INDEX;
 use crate::formats::{Digest, FormatError, ImageReference};
-use crate::keys::{KeyError, KeyRing};
+use crate::keys::{KeyError, KeyRing, Signature, Signer};
+use crate::metrics::{key_labels, metrics};
 use crate::oci::{Manifest, OciError, ReferrerStore, Registry, Repository, SignatureStore};
 use crate::register::{Log, RegisterError};
 use crate::store::{LogStore, Store, StoreError};
@@ -171,6 +172,25 @@ fn platform_targets(manifest: &Manifest) -> Result<Vec<Target>, ServiceError> {
             Ok(Target { digest: Digest::parse(&descriptor.digest)?, descriptor })
         })
         .collect()
+}
+
+/// Signs `message` with version `version` of key `id`, reporting latency and failures to the metrics.
+pub(crate) async fn timed_sign(
+    id: &str,
+    signer: &dyn Signer,
+    version: Option<u32>,
+    message: &[u8],
+) -> Result<Signature, KeyError> {
+    let labels = key_labels(id, signer.backend());
+    let started = std::time::Instant::now();
+    let signed = signer.sign(version, message).await;
+    match &signed {
+        Ok(_) => metrics().key_sign_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64()),
+        Err(_) => {
+            metrics().key_errors.get_or_create(&labels).inc();
+        }
+    }
+    signed
 }
 
 pub(crate) fn now_rfc3339() -> String {

@@ -4,13 +4,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
 
-use super::{Service, ServiceError, Target, now_rfc3339, repository_of};
+use super::{Service, ServiceError, Target, now_rfc3339, repository_of, timed_sign};
 use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
 use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::{KeyRef, PublicKey, Signer};
+use crate::metrics::{OutcomeLabels, WrittenLabels, metrics};
 use crate::oci::{OciError, Repository, StoredSignature, WrittenSignature};
 use crate::register::event::stored_entry;
 use crate::store::{Append, Effect, NewSignature, RecordKind};
@@ -84,7 +85,7 @@ impl Service {
             None => image.repository_name(),
         };
         let payload = SimpleSigning::new(&identity, &digest, optional).to_bytes();
-        let signature = signer.sign(key_ref.version, &payload).await?;
+        let signature = timed_sign(&key_ref.id, signer.as_ref(), key_ref.version, &payload).await?;
         let key_version =
             self.keys.public_key(&KeyRef { id: key_ref.id.clone(), version: Some(signature.version) }).await?;
         self.record_key_version(&key_ref.id, signer.as_ref(), &key_version).await?;
@@ -114,7 +115,8 @@ impl Service {
             });
             let written = append.await?;
             if written.created && self.layouts.referrers(&image.registry) {
-                let bundle = self.sign_bundle(signer.as_ref(), signature.version, &repo, target, &public_key);
+                let bundle =
+                    self.sign_bundle(&key_ref.id, signer.as_ref(), signature.version, &repo, target, &public_key);
                 bundle.await.map_err(|error| WriteFailed { error, partial: true })?;
             }
             Ok(written)
@@ -149,14 +151,25 @@ impl Service {
         write: impl Future<Output = Result<WrittenSignature, WriteFailed>>,
     ) -> Result<(WrittenSignature, Option<(i64, LogPosition)>), ServiceError> {
         let id = self.store.begin_signature(&record).await?;
+        let outcome =
+            |name: &str| metrics().registry_requests.get_or_create(&OutcomeLabels { outcome: name.into() }).inc();
         let written = match write.await {
             Ok(written) => written,
-            Err(WriteFailed { error, partial: true }) => return Err(error),
+            Err(WriteFailed { error, partial: true }) => {
+                outcome("partial");
+                return Err(error);
+            }
             Err(WriteFailed { error, partial: false }) => {
+                outcome("failed");
                 self.store.abandon_signature(id).await?;
                 return Err(error);
             }
         };
+        outcome(if written.created { "written" } else { "already-there" });
+        if written.created {
+            let labels = WrittenLabels { key: record.key_id.clone(), kind: record.kind.as_str().into() };
+            metrics().written.get_or_create(&labels).inc();
+        }
         if !written.created {
             self.store.abandon_signature(id).await?;
             return Ok((written, None));
@@ -172,6 +185,7 @@ impl Service {
     /// as a Sigstore bundle referrer. Signed with the same key version as the `.sig` layer.
     async fn sign_bundle(
         &self,
+        key_id: &str,
         signer: &dyn Signer,
         version: u32,
         repo: &Repository,
@@ -181,7 +195,7 @@ impl Service {
         let subject = Subject::sha256(None, &target.digest);
         let statement = Statement::v1(vec![subject], COSIGN_SIGN_V1, serde_json::json!({}));
         let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
-        let signature = signer.sign(Some(version), &envelope.pae()).await?;
+        let signature = timed_sign(key_id, signer, Some(version), &envelope.pae()).await?;
         envelope.add_signature(signature.bytes);
         self.attach_bundle(repo, target, public_key, envelope, COSIGN_SIGN_V1).await?;
         Ok(())
