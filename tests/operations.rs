@@ -80,6 +80,12 @@ fn every_log_line_of_a_request_carries_its_id_and_json_logs_parse() {
     assert!(of("req-test-4711") >= 2, "request and response lines carry the id:\n{log}");
     assert!(of(&made) >= 2, "{log}");
     assert!(!log.contains("BEGIN PRIVATE KEY"), "{log}");
+
+    let long = "x".repeat(5000);
+    support::client().get(format!("{}/healthz", notarium.url)).header("X-Request-Id", &long).send().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let log = notarium.log();
+    assert!(log.contains(&long[..128]) && !log.contains(&long[..129]), "a client's request id is bounded in the log");
 }
 
 #[test]

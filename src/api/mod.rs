@@ -67,5 +67,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
 /// `X-Request-Id` or made here, and echoed in the response.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    // The id comes from the client: only a bounded, printable form of it reaches the logs.
+    let id: String = id.chars().filter(char::is_ascii_graphic).take(128).collect();
     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
 }
