@@ -10,6 +10,7 @@ pub mod error_chain;
 pub mod formats;
 pub mod keys;
 pub mod oci;
+pub mod policy;
 pub mod register;
 pub mod service;
 pub mod store;

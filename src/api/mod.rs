@@ -11,6 +11,7 @@ mod keys;
 mod log;
 mod referrers;
 mod sign;
+mod verify;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/log/checkpoint", get(log::checkpoint))
         .route("/v1/log/entries", get(log::entries))
         .route("/v1/attest", post(attest::attest))
+        .route("/v1/verify", post(verify::verify))
         .route("/v1/referrers", get(referrers::referrers))
         .route("/v1/log/export", get(log::export))
         .route("/v1/log/proof/inclusion", get(log::inclusion_proof))

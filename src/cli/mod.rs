@@ -65,12 +65,20 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
-    /// Check the cosign tag-scheme signatures on IMAGE against a public key, reading the registry directly.
+    /// Check IMAGE against a policy file, or its cosign tag-scheme signatures against a public key, reading
+    /// the registry directly.
+    #[command(group(clap::ArgGroup::new("trust").required(true).args(["public_key", "policy"])))]
     Verify {
         image: String,
         /// PEM public key (SubjectPublicKeyInfo) the signature must verify with.
         #[arg(long)]
-        public_key: PathBuf,
+        public_key: Option<PathBuf>,
+        /// A policy file (policies/*.yaml format): the same engine as POST /v1/verify.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// notarium.toml whose [[keys]] the policy's `key:` authorities name (only `public_key:` without it).
+        #[arg(long, env = "NOTARIUM_CONFIG")]
+        config: Option<PathBuf>,
         /// host:port registries to reach over plain HTTP (repeatable).
         #[arg(long = "insecure-registry")]
         insecure_registries: Vec<String>,
@@ -180,8 +188,12 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Log { command: LogCommand::Verify { file, log_key, since, output } } => {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
-        Command::Verify { image, public_key, insecure_registries, output } => {
-            verify::verify(&image, &public_key, insecure_registries, output).await
+        Command::Verify { image, public_key: Some(key), insecure_registries, output, .. } => {
+            verify::verify(&image, &key, insecure_registries, output).await
+        }
+        Command::Verify { image, policy, config, insecure_registries, output, .. } => {
+            let policy = policy.expect("clap requires --public-key or --policy");
+            verify::verify_policy(&image, &policy, config.as_deref(), insecure_registries, output).await
         }
     }
 }

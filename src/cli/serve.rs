@@ -29,6 +29,7 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let mut service = Service::new(keys, registry, store, register);
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
+    service.set_policies(load_policies(&config)?);
     let service = Arc::new(service);
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;
@@ -46,6 +47,13 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| CliError::Unavailable(e.to_string()))
+}
+
+/// The policies in `[policies] dir`; a broken file stops start-up, naming file, line and field.
+fn load_policies(config: &Config) -> Result<crate::policy::PolicySet, CliError> {
+    let set = crate::policy::PolicySet::load_dir(&config.policies.dir).map_err(|e| CliError::Usage(e.to_string()))?;
+    tracing::info!(dir = %config.policies.dir.display(), policies = set.policies.len(), "trust policies loaded");
+    Ok(set)
 }
 
 /// Opens every key backend once at start-up so that a broken one is named in the log right away; the

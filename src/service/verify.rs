@@ -1,0 +1,282 @@
+//! The policy engine: may this digest run? Reads the `.sig` signatures and `.att` attestations on the
+//! digest, checks each cryptographically against the governing policy's authorities (no replay of a
+//! payload made for another digest), evaluates attestation conditions and says why in sentences.
+//!
+//! Must not touch: HTTP, or how policies are written (that is `policy`).
+
+use serde::Serialize;
+
+use super::check::check_signatures;
+use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, repository_of};
+use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use crate::formats::in_toto::Statement;
+use crate::formats::{Digest, ImageReference};
+use crate::keys::{KeyRing, PublicKey};
+use crate::oci::{SignatureStore, StoredSignature};
+use crate::policy::{Authority, ConditionOutcome, Fallback, Mode, Policy, PolicySet, RequiredAttestation};
+use crate::register::event::{VerifyEvent, verify_entry};
+use crate::store::{Append, Effect};
+
+/// The answer to "may this image run?".
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub allowed: bool,
+    #[serde(serialize_with = "digest_string")]
+    pub digest: Digest,
+    /// The governing policy; `None` when no policy matches and the default decided.
+    pub policy: Option<String>,
+    /// The governing policy file's version (SHA-256 of its text).
+    pub policy_version: Option<String>,
+    pub mode: Option<Mode>,
+    /// Why it was denied (or, in `warn` mode, would have been); empty when everything held.
+    pub reasons: Vec<String>,
+    pub signatures: Vec<UsedSignature>,
+    pub attestations: Vec<UsedAttestation>,
+}
+
+fn digest_string<S: serde::Serializer>(digest: &Digest, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(digest.as_str())
+}
+
+/// A signature that counted toward the threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsedSignature {
+    pub authority: String,
+    pub identity: Option<String>,
+    /// SHA-256 of the signature bytes, to find the layer again.
+    pub signature_sha256: String,
+}
+
+/// An attestation that satisfied a requirement.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsedAttestation {
+    pub predicate_type: String,
+    pub authority: String,
+    pub envelope_digest: String,
+}
+
+/// An authority with the public keys it stands for (every version of an unpinned key).
+struct ResolvedAuthority {
+    label: String,
+    keys: Vec<PublicKey>,
+}
+
+impl Service {
+    /// Decides whether `image` may run under `policies`.
+    pub async fn verify(&self, image: &str, policies: &PolicySet) -> Result<Decision, ServiceError> {
+        verify_image(&self.keys, &self.signatures, image, policies).await
+    }
+}
+
+/// The engine without a server: what `Service::verify` and `notarium verify --policy` run.
+pub async fn verify_image(
+    keys: &KeyRing,
+    store: &SignatureStore,
+    image: &str,
+    policies: &PolicySet,
+) -> Result<Decision, ServiceError> {
+    let image = ImageReference::parse(image)?;
+    let digest = manifest_of(store.registry().as_ref(), &image).await?.digest;
+    let Some(policy) = policies.governing(&image) else {
+        return Ok(fallback(&image, digest, policies.default));
+    };
+    let authorities = resolve_authorities(keys, &policy.authorities).await;
+    let repo = repository_of(&image);
+    let (_, stored) = store.read(&repo, &digest).await?;
+    let (signatures, mut reasons) = count_signers(policy, &authorities, &stored, &digest);
+    let mut attestations = Vec::new();
+    if !policy.attestations.is_empty() {
+        let (_, envelopes) = store.read_attestations(&repo, &digest).await?;
+        for required in &policy.attestations {
+            match check_attestation(required, &authorities, &envelopes, &digest) {
+                Ok(used) => attestations.push(used),
+                Err(why) => reasons.extend(why),
+            }
+        }
+    }
+    Ok(Decision {
+        allowed: reasons.is_empty() || policy.mode == Mode::Warn,
+        digest,
+        policy: Some(policy.name.clone()),
+        policy_version: Some(policy.version.clone()),
+        mode: Some(policy.mode),
+        reasons,
+        signatures,
+        attestations,
+    })
+}
+
+fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decision {
+    let verb = if default == Fallback::Allow { "allow" } else { "deny" };
+    Decision {
+        allowed: default == Fallback::Allow,
+        digest,
+        policy: None,
+        policy_version: None,
+        mode: None,
+        reasons: vec![format!("no policy matches {}; the default is {verb}", image.repository_name())],
+        signatures: Vec::new(),
+        attestations: Vec::new(),
+    }
+}
+
+/// Each authority's keys; an authority whose key cannot be had counts as not signing, and says why.
+async fn resolve_authorities(keys: &KeyRing, authorities: &[Authority]) -> Vec<Result<ResolvedAuthority, String>> {
+    let mut resolved = Vec::with_capacity(authorities.len());
+    for authority in authorities {
+        let label = authority.label();
+        let found = match authority {
+            Authority::PublicKey { key, .. } => Ok(vec![key.clone()]),
+            Authority::Key(r) if r.version.is_some() => keys.public_key(r).await.map(|k| vec![k.public_key]),
+            Authority::Key(r) => match keys.get(&r.id) {
+                Ok(signer) => signer.versions().await.map(|v| v.into_iter().map(|k| k.public_key).collect()),
+                Err(e) => Err(e),
+            },
+        };
+        resolved.push(
+            found.map(|keys| ResolvedAuthority { label: label.clone(), keys }).map_err(|e| format!("{label}: {e}")),
+        );
+    }
+    resolved
+}
+
+/// The signatures that count (one per distinct authority) and, below the threshold, the reasons.
+fn count_signers(
+    policy: &Policy,
+    authorities: &[Result<ResolvedAuthority, String>],
+    stored: &[StoredSignature],
+    digest: &Digest,
+) -> (Vec<UsedSignature>, Vec<String>) {
+    let mut used = Vec::new();
+    let mut missing = Vec::new();
+    for authority in authorities {
+        match authority {
+            Ok(a) => match signed_by(a, stored, digest) {
+                Some(signature) => used.push(signature),
+                None => missing.push(format!("no valid signature by {}", a.label)),
+            },
+            Err(e) => missing.push(format!("no valid signature by {e}")),
+        }
+    }
+    if used.len() >= policy.threshold {
+        return (used, Vec::new());
+    }
+    let mut reasons = vec![format!("{} of the {} required authorities signed {digest}", used.len(), policy.threshold)];
+    reasons.extend(missing);
+    (used, reasons)
+}
+
+fn signed_by(authority: &ResolvedAuthority, stored: &[StoredSignature], digest: &Digest) -> Option<UsedSignature> {
+    authority.keys.iter().find_map(|key| {
+        let checked = check_signatures(stored, digest, key);
+        checked.into_iter().zip(stored).find(|(c, _)| c.result.is_ok()).map(|(c, s)| UsedSignature {
+            authority: authority.label.clone(),
+            identity: c.identity,
+            signature_sha256: Digest::of(&s.signature).hex().to_owned(),
+        })
+    })
+}
+
+/// The first envelope of `required`'s type, signed by an authority and about `digest`, whose predicate
+/// meets every condition; otherwise why none did.
+fn check_attestation(
+    required: &RequiredAttestation,
+    authorities: &[Result<ResolvedAuthority, String>],
+    envelopes: &[(Option<String>, Vec<u8>)],
+    digest: &Digest,
+) -> Result<UsedAttestation, Vec<String>> {
+    let wanted = required.predicate_type.as_str();
+    let mut rejected = Vec::new();
+    let mut failed_conditions = Vec::new();
+    for (_, bytes) in envelopes {
+        let (authority, statement) = match authentic_statement(bytes, authorities, digest) {
+            Ok(Some(found)) if found.1.predicate_type == wanted => found,
+            Ok(_) => continue,
+            Err(e) => {
+                rejected.push(e);
+                continue;
+            }
+        };
+        let failures = failing_conditions(required, &statement.predicate);
+        if failures.is_empty() {
+            let envelope_digest = Digest::of(bytes).to_string();
+            return Ok(UsedAttestation { predicate_type: wanted.to_owned(), authority, envelope_digest });
+        }
+        failed_conditions.extend(failures.into_iter().map(|f| format!("attestation {wanted}: {f}")));
+    }
+    if !failed_conditions.is_empty() {
+        return Err(failed_conditions);
+    }
+    let mut reason = format!("no valid {wanted} attestation signed by an authority");
+    if !rejected.is_empty() {
+        reason = format!("{reason} ({})", rejected.join("; "));
+    }
+    Err(vec![reason])
+}
+
+/// The statement of an envelope verified by some authority and naming `digest`; `Ok(None)` for an envelope
+/// that is not an in-toto statement at all (another tool's layer), `Err` for one that fails a check.
+fn authentic_statement(
+    bytes: &[u8],
+    authorities: &[Result<ResolvedAuthority, String>],
+    digest: &Digest,
+) -> Result<Option<(String, Statement)>, String> {
+    let Ok(envelope) = Envelope::parse(bytes) else { return Ok(None) };
+    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        return Ok(None);
+    }
+    let verified = authorities
+        .iter()
+        .flatten()
+        .find_map(|a| a.keys.iter().find_map(|k| envelope.verify(k).ok()).map(|payload| (a.label.clone(), payload)));
+    let Some((authority, payload)) = verified else {
+        return Err("an envelope is signed by no authority".into());
+    };
+    let statement = Statement::parse(payload).map_err(|e| e.to_string())?;
+    if !statement.subject.iter().any(|s| s.sha256_hex() == Some(digest.hex())) {
+        return Err(format!("a {} statement names another digest", statement.predicate_type));
+    }
+    Ok(Some((authority, statement)))
+}
+
+fn failing_conditions(required: &RequiredAttestation, predicate: &serde_json::Value) -> Vec<String> {
+    required
+        .conditions
+        .iter()
+        .filter_map(|c| match c.evaluate(predicate) {
+            ConditionOutcome::Holds => None,
+            ConditionOutcome::Fails(why) => Some(why),
+        })
+        .collect()
+}
+
+impl Service {
+    /// Appends `decision` about `image` to the register as a `verify` entry.
+    pub async fn record_decision(
+        &self,
+        image: &str,
+        decision: &Decision,
+        actor: &str,
+        addr: Option<&str>,
+    ) -> Result<LogPosition, ServiceError> {
+        let image = ImageReference::parse(image)?;
+        let mode = decision.mode.map(|m| if m == Mode::Warn { "warn" } else { "enforce" });
+        let entry = verify_entry(&VerifyEvent {
+            time: &now_rfc3339(),
+            actor,
+            addr,
+            registry: &image.registry,
+            repository: &image.repository,
+            digest: decision.digest.as_str(),
+            allowed: decision.allowed,
+            policy: decision.policy.as_deref(),
+            policy_version: decision.policy_version.as_deref(),
+            mode,
+            reasons: &decision.reasons,
+            signatures: serde_json::to_value(&decision.signatures).expect("plain strings serialize"),
+            attestations: serde_json::to_value(&decision.attestations).expect("plain strings serialize"),
+        });
+        let placed = self.log.append(Append { entry, effect: Effect::None }).await?;
+        Ok(LogPosition { index: placed.index, tree_size: placed.tree_size })
+    }
+}

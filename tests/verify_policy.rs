@@ -1,0 +1,246 @@
+//! `POST /v1/verify` and `notarium verify --policy` against a real registry: images signed by notarium and
+//! by cosign, allowed or denied under policies the test writes, with reasons; each decision in the register.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+use support::{Cosign, Notarium, Registry, push_image};
+
+const SLSA: &str = "https://slsa.dev/provenance/v1";
+
+fn slsa_predicate(repository: &str) -> Value {
+    json!({
+        "buildDefinition": {
+            "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+            "externalParameters": {"workflow": {"repository": repository, "ref": "refs/heads/main"}},
+        },
+        "runDetails": {"builder": {"id": "https://github.com/actions/runner"}},
+    })
+}
+
+/// PEM lines indented for a YAML block scalar.
+fn indented(pem: &str) -> String {
+    pem.lines().map(|l| format!("          {l}\n")).collect()
+}
+
+fn policy_file(host: &str, other_pem: &str, cosign_pem: &str) -> String {
+    format!(
+        r#"default: deny
+policies:
+  - name: signed
+    images: ["{host}/pol/signed", "{host}/pol/copy"]
+    authorities:
+      - key: dev-ecdsa
+  - name: wrong-key
+    images: ["{host}/pol/wrongkey"]
+    authorities:
+      - public_key: |
+{other}
+  - name: quorum
+    images: ["{host}/pol/quorum"]
+    authorities:
+      - key: dev-ecdsa
+      - key: dev-ed25519@1
+      - public_key: |
+{other}
+    threshold: 2
+  - name: provenance
+    images: ["{host}/pol/attested"]
+    authorities:
+      - key: dev-ecdsa
+    attestations:
+      - predicate_type: {SLSA}
+        conditions:
+          - predicate.buildDefinition.externalParameters.workflow.repository == "https://github.com/acme/app"
+  - name: cosign
+    images: ["{host}/pol/cosign"]
+    authorities:
+      - public_key: |
+{cosign}
+"#,
+        other = indented(other_pem),
+        cosign = indented(cosign_pem),
+    )
+}
+
+fn verify(notarium: &Notarium, image: &str) -> Value {
+    let (status, _, answer) = notarium.post("/v1/verify", json!({"image": image}).to_string());
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// The answer for `image`, which must be `allowed` or not.
+fn decided(s: &Setup, image: &str, allowed: bool) -> Value {
+    let answer = verify(&s.notarium, image);
+    assert_eq!(answer["allowed"], allowed, "{answer}");
+    answer
+}
+
+fn reasons(answer: &Value) -> String {
+    answer["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join(" | ")
+}
+
+struct Setup {
+    registry: Registry,
+    notarium: Notarium,
+    cosign: Cosign,
+    policies: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    let registry = Registry::start();
+    let cosign = Cosign::new();
+    assert!(cosign.run(&["generate-key-pair"]).status.success());
+    let cosign_pem = std::fs::read_to_string(cosign.dir().join("cosign.pub")).unwrap();
+    let other_pem = std::fs::read_to_string(Path::new(support::ROOT).join("tests/fixtures/other-p256.pub")).unwrap();
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(policies.path().join("test.yaml"), policy_file(&registry.host, &other_pem, &cosign_pem)).unwrap();
+    let dir = policies.path().to_str().unwrap();
+    let notarium = Notarium::start_with(&[&registry.host], &[("NOTARIUM_POLICIES_DIR", dir)]);
+    Setup { registry, notarium, cosign, policies }
+}
+
+fn pushed(s: &Setup, repo: &str, tag: &str) -> String {
+    let digest = push_image(&s.registry, repo, tag, &format!("{repo}:{tag}"));
+    format!("{}/{repo}@{digest}", s.registry.host)
+}
+
+fn sign(s: &Setup, image: &str, key: &str) {
+    let (status, answer) = s.notarium.sign(image, key);
+    assert!(status == 201 || status == 200, "{answer}");
+}
+
+#[test]
+fn signatures_decide_under_keys_and_thresholds() {
+    let s = setup();
+    let signed = pushed(&s, "pol/signed", "v1");
+    let answer = decided(&s, &signed, false);
+    assert!(reasons(&answer).contains("no valid signature by dev-ecdsa"), "{answer}");
+    sign(&s, &signed, "dev-ecdsa");
+    let answer = verify(&s.notarium, &signed);
+    assert_eq!((answer["allowed"].clone(), answer["policy"].clone()), (json!(true), json!("signed")), "{answer}");
+    assert_eq!(answer["mode"], "enforce");
+    assert_eq!(answer["signatures"][0]["authority"], "dev-ecdsa");
+
+    let wrong = pushed(&s, "pol/wrongkey", "v1");
+    sign(&s, &wrong, "dev-ecdsa");
+    let answer = decided(&s, &wrong, false);
+    assert!(reasons(&answer).contains("no valid signature by public_key #1"), "{answer}");
+
+    let quorum = pushed(&s, "pol/quorum", "v1");
+    sign(&s, &quorum, "dev-ecdsa");
+    let answer = decided(&s, &quorum, false);
+    assert!(reasons(&answer).contains("1 of the 2 required authorities signed"), "{answer}");
+    assert!(reasons(&answer).contains("no valid signature by dev-ed25519@1"), "{answer}");
+    sign(&s, &quorum, "dev-ed25519");
+    let answer = decided(&s, &quorum, true);
+    assert_eq!(answer["signatures"].as_array().unwrap().len(), 2, "{answer}");
+
+    let unmatched = pushed(&s, "elsewhere/app", "v1");
+    let answer = verify(&s.notarium, &unmatched);
+    assert_eq!((answer["allowed"].clone(), answer["policy"].clone()), (json!(false), Value::Null), "{answer}");
+    assert!(reasons(&answer).contains("the default is deny"), "{answer}");
+}
+
+#[test]
+fn a_signature_copied_from_another_digest_is_refused() {
+    let s = setup();
+    let a = push_image(&s.registry, "pol/copy", "a", "image a");
+    let b = push_image(&s.registry, "pol/copy", "b", "image b");
+    let host = &s.registry.host;
+    sign(&s, &format!("{host}/pol/copy@{a}"), "dev-ecdsa");
+    let sig_a = s.registry.manifest("pol/copy", &format!("{}.sig", a.replace(':', "-"))).unwrap();
+    let response = support::client()
+        .put(format!("http://{host}/v2/pol/copy/manifests/{}.sig", b.replace(':', "-")))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(sig_a)
+        .send()
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let answer = verify(&s.notarium, &format!("{host}/pol/copy@{b}"));
+    assert_eq!(answer["allowed"], false, "{answer}");
+    assert!(reasons(&answer).contains("no valid signature by dev-ecdsa"), "{answer}");
+    assert_eq!(verify(&s.notarium, &format!("{host}/pol/copy@{a}"))["allowed"], true);
+}
+
+fn attest(s: &Setup, image: &str, repository: &str) {
+    let body =
+        json!({"image": image, "key": "dev-ecdsa", "predicate_type": SLSA, "predicate": slsa_predicate(repository)});
+    let (status, _, answer) = s.notarium.post("/v1/attest", body.to_string());
+    assert_eq!(status, 201, "{answer}");
+}
+
+#[test]
+fn attestations_must_exist_and_meet_their_conditions() {
+    let s = setup();
+    let missing = pushed(&s, "pol/attested", "missing");
+    sign(&s, &missing, "dev-ecdsa");
+    let answer = decided(&s, &missing, false);
+    assert!(reasons(&answer).contains(&format!("no valid {SLSA} attestation signed by an authority")), "{answer}");
+
+    let evil = pushed(&s, "pol/attested", "evil");
+    sign(&s, &evil, "dev-ecdsa");
+    attest(&s, &evil, "https://github.com/evil/app");
+    let answer = decided(&s, &evil, false);
+    let expected = "buildDefinition.externalParameters.workflow.repository was \"https://github.com/evil/app\", \
+                    policy requires predicate.buildDefinition.externalParameters.workflow.repository == \
+                    \"https://github.com/acme/app\"";
+    assert!(reasons(&answer).contains(expected), "{answer}");
+
+    let good = pushed(&s, "pol/attested", "good");
+    sign(&s, &good, "dev-ecdsa");
+    attest(&s, &good, "https://github.com/acme/app");
+    let answer = decided(&s, &good, true);
+    assert_eq!(answer["attestations"][0]["predicate_type"], SLSA);
+
+    let (status, page) = s.notarium.get_text(&format!("/v1/log/entries?start=0&end={}", answer["log"]["tree_size"]));
+    assert_eq!(status, 200, "{page}");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    let decisions: Vec<&Value> =
+        page["entries"].as_array().unwrap().iter().map(|e| &e["entry"]).filter(|e| e["kind"] == "verify").collect();
+    assert_eq!(decisions.len(), 3, "{page}");
+    let last = decisions[2];
+    assert_eq!(last["subject"]["digest"], answer["digest"]);
+    assert_eq!(last["details"]["policy"], "provenance");
+    assert_eq!(last["details"]["allowed"], true);
+    assert_eq!(last["details"]["signatures"][0]["authority"], "dev-ecdsa");
+}
+
+#[test]
+fn cosign_signatures_verify_under_a_public_key_authority_in_the_server_and_the_cli() {
+    let s = setup();
+    let image = pushed(&s, "pol/cosign", "v1");
+    decided(&s, &image, false);
+    let out = s.cosign.run(&["sign", "--key", "cosign.key", "--tlog-upload=false", "--allow-http-registry", &image]);
+    assert!(out.status.success(), "cosign sign: {}", String::from_utf8_lossy(&out.stderr));
+    decided(&s, &image, true);
+
+    let policy = s.policies.path().join("test.yaml");
+    let cli = |image: &str| {
+        Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .args(["verify", image, "--policy", policy.to_str().unwrap(), "--insecure-registry", &s.registry.host])
+            .env_remove("NOTARIUM_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = cli(&image);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("allowed "));
+    let unsigned = pushed(&s, "pol/cosign", "unsigned");
+    let out = cli(&unsigned);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no valid signature by public_key #1"));
+}
+
+#[test]
+fn malformed_input_is_a_problem() {
+    let s = setup();
+    let (status, kind, answer) = s.notarium.post("/v1/verify", json!({"image": "no-host"}).to_string());
+    assert!((400..500).contains(&status), "{status} {answer}");
+    assert_eq!(kind, "application/problem+json");
+    let (status, _, answer) = s.notarium.post("/v1/verify", json!({"img": "x"}).to_string());
+    assert_eq!(status, 422, "{answer}");
+}
