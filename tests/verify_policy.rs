@@ -55,6 +55,11 @@ policies:
       - predicate_type: {SLSA}
         conditions:
           - predicate.buildDefinition.externalParameters.workflow.repository == "https://github.com/acme/app"
+  - name: rollout
+    images: ["{host}/pol/warned"]
+    authorities:
+      - key: dev-ecdsa
+    mode: warn
   - name: cosign
     images: ["{host}/pol/cosign"]
     authorities:
@@ -243,4 +248,76 @@ fn malformed_input_is_a_problem() {
     assert_eq!(kind, "application/problem+json");
     let (status, _, answer) = s.notarium.post("/v1/verify", json!({"img": "x"}).to_string());
     assert_eq!(status, 422, "{answer}");
+}
+
+/// Uploads `bytes` as a blob of `repo` (monolithic upload) and returns its digest.
+fn put_blob(registry: &Registry, repo: &str, bytes: Vec<u8>) -> String {
+    let digest = support::sha256_digest(&bytes);
+    let started = support::client().post(format!("http://{}/v2/{repo}/blobs/uploads/", registry.host)).send().unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let location = if location.starts_with("http") { location } else { format!("http://{}{location}", registry.host) };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let response = support::client()
+        .put(format!("{location}{separator}digest={digest}"))
+        .header("Content-Type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .unwrap();
+    assert!(response.status().is_success(), "blob upload: {}", response.status());
+    digest
+}
+
+#[test]
+fn a_tampered_payload_is_refused_and_warn_mode_allows_with_reasons() {
+    let s = setup();
+    let (repo, host) = ("pol/signed", s.registry.host.clone());
+    let digest = push_image(&s.registry, repo, "tampered", "tampered image");
+    let image = format!("{host}/{repo}@{digest}");
+    sign(&s, &image, "dev-ecdsa");
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    let mut manifest: Value = serde_json::from_slice(&s.registry.manifest(repo, &tag).unwrap()).unwrap();
+    let layer = &mut manifest["layers"][0];
+    let mut payload: Value = serde_json::from_slice(&s.registry.blob(repo, layer["digest"].as_str().unwrap())).unwrap();
+    payload["optional"] = json!({"tampered": "yes"});
+    let payload = serde_json::to_vec(&payload).unwrap();
+    layer["size"] = json!(payload.len());
+    layer["digest"] = json!(put_blob(&s.registry, repo, payload));
+    let response = support::client()
+        .put(format!("http://{host}/v2/{repo}/manifests/{tag}"))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(serde_json::to_vec(&manifest).unwrap())
+        .send()
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let answer = decided(&s, &image, false);
+    assert!(reasons(&answer).contains("no valid signature by dev-ecdsa"), "{answer}");
+
+    let warned = pushed(&s, "pol/warned", "v1");
+    let answer = decided(&s, &warned, true);
+    assert_eq!(answer["mode"], "warn");
+    assert!(reasons(&answer).contains("no valid signature by dev-ecdsa"), "{answer}");
+}
+
+#[test]
+fn skopeo_signatures_verify_under_a_public_key_authority() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let digest = push_image(&registry, "pol/skopeo", "v1", "skopeo-signed");
+    let public_key = std::fs::read_to_string(support::skopeo_sign(&registry, "pol/skopeo", "v1", dir.path())).unwrap();
+    let policy = dir.path().join("skopeo.yaml");
+    let text = format!(
+        "policies:\n  - name: skopeo\n    images: [\"{}/pol/*\"]\n    authorities:\n      - public_key: |\n{}",
+        registry.host,
+        indented(&public_key)
+    );
+    std::fs::write(&policy, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["verify", &format!("{}/pol/skopeo@{digest}", registry.host), "--output", "json"])
+        .args(["--policy", policy.to_str().unwrap(), "--insecure-registry", &registry.host])
+        .env_remove("NOTARIUM_CONFIG")
+        .output()
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    assert!(out.status.success(), "{answer} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((answer["allowed"].clone(), answer["policy"].clone()), (json!(true), json!("skopeo")), "{answer}");
 }
