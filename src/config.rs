@@ -222,6 +222,9 @@ fn default_vault_timeout() -> u64 {
 pub struct PoliciesConfig {
     #[serde(default = "default_policies_dir")]
     pub dir: PathBuf,
+    /// How often the folder is checked for changed files (a broken change keeps the policies in force).
+    #[serde(default = "default_reload_secs")]
+    pub reload_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -249,6 +252,9 @@ fn default_insecure() -> Vec<String> {
 fn default_policies_dir() -> PathBuf {
     "policies".into()
 }
+fn default_reload_secs() -> u64 {
+    2
+}
 fn example_keys() -> Vec<KeyConfig> {
     ["dev-ecdsa", "dev-ed25519"]
         .into_iter()
@@ -268,7 +274,7 @@ impl Default for RegistriesConfig {
 }
 impl Default for PoliciesConfig {
     fn default() -> Self {
-        Self { dir: default_policies_dir() }
+        Self { dir: default_policies_dir(), reload_secs: default_reload_secs() }
     }
 }
 

@@ -321,3 +321,44 @@ fn skopeo_signatures_verify_under_a_public_key_authority() {
     assert!(out.status.success(), "{answer} {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!((answer["allowed"].clone(), answer["policy"].clone()), (json!(true), json!("skopeo")), "{answer}");
 }
+
+fn reload_policy(host: &str, key: &str, conditions: &str) -> String {
+    format!(
+        "policies:\n  - name: reload\n    images: [\"{host}/pol/reload\"]\n    authorities:\n      - key: {key}\n{conditions}"
+    )
+}
+
+/// Polls `check` for up to 20 s (the folder is checked every 2 s).
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_changed_policy_takes_effect_and_a_broken_one_keeps_the_policy_in_force() {
+    let registry = Registry::start();
+    let policies = tempfile::tempdir().unwrap();
+    let file = policies.path().join("reload.yaml");
+    std::fs::write(&file, reload_policy(&registry.host, "dev-ecdsa", "")).unwrap();
+    let dir = policies.path().to_str().unwrap();
+    let notarium = Notarium::start_with(&[&registry.host], &[("NOTARIUM_POLICIES_DIR", dir)]);
+    let digest = push_image(&registry, "pol/reload", "v1", "reloaded");
+    let image = format!("{}/pol/reload@{digest}", registry.host);
+    assert_eq!(notarium.sign(&image, "dev-ecdsa").0, 201);
+    assert_eq!(verify(&notarium, &image)["allowed"], true);
+
+    std::fs::write(&file, reload_policy(&registry.host, "dev-ed25519", "")).unwrap();
+    eventually("the new policy", || verify(&notarium, &image)["allowed"] == false);
+
+    let broken = "    attestations:\n      - predicate_type: x\n        conditions: [\"predicate.a ==\"]\n";
+    std::fs::write(&file, reload_policy(&registry.host, "dev-ecdsa", broken)).unwrap();
+    eventually("the rejection", || notarium.log().contains("policy change rejected"));
+    let log = notarium.log();
+    assert!(log.contains("reload.yaml line 8: policy \"reload\", attestations.conditions"), "{log}");
+    let answer = verify(&notarium, &image);
+    assert_eq!(answer["allowed"], false, "{answer}");
+    assert!(reasons(&answer).contains("no valid signature by dev-ed25519"), "{answer}");
+}

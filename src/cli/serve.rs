@@ -36,6 +36,7 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     tokio::spawn(reconcile_periodically(service.clone(), grace));
     record_key_versions(&service).await;
     tokio::spawn(report_key_backends(service.clone()));
+    tokio::spawn(reload_policies(service.clone(), config.policies.clone()));
     let registry_events_secret = registry_events_secret(&config)?;
     let app = router(AppState { service, registry_events_secret }, config.server.max_body_bytes);
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
@@ -54,6 +55,31 @@ fn load_policies(config: &Config) -> Result<crate::policy::PolicySet, CliError> 
     let set = crate::policy::PolicySet::load_dir(&config.policies.dir).map_err(|e| CliError::Usage(e.to_string()))?;
     tracing::info!(dir = %config.policies.dir.display(), policies = set.policies.len(), "trust policies loaded");
     Ok(set)
+}
+
+/// Checks the policy folder every `reload_secs` and swaps in a changed set; a broken change is logged with
+/// its file, line and field, and the policies in force stay until a good version arrives.
+async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesConfig) {
+    let mut seen = crate::policy::fingerprint(&config.dir).ok();
+    loop {
+        tokio::time::sleep(Duration::from_secs(config.reload_secs.max(1))).await;
+        let now = match crate::policy::fingerprint(&config.dir) {
+            Ok(now) if Some(&now) == seen.as_ref() => continue,
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "policy folder unreadable; the policies in force stay");
+                continue;
+            }
+        };
+        match crate::policy::PolicySet::load_dir(&config.dir) {
+            Ok(set) => {
+                tracing::info!(policies = set.policies.len(), "trust policies reloaded");
+                service.set_policies(set);
+            }
+            Err(e) => tracing::warn!(error = %e, "policy change rejected; the policies in force stay"),
+        }
+        seen = Some(now);
+    }
 }
 
 /// Opens every key backend once at start-up so that a broken one is named in the log right away; the

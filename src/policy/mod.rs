@@ -103,18 +103,9 @@ impl PolicySet {
 
     /// Loads every `*.yaml` / `*.yml` in `dir`; a missing directory is an empty set (deny everything).
     pub fn load_dir(dir: &Path) -> Result<Self, PolicyError> {
-        let read_error =
-            |e: std::io::Error| PolicyError::Read { path: dir.display().to_string(), reason: e.to_string() };
-        let mut files: Vec<_> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(read_error)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(read_error(e)),
-        };
-        files.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
-        files.sort();
         let mut set = Self::default();
         let mut defaults = Vec::new();
-        for file in files {
+        for file in policy_files(dir)? {
             let (file_set, explicit) = Self::load_file(&file)?;
             if let Some(d) = explicit {
                 defaults.push((file.display().to_string(), d));
@@ -157,6 +148,31 @@ impl PolicySet {
             None => Ok(()),
         }
     }
+}
+
+/// A digest of every policy file's name and text in `dir`: it changes when a file is added, edited or removed.
+pub fn fingerprint(dir: &Path) -> Result<Digest, PolicyError> {
+    let mut all = Vec::new();
+    for file in policy_files(dir)? {
+        let text = std::fs::read(&file)
+            .map_err(|e| PolicyError::Read { path: file.display().to_string(), reason: e.to_string() })?;
+        all.extend_from_slice(Digest::of(file.to_string_lossy().as_bytes()).as_str().as_bytes());
+        all.extend_from_slice(Digest::of(&text).as_str().as_bytes());
+    }
+    Ok(Digest::of(&all))
+}
+
+/// The `*.yaml` / `*.yml` files of `dir` in name order; none when `dir` does not exist.
+fn policy_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, PolicyError> {
+    let read_error = |e: std::io::Error| PolicyError::Read { path: dir.display().to_string(), reason: e.to_string() };
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(read_error)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(read_error(e)),
+    };
+    files.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+    files.sort();
+    Ok(files)
 }
 
 fn single_default(defaults: &[(String, Fallback)]) -> Result<Fallback, PolicyError> {
