@@ -129,6 +129,9 @@ fn signatures_decide_under_keys_and_thresholds() {
     assert_eq!((answer["allowed"].clone(), answer["policy"].clone()), (json!(true), json!("signed")), "{answer}");
     assert_eq!(answer["mode"], "enforce");
     assert_eq!(answer["signatures"][0]["authority"], "dev-ecdsa");
+    assert_eq!(answer["cached"], false);
+    let again = verify(&s.notarium, &signed);
+    assert_eq!((again["allowed"].clone(), again["cached"].clone()), (json!(true), json!(true)), "{again}");
 
     let wrong = pushed(&s, "pol/wrongkey", "v1");
     sign(&s, &wrong, "dev-ecdsa");

@@ -30,6 +30,7 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     let mut service = Service::new(keys, registry, store, register);
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
     service.set_policies(load_policies(&config)?);
+    service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = Arc::new(service);
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;

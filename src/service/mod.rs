@@ -6,6 +6,7 @@
 mod attest;
 mod check;
 mod checkpoint;
+mod decision_cache;
 mod events;
 mod export;
 mod keys;
@@ -49,6 +50,7 @@ pub struct Service {
     seen_key_versions: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The trust policies in force; replaced whole, so a verify sees one consistent set.
     policies: std::sync::RwLock<Arc<PolicySet>>,
+    decisions: decision_cache::DecisionCache,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -95,11 +97,17 @@ impl Service {
             register,
             seen_key_versions,
             policies: Default::default(),
+            decisions: decision_cache::DecisionCache::new(std::time::Duration::ZERO),
         }
     }
 
     pub fn policies(&self) -> Arc<PolicySet> {
         self.policies.read().expect("policy lock is never poisoned").clone()
+    }
+
+    /// Keeps verify decisions for `ttl` (zero, the default, keeps none).
+    pub fn cache_decisions(&mut self, ttl: std::time::Duration) {
+        self.decisions = decision_cache::DecisionCache::new(ttl);
     }
 
     pub fn set_policies(&self, policies: PolicySet) {

@@ -30,6 +30,8 @@ pub struct Decision {
     pub mode: Option<Mode>,
     /// Why it was denied (or, in `warn` mode, would have been); empty when everything held.
     pub reasons: Vec<String>,
+    /// True when this came from the decision cache rather than the registry.
+    pub cached: bool,
     pub signatures: Vec<UsedSignature>,
     pub attestations: Vec<UsedAttestation>,
 }
@@ -62,13 +64,37 @@ struct ResolvedAuthority {
 }
 
 impl Service {
-    /// Decides whether `image` may run under `policies`.
+    /// Decides whether `image` may run under `policies`, from the cache when this digest was allowed by the
+    /// same policy version within the TTL (a tag is still resolved: it may have moved).
     pub async fn verify(&self, image: &str, policies: &PolicySet) -> Result<Decision, ServiceError> {
-        verify_image(&self.keys, &self.signatures, image, policies).await
+        let image = ImageReference::parse(image)?;
+        let digest = match &image.digest {
+            Some(d) => d.clone(),
+            None => manifest_of(self.signatures.registry().as_ref(), &image).await?.digest,
+        };
+        let key = (digest.clone(), decided_by(&image, policies));
+        if let Some(mut hit) = self.decisions.get(&key) {
+            hit.cached = true;
+            return Ok(hit);
+        }
+        let decision = decide(&self.keys, &self.signatures, &image, digest, policies).await?;
+        // A denial is not kept: the signature or attestation it lacked may be added a moment later.
+        if decision.allowed {
+            self.decisions.put(key, decision.clone());
+        }
+        Ok(decision)
     }
 }
 
-/// The engine without a server: what `Service::verify` and `notarium verify --policy` run.
+/// Which policy version decides about `image`: its cache key next to the digest.
+fn decided_by(image: &ImageReference, policies: &PolicySet) -> String {
+    match policies.governing(image) {
+        Some(p) => format!("{} {}", p.name, p.version),
+        None => format!("default {:?}", policies.default),
+    }
+}
+
+/// The engine without a server: what `notarium verify --policy` runs.
 pub async fn verify_image(
     keys: &KeyRing,
     store: &SignatureStore,
@@ -77,11 +103,22 @@ pub async fn verify_image(
 ) -> Result<Decision, ServiceError> {
     let image = ImageReference::parse(image)?;
     let digest = manifest_of(store.registry().as_ref(), &image).await?.digest;
-    let Some(policy) = policies.governing(&image) else {
-        return Ok(fallback(&image, digest, policies.default));
+    decide(keys, store, &image, digest, policies).await
+}
+
+/// The decision about `digest`, which `image` names.
+async fn decide(
+    keys: &KeyRing,
+    store: &SignatureStore,
+    image: &ImageReference,
+    digest: Digest,
+    policies: &PolicySet,
+) -> Result<Decision, ServiceError> {
+    let Some(policy) = policies.governing(image) else {
+        return Ok(fallback(image, digest, policies.default));
     };
     let authorities = resolve_authorities(keys, &policy.authorities).await;
-    let repo = repository_of(&image);
+    let repo = repository_of(image);
     let (_, stored) = store.read(&repo, &digest).await?;
     let (signatures, mut reasons) = count_signers(policy, &authorities, &stored, &digest);
     let mut attestations = Vec::new();
@@ -101,6 +138,7 @@ pub async fn verify_image(
         policy_version: Some(policy.version.clone()),
         mode: Some(policy.mode),
         reasons,
+        cached: false,
         signatures,
         attestations,
     })
@@ -115,6 +153,7 @@ fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decisi
         policy_version: None,
         mode: None,
         reasons: vec![format!("no policy matches {}; the default is {verb}", image.repository_name())],
+        cached: false,
         signatures: Vec::new(),
         attestations: Vec::new(),
     }
