@@ -161,13 +161,7 @@ fn a_signature_copied_from_another_digest_is_refused() {
     let host = &s.registry.host;
     sign(&s, &format!("{host}/pol/copy@{a}"), "dev-ecdsa");
     let sig_a = s.registry.manifest("pol/copy", &format!("{}.sig", a.replace(':', "-"))).unwrap();
-    let response = support::client()
-        .put(format!("http://{host}/v2/pol/copy/manifests/{}.sig", b.replace(':', "-")))
-        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        .body(sig_a)
-        .send()
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
+    put_manifest(&s.registry, "pol/copy", &format!("{}.sig", b.replace(':', "-")), sig_a);
     let answer = verify(&s.notarium, &format!("{host}/pol/copy@{b}"));
     assert_eq!(answer["allowed"], false, "{answer}");
     assert!(reasons(&answer).contains("no valid signature by dev-ecdsa"), "{answer}");
@@ -253,6 +247,17 @@ fn malformed_input_is_a_problem() {
     assert_eq!(status, 422, "{answer}");
 }
 
+/// Puts `bytes` as the OCI manifest `reference` of `repo`, as any registry client could.
+fn put_manifest(registry: &Registry, repo: &str, reference: &str, bytes: Vec<u8>) {
+    let response = support::client()
+        .put(format!("http://{}/v2/{repo}/manifests/{reference}", registry.host))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(bytes)
+        .send()
+        .unwrap();
+    assert!(response.status().is_success(), "PUT manifest {reference}: {}", response.status());
+}
+
 /// Uploads `bytes` as a blob of `repo` (monolithic upload) and returns its digest.
 fn put_blob(registry: &Registry, repo: &str, bytes: Vec<u8>) -> String {
     let digest = support::sha256_digest(&bytes);
@@ -273,10 +278,12 @@ fn put_blob(registry: &Registry, repo: &str, bytes: Vec<u8>) -> String {
 #[test]
 fn a_tampered_payload_is_refused_and_warn_mode_allows_with_reasons() {
     let s = setup();
-    let (repo, host) = ("pol/signed", s.registry.host.clone());
+    // cosign 2.5 writes only the tag scheme: no bundle referrer vouches for the image besides the payload.
+    let (repo, host) = ("pol/cosign", s.registry.host.clone());
     let digest = push_image(&s.registry, repo, "tampered", "tampered image");
     let image = format!("{host}/{repo}@{digest}");
-    sign(&s, &image, "dev-ecdsa");
+    let out = s.cosign.run(&["sign", "--key", "cosign.key", "--tlog-upload=false", "--allow-http-registry", &image]);
+    assert!(out.status.success(), "cosign sign: {}", String::from_utf8_lossy(&out.stderr));
     let tag = format!("{}.sig", digest.replace(':', "-"));
     let mut manifest: Value = serde_json::from_slice(&s.registry.manifest(repo, &tag).unwrap()).unwrap();
     let layer = &mut manifest["layers"][0];
@@ -285,15 +292,9 @@ fn a_tampered_payload_is_refused_and_warn_mode_allows_with_reasons() {
     let payload = serde_json::to_vec(&payload).unwrap();
     layer["size"] = json!(payload.len());
     layer["digest"] = json!(put_blob(&s.registry, repo, payload));
-    let response = support::client()
-        .put(format!("http://{host}/v2/{repo}/manifests/{tag}"))
-        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        .body(serde_json::to_vec(&manifest).unwrap())
-        .send()
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
+    put_manifest(&s.registry, repo, &tag, serde_json::to_vec(&manifest).unwrap());
     let answer = decided(&s, &image, false);
-    assert!(reasons(&answer).contains("no valid signature by dev-ecdsa"), "{answer}");
+    assert!(reasons(&answer).contains("no valid signature by public_key #1"), "{answer}");
 
     let warned = pushed(&s, "pol/warned", "v1");
     let answer = decided(&s, &warned, true);
@@ -364,4 +365,25 @@ fn a_changed_policy_takes_effect_and_a_broken_one_keeps_the_policy_in_force() {
     let answer = verify(&notarium, &image);
     assert_eq!(answer["allowed"], false, "{answer}");
     assert!(reasons(&answer).contains("no valid signature by dev-ed25519"), "{answer}");
+}
+
+#[test]
+fn signatures_and_attestations_in_sigstore_bundle_referrers_count() {
+    let s = setup();
+    let (repo, host) = ("pol/attested", s.registry.host.clone());
+    let other = push_image(&s.registry, repo, "other", "other image");
+    let digest = push_image(&s.registry, repo, "bundled", "bundled image");
+    let image = format!("{host}/{repo}@{digest}");
+    sign(&s, &format!("{host}/{repo}@{other}"), "dev-ecdsa");
+    attest(&s, &format!("{host}/{repo}@{other}"), "https://github.com/acme/app");
+    sign(&s, &image, "dev-ecdsa");
+    attest(&s, &image, "https://github.com/acme/app");
+    // The tag scheme now holds only the other image's signature and attestation: only the referrers count.
+    for suffix in ["sig", "att"] {
+        let copied = s.registry.manifest(repo, &format!("{}.{suffix}", other.replace(':', "-"))).unwrap();
+        put_manifest(&s.registry, repo, &format!("{}.{suffix}", digest.replace(':', "-")), copied);
+    }
+    let answer = decided(&s, &image, true);
+    assert_eq!(answer["signatures"][0]["identity"], Value::Null, "{answer}");
+    assert_eq!(answer["attestations"][0]["predicate_type"], SLSA, "{answer}");
 }

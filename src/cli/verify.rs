@@ -13,9 +13,10 @@ use crate::formats::ImageReference;
 use crate::keys::KeyRing;
 use crate::keys::PublicKey;
 use crate::oci::DistributionRegistry;
+use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
 use crate::policy::PolicySet;
-use crate::service::{Decision, ServiceError, check_signatures, repository_of, verify_image};
+use crate::service::{Decision, ServiceError, Sources, check_signatures, repository_of, verify_image};
 
 pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, output: Output) -> Result<(), CliError> {
     let pem = std::fs::read_to_string(public_key)
@@ -86,8 +87,10 @@ pub async fn verify_policy(
         }
         None => KeyRing::default(),
     };
-    let store = SignatureStore::new(Arc::new(DistributionRegistry::new(insecure, Default::default())));
-    let decision = verify_image(&keys, &store, image, &policies).await.map_err(|e| match e {
+    let registry = Arc::new(DistributionRegistry::new(insecure, Default::default()));
+    let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
+    let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers };
+    let decision = verify_image(&sources, image, &policies).await.map_err(|e| match e {
         ServiceError::Registry(e) => unavailable(e),
         other => CliError::Refused(other.to_string()),
     })?;

@@ -34,7 +34,7 @@ pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
 pub use referrers::{Attached, TagListing};
 pub use sign::{LogPosition, SignOutcome, SignRequest};
-pub use verify::{Decision, UsedAttestation, UsedSignature, verify_image};
+pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, verify_image};
 
 /// Everything a use case needs, shared by all requests.
 pub struct Service {

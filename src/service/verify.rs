@@ -8,14 +8,21 @@ use serde::Serialize;
 
 use super::check::check_signatures;
 use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, repository_of};
+use crate::formats::bundle::Bundle;
 use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::formats::in_toto::Statement;
+use crate::formats::signature_manifest::SignatureManifest;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::{KeyRing, PublicKey};
-use crate::oci::{SignatureStore, StoredSignature};
+use crate::oci::{OciError, ReferrerStore, Repository, SignatureStore, StoredSignature};
 use crate::policy::{Authority, ConditionOutcome, Fallback, Mode, Policy, PolicySet, RequiredAttestation};
 use crate::register::event::{VerifyEvent, verify_entry};
 use crate::store::{Append, Effect};
+
+/// The predicate type of cosign v3's image signatures (a Statement in DSSE, in a bundle referrer).
+const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+/// Sigstore bundle media types, any version.
+const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 
 /// The answer to "may this image run?".
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +64,13 @@ pub struct UsedAttestation {
     pub envelope_digest: String,
 }
 
+/// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers.
+pub struct Sources<'a> {
+    pub keys: &'a KeyRing,
+    pub signatures: &'a SignatureStore,
+    pub referrers: &'a ReferrerStore,
+}
+
 /// An authority with the public keys it stands for (every version of an unpinned key).
 struct ResolvedAuthority {
     label: String,
@@ -77,7 +91,8 @@ impl Service {
             hit.cached = true;
             return Ok(hit);
         }
-        let decision = decide(&self.keys, &self.signatures, &image, digest, policies).await?;
+        let sources = Sources { keys: &self.keys, signatures: &self.signatures, referrers: &self.referrers };
+        let decision = decide(&sources, &image, digest, policies).await?;
         // A denial is not kept: the signature or attestation it lacked may be added a moment later.
         if decision.allowed {
             self.decisions.put(key, decision.clone());
@@ -95,21 +110,15 @@ fn decided_by(image: &ImageReference, policies: &PolicySet) -> String {
 }
 
 /// The engine without a server: what `notarium verify --policy` runs.
-pub async fn verify_image(
-    keys: &KeyRing,
-    store: &SignatureStore,
-    image: &str,
-    policies: &PolicySet,
-) -> Result<Decision, ServiceError> {
+pub async fn verify_image(sources: &Sources<'_>, image: &str, policies: &PolicySet) -> Result<Decision, ServiceError> {
     let image = ImageReference::parse(image)?;
-    let digest = manifest_of(store.registry().as_ref(), &image).await?.digest;
-    decide(keys, store, &image, digest, policies).await
+    let digest = manifest_of(sources.signatures.registry().as_ref(), &image).await?.digest;
+    decide(sources, &image, digest, policies).await
 }
 
 /// The decision about `digest`, which `image` names.
 async fn decide(
-    keys: &KeyRing,
-    store: &SignatureStore,
+    sources: &Sources<'_>,
     image: &ImageReference,
     digest: Digest,
     policies: &PolicySet,
@@ -117,18 +126,20 @@ async fn decide(
     let Some(policy) = policies.governing(image) else {
         return Ok(fallback(image, digest, policies.default));
     };
-    let authorities = resolve_authorities(keys, &policy.authorities).await;
+    let authorities = resolve_authorities(sources.keys, &policy.authorities).await;
     let repo = repository_of(image);
-    let (_, stored) = store.read(&repo, &digest).await?;
-    let (signatures, mut reasons) = count_signers(policy, &authorities, &stored, &digest);
+    let ((_, stored), (_, mut envelopes), bundles) = tokio::try_join!(
+        sources.signatures.read(&repo, &digest),
+        sources.signatures.read_attestations(&repo, &digest),
+        bundle_envelopes(sources, &repo, &digest),
+    )?;
+    envelopes.extend(bundles.into_iter().map(|e| (None, e)));
+    let (signatures, mut reasons) = count_signers(policy, &authorities, &stored, &envelopes, &digest);
     let mut attestations = Vec::new();
-    if !policy.attestations.is_empty() {
-        let (_, envelopes) = store.read_attestations(&repo, &digest).await?;
-        for required in &policy.attestations {
-            match check_attestation(required, &authorities, &envelopes, &digest) {
-                Ok(used) => attestations.push(used),
-                Err(why) => reasons.extend(why),
-            }
+    for required in &policy.attestations {
+        match check_attestation(required, &authorities, &envelopes, &digest) {
+            Ok(used) => attestations.push(used),
+            Err(why) => reasons.extend(why),
         }
     }
     Ok(Decision {
@@ -184,13 +195,14 @@ fn count_signers(
     policy: &Policy,
     authorities: &[Result<ResolvedAuthority, String>],
     stored: &[StoredSignature],
+    envelopes: &[(Option<String>, Vec<u8>)],
     digest: &Digest,
 ) -> (Vec<UsedSignature>, Vec<String>) {
     let mut used = Vec::new();
     let mut missing = Vec::new();
     for authority in authorities {
         match authority {
-            Ok(a) => match signed_by(a, stored, digest) {
+            Ok(a) => match signed_by(a, stored, digest).or_else(|| bundle_signed_by(a, envelopes, digest)) {
                 Some(signature) => used.push(signature),
                 None => missing.push(format!("no valid signature by {}", a.label)),
             },
@@ -216,6 +228,41 @@ fn signed_by(authority: &ResolvedAuthority, stored: &[StoredSignature], digest: 
     })
 }
 
+/// A cosign v3 signature: a DSSE Statement of predicate type `cosign/sign/v1` about `digest`, by `authority`.
+fn bundle_signed_by(
+    authority: &ResolvedAuthority,
+    envelopes: &[(Option<String>, Vec<u8>)],
+    digest: &Digest,
+) -> Option<UsedSignature> {
+    let own = std::slice::from_ref(authority);
+    envelopes.iter().find_map(|(_, bytes)| {
+        let (_, statement) = authentic_statement(bytes, own, digest).ok()??;
+        (statement.predicate_type == COSIGN_SIGN_PREDICATE).then(|| UsedSignature {
+            authority: authority.label.clone(),
+            identity: None,
+            signature_sha256: Digest::of(bytes).hex().to_owned(),
+        })
+    })
+}
+
+/// The DSSE envelopes of the Sigstore bundles attached to `digest` as OCI 1.1 referrers (cosign v3's layout
+/// for signatures and attestations, and notarium's copies); other referrers are skipped.
+async fn bundle_envelopes(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Result<Vec<Vec<u8>>, OciError> {
+    let registry = sources.signatures.registry();
+    let mut envelopes = Vec::new();
+    for referrer in sources.referrers.list(repo, digest).await? {
+        let Some(manifest) = registry.get_manifest(repo, &referrer.digest).await? else { continue };
+        let Ok(parsed) = SignatureManifest::parse(&manifest.bytes) else { continue };
+        for layer in parsed.layers.iter().filter(|l| l.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX)) {
+            let blob = registry.get_blob(repo, &Digest::parse(&layer.digest)?).await?;
+            if let Some(envelope) = Bundle::parse(&blob).ok().as_ref().and_then(Bundle::envelope) {
+                envelopes.push(envelope.to_json());
+            }
+        }
+    }
+    Ok(envelopes)
+}
+
 /// The first envelope of `required`'s type, signed by an authority and about `digest`, whose predicate
 /// meets every condition; otherwise why none did.
 fn check_attestation(
@@ -228,7 +275,7 @@ fn check_attestation(
     let mut rejected = Vec::new();
     let mut failed_conditions = Vec::new();
     for (_, bytes) in envelopes {
-        let (authority, statement) = match authentic_statement(bytes, authorities, digest) {
+        let (authority, statement) = match authentic_statement(bytes, authorities.iter().flatten(), digest) {
             Ok(Some(found)) if found.1.predicate_type == wanted => found,
             Ok(_) => continue,
             Err(e) => {
@@ -255,9 +302,9 @@ fn check_attestation(
 
 /// The statement of an envelope verified by some authority and naming `digest`; `Ok(None)` for an envelope
 /// that is not an in-toto statement at all (another tool's layer), `Err` for one that fails a check.
-fn authentic_statement(
+fn authentic_statement<'a>(
     bytes: &[u8],
-    authorities: &[Result<ResolvedAuthority, String>],
+    authorities: impl IntoIterator<Item = &'a ResolvedAuthority>,
     digest: &Digest,
 ) -> Result<Option<(String, Statement)>, String> {
     let Ok(envelope) = Envelope::parse(bytes) else { return Ok(None) };
@@ -265,8 +312,7 @@ fn authentic_statement(
         return Ok(None);
     }
     let verified = authorities
-        .iter()
-        .flatten()
+        .into_iter()
         .find_map(|a| a.keys.iter().find_map(|k| envelope.verify(k).ok()).map(|payload| (a.label.clone(), payload)));
     let Some((authority, payload)) = verified else {
         return Err("an envelope is signed by no authority".into());
