@@ -387,3 +387,22 @@ fn signatures_and_attestations_in_sigstore_bundle_referrers_count() {
     assert_eq!(answer["signatures"][0]["identity"], Value::Null, "{answer}");
     assert_eq!(answer["attestations"][0]["predicate_type"], SLSA, "{answer}");
 }
+
+#[test]
+fn policy_check_lints_a_folder() {
+    let cli =
+        |dir: &Path| Command::new(env!("CARGO_BIN_EXE_notarium")).arg("policy").arg("check").arg(dir).output().unwrap();
+    let out = cli(&Path::new(support::ROOT).join("policies"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("production (enforce, 2 of 3 authorities)"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "policies:\n  - name: x\n    images: [a]\n    authorities:\n      - key: \"a b\"\n",
+    )
+    .unwrap();
+    let out = cli(dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.yaml line 5: policy \"x\", authorities"), "{stderr}");
+}

@@ -112,3 +112,20 @@ fn print_decision(d: &Decision, output: Output) {
         println!("  {reason}");
     }
 }
+
+/// `notarium policy check DIR`: every policy file loads and compiles; prints what governs which images.
+pub fn check_policies(dir: &Path) -> Result<(), CliError> {
+    let set = PolicySet::load_dir(dir).map_err(|e| CliError::Refused(e.to_string()))?;
+    for p in &set.policies {
+        let mode = if p.mode == crate::policy::Mode::Warn { "warn" } else { "enforce" };
+        println!(
+            "{} ({mode}, {} of {} authorities): {}",
+            p.name,
+            p.threshold,
+            p.authorities.len(),
+            p.images.join(", ")
+        );
+    }
+    println!("{} policies; images no policy matches: {:?}", set.policies.len(), set.default);
+    Ok(())
+}
