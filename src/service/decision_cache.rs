@@ -46,3 +46,38 @@ impl DecisionCache {
         entries.insert(key, (Instant::now(), decision));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed() -> Decision {
+        Decision {
+            allowed: true,
+            digest: Digest::of(b"image"),
+            policy: Some("p".into()),
+            policy_version: Some("v1".into()),
+            mode: None,
+            reasons: Vec::new(),
+            cached: false,
+            signatures: Vec::new(),
+            attestations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn decisions_are_kept_per_digest_and_policy_version_for_the_ttl() {
+        let key = |version: &str| (Digest::of(b"image"), format!("p {version}"));
+        let cache = DecisionCache::new(Duration::from_secs(60));
+        cache.put(key("v1"), allowed());
+        assert!(cache.get(&key("v1")).is_some());
+        assert!(cache.get(&key("v2")).is_none(), "another policy version decides afresh");
+        let off = DecisionCache::new(Duration::ZERO);
+        off.put(key("v1"), allowed());
+        assert!(off.get(&key("v1")).is_none());
+        let expiring = DecisionCache::new(Duration::from_millis(1));
+        expiring.put(key("v1"), allowed());
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(expiring.get(&key("v1")).is_none());
+    }
+}
