@@ -237,6 +237,12 @@ fn default_vault_timeout() -> u64 {
 pub struct PoliciesConfig {
     #[serde(default = "default_policies_dir")]
     pub dir: PathBuf,
+    /// How often the folder is checked for changed files (a broken change keeps the policies in force).
+    #[serde(default = "default_reload_secs")]
+    pub reload_secs: u64,
+    /// How long a verify decision is reused for the same digest and policy version (0: never).
+    #[serde(default = "default_cache_secs")]
+    pub cache_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,6 +270,12 @@ fn default_insecure() -> Vec<String> {
 fn default_policies_dir() -> PathBuf {
     "policies".into()
 }
+fn default_reload_secs() -> u64 {
+    2
+}
+fn default_cache_secs() -> u64 {
+    30
+}
 fn example_keys() -> Vec<KeyConfig> {
     ["dev-ecdsa", "dev-ed25519"]
         .into_iter()
@@ -283,7 +295,7 @@ impl Default for RegistriesConfig {
 }
 impl Default for PoliciesConfig {
     fn default() -> Self {
-        Self { dir: default_policies_dir() }
+        Self { dir: default_policies_dir(), reload_secs: default_reload_secs(), cache_secs: default_cache_secs() }
     }
 }
 

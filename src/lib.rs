@@ -11,6 +11,7 @@ pub mod formats;
 pub mod keys;
 pub mod metrics;
 pub mod oci;
+pub mod policy;
 pub mod register;
 pub mod service;
 pub mod store;

@@ -12,6 +12,7 @@ mod log;
 mod metrics;
 mod referrers;
 mod sign;
+mod verify;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/log/checkpoint", get(log::checkpoint))
         .route("/v1/log/entries", get(log::entries))
         .route("/v1/attest", post(attest::attest))
+        .route("/v1/verify", post(verify::verify))
         .route("/v1/referrers", get(referrers::referrers))
         .route("/v1/log/export", get(log::export))
         .route("/v1/log/proof/inclusion", get(log::inclusion_proof))

@@ -1,5 +1,5 @@
 //! The `notarium` command: `serve` runs the service; `sign` and `keys` are thin clients of its HTTP API
-//! (the CI step is one command); `verify` reads a registry directly and needs no server.
+//! (the CI step is one command); `verify` reads a registry directly and needs no server; `policy check` lints.
 //!
 //! Owns: arguments, exit codes and what gets printed. Must not touch: signing or registry logic beyond
 //! calling `service` or the HTTP API.
@@ -17,8 +17,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::register::export::ExportFormat;
 
-const EXIT_CODES: &str = "Exit codes: 0 success; 1 refused (the server answered with a problem, or no valid \
-signature was found); 2 usage error; 3 the server or registry could not be reached or the service could not start.";
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 refused (the server answered with a problem, no valid \
+signature was found, the policy denied the image, or a policy file is invalid); 2 usage error; 3 the server or registry could not be reached or the service could not start.";
 
 #[derive(Parser)]
 #[command(name = "notarium", version, about = "Container-image signing whose keys never leave their backend", after_help = EXIT_CODES)]
@@ -65,18 +65,37 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
-    /// Check the cosign tag-scheme signatures on IMAGE against a public key, reading the registry directly.
+    /// Lint trust policy files.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Check IMAGE against a policy file, or its cosign tag-scheme signatures against a public key, reading
+    /// the registry directly.
+    #[command(group(clap::ArgGroup::new("trust").required(true).args(["public_key", "policy"])))]
     Verify {
         image: String,
         /// PEM public key (SubjectPublicKeyInfo) the signature must verify with.
         #[arg(long)]
-        public_key: PathBuf,
+        public_key: Option<PathBuf>,
+        /// A policy file (policies/*.yaml format): the same engine as POST /v1/verify.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// notarium.toml whose [[keys]] the policy's `key:` authorities name (only `public_key:` without it).
+        #[arg(long, env = "NOTARIUM_CONFIG")]
+        config: Option<PathBuf>,
         /// host:port registries to reach over plain HTTP (repeatable).
         #[arg(long = "insecure-registry")]
         insecure_registries: Vec<String>,
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Load and compile every policy file in DIR as `notarium serve` would; exit 1 naming the first fault.
+    Check { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -180,8 +199,13 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Log { command: LogCommand::Verify { file, log_key, since, output } } => {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
-        Command::Verify { image, public_key, insecure_registries, output } => {
-            verify::verify(&image, &public_key, insecure_registries, output).await
+        Command::Policy { command: PolicyCommand::Check { dir } } => verify::check_policies(&dir),
+        Command::Verify { image, public_key: Some(key), insecure_registries, output, .. } => {
+            verify::verify(&image, &key, insecure_registries, output).await
+        }
+        Command::Verify { image, policy, config, insecure_registries, output, .. } => {
+            let policy = policy.expect("clap requires --public-key or --policy");
+            verify::verify_policy(&image, &policy, config.as_deref(), insecure_registries, output).await
         }
     }
 }

@@ -30,12 +30,15 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let mut service = Service::new(keys, registry, store, register);
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
+    service.set_policies(load_policies(&config)?);
+    service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = Arc::new(service);
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;
     tokio::spawn(reconcile_periodically(service.clone(), grace));
     record_key_versions(&service).await;
     tokio::spawn(report_key_backends(service.clone()));
+    tokio::spawn(reload_policies(service.clone(), config.policies.clone()));
     let registry_events_secret = registry_events_secret(&config)?;
     let draining = Arc::new(AtomicBool::new(false));
     let state = AppState { service, registry_events_secret, draining: draining.clone() };
@@ -72,6 +75,38 @@ async fn drain_then_stop(draining: Arc<AtomicBool>, drain: Duration, stopping: t
     tokio::time::sleep(drain).await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     let _ = stopping.send(());
+}
+
+/// The policies in `[policies] dir`; a broken file stops start-up, naming file, line and field.
+fn load_policies(config: &Config) -> Result<crate::policy::PolicySet, CliError> {
+    let set = crate::policy::PolicySet::load_dir(&config.policies.dir).map_err(|e| CliError::Usage(e.to_string()))?;
+    tracing::info!(dir = %config.policies.dir.display(), policies = set.policies.len(), "trust policies loaded");
+    Ok(set)
+}
+
+/// Checks the policy folder every `reload_secs` and swaps in a changed set; a broken change is logged with
+/// its file, line and field, and the policies in force stay until a good version arrives.
+async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesConfig) {
+    let mut seen = crate::policy::fingerprint(&config.dir).ok();
+    loop {
+        tokio::time::sleep(Duration::from_secs(config.reload_secs.max(1))).await;
+        let now = match crate::policy::fingerprint(&config.dir) {
+            Ok(now) if Some(&now) == seen.as_ref() => continue,
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "policy folder unreadable; the policies in force stay");
+                continue;
+            }
+        };
+        match crate::policy::PolicySet::load_dir(&config.dir) {
+            Ok(set) => {
+                tracing::info!(policies = set.policies.len(), "trust policies reloaded");
+                service.set_policies(set);
+            }
+            Err(e) => tracing::warn!(error = %e, "policy change rejected; the policies in force stay"),
+        }
+        seen = Some(now);
+    }
 }
 
 /// Opens every key backend once at start-up so that a broken one is named in the log right away; the

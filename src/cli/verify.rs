@@ -1,17 +1,22 @@
 //! `notarium verify`: reads the signatures on an image straight from its registry and checks them
 //! against a public key, with no server and no database.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::{CliError, Output};
+use crate::config::Config;
 use crate::formats::ImageReference;
+use crate::keys::KeyRing;
 use crate::keys::PublicKey;
 use crate::oci::DistributionRegistry;
+use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
-use crate::service::{ServiceError, check_signatures, repository_of};
+use crate::policy::PolicySet;
+use crate::service::{Decision, ServiceError, Sources, check_signatures, repository_of, verify_image};
 
 pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, output: Output) -> Result<(), CliError> {
     let pem = std::fs::read_to_string(public_key)
@@ -62,4 +67,65 @@ pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, outpu
 
 fn unavailable(e: crate::oci::OciError) -> CliError {
     CliError::Unavailable(e.to_string())
+}
+
+/// `notarium verify IMAGE --policy FILE`: the policy engine of `POST /v1/verify`, with no server or
+/// database; exit code 1 when the policy denies.
+pub async fn verify_policy(
+    image: &str,
+    policy_file: &Path,
+    config: Option<&Path>,
+    insecure: Vec<String>,
+    output: Output,
+) -> Result<(), CliError> {
+    let (policies, _) = PolicySet::load_file(policy_file).map_err(|e| CliError::Usage(e.to_string()))?;
+    let keys = match config {
+        Some(path) => {
+            let env: HashMap<String, String> = std::env::vars().collect();
+            let config = Config::load(Some(path), &env).map_err(|e| CliError::Usage(e.to_string()))?;
+            super::keyring::load_keys(&config)?
+        }
+        None => KeyRing::default(),
+    };
+    let registry = Arc::new(DistributionRegistry::new(insecure, Default::default()));
+    let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
+    let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers };
+    let decision = verify_image(&sources, image, &policies).await.map_err(|e| match e {
+        ServiceError::Registry(e) => unavailable(e),
+        other => CliError::Refused(other.to_string()),
+    })?;
+    print_decision(&decision, output);
+    if !decision.allowed {
+        return Err(CliError::Refused(format!("{image} ({}) is denied", decision.digest)));
+    }
+    Ok(())
+}
+
+fn print_decision(d: &Decision, output: Output) {
+    if output == Output::Json {
+        println!("{}", serde_json::to_string(d).expect("a decision serializes"));
+        return;
+    }
+    let verdict = if d.allowed { "allowed" } else { "denied" };
+    println!("{verdict} {} under policy {}", d.digest, d.policy.as_deref().unwrap_or("(none: default)"));
+    for reason in &d.reasons {
+        println!("  {reason}");
+    }
+}
+
+/// `notarium policy check DIR`: every policy file loads and compiles; prints what governs which images.
+pub fn check_policies(dir: &Path) -> Result<(), CliError> {
+    let set = PolicySet::load_dir(dir).map_err(|e| CliError::Refused(e.to_string()))?;
+    for p in &set.policies {
+        let mode = if p.mode == crate::policy::Mode::Warn { "warn" } else { "enforce" };
+        println!(
+            "{} ({mode}, {} of {} authorities): {}",
+            p.name,
+            p.threshold,
+            p.authorities.len(),
+            p.images.join(", ")
+        );
+    }
+    println!("{} policies; images no policy matches: {:?}", set.policies.len(), set.default);
+    Ok(())
 }

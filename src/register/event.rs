@@ -130,3 +130,41 @@ pub fn key_entry(event: &KeyEvent<'_>) -> Vec<u8> {
         },
     }))
 }
+
+/// A verify decision as the register records it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyEvent<'a> {
+    pub time: &'a str,
+    pub actor: &'a str,
+    pub addr: Option<&'a str>,
+    pub registry: &'a str,
+    pub repository: &'a str,
+    pub digest: &'a str,
+    pub allowed: bool,
+    pub policy: Option<&'a str>,
+    pub policy_version: Option<&'a str>,
+    pub mode: Option<&'a str>,
+    pub reasons: &'a [String],
+    /// What counted: `{authority, identity, signature_sha256}` per signature.
+    pub signatures: serde_json::Value,
+    pub attestations: serde_json::Value,
+}
+
+/// The `verify` entry: which policy version decided about which digest, and on which signatures.
+pub fn verify_entry(v: &VerifyEvent<'_>) -> Vec<u8> {
+    canonical_json(&json!({
+        "kind": "verify",
+        "time": v.time,
+        "actor": {"name": v.actor, "addr": v.addr},
+        "subject": {"registry": v.registry, "repository": v.repository, "digest": v.digest},
+        "details": {
+            "allowed": v.allowed,
+            "policy": v.policy,
+            "policy_version": v.policy_version,
+            "mode": v.mode,
+            "reasons": v.reasons,
+            "signatures": v.signatures,
+            "attestations": v.attestations,
+        },
+    }))
+}

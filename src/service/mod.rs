@@ -6,12 +6,14 @@
 mod attest;
 mod check;
 mod checkpoint;
+mod decision_cache;
 mod events;
 mod export;
 mod keys;
 mod reconcile;
 mod referrers;
 mod sign;
+mod verify;
 
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing, Signature, Signer};
 use crate::metrics::{key_labels, metrics};
 use crate::oci::{Manifest, OciError, ReferrerStore, Registry, Repository, SignatureStore};
+use crate::policy::PolicySet;
 use crate::register::{Log, RegisterError};
 use crate::store::{LogStore, Store, StoreError};
 
@@ -32,6 +35,7 @@ pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
 pub use referrers::{Attached, TagListing};
 pub use sign::{LogPosition, SignOutcome, SignRequest};
+pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, verify_image};
 
 /// Everything a use case needs, shared by all requests.
 pub struct Service {
@@ -45,6 +49,9 @@ pub struct Service {
     pub layouts: Layouts,
     /// Key versions this process knows are in the register (see `keys.rs`).
     seen_key_versions: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The trust policies in force; replaced whole, so a verify sees one consistent set.
+    policies: std::sync::RwLock<Arc<PolicySet>>,
+    decisions: decision_cache::DecisionCache,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -90,7 +97,22 @@ impl Service {
             log,
             register,
             seen_key_versions,
+            policies: Default::default(),
+            decisions: decision_cache::DecisionCache::new(std::time::Duration::ZERO),
         }
+    }
+
+    pub fn policies(&self) -> Arc<PolicySet> {
+        self.policies.read().expect("policy lock is never poisoned").clone()
+    }
+
+    /// Keeps verify decisions for `ttl` (zero, the default, keeps none).
+    pub fn cache_decisions(&mut self, ttl: std::time::Duration) {
+        self.decisions = decision_cache::DecisionCache::new(ttl);
+    }
+
+    pub fn set_policies(&self, policies: PolicySet) {
+        *self.policies.write().expect("policy lock is never poisoned") = Arc::new(policies);
     }
 
     /// The digest `image` names: its own digest after checking the registry holds it, or the digest its
@@ -101,15 +123,7 @@ impl Service {
 
     /// The manifest `image` names, as the registry serves it.
     pub async fn resolve_manifest(&self, image: &ImageReference) -> Result<Manifest, ServiceError> {
-        let repo = repository_of(image);
-        let reference = match &image.digest {
-            Some(d) => d.to_string(),
-            None => image.tag.clone().expect("a reference has a tag or a digest"),
-        };
-        match self.signatures.registry().get_manifest(&repo, &reference).await? {
-            Some(manifest) => Ok(manifest),
-            None => Err(ServiceError::ImageNotFound(image.to_string())),
-        }
+        manifest_of(self.signatures.registry().as_ref(), image).await
     }
 
     /// What a sign or attest of `image` covers: the manifest itself and, for an image index with
@@ -197,6 +211,18 @@ pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("current time formats")
+}
+
+/// The manifest `image` names (by digest or by its tag now), as `registry` serves it.
+pub async fn manifest_of(registry: &dyn Registry, image: &ImageReference) -> Result<Manifest, ServiceError> {
+    let reference = match &image.digest {
+        Some(d) => d.to_string(),
+        None => image.tag.clone().expect("a reference has a tag or a digest"),
+    };
+    match registry.get_manifest(&repository_of(image), &reference).await? {
+        Some(manifest) => Ok(manifest),
+        None => Err(ServiceError::ImageNotFound(image.to_string())),
+    }
 }
 
 pub fn repository_of(image: &ImageReference) -> Repository {

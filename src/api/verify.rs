@@ -1,0 +1,40 @@
+//! `POST /v1/verify`: the policy decision for one image. A denial is an answer (200, `allowed: false`),
+//! not an error; only input that cannot be decided on is a problem.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
+use serde::{Deserialize, Serialize};
+
+use super::sign::{LogLocation, checkpoint_of};
+use super::{ApiError, AppState};
+use crate::service::Decision;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    pub image: String,
+}
+
+/// The decision (design.md's shape) and where the register holds it.
+#[derive(Debug, Serialize)]
+pub struct VerifyResponse {
+    #[serde(flatten)]
+    pub decision: Decision,
+    pub log: LogLocation,
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<VerifyBody>, JsonRejection>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let Json(body) = body?;
+    let service = &state.service;
+    let decision = service.verify(&body.image, &service.policies()).await?;
+    let position = service.record_decision(&body.image, &decision, "anonymous", Some(&peer.to_string())).await?;
+    let checkpoint = checkpoint_of(&state, Some(position)).await;
+    Ok(Json(VerifyResponse { decision, log: LogLocation::new(position, checkpoint) }))
+}

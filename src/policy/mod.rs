@@ -1,0 +1,370 @@
+//! Trust policies: `policies/*.yaml` parsed, validated and compiled (CEL conditions at load), and the
+//! choice of the policy that governs an image.
+//!
+//! Owns: the policy file format and its error messages (file, line, field). Must not touch: registries,
+//! key backends or the register; the engine that applies a policy is `service::verify`.
+
+mod condition;
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::formats::{Digest, ImageReference};
+use crate::keys::{KeyRef, PublicKey};
+
+pub use condition::{Condition, ConditionOutcome};
+
+/// Why a policy file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policies from {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("{file}{}: {reason}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Invalid { file: String, line: Option<usize>, reason: String },
+}
+
+/// What an image no policy matches gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    #[default]
+    Deny,
+    Allow,
+}
+
+/// `enforce` denies what fails; `warn` allows it and says why it would have been denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Warn,
+}
+
+/// A key allowed to sign: a configured key (any version, or one) or a public key given inline.
+#[derive(Debug, Clone)]
+pub enum Authority {
+    Key(KeyRef),
+    PublicKey { label: String, key: PublicKey },
+}
+
+impl Authority {
+    /// How reasons name it: `prod@2`, `prod`, or `public_key #N`.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Key(KeyRef { id, version: Some(v) }) => format!("{id}@{v}"),
+            Self::Key(KeyRef { id, version: None }) => id.clone(),
+            Self::PublicKey { label, .. } => label.clone(),
+        }
+    }
+}
+
+/// An attestation the image must carry: its predicate type and conditions on its predicate.
+#[derive(Debug)]
+pub struct RequiredAttestation {
+    pub predicate_type: String,
+    pub conditions: Vec<Condition>,
+}
+
+/// One compiled policy.
+#[derive(Debug)]
+pub struct Policy {
+    pub name: String,
+    pub file: String,
+    /// SHA-256 of the file's text: which version of the policy decided.
+    pub version: String,
+    pub images: Vec<String>,
+    pub authorities: Vec<Authority>,
+    /// How many distinct authorities must have signed (k of n).
+    pub threshold: usize,
+    pub attestations: Vec<RequiredAttestation>,
+    pub mode: Mode,
+}
+
+impl Policy {
+    pub fn matches(&self, image: &ImageReference) -> bool {
+        let name = image.repository_name();
+        self.images.iter().any(|pattern| glob_matches(pattern.as_bytes(), name.as_bytes()))
+    }
+}
+
+/// Every policy in force, in file-name order then file order: the first that matches an image governs it.
+#[derive(Debug, Default)]
+pub struct PolicySet {
+    pub policies: Vec<Policy>,
+    pub default: Fallback,
+}
+
+impl PolicySet {
+    pub fn governing(&self, image: &ImageReference) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.matches(image))
+    }
+
+    /// Loads every `*.yaml` / `*.yml` in `dir`; a missing directory is an empty set (deny everything).
+    pub fn load_dir(dir: &Path) -> Result<Self, PolicyError> {
+        let mut set = Self::default();
+        let mut defaults = Vec::new();
+        for file in policy_files(dir)? {
+            let (file_set, explicit) = Self::load_file(&file)?;
+            if let Some(d) = explicit {
+                defaults.push((file.display().to_string(), d));
+            }
+            set.policies.extend(file_set.policies);
+        }
+        set.default = single_default(&defaults)?;
+        set.check_unique_names()?;
+        Ok(set)
+    }
+
+    /// One file, and the `default` it sets explicitly.
+    pub fn load_file(path: &Path) -> Result<(Self, Option<Fallback>), PolicyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PolicyError::Read { path: path.display().to_string(), reason: e.to_string() })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses and compiles one file's text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<(Self, Option<Fallback>), PolicyError> {
+        let raw: RawFile = yaml_serde::from_str(text).map_err(|e| PolicyError::Invalid {
+            file: file.to_owned(),
+            line: e.location().map(|l| l.line()),
+            reason: e.to_string(),
+        })?;
+        let policies = raw.policies.into_iter().map(|p| compile(file, text, p)).collect::<Result<Vec<_>, _>>()?;
+        let set = Self { policies, default: raw.default.unwrap_or_default() };
+        set.check_unique_names()?;
+        Ok((set, raw.default))
+    }
+
+    fn check_unique_names(&self) -> Result<(), PolicyError> {
+        let mut seen = std::collections::HashSet::new();
+        match self.policies.iter().find(|p| !seen.insert(p.name.as_str())) {
+            Some(p) => Err(PolicyError::Invalid {
+                file: p.file.clone(),
+                line: None,
+                reason: format!("policies.name: {:?} is used by two policies", p.name),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A digest of every policy file's name and text in `dir`: it changes when a file is added, edited or removed.
+pub fn fingerprint(dir: &Path) -> Result<Digest, PolicyError> {
+    let mut all = Vec::new();
+    for file in policy_files(dir)? {
+        let text = std::fs::read(&file)
+            .map_err(|e| PolicyError::Read { path: file.display().to_string(), reason: e.to_string() })?;
+        all.extend_from_slice(Digest::of(file.to_string_lossy().as_bytes()).as_str().as_bytes());
+        all.extend_from_slice(Digest::of(&text).as_str().as_bytes());
+    }
+    Ok(Digest::of(&all))
+}
+
+/// The `*.yaml` / `*.yml` files of `dir` in name order; none when `dir` does not exist.
+fn policy_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, PolicyError> {
+    let read_error = |e: std::io::Error| PolicyError::Read { path: dir.display().to_string(), reason: e.to_string() };
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(read_error)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(read_error(e)),
+    };
+    files.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+    files.sort();
+    Ok(files)
+}
+
+fn single_default(defaults: &[(String, Fallback)]) -> Result<Fallback, PolicyError> {
+    match defaults {
+        [] => Ok(Fallback::Deny),
+        [(_, first), rest @ ..] => match rest.iter().find(|(_, d)| d != first) {
+            Some((file, _)) => Err(PolicyError::Invalid {
+                file: file.clone(),
+                line: None,
+                reason: format!("default: disagrees with {}'s", defaults[0].0),
+            }),
+            None => Ok(*first),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    default: Option<Fallback>,
+    #[serde(default)]
+    policies: Vec<RawPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: String,
+    images: Vec<String>,
+    #[serde(default)]
+    authorities: Vec<RawAuthority>,
+    threshold: Option<usize>,
+    #[serde(default)]
+    attestations: Vec<RawAttestation>,
+    #[serde(default)]
+    mode: Mode,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthority {
+    key: Option<String>,
+    public_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttestation {
+    predicate_type: String,
+    #[serde(default)]
+    conditions: Vec<String>,
+}
+
+fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError> {
+    let invalid = |needle: &str, field: &str, reason: String| PolicyError::Invalid {
+        file: file.to_owned(),
+        line: line_of(text, needle),
+        reason: format!("policy {:?}, {field}: {reason}", raw.name),
+    };
+    if raw.images.is_empty() {
+        return Err(invalid(&raw.name, "images", "list at least one image pattern".into()));
+    }
+    if raw.authorities.is_empty() {
+        return Err(invalid(&raw.name, "authorities", "list at least one key or public_key".into()));
+    }
+    let authorities = raw
+        .authorities
+        .iter()
+        .enumerate()
+        .map(|(i, a)| authority(i, a).map_err(|(needle, reason)| invalid(&needle, "authorities", reason)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let threshold = raw.threshold.unwrap_or(1);
+    if threshold == 0 || threshold > authorities.len() {
+        let reason = format!("{threshold} is not between 1 and the {} authorities", authorities.len());
+        return Err(invalid("threshold", "threshold", reason));
+    }
+    let attestations = raw
+        .attestations
+        .iter()
+        .map(|a| {
+            let conditions = a
+                .conditions
+                .iter()
+                .map(|c| Condition::compile(c).map_err(|e| invalid(c, "attestations.conditions", e)))
+                .collect::<Result<_, _>>()?;
+            Ok(RequiredAttestation { predicate_type: a.predicate_type.clone(), conditions })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Policy {
+        name: raw.name.clone(),
+        file: file.to_owned(),
+        version: Digest::of(text.as_bytes()).to_string(),
+        images: raw.images.clone(),
+        authorities,
+        threshold,
+        attestations,
+        mode: raw.mode,
+    })
+}
+
+/// The authority at `index`, or the text to point at and why it is wrong.
+fn authority(index: usize, raw: &RawAuthority) -> Result<Authority, (String, String)> {
+    match (&raw.key, &raw.public_key) {
+        (Some(key), None) => KeyRef::parse(key).map(Authority::Key).map_err(|e| (key.clone(), e.to_string())),
+        (None, Some(pem)) => PublicKey::from_pem(pem)
+            .map(|key| Authority::PublicKey { label: format!("public_key #{}", index + 1), key })
+            .map_err(|e| ("public_key".into(), e.to_string())),
+        _ => Err(("authorities".into(), format!("entry {} needs exactly one of key or public_key", index + 1))),
+    }
+}
+
+/// The first line (1-based) of `text` containing `needle`: serde gives no position for a value that
+/// parsed but failed validation, and the value itself is what a reader looks for.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    let first = needle.lines().next().filter(|s| !s.trim().is_empty())?;
+    text.lines().position(|l| l.contains(first.trim())).map(|i| i + 1)
+}
+
+/// `*` matches within one path segment, `**` across segments; everything else literally.
+fn glob_matches(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern {
+        [] => name.is_empty(),
+        [b'*', b'*', rest @ ..] => (0..=name.len()).any(|i| glob_matches(rest, &name[i..])),
+        [b'*', rest @ ..] => {
+            let segment = name.iter().position(|&b| b == b'/').unwrap_or(name.len());
+            (0..=segment).any(|i| glob_matches(rest, &name[i..]))
+        }
+        [p, rest @ ..] => name.first() == Some(p) && glob_matches(rest, &name[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+default: deny
+policies:
+  - name: team-a
+    images: ["registry.example/team-a/*"]
+    authorities:
+      - key: prod@2
+      - key: release
+    threshold: 2
+    attestations:
+      - predicate_type: https://slsa.dev/provenance/v1
+        conditions:
+          - predicate.buildDefinition.externalParameters.workflow.repository == "https://github.com/acme/app"
+    mode: enforce
+"#;
+
+    #[test]
+    fn a_policy_file_parses_and_compiles() {
+        let (set, default) = PolicySet::parse("p.yaml", GOOD).unwrap();
+        assert_eq!(default, Some(Fallback::Deny));
+        let p = &set.policies[0];
+        assert_eq!((p.name.as_str(), p.threshold, p.mode), ("team-a", 2, Mode::Enforce));
+        assert_eq!(p.authorities[0].label(), "prod@2");
+        assert_eq!(p.attestations[0].conditions.len(), 1);
+    }
+
+    #[test]
+    fn images_match_by_glob() {
+        let (set, _) = PolicySet::parse("p.yaml", GOOD).unwrap();
+        let image = |s: &str| ImageReference::parse(s).unwrap();
+        assert!(set.governing(&image("registry.example/team-a/app:1")).is_some());
+        assert!(set.governing(&image("registry.example/team-a/sub/app:1")).is_none());
+        assert!(set.governing(&image("registry.example/team-b/app:1")).is_none());
+        assert!(glob_matches(b"registry.example/**", b"registry.example/a/b/c"));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let bad_cel = GOOD.replace("== \"https://github.com/acme/app\"", "== (");
+        let e = PolicySet::parse("p.yaml", &bad_cel).unwrap_err().to_string();
+        assert!(e.starts_with("p.yaml line 13: policy \"team-a\", attestations.conditions"), "{e}");
+        let bad_key = GOOD.replace("key: release", "key: \"re lease\"");
+        let e = PolicySet::parse("p.yaml", &bad_key).unwrap_err().to_string();
+        assert!(e.starts_with("p.yaml line 8: policy \"team-a\", authorities"), "{e}");
+        let unknown = GOOD.replace("mode: enforce", "mode: maybe");
+        let e = PolicySet::parse("p.yaml", &unknown).unwrap_err().to_string();
+        assert!(e.starts_with("p.yaml line 14") && e.contains("mode"), "{e}");
+        let threshold = GOOD.replace("threshold: 2", "threshold: 3");
+        let e = PolicySet::parse("p.yaml", &threshold).unwrap_err().to_string();
+        assert!(e.contains("line 9") && e.contains("threshold"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_examples_load() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+        let set = PolicySet::load_dir(Path::new(dir)).unwrap();
+        assert!(set.policies.len() >= 2);
+        assert_eq!(set.default, Fallback::Deny);
+    }
+}
