@@ -55,6 +55,8 @@ pub struct Metrics {
     pub register_batch_seconds: Histogram,
     pub register_batch_entries: Histogram,
     pub register_size: Gauge,
+    pub verify_decisions: Family<OutcomeLabels, Counter>,
+    pub verify_cache: Family<OutcomeLabels, Counter>,
 }
 
 fn seconds() -> Histogram {
@@ -92,8 +94,14 @@ impl Metrics {
         );
         let register_size = Gauge::default();
         registry.register("register_entries", "Entries in the register (tree size)", register_size.clone());
+        let verify_decisions = Family::default();
+        registry.register("verify_decisions", "Verification decisions by result", verify_decisions.clone());
+        let verify_cache = Family::default();
+        registry.register("verify_cache_lookups", "Decision cache lookups: hit or miss", verify_cache.clone());
         Self {
             registry,
+            verify_decisions,
+            verify_cache,
             http_requests,
             http_seconds,
             written,

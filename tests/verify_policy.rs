@@ -132,6 +132,15 @@ fn signatures_decide_under_keys_and_thresholds() {
     assert_eq!(answer["cached"], false);
     let again = verify(&s.notarium, &signed);
     assert_eq!((again["allowed"].clone(), again["cached"].clone()), (json!(true), json!(true)), "{again}");
+    let (_, metrics) = s.notarium.get_text("/metrics");
+    for series in [
+        r#"notarium_verify_decisions_total{outcome="denied"} 1"#,
+        r#"notarium_verify_decisions_total{outcome="allowed"} 2"#,
+        r#"notarium_verify_cache_lookups_total{outcome="hit"} 1"#,
+        r#"notarium_verify_cache_lookups_total{outcome="miss"} 2"#,
+    ] {
+        assert!(metrics.contains(series), "missing {series}:\n{metrics}");
+    }
 
     let wrong = pushed(&s, "pol/wrongkey", "v1");
     sign(&s, &wrong, "dev-ecdsa");

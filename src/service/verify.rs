@@ -89,10 +89,12 @@ impl Service {
         let key = (digest.clone(), decided_by(&image, policies));
         if let Some(mut hit) = self.decisions.get(&key) {
             hit.cached = true;
+            count_decision(&hit, "hit");
             return Ok(hit);
         }
         let sources = Sources { keys: &self.keys, signatures: &self.signatures, referrers: &self.referrers };
         let decision = decide(&sources, &image, digest, policies).await?;
+        count_decision(&decision, "miss");
         // A denial is not kept: the signature or attestation it lacked may be added a moment later.
         if decision.allowed {
             self.decisions.put(key, decision.clone());
@@ -364,4 +366,15 @@ impl Service {
         let placed = self.log.append(Append { entry, effect: Effect::None }).await?;
         Ok(LogPosition { index: placed.index, tree_size: placed.tree_size })
     }
+}
+
+fn count_decision(decision: &Decision, cache: &str) {
+    let result = match (decision.allowed, decision.reasons.is_empty()) {
+        (true, true) => "allowed",
+        (true, false) => "allowed-with-warnings",
+        (false, _) => "denied",
+    };
+    let m = crate::metrics::metrics();
+    m.verify_decisions.get_or_create(&crate::metrics::OutcomeLabels { outcome: result.into() }).inc();
+    m.verify_cache.get_or_create(&crate::metrics::OutcomeLabels { outcome: cache.into() }).inc();
 }
