@@ -374,6 +374,21 @@ fn a_changed_policy_takes_effect_and_a_broken_one_keeps_the_policy_in_force() {
     let answer = verify(&notarium, &image);
     assert_eq!(answer["allowed"], false, "{answer}");
     assert!(reasons(&answer).contains("no valid signature by dev-ed25519"), "{answer}");
+
+    // The register names each version put in force, once, and never the rejected one.
+    let (_, page) = notarium.get_text("/v1/log/entries?start=0&end=100");
+    let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+    let loaded: Vec<&serde_json::Value> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["entry"])
+        .filter(|e| e["kind"] == "policy-loaded")
+        .collect();
+    let authorities: Vec<&serde_json::Value> = loaded.iter().map(|e| &e["details"]["authorities"][0]).collect();
+    assert_eq!(authorities, [&json!("dev-ecdsa"), &json!("dev-ed25519")], "{page}");
+    assert!(loaded.iter().all(|e| e["subject"]["policy"] == "reload"));
+    assert_ne!(loaded[0]["subject"]["version"], loaded[1]["subject"]["version"]);
 }
 
 #[test]

@@ -37,6 +37,7 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     reconcile(&service, grace).await;
     tokio::spawn(reconcile_periodically(service.clone(), grace));
     record_key_versions(&service).await;
+    record_policies(&service).await;
     tokio::spawn(report_key_backends(service.clone()));
     tokio::spawn(reload_policies(service.clone(), config.policies.clone()));
     let registry_events_secret = registry_events_secret(&config)?;
@@ -77,6 +78,15 @@ async fn drain_then_stop(draining: Arc<AtomicBool>, drain: Duration, stopping: t
     let _ = stopping.send(());
 }
 
+/// Logs the policy versions now in force that the register does not hold yet.
+async fn record_policies(service: &Service) {
+    match service.record_policies().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(policies = n, "new policy versions recorded in the register"),
+        Err(e) => tracing::warn!(error = %e, "policy versions not recorded in the register"),
+    }
+}
+
 /// The policies in `[policies] dir`; a broken file stops start-up, naming file, line and field.
 fn load_policies(config: &Config) -> Result<crate::policy::PolicySet, CliError> {
     let set = crate::policy::PolicySet::load_dir(&config.policies.dir).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -102,6 +112,7 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
             Ok(set) => {
                 tracing::info!(policies = set.policies.len(), "trust policies reloaded");
                 service.set_policies(set);
+                record_policies(&service).await;
             }
             Err(e) => tracing::warn!(error = %e, "policy change rejected; the policies in force stay"),
         }

@@ -10,6 +10,7 @@ mod decision_cache;
 mod events;
 mod export;
 mod keys;
+mod policies;
 mod reconcile;
 mod referrers;
 mod sign;

@@ -345,6 +345,8 @@ impl Notarium {
             .env("NOTARIUM_INSECURE_REGISTRIES", insecure.join(","))
             .env("NOTARIUM_LOG", "info,tower_http=debug")
             .env("NOTARIUM_DATABASE_URL", &database_url)
+            // No trust policies unless a test gives some: the shipped examples would add register entries.
+            .env("NOTARIUM_POLICIES_DIR", data_dir.path().join("no-policies"))
             .env_remove("NOTARIUM_CONFIG")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
