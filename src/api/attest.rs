@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::sign::{LogLocation, checkpoint_of};
+use super::sign::{LogLocation, checkpoint_of, created_or_ok};
 use super::{ApiError, AppState};
 use crate::service::{AttestOutcome, AttestRequest};
 
@@ -94,6 +94,5 @@ pub async fn attest(
         })
         .await?;
     let response = AttestResponse::new(&state, outcome).await;
-    let status = if response.created_anything() { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(response)))
+    Ok((created_or_ok(response.created_anything()), Json(response)))
 }

@@ -99,6 +99,11 @@ pub(super) async fn checkpoint_of(state: &AppState, log: Option<LogPosition>) ->
     }
 }
 
+/// 201 when the request wrote something, 200 when everything was already there.
+pub(super) fn created_or_ok(created: bool) -> StatusCode {
+    if created { StatusCode::CREATED } else { StatusCode::OK }
+}
+
 /// Signs the image; 201 when a signature was written, 200 when this key had already signed it.
 pub async fn sign(
     State(state): State<AppState>,
@@ -118,6 +123,5 @@ pub async fn sign(
         })
         .await?;
     let response = SignResponse::new(&state, outcome).await;
-    let status = if response.created_anything() { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(response)))
+    Ok((created_or_ok(response.created_anything()), Json(response)))
 }

@@ -9,7 +9,7 @@ use super::{Service, ServiceError, Target, now_rfc3339, repository_of, timed_sig
 use crate::formats::bundle::{Bundle, CONTENT_DSSE_ENVELOPE};
 use crate::formats::referrer::EMPTY_JSON;
 use crate::formats::signature_manifest::SignatureManifest;
-use crate::keys::PublicKey;
+use crate::keys::{PublicKey, Signature, Signer};
 use crate::oci::{AttachedReferrer, OciError, Repository};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -79,10 +79,8 @@ impl Service {
         let signer = self.keys.get(&key_ref.id)?.clone();
         let subject = Subject::sha256(Some(&image.repository_name()), &digest);
         let statement = Statement::v1(vec![subject], &request.predicate_type, request.predicate.clone());
-        let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
-        let signature = timed_sign(&key_ref.id, signer.as_ref(), key_ref.version, &envelope.pae()).await?;
-        let signature_bytes = signature.bytes.clone();
-        envelope.add_signature(signature.bytes);
+        let (envelope, signature) = signed_envelope(&key_ref.id, signer.as_ref(), key_ref.version, &statement).await?;
+        let signature_bytes = signature.bytes;
         let envelope_json = envelope.to_json();
         if envelope_json.len() > MAX_ENVELOPE_BYTES {
             return Err(ServiceError::TooLarge {
@@ -159,6 +157,20 @@ impl Service {
         );
         self.referrers.attach(repo, &target.digest, &manifest.to_json(), &[&bundle_json, EMPTY_JSON]).await
     }
+}
+
+/// `statement` in a DSSE envelope signed over its PAE by version `version` of key `key_id`; the signature
+/// is returned too (its bytes and the key version that made it).
+pub(super) async fn signed_envelope(
+    key_id: &str,
+    signer: &dyn Signer,
+    version: Option<u32>,
+    statement: &Statement,
+) -> Result<(Envelope, Signature), ServiceError> {
+    let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
+    let signature = timed_sign(key_id, signer, version, &envelope.pae()).await?;
+    envelope.add_signature(signature.bytes.clone());
+    Ok((envelope, signature))
 }
 
 /// The predicate as a JSON object, checked against what its type requires.

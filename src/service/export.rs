@@ -93,16 +93,6 @@ impl Service {
         Ok(out)
     }
 
-    /// The whole export in one string (small periods and tests).
-    pub async fn export(&self, period: Period, format: ExportFormat) -> Result<String, ServiceError> {
-        let plan = self.export_plan(period, format, None).await?;
-        let mut out = plan.opening.clone();
-        for start in plan.pages() {
-            out.push_str(&self.export_page(&plan, start).await?);
-        }
-        Ok(out)
-    }
-
     /// The smallest index range holding every entry of `period` (everything for an open period).
     async fn period_range(&self, period: Period, size: u64) -> Result<(u64, u64), ServiceError> {
         if period.is_everything() {

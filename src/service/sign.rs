@@ -4,8 +4,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
 
+use super::attest::signed_envelope;
 use super::{Service, ServiceError, Target, now_rfc3339, repository_of, timed_sign};
-use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
 use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
@@ -194,9 +194,7 @@ impl Service {
     ) -> Result<(), ServiceError> {
         let subject = Subject::sha256(None, &target.digest);
         let statement = Statement::v1(vec![subject], COSIGN_SIGN_V1, serde_json::json!({}));
-        let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
-        let signature = timed_sign(key_id, signer, Some(version), &envelope.pae()).await?;
-        envelope.add_signature(signature.bytes);
+        let (envelope, _) = signed_envelope(key_id, signer, Some(version), &statement).await?;
         self.attach_bundle(repo, target, public_key, envelope, COSIGN_SIGN_V1).await?;
         Ok(())
     }
