@@ -11,7 +11,7 @@ status=0
 cargo test "$@" 2>&1 | tee "$log" || status=$?
 
 store_tests=()
-for f in tests/register_*.rs tests/reconcile.rs tests/crash.rs tests/sign_interop.rs tests/sign_errors.rs tests/verify_policy.rs; do
+for f in tests/register_*.rs tests/reconcile.rs tests/crash.rs tests/sign_interop.rs tests/sign_errors.rs tests/verify_policy.rs tests/auth.rs; do
   store_tests+=(--test "$(basename "$f" .rs)")
 done
 started=$(date +%s)

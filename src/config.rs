@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod auth;
+pub use auth::{AuthConfig, ClaimRule, OidcConfig};
+
 /// The whole configuration after defaults and overrides.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +30,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub events: EventsConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 /// Registry notifications (`POST /v1/events/registry`): off unless a shared secret is configured. The
@@ -72,6 +77,17 @@ pub struct ServerConfig {
     /// Then: seconds in-flight requests get to finish before the process exits anyway.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_secs: u64,
+    /// PEM certificate chain and private key: with both, the listener speaks TLS only. Both files are
+    /// re-read when they change (certificate rotation without a restart).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// A request that has not produced its response after this long is answered 408.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+fn default_request_timeout() -> u64 {
+    60
 }
 
 fn default_drain() -> u64 {

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::auth::{Authorized, Signing};
 use super::sign::{LogLocation, checkpoint_of, created_or_ok};
 use super::{ApiError, AppState};
 use crate::service::{AttestOutcome, AttestRequest};
@@ -76,11 +77,13 @@ impl AttestResponse {
 
 /// Attests the image; 201 when an attestation was written, 200 when the same envelope was already there.
 pub async fn attest(
+    caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<AttestBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<AttestResponse>), ApiError> {
     let Json(body) = body?;
+    caller.may_sign(&state, &body.image, &body.key).await?;
     let outcome = state
         .service
         .attest(AttestRequest {
@@ -88,7 +91,7 @@ pub async fn attest(
             key: body.key,
             predicate_type: body.predicate_type,
             predicate: body.predicate,
-            actor: "anonymous".into(),
+            actor: caller.actor().into(),
             source_addr: Some(peer.to_string()),
             recursive: body.recursive,
         })

@@ -7,6 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::auth::AuthError;
 use crate::formats::FormatError;
 use crate::keys::KeyError;
 use crate::oci::OciError;
@@ -23,11 +24,41 @@ pub struct ApiError {
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
+    /// Response headers the status needs (`WWW-Authenticate` on 401, `Retry-After` on 429).
+    #[serde(skip)]
+    headers: Vec<(header::HeaderName, String)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { kind: format!("{PROBLEM_BASE}{slug}"), title, status: status.as_u16(), detail: detail.into() }
+        let kind = format!("{PROBLEM_BASE}{slug}");
+        Self { kind, title, status: status.as_u16(), detail: detail.into(), headers: Vec::new() }
+    }
+
+    fn database_unavailable(detail: String) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "database-unavailable", "The database is unavailable", detail)
+    }
+
+    pub fn reserved_annotation(key: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "reserved-annotation",
+            "Annotation is reserved for the server",
+            format!("annotation {key:?}: notarium writes the caller's CI identity under this prefix itself"),
+        )
+    }
+
+    pub fn invalid_lifetime(reason: String) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-token-request", "The token request is invalid", reason)
+    }
+
+    pub fn no_such_token(id: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "no-such-token", "No such token in force", format!("no token {id} in force"))
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 }
 
@@ -37,7 +68,47 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(status = self.status, kind = %self.kind, detail = %self.detail, "request failed");
         }
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], Json(self)).into_response()
+        let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], Json(&self)).into_response();
+        for (name, value) in &self.headers {
+            if let Ok(value) = header::HeaderValue::from_str(value) {
+                response.headers_mut().insert(name.clone(), value);
+            }
+        }
+        response
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        let detail = error.to_string();
+        let unauthorized = |slug, title| {
+            Self::new(StatusCode::UNAUTHORIZED, slug, title, detail.clone())
+                .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"notarium\"")
+        };
+        match error {
+            AuthError::Missing => unauthorized("unauthenticated", "Authentication required"),
+            AuthError::Invalid(_) => unauthorized("invalid-token", "The bearer token was not accepted"),
+            AuthError::Forbidden { .. } => {
+                Self::new(StatusCode::FORBIDDEN, "forbidden", "The caller may not do this", detail)
+            }
+            AuthError::RateLimited(seconds) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests", detail)
+                    .with_header(header::RETRY_AFTER, seconds.to_string())
+            }
+            AuthError::InvalidSpec(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-token-request",
+                "The token request is invalid",
+                detail,
+            ),
+            AuthError::ProviderUnavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "identity-provider-unavailable",
+                "The identity provider's keys cannot be read",
+                detail,
+            ),
+            AuthError::Store(_) => Self::database_unavailable(detail),
+        }
     }
 }
 
@@ -78,24 +149,14 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, "image-not-found", "Image not found in its registry", detail)
             }
             ServiceError::Registry(e) => registry_problem(&e, detail),
-            ServiceError::Store(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database-unavailable",
-                "The database is unavailable",
-                detail,
-            ),
+            ServiceError::Store(_) => Self::database_unavailable(detail),
             ServiceError::Annotations(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid-annotations", "Annotations are invalid", detail)
             }
             ServiceError::Register(RegisterError::OutOfRange { .. }) => {
                 Self::new(StatusCode::BAD_REQUEST, "outside-the-log", "The log has no such entry or size", detail)
             }
-            ServiceError::Register(RegisterError::Store(_)) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database-unavailable",
-                "The database is unavailable",
-                detail,
-            ),
+            ServiceError::Register(RegisterError::Store(_)) => Self::database_unavailable(detail),
             ServiceError::IndexNeedsRecursive { .. } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "index-needs-recursive",

@@ -13,6 +13,7 @@ use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::auth::{Auditing, Authorized};
 use super::{ApiError, AppState};
 use crate::formats::digest::hex_lower;
 use crate::register::export::ExportFormat;
@@ -57,6 +58,7 @@ fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateT
 /// The entries of a period as JSON Lines with what an offline verifier needs (or as CSV), streamed page
 /// by page; `X-Notarium-Export-Count` says how many entries follow.
 pub async fn export(
+    _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -100,6 +102,7 @@ pub struct Entry {
 
 /// Entries `[start, end)`, at most 1000 per request.
 pub async fn entries(
+    _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     query: Result<Query<Range>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -131,6 +134,7 @@ pub struct InclusionQuery {
 }
 
 pub async fn inclusion_proof(
+    _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     query: Result<Query<InclusionQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -146,6 +150,7 @@ pub struct ConsistencyQuery {
 }
 
 pub async fn consistency_proof(
+    _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     query: Result<Query<ConsistencyQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {

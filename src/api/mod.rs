@@ -4,6 +4,7 @@
 //! registries, keys or SQL directly; it calls `service` and renders what comes back.
 
 mod attest;
+mod auth;
 mod error;
 mod events;
 mod health;
@@ -12,14 +13,17 @@ mod log;
 mod metrics;
 mod referrers;
 mod sign;
+mod tokens;
 mod verify;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -35,10 +39,20 @@ pub struct AppState {
     pub registry_events_secret: Option<Arc<str>>,
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Who is calling: tokens, OIDC issuers, rate limits.
+    pub auth: Arc<crate::auth::Authenticator>,
 }
 
-/// The whole API. `max_body_bytes` bounds every request body.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// Bounds on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    /// Until the response starts; a streamed export may take longer to finish.
+    pub request_timeout: std::time::Duration,
+}
+
+/// The whole API.
+pub fn router(state: AppState, limits: Limits) -> Router {
     Router::new()
         .route("/v1/sign", post(sign::sign))
         .route("/v1/events/registry", post(events::registry))
@@ -52,13 +66,16 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/log/export", get(log::export))
         .route("/v1/log/proof/inclusion", get(log::inclusion_proof))
         .route("/v1/log/proof/consistency", get(log::consistency_proof))
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

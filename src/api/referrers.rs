@@ -5,6 +5,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
+use super::auth::{Authorized, Verifying};
 use super::{ApiError, AppState};
 use crate::service::Attached;
 
@@ -14,6 +15,7 @@ pub struct ReferrersQuery {
 }
 
 pub async fn referrers(
+    _caller: Authorized<Verifying>,
     State(state): State<AppState>,
     query: Result<Query<ReferrersQuery>, QueryRejection>,
 ) -> Result<Json<Attached>, ApiError> {

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::auth::{Authorized, Signing};
 use super::{ApiError, AppState};
 use crate::service::{LogPosition, SignOutcome, SignRequest};
 
@@ -106,18 +107,20 @@ pub(super) fn created_or_ok(created: bool) -> StatusCode {
 
 /// Signs the image; 201 when a signature was written, 200 when this key had already signed it.
 pub async fn sign(
+    caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<SignBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SignResponse>), ApiError> {
     let Json(body) = body?;
+    caller.may_sign(&state, &body.image, &body.key).await?;
     let outcome = state
         .service
         .sign(SignRequest {
             image: body.image,
             key: body.key,
-            annotations: body.annotations,
-            actor: "anonymous".into(),
+            annotations: caller.annotations_with_identity(body.annotations)?,
+            actor: caller.actor().into(),
             source_addr: Some(peer.to_string()),
             recursive: body.recursive,
         })

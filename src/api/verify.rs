@@ -8,6 +8,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use serde::{Deserialize, Serialize};
 
+use super::auth::{Authorized, Verifying};
 use super::sign::{LogLocation, checkpoint_of};
 use super::{ApiError, AppState};
 use crate::service::Decision;
@@ -27,6 +28,7 @@ pub struct VerifyResponse {
 }
 
 pub async fn verify(
+    caller: Authorized<Verifying>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<VerifyBody>, JsonRejection>,
@@ -34,7 +36,7 @@ pub async fn verify(
     let Json(body) = body?;
     let service = &state.service;
     let decision = service.verify(&body.image, &service.policies()).await?;
-    let position = service.record_decision(&body.image, &decision, "anonymous", Some(&peer.to_string())).await?;
+    let position = service.record_decision(&body.image, &decision, caller.actor(), Some(&peer.to_string())).await?;
     let checkpoint = checkpoint_of(&state, Some(position)).await;
     Ok(Json(VerifyResponse { decision, log: LogLocation::new(position, checkpoint) }))
 }

@@ -5,8 +5,16 @@ use serde_json::{Map, Value, json};
 
 use super::{CliError, Output};
 
+/// `request` with the caller's API token or CI ID token from `NOTARIUM_TOKEN`, when set.
+pub(super) fn with_token(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match std::env::var("NOTARIUM_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => request.bearer_auth(token.trim()),
+        _ => request,
+    }
+}
+
 async fn call(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Value), CliError> {
-    let response = request
+    let response = with_token(request)
         .send()
         .await
         .map_err(|e| CliError::Unavailable(format!("cannot reach notarium at {server}: {}", root_cause(&e))))?;

@@ -43,7 +43,8 @@ pub async fn export(server: &str, period: &PeriodArgs, output: &Path) -> Result<
     }
     let unreachable = |e: reqwest::Error| CliError::Unavailable(format!("cannot reach notarium at {server}: {e}"));
     let url = format!("{}/v1/log/export", server.trim_end_matches('/'));
-    let response = reqwest::Client::new().get(url).query(&query).send().await.map_err(unreachable)?;
+    let request = super::client::with_token(reqwest::Client::new().get(url).query(&query));
+    let response = request.send().await.map_err(unreachable)?;
     if !response.status().is_success() {
         let body = response.text().await.map_err(unreachable)?;
         let detail = serde_json::from_str::<serde_json::Value>(&body)

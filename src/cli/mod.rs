@@ -8,6 +8,8 @@ mod client;
 mod keyring;
 mod log;
 mod serve;
+mod tls;
+mod token;
 mod verify;
 
 use std::path::PathBuf;
@@ -40,6 +42,18 @@ enum Command {
     Serve {
         #[arg(long, env = "NOTARIUM_CONFIG")]
         config: Option<PathBuf>,
+        /// Serve a non-loopback address even without TLS and authentication (e.g. behind a proxy that does both).
+        #[arg(long, env = "NOTARIUM_INSECURE")]
+        insecure: bool,
+    },
+    /// Make, list and revoke API tokens, in the database the configuration names (no server needed).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+        #[arg(long, env = "NOTARIUM_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t, global = true)]
+        output: Output,
     },
     /// Sign IMAGE (host/repo:tag or host/repo@sha256:…) through a running server.
     Sign {
@@ -186,7 +200,8 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Serve { config } => serve::serve(config).await,
+        Command::Serve { config, insecure } => serve::serve(config, insecure).await,
+        Command::Token { command, config, output } => token::run(command, config, output).await,
         Command::Sign { image, key, annotations, server, output } => {
             client::sign(&server, &image, &key, &annotations, output).await
         }

@@ -8,12 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::CliError;
-use crate::api::{AppState, router};
+use axum::serve::ListenerExt;
+
+use super::tls::{CertificateFiles, TlsListener};
+use crate::api::{AppState, Limits, router};
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, RegistryCredentials};
 use crate::service::{Layouts, RegisterSettings, Service};
 
-pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
+pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
     init_tracing();
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = Config::load(config_path.as_deref(), &env).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -41,19 +45,36 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     tokio::spawn(report_key_backends(service.clone()));
     tokio::spawn(reload_policies(service.clone(), config.policies.clone()));
     let registry_events_secret = registry_events_secret(&config)?;
+    let auth =
+        Arc::new(Authenticator::new(&config.auth, service.store.clone()).map_err(|e| CliError::Usage(e.to_string()))?);
+    let auth_required = auth.is_required().await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     let draining = Arc::new(AtomicBool::new(false));
-    let state = AppState { service, registry_events_secret, draining: draining.clone() };
-    let app = router(state, config.server.max_body_bytes);
+    let state = AppState { service, registry_events_secret, draining: draining.clone(), auth };
+    let limits = Limits {
+        max_body_bytes: config.server.max_body_bytes,
+        request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+    };
+    let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .map_err(|e| CliError::Unavailable(format!("cannot listen on {}: {e}", config.server.listen)))?;
     let address = listener.local_addr().map_err(|e| CliError::Unavailable(e.to_string()))?;
-    eprintln!("notarium listening on http://{address}");
+    let tls = certificate_files(&config);
+    check_exposure(address, tls.is_some(), auth_required, insecure)?;
     let (stopping, stopped) = tokio::sync::oneshot::channel();
     let drain = Duration::from_secs(config.server.shutdown_drain_secs);
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(drain_then_stop(draining, drain, stopping));
-    let server = tokio::spawn(async move { server.await });
+    let shutdown = drain_then_stop(draining, drain, stopping);
+    let server = match tls {
+        Some(files) => {
+            let listener = TlsListener::start(listener, files)?.tap_io(|_| ());
+            eprintln!("notarium listening on https://{address}");
+            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await })
+        }
+        None => {
+            eprintln!("notarium listening on http://{address}");
+            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await })
+        }
+    };
     let bound = Duration::from_secs(config.server.shutdown_timeout_secs);
     tokio::select! {
         served = server => served.map_err(|e| CliError::Unavailable(e.to_string()))?
@@ -64,6 +85,41 @@ pub async fn serve(config_path: Option<PathBuf>) -> Result<(), CliError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+fn certificate_files(config: &Config) -> Option<CertificateFiles> {
+    let (cert, key) = (config.server.tls_cert.clone()?, config.server.tls_key.clone()?);
+    Some(CertificateFiles { cert, key })
+}
+
+/// An open or plain-HTTP API is for loopback: anywhere else it needs TLS and authentication, unless the
+/// operator says `--insecure` (e.g. behind a TLS-terminating proxy that authenticates).
+fn check_exposure(address: SocketAddr, tls: bool, auth_required: bool, insecure: bool) -> Result<(), CliError> {
+    if !auth_required {
+        tracing::warn!(
+            %address,
+            "THE API IS OPEN: no API token exists and no OIDC issuer is configured, so anyone who can reach this \
+             address may sign; `notarium token create` makes the first token and turns authentication on"
+        );
+    }
+    if address.ip().is_loopback() || (tls && auth_required) {
+        return Ok(());
+    }
+    if insecure {
+        tracing::warn!(%address, tls, auth_required, "--insecure: serving a non-loopback address without TLS and authentication");
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "refusing to listen on {address} without {}: configure [server] tls_cert and tls_key and create an API token \
+         (or an [[auth.oidc]] issuer), or pass --insecure",
+        if tls {
+            "authentication"
+        } else if auth_required {
+            "TLS"
+        } else {
+            "TLS and authentication"
+        }
+    )))
 }
 
 /// On SIGTERM/SIGINT: `/readyz` turns unready at once, requests are still served for `drain`, then the

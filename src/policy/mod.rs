@@ -85,7 +85,7 @@ pub struct Policy {
 impl Policy {
     pub fn matches(&self, image: &ImageReference) -> bool {
         let name = image.repository_name();
-        self.images.iter().any(|pattern| glob_matches(pattern.as_bytes(), name.as_bytes()))
+        self.images.iter().any(|pattern| glob_matches(pattern, &name))
     }
 }
 
@@ -291,16 +291,21 @@ fn line_of(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(first.trim())).map(|i| i + 1)
 }
 
-/// `*` matches within one path segment, `**` across segments; everything else literally.
-fn glob_matches(pattern: &[u8], name: &[u8]) -> bool {
+/// `*` matches within one path segment, `**` across segments; everything else literally. Also the
+/// glob of signer scopes and OIDC claim rules.
+pub fn glob_matches(pattern: &str, name: &str) -> bool {
+    glob_bytes(pattern.as_bytes(), name.as_bytes())
+}
+
+fn glob_bytes(pattern: &[u8], name: &[u8]) -> bool {
     match pattern {
         [] => name.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=name.len()).any(|i| glob_matches(rest, &name[i..])),
+        [b'*', b'*', rest @ ..] => (0..=name.len()).any(|i| glob_bytes(rest, &name[i..])),
         [b'*', rest @ ..] => {
             let segment = name.iter().position(|&b| b == b'/').unwrap_or(name.len());
-            (0..=segment).any(|i| glob_matches(rest, &name[i..]))
+            (0..=segment).any(|i| glob_bytes(rest, &name[i..]))
         }
-        [p, rest @ ..] => name.first() == Some(p) && glob_matches(rest, &name[1..]),
+        [p, rest @ ..] => name.first() == Some(p) && glob_bytes(rest, &name[1..]),
     }
 }
 
@@ -341,7 +346,7 @@ policies:
         assert!(set.governing(&image("registry.example/team-a/app:1")).is_some());
         assert!(set.governing(&image("registry.example/team-a/sub/app:1")).is_none());
         assert!(set.governing(&image("registry.example/team-b/app:1")).is_none());
-        assert!(glob_matches(b"registry.example/**", b"registry.example/a/b/c"));
+        assert!(glob_matches("registry.example/**", "registry.example/a/b/c"));
     }
 
     #[test]

@@ -168,3 +168,24 @@ pub fn verify_entry(v: &VerifyEvent<'_>) -> Vec<u8> {
         },
     }))
 }
+
+/// A request the API refused because the caller may not do it (authenticated, but not allowed).
+pub struct DeniedRequest<'a> {
+    pub time: &'a str,
+    pub actor: &'a str,
+    pub addr: Option<&'a str>,
+    /// `METHOD /path`.
+    pub route: &'a str,
+    pub reason: &'a str,
+}
+
+/// The `request-denied` entry.
+pub fn denied_entry(d: &DeniedRequest<'_>) -> Vec<u8> {
+    canonical_json(&json!({
+        "kind": "request-denied",
+        "time": d.time,
+        "actor": {"name": d.actor, "addr": d.addr},
+        "subject": {"route": d.route},
+        "details": {"reason": d.reason},
+    }))
+}

@@ -1,8 +1,8 @@
 //! Registry notifications into the register: one entry per push, pull, delete or mount, each event id
 //! logged once however often the registry retries it.
 
-use super::{Service, ServiceError};
-use crate::register::event::{RECORDED_ACTIONS, RegistryEnvelope, registry_entry};
+use super::{LogPosition, Service, ServiceError, now_rfc3339};
+use crate::register::event::{DeniedRequest, RECORDED_ACTIONS, RegistryEnvelope, denied_entry, registry_entry};
 use crate::store::{Append, Effect};
 
 /// What a notification delivery changed.
@@ -14,6 +14,20 @@ pub struct RecordedEvents {
 }
 
 impl Service {
+    /// Records that `actor` was refused `route` (`METHOD /path`) and why.
+    pub async fn record_denial(
+        &self,
+        actor: &str,
+        addr: Option<&str>,
+        route: &str,
+        reason: &str,
+    ) -> Result<LogPosition, ServiceError> {
+        let time = now_rfc3339();
+        let entry = denied_entry(&DeniedRequest { time: &time, actor, addr, route, reason });
+        let placed = self.log.append(Append::plain(entry)).await?;
+        Ok(LogPosition { index: placed.index, tree_size: placed.tree_size })
+    }
+
     pub async fn record_registry_events(&self, envelope: &RegistryEnvelope) -> Result<RecordedEvents, ServiceError> {
         let (recorded, ignored): (Vec<_>, Vec<_>) = envelope
             .events

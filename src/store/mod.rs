@@ -10,6 +10,7 @@ mod postgres_log;
 mod sql;
 mod sqlite;
 mod sqlite_log;
+mod tokens;
 
 use async_trait::async_trait;
 use sqlx::SqlSafeStr;
@@ -17,6 +18,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use tokens::{TokenRecord, TokenStore};
 
 /// What a row in `signatures` records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,7 +97,7 @@ impl From<sqlx::Error> for StoreError {
 /// The database seam. The sign path writes a pending row before touching the registry and confirms
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
-pub trait Store: LogStore + Send + Sync {
+pub trait Store: LogStore + TokenStore + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
@@ -181,6 +183,7 @@ macro_rules! embedded_migrations {
             (2, "register", include_str!(concat!("../../migrations/", $backend, "/0002_register.sql"))),
             (3, "dedupe", include_str!(concat!("../../migrations/", $backend, "/0003_dedupe.sql"))),
             (4, "attestations", include_str!(concat!("../../migrations/", $backend, "/0004_attestations.sql"))),
+            (5, "tokens", include_str!(concat!("../../migrations/", $backend, "/0005_tokens.sql"))),
         ])
     };
 }

@@ -1,0 +1,243 @@
+//! Who is calling and what they may do: API tokens, OIDC ID tokens from CI, roles and signer scopes,
+//! per-caller rate limits, and whether the API is open at all.
+//!
+//! Owns: authentication and authorization decisions. Must not touch: HTTP (the API turns an [`AuthError`]
+//! into a status) or the register (the API records denials). Never logs, returns or stores a token.
+
+pub mod oidc;
+mod rate;
+pub mod token;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::AuthConfig;
+use crate::policy::glob_matches;
+use crate::store::{Store, StoreError};
+
+pub use oidc::{OidcIdentity, OidcIssuer};
+pub use rate::RateLimiter;
+pub use token::ApiToken;
+
+/// What a caller may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sign and attest images in its repositories with its keys.
+    Signer,
+    /// Ask for verify and admission decisions, list referrers.
+    Verifier,
+    /// Read the register: entries, proofs, exports.
+    Auditor,
+    /// Everything a verifier and an auditor may do, and administration; not signing (separation of duties).
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signer => "signer",
+            Self::Verifier => "verifier",
+            Self::Auditor => "auditor",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Signer, Self::Verifier, Self::Auditor, Self::Admin].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What a route needs. Each handler names one; routes that name none are public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Sign,
+    Verify,
+    Audit,
+    Admin,
+}
+
+impl Need {
+    fn granted_to(self, role: Role) -> bool {
+        matches!(
+            (self, role),
+            (Self::Sign, Role::Signer)
+                | (Self::Verify, Role::Verifier | Role::Admin)
+                | (Self::Audit, Role::Auditor | Role::Admin)
+                | (Self::Admin, Role::Admin)
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sign => "sign",
+            Self::Verify => "verify",
+            Self::Audit => "audit",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// The repositories and keys a signer may use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub repos: Vec<String>,
+    pub keys: Vec<String>,
+}
+
+/// Who is calling, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// How the register names the caller: `token:<id>`, `oidc:<issuer> sub=… claim=…`, or `anonymous`.
+    pub name: String,
+    /// `None` only on an open API, where everything is allowed.
+    pub role: Option<Role>,
+    pub scope: Scope,
+    /// A CI identity, which also goes into the signature payload.
+    pub identity: Option<OidcIdentity>,
+}
+
+impl Principal {
+    /// The caller of an open API.
+    pub fn anonymous() -> Self {
+        Self { name: "anonymous".into(), role: None, scope: Scope::default(), identity: None }
+    }
+
+    fn is_open(&self) -> bool {
+        self.role.is_none()
+    }
+
+    pub fn permits(&self, need: Need) -> Result<(), AuthError> {
+        match self.role {
+            None => Ok(()),
+            Some(role) if need.granted_to(role) => Ok(()),
+            Some(role) => Err(self.forbidden(format!("the {} role may not {}", role.as_str(), need.as_str()))),
+        }
+    }
+
+    fn forbidden(&self, reason: String) -> AuthError {
+        AuthError::Forbidden { actor: self.name.clone(), reason }
+    }
+
+    /// May this caller sign `repository` (`host/path`) with key `key_id`?
+    pub fn may_sign(&self, repository: &str, key_id: &str) -> Result<(), AuthError> {
+        self.permits(Need::Sign)?;
+        if self.is_open() {
+            return Ok(());
+        }
+        if !self.scope.repos.iter().any(|glob| glob_matches(glob, repository)) {
+            return Err(self.forbidden(format!("{} may not sign in repository {repository}", self.name)));
+        }
+        if !self.scope.keys.iter().any(|k| k == "*" || k == key_id) {
+            return Err(self.forbidden(format!("{} may not sign with key {key_id}", self.name)));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("this route needs a bearer token (Authorization: Bearer …)")]
+    Missing,
+    #[error("the bearer token is not valid: {0}")]
+    Invalid(String),
+    #[error("forbidden: {reason}")]
+    Forbidden { actor: String, reason: String },
+    #[error("rate limit reached; retry in {0} s")]
+    RateLimited(u64),
+    #[error("invalid token request: {0}")]
+    InvalidSpec(String),
+    #[error("identity provider unavailable: {0}")]
+    ProviderUnavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How long "are there tokens yet?" is remembered while the API is open.
+const OPEN_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Turns a bearer token into a [`Principal`].
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    issuers: Vec<OidcIssuer>,
+    rate: RateLimiter,
+    /// Latched: once authentication is required it stays required.
+    required: AtomicBool,
+    last_open_check: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Authenticator {
+    pub fn new(config: &AuthConfig, store: Arc<dyn Store>) -> Result<Self, AuthError> {
+        let issuers = config.oidc.iter().map(OidcIssuer::new).collect::<Result<Vec<_>, _>>()?;
+        let required = config.required || !issuers.is_empty();
+        Ok(Self {
+            store,
+            issuers,
+            rate: RateLimiter::per_minute(config.rate_per_minute),
+            required: AtomicBool::new(required),
+            last_open_check: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// True when callers must authenticate: `required`, an OIDC issuer, or any token in the database.
+    pub async fn is_required(&self) -> Result<bool, AuthError> {
+        if self.required.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let due = {
+            let mut last = self.last_open_check.lock().expect("not poisoned");
+            let due = last.is_none_or(|t| t.elapsed() >= OPEN_CHECK_INTERVAL);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due && self.store.count_tokens().await? > 0 {
+            self.required.store(true, Ordering::Relaxed);
+        }
+        Ok(self.required.load(Ordering::Relaxed))
+    }
+
+    /// The caller behind `bearer` (the `Authorization: Bearer` value), counted against its rate limit.
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Principal, AuthError> {
+        let principal = match bearer {
+            None if self.is_required().await? => return Err(AuthError::Missing),
+            None => return Ok(Principal::anonymous()),
+            Some(b) if ApiToken::looks_like(b) => token::authenticate(self.store.as_ref(), b).await?,
+            Some(b) => self.authenticate_jwt(b).await?,
+        };
+        self.rate.admit(&principal.name)?;
+        Ok(principal)
+    }
+
+    pub async fn create_token(
+        &self,
+        spec: &token::TokenSpec,
+    ) -> Result<(ApiToken, crate::store::TokenRecord), AuthError> {
+        let made = token::create(self.store.as_ref(), spec).await?;
+        self.required.store(true, Ordering::Relaxed);
+        Ok(made)
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<crate::store::TokenRecord>, AuthError> {
+        Ok(self.store.tokens().await?)
+    }
+
+    /// Revokes token `id` now; false when no such token is in force.
+    pub async fn revoke_token(&self, id: &str) -> Result<bool, AuthError> {
+        let now = time::OffsetDateTime::now_utc();
+        let now = now.format(&time::format_description::well_known::Rfc3339).expect("UTC formats");
+        Ok(self.store.revoke_token(id, &now).await?)
+    }
+
+    async fn authenticate_jwt(&self, jwt: &str) -> Result<Principal, AuthError> {
+        let issuer = oidc::issuer_of(jwt)?;
+        let Some(known) = self.issuers.iter().find(|i| i.issuer() == issuer) else {
+            return Err(AuthError::Invalid("not an API token, and not an ID token from a configured issuer".into()));
+        };
+        known.authenticate(jwt).await
+    }
+}

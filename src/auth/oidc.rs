@@ -1,0 +1,235 @@
+//! CI workload identity: OIDC ID tokens (JWT) from GitHub Actions, GitLab CI or any issuer, verified
+//! against the issuer's JWKS (fetched and cached, or read from a file), audience, expiry and not-before,
+//! with a fixed list of asymmetric algorithms; claim rules turn the identity into a role and scope.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use super::{AuthError, Principal, Scope};
+use crate::config::{ClaimRule, OidcConfig};
+use crate::policy::glob_matches;
+
+/// An unknown `kid` makes the keys be fetched again, but not more often than this.
+const MIN_REFETCH: Duration = Duration::from_secs(30);
+/// Clock skew allowed on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 30;
+
+/// Who a CI job is, as its ID token says and as far as the matching rule looked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcIdentity {
+    pub issuer: String,
+    pub subject: String,
+    /// The claims the matching rule required, with their values in this token.
+    pub claims: BTreeMap<String, String>,
+}
+
+impl OidcIdentity {
+    /// `oidc:<issuer> sub=<subject> <claim>=<value>…`: the register's actor name.
+    pub fn name(&self) -> String {
+        let claims: String = self.claims.iter().map(|(k, v)| format!(" {k}={v}")).collect();
+        format!("oidc:{} sub={}{claims}", self.issuer, self.subject)
+    }
+}
+
+pub struct OidcIssuer {
+    config: OidcConfig,
+    algorithms: Vec<Algorithm>,
+    keys: tokio::sync::RwLock<Option<(JwkSet, Instant)>>,
+    http: reqwest::Client,
+}
+
+impl OidcIssuer {
+    pub fn new(config: &OidcConfig) -> Result<Self, AuthError> {
+        let algorithms = config.algorithms.iter().map(|a| asymmetric_algorithm(a)).collect::<Result<Vec<_>, _>>()?;
+        if algorithms.is_empty() {
+            return Err(AuthError::Invalid(format!("issuer {}: no algorithms configured", config.issuer)));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| AuthError::ProviderUnavailable(e.to_string()))?;
+        Ok(Self { config: config.clone(), algorithms, keys: tokio::sync::RwLock::new(None), http })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// The principal behind a verified ID token, scoped by the first rule its claims match.
+    pub async fn authenticate(&self, jwt: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(jwt).map_err(|e| invalid(e.kind()))?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+        }
+        let jwk = self.key(header.kid.as_deref()).await?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| invalid(e.kind()))?;
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(jwt, &key, &self.validation(header.alg))
+            .map_err(|e| invalid(e.kind()))?
+            .claims;
+        let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let Some((rule, used)) = self.config.rules.iter().find_map(|r| matched(r, &claims).map(|used| (r, used)))
+        else {
+            let actor = format!("oidc:{} sub={subject}", self.config.issuer);
+            return Err(AuthError::Forbidden {
+                actor,
+                reason: "no claim rule of this issuer matches the token".into(),
+            });
+        };
+        let identity = OidcIdentity { issuer: self.config.issuer.clone(), subject, claims: used };
+        Ok(Principal {
+            name: identity.name(),
+            role: Some(rule.role),
+            scope: Scope { repos: rule.repos.clone(), keys: rule.keys.clone() },
+            identity: Some(identity),
+        })
+    }
+
+    /// Checks for a token whose header says `algorithm` (one of ours; the library wants one family only).
+    fn validation(&self, algorithm: Algorithm) -> Validation {
+        let mut validation = Validation::new(algorithm);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        validation
+    }
+
+    /// The issuer key `kid` names (or its only key), fetching the set again once if `kid` is unknown.
+    async fn key(&self, kid: Option<&str>) -> Result<Jwk, AuthError> {
+        if let Some(jwk) = self.cached_key(kid, self.config.jwks_cache_secs).await {
+            return Ok(jwk);
+        }
+        self.refresh().await?;
+        self.cached_key(kid, u64::MAX).await.ok_or_else(|| match kid {
+            Some(kid) => AuthError::Invalid(format!("the issuer has no key with kid {kid:?}")),
+            None => AuthError::Invalid("the token names no kid and the issuer has several keys".into()),
+        })
+    }
+
+    async fn cached_key(&self, kid: Option<&str>, max_age_secs: u64) -> Option<Jwk> {
+        let keys = self.keys.read().await;
+        let (set, fetched) = keys.as_ref()?;
+        if fetched.elapsed().as_secs() >= max_age_secs {
+            return None;
+        }
+        match kid {
+            Some(kid) => set.find(kid).cloned(),
+            None if set.keys.len() == 1 => set.keys.first().cloned(),
+            None => None,
+        }
+    }
+
+    async fn refresh(&self) -> Result<(), AuthError> {
+        let mut keys = self.keys.write().await;
+        if keys.as_ref().is_some_and(|(_, at)| at.elapsed() < MIN_REFETCH) {
+            return Ok(());
+        }
+        let set = match &self.config.jwks_file {
+            Some(path) => read_jwks_file(path)?,
+            None => self.fetch_jwks().await?,
+        };
+        *keys = Some((set, Instant::now()));
+        Ok(())
+    }
+
+    async fn fetch_jwks(&self) -> Result<JwkSet, AuthError> {
+        let url = match &self.config.jwks_url {
+            Some(url) => url.clone(),
+            None => self.discover_jwks_url().await?,
+        };
+        self.get_json(&url).await
+    }
+
+    async fn discover_jwks_url(&self) -> Result<String, AuthError> {
+        let url = format!("{}/.well-known/openid-configuration", self.config.issuer.trim_end_matches('/'));
+        let document: Value = self.get_json(&url).await?;
+        document["jwks_uri"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| AuthError::ProviderUnavailable(format!("{url} names no jwks_uri")))
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, AuthError> {
+        let unavailable = |e: reqwest::Error| AuthError::ProviderUnavailable(format!("{url}: {e}"));
+        self.http
+            .get(url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)
+    }
+}
+
+/// The claims `rule` requires and their values, when every one is present and matches its glob.
+fn matched(rule: &ClaimRule, claims: &Map<String, Value>) -> Option<BTreeMap<String, String>> {
+    rule.claims
+        .iter()
+        .map(|(name, glob)| {
+            let value = claim_text(claims.get(name)?)?;
+            glob_matches(glob, &value).then(|| (name.clone(), value))
+        })
+        .collect()
+}
+
+fn claim_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(_) | Value::Number(_) => Some(value.to_string()),
+        _ => None,
+    }
+}
+
+/// Reads the issuer of an unverified token, only to pick which configured issuer verifies it.
+pub(super) fn issuer_of(jwt: &str) -> Result<String, AuthError> {
+    let claims = jwt.split('.').nth(1).ok_or_else(|| AuthError::Invalid("not a JWT".into()))?;
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims)
+        .map_err(|_| AuthError::Invalid("the JWT claims are not base64url".into()))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes)
+        .map_err(|_| AuthError::Invalid("the JWT claims are not a JSON object".into()))?;
+    claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| AuthError::Invalid("no iss claim".into()))
+}
+
+fn asymmetric_algorithm(name: &str) -> Result<Algorithm, AuthError> {
+    let algorithm =
+        Algorithm::from_str(name).map_err(|_| AuthError::Invalid(format!("unknown JWT algorithm {name}")))?;
+    if matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err(AuthError::Invalid(format!("{name} is symmetric: ID tokens are verified with public keys only")));
+    }
+    Ok(algorithm)
+}
+
+fn read_jwks_file(path: &std::path::Path) -> Result<JwkSet, AuthError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AuthError::ProviderUnavailable(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| AuthError::ProviderUnavailable(format!("{} is not a JWK set: {e}", path.display())))
+}
+
+/// Why a token was refused, in words that never quote the token.
+fn invalid(kind: &ErrorKind) -> AuthError {
+    let reason = match kind {
+        ErrorKind::ExpiredSignature => "the ID token has expired".into(),
+        ErrorKind::ImmatureSignature => "the ID token is not valid yet (nbf)".into(),
+        ErrorKind::InvalidAudience => "the ID token is for another audience".into(),
+        ErrorKind::InvalidIssuer => "the ID token is from another issuer".into(),
+        ErrorKind::InvalidSignature => "the ID token's signature does not verify".into(),
+        ErrorKind::InvalidAlgorithm => "the ID token's algorithm does not fit the issuer's key".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("the ID token has no {claim} claim"),
+        other => format!("the ID token is malformed ({other:?})"),
+    };
+    AuthError::Invalid(reason)
+}

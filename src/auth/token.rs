@@ -1,0 +1,177 @@
+//! API tokens: `ntk_<id>_<secret>`. The id is public (listing, revoking, the register's actor name); the
+//! whole token is shown once and only its SHA-256 is stored. 256 random bits make a salted slow hash
+//! pointless, and the stored hash is compared in constant time.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{AuthError, Principal, Role, Scope};
+use crate::store::{TokenRecord, TokenStore};
+
+const PREFIX: &str = "ntk_";
+
+/// A token just made: the only moment its secret exists outside the caller's hands.
+pub struct ApiToken {
+    pub id: String,
+    secret: String,
+}
+
+impl ApiToken {
+    pub fn generate() -> Self {
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut id).expect("the OS has randomness");
+        getrandom::fill(&mut secret).expect("the OS has randomness");
+        Self { id: hex(&id), secret: URL_SAFE_NO_PAD.encode(secret) }
+    }
+
+    /// The token as the client sends it.
+    pub fn reveal(&self) -> String {
+        format!("{PREFIX}{}_{}", self.id, self.secret)
+    }
+
+    pub fn sha256(&self) -> String {
+        hash(&self.reveal())
+    }
+
+    pub fn looks_like(bearer: &str) -> bool {
+        bearer.starts_with(PREFIX)
+    }
+}
+
+/// What `notarium token create` asks for.
+pub struct TokenSpec {
+    pub role: Role,
+    pub repos: Vec<String>,
+    pub keys: Vec<String>,
+    pub description: Option<String>,
+    pub expires_in: Option<time::Duration>,
+}
+
+impl TokenSpec {
+    /// A new token for this spec and the row that stores it (with its hash, never the token).
+    pub fn issue(&self, now: OffsetDateTime) -> (ApiToken, TokenRecord) {
+        let token = ApiToken::generate();
+        let record = TokenRecord {
+            id: token.id.clone(),
+            secret_sha256: token.sha256(),
+            role: self.role.as_str().into(),
+            repos: self.repos.clone(),
+            keys: self.keys.clone(),
+            description: self.description.clone(),
+            created_at: rfc3339(now),
+            expires_at: self.expires_in.map(|d| rfc3339(now + d)),
+            revoked_at: None,
+        };
+        (token, record)
+    }
+}
+
+/// Makes a token for `spec` and stores its hash; the caller shows the token once.
+pub async fn create(store: &dyn TokenStore, spec: &TokenSpec) -> Result<(ApiToken, TokenRecord), AuthError> {
+    if spec.role == Role::Signer && (spec.repos.is_empty() || spec.keys.is_empty()) {
+        return Err(AuthError::InvalidSpec("a signer token needs repos and keys".into()));
+    }
+    if spec.expires_in.is_some_and(|d| d <= time::Duration::ZERO) {
+        return Err(AuthError::InvalidSpec("the lifetime must be positive".into()));
+    }
+    let (token, record) = spec.issue(OffsetDateTime::now_utc());
+    store.create_token(&record).await?;
+    Ok((token, record))
+}
+
+/// Parses `90d`, `12h`, `30m` or `3600s`.
+pub fn parse_lifetime(text: &str) -> Result<time::Duration, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a lifetime like 90d, 12h or 30m"))?;
+    match unit {
+        "d" => Ok(time::Duration::days(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "m" => Ok(time::Duration::minutes(n)),
+        "s" => Ok(time::Duration::seconds(n)),
+        _ => Err(format!("{text:?} is not a lifetime like 90d, 12h or 30m")),
+    }
+}
+
+/// The principal behind an API token, if it is known, matches its stored hash, and is in force.
+pub(super) async fn authenticate(store: &dyn TokenStore, bearer: &str) -> Result<Principal, AuthError> {
+    let invalid = || AuthError::Invalid("unknown token".into());
+    let id = bearer.strip_prefix(PREFIX).and_then(|rest| rest.split_once('_')).map(|(id, _)| id).ok_or_else(invalid)?;
+    let record = store.token(id).await?.ok_or_else(invalid)?;
+    if !bool::from(hash(bearer).as_bytes().ct_eq(record.secret_sha256.as_bytes())) {
+        return Err(invalid());
+    }
+    if record.revoked_at.is_some() {
+        return Err(AuthError::Invalid(format!("token {id} was revoked")));
+    }
+    if record.expires_at.as_deref().is_some_and(has_passed) {
+        return Err(AuthError::Invalid(format!("token {id} has expired")));
+    }
+    let role = Role::parse(&record.role).ok_or_else(|| AuthError::Invalid(format!("token {id} has no known role")))?;
+    Ok(Principal {
+        name: format!("token:{id}"),
+        role: Some(role),
+        scope: Scope { repos: record.repos, keys: record.keys },
+        identity: None,
+    })
+}
+
+/// A token's row as shown to administrators: everything but the hash.
+pub fn describe(t: &TokenRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id, "role": t.role, "repos": t.repos, "keys": t.keys, "description": t.description,
+        "created_at": t.created_at, "expires_at": t.expires_at, "revoked_at": t.revoked_at,
+    })
+}
+
+fn has_passed(rfc3339_time: &str) -> bool {
+    // An unreadable expiry is treated as passed: a token is never in force by accident.
+    !matches!(OffsetDateTime::parse(rfc3339_time, &Rfc3339), Ok(t) if t > OffsetDateTime::now_utc())
+}
+
+fn hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0).expect("0 is valid").format(&Rfc3339).expect("UTC times format")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_its_id_and_a_long_secret_and_hashes_stably() {
+        let token = ApiToken::generate();
+        let text = token.reveal();
+        assert!(ApiToken::looks_like(&text));
+        assert_eq!(text.len(), PREFIX.len() + 16 + 1 + 43);
+        assert!(text.starts_with(&format!("ntk_{}_", token.id)));
+        assert_eq!(token.sha256(), hash(&text));
+        assert_ne!(ApiToken::generate().reveal(), text);
+    }
+
+    #[test]
+    fn lifetimes_parse_and_nonsense_is_refused() {
+        assert_eq!(parse_lifetime("90d").unwrap(), time::Duration::days(90));
+        assert_eq!(parse_lifetime("12h").unwrap(), time::Duration::hours(12));
+        assert!(parse_lifetime("soon").is_err());
+        assert!(parse_lifetime("5y").is_err());
+    }
+
+    #[test]
+    fn expiry_in_the_past_or_unreadable_counts_as_passed() {
+        assert!(has_passed("2000-01-01T00:00:00Z"));
+        assert!(!has_passed("2999-01-01T00:00:00Z"));
+        assert!(has_passed("next tuesday"));
+    }
+}

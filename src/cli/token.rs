@@ -1,0 +1,108 @@
+//! `notarium token create | list | revoke`: API tokens, straight in the configured database, so the first
+//! token can be made before any server runs. A new token is printed once; only its hash is stored.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::{CliError, Output};
+use crate::auth::token::{TokenSpec, parse_lifetime};
+use crate::auth::{AuthError, Role};
+use crate::config::Config;
+use crate::store::{Store, TokenRecord};
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it (once).
+    Create {
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Repository globs a signer may sign in, e.g. 'registry.example/team-a/*' (repeatable or comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        repos: Vec<String>,
+        /// Key ids a signer may use; `*` for any (repeatable or comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        keys: Vec<String>,
+        /// Lifetime: 90d, 12h, 30m; never expires when omitted.
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Every token: id, role, scope, expiry, revocation (never the token).
+    List,
+    /// Revoke token ID: it is refused from the next request on.
+    Revoke { id: String },
+}
+
+pub async fn run(command: TokenCommand, config: Option<PathBuf>, output: Output) -> Result<(), CliError> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config = Config::load(config.as_deref(), &env).map_err(|e| CliError::Usage(e.to_string()))?;
+    let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
+    match command {
+        TokenCommand::Create { role, repos, keys, expires, description } => {
+            let expires_in = expires.as_deref().map(parse_lifetime).transpose().map_err(CliError::Usage)?;
+            let spec = TokenSpec { role, repos, keys, description, expires_in };
+            create(store.as_ref(), &spec, output).await
+        }
+        TokenCommand::List => list(store.as_ref(), output).await,
+        TokenCommand::Revoke { id } => revoke(store.as_ref(), &id, output).await,
+    }
+}
+
+async fn create(store: &dyn Store, spec: &TokenSpec, output: Output) -> Result<(), CliError> {
+    let (token, record) = crate::auth::token::create(store, spec).await.map_err(|e| match e {
+        AuthError::InvalidSpec(reason) => CliError::Usage(reason),
+        other => CliError::Unavailable(other.to_string()),
+    })?;
+    match output {
+        Output::Json => println!("{}", json!({"token": token.reveal(), "record": describe(&record)})),
+        Output::Text => {
+            println!("{}", token.reveal());
+            eprintln!(
+                "token {} ({}) made; this is the only time it is shown. Clients send it as `Authorization: Bearer …` \
+                 (notarium sign reads NOTARIUM_TOKEN).",
+                record.id, record.role
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn list(store: &dyn Store, output: Output) -> Result<(), CliError> {
+    let tokens = store.tokens().await.map_err(|e| CliError::Unavailable(e.to_string()))?;
+    match output {
+        Output::Json => println!("{}", json!({"tokens": tokens.iter().map(describe).collect::<Vec<_>>()})),
+        Output::Text => {
+            for t in &tokens {
+                let state = match (&t.revoked_at, &t.expires_at) {
+                    (Some(at), _) => format!("revoked {at}"),
+                    (None, Some(at)) => format!("expires {at}"),
+                    (None, None) => "no expiry".into(),
+                };
+                println!("{}\t{}\trepos={}\tkeys={}\t{state}", t.id, t.role, t.repos.join(","), t.keys.join(","));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn revoke(store: &dyn Store, id: &str, output: Output) -> Result<(), CliError> {
+    let now = OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("UTC formats");
+    let revoked = store.revoke_token(id, &now).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
+    if !revoked {
+        return Err(CliError::Refused(format!("no token {id} in force")));
+    }
+    match output {
+        Output::Json => println!("{}", json!({"revoked": id, "at": now})),
+        Output::Text => println!("revoked {id}"),
+    }
+    Ok(())
+}
+
+fn describe(t: &TokenRecord) -> Value {
+    crate::auth::token::describe(t)
+}

@@ -1,0 +1,77 @@
+//! `[auth]`: who may call the API. With no tokens in the database, no `[[auth.oidc]]` issuer and
+//! `required = false`, the API is open (loopback only, unless `--insecure`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::auth::Role;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require a bearer token on every route but the public ones, even before any token exists.
+    #[serde(default)]
+    pub required: bool,
+    /// Requests per minute each token or CI identity may make (bursts up to the same number); 0: no limit.
+    #[serde(default = "default_rate")]
+    pub rate_per_minute: u32,
+    /// CI workload identity: OIDC issuers whose ID tokens are accepted.
+    #[serde(default)]
+    pub oidc: Vec<OidcConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { required: false, rate_per_minute: default_rate(), oidc: Vec::new() }
+    }
+}
+
+fn default_rate() -> u32 {
+    600
+}
+
+/// One OIDC issuer (e.g. `https://token.actions.githubusercontent.com`, `https://gitlab.com`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Must equal the token's `iss`.
+    pub issuer: String,
+    /// The token's `aud` must contain this.
+    pub audience: String,
+    /// Where the issuer's keys are; `<issuer>/.well-known/openid-configuration` names it when unset.
+    pub jwks_url: Option<String>,
+    /// The keys from a file instead (air-gapped sites); wins over `jwks_url`.
+    pub jwks_file: Option<PathBuf>,
+    /// Signature algorithms accepted (JWA names); never `none` or an HMAC one.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// How long fetched keys are reused before they are fetched again.
+    #[serde(default = "default_jwks_cache")]
+    pub jwks_cache_secs: u64,
+    /// Claims to scope: the first rule whose claims all match decides; no match means no access.
+    #[serde(default)]
+    pub rules: Vec<ClaimRule>,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+
+fn default_jwks_cache() -> u64 {
+    600
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    /// Claim name → glob its value must match (`*` within a `/`-separated segment, `**` across).
+    pub claims: BTreeMap<String, String>,
+    pub role: Role,
+    /// For signers: repository globs (`host/path/*`) and key ids it may sign with.
+    #[serde(default)]
+    pub repos: Vec<String>,
+    #[serde(default)]
+    pub keys: Vec<String>,
+}

@@ -1,0 +1,525 @@
+//! Who may do what: API tokens with roles and signer scopes, OIDC ID tokens from CI, refusals recorded
+//! in the register, rate limits, the open loopback default, and the TLS listener.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::elliptic_curve::sec1::ToSec1Point;
+use p256::pkcs8::EncodePrivateKey;
+use serde_json::{Value, json};
+use support::*;
+
+/// `method path` with `token` as bearer (none when empty); status and JSON (or text) answer.
+fn call(server: &Notarium, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let url = format!("{}{path}", server.url);
+    let mut request = match method {
+        "GET" => client().get(url),
+        "DELETE" => client().delete(url),
+        _ => client().post(url),
+    };
+    if !token.is_empty() {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn sign(server: &Notarium, token: &str, image: &str, key: &str) -> (u16, Value) {
+    call(server, "POST", "/v1/sign", token, Some(json!({"image": image, "key": key})))
+}
+
+/// `notarium token ARGS --output json` against the server's database.
+fn token_cli(server: &Notarium, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .arg("token")
+        .args(args)
+        .args(["--output", "json"])
+        .current_dir(ROOT)
+        .env("NOTARIUM_DATABASE_URL", server.database_url())
+        .env_remove("NOTARIUM_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "notarium token {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn create_token(server: &Notarium, args: &[&str]) -> (String, String) {
+    let made = token_cli(server, &[&["create"], args].concat());
+    (made["token"].as_str().unwrap().to_owned(), made["record"]["id"].as_str().unwrap().to_owned())
+}
+
+/// Waits until the server has noticed that tokens exist (it checks every few seconds while open).
+fn wait_until_closed(server: &Notarium) {
+    let start = Instant::now();
+    while call(server, "POST", "/v1/verify", "", Some(json!({"image": "x"}))).0 != 401 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the API stayed open after a token was made");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn entries(server: &Notarium, token: &str) -> Vec<Value> {
+    let (status, body) = call(server, "GET", "/v1/log/entries?start=0&end=1000", token, None);
+    assert_eq!(status, 200, "{body}");
+    body["entries"].as_array().unwrap().iter().map(|e| e["entry"].clone()).collect()
+}
+
+fn assert_nowhere(haystacks: &[(&str, &str)], secrets: &[&str]) {
+    for (name, haystack) in haystacks {
+        for secret in secrets {
+            assert!(!haystack.contains(secret), "a secret appears in {name}");
+        }
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    sha256_digest(text.as_bytes()).trim_start_matches("sha256:").to_owned()
+}
+
+#[test]
+fn tokens_scope_signers_and_roles_and_every_refusal_is_recorded() {
+    let registry = Registry::start();
+    let server = Notarium::start(&[&registry.host]);
+    let team_a = push_many(&registry, "team-a/app", 1).remove(0);
+    let team_b = push_many(&registry, "team-b/app", 1).remove(0);
+    let image_a = format!("{}/team-a/app@{team_a}", registry.host);
+    let image_b = format!("{}/team-b/app@{team_b}", registry.host);
+
+    // Open on loopback until the first token exists, and it says so.
+    assert!(server.log().contains("THE API IS OPEN"), "{}", server.log());
+    assert_eq!(call(&server, "GET", "/v1/log/entries?start=0&end=1", "", None).0, 200);
+
+    let repos = format!("{}/team-a/*", registry.host);
+    let (signer, signer_id) = create_token(&server, &["--role", "signer", "--repos", &repos, "--keys", "dev-ecdsa"]);
+    let (verifier, _) = create_token(&server, &["--role", "verifier"]);
+    let (auditor, _) = create_token(&server, &["--role", "auditor", "--expires", "90d"]);
+    wait_until_closed(&server);
+
+    let (status, body) = sign(&server, &signer, &image_a, "dev-ecdsa");
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = sign(&server, &signer, &image_b, "dev-ecdsa");
+    assert_eq!((status, body["type"].as_str().unwrap()), (403, "https://notarium.dev/problems/forbidden"), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("team-b/app"), "{body}");
+    let (status, body) = sign(&server, &signer, &image_a, "dev-ed25519");
+    assert_eq!(status, 403, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("dev-ed25519"), "{body}");
+    assert_eq!(sign(&server, &verifier, &image_a, "dev-ecdsa").0, 403);
+    assert_eq!(sign(&server, &auditor, &image_a, "dev-ecdsa").0, 403);
+    assert_eq!(sign(&server, "", &image_a, "dev-ecdsa").0, 401);
+    assert_eq!(sign(&server, "ntk_0000000000000000_forged", &image_a, "dev-ecdsa").0, 401);
+    let forged = format!("{}x", &signer[..signer.len() - 1]);
+    assert_eq!(sign(&server, &forged, &image_a, "dev-ecdsa").0, 401);
+
+    // A verifier verifies; an auditor reads and exports but does not verify.
+    let verify = Some(json!({"image": image_a}));
+    assert_eq!(call(&server, "POST", "/v1/verify", &verifier, verify.clone()).0, 200);
+    assert_eq!(call(&server, "POST", "/v1/verify", &auditor, verify).0, 403);
+    assert_eq!(call(&server, "GET", "/v1/log/export", &auditor, None).0, 200);
+    assert_eq!(call(&server, "GET", "/v1/log/export", &verifier, None).0, 403);
+    // Public routes stay public.
+    for path in ["/v1/keys", "/v1/keys/dev-ecdsa/public.pem", "/v1/log/checkpoint", "/healthz", "/metrics"] {
+        assert_eq!(call(&server, "GET", path, "", None).0, 200, "{path}");
+    }
+
+    // The register names who signed and who was refused what.
+    let log = entries(&server, &auditor);
+    let signed: Vec<_> = log.iter().filter(|e| e["kind"] == "sign").collect();
+    assert_eq!(signed.len(), 1);
+    assert_eq!(signed[0]["actor"]["name"], format!("token:{signer_id}"));
+    let denied: Vec<_> = log.iter().filter(|e| e["kind"] == "request-denied").collect();
+    assert_eq!(denied.len(), 6, "{denied:#?}");
+    assert!(denied.iter().all(|e| e["actor"]["addr"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:"))));
+    assert!(denied.iter().any(|e| e["actor"]["name"] == format!("token:{signer_id}")
+        && e["subject"]["route"] == "POST /v1/sign"
+        && e["details"]["reason"].as_str().unwrap().contains("team-b/app")));
+
+    // Revoked and expired tokens are refused.
+    let (short, _) = create_token(&server, &["--role", "signer", "--repos", &repos, "--keys", "*", "--expires", "1s"]);
+    std::thread::sleep(Duration::from_millis(2100));
+    let (status, body) = sign(&server, &short, &image_a, "dev-ecdsa");
+    assert_eq!(status, 401, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("expired"), "{body}");
+    token_cli(&server, &["revoke", &signer_id]);
+    let (status, body) = sign(&server, &signer, &image_a, "dev-ecdsa");
+    assert_eq!(status, 401, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("revoked"), "{body}");
+    let listed = token_cli(&server, &["list"]);
+    let row = listed["tokens"].as_array().unwrap().iter().find(|t| t["id"] == signer_id.as_str()).unwrap().clone();
+    assert!(row["revoked_at"].is_string() && row.get("secret_sha256").is_none(), "{row}");
+
+    // Neither a token nor its hash reaches the log, a listing, or the database file.
+    let database: Vec<u8> = std::fs::read_dir(server.data_dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|f| f.file_name().to_string_lossy().starts_with("notarium.db"))
+        .flat_map(|f| std::fs::read(f.path()).unwrap())
+        .collect();
+    let database = String::from_utf8_lossy(&database);
+    let tokens = [signer.as_str(), verifier.as_str(), auditor.as_str(), short.as_str()];
+    let hashes: Vec<String> = tokens.iter().map(|t| sha256_hex(t)).collect();
+    let secrets: Vec<&str> = tokens.iter().copied().chain(hashes.iter().map(String::as_str)).collect();
+    assert_nowhere(&[("the server log", &server.log()), ("the token list", &listed.to_string())], &secrets);
+    assert_nowhere(&[("the database", &database)], &tokens);
+}
+
+#[test]
+fn administrators_manage_tokens_over_the_api_and_callers_are_rate_limited() {
+    let config = "[auth]\nrequired = true\nrate_per_minute = 5\n";
+    let server = Notarium::start_with_config(config, &[], &[]);
+    assert_eq!(call(&server, "GET", "/v1/tokens", "", None).0, 401);
+    let (admin, _) = create_token(&server, &["--role", "admin"]);
+
+    let (status, made) = call(&server, "POST", "/v1/tokens", &admin, Some(json!({"role": "auditor", "expires": "1h"})));
+    assert_eq!(status, 201, "{made}");
+    let auditor = made["token"].as_str().unwrap();
+    let (status, body) = call(&server, "POST", "/v1/tokens", &admin, Some(json!({"role": "signer"})));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(call(&server, "GET", "/v1/tokens", auditor, None).0, 403);
+    let (status, listed) = call(&server, "GET", "/v1/tokens", &admin, None);
+    assert_eq!(status, 200);
+    assert!(!listed.to_string().contains(auditor) && !listed.to_string().contains(&sha256_hex(auditor)));
+
+    // 5 per minute: the admin has used 3 requests; 2 more, and the next is refused with a time to retry.
+    for _ in 0..2 {
+        assert_eq!(call(&server, "GET", "/v1/tokens", &admin, None).0, 200);
+    }
+    let response = client().get(format!("{}/v1/tokens", server.url)).bearer_auth(&admin).send().unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=12).contains(&retry), "{retry}");
+    // Another caller has its own allowance.
+    let id = made["record"]["id"].as_str().unwrap();
+    assert_eq!(call(&server, "GET", "/v1/log/checkpoint", auditor, None).0, 200);
+    let (status, _) = call(&server, "DELETE", &format!("/v1/tokens/{id}"), auditor, None);
+    assert_eq!(status, 403);
+}
+
+/// An OIDC issuer the test controls: an ES256 and an RS256 key in a JWKS file.
+struct Issuer {
+    dir: tempfile::TempDir,
+    es256: EncodingKey,
+    rs256: EncodingKey,
+    es256_public_pem: String,
+}
+
+const ISSUER: &str = "https://ci.example.test";
+
+impl Issuer {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let es256 = EncodingKey::from_ec_pem(secret.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+        let point = secret.public_key().to_sec1_point(false);
+        let es256_public_pem = {
+            use p256::pkcs8::EncodePublicKey;
+            secret.public_key().to_public_key_pem(Default::default()).unwrap()
+        };
+        let rsa_pem = dir.path().join("rsa.pem");
+        let out = Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+            .arg(&rsa_pem)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let modulus =
+            Command::new("openssl").args(["rsa", "-noout", "-modulus", "-in"]).arg(&rsa_pem).output().unwrap();
+        let modulus = String::from_utf8(modulus.stdout).unwrap();
+        let modulus = hex_bytes(modulus.trim().trim_start_matches("Modulus="));
+        let rs256 = EncodingKey::from_rsa_pem(&std::fs::read(&rsa_pem).unwrap()).unwrap();
+        let jwks = json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "kid": "ec-1", "use": "sig", "alg": "ES256",
+             "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()), "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())},
+            {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256", "n": URL_SAFE_NO_PAD.encode(&modulus), "e": "AQAB"},
+        ]});
+        std::fs::write(dir.path().join("jwks.json"), jwks.to_string()).unwrap();
+        Self { dir, es256, rs256, es256_public_pem }
+    }
+
+    fn config(&self, registry: &str) -> String {
+        format!(
+            r#"
+[[auth.oidc]]
+issuer = "{ISSUER}"
+audience = "notarium"
+jwks_file = "{jwks}"
+
+[[auth.oidc.rules]]
+role = "signer"
+repos = ["{registry}/team-a/*"]
+keys = ["dev-ecdsa"]
+claims = {{ repository = "acme/team-a-*", ref = "refs/heads/main" }}
+
+[[auth.oidc.rules]]
+role = "verifier"
+claims = {{ repository = "acme/deployer" }}
+"#,
+            jwks = self.dir.path().join("jwks.json").display()
+        )
+    }
+
+    fn claims(&self, changes: Value) -> Value {
+        let now = unix_now();
+        let mut claims = json!({
+            "iss": ISSUER, "aud": "notarium", "sub": "repo:acme/team-a-api:ref:refs/heads/main",
+            "repository": "acme/team-a-api", "ref": "refs/heads/main", "workflow": "release",
+            "iat": now, "nbf": now - 5, "exp": now + 600,
+        });
+        for (k, v) in changes.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    }
+
+    fn es256_token(&self, changes: Value) -> String {
+        let header = Header { kid: Some("ec-1".into()), ..Header::new(Algorithm::ES256) };
+        jsonwebtoken::encode(&header, &self.claims(changes), &self.es256).unwrap()
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+fn unsigned_jwt(header: Value, claims: &Value) -> String {
+    let part = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.", part(&header), part(claims))
+}
+
+#[test]
+fn ci_id_tokens_are_verified_against_the_issuer_keys_and_mapped_to_scopes() {
+    let registry = Registry::start();
+    let issuer = Issuer::new();
+    let server = Notarium::start_with_config(&issuer.config(&registry.host), &[&registry.host], &[]);
+    let digest = push_many(&registry, "team-a/api", 1).remove(0);
+    let image = format!("{}/team-a/api@{digest}", registry.host);
+
+    let good = issuer.es256_token(json!({}));
+    let (status, body) = sign(&server, &good, &image, "dev-ecdsa");
+    assert_eq!(status, 201, "{body}");
+    let rsa = jsonwebtoken::encode(
+        &Header { kid: Some("rsa-1".into()), ..Header::new(Algorithm::RS256) },
+        &issuer.claims(json!({})),
+        &issuer.rs256,
+    )
+    .unwrap();
+    assert_eq!(call(&server, "POST", "/v1/verify", &rsa, Some(json!({"image": image}))).0, 403);
+    let deployer = issuer.es256_token(json!({"repository": "acme/deployer", "sub": "repo:acme/deployer"}));
+    assert_eq!(call(&server, "POST", "/v1/verify", &deployer, Some(json!({"image": image}))).0, 200);
+
+    // The identity is in the signature payload's optional section, where verifiers see it.
+    let sig_tag = format!("{}.sig", digest.replace(':', "-"));
+    let manifest: Value = serde_json::from_slice(&registry.manifest("team-a/api", &sig_tag).unwrap()).unwrap();
+    let payload: Value =
+        serde_json::from_slice(&registry.blob("team-a/api", manifest["layers"][0]["digest"].as_str().unwrap()))
+            .unwrap();
+    let optional = &payload["optional"];
+    assert_eq!(optional["notarium.dev/oidc.issuer"], ISSUER);
+    assert_eq!(optional["notarium.dev/oidc.subject"], "repo:acme/team-a-api:ref:refs/heads/main");
+    assert_eq!(optional["notarium.dev/oidc.claim.repository"], "acme/team-a-api");
+    assert_eq!(optional["notarium.dev/oidc.claim.ref"], "refs/heads/main");
+    // Clients cannot write those annotations themselves.
+    let spoof = json!({"image": image, "key": "dev-ecdsa", "annotations": {"notarium.dev/oidc.issuer": "me"}});
+    assert_eq!(call(&server, "POST", "/v1/sign", &good, Some(spoof)).0, 400);
+
+    // Out of scope or matching no rule: 403.
+    let other = format!("{}/team-b/api@{digest}", registry.host);
+    assert_eq!(sign(&server, &good, &other, "dev-ecdsa").0, 403);
+    let branch = issuer.es256_token(json!({"ref": "refs/heads/feature"}));
+    assert_eq!(sign(&server, &branch, &image, "dev-ecdsa").0, 403);
+
+    // Every malformed, misdirected or forged token: 401.
+    let now = unix_now();
+    let other_key = EncodingKey::from_ec_pem(
+        p256::SecretKey::from_slice(&[9u8; 32]).unwrap().to_pkcs8_pem(Default::default()).unwrap().as_bytes(),
+    )
+    .unwrap();
+    let es = |key: &EncodingKey, kid: &str, claims: Value| {
+        let header = Header { kid: Some(kid.into()), ..Header::new(Algorithm::ES256) };
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    };
+    let hmac_with_public_key = jsonwebtoken::encode(
+        &Header { kid: Some("ec-1".into()), ..Header::new(Algorithm::HS256) },
+        &issuer.claims(json!({})),
+        &EncodingKey::from_secret(issuer.es256_public_pem.as_bytes()),
+    )
+    .unwrap();
+    let refused = [
+        ("wrong audience", issuer.es256_token(json!({"aud": "someone-else"}))),
+        ("expired", issuer.es256_token(json!({"exp": now - 3600, "iat": now - 7200, "nbf": now - 7200}))),
+        ("not yet valid", issuer.es256_token(json!({"nbf": now + 3600}))),
+        ("bad signature", es(&other_key, "ec-1", issuer.claims(json!({})))),
+        ("unknown kid", es(&issuer.es256, "ec-9", issuer.claims(json!({})))),
+        ("alg none", unsigned_jwt(json!({"alg": "none", "typ": "JWT"}), &issuer.claims(json!({})))),
+        ("HMAC signed with the public key", hmac_with_public_key),
+        ("unknown issuer", issuer.es256_token(json!({"iss": "https://evil.example"}))),
+        ("not a token", "garbage".to_owned()),
+    ];
+    for (what, token) in &refused {
+        let (status, body) = sign(&server, token, &image, "dev-ecdsa");
+        assert_eq!(status, 401, "{what}: {body}");
+        assert!(!body.to_string().contains(token.as_str()), "{what}: the answer quotes the token");
+    }
+
+    // The register names the CI identity; no JWT reaches the log.
+    let auditor_token = {
+        let (token, _) = create_token(&server, &["--role", "auditor"]);
+        token
+    };
+    let log = entries(&server, &auditor_token);
+    let signed = log.iter().find(|e| e["kind"] == "sign").unwrap();
+    assert_eq!(
+        signed["actor"]["name"],
+        format!(
+            "oidc:{ISSUER} sub=repo:acme/team-a-api:ref:refs/heads/main ref=refs/heads/main repository=acme/team-a-api"
+        )
+    );
+    let secrets: Vec<&str> = refused.iter().map(|(_, t)| t.as_str()).chain([good.as_str(), rsa.as_str()]).collect();
+    let secrets: Vec<&str> = secrets.into_iter().filter(|t| t.len() > 20).collect();
+    assert_nowhere(&[("the server log", &server.log())], &secrets);
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it, as PEM files in `dir`.
+fn make_ca_and_server_cert(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ca_key = dir.join(format!("{name}-ca.key"));
+    let ca = dir.join(format!("{name}-ca.pem"));
+    let key = dir.join(format!("{name}-server.key"));
+    let csr = dir.join(format!("{name}-server.csr"));
+    let cert = dir.join(format!("{name}-server.pem"));
+    let ext = dir.join(format!("{name}-ext.cnf"));
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &p(&ca_key)]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        &p(&ca_key),
+        "-sha256",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={name} test CA"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-out",
+        &p(&ca),
+    ]);
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &p(&key)]);
+    openssl(&["req", "-new", "-key", &p(&key), "-subj", "/CN=127.0.0.1", "-out", &p(&csr)]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(&csr),
+        "-CA",
+        &p(&ca),
+        "-CAkey",
+        &p(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-sha256",
+        "-extfile",
+        &p(&ext),
+        "-out",
+        &p(&cert),
+    ]);
+    (ca, cert, key)
+}
+
+fn tls_client(ca: &Path) -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    reqwest::blocking::Client::builder().tls_certs_only([ca]).build().unwrap()
+}
+
+#[test]
+fn the_tls_listener_serves_trusting_clients_refuses_plain_http_and_reloads_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_ca_and_server_cert(dir.path(), "first");
+    let (cert_path, key_path) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+    std::fs::copy(&cert, &cert_path).unwrap();
+    std::fs::copy(&key, &key_path).unwrap();
+    let config = format!("[server]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n", cert_path.display(), key_path.display());
+    let server = Notarium::start_with_config(&config, &[], &[]);
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+
+    let response = tls_client(&ca).get(format!("{}/healthz", server.url)).send().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let plain = server.url.replace("https://", "http://");
+    let answer = client().get(format!("{plain}/healthz")).send();
+    assert!(answer.is_err() || !answer.unwrap().status().is_success(), "plain HTTP was served on the TLS port");
+    let untrusting = client().get(format!("{}/healthz", server.url)).send();
+    assert!(untrusting.is_err(), "a client that does not trust the test CA connected");
+
+    // A new certificate from another CA replaces the files: new connections get it without a restart.
+    let (second_ca, second_cert, second_key) = make_ca_and_server_cert(dir.path(), "second");
+    std::fs::copy(&second_key, &key_path).unwrap();
+    std::fs::copy(&second_cert, &cert_path).unwrap();
+    let start = Instant::now();
+    while tls_client(&second_ca).get(format!("{}/healthz", server.url)).send().is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the new certificate was not picked up: {}", server.log());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(tls_client(&ca).get(format!("{}/healthz", server.url)).send().is_err());
+}
+
+#[test]
+fn a_non_loopback_listener_needs_tls_and_authentication_or_insecure() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .arg("serve")
+            .args(extra)
+            .current_dir(ROOT)
+            .env("NOTARIUM_LISTEN", "0.0.0.0:0")
+            .env("NOTARIUM_DATA_DIR", data.path())
+            .env("NOTARIUM_DATABASE_URL", test_database_url(data.path()))
+            .env("NOTARIUM_POLICIES_DIR", data.path().join("none"))
+            .env_remove("NOTARIUM_CONFIG")
+            .env_remove("NOTARIUM_INSECURE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let refused = serve(&[]).wait_with_output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("--insecure"), "{stderr}");
+
+    let mut insecure = serve(&["--insecure"]);
+    let stderr = insecure.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let listening = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("notarium listening on"));
+    let _ = insecure.kill();
+    let _ = insecure.wait();
+    assert!(listening.is_some_and(|l| l.contains("0.0.0.0:")));
+}
