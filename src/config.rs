@@ -363,6 +363,9 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("key id {:?} is configured twice", key.id())));
             }
         }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(ConfigError::Invalid("[server] tls_cert and tls_key go together: set both or neither".into()));
+        }
         if self.keys.is_empty() {
             return Err(ConfigError::Invalid("no [[keys]] configured".into()));
         }

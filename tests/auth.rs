@@ -144,6 +144,26 @@ fn tokens_scope_signers_and_roles_and_every_refusal_is_recorded() {
         && e["subject"]["route"] == "POST /v1/sign"
         && e["details"]["reason"].as_str().unwrap().contains("team-b/app")));
 
+    let made: Vec<_> = log.iter().filter(|e| e["kind"] == "token-created").collect();
+    assert_eq!(made.len(), 3);
+    assert!(
+        made.iter().any(|e| e["details"]["id"] == signer_id.as_str() && e["details"]["repos"][0] == repos.as_str())
+    );
+
+    // The CLI client sends NOTARIUM_TOKEN.
+    let cli_sign = |token: &str| {
+        Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .args(["sign", &image_a, "--key", "dev-ecdsa", "--server", &server.url])
+            .env("NOTARIUM_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let out = cli_sign(&signer);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli_sign("");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bearer token"));
+
     // Revoked and expired tokens are refused.
     let (short, _) = create_token(&server, &["--role", "signer", "--repos", &repos, "--keys", "*", "--expires", "1s"]);
     std::thread::sleep(Duration::from_millis(2100));
@@ -203,10 +223,17 @@ fn administrators_manage_tokens_over_the_api_and_callers_are_rate_limited() {
     assert_eq!(call(&server, "GET", "/v1/log/checkpoint", auditor, None).0, 200);
     let (status, _) = call(&server, "DELETE", &format!("/v1/tokens/{id}"), auditor, None);
     assert_eq!(status, 403);
+    let (status, log) = call(&server, "GET", "/v1/log/entries?start=0&end=100", auditor, None);
+    assert_eq!(status, 200, "{log}");
+    let kinds: Vec<&str> =
+        log["entries"].as_array().unwrap().iter().map(|e| e["entry"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "token-created").count(), 2, "{kinds:?}");
+    assert!(!log.to_string().contains(auditor));
 }
 
 /// An OIDC issuer the test controls: an ES256 and an RS256 key in a JWKS file.
 struct Issuer {
+    name: String,
     dir: tempfile::TempDir,
     es256: EncodingKey,
     rs256: EncodingKey,
@@ -216,7 +243,7 @@ struct Issuer {
 const ISSUER: &str = "https://ci.example.test";
 
 impl Issuer {
-    fn new() -> Self {
+    fn new(name: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
         let es256 = EncodingKey::from_ec_pem(secret.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
@@ -243,7 +270,7 @@ impl Issuer {
             {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256", "n": URL_SAFE_NO_PAD.encode(&modulus), "e": "AQAB"},
         ]});
         std::fs::write(dir.path().join("jwks.json"), jwks.to_string()).unwrap();
-        Self { dir, es256, rs256, es256_public_pem }
+        Self { name: name.to_owned(), dir, es256, rs256, es256_public_pem }
     }
 
     fn config(&self, registry: &str) -> String {
@@ -271,7 +298,7 @@ claims = {{ repository = "acme/deployer" }}
     fn claims(&self, changes: Value) -> Value {
         let now = unix_now();
         let mut claims = json!({
-            "iss": ISSUER, "aud": "notarium", "sub": "repo:acme/team-a-api:ref:refs/heads/main",
+            "iss": self.name, "aud": "notarium", "sub": "repo:acme/team-a-api:ref:refs/heads/main",
             "repository": "acme/team-a-api", "ref": "refs/heads/main", "workflow": "release",
             "iat": now, "nbf": now - 5, "exp": now + 600,
         });
@@ -303,7 +330,7 @@ fn unsigned_jwt(header: Value, claims: &Value) -> String {
 #[test]
 fn ci_id_tokens_are_verified_against_the_issuer_keys_and_mapped_to_scopes() {
     let registry = Registry::start();
-    let issuer = Issuer::new();
+    let issuer = Issuer::new(ISSUER);
     let server = Notarium::start_with_config(&issuer.config(&registry.host), &[&registry.host], &[]);
     let digest = push_many(&registry, "team-a/api", 1).remove(0);
     let image = format!("{}/team-a/api@{digest}", registry.host);
@@ -391,6 +418,60 @@ fn ci_id_tokens_are_verified_against_the_issuer_keys_and_mapped_to_scopes() {
     let secrets: Vec<&str> = refused.iter().map(|(_, t)| t.as_str()).chain([good.as_str(), rsa.as_str()]).collect();
     let secrets: Vec<&str> = secrets.into_iter().filter(|t| t.len() > 20).collect();
     assert_nowhere(&[("the server log", &server.log())], &secrets);
+}
+
+#[test]
+fn issuer_keys_are_discovered_over_http_and_an_unreachable_issuer_is_a_503() {
+    let port = free_port();
+    let name = format!("http://127.0.0.1:{port}");
+    let issuer = Issuer::new(&name);
+    let well_known = issuer.dir.path().join(".well-known");
+    std::fs::create_dir(&well_known).unwrap();
+    let discovery = json!({"issuer": name, "jwks_uri": format!("{name}/jwks.json")});
+    std::fs::write(well_known.join("openid-configuration"), discovery.to_string()).unwrap();
+    let mut http = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .arg(issuer.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the issuer's HTTP server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dead = free_port();
+    let config = format!(
+        r#"
+[[auth.oidc]]
+issuer = "{name}"
+audience = "notarium"
+[[auth.oidc.rules]]
+role = "verifier"
+claims = {{ repository = "acme/deployer" }}
+
+[[auth.oidc]]
+issuer = "http://127.0.0.1:{dead}"
+audience = "notarium"
+"#
+    );
+    let server = Notarium::start_with_config(&config, &[], &[]);
+    let token = issuer.es256_token(json!({"repository": "acme/deployer"}));
+    let (status, body) = call(&server, "GET", "/v1/referrers?image=127.0.0.1:1/x@sha256:00", &token, None);
+    // Authenticated and authorized: the answer is about the (malformed) digest, not the caller.
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (400, Some("https://notarium.dev/problems/malformed-digest")),
+        "{body}"
+    );
+    let _ = http.kill();
+    let _ = http.wait();
+
+    let unreachable = Issuer { name: format!("http://127.0.0.1:{dead}"), ..Issuer::new("x") };
+    let (status, body) = call(&server, "GET", "/v1/referrers?image=x", &unreachable.es256_token(json!({})), None);
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.to_string().contains("eyJ"), "{body}");
 }
 
 /// A test CA and a server certificate for 127.0.0.1 signed by it, as PEM files in `dir`.

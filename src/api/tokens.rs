@@ -27,7 +27,7 @@ pub struct CreateTokenBody {
 }
 
 pub async fn create(
-    _caller: Authorized<Administering>,
+    caller: Authorized<Administering>,
     State(state): State<AppState>,
     body: Result<Json<CreateTokenBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -36,7 +36,9 @@ pub async fn create(
     let spec =
         TokenSpec { role: body.role, repos: body.repos, keys: body.keys, description: body.description, expires_in };
     let (token, record) = state.auth.create_token(&spec).await?;
-    Ok((StatusCode::CREATED, Json(json!({"token": token.reveal(), "record": describe(&record)}))))
+    let record = describe(&record);
+    state.service.record_token_change("token-created", caller.actor(), &record).await?;
+    Ok((StatusCode::CREATED, Json(json!({"token": token.reveal(), "record": record}))))
 }
 
 pub async fn list(_caller: Authorized<Administering>, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -45,9 +47,13 @@ pub async fn list(_caller: Authorized<Administering>, State(state): State<AppSta
 }
 
 pub async fn revoke(
-    _caller: Authorized<Administering>,
+    caller: Authorized<Administering>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.auth.revoke_token(&id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::no_such_token(&id)) }
+    if !state.auth.revoke_token(&id).await? {
+        return Err(ApiError::no_such_token(&id));
+    }
+    state.service.record_token_change("token-revoked", caller.actor(), &json!({"id": id})).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,9 @@ use super::{CliError, Output};
 use crate::auth::token::{TokenSpec, parse_lifetime};
 use crate::auth::{AuthError, Role};
 use crate::config::Config;
-use crate::store::{Store, TokenRecord};
+use crate::store::{Append, LogStore, Store, TokenRecord};
+use std::sync::Arc;
+use time::format_description::well_known::Rfc3339;
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
@@ -46,18 +48,19 @@ pub async fn run(command: TokenCommand, config: Option<PathBuf>, output: Output)
         TokenCommand::Create { role, repos, keys, expires, description } => {
             let expires_in = expires.as_deref().map(parse_lifetime).transpose().map_err(CliError::Usage)?;
             let spec = TokenSpec { role, repos, keys, description, expires_in };
-            create(store.as_ref(), &spec, output).await
+            create(&store, &spec, output).await
         }
         TokenCommand::List => list(store.as_ref(), output).await,
-        TokenCommand::Revoke { id } => revoke(store.as_ref(), &id, output).await,
+        TokenCommand::Revoke { id } => revoke(&store, &id, output).await,
     }
 }
 
-async fn create(store: &dyn Store, spec: &TokenSpec, output: Output) -> Result<(), CliError> {
-    let (token, record) = crate::auth::token::create(store, spec).await.map_err(|e| match e {
+async fn create(store: &Arc<dyn Store>, spec: &TokenSpec, output: Output) -> Result<(), CliError> {
+    let (token, record) = crate::auth::token::create(store.as_ref(), spec).await.map_err(|e| match e {
         AuthError::InvalidSpec(reason) => CliError::Usage(reason),
         other => CliError::Unavailable(other.to_string()),
     })?;
+    record_change(store, "token-created", &describe(&record)).await?;
     match output {
         Output::Json => println!("{}", json!({"token": token.reveal(), "record": describe(&record)})),
         Output::Text => {
@@ -90,16 +93,27 @@ async fn list(store: &dyn Store, output: Output) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn revoke(store: &dyn Store, id: &str, output: Output) -> Result<(), CliError> {
-    let now = OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("UTC formats");
+async fn revoke(store: &Arc<dyn Store>, id: &str, output: Output) -> Result<(), CliError> {
+    let now = OffsetDateTime::now_utc().format(&Rfc3339).expect("UTC formats");
     let revoked = store.revoke_token(id, &now).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     if !revoked {
         return Err(CliError::Refused(format!("no token {id} in force")));
     }
+    record_change(store, "token-revoked", &json!({"id": id})).await?;
     match output {
         Output::Json => println!("{}", json!({"revoked": id, "at": now})),
         Output::Text => println!("revoked {id}"),
     }
+    Ok(())
+}
+
+/// The register entry for a change made from the command line (the actor is the operating-system user).
+async fn record_change(store: &Arc<dyn Store>, kind: &str, token: &Value) -> Result<(), CliError> {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let time = OffsetDateTime::now_utc().format(&Rfc3339).expect("UTC formats");
+    let entry = crate::register::event::token_entry(kind, &time, &format!("cli:{user}"), token);
+    let log = crate::register::Log::new(store.clone() as Arc<dyn LogStore>);
+    log.append(Append::plain(entry)).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     Ok(())
 }
 

@@ -189,3 +189,15 @@ pub fn denied_entry(d: &DeniedRequest<'_>) -> Vec<u8> {
         "details": {"reason": d.reason},
     }))
 }
+
+/// A token made or revoked: `kind` is `token-created` or `token-revoked`; `details` describe the token
+/// (id, role, scope, expiry), never the token or its hash.
+pub fn token_entry(kind: &str, time: &str, actor: &str, details: &serde_json::Value) -> Vec<u8> {
+    canonical_json(&json!({
+        "kind": kind,
+        "time": time,
+        "actor": {"name": actor},
+        "subject": {"token": details["id"]},
+        "details": details,
+    }))
+}

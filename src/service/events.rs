@@ -2,7 +2,9 @@
 //! logged once however often the registry retries it.
 
 use super::{LogPosition, Service, ServiceError, now_rfc3339};
-use crate::register::event::{DeniedRequest, RECORDED_ACTIONS, RegistryEnvelope, denied_entry, registry_entry};
+use crate::register::event::{
+    DeniedRequest, RECORDED_ACTIONS, RegistryEnvelope, denied_entry, registry_entry, token_entry,
+};
 use crate::store::{Append, Effect};
 
 /// What a notification delivery changed.
@@ -14,6 +16,18 @@ pub struct RecordedEvents {
 }
 
 impl Service {
+    /// Records a token made or revoked (`kind`: `token-created`, `token-revoked`) by `actor`.
+    pub async fn record_token_change(
+        &self,
+        kind: &str,
+        actor: &str,
+        token: &serde_json::Value,
+    ) -> Result<LogPosition, ServiceError> {
+        let entry = token_entry(kind, &now_rfc3339(), actor, token);
+        let placed = self.log.append(Append::plain(entry)).await?;
+        Ok(LogPosition { index: placed.index, tree_size: placed.tree_size })
+    }
+
     /// Records that `actor` was refused `route` (`METHOD /path`) and why.
     pub async fn record_denial(
         &self,
