@@ -474,6 +474,41 @@ secret_id_file = "/run/secret"
     }
 
     #[test]
+    fn the_example_file_parses_and_names_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("notarium.example.toml");
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(c.server.request_timeout_secs, 60);
+        assert_eq!(c.auth.rate_per_minute, 600);
+        assert!(!c.auth.required && c.auth.oidc.is_empty());
+    }
+
+    #[test]
+    fn an_oidc_issuer_with_rules_parses_and_tls_needs_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        std::fs::write(
+            &path,
+            r#"
+[[auth.oidc]]
+issuer = "https://token.actions.githubusercontent.com"
+audience = "notarium"
+[[auth.oidc.rules]]
+claims = { repository = "acme/*" }
+role = "signer"
+repos = ["r.example/acme/*"]
+keys = ["prod"]
+"#,
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(c.auth.oidc[0].algorithms, ["RS256", "ES256"]);
+        assert_eq!(c.auth.oidc[0].rules[0].role, crate::auth::Role::Signer);
+        std::fs::write(&path, "[server]\ntls_cert = \"c.pem\"\n").unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.contains("tls_key"), "{err}");
+    }
+
+    #[test]
     fn typos_and_duplicate_keys_are_refused_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n.toml");

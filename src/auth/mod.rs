@@ -241,3 +241,43 @@ impl Authenticator {
         known.authenticate(jwt).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(role: Role, repos: &[&str], keys: &[&str]) -> Principal {
+        let scope = Scope {
+            repos: repos.iter().map(|s| s.to_string()).collect(),
+            keys: keys.iter().map(|s| s.to_string()).collect(),
+        };
+        Principal { name: "token:t".into(), role: Some(role), scope, identity: None }
+    }
+
+    #[test]
+    fn each_role_gets_its_routes_and_admins_do_not_sign() {
+        let allowed = |role| {
+            [Need::Sign, Need::Verify, Need::Audit, Need::Admin].map(|n| caller(role, &[], &[]).permits(n).is_ok())
+        };
+        assert_eq!(allowed(Role::Signer), [true, false, false, false]);
+        assert_eq!(allowed(Role::Verifier), [false, true, false, false]);
+        assert_eq!(allowed(Role::Auditor), [false, false, true, false]);
+        assert_eq!(allowed(Role::Admin), [false, true, true, true]);
+        assert!(Principal::anonymous().may_sign("any/where", "any").is_ok());
+    }
+
+    #[test]
+    fn signer_scopes_match_repository_globs_within_a_segment_and_listed_keys() {
+        let signer = caller(Role::Signer, &["r.example/team-a/*"], &["prod"]);
+        assert!(signer.may_sign("r.example/team-a/app", "prod").is_ok());
+        assert!(signer.may_sign("r.example/team-a/deep/app", "prod").is_err());
+        assert!(signer.may_sign("r.example/team-b/app", "prod").is_err());
+        let Err(AuthError::Forbidden { actor, reason }) = signer.may_sign("r.example/team-a/app", "dev") else {
+            panic!("another key was allowed")
+        };
+        assert_eq!(actor, "token:t");
+        assert!(reason.contains("dev"), "{reason}");
+        assert!(caller(Role::Signer, &["r.example/**"], &["*"]).may_sign("r.example/a/b", "any").is_ok());
+        assert!(caller(Role::Verifier, &["**"], &["*"]).may_sign("r.example/a", "k").is_err());
+    }
+}
