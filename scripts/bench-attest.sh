@@ -9,10 +9,7 @@ IMAGES=${1:-200}
 source scripts/bench-lib.sh
 LOAD=$PWD/target/release/examples/sign_load
 
-start_registry
-sed -i 's/log: {level: error}/log: {level: info, accesslog: {disabled: false}}/' "$work/registry.yml"
-kill "${pids[-1]}"; sleep 0.5
-docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & pids+=($!)
+start_registry access-log
 srv_port=$(free_port); SERVER=http://127.0.0.1:$srv_port
 NOTARIUM_LISTEN=127.0.0.1:$srv_port NOTARIUM_DATA_DIR=$work/data NOTARIUM_INSECURE_REGISTRIES=$REG NOTARIUM_LOG=warn \
   "$NOTARIUM" serve > "$work/notarium.log" 2>&1 & pids+=($!)

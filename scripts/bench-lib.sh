@@ -14,11 +14,14 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Starts a CNCF distribution registry on a free port (storage under REGISTRY_ROOT if set); sets REG.
+# `start_registry access-log` also logs every request to $work/registry.log, to count round trips.
 start_registry() {
   REG=127.0.0.1:$(free_port)
+  local log="{level: error}"
+  [ "${1:-}" = access-log ] && log="{level: info, accesslog: {disabled: false}}"
   cat > "$work/registry.yml" <<YML
 version: 0.1
-log: {level: error}
+log: $log
 storage: {filesystem: {rootdirectory: ${REGISTRY_ROOT:-$work}/registry-$$}, delete: {enabled: true}}
 http: {addr: $REG}
 YML
