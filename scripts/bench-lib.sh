@@ -27,3 +27,10 @@ http: {addr: $REG}
 YML
   docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & pids+=($!)
 }
+
+# With `start_registry access-log`: how many requests the registry has logged so far, and the last N of them
+# (method and path), to count the round trips of an operation.
+registry_requests() { grep -c '"\(GET\|HEAD\|PUT\|POST\|PATCH\) ' "$work/registry.log" || true; }
+last_registry_requests() {
+  grep '"\(GET\|HEAD\|PUT\|POST\|PATCH\) ' "$work/registry.log" | tail -n "$1" | sed 's/.*"\(\(GET\|HEAD\|PUT\|POST\|PATCH\) [^ ]*\).*/  \1/'
+}

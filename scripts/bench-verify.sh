@@ -38,11 +38,11 @@ echo "## Registry round trips per cold verify (20 images signed by notarium, by 
 while read -r image; do
   curl -sf "$SERVER/v1/sign" -H 'Content-Type: application/json' -d "{\"image\":\"$image\",\"key\":\"dev-ecdsa\"}" > /dev/null
 done < "$work/images.txt"
-requests() { grep -c '"\(GET\|HEAD\|PUT\|POST\|PATCH\) ' "$work/registry.log" || true; }
-before=$(requests)
+before=$(registry_requests)
 while read -r image; do
-  curl -sf "$SERVER/v1/verify" -H 'Content-Type: application/json' -d "{\"image\":\"$image\"}" | grep -q '"allowed":true'
+  answer=$(curl -sf "$SERVER/v1/verify" -H 'Content-Type: application/json' -d "{\"image\":\"$image\"}")
+  [[ $answer == *'"allowed":true'* ]] || { echo "not allowed: $answer"; exit 1; }
 done < "$work/images.txt"
-after=$(requests)
+after=$(registry_requests)
 echo "round trips per cold verify: $(( (after - before) / 20 ))"
-grep '"\(GET\|HEAD\|PUT\|POST\|PATCH\) ' "$work/registry.log" | tail -n $(( (after - before) / 20 )) | sed 's/.*"\(\(GET\|HEAD\|PUT\|POST\|PATCH\) [^ ]*\).*/  \1/'
+last_registry_requests $(( (after - before) / 20 ))
