@@ -10,10 +10,7 @@ source scripts/bench-lib.sh
 LOAD=$PWD/target/release/examples/sign_load
 
 start_registry access-log
-srv_port=$(free_port); SERVER=http://127.0.0.1:$srv_port
-NOTARIUM_LISTEN=127.0.0.1:$srv_port NOTARIUM_DATA_DIR=$work/data NOTARIUM_INSECURE_REGISTRIES=$REG NOTARIUM_LOG=warn \
-  "$NOTARIUM" serve > "$work/notarium.log" 2>&1 & pids+=($!)
-until curl -sf "$SERVER/healthz" >/dev/null && curl -sf "http://$REG/v2/" >/dev/null; do sleep 0.2; done
+start_notarium
 
 echo "## Attestations through the API ($(nproc) cores, $IMAGES distinct images per run)"
 for c in 1 8; do

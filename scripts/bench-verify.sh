@@ -22,10 +22,7 @@ policies:
       - key: dev-ecdsa
 YML
 printf '[policies]\ndir = "%s"\ncache_secs = 3600\n' "$work/policies" > "$work/notarium.toml"
-srv_port=$(free_port); SERVER=http://127.0.0.1:$srv_port
-NOTARIUM_CONFIG=$work/notarium.toml NOTARIUM_LISTEN=127.0.0.1:$srv_port NOTARIUM_DATA_DIR=$work/data \
-  NOTARIUM_INSECURE_REGISTRIES=$REG NOTARIUM_LOG=warn "$NOTARIUM" serve > "$work/notarium.log" 2>&1 & pids+=($!)
-until curl -sf "$SERVER/healthz" >/dev/null && curl -sf "http://$REG/v2/" >/dev/null; do sleep 0.2; done
+NOTARIUM_CONFIG=$work/notarium.toml start_notarium
 
 echo "## Verify through the API ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start, $IMAGES distinct signed images per run)"
 for c in 1 8; do
