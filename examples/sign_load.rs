@@ -1,9 +1,11 @@
 //! Load tool: pushes N distinct small images straight to a registry, then signs (or, with `--attest`,
 //! attests with a SLSA provenance v1 predicate) each through a running notarium with C concurrent clients
-//! and reports throughput and latency percentiles.
+//! and reports throughput and latency percentiles. With `--verify` it signs every image first (untimed),
+//! then verifies each twice through `POST /v1/verify`: a cold pass (the first decision about each digest,
+//! read from the registry) and a warm one (the same digests again, from the decision cache when it is on).
 //!
 //! cargo run --release --example sign_load -- --server http://127.0.0.1:8080 --registry 127.0.0.1:5000 \
-//!     --images 400 --concurrency 8 --key dev-ecdsa
+//!     --images 400 --concurrency 8 --key dev-ecdsa [--attest | --verify]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,22 +33,50 @@ struct Args {
     #[arg(long)]
     push_only: bool,
     /// `POST /v1/attest` a SLSA provenance v1 statement instead of signing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "verify")]
     attest: bool,
+    /// Sign every image (untimed), then time `POST /v1/verify` twice per image: cold, then warm. The server's
+    /// policies must allow the repository's images signed by `--key`.
+    #[arg(long)]
+    verify: bool,
 }
 
-/// The request for one image: a sign, or an attestation with a small SLSA provenance v1 predicate.
-fn request(attest: bool, image: &str, key: &str) -> (&'static str, serde_json::Value) {
-    if !attest {
-        return ("/v1/sign", serde_json::json!({"image": image, "key": key}));
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Sign,
+    Attest,
+    Verify,
+}
+
+impl Action {
+    /// The request for one image: a sign, an attestation with a small SLSA provenance v1 predicate, or a verify.
+    fn request(self, image: &str, key: &str) -> (&'static str, serde_json::Value) {
+        match self {
+            Self::Sign => ("/v1/sign", serde_json::json!({"image": image, "key": key})),
+            Self::Verify => ("/v1/verify", serde_json::json!({"image": image})),
+            Self::Attest => {
+                let predicate = serde_json::json!({
+                    "buildDefinition": {"buildType": "https://example.com/load/v1", "externalParameters": {"image": image}},
+                    "runDetails": {"builder": {"id": "https://example.com/load-builder"}},
+                });
+                let body = serde_json::json!({"image": image, "key": key,
+                    "predicate_type": "https://slsa.dev/provenance/v1", "predicate": predicate});
+                ("/v1/attest", body)
+            }
+        }
     }
-    let predicate = serde_json::json!({
-        "buildDefinition": {"buildType": "https://example.com/load/v1", "externalParameters": {"image": image}},
-        "runDetails": {"builder": {"id": "https://example.com/load-builder"}},
-    });
-    let body = serde_json::json!({"image": image, "key": key, "predicate_type": "https://slsa.dev/provenance/v1",
-        "predicate": predicate});
-    ("/v1/attest", body)
+
+    fn expected_status(self) -> u16 {
+        if self == Self::Verify { 200 } else { 201 }
+    }
+
+    fn counted(self) -> &'static str {
+        match self {
+            Self::Sign => "signs",
+            Self::Attest => "attestations",
+            Self::Verify => "verifications",
+        }
+    }
 }
 
 fn digest(bytes: &[u8]) -> String {
@@ -109,6 +139,70 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// The latencies of one pass over every image and how long it took; for verifies, how many were cache hits.
+struct Pass {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    cached: usize,
+}
+
+/// Sends `action` once per image from `args.concurrency` concurrent clients.
+async fn run_pass(http: &reqwest::Client, args: &Args, images: &Arc<Vec<String>>, action: Action) -> Pass {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (http, images, next) = (http.clone(), images.clone(), next.clone());
+        let (server, key) = (args.server.clone(), args.key.clone());
+        workers.push(tokio::spawn(async move {
+            let (mut latencies, mut cached) = (Vec::new(), 0);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(image) = images.get(i) else { break };
+                let t = Instant::now();
+                let (path, body) = action.request(image, &key);
+                let response = http.post(format!("{server}{path}")).json(&body).send().await.unwrap();
+                let status = response.status();
+                let text = response.text().await.unwrap();
+                let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+                assert_eq!(status, action.expected_status(), "{path} failed: {body}");
+                latencies.push(t.elapsed());
+                if action == Action::Verify {
+                    assert_eq!(body["allowed"], true, "the policies must allow {image}: {body}");
+                    cached += usize::from(body["cached"] == true);
+                }
+            }
+            (latencies, cached)
+        }));
+    }
+    let mut pass = Pass { latencies: Vec::new(), elapsed: Duration::ZERO, cached: 0 };
+    for w in workers {
+        let (latencies, cached) = w.await.unwrap();
+        pass.latencies.extend(latencies);
+        pass.cached += cached;
+    }
+    pass.elapsed = started.elapsed();
+    pass.latencies.sort();
+    pass
+}
+
+fn report(args: &Args, action: Action, label: &str, pass: &Pass) {
+    let latencies = &pass.latencies;
+    let cached = if action == Action::Verify { format!(" cached={}", pass.cached) } else { String::new() };
+    println!(
+        "{}={}{label} concurrency={} key={} elapsed={:.2}s throughput={:.1}/s p50={:.1}ms p95={:.1}ms p99={:.1}ms{cached}",
+        action.counted(),
+        latencies.len(),
+        args.concurrency,
+        args.key,
+        pass.elapsed.as_secs_f64(),
+        latencies.len() as f64 / pass.elapsed.as_secs_f64(),
+        percentile(latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(latencies, 0.95).as_secs_f64() * 1e3,
+        percentile(latencies, 0.99).as_secs_f64() * 1e3,
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -119,44 +213,12 @@ async fn main() {
         images.iter().for_each(|i| println!("{i}"));
         return;
     }
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
-        let (http, images, next) = (http.clone(), images.clone(), next.clone());
-        let (server, key, attest) = (args.server.clone(), args.key.clone(), args.attest);
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(image) = images.get(i) else { break };
-                let t = Instant::now();
-                let (path, body) = request(attest, image, &key);
-                let response = http.post(format!("{server}{path}")).json(&body).send().await.unwrap();
-                let status = response.status();
-                let body = response.text().await.unwrap();
-                assert_eq!(status, 201, "{path} failed: {body}");
-                latencies.push(t.elapsed());
-            }
-            latencies
-        }));
+    if !args.verify {
+        let action = if args.attest { Action::Attest } else { Action::Sign };
+        report(&args, action, "", &run_pass(&http, &args, &images, action).await);
+        return;
     }
-    let mut latencies = Vec::new();
-    for w in workers {
-        latencies.extend(w.await.unwrap());
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    println!(
-        "{}={} concurrency={} key={} elapsed={:.2}s throughput={:.1}/s p50={:.1}ms p95={:.1}ms p99={:.1}ms",
-        if args.attest { "attestations" } else { "signs" },
-        latencies.len(),
-        args.concurrency,
-        args.key,
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.95).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-    );
+    run_pass(&http, &args, &images, Action::Sign).await;
+    report(&args, Action::Verify, " (cold)", &run_pass(&http, &args, &images, Action::Verify).await);
+    report(&args, Action::Verify, " (warm)", &run_pass(&http, &args, &images, Action::Verify).await);
 }

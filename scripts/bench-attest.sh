@@ -9,14 +9,8 @@ IMAGES=${1:-200}
 source scripts/bench-lib.sh
 LOAD=$PWD/target/release/examples/sign_load
 
-start_registry
-sed -i 's/log: {level: error}/log: {level: info, accesslog: {disabled: false}}/' "$work/registry.yml"
-kill "${pids[-1]}"; sleep 0.5
-docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & pids+=($!)
-srv_port=$(free_port); SERVER=http://127.0.0.1:$srv_port
-NOTARIUM_LISTEN=127.0.0.1:$srv_port NOTARIUM_DATA_DIR=$work/data NOTARIUM_INSECURE_REGISTRIES=$REG NOTARIUM_LOG=warn \
-  "$NOTARIUM" serve > "$work/notarium.log" 2>&1 & pids+=($!)
-until curl -sf "$SERVER/healthz" >/dev/null && curl -sf "http://$REG/v2/" >/dev/null; do sleep 0.2; done
+start_registry access-log
+start_notarium
 
 echo "## Attestations through the API ($(nproc) cores, $IMAGES distinct images per run)"
 for c in 1 8; do
@@ -25,14 +19,14 @@ done
 
 echo "## Registry round trips and bytes written per attestation (.att layout)"
 "$LOAD" --registry "$REG" --images 20 --repository att/count --push-only > "$work/images.txt"
-before=$(grep -c '"GET \|"HEAD \|"PUT \|"POST \|"PATCH ' "$work/registry.log" || true)
+before=$(registry_requests)
 while read -r image; do
   curl -sf "$SERVER/v1/attest" -H 'Content-Type: application/json' -d "{\"image\":\"$image\",\"key\":\"dev-ecdsa\",
     \"predicate_type\":\"https://slsa.dev/provenance/v1\",\"predicate\":{\"buildDefinition\":{\"buildType\":\"t:x\",
     \"externalParameters\":{\"a\":1}},\"runDetails\":{\"builder\":{\"id\":\"b:y\"}}}}" > /dev/null
 done < "$work/images.txt"
-after=$(grep -c '"GET \|"HEAD \|"PUT \|"POST \|"PATCH ' "$work/registry.log" || true)
+after=$(registry_requests)
 echo "round trips per attestation: $(( (after - before) / 20 ))"
-grep '"\(GET\|HEAD\|PUT\|POST\|PATCH\) ' "$work/registry.log" | tail -n $(( (after - before) / 20 )) | sed 's/.*"\(\(GET\|HEAD\|PUT\|POST\|PATCH\) [^ ]*\).*/  \1/' 
+last_registry_requests $(( (after - before) / 20 ))
 envelope=$(curl -sf "http://$REG/v2/att/count/manifests/$(head -1 "$work/images.txt" | sed 's/.*@sha256:/sha256-/').att" -H 'Accept: application/vnd.oci.image.manifest.v1+json' | python3 -c 'import json,sys; m=json.load(sys.stdin); print(sum(l["size"] for l in m["layers"]), m["config"]["size"])')
 echo "bytes: envelope layer + config blob = $envelope (the manifest itself is under 1 KB)"

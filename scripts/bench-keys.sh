@@ -55,10 +55,7 @@ address = "$BAO_ADDR"
 key = "bench"
 token_env = "BENCH_BAO_TOKEN"
 TOML
-srv_port=$(free_port); SERVER=http://127.0.0.1:$srv_port
-NOTARIUM_CONFIG=$work/notarium.toml NOTARIUM_LISTEN=127.0.0.1:$srv_port NOTARIUM_DATA_DIR=$work/data \
-  NOTARIUM_INSECURE_REGISTRIES=$REG NOTARIUM_LOG=warn "$NOTARIUM" serve > "$work/notarium.log" 2>&1 & pids+=($!)
-until curl -sf "$SERVER/healthz" >/dev/null && curl -sf "http://$REG/v2/" >/dev/null; do sleep 0.2; done
+NOTARIUM_CONFIG=$work/notarium.toml start_notarium
 echo "## API throughput with each backend ($IMAGES images, registry storage in ${REGISTRY_ROOT:-$work})"
 for key in hsm-p256 vault-p256; do
   for c in 1 8; do

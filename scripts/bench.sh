@@ -15,10 +15,7 @@ source scripts/bench-lib.sh
 LOAD=$PWD/target/release/examples/sign_load
 
 start_registry
-srv_port=$(free_port); SERVER=http://127.0.0.1:$srv_port
-NOTARIUM_LISTEN=127.0.0.1:$srv_port NOTARIUM_DATA_DIR=$work/data NOTARIUM_INSECURE_REGISTRIES=$REG NOTARIUM_LOG=warn \
-  "$NOTARIUM" serve > "$work/notarium.log" 2>&1 & pids+=($!)
-until curl -sf "$SERVER/healthz" >/dev/null && curl -sf "http://$REG/v2/" >/dev/null; do sleep 0.2; done
+start_notarium
 
 echo "## API throughput ($(nproc) cores, $IMAGES distinct images per run, registry storage in ${REGISTRY_ROOT:-$work})"
 for key in dev-ecdsa dev-ed25519; do

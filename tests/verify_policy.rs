@@ -1,5 +1,6 @@
-//! `POST /v1/verify` and `notarium verify --policy` against a real registry: images signed by notarium and
-//! by cosign, allowed or denied under policies the test writes, with reasons; each decision in the register.
+//! `POST /v1/verify` and `notarium verify --policy` against a real registry: images signed by notarium, by
+//! cosign and by skopeo, allowed or denied under policies the test writes, with reasons; each decision in the
+//! register.
 
 mod support;
 
@@ -218,6 +219,15 @@ fn attestations_must_exist_and_meet_their_conditions() {
     assert_eq!(last["details"]["policy"], "provenance");
     assert_eq!(last["details"]["allowed"], true);
     assert_eq!(last["details"]["signatures"][0]["authority"], "dev-ecdsa");
+
+    // The good image's attestation put under another signed image's .att tag is about the wrong digest.
+    let copied = pushed(&s, "pol/attested", "copied");
+    sign(&s, &copied, "dev-ecdsa");
+    let att_tag = |image: &str| format!("{}.att", image.rsplit_once('@').unwrap().1.replace(':', "-"));
+    let good_attestation = s.registry.manifest("pol/attested", &att_tag(&good)).unwrap();
+    put_manifest(&s.registry, "pol/attested", &att_tag(&copied), good_attestation);
+    let answer = decided(&s, &copied, false);
+    assert!(reasons(&answer).contains(&format!("a {SLSA} statement names another digest")), "{answer}");
 }
 
 #[test]
@@ -244,6 +254,23 @@ fn cosign_signatures_verify_under_a_public_key_authority_in_the_server_and_the_c
     let out = cli(&unsigned);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("no valid signature by public_key #1"));
+}
+
+#[test]
+fn a_named_policy_decides_instead_of_the_one_matching_the_image() {
+    let s = setup();
+    let signed = pushed(&s, "pol/signed", "named");
+    sign(&s, &signed, "dev-ecdsa");
+    let under = |policy: &str| s.notarium.post("/v1/verify", json!({"image": signed, "policy": policy}).to_string());
+    let (status, _, answer) = under("quorum");
+    assert_eq!((status, &answer["allowed"], &answer["policy"]), (200, &json!(false), &json!("quorum")), "{answer}");
+    assert!(reasons(&answer).contains("1 of the 2 required authorities signed"), "{answer}");
+    let (status, _, answer) = under("signed");
+    assert_eq!((status, &answer["allowed"], &answer["policy"]), (200, &json!(true), &json!("signed")), "{answer}");
+    let (status, kind, answer) = under("no-such-policy");
+    assert_eq!((status, kind.as_str()), (404, "application/problem+json"), "{answer}");
+    assert_eq!(answer["type"], "https://notarium.dev/problems/unknown-policy");
+    assert!(answer["detail"].as_str().unwrap().contains("\"no-such-policy\""), "{answer}");
 }
 
 #[test]
@@ -312,7 +339,7 @@ fn a_tampered_payload_is_refused_and_warn_mode_allows_with_reasons() {
 }
 
 #[test]
-fn skopeo_signatures_verify_under_a_public_key_authority() {
+fn skopeo_signatures_verify_under_a_public_key_authority_in_the_server_and_the_cli() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     let digest = push_image(&registry, "pol/skopeo", "v1", "skopeo-signed");
@@ -324,8 +351,12 @@ fn skopeo_signatures_verify_under_a_public_key_authority() {
         indented(&public_key)
     );
     std::fs::write(&policy, text).unwrap();
+    let image = format!("{}/pol/skopeo@{digest}", registry.host);
+    let notarium = Notarium::start_with(&[&registry.host], &[("NOTARIUM_POLICIES_DIR", dir.path().to_str().unwrap())]);
+    let answer = verify(&notarium, &image);
+    assert_eq!((answer["allowed"].clone(), answer["policy"].clone()), (json!(true), json!("skopeo")), "{answer}");
     let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
-        .args(["verify", &format!("{}/pol/skopeo@{digest}", registry.host), "--output", "json"])
+        .args(["verify", &image, "--output", "json"])
         .args(["--policy", policy.to_str().unwrap(), "--insecure-registry", &registry.host])
         .env_remove("NOTARIUM_CONFIG")
         .output()

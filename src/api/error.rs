@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::auth::AuthError;
 use crate::formats::FormatError;
+use crate::formats::admission::AdmissionError;
 use crate::keys::KeyError;
 use crate::oci::OciError;
 use crate::register::RegisterError;
@@ -169,6 +170,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::TooLarge { .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "The result would be too large", detail)
             }
+            ServiceError::UnknownPolicy(_) => {
+                Self::new(StatusCode::NOT_FOUND, "unknown-policy", "No such policy is loaded", detail)
+            }
             ServiceError::CheckpointKey(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "checkpoint-key-unavailable",
@@ -186,6 +190,17 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
             "invalid-query",
             "Query parameters are missing or malformed",
             rejection.body_text(),
+        )
+    }
+}
+
+impl From<AdmissionError> for ApiError {
+    fn from(error: AdmissionError) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-admission-review",
+            "Request body is not an admission.k8s.io/v1 AdmissionReview this webhook can answer",
+            error.to_string(),
         )
     }
 }

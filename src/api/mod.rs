@@ -3,6 +3,7 @@
 //! Owns: routes, request and response shapes (design.md's contract), body limits. Must not touch:
 //! registries, keys or SQL directly; it calls `service` and renders what comes back.
 
+mod admission;
 mod attest;
 mod auth;
 mod error;
@@ -62,6 +63,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/log/entries", get(log::entries))
         .route("/v1/attest", post(attest::attest))
         .route("/v1/verify", post(verify::verify))
+        .route("/v1/admission", post(admission::admission))
         .route("/v1/referrers", get(referrers::referrers))
         .route("/v1/log/export", get(log::export))
         .route("/v1/log/proof/inclusion", get(log::inclusion_proof))

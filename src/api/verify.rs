@@ -17,6 +17,9 @@ use crate::service::Decision;
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
     pub image: String,
+    /// A loaded policy to decide with, instead of the first whose images match.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// The decision (design.md's shape) and where the register holds it.
@@ -35,7 +38,7 @@ pub async fn verify(
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let Json(body) = body?;
     let service = &state.service;
-    let decision = service.verify(&body.image, &service.policies()).await?;
+    let decision = service.verify(&body.image, &service.policies(), body.policy.as_deref()).await?;
     let position = service.record_decision(&body.image, &decision, caller.actor(), Some(&peer.to_string())).await?;
     let checkpoint = checkpoint_of(&state, Some(position)).await;
     Ok(Json(VerifyResponse { decision, log: LogLocation::new(position, checkpoint) }))

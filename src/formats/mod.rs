@@ -1,11 +1,13 @@
 //! Pure data and byte-exact encodings: image references, digests, the cosign simple-signing payload, the
 //! cosign tag-scheme manifests (`.sig`, `.att`), attestations (DSSE envelopes, in-toto Statements,
-//! Sigstore bundles), OCI 1.1 referrer manifests and referrers indexes, and C2SP checkpoints in signed notes.
+//! Sigstore bundles), OCI 1.1 referrer manifests and referrers indexes, C2SP checkpoints in signed notes, and
+//! Kubernetes AdmissionReviews.
 //!
 //! Owns: how these things look on the wire. Must not touch: the network, the database or any private key
 //! (checking a DSSE envelope against a public key is pure and lives here): everything here is a function
 //! of its inputs, so it can be golden-tested against third-party bytes.
 
+pub mod admission;
 pub(crate) mod base64_bytes;
 pub mod bundle;
 pub mod canonical;

@@ -101,6 +101,11 @@ impl PolicySet {
         self.policies.iter().find(|p| p.matches(image))
     }
 
+    /// The policy called `name`, whatever images it matches.
+    pub fn named(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+
     /// Loads every `*.yaml` / `*.yml` in `dir`; a missing directory is an empty set (deny everything).
     pub fn load_dir(dir: &Path) -> Result<Self, PolicyError> {
         let mut set = Self::default();
@@ -347,6 +352,13 @@ policies:
         assert!(set.governing(&image("registry.example/team-a/sub/app:1")).is_none());
         assert!(set.governing(&image("registry.example/team-b/app:1")).is_none());
         assert!(glob_matches("registry.example/**", "registry.example/a/b/c"));
+    }
+
+    #[test]
+    fn a_policy_is_found_by_name() {
+        let (set, _) = PolicySet::parse("p.yaml", GOOD).unwrap();
+        assert_eq!(set.named("team-a").map(|p| p.threshold), Some(2));
+        assert!(set.named("team-b").is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Owns: the order of operations across keys, registry and database (the invariants of design.md).
 //! Must not touch: HTTP (no status codes here) or wire encodings (those are `formats`).
 
+mod admission;
 mod attest;
 mod check;
 mod checkpoint;
@@ -83,6 +84,8 @@ pub enum ServiceError {
     TooLarge { what: &'static str, size: usize, limit: usize },
     #[error("checkpoints cannot be signed: {0}")]
     CheckpointKey(String),
+    #[error("no policy called {0:?} is loaded")]
+    UnknownPolicy(String),
 }
 
 impl Service {

@@ -78,22 +78,32 @@ struct ResolvedAuthority {
 }
 
 impl Service {
-    /// Decides whether `image` may run under `policies`, from the cache when this digest was allowed by the
-    /// same policy version within the TTL (a tag is still resolved: it may have moved).
-    pub async fn verify(&self, image: &str, policies: &PolicySet) -> Result<Decision, ServiceError> {
+    /// Decides whether `image` may run under `policies`: under the policy called `policy_name`, or else the
+    /// first whose images match. From the cache when this digest was allowed by the same policy version
+    /// within the TTL (a tag is still resolved: it may have moved).
+    pub async fn verify(
+        &self,
+        image: &str,
+        policies: &PolicySet,
+        policy_name: Option<&str>,
+    ) -> Result<Decision, ServiceError> {
         let image = ImageReference::parse(image)?;
+        let governing = match policy_name {
+            Some(name) => Some(policies.named(name).ok_or_else(|| ServiceError::UnknownPolicy(name.to_owned()))?),
+            None => policies.governing(&image),
+        };
         let digest = match &image.digest {
             Some(d) => d.clone(),
             None => manifest_of(self.signatures.registry().as_ref(), &image).await?.digest,
         };
-        let key = (digest.clone(), decided_by(&image, policies));
+        let key = (digest.clone(), decided_by(governing, policies.default));
         if let Some(mut hit) = self.decisions.get(&key) {
             hit.cached = true;
             count_decision(&hit, "hit");
             return Ok(hit);
         }
         let sources = Sources { keys: &self.keys, signatures: &self.signatures, referrers: &self.referrers };
-        let decision = decide(&sources, &image, digest, policies).await?;
+        let decision = decide(&sources, &image, digest, governing, policies.default).await?;
         count_decision(&decision, "miss");
         // A denial is not kept: the signature or attestation it lacked may be added a moment later.
         if decision.allowed {
@@ -103,11 +113,11 @@ impl Service {
     }
 }
 
-/// Which policy version decides about `image`: its cache key next to the digest.
-fn decided_by(image: &ImageReference, policies: &PolicySet) -> String {
-    match policies.governing(image) {
+/// Which policy version decides (or the default, when none governs): the cache key next to the digest.
+fn decided_by(governing: Option<&Policy>, default: Fallback) -> String {
+    match governing {
         Some(p) => format!("{} {}", p.name, p.version),
-        None => format!("default {:?}", policies.default),
+        None => format!("default {default:?}"),
     }
 }
 
@@ -115,18 +125,19 @@ fn decided_by(image: &ImageReference, policies: &PolicySet) -> String {
 pub async fn verify_image(sources: &Sources<'_>, image: &str, policies: &PolicySet) -> Result<Decision, ServiceError> {
     let image = ImageReference::parse(image)?;
     let digest = manifest_of(sources.signatures.registry().as_ref(), &image).await?.digest;
-    decide(sources, &image, digest, policies).await
+    decide(sources, &image, digest, policies.governing(&image), policies.default).await
 }
 
-/// The decision about `digest`, which `image` names.
+/// The decision about `digest`, which `image` names, under `governing` (or `default` when none governs).
 async fn decide(
     sources: &Sources<'_>,
     image: &ImageReference,
     digest: Digest,
-    policies: &PolicySet,
+    governing: Option<&Policy>,
+    default: Fallback,
 ) -> Result<Decision, ServiceError> {
-    let Some(policy) = policies.governing(image) else {
-        return Ok(fallback(image, digest, policies.default));
+    let Some(policy) = governing else {
+        return Ok(fallback(image, digest, default));
     };
     let authorities = resolve_authorities(sources.keys, &policy.authorities).await;
     let repo = repository_of(image);

@@ -1,0 +1,26 @@
+//! `POST /v1/admission`: a Kubernetes validating admission webhook. An `admission.k8s.io/v1` AdmissionReview
+//! in, one out (200 whether allowed or denied); only a body that is not such a review is a problem.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
+use serde_json::Value;
+
+use super::auth::{Authorized, Verifying};
+use super::{ApiError, AppState};
+use crate::formats::admission::{AdmissionRequest, AdmissionReview};
+
+pub async fn admission(
+    caller: Authorized<Verifying>,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<AdmissionReview>, ApiError> {
+    let Json(body) = body?;
+    let request = AdmissionRequest::from_review(body)?;
+    let images = request.images()?;
+    let verdicts = state.service.admit(&images, request.dry_run, caller.actor(), Some(&peer.to_string())).await?;
+    Ok(Json(AdmissionReview::answer(&request.uid, &verdicts)))
+}
