@@ -7,25 +7,35 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::sign::{LogLocation, checkpoint_of};
 use super::{ApiError, AppState};
 use crate::service::Decision;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
+    /// `host/repo@sha256:…` or `host/repo:tag`.
+    #[schema(example = "127.0.0.1:5000/demo/app:v1")]
     pub image: String,
 }
 
 /// The decision (design.md's shape) and where the register holds it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
     #[serde(flatten)]
     pub decision: Decision,
     pub log: LogLocation,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/verify",
+    tag = "verification",
+    request_body = VerifyBody,
+    responses((status = 200, description = "The decision; a denial is `allowed: false`", body = VerifyResponse))
+)]
 pub async fn verify(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

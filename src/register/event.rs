@@ -57,23 +57,27 @@ pub fn sign_entry(signature: &NewSignature, manifest_digest: &str) -> Vec<u8> {
 }
 
 /// One event of a CNCF distribution notification envelope (formats.md §5); unknown fields are ignored.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 pub struct RegistryEvent {
     pub id: String,
     pub timestamp: Option<String>,
     pub action: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub target: serde_json::Value,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub request: serde_json::Value,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub actor: serde_json::Value,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub source: serde_json::Value,
 }
 
 /// The envelope distribution POSTs: `{"events": [...]}`.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 pub struct RegistryEnvelope {
     pub events: Vec<RegistryEvent>,
 }

@@ -9,7 +9,7 @@ use super::merkle::{Hash, leaf_hash};
 use crate::formats::digest::hex_lower;
 
 /// What `notarium log export` can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// JSON Lines with checkpoint and proofs: what `notarium log verify` checks.

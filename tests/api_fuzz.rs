@@ -1,0 +1,43 @@
+//! schemathesis (PyPI, installed by scripts/install-test-deps.sh) fuzzes every operation of the served
+//! OpenAPI document on a live `notarium serve` with a real registry holding a real image: no answer may be
+//! a 5xx (see tests/schemathesis/hooks.py for the one upstream 502 that is allowed), and every answer must
+//! match its documented status, media type and schema. Bounded: examples per operation and a time budget.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::{Notarium, ROOT};
+
+const EXAMPLES_PER_OPERATION: &str = "30";
+const SECONDS_AT_MOST: &str = "150";
+
+#[test]
+fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
+    let (registry, notarium, digest) = support::registry_notarium_and_image("fuzz/app", "v1", "fuzzed");
+    let image = format!("{}/fuzz/app@{digest}", registry.host);
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(support::tool("schemathesis"))
+        .args(["run", &format!("{}/v1/openapi.json", notarium.url)])
+        .args(["--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--max-examples", EXAMPLES_PER_OPERATION, "--max-time", SECONDS_AT_MOST])
+        .args(["--seed", "1", "--workers", "2", "--request-timeout", "30"])
+        .args(["--report", "junit", "--report-dir"])
+        .arg(reports.path())
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .env("PYTHONPATH", format!("{ROOT}/tests/schemathesis"))
+        .env("NOTARIUM_FUZZ_IMAGE", &image)
+        .stdin(Stdio::null())
+        .output()
+        .expect("schemathesis runs");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "schemathesis failed:\n{report}\nserver log:\n{}", server_log_tail(&notarium));
+    println!("{report}");
+}
+
+fn server_log_tail(notarium: &Notarium) -> String {
+    let log = notarium.log();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(80)..].join("\n")
+}
