@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use support::{Notarium, ROOT};
 
 const EXAMPLES_PER_OPERATION: &str = "30";
-const SECONDS_AT_MOST: &str = "150";
+const SECONDS_AT_MOST: &str = "120";
 
 #[test]
 fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
@@ -22,7 +22,9 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
         .args(["--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", EXAMPLES_PER_OPERATION, "--max-time", SECONDS_AT_MOST])
-        .args(["--seed", "1", "--workers", "2", "--request-timeout", "30"])
+        // One worker: hypothesis on CPython 3.11 fails with "AST constructor recursion depth mismatch" when two
+        // threads describe strategies at once.
+        .args(["--seed", "1", "--workers", "1", "--request-timeout", "30"])
         .args(["--report", "junit", "--report-dir"])
         .arg(reports.path())
         .env("SCHEMATHESIS_HOOKS", "hooks")

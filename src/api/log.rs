@@ -74,7 +74,7 @@ fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateT
     responses((
         status = 200,
         description = "A header line with the signed checkpoint, then one entry per line with its inclusion proof (JSON Lines), or a CSV view",
-        content(("application/x-ndjson"), ("text/csv")),
+        content((String = "application/x-ndjson"), (String = "text/csv")),
         headers(("x-notarium-export-count" = u64, description = "How many entries follow"))
     ))
 )]

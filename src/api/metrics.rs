@@ -18,7 +18,7 @@ use crate::metrics::{HttpLabels, RouteLabels, metrics};
     responses((
         status = 200,
         description = "Prometheus text exposition format, or OpenMetrics when the Accept header asks for it",
-        content(("text/plain"), ("application/openmetrics-text"))
+        content((String = "text/plain"), (String = "application/openmetrics-text"))
     ))
 )]
 /// OpenMetrics when the scraper asks for it (`Accept: application/openmetrics-text`), else Prometheus text.

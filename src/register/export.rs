@@ -20,6 +20,14 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// The name in `?format=` and `--format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jsonl => "jsonl",
+            Self::Csv => "csv",
+        }
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Jsonl => "application/x-ndjson",

@@ -1,8 +1,9 @@
 """Schemathesis hooks for tests/api_fuzz.rs (loaded through SCHEMATHESIS_HOOKS).
 
-Fuzzed image references almost never name an image that exists, so half of the generated `image` strings
-are swapped for a real image on the test registry (NOTARIUM_FUZZ_IMAGE): sign, attest, verify and
-referrers then run their whole path, registry writes included. A 502 naming another registry, one the
+Fuzzed image references and key ids almost never name an image or key that exists, so half of the
+generated `image` strings are swapped for a real image on the test registry (NOTARIUM_FUZZ_IMAGE) and half
+of the `key` strings for a configured key: sign, attest, verify and referrers then run their whole path,
+registry writes included. A 502 naming another registry, one the
 fuzzer made up and that nothing answers on, is notarium reporting an upstream it cannot reach; it is
 dropped. Any other 5xx fails the run.
 """
@@ -13,27 +14,30 @@ import schemathesis
 
 LIVE_IMAGE = os.environ["NOTARIUM_FUZZ_IMAGE"]
 LIVE_REGISTRY = LIVE_IMAGE.split("/", 1)[0]
+LIVE_FIELDS = {"image": LIVE_IMAGE, "key": "dev-ecdsa"}
 UPSTREAM_PROBLEMS = ("/registry-unreachable", "/registry-error")
 
 
-def _live_half(value):
-    if isinstance(value, str) and len(value) % 2 == 0:
-        return LIVE_IMAGE
-    return value
+def _live_half(fields):
+    """`fields` with every string image or key of even length replaced by the live one."""
+    if not isinstance(fields, dict):
+        return fields
+    live = {
+        name: value
+        for name, value in LIVE_FIELDS.items()
+        if isinstance(fields.get(name), str) and len(fields[name]) % 2 == 0
+    }
+    return {**fields, **live}
 
 
 @schemathesis.hook
 def map_body(context, body):
-    if isinstance(body, dict) and "image" in body:
-        body = {**body, "image": _live_half(body["image"])}
-    return body
+    return _live_half(body)
 
 
 @schemathesis.hook
 def map_query(context, query):
-    if isinstance(query, dict) and "image" in query:
-        query = {**query, "image": _live_half(query["image"])}
-    return query
+    return _live_half(query)
 
 
 @schemathesis.hook
