@@ -7,23 +7,55 @@ mod support;
 
 use std::process::{Command, Stdio};
 
-use support::{Notarium, ROOT};
+use support::{Notarium, ROOT, Registry};
 
 const EXAMPLES_PER_OPERATION: &str = "30";
 const SECONDS_AT_MOST: &str = "120";
+const EVENTS_SECRET: &str = "fuzz-events-secret";
+
+/// The embedded defaults' keys, and registry events on (the fuzzer sends the secret with every request).
+const CONFIG: &str = r#"
+[[keys]]
+id = "dev-ecdsa"
+backend = "file"
+path = "keys.example/dev-ecdsa.pem"
+
+[[keys]]
+id = "dev-ed25519"
+backend = "file"
+path = "keys.example/dev-ed25519.pem"
+
+[events]
+registry_secret_env = "NOTARIUM_TEST_EVENTS_SECRET"
+"#;
+
+/// Requests the fuzzer must have got through to the end, or it fuzzed only the input checks.
+const REACHED: [&str; 4] = [
+    r#"method="POST",route="/v1/sign",status="201""#,
+    r#"method="POST",route="/v1/attest",status="201""#,
+    r#"method="POST",route="/v1/verify",status="200""#,
+    r#"method="POST",route="/v1/events/registry",status="200""#,
+];
 
 #[test]
 fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
-    let (registry, notarium, digest) = support::registry_notarium_and_image("fuzz/app", "v1", "fuzzed");
+    let registry = Registry::start();
+    let notarium =
+        Notarium::start_with_config(CONFIG, &[&registry.host], &[("NOTARIUM_TEST_EVENTS_SECRET", EVENTS_SECRET)]);
+    let digest = support::push_image(&registry, "fuzz/app", "v1", "fuzzed");
     let image = format!("{}/fuzz/app@{digest}", registry.host);
     let reports = tempfile::tempdir().unwrap();
     let out = Command::new(support::tool("schemathesis"))
         .args(["run", &format!("{}/v1/openapi.json", notarium.url)])
-        .args(["--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"])
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+        ])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", EXAMPLES_PER_OPERATION, "--max-time", SECONDS_AT_MOST])
         // One worker: hypothesis on CPython 3.11 fails with "AST constructor recursion depth mismatch" when two
         // threads describe strategies at once.
+        .args(["--header", &format!("Authorization: Bearer {EVENTS_SECRET}")])
         .args(["--seed", "1", "--workers", "1", "--request-timeout", "30"])
         .args(["--report", "junit", "--report-dir"])
         .arg(reports.path())
@@ -36,6 +68,10 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "schemathesis failed:\n{report}\nserver log:\n{}", server_log_tail(&notarium));
     println!("{report}");
+    let metrics = notarium.get_text("/metrics").1;
+    for reached in REACHED {
+        assert!(metrics.contains(reached), "no fuzzed request answered {reached}:\n{metrics}\n{report}");
+    }
 }
 
 fn server_log_tail(notarium: &Notarium) -> String {

@@ -19,7 +19,10 @@ fn json(args: &[&str]) -> (i32, Value) {
     let out = cli(&[args, &["--output", "json"]].concat());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let parsed = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("{args:?}: stdout is not one JSON document ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "{args:?}: stdout is not one JSON document ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out.status.code().unwrap(), parsed)
 }

@@ -22,7 +22,8 @@ pub struct AttestBody {
     /// A key id (its latest version) or `id@version`.
     #[schema(example = "dev-ecdsa")]
     pub key: String,
-    /// The in-toto predicate type, e.g. `https://slsa.dev/provenance/v1`.
+    /// The in-toto predicate type: a URI such as `https://slsa.dev/provenance/v1`.
+    #[schema(pattern = r"^\S*:\S*$", example = "https://cyclonedx.org/bom")]
     pub predicate_type: String,
     /// The predicate (a JSON object).
     #[schema(value_type = Object)]

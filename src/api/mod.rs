@@ -94,7 +94,6 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -63,7 +63,8 @@ pub async fn sign(
     let (_, answer) = call(request, server).await?;
     output.print(&answer, || {
         let verb = if answer["signature"]["created"] == Value::Bool(true) { "signed" } else { "already signed" };
-        let (image, key, version) = (field(&answer, &["image"]), field(&answer, &["key"]), field(&answer, &["key_version"]));
+        let (image, key, version) =
+            (field(&answer, &["image"]), field(&answer, &["key"]), field(&answer, &["key_version"]));
         format!("{verb} {image} with {key}@{version} -> {}", field(&answer, &["signature", "tag"]))
     });
     Ok(())
@@ -83,10 +84,10 @@ pub async fn attest(
     output: Output,
 ) -> Result<(), CliError> {
     let file = predicate.file;
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
     let body = json!({"image": image, "key": key, "predicate_type": predicate.predicate_type, "predicate": value});
     let (_, answer) = call(reqwest::Client::new().post(url(server, "/v1/attest")).json(&body), server).await?;
     output.print(&answer, || {

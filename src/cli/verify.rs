@@ -127,7 +127,12 @@ pub fn check_policies(dir: &Path, output: Output) -> Result<(), CliError> {
             let images = p.images.join(", ");
             format!("{} ({}, {} of {} authorities): {images}\n", p.name, mode(p), p.threshold, p.authorities.len())
         });
-        format!("{}{} policies; images no policy matches: {:?}", lines.collect::<String>(), set.policies.len(), set.default)
+        format!(
+            "{}{} policies; images no policy matches: {:?}",
+            lines.collect::<String>(),
+            set.policies.len(),
+            set.default
+        )
     });
     Ok(())
 }
