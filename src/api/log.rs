@@ -41,8 +41,10 @@ pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoRespon
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// RFC 3339 start of the period (inclusive); the log's beginning when omitted.
+    #[param(format = DateTime)]
     from: Option<String>,
     /// RFC 3339 end of the period (exclusive); now when omitted.
+    #[param(format = DateTime)]
     to: Option<String>,
     #[serde(default)]
     #[param(inline)]
