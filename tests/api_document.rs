@@ -67,3 +67,13 @@ fn every_operation_declares_problem_answers_and_text_routes_their_media_types() 
     assert_eq!(media_types("/metrics"), ["application/openmetrics-text", "text/plain"]);
     assert_eq!(media_types("/v1/log/export"), ["application/x-ndjson", "text/csv"]);
 }
+
+#[test]
+fn entry_indices_past_int64_are_refused_as_the_document_says() {
+    let registry = Registry::start();
+    let notarium = Notarium::start(&[&registry.host]);
+    let past = (i64::MAX as u64) + 1;
+    let (status, body) = notarium.get_text(&format!("/v1/log/entries?start={past}&end={past}"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid-range"), "{body}");
+}

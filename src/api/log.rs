@@ -148,12 +148,13 @@ pub async fn entries(
     query: Result<Query<Range>, QueryRejection>,
 ) -> Result<Json<Entries>, ApiError> {
     let Query(Range { start, end }) = query?;
-    if end < start || end - start > MAX_ENTRIES {
+    // Indices are int64 in the document and in the database: no log reaches past i64::MAX.
+    if end < start || end - start > MAX_ENTRIES || end > i64::MAX as u64 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid-range",
             "Entry range is invalid",
-            format!("end must be at least start and at most start + {MAX_ENTRIES}"),
+            format!("end must be at least start, at most start + {MAX_ENTRIES} and at most {}", i64::MAX),
         ));
     }
     let rows = state.service.log.entries(start, end).await?;
