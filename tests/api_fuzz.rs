@@ -59,6 +59,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
         .args(["--seed", "1", "--workers", "1", "--request-timeout", "30"])
         .args(["--report", "junit", "--report-dir"])
         .arg(reports.path())
+        // Its caches (.schemathesis, .hypothesis) land there too, not in the work tree.
+        .current_dir(reports.path())
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", format!("{ROOT}/tests/schemathesis"))
         .env("NOTARIUM_FUZZ_IMAGE", &image)
