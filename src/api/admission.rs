@@ -12,6 +12,14 @@ use super::auth::{Authorized, Verifying};
 use super::{ApiError, AppState};
 use crate::formats::admission::{AdmissionRequest, AdmissionReview};
 
+#[utoipa::path(
+    post,
+    path = "/v1/admission",
+    tag = "verification",
+    security(("bearer" = [])),
+    request_body(content = Object, description = "An admission.k8s.io/v1 AdmissionReview, as the API server sends it"),
+    responses((status = 200, description = "The AdmissionReview answer: allowed, or denied with each failing image and why", body = AdmissionReview))
+)]
 pub async fn admission(
     caller: Authorized<Verifying>,
     State(state): State<AppState>,

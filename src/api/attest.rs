@@ -8,23 +8,32 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::auth::{Authorized, Signing};
 use super::sign::{LogLocation, checkpoint_of, created_or_ok};
 use super::{ApiError, AppState};
 use crate::service::{AttestOutcome, AttestRequest};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AttestBody {
+    /// `host/repo@sha256:…`, or `host/repo:tag` (resolved to its digest at the registry first).
+    #[schema(example = "127.0.0.1:5000/demo/app:v1")]
     pub image: String,
+    /// A key id (its latest version) or `id@version`.
+    #[schema(example = "dev-ecdsa")]
     pub key: String,
+    /// The in-toto predicate type: a URI such as `https://slsa.dev/provenance/v1`.
+    #[schema(pattern = r"^\S*:\S*$", example = "https://cyclonedx.org/bom")]
     pub predicate_type: String,
+    /// The predicate (a JSON object).
+    #[schema(value_type = Object)]
     pub predicate: Value,
     #[serde(default)]
     pub recursive: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttestResponse {
     pub image: String,
     pub digest: String,
@@ -36,10 +45,11 @@ pub struct AttestResponse {
     pub log: Option<LogLocation>,
     /// With `"recursive": true` on an image index: one answer per platform manifest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub platforms: Vec<AttestResponse>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttestationLocation {
     pub tag: String,
     pub manifest_digest: String,
@@ -76,6 +86,17 @@ impl AttestResponse {
 }
 
 /// Attests the image; 201 when an attestation was written, 200 when the same envelope was already there.
+#[utoipa::path(
+    post,
+    path = "/v1/attest",
+    tag = "signing",
+    security(("bearer" = [])),
+    request_body = AttestBody,
+    responses(
+        (status = 201, description = "Attested: the envelope is in the registry and the register", body = AttestResponse),
+        (status = 200, description = "The same envelope was already there", body = AttestResponse),
+    )
+)]
 pub async fn attest(
     caller: Authorized<Signing>,
     State(state): State<AppState>,

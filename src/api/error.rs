@@ -18,12 +18,17 @@ use crate::service::ServiceError;
 const PROBLEM_BASE: &str = "https://notarium.dev/problems/";
 
 /// A problem document: a stable `type` slug, a short title and a detail naming what is wrong.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
 pub struct ApiError {
+    /// A URI naming the kind of problem, e.g. `https://notarium.dev/problems/missing-registry-host`.
     #[serde(rename = "type")]
     pub kind: String,
+    #[schema(value_type = String)]
     pub title: &'static str,
+    /// The HTTP status code of the answer.
     pub status: u16,
+    /// What exactly is wrong, for a human.
     pub detail: String,
     /// Response headers the status needs (`WWW-Authenticate` on 401, `Retry-After` on 429).
     #[serde(skip)]
@@ -69,7 +74,8 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(status = self.status, kind = %self.kind, detail = %self.detail, "request failed");
         }
-        let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], Json(&self)).into_response();
+        let mut response =
+            (status, [(header::CONTENT_TYPE, super::openapi::PROBLEM_JSON)], Json(&self)).into_response();
         for (name, value) in &self.headers {
             if let Ok(value) = header::HeaderValue::from_str(value) {
                 response.headers_mut().insert(name.clone(), value);

@@ -14,6 +14,18 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
+/// One delivery of registry notifications; each event id is recorded once.
+#[utoipa::path(
+    post,
+    path = "/v1/events/registry",
+    tag = "register",
+    request_body(content(
+        (RegistryEnvelope = "application/vnd.docker.distribution.events.v1+json"),
+        (RegistryEnvelope = "application/json")
+    )),
+    security(("registry_secret" = [])),
+    responses((status = 200, description = "What the delivery added to the register", body = RecordedEvents))
+)]
 pub async fn registry(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -3,15 +3,35 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{ApiError, AppState};
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` (healthz) or `ready` (readyz).
+    #[schema(value_type = String)]
+    status: &'static str,
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process answers", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses((status = 200, description = "The database and every key backend answer", body = Health))
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
         let detail = "notarium is shutting down";
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", detail));
@@ -26,7 +46,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         }
     }
     if failures.is_empty() {
-        return Ok(Json(json!({"status": "ready"})));
+        return Ok(Json(Health { status: "ready" }));
     }
     Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "A dependency is not ready", failures.join("; ")))
 }

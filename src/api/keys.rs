@@ -5,25 +5,36 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{ApiError, AppState};
 use crate::keys::KeyRef;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
     pub keys: Vec<KeyEntry>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyEntry {
     pub id: String,
+    /// `ecdsa-p256-sha256` or `ed25519`.
+    #[schema(value_type = String)]
     pub algorithm: &'static str,
+    /// `file`, `pkcs11` or `vault`.
+    #[schema(value_type = String)]
     pub backend: &'static str,
     pub version: u32,
     pub public_key_pem: String,
 }
 
 /// Every version of every key, so signatures made before a rotation keep verifying.
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    responses((status = 200, description = "Every version of every configured key", body = KeyList))
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
     let mut keys = Vec::new();
     for (id, signer) in state.service.keys.iter() {
@@ -41,6 +52,13 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<KeyList>, ApiErr
 }
 
 /// The PEM public key of `id` (latest version) or `id@N`.
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{id}/public.pem",
+    tag = "keys",
+    params(("id" = String, Path, description = "A key id (its latest version) or `id@version`")),
+    responses((status = 200, description = "The SubjectPublicKeyInfo PEM", body = String, content_type = "application/x-pem-file"))
+)]
 pub async fn public_pem(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let reference = KeyRef::parse(&id)?;
     let version = state.service.keys.public_key(&reference).await?;

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Auditing, Authorized};
 use super::{ApiError, AppState};
@@ -25,16 +26,29 @@ fn hex_list(hashes: &[crate::register::merkle::Hash]) -> Vec<String> {
     hashes.iter().map(|h| hex_lower(h)).collect()
 }
 
+/// The latest signed checkpoint.
+#[utoipa::path(
+    get,
+    path = "/v1/log/checkpoint",
+    tag = "register",
+    responses((status = 200, description = "A C2SP signed note", body = String, content_type = "text/plain"))
+)]
 pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let note = state.service.checkpoint(None).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
+    /// RFC 3339 start of the period (inclusive); the log's beginning when omitted.
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// RFC 3339 end of the period (exclusive); now when omitted.
+    #[param(format = DateTime)]
     to: Option<String>,
     #[serde(default)]
+    #[param(inline)]
     format: ExportFormat,
     /// An earlier tree size the auditor holds a checkpoint for: the header then proves consistency from it.
     since: Option<u64>,
@@ -55,6 +69,19 @@ fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateT
         .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/log/export",
+    tag = "register",
+    security(("bearer" = [])),
+    params(ExportQuery),
+    responses((
+        status = 200,
+        description = "A header line with the signed checkpoint, then one entry per line with its inclusion proof (JSON Lines), or a CSV view",
+        content((String = "application/x-ndjson"), (String = "text/csv")),
+        headers(("x-notarium-export-count" = u64, description = "How many entries follow"))
+    ))
+)]
 /// The entries of a period as JSON Lines with what an offline verifier needs (or as CSV), streamed page
 /// by page; `X-Notarium-Export-Count` says how many entries follow.
 pub async fn export(
@@ -87,32 +114,52 @@ pub async fn export(
 /// The response header of `GET /v1/log/export` carrying the number of entries in the body.
 pub const EXPORT_COUNT_HEADER: &str = "x-notarium-export-count";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Range {
+    /// The first index.
     start: u64,
+    /// One past the last index (at most `start` + 1000).
     end: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Entry {
     index: u64,
+    /// RFC 6962 leaf hash, hex.
     leaf_hash: String,
+    /// The JSON object whose RFC 8785 canonical bytes are the leaf.
+    #[schema(value_type = Object)]
     entry: Value,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Entries {
+    entries: Vec<Entry>,
+}
+
 /// Entries `[start, end)`, at most 1000 per request.
+#[utoipa::path(
+    get,
+    path = "/v1/log/entries",
+    tag = "register",
+    security(("bearer" = [])),
+    params(Range),
+    responses((status = 200, description = "The entries of the range that the log holds", body = Entries))
+)]
 pub async fn entries(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     query: Result<Query<Range>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Entries>, ApiError> {
     let Query(Range { start, end }) = query?;
-    if end < start || end - start > MAX_ENTRIES {
+    // Indices are int64 in the document and in the database: no log reaches past i64::MAX.
+    if end < start || end - start > MAX_ENTRIES || end > i64::MAX as u64 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid-range",
             "Entry range is invalid",
-            format!("end must be at least start and at most start + {MAX_ENTRIES}"),
+            format!("end must be at least start, at most start + {MAX_ENTRIES} and at most {}", i64::MAX),
         ));
     }
     let rows = state.service.log.entries(start, end).await?;
@@ -124,37 +171,73 @@ pub async fn entries(
             entry: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         })
         .collect();
-    Ok(Json(serde_json::json!({ "entries": entries })))
+    Ok(Json(Entries { entries }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
     index: u64,
     tree_size: u64,
 }
 
+/// An RFC 9162 inclusion proof.
+#[derive(Serialize, ToSchema)]
+pub struct InclusionProof {
+    index: u64,
+    tree_size: u64,
+    /// Hex hashes, in RFC 9162 order.
+    hashes: Vec<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/log/proof/inclusion",
+    tag = "register",
+    security(("bearer" = [])),
+    params(InclusionQuery),
+    responses((status = 200, description = "The entry's inclusion proof in the tree of that size", body = InclusionProof))
+)]
 pub async fn inclusion_proof(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     query: Result<Query<InclusionQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InclusionProof>, ApiError> {
     let Query(InclusionQuery { index, tree_size }) = query?;
     let hashes = hex_list(&state.service.log.inclusion_proof(index, tree_size).await?);
-    Ok(Json(serde_json::json!({ "index": index, "tree_size": tree_size, "hashes": hashes })))
+    Ok(Json(InclusionProof { index, tree_size, hashes }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     first: u64,
     second: u64,
 }
 
+/// An RFC 9162 consistency proof.
+#[derive(Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    first: u64,
+    second: u64,
+    /// Hex hashes, in RFC 9162 order.
+    hashes: Vec<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/log/proof/consistency",
+    tag = "register",
+    security(("bearer" = [])),
+    params(ConsistencyQuery),
+    responses((status = 200, description = "The proof that the tree of size `second` extends the one of size `first`", body = ConsistencyProof))
+)]
 pub async fn consistency_proof(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     query: Result<Query<ConsistencyQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsistencyProof>, ApiError> {
     let Query(ConsistencyQuery { first, second }) = query?;
     let hashes = hex_list(&state.service.log.consistency_proof(first, second).await?);
-    Ok(Json(serde_json::json!({ "first": first, "second": second, "hashes": hashes })))
+    Ok(Json(ConsistencyProof { first, second, hashes }))
 }

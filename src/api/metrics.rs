@@ -11,6 +11,16 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::metrics::{HttpLabels, RouteLabels, metrics};
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((
+        status = 200,
+        description = "Prometheus text exposition format, or OpenMetrics when the Accept header asks for it",
+        content((String = "text/plain"), (String = "application/openmetrics-text"))
+    ))
+)]
 /// OpenMetrics when the scraper asks for it (`Accept: application/openmetrics-text`), else Prometheus text.
 pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     if let Ok(size) = state.service.log.size().await {

@@ -12,6 +12,7 @@ mod health;
 mod keys;
 mod log;
 mod metrics;
+mod openapi;
 mod referrers;
 mod sign;
 mod tokens;
@@ -22,10 +23,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use log::EXPORT_COUNT_HEADER;
@@ -52,27 +55,45 @@ pub struct Limits {
     pub request_timeout: std::time::Duration,
 }
 
+/// Every route, the only place one is added: `routes!` puts a handler in the router and its operation
+/// (its `#[utoipa::path]`) in the OpenAPI document at once, so the two cannot disagree.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(sign::sign))
+        .routes(routes!(attest::attest))
+        .routes(routes!(verify::verify))
+        .routes(routes!(admission::admission))
+        .routes(routes!(referrers::referrers))
+        .routes(routes!(events::registry))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::public_pem))
+        .routes(routes!(log::checkpoint))
+        .routes(routes!(log::entries))
+        .routes(routes!(log::inclusion_proof))
+        .routes(routes!(log::consistency_proof))
+        .routes(routes!(log::export))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::render))
+        .routes(routes!(openapi::document))
+}
+
+/// The OpenAPI 3.1 document of every route, as `GET /v1/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::add_problem_responses(routes().split_for_parts().1)
+}
+
 /// The whole API.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    Router::new()
-        .route("/v1/sign", post(sign::sign))
-        .route("/v1/events/registry", post(events::registry))
-        .route("/v1/keys", get(keys::list))
-        .route("/v1/keys/{id}/public.pem", get(keys::public_pem))
-        .route("/v1/log/checkpoint", get(log::checkpoint))
-        .route("/v1/log/entries", get(log::entries))
-        .route("/v1/attest", post(attest::attest))
-        .route("/v1/verify", post(verify::verify))
-        .route("/v1/admission", post(admission::admission))
-        .route("/v1/referrers", get(referrers::referrers))
-        .route("/v1/log/export", get(log::export))
-        .route("/v1/log/proof/inclusion", get(log::inclusion_proof))
-        .route("/v1/log/proof/consistency", get(log::consistency_proof))
-        .route("/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
+    app(limits).with_state(state)
+}
+
+/// The routes with every layer and fallback, before the state is given.
+fn app(limits: Limits) -> Router<AppState> {
+    let (routes, _) = routes().split_for_parts();
+    routes
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -81,7 +102,6 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }
 
 /// The span every log line of a request carries: method, path (no query) and the request id, taken from
@@ -91,4 +111,59 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     // The id comes from the client: only a bounded, printable form of it reaches the logs.
     let id: String = id.chars().filter(char::is_ascii_graphic).take(128).collect();
     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    type Operations = BTreeSet<(String, String)>;
+
+    fn test_limits() -> Limits {
+        Limits { max_body_bytes: 1024, request_timeout: std::time::Duration::from_secs(1) }
+    }
+
+    /// `(method, path)` of every operation the document describes.
+    fn documented() -> Operations {
+        let document = serde_json::to_value(openapi()).unwrap();
+        let paths = document["paths"].as_object().unwrap();
+        paths
+            .iter()
+            .flat_map(|(path, item)| item.as_object().unwrap().keys().map(|m| (m.to_uppercase(), path.clone())))
+            .collect()
+    }
+
+    /// `(method, path)` of every route the router serves. axum has no API listing routes; its `Debug` output
+    /// names each route's path (`RouteId(n): "/path"`) and methods (`allow_header: Bytes(b"GET,HEAD")`).
+    fn routed(router: &Router<AppState>) -> Operations {
+        let debug = format!("{router:?}");
+        let (routes, rest) = debug.split_once("node: Node { paths: {").expect("axum's Router Debug names its paths");
+        let paths = rest.split_once("\"} }").unwrap().0;
+        let mut operations = Operations::new();
+        for entry in paths.split("RouteId(").skip(1) {
+            let (id, path) = entry.split_once("): \"").unwrap();
+            let path = path.trim_end_matches(", ").trim_end_matches('"');
+            let route = routes.split_once(&format!("RouteId({id}): MethodRouter(")).expect("each path has a route").1;
+            let allowed = route.split_once("allow_header: Bytes(b\"").unwrap().1.split_once('"').unwrap().0;
+            for method in allowed.split(',').filter(|m| *m != "HEAD") {
+                operations.insert((method.to_owned(), path.to_owned()));
+            }
+        }
+        operations
+    }
+
+    #[test]
+    fn the_router_serves_exactly_the_documented_operations() {
+        let routed = routed(&app(test_limits()));
+        assert!(routed.contains(&("POST".into(), "/v1/sign".into())), "the router listing broke: {routed:?}");
+        assert_eq!(routed, documented());
+    }
+
+    #[test]
+    fn a_route_added_outside_routes_is_caught() {
+        let extra = app(test_limits()).route("/v1/undocumented", axum::routing::get(|| async { "" }));
+        assert_ne!(routed(&extra), documented());
+    }
 }

@@ -4,16 +4,27 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::{Authorized, Verifying};
 use super::{ApiError, AppState};
 use crate::service::Attached;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReferrersQuery {
+    /// `host/repo@sha256:…` or `host/repo:tag`.
     image: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/referrers",
+    tag = "verification",
+    security(("bearer" = [])),
+    params(ReferrersQuery),
+    responses((status = 200, description = "What is attached to the image's digest", body = Attached))
+)]
 pub async fn referrers(
     _caller: Authorized<Verifying>,
     State(state): State<AppState>,

@@ -8,28 +8,37 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::auth::{Authorized, Signing};
 use super::{ApiError, AppState};
 use crate::service::{LogPosition, SignOutcome, SignRequest};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct SignBody {
+    /// `host/repo@sha256:…`, or `host/repo:tag` (resolved to its digest at the registry first).
+    #[schema(example = "127.0.0.1:5000/demo/app:v1")]
     pub image: String,
+    /// A key id (its latest version) or `id@version`.
+    #[schema(example = "dev-ecdsa")]
     pub key: String,
+    /// A JSON object of strings for the payload's `optional` section.
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     pub annotations: Option<Value>,
+    /// Sign an image index and each of its platform manifests.
     #[serde(default)]
     pub recursive: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SignResponse {
     pub image: String,
     pub digest: String,
     pub identity: String,
     pub key: String,
     pub key_version: u32,
+    #[schema(value_type = String)]
     pub algorithm: &'static str,
     pub signature: SignatureLocation,
     pub record_id: Option<i64>,
@@ -37,10 +46,11 @@ pub struct SignResponse {
     pub log: Option<LogLocation>,
     /// With `"recursive": true` on an image index: one answer per platform manifest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub platforms: Vec<SignResponse>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LogLocation {
     pub index: u64,
     pub tree_size: u64,
@@ -48,7 +58,7 @@ pub struct LogLocation {
     pub checkpoint: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SignatureLocation {
     pub tag: String,
     pub manifest_digest: String,
@@ -106,6 +116,17 @@ pub(super) fn created_or_ok(created: bool) -> StatusCode {
 }
 
 /// Signs the image; 201 when a signature was written, 200 when this key had already signed it.
+#[utoipa::path(
+    post,
+    path = "/v1/sign",
+    tag = "signing",
+    security(("bearer" = [])),
+    request_body = SignBody,
+    responses(
+        (status = 201, description = "Signed: the signature is in the registry and the register", body = SignResponse),
+        (status = 200, description = "This key had already signed this digest for this identity", body = SignResponse),
+    )
+)]
 pub async fn sign(
     caller: Authorized<Signing>,
     State(state): State<AppState>,

@@ -7,15 +7,18 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::{Authorized, Verifying};
 use super::sign::{LogLocation, checkpoint_of};
 use super::{ApiError, AppState};
 use crate::service::Decision;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
+    /// `host/repo@sha256:…` or `host/repo:tag`.
+    #[schema(example = "127.0.0.1:5000/demo/app:v1")]
     pub image: String,
     /// A loaded policy to decide with, instead of the first whose images match.
     #[serde(default)]
@@ -23,13 +26,21 @@ pub struct VerifyBody {
 }
 
 /// The decision (design.md's shape) and where the register holds it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
     #[serde(flatten)]
     pub decision: Decision,
     pub log: LogLocation,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/verify",
+    tag = "verification",
+    security(("bearer" = [])),
+    request_body = VerifyBody,
+    responses((status = 200, description = "The decision; a denial is `allowed: false`", body = VerifyResponse))
+)]
 pub async fn verify(
     caller: Authorized<Verifying>,
     State(state): State<AppState>,

@@ -23,7 +23,7 @@ pub use rate::RateLimiter;
 pub use token::ApiToken;
 
 /// What a caller may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Sign and attest images in its repositories with its keys.
@@ -112,6 +112,11 @@ impl Principal {
 
     pub fn permits(&self, need: Need) -> Result<(), AuthError> {
         match self.role {
+            None if need == Need::Admin => Err(self.forbidden(
+                "token administration needs an admin token, even on an open API: make the first one with \
+                 `notarium token create --role admin`"
+                    .into(),
+            )),
             None => Ok(()),
             Some(role) if need.granted_to(role) => Ok(()),
             Some(role) => Err(self.forbidden(format!("the {} role may not {}", role.as_str(), need.as_str()))),

@@ -120,12 +120,30 @@ pub(super) async fn authenticate(store: &dyn TokenStore, bearer: &str) -> Result
     })
 }
 
-/// A token's row as shown to administrators: everything but the hash.
-pub fn describe(t: &TokenRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.id, "role": t.role, "repos": t.repos, "keys": t.keys, "description": t.description,
-        "created_at": t.created_at, "expires_at": t.expires_at, "revoked_at": t.revoked_at,
-    })
+/// A token's row as shown to administrators and in the register: everything but the hash.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub role: String,
+    pub repos: Vec<String>,
+    pub keys: Vec<String>,
+    pub description: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+pub fn describe(t: &TokenRecord) -> TokenView {
+    TokenView {
+        id: t.id.clone(),
+        role: t.role.clone(),
+        repos: t.repos.clone(),
+        keys: t.keys.clone(),
+        description: t.description.clone(),
+        created_at: t.created_at.clone(),
+        expires_at: t.expires_at.clone(),
+        revoked_at: t.revoked_at.clone(),
+    }
 }
 
 fn has_passed(rfc3339_time: &str) -> bool {

@@ -1,5 +1,7 @@
 //! The commands that talk to a running server over its HTTP API.
 
+use std::path::Path;
+
 use crate::error_chain::root_cause;
 use serde_json::{Map, Value, json};
 
@@ -23,13 +25,10 @@ async fn call(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Va
         .text()
         .await
         .map_err(|e| CliError::Unavailable(format!("notarium at {server} broke off its answer: {e}")))?;
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status >= 400 {
-        let detail = body.get("detail").and_then(Value::as_str).map(str::to_owned);
-        let message = detail.unwrap_or_else(|| body.to_string());
-        return Err(if status >= 500 { CliError::Unavailable(message) } else { CliError::Refused(message) });
+        return Err(CliError::from_problem(status, &text));
     }
-    Ok((status, body))
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
 }
 
 fn url(server: &str, path: &str) -> String {
@@ -49,6 +48,14 @@ fn parse_annotations(pairs: &[String]) -> Result<Option<Value>, CliError> {
     Ok(Some(Value::Object(map)))
 }
 
+/// The string at `path` in `answer` ("" when absent), numbers as written.
+fn field(answer: &Value, path: &[&str]) -> String {
+    path.iter()
+        .try_fold(answer, |v, k| v.get(k))
+        .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+        .unwrap_or_default()
+}
+
 pub async fn sign(
     server: &str,
     image: &str,
@@ -62,49 +69,60 @@ pub async fn sign(
     }
     let request = reqwest::Client::new().post(url(server, "/v1/sign")).json(&body);
     let (_, answer) = call(request, server).await?;
-    match output {
-        Output::Json => println!("{answer}"),
-        Output::Text => {
-            let field = |path: &[&str]| {
-                path.iter()
-                    .try_fold(&answer, |v, k| v.get(k))
-                    .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
-                    .unwrap_or_default()
-            };
-            let verb = if answer["signature"]["created"] == Value::Bool(true) { "signed" } else { "already signed" };
-            println!(
-                "{verb} {} with {}@{} -> {}",
-                field(&["image"]),
-                field(&["key"]),
-                field(&["key_version"]),
-                field(&["signature", "tag"])
-            );
-        }
-    }
+    output.print(&answer, || {
+        let verb = if answer["signature"]["created"] == Value::Bool(true) { "signed" } else { "already signed" };
+        let (image, key, version) =
+            (field(&answer, &["image"]), field(&answer, &["key"]), field(&answer, &["key_version"]));
+        format!("{verb} {image} with {key}@{version} -> {}", field(&answer, &["signature", "tag"]))
+    });
+    Ok(())
+}
+
+/// What `notarium attest` sends besides the image and key.
+pub struct Predicate<'a> {
+    pub predicate_type: &'a str,
+    pub file: &'a Path,
+}
+
+pub async fn attest(
+    server: &str,
+    image: &str,
+    key: &str,
+    predicate: &Predicate<'_>,
+    output: Output,
+) -> Result<(), CliError> {
+    let file = predicate.file;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
+    let body = json!({"image": image, "key": key, "predicate_type": predicate.predicate_type, "predicate": value});
+    let (_, answer) = call(reqwest::Client::new().post(url(server, "/v1/attest")).json(&body), server).await?;
+    output.print(&answer, || {
+        let verb = if answer["attestation"]["created"] == Value::Bool(true) { "attested" } else { "already attested" };
+        let (image, kind) = (field(&answer, &["image"]), field(&answer, &["predicate_type"]));
+        format!("{verb} {image} ({kind}) -> {}", field(&answer, &["attestation", "tag"]))
+    });
     Ok(())
 }
 
 pub async fn list_keys(server: &str, output: Output) -> Result<(), CliError> {
     let (_, answer) = call(reqwest::Client::new().get(url(server, "/v1/keys")), server).await?;
-    if output == Output::Json {
-        println!("{answer}");
-        return Ok(());
-    }
-    for key in answer["keys"].as_array().into_iter().flatten() {
-        println!(
-            "{}@{}\t{}\t{}",
-            key["id"].as_str().unwrap_or_default(),
-            key["version"],
-            key["algorithm"].as_str().unwrap_or_default(),
-            key["backend"].as_str().unwrap_or_default()
-        );
-    }
+    output.print(&answer, || {
+        let keys = answer["keys"].as_array().into_iter().flatten();
+        let line = |key: &Value| {
+            let text = |name: &str| key[name].as_str().unwrap_or_default().to_owned();
+            format!("{}@{}\t{}\t{}", text("id"), key["version"], text("algorithm"), text("backend"))
+        };
+        keys.map(line).collect::<Vec<_>>().join("\n")
+    });
     Ok(())
 }
 
-pub async fn public_key(server: &str, id: &str) -> Result<(), CliError> {
+pub async fn public_key(server: &str, id: &str, output: Output) -> Result<(), CliError> {
     let path = format!("/v1/keys/{id}/public.pem");
     let (_, answer) = call(reqwest::Client::new().get(url(server, &path)), server).await?;
-    print!("{}", answer.as_str().unwrap_or_default());
+    let pem = answer.as_str().unwrap_or_default();
+    output.print(&json!({"id": id, "public_key_pem": pem}), || pem.trim_end().to_owned());
     Ok(())
 }

@@ -34,8 +34,8 @@ fn checkpoint_size(path: &Path) -> Result<u64, CliError> {
         .map_err(|e| CliError::Usage(format!("{} is not a checkpoint: {e}", path.display())))
 }
 
-pub async fn export(server: &str, period: &PeriodArgs, output: &Path) -> Result<(), CliError> {
-    let mut query = vec![("format", format!("{:?}", period.format).to_lowercase())];
+pub async fn export(server: &str, period: &PeriodArgs, file: &Path, output: Output) -> Result<(), CliError> {
+    let mut query = vec![("format", period.format.name().to_owned())];
     query.extend(period.from.clone().map(|v| ("from", v)));
     query.extend(period.to.clone().map(|v| ("to", v)));
     if let Some(since) = &period.since {
@@ -45,18 +45,15 @@ pub async fn export(server: &str, period: &PeriodArgs, output: &Path) -> Result<
     let url = format!("{}/v1/log/export", server.trim_end_matches('/'));
     let request = super::client::with_token(reqwest::Client::new().get(url).query(&query));
     let response = request.send().await.map_err(unreachable)?;
-    if !response.status().is_success() {
-        let body = response.text().await.map_err(unreachable)?;
-        let detail = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["detail"].as_str().map(str::to_owned))
-            .unwrap_or(body);
-        return Err(CliError::Refused(detail));
+    let status = response.status().as_u16();
+    if status >= 400 {
+        return Err(CliError::from_problem(status, &response.text().await.map_err(unreachable)?));
     }
     let count = response.headers().get(EXPORT_COUNT_HEADER).and_then(|v| v.to_str().ok()?.parse().ok());
     let progress = progress_bar(count);
-    let cannot_write = |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", output.display()));
-    let mut file = std::io::BufWriter::new(std::fs::File::create(output).map_err(cannot_write)?);
+    let cannot_write = |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", file.display()));
+    let path = file;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(cannot_write)?);
     let mut body = response.bytes_stream();
     let mut lines = 0u64;
     while let Some(chunk) = body.next().await {
@@ -75,7 +72,8 @@ pub async fn export(server: &str, period: &PeriodArgs, output: &Path) -> Result<
             count.unwrap()
         )));
     }
-    eprintln!("exported {entries} entries to {}", output.display());
+    let summary = serde_json::json!({"entries": entries, "file": path, "format": period.format.name()});
+    output.print(&summary, || format!("exported {entries} entries to {}", path.display()));
     Ok(())
 }
 
@@ -100,18 +98,10 @@ pub fn verify(file: &Path, log_key: &Path, since: Option<&Path>, output: Output)
     );
     match verify_export(reader, &key, trusted) {
         Ok(v) => {
-            match output {
-                Output::Json => println!(
-                    "{}",
-                    serde_json::json!({"verified": true, "origin": v.origin, "tree_size": v.tree_size, "entries": v.entries})
-                ),
-                Output::Text => {
-                    println!(
-                        "verified {} entries against the checkpoint of {} at size {}",
-                        v.entries, v.origin, v.tree_size
-                    )
-                }
-            }
+            let summary = serde_json::json!({"verified": true, "origin": v.origin, "tree_size": v.tree_size, "entries": v.entries});
+            output.print(&summary, || {
+                format!("verified {} entries against the checkpoint of {} at size {}", v.entries, v.origin, v.tree_size)
+            });
             Ok(())
         }
         Err(failure) => {

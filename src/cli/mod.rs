@@ -1,5 +1,5 @@
-//! The `notarium` command: `serve` runs the service; `sign` and `keys` are thin clients of its HTTP API
-//! (the CI step is one command); `verify` reads a registry directly and needs no server; `policy check` lints.
+//! The `notarium` command: `serve` runs the service; `sign`, `attest`, `keys` and `log export` are thin
+//! clients of its HTTP API (the CI step is one command); `verify` reads a registry directly and needs no server; `policy check` lints.
 //!
 //! Owns: arguments, exit codes and what gets printed. Must not touch: signing or registry logic beyond
 //! calling `service` or the HTTP API.
@@ -19,12 +19,24 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::register::export::ExportFormat;
 
-const EXIT_CODES: &str = "Exit codes: 0 success; 1 refused (the server answered with a problem, no valid \
-signature was found, the policy denied the image, or a policy file is invalid); 2 usage error; 3 the server or registry could not be reached or the service could not start.";
+const CONVENTIONS: &str = "\
+Output: results go to stdout, as text for people or, with --output json, as one JSON document (a denial or a
+failed verification is a result too); errors go to stderr as one line starting with \"notarium: \".
+
+Exit codes:
+  0  success
+  1  refused: the server answered with a 4xx problem, the policy denied the image, no valid signature was
+     found, an export did not verify, or a policy file is invalid
+  2  usage: bad arguments, or a file or configuration that cannot be read
+  3  unavailable: the server, a registry or a key backend could not be reached or answered with a 5xx,
+     or the service could not start";
 
 #[derive(Parser)]
-#[command(name = "notarium", version, about = "Container-image signing whose keys never leave their backend", after_help = EXIT_CODES)]
+#[command(name = "notarium", version, about = "Container-image signing whose keys never leave their backend", after_help = CONVENTIONS)]
 struct Cli {
+    /// How results are printed on stdout (every command).
+    #[arg(long, value_enum, global = true, default_value_t)]
+    output: Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,6 +46,21 @@ pub enum Output {
     #[default]
     Text,
     Json,
+}
+
+impl Output {
+    /// Prints a command's result: `json` as one line, or the `text` for people.
+    pub fn print(self, json: &serde_json::Value, text: impl FnOnce() -> String) {
+        match self {
+            Self::Json => println!("{json}"),
+            Self::Text => {
+                let text = text();
+                if !text.is_empty() {
+                    println!("{text}");
+                }
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -52,8 +79,6 @@ enum Command {
         command: token::TokenCommand,
         #[arg(long, env = "NOTARIUM_CONFIG", global = true)]
         config: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t, global = true)]
-        output: Output,
     },
     /// Sign IMAGE (host/repo:tag or host/repo@sha256:…) through a running server.
     Sign {
@@ -66,8 +91,21 @@ enum Command {
         annotations: Vec<String>,
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
-        #[arg(long, value_enum, default_value_t)]
-        output: Output,
+    },
+    /// Attest IMAGE with an in-toto predicate (a JSON file) through a running server.
+    Attest {
+        image: String,
+        /// Key id, or id@version.
+        #[arg(long)]
+        key: String,
+        /// The predicate type, e.g. https://slsa.dev/provenance/v1.
+        #[arg(long = "type")]
+        predicate_type: String,
+        /// A JSON file holding the predicate.
+        #[arg(long)]
+        predicate: PathBuf,
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
     },
     /// List keys or print a public key, from a running server.
     Keys {
@@ -101,8 +139,6 @@ enum Command {
         /// host:port registries to reach over plain HTTP (repeatable).
         #[arg(long = "insecure-registry")]
         insecure_registries: Vec<String>,
-        #[arg(long, value_enum, default_value_t)]
-        output: Output,
     },
 }
 
@@ -122,8 +158,9 @@ enum LogCommand {
         /// RFC 3339 end of the period (exclusive); now when omitted.
         #[arg(long)]
         to: Option<String>,
+        /// The file to write.
         #[arg(long, short = 'o')]
-        output: PathBuf,
+        file: PathBuf,
         #[arg(long, value_enum, default_value_t)]
         format: ExportFormat,
         /// A checkpoint saved earlier (GET /v1/log/checkpoint): the export then proves it extends that tree.
@@ -140,8 +177,6 @@ enum LogCommand {
         /// A checkpoint saved earlier: the export must prove the log still extends it (no history rewritten).
         #[arg(long)]
         since: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t)]
-        output: Output,
     },
 }
 
@@ -151,8 +186,6 @@ enum KeysCommand {
     List {
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
-        #[arg(long, value_enum, default_value_t)]
-        output: Output,
     },
     /// The PEM public key of ID or ID@VERSION.
     Public {
@@ -174,6 +207,13 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// An error answer of the server: a 5xx is trouble on its side or behind it, a 4xx a refusal.
+    pub(crate) fn from_problem(status: u16, body: &str) -> Self {
+        let problem: Option<serde_json::Value> = serde_json::from_str(body).ok();
+        let detail = problem.as_ref().and_then(|p| p["detail"].as_str()).map_or_else(|| body.to_owned(), str::to_owned);
+        if status >= 500 { Self::Unavailable(detail) } else { Self::Refused(detail) }
+    }
+
     fn exit_code(&self) -> ExitCode {
         match self {
             Self::Refused(_) => ExitCode::from(1),
@@ -188,7 +228,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
-    let result = runtime.block_on(run(cli.command));
+    let result = runtime.block_on(run(cli.command, cli.output));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -198,27 +238,31 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<(), CliError> {
+async fn run(command: Command, output: Output) -> Result<(), CliError> {
     match command {
         Command::Serve { config, insecure } => serve::serve(config, insecure).await,
-        Command::Token { command, config, output } => token::run(command, config, output).await,
-        Command::Sign { image, key, annotations, server, output } => {
+        Command::Token { command, config } => token::run(command, config, output).await,
+        Command::Sign { image, key, annotations, server } => {
             client::sign(&server, &image, &key, &annotations, output).await
         }
-        Command::Keys { command: KeysCommand::List { server, output } } => client::list_keys(&server, output).await,
-        Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id).await,
-        Command::Log { command: LogCommand::Export { from, to, output, format, since, server } } => {
-            let period = log::PeriodArgs { from, to, format, since };
-            log::export(&server, &period, &output).await
+        Command::Attest { image, key, predicate_type, predicate, server } => {
+            let predicate = client::Predicate { predicate_type: &predicate_type, file: &predicate };
+            client::attest(&server, &image, &key, &predicate, output).await
         }
-        Command::Log { command: LogCommand::Verify { file, log_key, since, output } } => {
+        Command::Keys { command: KeysCommand::List { server } } => client::list_keys(&server, output).await,
+        Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id, output).await,
+        Command::Log { command: LogCommand::Export { from, to, file, format, since, server } } => {
+            let period = log::PeriodArgs { from, to, format, since };
+            log::export(&server, &period, &file, output).await
+        }
+        Command::Log { command: LogCommand::Verify { file, log_key, since } } => {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
-        Command::Policy { command: PolicyCommand::Check { dir } } => verify::check_policies(&dir),
-        Command::Verify { image, public_key: Some(key), insecure_registries, output, .. } => {
+        Command::Policy { command: PolicyCommand::Check { dir } } => verify::check_policies(&dir, output),
+        Command::Verify { image, public_key: Some(key), insecure_registries, .. } => {
             verify::verify(&image, &key, insecure_registries, output).await
         }
-        Command::Verify { image, policy, config, insecure_registries, output, .. } => {
+        Command::Verify { image, policy, config, insecure_registries, .. } => {
             let policy = policy.expect("clap requires --public-key or --policy");
             verify::verify_policy(&image, &policy, config.as_deref(), insecure_registries, output).await
         }

@@ -118,5 +118,5 @@ async fn record_change(store: &Arc<dyn Store>, kind: &str, token: &Value) -> Res
 }
 
 fn describe(t: &TokenRecord) -> Value {
-    crate::auth::token::describe(t)
+    serde_json::to_value(crate::auth::token::describe(t)).expect("a token view serializes")
 }

@@ -39,22 +39,21 @@ pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, outpu
     let (_, stored) = store.read(&repo, &manifest.digest).await.map_err(unavailable)?;
     let checked = check_signatures(&stored, &manifest.digest, &key);
     let valid = checked.iter().filter(|c| c.result.is_ok()).count();
-    if output == Output::Json {
-        let signatures: Vec<_> = checked
-            .iter()
-            .map(|c| json!({"identity": c.identity, "valid": c.result.is_ok(), "reason": c.result.as_ref().err()}))
-            .collect();
-        println!("{}", json!({"digest": manifest.digest.to_string(), "verified": valid > 0, "signatures": signatures}));
-    } else {
-        for c in &checked {
+    let signatures: Vec<_> = checked
+        .iter()
+        .map(|c| json!({"identity": c.identity, "valid": c.result.is_ok(), "reason": c.result.as_ref().err()}))
+        .collect();
+    let result = json!({"digest": manifest.digest.to_string(), "verified": valid > 0, "signatures": signatures});
+    output.print(&result, || {
+        let line = |c: &crate::service::CheckedSignature| {
+            let identity = c.identity.as_deref().unwrap_or("?");
             match &c.result {
-                Ok(()) => println!("valid   {}", c.identity.as_deref().unwrap_or("?")),
-                Err(reason) => {
-                    println!("invalid {}: {reason}", c.identity.as_deref().unwrap_or("?"))
-                }
+                Ok(()) => format!("valid   {identity}"),
+                Err(reason) => format!("invalid {identity}: {reason}"),
             }
-        }
-    }
+        };
+        checked.iter().map(line).collect::<Vec<_>>().join("\n")
+    });
     if valid == 0 {
         return Err(CliError::Refused(format!(
             "no valid signature on {image} ({}) among {} found",
@@ -92,6 +91,7 @@ pub async fn verify_policy(
     let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers };
     let decision = verify_image(&sources, image, &policies).await.map_err(|e| match e {
         ServiceError::Registry(e) => unavailable(e),
+        ServiceError::Reference(e) => CliError::Usage(e.to_string()),
         other => CliError::Refused(other.to_string()),
     })?;
     print_decision(&decision, output);
@@ -102,30 +102,37 @@ pub async fn verify_policy(
 }
 
 fn print_decision(d: &Decision, output: Output) {
-    if output == Output::Json {
-        println!("{}", serde_json::to_string(d).expect("a decision serializes"));
-        return;
-    }
-    let verdict = if d.allowed { "allowed" } else { "denied" };
-    println!("{verdict} {} under policy {}", d.digest, d.policy.as_deref().unwrap_or("(none: default)"));
-    for reason in &d.reasons {
-        println!("  {reason}");
-    }
+    output.print(&serde_json::to_value(d).expect("a decision serializes"), || {
+        let verdict = if d.allowed { "allowed" } else { "denied" };
+        let policy = d.policy.as_deref().unwrap_or("(none: default)");
+        let reasons = d.reasons.iter().map(|r| format!("\n  {r}"));
+        format!("{verdict} {} under policy {policy}{}", d.digest, reasons.collect::<String>())
+    });
 }
 
 /// `notarium policy check DIR`: every policy file loads and compiles; prints what governs which images.
-pub fn check_policies(dir: &Path) -> Result<(), CliError> {
+pub fn check_policies(dir: &Path, output: Output) -> Result<(), CliError> {
     let set = PolicySet::load_dir(dir).map_err(|e| CliError::Refused(e.to_string()))?;
-    for p in &set.policies {
-        let mode = if p.mode == crate::policy::Mode::Warn { "warn" } else { "enforce" };
-        println!(
-            "{} ({mode}, {} of {} authorities): {}",
-            p.name,
-            p.threshold,
-            p.authorities.len(),
-            p.images.join(", ")
-        );
-    }
-    println!("{} policies; images no policy matches: {:?}", set.policies.len(), set.default);
+    let mode = |p: &crate::policy::Policy| if p.mode == crate::policy::Mode::Warn { "warn" } else { "enforce" };
+    let policies: Vec<_> = set
+        .policies
+        .iter()
+        .map(|p| {
+            json!({"name": p.name, "mode": p.mode, "threshold": p.threshold, "authorities": p.authorities.len(),
+                   "images": p.images, "version": p.version})
+        })
+        .collect();
+    output.print(&json!({"policies": policies, "default": set.default}), || {
+        let lines = set.policies.iter().map(|p| {
+            let images = p.images.join(", ");
+            format!("{} ({}, {} of {} authorities): {images}\n", p.name, mode(p), p.threshold, p.authorities.len())
+        });
+        format!(
+            "{}{} policies; images no policy matches: {:?}",
+            lines.collect::<String>(),
+            set.policies.len(),
+            set.default
+        )
+    });
     Ok(())
 }

@@ -187,7 +187,7 @@ impl ImageVerdict {
 }
 
 /// The AdmissionReview sent back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionReview {
     pub api_version: &'static str,
@@ -195,7 +195,7 @@ pub struct AdmissionReview {
     pub response: AdmissionResponse,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AdmissionResponse {
     pub uid: String,
     pub allowed: bool,
@@ -206,7 +206,7 @@ pub struct AdmissionResponse {
 }
 
 /// A Kubernetes `meta/v1` Status, as much of it as a denial needs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Status {
     pub code: u16,
     pub message: String,

@@ -30,7 +30,7 @@ pub fn attestation_tag(digest: &Digest) -> String {
 }
 
 /// An OCI content descriptor; fields notarium does not know are kept as they were.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Descriptor {
     #[serde(rename = "mediaType")]
     pub media_type: String,
@@ -41,6 +41,7 @@ pub struct Descriptor {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
     #[serde(flatten)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 

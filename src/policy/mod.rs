@@ -34,7 +34,7 @@ pub enum Fallback {
 }
 
 /// `enforce` denies what fails; `warn` allows it and says why it would have been denied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]

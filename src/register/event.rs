@@ -57,23 +57,36 @@ pub fn sign_entry(signature: &NewSignature, manifest_digest: &str) -> Vec<u8> {
 }
 
 /// One event of a CNCF distribution notification envelope (formats.md §5); unknown fields are ignored.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 pub struct RegistryEvent {
     pub id: String,
     pub timestamp: Option<String>,
     pub action: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object")]
+    #[schema(value_type = Object)]
     pub target: serde_json::Value,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object")]
+    #[schema(value_type = Object)]
     pub request: serde_json::Value,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object")]
+    #[schema(value_type = Object)]
     pub actor: serde_json::Value,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object")]
+    #[schema(value_type = Object)]
     pub source: serde_json::Value,
 }
 
+/// A JSON object, kept as a `Value` to read fields from; anything else is refused, so an event that breaks
+/// the shape distribution sends gets a 400 rather than an entry with empty fields.
+fn json_object<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<serde_json::Value, D::Error> {
+    match <serde_json::Value as serde::Deserialize>::deserialize(deserializer)? {
+        object @ serde_json::Value::Object(_) => Ok(object),
+        other => Err(serde::de::Error::custom(format!("expected a JSON object, found {other}"))),
+    }
+}
+
 /// The envelope distribution POSTs: `{"events": [...]}`.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 pub struct RegistryEnvelope {
     pub events: Vec<RegistryEvent>,
 }
@@ -200,4 +213,18 @@ pub fn token_entry(kind: &str, time: &str, actor: &str, details: &serde_json::Va
         "subject": {"token": details["id"]},
         "details": details,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_parts_must_be_objects() {
+        let event = |target: &str| format!(r#"{{"events": [{{"id": "1", "action": "push", "target": {target}}}]}}"#);
+        assert!(serde_json::from_str::<RegistryEnvelope>(&event(r#"{"repository": "a"}"#)).is_ok());
+        for wrong in ["[null, null]", "null", "\"a\"", "1"] {
+            assert!(serde_json::from_str::<RegistryEnvelope>(&event(wrong)).is_err(), "{wrong} was accepted");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use super::merkle::{Hash, leaf_hash};
 use crate::formats::digest::hex_lower;
 
 /// What `notarium log export` can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// JSON Lines with checkpoint and proofs: what `notarium log verify` checks.
@@ -20,6 +20,14 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// The name in `?format=` and `--format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jsonl => "jsonl",
+            Self::Csv => "csv",
+        }
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Jsonl => "application/x-ndjson",

@@ -8,7 +8,7 @@ use crate::register::event::{
 use crate::store::{Append, Effect};
 
 /// What a notification delivery changed.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RecordedEvents {
     pub recorded: usize,
     pub duplicates: usize,

@@ -7,14 +7,14 @@ use crate::formats::signature_manifest::{Descriptor, SignatureManifest, attestat
 use crate::oci::Repository;
 
 /// One cosign tag-scheme manifest and its layers.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TagListing {
     pub tag: String,
     pub manifest_digest: String,
     pub layers: Vec<Descriptor>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Attached {
     pub image: String,
     pub digest: String,

@@ -25,10 +25,11 @@ const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 
 /// The answer to "may this image run?".
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Decision {
     pub allowed: bool,
     #[serde(serialize_with = "digest_string")]
+    #[schema(value_type = String)]
     pub digest: Digest,
     /// The governing policy; `None` when no policy matches and the default decided.
     pub policy: Option<String>,
@@ -48,7 +49,7 @@ fn digest_string<S: serde::Serializer>(digest: &Digest, serializer: S) -> Result
 }
 
 /// A signature that counted toward the threshold.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UsedSignature {
     pub authority: String,
     pub identity: Option<String>,
@@ -57,7 +58,7 @@ pub struct UsedSignature {
 }
 
 /// An attestation that satisfied a requirement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UsedAttestation {
     pub predicate_type: String,
     pub authority: String,

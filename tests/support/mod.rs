@@ -18,7 +18,7 @@ pub use postgres::*;
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn tool(name: &str) -> PathBuf {
+pub fn tool(name: &str) -> PathBuf {
     let path = Path::new(ROOT).join(".tools/bin").join(name);
     assert!(path.exists(), "{} is missing: run scripts/install-test-deps.sh", path.display());
     path

@@ -1,0 +1,83 @@
+//! schemathesis (PyPI, installed by scripts/install-test-deps.sh) fuzzes every operation of the served
+//! OpenAPI document on a live `notarium serve` with a real registry holding a real image: no answer may be
+//! a 5xx (see tests/schemathesis/hooks.py for the one upstream 502 that is allowed), every answer must
+//! match its documented status, media type and schema, and input the document rules out must get a 4xx. Bounded: examples per operation and a time budget.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::{Notarium, ROOT, Registry};
+
+/// No 5xx; every answer inside its documented status, media type and schema; input the document rules out
+/// is refused with a 4xx.
+const CHECKS: &str = "not_a_server_error,response_schema_conformance,status_code_conformance,\
+                      content_type_conformance,negative_data_rejection";
+const EXAMPLES_PER_OPERATION: &str = "30";
+const SECONDS_AT_MOST: &str = "120";
+const EVENTS_SECRET: &str = "fuzz-events-secret";
+
+/// The embedded defaults' keys, and registry events on (the fuzzer sends the secret with every request).
+const CONFIG: &str = r#"
+[[keys]]
+id = "dev-ecdsa"
+backend = "file"
+path = "keys.example/dev-ecdsa.pem"
+
+[[keys]]
+id = "dev-ed25519"
+backend = "file"
+path = "keys.example/dev-ed25519.pem"
+
+[events]
+registry_secret_env = "NOTARIUM_TEST_EVENTS_SECRET"
+"#;
+
+/// Requests the fuzzer must have got through to the end, or it fuzzed only the input checks.
+const REACHED: [&str; 4] = [
+    r#"method="POST",route="/v1/sign",status="201""#,
+    r#"method="POST",route="/v1/attest",status="201""#,
+    r#"method="POST",route="/v1/verify",status="200""#,
+    r#"method="POST",route="/v1/events/registry",status="200""#,
+];
+
+#[test]
+fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
+    let registry = Registry::start();
+    let notarium =
+        Notarium::start_with_config(CONFIG, &[&registry.host], &[("NOTARIUM_TEST_EVENTS_SECRET", EVENTS_SECRET)]);
+    let digest = support::push_image(&registry, "fuzz/app", "v1", "fuzzed");
+    let image = format!("{}/fuzz/app@{digest}", registry.host);
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(support::tool("schemathesis"))
+        .args(["run", &format!("{}/v1/openapi.json", notarium.url)])
+        .args(["--checks", CHECKS, "--phases", "examples,coverage,fuzzing"])
+        .args(["--max-examples", EXAMPLES_PER_OPERATION, "--max-time", SECONDS_AT_MOST])
+        // One worker: hypothesis on CPython 3.11 fails with "AST constructor recursion depth mismatch" when two
+        // threads describe strategies at once.
+        .args(["--seed", "1", "--workers", "1", "--request-timeout", "30"])
+        .args(["--report", "junit", "--report-dir"])
+        .arg(reports.path())
+        // Its caches (.schemathesis, .hypothesis) land there too, not in the work tree.
+        .current_dir(reports.path())
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .env("PYTHONPATH", format!("{ROOT}/tests/schemathesis"))
+        .env("NOTARIUM_FUZZ_IMAGE", &image)
+        .env("NOTARIUM_FUZZ_EVENTS_SECRET", EVENTS_SECRET)
+        .stdin(Stdio::null())
+        .output()
+        .expect("schemathesis runs");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "schemathesis failed:\n{report}\nserver log:\n{}", server_log_tail(&notarium));
+    println!("{report}");
+    let metrics = notarium.get_text("/metrics").1;
+    for reached in REACHED {
+        assert!(metrics.contains(reached), "no fuzzed request answered {reached}:\n{metrics}\n{report}");
+    }
+}
+
+fn server_log_tail(notarium: &Notarium) -> String {
+    let log = notarium.log();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(80)..].join("\n")
+}
