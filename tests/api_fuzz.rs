@@ -17,7 +17,7 @@ const EXAMPLES_PER_OPERATION: &str = "30";
 const SECONDS_AT_MOST: &str = "120";
 const EVENTS_SECRET: &str = "fuzz-events-secret";
 
-/// The embedded defaults' keys, and registry events on (the fuzzer sends the secret with every request).
+/// The embedded defaults' keys, registry events on, and authentication required.
 const CONFIG: &str = r#"
 [[keys]]
 id = "dev-ecdsa"
@@ -31,6 +31,11 @@ path = "keys.example/dev-ed25519.pem"
 
 [events]
 registry_secret_env = "NOTARIUM_TEST_EVENTS_SECRET"
+
+# Every operation is fuzzed as a caller with its role (tokens per role in schemathesis' config).
+[auth]
+required = true
+rate_per_minute = 0
 "#;
 
 /// Requests the fuzzer must have got through to the end, or it fuzzed only the input checks.
@@ -49,7 +54,11 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     let digest = support::push_image(&registry, "fuzz/app", "v1", "fuzzed");
     let image = format!("{}/fuzz/app@{digest}", registry.host);
     let reports = tempfile::tempdir().unwrap();
+    let config = reports.path().join("schemathesis.toml");
+    std::fs::write(&config, credentials(&notarium)).unwrap();
     let out = Command::new(support::tool("schemathesis"))
+        .arg("--config-file")
+        .arg(&config)
         .args(["run", &format!("{}/v1/openapi.json", notarium.url)])
         .args(["--checks", CHECKS, "--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", EXAMPLES_PER_OPERATION, "--max-time", SECONDS_AT_MOST])
@@ -63,7 +72,6 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", format!("{ROOT}/tests/schemathesis"))
         .env("NOTARIUM_FUZZ_IMAGE", &image)
-        .env("NOTARIUM_FUZZ_EVENTS_SECRET", EVENTS_SECRET)
         .stdin(Stdio::null())
         .output()
         .expect("schemathesis runs");
@@ -74,6 +82,28 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     for reached in REACHED {
         assert!(metrics.contains(reached), "no fuzzed request answered {reached}:\n{metrics}\n{report}");
     }
+}
+
+/// schemathesis' credentials for each security scheme of the document: a token per role, made with
+/// `notarium token create` (authentication is required on this server), and the registry-events secret.
+fn credentials(notarium: &Notarium) -> String {
+    let mut config = format!("[auth.openapi.registry_secret]\nbearer = \"{EVENTS_SECRET}\"\n");
+    for (role, scope) in
+        [("signer", &["--repos", "**", "--keys", "*"][..]), ("verifier", &[]), ("auditor", &[]), ("admin", &[])]
+    {
+        let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .args(["token", "create", "--role", role])
+            .args(scope)
+            .current_dir(ROOT)
+            .env("NOTARIUM_DATABASE_URL", notarium.database_url())
+            .env_remove("NOTARIUM_CONFIG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "token create {role}: {}", String::from_utf8_lossy(&out.stderr));
+        let token = String::from_utf8(out.stdout).unwrap();
+        config.push_str(&format!("[auth.openapi.{role}]\nbearer = \"{}\"\n", token.trim()));
+    }
+    config
 }
 
 fn server_log_tail(notarium: &Notarium) -> String {

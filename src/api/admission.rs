@@ -16,7 +16,7 @@ use crate::formats::admission::{AdmissionRequest, AdmissionReview};
     post,
     path = "/v1/admission",
     tag = "verification",
-    security(("bearer" = [])),
+    security(("verifier" = []), ("admin" = [])),
     request_body(content = Object, description = "An admission.k8s.io/v1 AdmissionReview, as the API server sends it"),
     responses((status = 200, description = "The AdmissionReview answer: allowed, or denied with each failing image and why", body = AdmissionReview))
 )]

@@ -90,7 +90,7 @@ impl AttestResponse {
     post,
     path = "/v1/attest",
     tag = "signing",
-    security(("bearer" = [])),
+    security(("signer" = [])),
     request_body = AttestBody,
     responses(
         (status = 201, description = "Attested: the envelope is in the registry and the register", body = AttestResponse),

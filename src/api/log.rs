@@ -73,7 +73,7 @@ fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateT
     get,
     path = "/v1/log/export",
     tag = "register",
-    security(("bearer" = [])),
+    security(("auditor" = []), ("admin" = [])),
     params(ExportQuery),
     responses((
         status = 200,
@@ -143,7 +143,7 @@ pub struct Entries {
     get,
     path = "/v1/log/entries",
     tag = "register",
-    security(("bearer" = [])),
+    security(("auditor" = []), ("admin" = [])),
     params(Range),
     responses((status = 200, description = "The entries of the range that the log holds", body = Entries))
 )]
@@ -194,7 +194,7 @@ pub struct InclusionProof {
     get,
     path = "/v1/log/proof/inclusion",
     tag = "register",
-    security(("bearer" = [])),
+    security(("auditor" = []), ("admin" = [])),
     params(InclusionQuery),
     responses((status = 200, description = "The entry's inclusion proof in the tree of that size", body = InclusionProof))
 )]
@@ -228,7 +228,7 @@ pub struct ConsistencyProof {
     get,
     path = "/v1/log/proof/consistency",
     tag = "register",
-    security(("bearer" = [])),
+    security(("auditor" = []), ("admin" = [])),
     params(ConsistencyQuery),
     responses((status = 200, description = "The proof that the tree of size `second` extends the one of size `first`", body = ConsistencyProof))
 )]

@@ -12,6 +12,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder}
 use utoipa::{Modify, OpenApi};
 
 use super::ApiError;
+use crate::auth::Role;
 
 /// The media type of every error answer (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -65,14 +66,18 @@ impl Modify for BearerSchemes {
         let components = document.components.get_or_insert_with(Default::default);
         let bearer = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
         components.add_security_scheme("registry_secret", SecurityScheme::Http(bearer));
-        let caller = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .description(Some(
-                "An API token (`ntk_…`, from `notarium token create`) or a CI OIDC ID token. Not needed while the API \
-                 is open (loopback, no token made yet, no OIDC issuer), except for token administration.",
-            ))
-            .build();
-        components.add_security_scheme("bearer", SecurityScheme::Http(caller));
+        for role in [Role::Signer, Role::Verifier, Role::Auditor, Role::Admin] {
+            let caller = HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(format!(
+                    "A caller with the {} role: an API token (`ntk_…`, from `notarium token create`) or a CI OIDC ID \
+                     token its claim rules map to the role. Not needed while the API is open (loopback, no token made \
+                     yet, no OIDC issuer), except for token administration.",
+                    role.as_str()
+                )))
+                .build();
+            components.add_security_scheme(role.as_str(), SecurityScheme::Http(caller));
+        }
     }
 }
 

@@ -21,7 +21,7 @@ pub struct ReferrersQuery {
     get,
     path = "/v1/referrers",
     tag = "verification",
-    security(("bearer" = [])),
+    security(("verifier" = []), ("admin" = [])),
     params(ReferrersQuery),
     responses((status = 200, description = "What is attached to the image's digest", body = Attached))
 )]

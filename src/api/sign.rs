@@ -120,7 +120,7 @@ pub(super) fn created_or_ok(created: bool) -> StatusCode {
     post,
     path = "/v1/sign",
     tag = "signing",
-    security(("bearer" = [])),
+    security(("signer" = [])),
     request_body = SignBody,
     responses(
         (status = 201, description = "Signed: the signature is in the registry and the register", body = SignResponse),

@@ -44,7 +44,7 @@ pub struct TokenList {
     post,
     path = "/v1/tokens",
     tag = "administration",
-    security(("bearer" = [])),
+    security(("admin" = [])),
     request_body = CreateTokenBody,
     responses((status = 201, description = "The token (shown once) and its record", body = CreatedToken))
 )]
@@ -68,7 +68,7 @@ pub async fn create(
     get,
     path = "/v1/tokens",
     tag = "administration",
-    security(("bearer" = [])),
+    security(("admin" = [])),
     responses((status = 200, description = "Every token, revoked ones included; never a token or its hash", body = TokenList))
 )]
 pub async fn list(
@@ -83,7 +83,7 @@ pub async fn list(
     delete,
     path = "/v1/tokens/{id}",
     tag = "administration",
-    security(("bearer" = [])),
+    security(("admin" = [])),
     params(("id" = String, Path, description = "The token's public id")),
     responses((status = 204, description = "Revoked: refused from the next request on"))
 )]

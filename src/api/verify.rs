@@ -37,7 +37,7 @@ pub struct VerifyResponse {
     post,
     path = "/v1/verify",
     tag = "verification",
-    security(("bearer" = [])),
+    security(("verifier" = []), ("admin" = [])),
     request_body = VerifyBody,
     responses((status = 200, description = "The decision; a denial is `allowed: false`", body = VerifyResponse))
 )]

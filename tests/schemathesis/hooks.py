@@ -13,7 +13,6 @@ import os
 import schemathesis
 
 LIVE_IMAGE = os.environ["NOTARIUM_FUZZ_IMAGE"]
-EVENTS_SECRET = os.environ["NOTARIUM_FUZZ_EVENTS_SECRET"]
 LIVE_REGISTRY = LIVE_IMAGE.split("/", 1)[0]
 LIVE_FIELDS = {"image": LIVE_IMAGE, "key": "dev-ecdsa"}
 UPSTREAM_PROBLEMS = ("/registry-unreachable", "/registry-error")
@@ -39,14 +38,6 @@ def map_body(context, body):
 @schemathesis.hook
 def map_query(context, query):
     return _live_half(query)
-
-
-@schemathesis.hook
-def before_call(context, case, kwargs):
-    """The registry-events secret goes to the events route only: a bearer anywhere else is an API token or
-    ID token, and a wrong one is refused (401) even where the API is open."""
-    if case.operation.path == "/v1/events/registry":
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {EVENTS_SECRET}"}
 
 
 @schemathesis.hook
