@@ -279,8 +279,7 @@ impl Issuer {
     fn new(name: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
-        let es256 = EncodingKey::from_ec_pem(secret.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
-        let point = secret.public_key().to_sec1_point(false);
+        let (es256, ec_jwk) = ec_key(7, "ec-1");
         let es256_public_pem = {
             use p256::pkcs8::EncodePublicKey;
             secret.public_key().to_public_key_pem(Default::default()).unwrap()
@@ -298,8 +297,7 @@ impl Issuer {
         let modulus = hex_bytes(modulus.trim().trim_start_matches("Modulus="));
         let rs256 = EncodingKey::from_rsa_pem(&std::fs::read(&rsa_pem).unwrap()).unwrap();
         let jwks = json!({"keys": [
-            {"kty": "EC", "crv": "P-256", "kid": "ec-1", "use": "sig", "alg": "ES256",
-             "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()), "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())},
+            ec_jwk,
             {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256", "n": URL_SAFE_NO_PAD.encode(&modulus), "e": "AQAB"},
         ]});
         std::fs::write(dir.path().join("jwks.json"), jwks.to_string()).unwrap();
@@ -345,6 +343,16 @@ claims = {{ repository = "acme/deployer" }}
         let header = Header { kid: Some("ec-1".into()), ..Header::new(Algorithm::ES256) };
         jsonwebtoken::encode(&header, &self.claims(changes), &self.es256).unwrap()
     }
+}
+
+/// An ES256 signing key from a fixed seed, and its public JWK under `kid`.
+fn ec_key(seed: u8, kid: &str) -> (EncodingKey, Value) {
+    let secret = p256::SecretKey::from_slice(&[seed; 32]).unwrap();
+    let key = EncodingKey::from_ec_pem(secret.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+    let point = secret.public_key().to_sec1_point(false);
+    let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+        "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()), "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())});
+    (key, jwk)
 }
 
 fn unix_now() -> i64 {
@@ -454,7 +462,7 @@ fn ci_id_tokens_are_verified_against_the_issuer_keys_and_mapped_to_scopes() {
 }
 
 #[test]
-fn issuer_keys_are_discovered_over_http_and_an_unreachable_issuer_is_a_503() {
+fn issuer_keys_are_discovered_over_http_and_rotated_and_an_unreachable_issuer_is_a_503() {
     let port = free_port();
     let name = format!("http://127.0.0.1:{port}");
     let issuer = Issuer::new(&name);
@@ -480,6 +488,7 @@ fn issuer_keys_are_discovered_over_http_and_an_unreachable_issuer_is_a_503() {
 [[auth.oidc]]
 issuer = "{name}"
 audience = "notarium"
+jwks_refetch_secs = 0
 [[auth.oidc.rules]]
 role = "verifier"
 claims = {{ repository = "acme/deployer" }}
@@ -498,6 +507,19 @@ audience = "notarium"
         (400, Some("https://notarium.dev/problems/malformed-digest")),
         "{body}"
     );
+
+    // The issuer rotates: its JWKS now holds only a new key. A token under the new kid makes the keys be
+    // fetched again and is accepted; the old kid is refused from then on.
+    let (new_key, new_jwk) = ec_key(11, "ec-2");
+    std::fs::write(issuer.dir.path().join("jwks.json"), json!({"keys": [new_jwk]}).to_string()).unwrap();
+    let header = Header { kid: Some("ec-2".into()), ..Header::new(Algorithm::ES256) };
+    let rotated =
+        jsonwebtoken::encode(&header, &issuer.claims(json!({"repository": "acme/deployer"})), &new_key).unwrap();
+    let path = "/v1/referrers?image=127.0.0.1:1/x@sha256:00";
+    assert_eq!(call(&server, "GET", path, &rotated, None).0, 400);
+    let (status, body) = call(&server, "GET", path, &token, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("ec-1"), "{body}");
     let _ = http.kill();
     let _ = http.wait();
 

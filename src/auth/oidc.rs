@@ -15,8 +15,6 @@ use super::{AuthError, Principal, Scope};
 use crate::config::{ClaimRule, OidcConfig};
 use crate::policy::glob_matches;
 
-/// An unknown `kid` makes the keys be fetched again, but not more often than this.
-const MIN_REFETCH: Duration = Duration::from_secs(30);
 /// Clock skew allowed on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
 
@@ -128,7 +126,8 @@ impl OidcIssuer {
 
     async fn refresh(&self) -> Result<(), AuthError> {
         let mut keys = self.keys.write().await;
-        if keys.as_ref().is_some_and(|(_, at)| at.elapsed() < MIN_REFETCH) {
+        let min_refetch = Duration::from_secs(self.config.jwks_refetch_secs);
+        if keys.as_ref().is_some_and(|(_, at)| at.elapsed() < min_refetch) {
             return Ok(());
         }
         let set = match &self.config.jwks_file {

@@ -50,6 +50,10 @@ pub struct OidcConfig {
     /// How long fetched keys are reused before they are fetched again.
     #[serde(default = "default_jwks_cache")]
     pub jwks_cache_secs: u64,
+    /// A token naming a `kid` the cached keys lack makes them be fetched again (the issuer rotated its
+    /// keys), but not more often than this.
+    #[serde(default = "default_jwks_refetch")]
+    pub jwks_refetch_secs: u64,
     /// Claims to scope: the first rule whose claims all match decides; no match means no access.
     #[serde(default)]
     pub rules: Vec<ClaimRule>,
@@ -61,6 +65,10 @@ fn default_algorithms() -> Vec<String> {
 
 fn default_jwks_cache() -> u64 {
     600
+}
+
+fn default_jwks_refetch() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]
