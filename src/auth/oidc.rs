@@ -232,3 +232,38 @@ fn invalid(kind: &ErrorKind) -> AuthError {
     };
     AuthError::Invalid(reason)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(claims: &[(&str, &str)]) -> ClaimRule {
+        ClaimRule {
+            claims: claims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            role: super::super::Role::Signer,
+            repos: vec![],
+            keys: vec![],
+        }
+    }
+
+    #[test]
+    fn a_rule_matches_when_every_claim_it_names_matches_its_glob_and_reports_those_claims() {
+        let claims: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "project_path": "acme/team-a/api", "ref_protected": true, "ref": "main", "groups": ["a"],
+        }))
+        .unwrap();
+        let used = matched(&rule(&[("project_path", "acme/team-a/*"), ("ref_protected", "true")]), &claims).unwrap();
+        assert_eq!(used.len(), 2);
+        assert_eq!(used["ref_protected"], "true");
+        assert!(matched(&rule(&[("project_path", "acme/*")]), &claims).is_none(), "* crossed a /");
+        assert!(matched(&rule(&[("environment", "*")]), &claims).is_none(), "a missing claim matched");
+        assert!(matched(&rule(&[("groups", "*")]), &claims).is_none(), "a list matched a glob");
+    }
+
+    #[test]
+    fn only_asymmetric_algorithms_are_accepted_in_configuration() {
+        assert!(asymmetric_algorithm("RS256").is_ok() && asymmetric_algorithm("EdDSA").is_ok());
+        assert!(asymmetric_algorithm("HS256").is_err());
+        assert!(asymmetric_algorithm("none").is_err());
+    }
+}
