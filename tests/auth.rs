@@ -523,7 +523,7 @@ audience = "notarium"
     let _ = http.kill();
     let _ = http.wait();
 
-    let unreachable = Issuer { name: format!("http://127.0.0.1:{dead}"), ..Issuer::new("x") };
+    let unreachable = Issuer { name: format!("http://127.0.0.1:{dead}"), ..issuer };
     let (status, body) = call(&server, "GET", "/v1/referrers?image=x", &unreachable.es256_token(json!({})), None);
     assert_eq!(status, 503, "{body}");
     assert!(!body.to_string().contains("eyJ"), "{body}");

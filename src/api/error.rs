@@ -54,10 +54,6 @@ impl ApiError {
         )
     }
 
-    pub fn invalid_lifetime(reason: String) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-token-request", "The token request is invalid", reason)
-    }
-
     pub fn no_such_token(id: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "no-such-token", "No such token in force", format!("no token {id} in force"))
     }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Administering, Authorized};
 use super::{ApiError, AppState};
-use crate::auth::Role;
 use crate::auth::token::{TokenSpec, TokenView, describe, parse_lifetime};
+use crate::auth::{AuthError, Role};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +54,7 @@ pub async fn create(
     body: Result<Json<CreateTokenBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let Json(body) = body?;
-    let expires_in = body.expires.as_deref().map(parse_lifetime).transpose().map_err(ApiError::invalid_lifetime)?;
+    let expires_in = body.expires.as_deref().map(parse_lifetime).transpose().map_err(AuthError::InvalidSpec)?;
     let spec =
         TokenSpec { role: body.role, repos: body.repos, keys: body.keys, description: body.description, expires_in };
     let (token, record) = state.auth.create_token(&spec).await?;

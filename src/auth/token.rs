@@ -84,6 +84,17 @@ pub async fn create(store: &dyn TokenStore, spec: &TokenSpec) -> Result<(ApiToke
     Ok((token, record))
 }
 
+/// Revokes token `id` now; the revocation time, or `None` when no such token is in force.
+pub async fn revoke(store: &dyn TokenStore, id: &str) -> Result<Option<String>, AuthError> {
+    let now = now_rfc3339();
+    Ok(store.revoke_token(id, &now).await?.then_some(now))
+}
+
+/// Now, as token rows and token register entries write it.
+pub fn now_rfc3339() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
 /// Parses `90d`, `12h`, `30m` or `3600s`.
 pub fn parse_lifetime(text: &str) -> Result<time::Duration, String> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use super::{CliError, Output};
 use crate::auth::token::{TokenSpec, parse_lifetime};
@@ -14,7 +13,6 @@ use crate::auth::{AuthError, Role};
 use crate::config::Config;
 use crate::store::{Append, LogStore, Store, TokenRecord};
 use std::sync::Arc;
-use time::format_description::well_known::Rfc3339;
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
@@ -94,11 +92,11 @@ async fn list(store: &dyn Store, output: Output) -> Result<(), CliError> {
 }
 
 async fn revoke(store: &Arc<dyn Store>, id: &str, output: Output) -> Result<(), CliError> {
-    let now = OffsetDateTime::now_utc().format(&Rfc3339).expect("UTC formats");
-    let revoked = store.revoke_token(id, &now).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
-    if !revoked {
+    let revoked =
+        crate::auth::token::revoke(store.as_ref(), id).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
+    let Some(now) = revoked else {
         return Err(CliError::Refused(format!("no token {id} in force")));
-    }
+    };
     record_change(store, "token-revoked", &json!({"id": id})).await?;
     match output {
         Output::Json => println!("{}", json!({"revoked": id, "at": now})),
@@ -110,7 +108,7 @@ async fn revoke(store: &Arc<dyn Store>, id: &str, output: Output) -> Result<(), 
 /// The register entry for a change made from the command line (the actor is the operating-system user).
 async fn record_change(store: &Arc<dyn Store>, kind: &str, token: &Value) -> Result<(), CliError> {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let time = OffsetDateTime::now_utc().format(&Rfc3339).expect("UTC formats");
+    let time = crate::auth::token::now_rfc3339();
     let entry = crate::register::event::token_entry(kind, &time, &format!("cli:{user}"), token);
     let log = crate::register::Log::new(store.clone() as Arc<dyn LogStore>);
     log.append(Append::plain(entry)).await.map_err(|e| CliError::Unavailable(e.to_string()))?;

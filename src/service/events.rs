@@ -24,8 +24,7 @@ impl Service {
         token: &serde_json::Value,
     ) -> Result<LogPosition, ServiceError> {
         let entry = token_entry(kind, &now_rfc3339(), actor, token);
-        let placed = self.log.append(Append::plain(entry)).await?;
-        Ok(LogPosition { index: placed.index, tree_size: placed.tree_size })
+        Ok(self.log.append(Append::plain(entry)).await?.into())
     }
 
     /// Records that `actor` was refused `route` (`METHOD /path`) and why.
@@ -38,8 +37,7 @@ impl Service {
     ) -> Result<LogPosition, ServiceError> {
         let time = now_rfc3339();
         let entry = denied_entry(&DeniedRequest { time: &time, actor, addr, route, reason });
-        let placed = self.log.append(Append::plain(entry)).await?;
-        Ok(LogPosition { index: placed.index, tree_size: placed.tree_size })
+        Ok(self.log.append(Append::plain(entry)).await?.into())
     }
 
     pub async fn record_registry_events(&self, envelope: &RegistryEnvelope) -> Result<RecordedEvents, ServiceError> {

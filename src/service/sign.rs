@@ -55,6 +55,12 @@ pub struct LogPosition {
     pub tree_size: u64,
 }
 
+impl From<crate::register::Placed> for LogPosition {
+    fn from(placed: crate::register::Placed) -> Self {
+        Self { index: placed.index, tree_size: placed.tree_size }
+    }
+}
+
 impl Service {
     /// Signs the manifest `request.image` names (and with `recursive`, each platform manifest of an index).
     pub async fn sign(&self, request: SignRequest) -> Result<SignOutcome, ServiceError> {
@@ -175,7 +181,7 @@ impl Service {
             return Ok((written, None));
         }
         let placed = self.log.append(confirm_signature(id, record, &written.manifest_digest)).await?;
-        Ok((written, Some((id, LogPosition { index: placed.index, tree_size: placed.tree_size }))))
+        Ok((written, Some((id, placed.into()))))
     }
 }
 

@@ -375,8 +375,7 @@ impl Service {
             signatures: serde_json::to_value(&decision.signatures).expect("plain strings serialize"),
             attestations: serde_json::to_value(&decision.attestations).expect("plain strings serialize"),
         });
-        let placed = self.log.append(Append { entry, effect: Effect::None }).await?;
-        Ok(LogPosition { index: placed.index, tree_size: placed.tree_size })
+        Ok(self.log.append(Append { entry, effect: Effect::None }).await?.into())
     }
 }
 
