@@ -49,7 +49,7 @@ pub async fn verify(
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let Json(body) = body?;
     let service = &state.service;
-    let decision = service.verify(&body.image, &service.policies(), body.policy.as_deref()).await?;
+    let decision = service.verify(&body.image, service.policies(), body.policy.as_deref()).await?;
     let position = service.record_decision(&body.image, &decision, caller.actor(), Some(&peer.to_string())).await?;
     let checkpoint = checkpoint_of(&state, Some(position)).await;
     Ok(Json(VerifyResponse { decision, log: LogLocation::new(position, checkpoint) }))

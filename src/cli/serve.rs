@@ -15,7 +15,7 @@ use crate::api::{AppState, Limits, router};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, RegistryCredentials};
-use crate::service::{Layouts, RegisterSettings, Service};
+use crate::service::{Layouts, RegisterSettings, Service, check_distinct_keys};
 
 pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
     init_tracing();
@@ -34,9 +34,12 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let mut service = Service::new(keys, registry, store, register);
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
-    service.set_policies(load_policies(&config)?);
+    let policies = load_policies(&config)?;
+    check_distinct_keys(&service.keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
+    service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = Arc::new(service);
+    tokio::spawn(follow_register(service.clone()));
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;
     tokio::spawn(reconcile_periodically(service.clone(), grace));
@@ -164,7 +167,11 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
                 continue;
             }
         };
-        match crate::policy::PolicySet::load_dir(&config.dir) {
+        let loaded = match crate::policy::PolicySet::load_dir(&config.dir) {
+            Ok(set) => check_distinct_keys(&service.keys, &set).await.map(|()| set),
+            Err(e) => Err(e),
+        };
+        match loaded {
             Ok(set) => {
                 tracing::info!(policies = set.policies.len(), "trust policies reloaded");
                 service.set_policies(set);
@@ -173,6 +180,19 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
             Err(e) => tracing::warn!(error = %e, "policy change rejected; the policies in force stay"),
         }
         seen = Some(now);
+    }
+}
+
+/// Keeps the decision cache right across replicas: every second, entries other servers appended to the
+/// register forget the allowances they make stale (this server's own appends do so at once).
+async fn follow_register(service: Arc<Service>) {
+    let mut seen = service.log.size().await.unwrap_or(0);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match service.follow_register(seen).await {
+            Ok(size) => seen = size,
+            Err(e) => tracing::warn!(error = %e, "register not readable; kept allowances expire by their TTL"),
+        }
     }
 }
 

@@ -16,7 +16,9 @@ use crate::oci::DistributionRegistry;
 use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
 use crate::policy::PolicySet;
-use crate::service::{Decision, ServiceError, Sources, check_signatures, repository_of, verify_image};
+use crate::service::{
+    Decision, ServiceError, Sources, check_distinct_keys, check_signatures, repository_of, verify_image,
+};
 
 pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, output: Output) -> Result<(), CliError> {
     let pem = std::fs::read_to_string(public_key)
@@ -89,7 +91,8 @@ pub async fn verify_policy(
     let registry = Arc::new(DistributionRegistry::new(insecure, Default::default()));
     let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
     let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers };
-    let decision = verify_image(&sources, image, &policies).await.map_err(|e| match e {
+    check_distinct_keys(&keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
+    let decision = verify_image(&sources, image, Arc::new(policies)).await.map_err(|e| match e {
         ServiceError::Registry(e) => unavailable(e),
         ServiceError::Reference(e) => CliError::Usage(e.to_string()),
         other => CliError::Refused(other.to_string()),

@@ -1,10 +1,11 @@
-//! Trust policies: `policies/*.yaml` parsed, validated and compiled (CEL conditions at load), and the
-//! choice of the policy that governs an image.
+//! Trust policies: `policies/*.yaml` parsed, validated and compiled (CEL conditions at load), the choice of
+//! the policy that governs an image, and the engine that decides (`engine.rs`, pure).
 //!
-//! Owns: the policy file format and its error messages (file, line, field). Must not touch: registries,
-//! key backends or the register; the engine that applies a policy is `service::verify`.
+//! Owns: the policy file format and its error messages (file, line, field), and the decision rules. Must not
+//! touch: registries, key backends or the register (`service::verify` gathers evidence and records).
 
 mod condition;
+pub mod engine;
 
 use std::path::Path;
 
@@ -60,6 +61,17 @@ impl Authority {
     }
 }
 
+/// Which signatures count for an image besides the digest they name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityMode {
+    /// The signature names the image's repository (any tag, or none).
+    #[default]
+    Repository,
+    /// The signature names the repository and the tag the image was asked for (no tag for a digest).
+    Exact,
+}
+
 /// An attestation the image must carry: its predicate type and conditions on its predicate.
 #[derive(Debug)]
 pub struct RequiredAttestation {
@@ -76,10 +88,19 @@ pub struct Policy {
     pub version: String,
     pub images: Vec<String>,
     pub authorities: Vec<Authority>,
+    /// The line of each authority in its file, for errors found after load.
+    pub authority_lines: Vec<Option<usize>>,
     /// How many distinct authorities must have signed (k of n).
     pub threshold: usize,
     pub attestations: Vec<RequiredAttestation>,
     pub mode: Mode,
+    pub identity: IdentityMode,
+    /// Globs of other repositories whose signatures also count (promotion by copy).
+    pub identities: Vec<String>,
+    /// Deny (in `enforce` mode) an image named by tag only.
+    pub require_digest: bool,
+    /// SHA-256 of the compiled policy's content: what a cached decision was made under.
+    pub content_digest: Digest,
 }
 
 impl Policy {
@@ -202,7 +223,7 @@ struct RawFile {
     policies: Vec<RawPolicy>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     name: String,
@@ -214,16 +235,35 @@ struct RawPolicy {
     attestations: Vec<RawAttestation>,
     #[serde(default)]
     mode: Mode,
+    #[serde(default)]
+    identity: IdentityMode,
+    #[serde(default)]
+    identities: Vec<String>,
+    #[serde(default)]
+    require_digest: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawAuthority {
     key: Option<String>,
     public_key: Option<String>,
 }
 
-#[derive(Deserialize)]
+impl RawAuthority {
+    /// The text that finds this authority's line: the key reference, or the first base64 line of the PEM.
+    fn needle(&self) -> String {
+        match (&self.key, &self.public_key) {
+            (Some(key), _) => format!("key: {key}"),
+            (None, Some(pem)) => {
+                pem.lines().find(|l| !l.trim().is_empty() && !l.contains("-----")).unwrap_or(pem).into()
+            }
+            (None, None) => "authorities".into(),
+        }
+    }
+}
+
+#[derive(Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawAttestation {
     predicate_type: String,
@@ -249,6 +289,8 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
         .enumerate()
         .map(|(i, a)| authority(i, a).map_err(|(needle, reason)| invalid(&needle, "authorities", reason)))
         .collect::<Result<Vec<_>, _>>()?;
+    check_distinct(&raw.authorities, &authorities)
+        .map_err(|(needle, reason)| invalid(&needle, "authorities", reason))?;
     let threshold = raw.threshold.unwrap_or(1);
     if threshold == 0 || threshold > authorities.len() {
         let reason = format!("{threshold} is not between 1 and the {} authorities", authorities.len());
@@ -271,11 +313,69 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
         file: file.to_owned(),
         version: Digest::of(text.as_bytes()).to_string(),
         images: raw.images.clone(),
+        authority_lines: raw.authorities.iter().map(|a| line_of(text, &a.needle())).collect(),
         authorities,
         threshold,
         attestations,
         mode: raw.mode,
+        identity: raw.identity,
+        identities: raw.identities.clone(),
+        require_digest: raw.require_digest,
+        content_digest: Digest::of(&serde_json::to_vec(&raw).expect("a parsed policy serializes")),
     })
+}
+
+/// Refuses two authorities that stand for the same key as far as the file itself shows: one id twice
+/// (unless both pin different versions), or one public key twice. Keys that only the key ring can tell
+/// apart are checked by [`overlapping_keys`] once it is known.
+fn check_distinct(raw: &[RawAuthority], authorities: &[Authority]) -> Result<(), (String, String)> {
+    for (j, later) in authorities.iter().enumerate() {
+        for earlier in &authorities[..j] {
+            if same_key(earlier, later) {
+                return Err((raw[j].needle(), overlap_reason(earlier, later)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn same_key(a: &Authority, b: &Authority) -> bool {
+    match (a, b) {
+        (Authority::Key(a), Authority::Key(b)) => {
+            a.id == b.id && (a.version.is_none() || b.version.is_none() || a.version == b.version)
+        }
+        (Authority::PublicKey { key: a, .. }, Authority::PublicKey { key: b, .. }) => a.spki_der() == b.spki_der(),
+        _ => false,
+    }
+}
+
+fn overlap_reason(a: &Authority, b: &Authority) -> String {
+    format!("{} and {} stand for the same key, and one key counts once toward a threshold", a.label(), b.label())
+}
+
+impl Policy {
+    /// Two of this policy's authorities that stand for one public key, given each authority's keys as the
+    /// key ring resolved them (`None` where a backend could not say): the error names file, line and both.
+    pub fn overlapping_keys(&self, keys: &[Option<Vec<PublicKey>>]) -> Result<(), PolicyError> {
+        for (j, later) in keys.iter().enumerate() {
+            let Some(later) = later else { continue };
+            for (i, earlier) in keys[..j].iter().enumerate() {
+                let Some(earlier) = earlier else { continue };
+                if later.iter().any(|k| earlier.iter().any(|e| e.spki_der() == k.spki_der())) {
+                    return Err(PolicyError::Invalid {
+                        file: self.file.clone(),
+                        line: self.authority_lines[j],
+                        reason: format!(
+                            "policy {:?}, authorities: {}",
+                            self.name,
+                            overlap_reason(&self.authorities[i], &self.authorities[j])
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The authority at `index`, or the text to point at and why it is wrong.
@@ -375,6 +475,36 @@ policies:
         let threshold = GOOD.replace("threshold: 2", "threshold: 3");
         let e = PolicySet::parse("p.yaml", &threshold).unwrap_err().to_string();
         assert!(e.contains("line 9") && e.contains("threshold"), "{e}");
+    }
+
+    #[test]
+    fn authorities_that_stand_for_one_key_are_refused_naming_both() {
+        let pem =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/other-p256.pub")).unwrap();
+        let block: String = pem.lines().map(|l| format!("          {l}\n")).collect();
+        let cases = [
+            ("      - key: prod\n      - key: prod@2\n", Some("prod and prod@2")),
+            ("      - key: prod@2\n      - key: prod@2\n", Some("prod@2 and prod@2")),
+            ("      - key: prod@1\n      - key: prod@2\n", None),
+            (
+                &*format!("      - public_key: |\n{block}      - public_key: |\n{block}"),
+                Some("public_key #1 and public_key #2"),
+            ),
+        ];
+        for (authorities, overlap) in cases {
+            let text = format!("policies:\n  - name: p\n    images: [a]\n    authorities:\n{authorities}");
+            match (PolicySet::parse("p.yaml", &text), overlap) {
+                (Ok(_), None) => {}
+                (Err(e), Some(both)) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.starts_with("p.yaml line") && e.contains(&format!("{both} stand for the same key")),
+                        "{e}"
+                    );
+                }
+                (other, _) => panic!("{authorities}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -24,26 +24,47 @@ pub struct Placed {
     pub tree_size: u64,
 }
 
+/// Told of every entry this process appended (its index and bytes), once it is durable.
+pub type Observer = Box<dyn Fn(u64, &[u8]) + Send + Sync>;
+
 pub struct Log {
     store: Arc<dyn LogStore>,
     sequencer: Sequencer,
+    observers: std::sync::RwLock<Vec<Observer>>,
 }
 
 impl Log {
     /// Must be called inside a Tokio runtime: it starts the sequencer.
     pub fn new(store: Arc<dyn LogStore>) -> Self {
-        Self { sequencer: Sequencer::start(store.clone()), store }
+        Self { sequencer: Sequencer::start(store.clone()), store, observers: Default::default() }
+    }
+
+    /// Calls `observer` with each entry this process appends from now on, after it is durable.
+    pub fn observe(&self, observer: Observer) {
+        self.observers.write().expect("observer lock is never poisoned").push(observer);
+    }
+
+    fn tell(&self, entries: &[(u64, &[u8])]) {
+        for observer in self.observers.read().expect("observer lock is never poisoned").iter() {
+            entries.iter().for_each(|(index, entry)| observer(*index, entry));
+        }
     }
 
     /// Appends one entry through group commit; answers once it is durable.
     pub async fn append(&self, append: Append) -> Result<Placed, RegisterError> {
+        let entry = append.entry.clone();
         let (Appended { index, new }, tree_size) = self.sequencer.append(append).await?;
+        self.tell(&[(index, &entry)]);
         Ok(Placed { index, new, tree_size })
     }
 
     /// Appends entries already gathered into one batch, in order, in one transaction.
     pub async fn append_all(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), RegisterError> {
-        Ok(self.store.append_batch(batch).await?)
+        let appended = self.store.append_batch(batch).await?;
+        let told: Vec<(u64, &[u8])> =
+            appended.0.iter().zip(batch).map(|(a, b)| (a.index, b.entry.as_slice())).collect();
+        self.tell(&told);
+        Ok(appended)
     }
 
     /// Entries `[start, end)` with their indexes.

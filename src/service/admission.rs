@@ -3,6 +3,8 @@
 //!
 //! Must not touch: the AdmissionReview format or where a kind keeps its pod spec (`formats::admission`), or HTTP.
 
+use std::sync::Arc;
+
 use futures_util::future::join_all;
 
 use super::{Service, ServiceError};
@@ -30,12 +32,12 @@ impl Service {
     async fn admit_image(
         &self,
         image: &ImageUse,
-        policies: &PolicySet,
+        policies: &Arc<PolicySet>,
         dry_run: bool,
         actor: &str,
         addr: Option<&str>,
     ) -> Result<ImageVerdict, ServiceError> {
-        let decision = match self.verify(&image.image, policies, None).await {
+        let decision = match self.verify(&image.image, policies.clone(), None).await {
             Ok(decision) => decision,
             Err(undecidable) => {
                 tracing::warn!(image = %image.image, error = %undecidable, "admission: image denied, it cannot be decided");

@@ -37,7 +37,7 @@ pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
 pub use referrers::{Attached, TagListing};
 pub use sign::{LogPosition, SignOutcome, SignRequest};
-pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, verify_image};
+pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_distinct_keys, verify_image};
 
 /// Everything a use case needs, shared by all requests.
 pub struct Service {
@@ -53,7 +53,7 @@ pub struct Service {
     seen_key_versions: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The trust policies in force; replaced whole, so a verify sees one consistent set.
     policies: std::sync::RwLock<Arc<PolicySet>>,
-    decisions: decision_cache::DecisionCache,
+    decisions: Arc<decision_cache::DecisionCache>,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -91,6 +91,9 @@ pub enum ServiceError {
 impl Service {
     pub fn new(keys: KeyRing, registry: Arc<dyn Registry>, store: Arc<dyn Store>, register: RegisterSettings) -> Self {
         let log = Log::new(store.clone() as Arc<dyn LogStore>);
+        let decisions = Arc::new(decision_cache::DecisionCache::new(std::time::Duration::ZERO));
+        let forgetting = decisions.clone();
+        log.observe(Box::new(move |index, entry| forgetting.observe_local(index, entry)));
         let seen_key_versions = Default::default();
         Self {
             keys,
@@ -102,7 +105,7 @@ impl Service {
             register,
             seen_key_versions,
             policies: Default::default(),
-            decisions: decision_cache::DecisionCache::new(std::time::Duration::ZERO),
+            decisions,
         }
     }
 
@@ -110,13 +113,34 @@ impl Service {
         self.policies.read().expect("policy lock is never poisoned").clone()
     }
 
-    /// Keeps verify decisions for `ttl` (zero, the default, keeps none).
-    pub fn cache_decisions(&mut self, ttl: std::time::Duration) {
-        self.decisions = decision_cache::DecisionCache::new(ttl);
+    /// Keeps verify allowances for `ttl` (zero, the default, keeps none).
+    pub fn cache_decisions(&self, ttl: std::time::Duration) {
+        self.decisions.set_ttl(ttl);
     }
 
+    /// Puts `policies` in force; every kept allowance goes (their keys name policy contents, but an
+    /// allowance by the default may now fall under a policy).
     pub fn set_policies(&self, policies: PolicySet) {
         *self.policies.write().expect("policy lock is never poisoned") = Arc::new(policies);
+        self.decisions.forget(&decision_cache::Forget::Everything);
+    }
+
+    /// Forgets kept allowances that register entries appended by another replica make stale: reads every
+    /// entry from `seen` to the current size (this server's own were handled as they were appended) and
+    /// returns the new size.
+    pub async fn follow_register(&self, seen: u64) -> Result<u64, ServiceError> {
+        const PAGE: u64 = 1000;
+        let size = self.log.size().await?;
+        let mut start = seen.min(size);
+        while start < size {
+            let end = (start + PAGE).min(size);
+            for (index, entry) in self.log.entries(start, end).await? {
+                self.decisions.observe_remote(index, &entry);
+            }
+            start = end;
+        }
+        self.decisions.followed_to(size);
+        Ok(size)
     }
 
     /// The digest `image` names: its own digest after checking the registry holds it, or the digest its

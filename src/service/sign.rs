@@ -198,7 +198,7 @@ impl Service {
         target: &Target,
         public_key: &PublicKey,
     ) -> Result<(), ServiceError> {
-        let subject = Subject::sha256(None, &target.digest);
+        let subject = Subject::sha256(Some(&format!("{}/{}", repo.registry, repo.name)), &target.digest);
         let statement = Statement::v1(vec![subject], COSIGN_SIGN_V1, serde_json::json!({}));
         let (envelope, _) = signed_envelope(key_id, signer, Some(version), &statement).await?;
         self.attach_bundle(repo, target, public_key, envelope, COSIGN_SIGN_V1).await?;

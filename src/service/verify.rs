@@ -1,28 +1,33 @@
-//! The policy engine: may this digest run? Reads the `.sig` signatures and `.att` attestations on the
-//! digest, checks each cryptographically against the governing policy's authorities (no replay of a
-//! payload made for another digest), evaluates attestation conditions and says why in sentences.
+//! Verification as a use case: gathers the evidence about a digest (the `.sig` signatures and `.att`
+//! attestations of the tag scheme, the Sigstore bundles among its OCI 1.1 referrers) and the public keys of
+//! the governing policy's authorities, hands them to the pure engine (`policy::engine`) off the async
+//! workers, keeps allowances in the decision cache and records decisions in the register.
 //!
-//! Must not touch: HTTP, or how policies are written (that is `policy`).
+//! Must not touch: HTTP, how policies are written or how a decision is reached (that is `policy`).
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::check::check_signatures;
+use super::decision_cache::DecisionKey;
 use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, repository_of};
 use crate::formats::bundle::Bundle;
-use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
-use crate::formats::in_toto::Statement;
 use crate::formats::signature_manifest::SignatureManifest;
 use crate::formats::{Digest, ImageReference};
-use crate::keys::{KeyRing, PublicKey};
-use crate::oci::{OciError, ReferrerStore, Repository, SignatureStore, StoredSignature};
-use crate::policy::{Authority, ConditionOutcome, Fallback, Mode, Policy, PolicySet, RequiredAttestation};
+use crate::keys::KeyRing;
+use crate::oci::{OciError, ReferrerStore, Repository, SignatureStore};
+use crate::policy::engine::{self, AuthorityKeys, Bounds, Evidence, SignedPayload};
+use crate::policy::{Authority, Fallback, Mode, Policy, PolicySet};
 use crate::register::event::{VerifyEvent, verify_entry};
 use crate::store::{Append, Effect};
 
-/// The predicate type of cosign v3's image signatures (a Statement in DSSE, in a bundle referrer).
-const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+pub use crate::policy::engine::{UsedAttestation, UsedSignature};
+
 /// Sigstore bundle media types, any version.
 const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+
+/// Caps the engine applies to what it checks (the registry reads have their own).
+pub const ENGINE_BOUNDS: Bounds = Bounds { max_envelope_signatures: 16 };
 
 /// The answer to "may this image run?".
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -42,27 +47,12 @@ pub struct Decision {
     pub cached: bool,
     pub signatures: Vec<UsedSignature>,
     pub attestations: Vec<UsedAttestation>,
+    /// Evidence that was not considered, and why (unreadable, oversized, over a cap).
+    pub skipped: Vec<String>,
 }
 
 fn digest_string<S: serde::Serializer>(digest: &Digest, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(digest.as_str())
-}
-
-/// A signature that counted toward the threshold.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct UsedSignature {
-    pub authority: String,
-    pub identity: Option<String>,
-    /// SHA-256 of the signature bytes, to find the layer again.
-    pub signature_sha256: String,
-}
-
-/// An attestation that satisfied a requirement.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct UsedAttestation {
-    pub predicate_type: String,
-    pub authority: String,
-    pub envelope_digest: String,
 }
 
 /// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers.
@@ -72,101 +62,131 @@ pub struct Sources<'a> {
     pub referrers: &'a ReferrerStore,
 }
 
-/// An authority with the public keys it stands for (every version of an unpinned key).
-struct ResolvedAuthority {
-    label: String,
-    keys: Vec<PublicKey>,
+/// The policy that decides an image, or the default when none governs.
+#[derive(Clone)]
+struct Deciding {
+    policies: Arc<PolicySet>,
+    index: Option<usize>,
+}
+
+impl Deciding {
+    fn choose(policies: Arc<PolicySet>, image: &ImageReference, name: Option<&str>) -> Result<Self, ServiceError> {
+        let index = match name {
+            Some(name) => Some(
+                policies
+                    .policies
+                    .iter()
+                    .position(|p| p.name == name)
+                    .ok_or_else(|| ServiceError::UnknownPolicy(name.to_owned()))?,
+            ),
+            None => policies.policies.iter().position(|p| p.matches(image)),
+        };
+        Ok(Self { policies, index })
+    }
+
+    fn policy(&self) -> Option<&Policy> {
+        self.index.map(|i| &self.policies.policies[i])
+    }
+
+    /// What the cache key holds for the policy: its content digest, or the default.
+    fn content_digest(&self) -> Digest {
+        match self.policy() {
+            Some(p) => p.content_digest.clone(),
+            None => Digest::of(format!("default {:?}", self.policies.default).as_bytes()),
+        }
+    }
 }
 
 impl Service {
     /// Decides whether `image` may run under `policies`: under the policy called `policy_name`, or else the
-    /// first whose images match. From the cache when this digest was allowed by the same policy version
-    /// within the TTL (a tag is still resolved: it may have moved).
+    /// first whose images match. A kept allowance answers when nothing that could change it happened since
+    /// (a tag is still resolved: it may have moved); concurrent cold verifies of one image share one decision.
     pub async fn verify(
         &self,
         image: &str,
-        policies: &PolicySet,
+        policies: Arc<PolicySet>,
         policy_name: Option<&str>,
     ) -> Result<Decision, ServiceError> {
         let image = ImageReference::parse(image)?;
-        let governing = match policy_name {
-            Some(name) => Some(policies.named(name).ok_or_else(|| ServiceError::UnknownPolicy(name.to_owned()))?),
-            None => policies.governing(&image),
-        };
+        let deciding = Deciding::choose(policies, &image, policy_name)?;
         let digest = match &image.digest {
             Some(d) => d.clone(),
             None => manifest_of(self.signatures.registry().as_ref(), &image).await?.digest,
         };
-        let key = (digest.clone(), decided_by(governing, policies.default));
-        if let Some(mut hit) = self.decisions.get(&key) {
-            hit.cached = true;
-            count_decision(&hit, "hit");
-            return Ok(hit);
-        }
+        let key = DecisionKey {
+            repository: image.repository_name(),
+            tag: image.tag.clone(),
+            by_digest: image.digest.is_some(),
+            digest: digest.clone(),
+            policy: deciding.content_digest(),
+        };
         let sources = Sources { keys: &self.keys, signatures: &self.signatures, referrers: &self.referrers };
-        let decision = decide(&sources, &image, digest, governing, policies.default).await?;
-        count_decision(&decision, "miss");
-        // A denial is not kept: the signature or attestation it lacked may be added a moment later.
-        if decision.allowed {
-            self.decisions.put(key, decision.clone());
-        }
+        let decision = self.decisions.get_or_decide(&key, || decide(&sources, image, digest, deciding)).await?;
+        count_decision(&decision, if decision.cached { "hit" } else { "miss" });
         Ok(decision)
     }
 }
 
-/// Which policy version decides (or the default, when none governs): the cache key next to the digest.
-fn decided_by(governing: Option<&Policy>, default: Fallback) -> String {
-    match governing {
-        Some(p) => format!("{} {}", p.name, p.version),
-        None => format!("default {default:?}"),
-    }
-}
-
 /// The engine without a server: what `notarium verify --policy` runs.
-pub async fn verify_image(sources: &Sources<'_>, image: &str, policies: &PolicySet) -> Result<Decision, ServiceError> {
+pub async fn verify_image(
+    sources: &Sources<'_>,
+    image: &str,
+    policies: Arc<PolicySet>,
+) -> Result<Decision, ServiceError> {
     let image = ImageReference::parse(image)?;
     let digest = manifest_of(sources.signatures.registry().as_ref(), &image).await?.digest;
-    decide(sources, &image, digest, policies.governing(&image), policies.default).await
+    let deciding = Deciding::choose(policies, &image, None)?;
+    decide(sources, image, digest, deciding).await
 }
 
-/// The decision about `digest`, which `image` names, under `governing` (or `default` when none governs).
+/// The decision about `digest`, which `image` names: evidence and keys gathered here, judged by the engine
+/// on a blocking thread (signature checks are CPU work).
 async fn decide(
     sources: &Sources<'_>,
-    image: &ImageReference,
+    image: ImageReference,
     digest: Digest,
-    governing: Option<&Policy>,
-    default: Fallback,
+    deciding: Deciding,
 ) -> Result<Decision, ServiceError> {
-    let Some(policy) = governing else {
-        return Ok(fallback(image, digest, default));
+    let Some(policy) = deciding.policy() else {
+        return Ok(fallback(&image, digest, deciding.policies.default));
     };
     let authorities = resolve_authorities(sources.keys, &policy.authorities).await;
-    let repo = repository_of(image);
-    let ((_, stored), (_, mut envelopes), bundles) = tokio::try_join!(
-        sources.signatures.read(&repo, &digest),
-        sources.signatures.read_attestations(&repo, &digest),
-        bundle_envelopes(sources, &repo, &digest),
-    )?;
-    envelopes.extend(bundles.into_iter().map(|e| (None, e)));
-    let (signatures, mut reasons) = count_signers(policy, &authorities, &stored, &envelopes, &digest);
-    let mut attestations = Vec::new();
-    for required in &policy.attestations {
-        match check_attestation(required, &authorities, &envelopes, &digest) {
-            Ok(used) => attestations.push(used),
-            Err(why) => reasons.extend(why),
-        }
-    }
+    let evidence = gather(sources, &repository_of(&image), &digest).await?;
+    let judged = {
+        let (deciding, digest) = (deciding.clone(), digest.clone());
+        tokio::task::spawn_blocking(move || {
+            let policy = deciding.policy().expect("a governing policy");
+            engine::decide(policy, &authorities, &image, &digest, &evidence, ENGINE_BOUNDS)
+        })
+        .await
+        .expect("the engine does not panic")
+    };
+    let policy = deciding.policy().expect("a governing policy");
     Ok(Decision {
-        allowed: reasons.is_empty() || policy.mode == Mode::Warn,
+        allowed: judged.allowed,
         digest,
         policy: Some(policy.name.clone()),
         policy_version: Some(policy.version.clone()),
         mode: Some(policy.mode),
-        reasons,
+        reasons: judged.reasons,
         cached: false,
-        signatures,
-        attestations,
+        signatures: judged.signatures,
+        attestations: judged.attestations,
+        skipped: judged.skipped,
     })
+}
+
+/// Every signature and envelope on `digest`: `.sig`, `.att` and bundle referrers, read concurrently.
+async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Result<Evidence, ServiceError> {
+    let ((_, stored), (_, attestations), bundles) = tokio::try_join!(
+        sources.signatures.read(repo, digest),
+        sources.signatures.read_attestations(repo, digest),
+        bundle_envelopes(sources, repo, digest),
+    )?;
+    let signatures = stored.into_iter().map(|s| SignedPayload { payload: s.payload, signature: s.signature }).collect();
+    let mut envelopes: Vec<Vec<u8>> = attestations.into_iter().map(|(_, e)| e).collect();
+    envelopes.extend(bundles);
+    Ok(Evidence { signatures, envelopes, skipped: Vec::new() })
 }
 
 fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decision {
@@ -181,14 +201,15 @@ fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decisi
         cached: false,
         signatures: Vec::new(),
         attestations: Vec::new(),
+        skipped: Vec::new(),
     }
 }
 
-/// Each authority's keys; an authority whose key cannot be had counts as not signing, and says why.
-async fn resolve_authorities(keys: &KeyRing, authorities: &[Authority]) -> Vec<Result<ResolvedAuthority, String>> {
+/// Each authority's keys (every version of an unpinned key); an authority whose key cannot be had counts as
+/// not signing, and says why.
+pub(crate) async fn resolve_authorities(keys: &KeyRing, authorities: &[Authority]) -> Vec<AuthorityKeys> {
     let mut resolved = Vec::with_capacity(authorities.len());
     for authority in authorities {
-        let label = authority.label();
         let found = match authority {
             Authority::PublicKey { key, .. } => Ok(vec![key.clone()]),
             Authority::Key(r) if r.version.is_some() => keys.public_key(r).await.map(|k| vec![k.public_key]),
@@ -197,66 +218,21 @@ async fn resolve_authorities(keys: &KeyRing, authorities: &[Authority]) -> Vec<R
                 Err(e) => Err(e),
             },
         };
-        resolved.push(
-            found.map(|keys| ResolvedAuthority { label: label.clone(), keys }).map_err(|e| format!("{label}: {e}")),
-        );
+        resolved.push(AuthorityKeys { label: authority.label(), keys: found.map_err(|e| e.to_string()) });
     }
     resolved
 }
 
-/// The signatures that count (one per distinct authority) and, below the threshold, the reasons.
-fn count_signers(
-    policy: &Policy,
-    authorities: &[Result<ResolvedAuthority, String>],
-    stored: &[StoredSignature],
-    envelopes: &[(Option<String>, Vec<u8>)],
-    digest: &Digest,
-) -> (Vec<UsedSignature>, Vec<String>) {
-    let mut used = Vec::new();
-    let mut missing = Vec::new();
-    for authority in authorities {
-        match authority {
-            Ok(a) => match signed_by(a, stored, digest).or_else(|| bundle_signed_by(a, envelopes, digest)) {
-                Some(signature) => used.push(signature),
-                None => missing.push(format!("no valid signature by {}", a.label)),
-            },
-            Err(e) => missing.push(format!("no valid signature by {e}")),
-        }
+/// Refuses a policy set in which two authorities of one policy stand for the same public key as the key
+/// ring resolves them (two ids on one backend key, a `key:` and its own PEM); an authority whose key cannot
+/// be had now is left out of the check (counting over distinct keys still holds at decision time).
+pub async fn check_distinct_keys(keys: &KeyRing, policies: &PolicySet) -> Result<(), crate::policy::PolicyError> {
+    for policy in &policies.policies {
+        let resolved = resolve_authorities(keys, &policy.authorities).await;
+        let known: Vec<_> = resolved.into_iter().map(|a| a.keys.ok()).collect();
+        policy.overlapping_keys(&known)?;
     }
-    if used.len() >= policy.threshold {
-        return (used, Vec::new());
-    }
-    let mut reasons = vec![format!("{} of the {} required authorities signed {digest}", used.len(), policy.threshold)];
-    reasons.extend(missing);
-    (used, reasons)
-}
-
-fn signed_by(authority: &ResolvedAuthority, stored: &[StoredSignature], digest: &Digest) -> Option<UsedSignature> {
-    authority.keys.iter().find_map(|key| {
-        let checked = check_signatures(stored, digest, key);
-        checked.into_iter().zip(stored).find(|(c, _)| c.result.is_ok()).map(|(c, s)| UsedSignature {
-            authority: authority.label.clone(),
-            identity: c.identity,
-            signature_sha256: Digest::of(&s.signature).hex().to_owned(),
-        })
-    })
-}
-
-/// A cosign v3 signature: a DSSE Statement of predicate type `cosign/sign/v1` about `digest`, by `authority`.
-fn bundle_signed_by(
-    authority: &ResolvedAuthority,
-    envelopes: &[(Option<String>, Vec<u8>)],
-    digest: &Digest,
-) -> Option<UsedSignature> {
-    let own = std::slice::from_ref(authority);
-    envelopes.iter().find_map(|(_, bytes)| {
-        let (_, statement) = authentic_statement(bytes, own, digest).ok()??;
-        (statement.predicate_type == COSIGN_SIGN_PREDICATE).then(|| UsedSignature {
-            authority: authority.label.clone(),
-            identity: None,
-            signature_sha256: Digest::of(bytes).hex().to_owned(),
-        })
-    })
+    Ok(())
 }
 
 /// The DSSE envelopes of the Sigstore bundles attached to `digest` as OCI 1.1 referrers (cosign v3's layout
@@ -275,78 +251,6 @@ async fn bundle_envelopes(sources: &Sources<'_>, repo: &Repository, digest: &Dig
         }
     }
     Ok(envelopes)
-}
-
-/// The first envelope of `required`'s type, signed by an authority and about `digest`, whose predicate
-/// meets every condition; otherwise why none did.
-fn check_attestation(
-    required: &RequiredAttestation,
-    authorities: &[Result<ResolvedAuthority, String>],
-    envelopes: &[(Option<String>, Vec<u8>)],
-    digest: &Digest,
-) -> Result<UsedAttestation, Vec<String>> {
-    let wanted = required.predicate_type.as_str();
-    let mut rejected = Vec::new();
-    let mut failed_conditions = Vec::new();
-    for (_, bytes) in envelopes {
-        let (authority, statement) = match authentic_statement(bytes, authorities.iter().flatten(), digest) {
-            Ok(Some(found)) if found.1.predicate_type == wanted => found,
-            Ok(_) => continue,
-            Err(e) => {
-                rejected.push(e);
-                continue;
-            }
-        };
-        let failures = failing_conditions(required, &statement.predicate);
-        if failures.is_empty() {
-            let envelope_digest = Digest::of(bytes).to_string();
-            return Ok(UsedAttestation { predicate_type: wanted.to_owned(), authority, envelope_digest });
-        }
-        failed_conditions.extend(failures.into_iter().map(|f| format!("attestation {wanted}: {f}")));
-    }
-    if !failed_conditions.is_empty() {
-        return Err(failed_conditions);
-    }
-    let mut reason = format!("no valid {wanted} attestation signed by an authority");
-    if !rejected.is_empty() {
-        reason = format!("{reason} ({})", rejected.join("; "));
-    }
-    Err(vec![reason])
-}
-
-/// The statement of an envelope verified by some authority and naming `digest`; `Ok(None)` for an envelope
-/// that is not an in-toto statement at all (another tool's layer), `Err` for one that fails a check.
-fn authentic_statement<'a>(
-    bytes: &[u8],
-    authorities: impl IntoIterator<Item = &'a ResolvedAuthority>,
-    digest: &Digest,
-) -> Result<Option<(String, Statement)>, String> {
-    let Ok(envelope) = Envelope::parse(bytes) else { return Ok(None) };
-    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
-        return Ok(None);
-    }
-    let verified = authorities
-        .into_iter()
-        .find_map(|a| a.keys.iter().find_map(|k| envelope.verify(k).ok()).map(|payload| (a.label.clone(), payload)));
-    let Some((authority, payload)) = verified else {
-        return Err("an envelope is signed by no authority".into());
-    };
-    let statement = Statement::parse(payload).map_err(|e| e.to_string())?;
-    if !statement.subject.iter().any(|s| s.sha256_hex() == Some(digest.hex())) {
-        return Err(format!("a {} statement names another digest", statement.predicate_type));
-    }
-    Ok(Some((authority, statement)))
-}
-
-fn failing_conditions(required: &RequiredAttestation, predicate: &serde_json::Value) -> Vec<String> {
-    required
-        .conditions
-        .iter()
-        .filter_map(|c| match c.evaluate(predicate) {
-            ConditionOutcome::Holds => None,
-            ConditionOutcome::Fails(why) => Some(why),
-        })
-        .collect()
 }
 
 impl Service {

@@ -53,6 +53,9 @@ pub struct Registry {
     dir: TempDir,
 }
 
+/// Where a registry started with [`Registry::start_logging`] writes its log: one line per request.
+const ACCESS_LOG: &str = "access.log";
+
 impl Registry {
     pub fn start() -> Self {
         Self::start_with("")
@@ -64,7 +67,7 @@ impl Registry {
         // Another test may take the free port between probing and binding: try a few.
         for _ in 0..5 {
             let host = format!("127.0.0.1:{}", free_port());
-            if let Some(child) = Self::spawn(&dir, &host, extra) {
+            if let Some(child) = Self::spawn(&dir, &host, extra, false) {
                 return Self { host, child, dir };
             }
         }
@@ -76,13 +79,35 @@ impl Registry {
     pub fn restart(&mut self, storage_extra: &str) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(&self.dir, &self.host, storage_extra).expect("registry restarts on its port");
+        self.child = Self::spawn(&self.dir, &self.host, storage_extra, false).expect("registry restarts on its port");
+    }
+
+    /// Starts with every request logged (distribution's `info` level), for counting round trips.
+    pub fn start_logging() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let host = format!("127.0.0.1:{}", free_port());
+            if let Some(child) = Self::spawn(&dir, &host, "", true) {
+                return Self { host, child, dir };
+            }
+        }
+        panic!("the registry could not bind a free port five times");
+    }
+
+    /// The requests a logging registry has answered so far, as `METHOD URI` lines.
+    pub fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.path().join(ACCESS_LOG)).unwrap_or_default();
+        log.lines()
+            .filter(|l| l.contains("response completed"))
+            .filter_map(|l| Some(format!("{} {}", field(l, "http.request.method")?, field(l, "http.request.uri")?)))
+            .collect()
     }
 
     /// Starts the registry and waits until it answers; `None` if it exited (port taken).
-    fn spawn(dir: &TempDir, host: &str, storage_extra: &str) -> Option<Child> {
+    fn spawn(dir: &TempDir, host: &str, storage_extra: &str, logging: bool) -> Option<Child> {
+        let level = if logging { "info" } else { "warn" };
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{storage_extra}http:\n  addr: {host}\n",
+            "version: 0.1\nlog:\n  level: {level}\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{storage_extra}http:\n  addr: {host}\n",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");
@@ -91,7 +116,10 @@ impl Registry {
             .arg("serve")
             .arg(&config_path)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match logging {
+                true => std::fs::File::create(dir.path().join(ACCESS_LOG)).unwrap().into(),
+                false => Stdio::null(),
+            })
             .spawn()
             .expect("docker-registry is installed (scripts/install-test-deps.sh)");
         let url = format!("http://{host}/v2/");
@@ -129,6 +157,16 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The value of `name=value` (or `name="value"`) in a logfmt line.
+fn field(line: &str, name: &str) -> Option<String> {
+    let start = line.find(&format!("{name}="))? + name.len() + 1;
+    let rest = &line[start..];
+    Some(match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next()?.to_owned(),
+        None => rest.split_whitespace().next()?.to_owned(),
+    })
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> String {
