@@ -119,3 +119,43 @@ fn two_servers_on_one_postgres_database_share_one_register_that_verifies() {
         assert_eq!(database.scalar("SELECT COUNT(*) FROM signatures WHERE state = 'stored'").await, IMAGES as i64);
     });
 }
+
+/// A warn-mode allowance kept by one replica is forgotten when the other replica signs the digest: the
+/// register is followed, so the kept answer does not outlive its cause by its TTL (30 s), only by about a second.
+#[test]
+fn a_signature_through_one_replica_reaches_the_decisions_kept_by_the_other() {
+    let registry = Registry::start();
+    let database_url = Postgres::shared().database();
+    let policies = tempfile::tempdir().unwrap();
+    let policy = format!(
+        "policies:\n  - name: rollout\n    images: [\"{}/shared/*\"]\n    authorities: [{{key: dev-ecdsa}}, {{key: dev-ed25519}}]\n    threshold: 2\n    mode: warn\n",
+        registry.host
+    );
+    std::fs::write(policies.path().join("rollout.yaml"), policy).unwrap();
+    let env = [
+        ("NOTARIUM_DATABASE_URL", database_url.as_str()),
+        ("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap()),
+    ];
+    let (a, b) = (Notarium::start_with(&[&registry.host], &env), Notarium::start_with(&[&registry.host], &env));
+    let digest = push_image(&registry, "shared/rollout", "v1", "rolled out");
+    let image = format!("{}/shared/rollout@{digest}", registry.host);
+    assert_eq!(a.sign(&image, "dev-ecdsa").0, 201);
+    let verify = |server: &Notarium| {
+        let (status, _, answer) = server.post("/v1/verify", serde_json::json!({"image": image}).to_string());
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    assert_eq!(verify(&a)["allowed"], true);
+    assert_eq!(verify(&a)["cached"], true, "replica a keeps the warn-mode allowance");
+    assert_eq!(b.sign(&image, "dev-ed25519").0, 201);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let answer = verify(&a);
+        if answer["reasons"] == serde_json::json!([]) {
+            assert_eq!(answer["cached"], false, "{answer}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "replica a still answers from its cache: {answer}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
