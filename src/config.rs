@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::formats::canonical_registry;
+
 mod auth;
 pub use auth::{AuthConfig, ClaimRule, OidcConfig};
 
@@ -122,7 +124,9 @@ impl Default for DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistriesConfig {
-    /// `host:port` entries reached over plain HTTP; everything else is HTTPS only.
+    /// `host:port` entries reached over plain HTTP; everything else is HTTPS only. Hosts here, in
+    /// `referrers_off` and in `[registries.auth]` are canonicalized at load like image references
+    /// (`LocalHost:5000` is `localhost:5000`, `reg.example:443` is `reg.example`); a malformed one is an error.
     #[serde(default = "default_insecure")]
     pub insecure: Vec<String>,
     #[serde(default)]
@@ -131,6 +135,43 @@ pub struct RegistriesConfig {
     /// referrer (Sigstore bundle) copy every other registry gets.
     #[serde(default)]
     pub referrers_off: Vec<String>,
+}
+
+impl RegistriesConfig {
+    /// Every host in its canonical form ([`canonical_registry`]), which is how references name them.
+    fn canonicalize(&mut self) -> Result<(), ConfigError> {
+        self.insecure = canonical_hosts("[registries] insecure", &self.insecure)?;
+        self.referrers_off = canonical_hosts("[registries] referrers_off", &self.referrers_off)?;
+        let mut auth = HashMap::new();
+        for (host, entry) in std::mem::take(&mut self.auth) {
+            let canonical = canonical_host("[registries.auth]", &host)?;
+            if auth.insert(canonical.clone(), entry).is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "[registries.auth] names registry {canonical} twice (one of them as {host:?})"
+                )));
+            }
+        }
+        self.auth = auth;
+        Ok(())
+    }
+}
+
+/// `source`'s hosts in canonical form; a malformed one is an error naming it and `source`.
+fn canonical_hosts(source: &str, hosts: &[String]) -> Result<Vec<String>, ConfigError> {
+    hosts.iter().map(|host| canonical_host(source, host)).collect()
+}
+
+/// The hosts of a comma-separated list such as `NOTARIUM_INSECURE_REGISTRIES`, as written.
+pub fn split_host_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn host_list(source: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    split_host_list(value).map(|host| canonical_host(source, host)).collect()
+}
+
+fn canonical_host(source: &str, host: &str) -> Result<String, ConfigError> {
+    canonical_registry(host).map_err(|e| ConfigError::Invalid(format!("{source}: {e}")))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -327,12 +368,13 @@ impl Config {
             path: path.map_or("<embedded defaults>".into(), |p| p.display().to_string()),
             reason: e.to_string(),
         })?;
-        config.apply_env(env);
+        config.registries.canonicalize()?;
+        config.apply_env(env)?;
         config.validate()?;
         Ok(config)
     }
 
-    fn apply_env(&mut self, env: &HashMap<String, String>) {
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
         if let Some(v) = env.get("NOTARIUM_LISTEN") {
             self.server.listen = v.clone();
         }
@@ -349,11 +391,12 @@ impl Config {
             self.database.pending_grace_secs = v;
         }
         if let Some(v) = env.get("NOTARIUM_INSECURE_REGISTRIES") {
-            self.registries.insecure = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect();
+            self.registries.insecure = host_list("NOTARIUM_INSECURE_REGISTRIES", v)?;
         }
         if let Some(v) = env.get("NOTARIUM_POLICIES_DIR") {
             self.policies.dir = v.into();
         }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -429,6 +472,41 @@ mod tests {
         assert_eq!(c.database_url(), "sqlite:///tmp/x/notarium.db");
         assert_eq!(c.keys[0].id(), "k");
         assert!(!c.uses_example_keys());
+    }
+
+    #[test]
+    fn registry_hosts_are_canonical_and_a_malformed_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        let config =
+            |registries: &str| format!("{registries}\n[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"k.pem\"\n");
+        std::fs::write(
+            &path,
+            config(
+                "[registries]\ninsecure = [\"LocalHost:5000\"]\nreferrers_off = [\"Reg.Example:443\"]\n\
+                 [registries.auth.\"Index.Docker.IO\"]\nusername = \"u\"\npassword_env = \"P\"",
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(c.registries.insecure, ["localhost:5000"]);
+        assert_eq!(c.registries.referrers_off, ["reg.example"]);
+        assert_eq!(c.registries.auth.keys().collect::<Vec<_>>(), ["docker.io"]);
+        let env =
+            HashMap::from([("NOTARIUM_INSECURE_REGISTRIES".to_owned(), "LOCALHOST:5001, reg.example:443".to_owned())]);
+        assert_eq!(Config::load(Some(&path), &env).unwrap().registries.insecure, ["localhost:5001", "reg.example"]);
+
+        let env = HashMap::from([("NOTARIUM_INSECURE_REGISTRIES".to_owned(), "localhost:05000".to_owned())]);
+        let err = Config::load(Some(&path), &env).unwrap_err().to_string();
+        assert!(err.contains("NOTARIUM_INSECURE_REGISTRIES") && err.contains("localhost:05000"), "{err}");
+        std::fs::write(&path, config("[registries]\nreferrers_off = [\"reg.example.\"]")).unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.contains("referrers_off") && err.contains("reg.example."), "{err}");
+        let twice = "[registries.auth.\"docker.io\"]\nusername = \"a\"\npassword_env = \"P\"\n\
+                     [registries.auth.\"index.docker.io\"]\nusername = \"b\"\npassword_env = \"P\"";
+        std::fs::write(&path, config(twice)).unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.contains("docker.io twice"), "{err}");
     }
 
     #[test]

@@ -107,7 +107,7 @@ fn a_tag_is_resolved_at_the_registry_and_names_the_identity() {
 
 fn notarium_verify(image: &str, public_key: &Path, registry: &Registry) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
-        .args(["verify", image, "--insecure-registry", &registry.host, "--public-key"])
+        .args(["verify", image, "--insecure-registry", &registry.host, "--key"])
         .arg(public_key)
         .output()
         .unwrap();

@@ -224,7 +224,9 @@ fn format_problem(error: &FormatError, detail: String) -> ApiError {
     let (slug, title) = match error {
         FormatError::MissingRegistryHost(_) => ("missing-registry-host", "Image reference has no registry host"),
         FormatError::MalformedDigest(_) => ("malformed-digest", "Digest is malformed"),
-        FormatError::MalformedReference { .. } => ("malformed-reference", "Image reference is malformed"),
+        FormatError::MalformedReference { .. } | FormatError::MalformedRegistryHost { .. } => {
+            ("malformed-reference", "Image reference is malformed")
+        }
         FormatError::MalformedDocument { .. } => ("malformed-document", "Document is malformed"),
     };
     ApiError::new(StatusCode::BAD_REQUEST, slug, title, detail)

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
+use crate::formats::canonical_pattern;
 use crate::policy::glob_matches;
 use crate::store::{Store, StoreError};
 
@@ -84,8 +85,22 @@ impl Need {
 /// The repositories and keys a signer may use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
+    /// Repository globs in canonical form, as the image references they are matched against.
     pub repos: Vec<String>,
     pub keys: Vec<String>,
+}
+
+impl Scope {
+    /// A scope whose repository globs are put in canonical form (`LocalHost:5000/team/*` governs
+    /// `localhost:5000/team/app`, and so does the token or rule that wrote it either way).
+    pub fn new(repos: &[String], keys: Vec<String>) -> Self {
+        Self { repos: canonical_patterns(repos), keys }
+    }
+}
+
+/// Repository globs in the canonical form of the references they match.
+pub fn canonical_patterns(globs: &[String]) -> Vec<String> {
+    globs.iter().map(|glob| canonical_pattern(glob)).collect()
 }
 
 /// Who is calling, once authenticated.
@@ -282,5 +297,15 @@ mod tests {
         assert!(reason.contains("dev"), "{reason}");
         assert!(caller(Role::Signer, &["r.example/**"], &["*"]).may_sign("r.example/a/b", "any").is_ok());
         assert!(caller(Role::Verifier, &["**"], &["*"]).may_sign("r.example/a", "k").is_err());
+    }
+
+    #[test]
+    fn a_scope_written_with_another_host_spelling_governs_the_canonical_name() {
+        let scope = Scope::new(&["R.Example:443/team-a/*".into(), "index.docker.io/nginx".into()], vec!["*".into()]);
+        assert_eq!(scope.repos, ["r.example/team-a/*", "docker.io/library/nginx"]);
+        let signer = Principal { name: "token:t".into(), role: Some(Role::Signer), scope, identity: None };
+        assert!(signer.may_sign("r.example/team-a/app", "prod").is_ok());
+        assert!(signer.may_sign("docker.io/library/nginx", "prod").is_ok());
+        assert!(signer.may_sign("docker.io/library/redis", "prod").is_err());
     }
 }

@@ -83,7 +83,7 @@ impl OidcIssuer {
         Ok(Principal {
             name: identity.name(),
             role: Some(rule.role),
-            scope: Scope { repos: rule.repos.clone(), keys: rule.keys.clone() },
+            scope: Scope::new(&rule.repos, rule.keys.clone()),
             identity: Some(identity),
         })
     }

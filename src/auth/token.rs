@@ -60,7 +60,7 @@ impl TokenSpec {
             id: token.id.clone(),
             secret_sha256: token.sha256(),
             role: self.role.as_str().into(),
-            repos: self.repos.clone(),
+            repos: super::canonical_patterns(&self.repos),
             keys: self.keys.clone(),
             description: self.description.clone(),
             created_at: rfc3339(now),
@@ -126,7 +126,7 @@ pub(super) async fn authenticate(store: &dyn TokenStore, bearer: &str) -> Result
     Ok(Principal {
         name: format!("token:{id}"),
         role: Some(role),
-        scope: Scope { repos: record.repos, keys: record.keys },
+        scope: Scope::new(&record.repos, record.keys),
         identity: None,
     })
 }
@@ -187,6 +187,19 @@ mod tests {
         assert!(text.starts_with(&format!("ntk_{}_", token.id)));
         assert_eq!(token.sha256(), hash(&text));
         assert_ne!(ApiToken::generate().reveal(), text);
+    }
+
+    #[test]
+    fn a_token_stores_its_repository_globs_in_canonical_form() {
+        let spec = TokenSpec {
+            role: Role::Signer,
+            repos: vec!["LocalHost:5000/team-b/*".into(), "index.docker.io/nginx".into()],
+            keys: vec!["prod".into()],
+            description: None,
+            expires_in: None,
+        };
+        let (_, record) = spec.issue(OffsetDateTime::now_utc());
+        assert_eq!(record.repos, ["localhost:5000/team-b/*", "docker.io/library/nginx"]);
     }
 
     #[test]

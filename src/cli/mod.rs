@@ -124,19 +124,20 @@ enum Command {
     },
     /// Check IMAGE against a policy file, or its cosign tag-scheme signatures against a public key, reading
     /// the registry directly.
-    #[command(group(clap::ArgGroup::new("trust").required(true).args(["public_key", "policy"])))]
+    #[command(group(clap::ArgGroup::new("trust").required(true).args(["key", "policy"])))]
     Verify {
         image: String,
-        /// PEM public key (SubjectPublicKeyInfo) the signature must verify with.
-        #[arg(long)]
-        public_key: Option<PathBuf>,
+        /// PEM public key (SubjectPublicKeyInfo) the signature must verify with (cosign's flag).
+        #[arg(long, visible_alias = "public-key")]
+        key: Option<PathBuf>,
         /// A policy file (policies/*.yaml format): the same engine as POST /v1/verify.
         #[arg(long)]
         policy: Option<PathBuf>,
         /// notarium.toml whose [[keys]] the policy's `key:` authorities name (only `public_key:` without it).
         #[arg(long, env = "NOTARIUM_CONFIG")]
         config: Option<PathBuf>,
-        /// host:port registries to reach over plain HTTP (repeatable).
+        /// host:port registries to reach over plain HTTP (repeatable); NOTARIUM_INSECURE_REGISTRIES (a comma
+        /// list) adds more.
         #[arg(long = "insecure-registry")]
         insecure_registries: Vec<String>,
     },
@@ -259,12 +260,14 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
         Command::Policy { command: PolicyCommand::Check { dir } } => verify::check_policies(&dir, output),
-        Command::Verify { image, public_key: Some(key), insecure_registries, .. } => {
-            verify::verify(&image, &key, insecure_registries, output).await
+        Command::Verify { image, key: Some(key), insecure_registries, .. } => {
+            let insecure = verify::insecure_registries(&insecure_registries)?;
+            verify::verify(&image, &key, insecure, output).await
         }
         Command::Verify { image, policy, config, insecure_registries, .. } => {
-            let policy = policy.expect("clap requires --public-key or --policy");
-            verify::verify_policy(&image, &policy, config.as_deref(), insecure_registries, output).await
+            let policy = policy.expect("clap requires --key or --policy");
+            let insecure = verify::insecure_registries(&insecure_registries)?;
+            verify::verify_policy(&image, &policy, config.as_deref(), insecure, output).await
         }
     }
 }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{CliError, Output};
-use crate::config::Config;
-use crate::formats::ImageReference;
+use crate::config::{Config, split_host_list};
+use crate::formats::{ImageReference, canonical_registry};
 use crate::keys::KeyRing;
 use crate::keys::PublicKey;
-use crate::oci::DistributionRegistry;
 use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
+use crate::oci::{DistributionRegistry, OciError};
 use crate::policy::PolicySet;
 use crate::service::{
     Decision, ServiceError, Sources, check_distinct_keys, check_signatures, repository_of, verify_image,
@@ -66,8 +66,28 @@ pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, outpu
     Ok(())
 }
 
-fn unavailable(e: crate::oci::OciError) -> CliError {
-    CliError::Unavailable(e.to_string())
+/// Read by `notarium serve` too, as a comma list.
+const INSECURE_ENV: &str = "NOTARIUM_INSECURE_REGISTRIES";
+
+/// The registries this command reaches over plain HTTP, in canonical form: every `--insecure-registry`
+/// and every host of `NOTARIUM_INSECURE_REGISTRIES`.
+pub fn insecure_registries(flags: &[String]) -> Result<Vec<String>, CliError> {
+    let from_env = std::env::var(INSECURE_ENV).unwrap_or_default();
+    let named = flags.iter().map(|host| ("--insecure-registry", host.as_str()));
+    named
+        .chain(split_host_list(&from_env).map(|host| (INSECURE_ENV, host)))
+        .map(|(source, host)| canonical_registry(host).map_err(|e| CliError::Usage(format!("{source}: {e}"))))
+        .collect()
+}
+
+fn unavailable(e: OciError) -> CliError {
+    match e {
+        OciError::TlsFailed { registry, reason } => CliError::Unavailable(format!(
+            "registry {registry} did not answer over TLS ({reason}); this command speaks plain HTTP only to \
+             registries given with --insecure-registry {registry} or listed in {INSECURE_ENV}"
+        )),
+        other => CliError::Unavailable(other.to_string()),
+    }
 }
 
 /// `notarium verify IMAGE --policy FILE`: the policy engine of `POST /v1/verify`, with no server or

@@ -21,7 +21,7 @@ pub mod signature_manifest;
 pub mod simple_signing;
 
 pub use digest::Digest;
-pub use reference::ImageReference;
+pub use reference::{ImageReference, canonical_pattern, canonical_registry};
 
 /// Why some bytes or a string are not the format they claim to be.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub enum FormatError {
     MissingRegistryHost(String),
     #[error("image reference {reference:?} is malformed: {reason}")]
     MalformedReference { reference: String, reason: String },
+    #[error("registry host {host:?} is malformed: {reason}")]
+    MalformedRegistryHost { host: String, reason: String },
     #[error("malformed {what}: {reason}")]
     MalformedDocument { what: &'static str, reason: String },
 }

@@ -1,14 +1,28 @@
 //! Image references `host[:port]/repository[:tag][@sha256:<hex>]`, with the registry host required:
 //! notarium never guesses Docker Hub.
+//!
+//! Owns: the one canonical spelling of a reference, produced by [`ImageReference::parse`] itself, so that
+//! policies, signer scopes, registry credentials, the plain-HTTP list, the decision cache, the register and
+//! answers never see two names for one repository. Must not touch: the network (which host a canonical
+//! name is reached at is [`connection_host`], a pure mapping).
+//!
+//! The canonical host is lowercase; `:443`, the HTTPS default, is dropped. Every other port is kept,
+//! `:80` included: notarium speaks HTTPS unless a registry is on the plain-HTTP list, so `host:80` is
+//! another endpoint than `host` (and a plain-HTTP registry named without a port is reached at port 80,
+//! the `http://` default). Docker Hub's aliases `index.docker.io` and `registry-1.docker.io` are
+//! `docker.io`, whose single-segment repositories get the `library/` prefix. Spellings that could name
+//! the same host in ways this cannot see are refused as malformed: a trailing dot, a port with a leading
+//! zero or out of range, an empty port, and numeric hosts that are not a plain dotted quad (`127.1`,
+//! `0x7f.0.0.1`, `2130706433`, which URL parsers read as IPv4 addresses).
 
 use std::fmt;
 
 use super::{Digest, FormatError};
 
-/// A parsed image reference. At least one of `tag` and `digest` is set.
+/// A parsed image reference, in canonical form. At least one of `tag` and `digest` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageReference {
-    /// `host[:port]` of the registry.
+    /// `host[:port]` of the registry, canonical (see [`canonical_registry`]).
     pub registry: String,
     /// Repository path inside the registry, e.g. `team/app`.
     pub repository: String,
@@ -17,7 +31,7 @@ pub struct ImageReference {
 }
 
 impl ImageReference {
-    /// Parses a reference; a missing tag and digest means the tag `latest`.
+    /// Parses a reference into its canonical form; a missing tag and digest means the tag `latest`.
     pub fn parse(input: &str) -> Result<Self, FormatError> {
         let malformed =
             |reason: &str| FormatError::MalformedReference { reference: input.to_owned(), reason: reason.to_owned() };
@@ -29,13 +43,12 @@ impl ImageReference {
             None => (input, None),
         };
         let (name, tag) = split_tag(name_and_tag);
-        let (registry, repository) = name
+        let (host, repository) = name
             .split_once('/')
             .filter(|(host, _)| looks_like_host(host))
             .ok_or_else(|| FormatError::MissingRegistryHost(input.to_owned()))?;
-        if !valid_host(registry) {
-            return Err(malformed("the registry host is not a valid host[:port]"));
-        }
+        let registry =
+            canonical_host(host).map_err(|reason| malformed(&format!("the registry host {host:?}: {reason}")))?;
         if !repository.split('/').all(valid_path_component) {
             return Err(malformed("repository path components must be lowercase letters, digits and . _ - separators"));
         }
@@ -48,7 +61,8 @@ impl ImageReference {
             (None, None) => Some("latest".to_owned()),
             (tag, _) => tag.map(str::to_owned),
         };
-        Ok(Self { registry: registry.to_owned(), repository: repository.to_owned(), tag, digest })
+        let repository = docker_hub_library(&registry, repository);
+        Ok(Self { registry, repository, tag, digest })
     }
 
     /// `host/repository`, the identity cosign writes.
@@ -82,23 +96,121 @@ fn split_tag(name_and_tag: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn looks_like_host(first: &str) -> bool {
-    first.contains('.') || first.contains(':') || first == "localhost"
+/// The canonical form of a registry `host[:port]`: lowercase, without `:443`, `docker.io` for Docker Hub's
+/// aliases. Refuses what is not a host, or could be another spelling of one (see the module comment).
+pub fn canonical_registry(host: &str) -> Result<String, FormatError> {
+    canonical_host(host)
+        .map_err(|reason| FormatError::MalformedRegistryHost { host: host.to_owned(), reason: reason.to_owned() })
 }
 
-fn valid_host(host: &str) -> bool {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((name, port)) => (name, Some(port)),
-        None => (host, None),
+/// A repository glob (`host/path/*`, as policies and signer scopes write them) in the canonical form of the
+/// names it is matched against: the host canonical, and `library/` before a single-segment Docker Hub path.
+/// A host holding a glob is only lowercased; a pattern whose host is not valid is returned unchanged (no
+/// canonical name can match it).
+pub fn canonical_pattern(pattern: &str) -> String {
+    let Some((host, path)) = pattern.split_once('/').filter(|(host, _)| looks_like_host(host)) else {
+        return pattern.to_owned();
     };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
-    let name_ok = !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    port_ok && name_ok
+    if host.contains('*') {
+        return format!("{}/{path}", host.to_ascii_lowercase());
+    }
+    let Ok(host) = canonical_host(host) else {
+        return pattern.to_owned();
+    };
+    // `docker.io/**` already spans `library/`; a single segment (`nginx`, `*`) names an official image.
+    let path = if path.contains("**") { path.to_owned() } else { docker_hub_library(&host, path) };
+    format!("{host}/{path}")
+}
+
+/// The host a canonical registry name is reached at: Docker Hub's registry API answers at
+/// `registry-1.docker.io`, every other registry at its own name.
+pub fn connection_host(registry: &str) -> &str {
+    if registry == DOCKER_HUB { DOCKER_HUB_ENDPOINT } else { registry }
+}
+
+/// Docker Hub's canonical registry name.
+pub const DOCKER_HUB: &str = "docker.io";
+const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
+const DOCKER_HUB_ALIASES: [&str; 2] = ["index.docker.io", "registry-1.docker.io"];
+const HTTPS_PORT: &str = "443";
+const MAX_HOST_NAME: usize = 253;
+
+fn canonical_host(host: &str) -> Result<String, &'static str> {
+    let lower = host.to_ascii_lowercase();
+    let (name, port) = match lower.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (lower.as_str(), None),
+    };
+    check_host_name(name)?;
+    match port {
+        Some(port) if port != HTTPS_PORT => {
+            check_port(port)?;
+            Ok(format!("{name}:{port}"))
+        }
+        _ if DOCKER_HUB_ALIASES.contains(&name) => Ok(DOCKER_HUB.to_owned()),
+        _ => Ok(name.to_owned()),
+    }
+}
+
+fn check_host_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > MAX_HOST_NAME {
+        return Err("the host name is empty or longer than 253 characters");
+    }
+    if name.ends_with('.') {
+        return Err("a trailing dot is not accepted: write the host without it");
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if !labels.iter().all(|label| valid_label(label)) {
+        return Err("host name labels are letters, digits and inner hyphens, 1 to 63 long, separated by single dots");
+    }
+    let last = labels.last().expect("split yields at least one label");
+    if is_numeric_label(last) && !is_dotted_quad(&labels) {
+        return Err("a numeric host must be a dotted quad like 127.0.0.1, without leading zeros or short or hex forms");
+    }
+    Ok(())
+}
+
+fn valid_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A last label URL parsers read as a number, which makes them read the whole host as an IPv4 address.
+fn is_numeric_label(label: &str) -> bool {
+    let hex = label.strip_prefix("0x").filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    hex.is_some() || label.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_dotted_quad(labels: &[&str]) -> bool {
+    labels.len() == 4 && labels.iter().all(|l| is_canonical_decimal(l) && l.parse::<u8>().is_ok())
+}
+
+fn check_port(port: &str) -> Result<(), &'static str> {
+    if is_canonical_decimal(port) && port.parse::<u16>().is_ok_and(|p| p > 0) {
+        Ok(())
+    } else {
+        Err("the port must be a decimal number from 1 to 65535 without leading zeros")
+    }
+}
+
+/// Digits only, and no leading zero unless the number is 0.
+fn is_canonical_decimal(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'))
+}
+
+/// `library/NAME` for a single-segment Docker Hub repository, as Docker itself names official images.
+fn docker_hub_library(registry: &str, repository: &str) -> String {
+    if registry == DOCKER_HUB && !repository.contains('/') {
+        format!("library/{repository}")
+    } else {
+        repository.to_owned()
+    }
+}
+
+fn looks_like_host(first: &str) -> bool {
+    first.contains('.') || first.contains(':') || first.eq_ignore_ascii_case("localhost")
 }
 
 fn valid_path_component(component: &str) -> bool {
@@ -157,5 +269,111 @@ mod tests {
         for input in ["reg.example/App:v1", "reg.example/app:-v1", "reg.example//app", "reg.example/app:"] {
             assert!(ImageReference::parse(input).is_err(), "{input}");
         }
+    }
+
+    #[test]
+    fn every_spelling_of_a_host_parses_to_one_canonical_reference() {
+        let table = [
+            ("localhost:5000/team-b/app", "localhost:5000/team-b/app"),
+            ("LocalHost:5000/team-b/app", "localhost:5000/team-b/app"),
+            ("LOCALHOST/app", "localhost/app"),
+            ("Registry.Example/app", "registry.example/app"),
+            ("registry.example:443/app", "registry.example/app"),
+            ("REGISTRY.example:443/team/app", "registry.example/team/app"),
+            ("registry.example:80/app", "registry.example:80/app"),
+            ("registry.example:8443/app", "registry.example:8443/app"),
+            ("127.0.0.1:5000/app", "127.0.0.1:5000/app"),
+            ("docker.io/nginx", "docker.io/library/nginx"),
+            ("docker.io:443/nginx", "docker.io/library/nginx"),
+            ("index.docker.io/nginx", "docker.io/library/nginx"),
+            ("Index.Docker.IO:443/nginx", "docker.io/library/nginx"),
+            ("registry-1.docker.io/nginx", "docker.io/library/nginx"),
+            ("registry-1.docker.io/library/nginx", "docker.io/library/nginx"),
+            ("index.docker.io/bitnami/redis", "docker.io/bitnami/redis"),
+            ("registry-1.docker.io:5000/nginx", "registry-1.docker.io:5000/nginx"),
+            ("xn--bcher-kva.example/app", "xn--bcher-kva.example/app"),
+        ];
+        for (input, canonical) in table {
+            let parsed = ImageReference::parse(&format!("{input}@sha256:{HEX}")).unwrap();
+            assert_eq!(parsed.repository_name(), canonical, "{input}");
+            assert_eq!(ImageReference::parse(&parsed.to_string()).unwrap(), parsed, "{input} is not a fixed point");
+        }
+    }
+
+    #[test]
+    fn ambiguous_host_spellings_are_refused_as_malformed() {
+        let refused = [
+            "localhost.:5000/app",
+            "registry.example./app",
+            "registry.example:0443/app",
+            "registry.example:00443/app",
+            "localhost:05000/app",
+            "localhost:/app",
+            "localhost:0/app",
+            "localhost:65536/app",
+            "localhost:5000:1/app",
+            "127.1:5000/app",
+            "127.000.000.001:5000/app",
+            "0x7f.0.0.1:5000/app",
+            "0x7f000001:5000/app",
+            "2130706433:5000/app",
+            "256.0.0.1:5000/app",
+            "-registry.example/app",
+            "registry-.example/app",
+            "registry..example/app",
+            "reg_istry.example/app",
+            "[::1]:5000/app",
+            "régistry.example/app",
+        ];
+        for input in refused {
+            let error = ImageReference::parse(input).unwrap_err();
+            assert!(matches!(error, FormatError::MalformedReference { .. }), "{input}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_registry_normalizes_hosts_and_names_the_fault() {
+        let table = [
+            ("LocalHost:5000", "localhost:5000"),
+            ("registry.example:443", "registry.example"),
+            ("registry.example:80", "registry.example:80"),
+            ("index.docker.io", "docker.io"),
+            ("registry-1.docker.io:443", "docker.io"),
+            ("DOCKER.IO", "docker.io"),
+            ("10.0.0.1", "10.0.0.1"),
+        ];
+        for (host, canonical) in table {
+            assert_eq!(canonical_registry(host).unwrap(), canonical, "{host}");
+        }
+        let Err(FormatError::MalformedRegistryHost { host, reason }) = canonical_registry("Reg.example:0443") else {
+            panic!("a leading zero was accepted")
+        };
+        assert_eq!(host, "Reg.example:0443");
+        assert!(reason.contains("leading zeros"), "{reason}");
+    }
+
+    #[test]
+    fn canonical_pattern_rewrites_the_host_and_official_docker_hub_names() {
+        let table = [
+            ("LocalHost:5000/team-b/*", "localhost:5000/team-b/*"),
+            ("Registry.Example:443/team/**", "registry.example/team/**"),
+            ("docker.io/nginx", "docker.io/library/nginx"),
+            ("index.docker.io/*", "docker.io/library/*"),
+            ("docker.io/**", "docker.io/**"),
+            ("docker.io/bitnami/*", "docker.io/bitnami/*"),
+            ("*.Example.com/app", "*.example.com/app"),
+            ("team-b/*", "team-b/*"),
+            ("**", "**"),
+            ("registry.example:0443/app", "registry.example:0443/app"),
+        ];
+        for (pattern, canonical) in table {
+            assert_eq!(canonical_pattern(pattern), canonical, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn docker_hub_is_reached_at_its_registry_endpoint() {
+        assert_eq!(connection_host("docker.io"), "registry-1.docker.io");
+        assert_eq!(connection_host("localhost:5000"), "localhost:5000");
     }
 }

@@ -11,6 +11,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 
 use super::{Manifest, OciError, PutManifest, Registry, Repository};
 use crate::formats::Digest;
+use crate::formats::reference::connection_host;
 use crate::formats::referrer::ReferrersIndex;
 use crate::formats::signature_manifest::{OCI_INDEX, OCI_MANIFEST};
 
@@ -54,9 +55,11 @@ impl DistributionRegistry {
         Self { http, insecure: insecure.into_iter().collect(), credentials, tokens: Mutex::new(HashMap::new()) }
     }
 
+    /// The repository's API root. The plain-HTTP list and credentials are keyed by the canonical registry
+    /// name; only the host connected to may differ (`docker.io` answers at `registry-1.docker.io`).
     fn base_url(&self, repo: &Repository) -> String {
         let scheme = if self.insecure.contains(&repo.registry) { "http" } else { "https" };
-        format!("{scheme}://{}/v2/{}", repo.registry, repo.name)
+        format!("{scheme}://{}/v2/{}", connection_host(&repo.registry), repo.name)
     }
 
     /// Sends a request, answering one bearer or basic challenge if the registry asks for it.
@@ -427,6 +430,18 @@ mod tests {
         assert_eq!(c.realm, "https://auth.example/token");
         assert_eq!(c.service, "registry.example");
         assert!(parse_bearer_challenge("Basic realm=\"x\"").is_none());
+    }
+
+    #[test]
+    fn docker_hub_is_contacted_at_its_endpoint_and_the_plain_http_list_is_keyed_by_canonical_name() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let registry = DistributionRegistry::new(["localhost:5000".to_owned()], HashMap::new());
+        let repo = |registry: &str, name: &str| Repository { registry: registry.into(), name: name.into() };
+        assert_eq!(
+            registry.base_url(&repo("docker.io", "library/nginx")),
+            "https://registry-1.docker.io/v2/library/nginx"
+        );
+        assert_eq!(registry.base_url(&repo("localhost:5000", "team/app")), "http://localhost:5000/v2/team/app");
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub enum OciError {
     Unreachable { registry: String, reason: String },
     #[error(
         "registry {registry} did not answer over TLS ({reason}); plain HTTP is used only for registries on the \
-         allow-list (registries.insecure / NOTARIUM_INSECURE_REGISTRIES)"
+         allow-list ([registries] insecure in notarium.toml, or NOTARIUM_INSECURE_REGISTRIES)"
     )]
     TlsFailed { registry: String, reason: String },
     #[error("registry {registry} refused {operation} with HTTP {status}: {body}")]

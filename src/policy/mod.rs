@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::formats::{Digest, ImageReference};
+use crate::formats::{Digest, ImageReference, canonical_pattern};
 use crate::keys::{KeyRef, PublicKey};
 
 pub use condition::{Condition, ConditionOutcome};
@@ -312,14 +312,14 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
         name: raw.name.clone(),
         file: file.to_owned(),
         version: Digest::of(text.as_bytes()).to_string(),
-        images: raw.images.clone(),
+        images: raw.images.iter().map(|p| canonical_pattern(p)).collect(),
         authority_lines: raw.authorities.iter().map(|a| line_of(text, &a.needle())).collect(),
         authorities,
         threshold,
         attestations,
         mode: raw.mode,
         identity: raw.identity,
-        identities: raw.identities.clone(),
+        identities: raw.identities.iter().map(|p| canonical_pattern(p)).collect(),
         require_digest: raw.require_digest,
         content_digest: Digest::of(&serde_json::to_vec(&raw).expect("a parsed policy serializes")),
     })
@@ -452,6 +452,22 @@ policies:
         assert!(set.governing(&image("registry.example/team-a/sub/app:1")).is_none());
         assert!(set.governing(&image("registry.example/team-b/app:1")).is_none());
         assert!(glob_matches("registry.example/**", "registry.example/a/b/c"));
+    }
+
+    #[test]
+    fn image_and_identity_patterns_govern_every_spelling_of_their_host() {
+        let text = "policies:\n  - name: hub\n    images: [\"index.docker.io/nginx\", \"Reg.Example:443/team/*\"]\n    authorities: [{key: k}]\n    identities: [\"REG.example/staging/*\"]\n";
+        let (set, _) = PolicySet::parse("p.yaml", text).unwrap();
+        for spelling in [
+            "docker.io/nginx:1",
+            "registry-1.docker.io/library/nginx:1",
+            "reg.example/team/app:1",
+            "REG.EXAMPLE:443/team/app:1",
+        ] {
+            let image = ImageReference::parse(spelling).unwrap();
+            assert_eq!(set.governing(&image).map(|p| p.name.as_str()), Some("hub"), "{spelling}");
+        }
+        assert_eq!(set.policies[0].identities, ["reg.example/staging/*"]);
     }
 
     #[test]

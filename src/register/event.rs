@@ -101,7 +101,7 @@ pub fn registry_entry(event: &RegistryEvent) -> Vec<u8> {
         "kind": format!("registry-{}", event.action),
         "time": event.timestamp,
         "actor": {"name": event.actor["name"], "addr": r["addr"], "user_agent": r["useragent"]},
-        "subject": {"registry": r["host"], "repository": t["repository"], "digest": t["digest"]},
+        "subject": {"registry": canonical_host(&r["host"]), "repository": t["repository"], "digest": t["digest"]},
         "details": {
             "event_id": event.id,
             "media_type": t["mediaType"],
@@ -111,6 +111,15 @@ pub fn registry_entry(event: &RegistryEvent) -> Vec<u8> {
             "source": event.source["addr"],
         },
     }))
+}
+
+/// The registry's host in canonical form, as every other entry names it; a host that is not one stays as
+/// the registry reported it.
+fn canonical_host(host: &serde_json::Value) -> serde_json::Value {
+    match host.as_str().map(crate::formats::canonical_registry) {
+        Some(Ok(canonical)) => serde_json::Value::String(canonical),
+        _ => host.clone(),
+    }
 }
 
 /// A key version as the register records it when notarium first sees it.
