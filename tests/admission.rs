@@ -1,12 +1,16 @@
-//! `POST /v1/admission` against a real registry: AdmissionReview requests shaped as the Kubernetes API server
-//! sends them (defaulted objects, userInfo, options) for every workload kind, with images signed by notarium
-//! through the running server, allowed or denied with each failing image named; tags resolved to digests;
-//! init and ephemeral containers checked; warn policies as warnings; each decision in the register.
+//! `POST /v1/admission` and `POST /v1/admission/mutate` against a real registry: AdmissionReview requests
+//! shaped as the Kubernetes API server sends them (defaulted objects, userInfo, options) for every workload
+//! kind, with images signed by notarium through the running server, allowed or denied with each failing image
+//! named; tags resolved to digests; init and ephemeral containers checked; warn policies as warnings; each
+//! decision in the register. The mutating webhook pins tags to the digests verified for them (the patch
+//! applied here as the API server would) and records nothing.
 
 mod support;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use support::{Notarium, Registry, push_image, push_many};
+use support::{Notarium, Registry, client, push_image, push_many};
 
 const UID: &str = "9a1c4a36-5f4e-4b8e-9d55-3c1f0e7b2d10";
 
@@ -145,9 +149,19 @@ fn setup() -> Setup {
     Setup { registry, notarium, _policies: policies, signed, unsigned }
 }
 
-/// POSTs `review`; the AdmissionReview's `response`, after checking the envelope echoes the request.
+/// POSTs `review` to the validating webhook; the AdmissionReview's `response`.
 fn admit(s: &Setup, review: &Value) -> Value {
-    let (status, content_type, answer) = s.notarium.post("/v1/admission", review.to_string());
+    answer(s, "/v1/admission", review)
+}
+
+/// POSTs `review` to the mutating webhook; the AdmissionReview's `response`.
+fn mutate(s: &Setup, review: &Value) -> Value {
+    answer(s, "/v1/admission/mutate", review)
+}
+
+/// POSTs `review` to `path`; the AdmissionReview's `response`, after checking the envelope echoes the request.
+fn answer(s: &Setup, path: &str, review: &Value) -> Value {
+    let (status, content_type, answer) = s.notarium.post(path, review.to_string());
     assert_eq!(status, 200, "{answer}");
     assert_eq!(content_type, "application/json");
     assert_eq!(
@@ -308,24 +322,181 @@ fn other_operations_and_kinds_are_allowed_unchecked() {
 #[test]
 fn a_malformed_review_is_a_problem_and_changes_nothing() {
     let s = setup();
-    let tree_size = || s.notarium.get_text("/v1/log/checkpoint").1.lines().nth(1).unwrap().to_owned();
-    let before = tree_size();
-    let problem = |body: String, status: u16, detail: &str| {
-        let (got, content_type, answer) = s.notarium.post("/v1/admission", body);
-        assert_eq!((got, content_type.as_str()), (status, "application/problem+json"), "{answer}");
-        assert!(answer["detail"].as_str().unwrap().contains(detail), "{answer}");
-        answer
+    let before = tree_size(&s.notarium);
+    for path in ["/v1/admission", "/v1/admission/mutate"] {
+        let problem = |body: String, status: u16, detail: &str| {
+            let (got, content_type, answer) = s.notarium.post(path, body);
+            assert_eq!((got, content_type.as_str()), (status, "application/problem+json"), "{path}: {answer}");
+            assert!(answer["detail"].as_str().unwrap().contains(detail), "{path}: {answer}");
+            answer
+        };
+        problem("{\"kind\": \"AdmissionReview\"".into(), 400, "");
+        let mut beta = create(KINDS[0], vec![container("web", &s.signed)]);
+        beta["apiVersion"] = json!("admission.k8s.io/v1beta1");
+        let answer = problem(beta.to_string(), 400, "admission.k8s.io/v1beta1");
+        assert_eq!(answer["type"], "https://notarium.dev/problems/malformed-admission-review");
+        problem(json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).to_string(), 400, "no request");
+        let mut no_uid = create(KINDS[0], vec![container("web", &s.signed)]);
+        no_uid["request"].as_object_mut().unwrap().remove("uid");
+        problem(no_uid.to_string(), 400, "uid");
+        let no_template =
+            review(KINDS[1], "CREATE", json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {}}));
+        problem(no_template.to_string(), 400, "request.object.spec.template");
+    }
+    assert_eq!(tree_size(&s.notarium), before, "nothing reached the register");
+}
+
+/// The size of the register's tree, from its checkpoint.
+fn tree_size(notarium: &Notarium) -> u64 {
+    let (status, checkpoint) = notarium.get_text("/v1/log/checkpoint");
+    assert_eq!(status, 200, "{checkpoint}");
+    checkpoint.lines().nth(1).unwrap().parse().unwrap()
+}
+
+/// The digest the registry itself names for `repo:tag` (its `Docker-Content-Digest` header), not notarium's.
+fn registry_digest(registry: &Registry, repo: &str, tag: &str) -> String {
+    let response = client()
+        .head(format!("http://{}/v2/{repo}/manifests/{tag}", registry.host))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .unwrap();
+    assert!(response.status().is_success(), "HEAD {repo}:{tag}: {}", response.status());
+    response.headers()["docker-content-digest"].to_str().unwrap().to_owned()
+}
+
+/// `object` after the mutating answer's JSONPatch, applied as the API server would (only `replace`, which
+/// RFC 6902 allows only at a path that exists).
+fn patched(mut object: Value, response: &Value) -> Value {
+    let Some(patch) = response["patch"].as_str() else {
+        assert!(response.get("patchType").is_none(), "{response}");
+        return object;
     };
-    problem("{\"kind\": \"AdmissionReview\"".into(), 400, "");
-    let mut beta = create(KINDS[0], vec![container("web", &s.signed)]);
-    beta["apiVersion"] = json!("admission.k8s.io/v1beta1");
-    let answer = problem(beta.to_string(), 400, "admission.k8s.io/v1beta1");
-    assert_eq!(answer["type"], "https://notarium.dev/problems/malformed-admission-review");
-    problem(json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).to_string(), 400, "no request");
-    let mut no_uid = create(KINDS[0], vec![container("web", &s.signed)]);
-    no_uid["request"].as_object_mut().unwrap().remove("uid");
-    problem(no_uid.to_string(), 400, "uid");
-    let no_template = review(KINDS[1], "CREATE", json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {}}));
-    problem(no_template.to_string(), 400, "request.object.spec.template");
-    assert_eq!(tree_size(), before, "nothing reached the register");
+    assert_eq!(response["patchType"], "JSONPatch", "{response}");
+    let operations: Value = serde_json::from_slice(&STANDARD.decode(patch).unwrap()).unwrap();
+    for operation in operations.as_array().unwrap() {
+        assert_eq!(operation["op"], "replace", "{operation}");
+        let path = operation["path"].as_str().unwrap();
+        *object.pointer_mut(path).unwrap_or_else(|| panic!("{path} is not in the object")) = operation["value"].clone();
+    }
+    object
+}
+
+/// The images of the pod spec at `spec` (a JSON Pointer) of `object`, as `list/name = image`.
+fn images_at(object: &Value, spec: &str) -> Vec<String> {
+    let spec = object.pointer(spec).unwrap();
+    ["initContainers", "containers"]
+        .iter()
+        .flat_map(|list| spec[list].as_array().into_iter().flatten().map(move |c| (list, c)))
+        .map(|(list, c)| format!("{list}/{} = {}", c["name"].as_str().unwrap(), c["image"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn mutate_pins_tags_to_the_verified_digest_in_a_deployment_and_a_cronjob_and_records_nothing() {
+    let s = setup();
+    let host = &s.registry.host;
+    // push_many tags its images n0, n1, …: the signed one is adm/app:n0.
+    let digest = registry_digest(&s.registry, "adm/app", "n0");
+    let tagged = format!("{host}/adm/app:n0");
+    let pinned = format!("{tagged}@{digest}");
+    let latest = push_image(&s.registry, "adm/plain", "latest", "plain");
+    assert_eq!(s.notarium.sign(&format!("{host}/adm/plain@{latest}"), "dev-ecdsa").0, 201);
+    for (kind, spec) in [(KINDS[1], "/spec/template/spec"), (KINDS[6], "/spec/jobTemplate/spec/template/spec")] {
+        let before = tree_size(&s.notarium);
+        let containers = vec![
+            container("web", &tagged),
+            container("by-digest", &s.signed),
+            container("plain", &format!("{host}/adm/plain")),
+        ];
+        let object = workload(&api_version(kind), kind.2, pod_spec(containers, vec![container("migrate", &tagged)]));
+        let response = mutate(&s, &review(kind, "CREATE", object.clone()));
+        assert_eq!(response["allowed"], true, "{}: {response}", kind.2);
+        assert!(response.get("warnings").is_none(), "{}: {response}", kind.2);
+        let object = patched(object, &response);
+        assert_eq!(
+            images_at(&object, spec),
+            [
+                format!("initContainers/migrate = {pinned}"),
+                format!("containers/web = {pinned}"),
+                format!("containers/by-digest = {}", s.signed),
+                format!("containers/plain = {host}/adm/plain:latest@{latest}"),
+            ],
+            "{}",
+            kind.2
+        );
+        assert_eq!(tree_size(&s.notarium), before, "{}: the mutating webhook records nothing", kind.2);
+
+        // Kubernetes then sends the patched object to the validating webhook, which records its decisions.
+        let validated = admit(&s, &review(kind, "CREATE", object));
+        assert_eq!(validated, json!({"uid": UID, "allowed": true}), "{}", kind.2);
+        // Three distinct images: the pinned tag, the same digest named without a tag, and adm/plain.
+        let entries = verify_entries(&s.notarium);
+        let mut recorded: Vec<&str> =
+            entries.iter().rev().take(3).map(|e| e["subject"]["digest"].as_str().unwrap()).collect();
+        recorded.sort_unstable();
+        let mut expected = [digest.as_str(), digest.as_str(), latest.as_str()];
+        expected.sort_unstable();
+        assert_eq!(recorded, expected, "{}: the validating webhook recorded the pinned digests", kind.2);
+    }
+}
+
+#[test]
+fn mutate_leaves_denied_and_undecidable_images_unchanged_with_a_warning() {
+    let s = setup();
+    let host = &s.registry.host;
+    let unsigned_digest = s.unsigned.rsplit_once('@').unwrap().1;
+    let before = tree_size(&s.notarium);
+    let containers = vec![
+        container("unsigned", &format!("{host}/adm/app:n1")),
+        container("gone", &format!("{host}/adm/app:no-such-tag")),
+        container("unsigned-by-digest", &s.unsigned),
+    ];
+    let object = workload("apps/v1", "Deployment", pod_spec(containers, Vec::new()));
+    let mut dry_run = review(KINDS[1], "CREATE", object.clone());
+    dry_run["request"]["dryRun"] = json!(true);
+    let response = mutate(&s, &review(KINDS[1], "CREATE", object));
+    assert_eq!(mutate(&s, &dry_run), response, "a dry run is answered alike");
+    assert_eq!(response["allowed"], true, "the mutating webhook leaves denying to the validating one: {response}");
+    assert!(response.get("patch").is_none() && response.get("patchType").is_none(), "{response}");
+    let warnings: Vec<&str> = response["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert_eq!(warnings.len(), 2, "a digest-pinned image is not decided here: {warnings:?}");
+    assert!(
+        warnings[0].starts_with(&format!(
+            "{host}/adm/app:n1 (containers/unsigned; {unsigned_digest}): not pinned to a digest: "
+        )),
+        "{warnings:?}"
+    );
+    assert!(warnings[0].contains("no valid signature by dev-ecdsa"), "{warnings:?}");
+    assert_eq!(
+        warnings[1],
+        format!(
+            "{host}/adm/app:no-such-tag (containers/gone): not pinned to a digest: image {host}/adm/app:no-such-tag \
+             not found in its registry"
+        )
+    );
+    assert_eq!(tree_size(&s.notarium), before, "a denial at mutation is recorded by the validating webhook only");
+}
+
+#[test]
+fn mutate_on_an_update_pins_only_containers_whose_image_changed() {
+    let s = setup();
+    let host = &s.registry.host;
+    let digest = registry_digest(&s.registry, "adm/app", "n0");
+    let tagged = format!("{host}/adm/app:n0");
+    let deployment = |containers| workload("apps/v1", "Deployment", pod_spec(containers, Vec::new()));
+    let old = deployment(vec![container("web", &tagged)]);
+    let new = deployment(vec![container("web", &tagged), container("sidecar", &tagged)]);
+    let mut update = review(KINDS[1], "UPDATE", new.clone());
+    update["request"]["oldObject"] = old.clone();
+    let object = patched(new, &mutate(&s, &update));
+    assert_eq!(
+        images_at(&object, "/spec/template/spec"),
+        [format!("containers/web = {tagged}"), format!("containers/sidecar = {tagged}@{digest}")],
+        "web runs what it ran (pinning it would roll the Deployment out); sidecar is new"
+    );
+
+    // A scale or an annotation change of a workload with a tag-only image is not a rollout.
+    let mut unchanged = review(KINDS[1], "UPDATE", old.clone());
+    unchanged["request"]["oldObject"] = old;
+    assert_eq!(mutate(&s, &unchanged), json!({"uid": UID, "allowed": true}));
 }

@@ -63,6 +63,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(attest::attest))
         .routes(routes!(verify::verify))
         .routes(routes!(admission::admission))
+        .routes(routes!(admission::mutate))
         .routes(routes!(referrers::referrers))
         .routes(routes!(events::registry))
         .routes(routes!(keys::list))
