@@ -34,6 +34,7 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let mut service = Service::new(keys, registry, store, register);
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
+    service.evidence_limits = config.policies.evidence.clone();
     service.set_policies(load_policies(&config)?);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = Arc::new(service);

@@ -12,9 +12,9 @@ use crate::config::Config;
 use crate::formats::ImageReference;
 use crate::keys::KeyRing;
 use crate::keys::PublicKey;
-use crate::oci::DistributionRegistry;
 use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
+use crate::oci::{DistributionRegistry, EvidenceLimits};
 use crate::policy::PolicySet;
 use crate::service::{Decision, ServiceError, Sources, check_signatures, repository_of, verify_image};
 
@@ -36,14 +36,15 @@ pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, outpu
         .await
         .map_err(unavailable)?
         .ok_or_else(|| CliError::Refused(ServiceError::ImageNotFound(image.to_owned()).to_string()))?;
-    let (_, stored) = store.read(&repo, &manifest.digest).await.map_err(unavailable)?;
-    let checked = check_signatures(&stored, &manifest.digest, &key);
+    let (_, stored) = store.read(&repo, &manifest.digest, &EvidenceLimits::default()).await.map_err(unavailable)?;
+    let checked = check_signatures(&stored.items, &manifest.digest, &key);
     let valid = checked.iter().filter(|c| c.result.is_ok()).count();
     let signatures: Vec<_> = checked
         .iter()
         .map(|c| json!({"identity": c.identity, "valid": c.result.is_ok(), "reason": c.result.as_ref().err()}))
         .collect();
-    let result = json!({"digest": manifest.digest.to_string(), "verified": valid > 0, "signatures": signatures});
+    let result = json!({"digest": manifest.digest.to_string(), "verified": valid > 0, "signatures": signatures,
+                        "skipped": stored.skipped});
     output.print(&result, || {
         let line = |c: &crate::service::CheckedSignature| {
             let identity = c.identity.as_deref().unwrap_or("?");
@@ -52,7 +53,8 @@ pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, outpu
                 Err(reason) => format!("invalid {identity}: {reason}"),
             }
         };
-        checked.iter().map(line).collect::<Vec<_>>().join("\n")
+        let skipped = stored.skipped.iter().map(|why| format!("skipped {why}"));
+        checked.iter().map(line).chain(skipped).collect::<Vec<_>>().join("\n")
     });
     if valid == 0 {
         return Err(CliError::Refused(format!(
@@ -78,17 +80,21 @@ pub async fn verify_policy(
     output: Output,
 ) -> Result<(), CliError> {
     let (policies, _) = PolicySet::load_file(policy_file).map_err(|e| CliError::Usage(e.to_string()))?;
-    let keys = match config {
+    let config = match config {
         Some(path) => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            let config = Config::load(Some(path), &env).map_err(|e| CliError::Usage(e.to_string()))?;
-            super::keyring::load_keys(&config)?
+            Some(Config::load(Some(path), &env).map_err(|e| CliError::Usage(e.to_string()))?)
         }
+        None => None,
+    };
+    let keys = match &config {
+        Some(config) => super::keyring::load_keys(config)?,
         None => KeyRing::default(),
     };
     let registry = Arc::new(DistributionRegistry::new(insecure, Default::default()));
     let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
-    let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers };
+    let limits = config.map(|c| c.policies.evidence.clone()).unwrap_or_default();
+    let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers, limits: &limits };
     let decision = verify_image(&sources, image, &policies).await.map_err(|e| match e {
         ServiceError::Registry(e) => unavailable(e),
         ServiceError::Reference(e) => CliError::Usage(e.to_string()),
@@ -106,7 +112,8 @@ fn print_decision(d: &Decision, output: Output) {
         let verdict = if d.allowed { "allowed" } else { "denied" };
         let policy = d.policy.as_deref().unwrap_or("(none: default)");
         let reasons = d.reasons.iter().map(|r| format!("\n  {r}"));
-        format!("{verdict} {} under policy {policy}{}", d.digest, reasons.collect::<String>())
+        let skipped = d.skipped.iter().map(|s| format!("\n  skipped {s}"));
+        format!("{verdict} {} under policy {policy}{}", d.digest, reasons.chain(skipped).collect::<String>())
     });
 }
 

@@ -34,6 +34,8 @@ pub enum FormatError {
     MalformedReference { reference: String, reason: String },
     #[error("malformed {what}: {reason}")]
     MalformedDocument { what: &'static str, reason: String },
+    #[error("the DSSE envelope has {count} signatures; the limit is {limit}")]
+    TooManySignatures { count: usize, limit: usize },
 }
 
 impl FormatError {

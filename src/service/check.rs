@@ -5,7 +5,7 @@ use super::{Service, ServiceError, repository_of};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::PublicKey;
-use crate::oci::StoredSignature;
+use crate::oci::{Gathered, StoredSignature};
 
 /// One signature layer and what checking it found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,16 +36,18 @@ pub fn check_signatures(signatures: &[StoredSignature], digest: &Digest, key: &P
 }
 
 impl Service {
-    /// Resolves `image` and checks every tag-scheme signature on it against `key`.
+    /// Resolves `image` and checks the tag-scheme signatures on it (those the evidence limits let it read)
+    /// against `key`; says which it skipped and why.
     pub async fn check_image(
         &self,
         image: &str,
         key: &PublicKey,
-    ) -> Result<(Digest, Vec<CheckedSignature>), ServiceError> {
+    ) -> Result<(Digest, Gathered<CheckedSignature>), ServiceError> {
         let image = ImageReference::parse(image)?;
         let digest = self.resolve(&image).await?;
-        let (_, stored) = self.signatures.read(&repository_of(&image), &digest).await?;
-        Ok((digest.clone(), check_signatures(&stored, &digest, key)))
+        let (_, stored) = self.signatures.read(&repository_of(&image), &digest, &self.evidence_limits).await?;
+        let checked = check_signatures(&stored.items, &digest, key);
+        Ok((digest, Gathered { items: checked, skipped: stored.skipped }))
     }
 }
 

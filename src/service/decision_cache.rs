@@ -62,6 +62,7 @@ mod tests {
             cached: false,
             signatures: Vec::new(),
             attestations: Vec::new(),
+            skipped: Vec::new(),
         }
     }
 

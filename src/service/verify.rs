@@ -8,21 +8,17 @@ use serde::Serialize;
 
 use super::check::check_signatures;
 use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, repository_of};
-use crate::formats::bundle::Bundle;
 use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::formats::in_toto::Statement;
-use crate::formats::signature_manifest::SignatureManifest;
-use crate::formats::{Digest, ImageReference};
+use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyRing, PublicKey};
-use crate::oci::{OciError, ReferrerStore, Repository, SignatureStore, StoredSignature};
+use crate::oci::{EvidenceLimits, ReferrerStore, SignatureStore, StoredAttestation, StoredSignature};
 use crate::policy::{Authority, ConditionOutcome, Fallback, Mode, Policy, PolicySet, RequiredAttestation};
 use crate::register::event::{VerifyEvent, verify_entry};
 use crate::store::{Append, Effect};
 
 /// The predicate type of cosign v3's image signatures (a Statement in DSSE, in a bundle referrer).
 const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
-/// Sigstore bundle media types, any version.
-const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 
 /// The answer to "may this image run?".
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -42,6 +38,9 @@ pub struct Decision {
     pub cached: bool,
     pub signatures: Vec<UsedSignature>,
     pub attestations: Vec<UsedAttestation>,
+    /// Evidence the registry offered that was not read or not checked (beyond a cap, missing, oversized),
+    /// and why; the decision is made without it.
+    pub skipped: Vec<String>,
 }
 
 fn digest_string<S: serde::Serializer>(digest: &Digest, serializer: S) -> Result<S::Ok, S::Error> {
@@ -65,11 +64,12 @@ pub struct UsedAttestation {
     pub envelope_digest: String,
 }
 
-/// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers.
+/// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers, and how much it may read.
 pub struct Sources<'a> {
     pub keys: &'a KeyRing,
     pub signatures: &'a SignatureStore,
     pub referrers: &'a ReferrerStore,
+    pub limits: &'a EvidenceLimits,
 }
 
 /// An authority with the public keys it stands for (every version of an unpinned key).
@@ -103,7 +103,12 @@ impl Service {
             count_decision(&hit, "hit");
             return Ok(hit);
         }
-        let sources = Sources { keys: &self.keys, signatures: &self.signatures, referrers: &self.referrers };
+        let sources = Sources {
+            keys: &self.keys,
+            signatures: &self.signatures,
+            referrers: &self.referrers,
+            limits: &self.evidence_limits,
+        };
         let decision = decide(&sources, &image, digest, governing, policies.default).await?;
         count_decision(&decision, "miss");
         // A denial is not kept: the signature or attestation it lacked may be added a moment later.
@@ -142,13 +147,16 @@ async fn decide(
     };
     let authorities = resolve_authorities(sources.keys, &policy.authorities).await;
     let repo = repository_of(image);
-    let ((_, stored), (_, mut envelopes), bundles) = tokio::try_join!(
-        sources.signatures.read(&repo, &digest),
-        sources.signatures.read_attestations(&repo, &digest),
-        bundle_envelopes(sources, &repo, &digest),
+    let limits = sources.limits;
+    let ((_, stored), (_, attested), bundles) = tokio::try_join!(
+        sources.signatures.read(&repo, &digest, limits),
+        sources.signatures.read_attestations(&repo, &digest, limits),
+        sources.referrers.bundle_envelopes(&repo, &digest, limits),
     )?;
-    envelopes.extend(bundles.into_iter().map(|e| (None, e)));
-    let (signatures, mut reasons) = count_signers(policy, &authorities, &stored, &envelopes, &digest);
+    let mut skipped = [stored.skipped, attested.skipped, bundles.skipped].concat();
+    let offered = attested.items.into_iter().chain(bundles.items.into_iter().map(|e| (None, e)));
+    let envelopes = within_signature_cap(offered, limits.max_envelope_signatures, &mut skipped);
+    let (signatures, mut reasons) = count_signers(policy, &authorities, &stored.items, &envelopes, &digest);
     let mut attestations = Vec::new();
     for required in &policy.attestations {
         match check_attestation(required, &authorities, &envelopes, &digest) {
@@ -166,7 +174,27 @@ async fn decide(
         cached: false,
         signatures,
         attestations,
+        skipped,
     })
+}
+
+/// The envelopes with at most `max_signatures` signatures each; every other one is skipped, with the
+/// reason, before any of its signatures is checked. Envelopes that do not parse are kept as they are (the
+/// checks pass them over).
+fn within_signature_cap(
+    envelopes: impl Iterator<Item = StoredAttestation>,
+    max_signatures: usize,
+    skipped: &mut Vec<String>,
+) -> Vec<StoredAttestation> {
+    envelopes
+        .filter(|(_, bytes)| match Envelope::parse_bounded(bytes, max_signatures) {
+            Err(e @ FormatError::TooManySignatures { .. }) => {
+                skipped.push(format!("envelope {}: {e}", Digest::of(bytes)));
+                false
+            }
+            _ => true,
+        })
+        .collect()
 }
 
 fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decision {
@@ -181,6 +209,7 @@ fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decisi
         cached: false,
         signatures: Vec::new(),
         attestations: Vec::new(),
+        skipped: Vec::new(),
     }
 }
 
@@ -257,24 +286,6 @@ fn bundle_signed_by(
             signature_sha256: Digest::of(bytes).hex().to_owned(),
         })
     })
-}
-
-/// The DSSE envelopes of the Sigstore bundles attached to `digest` as OCI 1.1 referrers (cosign v3's layout
-/// for signatures and attestations, and notarium's copies); other referrers are skipped.
-async fn bundle_envelopes(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Result<Vec<Vec<u8>>, OciError> {
-    let registry = sources.signatures.registry();
-    let mut envelopes = Vec::new();
-    for referrer in sources.referrers.list(repo, digest).await? {
-        let Some(manifest) = registry.get_manifest(repo, &referrer.digest).await? else { continue };
-        let Ok(parsed) = SignatureManifest::parse(&manifest.bytes) else { continue };
-        for layer in parsed.layers.iter().filter(|l| l.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX)) {
-            let blob = registry.get_blob(repo, &Digest::parse(&layer.digest)?).await?;
-            if let Some(envelope) = Bundle::parse(&blob).ok().as_ref().and_then(Bundle::envelope) {
-                envelopes.push(envelope.to_json());
-            }
-        }
-    }
-    Ok(envelopes)
 }
 
 /// The first envelope of `required`'s type, signed by an authority and about `digest`, whose predicate
