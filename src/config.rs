@@ -300,6 +300,9 @@ pub struct PoliciesConfig {
     /// How long a verify decision is reused for the same digest and policy version (0: never).
     #[serde(default = "default_cache_secs")]
     pub cache_secs: u64,
+    /// `[policies.evidence]`: how much one decision reads from a registry.
+    #[serde(default)]
+    pub evidence: crate::oci::EvidenceLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -352,7 +355,12 @@ impl Default for RegistriesConfig {
 }
 impl Default for PoliciesConfig {
     fn default() -> Self {
-        Self { dir: default_policies_dir(), reload_secs: default_reload_secs(), cache_secs: default_cache_secs() }
+        Self {
+            dir: default_policies_dir(),
+            reload_secs: default_reload_secs(),
+            cache_secs: default_cache_secs(),
+            evidence: Default::default(),
+        }
     }
 }
 
@@ -411,6 +419,9 @@ impl Config {
         }
         if self.keys.is_empty() {
             return Err(ConfigError::Invalid("no [[keys]] configured".into()));
+        }
+        if let Some(cap) = self.policies.evidence.zero_cap() {
+            return Err(ConfigError::Invalid(format!("[policies.evidence] {cap} must be at least 1")));
         }
         Ok(())
     }
@@ -558,6 +569,7 @@ secret_id_file = "/run/secret"
         assert_eq!(c.server.request_timeout_secs, 60);
         assert_eq!(c.auth.rate_per_minute, 600);
         assert!(!c.auth.required && c.auth.oidc.is_empty());
+        assert_eq!(c.policies.evidence, crate::oci::EvidenceLimits::default());
     }
 
     #[test]
@@ -584,6 +596,25 @@ keys = ["prod"]
         std::fs::write(&path, "[server]\ntls_cert = \"c.pem\"\n").unwrap();
         let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("tls_key"), "{err}");
+    }
+
+    #[test]
+    fn evidence_limits_default_and_can_be_raised_but_not_zeroed() {
+        let c = Config::load(None, &HashMap::new()).unwrap();
+        assert_eq!(c.policies.evidence, crate::oci::EvidenceLimits::default());
+        assert_eq!(c.policies.evidence.max_layers, 64);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        std::fs::write(&path, "[policies.evidence]\nmax_layers = 200\nmax_bundle_bytes = 4194304\n").unwrap();
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!((c.policies.evidence.max_layers, c.policies.evidence.max_bundle_bytes), (200, 4 * 1024 * 1024));
+        assert_eq!(c.policies.evidence.max_referrers, 64);
+        std::fs::write(&path, "[policies.evidence]\nmax_envelope_signatures = 0\n").unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.contains("max_envelope_signatures must be at least 1"), "{err}");
+        std::fs::write(&path, "[policies.evidence]\nmax_layer = 1\n").unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.contains("max_layer"), "{err}");
     }
 
     #[test]

@@ -285,30 +285,11 @@ fn malformed_input_is_a_problem() {
 
 /// Puts `bytes` as the OCI manifest `reference` of `repo`, as any registry client could.
 fn put_manifest(registry: &Registry, repo: &str, reference: &str, bytes: Vec<u8>) {
-    let response = support::client()
-        .put(format!("http://{}/v2/{repo}/manifests/{reference}", registry.host))
-        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        .body(bytes)
-        .send()
-        .unwrap();
-    assert!(response.status().is_success(), "PUT manifest {reference}: {}", response.status());
+    registry.put_manifest(repo, reference, "application/vnd.oci.image.manifest.v1+json", bytes);
 }
 
-/// Uploads `bytes` as a blob of `repo` (monolithic upload) and returns its digest.
 fn put_blob(registry: &Registry, repo: &str, bytes: Vec<u8>) -> String {
-    let digest = support::sha256_digest(&bytes);
-    let started = support::client().post(format!("http://{}/v2/{repo}/blobs/uploads/", registry.host)).send().unwrap();
-    let location = started.headers()["location"].to_str().unwrap().to_owned();
-    let location = if location.starts_with("http") { location } else { format!("http://{}{location}", registry.host) };
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let response = support::client()
-        .put(format!("{location}{separator}digest={digest}"))
-        .header("Content-Type", "application/octet-stream")
-        .body(bytes)
-        .send()
-        .unwrap();
-    assert!(response.status().is_success(), "blob upload: {}", response.status());
-    digest
+    registry.put_blob(repo, bytes)
 }
 
 #[test]

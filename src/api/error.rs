@@ -227,7 +227,9 @@ fn format_problem(error: &FormatError, detail: String) -> ApiError {
         FormatError::MalformedReference { .. } | FormatError::MalformedRegistryHost { .. } => {
             ("malformed-reference", "Image reference is malformed")
         }
-        FormatError::MalformedDocument { .. } => ("malformed-document", "Document is malformed"),
+        FormatError::MalformedDocument { .. } | FormatError::TooManySignatures { .. } => {
+            ("malformed-document", "Document is malformed")
+        }
     };
     ApiError::new(StatusCode::BAD_REQUEST, slug, title, detail)
 }
@@ -270,6 +272,7 @@ fn registry_problem(error: &OciError, detail: String) -> ApiError {
         OciError::Refused { .. }
         | OciError::DigestMismatch { .. }
         | OciError::BlobNotFound { .. }
+        | OciError::TooLarge { .. }
         | OciError::Format(_) => (StatusCode::BAD_GATEWAY, "registry-error", "Registry answered with an error"),
     };
     ApiError::new(status, slug, title, detail)

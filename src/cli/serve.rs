@@ -34,6 +34,7 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let mut service = Service::new(keys, registry, store, register);
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
+    service.evidence_limits = config.policies.evidence.clone();
     let policies = load_policies(&config)?;
     check_distinct_keys(&service.keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     service.set_policies(policies);

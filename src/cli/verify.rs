@@ -14,7 +14,7 @@ use crate::keys::KeyRing;
 use crate::keys::PublicKey;
 use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
-use crate::oci::{DistributionRegistry, OciError};
+use crate::oci::{DistributionRegistry, EvidenceLimits, OciError};
 use crate::policy::PolicySet;
 use crate::service::{
     Decision, ServiceError, Sources, check_distinct_keys, check_signatures, repository_of, verify_image,
@@ -38,14 +38,15 @@ pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, outpu
         .await
         .map_err(unavailable)?
         .ok_or_else(|| CliError::Refused(ServiceError::ImageNotFound(image.to_owned()).to_string()))?;
-    let (_, stored) = store.read(&repo, &manifest.digest).await.map_err(unavailable)?;
-    let checked = check_signatures(&stored, &manifest.digest, &key);
+    let (_, stored) = store.read(&repo, &manifest.digest, &EvidenceLimits::default()).await.map_err(unavailable)?;
+    let checked = check_signatures(&stored.items, &manifest.digest, &key);
     let valid = checked.iter().filter(|c| c.result.is_ok()).count();
     let signatures: Vec<_> = checked
         .iter()
         .map(|c| json!({"identity": c.identity, "valid": c.result.is_ok(), "reason": c.result.as_ref().err()}))
         .collect();
-    let result = json!({"digest": manifest.digest.to_string(), "verified": valid > 0, "signatures": signatures});
+    let result = json!({"digest": manifest.digest.to_string(), "verified": valid > 0, "signatures": signatures,
+                        "skipped": stored.skipped});
     output.print(&result, || {
         let line = |c: &crate::service::CheckedSignature| {
             let identity = c.identity.as_deref().unwrap_or("?");
@@ -54,7 +55,8 @@ pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, outpu
                 Err(reason) => format!("invalid {identity}: {reason}"),
             }
         };
-        checked.iter().map(line).collect::<Vec<_>>().join("\n")
+        let skipped = stored.skipped.iter().map(|why| format!("skipped {why}"));
+        checked.iter().map(line).chain(skipped).collect::<Vec<_>>().join("\n")
     });
     if valid == 0 {
         return Err(CliError::Refused(format!(
@@ -100,17 +102,21 @@ pub async fn verify_policy(
     output: Output,
 ) -> Result<(), CliError> {
     let (policies, _) = PolicySet::load_file(policy_file).map_err(|e| CliError::Usage(e.to_string()))?;
-    let keys = match config {
+    let config = match config {
         Some(path) => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            let config = Config::load(Some(path), &env).map_err(|e| CliError::Usage(e.to_string()))?;
-            super::keyring::load_keys(&config)?
+            Some(Config::load(Some(path), &env).map_err(|e| CliError::Usage(e.to_string()))?)
         }
+        None => None,
+    };
+    let keys = match &config {
+        Some(config) => super::keyring::load_keys(config)?,
         None => KeyRing::default(),
     };
     let registry = Arc::new(DistributionRegistry::new(insecure, Default::default()));
     let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
-    let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers };
+    let limits = config.map(|c| c.policies.evidence.clone()).unwrap_or_default();
+    let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers, limits: &limits };
     check_distinct_keys(&keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     let decision = verify_image(&sources, image, Arc::new(policies)).await.map_err(|e| match e {
         ServiceError::Registry(e) => unavailable(e),
@@ -129,7 +135,8 @@ fn print_decision(d: &Decision, output: Output) {
         let verdict = if d.allowed { "allowed" } else { "denied" };
         let policy = d.policy.as_deref().unwrap_or("(none: default)");
         let reasons = d.reasons.iter().map(|r| format!("\n  {r}"));
-        format!("{verdict} {} under policy {policy}{}", d.digest, reasons.collect::<String>())
+        let skipped = d.skipped.iter().map(|s| format!("\n  skipped {s}"));
+        format!("{verdict} {} under policy {policy}{}", d.digest, reasons.chain(skipped).collect::<String>())
     });
 }
 

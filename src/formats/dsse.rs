@@ -63,6 +63,17 @@ impl Envelope {
         serde_json::from_slice(bytes).map_err(|e| FormatError::malformed("DSSE envelope", e.to_string()))
     }
 
+    /// Parses an envelope and refuses it, before any signature is checked, when it carries more than
+    /// `max_signatures` signatures: each one costs a verification per key tried.
+    pub fn parse_bounded(bytes: &[u8], max_signatures: usize) -> Result<Self, FormatError> {
+        let envelope = Self::parse(bytes)?;
+        let count = envelope.signatures.len();
+        if count > max_signatures {
+            return Err(FormatError::TooManySignatures { count, limit: max_signatures });
+        }
+        Ok(envelope)
+    }
+
     /// The payload, if at least one signature verifies over the PAE with `key`. Use the returned
     /// bytes, not a re-parse of the envelope: they are the ones that were verified.
     pub fn verify(&self, key: &PublicKey) -> Result<&[u8], KeyError> {
@@ -135,6 +146,18 @@ mod tests {
         let mut envelope = Envelope::parse(COSIGN_ENVELOPE).unwrap();
         envelope.signatures.insert(0, Signature { keyid: "other".to_owned(), sig: vec![0; 70] });
         assert!(envelope.verify(&key).is_ok());
+    }
+
+    #[test]
+    fn an_envelope_over_the_signature_cap_is_refused_naming_count_and_limit() {
+        let mut envelope = Envelope::parse(COSIGN_ENVELOPE).unwrap();
+        let signature = envelope.signatures[0].clone();
+        envelope.signatures.resize(1000, signature);
+        let error = Envelope::parse_bounded(&envelope.to_json(), 16).unwrap_err();
+        assert!(matches!(error, FormatError::TooManySignatures { count: 1000, limit: 16 }), "{error}");
+        assert_eq!(error.to_string(), "the DSSE envelope has 1000 signatures; the limit is 16");
+        envelope.signatures.truncate(16);
+        assert_eq!(Envelope::parse_bounded(&envelope.to_json(), 16).unwrap(), envelope);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum FormatError {
     MalformedRegistryHost { host: String, reason: String },
     #[error("malformed {what}: {reason}")]
     MalformedDocument { what: &'static str, reason: String },
+    #[error("the DSSE envelope has {count} signatures; the limit is {limit}")]
+    TooManySignatures { count: usize, limit: usize },
 }
 
 impl FormatError {

@@ -43,7 +43,12 @@ impl SignatureManifest {
 
     /// The first layer holding a Sigstore bundle (any bundle version), as cosign looks for it.
     pub fn bundle_layer(&self) -> Option<&Descriptor> {
-        self.layers.iter().find(|l| l.media_type.starts_with("application/vnd.dev.sigstore.bundle"))
+        self.bundle_layers().next()
+    }
+
+    /// The layers holding a Sigstore bundle (any bundle version), in order.
+    pub fn bundle_layers(&self) -> impl Iterator<Item = &Descriptor> {
+        self.layers.iter().filter(|l| l.media_type.starts_with("application/vnd.dev.sigstore.bundle"))
     }
 
     /// What a referrers index lists for this manifest: its `artifactType`, else its config's media type.

@@ -174,7 +174,7 @@ impl DistributionRegistry {
             .to_owned();
         let announced =
             response.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let bytes = read_document(repo, response, || format!("GET manifest {reference}")).await?;
+        let bytes = read_capped(repo, response, MAX_MANIFEST_BYTES, || format!("manifest {reference}")).await?;
         let digest = Digest::of(&bytes);
         let expected = Digest::parse(reference).ok().map(|d| d.to_string()).or(announced);
         if expected.is_some_and(|e| e != digest.as_str()) {
@@ -200,7 +200,8 @@ impl DistributionRegistry {
             _ => return Err(self.refused(repo, format!("GET referrers {subject}"), response).await),
         }
         let next = next_page(response.headers(), &self.base_url(repo));
-        let bytes = read_document(repo, response, || format!("GET referrers {subject}")).await?;
+        let bytes =
+            read_capped(repo, response, MAX_MANIFEST_BYTES, || format!("a referrers page of {subject}")).await?;
         Ok(Some((ReferrersIndex::parse(&bytes)?, next)))
     }
 }
@@ -255,7 +256,7 @@ impl Registry for DistributionRegistry {
         })
     }
 
-    async fn get_blob(&self, repo: &Repository, digest: &Digest) -> Result<Vec<u8>, OciError> {
+    async fn get_blob(&self, repo: &Repository, digest: &Digest, max_bytes: usize) -> Result<Vec<u8>, OciError> {
         let url = format!("{}/blobs/{digest}", self.base_url(repo));
         let response = self.send(repo, false, |c| c.get(&url)).await?;
         match response.status() {
@@ -267,7 +268,7 @@ impl Registry for DistributionRegistry {
                 return Err(self.refused(repo, format!("GET blob {digest}"), response).await);
             }
         }
-        let bytes = response.bytes().await.map_err(|e| unreachable_error(repo, &e))?.to_vec();
+        let bytes = read_capped(repo, response, max_bytes, || format!("blob {digest}")).await?;
         if Digest::of(&bytes) != *digest {
             return Err(OciError::DigestMismatch { registry: repo.registry.clone(), what: format!("blob {digest}") });
         }
@@ -359,22 +360,27 @@ fn next_page(headers: &header::HeaderMap, base: &str) -> Option<String> {
     Some(absolute_url(base, target))
 }
 
-/// A manifest-sized body: refused beyond [`MAX_MANIFEST_BYTES`].
-async fn read_document(
+/// The body of `response`, read chunk by chunk: [`OciError::TooLarge`] as soon as the announced length or
+/// the bytes received pass `limit`, so nothing past the cap is ever held.
+async fn read_capped(
     repo: &Repository,
-    response: Response,
-    operation: impl Fn() -> String,
+    mut response: Response,
+    limit: usize,
+    what: impl Fn() -> String,
 ) -> Result<Vec<u8>, OciError> {
-    let bytes = response.bytes().await.map_err(|e| unreachable_error(repo, &e))?;
-    if bytes.len() > MAX_MANIFEST_BYTES {
-        return Err(OciError::Refused {
-            registry: repo.registry.clone(),
-            operation: operation(),
-            status: 200,
-            body: format!("document larger than {MAX_MANIFEST_BYTES} bytes"),
-        });
+    let too_large = || OciError::TooLarge { registry: repo.registry.clone(), what: what(), limit };
+    let announced = response.content_length().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    if announced.is_some_and(|n| n > limit) {
+        return Err(too_large());
     }
-    Ok(bytes.to_vec())
+    let mut body = Vec::with_capacity(announced.unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable_error(repo, &e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 struct BearerChallenge {
@@ -454,6 +460,57 @@ mod tests {
         headers.append(header::LINK, r#"</v2/demo/app/referrers/sha256:ab?n=2&last=x>; rel="next""#.parse().unwrap());
         let next = next_page(&headers, base);
         assert_eq!(next.as_deref(), Some("https://registry.example/v2/demo/app/referrers/sha256:ab?n=2&last=x"));
+    }
+
+    /// A plain-HTTP server answering every request 200 with `headers` and then `body` chunks, the same
+    /// one forever when `endless`, until the client goes away. Returns its `host:port`.
+    async fn hostile_server(headers: &'static str, endless: bool) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let head = format!("HTTP/1.1 200 OK\r\n{headers}\r\n");
+                    socket.write_all(head.as_bytes()).await?;
+                    let chunk = format!("1000\r\n{}\r\n", "x".repeat(0x1000));
+                    if endless {
+                        loop {
+                            socket.write_all(chunk.as_bytes()).await?;
+                        }
+                    }
+                    std::io::Result::Ok(())
+                });
+            }
+        });
+        host
+    }
+
+    async fn blob_from(host: &str, max_bytes: usize) -> Result<Vec<u8>, OciError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let registry = DistributionRegistry::new([host.to_owned()], HashMap::new());
+        let repo = Repository { registry: host.to_owned(), name: "demo/app".into() };
+        registry.get_blob(&repo, &Digest::of(b"anything"), max_bytes).await
+    }
+
+    #[tokio::test]
+    async fn a_blob_announced_larger_than_the_cap_is_refused_before_its_body() {
+        let host = hostile_server("Content-Length: 1073741824\r\n", false).await;
+        let error = blob_from(&host, 1024).await.unwrap_err();
+        assert!(matches!(error, OciError::TooLarge { limit: 1024, .. }), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!("registry {host} served blob {} larger than the limit of 1024 bytes", Digest::of(b"anything"))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_endless_blob_is_cut_off_at_the_cap() {
+        let host = hostile_server("Transfer-Encoding: chunked\r\n", true).await;
+        let error = blob_from(&host, 64 * 1024).await.unwrap_err();
+        assert!(matches!(error, OciError::TooLarge { limit: 65536, .. }), "{error}");
     }
 
     #[test]

@@ -7,18 +7,132 @@
 //! callers verify.
 
 mod distribution;
+#[cfg(test)]
+mod fake_registry;
 mod referrers;
 mod signatures;
 mod subject_tags;
 
 use async_trait::async_trait;
+use futures_util::future::{BoxFuture, FutureExt as _};
+use futures_util::stream::StreamExt as _;
 
 use crate::formats::Digest;
 use crate::formats::referrer::ReferrersIndex;
 
 pub use distribution::{DistributionRegistry, RegistryCredentials};
 pub use referrers::{AttachedReferrer, ReferrerStore};
-pub use signatures::{SignatureStore, StoredSignature, WrittenSignature};
+pub use signatures::{SignatureStore, StoredAttestation, StoredSignature, WrittenSignature};
+
+/// Caps on what one decision reads from a registry (documented in README and notarium.example.toml): a
+/// registry is not trusted to serve evidence of reasonable size. Read as `[policies.evidence]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidenceLimits {
+    /// Layers read per `.sig` or `.att` manifest; the others are skipped.
+    pub max_layers: usize,
+    /// OCI 1.1 referrers read per subject; the others are skipped.
+    pub max_referrers: usize,
+    /// Bytes of one simple-signing payload blob.
+    pub max_payload_bytes: usize,
+    /// Bytes of one DSSE envelope blob (an `.att` layer).
+    pub max_envelope_bytes: usize,
+    /// Bytes of one Sigstore bundle blob (a referrer's layer).
+    pub max_bundle_bytes: usize,
+    /// Signatures in one DSSE envelope: an envelope with more is refused before any is checked.
+    pub max_envelope_signatures: usize,
+}
+
+impl Default for EvidenceLimits {
+    fn default() -> Self {
+        Self {
+            max_layers: 64,
+            max_referrers: 64,
+            max_payload_bytes: 256 * 1024,
+            max_envelope_bytes: 1024 * 1024,
+            max_bundle_bytes: 2 * 1024 * 1024,
+            max_envelope_signatures: 16,
+        }
+    }
+}
+
+impl EvidenceLimits {
+    /// The name of the first cap that is zero (a cap of zero would skip every item), if any.
+    pub fn zero_cap(&self) -> Option<&'static str> {
+        let caps = [
+            ("max_layers", self.max_layers),
+            ("max_referrers", self.max_referrers),
+            ("max_payload_bytes", self.max_payload_bytes),
+            ("max_envelope_bytes", self.max_envelope_bytes),
+            ("max_bundle_bytes", self.max_bundle_bytes),
+            ("max_envelope_signatures", self.max_envelope_signatures),
+        ];
+        caps.into_iter().find(|(_, cap)| *cap == 0).map(|(name, _)| name)
+    }
+}
+
+/// What a bounded read found: the items within the caps, and why each other one was skipped.
+#[derive(Debug, Clone)]
+pub struct Gathered<T> {
+    pub items: Vec<T>,
+    /// One sentence per skipped item (or run of items), in notarium's words: never a registry's text.
+    pub skipped: Vec<String>,
+}
+
+impl<T> Default for Gathered<T> {
+    fn default() -> Self {
+        Self { items: Vec::new(), skipped: Vec::new() }
+    }
+}
+
+impl<T> Gathered<T> {
+    /// Nothing read, for one reason.
+    pub fn skipped(why: String) -> Self {
+        Self { items: Vec::new(), skipped: vec![why] }
+    }
+
+    /// Adds `other`'s items and skips after this one's.
+    pub fn extend(&mut self, other: Gathered<T>) {
+        self.items.extend(other.items);
+        self.skipped.extend(other.skipped);
+    }
+}
+
+/// How many blobs (or referrer manifests) of one subject are read at once.
+const READS_AT_ONCE: usize = 8;
+
+/// The outputs of `reads`, in order, running a few at a time. Boxed futures, so that no closure that
+/// made them is held across an await (which would make the caller's future not `Send`).
+pub(crate) async fn a_few_at_a_time<T>(reads: Vec<BoxFuture<'_, T>>) -> Vec<T> {
+    futures_util::stream::iter(reads).buffered(READS_AT_ONCE).collect().await
+}
+
+/// The blobs `digests` name, each at most `max_bytes`, in order, a few at a time; a digest that does not
+/// parse is a [`OciError::Format`] in its place.
+pub(crate) async fn read_blobs(
+    registry: &dyn Registry,
+    repo: &Repository,
+    digests: Vec<String>,
+    max_bytes: usize,
+) -> Vec<Result<Vec<u8>, OciError>> {
+    let reads = digests
+        .into_iter()
+        .map(|digest| async move { registry.get_blob(repo, &Digest::parse(&digest)?, max_bytes).await }.boxed())
+        .collect();
+    a_few_at_a_time(reads).await
+}
+
+/// Why `what` (a blob or manifest) was skipped, in notarium's words: the error may carry a registry's text.
+pub(crate) fn skip_reason(what: &str, error: &OciError) -> String {
+    let why = match error {
+        OciError::BlobNotFound { .. } => "blob not found".to_owned(),
+        OciError::TooLarge { limit, .. } => format!("larger than the limit of {limit} bytes"),
+        OciError::DigestMismatch { .. } => "what the registry served does not match its digest".to_owned(),
+        OciError::Format(_) => "its digest is malformed".to_owned(),
+        _ => "the registry did not serve it".to_owned(),
+    };
+    format!("{what}: {why}")
+}
 
 /// A repository in a registry: `registry` is `host[:port]`, `name` the repository path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,7 +173,9 @@ pub trait Registry: Send + Sync {
     /// The referrers of `subject` from the referrers API (every page), or `None` if the registry has no
     /// referrers API (it answers 404; one that has it never does).
     async fn get_referrers(&self, repo: &Repository, subject: &Digest) -> Result<Option<ReferrersIndex>, OciError>;
-    async fn get_blob(&self, repo: &Repository, digest: &Digest) -> Result<Vec<u8>, OciError>;
+    /// The blob `digest`, checked against its digest; [`OciError::TooLarge`] as soon as it passes
+    /// `max_bytes` (announced or read), without reading further.
+    async fn get_blob(&self, repo: &Repository, digest: &Digest, max_bytes: usize) -> Result<Vec<u8>, OciError>;
     /// Uploads a blob unless the registry already has it.
     async fn put_blob(&self, repo: &Repository, bytes: &[u8]) -> Result<Digest, OciError>;
 }
@@ -82,6 +198,8 @@ pub enum OciError {
     DigestMismatch { registry: String, what: String },
     #[error("registry {registry} does not hold blob {digest}")]
     BlobNotFound { registry: String, digest: String },
+    #[error("registry {registry} served {what} larger than the limit of {limit} bytes")]
+    TooLarge { registry: String, what: String, limit: usize },
     #[error("{0}")]
     Format(#[from] crate::formats::FormatError),
     #[error("another writer kept changing {tag} in {registry}; gave up after {attempts} attempts")]

@@ -10,8 +10,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt as _;
+
 use super::subject_tags::SubjectTags;
-use super::{OciError, Registry, Repository};
+use super::{EvidenceLimits, Gathered, OciError, Registry, Repository, a_few_at_a_time, read_blobs, skip_reason};
+use crate::formats::bundle::Bundle;
 use crate::formats::referrer::{ReferrersIndex, referrers_tag};
 use crate::formats::signature_manifest::{Descriptor, OCI_INDEX, SignatureManifest};
 use crate::formats::{Digest, FormatError};
@@ -71,6 +74,66 @@ impl ReferrerStore {
             None => self.fallback_index(repo, &referrers_tag(subject)).await?,
         };
         Ok(index.manifests)
+    }
+
+    /// The DSSE envelopes of the Sigstore bundles attached to `subject` as referrers (cosign v3's layout for
+    /// signatures and attestations, and notarium's copies), unverified, within `limits`: the first
+    /// `max_referrers` referrers, each bundle at most `max_bundle_bytes`. Referrers that are not bundles are
+    /// passed over; what could not be read is skipped with a reason.
+    pub async fn bundle_envelopes(
+        &self,
+        repo: &Repository,
+        subject: &Digest,
+        limits: &EvidenceLimits,
+    ) -> Result<Gathered<Vec<u8>>, OciError> {
+        let referrers = self.list(repo, subject).await?;
+        let mut gathered = Gathered::default();
+        if referrers.len() > limits.max_referrers {
+            let (count, max) = (referrers.len(), limits.max_referrers);
+            gathered.skipped.push(format!("{subject} has {count} referrers; only the first {max} were read"));
+        }
+        let first = referrers.iter().take(limits.max_referrers);
+        let reads = first.map(|r| self.referrer_envelopes(repo, r, limits).boxed()).collect();
+        a_few_at_a_time(reads).await.into_iter().for_each(|r| gathered.extend(r));
+        Ok(gathered)
+    }
+
+    /// The envelopes of the bundle layers of one referrer.
+    async fn referrer_envelopes(
+        &self,
+        repo: &Repository,
+        referrer: &Descriptor,
+        limits: &EvidenceLimits,
+    ) -> Gathered<Vec<u8>> {
+        let Ok(digest) = Digest::parse(&referrer.digest) else {
+            return Gathered::skipped("a referrer with a malformed digest".to_owned());
+        };
+        let what = format!("referrer {digest}");
+        let manifest = match self.registry.get_manifest(repo, digest.as_str()).await {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => return Gathered::skipped(format!("{what}: manifest not found")),
+            Err(e) => return Gathered::skipped(skip_reason(&what, &e)),
+        };
+        let Ok(parsed) = SignatureManifest::parse(&manifest.bytes) else {
+            return Gathered::default();
+        };
+        let bundles: Vec<_> = parsed.bundle_layers().collect();
+        let digests = bundles.iter().map(|l| l.digest.clone()).collect();
+        let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_bundle_bytes).await;
+        let mut gathered = Gathered::default();
+        for (layer, blob) in bundles.iter().zip(blobs) {
+            match blob {
+                Ok(blob) => gathered
+                    .items
+                    .extend(Bundle::parse(&blob).ok().as_ref().and_then(Bundle::envelope).map(|e| e.to_json())),
+                Err(e) => {
+                    let layer =
+                        Digest::parse(&layer.digest).map_or("a bundle layer".to_owned(), |d| format!("bundle {d}"));
+                    gathered.skipped.push(skip_reason(&format!("{layer} of {what}"), &e));
+                }
+            }
+        }
+        gathered
     }
 
     /// Lists `manifest_bytes` in `subject`'s fallback index, with whatever other attaches left waiting.
@@ -144,92 +207,13 @@ fn referrer_of(subject: &Digest, bytes: &[u8]) -> Result<SignatureManifest, OciE
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Mutex;
-
-    use async_trait::async_trait;
 
     use super::*;
     use crate::formats::bundle::CONTENT_MESSAGE_SIGNATURE;
     use crate::formats::referrer::OCI_EMPTY;
     use crate::formats::signature_manifest::OCI_MANIFEST;
-    use crate::oci::{Manifest, PutManifest};
-
-    /// An in-memory registry. With `referrers_api` it indexes subjects itself; otherwise each of the first
-    /// `rival_overwrites` writes of a fallback tag is replaced by `rival_index`, as a writer that read the
-    /// tag before us would replace it.
-    #[derive(Default)]
-    struct FakeRegistry {
-        referrers_api: bool,
-        manifests: Mutex<HashMap<String, Vec<u8>>>,
-        rival_overwrites: Mutex<u32>,
-        rival_index: Vec<u8>,
-        fallback_writes: Mutex<u32>,
-    }
-
-    impl FakeRegistry {
-        fn stored(&self, reference: &str) -> Option<Vec<u8>> {
-            self.manifests.lock().unwrap().get(reference).cloned()
-        }
-
-        fn referrers(&self, subject: &Digest) -> ReferrersIndex {
-            let mut index = ReferrersIndex::empty();
-            for bytes in self.manifests.lock().unwrap().values() {
-                if SignatureManifest::parse(bytes)
-                    .is_ok_and(|m| m.subject.is_some_and(|s| s.digest == subject.as_str()))
-                {
-                    index.merge(bytes).unwrap();
-                }
-            }
-            index
-        }
-    }
-
-    #[async_trait]
-    impl Registry for FakeRegistry {
-        async fn get_manifest(&self, _: &Repository, reference: &str) -> Result<Option<Manifest>, OciError> {
-            let bytes = self.stored(reference);
-            Ok(bytes.map(|bytes| Manifest { digest: Digest::of(&bytes), media_type: OCI_INDEX.into(), bytes }))
-        }
-
-        async fn put_manifest(
-            &self,
-            _: &Repository,
-            reference: &str,
-            _: &str,
-            bytes: &[u8],
-        ) -> Result<PutManifest, OciError> {
-            let mut rival = self.rival_overwrites.lock().unwrap();
-            let fallback = reference.starts_with("sha256-");
-            *self.fallback_writes.lock().unwrap() += u32::from(fallback);
-            let replaced = fallback && *rival > 0;
-            let stored = if replaced { self.rival_index.clone() } else { bytes.to_vec() };
-            *rival -= u32::from(replaced);
-            self.manifests.lock().unwrap().insert(reference.to_owned(), stored);
-            let subject_indexed = self.referrers_api && !fallback;
-            Ok(PutManifest { digest: Digest::of(bytes), subject_indexed })
-        }
-
-        async fn get_referrers(&self, _: &Repository, subject: &Digest) -> Result<Option<ReferrersIndex>, OciError> {
-            Ok(self.referrers_api.then(|| self.referrers(subject)))
-        }
-
-        async fn get_blob(&self, _: &Repository, digest: &Digest) -> Result<Vec<u8>, OciError> {
-            Err(OciError::BlobNotFound { registry: "fake".into(), digest: digest.to_string() })
-        }
-
-        async fn put_blob(&self, _: &Repository, bytes: &[u8]) -> Result<Digest, OciError> {
-            Ok(Digest::of(bytes))
-        }
-    }
-
-    fn repo() -> Repository {
-        Repository { registry: "fake".into(), name: "demo/app".into() }
-    }
-
-    fn subject() -> Digest {
-        Digest::of(b"image manifest")
-    }
+    use crate::oci::fake_registry::{FakeRegistry, repo, subject};
 
     fn referrer(bundle: &[u8]) -> Vec<u8> {
         let image = Descriptor::new(OCI_MANIFEST, &subject(), 14);
@@ -306,5 +290,55 @@ mod tests {
         let error = store.attach(&repo(), &Digest::of(b"other"), &referrer(b"ours"), &[]).await.unwrap_err();
         assert!(matches!(error, OciError::Format(_)), "{error}");
         assert!(registry.manifests.lock().unwrap().is_empty());
+    }
+
+    /// A referrer of `subject()` carrying a Sigstore bundle around a DSSE envelope whose payload is `payload`,
+    /// attached through the referrers API; returns the envelope's JSON.
+    async fn attach_bundle(store: &ReferrerStore, payload: &[u8]) -> Vec<u8> {
+        use crate::formats::bundle::{Bundle, CONTENT_DSSE_ENVELOPE};
+        use crate::formats::dsse::Envelope;
+        let key = crate::keys::PublicKey::from_pem(include_str!("../../tests/fixtures/other-p256.pub")).unwrap();
+        let mut envelope = Envelope::unsigned("t", payload.to_vec());
+        envelope.add_signature(b"unchecked here".to_vec());
+        let bundle = Bundle::dsse(&key, envelope.clone()).unwrap().to_json();
+        let image = Descriptor::new(OCI_MANIFEST, &subject(), 14);
+        let manifest = SignatureManifest::for_bundle(image, &bundle, CONTENT_DSSE_ENVELOPE, None).to_json();
+        store.attach(&repo(), &subject(), &manifest, &[&bundle, b"{}"]).await.unwrap();
+        envelope.to_json()
+    }
+
+    #[tokio::test]
+    async fn bundle_envelopes_reads_the_first_referrers_up_to_the_cap_and_says_so() {
+        let (_, store) = store(FakeRegistry { referrers_api: true, ..Default::default() });
+        for i in 0..5 {
+            attach_bundle(&store, format!("payload {i}").as_bytes()).await;
+        }
+        let limits = EvidenceLimits { max_referrers: 3, ..Default::default() };
+        let read = store.bundle_envelopes(&repo(), &subject(), &limits).await.unwrap();
+        assert_eq!(read.items.len(), 3);
+        assert_eq!(read.skipped, [format!("{} has 5 referrers; only the first 3 were read", subject())]);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_or_missing_bundle_is_skipped_with_a_reason_and_the_others_read() {
+        let (registry, store) = store(FakeRegistry { referrers_api: true, ..Default::default() });
+        let small = attach_bundle(&store, b"small").await;
+        attach_bundle(&store, &[b'x'; 4096]).await;
+        let big_bundle = registry.blobs.lock().unwrap().values().find(|b| b.len() > 4096).unwrap().clone();
+        let limits = EvidenceLimits { max_bundle_bytes: 2048, ..Default::default() };
+        let read = store.bundle_envelopes(&repo(), &subject(), &limits).await.unwrap();
+        assert_eq!(read.items, std::slice::from_ref(&small));
+        let referrer = store.list(&repo(), &subject()).await.unwrap().into_iter().find(|r| {
+            let manifest = SignatureManifest::parse(&registry.stored(&r.digest).unwrap()).unwrap();
+            manifest.layers[0].digest == Digest::of(&big_bundle).as_str()
+        });
+        let (bundle, referrer) = (Digest::of(&big_bundle), referrer.unwrap().digest);
+        let why = format!("bundle {bundle} of referrer {referrer}: larger than the limit of 2048 bytes");
+        assert_eq!(read.skipped, [why]);
+
+        registry.blobs.lock().unwrap().remove(bundle.as_str());
+        let read = store.bundle_envelopes(&repo(), &subject(), &EvidenceLimits::default()).await.unwrap();
+        assert_eq!(read.items, [small]);
+        assert_eq!(read.skipped, [format!("bundle {bundle} of referrer {referrer}: blob not found")]);
     }
 }

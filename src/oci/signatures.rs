@@ -4,11 +4,15 @@
 use std::sync::Arc;
 
 use super::subject_tags::SubjectTags;
-use super::{OciError, Registry, Repository};
+use super::{EvidenceLimits, Gathered, OciError, Registry, Repository, read_blobs, skip_reason};
 use crate::formats::Digest;
 use crate::formats::signature_manifest::{
     AttestationLayer, Descriptor, OCI_MANIFEST, SignatureLayer, SignatureManifest, attestation_tag, signature_tag,
 };
+
+/// An attestation layer read back from a registry: the predicate type its layer announces and the DSSE
+/// envelope, still unverified.
+pub type StoredAttestation = (Option<String>, Vec<u8>);
 
 /// A signature layer read back from a registry: still unverified.
 #[derive(Debug, Clone)]
@@ -41,18 +45,26 @@ impl SignatureStore {
         &self.registry
     }
 
-    /// Every simple-signing layer under `digest`'s `.sig` tag with its payload, and the digest of the
-    /// manifest holding them (`None` when the digest has no signatures).
+    /// The simple-signing layers under `digest`'s `.sig` tag with their payloads, within `limits` (each
+    /// layer or blob beyond them skipped with a reason), and the digest of the manifest holding them
+    /// (`None` when the digest has no signatures).
     pub async fn read(
         &self,
         repo: &Repository,
         digest: &Digest,
-    ) -> Result<(Option<Digest>, Vec<StoredSignature>), OciError> {
-        let (manifest, signatures) = self.read_tag(repo, &signature_tag(digest)).await?;
-        Ok((manifest.map(|(_, d)| d), signatures))
+        limits: &EvidenceLimits,
+    ) -> Result<(Option<Digest>, Gathered<StoredSignature>), OciError> {
+        match self.evidence_manifest(repo, &signature_tag(digest), ".sig").await? {
+            Evidence::Absent => Ok((None, Gathered::default())),
+            Evidence::Unreadable(manifest, why) => Ok((manifest, Gathered::skipped(why))),
+            Evidence::Found(manifest, parsed) => {
+                Ok((Some(manifest), self.gather_signatures(repo, &parsed, limits).await))
+            }
+        }
     }
 
-    /// Appends `layer` (whose blob is `payload`) unless `already_signed` finds an equivalent layer.
+    /// Appends `layer` (whose blob is `payload`) unless `already_signed` finds an equivalent layer among
+    /// those `limits` let it read. Every layer already there is kept, read or not.
     pub async fn append(
         &self,
         repo: &Repository,
@@ -60,12 +72,13 @@ impl SignatureStore {
         payload: &[u8],
         layer: SignatureLayer,
         already_signed: impl Fn(&StoredSignature) -> bool,
+        limits: &EvidenceLimits,
     ) -> Result<WrittenSignature, OciError> {
         let tag = signature_tag(digest);
         let (tag_ref, layer, already_signed) = (&tag, &layer, &already_signed);
         self.tags
             .update(repo, digest, &tag, || async move {
-                self.append_once(repo, tag_ref, payload, layer, already_signed).await
+                self.append_once(repo, tag_ref, payload, layer, already_signed, limits).await
             })
             .await
     }
@@ -78,9 +91,10 @@ impl SignatureStore {
         payload: &[u8],
         layer: &SignatureLayer,
         already_signed: impl Fn(&StoredSignature) -> bool,
+        limits: &EvidenceLimits,
     ) -> Result<Option<WrittenSignature>, OciError> {
-        let (existing, signatures) = self.read_tag(repo, tag).await?;
-        if signatures.iter().any(already_signed) {
+        let (existing, signatures) = self.read_tag(repo, tag, limits).await?;
+        if signatures.items.iter().any(already_signed) {
             let manifest_digest = existing.expect("signatures come from a manifest").1;
             return Ok(Some(WrittenSignature { tag: tag.to_owned(), manifest_digest, created: false }));
         }
@@ -133,22 +147,46 @@ impl SignatureStore {
         Ok(written.map(|manifest_digest| WrittenSignature { tag: tag.to_owned(), manifest_digest, created: true }))
     }
 
-    /// Every envelope under `digest`'s `.att` tag with the predicate type its layer announces (unverified),
-    /// and the digest of the manifest holding them.
+    /// The envelopes under `digest`'s `.att` tag with the predicate type each layer announces (unverified),
+    /// within `limits` (each layer or blob beyond them skipped with a reason), and the digest of the
+    /// manifest holding them.
     pub async fn read_attestations(
         &self,
         repo: &Repository,
         digest: &Digest,
-    ) -> Result<(Option<Digest>, Vec<(Option<String>, Vec<u8>)>), OciError> {
-        let Some(manifest) = self.registry.get_manifest(repo, &attestation_tag(digest)).await? else {
-            return Ok((None, Vec::new()));
+        limits: &EvidenceLimits,
+    ) -> Result<(Option<Digest>, Gathered<StoredAttestation>), OciError> {
+        let (manifest, parsed) = match self.evidence_manifest(repo, &attestation_tag(digest), ".att").await? {
+            Evidence::Absent => return Ok((None, Gathered::default())),
+            Evidence::Unreadable(manifest, why) => return Ok((manifest, Gathered::skipped(why))),
+            Evidence::Found(manifest, parsed) => (manifest, parsed),
         };
-        let mut envelopes = Vec::new();
-        for layer in SignatureManifest::parse(&manifest.bytes)?.attestation_layers() {
-            let blob = self.registry.get_blob(repo, &Digest::parse(&layer.descriptor.digest)?).await?;
-            envelopes.push((layer.predicate_type().map(str::to_owned), blob));
+        let mut gathered = Gathered { items: Vec::new(), skipped: too_many_layers(".att", &parsed, limits) };
+        let layers: Vec<_> = first_layers(&parsed, limits).attestation_layers().collect();
+        let digests = layers.iter().map(|l| l.descriptor.digest.clone()).collect();
+        let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_envelope_bytes).await;
+        for (layer, blob) in layers.iter().zip(blobs) {
+            match blob {
+                Ok(envelope) => gathered.items.push((layer.predicate_type().map(str::to_owned), envelope)),
+                Err(e) => gathered.skipped.push(skip_reason(&layer_name(&layer.descriptor, ".att"), &e)),
+            }
         }
-        Ok((Some(manifest.digest), envelopes))
+        Ok((Some(manifest), gathered))
+    }
+
+    /// The digest of the manifest under `tag` and whether one of its layers is `wanted`. Reads no blob,
+    /// so it looks at every layer: how reconciliation finds a write it made itself.
+    pub async fn find_layer(
+        &self,
+        repo: &Repository,
+        tag: &str,
+        wanted: impl Fn(&Descriptor) -> bool,
+    ) -> Result<(Option<Digest>, bool), OciError> {
+        let Some(manifest) = self.registry.get_manifest(repo, tag).await? else {
+            return Ok((None, false));
+        };
+        let found = SignatureManifest::parse(&manifest.bytes)?.layers.iter().any(wanted);
+        Ok((Some(manifest.digest), found))
     }
 
     /// Puts a manifest of `layers` (the newest layer's blob is `blob`) under `tag` and reads the tag back;
@@ -167,24 +205,234 @@ impl SignatureStore {
         Ok(now.is_some_and(|m| m.digest == written).then_some(written))
     }
 
+    /// The manifest under `tag` and the signatures among its first layers, as `limits` allow: what an
+    /// append reads before it adds a layer (it keeps every layer, read or not).
     async fn read_tag(
         &self,
         repo: &Repository,
         tag: &str,
-    ) -> Result<(Option<(SignatureManifest, Digest)>, Vec<StoredSignature>), OciError> {
+        limits: &EvidenceLimits,
+    ) -> Result<(Option<(SignatureManifest, Digest)>, Gathered<StoredSignature>), OciError> {
         let Some(manifest) = self.registry.get_manifest(repo, tag).await? else {
-            return Ok((None, Vec::new()));
+            return Ok((None, Gathered::default()));
         };
         let parsed = SignatureManifest::parse(&manifest.bytes)?;
-        let mut signatures = Vec::new();
-        for layer in parsed.signature_layers() {
-            let Ok(signature) = layer.signature() else {
-                continue;
-            };
-            let blob_digest = Digest::parse(&layer.descriptor.digest)?;
-            let payload = self.registry.get_blob(repo, &blob_digest).await?;
-            signatures.push(StoredSignature { payload, signature });
-        }
+        let signatures = self.gather_signatures(repo, &parsed, limits).await;
         Ok((Some((parsed, manifest.digest)), signatures))
+    }
+
+    /// The manifest under `tag` (a `kind` such as `.sig`) and its digest; unreadable (too large, malformed)
+    /// with the reason in notarium's words.
+    async fn evidence_manifest(&self, repo: &Repository, tag: &str, kind: &str) -> Result<Evidence, OciError> {
+        let manifest = match self.registry.get_manifest(repo, tag).await {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => return Ok(Evidence::Absent),
+            Err(OciError::TooLarge { limit, .. }) => {
+                let why = format!("the {kind} manifest is larger than the limit of {limit} bytes; none of it was read");
+                return Ok(Evidence::Unreadable(None, why));
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match SignatureManifest::parse(&manifest.bytes) {
+            Ok(parsed) => Evidence::Found(manifest.digest, Box::new(parsed)),
+            Err(_) => {
+                let why = format!("the {kind} manifest {} is malformed; none of it was read", manifest.digest);
+                Evidence::Unreadable(Some(manifest.digest), why)
+            }
+        })
+    }
+
+    /// The signature layers among the first `limits.max_layers` of `manifest`, each payload blob within
+    /// `limits.max_payload_bytes`; every other layer skipped with a reason.
+    async fn gather_signatures(
+        &self,
+        repo: &Repository,
+        manifest: &SignatureManifest,
+        limits: &EvidenceLimits,
+    ) -> Gathered<StoredSignature> {
+        let mut gathered = Gathered { items: Vec::new(), skipped: too_many_layers(".sig", manifest, limits) };
+        let mut signed = Vec::new();
+        for layer in first_layers(manifest, limits).signature_layers() {
+            match layer.signature() {
+                Ok(signature) => signed.push((layer, signature)),
+                Err(_) => {
+                    let name = layer_name(&layer.descriptor, ".sig");
+                    gathered.skipped.push(format!("{name}: its signature annotation is missing or not base64"));
+                }
+            }
+        }
+        let digests = signed.iter().map(|(l, _)| l.descriptor.digest.clone()).collect();
+        let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_payload_bytes).await;
+        for ((layer, signature), blob) in signed.into_iter().zip(blobs) {
+            match blob {
+                Ok(payload) => gathered.items.push(StoredSignature { payload, signature }),
+                Err(e) => gathered.skipped.push(skip_reason(&layer_name(&layer.descriptor, ".sig"), &e)),
+            }
+        }
+        gathered
+    }
+}
+
+/// What is under a `.sig` or `.att` tag.
+enum Evidence {
+    Absent,
+    /// The manifest (its digest, when it was read whole) cannot be used, and why.
+    Unreadable(Option<Digest>, String),
+    Found(Digest, Box<SignatureManifest>),
+}
+
+/// `manifest` cut to the layers a read may look at.
+fn first_layers(manifest: &SignatureManifest, limits: &EvidenceLimits) -> SignatureManifest {
+    let layers = manifest.layers.iter().take(limits.max_layers).cloned().collect();
+    SignatureManifest::new(manifest.config.clone(), layers)
+}
+
+/// The reason the layers past `limits.max_layers` are not read, if there are any.
+fn too_many_layers(kind: &str, manifest: &SignatureManifest, limits: &EvidenceLimits) -> Vec<String> {
+    let (count, max) = (manifest.layers.len(), limits.max_layers);
+    if count <= max {
+        return Vec::new();
+    }
+    vec![format!("the {kind} manifest has {count} layers; only the first {max} were read")]
+}
+
+/// A layer of a `kind` manifest as a reason names it: by its digest if that is one, never by other text a
+/// registry wrote.
+fn layer_name(layer: &Descriptor, kind: &str) -> String {
+    match Digest::parse(&layer.digest) {
+        Ok(digest) => format!("layer {digest} of the {kind} manifest"),
+        Err(_) => format!("a layer of the {kind} manifest with a malformed digest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::formats::signature_manifest::SIMPLE_SIGNING_LAYER;
+    use crate::oci::fake_registry::{FakeRegistry, repo, subject as image};
+
+    fn store() -> (Arc<FakeRegistry>, SignatureStore) {
+        let registry = Arc::new(FakeRegistry::default());
+        (registry.clone(), SignatureStore::new(registry))
+    }
+
+    /// Serves a manifest of `layers` under `tag`, with no check of what the layers name.
+    fn serve(registry: &FakeRegistry, tag: &str, layers: Vec<Descriptor>) {
+        registry.serve_manifest(tag, SignatureManifest::encode(layers).manifest);
+    }
+
+    fn signature_layer(payload: &[u8]) -> Descriptor {
+        SignatureLayer::new(payload, b"not checked here").descriptor
+    }
+
+    #[tokio::test]
+    async fn a_sig_manifest_past_the_layer_cap_is_read_up_to_the_cap_with_one_reason() {
+        let (registry, store) = store();
+        registry.serve_blob(b"payload");
+        serve(&registry, &signature_tag(&image()), vec![signature_layer(b"payload"); 10_000]);
+        let (manifest, read) = store.read(&repo(), &image(), &EvidenceLimits::default()).await.unwrap();
+        assert!(manifest.is_some());
+        assert_eq!(read.items.len(), 64);
+        assert_eq!(read.skipped, ["the .sig manifest has 10000 layers; only the first 64 were read"]);
+        assert_eq!(*registry.blob_reads.lock().unwrap(), 64, "no blob past the cap is read");
+    }
+
+    #[tokio::test]
+    async fn a_missing_oversized_or_misnamed_blob_is_skipped_with_a_reason_and_the_others_read() {
+        let (registry, store) = store();
+        registry.serve_blob(b"small payload");
+        registry.serve_blob(&[b'x'; 300]);
+        let mut misnamed = signature_layer(b"small payload");
+        misnamed.digest = "sha256:<b>registry text</b>".into();
+        let mut unsigned = signature_layer(b"small payload");
+        unsigned.annotations = None;
+        let layers = vec![
+            signature_layer(b"never uploaded"),
+            signature_layer(&[b'x'; 300]),
+            misnamed,
+            unsigned,
+            signature_layer(b"small payload"),
+        ];
+        serve(&registry, &signature_tag(&image()), layers);
+        let limits = EvidenceLimits { max_payload_bytes: 100, ..Default::default() };
+        let (_, read) = store.read(&repo(), &image(), &limits).await.unwrap();
+        assert_eq!(read.items.iter().map(|s| s.payload.as_slice()).collect::<Vec<_>>(), [b"small payload"]);
+        let (missing, large) = (Digest::of(b"never uploaded"), Digest::of(&[b'x'; 300]));
+        assert_eq!(
+            read.skipped,
+            [
+                format!(
+                    "layer {} of the .sig manifest: its signature annotation is missing or not base64",
+                    Digest::of(b"small payload")
+                ),
+                format!("layer {missing} of the .sig manifest: blob not found"),
+                format!("layer {large} of the .sig manifest: larger than the limit of 100 bytes"),
+                "a layer of the .sig manifest with a malformed digest: its digest is malformed".to_owned(),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_att_manifest_is_read_within_the_layer_and_envelope_caps() {
+        let (registry, store) = store();
+        let envelope = br#"{"payloadType":"t","payload":"","signatures":[]}"#;
+        registry.serve_blob(envelope);
+        registry.serve_blob(&[b' '; 2048]);
+        let mut layers = vec![AttestationLayer::new(&[b' '; 2048], "big").descriptor];
+        layers.extend(vec![AttestationLayer::new(envelope, "small").descriptor; 5]);
+        serve(&registry, &attestation_tag(&image()), layers);
+        let limits = EvidenceLimits { max_layers: 3, max_envelope_bytes: 1024, ..Default::default() };
+        let (_, read) = store.read_attestations(&repo(), &image(), &limits).await.unwrap();
+        assert_eq!(read.items, vec![(Some("small".to_owned()), envelope.to_vec()); 2]);
+        assert_eq!(
+            read.skipped,
+            [
+                "the .att manifest has 6 layers; only the first 3 were read".to_owned(),
+                format!(
+                    "layer {} of the .att manifest: larger than the limit of 1024 bytes",
+                    Digest::of(&[b' '; 2048])
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_evidence_manifest_is_a_reason_not_a_failure() {
+        let (registry, store) = store();
+        registry.serve_manifest(&signature_tag(&image()), b"<html>registry text</html>".to_vec());
+        let (manifest, read) = store.read(&repo(), &image(), &EvidenceLimits::default()).await.unwrap();
+        let manifest = manifest.unwrap();
+        assert!(read.items.is_empty());
+        assert_eq!(read.skipped, [format!("the .sig manifest {manifest} is malformed; none of it was read")]);
+    }
+
+    #[tokio::test]
+    async fn an_append_keeps_every_layer_past_the_cap() {
+        let (registry, store) = store();
+        registry.serve_blob(b"other payload");
+        serve(&registry, &signature_tag(&image()), vec![signature_layer(b"other payload"); 100]);
+        let layer = SignatureLayer::new(b"ours", b"signature");
+        let limits = EvidenceLimits { max_layers: 10, ..Default::default() };
+        let written = store.append(&repo(), &image(), b"ours", layer.clone(), |_| false, &limits).await.unwrap();
+        assert!(written.created);
+        let now = SignatureManifest::parse(&registry.stored(&signature_tag(&image())).unwrap()).unwrap();
+        assert_eq!(now.layers.len(), 101);
+        assert_eq!(now.layers[100], layer.descriptor);
+        assert!(now.layers[..100].iter().all(|l| l.media_type == SIMPLE_SIGNING_LAYER));
+    }
+
+    #[tokio::test]
+    async fn find_layer_sees_a_layer_past_the_cap_without_reading_blobs() {
+        let (registry, store) = store();
+        let mut layers = vec![signature_layer(b"other payload"); 100];
+        layers.push(signature_layer(b"ours"));
+        serve(&registry, &signature_tag(&image()), layers);
+        let ours = Digest::of(b"ours");
+        let (manifest, found) =
+            store.find_layer(&repo(), &signature_tag(&image()), |l| l.digest == ours.as_str()).await.unwrap();
+        assert!(manifest.is_some() && found);
+        assert_eq!(*registry.blob_reads.lock().unwrap(), 0);
     }
 }

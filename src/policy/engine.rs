@@ -14,7 +14,7 @@ use super::{ConditionOutcome, IdentityMode, Mode, Policy, RequiredAttestation, g
 use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement};
 use crate::formats::simple_signing::SimpleSigning;
-use crate::formats::{Digest, ImageReference};
+use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::PublicKey;
 
 /// A simple-signing payload and the signature over it, as read from a `.sig` layer (unverified).
@@ -204,19 +204,15 @@ fn verified_statements(
 ) -> Vec<VerifiedStatement> {
     let mut verified = Vec::new();
     for bytes in envelopes {
-        let Ok(envelope) = Envelope::parse(bytes) else { continue };
-        if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
-            continue;
-        }
+        let envelope = match Envelope::parse_bounded(bytes, bounds.max_envelope_signatures) {
+            Ok(envelope) if envelope.payload_type == IN_TOTO_PAYLOAD_TYPE => envelope,
+            Err(e @ FormatError::TooManySignatures { .. }) => {
+                skipped.push(format!("envelope {}: {e}", Digest::of(bytes)));
+                continue;
+            }
+            _ => continue,
+        };
         let envelope_sha256 = Digest::of(bytes).hex().to_owned();
-        if envelope.signatures.len() > bounds.max_envelope_signatures {
-            skipped.push(format!(
-                "envelope sha256:{envelope_sha256} carries {} signatures; the limit is {}",
-                envelope.signatures.len(),
-                bounds.max_envelope_signatures
-            ));
-            continue;
-        }
         for (key, public_key) in keys.keys.iter().enumerate() {
             let Ok(payload) = envelope.verify(public_key) else { continue };
             let Ok(statement) = Statement::parse(payload) else { continue };
@@ -653,7 +649,7 @@ mod tests {
         let evidence = Evidence { envelopes: vec![envelope.to_json()], ..Evidence::default() };
         let verdict = judge(&policy(""), &authorities, &format!("{HOST}/team-b/app@{d}"), evidence);
         assert!(!verdict.allowed);
-        assert!(verdict.skipped[0].contains("carries 5 signatures; the limit is 4"), "{:?}", verdict.skipped);
+        assert!(verdict.skipped[0].ends_with("has 5 signatures; the limit is 4"), "{:?}", verdict.skipped);
     }
 
     #[test]

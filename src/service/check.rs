@@ -1,9 +1,8 @@
 //! Reading the signatures on a digest back and checking each against a public key: the reader that must
 //! accept what cosign and skopeo write, and refuse what they would refuse.
 
-use super::{Service, ServiceError, repository_of};
+use crate::formats::Digest;
 use crate::formats::simple_signing::SimpleSigning;
-use crate::formats::{Digest, ImageReference};
 use crate::keys::PublicKey;
 use crate::oci::StoredSignature;
 
@@ -33,20 +32,6 @@ pub fn check_signatures(signatures: &[StoredSignature], digest: &Digest, key: &P
             CheckedSignature { identity, result }
         })
         .collect()
-}
-
-impl Service {
-    /// Resolves `image` and checks every tag-scheme signature on it against `key`.
-    pub async fn check_image(
-        &self,
-        image: &str,
-        key: &PublicKey,
-    ) -> Result<(Digest, Vec<CheckedSignature>), ServiceError> {
-        let image = ImageReference::parse(image)?;
-        let digest = self.resolve(&image).await?;
-        let (_, stored) = self.signatures.read(&repository_of(&image), &digest).await?;
-        Ok((digest.clone(), check_signatures(&stored, &digest, key)))
-    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::formats::signature_manifest::OCI_INDEX;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing, Signature, Signer};
 use crate::metrics::{key_labels, metrics};
-use crate::oci::{Manifest, OciError, ReferrerStore, Registry, Repository, SignatureStore};
+use crate::oci::{EvidenceLimits, Manifest, OciError, ReferrerStore, Registry, Repository, SignatureStore};
 use crate::policy::PolicySet;
 use crate::register::{Log, RegisterError};
 use crate::store::{LogStore, Store, StoreError};
@@ -49,6 +49,8 @@ pub struct Service {
     /// OCI 1.1 referrers (Sigstore bundles) next to the tag scheme.
     pub referrers: ReferrerStore,
     pub layouts: Layouts,
+    /// How much evidence one verify (or sign's already-signed check) reads from a registry.
+    pub evidence_limits: EvidenceLimits,
     /// Key versions this process knows are in the register (see `keys.rs`).
     seen_key_versions: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The trust policies in force; replaced whole, so a verify sees one consistent set.
@@ -100,6 +102,7 @@ impl Service {
             signatures: SignatureStore::new(registry.clone()),
             referrers: ReferrerStore::new(registry),
             layouts: Layouts::default(),
+            evidence_limits: EvidenceLimits::default(),
             store,
             log,
             register,

@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-
 use super::{Service, ServiceError};
 use crate::formats::Digest;
+use crate::formats::signature_manifest::{Descriptor, SIGNATURE_ANNOTATION, attestation_tag, signature_tag};
 use crate::oci::Repository;
 use crate::store::{NewSignature, RecordKind};
 
@@ -63,29 +61,27 @@ impl Service {
 
 impl Service {
     /// Whether the registry holds the signature or attestation `record` describes, and the manifest digest
-    /// of its tag.
+    /// of its tag. Looks at the layer descriptors only: a write is found however many layers precede it.
     async fn stored_in_registry(
         &self,
         repo: &Repository,
         digest: &Digest,
         record: &NewSignature,
     ) -> Result<(bool, Option<Digest>), ServiceError> {
-        match record.kind {
+        let (manifest, present) = match record.kind {
             RecordKind::Signature => {
-                let (manifest, stored) = self.signatures.read(repo, digest).await?;
-                let present = stored.iter().any(|st| {
-                    Digest::of(&st.payload).as_str() == record.payload_digest
-                        && BASE64.encode(&st.signature) == record.signature_b64
-                });
-                Ok((present, manifest))
+                let ours = |l: &Descriptor| {
+                    l.digest == record.payload_digest
+                        && l.annotation(SIGNATURE_ANNOTATION) == Some(record.signature_b64.as_str())
+                };
+                self.signatures.find_layer(repo, &signature_tag(digest), ours).await?
             }
             RecordKind::Attestation => {
-                let (manifest, envelopes) = self.signatures.read_attestations(repo, digest).await?;
-                let present =
-                    envelopes.iter().any(|(_, envelope)| Digest::of(envelope).as_str() == record.payload_digest);
-                Ok((present, manifest))
+                let ours = |l: &Descriptor| l.digest == record.payload_digest;
+                self.signatures.find_layer(repo, &attestation_tag(digest), ours).await?
             }
-        }
+        };
+        Ok((present, manifest))
     }
 }
 

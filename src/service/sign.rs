@@ -116,9 +116,9 @@ impl Service {
         let layer = SignatureLayer::new(&payload, &signature.bytes);
         let repo = repository_of(image);
         let write = async {
-            let append = self.signatures.append(&repo, &digest, &payload, layer, |existing| {
-                same_claim_by_key(existing, &identity, &digest, &public_key)
-            });
+            let already_signed =
+                |existing: &StoredSignature| same_claim_by_key(existing, &identity, &digest, &public_key);
+            let append = self.signatures.append(&repo, &digest, &payload, layer, already_signed, &self.evidence_limits);
             let written = append.await?;
             if written.created && self.layouts.referrers(&image.registry) {
                 let bundle =

@@ -11,23 +11,15 @@ use serde::Serialize;
 
 use super::decision_cache::DecisionKey;
 use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, repository_of};
-use crate::formats::bundle::Bundle;
-use crate::formats::signature_manifest::SignatureManifest;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::KeyRing;
-use crate::oci::{OciError, ReferrerStore, Repository, SignatureStore};
+use crate::oci::{EvidenceLimits, ReferrerStore, Repository, SignatureStore};
 use crate::policy::engine::{self, AuthorityKeys, Bounds, Evidence, SignedPayload};
 use crate::policy::{Authority, Fallback, Mode, Policy, PolicySet};
 use crate::register::event::{VerifyEvent, verify_entry};
 use crate::store::{Append, Effect};
 
 pub use crate::policy::engine::{UsedAttestation, UsedSignature};
-
-/// Sigstore bundle media types, any version.
-const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
-
-/// Caps the engine applies to what it checks (the registry reads have their own).
-pub const ENGINE_BOUNDS: Bounds = Bounds { max_envelope_signatures: 16 };
 
 /// The answer to "may this image run?".
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -55,11 +47,12 @@ fn digest_string<S: serde::Serializer>(digest: &Digest, serializer: S) -> Result
     serializer.serialize_str(digest.as_str())
 }
 
-/// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers.
+/// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers, and how much it may read.
 pub struct Sources<'a> {
     pub keys: &'a KeyRing,
     pub signatures: &'a SignatureStore,
     pub referrers: &'a ReferrerStore,
+    pub limits: &'a EvidenceLimits,
 }
 
 /// The policy that decides an image, or the default when none governs.
@@ -120,7 +113,12 @@ impl Service {
             digest: digest.clone(),
             policy: deciding.content_digest(),
         };
-        let sources = Sources { keys: &self.keys, signatures: &self.signatures, referrers: &self.referrers };
+        let sources = Sources {
+            keys: &self.keys,
+            signatures: &self.signatures,
+            referrers: &self.referrers,
+            limits: &self.evidence_limits,
+        };
         let decision = self.decisions.get_or_decide(&key, || decide(&sources, image, digest, deciding)).await?;
         count_decision(&decision, if decision.cached { "hit" } else { "miss" });
         Ok(decision)
@@ -152,11 +150,12 @@ async fn decide(
     };
     let authorities = resolve_authorities(sources.keys, &policy.authorities).await;
     let evidence = gather(sources, &repository_of(&image), &digest).await?;
+    let bounds = Bounds { max_envelope_signatures: sources.limits.max_envelope_signatures };
     let judged = {
         let (deciding, digest) = (deciding.clone(), digest.clone());
         tokio::task::spawn_blocking(move || {
             let policy = deciding.policy().expect("a governing policy");
-            engine::decide(policy, &authorities, &image, &digest, &evidence, ENGINE_BOUNDS)
+            engine::decide(policy, &authorities, &image, &digest, &evidence, bounds)
         })
         .await
         .expect("the engine does not panic")
@@ -176,17 +175,20 @@ async fn decide(
     })
 }
 
-/// Every signature and envelope on `digest`: `.sig`, `.att` and bundle referrers, read concurrently.
+/// Every signature and envelope on `digest` within the caps: `.sig`, `.att` and bundle referrers, read
+/// concurrently, with what was left out and why.
 async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Result<Evidence, ServiceError> {
-    let ((_, stored), (_, attestations), bundles) = tokio::try_join!(
-        sources.signatures.read(repo, digest),
-        sources.signatures.read_attestations(repo, digest),
-        bundle_envelopes(sources, repo, digest),
+    let limits = sources.limits;
+    let ((_, stored), (_, attested), bundles) = tokio::try_join!(
+        sources.signatures.read(repo, digest, limits),
+        sources.signatures.read_attestations(repo, digest, limits),
+        sources.referrers.bundle_envelopes(repo, digest, limits),
     )?;
-    let signatures = stored.into_iter().map(|s| SignedPayload { payload: s.payload, signature: s.signature }).collect();
-    let mut envelopes: Vec<Vec<u8>> = attestations.into_iter().map(|(_, e)| e).collect();
-    envelopes.extend(bundles);
-    Ok(Evidence { signatures, envelopes, skipped: Vec::new() })
+    let skipped = [stored.skipped, attested.skipped, bundles.skipped].concat();
+    let signatures =
+        stored.items.into_iter().map(|s| SignedPayload { payload: s.payload, signature: s.signature }).collect();
+    let envelopes = attested.items.into_iter().map(|(_, e)| e).chain(bundles.items).collect();
+    Ok(Evidence { signatures, envelopes, skipped })
 }
 
 fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decision {
@@ -233,24 +235,6 @@ pub async fn check_distinct_keys(keys: &KeyRing, policies: &PolicySet) -> Result
         policy.overlapping_keys(&known)?;
     }
     Ok(())
-}
-
-/// The DSSE envelopes of the Sigstore bundles attached to `digest` as OCI 1.1 referrers (cosign v3's layout
-/// for signatures and attestations, and notarium's copies); other referrers are skipped.
-async fn bundle_envelopes(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Result<Vec<Vec<u8>>, OciError> {
-    let registry = sources.signatures.registry();
-    let mut envelopes = Vec::new();
-    for referrer in sources.referrers.list(repo, digest).await? {
-        let Some(manifest) = registry.get_manifest(repo, &referrer.digest).await? else { continue };
-        let Ok(parsed) = SignatureManifest::parse(&manifest.bytes) else { continue };
-        for layer in parsed.layers.iter().filter(|l| l.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX)) {
-            let blob = registry.get_blob(repo, &Digest::parse(&layer.digest)?).await?;
-            if let Some(envelope) = Bundle::parse(&blob).ok().as_ref().and_then(Bundle::envelope) {
-                envelopes.push(envelope.to_json());
-            }
-        }
-    }
-    Ok(envelopes)
 }
 
 impl Service {

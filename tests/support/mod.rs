@@ -145,6 +145,34 @@ impl Registry {
         Some(response.bytes().unwrap().to_vec())
     }
 
+    /// Puts `bytes` as the manifest `reference` of `repo` with `media_type`, as any registry client could.
+    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: Vec<u8>) {
+        let response = client()
+            .put(format!("http://{}/v2/{repo}/manifests/{reference}", self.host))
+            .header("Content-Type", media_type)
+            .body(bytes)
+            .send()
+            .unwrap();
+        assert!(response.status().is_success(), "PUT manifest {reference}: {}", response.status());
+    }
+
+    /// Uploads `bytes` as a blob of `repo` (monolithic upload) and returns its digest.
+    pub fn put_blob(&self, repo: &str, bytes: Vec<u8>) -> String {
+        let digest = sha256_digest(&bytes);
+        let started = client().post(format!("http://{}/v2/{repo}/blobs/uploads/", self.host)).send().unwrap();
+        let location = started.headers()["location"].to_str().unwrap().to_owned();
+        let location = if location.starts_with("http") { location } else { format!("http://{}{location}", self.host) };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let response = client()
+            .put(format!("{location}{separator}digest={digest}"))
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .unwrap();
+        assert!(response.status().is_success(), "blob upload: {}", response.status());
+        digest
+    }
+
     pub fn blob(&self, repo: &str, digest: &str) -> Vec<u8> {
         let response = client().get(format!("http://{}/v2/{repo}/blobs/{digest}", self.host)).send().unwrap();
         assert!(response.status().is_success());
