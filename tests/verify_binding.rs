@@ -61,13 +61,7 @@ fn copy_manifest(registry: &Registry, from: &str, to: &str, reference: &str) {
         assert_eq!(mounted.status(), 201, "mount {digest}");
     }
     let media_type = manifest["mediaType"].as_str().unwrap_or("application/vnd.oci.image.manifest.v1+json");
-    let put = http
-        .put(format!("http://{}/v2/{to}/manifests/{reference}", registry.host))
-        .header("Content-Type", media_type)
-        .body(bytes)
-        .send()
-        .unwrap();
-    assert!(put.status().is_success(), "PUT {to}:{reference}: {}", put.status());
+    registry.put_manifest(to, reference, media_type, bytes);
 }
 
 fn tag_of(digest: &str, suffix: &str) -> String {
@@ -173,13 +167,7 @@ fn exact_identity_needs_the_tag_the_image_was_asked_for() {
 /// Tags manifest `digest` of `repo` as `tag` too.
 fn registry_tag(registry: &Registry, repo: &str, digest: &str, tag: &str) {
     let bytes = registry.manifest(repo, digest).unwrap();
-    let put = support::client()
-        .put(format!("http://{}/v2/{repo}/manifests/{tag}", registry.host))
-        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        .body(bytes)
-        .send()
-        .unwrap();
-    assert!(put.status().is_success());
+    registry.put_manifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", bytes);
 }
 
 fn indented(pem: &str) -> String {
