@@ -156,6 +156,12 @@ fn exact_identity_needs_the_tag_the_image_was_asked_for() {
     registry_tag(&registry, "exact/app", &digest, "v2");
     sign(&notarium, &format!("{host}/exact/app:v1"), "dev-ecdsa");
     assert_eq!(verify(&notarium, &format!("{host}/exact/app:v1"))["allowed"], true);
+    let pinned = verify(&notarium, &format!("{host}/exact/app:v1@{digest}"));
+    assert_eq!(
+        (&pinned["allowed"], &pinned["cached"]),
+        (&json!(true), &json!(true)),
+        "mutate, then validate: {pinned}"
+    );
     let answer = verify(&notarium, &format!("{host}/exact/app:v2"));
     assert_eq!(answer["allowed"], false, "{answer}");
     assert!(

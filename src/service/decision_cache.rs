@@ -28,7 +28,9 @@ pub(crate) struct DecisionKey {
     /// `host/repository` in canonical form.
     pub repository: String,
     pub tag: Option<String>,
-    /// Whether the request named a digest (`require_digest` depends on it).
+    /// Whether the request named a digest, under a policy with `require_digest` (false otherwise: then
+    /// `repo:tag` and `repo:tag@digest` of one digest share a decision, as the webhooks' mutate-then-validate
+    /// calls do).
     pub by_digest: bool,
     pub digest: Digest,
     /// The deciding policy's content digest, or a digest of the default when none governs.

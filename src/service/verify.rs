@@ -109,7 +109,7 @@ impl Service {
         let key = DecisionKey {
             repository: image.repository_name(),
             tag: image.tag.clone(),
-            by_digest: image.digest.is_some(),
+            by_digest: image.digest.is_some() && deciding.policy().is_some_and(|p| p.require_digest),
             digest: digest.clone(),
             policy: deciding.content_digest(),
         };
