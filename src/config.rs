@@ -135,6 +135,26 @@ pub struct RegistriesConfig {
     /// referrer (Sigstore bundle) copy every other registry gets.
     #[serde(default)]
     pub referrers_off: Vec<String>,
+    /// Host globs (`*` within the name; without a port, any port): when set, only these registries (and
+    /// the `insecure` ones) are contacted. Listed hosts may have internal addresses; unlisted ones never.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Host globs never contacted, even when listed in `allow` or `insecure`.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Registry glob → host globs the registry may redirect a read to (the storage behind its blobs).
+    /// Setting the table replaces the built-in one (Docker Hub, GHCR, Quay, ECR, GCR, registry.k8s.io, MCR).
+    #[serde(default = "default_blob_stores")]
+    pub blob_stores: HashMap<String, Vec<String>>,
+    /// Bytes of one manifest or referrers page.
+    #[serde(default = "default_max_manifest_bytes")]
+    pub max_manifest_bytes: usize,
+    /// Bytes of a registry's error answer read (to log it and find its error code); the rest is dropped.
+    #[serde(default = "default_max_small_body")]
+    pub max_error_body_bytes: usize,
+    /// Bytes of a token service's answer.
+    #[serde(default = "default_max_small_body")]
+    pub max_token_body_bytes: usize,
 }
 
 impl RegistriesConfig {
@@ -142,9 +162,21 @@ impl RegistriesConfig {
     fn canonicalize(&mut self) -> Result<(), ConfigError> {
         self.insecure = canonical_hosts("[registries] insecure", &self.insecure)?;
         self.referrers_off = canonical_hosts("[registries] referrers_off", &self.referrers_off)?;
+        self.allow = canonical_globs("[registries] allow", &self.allow)?;
+        self.deny = canonical_globs("[registries] deny", &self.deny)?;
+        let mut blob_stores = HashMap::new();
+        for (registry, stores) in std::mem::take(&mut self.blob_stores) {
+            let source = format!("[registries.blob_stores] {registry:?}");
+            blob_stores.insert(canonical_glob(&source, &registry)?, canonical_globs(&source, &stores)?);
+        }
+        self.blob_stores = blob_stores;
         let mut auth = HashMap::new();
         for (host, entry) in std::mem::take(&mut self.auth) {
             let canonical = canonical_host("[registries.auth]", &host)?;
+            let entry = RegistryAuthConfig {
+                realms: canonical_globs(&format!("[registries.auth.{host:?}] realms"), &entry.realms)?,
+                ..entry
+            };
             if auth.insert(canonical.clone(), entry).is_some() {
                 return Err(ConfigError::Invalid(format!(
                     "[registries.auth] names registry {canonical} twice (one of them as {host:?})"
@@ -153,6 +185,15 @@ impl RegistriesConfig {
         }
         self.auth = auth;
         Ok(())
+    }
+}
+
+impl RegistriesConfig {
+    /// The name of the first body cap that is zero (no answer could be read), if any.
+    fn zero_cap(&self) -> Option<&'static str> {
+        let caps =
+            [("max_manifest_bytes", self.max_manifest_bytes), ("max_token_body_bytes", self.max_token_body_bytes)];
+        caps.into_iter().find(|(_, cap)| *cap == 0).map(|(name, _)| name)
     }
 }
 
@@ -174,6 +215,27 @@ fn canonical_host(source: &str, host: &str) -> Result<String, ConfigError> {
     canonical_registry(host).map_err(|e| ConfigError::Invalid(format!("{source}: {e}")))
 }
 
+fn canonical_globs(source: &str, globs: &[String]) -> Result<Vec<String>, ConfigError> {
+    globs.iter().map(|glob| canonical_glob(source, glob)).collect()
+}
+
+/// A host glob in the form of the canonical names it is matched against: a glob lowercased, made of host
+/// name and port characters; a plain host canonical.
+fn canonical_glob(source: &str, glob: &str) -> Result<String, ConfigError> {
+    if !glob.contains('*') {
+        return canonical_host(source, glob);
+    }
+    let lower = glob.to_ascii_lowercase();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | ':');
+    if lower.chars().all(allowed) && lower.matches(':').count() <= 1 {
+        Ok(lower)
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{source}: host glob {glob:?} may hold only letters, digits, '.', '-', '*' and one ':' before a port"
+        )))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryAuthConfig {
@@ -182,6 +244,9 @@ pub struct RegistryAuthConfig {
     pub password_env: Option<String>,
     /// File holding the password or token.
     pub password_file: Option<PathBuf>,
+    /// Host globs of token realms, other than the registry's own host, that may receive these credentials.
+    #[serde(default)]
+    pub realms: Vec<String>,
 }
 
 /// One signing key and the backend that holds it.
@@ -327,6 +392,29 @@ fn default_max_body() -> usize {
 fn default_insecure() -> Vec<String> {
     vec!["127.0.0.1:5000".into(), "localhost:5000".into()]
 }
+fn default_max_manifest_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_max_small_body() -> usize {
+    64 * 1024
+}
+/// Where well-known registries send blob reads: their CDN or object storage.
+fn default_blob_stores() -> HashMap<String, Vec<String>> {
+    let table: [(&str, &[&str]); 8] = [
+        ("docker.io", &["production.cloudflare.docker.com", "*.r2.cloudflarestorage.com"]),
+        ("ghcr.io", &["pkg-containers.githubusercontent.com"]),
+        ("quay.io", &["cdn*.quay.io", "quayio-production-s3.s3.amazonaws.com"]),
+        ("*.dkr.ecr.*.amazonaws.com", &["*.s3.amazonaws.com", "*.s3.*.amazonaws.com"]),
+        ("gcr.io", &["storage.googleapis.com"]),
+        ("*.gcr.io", &["storage.googleapis.com"]),
+        ("registry.k8s.io", &["*-docker.pkg.dev", "*.s3.dualstack.*.amazonaws.com", "storage.googleapis.com"]),
+        ("mcr.microsoft.com", &["*.data.mcr.microsoft.com"]),
+    ];
+    table
+        .into_iter()
+        .map(|(registry, stores)| (registry.into(), stores.iter().map(|s| s.to_string()).collect()))
+        .collect()
+}
 fn default_policies_dir() -> PathBuf {
     "policies".into()
 }
@@ -422,6 +510,9 @@ impl Config {
         }
         if let Some(cap) = self.policies.evidence.zero_cap() {
             return Err(ConfigError::Invalid(format!("[policies.evidence] {cap} must be at least 1")));
+        }
+        if let Some(cap) = self.registries.zero_cap() {
+            return Err(ConfigError::Invalid(format!("[registries] {cap} must be at least 1")));
         }
         Ok(())
     }
@@ -521,6 +612,36 @@ mod tests {
     }
 
     #[test]
+    fn egress_globs_are_canonical_and_the_blob_stores_and_caps_have_defaults() {
+        let c = Config::load(None, &HashMap::new()).unwrap();
+        assert!(c.registries.allow.is_empty() && c.registries.deny.is_empty());
+        assert_eq!(c.registries.blob_stores["ghcr.io"], ["pkg-containers.githubusercontent.com"]);
+        assert_eq!((c.registries.max_error_body_bytes, c.registries.max_token_body_bytes), (65536, 65536));
+        assert_eq!(c.registries.max_manifest_bytes, 4 * 1024 * 1024);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        std::fs::write(
+            &path,
+            "[registries]\nallow = [\"*.Corp.Example\", \"Reg.Example:443\"]\ndeny = [\"Index.Docker.IO\"]\n\
+             [registries.blob_stores]\n\"Harbor.Corp.Example\" = [\"S3.Corp.Example:*\"]\n\
+             [registries.auth.\"harbor.corp.example\"]\nusername = \"u\"\npassword_env = \"P\"\nrealms = [\"SSO.Corp.Example\"]\n",
+        )
+        .unwrap();
+        let r = Config::load(Some(&path), &HashMap::new()).unwrap().registries;
+        assert_eq!(r.allow, ["*.corp.example", "reg.example"]);
+        assert_eq!(r.deny, ["docker.io"]);
+        assert_eq!(r.blob_stores.len(), 1, "a configured table replaces the built-in one");
+        assert_eq!(r.blob_stores["harbor.corp.example"], ["s3.corp.example:*"]);
+        assert_eq!(r.auth["harbor.corp.example"].realms, ["sso.corp.example"]);
+        std::fs::write(&path, "[registries]\nallow = [\"reg/*\"]\n").unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.contains("[registries] allow") && err.contains("reg/*"), "{err}");
+        std::fs::write(&path, "[registries]\nmax_token_body_bytes = 0\n").unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.contains("max_token_body_bytes must be at least 1"), "{err}");
+    }
+
+    #[test]
     fn pkcs11_and_vault_keys_parse_with_their_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n.toml");
@@ -570,6 +691,15 @@ secret_id_file = "/run/secret"
         assert_eq!(c.auth.rate_per_minute, 600);
         assert!(!c.auth.required && c.auth.oidc.is_empty());
         assert_eq!(c.policies.evidence, crate::oci::EvidenceLimits::default());
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (registry, stores) in RegistriesConfig::default().blob_stores {
+            let line = format!("# \"{registry}\" = {}", serde_json::to_string(&stores).unwrap().replace(",", ", "));
+            assert!(text.contains(&line), "the example does not show the built-in blob stores: {line}");
+        }
+        let defaults = RegistriesConfig::default();
+        assert_eq!(c.registries.max_manifest_bytes, defaults.max_manifest_bytes);
+        assert_eq!(c.registries.max_error_body_bytes, defaults.max_error_body_bytes);
+        assert_eq!(c.registries.max_token_body_bytes, defaults.max_token_body_bytes);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod error_chain;
 pub mod formats;
+pub mod http_body;
 pub mod keys;
 pub mod metrics;
 pub mod oci;

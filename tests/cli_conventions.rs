@@ -106,12 +106,14 @@ fn exit_codes_say_refused_usage_or_unavailable() {
     assert_eq!(code(&["sign", &s.image, "--key", "dev-ecdsa", "-a", "not-a-pair", "--server", server]), 2);
     assert_eq!(code(&["keys", "list", "--output", "yaml", "--server", server]), 2);
     assert_eq!(code(&["keys", "list", "--server", "http://127.0.0.1:9"]), 3, "nothing listens");
-    let unreachable = s.image.replace(&s.registry.host, "127.0.0.1:9");
-    assert_eq!(code(&["sign", &unreachable, "--key", "dev-ecdsa", "--server", server]), 3, "a 502 from the server");
+    let unlisted = s.image.replace(&s.registry.host, "127.0.0.1:9");
+    assert_eq!(code(&["sign", &unlisted, "--key", "dev-ecdsa", "--server", server]), 1, "a 403: not on any list");
     assert_eq!(code(&["policy", "check", &format!("{ROOT}/README.md")]), 1, "not a policy folder");
 
     let help = String::from_utf8_lossy(&cli(&["--help"]).stdout).into_owned();
     for documented in ["--output", "Exit codes:", "1  refused", "2  usage", "3  unavailable"] {
         assert!(help.contains(documented), "notarium --help lacks {documented:?}:\n{help}");
     }
+    drop(s.registry);
+    assert_eq!(code(&["sign", &s.image, "--key", "dev-ecdsa", "--server", server]), 3, "a 502 from the server");
 }

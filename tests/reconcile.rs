@@ -20,7 +20,7 @@ fn service(runtime: &tokio::runtime::Runtime, registry: &Registry, dir: &Path) -
     let path = Path::new(support::ROOT).join("keys.example/dev-ecdsa.pem");
     keys.insert("dev-ecdsa", Arc::new(FileSigner::load("dev-ecdsa", &path).unwrap()));
     let store = runtime.block_on(notarium::store::open(&test_database_url(dir))).unwrap();
-    let client = Arc::new(DistributionRegistry::new([registry.host.clone()], Default::default()));
+    let client = Arc::new(DistributionRegistry::with_insecure([registry.host.clone()]));
     let register = RegisterSettings { origin: "test/log".into(), key: None };
     let _inside = runtime.enter();
     (Service::new(keys, client, store.clone(), register), store)

@@ -38,7 +38,7 @@ impl Subject {
     }
 
     fn client(&self) -> Arc<DistributionRegistry> {
-        Arc::new(DistributionRegistry::new([self.registry.host.clone()], Default::default()))
+        Arc::new(DistributionRegistry::with_insecure([self.registry.host.clone()]))
     }
 
     /// A referrer manifest holding a message-signature bundle with a dummy `signature`, and the bundle.

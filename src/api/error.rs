@@ -30,6 +30,13 @@ pub struct ApiError {
     pub status: u16,
     /// What exactly is wrong, for a human.
     pub detail: String,
+    /// On `registry-error` and `registry-refused-input`: the HTTP status the registry answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_status: Option<u16>,
+    /// On `registry-refused-input` (and `registry-error` when it gave one): the registry's (first) error code,
+    /// one of the distribution specification's (`NAME_INVALID`, `MANIFEST_UNKNOWN`, …); never its message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_code: Option<String>,
     /// Response headers the status needs (`WWW-Authenticate` on 401, `Retry-After` on 429).
     #[serde(skip)]
     headers: Vec<(header::HeaderName, String)>,
@@ -38,7 +45,16 @@ pub struct ApiError {
 impl ApiError {
     pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
         let kind = format!("{PROBLEM_BASE}{slug}");
-        Self { kind, title, status: status.as_u16(), detail: detail.into(), headers: Vec::new() }
+        let (registry_status, registry_code) = (None, None);
+        Self {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            registry_status,
+            registry_code,
+            headers: Vec::new(),
+        }
     }
 
     fn database_unavailable(detail: String) -> Self {
@@ -255,19 +271,43 @@ fn key_problem(error: &KeyError, detail: String) -> ApiError {
     }
 }
 
+/// Registry error codes that say the caller's input (name, reference, digest) is what the registry refused.
+const INPUT_CODES: [&str; 8] = [
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "MANIFEST_UNKNOWN",
+    "MANIFEST_INVALID",
+    "DIGEST_INVALID",
+    "TAG_INVALID",
+    "BLOB_UNKNOWN",
+    "SIZE_INVALID",
+];
+
+/// The problem for a registry failure. `detail` is the error's message, which never carries what the
+/// registry answered; the whole error (its low-level reason included) goes to the log.
 fn registry_problem(error: &OciError, detail: String) -> ApiError {
+    tracing::warn!(error = ?error, "registry failure");
     let (status, slug, title) = match error {
-        OciError::TlsFailed { .. } => (
-            StatusCode::BAD_REQUEST,
-            "registry-not-allowed-plain-http",
-            "Registry does not speak TLS and is not on the plain-HTTP allow-list",
+        OciError::NotAllowed { .. } => (
+            StatusCode::FORBIDDEN,
+            "registry-not-allowed",
+            "The egress rules do not let notarium contact this registry",
         ),
-        OciError::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "registry-unreachable", "Registry is unreachable"),
+        OciError::Unreachable { .. } | OciError::TlsFailed { .. } => {
+            (StatusCode::BAD_GATEWAY, "registry-unreachable", "Registry could not be reached")
+        }
         OciError::Unauthorized { .. } => {
             (StatusCode::BAD_GATEWAY, "registry-denied", "Registry denied notarium access")
         }
         OciError::Contended { .. } => {
             (StatusCode::CONFLICT, "registry-contended", "Another writer kept changing the signature tag")
+        }
+        OciError::Refused { status, codes, .. }
+            if (400..500).contains(status) && codes.first().is_some_and(|c| INPUT_CODES.contains(&c.as_str())) =>
+        {
+            let code = &codes[0];
+            let status = if code.ends_with("_UNKNOWN") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+            (status, "registry-refused-input", "Registry refused the name, reference or content")
         }
         OciError::Refused { .. }
         | OciError::DigestMismatch { .. }
@@ -275,7 +315,11 @@ fn registry_problem(error: &OciError, detail: String) -> ApiError {
         | OciError::TooLarge { .. }
         | OciError::Format(_) => (StatusCode::BAD_GATEWAY, "registry-error", "Registry answered with an error"),
     };
-    ApiError::new(status, slug, title, detail)
+    let mut problem = ApiError::new(status, slug, title, detail);
+    if let OciError::Refused { status, codes, .. } = error {
+        (problem.registry_status, problem.registry_code) = (Some(*status), codes.first().cloned());
+    }
+    problem
 }
 
 pub async fn no_such_route() -> ApiError {

@@ -14,7 +14,7 @@ use super::tls::{CertificateFiles, TlsListener};
 use crate::api::{AppState, Limits, router};
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::oci::{DistributionRegistry, RegistryCredentials};
+use crate::oci::{DistributionRegistry, EgressRules, RegistryCredentials, RegistryLimits};
 use crate::service::{Layouts, RegisterSettings, Service, check_distinct_keys};
 
 pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
@@ -29,8 +29,9 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     }
     let keys = super::keyring::load_keys(&config)?;
     let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
-    let registry =
-        Arc::new(DistributionRegistry::new(config.registries.insecure.clone(), registry_credentials(&config)?));
+    let (egress, limits) =
+        (EgressRules::from_config(&config.registries), RegistryLimits::from_config(&config.registries));
+    let registry = Arc::new(DistributionRegistry::new(egress, limits, registry_credentials(&config)?));
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let mut service = Service::new(keys, registry, store, register);
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{CliError, Output};
-use crate::config::{Config, split_host_list};
+use crate::config::{Config, RegistriesConfig, split_host_list};
 use crate::formats::{ImageReference, canonical_registry};
 use crate::keys::KeyRing;
 use crate::keys::PublicKey;
 use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
-use crate::oci::{DistributionRegistry, EvidenceLimits, OciError};
+use crate::oci::{DistributionRegistry, EgressRules, EvidenceLimits, OciError, RegistryLimits};
 use crate::policy::PolicySet;
 use crate::service::{
     Decision, ServiceError, Sources, check_distinct_keys, check_signatures, repository_of, verify_image,
@@ -25,7 +25,7 @@ pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, outpu
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", public_key.display())))?;
     let key = PublicKey::from_pem(&pem).map_err(|e| CliError::Usage(e.to_string()))?;
     let reference = ImageReference::parse(image).map_err(|e| CliError::Usage(e.to_string()))?;
-    let registry = Arc::new(DistributionRegistry::new(insecure, Default::default()));
+    let registry = Arc::new(local_registry(&RegistriesConfig::default(), insecure));
     let store = SignatureStore::new(registry.clone());
     let repo = repository_of(&reference);
     let tag_or_digest = reference
@@ -82,12 +82,23 @@ pub fn insecure_registries(flags: &[String]) -> Result<Vec<String>, CliError> {
         .collect()
 }
 
+/// The registry client of this command: the egress rules of `registries`, except that the person at the
+/// keyboard may name hosts on internal addresses; plain HTTP to `insecure`.
+fn local_registry(registries: &RegistriesConfig, insecure: Vec<String>) -> DistributionRegistry {
+    let rules = EgressRules::for_local_use(registries, insecure);
+    DistributionRegistry::new(rules, RegistryLimits::from_config(registries), Default::default())
+}
+
+/// The registry failure for the local user, with the low-level reason a server would only log.
 fn unavailable(e: OciError) -> CliError {
     match e {
         OciError::TlsFailed { registry, reason } => CliError::Unavailable(format!(
             "registry {registry} did not answer over TLS ({reason}); this command speaks plain HTTP only to \
              registries given with --insecure-registry {registry} or listed in {INSECURE_ENV}"
         )),
+        OciError::Unreachable { registry, reason } => {
+            CliError::Unavailable(format!("registry {registry} could not be reached: {reason}"))
+        }
         other => CliError::Unavailable(other.to_string()),
     }
 }
@@ -113,7 +124,8 @@ pub async fn verify_policy(
         Some(config) => super::keyring::load_keys(config)?,
         None => KeyRing::default(),
     };
-    let registry = Arc::new(DistributionRegistry::new(insecure, Default::default()));
+    let registries = config.as_ref().map(|c| c.registries.clone()).unwrap_or_default();
+    let registry = Arc::new(local_registry(&registries, insecure));
     let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
     let limits = config.map(|c| c.policies.evidence.clone()).unwrap_or_default();
     let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers, limits: &limits };

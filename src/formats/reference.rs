@@ -62,6 +62,9 @@ impl ImageReference {
             (tag, _) => tag.map(str::to_owned),
         };
         let repository = docker_hub_library(&registry, repository);
+        if registry.len() + 1 + repository.len() > MAX_NAME {
+            return Err(malformed("host/repository is longer than 255 characters, the limit registries enforce"));
+        }
         Ok(Self { registry, repository, tag, digest })
     }
 
@@ -134,6 +137,8 @@ const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
 const DOCKER_HUB_ALIASES: [&str; 2] = ["index.docker.io", "registry-1.docker.io"];
 const HTTPS_PORT: &str = "443";
 const MAX_HOST_NAME: usize = 253;
+/// `host/repository` at most, as distribution's reference grammar (and most registries) allow.
+const MAX_NAME: usize = 255;
 
 fn canonical_host(host: &str) -> Result<String, &'static str> {
     let lower = host.to_ascii_lowercase();
@@ -246,6 +251,18 @@ mod tests {
         assert_eq!(r.repository, "team/app");
         assert_eq!(r.tag.as_deref(), Some("v1"));
         assert_eq!(r.digest.unwrap().hex(), HEX);
+    }
+
+    #[test]
+    fn a_name_longer_than_registries_accept_is_malformed() {
+        let components = |n: usize, part: &str| vec![part; n].join("/");
+        assert!(ImageReference::parse(&format!("reg.example/{}:v1", components(60, "ab"))).is_ok());
+        let long = format!("reg.example/{}:v1", components(60, "abcd"));
+        let error = ImageReference::parse(&long).unwrap_err().to_string();
+        assert!(error.contains("longer than 255 characters"), "{error}");
+        let exactly = format!("reg.example/{}", "a".repeat(255 - "reg.example/".len()));
+        assert!(ImageReference::parse(&exactly).is_ok());
+        assert!(ImageReference::parse(&format!("{exactly}b")).is_err());
     }
 
     #[test]

@@ -1,27 +1,58 @@
 //! [`Registry`] over the OCI distribution HTTP API (CNCF distribution, Harbor, GHCR, …): anonymous,
-//! basic or bearer-token auth, HTTPS except for the configured plain-HTTP allow-list.
+//! basic or bearer-token auth, HTTPS except for the configured plain-HTTP list, every host contacted
+//! through the egress rules (`egress.rs`), every answer's body read within a cap.
+//!
+//! Nothing a registry answers reaches a caller: error bodies are read (capped) for their distribution
+//! error code and logged, transport failures are logged and reported as "could not be reached".
 
 use crate::error_chain::root_cause;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 
+use super::egress::{EgressClients, EgressRules, Refusal};
 use super::{Manifest, OciError, PutManifest, Registry, Repository};
-use crate::formats::Digest;
+use crate::config::RegistriesConfig;
 use crate::formats::reference::connection_host;
 use crate::formats::referrer::ReferrersIndex;
 use crate::formats::signature_manifest::{OCI_INDEX, OCI_MANIFEST};
+use crate::formats::{Digest, FormatError};
+use crate::http_body::{BodyError, read_prefix};
 
 const ACCEPTED_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.oci.image.index.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json, \
      application/vnd.docker.distribution.manifest.list.v2+json";
-const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 const MAX_REFERRERS_PAGES: usize = 100;
 const RACING_WRITE_ATTEMPTS: u32 = 4;
+
+/// The error codes of the distribution specification (and distribution's own): the only part of an error
+/// answer notarium passes on.
+const DISTRIBUTION_CODES: [&str; 20] = [
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "MANIFEST_UNVERIFIED",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "TAG_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+    "UNAVAILABLE",
+    "UNKNOWN",
+    "PAGINATION_NUMBER_INVALID",
+    "RANGE_INVALID",
+];
 
 /// Credentials for one registry host. The password is never logged or shown in errors.
 #[derive(Clone)]
@@ -36,42 +67,70 @@ impl std::fmt::Debug for RegistryCredentials {
     }
 }
 
+/// How much of each kind of answer is read (`[registries]`); evidence blobs have their own caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryLimits {
+    pub max_manifest_bytes: usize,
+    pub max_error_body_bytes: usize,
+    pub max_token_body_bytes: usize,
+}
+
+impl RegistryLimits {
+    pub fn from_config(config: &RegistriesConfig) -> Self {
+        Self {
+            max_manifest_bytes: config.max_manifest_bytes,
+            max_error_body_bytes: config.max_error_body_bytes,
+            max_token_body_bytes: config.max_token_body_bytes,
+        }
+    }
+}
+
+impl Default for RegistryLimits {
+    fn default() -> Self {
+        Self::from_config(&RegistriesConfig::default())
+    }
+}
+
 /// A distribution-API client shared by all requests.
 pub struct DistributionRegistry {
-    http: reqwest::Client,
-    insecure: HashSet<String>,
+    egress: EgressClients,
+    limits: RegistryLimits,
     credentials: HashMap<String, RegistryCredentials>,
     tokens: Mutex<HashMap<(String, String), String>>,
 }
 
 impl DistributionRegistry {
-    pub fn new(insecure: impl IntoIterator<Item = String>, credentials: HashMap<String, RegistryCredentials>) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!("notarium/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("HTTP client builds");
-        Self { http, insecure: insecure.into_iter().collect(), credentials, tokens: Mutex::new(HashMap::new()) }
+    pub fn new(rules: EgressRules, limits: RegistryLimits, credentials: HashMap<String, RegistryCredentials>) -> Self {
+        let egress = EgressClients::new(rules);
+        Self { egress, limits, credentials, tokens: Mutex::new(HashMap::new()) }
+    }
+
+    /// A client on the embedded `[registries]` defaults, speaking plain HTTP to `insecure`, without
+    /// credentials.
+    pub fn with_insecure(insecure: impl IntoIterator<Item = String>) -> Self {
+        let config = RegistriesConfig { insecure: insecure.into_iter().collect(), ..RegistriesConfig::default() };
+        Self::new(EgressRules::from_config(&config), RegistryLimits::from_config(&config), HashMap::new())
     }
 
     /// The repository's API root. The plain-HTTP list and credentials are keyed by the canonical registry
     /// name; only the host connected to may differ (`docker.io` answers at `registry-1.docker.io`).
     fn base_url(&self, repo: &Repository) -> String {
-        let scheme = if self.insecure.contains(&repo.registry) { "http" } else { "https" };
+        let scheme = if self.egress.rules.is_insecure(&repo.registry) { "http" } else { "https" };
         format!("{scheme}://{}/v2/{}", connection_host(&repo.registry), repo.name)
     }
 
-    /// Sends a request, answering one bearer or basic challenge if the registry asks for it.
+    /// Sends a request, answering one bearer or basic challenge if the registry asks for it. The egress
+    /// rules decide on the registry before anything is sent.
     async fn send(
         &self,
         repo: &Repository,
         push: bool,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, OciError> {
+        let client = self.egress.for_host(&repo.registry).map_err(|refusal| not_allowed(repo, refusal))?;
         let scope = format!("repository:{}:{}", repo.name, if push { "pull,push" } else { "pull" });
         let cached = self.cached_token(&repo.registry, &scope);
-        let response = self.dispatch(repo, self.authorize(build(&self.http), repo, cached.as_deref())).await?;
+        let response = self.dispatch(repo, self.authorize(build(client), repo, cached.as_deref())).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -89,7 +148,7 @@ impl DistributionRegistry {
         if let Some(token) = &token {
             self.tokens.lock().expect("token cache lock").insert((repo.registry.clone(), scope), token.clone());
         }
-        self.dispatch(repo, self.authorize(build(&self.http), repo, token.as_deref())).await
+        self.dispatch(repo, self.authorize(build(client), repo, token.as_deref())).await
     }
 
     fn cached_token(&self, registry: &str, scope: &str) -> Option<String> {
@@ -105,15 +164,21 @@ impl DistributionRegistry {
         }
     }
 
+    /// A bearer token from the challenge's realm: HTTPS on a host the egress rules allow, with the
+    /// registry's credentials only when the realm is its own or listed for it.
     async fn fetch_token(
         &self,
         repo: &Repository,
         challenge: &BearerChallenge,
         scope: &str,
     ) -> Result<String, OciError> {
-        let mut request =
-            self.http.get(&challenge.realm).query(&[("service", challenge.service.as_str()), ("scope", scope)]);
+        let refused = |rule: &str| not_allowed(repo, Refusal { rule: format!("its token realm: {rule}") });
+        let realm = Url::parse(&challenge.realm).map_err(|_| refused("not a URL"))?;
+        let client = self.egress.for_realm(&realm).map_err(|refusal| refused(&refusal.rule))?;
+        let mut request = client.get(realm.clone()).query(&[("service", challenge.service.as_str()), ("scope", scope)]);
         if let Some(c) = self.credentials.get(&repo.registry) {
+            let rules = &self.egress.rules;
+            rules.check_credential_realm(&repo.registry, &realm).map_err(|refusal| refused(&refusal.rule))?;
             request = request.basic_auth(&c.username, Some(&c.password));
         }
         let response = self.dispatch(repo, request).await?;
@@ -129,7 +194,9 @@ impl DistributionRegistry {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let body: TokenResponse = response.json().await.map_err(|e| unreachable_error(repo, &e))?;
+        let bytes = read_capped(repo, response, self.limits.max_token_body_bytes, || "a token answer".into()).await?;
+        let body: TokenResponse = serde_json::from_slice(&bytes)
+            .map_err(|_| OciError::Format(FormatError::malformed("token answer", "not a JSON token answer")))?;
         body.token.or(body.access_token).ok_or_else(|| OciError::Unauthorized {
             registry: repo.registry.clone(),
             repository: repo.name.clone(),
@@ -138,22 +205,26 @@ impl DistributionRegistry {
     }
 
     async fn dispatch(&self, repo: &Repository, request: RequestBuilder) -> Result<Response, OciError> {
-        request.send().await.map_err(|e| {
-            if is_tls_failure(&e) {
-                OciError::TlsFailed { registry: repo.registry.clone(), reason: root_cause(&e) }
-            } else {
-                unreachable_error(repo, &e)
-            }
-        })
+        request.send().await.map_err(|e| transport_error(repo, &e))
     }
 
+    /// The error for a non-success answer: its status and distribution error code; its body only logged.
     async fn refused(&self, repo: &Repository, operation: String, response: Response) -> OciError {
         let status = response.status().as_u16();
         if matches!(status, 401 | 403) {
             return OciError::Unauthorized { registry: repo.registry.clone(), repository: repo.name.clone(), status };
         }
-        let body = response.text().await.unwrap_or_default();
-        OciError::Refused { registry: repo.registry.clone(), operation, status, body: body.chars().take(300).collect() }
+        let body = read_prefix(response, self.limits.max_error_body_bytes).await;
+        let codes = distribution_error_codes(&body);
+        tracing::warn!(
+            registry = %repo.registry,
+            %operation,
+            status,
+            codes = %codes.join(","),
+            body = %String::from_utf8_lossy(&body).escape_debug(),
+            "registry refused a request"
+        );
+        OciError::Refused { registry: repo.registry.clone(), operation, status, codes }
     }
 
     async fn fetch_manifest(&self, repo: &Repository, reference: &str) -> Result<Option<Manifest>, OciError> {
@@ -174,7 +245,8 @@ impl DistributionRegistry {
             .to_owned();
         let announced =
             response.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let bytes = read_capped(repo, response, MAX_MANIFEST_BYTES, || format!("manifest {reference}")).await?;
+        let limit = self.limits.max_manifest_bytes;
+        let bytes = read_capped(repo, response, limit, || format!("manifest {reference}")).await?;
         let digest = Digest::of(&bytes);
         let expected = Digest::parse(reference).ok().map(|d| d.to_string()).or(announced);
         if expected.is_some_and(|e| e != digest.as_str()) {
@@ -199,9 +271,9 @@ impl DistributionRegistry {
             s if s.is_success() => {}
             _ => return Err(self.refused(repo, format!("GET referrers {subject}"), response).await),
         }
-        let next = next_page(response.headers(), &self.base_url(repo));
-        let bytes =
-            read_capped(repo, response, MAX_MANIFEST_BYTES, || format!("a referrers page of {subject}")).await?;
+        let next = next_page(response.headers(), &self.base_url(repo), repo)?;
+        let limit = self.limits.max_manifest_bytes;
+        let bytes = read_capped(repo, response, limit, || format!("a referrers page of {subject}")).await?;
         Ok(Some((ReferrersIndex::parse(&bytes)?, next)))
     }
 }
@@ -250,9 +322,9 @@ impl Registry for DistributionRegistry {
         }
         Err(OciError::Refused {
             registry: repo.registry.clone(),
-            operation: format!("GET referrers {subject}"),
+            operation: format!("GET referrers {subject} (more than {MAX_REFERRERS_PAGES} pages)"),
             status: 200,
-            body: format!("more than {MAX_REFERRERS_PAGES} pages"),
+            codes: Vec::new(),
         })
     }
 
@@ -312,7 +384,9 @@ where
     let mut pause = Duration::from_millis(20);
     for _ in 1..RACING_WRITE_ATTEMPTS {
         match request().await {
-            Err(OciError::Refused { status, body, .. }) if status >= 500 || body.contains("MANIFEST_BLOB_UNKNOWN") => {
+            Err(OciError::Refused { status, codes, .. })
+                if status >= 500 || codes.iter().any(|c| c == "MANIFEST_BLOB_UNKNOWN") =>
+            {
                 tracing::debug!(status, "registry failed as under a concurrent write; trying again");
                 tokio::time::sleep(pause).await;
                 pause *= 2;
@@ -332,55 +406,62 @@ fn normalize_media_type(content_type: &str) -> String {
     }
 }
 
+/// The upload URL a registry answered with, which must stay on its origin.
 fn upload_location(response: &Response, base: &str, repo: &Repository) -> Result<String, OciError> {
     let location =
         response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| OciError::Refused {
             registry: repo.registry.clone(),
-            operation: "start blob upload".into(),
+            operation: "start blob upload (no Location header)".into(),
             status: response.status().as_u16(),
-            body: "no Location header".into(),
+            codes: Vec::new(),
         })?;
-    Ok(absolute_url(base, location))
+    same_origin_url(base, location).ok_or_else(|| {
+        not_allowed(repo, Refusal { rule: "an upload Location must stay on the registry's origin".into() })
+    })
 }
 
-/// `location` as an absolute URL; a registry may answer with a path on its own origin.
-fn absolute_url(base: &str, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.to_owned();
-    }
-    let origin_end = base.find("/v2/").unwrap_or(base.len());
-    format!("{}{location}", &base[..origin_end])
+/// `target` (absolute, or relative to `base`) as an absolute URL, when it is on `base`'s origin.
+fn same_origin_url(base: &str, target: &str) -> Option<String> {
+    let base = Url::parse(base).ok()?;
+    let url = base.join(target).ok()?;
+    let same = url.scheme() == base.scheme()
+        && url.host_str() == base.host_str()
+        && url.port_or_known_default() == base.port_or_known_default();
+    same.then(|| url.to_string())
 }
 
-/// The `rel="next"` target of a paginated answer's `Link` header.
-fn next_page(headers: &header::HeaderMap, base: &str) -> Option<String> {
+/// The `rel="next"` target of a paginated answer's `Link` header, which must stay on the registry's origin.
+fn next_page(headers: &header::HeaderMap, base: &str, repo: &Repository) -> Result<Option<String>, OciError> {
     let links = headers.get_all(header::LINK).iter().filter_map(|v| v.to_str().ok());
-    let next = links.flat_map(|v| v.split(',')).find(|link| link.contains("rel=\"next\""))?;
-    let target = next.split_once('<')?.1.split_once('>')?.0;
-    Some(absolute_url(base, target))
+    let next = links.flat_map(|v| v.split(',')).find(|link| link.contains("rel=\"next\""));
+    let Some(target) = next.and_then(|link| link.split_once('<')?.1.split_once('>').map(|(target, _)| target)) else {
+        return Ok(None);
+    };
+    let refusal = || Refusal { rule: "a Link rel=\"next\" must stay on the registry's origin".into() };
+    same_origin_url(base, target).map(Some).ok_or_else(|| not_allowed(repo, refusal()))
 }
 
-/// The body of `response`, read chunk by chunk: [`OciError::TooLarge`] as soon as the announced length or
-/// the bytes received pass `limit`, so nothing past the cap is ever held.
+/// The body of `response` within `limit` bytes: [`OciError::TooLarge`] as soon as the announced length or
+/// the bytes received pass it, so nothing past the cap is ever held.
 async fn read_capped(
     repo: &Repository,
-    mut response: Response,
+    response: Response,
     limit: usize,
     what: impl Fn() -> String,
 ) -> Result<Vec<u8>, OciError> {
-    let too_large = || OciError::TooLarge { registry: repo.registry.clone(), what: what(), limit };
-    let announced = response.content_length().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    if announced.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut body = Vec::with_capacity(announced.unwrap_or(0));
-    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable_error(repo, &e))? {
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    crate::http_body::read_capped(response, limit).await.map_err(|error| match error {
+        BodyError::TooLarge(limit) => OciError::TooLarge { registry: repo.registry.clone(), what: what(), limit },
+        BodyError::Transport(e) => transport_error(repo, &e),
+    })
+}
+
+/// The distribution error codes of an error answer (`{"errors": [{"code": …}]}`) that are the
+/// specification's, in order: never a message or detail.
+fn distribution_error_codes(body: &[u8]) -> Vec<String> {
+    let answer: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let errors = answer.get("errors").and_then(|e| e.as_array()).map(Vec::as_slice).unwrap_or_default();
+    let codes = errors.iter().filter_map(|e| e.get("code")?.as_str());
+    codes.filter(|code| DISTRIBUTION_CODES.contains(code)).map(str::to_owned).collect()
 }
 
 struct BearerChallenge {
@@ -404,23 +485,37 @@ fn parse_bearer_challenge(header_value: &str) -> Option<BearerChallenge> {
     Some(BearerChallenge { realm: realm?, service })
 }
 
-fn is_tls_failure(error: &reqwest::Error) -> bool {
-    mentions_rustls(error)
+fn not_allowed(repo: &Repository, refusal: Refusal) -> OciError {
+    tracing::info!(registry = %repo.registry, rule = %refusal.rule, "registry not contacted: egress rules");
+    OciError::NotAllowed { registry: repo.registry.clone(), rule: refusal.rule }
 }
 
-/// io::Error hides its payload from `source()`, and hyper nests io errors, so look inside each one.
-fn mentions_rustls(error: &(dyn std::error::Error + 'static)) -> bool {
-    if error.is::<rustls::Error>() {
-        return true;
+/// A request that got no answer: refused by the egress rules (a redirect, or a name that resolved to
+/// internal addresses only), a TLS failure, or unreachable. The low-level reason goes to the log only.
+fn transport_error(repo: &Repository, error: &reqwest::Error) -> OciError {
+    if let Some(refusal) = find_in_chain::<Refusal>(error) {
+        return not_allowed(repo, refusal.clone());
     }
-    let inside_io =
-        error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).is_some_and(|inner| mentions_rustls(inner));
-    inside_io || error.source().is_some_and(mentions_rustls)
+    let reason = if error.is_timeout() { "timed out".to_owned() } else { root_cause(error) };
+    tracing::warn!(registry = %repo.registry, %reason, "registry could not be reached");
+    if find_in_chain::<rustls::Error>(error).is_some() {
+        OciError::TlsFailed { registry: repo.registry.clone(), reason }
+    } else {
+        OciError::Unreachable { registry: repo.registry.clone(), reason }
+    }
 }
 
-fn unreachable_error(repo: &Repository, error: &reqwest::Error) -> OciError {
-    let reason = if error.is_timeout() { "timed out".to_owned() } else { root_cause(error) };
-    OciError::Unreachable { registry: repo.registry.clone(), reason }
+/// The first `T` among `error`'s causes. io::Error hides its payload from `source()`, and hyper nests io
+/// errors, so look inside each one.
+fn find_in_chain<'a, T: std::error::Error + 'static>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
+    if let Some(found) = error.downcast_ref::<T>() {
+        return Some(found);
+    }
+    let inside_io = error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|inner| {
+        let inner: &(dyn std::error::Error + 'static) = inner;
+        find_in_chain::<T>(inner)
+    });
+    inside_io.or_else(|| error.source().and_then(find_in_chain::<T>))
 }
 
 #[cfg(test)]
@@ -438,10 +533,14 @@ mod tests {
         assert!(parse_bearer_challenge("Basic realm=\"x\"").is_none());
     }
 
+    fn registry_with(insecure: &[&str]) -> DistributionRegistry {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        DistributionRegistry::with_insecure(insecure.iter().map(|s| s.to_string()))
+    }
+
     #[test]
     fn docker_hub_is_contacted_at_its_endpoint_and_the_plain_http_list_is_keyed_by_canonical_name() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let registry = DistributionRegistry::new(["localhost:5000".to_owned()], HashMap::new());
+        let registry = registry_with(&["localhost:5000"]);
         let repo = |registry: &str, name: &str| Repository { registry: registry.into(), name: name.into() };
         assert_eq!(
             registry.base_url(&repo("docker.io", "library/nginx")),
@@ -451,15 +550,44 @@ mod tests {
     }
 
     #[test]
-    fn follows_a_relative_or_absolute_next_link_and_nothing_else() {
+    fn follows_a_next_link_on_the_registry_origin_and_nothing_else() {
         let base = "https://registry.example/v2/demo/app";
-        let mut headers = header::HeaderMap::new();
-        assert_eq!(next_page(&headers, base), None);
-        headers.append(header::LINK, r#"<https://elsewhere.example/a>; rel="prev""#.parse().unwrap());
-        assert_eq!(next_page(&headers, base), None);
-        headers.append(header::LINK, r#"</v2/demo/app/referrers/sha256:ab?n=2&last=x>; rel="next""#.parse().unwrap());
-        let next = next_page(&headers, base);
-        assert_eq!(next.as_deref(), Some("https://registry.example/v2/demo/app/referrers/sha256:ab?n=2&last=x"));
+        let repo = Repository { registry: "registry.example".into(), name: "demo/app".into() };
+        let next = |links: &[&str]| {
+            let mut headers = header::HeaderMap::new();
+            for link in links {
+                headers.append(header::LINK, link.parse().unwrap());
+            }
+            next_page(&headers, base, &repo)
+        };
+        assert_eq!(next(&[]).unwrap(), None);
+        assert_eq!(next(&[r#"<https://elsewhere.example/a>; rel="prev""#]).unwrap(), None);
+        let relative = r#"</v2/demo/app/referrers/sha256:ab?n=2&last=x>; rel="next""#;
+        let expected = "https://registry.example/v2/demo/app/referrers/sha256:ab?n=2&last=x";
+        assert_eq!(next(&[relative]).unwrap().as_deref(), Some(expected));
+        let absolute = r#"<https://registry.example/v2/demo/app/referrers/sha256:ab?n=2&last=x>; rel="next""#;
+        assert_eq!(next(&[absolute]).unwrap().as_deref(), Some(expected));
+        for elsewhere in [
+            r#"<https://elsewhere.example/v2/x>; rel="next""#,
+            r#"<http://registry.example/v2/x>; rel="next""#,
+            r#"<https://registry.example:8443/v2/x>; rel="next""#,
+            r#"<//elsewhere.example/v2/x>; rel="next""#,
+        ] {
+            let error = next(&[elsewhere]).unwrap_err();
+            assert!(matches!(error, OciError::NotAllowed { .. }), "{elsewhere}: {error}");
+        }
+    }
+
+    #[test]
+    fn only_known_distribution_error_codes_are_taken_from_an_error_answer() {
+        let codes = |body: &str| distribution_error_codes(body.as_bytes());
+        assert_eq!(codes(r#"{"errors":[{"code":"NAME_INVALID","message":"secret"}]}"#), ["NAME_INVALID"]);
+        let two =
+            r#"{"errors":[{"code":"DIGEST_INVALID"},{"code":"10.0.0.7 said no"},{"code":"MANIFEST_BLOB_UNKNOWN"}]}"#;
+        assert_eq!(codes(two), ["DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN"]);
+        assert!(codes(r#"{"errors":[{"code":"10.0.0.7 said no"}]}"#).is_empty());
+        assert!(codes("<html>internal stack trace</html>").is_empty());
+        assert!(codes(r#"{"errors":"NAME_INVALID"}"#).is_empty());
     }
 
     /// A plain-HTTP server answering every request 200 with `headers` and then `body` chunks, the same
@@ -489,8 +617,7 @@ mod tests {
     }
 
     async fn blob_from(host: &str, max_bytes: usize) -> Result<Vec<u8>, OciError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let registry = DistributionRegistry::new([host.to_owned()], HashMap::new());
+        let registry = registry_with(&[host]);
         let repo = Repository { registry: host.to_owned(), name: "demo/app".into() };
         registry.get_blob(&repo, &Digest::of(b"anything"), max_bytes).await
     }

@@ -7,6 +7,7 @@
 //! callers verify.
 
 mod distribution;
+mod egress;
 #[cfg(test)]
 mod fake_registry;
 mod referrers;
@@ -20,7 +21,8 @@ use futures_util::stream::StreamExt as _;
 use crate::formats::Digest;
 use crate::formats::referrer::ReferrersIndex;
 
-pub use distribution::{DistributionRegistry, RegistryCredentials};
+pub use distribution::{DistributionRegistry, RegistryCredentials, RegistryLimits};
+pub use egress::{EgressRules, Refusal, internal_kind};
 pub use referrers::{AttachedReferrer, ReferrerStore};
 pub use signatures::{SignatureStore, StoredAttestation, StoredSignature, WrittenSignature};
 
@@ -129,6 +131,7 @@ pub(crate) fn skip_reason(what: &str, error: &OciError) -> String {
         OciError::TooLarge { limit, .. } => format!("larger than the limit of {limit} bytes"),
         OciError::DigestMismatch { .. } => "what the registry served does not match its digest".to_owned(),
         OciError::Format(_) => "its digest is malformed".to_owned(),
+        OciError::NotAllowed { rule, .. } => format!("not fetched: {rule}"),
         _ => "the registry did not serve it".to_owned(),
     };
     format!("{what}: {why}")
@@ -180,18 +183,22 @@ pub trait Registry: Send + Sync {
     async fn put_blob(&self, repo: &Repository, bytes: &[u8]) -> Result<Digest, OciError>;
 }
 
-/// What went wrong talking to a registry.
+/// What went wrong talking to a registry. Every message is in notarium's words and safe to show a caller:
+/// what a registry answered (its body, a TLS alert, a resolved address) is logged where it happens, never
+/// carried here, except `reason`, which only the local `notarium verify` prints.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    #[error("registry {registry} is unreachable: {reason}")]
+    #[error("registry {registry} is not contacted: {rule}")]
+    NotAllowed { registry: String, rule: String },
+    #[error("registry {registry} could not be reached")]
     Unreachable { registry: String, reason: String },
     #[error(
-        "registry {registry} did not answer over TLS ({reason}); plain HTTP is used only for registries on the \
-         allow-list ([registries] insecure in notarium.toml, or NOTARIUM_INSECURE_REGISTRIES)"
+        "registry {registry} could not be reached over HTTPS; plain HTTP is spoken only to registries listed in \
+         [registries] insecure (or NOTARIUM_INSECURE_REGISTRIES)"
     )]
     TlsFailed { registry: String, reason: String },
-    #[error("registry {registry} refused {operation} with HTTP {status}: {body}")]
-    Refused { registry: String, operation: String, status: u16, body: String },
+    #[error("registry {registry} answered status {status}{} to {operation}", codes_note(.codes))]
+    Refused { registry: String, operation: String, status: u16, codes: Vec<String> },
     #[error("registry {registry} denied access to {repository} (HTTP {status})")]
     Unauthorized { registry: String, repository: String, status: u16 },
     #[error("registry {registry} served {what} whose digest is not the one asked for or announced")]
@@ -200,8 +207,26 @@ pub enum OciError {
     BlobNotFound { registry: String, digest: String },
     #[error("registry {registry} served {what} larger than the limit of {limit} bytes")]
     TooLarge { registry: String, what: String, limit: usize },
-    #[error("{0}")]
+    #[error("the registry served {}", malformed_what(.0))]
     Format(#[from] crate::formats::FormatError),
     #[error("another writer kept changing {tag} in {registry}; gave up after {attempts} attempts")]
     Contended { registry: String, tag: String, attempts: u32 },
+}
+
+/// The registry's error codes (distribution's, see `distribution.rs`), as ` (CODE, …)`.
+fn codes_note(codes: &[String]) -> String {
+    if codes.is_empty() { String::new() } else { format!(" ({})", codes.join(", ")) }
+}
+
+/// What a registry served malformed, without the parser's words (they can quote what it served).
+fn malformed_what(error: &crate::formats::FormatError) -> String {
+    use crate::formats::FormatError;
+    match error {
+        FormatError::MalformedDocument { what, .. } => format!("a malformed {what}"),
+        FormatError::MalformedDigest(_) => "a malformed digest".to_owned(),
+        FormatError::TooManySignatures { count, limit } => {
+            format!("a DSSE envelope of {count} signatures; the limit is {limit}")
+        }
+        _ => "a malformed document".to_owned(),
+    }
 }
