@@ -514,6 +514,9 @@ impl Config {
         if let Some(cap) = self.registries.zero_cap() {
             return Err(ConfigError::Invalid(format!("[registries] {cap} must be at least 1")));
         }
+        if let Some(contradiction) = self.auth.contradiction() {
+            return Err(ConfigError::Invalid(contradiction.into()));
+        }
         Ok(())
     }
 
@@ -689,7 +692,8 @@ secret_id_file = "/run/secret"
         let c = Config::load(Some(&path), &HashMap::new()).unwrap();
         assert_eq!(c.server.request_timeout_secs, 60);
         assert_eq!(c.auth.rate_per_minute, 600);
-        assert!(!c.auth.required && c.auth.oidc.is_empty());
+        assert_eq!((c.auth.public_rate_per_minute, c.auth.failed_auth_per_minute), (600, 60));
+        assert!(!c.auth.required && !c.auth.open && c.auth.oidc.is_empty());
         assert_eq!(c.policies.evidence, crate::oci::EvidenceLimits::default());
         let text = std::fs::read_to_string(&path).unwrap();
         for (registry, stores) in RegistriesConfig::default().blob_stores {

@@ -7,7 +7,7 @@ mod support;
 
 use std::process::{Command, Stdio};
 
-use support::{Notarium, ROOT, Registry};
+use support::{EXAMPLE_KEYS, Notarium, ROOT, Registry};
 
 /// No 5xx; every answer inside its documented status, media type and schema; input the document rules out
 /// is refused with a 4xx.
@@ -17,25 +17,18 @@ const EXAMPLES_PER_OPERATION: &str = "30";
 const SECONDS_AT_MOST: &str = "120";
 const EVENTS_SECRET: &str = "fuzz-events-secret";
 
-/// The embedded defaults' keys, registry events on, and authentication required.
+/// Registry events on and authentication required (the keys are `EXAMPLE_KEYS`).
 const CONFIG: &str = r#"
-[[keys]]
-id = "dev-ecdsa"
-backend = "file"
-path = "keys.example/dev-ecdsa.pem"
-
-[[keys]]
-id = "dev-ed25519"
-backend = "file"
-path = "keys.example/dev-ed25519.pem"
-
 [events]
 registry_secret_env = "NOTARIUM_TEST_EVENTS_SECRET"
 
-# Every operation is fuzzed as a caller with its role (tokens per role in schemathesis' config).
+# Every operation is fuzzed as a caller with its role (tokens per role in schemathesis' config), as often as
+# the fuzzer likes.
 [auth]
 required = true
 rate_per_minute = 0
+public_rate_per_minute = 0
+failed_auth_per_minute = 0
 "#;
 
 /// Requests the fuzzer must have got through to the end, or it fuzzed only the input checks.
@@ -49,8 +42,11 @@ const REACHED: [&str; 4] = [
 #[test]
 fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     let registry = Registry::start();
-    let notarium =
-        Notarium::start_with_config(CONFIG, &[&registry.host], &[("NOTARIUM_TEST_EVENTS_SECRET", EVENTS_SECRET)]);
+    let notarium = Notarium::start_with_config(
+        &format!("{CONFIG}{EXAMPLE_KEYS}"),
+        &[&registry.host],
+        &[("NOTARIUM_TEST_EVENTS_SECRET", EVENTS_SECRET)],
+    );
     let digest = support::push_image(&registry, "fuzz/app", "v1", "fuzzed");
     let image = format!("{}/fuzz/app@{digest}", registry.host);
     let reports = tempfile::tempdir().unwrap();

@@ -6,7 +6,9 @@ mod support;
 
 use std::path::Path;
 
-use support::{Cosign, Notarium, Registry, SoftHsm, push_image, signature_rows, skopeo_accepts};
+use support::{
+    Cosign, Notarium, OPEN_WITH_BACKEND_KEYS, Registry, SoftHsm, push_image, signature_rows, skopeo_accepts,
+};
 
 const PIN_ENV: &str = "NOTARIUM_TEST_HSM_PIN";
 
@@ -19,7 +21,7 @@ fn hsm_with_keys() -> SoftHsm {
 
 fn start(hsm: &SoftHsm, registry: &Registry, extra_keys: &str) -> Notarium {
     let config = format!(
-        "{}{}{extra_keys}",
+        "{OPEN_WITH_BACKEND_KEYS}{}{}{extra_keys}",
         hsm.key_config("hsm-p256", "p256", PIN_ENV),
         hsm.key_config("hsm-ed25519", "ed25519", PIN_ENV)
     );
@@ -113,7 +115,7 @@ fn broken_token_keys_fail_alone_with_a_named_cause_and_no_secret() {
         hsm.key_config("no-token", "p256", PIN_ENV)
             .replace("token_label = \"notarium\"", "token_label = \"absent-token\""),
     );
-    let config = format!("{}{extra}", hsm.key_config("hsm-p256", "p256", PIN_ENV));
+    let config = format!("{OPEN_WITH_BACKEND_KEYS}{}{extra}", hsm.key_config("hsm-p256", "p256", PIN_ENV));
     let wrong_pin = "9999-wrong-pin";
     let notarium = Notarium::start_with_config(
         &config,
@@ -139,8 +141,14 @@ fn broken_token_keys_fail_alone_with_a_named_cause_and_no_secret() {
     assert_eq!(signature_rows(&notarium.database_url()), 0);
     let (status, body) = notarium.sign(&image, "hsm-p256");
     assert_eq!(status, 201, "a healthy key must keep signing: {body}");
+    // Unready, named only to an admin.
     let (status, ready) = notarium.get_text("/readyz");
     assert_eq!(status, 503);
+    assert!(!ready.contains("wrong-pin") && !ready.contains("pkcs11"), "{ready}");
+    let (admin, _) = notarium.create_token(&["--role", "admin"]);
+    let response = support::client().get(format!("{}/readyz", notarium.url)).bearer_auth(admin).send().unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let ready = response.text().unwrap();
     assert!(ready.contains("wrong-pin") && ready.contains("no-token") && !ready.contains("hsm-p256:"), "{ready}");
     let log = notarium.log();
     assert!(!log.contains(&hsm.pin) && !log.contains(wrong_pin), "a PIN reached the log");

@@ -6,7 +6,9 @@ mod support;
 
 use std::path::Path;
 
-use support::{Cosign, Notarium, OpenBao, Registry, push_image, signature_rows, skopeo_accepts};
+use support::{
+    Cosign, Notarium, OPEN_WITH_BACKEND_KEYS, OpenBao, Registry, push_image, signature_rows, skopeo_accepts,
+};
 
 const TOKEN_ENV: &str = "NOTARIUM_TEST_VAULT_TOKEN";
 
@@ -19,7 +21,7 @@ fn bao_with_keys() -> OpenBao {
 
 fn start(bao: &OpenBao, registry: &Registry, extra: &str, env: &[(&str, &str)]) -> Notarium {
     let config = format!(
-        "{}{}{extra}",
+        "{OPEN_WITH_BACKEND_KEYS}{}{}{extra}",
         bao.key_config("vault-p256", "cosign-p256", TOKEN_ENV),
         bao.key_config("vault-ed25519", "cosign-ed25519", TOKEN_ENV)
     );
@@ -114,7 +116,7 @@ path "transit/keys/cosign-p256" { capabilities = ["read"] }
     let role_id = bao.ok(&["read", "-field=role_id", "auth/approle/role/notarium/role-id"]);
     let secret_id = bao.ok(&["write", "-f", "-field=secret_id", "auth/approle/role/notarium/secret-id"]);
     let config = format!(
-        "[[keys]]\nid = \"approle\"\nbackend = \"vault\"\naddress = \"{}\"\nkey = \"cosign-p256\"\nauth = \"approle\"\nrole_id = \"{role_id}\"\nsecret_id_env = \"NOTARIUM_TEST_SECRET_ID\"\nrefresh_secs = 0\n",
+        "{OPEN_WITH_BACKEND_KEYS}[[keys]]\nid = \"approle\"\nbackend = \"vault\"\naddress = \"{}\"\nkey = \"cosign-p256\"\nauth = \"approle\"\nrole_id = \"{role_id}\"\nsecret_id_env = \"NOTARIUM_TEST_SECRET_ID\"\nrefresh_secs = 0\n",
         bao.address
     );
     let notarium = Notarium::start_with_config(&config, &[&registry.host], &[("NOTARIUM_TEST_SECRET_ID", &secret_id)]);
@@ -281,7 +283,7 @@ fn kubernetes_service_account_login_signs() {
     let jwt_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(jwt_file.path(), &jwt).unwrap();
     let config = format!(
-        "[[keys]]\nid = \"k8s\"\nbackend = \"vault\"\naddress = \"{}\"\nkey = \"cosign-ed25519\"\nauth = \"kubernetes\"\nkubernetes_role = \"notarium\"\njwt_file = \"{}\"\n",
+        "{OPEN_WITH_BACKEND_KEYS}[[keys]]\nid = \"k8s\"\nbackend = \"vault\"\naddress = \"{}\"\nkey = \"cosign-ed25519\"\nauth = \"kubernetes\"\nkubernetes_role = \"notarium\"\njwt_file = \"{}\"\n",
         bao.address,
         jwt_file.path().display()
     );

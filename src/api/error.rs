@@ -74,6 +74,17 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "no-such-token", "No such token in force", format!("no token {id} in force"))
     }
 
+    /// The open API was asked under a name that is not loopback (DNS rebinding).
+    pub fn host_not_loopback() -> Self {
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host-not-loopback",
+            "The open API answers loopback host names only",
+            "while no API token exists (and no OIDC issuer is configured), the Host must be localhost, a 127.x \
+             address or [::1]: create a token with `notarium token create` to serve other names",
+        )
+    }
+
     fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self

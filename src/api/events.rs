@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 
+use super::auth::RefusalCounter;
 use super::{ApiError, AppState};
 use crate::register::event::RegistryEnvelope;
 use crate::service::RecordedEvents;
@@ -27,6 +28,7 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     responses((status = 200, description = "What the delivery added to the register", body = RecordedEvents))
 )]
 pub async fn registry(
+    refusals: RefusalCounter,
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
@@ -45,12 +47,13 @@ pub async fn registry(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if !same_secret(presented.as_bytes(), secret.as_bytes()) {
-        return Err(ApiError::new(
+        let refusal = ApiError::new(
             StatusCode::UNAUTHORIZED,
             "registry-events-unauthorized",
             "Missing or wrong registry secret",
             "send Authorization: Bearer <the configured secret>",
-        ));
+        );
+        return Err(refusals.refused(&state, refusal));
     }
     let envelope: RegistryEnvelope = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "malformed-events", "Not a distribution event envelope", e.to_string())

@@ -1,4 +1,6 @@
 //! `GET /healthz` (the process answers) and `GET /readyz` (the database and every key backend answer).
+//! Both are public: `/readyz` says only whether it is ready, and names what is not only to an admin token,
+//! since backend errors carry addresses, mounts and key names.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,6 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::{AdminDetails, Public};
 use super::{ApiError, AppState};
 
 #[derive(Serialize, ToSchema)]
@@ -21,7 +24,7 @@ pub struct Health {
     tag = "operations",
     responses((status = 200, description = "The process answers", body = Health))
 )]
-pub async fn healthz() -> Json<Health> {
+pub async fn healthz(_public: Public) -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
@@ -29,13 +32,36 @@ pub async fn healthz() -> Json<Health> {
     get,
     path = "/readyz",
     tag = "operations",
-    responses((status = 200, description = "The database and every key backend answer", body = Health))
+    responses((
+        status = 200,
+        description = "The database and every key backend answer. Unready is a 503 problem; only a request with an \
+                       admin token is told which dependency failed and how.",
+        body = Health
+    ))
 )]
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+pub async fn readyz(
+    _public: Public,
+    AdminDetails(details): AdminDetails,
+    State(state): State<AppState>,
+) -> Result<Json<Health>, ApiError> {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
         let detail = "notarium is shutting down";
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", detail));
     }
+    let failures = failures(&state).await;
+    if failures.is_empty() {
+        return Ok(Json(Health { status: "ready" }));
+    }
+    let detail = if details {
+        failures.join("; ")
+    } else {
+        "not ready (a request with an admin token is told which dependency failed)".into()
+    };
+    Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "A dependency is not ready", detail))
+}
+
+/// What is not ready, in the words of the database and key backends.
+async fn failures(state: &AppState) -> Vec<String> {
     let mut failures = Vec::new();
     if let Err(e) = state.service.store.ping().await {
         failures.push(format!("database: {e}"));
@@ -45,8 +71,5 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
             failures.push(format!("key {id}: {e}"));
         }
     }
-    if failures.is_empty() {
-        return Ok(Json(Health { status: "ready" }));
-    }
-    Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "A dependency is not ready", failures.join("; ")))
+    failures
 }

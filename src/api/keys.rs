@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Public;
 use super::{ApiError, AppState};
 use crate::keys::KeyRef;
 
@@ -35,7 +36,7 @@ pub struct KeyEntry {
     tag = "keys",
     responses((status = 200, description = "Every version of every configured key", body = KeyList))
 )]
-pub async fn list(State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
+pub async fn list(_public: Public, State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
     let mut keys = Vec::new();
     for (id, signer) in state.service.keys.iter() {
         for version in signer.versions().await? {
@@ -59,7 +60,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<KeyList>, ApiErr
     params(("id" = String, Path, description = "A key id (its latest version) or `id@version`")),
     responses((status = 200, description = "The SubjectPublicKeyInfo PEM", body = String, content_type = "application/x-pem-file"))
 )]
-pub async fn public_pem(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn public_pem(
+    _public: Public,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let reference = KeyRef::parse(&id)?;
     let version = state.service.keys.public_key(&reference).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], version.public_key.to_pem()))

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Auditing, Authorized};
+use super::auth::{Auditing, Authorized, Public};
 use super::{ApiError, AppState};
 use crate::formats::digest::hex_lower;
 use crate::register::export::ExportFormat;
@@ -26,14 +26,14 @@ fn hex_list(hashes: &[crate::register::merkle::Hash]) -> Vec<String> {
     hashes.iter().map(|h| hex_lower(h)).collect()
 }
 
-/// The latest signed checkpoint.
+/// The latest signed checkpoint, signed once per tree size however often it is asked for.
 #[utoipa::path(
     get,
     path = "/v1/log/checkpoint",
     tag = "register",
     responses((status = 200, description = "A C2SP signed note", body = String, content_type = "text/plain"))
 )]
-pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn checkpoint(_public: Public, State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let note = state.service.checkpoint(None).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }

@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::auth::Public;
 use crate::metrics::{HttpLabels, RouteLabels, metrics};
 
 #[utoipa::path(
@@ -22,7 +23,7 @@ use crate::metrics::{HttpLabels, RouteLabels, metrics};
     ))
 )]
 /// OpenMetrics when the scraper asks for it (`Accept: application/openmetrics-text`), else Prometheus text.
-pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+pub async fn render(_public: Public, State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     if let Ok(size) = state.service.log.size().await {
         metrics().register_size.set(size as i64);
     }

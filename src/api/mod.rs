@@ -30,6 +30,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use auth::{record_all_held_denials, record_held_denials};
 pub use error::ApiError;
 pub use log::EXPORT_COUNT_HEADER;
 

@@ -12,6 +12,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder}
 use utoipa::{Modify, OpenApi};
 
 use super::ApiError;
+use super::auth::Public;
 use crate::auth::Role;
 
 /// The media type of every error answer (RFC 9457).
@@ -88,7 +89,7 @@ impl Modify for BearerSchemes {
     tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object))
 )]
-pub async fn document() -> impl IntoResponse {
+pub async fn document(_public: Public) -> impl IntoResponse {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     let json = DOCUMENT.get_or_init(|| super::openapi().to_json().expect("the OpenAPI document serializes"));
     ([(header::CONTENT_TYPE, "application/json")], json.as_str())

@@ -1,26 +1,31 @@
 //! Who is calling and what they may do: API tokens, OIDC ID tokens from CI, roles and signer scopes,
-//! per-caller rate limits, and whether the API is open at all.
+//! rate limits per caller and per source address (public routes, refused authentications), which refusals
+//! are recorded when, and whether the API is open at all.
 //!
 //! Owns: authentication and authorization decisions. Must not touch: HTTP (the API turns an [`AuthError`]
 //! into a status) or the register (the API records denials). Never logs, returns or stores a token.
 
+pub mod denials;
 pub mod oidc;
 mod rate;
 pub mod token;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, Config, KeyConfig};
 use crate::formats::canonical_pattern;
 use crate::policy::glob_matches;
 use crate::store::{Store, StoreError};
 
+pub use denials::{Denial, DenialLedger};
 pub use oidc::{OidcIdentity, OidcIssuer};
 pub use rate::RateLimiter;
+use rate::address_key;
 pub use token::ApiToken;
 
 /// What a caller may be.
@@ -179,11 +184,17 @@ pub enum AuthError {
 /// How long "are there tokens yet?" is remembered while the API is open.
 const OPEN_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Turns a bearer token into a [`Principal`].
+/// Turns a bearer token into a [`Principal`], and keeps the allowances of callers and source addresses.
 pub struct Authenticator {
     store: Arc<dyn Store>,
     issuers: Vec<OidcIssuer>,
+    /// Per caller (token, CI identity, or an identity no claim rule maps).
     rate: RateLimiter,
+    /// Per source address, on the public routes.
+    public_rate: RateLimiter,
+    /// Per source address, refused authentications.
+    refusals: RateLimiter,
+    denials: DenialLedger,
     /// Latched: once authentication is required it stays required.
     required: AtomicBool,
     last_open_check: std::sync::Mutex<Option<Instant>>,
@@ -197,6 +208,9 @@ impl Authenticator {
             store,
             issuers,
             rate: RateLimiter::per_minute(config.rate_per_minute),
+            public_rate: RateLimiter::per_minute(config.public_rate_per_minute),
+            refusals: RateLimiter::per_minute(config.failed_auth_per_minute),
+            denials: DenialLedger::default(),
             required: AtomicBool::new(required),
             last_open_check: std::sync::Mutex::new(None),
         })
@@ -227,10 +241,40 @@ impl Authenticator {
             None if self.is_required().await? => return Err(AuthError::Missing),
             None => return Ok(Principal::anonymous()),
             Some(b) if ApiToken::looks_like(b) => token::authenticate(self.store.as_ref(), b).await?,
-            Some(b) => self.authenticate_jwt(b).await?,
+            Some(b) => self.authenticate_jwt(b).await.map_err(|e| self.limit_unmapped(e))?,
         };
         self.rate.admit(&principal.name)?;
         Ok(principal)
+    }
+
+    /// An identity its issuer vouches for but no claim rule maps counts against its own allowance before
+    /// its refusal goes anywhere: anyone can mint such tokens, and each would otherwise be a refusal.
+    fn limit_unmapped(&self, error: AuthError) -> AuthError {
+        match &error {
+            AuthError::Forbidden { actor, .. } => self.rate.admit(actor).err().unwrap_or(error),
+            _ => error,
+        }
+    }
+
+    /// Takes one request of `source`'s allowance on the public routes.
+    pub fn admit_public(&self, source: IpAddr) -> Result<(), AuthError> {
+        self.public_rate.admit(&address_key(source))
+    }
+
+    /// Whether `source` may try to authenticate: not while its refused authentications are over their
+    /// allowance.
+    pub fn may_try(&self, source: IpAddr) -> Result<(), AuthError> {
+        self.refusals.has_room(&address_key(source))
+    }
+
+    /// Counts a refused authentication (401, 403) of `source`; rate-limited when it had none left.
+    pub fn count_refusal(&self, source: IpAddr) -> Result<(), AuthError> {
+        self.refusals.admit(&address_key(source))
+    }
+
+    /// The refusals waiting to be recorded.
+    pub fn denials(&self) -> &DenialLedger {
+        &self.denials
     }
 
     pub async fn create_token(
@@ -257,6 +301,28 @@ impl Authenticator {
             return Err(AuthError::Invalid("not an API token, and not an ID token from a configured issuer".into()));
         };
         known.authenticate(jwt).await
+    }
+}
+
+/// An open API lets anyone who reaches it sign: next to a key in an HSM or Vault that is refused unless
+/// `[auth] open = true` says so. `required`: whether callers must authenticate at start-up.
+pub fn check_open_mode(config: &Config, required: bool) -> Result<(), String> {
+    if required || config.auth.open {
+        return Ok(());
+    }
+    let guarded = config.keys.iter().find_map(|key| match key {
+        KeyConfig::File { .. } => None,
+        KeyConfig::Pkcs11(k) => Some(("pkcs11", k.id.as_str())),
+        KeyConfig::Vault(k) => Some(("vault", k.id.as_str())),
+    });
+    match guarded {
+        None => Ok(()),
+        Some((backend, id)) => Err(format!(
+            "refusing to serve an open API (no API token, no [[auth.oidc]] issuer, [auth] required = false) with the \
+             {backend} key {id:?} configured: anyone on this host could sign with it. Create a token \
+             (`notarium token create --role admin`), configure an issuer or set [auth] required = true; or set \
+             [auth] open = true to serve it open anyway"
+        )),
     }
 }
 
@@ -307,5 +373,16 @@ mod tests {
         assert!(signer.may_sign("r.example/team-a/app", "prod").is_ok());
         assert!(signer.may_sign("docker.io/library/nginx", "prod").is_ok());
         assert!(signer.may_sign("docker.io/library/redis", "prod").is_err());
+    }
+
+    #[test]
+    fn open_mode_next_to_an_hsm_or_vault_key_needs_saying_so() {
+        let config = |text: &str| -> Config { toml::from_str(text).unwrap() };
+        let vault = "[[keys]]\nid = \"v\"\nbackend = \"vault\"\naddress = \"http://127.0.0.1:1\"\nkey = \"k\"\n";
+        let err = check_open_mode(&config(vault), false).unwrap_err();
+        assert!(err.contains("vault key \"v\"") && err.contains("[auth] open = true"), "{err}");
+        assert!(check_open_mode(&config(vault), true).is_ok(), "authentication is on");
+        assert!(check_open_mode(&config(&format!("{vault}[auth]\nopen = true\n")), false).is_ok());
+        assert!(check_open_mode(&config(""), false).is_ok(), "file keys are development keys");
     }
 }

@@ -1,6 +1,8 @@
-//! Per-caller token buckets: each caller may burst up to its per-minute allowance, refilled evenly.
+//! Token buckets per caller or per source address: each may burst up to its per-minute allowance,
+//! refilled evenly.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -27,6 +29,15 @@ impl RateLimiter {
 
     /// Takes one request from `caller`'s allowance, or says when the next one will be there.
     pub fn admit(&self, caller: &str) -> Result<(), AuthError> {
+        self.check(caller, true)
+    }
+
+    /// Whether `caller` has a request left, without taking it.
+    pub fn has_room(&self, caller: &str) -> Result<(), AuthError> {
+        self.check(caller, false)
+    }
+
+    fn check(&self, caller: &str, take: bool) -> Result<(), AuthError> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -42,10 +53,27 @@ impl RateLimiter {
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
         bucket.refreshed = now;
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+            if take {
+                bucket.tokens -= 1.0;
+            }
             return Ok(());
         }
         Err(AuthError::RateLimited(((1.0 - bucket.tokens) / per_second).ceil() as u64))
+    }
+}
+
+/// The bucket a source address counts against: an IPv4 address, or the /64 network of an IPv6 one (one
+/// host holds a whole /64, so counting its addresses one by one would give it billions of allowances).
+pub fn address_key(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 
@@ -65,10 +93,29 @@ mod tests {
     }
 
     #[test]
+    fn looking_for_room_takes_none() {
+        let limiter = RateLimiter::per_minute(1);
+        for _ in 0..5 {
+            limiter.has_room("a").unwrap();
+        }
+        limiter.admit("a").unwrap();
+        assert!(limiter.has_room("a").is_err());
+    }
+
+    #[test]
     fn zero_means_unlimited() {
         let limiter = RateLimiter::per_minute(0);
         for _ in 0..1000 {
             limiter.admit("a").unwrap();
         }
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_source_and_a_mapped_ipv4_address_is_its_ipv4_self() {
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
     }
 }

@@ -11,7 +11,7 @@ use super::CliError;
 use axum::serve::ListenerExt;
 
 use super::tls::{CertificateFiles, TlsListener};
-use crate::api::{AppState, Limits, router};
+use crate::api::{AppState, Limits, record_all_held_denials, record_held_denials, router};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, EgressRules, RegistryCredentials, RegistryLimits};
@@ -53,8 +53,11 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     let auth =
         Arc::new(Authenticator::new(&config.auth, service.store.clone()).map_err(|e| CliError::Usage(e.to_string()))?);
     let auth_required = auth.is_required().await.map_err(|e| CliError::Unavailable(e.to_string()))?;
+    crate::auth::check_open_mode(&config, auth_required).map_err(CliError::Usage)?;
     let draining = Arc::new(AtomicBool::new(false));
     let state = AppState { service, registry_events_secret, draining: draining.clone(), auth };
+    tokio::spawn(record_held_denials(state.clone()));
+    let held_denials = state.clone();
     let limits = Limits {
         max_body_bytes: config.server.max_body_bytes,
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
@@ -88,6 +91,7 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
             tracing::warn!(seconds = bound.as_secs(), "in-flight requests did not finish in time; exiting");
         }
     }
+    record_all_held_denials(&held_denials).await;
     tracing::info!("stopped");
     Ok(())
 }

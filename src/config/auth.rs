@@ -1,5 +1,6 @@
-//! `[auth]`: who may call the API. With no tokens in the database, no `[[auth.oidc]]` issuer and
-//! `required = false`, the API is open (loopback only, unless `--insecure`).
+//! `[auth]`: who may call the API and how often. With no tokens in the database, no `[[auth.oidc]]`
+//! issuer and `required = false`, the API is open: loopback listeners and loopback `Host` names only, and
+//! refused at start-up next to an HSM or Vault key unless `open = true` says so.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,6 +18,18 @@ pub struct AuthConfig {
     /// Requests per minute each token or CI identity may make (bursts up to the same number); 0: no limit.
     #[serde(default = "default_rate")]
     pub rate_per_minute: u32,
+    /// Requests per minute each source address may make to the public routes (keys, checkpoint, health,
+    /// metrics, the OpenAPI document); 0: no limit.
+    #[serde(default = "default_public_rate")]
+    pub public_rate_per_minute: u32,
+    /// Refused authentications (401, 403) per minute each source address may have; beyond, its requests
+    /// are answered 429 before any authentication; 0: no limit.
+    #[serde(default = "default_failed_auth_rate")]
+    pub failed_auth_per_minute: u32,
+    /// Serve the open API although an HSM (`pkcs11`) or Vault key is configured: anyone on this host could
+    /// sign with it.
+    #[serde(default)]
+    pub open: bool,
     /// CI workload identity: OIDC issuers whose ID tokens are accepted.
     #[serde(default)]
     pub oidc: Vec<OidcConfig>,
@@ -24,12 +37,29 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { required: false, rate_per_minute: default_rate(), oidc: Vec::new() }
+        toml::from_str("").expect("an empty [auth] uses defaults")
+    }
+}
+
+impl AuthConfig {
+    /// Why this configuration may not start, if it may not.
+    pub(super) fn contradiction(&self) -> Option<&'static str> {
+        let closed = self.required || !self.oidc.is_empty();
+        (self.open && closed)
+            .then_some("[auth] open = true contradicts required = true and [[auth.oidc]] issuers: the API is not open")
     }
 }
 
 fn default_rate() -> u32 {
     600
+}
+
+fn default_public_rate() -> u32 {
+    600
+}
+
+fn default_failed_auth_rate() -> u32 {
+    60
 }
 
 /// One OIDC issuer (e.g. `https://token.actions.githubusercontent.com`, `https://gitlab.com`).

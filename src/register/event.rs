@@ -199,16 +199,24 @@ pub struct DeniedRequest<'a> {
     /// `METHOD /path`.
     pub route: &'a str,
     pub reason: &'a str,
+    /// How many refusals of the caller this entry stands for (see `auth::denials`): 1 for the first of a
+    /// minute, recorded at once; the rest of that minute in one entry whose `since` is the first of them.
+    pub count: u64,
+    pub since: Option<&'a str>,
 }
 
-/// The `request-denied` entry.
+/// The `request-denied` entry; `route`, `addr` and `reason` are those of the first refusal it counts.
 pub fn denied_entry(d: &DeniedRequest<'_>) -> Vec<u8> {
+    let mut details = json!({"reason": d.reason, "count": d.count});
+    if let Some(since) = d.since {
+        details["since"] = json!(since);
+    }
     canonical_json(&json!({
         "kind": "request-denied",
         "time": d.time,
         "actor": {"name": d.actor, "addr": d.addr},
         "subject": {"route": d.route},
-        "details": {"reason": d.reason},
+        "details": details,
     }))
 }
 

@@ -27,17 +27,9 @@ impl Service {
         Ok(self.log.append(Append::plain(entry)).await?.into())
     }
 
-    /// Records that `actor` was refused `route` (`METHOD /path`) and why.
-    pub async fn record_denial(
-        &self,
-        actor: &str,
-        addr: Option<&str>,
-        route: &str,
-        reason: &str,
-    ) -> Result<LogPosition, ServiceError> {
-        let time = now_rfc3339();
-        let entry = denied_entry(&DeniedRequest { time: &time, actor, addr, route, reason });
-        Ok(self.log.append(Append::plain(entry)).await?.into())
+    /// Records that a caller was refused a route, and why (one or several refusals, see `DeniedRequest`).
+    pub async fn record_denial(&self, denied: &DeniedRequest<'_>) -> Result<LogPosition, ServiceError> {
+        Ok(self.log.append(Append::plain(denied_entry(denied))).await?.into())
     }
 
     pub async fn record_registry_events(&self, envelope: &RegistryEnvelope) -> Result<RecordedEvents, ServiceError> {

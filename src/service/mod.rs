@@ -56,6 +56,8 @@ pub struct Service {
     /// The trust policies in force; replaced whole, so a verify sees one consistent set.
     policies: std::sync::RwLock<Arc<PolicySet>>,
     decisions: Arc<decision_cache::DecisionCache>,
+    /// Signed checkpoints by tree size (see `checkpoint.rs`).
+    checkpoints: checkpoint::CheckpointCache,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -109,6 +111,7 @@ impl Service {
             seen_key_versions,
             policies: Default::default(),
             decisions,
+            checkpoints: Default::default(),
         }
     }
 

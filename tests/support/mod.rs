@@ -483,6 +483,25 @@ impl Notarium {
         path
     }
 
+    /// `notarium token ARGS --output json` against the server's database.
+    pub fn token_cli(&self, args: &[&str]) -> serde_json::Value {
+        let out = run(Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .arg("token")
+            .args(args)
+            .args(["--output", "json"])
+            .current_dir(ROOT)
+            .env("NOTARIUM_DATABASE_URL", &self.database_url)
+            .env_remove("NOTARIUM_CONFIG"));
+        assert!(out.status.success(), "notarium token {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// A new token (`notarium token create ARGS`) and its id.
+    pub fn create_token(&self, args: &[&str]) -> (String, String) {
+        let made = self.token_cli(&[&["create"], args].concat());
+        (made["token"].as_str().unwrap().to_owned(), made["record"]["id"].as_str().unwrap().to_owned())
+    }
+
     /// Sends SIGTERM, as an orchestrator stopping the pod would.
     pub fn terminate(&self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
@@ -851,6 +870,23 @@ impl Drop for OpenBao {
     }
 }
 
+/// The embedded defaults' keys, for configurations that need more than the defaults.
+pub const EXAMPLE_KEYS: &str = r#"
+[[keys]]
+id = "dev-ecdsa"
+backend = "file"
+path = "keys.example/dev-ecdsa.pem"
+
+[[keys]]
+id = "dev-ed25519"
+backend = "file"
+path = "keys.example/dev-ed25519.pem"
+"#;
+
+/// Put first in a configuration: serve the open API although HSM or Vault keys are configured, for tests
+/// that sign with them without a token.
+pub const OPEN_WITH_BACKEND_KEYS: &str = "[auth]\nopen = true\n\n";
+
 impl Notarium {
     /// Starts with `config` (TOML) as its configuration file.
     pub fn start_with_config(config: &str, insecure: &[&str], env: &[(&str, &str)]) -> Self {
@@ -862,4 +898,24 @@ impl Notarium {
         env.push(("NOTARIUM_CONFIG", &path));
         Self::start_in(data_dir, insecure, &env)
     }
+}
+
+/// An ES256 signing key from a fixed seed (for ID tokens of a test issuer), and its public JWK under `kid`.
+pub fn ec_key(seed: u8, kid: &str) -> (jsonwebtoken::EncodingKey, serde_json::Value) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    use p256::pkcs8::EncodePrivateKey;
+    let secret = p256::SecretKey::from_slice(&[seed; 32]).unwrap();
+    let pem = secret.to_pkcs8_pem(Default::default()).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+    let point = secret.public_key().to_sec1_point(false);
+    let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+        "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()), "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())});
+    (key, jwk)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
