@@ -104,6 +104,12 @@ impl From<AuthError> for ApiError {
                 "The token request is invalid",
                 detail,
             ),
+            AuthError::InvalidLifetime(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-token-lifetime",
+                "The token lifetime is malformed or past the limit",
+                detail,
+            ),
             AuthError::ProviderUnavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "identity-provider-unavailable",

@@ -170,6 +170,8 @@ pub enum AuthError {
     RateLimited(u64),
     #[error("invalid token request: {0}")]
     InvalidSpec(String),
+    #[error("invalid token lifetime: {0}")]
+    InvalidLifetime(String),
     #[error("identity provider unavailable: {0}")]
     ProviderUnavailable(String),
     #[error(transparent)]
