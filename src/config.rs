@@ -439,13 +439,42 @@ impl Config {
         self.log.key.clone().or_else(|| self.keys.iter().any(|k| k.id() == "dev-ed25519").then(|| "dev-ed25519".into()))
     }
 
+    /// Every file the configuration names that holds a secret (private keys, PINs, tokens, passwords), with
+    /// what it is for; the committed example keys are left out (public development material).
+    pub fn secret_files(&self) -> Vec<(String, PathBuf)> {
+        let mut files = Vec::new();
+        for key in &self.keys {
+            let named = |what: &str| format!("[[keys]] {:?} {what}", key.id());
+            match key {
+                KeyConfig::File { path, .. } if !is_example_key(path) => files.push((named("path"), path.clone())),
+                KeyConfig::File { .. } => {}
+                KeyConfig::Pkcs11(k) => files.extend(k.pin_file.clone().map(|f| (named("pin_file"), f))),
+                KeyConfig::Vault(k) => {
+                    files.extend(k.token_file.clone().map(|f| (named("token_file"), f)));
+                    files.extend(k.secret_id_file.clone().map(|f| (named("secret_id_file"), f)));
+                }
+            }
+        }
+        for (host, auth) in &self.registries.auth {
+            files.extend(auth.password_file.clone().map(|f| (format!("[registries.auth] {host:?} password_file"), f)));
+        }
+        files.extend(self.events.registry_secret_file.clone().map(|f| ("[events] registry_secret_file".into(), f)));
+        files.extend(self.server.tls_key.clone().map(|f| ("[server] tls_key".into(), f)));
+        files
+    }
+
     /// True when any key comes from the committed example keys.
     pub fn uses_example_keys(&self) -> bool {
         self.keys.iter().any(|k| match k {
-            KeyConfig::File { path, .. } => path.components().any(|c| c.as_os_str() == "keys.example"),
+            KeyConfig::File { path, .. } => is_example_key(path),
             KeyConfig::Pkcs11(_) | KeyConfig::Vault(_) => false,
         })
     }
+}
+
+/// A key file from the committed `keys.example/` folder.
+fn is_example_key(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "keys.example")
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 mod client;
 mod keyring;
 mod log;
+mod secret_files;
 mod serve;
 mod tls;
 mod token;

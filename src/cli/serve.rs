@@ -27,6 +27,7 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
              the pkcs11 or vault backend"
         );
     }
+    super::secret_files::warn_about_readable_secret_files(&config);
     let keys = super::keyring::load_keys(&config)?;
     let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     let registry =

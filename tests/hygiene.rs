@@ -1,0 +1,187 @@
+//! Hygiene of a running notarium: the data folder and database are owner-only whatever the umask, secret
+//! files open to others are named at start-up, token lifetimes are bounded, registry event numbers are
+//! exact integers, the checkpoint key signs nothing else, and a slow client cannot hold a connection.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+use support::*;
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// A `notarium serve` started here, killed on drop.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `notarium serve` on embedded defaults under `umask 000`, its data in `data_dir` (not created yet);
+/// returns once it listens.
+fn serve_with_open_umask(data_dir: &Path) -> Served {
+    let mut served = Served(
+        Command::new("sh")
+            .args(["-c", "umask 000 && exec \"$0\" serve", env!("CARGO_BIN_EXE_notarium")])
+            .current_dir(ROOT)
+            .env("NOTARIUM_LISTEN", "127.0.0.1:0")
+            .env("NOTARIUM_DATA_DIR", data_dir)
+            .env("NOTARIUM_POLICIES_DIR", data_dir.with_file_name("no-policies"))
+            .env_remove("NOTARIUM_DATABASE_URL")
+            .env_remove("NOTARIUM_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = String::new();
+    for line in BufReader::new(served.0.stderr.take().unwrap()).lines().map_while(Result::ok) {
+        if line.starts_with("notarium listening on ") {
+            return served;
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    panic!("notarium did not start: {log}");
+}
+
+#[test]
+fn a_fresh_data_folder_and_its_database_are_owner_only_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh").join("data");
+    let server = serve_with_open_umask(&data);
+    let modes = (mode(&data), mode(&data.join("notarium.db")));
+    let companions: Vec<_> = ["notarium.db-wal", "notarium.db-shm"]
+        .iter()
+        .map(|name| data.join(name))
+        .filter(|path| path.exists())
+        .map(|path| (path.file_name().unwrap().to_owned(), mode(&path)))
+        .collect();
+    drop(server);
+    assert_eq!(modes, (0o700, 0o600));
+    assert!(!companions.is_empty(), "WAL mode keeps -wal and -shm files while the server runs");
+    assert!(companions.iter().all(|(_, mode)| *mode == 0o600), "{companions:?}");
+}
+
+#[test]
+fn secret_files_open_to_group_or_others_are_named_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (open, closed) = (dir.path().join("open.pem"), dir.path().join("closed.pem"));
+    for (path, mode) in [(&open, 0o644), (&closed, 0o600)] {
+        std::fs::copy(Path::new(ROOT).join("keys.example/dev-ecdsa.pem"), path).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let pin = dir.path().join("pin");
+    std::fs::write(&pin, "1234").unwrap();
+    std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let config = format!(
+        "[[keys]]\nid = \"open\"\nbackend = \"file\"\npath = \"{}\"\n\n[[keys]]\nid = \"closed\"\nbackend = \"file\"\n\
+         path = \"{}\"\n\n[[keys]]\nid = \"hsm\"\nbackend = \"pkcs11\"\nmodule = \"/nonexistent.so\"\n\
+         token_label = \"t\"\nkey_label = \"k\"\npin_file = \"{}\"\n",
+        open.display(),
+        closed.display(),
+        pin.display()
+    );
+    let notarium = Notarium::start_with_config(&config, &[], &[]);
+    let log = notarium.log();
+    assert!(log.contains(&format!("[[keys]] \"open\" path {} is open to group or others (mode 644)", open.display())));
+    assert!(
+        log.contains(&format!("[[keys]] \"hsm\" pin_file {} is open to group or others (mode 640)", pin.display()))
+    );
+    assert!(!log.contains(&closed.display().to_string()), "{log}");
+    assert!(!log.contains("1234"), "{log}");
+}
+
+/// `method path` with `token` as bearer; status and JSON answer.
+fn call(server: &Notarium, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let url = format!("{}{path}", server.url);
+    let mut request = if method == "GET" { client().get(url) } else { client().post(url) };
+    if !token.is_empty() {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// `notarium token create ARGS --output json` against the server's database: exit code, stdout, stderr.
+fn token_create(server: &Notarium, args: &[&str]) -> (i32, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["token", "create", "--output", "json"])
+        .args(args)
+        .current_dir(ROOT)
+        .env("NOTARIUM_DATABASE_URL", server.database_url())
+        .env_remove("NOTARIUM_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let made = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap(), made, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_token_lifetime_past_ten_years_is_a_400_over_the_api_and_a_usage_error_in_the_cli() {
+    let server = Notarium::start_with_config("[auth]\nrequired = true\n", &[], &[]);
+    let (exit, admin, _) = token_create(&server, &["--role", "admin"]);
+    assert_eq!(exit, 0);
+    let admin = admin["token"].as_str().unwrap();
+
+    for expires in ["3000000d", "99999999999999999999d", "3651d"] {
+        let body = json!({"role": "auditor", "expires": expires});
+        let (status, problem) = call(&server, "POST", "/v1/tokens", admin, Some(body));
+        assert_eq!(status, 400, "{expires}: {problem}");
+        assert_eq!(problem["type"], "https://notarium.dev/problems/invalid-token-lifetime");
+        assert!(problem["detail"].as_str().unwrap().contains("10 years (3650d)"), "{problem}");
+    }
+    let (status, made) =
+        call(&server, "POST", "/v1/tokens", admin, Some(json!({"role": "auditor", "expires": "3650d"})));
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(call(&server, "GET", "/healthz", "", None).0, 200, "the server is still there");
+
+    let (exit, _, stderr) = token_create(&server, &["--role", "auditor", "--expires", "3000000d"]);
+    assert_eq!(exit, 2, "{stderr}");
+    assert!(stderr.contains("10 years (3650d)"), "{stderr}");
+}
+
+#[test]
+fn registry_events_with_numbers_other_than_exact_integers_are_refused_naming_the_field() {
+    let config = "[events]\nregistry_secret_env = \"NOTARIUM_TEST_EVENTS_SECRET\"\n";
+    let notarium = Notarium::start_with_config(config, &[], &[("NOTARIUM_TEST_EVENTS_SECRET", "s3")]);
+    let post = |size: &str| {
+        let body = format!(
+            r#"{{"events": [{{"id": "e-{size}", "action": "push", "target": {{"repository": "a/b", "size": {size}}}}}]}}"#
+        );
+        let response = client()
+            .post(format!("{}/v1/events/registry", notarium.url))
+            .header("Content-Type", "application/json")
+            .bearer_auth("s3")
+            .body(body)
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.json::<Value>().unwrap())
+    };
+    let (_, before) = call(&notarium, "GET", "/v1/log/entries?start=0&end=1000", "", None);
+    for size in ["1.5", "2.0", "9007199254740993", "1e3"] {
+        let (status, problem) = post(size);
+        assert_eq!(status, 400, "{size}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("events[0].target.size"), "{problem}");
+    }
+    let (_, after) = call(&notarium, "GET", "/v1/log/entries?start=0&end=1000", "", None);
+    assert_eq!(before["entries"].as_array().unwrap().len(), after["entries"].as_array().unwrap().len());
+    let (status, recorded) = post("1234");
+    assert_eq!((status, recorded["recorded"].as_u64()), (200, Some(1)), "{recorded}");
+}
