@@ -102,22 +102,6 @@ fn secret_files_open_to_group_or_others_are_named_at_start_up() {
     assert!(!log.contains("1234"), "{log}");
 }
 
-/// `method path` with `token` as bearer; status and JSON answer.
-fn call(server: &Notarium, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let url = format!("{}{path}", server.url);
-    let mut request = if method == "GET" { client().get(url) } else { client().post(url) };
-    if !token.is_empty() {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 /// `notarium token create ARGS --output json` against the server's database: exit code, stdout, stderr.
 fn token_create(server: &Notarium, args: &[&str]) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_notarium"))

@@ -513,6 +513,32 @@ impl Drop for Notarium {
     }
 }
 
+/// `method path` with `token` as bearer (none when empty); status and JSON (or text) answer.
+pub fn call(
+    server: &Notarium,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("{}{path}", server.url);
+    let mut request = match method {
+        "GET" => client().get(url),
+        "DELETE" => client().delete(url),
+        _ => client().post(url),
+    };
+    if !token.is_empty() {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
 /// Number of rows in the signatures table of a notarium database.
 pub fn signature_rows(database_url: &str) -> i64 {
     tokio::runtime::Runtime::new()
