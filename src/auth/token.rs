@@ -8,16 +8,17 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::{AuthError, Principal, Role, Scope};
 use crate::store::{TokenRecord, TokenStore};
 
 const PREFIX: &str = "ntk_";
 
-/// A token just made: the only moment its secret exists outside the caller's hands.
+/// A token just made: the only moment its secret exists outside the caller's hands (overwritten on drop).
 pub struct ApiToken {
     pub id: String,
-    secret: String,
+    secret: Zeroizing<String>,
 }
 
 impl ApiToken {
@@ -26,16 +27,18 @@ impl ApiToken {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut id).expect("the OS has randomness");
         getrandom::fill(&mut secret).expect("the OS has randomness");
-        Self { id: hex(&id), secret: URL_SAFE_NO_PAD.encode(secret) }
+        let token = Self { id: hex(&id), secret: Zeroizing::new(URL_SAFE_NO_PAD.encode(secret)) };
+        secret.zeroize();
+        token
     }
 
     /// The token as the client sends it.
     pub fn reveal(&self) -> String {
-        format!("{PREFIX}{}_{}", self.id, self.secret)
+        format!("{PREFIX}{}_{}", self.id, self.secret.as_str())
     }
 
     pub fn sha256(&self) -> String {
-        hash(&self.reveal())
+        hash(&Zeroizing::new(self.reveal()))
     }
 
     pub fn looks_like(bearer: &str) -> bool {

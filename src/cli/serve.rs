@@ -240,7 +240,7 @@ async fn record_key_versions(service: &Service) {
     }
 }
 
-fn registry_events_secret(config: &Config) -> Result<Option<Arc<str>>, CliError> {
+fn registry_events_secret(config: &Config) -> Result<Option<Arc<zeroize::Zeroizing<String>>>, CliError> {
     let events = &config.events;
     if events.registry_secret_env.is_none() && events.registry_secret_file.is_none() {
         return Ok(None);
@@ -252,7 +252,7 @@ fn registry_events_secret(config: &Config) -> Result<Option<Arc<str>>, CliError>
     )
     .map_err(CliError::Usage)?;
     let secret = source.read().map_err(|e| CliError::Usage(format!("[events] registry_secret: {e}")))?;
-    Ok(Some(Arc::from(secret)))
+    Ok(Some(Arc::new(secret)))
 }
 
 fn init_tracing() {
@@ -269,16 +269,14 @@ fn init_tracing() {
 fn registry_credentials(config: &Config) -> Result<HashMap<String, RegistryCredentials>, CliError> {
     let mut credentials = HashMap::new();
     for (host, auth) in &config.registries.auth {
-        let password = match (&auth.password_env, &auth.password_file) {
-            (Some(var), _) => std::env::var(var)
-                .map_err(|_| CliError::Usage(format!("registry {host}: environment variable {var} is not set")))?,
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .map(|s| s.trim_end().to_owned())
-                .map_err(|e| CliError::Usage(format!("registry {host}: cannot read {}: {e}", file.display())))?,
+        let source = match (&auth.password_env, &auth.password_file) {
+            (Some(var), _) => crate::keys::SecretSource::Env(var.clone()),
+            (None, Some(file)) => crate::keys::SecretSource::File(file.clone()),
             (None, None) => {
                 return Err(CliError::Usage(format!("registry {host}: set password_env or password_file")));
             }
         };
+        let password = source.read().map_err(|e| CliError::Usage(format!("registry {host}: {e}")))?;
         credentials.insert(host.clone(), RegistryCredentials { username: auth.username.clone(), password });
     }
     Ok(credentials)

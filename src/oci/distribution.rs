@@ -27,7 +27,7 @@ const RACING_WRITE_ATTEMPTS: u32 = 4;
 #[derive(Clone)]
 pub struct RegistryCredentials {
     pub username: String,
-    pub password: String,
+    pub password: zeroize::Zeroizing<String>,
 }
 
 impl std::fmt::Debug for RegistryCredentials {
@@ -100,7 +100,7 @@ impl DistributionRegistry {
     fn authorize(&self, request: RequestBuilder, repo: &Repository, token: Option<&str>) -> RequestBuilder {
         match (token, self.credentials.get(&repo.registry)) {
             (Some(token), _) => request.bearer_auth(token),
-            (None, Some(c)) => request.basic_auth(&c.username, Some(&c.password)),
+            (None, Some(c)) => request.basic_auth(&c.username, Some(c.password.as_str())),
             (None, None) => request,
         }
     }
@@ -114,7 +114,7 @@ impl DistributionRegistry {
         let mut request =
             self.http.get(&challenge.realm).query(&[("service", challenge.service.as_str()), ("scope", scope)]);
         if let Some(c) = self.credentials.get(&repo.registry) {
-            request = request.basic_auth(&c.username, Some(&c.password));
+            request = request.basic_auth(&c.username, Some(c.password.as_str()));
         }
         let response = self.dispatch(repo, request).await?;
         if !response.status().is_success() {
@@ -515,7 +515,7 @@ mod tests {
 
     #[test]
     fn credentials_never_print_the_password() {
-        let c = RegistryCredentials { username: "ci".into(), password: "hunter2".into() };
+        let c = RegistryCredentials { username: "ci".into(), password: zeroize::Zeroizing::new("hunter2".into()) };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }
