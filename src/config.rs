@@ -51,7 +51,9 @@ pub struct EventsConfig {
 pub struct LogConfig {
     /// The checkpoint's origin line (and the note key name).
     pub origin: Option<String>,
-    /// The Ed25519 key (`id` or `id@N`) that signs checkpoints; by default `dev-ed25519` when configured.
+    /// The Ed25519 key (`id` or `id@N`) that signs checkpoints, and nothing else: no image or attestation is
+    /// signed with it and no policy may trust it. By default `dev-log` when configured (the embedded
+    /// defaults do).
     pub key: Option<String>,
 }
 
@@ -336,8 +338,11 @@ fn default_reload_secs() -> u64 {
 fn default_cache_secs() -> u64 {
     30
 }
+/// The committed example key that signs checkpoints in the embedded defaults.
+const DEV_LOG_KEY: &str = "dev-log";
+
 fn example_keys() -> Vec<KeyConfig> {
-    ["dev-ecdsa", "dev-ed25519"]
+    ["dev-ecdsa", "dev-ed25519", DEV_LOG_KEY]
         .into_iter()
         .map(|id| KeyConfig::File { id: id.into(), path: PathBuf::from("keys.example").join(format!("{id}.pem")) })
         .collect()
@@ -420,6 +425,12 @@ impl Config {
         if self.keys.is_empty() {
             return Err(ConfigError::Invalid("no [[keys]] configured".into()));
         }
+        if let Some(key) = &self.log.key {
+            let id = key.split_once('@').map_or(key.as_str(), |(id, _)| id);
+            if !self.keys.iter().any(|k| k.id() == id) {
+                return Err(ConfigError::Invalid(format!("[log] key {key:?} is not one of the [[keys]]")));
+            }
+        }
         if let Some(cap) = self.policies.evidence.zero_cap() {
             return Err(ConfigError::Invalid(format!("[policies.evidence] {cap} must be at least 1")));
         }
@@ -434,9 +445,19 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("notarium.db").display()))
     }
 
-    /// The key that signs checkpoints, if any: `[log] key`, else the example Ed25519 key when configured.
+    /// The key that signs checkpoints, if any: `[log] key`, else the example log key `dev-log` when configured.
     pub fn log_key(&self) -> Option<String> {
-        self.log.key.clone().or_else(|| self.keys.iter().any(|k| k.id() == "dev-ed25519").then(|| "dev-ed25519".into()))
+        self.log.key.clone().or_else(|| self.keys.iter().any(|k| k.id() == DEV_LOG_KEY).then(|| DEV_LOG_KEY.into()))
+    }
+
+    /// The committed example file behind the checkpoint key, when that is what signs checkpoints.
+    pub fn example_log_key_file(&self) -> Option<&Path> {
+        let log_key = self.log_key()?;
+        let id = log_key.split_once('@').map_or(log_key.as_str(), |(id, _)| id);
+        self.keys.iter().find_map(|k| match k {
+            KeyConfig::File { id: key_id, path } if key_id == id && is_example_key(path) => Some(path.as_path()),
+            _ => None,
+        })
     }
 
     /// Every file the configuration names that holds a secret (private keys, PINs, tokens, passwords), with
@@ -486,8 +507,10 @@ mod tests {
         let c = Config::load(None, &HashMap::new()).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.database_url(), "sqlite://data/notarium.db");
-        assert_eq!(c.keys.len(), 2);
+        assert_eq!(c.keys.len(), 3);
         assert!(c.uses_example_keys());
+        assert_eq!(c.log_key().as_deref(), Some("dev-log"));
+        assert_eq!(c.example_log_key_file(), Some(Path::new("keys.example/dev-log.pem")));
         assert_eq!(c.server.max_body_bytes, 1024 * 1024);
         assert_eq!(c.registries.insecure, ["127.0.0.1:5000", "localhost:5000"]);
     }
@@ -644,6 +667,22 @@ keys = ["prod"]
         std::fs::write(&path, "[policies.evidence]\nmax_layer = 1\n").unwrap();
         let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("max_layer"), "{err}");
+    }
+
+    #[test]
+    fn the_log_key_is_one_of_the_keys_and_never_defaults_to_an_image_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        let keys = "[[keys]]\nid = \"dev-ed25519\"\nbackend = \"file\"\npath = \"keys.example/dev-ed25519.pem\"\n";
+        std::fs::write(&path, keys).unwrap();
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(c.log_key(), None, "an image key is not taken for the log");
+        std::fs::write(&path, format!("{keys}[log]\nkey = \"hsm-log@2\"\n")).unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.contains("[log] key \"hsm-log@2\" is not one of the [[keys]]"), "{err}");
+        std::fs::write(&path, format!("{keys}[log]\nkey = \"dev-ed25519@1\"\n")).unwrap();
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(c.example_log_key_file(), Some(Path::new("keys.example/dev-ed25519.pem")));
     }
 
     #[test]

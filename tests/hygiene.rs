@@ -169,3 +169,79 @@ fn registry_events_with_numbers_other_than_exact_integers_are_refused_naming_the
     let (status, recorded) = post("1234");
     assert_eq!((status, recorded["recorded"].as_u64()), (200, Some(1)), "{recorded}");
 }
+
+/// `POST /v1/sign` (or `/v1/attest`) of `image` with `key` as the caller holding `token` (none when empty).
+fn sign_with(server: &Notarium, token: &str, route: &str, image: &str, key: &str) -> (u16, Value) {
+    let body = json!({"image": image, "key": key, "predicate_type": "https://cyclonedx.org/bom", "predicate": {}});
+    call(server, "POST", route, token, Some(body))
+}
+
+#[test]
+fn the_checkpoint_key_signs_no_image_for_anyone_and_a_dev_one_is_a_loud_warning() {
+    let registry = Registry::start();
+    let digest = push_image(&registry, "hygiene/app", "v1", "hygiene");
+    let image = format!("{}/hygiene/app@{digest}", registry.host);
+    let server = Notarium::start_with_config("[auth]\nrequired = true\n", &[&registry.host], &[]);
+    assert!(
+        server.log().contains("THE REGISTER'S CHECKPOINTS ARE SIGNED WITH A PUBLIC EXAMPLE KEY"),
+        "{}",
+        server.log()
+    );
+    let repos = format!("{}/**", registry.host);
+    let (_, signer, _) = token_create(&server, &["--role", "signer", "--repos", &repos, "--keys", "*"]);
+    let (_, named, _) = token_create(&server, &["--role", "signer", "--repos", &repos, "--keys", "dev-log,dev-ecdsa"]);
+    let (signer, named) = (signer["token"].as_str().unwrap(), named["token"].as_str().unwrap());
+
+    for route in ["/v1/sign", "/v1/attest"] {
+        let (status, problem) = sign_with(&server, signer, route, &image, "dev-log");
+        assert_eq!(status, 403, "{route}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("may not sign with key dev-log"), "{problem}");
+        let (status, problem) = sign_with(&server, named, route, &image, "dev-log");
+        assert_eq!(status, 403, "{route}: {problem}");
+        assert_eq!(problem["type"], "https://notarium.dev/problems/reserved-key");
+        assert!(problem["detail"].as_str().unwrap().contains("register's checkpoint key ([log] key)"), "{problem}");
+    }
+    assert_eq!(sign_with(&server, signer, "/v1/sign", &image, "dev-ecdsa").0, 201);
+    assert_eq!(call(&server, "GET", "/v1/log/checkpoint", "", None).0, 200, "checkpoints are still signed");
+}
+
+/// `notarium serve` with `policy` as the only policy file: its exit code and what it printed.
+fn serve_with_policy(policy: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/trust.yaml"), policy).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .arg("serve")
+        .current_dir(ROOT)
+        .env("NOTARIUM_LISTEN", "127.0.0.1:0")
+        .env("NOTARIUM_DATA_DIR", dir.path())
+        .env("NOTARIUM_POLICIES_DIR", dir.path().join("policies"))
+        .env_remove("NOTARIUM_DATABASE_URL")
+        .env_remove("NOTARIUM_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_policy_that_trusts_the_checkpoint_key_is_refused_at_start_naming_file_and_line() {
+    let policy = "policies:\n  - name: p\n    images: [\"r.example/**\"]\n    authorities:\n      - key: dev-ecdsa\n      - key: dev-log\n";
+    let (exit, stderr) = serve_with_policy(policy);
+    assert_eq!(exit, 2, "{stderr}");
+    assert!(
+        stderr.contains("trust.yaml line 6: policy \"p\", authorities: dev-log is the register's checkpoint key"),
+        "{stderr}"
+    );
+
+    // Its public key, inline, is refused the same way.
+    let server = Notarium::start(&[]);
+    let (_, pem) = server.get_text("/v1/keys/dev-log/public.pem");
+    let block: String = pem.lines().map(|l| format!("          {l}\n")).collect();
+    let inline = format!(
+        "policies:\n  - name: p\n    images: [\"r.example/**\"]\n    authorities:\n      - public_key: |\n{block}"
+    );
+    let (exit, stderr) = serve_with_policy(&inline);
+    assert_eq!(exit, 2, "{stderr}");
+    assert!(stderr.contains("public_key #1 is the register's checkpoint key ([log] key dev-log)"), "{stderr}");
+}

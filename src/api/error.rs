@@ -249,6 +249,12 @@ fn key_problem(error: &KeyError, detail: String) -> ApiError {
         KeyError::MalformedReference(_) => {
             ApiError::new(StatusCode::BAD_REQUEST, "malformed-key-reference", "Key reference is malformed", detail)
         }
+        KeyError::Reserved(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "reserved-key",
+            "The key is reserved for the register's checkpoints",
+            detail,
+        ),
         KeyError::Backend { .. } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "key-backend-unavailable",

@@ -15,7 +15,7 @@ use crate::api::{AppState, Limits, router};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, RegistryCredentials};
-use crate::service::{Layouts, RegisterSettings, Service, check_distinct_keys};
+use crate::service::{Layouts, RegisterSettings, Service, check_policy_keys};
 
 pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
     init_tracing();
@@ -25,6 +25,13 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
         tracing::warn!(
             "USING THE EXAMPLE KEYS FROM keys.example/: THEY ARE PUBLIC AND NOT FOR PRODUCTION; configure [[keys]] with \
              the pkcs11 or vault backend"
+        );
+    }
+    if let Some(file) = config.example_log_key_file() {
+        tracing::warn!(
+            file = %file.display(),
+            "THE REGISTER'S CHECKPOINTS ARE SIGNED WITH A PUBLIC EXAMPLE KEY: anyone can sign a checkpoint that \
+             verifies, so they prove nothing; set [log] key to an Ed25519 key of your own (pkcs11 or vault backend)"
         );
     }
     super::secret_files::warn_about_readable_secret_files(&config);
@@ -37,7 +44,7 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
     service.evidence_limits = config.policies.evidence.clone();
     let policies = load_policies(&config)?;
-    check_distinct_keys(&service.keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
+    check_policy_keys(&service.keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = Arc::new(service);
@@ -170,7 +177,7 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
             }
         };
         let loaded = match crate::policy::PolicySet::load_dir(&config.dir) {
-            Ok(set) => check_distinct_keys(&service.keys, &set).await.map(|()| set),
+            Ok(set) => check_policy_keys(&service.keys, &set).await.map(|()| set),
             Err(e) => Err(e),
         };
         match loaded {
