@@ -88,6 +88,29 @@ pub struct ServerConfig {
     /// A request that has not produced its response after this long is answered 408.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// A request's head (request line and headers) must arrive complete within this long of the server
+    /// waiting for it; this also bounds how long a kept-alive connection waits for its next request.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// A connection on which no byte moves either way for this long is closed (a stalled body, an answer
+    /// the client does not read). Must exceed `request_timeout_secs`: a request being handled moves no bytes.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_idle_timeout() -> u64 {
+    120
+}
+
+fn default_max_connections() -> usize {
+    1024
 }
 
 fn default_request_timeout() -> u64 {
@@ -348,6 +371,29 @@ fn example_keys() -> Vec<KeyConfig> {
         .collect()
 }
 
+impl ServerConfig {
+    fn check_connection_limits(&self) -> Result<(), ConfigError> {
+        for (name, value) in
+            [("header_timeout_secs", self.header_timeout_secs), ("idle_timeout_secs", self.idle_timeout_secs)]
+        {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("[server] {name} must be at least 1")));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid("[server] max_connections must be at least 1".into()));
+        }
+        if self.idle_timeout_secs <= self.request_timeout_secs {
+            return Err(ConfigError::Invalid(format!(
+                "[server] idle_timeout_secs ({}) must exceed request_timeout_secs ({}): a request being handled moves \
+                 no bytes, and would be cut",
+                self.idle_timeout_secs, self.request_timeout_secs
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         toml::from_str("").expect("empty server section uses defaults")
@@ -425,6 +471,7 @@ impl Config {
         if self.keys.is_empty() {
             return Err(ConfigError::Invalid("no [[keys]] configured".into()));
         }
+        self.server.check_connection_limits()?;
         if let Some(key) = &self.log.key {
             let id = key.split_once('@').map_or(key.as_str(), |(id, _)| id);
             if !self.keys.iter().any(|k| k.id() == id) {
@@ -619,6 +666,10 @@ secret_id_file = "/run/secret"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("notarium.example.toml");
         let c = Config::load(Some(&path), &HashMap::new()).unwrap();
         assert_eq!(c.server.request_timeout_secs, 60);
+        assert_eq!(
+            (c.server.header_timeout_secs, c.server.idle_timeout_secs, c.server.max_connections),
+            (10, 120, 1024)
+        );
         assert_eq!(c.auth.rate_per_minute, 600);
         assert!(!c.auth.required && c.auth.oidc.is_empty());
         assert_eq!(c.policies.evidence, crate::oci::EvidenceLimits::default());
@@ -683,6 +734,22 @@ keys = ["prod"]
         std::fs::write(&path, format!("{keys}[log]\nkey = \"dev-ed25519@1\"\n")).unwrap();
         let c = Config::load(Some(&path), &HashMap::new()).unwrap();
         assert_eq!(c.example_log_key_file(), Some(Path::new("keys.example/dev-ed25519.pem")));
+    }
+
+    #[test]
+    fn connection_limits_are_positive_and_the_idle_timeout_outlasts_a_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        let load = |server: &str| {
+            std::fs::write(&path, format!("[server]\n{server}\n")).unwrap();
+            Config::load(Some(&path), &HashMap::new()).map_err(|e| e.to_string())
+        };
+        let c = load("header_timeout_secs = 2\nidle_timeout_secs = 61\nmax_connections = 3").unwrap();
+        assert_eq!((c.server.header_timeout_secs, c.server.idle_timeout_secs, c.server.max_connections), (2, 61, 3));
+        assert!(load("max_connections = 0").unwrap_err().contains("max_connections must be at least 1"));
+        assert!(load("header_timeout_secs = 0").unwrap_err().contains("header_timeout_secs must be at least 1"));
+        let e = load("request_timeout_secs = 300").unwrap_err();
+        assert!(e.contains("idle_timeout_secs (120) must exceed request_timeout_secs (300)"), "{e}");
     }
 
     #[test]

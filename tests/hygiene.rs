@@ -4,10 +4,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::*;
@@ -244,4 +246,47 @@ fn a_policy_that_trusts_the_checkpoint_key_is_refused_at_start_naming_file_and_l
     let (exit, stderr) = serve_with_policy(&inline);
     assert_eq!(exit, 2, "{stderr}");
     assert!(stderr.contains("public_key #1 is the register's checkpoint key ([log] key dev-log)"), "{stderr}");
+}
+
+/// A raw connection to `server` that has sent `bytes`.
+fn connect_and_send(server: &Notarium, bytes: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    stream.write_all(bytes.as_bytes()).unwrap();
+    stream
+}
+
+/// Everything `stream` receives until the server closes it; panics if it is still open after `wait`.
+fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> String {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut received = Vec::new();
+    match stream.read_to_end(&mut received) {
+        Ok(_) => String::from_utf8_lossy(&received).into_owned(),
+        Err(e) => panic!("the connection was still open after {wait:?} ({e}); received {received:?}"),
+    }
+}
+
+#[test]
+fn a_connection_that_sends_half_a_request_line_is_cut_after_the_header_timeout() {
+    let server = Notarium::start_with_config("[server]\nheader_timeout_secs = 1\n", &[], &[]);
+    let mut slow = connect_and_send(&server, "GET /heal");
+    read_until_closed(&mut slow, Duration::from_secs(20));
+    let mut idle = connect_and_send(&server, "");
+    read_until_closed(&mut idle, Duration::from_secs(20));
+    assert_eq!(call(&server, "GET", "/healthz", "", None).0, 200, "whole requests are still served");
+}
+
+#[test]
+fn connections_past_max_connections_wait_until_one_closes() {
+    let config = "[server]\nmax_connections = 2\nheader_timeout_secs = 60\n";
+    let server = Notarium::start_with_config(config, &[], &[]);
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let held: Vec<_> = (0..2).map(|_| connect_and_send(&server, "GET /healthz HTTP/1.1\r\n")).collect();
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let mut third = connect_and_send(&server, &request);
+    third.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let unanswered = third.read(&mut [0; 64]).unwrap_err().kind();
+    assert!(matches!(unanswered, std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "{unanswered:?}");
+    drop(held);
+    let answer = read_until_closed(&mut third, Duration::from_secs(20));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

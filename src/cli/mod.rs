@@ -6,6 +6,7 @@
 
 mod client;
 mod keyring;
+mod listener;
 mod log;
 mod secret_files;
 mod serve;

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::CliError;
-use axum::serve::ListenerExt;
 
 use super::tls::{CertificateFiles, TlsListener};
 use crate::api::{AppState, Limits, router};
@@ -66,7 +65,7 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
         max_body_bytes: config.server.max_body_bytes,
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
     };
-    let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state, limits);
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .map_err(|e| CliError::Unavailable(format!("cannot listen on {}: {e}", config.server.listen)))?;
@@ -76,27 +75,35 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     let (stopping, stopped) = tokio::sync::oneshot::channel();
     let drain = Duration::from_secs(config.server.shutdown_drain_secs);
     let shutdown = drain_then_stop(draining, drain, stopping);
+    let connections = connection_limits(&config);
     let server = match tls {
         Some(files) => {
-            let listener = TlsListener::start(listener, files)?.tap_io(|_| ());
+            let listener = TlsListener::start(listener, files)?;
             eprintln!("notarium listening on https://{address}");
-            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await })
+            tokio::spawn(super::listener::serve(listener, app, connections, shutdown))
         }
         None => {
             eprintln!("notarium listening on http://{address}");
-            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await })
+            tokio::spawn(super::listener::serve(listener, app, connections, shutdown))
         }
     };
     let bound = Duration::from_secs(config.server.shutdown_timeout_secs);
     tokio::select! {
-        served = server => served.map_err(|e| CliError::Unavailable(e.to_string()))?
-            .map_err(|e| CliError::Unavailable(e.to_string()))?,
+        served = server => served.map_err(|e| CliError::Unavailable(e.to_string()))?,
         () = async { let _ = stopped.await; tokio::time::sleep(bound).await } => {
             tracing::warn!(seconds = bound.as_secs(), "in-flight requests did not finish in time; exiting");
         }
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+fn connection_limits(config: &Config) -> super::listener::ConnectionLimits {
+    super::listener::ConnectionLimits {
+        header_timeout: Duration::from_secs(config.server.header_timeout_secs),
+        idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
+        max_connections: config.server.max_connections,
+    }
 }
 
 fn certificate_files(config: &Config) -> Option<CertificateFiles> {
