@@ -186,7 +186,9 @@ impl DistributionRegistry {
         Ok(Some(Manifest { bytes, media_type: normalize_media_type(&media_type), digest }))
     }
 
-    /// One page of the referrers API and the next page's URL; `None` on 404 (no referrers API).
+    /// One page of the referrers API and the next page's URL; `None` when the registry has no usable
+    /// referrers API: it answers 404 (distribution), 429 or a redirect, was redirected to another origin, or
+    /// serves something that is not an image index (GHCR). The fallback tag then stands in.
     async fn referrers_page(
         &self,
         repo: &Repository,
@@ -194,15 +196,29 @@ impl DistributionRegistry {
         url: &str,
     ) -> Result<Option<(ReferrersIndex, Option<String>)>, OciError> {
         let response = self.send(repo, false, |c| c.get(url).header(header::ACCEPT, OCI_INDEX)).await?;
-        match response.status() {
-            StatusCode::NOT_FOUND => return Ok(None),
-            s if s.is_success() => {}
-            _ => return Err(self.refused(repo, format!("GET referrers {subject}"), response).await),
+        let status = response.status();
+        let elsewhere = reqwest::Url::parse(url).map(|asked| asked.origin()) != Ok(response.url().origin());
+        if status == StatusCode::NOT_FOUND
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status.is_redirection()
+            || elsewhere
+        {
+            tracing::debug!(registry = %repo.registry, status = status.as_u16(), elsewhere, "no usable referrers API");
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.refused(repo, format!("GET referrers {subject}"), response).await);
         }
         let next = next_page(response.headers(), &self.base_url(repo));
         let bytes =
             read_capped(repo, response, MAX_MANIFEST_BYTES, || format!("a referrers page of {subject}")).await?;
-        Ok(Some((ReferrersIndex::parse(&bytes)?, next)))
+        match ReferrersIndex::parse(&bytes) {
+            Ok(index) => Ok(Some((index, next))),
+            Err(_) => {
+                tracing::debug!(registry = %repo.registry, "the referrers API answered something that is no image index");
+                Ok(None)
+            }
+        }
     }
 }
 
