@@ -29,6 +29,11 @@ id = "dev-ed25519"
 backend = "file"
 path = "keys.example/dev-ed25519.pem"
 
+[[keys]]
+id = "dev-log"
+backend = "file"
+path = "keys.example/dev-log.pem"
+
 [events]
 registry_secret_env = "NOTARIUM_TEST_EVENTS_SECRET"
 
