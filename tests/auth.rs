@@ -21,16 +21,7 @@ fn sign(server: &Notarium, token: &str, image: &str, key: &str) -> (u16, Value) 
 
 /// `notarium token ARGS --output json` against the server's database.
 fn token_cli(server: &Notarium, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
-        .arg("token")
-        .args(args)
-        .args(["--output", "json"])
-        .current_dir(ROOT)
-        .env("NOTARIUM_DATABASE_URL", server.database_url())
-        .env_remove("NOTARIUM_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = token_command(server, args);
     assert!(out.status.success(), "notarium token {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -106,15 +106,7 @@ fn secret_files_open_to_group_or_others_are_named_at_start_up() {
 
 /// `notarium token create ARGS --output json` against the server's database: exit code, stdout, stderr.
 fn token_create(server: &Notarium, args: &[&str]) -> (i32, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
-        .args(["token", "create", "--output", "json"])
-        .args(args)
-        .current_dir(ROOT)
-        .env("NOTARIUM_DATABASE_URL", server.database_url())
-        .env_remove("NOTARIUM_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = token_command(server, &[&["create"], args].concat());
     let made = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.code().unwrap(), made, String::from_utf8_lossy(&out.stderr).into_owned())
 }

@@ -539,6 +539,20 @@ pub fn call(
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
 }
 
+/// `notarium token ARGS --output json` against `server`'s database, as it ran.
+pub fn token_command(server: &Notarium, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .arg("token")
+        .args(args)
+        .args(["--output", "json"])
+        .current_dir(ROOT)
+        .env("NOTARIUM_DATABASE_URL", server.database_url())
+        .env_remove("NOTARIUM_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// Number of rows in the signatures table of a notarium database.
 pub fn signature_rows(database_url: &str) -> i64 {
     tokio::runtime::Runtime::new()
