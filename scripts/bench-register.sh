@@ -24,7 +24,7 @@ port=$(free_port)
 NOTARIUM_DATABASE_URL=$db NOTARIUM_LISTEN=127.0.0.1:$port NOTARIUM_DATA_DIR=$work/data \
   "$NOTARIUM" serve 2>"$work/serve.log" & pids+=($!)
 until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
-curl -sf "http://127.0.0.1:$port/v1/keys/dev-ed25519/public.pem" > "$work/log.pub"
+curl -sf "http://127.0.0.1:$port/v1/keys/dev-log/public.pem" > "$work/log.pub"
 start=$(date +%s.%N)
 "$NOTARIUM" log export --server "http://127.0.0.1:$port" -o "$work/export.jsonl"
 end=$(date +%s.%N)

@@ -51,7 +51,9 @@ pub struct EventsConfig {
 pub struct LogConfig {
     /// The checkpoint's origin line (and the note key name).
     pub origin: Option<String>,
-    /// The Ed25519 key (`id` or `id@N`) that signs checkpoints; by default `dev-ed25519` when configured.
+    /// The Ed25519 key (`id` or `id@N`) that signs checkpoints, and nothing else: no image or attestation is
+    /// signed with it and no policy may trust it. By default `dev-log` when configured (the embedded
+    /// defaults do).
     pub key: Option<String>,
 }
 
@@ -86,6 +88,29 @@ pub struct ServerConfig {
     /// A request that has not produced its response after this long is answered 408.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// A request's head (request line and headers) must arrive complete within this long of the server
+    /// waiting for it; this also bounds how long a kept-alive connection waits for its next request.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// A connection on which no byte moves either way for this long is closed (a stalled body, an answer
+    /// the client does not read). Must exceed `request_timeout_secs`: a request being handled moves no bytes.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_idle_timeout() -> u64 {
+    120
+}
+
+fn default_max_connections() -> usize {
+    1024
 }
 
 fn default_request_timeout() -> u64 {
@@ -424,11 +449,37 @@ fn default_reload_secs() -> u64 {
 fn default_cache_secs() -> u64 {
     30
 }
+/// The committed example key that signs checkpoints in the embedded defaults.
+const DEV_LOG_KEY: &str = "dev-log";
+
 fn example_keys() -> Vec<KeyConfig> {
-    ["dev-ecdsa", "dev-ed25519"]
+    ["dev-ecdsa", "dev-ed25519", DEV_LOG_KEY]
         .into_iter()
         .map(|id| KeyConfig::File { id: id.into(), path: PathBuf::from("keys.example").join(format!("{id}.pem")) })
         .collect()
+}
+
+impl ServerConfig {
+    fn check_connection_limits(&self) -> Result<(), ConfigError> {
+        for (name, value) in
+            [("header_timeout_secs", self.header_timeout_secs), ("idle_timeout_secs", self.idle_timeout_secs)]
+        {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("[server] {name} must be at least 1")));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid("[server] max_connections must be at least 1".into()));
+        }
+        if self.idle_timeout_secs <= self.request_timeout_secs {
+            return Err(ConfigError::Invalid(format!(
+                "[server] idle_timeout_secs ({}) must exceed request_timeout_secs ({}): a request being handled moves \
+                 no bytes, and would be cut",
+                self.idle_timeout_secs, self.request_timeout_secs
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServerConfig {
@@ -508,6 +559,13 @@ impl Config {
         if self.keys.is_empty() {
             return Err(ConfigError::Invalid("no [[keys]] configured".into()));
         }
+        self.server.check_connection_limits()?;
+        if let Some(key) = &self.log.key {
+            let id = key.split_once('@').map_or(key.as_str(), |(id, _)| id);
+            if !self.keys.iter().any(|k| k.id() == id) {
+                return Err(ConfigError::Invalid(format!("[log] key {key:?} is not one of the [[keys]]")));
+            }
+        }
         if let Some(cap) = self.policies.evidence.zero_cap() {
             return Err(ConfigError::Invalid(format!("[policies.evidence] {cap} must be at least 1")));
         }
@@ -528,18 +586,57 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("notarium.db").display()))
     }
 
-    /// The key that signs checkpoints, if any: `[log] key`, else the example Ed25519 key when configured.
+    /// The key that signs checkpoints, if any: `[log] key`, else the example log key `dev-log` when configured.
     pub fn log_key(&self) -> Option<String> {
-        self.log.key.clone().or_else(|| self.keys.iter().any(|k| k.id() == "dev-ed25519").then(|| "dev-ed25519".into()))
+        self.log.key.clone().or_else(|| self.keys.iter().any(|k| k.id() == DEV_LOG_KEY).then(|| DEV_LOG_KEY.into()))
+    }
+
+    /// The committed example file behind the checkpoint key, when that is what signs checkpoints.
+    pub fn example_log_key_file(&self) -> Option<&Path> {
+        let log_key = self.log_key()?;
+        let id = log_key.split_once('@').map_or(log_key.as_str(), |(id, _)| id);
+        self.keys.iter().find_map(|k| match k {
+            KeyConfig::File { id: key_id, path } if key_id == id && is_example_key(path) => Some(path.as_path()),
+            _ => None,
+        })
+    }
+
+    /// Every file the configuration names that holds a secret (private keys, PINs, tokens, passwords), with
+    /// what it is for; the committed example keys are left out (public development material).
+    pub fn secret_files(&self) -> Vec<(String, PathBuf)> {
+        let mut files = Vec::new();
+        for key in &self.keys {
+            let named = |what: &str| format!("[[keys]] {:?} {what}", key.id());
+            match key {
+                KeyConfig::File { path, .. } if !is_example_key(path) => files.push((named("path"), path.clone())),
+                KeyConfig::File { .. } => {}
+                KeyConfig::Pkcs11(k) => files.extend(k.pin_file.clone().map(|f| (named("pin_file"), f))),
+                KeyConfig::Vault(k) => {
+                    files.extend(k.token_file.clone().map(|f| (named("token_file"), f)));
+                    files.extend(k.secret_id_file.clone().map(|f| (named("secret_id_file"), f)));
+                }
+            }
+        }
+        for (host, auth) in &self.registries.auth {
+            files.extend(auth.password_file.clone().map(|f| (format!("[registries.auth] {host:?} password_file"), f)));
+        }
+        files.extend(self.events.registry_secret_file.clone().map(|f| ("[events] registry_secret_file".into(), f)));
+        files.extend(self.server.tls_key.clone().map(|f| ("[server] tls_key".into(), f)));
+        files
     }
 
     /// True when any key comes from the committed example keys.
     pub fn uses_example_keys(&self) -> bool {
         self.keys.iter().any(|k| match k {
-            KeyConfig::File { path, .. } => path.components().any(|c| c.as_os_str() == "keys.example"),
+            KeyConfig::File { path, .. } => is_example_key(path),
             KeyConfig::Pkcs11(_) | KeyConfig::Vault(_) => false,
         })
     }
+}
+
+/// A key file from the committed `keys.example/` folder.
+fn is_example_key(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "keys.example")
 }
 
 #[cfg(test)]
@@ -551,8 +648,10 @@ mod tests {
         let c = Config::load(None, &HashMap::new()).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.database_url(), "sqlite://data/notarium.db");
-        assert_eq!(c.keys.len(), 2);
+        assert_eq!(c.keys.len(), 3);
         assert!(c.uses_example_keys());
+        assert_eq!(c.log_key().as_deref(), Some("dev-log"));
+        assert_eq!(c.example_log_key_file(), Some(Path::new("keys.example/dev-log.pem")));
         assert_eq!(c.server.max_body_bytes, 1024 * 1024);
         assert_eq!(c.registries.insecure, ["127.0.0.1:5000", "localhost:5000"]);
     }
@@ -691,6 +790,10 @@ secret_id_file = "/run/secret"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("notarium.example.toml");
         let c = Config::load(Some(&path), &HashMap::new()).unwrap();
         assert_eq!(c.server.request_timeout_secs, 60);
+        assert_eq!(
+            (c.server.header_timeout_secs, c.server.idle_timeout_secs, c.server.max_connections),
+            (10, 120, 1024)
+        );
         assert_eq!(c.auth.rate_per_minute, 600);
         assert_eq!((c.auth.public_rate_per_minute, c.auth.failed_auth_per_minute), (600, 60));
         assert!(!c.auth.required && !c.auth.open && c.auth.oidc.is_empty());
@@ -749,6 +852,38 @@ keys = ["prod"]
         std::fs::write(&path, "[policies.evidence]\nmax_layer = 1\n").unwrap();
         let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("max_layer"), "{err}");
+    }
+
+    #[test]
+    fn the_log_key_is_one_of_the_keys_and_never_defaults_to_an_image_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        let keys = "[[keys]]\nid = \"dev-ed25519\"\nbackend = \"file\"\npath = \"keys.example/dev-ed25519.pem\"\n";
+        std::fs::write(&path, keys).unwrap();
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(c.log_key(), None, "an image key is not taken for the log");
+        std::fs::write(&path, format!("{keys}[log]\nkey = \"hsm-log@2\"\n")).unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.contains("[log] key \"hsm-log@2\" is not one of the [[keys]]"), "{err}");
+        std::fs::write(&path, format!("{keys}[log]\nkey = \"dev-ed25519@1\"\n")).unwrap();
+        let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(c.example_log_key_file(), Some(Path::new("keys.example/dev-ed25519.pem")));
+    }
+
+    #[test]
+    fn connection_limits_are_positive_and_the_idle_timeout_outlasts_a_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        let load = |server: &str| {
+            std::fs::write(&path, format!("[server]\n{server}\n")).unwrap();
+            Config::load(Some(&path), &HashMap::new()).map_err(|e| e.to_string())
+        };
+        let c = load("header_timeout_secs = 2\nidle_timeout_secs = 61\nmax_connections = 3").unwrap();
+        assert_eq!((c.server.header_timeout_secs, c.server.idle_timeout_secs, c.server.max_connections), (2, 61, 3));
+        assert!(load("max_connections = 0").unwrap_err().contains("max_connections must be at least 1"));
+        assert!(load("header_timeout_secs = 0").unwrap_err().contains("header_timeout_secs must be at least 1"));
+        let e = load("request_timeout_secs = 300").unwrap_err();
+        assert!(e.contains("idle_timeout_secs (120) must exceed request_timeout_secs (300)"), "{e}");
     }
 
     #[test]

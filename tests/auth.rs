@@ -14,26 +14,6 @@ use p256::pkcs8::EncodePrivateKey;
 use serde_json::{Value, json};
 use support::*;
 
-/// `method path` with `token` as bearer (none when empty); status and JSON (or text) answer.
-fn call(server: &Notarium, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let url = format!("{}{path}", server.url);
-    let mut request = match method {
-        "GET" => client().get(url),
-        "DELETE" => client().delete(url),
-        _ => client().post(url),
-    };
-    if !token.is_empty() {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 fn sign(server: &Notarium, token: &str, image: &str, key: &str) -> (u16, Value) {
     call(server, "POST", "/v1/sign", token, Some(json!({"image": image, "key": key})))
 }

@@ -78,7 +78,7 @@ fn every_command_that_prints_a_result_prints_json_with_output_json() {
     let (exit, exported) = json(&["log", "export", "-o", &export, "--server", server]);
     assert_eq!((exit, exported["format"].as_str()), (0, Some("jsonl")), "{exported}");
     let log_key = path(s.dir.path(), "log.pub");
-    std::fs::write(&log_key, s.notarium.get_text("/v1/keys/dev-ed25519/public.pem").1).unwrap();
+    std::fs::write(&log_key, s.notarium.get_text("/v1/keys/dev-log/public.pem").1).unwrap();
     let (exit, checked) = json(&["log", "verify", &export, "--log-key", &log_key]);
     assert_eq!((exit, &checked["entries"]), (0, &exported["entries"]), "{checked}");
 

@@ -48,7 +48,7 @@ fn metrics_after_real_traffic_pass_promtool_and_count_what_happened() {
         r#"notarium_written_total{key="dev-ed25519",kind="attestation"} 1"#,
         r#"notarium_key_sign_duration_seconds_count{key="dev-ecdsa",backend="file"}"#,
         r#"notarium_registry_writes_total{outcome="already-there"} 1"#,
-        "notarium_register_entries 4",
+        "notarium_register_entries 5",
     ] {
         assert!(text.contains(expected), "missing {expected}:\n{text}");
     }

@@ -72,8 +72,8 @@ fn tree_size_of_checkpoint(notarium: &Notarium) -> u64 {
     checkpoint.lines().nth(1).unwrap().parse().unwrap()
 }
 
-/// The example keys (dev-ecdsa, dev-ed25519), each logged once as `key-added`.
-const KEYS: u64 = 2;
+/// The example keys (dev-ecdsa, dev-ed25519, dev-log), each logged once as `key-added`.
+const KEYS: u64 = 3;
 
 #[test]
 fn two_servers_on_one_postgres_database_share_one_register_that_verifies() {
@@ -98,14 +98,14 @@ fn two_servers_on_one_postgres_database_share_one_register_that_verifies() {
     let page: serde_json::Value = serde_json::from_str(&page).unwrap();
     let kinds: Vec<&str> =
         page["entries"].as_array().unwrap().iter().map(|e| e["entry"]["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds[..KEYS as usize], ["key-added", "key-added"]);
+    assert_eq!(kinds[..KEYS as usize], ["key-added"; KEYS as usize]);
 
     let dir = tempfile::tempdir().unwrap();
     let (status, export) = servers[0].get_text("/v1/log/export");
     assert_eq!(status, 200, "{export}");
     let file = dir.path().join("export.jsonl");
     std::fs::write(&file, export).unwrap();
-    let key = servers[1].public_key_file("dev-ed25519", dir.path());
+    let key = servers[1].public_key_file("dev-log", dir.path());
     let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
         .args(["log", "verify", file.to_str().unwrap(), "--log-key", key.to_str().unwrap()])
         .output()

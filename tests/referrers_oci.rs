@@ -80,7 +80,7 @@ fn an_attached_referrer_is_stored_by_digest_and_listed_once_through_the_fallback
     let digest = runtime.block_on(attach(&store, &subject, "first"));
     let (manifest, _) = subject.referrer("first");
     assert_eq!(subject.registry.manifest(REPO, digest.as_str()).unwrap(), manifest, "stored byte for byte");
-    let listed = runtime.block_on(store.list(&subject.repo(), &subject.digest)).unwrap();
+    let listed = runtime.block_on(store.list(&subject.repo(), &subject.digest, 64)).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].digest, digest.as_str());
     assert_eq!(listed[0].artifact_type.as_deref(), Some(BUNDLE_V0_3));
@@ -112,7 +112,7 @@ fn twenty_concurrent_attaches_from_two_stores_are_all_in_the_fallback_index() {
     let index = subject.fallback_index();
     assert_eq!(index.manifests.len(), 20, "one entry per referrer, no duplicates");
     assert_eq!(digests(&index.manifests), attached);
-    let listed = runtime.block_on(stores[0].list(&subject.repo(), &subject.digest)).unwrap();
+    let listed = runtime.block_on(stores[0].list(&subject.repo(), &subject.digest, 64)).unwrap();
     assert_eq!(digests(&listed), attached);
 }
 
@@ -148,7 +148,7 @@ fn an_entry_cosign_wrote_in_the_fallback_index_is_kept_as_it_was() {
     let served: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(served["manifests"][0], cosign_entry, "cosign's entry is kept field for field");
     assert_eq!(served["manifests"][1]["digest"], ours.as_str());
-    let listed = runtime.block_on(store.list(&repo, &subject.digest)).unwrap();
+    let listed = runtime.block_on(store.list(&repo, &subject.digest, 64)).unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].artifact_type.as_deref(), Some(OCI_EMPTY));
     assert_eq!(listed[0].annotations, None);

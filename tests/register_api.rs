@@ -34,10 +34,10 @@ fn signs_are_logged_and_checkpoints_and_proofs_verify_offline() {
     let (registry, notarium, first_digest) = support::registry_notarium_and_image("log/app", "one", "one");
     let second_digest = push_image(&registry, "log/app", "two", "two");
     let log_key =
-        PublicKey::from_pem(&notarium.get_text("/v1/keys/dev-ed25519/public.pem").1).unwrap().ed25519_bytes().unwrap();
+        PublicKey::from_pem(&notarium.get_text("/v1/keys/dev-log/public.pem").1).unwrap().ed25519_bytes().unwrap();
 
     // Before the first sign, the register already names the keys in force, public keys included.
-    let (_, keys) = get_json(&notarium, "/v1/log/entries?start=0&end=2");
+    let (_, keys) = get_json(&notarium, "/v1/log/entries?start=0&end=3");
     let mut named: Vec<(String, String)> = keys["entries"]
         .as_array()
         .unwrap()
@@ -51,17 +51,18 @@ fn signs_are_logged_and_checkpoints_and_proofs_verify_offline() {
         })
         .collect();
     named.sort();
-    assert_eq!(named, [("dev-ecdsa".into(), "file".into()), ("dev-ed25519".into(), "file".into())]);
+    let file = |id: &str| (id.to_owned(), "file".to_owned());
+    assert_eq!(named, [file("dev-ecdsa"), file("dev-ed25519"), file("dev-log")]);
 
     let (status, first) = notarium.sign(&format!("{}/log/app@{first_digest}", registry.host), "dev-ecdsa");
     assert_eq!(status, 201, "{first}");
-    assert_eq!((first["log"]["index"].as_u64(), first["log"]["tree_size"].as_u64()), (Some(2), Some(3)));
+    assert_eq!((first["log"]["index"].as_u64(), first["log"]["tree_size"].as_u64()), (Some(3), Some(4)));
     let first_checkpoint = open_checkpoint(first["log"]["checkpoint"].as_str().unwrap(), &log_key);
-    assert_eq!(first_checkpoint.size, 3);
+    assert_eq!(first_checkpoint.size, 4);
 
     let (status, second) = notarium.sign(&format!("{}/log/app:two", registry.host), "dev-ed25519");
     assert_eq!(status, 201, "{second}");
-    assert_eq!((second["log"]["index"].as_u64(), second["log"]["tree_size"].as_u64()), (Some(3), Some(4)));
+    assert_eq!((second["log"]["index"].as_u64(), second["log"]["tree_size"].as_u64()), (Some(4), Some(5)));
 
     // Signing again with the same key writes nothing and logs nothing; a refused sign logs nothing.
     let (status, again) = notarium.sign(&format!("{}/log/app@{first_digest}", registry.host), "dev-ecdsa");
@@ -71,27 +72,27 @@ fn signs_are_logged_and_checkpoints_and_proofs_verify_offline() {
     let (status, note) = notarium.get_text("/v1/log/checkpoint");
     assert_eq!(status, 200);
     let checkpoint = open_checkpoint(&note, &log_key);
-    assert_eq!(checkpoint.size, 4);
+    assert_eq!(checkpoint.size, 5);
 
-    let (_, entries) = get_json(&notarium, "/v1/log/entries?start=2&end=4");
+    let (_, entries) = get_json(&notarium, "/v1/log/entries?start=3&end=5");
     let entries = entries["entries"].as_array().unwrap().clone();
     assert_eq!(entries.len(), 2);
-    for (i, (entry, digest)) in (2..).zip(entries.iter().zip([&first_digest, &second_digest])) {
+    for (i, (entry, digest)) in (3..).zip(entries.iter().zip([&first_digest, &second_digest])) {
         assert_eq!(entry["index"], i);
         assert_eq!(entry["entry"]["kind"], "sign");
         assert_eq!(entry["entry"]["subject"]["digest"], digest.as_str());
         let leaf = leaf_hash(&canonical_json(&entry["entry"]));
         assert_eq!(entry["leaf_hash"], notarium::formats::digest::hex_lower(&leaf));
-        let (_, proof) = get_json(&notarium, &format!("/v1/log/proof/inclusion?index={i}&tree_size=4"));
-        verify_inclusion(&leaf, i, 4, &hashes(&proof), &checkpoint.root_hash).unwrap();
+        let (_, proof) = get_json(&notarium, &format!("/v1/log/proof/inclusion?index={i}&tree_size=5"));
+        verify_inclusion(&leaf, i, 5, &hashes(&proof), &checkpoint.root_hash).unwrap();
     }
     assert_eq!(entries[1]["entry"]["details"]["key"], "dev-ed25519");
     assert_eq!(entries[1]["entry"]["details"]["manifest_digest"], second["signature"]["manifest_digest"]);
 
-    let (_, proof) = get_json(&notarium, "/v1/log/proof/consistency?first=3&second=4");
-    verify_consistency(3, 4, &first_checkpoint.root_hash, &checkpoint.root_hash, &hashes(&proof)).unwrap();
+    let (_, proof) = get_json(&notarium, "/v1/log/proof/consistency?first=4&second=5");
+    verify_consistency(4, 5, &first_checkpoint.root_hash, &checkpoint.root_hash, &hashes(&proof)).unwrap();
 
-    let (status, problem) = get_json(&notarium, "/v1/log/proof/inclusion?index=5&tree_size=4");
+    let (status, problem) = get_json(&notarium, "/v1/log/proof/inclusion?index=6&tree_size=5");
     assert_eq!((status, problem["type"].as_str()), (400, Some("https://notarium.dev/problems/outside-the-log")));
     let (status, problem) = get_json(&notarium, "/v1/log/proof/consistency?first=1&second=9");
     assert_eq!((status, problem["type"].as_str()), (400, Some("https://notarium.dev/problems/outside-the-log")));

@@ -33,7 +33,7 @@ fn signed_log(entries: usize) -> (Registry, Notarium, tempfile::TempDir, std::pa
         assert_eq!(status, 201, "{body}");
     }
     let dir = tempfile::tempdir().unwrap();
-    let key = notarium.public_key_file("dev-ed25519", dir.path());
+    let key = notarium.public_key_file("dev-log", dir.path());
     (registry, notarium, dir, key)
 }
 
@@ -51,7 +51,7 @@ fn an_export_verifies_offline_and_every_tampering_of_the_file_is_named() {
     let (_registry, notarium, dir, key) = signed_log(5);
     let file = export(&notarium, dir.path(), "all.jsonl", &[]);
     let (ok, text) = verify(&file, &key);
-    assert!(ok && text.contains("verified 7 entries"), "{text}");
+    assert!(ok && text.contains("verified 8 entries"), "{text}");
 
     let lines: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(str::to_owned).collect();
     let write = |name: &str, lines: &[String]| {
@@ -60,9 +60,9 @@ fn an_export_verifies_offline_and_every_tampering_of_the_file_is_named() {
         path
     };
     let mut changed = lines.clone();
-    changed[3] = changed[3].replacen("dev-ecdsa", "dev-ecdsb", 1);
+    changed[4] = changed[4].replacen("dev-ecdsa", "dev-ecdsb", 1);
     let (ok, text) = verify(&write("changed.jsonl", &changed), &key);
-    assert!(!ok && text.contains("line 4") && text.contains("entry 2"), "{text}");
+    assert!(!ok && text.contains("line 5") && text.contains("entry 3"), "{text}");
 
     let mut deleted = lines.clone();
     deleted.remove(2);
@@ -75,7 +75,7 @@ fn an_export_verifies_offline_and_every_tampering_of_the_file_is_named() {
     assert!(!ok && text.contains("line 3"), "{text}");
 
     let (ok, text) = verify(&write("truncated.jsonl", &lines[..4]), &key);
-    assert!(!ok && text.contains("promises 7 entries"), "{text}");
+    assert!(!ok && text.contains("promises 8 entries"), "{text}");
 
     let other_key = Path::new(support::ROOT).join("tests/fixtures/other-ed25519.pub");
     let (ok, text) = verify(&file, &other_key);
@@ -97,12 +97,12 @@ fn an_entry_edited_in_the_database_fails_verification_and_names_the_entry() {
         let (unguard, rewrite) = if database.is_postgres() {
             (
                 "DROP TRIGGER log_entries_append_only ON log_entries",
-                "UPDATE log_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'dev-ecdsa', 'dev-other'), 'UTF8') WHERE idx = 2",
+                "UPDATE log_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'dev-ecdsa', 'dev-other'), 'UTF8') WHERE idx = 3",
             )
         } else {
             (
                 "DROP TRIGGER log_entries_no_update",
-                "UPDATE log_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'dev-ecdsa', 'dev-other') AS BLOB) WHERE idx = 2",
+                "UPDATE log_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'dev-ecdsa', 'dev-other') AS BLOB) WHERE idx = 3",
             )
         };
         database.execute(unguard).await.unwrap();
@@ -110,7 +110,7 @@ fn an_entry_edited_in_the_database_fails_verification_and_names_the_entry() {
     });
     let file = export(&notarium, dir.path(), "after-edit.jsonl", &[]);
     let (ok, text) = verify(&file, &key);
-    assert!(!ok && text.contains("entry 2") && text.contains("not in the signed tree"), "{text}");
+    assert!(!ok && text.contains("entry 3") && text.contains("not in the signed tree"), "{text}");
 }
 
 /// Rewrites entry `index` the thorough way: new content, new leaf hash, and every stored subtree hash
@@ -164,10 +164,10 @@ fn a_rewritten_history_passes_on_its_own_but_fails_against_a_checkpoint_saved_be
     let since = ["--since", saved_file.to_str().unwrap()];
     let honest = export(&notarium, dir.path(), "honest.jsonl", &since);
     let (ok, text) = verify_since(&honest, &key, &saved_file);
-    assert!(ok && text.contains("verified 7 entries"), "{text}");
+    assert!(ok && text.contains("verified 8 entries"), "{text}");
 
     let (_, signed) = notarium.get_text("/v1/log/checkpoint");
-    tokio::runtime::Runtime::new().unwrap().block_on(rewrite_history(&notarium.database_url(), 2));
+    tokio::runtime::Runtime::new().unwrap().block_on(rewrite_history(&notarium.database_url(), 3));
     // The running server never signs a second root for a size it has signed ...
     assert_eq!(notarium.get_text("/v1/log/checkpoint").1, signed, "two roots signed for one tree size");
     // ... so whoever rewrites the database restarts it as well.
@@ -179,11 +179,11 @@ fn a_rewritten_history_passes_on_its_own_but_fails_against_a_checkpoint_saved_be
     assert!(ok, "a thorough rewrite is self-consistent, which is why auditors keep checkpoints: {text}");
     let (ok, text) = verify_since(&rewritten, &key, &saved_file);
     assert!(
-        !ok && text.contains("line 1") && text.contains("does not extend the saved checkpoint at size 6"),
+        !ok && text.contains("line 1") && text.contains("does not extend the saved checkpoint at size 7"),
         "{text}"
     );
 
-    let (_, proof) = notarium.get_text("/v1/log/proof/consistency?first=6&second=7");
+    let (_, proof) = notarium.get_text("/v1/log/proof/consistency?first=7&second=8");
     let proof: serde_json::Value = serde_json::from_str(&proof).unwrap();
     let hashes: Vec<[u8; 32]> = proof["hashes"]
         .as_array()
@@ -196,7 +196,7 @@ fn a_rewritten_history_passes_on_its_own_but_fails_against_a_checkpoint_saved_be
         notarium::formats::checkpoint::Checkpoint::parse_body(&body).unwrap().root_hash
     };
     let (_, current) = notarium.get_text("/v1/log/checkpoint");
-    let served = notarium::register::merkle::verify_consistency(6, 7, &root_of(&saved), &root_of(&current), &hashes);
+    let served = notarium::register::merkle::verify_consistency(7, 8, &root_of(&saved), &root_of(&current), &hashes);
     assert!(served.is_err(), "the server's own consistency proof must not bridge a rewritten history");
 }
 
@@ -205,11 +205,11 @@ fn the_csv_view_lists_every_entry_with_its_leaf_hash() {
     let (_registry, notarium, dir, _key) = signed_log(3);
     let csv = std::fs::read_to_string(export(&notarium, dir.path(), "all.csv", &["--format", "csv"])).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows.len(), 6, "{csv}");
-    assert!(rows[1].contains(",key-added,notarium,") && rows[2].contains(",key-added,notarium,"), "{csv}");
+    assert_eq!(rows.len(), 7, "{csv}");
+    assert!(rows[1..4].iter().all(|row| row.contains(",key-added,notarium,")), "{csv}");
     assert!(rows[0].starts_with("index,time,kind,actor,source,registry,repository,digest,key,key_version"));
     let jsonl = std::fs::read_to_string(export(&notarium, dir.path(), "all.jsonl", &[])).unwrap();
-    for (row, line) in rows[3..].iter().zip(jsonl.lines().skip(3)) {
+    for (row, line) in rows[4..].iter().zip(jsonl.lines().skip(4)) {
         let line: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(row.starts_with(&format!("{},", line["index"])), "{row}");
         assert!(row.contains(",sign,") && row.contains(",audit/app,") && row.contains(",dev-ecdsa,1,"), "{row}");

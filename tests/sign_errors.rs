@@ -109,7 +109,10 @@ fn keys_are_listed_with_their_versions_and_unknown_ones_are_404_problems() {
         .iter()
         .map(|k| (k["id"].as_str().unwrap(), k["algorithm"].as_str().unwrap(), k["version"].as_u64().unwrap()))
         .collect();
-    assert_eq!(listed, [("dev-ecdsa", "ecdsa-p256-sha256", 1), ("dev-ed25519", "ed25519", 1)]);
+    assert_eq!(
+        listed,
+        [("dev-ecdsa", "ecdsa-p256-sha256", 1), ("dev-ed25519", "ed25519", 1), ("dev-log", "ed25519", 1)]
+    );
     let (status, pem) = notarium.get_text("/v1/keys/dev-ed25519@1/public.pem");
     assert_eq!(status, 200);
     assert_eq!(pem, keys["keys"][1]["public_key_pem"]);

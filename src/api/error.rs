@@ -131,6 +131,12 @@ impl From<AuthError> for ApiError {
                 "The token request is invalid",
                 detail,
             ),
+            AuthError::InvalidLifetime(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-token-lifetime",
+                "The token lifetime is malformed or past the limit",
+                detail,
+            ),
             AuthError::ProviderUnavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "identity-provider-unavailable",
@@ -270,6 +276,12 @@ fn key_problem(error: &KeyError, detail: String) -> ApiError {
         KeyError::MalformedReference(_) => {
             ApiError::new(StatusCode::BAD_REQUEST, "malformed-key-reference", "Key reference is malformed", detail)
         }
+        KeyError::Reserved(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "reserved-key",
+            "The key is reserved for the register's checkpoints",
+            detail,
+        ),
         KeyError::Backend { .. } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "key-backend-unavailable",

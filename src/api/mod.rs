@@ -41,7 +41,7 @@ use crate::service::Service;
 pub struct AppState {
     pub service: Arc<Service>,
     /// The shared secret registries present on `POST /v1/events/registry`; `None` turns the route off.
-    pub registry_events_secret: Option<Arc<str>>,
+    pub registry_events_secret: Option<Arc<zeroize::Zeroizing<String>>>,
     /// Set when shutdown begins: `/readyz` answers 503 from then on.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Who is calling: tokens, OIDC issuers, rate limits.

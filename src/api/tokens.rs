@@ -54,7 +54,7 @@ pub async fn create(
     body: Result<Json<CreateTokenBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let Json(body) = body?;
-    let expires_in = body.expires.as_deref().map(parse_lifetime).transpose().map_err(AuthError::InvalidSpec)?;
+    let expires_in = body.expires.as_deref().map(parse_lifetime).transpose().map_err(AuthError::InvalidLifetime)?;
     let spec =
         TokenSpec { role: body.role, repos: body.repos, keys: body.keys, description: body.description, expires_in };
     let (token, record) = state.auth.create_token(&spec).await?;

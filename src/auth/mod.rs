@@ -147,8 +147,9 @@ impl Principal {
         AuthError::Forbidden { actor: self.name.clone(), reason }
     }
 
-    /// May this caller sign `repository` (`host/path`) with key `key_id`?
-    pub fn may_sign(&self, repository: &str, key_id: &str) -> Result<(), AuthError> {
+    /// May this caller sign `repository` (`host/path`) with key `key_id`? A `*` key scope stands for every
+    /// key but `checkpoint_key`, the register's (which signs no image for anyone: the sign refuses it too).
+    pub fn may_sign(&self, repository: &str, key_id: &str, checkpoint_key: Option<&str>) -> Result<(), AuthError> {
         self.permits(Need::Sign)?;
         if self.is_open() {
             return Ok(());
@@ -156,7 +157,8 @@ impl Principal {
         if !self.scope.repos.iter().any(|glob| glob_matches(glob, repository)) {
             return Err(self.forbidden(format!("{} may not sign in repository {repository}", self.name)));
         }
-        if !self.scope.keys.iter().any(|k| k == "*" || k == key_id) {
+        let any_key_but_the_checkpoint_key = |k: &String| k == "*" && checkpoint_key != Some(key_id);
+        if !self.scope.keys.iter().any(|k| any_key_but_the_checkpoint_key(k) || k == key_id) {
             return Err(self.forbidden(format!("{} may not sign with key {key_id}", self.name)));
         }
         Ok(())
@@ -175,6 +177,8 @@ pub enum AuthError {
     RateLimited(u64),
     #[error("invalid token request: {0}")]
     InvalidSpec(String),
+    #[error("invalid token lifetime: {0}")]
+    InvalidLifetime(String),
     #[error("identity provider unavailable: {0}")]
     ProviderUnavailable(String),
     #[error(transparent)]
@@ -347,22 +351,32 @@ mod tests {
         assert_eq!(allowed(Role::Verifier), [false, true, false, false]);
         assert_eq!(allowed(Role::Auditor), [false, false, true, false]);
         assert_eq!(allowed(Role::Admin), [false, true, true, true]);
-        assert!(Principal::anonymous().may_sign("any/where", "any").is_ok());
+        assert!(Principal::anonymous().may_sign("any/where", "any", None).is_ok());
     }
 
     #[test]
     fn signer_scopes_match_repository_globs_within_a_segment_and_listed_keys() {
         let signer = caller(Role::Signer, &["r.example/team-a/*"], &["prod"]);
-        assert!(signer.may_sign("r.example/team-a/app", "prod").is_ok());
-        assert!(signer.may_sign("r.example/team-a/deep/app", "prod").is_err());
-        assert!(signer.may_sign("r.example/team-b/app", "prod").is_err());
-        let Err(AuthError::Forbidden { actor, reason }) = signer.may_sign("r.example/team-a/app", "dev") else {
+        assert!(signer.may_sign("r.example/team-a/app", "prod", None).is_ok());
+        assert!(signer.may_sign("r.example/team-a/deep/app", "prod", None).is_err());
+        assert!(signer.may_sign("r.example/team-b/app", "prod", None).is_err());
+        let Err(AuthError::Forbidden { actor, reason }) = signer.may_sign("r.example/team-a/app", "dev", None) else {
             panic!("another key was allowed")
         };
         assert_eq!(actor, "token:t");
         assert!(reason.contains("dev"), "{reason}");
-        assert!(caller(Role::Signer, &["r.example/**"], &["*"]).may_sign("r.example/a/b", "any").is_ok());
-        assert!(caller(Role::Verifier, &["**"], &["*"]).may_sign("r.example/a", "k").is_err());
+        assert!(caller(Role::Signer, &["r.example/**"], &["*"]).may_sign("r.example/a/b", "any", None).is_ok());
+        assert!(caller(Role::Verifier, &["**"], &["*"]).may_sign("r.example/a", "k", None).is_err());
+    }
+
+    #[test]
+    fn a_star_key_scope_does_not_reach_the_checkpoint_key() {
+        let signer = caller(Role::Signer, &["r.example/**"], &["*"]);
+        assert!(signer.may_sign("r.example/a", "prod", Some("log")).is_ok());
+        let Err(AuthError::Forbidden { reason, .. }) = signer.may_sign("r.example/a", "log", Some("log")) else {
+            panic!("* reached the checkpoint key")
+        };
+        assert!(reason.contains("may not sign with key log"), "{reason}");
     }
 
     #[test]
@@ -370,9 +384,9 @@ mod tests {
         let scope = Scope::new(&["R.Example:443/team-a/*".into(), "index.docker.io/nginx".into()], vec!["*".into()]);
         assert_eq!(scope.repos, ["r.example/team-a/*", "docker.io/library/nginx"]);
         let signer = Principal { name: "token:t".into(), role: Some(Role::Signer), scope, identity: None };
-        assert!(signer.may_sign("r.example/team-a/app", "prod").is_ok());
-        assert!(signer.may_sign("docker.io/library/nginx", "prod").is_ok());
-        assert!(signer.may_sign("docker.io/library/redis", "prod").is_err());
+        assert!(signer.may_sign("r.example/team-a/app", "prod", None).is_ok());
+        assert!(signer.may_sign("docker.io/library/nginx", "prod", None).is_ok());
+        assert!(signer.may_sign("docker.io/library/redis", "prod", None).is_err());
     }
 
     #[test]

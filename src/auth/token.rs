@@ -8,16 +8,17 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::{AuthError, Principal, Role, Scope};
 use crate::store::{TokenRecord, TokenStore};
 
 const PREFIX: &str = "ntk_";
 
-/// A token just made: the only moment its secret exists outside the caller's hands.
+/// A token just made: the only moment its secret exists outside the caller's hands (overwritten on drop).
 pub struct ApiToken {
     pub id: String,
-    secret: String,
+    secret: Zeroizing<String>,
 }
 
 impl ApiToken {
@@ -26,16 +27,18 @@ impl ApiToken {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut id).expect("the OS has randomness");
         getrandom::fill(&mut secret).expect("the OS has randomness");
-        Self { id: hex(&id), secret: URL_SAFE_NO_PAD.encode(secret) }
+        let token = Self { id: hex(&id), secret: Zeroizing::new(URL_SAFE_NO_PAD.encode(secret)) };
+        secret.zeroize();
+        token
     }
 
     /// The token as the client sends it.
     pub fn reveal(&self) -> String {
-        format!("{PREFIX}{}_{}", self.id, self.secret)
+        format!("{PREFIX}{}_{}", self.id, self.secret.as_str())
     }
 
     pub fn sha256(&self) -> String {
-        hash(&self.reveal())
+        hash(&Zeroizing::new(self.reveal()))
     }
 
     pub fn looks_like(bearer: &str) -> bool {
@@ -77,7 +80,12 @@ pub async fn create(store: &dyn TokenStore, spec: &TokenSpec) -> Result<(ApiToke
         return Err(AuthError::InvalidSpec("a signer token needs repos and keys".into()));
     }
     if spec.expires_in.is_some_and(|d| d <= time::Duration::ZERO) {
-        return Err(AuthError::InvalidSpec("the lifetime must be positive".into()));
+        return Err(AuthError::InvalidLifetime("the lifetime must be positive".into()));
+    }
+    if spec.expires_in.is_some_and(|d| d > MAX_LIFETIME) {
+        return Err(AuthError::InvalidLifetime(format!(
+            "the lifetime is longer than the limit of {MAX_LIFETIME_TEXT}"
+        )));
     }
     let (token, record) = spec.issue(OffsetDateTime::now_utc());
     store.create_token(&record).await?;
@@ -95,17 +103,33 @@ pub fn now_rfc3339() -> String {
     rfc3339(OffsetDateTime::now_utc())
 }
 
-/// Parses `90d`, `12h`, `30m` or `3600s`.
+/// The longest lifetime a token may be given, and how messages name it.
+pub const MAX_LIFETIME: time::Duration = time::Duration::days(3650);
+const MAX_LIFETIME_TEXT: &str = "10 years (3650d)";
+
+/// Parses `90d`, `12h`, `30m` or `3600s`, at most [`MAX_LIFETIME`]. The arithmetic is checked: a number
+/// too large for any clock is refused like any other lifetime past the limit.
 pub fn parse_lifetime(text: &str) -> Result<time::Duration, String> {
+    let malformed = || format!("{text:?} is not a lifetime like 90d, 12h or 30m");
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a lifetime like 90d, 12h or 30m"))?;
-    match unit {
-        "d" => Ok(time::Duration::days(n)),
-        "h" => Ok(time::Duration::hours(n)),
-        "m" => Ok(time::Duration::minutes(n)),
-        "s" => Ok(time::Duration::seconds(n)),
-        _ => Err(format!("{text:?} is not a lifetime like 90d, 12h or 30m")),
+    let unit_seconds: i64 = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(malformed()),
+    };
+    if number.is_empty() {
+        return Err(malformed());
     }
+    let too_long = || format!("lifetime {text:?} is longer than the limit of {MAX_LIFETIME_TEXT}");
+    // Digits only, so a failed parse is a number past i64: longer than the limit too.
+    let seconds = number.parse::<i64>().ok().and_then(|n| n.checked_mul(unit_seconds)).ok_or_else(too_long)?;
+    let lifetime = time::Duration::seconds(seconds);
+    if lifetime > MAX_LIFETIME {
+        return Err(too_long());
+    }
+    Ok(lifetime)
 }
 
 /// The principal behind an API token, if it is known, matches its stored hash, and is in force.
@@ -206,8 +230,36 @@ mod tests {
     fn lifetimes_parse_and_nonsense_is_refused() {
         assert_eq!(parse_lifetime("90d").unwrap(), time::Duration::days(90));
         assert_eq!(parse_lifetime("12h").unwrap(), time::Duration::hours(12));
-        assert!(parse_lifetime("soon").is_err());
-        assert!(parse_lifetime("5y").is_err());
+        for bad in ["soon", "5y", "d", "", "-5d", "+5d", "1.5d"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lifetimes_past_ten_years_are_refused_naming_the_limit_and_never_overflow() {
+        assert_eq!(parse_lifetime("3650d").unwrap(), MAX_LIFETIME);
+        assert_eq!(parse_lifetime("87600h").unwrap(), MAX_LIFETIME);
+        for long in ["3651d", "3000000d", "9223372036854775807d", "99999999999999999999999s", "153722867280912931m"] {
+            let error = parse_lifetime(long).unwrap_err();
+            assert!(error.contains("10 years (3650d)"), "{long}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spec_past_the_limit_is_refused_before_anything_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let spec = |expires_in| TokenSpec {
+            role: Role::Auditor,
+            repos: vec![],
+            keys: vec![],
+            description: None,
+            expires_in: Some(expires_in),
+        };
+        let error = create(store.as_ref(), &spec(MAX_LIFETIME + time::Duration::SECOND)).await.err().unwrap();
+        assert!(matches!(error, AuthError::InvalidLifetime(ref reason) if reason.contains("3650d")), "{error}");
+        assert!(store.tokens().await.unwrap().is_empty());
+        assert!(create(store.as_ref(), &spec(MAX_LIFETIME)).await.is_ok());
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
         };
         ring.insert(key.id(), signer);
     }
+    if let Some(log_key) = config.log_key() {
+        let id = crate::keys::KeyRef::parse(&log_key).map_err(|e| CliError::Usage(format!("[log] key: {e}")))?.id;
+        ring.reserve_for_checkpoints(id);
+    }
     Ok(ring)
 }
 

@@ -6,7 +6,9 @@
 
 mod client;
 mod keyring;
+mod listener;
 mod log;
+mod secret_files;
 mod serve;
 mod tls;
 mod token;

@@ -8,14 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::CliError;
-use axum::serve::ListenerExt;
 
 use super::tls::{CertificateFiles, TlsListener};
 use crate::api::{AppState, Limits, record_all_held_denials, record_held_denials, router};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, EgressRules, RegistryCredentials, RegistryLimits};
-use crate::service::{Layouts, RegisterSettings, Service, check_distinct_keys};
+use crate::service::{Layouts, RegisterSettings, Service, check_policy_keys};
 
 pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
     init_tracing();
@@ -27,6 +26,14 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
              the pkcs11 or vault backend"
         );
     }
+    if let Some(file) = config.example_log_key_file() {
+        tracing::warn!(
+            file = %file.display(),
+            "THE REGISTER'S CHECKPOINTS ARE SIGNED WITH A PUBLIC EXAMPLE KEY: anyone can sign a checkpoint that \
+             verifies, so they prove nothing; set [log] key to an Ed25519 key of your own (pkcs11 or vault backend)"
+        );
+    }
+    super::secret_files::warn_about_readable_secret_files(&config);
     let keys = super::keyring::load_keys(&config)?;
     let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     let (egress, limits) =
@@ -37,7 +44,7 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
     service.evidence_limits = config.policies.evidence.clone();
     let policies = load_policies(&config)?;
-    check_distinct_keys(&service.keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
+    check_policy_keys(&service.keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = Arc::new(service);
@@ -62,7 +69,7 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
         max_body_bytes: config.server.max_body_bytes,
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
     };
-    let app = router(state, limits).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state, limits);
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .map_err(|e| CliError::Unavailable(format!("cannot listen on {}: {e}", config.server.listen)))?;
@@ -72,21 +79,21 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     let (stopping, stopped) = tokio::sync::oneshot::channel();
     let drain = Duration::from_secs(config.server.shutdown_drain_secs);
     let shutdown = drain_then_stop(draining, drain, stopping);
+    let connections = connection_limits(&config);
     let server = match tls {
         Some(files) => {
-            let listener = TlsListener::start(listener, files)?.tap_io(|_| ());
+            let listener = TlsListener::start(listener, files)?;
             eprintln!("notarium listening on https://{address}");
-            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await })
+            tokio::spawn(super::listener::serve(listener, app, connections, shutdown))
         }
         None => {
             eprintln!("notarium listening on http://{address}");
-            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await })
+            tokio::spawn(super::listener::serve(listener, app, connections, shutdown))
         }
     };
     let bound = Duration::from_secs(config.server.shutdown_timeout_secs);
     tokio::select! {
-        served = server => served.map_err(|e| CliError::Unavailable(e.to_string()))?
-            .map_err(|e| CliError::Unavailable(e.to_string()))?,
+        served = server => served.map_err(|e| CliError::Unavailable(e.to_string()))?,
         () = async { let _ = stopped.await; tokio::time::sleep(bound).await } => {
             tracing::warn!(seconds = bound.as_secs(), "in-flight requests did not finish in time; exiting");
         }
@@ -94,6 +101,14 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     record_all_held_denials(&held_denials).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn connection_limits(config: &Config) -> super::listener::ConnectionLimits {
+    super::listener::ConnectionLimits {
+        header_timeout: Duration::from_secs(config.server.header_timeout_secs),
+        idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
+        max_connections: config.server.max_connections,
+    }
 }
 
 fn certificate_files(config: &Config) -> Option<CertificateFiles> {
@@ -174,7 +189,7 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
             }
         };
         let loaded = match crate::policy::PolicySet::load_dir(&config.dir) {
-            Ok(set) => check_distinct_keys(&service.keys, &set).await.map(|()| set),
+            Ok(set) => check_policy_keys(&service.keys, &set).await.map(|()| set),
             Err(e) => Err(e),
         };
         match loaded {
@@ -244,7 +259,7 @@ async fn record_key_versions(service: &Service) {
     }
 }
 
-fn registry_events_secret(config: &Config) -> Result<Option<Arc<str>>, CliError> {
+fn registry_events_secret(config: &Config) -> Result<Option<Arc<zeroize::Zeroizing<String>>>, CliError> {
     let events = &config.events;
     if events.registry_secret_env.is_none() && events.registry_secret_file.is_none() {
         return Ok(None);
@@ -256,7 +271,7 @@ fn registry_events_secret(config: &Config) -> Result<Option<Arc<str>>, CliError>
     )
     .map_err(CliError::Usage)?;
     let secret = source.read().map_err(|e| CliError::Usage(format!("[events] registry_secret: {e}")))?;
-    Ok(Some(Arc::from(secret)))
+    Ok(Some(Arc::new(secret)))
 }
 
 fn init_tracing() {
@@ -273,16 +288,14 @@ fn init_tracing() {
 fn registry_credentials(config: &Config) -> Result<HashMap<String, RegistryCredentials>, CliError> {
     let mut credentials = HashMap::new();
     for (host, auth) in &config.registries.auth {
-        let password = match (&auth.password_env, &auth.password_file) {
-            (Some(var), _) => std::env::var(var)
-                .map_err(|_| CliError::Usage(format!("registry {host}: environment variable {var} is not set")))?,
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .map(|s| s.trim_end().to_owned())
-                .map_err(|e| CliError::Usage(format!("registry {host}: cannot read {}: {e}", file.display())))?,
+        let source = match (&auth.password_env, &auth.password_file) {
+            (Some(var), _) => crate::keys::SecretSource::Env(var.clone()),
+            (None, Some(file)) => crate::keys::SecretSource::File(file.clone()),
             (None, None) => {
                 return Err(CliError::Usage(format!("registry {host}: set password_env or password_file")));
             }
         };
+        let password = source.read().map_err(|e| CliError::Usage(format!("registry {host}: {e}")))?;
         credentials.insert(host.clone(), RegistryCredentials { username: auth.username.clone(), password });
     }
     Ok(credentials)

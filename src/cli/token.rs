@@ -55,7 +55,7 @@ pub async fn run(command: TokenCommand, config: Option<PathBuf>, output: Output)
 
 async fn create(store: &Arc<dyn Store>, spec: &TokenSpec, output: Output) -> Result<(), CliError> {
     let (token, record) = crate::auth::token::create(store.as_ref(), spec).await.map_err(|e| match e {
-        AuthError::InvalidSpec(reason) => CliError::Usage(reason),
+        AuthError::InvalidSpec(reason) | AuthError::InvalidLifetime(reason) => CliError::Usage(reason),
         other => CliError::Unavailable(other.to_string()),
     })?;
     record_change(store, "token-created", &describe(&record)).await?;

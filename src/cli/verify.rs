@@ -17,7 +17,7 @@ use crate::oci::SignatureStore;
 use crate::oci::{DistributionRegistry, EgressRules, EvidenceLimits, OciError, RegistryLimits};
 use crate::policy::PolicySet;
 use crate::service::{
-    Decision, ServiceError, Sources, check_distinct_keys, check_signatures, repository_of, verify_image,
+    Decision, ServiceError, Sources, check_policy_keys, check_signatures, repository_of, verify_image,
 };
 
 pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, output: Output) -> Result<(), CliError> {
@@ -129,7 +129,7 @@ pub async fn verify_policy(
     let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
     let limits = config.map(|c| c.policies.evidence.clone()).unwrap_or_default();
     let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers, limits: &limits };
-    check_distinct_keys(&keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
+    check_policy_keys(&keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     let decision = verify_image(&sources, image, Arc::new(policies)).await.map_err(|e| match e {
         ServiceError::Registry(e) => unavailable(e),
         ServiceError::Reference(e) => CliError::Usage(e.to_string()),

@@ -85,6 +85,11 @@ pub enum KeyError {
     BadSignature,
     #[error("{backend} backend, key {key:?}: {reason}")]
     Backend { backend: &'static str, key: String, reason: String },
+    #[error(
+        "key {0:?} is the register's checkpoint key ([log] key): it signs checkpoints only, never images or \
+         attestations"
+    )]
+    Reserved(String),
 }
 
 /// A key reference as clients write it: `id` (latest version) or `id@N`.
@@ -111,10 +116,11 @@ impl KeyRef {
     }
 }
 
-/// The configured keys by id.
+/// The configured keys by id, and the one reserved for the register's checkpoints.
 #[derive(Clone, Default)]
 pub struct KeyRing {
     keys: BTreeMap<String, Arc<dyn Signer>>,
+    checkpoint_key: Option<String>,
 }
 
 impl KeyRing {
@@ -122,8 +128,29 @@ impl KeyRing {
         self.keys.insert(id.into(), signer);
     }
 
+    /// Reserves key `id` for checkpoints: [`Self::image_signer`] refuses it. A key that signs both
+    /// checkpoints and images would let whoever may sign images also vouch for the register, and the
+    /// reverse.
+    pub fn reserve_for_checkpoints(&mut self, id: impl Into<String>) {
+        self.checkpoint_key = Some(id.into());
+    }
+
+    /// The id of the key reserved for checkpoints, if any.
+    pub fn checkpoint_key(&self) -> Option<&str> {
+        self.checkpoint_key.as_deref()
+    }
+
+    /// Any key by id, the checkpoint key too (checkpoints, public keys, policy authorities).
     pub fn get(&self, id: &str) -> Result<&Arc<dyn Signer>, KeyError> {
         self.keys.get(id).ok_or_else(|| KeyError::UnknownKey(id.to_owned()))
+    }
+
+    /// The key that signs an image or an attestation: any but the checkpoint key.
+    pub fn image_signer(&self, id: &str) -> Result<&Arc<dyn Signer>, KeyError> {
+        if self.checkpoint_key() == Some(id) {
+            return Err(KeyError::Reserved(id.to_owned()));
+        }
+        self.get(id)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn Signer>)> {
@@ -155,5 +182,20 @@ mod tests {
         for bad in ["", "prod@", "prod@x", "a b", "@1"] {
             assert!(KeyRef::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_checkpoint_key_signs_no_image() {
+        let mut ring = KeyRing::default();
+        for id in ["dev-ed25519", "dev-log"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("keys.example/{id}.pem"));
+            ring.insert(id, Arc::new(FileSigner::load(id, &path).unwrap()));
+        }
+        ring.reserve_for_checkpoints("dev-log");
+        assert_eq!(ring.checkpoint_key(), Some("dev-log"));
+        assert!(ring.image_signer("dev-ed25519").is_ok());
+        let refused = ring.image_signer("dev-log").err().unwrap().to_string();
+        assert!(refused.contains("\"dev-log\" is the register's checkpoint key"), "{refused}");
+        assert!(ring.get("dev-log").is_ok(), "checkpoints still reach it");
     }
 }

@@ -275,7 +275,7 @@ impl Token {
         let ctx = context(&settings.module)?;
         let slot = find_slot(&ctx, &settings.token_label)?;
         let anchor = ctx.open_ro_session(slot)?;
-        let pin = AuthPin::new(settings.pin.read()?.into());
+        let pin = AuthPin::new(settings.pin.read()?.as_str().into());
         // Login is per token and application: a key sharing this token (and, as configuration
         // enforces, its PIN) may have logged in already.
         match anchor.login(UserType::User, Some(&pin)) {

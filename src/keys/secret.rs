@@ -1,7 +1,11 @@
-//! Where a secret (PIN, token, secret id) comes from: an environment variable or a file, never inline.
-//! The value is read when it is needed and never formatted into a message.
+//! Where a secret (PIN, token, secret id, password) comes from: an environment variable or a file, never
+//! inline. The value is read when it is needed, held in a buffer overwritten on drop, and never formatted
+//! into a message.
 
+use std::io::Read as _;
 use std::path::PathBuf;
+
+use zeroize::Zeroizing;
 
 /// The name of a secret's home; `Debug` and errors show the name, not the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,14 +25,24 @@ impl SecretSource {
         }
     }
 
-    /// Reads the secret. The error names where it looked, never what it found.
-    pub fn read(&self) -> Result<String, String> {
-        match self {
-            Self::Env(var) => std::env::var(var).map_err(|_| format!("environment variable {var} is not set")),
-            Self::File(path) => std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                .map_err(|e| format!("cannot read secret file {}: {}", path.display(), e.kind())),
-        }
+    /// Reads the secret, without a trailing newline. The error names where it looked, never what it found.
+    pub fn read(&self) -> Result<Zeroizing<String>, String> {
+        let mut secret = match self {
+            Self::Env(var) => {
+                Zeroizing::new(std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?)
+            }
+            Self::File(path) => {
+                let unreadable =
+                    |e: std::io::Error| format!("cannot read secret file {}: {}", path.display(), e.kind());
+                let mut secret = Zeroizing::new(String::new());
+                std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut secret)).map_err(unreadable)?;
+                secret
+            }
+        };
+        // Truncating in place: no trimmed copy is left behind unzeroized.
+        let kept = secret.trim_end_matches(['\n', '\r']).len();
+        secret.truncate(kept);
+        Ok(secret)
     }
 }
 
@@ -41,7 +55,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pin");
         std::fs::write(&path, "1234\n").unwrap();
-        assert_eq!(SecretSource::File(path.clone()).read().unwrap(), "1234");
+        assert_eq!(SecretSource::File(path.clone()).read().unwrap().as_str(), "1234");
         let missing = SecretSource::Env("NOTARIUM_TEST_SURELY_UNSET".into()).read().unwrap_err();
         assert!(missing.contains("NOTARIUM_TEST_SURELY_UNSET"));
         assert!(SecretSource::from_config(None, None, "pin").is_err());

@@ -5,7 +5,8 @@
 //! Auth is a token, AppRole or a Kubernetes service account; tokens with a TTL are renewed before they
 //! expire, and AppRole or Kubernetes logins are redone when renewal is impossible. Public keys of every
 //! version are cached for `refresh` and re-read when Vault signs with a version notarium has not seen, so a
-//! rotation in Vault is picked up without a restart. No token ever appears in an error or a log line.
+//! rotation in Vault is picked up without a restart. No token ever appears in an error or a log line; the
+//! tokens and secret ids notarium holds are overwritten when dropped (the client keeps its own copy).
 
 use crate::error_chain::root_cause;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use vaultrs::api::transit::responses::ReadKeyData;
 use vaultrs::api::transit::{HashAlgorithm, KeyType, MarshalingAlgorithm};
 use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
+use zeroize::Zeroizing;
 
 use super::{Algorithm, KeyError, KeyVersion, PublicKey, SecretSource, Signature, Signer};
 
@@ -121,14 +123,14 @@ impl VaultSigner {
                 let auth = vaultrs::auth::approle::login(&client, mount, role_id, &secret)
                     .await
                     .map_err(|e| self.error(format!("AppRole login failed: {}", self.describe(&e))))?;
-                (Some(auth.client_token), auth.lease_duration, auth.renewable)
+                (Some(Zeroizing::new(auth.client_token)), auth.lease_duration, auth.renewable)
             }
             VaultAuth::Kubernetes { mount, role, jwt } => {
                 let jwt = jwt.read().map_err(|e| self.error(e))?;
                 let auth = vaultrs::auth::kubernetes::login(&client, mount, role, &jwt)
                     .await
                     .map_err(|e| self.error(format!("Kubernetes login failed: {}", self.describe(&e))))?;
-                (Some(auth.client_token), auth.lease_duration, auth.renewable)
+                (Some(Zeroizing::new(auth.client_token)), auth.lease_duration, auth.renewable)
             }
         };
         if let Some(token) = token {

@@ -58,7 +58,7 @@ const DISTRIBUTION_CODES: [&str; 20] = [
 #[derive(Clone)]
 pub struct RegistryCredentials {
     pub username: String,
-    pub password: String,
+    pub password: zeroize::Zeroizing<String>,
 }
 
 impl std::fmt::Debug for RegistryCredentials {
@@ -159,7 +159,7 @@ impl DistributionRegistry {
     fn authorize(&self, request: RequestBuilder, repo: &Repository, token: Option<&str>) -> RequestBuilder {
         match (token, self.credentials.get(&repo.registry)) {
             (Some(token), _) => request.bearer_auth(token),
-            (None, Some(c)) => request.basic_auth(&c.username, Some(&c.password)),
+            (None, Some(c)) => request.basic_auth(&c.username, Some(c.password.as_str())),
             (None, None) => request,
         }
     }
@@ -179,7 +179,7 @@ impl DistributionRegistry {
         if let Some(c) = self.credentials.get(&repo.registry) {
             let rules = &self.egress.rules;
             rules.check_credential_realm(&repo.registry, &realm).map_err(|refusal| refused(&refusal.rule))?;
-            request = request.basic_auth(&c.username, Some(&c.password));
+            request = request.basic_auth(&c.username, Some(c.password.as_str()));
         }
         let response = self.dispatch(repo, request).await?;
         if !response.status().is_success() {
@@ -258,23 +258,46 @@ impl DistributionRegistry {
         Ok(Some(Manifest { bytes, media_type: normalize_media_type(&media_type), digest }))
     }
 
-    /// One page of the referrers API and the next page's URL; `None` on 404 (no referrers API).
+    /// One page of the referrers API and the next page's URL; `None` when the registry has no usable
+    /// referrers API: it answers 404 (distribution), 429 or a redirect, was redirected to another origin, or
+    /// serves something that is not an image index (GHCR). The fallback tag then stands in.
     async fn referrers_page(
         &self,
         repo: &Repository,
         subject: &Digest,
         url: &str,
     ) -> Result<Option<(ReferrersIndex, Option<String>)>, OciError> {
-        let response = self.send(repo, false, |c| c.get(url).header(header::ACCEPT, OCI_INDEX)).await?;
-        match response.status() {
-            StatusCode::NOT_FOUND => return Ok(None),
-            s if s.is_success() => {}
-            _ => return Err(self.refused(repo, format!("GET referrers {subject}"), response).await),
+        let response = match self.send(repo, false, |c| c.get(url).header(header::ACCEPT, OCI_INDEX)).await {
+            // A redirect the egress rules refuse (GHCR's sends the API elsewhere): no usable referrers API here.
+            Err(OciError::NotAllowed { rule, .. }) if rule == super::egress::REDIRECT_OFF_ORIGIN => {
+                tracing::debug!(registry = %repo.registry, "the referrers API redirects elsewhere");
+                return Ok(None);
+            }
+            answered => answered?,
+        };
+        let status = response.status();
+        let elsewhere = reqwest::Url::parse(url).map(|asked| asked.origin()) != Ok(response.url().origin());
+        if status == StatusCode::NOT_FOUND
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status.is_redirection()
+            || elsewhere
+        {
+            tracing::debug!(registry = %repo.registry, status = status.as_u16(), elsewhere, "no usable referrers API");
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.refused(repo, format!("GET referrers {subject}"), response).await);
         }
         let next = next_page(response.headers(), &self.base_url(repo), repo)?;
         let limit = self.limits.max_manifest_bytes;
         let bytes = read_capped(repo, response, limit, || format!("a referrers page of {subject}")).await?;
-        Ok(Some((ReferrersIndex::parse(&bytes)?, next)))
+        match ReferrersIndex::parse(&bytes) {
+            Ok(index) => Ok(Some((index, next))),
+            Err(_) => {
+                tracing::debug!(registry = %repo.registry, "the referrers API answered something that is no image index");
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -642,7 +665,7 @@ mod tests {
 
     #[test]
     fn credentials_never_print_the_password() {
-        let c = RegistryCredentials { username: "ci".into(), password: "hunter2".into() };
+        let c = RegistryCredentials { username: "ci".into(), password: zeroize::Zeroizing::new("hunter2".into()) };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

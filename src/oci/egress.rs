@@ -27,6 +27,10 @@ use crate::formats::canonical_registry;
 use crate::formats::reference::{DOCKER_HUB, connection_host};
 use crate::policy::glob_matches;
 
+/// The rule a redirect to another host breaks (what a referrers API sending callers elsewhere meets).
+pub(crate) const REDIRECT_OFF_ORIGIN: &str =
+    "a redirect stays on the registry's origin or goes to a host listed for it in [registries.blob_stores]";
+
 /// Redirects followed for one request at most.
 const MAX_REDIRECTS: usize = 5;
 /// The realm Docker Hub's credentials go to without being listed.
@@ -259,9 +263,7 @@ impl EgressRules {
         let (registry, target) = (url_host(origin)?, url_host(next)?);
         let stores = self.blob_stores.iter().filter(|(r, _)| r.matches(&registry));
         if !stores.flat_map(|(_, stores)| stores).any(|p| p.matches(&target)) {
-            return Err(Refusal::new(
-                "a redirect stays on the registry's origin or goes to a host listed for it in [registries.blob_stores]",
-            ));
+            return Err(Refusal::new(REDIRECT_OFF_ORIGIN));
         }
         if let Some(rule) = self.deny.iter().find(|p| p.matches(&target)) {
             return Err(Refusal::new(format!("the redirect target matches [registries] deny {:?}", rule.text)));

@@ -173,8 +173,9 @@ pub trait Registry: Send + Sync {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<PutManifest, OciError>;
-    /// The referrers of `subject` from the referrers API (every page), or `None` if the registry has no
-    /// referrers API (it answers 404; one that has it never does).
+    /// The referrers of `subject` from the referrers API (every page), or `None` if the registry has no usable
+    /// referrers API: it answers 404 (one that has the API never does), 429 or a redirect to another origin,
+    /// or serves a body that is not an image index (GHCR).
     async fn get_referrers(&self, repo: &Repository, subject: &Digest) -> Result<Option<ReferrersIndex>, OciError>;
     /// The blob `digest`, checked against its digest; [`OciError::TooLarge`] as soon as it passes
     /// `max_bytes` (announced or read), without reading further.

@@ -1,6 +1,8 @@
-//! The OCI 1.1 referrer store (formats.md §3): attaches a referrer manifest to a subject and lists a
-//! subject's referrers, through the registry's referrers API where it has one and through the fallback tag
-//! `sha256-<hex>` where it has not, never dropping another writer's index entry.
+//! The OCI 1.1 referrer store: attaches a referrer manifest to a subject and lists a subject's referrers,
+//! through the registry's referrers API where it has a usable one and through the fallback tag
+//! `sha256-<hex>` where it has not, never dropping another writer's index entry. A registry found without a
+//! usable referrers API (404, 429, a redirect elsewhere, a body that is no image index) is remembered as such
+//! for a while, so its referrers API is not asked before every read.
 //!
 //! Owns: uploading referrer manifests and the read-merge-write of the fallback index. Must not touch: what
 //! the manifests and index entries say (`formats::referrer` builds them), the `.sig` tag (`signatures.rs`),
@@ -8,7 +10,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::FutureExt as _;
 
@@ -21,6 +25,10 @@ use crate::formats::{Digest, FormatError};
 
 /// The shortest wait before checking that a fallback index write is still there.
 const MIN_SETTLE: Duration = Duration::from_millis(20);
+
+/// How long a registry found without a usable referrers API is read through fallback tags only before its
+/// referrers API is asked again (a registry upgraded meanwhile is noticed within this time).
+const NO_REFERRERS_API_MEMORY: Duration = Duration::from_secs(600);
 
 /// Where an attached referrer is now found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +47,18 @@ pub struct ReferrerStore {
     registry: Arc<dyn Registry>,
     tags: SubjectTags,
     waiting: Waiting,
+    /// Registries found without a usable referrers API, and until when that is assumed.
+    without_referrers_api: Mutex<HashMap<String, Instant>>,
 }
 
 impl ReferrerStore {
     pub fn new(registry: Arc<dyn Registry>) -> Self {
-        Self { registry, tags: SubjectTags::default(), waiting: Waiting::default() }
+        Self {
+            registry,
+            tags: SubjectTags::default(),
+            waiting: Waiting::default(),
+            without_referrers_api: Mutex::default(),
+        }
     }
 
     /// Uploads `blobs` (the manifest's config and layers) and the referrer manifest `manifest_bytes`, whose
@@ -60,20 +75,67 @@ impl ReferrerStore {
         futures_util::future::try_join_all(blobs.iter().map(|blob| self.registry.put_blob(repo, blob))).await?;
         let by_digest = Digest::of(manifest_bytes);
         let put = self.registry.put_manifest(repo, by_digest.as_str(), &manifest.media_type, manifest_bytes).await?;
-        if !put.subject_indexed {
+        // Where reads go to the fallback tag for now, the referrer is listed there too, even if the registry
+        // indexed it, so that it is found before the registry's referrers API is asked again.
+        if !put.subject_indexed || self.remembered_without_referrers_api(&repo.registry) {
             self.list_in_fallback(repo, subject, manifest_bytes).await?;
         }
         Ok(AttachedReferrer { manifest_digest: put.digest, via_referrers_api: put.subject_indexed })
     }
 
     /// Every referrer of `subject` as its index lists it, other writers' entries (such as cosign's, listed
-    /// under the empty config's media type) as they are. Unverified: callers read and check the manifests.
-    pub async fn list(&self, repo: &Repository, subject: &Digest) -> Result<Vec<Descriptor>, OciError> {
-        let index = match self.registry.get_referrers(repo, subject).await? {
-            Some(index) => index,
-            None => self.fallback_index(repo, &referrers_tag(subject)).await?,
-        };
-        Ok(index.manifests)
+    /// under the empty config's media type) as they are, except that an entry without an `artifactType` (or
+    /// with an empty one, as go-containerregistry's registry and older cosign list them) gets the one its
+    /// manifest declares (its `artifactType`, else its config's media type), for the first `resolve_at_most`
+    /// such entries. Unverified: callers read and check the manifests.
+    pub async fn list(
+        &self,
+        repo: &Repository,
+        subject: &Digest,
+        resolve_at_most: usize,
+    ) -> Result<Vec<Descriptor>, OciError> {
+        let mut referrers = self.index(repo, subject).await?.manifests;
+        let untyped: Vec<usize> = (0..referrers.len())
+            .filter(|&i| referrers[i].artifact_type.as_deref().is_none_or(str::is_empty))
+            .take(resolve_at_most)
+            .collect();
+        let reads = untyped.iter().map(|&i| self.declared_artifact_type(repo, &referrers[i]).boxed()).collect();
+        let declared = a_few_at_a_time(reads).await;
+        for (i, artifact_type) in untyped.into_iter().zip(declared) {
+            if artifact_type.is_some() {
+                referrers[i].artifact_type = artifact_type;
+            }
+        }
+        Ok(referrers)
+    }
+
+    /// The artifact type the manifest behind `referrer` declares, when it can be read.
+    async fn declared_artifact_type(&self, repo: &Repository, referrer: &Descriptor) -> Option<String> {
+        let digest = Digest::parse(&referrer.digest).ok()?;
+        let manifest = self.registry.get_manifest(repo, digest.as_str()).await.ok()??;
+        Some(SignatureManifest::parse(&manifest.bytes).ok()?.index_artifact_type().to_owned())
+    }
+
+    /// `subject`'s referrers index: from the referrers API, unless the registry has no usable one (now, or
+    /// remembered from an earlier answer), then from the fallback tag.
+    async fn index(&self, repo: &Repository, subject: &Digest) -> Result<ReferrersIndex, OciError> {
+        if !self.remembered_without_referrers_api(&repo.registry) {
+            match self.registry.get_referrers(repo, subject).await? {
+                Some(index) => return Ok(index),
+                None => self.remember_without_referrers_api(&repo.registry),
+            }
+        }
+        self.fallback_index(repo, &referrers_tag(subject)).await
+    }
+
+    fn remembered_without_referrers_api(&self, registry: &str) -> bool {
+        let remembered = self.without_referrers_api.lock().expect("referrers API memory");
+        remembered.get(registry).is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn remember_without_referrers_api(&self, registry: &str) {
+        let until = Instant::now() + NO_REFERRERS_API_MEMORY;
+        self.without_referrers_api.lock().expect("referrers API memory").insert(registry.to_owned(), until);
     }
 
     /// The DSSE envelopes of the Sigstore bundles attached to `subject` as referrers (cosign v3's layout for
@@ -86,7 +148,8 @@ impl ReferrerStore {
         subject: &Digest,
         limits: &EvidenceLimits,
     ) -> Result<Gathered<Vec<u8>>, OciError> {
-        let referrers = self.list(repo, subject).await?;
+        // Every referrer read is a manifest read anyway: the listing's artifact types are not resolved first.
+        let referrers = self.index(repo, subject).await?.manifests;
         let mut gathered = Gathered::default();
         if referrers.len() > limits.max_referrers {
             let (count, max) = (referrers.len(), limits.max_referrers);
@@ -213,7 +276,7 @@ mod tests {
     use crate::formats::bundle::CONTENT_MESSAGE_SIGNATURE;
     use crate::formats::referrer::OCI_EMPTY;
     use crate::formats::signature_manifest::OCI_MANIFEST;
-    use crate::oci::fake_registry::{FakeRegistry, repo, subject};
+    use crate::oci::fake_registry::{FakeRegistry, HostileServer, http_response, repo, subject};
 
     fn referrer(bundle: &[u8]) -> Vec<u8> {
         let image = Descriptor::new(OCI_MANIFEST, &subject(), 14);
@@ -241,8 +304,58 @@ mod tests {
         let attached = store.attach(&repo(), &subject(), &manifest, &[b"{}"]).await.unwrap();
         assert_eq!(attached, AttachedReferrer { manifest_digest: Digest::of(&manifest), via_referrers_api: true });
         assert!(registry.stored(&referrers_tag(&subject())).is_none());
-        let listed = store.list(&repo(), &subject()).await.unwrap();
+        let listed = store.list(&repo(), &subject(), 64).await.unwrap();
         assert_eq!(listed.iter().map(|d| d.digest.as_str()).collect::<Vec<_>>(), [attached.manifest_digest.as_str()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_registry_without_a_usable_referrers_api_is_asked_again_only_after_a_while() {
+        let (registry, store) = store(FakeRegistry::default());
+        let manifest = referrer(b"ours");
+        store.attach(&repo(), &subject(), &manifest, &[]).await.unwrap();
+        let listed = async |store: &ReferrerStore| store.list(&repo(), &subject(), 64).await.unwrap();
+        assert_eq!(listed(&store).await[0].digest, Digest::of(&manifest).as_str());
+        assert_eq!(listed(&store).await.len(), 1);
+        assert_eq!(*registry.referrers_calls.lock().unwrap(), 1, "the second read went straight to the tag");
+        tokio::time::advance(NO_REFERRERS_API_MEMORY).await;
+        assert_eq!(listed(&store).await.len(), 1);
+        assert_eq!(*registry.referrers_calls.lock().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn while_reads_use_the_fallback_tag_an_attach_lists_there_what_the_registry_indexed() {
+        let registry = FakeRegistry { referrers_api: true, referrers_unusable: true, ..Default::default() };
+        let (registry, store) = store(registry);
+        assert!(store.list(&repo(), &subject(), 64).await.unwrap().is_empty());
+        let manifest = referrer(b"ours");
+        let attached = store.attach(&repo(), &subject(), &manifest, &[]).await.unwrap();
+        assert!(attached.via_referrers_api);
+        let listed = store.list(&repo(), &subject(), 64).await.unwrap();
+        assert_eq!(listed.iter().map(|d| d.digest.as_str()).collect::<Vec<_>>(), [Digest::of(&manifest).as_str()]);
+        assert!(registry.stored(&referrers_tag(&subject())).is_some());
+    }
+
+    #[tokio::test]
+    async fn listed_entries_without_an_artifact_type_get_the_one_their_manifest_declares() {
+        let (_, store) = store(FakeRegistry { referrers_api: true, untyped_listing: true, ..Default::default() });
+        let bundle = referrer(b"typed");
+        let mut untyped: serde_json::Value = serde_json::from_slice(&referrer(b"untyped")).unwrap();
+        untyped.as_object_mut().unwrap().remove("artifactType");
+        let untyped = untyped.to_string().into_bytes();
+        for manifest in [&bundle, &untyped] {
+            store.attach(&repo(), &subject(), manifest, &[]).await.unwrap();
+        }
+        let listed = store.list(&repo(), &subject(), 64).await.unwrap();
+        let type_of = |manifest: &[u8]| {
+            let entry = listed.iter().find(|d| d.digest == Digest::of(manifest).as_str()).unwrap();
+            entry.artifact_type.clone()
+        };
+        assert_eq!(type_of(&bundle).as_deref(), Some(crate::formats::bundle::BUNDLE_V0_3));
+        assert_eq!(type_of(&untyped).as_deref(), Some(OCI_EMPTY), "the config's media type");
+
+        let listed = store.list(&repo(), &subject(), 1).await.unwrap();
+        let resolved = listed.iter().filter(|d| d.artifact_type.as_deref().is_some_and(|t| !t.is_empty())).count();
+        assert_eq!(resolved, 1, "only the first untyped entry is read");
     }
 
     #[tokio::test]
@@ -256,7 +369,7 @@ mod tests {
         let index = ReferrersIndex::parse(&registry.stored(&referrers_tag(&subject())).unwrap()).unwrap();
         assert_eq!(index.manifests[0], rival_entry);
         assert_eq!(index.manifests[1].digest, Digest::of(&manifest).as_str());
-        assert_eq!(store.list(&repo(), &subject()).await.unwrap(), index.manifests);
+        assert_eq!(store.list(&repo(), &subject(), 64).await.unwrap(), index.manifests);
     }
 
     #[tokio::test]
@@ -328,7 +441,7 @@ mod tests {
         let limits = EvidenceLimits { max_bundle_bytes: 2048, ..Default::default() };
         let read = store.bundle_envelopes(&repo(), &subject(), &limits).await.unwrap();
         assert_eq!(read.items, std::slice::from_ref(&small));
-        let referrer = store.list(&repo(), &subject()).await.unwrap().into_iter().find(|r| {
+        let referrer = store.list(&repo(), &subject(), 64).await.unwrap().into_iter().find(|r| {
             let manifest = SignatureManifest::parse(&registry.stored(&r.digest).unwrap()).unwrap();
             manifest.layers[0].digest == Digest::of(&big_bundle).as_str()
         });
@@ -340,5 +453,78 @@ mod tests {
         let read = store.bundle_envelopes(&repo(), &subject(), &EvidenceLimits::default()).await.unwrap();
         assert_eq!(read.items, [small]);
         assert_eq!(read.skipped, [format!("bundle {bundle} of referrer {referrer}: blob not found")]);
+    }
+
+    /// A distribution client for `server`'s plain-HTTP registry, and its repository `demo/app`.
+    fn client_of(servers: &[&HostileServer]) -> (Arc<dyn Registry>, Repository) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let registry = crate::oci::DistributionRegistry::with_insecure(servers.iter().map(|s| s.host.clone()));
+        (Arc::new(registry), Repository { registry: servers[0].host.clone(), name: "demo/app".into() })
+    }
+
+    /// An index listing one referrer (typed, so that listing it reads nothing more) of `subject()`.
+    fn index_with(name: &[u8]) -> String {
+        let mut entry = Descriptor::for_blob(OCI_MANIFEST, &referrer(name));
+        entry.artifact_type = Some(OCI_EMPTY.to_owned());
+        let mut index = ReferrersIndex::empty();
+        index.manifests.push(entry);
+        String::from_utf8(index.to_json()).unwrap()
+    }
+
+    /// Answers the referrers API with `quirk`, the fallback tag with an index of one referrer, and 404 else.
+    fn registry_answering(quirk: String) -> impl Fn(&str) -> String + Send + Sync + 'static {
+        let fallback = format!("/manifests/{}", referrers_tag(&subject()));
+        move |path: &str| {
+            if path.contains("/referrers/") {
+                quirk.clone()
+            } else if path.ends_with(&fallback) {
+                http_response("200 OK", &[("Content-Type", OCI_INDEX)], &index_with(b"in the fallback tag"))
+            } else {
+                http_response("404 Not Found", &[], "")
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn referrers_apis_that_redirect_elsewhere_throttle_or_answer_no_index_give_way_to_the_fallback_tag() {
+        let elsewhere = HostileServer::start(|_| {
+            http_response("200 OK", &[("Content-Type", OCI_INDEX)], &index_with(b"from another host"))
+        })
+        .await;
+        let redirect = format!("http://{}/v2/demo/app/referrers/{}", elsewhere.host, subject());
+        let quirks = [
+            ("a redirect to another host", http_response("302 Found", &[("Location", &redirect)], "")),
+            ("429", http_response("429 Too Many Requests", &[("Retry-After", "60")], "slow down")),
+            ("an HTML page", http_response("200 OK", &[("Content-Type", "text/html")], "<html>referrers</html>")),
+            (
+                "a manifest",
+                http_response("200 OK", &[("Content-Type", OCI_INDEX)], "{\"schemaVersion\":2,\"config\":{}}"),
+            ),
+        ];
+        let expected = Digest::of(&referrer(b"in the fallback tag")).to_string();
+        for (quirk, answer) in quirks {
+            let server = HostileServer::start(registry_answering(answer)).await;
+            let (client, repo) = client_of(&[&server, &elsewhere]);
+            let store = ReferrerStore::new(client);
+            for _ in 0..2 {
+                let listed = store.list(&repo, &subject(), 64).await.unwrap();
+                assert_eq!(
+                    listed.iter().map(|d| d.digest.as_str()).collect::<Vec<_>>(),
+                    [expected.as_str()],
+                    "{quirk}"
+                );
+            }
+            assert_eq!(server.asked_for("/referrers/"), 1, "{quirk}: remembered after the first answer");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_referrers_api_answering_an_index_is_used_and_the_fallback_tag_left_alone() {
+        let index = http_response("200 OK", &[("Content-Type", OCI_INDEX)], &index_with(b"from the API"));
+        let server = HostileServer::start(registry_answering(index)).await;
+        let (client, repo) = client_of(&[&server]);
+        let listed = ReferrerStore::new(client).list(&repo, &subject(), 64).await.unwrap();
+        assert_eq!(listed[0].digest, Digest::of(&referrer(b"from the API")).as_str());
+        assert_eq!(server.asked_for("/manifests/"), 0);
     }
 }

@@ -378,6 +378,38 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// An authority that stands for the register's checkpoint key `checkpoint_key` (by id, or by public key
+    /// where `checkpoint_versions` and the authority's `keys` are known): that key signs checkpoints only, so a
+    /// policy that trusted it would trust an image signed by no one allowed to sign images. The error names
+    /// file, line and the authority.
+    pub fn checkpoint_key_authority(
+        &self,
+        checkpoint_key: &str,
+        checkpoint_versions: Option<&[PublicKey]>,
+        keys: &[Option<Vec<PublicKey>>],
+    ) -> Result<(), PolicyError> {
+        for (j, authority) in self.authorities.iter().enumerate() {
+            let by_id = matches!(authority, Authority::Key(r) if r.id == checkpoint_key);
+            let by_key = matches!((checkpoint_versions, &keys[j]), (Some(reserved), Some(keys))
+                if keys.iter().any(|k| reserved.iter().any(|r| r.spki_der() == k.spki_der())));
+            if by_id || by_key {
+                return Err(PolicyError::Invalid {
+                    file: self.file.clone(),
+                    line: self.authority_lines[j],
+                    reason: format!(
+                        "policy {:?}, authorities: {} is the register's checkpoint key ([log] key {checkpoint_key}), \
+                         which signs checkpoints only and cannot vouch for images",
+                        self.name,
+                        authority.label()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The authority at `index`, or the text to point at and why it is wrong.
 fn authority(index: usize, raw: &RawAuthority) -> Result<Authority, (String, String)> {
     match (&raw.key, &raw.public_key) {
@@ -521,6 +553,31 @@ policies:
                 (other, _) => panic!("{authorities}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_checkpoint_key_is_no_authority_by_id_or_by_public_key() {
+        let pem =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/other-p256.pub")).unwrap();
+        let key = PublicKey::from_pem(&pem).unwrap();
+        let block: String = pem.lines().map(|l| format!("          {l}\n")).collect();
+        let policy = |authorities: &str| {
+            let text = format!("policies:\n  - name: p\n    images: [a]\n    authorities:\n{authorities}");
+            PolicySet::parse("p.yaml", &text).unwrap().0.policies.remove(0)
+        };
+        let by_id = policy("      - key: prod\n      - key: log@1\n");
+        let e = by_id.checkpoint_key_authority("log", None, &[None, None]).unwrap_err().to_string();
+        assert!(
+            e.starts_with("p.yaml line 6: policy \"p\", authorities: log@1 is the register's checkpoint key"),
+            "{e}"
+        );
+        assert!(by_id.checkpoint_key_authority("other", None, &[None, None]).is_ok());
+
+        let inline = policy(&format!("      - key: prod\n      - public_key: |\n{block}"));
+        let known = [None, Some(vec![key.clone()])];
+        let e = inline.checkpoint_key_authority("log", Some(std::slice::from_ref(&key)), &known).unwrap_err();
+        assert!(e.to_string().contains("public_key #2 is the register's checkpoint key ([log] key log)"), "{e}");
+        assert!(inline.checkpoint_key_authority("log", None, &known).is_ok(), "unknown checkpoint key versions");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::formats::canonical::canonical_json;
+use crate::formats::canonical::{MAX_EXACT_INTEGER, canonical_json, is_exact_integer};
 use crate::store::{NewSignature, RecordKind};
 
 /// The entry recording that the row `record` (a signature or an attestation) is stored in its registry in
@@ -85,10 +85,47 @@ fn json_object<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<serd
     }
 }
 
-/// The envelope distribution POSTs: `{"events": [...]}`.
+/// The envelope distribution POSTs: `{"events": [...]}`. An event holding a number that is not an integer
+/// within ±(2^53 − 1) is refused, naming the field: entries are RFC 8785 JSON, which writes every other
+/// number as a rounded double that JSON parsers do not all read back alike (distribution sends sizes and
+/// lengths as integers).
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "UncheckedEnvelope")]
 pub struct RegistryEnvelope {
     pub events: Vec<RegistryEvent>,
+}
+
+#[derive(serde::Deserialize)]
+struct UncheckedEnvelope {
+    events: Vec<RegistryEvent>,
+}
+
+impl TryFrom<UncheckedEnvelope> for RegistryEnvelope {
+    type Error = String;
+
+    fn try_from(envelope: UncheckedEnvelope) -> Result<Self, String> {
+        for (i, event) in envelope.events.iter().enumerate() {
+            let parts = [("target", &event.target), ("request", &event.request), ("actor", &event.actor)];
+            for (name, part) in parts.into_iter().chain([("source", &event.source)]) {
+                check_numbers(part, &format!("events[{i}].{name}"))?;
+            }
+        }
+        Ok(Self { events: envelope.events })
+    }
+}
+
+/// The first number in `value` (at `path`) that is not an integer an entry may hold.
+fn check_numbers(value: &serde_json::Value, path: &str) -> Result<(), String> {
+    match value {
+        serde_json::Value::Number(n) if !is_exact_integer(n) => Err(format!(
+            "{path}: {n} is not an integer within ±{MAX_EXACT_INTEGER}, the only numbers the register records"
+        )),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| check_numbers(v, &format!("{path}.{k}"))),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, v)| check_numbers(v, &format!("{path}[{i}]")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Registry actions the register records.
@@ -242,6 +279,24 @@ mod tests {
         assert!(serde_json::from_str::<RegistryEnvelope>(&event(r#"{"repository": "a"}"#)).is_ok());
         for wrong in ["[null, null]", "null", "\"a\"", "1"] {
             assert!(serde_json::from_str::<RegistryEnvelope>(&event(wrong)).is_err(), "{wrong} was accepted");
+        }
+    }
+
+    #[test]
+    fn numbers_other_than_exact_integers_are_refused_naming_the_field() {
+        let event = |target: &str| format!(r#"{{"events": [{{"id": "1", "action": "push", "target": {target}}}]}}"#);
+        let ok = serde_json::from_str::<RegistryEnvelope>(&event(r#"{"size": 9007199254740991, "length": -3}"#));
+        let entry = registry_entry(&ok.unwrap().events[0]);
+        assert!(String::from_utf8(entry).unwrap().contains(r#""size":9007199254740991"#));
+        for (target, field) in [
+            (r#"{"size": 1.5}"#, "events[0].target.size: 1.5"),
+            (r#"{"size": 1.0}"#, "events[0].target.size: 1.0"),
+            (r#"{"size": 9007199254740992}"#, "events[0].target.size: 9007199254740992"),
+            (r#"{"size": -9007199254740992}"#, "events[0].target.size: -9007199254740992"),
+            (r#"{"references": [{"size": 2}, {"size": 1e3}]}"#, "events[0].target.references[1].size: 1000.0"),
+        ] {
+            let error = serde_json::from_str::<RegistryEnvelope>(&event(target)).unwrap_err().to_string();
+            assert!(error.starts_with(field), "{target}: {error}");
         }
     }
 }

@@ -76,7 +76,7 @@ impl Service {
     ) -> Result<AttestOutcome, ServiceError> {
         let digest = target.digest.clone();
         let key_ref = KeyRef::parse(&request.key)?;
-        let signer = self.keys.get(&key_ref.id)?.clone();
+        let signer = self.keys.image_signer(&key_ref.id)?.clone();
         let subject = Subject::sha256(Some(&image.repository_name()), &digest);
         let statement = Statement::v1(vec![subject], &request.predicate_type, request.predicate.clone());
         let (envelope, signature) = signed_envelope(&key_ref.id, signer.as_ref(), key_ref.version, &statement).await?;

@@ -37,7 +37,7 @@ pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
 pub use referrers::{Attached, TagListing};
 pub use sign::{LogPosition, SignOutcome, SignRequest};
-pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_distinct_keys, verify_image};
+pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 
 /// Everything a use case needs, shared by all requests.
 pub struct Service {

@@ -34,7 +34,7 @@ impl Service {
         let (signatures, attestations, referrers) = tokio::try_join!(
             self.tag_listing(&repo, signature_tag(&digest)),
             self.tag_listing(&repo, attestation_tag(&digest)),
-            async { Ok(self.referrers.list(&repo, &digest).await?) },
+            async { Ok(self.referrers.list(&repo, &digest, self.evidence_limits.max_referrers).await?) },
         )?;
         Ok(Attached {
             image: image.with_digest(digest.clone()).to_string(),

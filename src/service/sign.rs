@@ -84,7 +84,7 @@ impl Service {
     ) -> Result<SignOutcome, ServiceError> {
         let digest = target.digest.clone();
         let key_ref = KeyRef::parse(&request.key)?;
-        let signer = self.keys.get(&key_ref.id)?.clone();
+        let signer = self.keys.image_signer(&key_ref.id)?.clone();
         let optional = annotations(request.annotations.clone())?;
         let identity = match &image.tag {
             Some(tag) => format!("{}:{tag}", image.repository_name()),

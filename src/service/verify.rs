@@ -226,13 +226,22 @@ pub(crate) async fn resolve_authorities(keys: &KeyRing, authorities: &[Authority
 }
 
 /// Refuses a policy set in which two authorities of one policy stand for the same public key as the key
-/// ring resolves them (two ids on one backend key, a `key:` and its own PEM); an authority whose key cannot
-/// be had now is left out of the check (counting over distinct keys still holds at decision time).
-pub async fn check_distinct_keys(keys: &KeyRing, policies: &PolicySet) -> Result<(), crate::policy::PolicyError> {
+/// ring resolves them (two ids on one backend key, a `key:` and its own PEM), or an authority stands for the
+/// register's checkpoint key (by id, or by its public key under another id or inline); an authority whose key
+/// cannot be had now is left out of the key comparisons (counting over distinct keys still holds at decision
+/// time, and the checkpoint key signs no image).
+pub async fn check_policy_keys(keys: &KeyRing, policies: &PolicySet) -> Result<(), crate::policy::PolicyError> {
+    let checkpoint_versions: Option<Vec<_>> = match keys.checkpoint_key().map(|id| keys.get(id)) {
+        Some(Ok(signer)) => signer.versions().await.ok().map(|v| v.into_iter().map(|k| k.public_key).collect()),
+        _ => None,
+    };
     for policy in &policies.policies {
         let resolved = resolve_authorities(keys, &policy.authorities).await;
         let known: Vec<_> = resolved.into_iter().map(|a| a.keys.ok()).collect();
         policy.overlapping_keys(&known)?;
+        if let Some(checkpoint_key) = keys.checkpoint_key() {
+            policy.checkpoint_key_authority(checkpoint_key, checkpoint_versions.as_deref(), &known)?;
+        }
     }
     Ok(())
 }

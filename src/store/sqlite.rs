@@ -1,6 +1,9 @@
 //! [`Store`] on SQLite (the embedded default): WAL, one file, migrations from `migrations/sqlite`. The
 //! statements are shared (`sql.rs`); appends are serialized in `sqlite_log.rs`.
 
+use std::fs::Permissions;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -24,9 +27,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        let file = options.get_filename().to_owned();
+        let on_disk = !url.contains(":memory:") && !url.contains("mode=memory");
+        if on_disk {
+            create_private(&file)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", file.display())))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -34,6 +39,41 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         super::embedded_migrations!("sqlite").run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        if on_disk {
+            // SQLite gives its -wal and -shm files the database file's mode; this holds if it ever does not.
+            restrict_companions(&file)
+                .map_err(|e| StoreError::Unavailable(format!("cannot restrict {}-wal/-shm: {e}", file.display())))?;
+        }
         Ok(Self { pool, append_lock: tokio::sync::Mutex::new(()) })
     }
+}
+
+/// Creates the database file owner-only (0600) and its missing folders owner-only (0700), whatever the
+/// umask: the database holds token hashes and who signed what. Existing files and folders keep their modes.
+fn create_private(file: &Path) -> std::io::Result<()> {
+    if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(folder)?;
+        std::fs::set_permissions(folder, Permissions::from_mode(0o700))?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file) {
+        Ok(_) => std::fs::set_permissions(file, Permissions::from_mode(0o600)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the -wal and -shm files next to `file` the database file's owner-only mode when it has it.
+fn restrict_companions(file: &Path) -> std::io::Result<()> {
+    if std::fs::metadata(file)?.permissions().mode() & 0o077 != 0 {
+        return Ok(()); // an operator's choice for an existing database
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = file.as_os_str().to_owned();
+        companion.push(suffix);
+        match std::fs::set_permissions(&companion, Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }

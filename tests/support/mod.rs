@@ -532,6 +532,46 @@ impl Drop for Notarium {
     }
 }
 
+/// `method path` with `token` as bearer (none when empty); status and JSON (or text) answer.
+pub fn call(
+    server: &Notarium,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("{}{path}", server.url);
+    let mut request = match method {
+        "GET" => client().get(url),
+        "DELETE" => client().delete(url),
+        _ => client().post(url),
+    };
+    if !token.is_empty() {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// `notarium token ARGS --output json` against `server`'s database, as it ran.
+pub fn token_command(server: &Notarium, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .arg("token")
+        .args(args)
+        .args(["--output", "json"])
+        .current_dir(ROOT)
+        .env("NOTARIUM_DATABASE_URL", server.database_url())
+        .env_remove("NOTARIUM_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// Number of rows in the signatures table of a notarium database.
 pub fn signature_rows(database_url: &str) -> i64 {
     tokio::runtime::Runtime::new()
@@ -881,6 +921,11 @@ path = "keys.example/dev-ecdsa.pem"
 id = "dev-ed25519"
 backend = "file"
 path = "keys.example/dev-ed25519.pem"
+
+[[keys]]
+id = "dev-log"
+backend = "file"
+path = "keys.example/dev-log.pem"
 "#;
 
 /// Put first in a configuration: serve the open API although HSM or Vault keys are configured, for tests
