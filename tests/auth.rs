@@ -443,6 +443,11 @@ claims = {{ repository = "acme/deployer" }}
 [[auth.oidc]]
 issuer = "http://127.0.0.1:{dead}"
 audience = "notarium"
+
+[[auth.oidc]]
+issuer = "http://localhost:{port}"
+audience = "notarium"
+max_document_bytes = 16
 "#
     );
     let server = Notarium::start_with_config(&config, &[], &[]);
@@ -467,6 +472,10 @@ audience = "notarium"
     let (status, body) = call(&server, "GET", path, &token, None);
     assert_eq!(status, 401, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("ec-1"), "{body}");
+    // The same server under another name, read within 16 bytes: its discovery document is refused.
+    let capped = issuer.es256_token(json!({"iss": format!("http://localhost:{port}")}));
+    let (status, body) = call(&server, "GET", path, &capped, None);
+    assert_eq!(status, 503, "{body}");
     let _ = http.kill();
     let _ = http.wait();
 

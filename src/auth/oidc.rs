@@ -18,9 +18,6 @@ use crate::policy::glob_matches;
 
 /// Clock skew allowed on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
-/// Bytes of a discovery document or JWKS: far more than any issuer's key set needs.
-const MAX_PROVIDER_DOCUMENT_BYTES: usize = 256 * 1024;
-
 /// Who a CI job is, as its ID token says and as far as the matching rule looked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcIdentity {
@@ -158,12 +155,12 @@ impl OidcIssuer {
             .ok_or_else(|| AuthError::ProviderUnavailable(format!("{url} names no jwks_uri")))
     }
 
-    /// The JSON document at `url`, read within [`MAX_PROVIDER_DOCUMENT_BYTES`].
+    /// The JSON document at `url`, read within the issuer's `max_document_bytes`.
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, AuthError> {
         let unavailable = |e: &dyn std::fmt::Display| AuthError::ProviderUnavailable(format!("{url}: {e}"));
         let response =
             self.http.get(url).send().await.and_then(|r| r.error_for_status()).map_err(|e| unavailable(&e))?;
-        let body = read_capped(response, MAX_PROVIDER_DOCUMENT_BYTES).await.map_err(|e| unavailable(&e))?;
+        let body = read_capped(response, self.config.max_document_bytes).await.map_err(|e| unavailable(&e))?;
         serde_json::from_slice(&body).map_err(|e| unavailable(&e))
     }
 }

@@ -84,9 +84,16 @@ pub struct OidcConfig {
     /// keys), but not more often than this.
     #[serde(default = "default_jwks_refetch")]
     pub jwks_refetch_secs: u64,
+    /// The discovery document and the JWKS are read up to this many bytes; a longer answer is refused.
+    #[serde(default = "default_max_document_bytes")]
+    pub max_document_bytes: usize,
     /// Claims to scope: the first rule whose claims all match decides; no match means no access.
     #[serde(default)]
     pub rules: Vec<ClaimRule>,
+}
+
+fn default_max_document_bytes() -> usize {
+    256 * 1024
 }
 
 fn default_algorithms() -> Vec<String> {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
+use zeroize::Zeroizing;
 
 use super::egress::{EgressClients, EgressRules, Refusal};
 use super::{Manifest, OciError, PutManifest, Registry, Repository};
@@ -96,7 +97,7 @@ pub struct DistributionRegistry {
     egress: EgressClients,
     limits: RegistryLimits,
     credentials: HashMap<String, RegistryCredentials>,
-    tokens: Mutex<HashMap<(String, String), String>>,
+    tokens: Mutex<HashMap<(String, String), Zeroizing<String>>>,
 }
 
 impl DistributionRegistry {
@@ -130,7 +131,8 @@ impl DistributionRegistry {
         let client = self.egress.for_host(&repo.registry).map_err(|refusal| not_allowed(repo, refusal))?;
         let scope = format!("repository:{}:{}", repo.name, if push { "pull,push" } else { "pull" });
         let cached = self.cached_token(&repo.registry, &scope);
-        let response = self.dispatch(repo, self.authorize(build(client), repo, cached.as_deref())).await?;
+        let response =
+            self.dispatch(repo, self.authorize(build(client), repo, cached.as_deref().map(String::as_str))).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -141,17 +143,17 @@ impl DistributionRegistry {
             .unwrap_or_default()
             .to_owned();
         let token = match parse_bearer_challenge(&challenge) {
-            Some(bearer) => Some(self.fetch_token(repo, &bearer, &scope).await?),
+            Some(bearer) => Some(Zeroizing::new(self.fetch_token(repo, &bearer, &scope).await?)),
             None if self.credentials.contains_key(&repo.registry) => None,
             None => return Ok(response),
         };
         if let Some(token) = &token {
             self.tokens.lock().expect("token cache lock").insert((repo.registry.clone(), scope), token.clone());
         }
-        self.dispatch(repo, self.authorize(build(client), repo, token.as_deref())).await
+        self.dispatch(repo, self.authorize(build(client), repo, token.as_deref().map(String::as_str))).await
     }
 
-    fn cached_token(&self, registry: &str, scope: &str) -> Option<String> {
+    fn cached_token(&self, registry: &str, scope: &str) -> Option<Zeroizing<String>> {
         let tokens = self.tokens.lock().expect("token cache lock");
         tokens.get(&(registry.to_owned(), scope.to_owned())).cloned()
     }
