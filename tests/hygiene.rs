@@ -87,7 +87,7 @@ fn secret_files_open_to_group_or_others_are_named_at_start_up() {
     std::fs::write(&pin, "1234").unwrap();
     std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o640)).unwrap();
     let config = format!(
-        "[[keys]]\nid = \"open\"\nbackend = \"file\"\npath = \"{}\"\n\n[[keys]]\nid = \"closed\"\nbackend = \"file\"\n\
+        "{OPEN_WITH_BACKEND_KEYS}[[keys]]\nid = \"open\"\nbackend = \"file\"\npath = \"{}\"\n\n[[keys]]\nid = \"closed\"\nbackend = \"file\"\n\
          path = \"{}\"\n\n[[keys]]\nid = \"hsm\"\nbackend = \"pkcs11\"\nmodule = \"/nonexistent.so\"\n\
          token_label = \"t\"\nkey_label = \"k\"\npin_file = \"{}\"\n",
         open.display(),
