@@ -26,7 +26,7 @@ NOTARIUM_DATABASE_URL=$db NOTARIUM_LISTEN=127.0.0.1:$port NOTARIUM_DATA_DIR=$wor
 until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
 curl -sf "http://127.0.0.1:$port/v1/keys/dev-log/public.pem" > "$work/log.pub"
 start=$(date +%s.%N)
-"$NOTARIUM" log export --server "http://127.0.0.1:$port" -o "$work/export.jsonl"
+"$NOTARIUM" log export --server "http://127.0.0.1:$port" -f "$work/export.jsonl"
 end=$(date +%s.%N)
 bytes=$(stat -c %s "$work/export.jsonl")
 python3 -c "d=$end-$start; print(f'export: 1M entries, {$bytes/1e6:.0f} MB in {d:.1f} s = {$bytes/1e6/d:.0f} MB/s')"

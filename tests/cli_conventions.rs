@@ -75,7 +75,7 @@ fn every_command_that_prints_a_result_prints_json_with_output_json() {
     assert_eq!((exit, verified["verified"].as_bool()), (0, Some(true)), "{verified}");
 
     let export = path(s.dir.path(), "log.jsonl");
-    let (exit, exported) = json(&["log", "export", "-o", &export, "--server", server]);
+    let (exit, exported) = json(&["log", "export", "-f", &export, "--server", server]);
     assert_eq!((exit, exported["format"].as_str()), (0, Some("jsonl")), "{exported}");
     let log_key = path(s.dir.path(), "log.pub");
     std::fs::write(&log_key, s.notarium.get_text("/v1/keys/dev-log/public.pem").1).unwrap();

@@ -96,7 +96,7 @@ fn kill_9_during_a_burst_of_signs_loses_no_acknowledged_sign_and_leaves_no_unlog
     let dir = tempfile::tempdir().unwrap();
     let (file, key) = (dir.path().join("log.jsonl"), notarium.public_key_file("dev-log", dir.path()));
     let cli = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_notarium")).args(args).output().unwrap();
-    let out = cli(&["log", "export", "-o", file.to_str().unwrap(), "--server", &notarium.url]);
+    let out = cli(&["log", "export", "-f", file.to_str().unwrap(), "--server", &notarium.url]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = cli(&["log", "verify", file.to_str().unwrap(), "--log-key", key.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

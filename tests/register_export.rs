@@ -39,7 +39,7 @@ fn signed_log(entries: usize) -> (Registry, Notarium, tempfile::TempDir, std::pa
 
 fn export(notarium: &Notarium, dir: &Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
     let file = dir.join(name);
-    let mut args = vec!["log", "export", "-o", file.to_str().unwrap(), "--server", &notarium.url];
+    let mut args = vec!["log", "export", "-f", file.to_str().unwrap(), "--server", &notarium.url];
     args.extend_from_slice(extra);
     let out = cli(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -3,6 +3,7 @@
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
+use clap::ValueEnum;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,7 +12,7 @@ use crate::api::EXPORT_COUNT_HEADER;
 use crate::formats::checkpoint::Checkpoint;
 use crate::keys::PublicKey;
 use crate::register::export::ExportFormat;
-use crate::register::verify::{TrustedCheckpoint, verify_export};
+use crate::register::verify::{TrustedCheckpoint, Verified, verify_export};
 
 /// What to export.
 pub struct PeriodArgs {
@@ -98,10 +99,7 @@ pub fn verify(file: &Path, log_key: &Path, since: Option<&Path>, output: Output)
     );
     match verify_export(reader, &key, trusted) {
         Ok(v) => {
-            let summary = serde_json::json!({"verified": true, "origin": v.origin, "tree_size": v.tree_size, "entries": v.entries});
-            output.print(&summary, || {
-                format!("verified {} entries against the checkpoint of {} at size {}", v.entries, v.origin, v.tree_size)
-            });
+            output.print(&proof_summary(&v), || proof_text(&v));
             Ok(())
         }
         Err(failure) => {
@@ -110,5 +108,109 @@ pub fn verify(file: &Path, log_key: &Path, since: Option<&Path>, output: Output)
             }
             Err(CliError::Refused(format!("{}: {failure}", file.display())))
         }
+    }
+}
+
+/// What a successful `log verify` proved, as JSON: each claim named, consistency included when unchecked.
+fn proof_summary(v: &Verified) -> serde_json::Value {
+    let consistency = match v.extends_size {
+        Some(from) => serde_json::json!({"checked": true, "from_size": from, "to_size": v.tree_size}),
+        None => serde_json::json!({"checked": false}),
+    };
+    serde_json::json!({
+        "verified": true,
+        "origin": v.origin,
+        "tree_size": v.tree_size,
+        "first_index": v.first_index,
+        "entries": v.entries,
+        "checkpoint_signature": "valid",
+        "consistency": consistency,
+    })
+}
+
+/// The same claims for people, one per line; an unchecked consistency is said, never left out.
+fn proof_text(v: &Verified) -> String {
+    let range = match v.entries {
+        0 => "no entries".to_owned(),
+        n => format!("entries {} to {}", v.first_index, v.first_index + n - 1),
+    };
+    let consistency = match v.extends_size {
+        Some(from) => format!(
+            "consistency: checked: the log at size {} extends the saved checkpoint at size {from} (no history rewritten)",
+            v.tree_size
+        ),
+        None => "consistency: NOT checked: pass --since SAVED-CHECKPOINT to prove no history was rewritten".to_owned(),
+    };
+    format!(
+        "verified {} entries ({range}): each is in the tree of the checkpoint\n\
+         checkpoint: {} at size {}, signature valid for the given log key\n{consistency}",
+        v.entries, v.origin, v.tree_size
+    )
+}
+
+const DATE_FORMS: &str = "RFC 3339 (2026-11-01T00:00:00Z) or a date YYYY-MM-DD (midnight UTC)";
+
+/// Parses `--from` / `--to`: RFC 3339, or a plain date meaning midnight UTC; returns RFC 3339 for the server.
+pub fn parse_instant(value: &str) -> Result<String, String> {
+    use time::format_description::well_known::Rfc3339;
+    let date_only = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]").map_err(|e| e.to_string())?;
+    let instant = time::OffsetDateTime::parse(value, &Rfc3339)
+        .or_else(|_| time::Date::parse(value, &date_only).map(|d| d.midnight().assume_utc()))
+        .map_err(|_| format!("expected {DATE_FORMS}"))?;
+    instant.format(&Rfc3339).map_err(|e| e.to_string())
+}
+
+/// `log export -o FILE` meant the file before `-o` became `--output` everywhere. For one release, an `-o`
+/// of `log export` whose value is not an output format is read as `--file`, with a deprecation line on
+/// stderr. Rewriting the arguments keeps clap's definitions clean: no hidden flag, no custom value parser.
+pub fn legacy_export_file_flag(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let position = |from: usize, word: &str| args.iter().skip(from).position(|a| a == word).map(|p| p + from);
+    let Some(export) = position(0, "log").and_then(|log| position(log + 1, "export")) else { return args };
+    let is_format = |v: &str| super::Output::from_str(v, false).is_ok();
+    let mut rewritten: Vec<std::ffi::OsString> = args[..=export].to_vec();
+    let mut rest = args[export + 1..].iter();
+    while let Some(arg) = rest.next() {
+        let text = arg.to_string_lossy();
+        let value = match text.as_ref() {
+            "-o" => rest.next().map(|v| v.to_string_lossy().into_owned()),
+            t if t.starts_with("-o") && t.len() > 2 => Some(t[2..].trim_start_matches('=').to_owned()),
+            _ => None,
+        };
+        match value {
+            Some(v) if !is_format(&v) => {
+                eprintln!(
+                    "notarium: `log export -o FILE` is deprecated and goes in the next release: use --file/-f FILE (-o/--output is text|json)"
+                );
+                rewritten.extend(["--file".into(), v.into()]);
+            }
+            Some(v) => rewritten.extend(["--output".into(), v.into()]),
+            None => rewritten.push(arg.clone()),
+        }
+    }
+    rewritten
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<std::ffi::OsString> {
+        line.split(' ').map(Into::into).collect()
+    }
+
+    #[test]
+    fn dates_are_rfc3339_or_a_plain_day_at_midnight_utc() {
+        assert_eq!(parse_instant("2026-11-01").unwrap(), "2026-11-01T00:00:00Z");
+        assert_eq!(parse_instant("2026-11-01T10:00:00+01:00").unwrap(), "2026-11-01T10:00:00+01:00");
+        assert!(parse_instant("2026-13-01").unwrap_err().contains("YYYY-MM-DD"));
+        assert!(parse_instant("yesterday").is_err());
+    }
+
+    #[test]
+    fn an_old_export_dash_o_file_becomes_file_and_formats_stay_output() {
+        assert_eq!(legacy_export_file_flag(args("n log export -o a.jsonl")), args("n log export --file a.jsonl"));
+        assert_eq!(legacy_export_file_flag(args("n log export -oa.jsonl")), args("n log export --file a.jsonl"));
+        assert_eq!(legacy_export_file_flag(args("n log export -o json -f a")), args("n log export --output json -f a"));
+        assert_eq!(legacy_export_file_flag(args("n log verify x -o a.jsonl")), args("n log verify x -o a.jsonl"));
     }
 }

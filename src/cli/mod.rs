@@ -37,7 +37,7 @@ Exit codes:
 #[command(name = "notarium", version, about = "Container-image signing whose keys never leave their backend", after_help = CONVENTIONS)]
 struct Cli {
     /// How results are printed on stdout (every command).
-    #[arg(long, value_enum, global = true, default_value_t)]
+    #[arg(long, short = 'o', value_enum, global = true, default_value_t)]
     output: Output,
     #[command(subcommand)]
     command: Command,
@@ -155,14 +155,14 @@ enum PolicyCommand {
 enum LogCommand {
     /// Write the entries of a period, with a signed checkpoint and proofs, as JSON Lines (or a CSV view).
     Export {
-        /// RFC 3339 start of the period (inclusive); the log's beginning when omitted.
-        #[arg(long)]
+        /// Start of the period (inclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); the log's beginning when omitted.
+        #[arg(long, value_parser = log::parse_instant)]
         from: Option<String>,
-        /// RFC 3339 end of the period (exclusive); now when omitted.
-        #[arg(long)]
+        /// End of the period (exclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); now when omitted.
+        #[arg(long, value_parser = log::parse_instant)]
         to: Option<String>,
-        /// The file to write.
-        #[arg(long, short = 'o')]
+        /// The file to write (`-o FILE` still works for one release, with a deprecation line).
+        #[arg(long, short = 'f')]
         file: PathBuf,
         #[arg(long, value_enum, default_value_t)]
         format: ExportFormat,
@@ -172,9 +172,11 @@ enum LogCommand {
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
-    /// Check an export offline against the log's Ed25519 public key; names the first bad line.
+    /// Check an export offline against the log's Ed25519 public key; names the first bad line, or says what
+    /// it proved: the entries, the checkpoint's signature, and consistency with --since (or that it was not checked).
     Verify {
         file: PathBuf,
+        /// The log key's public PEM (GET /v1/keys/<log key>/public.pem; `dev-log` by default), pinned out of band.
         #[arg(long)]
         log_key: PathBuf,
         /// A checkpoint saved earlier: the export must prove the log still extends it (no history rewritten).
@@ -228,7 +230,7 @@ impl CliError {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(log::legacy_export_file_flag(std::env::args_os().collect()));
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let result = runtime.block_on(run(cli.command, cli.output));

@@ -72,7 +72,7 @@ fn hex_list(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(|h| hex_lower(h)).collect()
 }
 
-const CSV_COLUMNS: [&str; 13] = [
+const CSV_COLUMNS: [&str; 15] = [
     "index",
     "time",
     "kind",
@@ -84,6 +84,8 @@ const CSV_COLUMNS: [&str; 13] = [
     "key",
     "key_version",
     "tag",
+    "policy",
+    "policy_digest",
     "details",
     "leaf_hash",
 ];
@@ -92,7 +94,10 @@ pub fn csv_header() -> String {
     CSV_COLUMNS.join(",") + "\r\n"
 }
 
-/// One CSV row (RFC 4180). The full details stay available as JSON in the `details` column.
+/// One CSV row (RFC 4180). The full details stay available as JSON in the `details` column. Each column
+/// holds one thing: `key_version` only a key's version (a `policy-loaded` subject's version is the policy's
+/// digest, so it goes under `policy_digest`), `tag` the tag written (`signature_tag` of a `sign` entry, `tag`
+/// of an `attest` or `registry-*` one).
 pub fn csv_row(index: u64, entry: &[u8]) -> String {
     let e: Value = serde_json::from_slice(entry).unwrap_or_default();
     let text = |v: &Value| match v {
@@ -100,19 +105,24 @@ pub fn csv_row(index: u64, entry: &[u8]) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let d = &e["details"];
+    let (d, subject) = (&e["details"], &e["subject"]);
+    let either = |first: &Value, second: &Value| text(if first.is_null() { second } else { first });
+    let key_version = if subject["key"].is_null() { Value::Null } else { subject["version"].clone() };
+    let policy_digest = if subject["policy"].is_null() { Value::Null } else { subject["version"].clone() };
     let cells = [
         index.to_string(),
         text(&e["time"]),
         text(&e["kind"]),
         text(&e["actor"]["name"]),
         text(&e["actor"]["addr"]),
-        text(&e["subject"]["registry"]),
-        text(&e["subject"]["repository"]),
-        text(&e["subject"]["digest"]),
-        text(if d["key"].is_null() { &e["subject"]["key"] } else { &d["key"] }),
-        text(if d["key_version"].is_null() { &e["subject"]["version"] } else { &d["key_version"] }),
-        text(&d["tag"]),
+        text(&subject["registry"]),
+        text(&subject["repository"]),
+        text(&subject["digest"]),
+        either(&d["key"], &subject["key"]),
+        either(&d["key_version"], &key_version),
+        either(&d["tag"], &d["signature_tag"]),
+        text(&subject["policy"]),
+        text(&policy_digest),
         text(d),
         hex_lower(&leaf_hash(entry)),
     ];
@@ -134,10 +144,25 @@ mod tests {
     fn csv_rows_quote_separators_and_defuse_formulas() {
         let entry = br#"{"actor":{"name":"=HYPERLINK(\"x\")"},"details":{"key":"k","key_version":2},"kind":"sign","subject":{"digest":"sha256:ab","registry":"r:5000","repository":"a,b"},"time":"t"}"#;
         let expected = format!(
-            "7,t,sign,\"'=HYPERLINK(\"\"x\"\")\",,r:5000,\"a,b\",sha256:ab,k,2,,\"{{\"\"key\"\":\"\"k\"\",\"\"key_version\"\":2}}\",{}\r\n",
+            "7,t,sign,\"'=HYPERLINK(\"\"x\"\")\",,r:5000,\"a,b\",sha256:ab,k,2,,,,\"{{\"\"key\"\":\"\"k\"\",\"\"key_version\"\":2}}\",{}\r\n",
             hex_lower(&leaf_hash(entry))
         );
         assert_eq!(csv_row(7, entry), expected);
-        assert_eq!(csv_header().trim_end().split(',').count(), 13);
+    }
+
+    fn cells(row: &str, from: usize, to: usize) -> Vec<String> {
+        row.split(',').skip(from).take(to - from).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn policy_rows_name_the_policy_and_its_digest_and_sign_rows_their_tag() {
+        let policy = br#"{"actor":{"name":"notarium"},"details":{"file":"p.yaml"},"kind":"policy-loaded","subject":{"policy":"prod","version":"sha256:cd"},"time":"t"}"#;
+        // key, key_version, tag, policy, policy_digest
+        assert_eq!(cells(&csv_row(1, policy), 8, 13), ["", "", "", "prod", "sha256:cd"]);
+        let sign = br#"{"details":{"key":"k","key_version":2,"signature_tag":"sha256-ab.sig"},"kind":"sign","subject":{"digest":"sha256:ab"}}"#;
+        assert_eq!(cells(&csv_row(2, sign), 8, 13), ["k", "2", "sha256-ab.sig", "", ""]);
+        let rotated = br#"{"details":{},"kind":"key-rotated","subject":{"key":"k","version":3}}"#;
+        assert_eq!(cells(&csv_row(3, rotated), 8, 13), ["k", "3", "", "", ""]);
+        assert_eq!(csv_header().trim_end().split(',').count(), 15);
     }
 }

@@ -17,7 +17,11 @@ use crate::formats::digest::{hex_decode, hex_lower};
 pub struct Verified {
     pub origin: String,
     pub tree_size: u64,
+    pub first_index: u64,
     pub entries: u64,
+    /// The size of the saved checkpoint the exported tree was proved to extend; `None` when no saved
+    /// checkpoint was given, so consistency was not checked.
+    pub extends_size: Option<u64>,
 }
 
 /// The first thing wrong with an export: its line number (1-based) and why.
@@ -87,10 +91,12 @@ pub fn verify_export(
     let header: Value = serde_json::from_str(&header).map_err(|e| fail(1, format!("header is not JSON: {e}")))?;
     let note = header["checkpoint"].as_str().ok_or_else(|| fail(1, "header has no checkpoint"))?;
     let claimed = signed_checkpoint(note, log_key, 1)?;
+    let mut extends_size = None;
     if let Some(earlier) = since {
         let earlier = signed_checkpoint(earlier.note, log_key, 1)
             .map_err(|e| fail(1, format!("the saved checkpoint: {}", e.reason)))?;
         check_consistency(&header, &earlier, &claimed)?;
+        extends_size = Some(earlier.size);
     }
     let first = header["first_index"].as_u64().ok_or_else(|| fail(1, "header has no first_index"))?;
     let count = header["count"].as_u64().ok_or_else(|| fail(1, "header has no count"))?;
@@ -126,5 +132,5 @@ pub fn verify_export(
             ),
         ));
     }
-    Ok(Verified { origin: claimed.origin, tree_size: claimed.size, entries: count })
+    Ok(Verified { origin: claimed.origin, tree_size: claimed.size, first_index: first, entries: count, extends_size })
 }
