@@ -1,0 +1,143 @@
+//! Registry credentials for `notarium verify` and `notarium serve` against a real CNCF distribution
+//! registry with htpasswd auth: `--registry-username` with the password on stdin, `[registries.auth]`;
+//! a missing or wrong password is a clear failure that never shows the password.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use support::{Registry, push_image};
+use tempfile::TempDir;
+
+const USER: &str = "ci";
+const PASSWORD: &str = "s3cret-Pa55word-never-shown";
+
+/// A registry holding one image signed by notarium's `dev-ecdsa` key, then restarted to demand htpasswd
+/// basic auth; the public key file and the image by digest.
+struct Setup {
+    registry: Registry,
+    dir: TempDir,
+    image: String,
+    public_key: PathBuf,
+}
+
+fn setup(repo: &str) -> Setup {
+    let mut registry = Registry::start();
+    let notarium = support::Notarium::start(&[&registry.host]);
+    let digest = push_image(&registry, repo, "v1", repo);
+    let image = format!("{}/{repo}@{digest}", registry.host);
+    assert_eq!(notarium.sign(&image, "dev-ecdsa").0, 201);
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = notarium.public_key_file("dev-ecdsa", dir.path());
+    let htpasswd = dir.path().join("htpasswd");
+    let made = Command::new("htpasswd").arg("-Bbc").arg(&htpasswd).args([USER, PASSWORD]).output().unwrap();
+    assert!(made.status.success(), "htpasswd (apache2-utils): {}", String::from_utf8_lossy(&made.stderr));
+    registry.restart(&format!("auth:\n  htpasswd:\n    realm: notarium-test\n    path: {}\n", htpasswd.display()));
+    Setup { registry, dir, image, public_key }
+}
+
+/// `notarium verify IMAGE --key KEY` plus `args`, with `stdin` written to its standard input.
+fn verify(s: &Setup, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["verify", &s.image, "--insecure-registry", &s.registry.host])
+        .args(args)
+        .env_remove("NOTARIUM_CONFIG")
+        .env("DOCKER_CONFIG", s.dir.path().join("no-docker-config"))
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains(PASSWORD), "the password was printed: {all}");
+    out
+}
+
+fn key_args(s: &Setup) -> Vec<String> {
+    vec!["--key".into(), s.public_key.to_str().unwrap().into()]
+}
+
+fn policy_args(s: &Setup) -> Vec<String> {
+    let pem = std::fs::read_to_string(&s.public_key).unwrap();
+    let indented: String = pem.lines().map(|l| format!("          {l}\n")).collect();
+    let image = s.image.split('@').next().unwrap();
+    let policy = format!(
+        "default: deny\npolicies:\n  - name: signed\n    images: [\"{image}\"]\n    authorities:\n      - public_key: |\n{indented}"
+    );
+    let path = s.dir.path().join("policy.yaml");
+    std::fs::write(&path, policy).unwrap();
+    vec!["--policy".into(), path.to_str().unwrap().into()]
+}
+
+fn config_file(dir: &Path, host: &str, password_file: &Path) -> PathBuf {
+    let path = dir.join("notarium.toml");
+    let toml = format!(
+        "[registries.auth.\"{host}\"]\nusername = \"{USER}\"\npassword_file = \"{}\"\n",
+        password_file.display()
+    );
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn with(mut base: Vec<String>, extra: &[&str]) -> Vec<String> {
+    base.extend(extra.iter().map(|a| (*a).to_owned()));
+    base
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn without_credentials_a_401_names_what_to_set() {
+    let s = setup("auth/none");
+    for form in [key_args(&s), policy_args(&s)] {
+        let out = verify(&s, &strs(&form), "");
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for hint in ["--registry-username", "--registry-password-stdin", "[registries.auth", "config.json"] {
+            assert!(stderr.contains(hint), "{hint} missing from {stderr}");
+        }
+    }
+}
+
+#[test]
+fn the_flags_with_the_password_on_stdin_verify_in_both_forms() {
+    let s = setup("auth/flags");
+    for form in [key_args(&s), policy_args(&s)] {
+        let args = with(form.clone(), &["--registry-username", USER, "--registry-password-stdin"]);
+        let out = verify(&s, &strs(&args), &format!("{PASSWORD}\n"));
+        assert!(out.status.success(), "{}", text(&out));
+        let wrong = verify(&s, &strs(&args), "not-the-password\n");
+        assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
+        assert!(String::from_utf8_lossy(&wrong.stderr).contains("denied access"), "{}", text(&wrong));
+    }
+    let alone = verify(&s, &strs(&with(key_args(&s), &["--registry-username", USER])), PASSWORD);
+    assert_eq!(alone.status.code(), Some(2), "a user name needs the password flag: {}", text(&alone));
+}
+
+#[test]
+fn registries_auth_of_the_config_verifies_in_both_forms_and_the_flags_win() {
+    let s = setup("auth/config");
+    let password_file = s.dir.path().join("registry-password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    let config = config_file(s.dir.path(), &s.registry.host, &password_file);
+    for form in [key_args(&s), policy_args(&s)] {
+        let args = with(form.clone(), &["--config", config.to_str().unwrap()]);
+        let out = verify(&s, &strs(&args), "");
+        assert!(out.status.success(), "{}", text(&out));
+        let flags = with(args, &["--registry-username", USER, "--registry-password-stdin"]);
+        let out = verify(&s, &strs(&flags), "wrong\n");
+        assert_eq!(out.status.code(), Some(3), "the flags win over the config: {}", text(&out));
+    }
+}
