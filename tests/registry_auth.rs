@@ -38,13 +38,18 @@ fn setup(repo: &str) -> Setup {
     Setup { registry, dir, image, public_key }
 }
 
-/// `notarium verify IMAGE --key KEY` plus `args`, with `stdin` written to its standard input.
+/// `notarium verify IMAGE` plus `args`, with `stdin` written to its standard input and no Docker config.
 fn verify(s: &Setup, args: &[&str], stdin: &str) -> Output {
+    verify_with(s, args, stdin, &s.dir.path().join("no-docker-config"))
+}
+
+/// [`verify`] with `DOCKER_CONFIG` set to `docker_config`; asserts the password is not printed.
+fn verify_with(s: &Setup, args: &[&str], stdin: &str, docker_config: &Path) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_notarium"))
         .args(["verify", &s.image, "--insecure-registry", &s.registry.host])
         .args(args)
         .env_remove("NOTARIUM_CONFIG")
-        .env("DOCKER_CONFIG", s.dir.path().join("no-docker-config"))
+        .env("DOCKER_CONFIG", docker_config)
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
         .stdin(Stdio::piped())
@@ -52,7 +57,8 @@ fn verify(s: &Setup, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    // A command refused by its arguments exits before reading stdin.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     let out = child.wait_with_output().unwrap();
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!all.contains(PASSWORD), "the password was printed: {all}");
@@ -140,4 +146,52 @@ fn registries_auth_of_the_config_verifies_in_both_forms_and_the_flags_win() {
         let out = verify(&s, &strs(&flags), "wrong\n");
         assert_eq!(out.status.code(), Some(3), "the flags win over the config: {}", text(&out));
     }
+}
+
+/// A Docker config directory whose config.json holds `user:password` for `host` under a `https://…/v1/`
+/// style key, as old `docker login` wrote it.
+fn docker_config(dir: &Path, host: &str, password: &str) -> PathBuf {
+    use base64::Engine;
+    let config_dir = dir.join("docker");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
+    let json = serde_json::json!({"auths": {format!("http://{}/v1/", host.to_uppercase()): {"auth": auth}}});
+    std::fs::write(config_dir.join("config.json"), json.to_string()).unwrap();
+    config_dir
+}
+
+#[test]
+fn docker_config_json_serves_the_cli_under_config_and_flags() {
+    let s = setup("auth/docker");
+    let config_dir = docker_config(s.dir.path(), &s.registry.host, PASSWORD);
+    let run = |args: &[&str], stdin: &str| verify_with(&s, &strs(&with(key_args(&s), args)), stdin, &config_dir);
+    let out = run(&[], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let flags = run(&["--registry-username", USER, "--registry-password-stdin"], "wrong\n");
+    assert_eq!(flags.status.code(), Some(3), "the flags win over config.json: {}", text(&flags));
+
+    let password_file = s.dir.path().join("wrong-password");
+    std::fs::write(&password_file, "wrong\n").unwrap();
+    let config = config_file(s.dir.path(), &s.registry.host, &password_file);
+    let configured = run(&["--config", config.to_str().unwrap()], "");
+    assert_eq!(configured.status.code(), Some(3), "[registries.auth] wins over config.json: {}", text(&configured));
+}
+
+#[test]
+fn the_server_signs_with_config_json_credentials_and_never_logs_the_password() {
+    let s = setup("auth/server");
+    let config_dir = docker_config(s.dir.path(), &s.registry.host, PASSWORD);
+    let notarium = support::Notarium::start_with(
+        &[&s.registry.host],
+        &[("DOCKER_CONFIG", config_dir.to_str().unwrap()), ("NOTARIUM_LOG", "trace")],
+    );
+    let (status, answer) = notarium.sign(&s.image, "dev-ed25519");
+    assert_eq!(status, 201, "{answer}");
+    assert!(!notarium.log().contains(PASSWORD), "the password is in the server log");
+
+    let wrong_dir = tempfile::tempdir().unwrap();
+    let wrong = docker_config(wrong_dir.path(), &s.registry.host, "wrong");
+    let refused = support::Notarium::start_with(&[&s.registry.host], &[("DOCKER_CONFIG", wrong.to_str().unwrap())]);
+    let (status, answer) = refused.sign(&s.image, "dev-ed25519");
+    assert!(status >= 400 && answer.to_string().contains("denied access"), "{status} {answer}");
 }

@@ -104,7 +104,7 @@ fn load_config(path: Option<&Path>) -> Result<Option<Config>, CliError> {
 
 /// The registry client of this command: the egress rules of `[registries]`, except that the person at the
 /// keyboard may name hosts on internal addresses; plain HTTP to `insecure`; the credentials of
-/// `--registry-username` for `image_registry`, then those of `[registries.auth]`.
+/// `--registry-username` for `image_registry`, then those of `[registries.auth]` and the auth files.
 fn local_registry(
     config: Option<&Config>,
     access: &RegistryAccess,
@@ -121,7 +121,7 @@ fn local_registry(
         }
         None => CredentialMap::new(),
     };
-    let configured = credentials::from_config(&registries).map_err(|e| CliError::Usage(e.to_string()))?;
+    let configured = credentials::configured(&registries).map_err(|e| CliError::Usage(e.to_string()))?;
     let rules = EgressRules::for_local_use(&registries, access.insecure.clone());
     let limits = RegistryLimits::from_config(&registries);
     Ok(DistributionRegistry::new(rules, limits, credentials::merged([explicit, configured])))
