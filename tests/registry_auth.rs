@@ -195,3 +195,65 @@ fn the_server_signs_with_config_json_credentials_and_never_logs_the_password() {
     let (status, answer) = refused.sign(&s.image, "dev-ed25519");
     assert!(status >= 400 && answer.to_string().contains("denied access"), "{status} {answer}");
 }
+
+/// A directory for `PATH` holding `docker-credential-notariumtest`, a fake helper that knows `PASSWORD` for
+/// `server_url` only (a real helper needs a keychain or pass store this machine lacks).
+fn fake_helper(dir: &Path, server_url: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("helper-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        "#!/bin/sh\nread url\nif [ \"$1\" = get ] && [ \"$url\" = '{server_url}' ]; then\n  \
+         printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$url\"\n  exit 0\nfi\n\
+         echo 'credentials not found in native keychain'\nexit 1\n"
+    );
+    let helper = bin.join("docker-credential-notariumtest");
+    std::fs::write(&helper, script).unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_credential_helper_serves_the_cli_through_cred_helpers_and_creds_store() {
+    let s = setup("auth/helper");
+    let bin = fake_helper(s.dir.path(), &s.registry.host);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let host = s.registry.host.clone();
+    for (name, json) in [
+        ("cred-helpers", serde_json::json!({"credHelpers": {host.clone(): "notariumtest"}})),
+        ("creds-store", serde_json::json!({"credsStore": "notariumtest"})),
+    ] {
+        let config_dir = s.dir.path().join(name);
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::write(config_dir.join("config.json"), json.to_string()).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .args(["verify", &s.image, "--insecure-registry", &host, "--key"])
+            .arg(&s.public_key)
+            .env_remove("NOTARIUM_CONFIG")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("DOCKER_CONFIG", &config_dir)
+            .env("PATH", &path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        assert!(!text(&out).contains(PASSWORD));
+    }
+}
+
+#[test]
+fn the_server_signs_with_a_cred_helper_named_in_config_json() {
+    let s = setup("auth/helper-server");
+    let bin = fake_helper(s.dir.path(), &s.registry.host);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let config_dir = s.dir.path().join("docker");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let json = serde_json::json!({"credHelpers": {s.registry.host.clone(): "notariumtest"}});
+    std::fs::write(config_dir.join("config.json"), json.to_string()).unwrap();
+    let env = [("DOCKER_CONFIG", config_dir.to_str().unwrap()), ("PATH", path.as_str()), ("NOTARIUM_LOG", "trace")];
+    let notarium = support::Notarium::start_with(&[&s.registry.host], &env);
+    let (status, answer) = notarium.sign(&s.image, "dev-ed25519");
+    assert_eq!(status, 201, "{answer}");
+    assert!(!notarium.log().contains(PASSWORD), "the password is in the server log");
+}

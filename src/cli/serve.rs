@@ -39,7 +39,7 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     let (egress, limits) =
         (EgressRules::from_config(&config.registries), RegistryLimits::from_config(&config.registries));
     let credentials =
-        crate::oci::credentials::configured(&config.registries).map_err(|e| CliError::Usage(e.to_string()))?;
+        crate::oci::credentials::configured(&config.registries, &[]).map_err(|e| CliError::Usage(e.to_string()))?;
     let registry = Arc::new(DistributionRegistry::new(egress, limits, credentials));
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let mut service = Service::new(keys, registry, store, register);

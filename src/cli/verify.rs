@@ -121,7 +121,8 @@ fn local_registry(
         }
         None => CredentialMap::new(),
     };
-    let configured = credentials::configured(&registries).map_err(|e| CliError::Usage(e.to_string()))?;
+    let wanted = if explicit.is_empty() { vec![image_registry.to_owned()] } else { Vec::new() };
+    let configured = credentials::configured(&registries, &wanted).map_err(|e| CliError::Usage(e.to_string()))?;
     let rules = EgressRules::for_local_use(&registries, access.insecure.clone());
     let limits = RegistryLimits::from_config(&registries);
     Ok(DistributionRegistry::new(rules, limits, credentials::merged([explicit, configured])))

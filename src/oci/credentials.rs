@@ -59,10 +59,13 @@ pub fn merged(sources: impl IntoIterator<Item = CredentialMap>) -> CredentialMap
 }
 
 /// Every source but explicit flags, for `notarium serve` and `notarium verify`: `[registries.auth]` over the
-/// auth files of this process's environment.
-pub fn configured(registries: &RegistriesConfig) -> Result<CredentialMap, CredentialsError> {
-    let files = from_auth_files(&auth_files(|name| std::env::var(name).ok().filter(|v| !v.is_empty())))?;
-    Ok(merged([from_config(registries)?, files]))
+/// auth files of this process's environment. A `credsStore` helper is asked about the hosts its file lists
+/// and about `wanted` (the image's registry on the command line).
+pub fn configured(registries: &RegistriesConfig, wanted: &[String]) -> Result<CredentialMap, CredentialsError> {
+    let configured = from_config(registries)?;
+    let files = auth_files(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    let from_files = from_auth_files(&files, wanted, &configured)?;
+    Ok(merged([configured, from_files]))
 }
 
 /// The auth files read, in order, the way containers/image (podman, skopeo, buildah) looks: `REGISTRY_AUTH_FILE`,
@@ -80,16 +83,21 @@ pub fn auth_files(env: impl Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     containers.into_iter().chain(docker).collect()
 }
 
-/// The `auths` of `files` (earlier files first); a file that does not exist is skipped, one that cannot be
-/// read or parsed is an error naming it (never what it holds).
-pub fn from_auth_files(files: &[PathBuf]) -> Result<CredentialMap, CredentialsError> {
+/// The credentials of `files` (earlier files first) for the hosts they name and `wanted`, except hosts
+/// `covered` already has; a file that does not exist is skipped, one that cannot be read or parsed is an
+/// error naming it (never what it holds).
+pub fn from_auth_files(
+    files: &[PathBuf],
+    wanted: &[String],
+    covered: &CredentialMap,
+) -> Result<CredentialMap, CredentialsError> {
     let mut maps = Vec::new();
     for path in files {
         let error = |reason: String| CredentialsError::AuthFile { path: path.clone(), reason };
         let Some(bytes) = read_bounded(path).map_err(error)? else { continue };
         let file: AuthFile = serde_json::from_slice(&bytes)
             .map_err(|e| error(format!("not a credentials file (JSON line {}, column {})", e.line(), e.column())))?;
-        maps.push(file.credentials().map_err(error)?);
+        maps.push(file.credentials(wanted, covered).map_err(error)?);
     }
     Ok(merged(maps))
 }
@@ -114,6 +122,10 @@ fn read_bounded(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
 struct AuthFile {
     #[serde(default)]
     auths: HashMap<String, AuthEntry>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: HashMap<String, String>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
 }
 
 /// One `auths` entry: `auth` is base64 of `user:password`; `username` and `password` are its spelled-out form.
@@ -124,8 +136,8 @@ struct AuthEntry {
     password: Option<Secret>,
 }
 
-/// A string from a credentials file, zeroized when dropped.
-struct Secret(Zeroizing<String>);
+/// A string from a credentials file or helper, zeroized when dropped.
+pub(super) struct Secret(pub(super) Zeroizing<String>);
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -133,11 +145,29 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A host whose credentials a helper holds: the helper's name and the server URL it is asked about.
+struct HelperLookup {
+    host: String,
+    server_url: String,
+    helper: String,
+}
+
 impl AuthFile {
-    /// Entries by canonical host; keys that name no registry host are skipped, as are entries without a
-    /// password (e.g. only an `identitytoken`).
-    fn credentials(self) -> Result<CredentialMap, String> {
+    /// Entries by canonical host, as Docker picks them: the host's `credHelpers` entry, then `credsStore`,
+    /// then `auths`. Keys that name no registry host are skipped, as are entries without a password (e.g.
+    /// only an `identitytoken`) and helpers that fail (named in a warning).
+    fn credentials(self, wanted: &[String], covered: &CredentialMap) -> Result<CredentialMap, String> {
         let mut credentials = CredentialMap::new();
+        for lookup in self.helper_lookups(wanted).into_iter().filter(|l| !covered.contains_key(&l.host)) {
+            if credentials.contains_key(&lookup.host) {
+                continue;
+            }
+            match super::credential_helper::get(&lookup.helper, &lookup.server_url) {
+                Ok(Some(found)) => drop(credentials.insert(lookup.host, found)),
+                Ok(None) => {}
+                Err(reason) => tracing::warn!(registry = %lookup.host, "{reason}; its credentials are not used"),
+            }
+        }
         for (key, entry) in self.auths {
             let Some(host) = auths_key_host(&key) else { continue };
             if let Some(found) = entry.credentials().map_err(|reason| format!("auths {host:?}: {reason}"))? {
@@ -146,6 +176,25 @@ impl AuthFile {
         }
         Ok(credentials)
     }
+
+    /// The helpers to ask, `credHelpers` entries first, then `credsStore` for the listed and `wanted` hosts.
+    fn helper_lookups(&self, wanted: &[String]) -> Vec<HelperLookup> {
+        let lookup = |key: &str, helper: &str| {
+            let host = auths_key_host(key)?;
+            Some(HelperLookup { host, server_url: key.to_owned(), helper: helper.to_owned() })
+        };
+        let mut lookups: Vec<_> = self.cred_helpers.iter().filter_map(|(key, helper)| lookup(key, helper)).collect();
+        if let Some(store) = self.creds_store.as_deref().filter(|s| !s.is_empty()) {
+            let keys = self.auths.keys().cloned().chain(wanted.iter().map(|host| server_url(host)));
+            lookups.extend(keys.filter_map(|key| lookup(&key, store)));
+        }
+        lookups
+    }
+}
+
+/// The server URL Docker stores a registry's credentials under.
+fn server_url(host: &str) -> String {
+    if host == "docker.io" { "https://index.docker.io/v1/".to_owned() } else { host.to_owned() }
 }
 
 impl AuthEntry {
@@ -221,7 +270,7 @@ mod tests {
             "reg.example": {"username": "u", "password": "p3"},
             "token.example": {"identitytoken": "t"}
         }, "credsStore": "desktop"}"#;
-        let found = from_auth_files(&[docker_config(dir.path(), json)]).unwrap();
+        let found = from_auth_files(&[docker_config(dir.path(), json)], &[], &CredentialMap::new()).unwrap();
         assert_eq!(found["docker.io"].username, "hub");
         assert_eq!(found["docker.io"].password.as_str(), "pw1");
         assert_eq!(found["localhost:5000"].password.as_str(), "p:W2", "only the first colon separates");
@@ -234,7 +283,8 @@ mod tests {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let first = docker_config(a.path(), r#"{"auths": {"reg.example": {"auth": "Zmlyc3Q6MQ=="}}}"#);
         let second = docker_config(b.path(), r#"{"auths": {"reg.example": {"auth": "c2Vjb25kOjI="}}}"#);
-        let found = from_auth_files(&[a.path().join("missing.json"), first, second]).unwrap();
+        let found =
+            from_auth_files(&[a.path().join("missing.json"), first, second], &[], &CredentialMap::new()).unwrap();
         assert_eq!(found["reg.example"].username, "first");
     }
 
@@ -242,10 +292,10 @@ mod tests {
     fn a_malformed_or_oversized_file_is_named_without_its_content() {
         let dir = tempfile::tempdir().unwrap();
         let bad = docker_config(dir.path(), r#"{"auths": {"reg.example": {"auth": "not base64 SECRET"}}}"#);
-        let error = from_auth_files(std::slice::from_ref(&bad)).unwrap_err().to_string();
+        let error = from_auth_files(std::slice::from_ref(&bad), &[], &CredentialMap::new()).unwrap_err().to_string();
         assert!(error.contains("config.json") && error.contains("not base64") && !error.contains("SECRET"), "{error}");
         std::fs::write(&bad, vec![b' '; MAX_AUTH_FILE_BYTES as usize + 1]).unwrap();
-        let error = from_auth_files(&[bad]).unwrap_err().to_string();
+        let error = from_auth_files(&[bad], &[], &CredentialMap::new()).unwrap_err().to_string();
         assert!(error.contains("larger than"), "{error}");
     }
 

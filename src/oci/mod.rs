@@ -6,6 +6,7 @@
 //! touch: keys (it gets signatures, never signs) or the database. Nothing read from a registry is trusted:
 //! callers verify.
 
+mod credential_helper;
 pub mod credentials;
 mod distribution;
 mod egress;
