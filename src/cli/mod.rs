@@ -142,6 +142,13 @@ enum Command {
         /// list) adds more.
         #[arg(long = "insecure-registry")]
         insecure_registries: Vec<String>,
+        /// User name for the image's registry, with the password (or token) read from stdin
+        /// (--registry-password-stdin); wins over [registries.auth] and Docker's config.json.
+        #[arg(long, requires = "registry_password_stdin")]
+        registry_username: Option<String>,
+        /// Read the registry password for --registry-username from stdin (its first line).
+        #[arg(long, requires = "registry_username")]
+        registry_password_stdin: bool,
     },
 }
 
@@ -264,14 +271,17 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
         Command::Policy { command: PolicyCommand::Check { dir } } => verify::check_policies(&dir, output),
-        Command::Verify { image, key: Some(key), insecure_registries, .. } => {
-            let insecure = verify::insecure_registries(&insecure_registries)?;
-            verify::verify(&image, &key, insecure, output).await
-        }
-        Command::Verify { image, policy, config, insecure_registries, .. } => {
-            let policy = policy.expect("clap requires --key or --policy");
-            let insecure = verify::insecure_registries(&insecure_registries)?;
-            verify::verify_policy(&image, &policy, config.as_deref(), insecure, output).await
+        Command::Verify { image, key, policy, config, insecure_registries, registry_username, .. } => {
+            let access = verify::RegistryAccess {
+                insecure: verify::insecure_registries(&insecure_registries)?,
+                config,
+                username: registry_username,
+            };
+            match (key, policy) {
+                (Some(key), _) => verify::verify(&image, &key, &access, output).await,
+                (None, Some(policy)) => verify::verify_policy(&image, &policy, &access, output).await,
+                (None, None) => unreachable!("clap requires --key or --policy"),
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use super::tls::{CertificateFiles, TlsListener};
 use crate::api::{AppState, Limits, record_all_held_denials, record_held_denials, router};
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::oci::{DistributionRegistry, EgressRules, RegistryCredentials, RegistryLimits};
+use crate::oci::{DistributionRegistry, EgressRules, RegistryLimits};
 use crate::service::{Layouts, RegisterSettings, Service, check_policy_keys};
 
 pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
@@ -38,7 +38,9 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     let (egress, limits) =
         (EgressRules::from_config(&config.registries), RegistryLimits::from_config(&config.registries));
-    let registry = Arc::new(DistributionRegistry::new(egress, limits, registry_credentials(&config)?));
+    let credentials =
+        crate::oci::credentials::configured(&config.registries, &[]).map_err(|e| CliError::Usage(e.to_string()))?;
+    let registry = Arc::new(DistributionRegistry::new(egress, limits, credentials));
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let mut service = Service::new(keys, registry, store, register);
     service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
@@ -283,22 +285,6 @@ fn init_tracing() {
     } else {
         builder.try_init()
     };
-}
-
-fn registry_credentials(config: &Config) -> Result<HashMap<String, RegistryCredentials>, CliError> {
-    let mut credentials = HashMap::new();
-    for (host, auth) in &config.registries.auth {
-        let source = match (&auth.password_env, &auth.password_file) {
-            (Some(var), _) => crate::keys::SecretSource::Env(var.clone()),
-            (None, Some(file)) => crate::keys::SecretSource::File(file.clone()),
-            (None, None) => {
-                return Err(CliError::Usage(format!("registry {host}: set password_env or password_file")));
-            }
-        };
-        let password = source.read().map_err(|e| CliError::Usage(format!("registry {host}: {e}")))?;
-        credentials.insert(host.clone(), RegistryCredentials { username: auth.username.clone(), password });
-    }
-    Ok(credentials)
 }
 
 async fn shutdown_signal() {

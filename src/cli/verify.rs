@@ -2,30 +2,43 @@
 //! against a public key, with no server and no database.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::{CliError, Output};
-use crate::config::{Config, RegistriesConfig, split_host_list};
+use zeroize::Zeroizing;
+
+use crate::config::{Config, split_host_list};
 use crate::formats::{ImageReference, canonical_registry};
 use crate::keys::KeyRing;
 use crate::keys::PublicKey;
 use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
-use crate::oci::{DistributionRegistry, EgressRules, EvidenceLimits, OciError, RegistryLimits};
+use crate::oci::credentials::{self, CredentialMap};
+use crate::oci::{DistributionRegistry, EgressRules, EvidenceLimits, OciError, RegistryCredentials, RegistryLimits};
 use crate::policy::PolicySet;
 use crate::service::{
     Decision, ServiceError, Sources, check_policy_keys, check_signatures, repository_of, verify_image,
 };
 
-pub async fn verify(image: &str, public_key: &Path, insecure: Vec<String>, output: Output) -> Result<(), CliError> {
+/// How this command reaches registries: plain HTTP to `insecure`, the `[registries]` section of `config`,
+/// and the credentials of `--registry-username` for the image's registry.
+pub struct RegistryAccess {
+    pub insecure: Vec<String>,
+    pub config: Option<PathBuf>,
+    pub username: Option<String>,
+}
+
+pub async fn verify(image: &str, public_key: &Path, access: &RegistryAccess, output: Output) -> Result<(), CliError> {
     let pem = std::fs::read_to_string(public_key)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", public_key.display())))?;
     let key = PublicKey::from_pem(&pem).map_err(|e| CliError::Usage(e.to_string()))?;
     let reference = ImageReference::parse(image).map_err(|e| CliError::Usage(e.to_string()))?;
-    let registry = Arc::new(local_registry(&RegistriesConfig::default(), insecure));
+    let config = load_config(access.config.as_deref())?;
+    let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
     let store = SignatureStore::new(registry.clone());
     let repo = repository_of(&reference);
     let tag_or_digest = reference
@@ -82,11 +95,55 @@ pub fn insecure_registries(flags: &[String]) -> Result<Vec<String>, CliError> {
         .collect()
 }
 
-/// The registry client of this command: the egress rules of `registries`, except that the person at the
-/// keyboard may name hosts on internal addresses; plain HTTP to `insecure`.
-fn local_registry(registries: &RegistriesConfig, insecure: Vec<String>) -> DistributionRegistry {
-    let rules = EgressRules::for_local_use(registries, insecure);
-    DistributionRegistry::new(rules, RegistryLimits::from_config(registries), Default::default())
+/// The configuration `--config` names, if any.
+fn load_config(path: Option<&Path>) -> Result<Option<Config>, CliError> {
+    let Some(path) = path else { return Ok(None) };
+    let env: HashMap<String, String> = std::env::vars().collect();
+    Config::load(Some(path), &env).map(Some).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// The registry client of this command: the egress rules of `[registries]`, except that the person at the
+/// keyboard may name hosts on internal addresses; plain HTTP to `insecure`; the credentials of
+/// `--registry-username` for `image_registry`, then those of `[registries.auth]` and the auth files.
+fn local_registry(
+    config: Option<&Config>,
+    access: &RegistryAccess,
+    image_registry: &str,
+) -> Result<DistributionRegistry, CliError> {
+    let registries = config.map(|c| c.registries.clone()).unwrap_or_default();
+    let explicit = match &access.username {
+        Some(username) => {
+            let password = password_from_stdin()?;
+            CredentialMap::from([(
+                image_registry.to_owned(),
+                RegistryCredentials { username: username.clone(), password },
+            )])
+        }
+        None => CredentialMap::new(),
+    };
+    let wanted = if explicit.is_empty() { vec![image_registry.to_owned()] } else { Vec::new() };
+    let configured = credentials::configured(&registries, &wanted).map_err(|e| CliError::Usage(e.to_string()))?;
+    let rules = EgressRules::for_local_use(&registries, access.insecure.clone());
+    let limits = RegistryLimits::from_config(&registries);
+    Ok(DistributionRegistry::new(rules, limits, credentials::merged([explicit, configured])))
+}
+
+/// The most of stdin `--registry-password-stdin` reads: a password or token, not a file.
+const MAX_PASSWORD_BYTES: u64 = 16 * 1024;
+
+/// The first line of stdin, read within [`MAX_PASSWORD_BYTES`]; never echoed.
+fn password_from_stdin() -> Result<Zeroizing<String>, CliError> {
+    let mut password = Zeroizing::new(String::new());
+    std::io::stdin()
+        .take(MAX_PASSWORD_BYTES)
+        .read_to_string(&mut password)
+        .map_err(|e| CliError::Usage(format!("--registry-password-stdin: cannot read stdin: {}", e.kind())))?;
+    let line_end = password.find(['\r', '\n']).unwrap_or(password.len());
+    password.truncate(line_end);
+    if password.is_empty() {
+        return Err(CliError::Usage("--registry-password-stdin: stdin holds no password".into()));
+    }
+    Ok(password)
 }
 
 /// The registry failure for the local user, with the low-level reason a server would only log.
@@ -99,6 +156,13 @@ fn unavailable(e: OciError) -> CliError {
         OciError::Unreachable { registry, reason } => {
             CliError::Unavailable(format!("registry {registry} could not be reached: {reason}"))
         }
+        OciError::Unauthorized { ref registry, .. } => {
+            let registry = registry.clone();
+            CliError::Unavailable(format!(
+                "{e}; give credentials with --registry-username USER --registry-password-stdin, in \
+                 [registries.auth.\"{registry}\"] of --config, or in Docker's config.json (docker login {registry})"
+            ))
+        }
         other => CliError::Unavailable(other.to_string()),
     }
 }
@@ -108,24 +172,17 @@ fn unavailable(e: OciError) -> CliError {
 pub async fn verify_policy(
     image: &str,
     policy_file: &Path,
-    config: Option<&Path>,
-    insecure: Vec<String>,
+    access: &RegistryAccess,
     output: Output,
 ) -> Result<(), CliError> {
     let (policies, _) = PolicySet::load_file(policy_file).map_err(|e| CliError::Usage(e.to_string()))?;
-    let config = match config {
-        Some(path) => {
-            let env: HashMap<String, String> = std::env::vars().collect();
-            Some(Config::load(Some(path), &env).map_err(|e| CliError::Usage(e.to_string()))?)
-        }
-        None => None,
-    };
+    let reference = ImageReference::parse(image).map_err(|e| CliError::Usage(e.to_string()))?;
+    let config = load_config(access.config.as_deref())?;
     let keys = match &config {
         Some(config) => super::keyring::load_keys(config)?,
         None => KeyRing::default(),
     };
-    let registries = config.as_ref().map(|c| c.registries.clone()).unwrap_or_default();
-    let registry = Arc::new(local_registry(&registries, insecure));
+    let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
     let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
     let limits = config.map(|c| c.policies.evidence.clone()).unwrap_or_default();
     let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers, limits: &limits };

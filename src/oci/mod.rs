@@ -6,6 +6,8 @@
 //! touch: keys (it gets signatures, never signs) or the database. Nothing read from a registry is trusted:
 //! callers verify.
 
+mod credential_helper;
+pub mod credentials;
 mod distribution;
 mod egress;
 #[cfg(test)]
@@ -21,6 +23,7 @@ use futures_util::stream::StreamExt as _;
 use crate::formats::Digest;
 use crate::formats::referrer::ReferrersIndex;
 
+pub use credentials::{CredentialMap, CredentialsError};
 pub use distribution::{DistributionRegistry, RegistryCredentials, RegistryLimits};
 pub use egress::{EgressRules, Refusal, internal_kind};
 pub use referrers::{AttachedReferrer, ReferrerStore};

@@ -126,7 +126,8 @@ impl Registry {
         let mut exited = false;
         wait_until("registry", Duration::from_secs(20), || {
             exited = child.try_wait().unwrap().is_some();
-            exited || client().get(&url).send().is_ok_and(|r| r.status().is_success())
+            // A registry with `auth:` answers 401 once it is up.
+            exited || client().get(&url).send().is_ok_and(|r| r.status().is_success() || r.status() == 401)
         });
         (!exited).then_some(child)
     }

@@ -1,0 +1,259 @@
+//! Registry credentials for `notarium verify` and `notarium serve` against a real CNCF distribution
+//! registry with htpasswd auth: `--registry-username` with the password on stdin, `[registries.auth]`;
+//! a missing or wrong password is a clear failure that never shows the password.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use support::{Registry, push_image};
+use tempfile::TempDir;
+
+const USER: &str = "ci";
+const PASSWORD: &str = "s3cret-Pa55word-never-shown";
+
+/// A registry holding one image signed by notarium's `dev-ecdsa` key, then restarted to demand htpasswd
+/// basic auth; the public key file and the image by digest.
+struct Setup {
+    registry: Registry,
+    dir: TempDir,
+    image: String,
+    public_key: PathBuf,
+}
+
+fn setup(repo: &str) -> Setup {
+    let mut registry = Registry::start();
+    let notarium = support::Notarium::start(&[&registry.host]);
+    let digest = push_image(&registry, repo, "v1", repo);
+    let image = format!("{}/{repo}@{digest}", registry.host);
+    assert_eq!(notarium.sign(&image, "dev-ecdsa").0, 201);
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = notarium.public_key_file("dev-ecdsa", dir.path());
+    let htpasswd = dir.path().join("htpasswd");
+    let made = Command::new("htpasswd").arg("-Bbc").arg(&htpasswd).args([USER, PASSWORD]).output().unwrap();
+    assert!(made.status.success(), "htpasswd (apache2-utils): {}", String::from_utf8_lossy(&made.stderr));
+    registry.restart(&format!("auth:\n  htpasswd:\n    realm: notarium-test\n    path: {}\n", htpasswd.display()));
+    Setup { registry, dir, image, public_key }
+}
+
+/// `notarium verify IMAGE` plus `args`, with `stdin` written to its standard input and no Docker config.
+fn verify(s: &Setup, args: &[&str], stdin: &str) -> Output {
+    verify_with(s, args, stdin, &s.dir.path().join("no-docker-config"))
+}
+
+/// [`verify`] with `DOCKER_CONFIG` set to `docker_config`; asserts the password is not printed.
+fn verify_with(s: &Setup, args: &[&str], stdin: &str, docker_config: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["verify", &s.image, "--insecure-registry", &s.registry.host])
+        .args(args)
+        .env_remove("NOTARIUM_CONFIG")
+        .env("DOCKER_CONFIG", docker_config)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command refused by its arguments exits before reading stdin.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains(PASSWORD), "the password was printed: {all}");
+    out
+}
+
+fn key_args(s: &Setup) -> Vec<String> {
+    vec!["--key".into(), s.public_key.to_str().unwrap().into()]
+}
+
+fn policy_args(s: &Setup) -> Vec<String> {
+    let pem = std::fs::read_to_string(&s.public_key).unwrap();
+    let indented: String = pem.lines().map(|l| format!("          {l}\n")).collect();
+    let image = s.image.split('@').next().unwrap();
+    let policy = format!(
+        "default: deny\npolicies:\n  - name: signed\n    images: [\"{image}\"]\n    authorities:\n      - public_key: |\n{indented}"
+    );
+    let path = s.dir.path().join("policy.yaml");
+    std::fs::write(&path, policy).unwrap();
+    vec!["--policy".into(), path.to_str().unwrap().into()]
+}
+
+fn config_file(dir: &Path, host: &str, password_file: &Path) -> PathBuf {
+    let path = dir.join("notarium.toml");
+    let toml = format!(
+        "[registries.auth.\"{host}\"]\nusername = \"{USER}\"\npassword_file = \"{}\"\n",
+        password_file.display()
+    );
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn with(mut base: Vec<String>, extra: &[&str]) -> Vec<String> {
+    base.extend(extra.iter().map(|a| (*a).to_owned()));
+    base
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn without_credentials_a_401_names_what_to_set() {
+    let s = setup("auth/none");
+    for form in [key_args(&s), policy_args(&s)] {
+        let out = verify(&s, &strs(&form), "");
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for hint in ["--registry-username", "--registry-password-stdin", "[registries.auth", "config.json"] {
+            assert!(stderr.contains(hint), "{hint} missing from {stderr}");
+        }
+    }
+}
+
+#[test]
+fn the_flags_with_the_password_on_stdin_verify_in_both_forms() {
+    let s = setup("auth/flags");
+    for form in [key_args(&s), policy_args(&s)] {
+        let args = with(form.clone(), &["--registry-username", USER, "--registry-password-stdin"]);
+        let out = verify(&s, &strs(&args), &format!("{PASSWORD}\n"));
+        assert!(out.status.success(), "{}", text(&out));
+        let wrong = verify(&s, &strs(&args), "not-the-password\n");
+        assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
+        assert!(String::from_utf8_lossy(&wrong.stderr).contains("denied access"), "{}", text(&wrong));
+    }
+    let alone = verify(&s, &strs(&with(key_args(&s), &["--registry-username", USER])), PASSWORD);
+    assert_eq!(alone.status.code(), Some(2), "a user name needs the password flag: {}", text(&alone));
+}
+
+#[test]
+fn registries_auth_of_the_config_verifies_in_both_forms_and_the_flags_win() {
+    let s = setup("auth/config");
+    let password_file = s.dir.path().join("registry-password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    let config = config_file(s.dir.path(), &s.registry.host, &password_file);
+    for form in [key_args(&s), policy_args(&s)] {
+        let args = with(form.clone(), &["--config", config.to_str().unwrap()]);
+        let out = verify(&s, &strs(&args), "");
+        assert!(out.status.success(), "{}", text(&out));
+        let flags = with(args, &["--registry-username", USER, "--registry-password-stdin"]);
+        let out = verify(&s, &strs(&flags), "wrong\n");
+        assert_eq!(out.status.code(), Some(3), "the flags win over the config: {}", text(&out));
+    }
+}
+
+/// A Docker config directory whose config.json holds `user:password` for `host` under a `https://…/v1/`
+/// style key, as old `docker login` wrote it.
+fn docker_config(dir: &Path, host: &str, password: &str) -> PathBuf {
+    use base64::Engine;
+    let config_dir = dir.join("docker");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
+    let json = serde_json::json!({"auths": {format!("http://{}/v1/", host.to_uppercase()): {"auth": auth}}});
+    std::fs::write(config_dir.join("config.json"), json.to_string()).unwrap();
+    config_dir
+}
+
+#[test]
+fn docker_config_json_serves_the_cli_under_config_and_flags() {
+    let s = setup("auth/docker");
+    let config_dir = docker_config(s.dir.path(), &s.registry.host, PASSWORD);
+    let run = |args: &[&str], stdin: &str| verify_with(&s, &strs(&with(key_args(&s), args)), stdin, &config_dir);
+    let out = run(&[], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let flags = run(&["--registry-username", USER, "--registry-password-stdin"], "wrong\n");
+    assert_eq!(flags.status.code(), Some(3), "the flags win over config.json: {}", text(&flags));
+
+    let password_file = s.dir.path().join("wrong-password");
+    std::fs::write(&password_file, "wrong\n").unwrap();
+    let config = config_file(s.dir.path(), &s.registry.host, &password_file);
+    let configured = run(&["--config", config.to_str().unwrap()], "");
+    assert_eq!(configured.status.code(), Some(3), "[registries.auth] wins over config.json: {}", text(&configured));
+}
+
+#[test]
+fn the_server_signs_with_config_json_credentials_and_never_logs_the_password() {
+    let s = setup("auth/server");
+    let config_dir = docker_config(s.dir.path(), &s.registry.host, PASSWORD);
+    let notarium = support::Notarium::start_with(
+        &[&s.registry.host],
+        &[("DOCKER_CONFIG", config_dir.to_str().unwrap()), ("NOTARIUM_LOG", "trace")],
+    );
+    let (status, answer) = notarium.sign(&s.image, "dev-ed25519");
+    assert_eq!(status, 201, "{answer}");
+    assert!(!notarium.log().contains(PASSWORD), "the password is in the server log");
+
+    let wrong_dir = tempfile::tempdir().unwrap();
+    let wrong = docker_config(wrong_dir.path(), &s.registry.host, "wrong");
+    let refused = support::Notarium::start_with(&[&s.registry.host], &[("DOCKER_CONFIG", wrong.to_str().unwrap())]);
+    let (status, answer) = refused.sign(&s.image, "dev-ed25519");
+    assert!(status >= 400 && answer.to_string().contains("denied access"), "{status} {answer}");
+}
+
+/// A directory for `PATH` holding `docker-credential-notariumtest`, a fake helper that knows `PASSWORD` for
+/// `server_url` only (a real helper needs a keychain or pass store this machine lacks).
+fn fake_helper(dir: &Path, server_url: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("helper-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        "#!/bin/sh\nread url\nif [ \"$1\" = get ] && [ \"$url\" = '{server_url}' ]; then\n  \
+         printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$url\"\n  exit 0\nfi\n\
+         echo 'credentials not found in native keychain'\nexit 1\n"
+    );
+    let helper = bin.join("docker-credential-notariumtest");
+    std::fs::write(&helper, script).unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_credential_helper_serves_the_cli_through_cred_helpers_and_creds_store() {
+    let s = setup("auth/helper");
+    let bin = fake_helper(s.dir.path(), &s.registry.host);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let host = s.registry.host.clone();
+    for (name, json) in [
+        ("cred-helpers", serde_json::json!({"credHelpers": {host.clone(): "notariumtest"}})),
+        ("creds-store", serde_json::json!({"credsStore": "notariumtest"})),
+    ] {
+        let config_dir = s.dir.path().join(name);
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::write(config_dir.join("config.json"), json.to_string()).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .args(["verify", &s.image, "--insecure-registry", &host, "--key"])
+            .arg(&s.public_key)
+            .env_remove("NOTARIUM_CONFIG")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("DOCKER_CONFIG", &config_dir)
+            .env("PATH", &path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        assert!(!text(&out).contains(PASSWORD));
+    }
+}
+
+#[test]
+fn the_server_signs_with_a_cred_helper_named_in_config_json() {
+    let s = setup("auth/helper-server");
+    let bin = fake_helper(s.dir.path(), &s.registry.host);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let config_dir = s.dir.path().join("docker");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let json = serde_json::json!({"credHelpers": {s.registry.host.clone(): "notariumtest"}});
+    std::fs::write(config_dir.join("config.json"), json.to_string()).unwrap();
+    let env = [("DOCKER_CONFIG", config_dir.to_str().unwrap()), ("PATH", path.as_str()), ("NOTARIUM_LOG", "trace")];
+    let notarium = support::Notarium::start_with(&[&s.registry.host], &env);
+    let (status, answer) = notarium.sign(&s.image, "dev-ed25519");
+    assert_eq!(status, 201, "{answer}");
+    assert!(!notarium.log().contains(PASSWORD), "the password is in the server log");
+}
