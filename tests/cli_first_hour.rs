@@ -1,0 +1,109 @@
+//! The first hour with the CLI, run as the binary: `notarium verify --policy` asks for the configuration a
+//! policy needs instead of denying, and a config file's relative paths mean its own folder.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{Notarium, ROOT, Registry};
+
+fn notarium(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("NOTARIUM_CONFIG")
+        .env_remove("NOTARIUM_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// An image signed with `dev-ecdsa` by a running server.
+struct Signed {
+    registry: Registry,
+    _notarium: Notarium,
+    image: String,
+    dir: tempfile::TempDir,
+}
+
+fn signed() -> Signed {
+    let (registry, notarium, digest) = support::registry_notarium_and_image("first/app", "v1", "first-hour");
+    let image = format!("{}/first/app@{digest}", registry.host);
+    let (status, answer) = notarium.sign(&image, "dev-ecdsa");
+    assert_eq!(status, 201, "{answer}");
+    Signed { registry, _notarium: notarium, image, dir: tempfile::tempdir().unwrap() }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn key_policy(s: &Signed) -> String {
+    let text = format!(
+        "policies:\n  - name: signed\n    images: [\"{}/first/*\"]\n    authorities:\n      - key: dev-ecdsa\n",
+        s.registry.host
+    );
+    write(s.dir.path(), "policy.yaml", &text)
+}
+
+fn verify_policy(s: &Signed, policy: &str, config: Option<&str>, cwd: &Path) -> Output {
+    let mut args = vec!["verify", &s.image, "--policy", policy, "--insecure-registry", &s.registry.host];
+    args.extend(config.iter().flat_map(|c| ["--config", *c]));
+    notarium(&args, cwd)
+}
+
+#[test]
+fn a_policy_naming_configured_keys_without_config_is_a_usage_error_naming_them() {
+    let s = signed();
+    let policy = key_policy(&s);
+    let out = verify_policy(&s, &policy, None, Path::new(ROOT));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--config") && err.contains("\"dev-ecdsa\""), "{err}");
+
+    let config = write(s.dir.path(), "other.toml", "[[keys]]\nid = \"other\"\nbackend = \"file\"\npath = \"x.pem\"\n");
+    std::fs::copy(Path::new(ROOT).join("keys.example/dev-ed25519.pem"), s.dir.path().join("x.pem")).unwrap();
+    let out = verify_policy(&s, &policy, Some(&config), Path::new(ROOT));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("\"dev-ecdsa\") that") && stderr(&out).contains("other.toml"), "{}", stderr(&out));
+}
+
+#[test]
+fn with_config_the_policy_verifies_without_reaching_other_key_backends() {
+    let s = signed();
+    let policy = key_policy(&s);
+    let pem = Path::new(ROOT).join("keys.example/dev-ecdsa.pem");
+    // A Vault key nobody answers for: verify never asks it, so it never matters.
+    let config = format!(
+        "[[keys]]\nid = \"dev-ecdsa\"\nbackend = \"file\"\npath = {:?}\n\n[[keys]]\nid = \"vaulted\"\nbackend = \
+         \"vault\"\naddress = \"http://127.0.0.1:1\"\nkey = \"k\"\nauth = \"token\"\ntoken_env = \"NO_SUCH_TOKEN\"\n",
+        pem.to_str().unwrap()
+    );
+    let config = write(s.dir.path(), "notarium.toml", &config);
+    let out = verify_policy(&s, &policy, Some(&config), Path::new(ROOT));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("allowed"), "{out:?}");
+}
+
+#[test]
+fn relative_paths_in_a_config_file_mean_its_folder_not_the_working_directory() {
+    let s = signed();
+    let policy = key_policy(&s);
+    let config_dir = s.dir.path().join("etc");
+    std::fs::create_dir(&config_dir).unwrap();
+    std::fs::copy(Path::new(ROOT).join("keys.example/dev-ecdsa.pem"), config_dir.join("signing.pem")).unwrap();
+    let config = write(
+        &config_dir,
+        "notarium.toml",
+        "[[keys]]\nid = \"dev-ecdsa\"\nbackend = \"file\"\npath = \"signing.pem\"\n",
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = verify_policy(&s, &policy, Some(&config), elsewhere.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
