@@ -107,3 +107,28 @@ fn relative_paths_in_a_config_file_mean_its_folder_not_the_working_directory() {
     let out = verify_policy(&s, &policy, Some(&config), elsewhere.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn every_client_command_names_its_server_and_token_in_its_help() {
+    let commands: [&[&str]; 5] = [&["sign"], &["attest"], &["keys", "list"], &["keys", "public"], &["log", "export"]];
+    for command in commands {
+        let out = notarium(&[command, &["--help"]].concat(), Path::new(ROOT));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("--server") && help.contains("NOTARIUM_SERVER"), "{command:?}: {help}");
+        assert!(help.contains("NOTARIUM_TOKEN"), "{command:?}: {help}");
+    }
+}
+
+#[test]
+fn a_401_says_to_pass_a_token_in_notarium_token() {
+    let server = Notarium::start_with_config("[auth]\nrequired = true\n", &[], &[]);
+    let sign = ["sign", "localhost:5000/app:v1", "--key", "dev-ecdsa", "--server", server.url.as_str()];
+    let out = notarium(&sign, Path::new(ROOT));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pass an API token or CI ID token in NOTARIUM_TOKEN"), "{}", stderr(&out));
+
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_notarium")).args(sign).env("NOTARIUM_TOKEN", "ntk_bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the token in NOTARIUM_TOKEN was refused"), "{}", stderr(&out));
+}
