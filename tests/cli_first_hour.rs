@@ -132,3 +132,47 @@ fn a_401_says_to_pass_a_token_in_notarium_token() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("the token in NOTARIUM_TOKEN was refused"), "{}", stderr(&out));
 }
+
+fn token_create(server: &Notarium, args: &[&str], user: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_notarium"));
+    command.args(["token", "create", "--output", "json"]).args(args).current_dir(ROOT);
+    command.env("NOTARIUM_DATABASE_URL", server.database_url()).env_remove("NOTARIUM_CONFIG");
+    match user {
+        Some(user) => command.env("USER", user),
+        None => command.env_remove("USER"),
+    };
+    command.output().unwrap()
+}
+
+#[test]
+fn token_create_refuses_keys_the_configuration_lacks_unless_forced() {
+    let server = Notarium::start(&[]);
+    let signer = ["--role", "signer", "--repos", "reg.example/*", "--keys", "dev-ecdsa,prod"];
+    let out = token_create(&server, &signer, Some("alice"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--keys prod not configured") && stderr(&out).contains("--force"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = token_create(&server, &[&signer[..], &["--force"]].concat(), Some("alice"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: --keys prod not configured"), "{}", stderr(&out));
+}
+
+#[test]
+fn without_user_the_cli_actor_is_the_uid_s_user_name() {
+    let server = Notarium::start(&[]);
+    let out = token_create(&server, &["--role", "auditor"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let token = made["token"].as_str().unwrap();
+    let (status, body) = support::call(&server, "GET", "/v1/log/entries?start=0&end=100", token, None);
+    assert_eq!(status, 200, "{body}");
+    let whoami = Command::new("id").arg("-un").output().unwrap();
+    let expected = format!("cli:{}", String::from_utf8_lossy(&whoami.stdout).trim());
+    let entries = body["entries"].as_array().unwrap();
+    let created = entries.iter().find(|e| e["entry"]["kind"] == "token-created").expect("token-created entry");
+    assert_eq!(created["entry"]["actor"]["name"], expected.as_str(), "{body}");
+}
