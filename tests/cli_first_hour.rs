@@ -176,3 +176,12 @@ fn without_user_the_cli_actor_is_the_uid_s_user_name() {
     let created = entries.iter().find(|e| e["entry"]["kind"] == "token-created").expect("token-created entry");
     assert_eq!(created["entry"]["actor"]["name"], expected.as_str(), "{body}");
 }
+
+#[test]
+fn logs_piped_anywhere_but_a_terminal_carry_no_colour_codes() {
+    let server = Notarium::start(&[]);
+    let _ = support::client().get(format!("{}/healthz", server.url)).send().unwrap();
+    let log = server.log();
+    assert!(log.contains("INFO") || log.contains("info"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ANSI escape in a piped log: {log:?}");
+}
