@@ -516,9 +516,53 @@ impl Config {
             reason: e.to_string(),
         })?;
         config.registries.canonicalize()?;
+        if let Some(file) = path {
+            let written: toml::Table = toml::from_str(&text).unwrap_or_default();
+            config.resolve_paths(&file.parent().map(Path::to_path_buf).unwrap_or_default(), &written);
+        }
         config.apply_env(env)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Makes the relative paths written in a config file relative to that file's folder (`base`); paths
+    /// the file does not write (the embedded defaults) and `NOTARIUM_*` variables keep resolving against
+    /// the working directory. A PKCS#11 `module` is left to the dynamic loader's own search.
+    fn resolve_paths(&mut self, base: &Path, written: &toml::Table) {
+        let under = |section: &str, key: &str| {
+            written.get(section).and_then(|s| s.as_table()).is_some_and(|s| s.contains_key(key))
+        };
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        let resolve_some = |path: &mut Option<PathBuf>| path.iter_mut().for_each(resolve);
+        if under("server", "data_dir") {
+            resolve(&mut self.server.data_dir);
+        }
+        if under("policies", "dir") {
+            resolve(&mut self.policies.dir);
+        }
+        resolve_some(&mut self.server.tls_cert);
+        resolve_some(&mut self.server.tls_key);
+        resolve_some(&mut self.events.registry_secret_file);
+        self.registries.auth.values_mut().for_each(|auth| resolve_some(&mut auth.password_file));
+        self.auth.oidc.iter_mut().for_each(|issuer| resolve_some(&mut issuer.jwks_file));
+        if !written.contains_key("keys") {
+            return;
+        }
+        for key in &mut self.keys {
+            match key {
+                KeyConfig::File { path, .. } => resolve(path),
+                KeyConfig::Pkcs11(k) => resolve_some(&mut k.pin_file),
+                KeyConfig::Vault(k) => {
+                    resolve_some(&mut k.token_file);
+                    resolve_some(&mut k.secret_id_file);
+                    resolve(&mut k.jwt_file);
+                }
+            }
+        }
     }
 
     fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
@@ -654,6 +698,22 @@ mod tests {
         assert_eq!(c.example_log_key_file(), Some(Path::new("keys.example/dev-log.pem")));
         assert_eq!(c.server.max_body_bytes, 1024 * 1024);
         assert_eq!(c.registries.insecure, ["127.0.0.1:5000", "localhost:5000"]);
+    }
+
+    #[test]
+    fn relative_paths_written_in_a_file_mean_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.toml");
+        let text = "[server]\ntls_cert = \"c.pem\"\ntls_key = \"/abs/k.pem\"\n[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"k.pem\"\n";
+        std::fs::write(&path, text).unwrap();
+        let env = HashMap::from([("NOTARIUM_POLICIES_DIR".to_owned(), "from-env".to_owned())]);
+        let c = Config::load(Some(&path), &env).unwrap();
+        assert!(matches!(&c.keys[0], KeyConfig::File { path, .. } if *path == dir.path().join("k.pem")));
+        assert_eq!(c.server.tls_cert.as_deref(), Some(dir.path().join("c.pem").as_path()));
+        assert_eq!(c.server.tls_key.as_deref(), Some(Path::new("/abs/k.pem")));
+        assert_eq!((c.server.data_dir, c.policies.dir), (PathBuf::from("data"), PathBuf::from("from-env")));
+        let defaults = Config::load(None, &HashMap::new()).unwrap();
+        assert!(matches!(&defaults.keys[0], KeyConfig::File { path, .. } if path.starts_with("keys.example")));
     }
 
     #[test]
@@ -867,7 +927,8 @@ keys = ["prod"]
         assert!(err.contains("[log] key \"hsm-log@2\" is not one of the [[keys]]"), "{err}");
         std::fs::write(&path, format!("{keys}[log]\nkey = \"dev-ed25519@1\"\n")).unwrap();
         let c = Config::load(Some(&path), &HashMap::new()).unwrap();
-        assert_eq!(c.example_log_key_file(), Some(Path::new("keys.example/dev-ed25519.pem")));
+        let example = dir.path().join("keys.example/dev-ed25519.pem");
+        assert_eq!(c.example_log_key_file(), Some(example.as_path()), "resolved against the file's folder");
     }
 
     #[test]

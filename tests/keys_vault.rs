@@ -145,9 +145,10 @@ fn vault_faults_are_named_503s_without_tokens_and_other_keys_keep_signing() {
         .replace(&bao.address, &format!("http://{}", silent.local_addr().unwrap()))
         .replace("timeout_secs = 3", "timeout_secs = 1");
     let extra = format!(
-        "{silent_config}{}{}[[keys]]\nid = \"dev-ecdsa\"\nbackend = \"file\"\npath = \"keys.example/dev-ecdsa.pem\"\n",
+        "{silent_config}{}{}[[keys]]\nid = \"dev-ecdsa\"\nbackend = \"file\"\npath = \"{}/keys.example/dev-ecdsa.pem\"\n",
         bao.key_config("denied", "cosign-p256", "NOTARIUM_TEST_WEAK_TOKEN"),
         bao.key_config("missing", "absent-key", TOKEN_ENV),
+        support::ROOT,
     );
     let notarium = start(&bao, &registry, &extra, &[("NOTARIUM_TEST_WEAK_TOKEN", &weak_token)]);
     let digest = push_image(&registry, "vault/faults", "v1", "faults");

@@ -30,9 +30,12 @@ fn post_events(notarium: &Notarium, secret: &str, body: &str) -> (u16, serde_jso
 
 #[test]
 fn registry_pushes_and_pulls_are_logged_once_each_with_digest_actor_and_source() {
-    let config = "[[keys]]\nid = \"dev-ed25519\"\nbackend = \"file\"\npath = \"keys.example/dev-ed25519.pem\"\n\n\
-                  [events]\nregistry_secret_env = \"NOTARIUM_TEST_EVENTS_SECRET\"\n";
-    let notarium = Notarium::start_with_config(config, &[], &[("NOTARIUM_TEST_EVENTS_SECRET", SECRET)]);
+    let config = concat!("[[keys]]\nid = \"dev-ed25519\"\nbackend = \"file\"\npath = \"", env!("CARGO_MANIFEST_DIR"));
+    let config = format!(
+        "{config}/keys.example/dev-ed25519.pem\"\n\n\
+                  [events]\nregistry_secret_env = \"NOTARIUM_TEST_EVENTS_SECRET\"\n"
+    );
+    let notarium = Notarium::start_with_config(&config, &[], &[("NOTARIUM_TEST_EVENTS_SECRET", SECRET)]);
     let registry = Registry::start_with(&format!(
         "notifications:\n  endpoints:\n    - name: notarium\n      url: {}/v1/events/registry\n      headers:\n        Authorization: [\"Bearer {SECRET}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n",
         notarium.url

@@ -243,6 +243,8 @@ fn cosign_signatures_verify_under_a_public_key_authority_in_the_server_and_the_c
     let cli = |image: &str| {
         Command::new(env!("CARGO_BIN_EXE_notarium"))
             .args(["verify", image, "--policy", policy.to_str().unwrap(), "--insecure-registry", &s.registry.host])
+            // The policy's other authorities name configured keys.
+            .args(["--config", &format!("{}/notarium.example.toml", support::ROOT)])
             .env_remove("NOTARIUM_CONFIG")
             .output()
             .unwrap()

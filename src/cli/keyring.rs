@@ -1,14 +1,18 @@
 //! Turns `[[keys]]` configuration into signers. Backends connect lazily: a key whose HSM or Vault is
 //! down answers 503 on use while every other key keeps signing, and `/readyz` names it.
+//! `notarium verify` gets the same keys verify-only ([`load_public_keys`]): they never sign.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use super::CliError;
 use crate::config::{Config, KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
 use crate::formats::digest::hex_decode;
 use crate::keys::{
-    FileSigner, KeyRing, Pkcs11Settings, Pkcs11Signer, SecretSource, Signer, VaultAuth, VaultSettings, VaultSigner,
+    FileSigner, KeyError, KeyRing, KeyVersion, Pkcs11Settings, Pkcs11Signer, SecretSource, Signature, Signer,
+    VaultAuth, VaultSettings, VaultSigner,
 };
 
 pub fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
@@ -24,11 +28,78 @@ pub fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
         };
         ring.insert(key.id(), signer);
     }
+    reserve_log_key(config, &mut ring)?;
+    Ok(ring)
+}
+
+/// The configured keys for checking signatures only: a file key becomes the public key derived from its
+/// PEM (the private key is dropped at once); a PKCS#11 or Vault key still asks its backend for its
+/// public keys (connecting on first use), but every signing request is refused.
+pub async fn load_public_keys(config: &Config) -> Result<KeyRing, CliError> {
+    check_one_pin_per_token(config)?;
+    let mut ring = KeyRing::default();
+    for key in &config.keys {
+        let public = match key {
+            KeyConfig::File { id, path } => {
+                let signer = FileSigner::load(id, path).map_err(|e| CliError::Usage(e.to_string()))?;
+                let versions = signer.versions().await.map_err(|e| CliError::Usage(e.to_string()))?;
+                PublicKeys::Known(versions)
+            }
+            KeyConfig::Pkcs11(k) => PublicKeys::Backend(Arc::new(Pkcs11Signer::new(&k.id, pkcs11_settings(k)?))),
+            KeyConfig::Vault(k) => PublicKeys::Backend(Arc::new(VaultSigner::new(&k.id, vault_settings(k)?))),
+        };
+        ring.insert(key.id(), Arc::new(VerifyOnly { id: key.id().to_owned(), backend: key_backend(key), public }));
+    }
+    reserve_log_key(config, &mut ring)?;
+    Ok(ring)
+}
+
+fn key_backend(key: &KeyConfig) -> &'static str {
+    match key {
+        KeyConfig::File { .. } => "file",
+        KeyConfig::Pkcs11(_) => "pkcs11",
+        KeyConfig::Vault(_) => "vault",
+    }
+}
+
+/// Where a verify-only key's public keys come from.
+enum PublicKeys {
+    Known(Vec<KeyVersion>),
+    Backend(Arc<dyn Signer>),
+}
+
+/// A key that checks signatures and never makes one.
+struct VerifyOnly {
+    id: String,
+    backend: &'static str,
+    public: PublicKeys,
+}
+
+#[async_trait]
+impl Signer for VerifyOnly {
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError> {
+        match &self.public {
+            PublicKeys::Known(versions) => Ok(versions.clone()),
+            PublicKeys::Backend(signer) => signer.versions().await,
+        }
+    }
+
+    async fn sign(&self, _version: Option<u32>, _message: &[u8]) -> Result<Signature, KeyError> {
+        let reason = "loaded to verify only".to_owned();
+        Err(KeyError::Backend { backend: self.backend, key: self.id.clone(), reason })
+    }
+}
+
+fn reserve_log_key(config: &Config, ring: &mut KeyRing) -> Result<(), CliError> {
     if let Some(log_key) = config.log_key() {
         let id = crate::keys::KeyRef::parse(&log_key).map_err(|e| CliError::Usage(format!("[log] key: {e}")))?.id;
         ring.reserve_for_checkpoints(id);
     }
-    Ok(ring)
+    Ok(())
 }
 
 /// PKCS#11 logs in once per token and process, so keys on one token must agree on its PIN; otherwise a

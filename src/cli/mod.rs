@@ -33,6 +33,11 @@ Exit codes:
   3  unavailable: the server, a registry or a key backend could not be reached or answered with a 5xx,
      or the service could not start";
 
+/// The help of every command that calls a running server.
+const CLIENT_HELP: &str = "\
+The server is --server URL (or NOTARIUM_SERVER). A server that requires authentication takes an API token
+(`notarium token create`) or a CI ID token from NOTARIUM_TOKEN, sent as `Authorization: Bearer`.";
+
 #[derive(Parser)]
 #[command(name = "notarium", version, about = "Container-image signing whose keys never leave their backend", after_help = CONVENTIONS)]
 struct Cli {
@@ -83,6 +88,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Sign IMAGE (host/repo:tag or host/repo@sha256:…) through a running server.
+    #[command(after_help = CLIENT_HELP)]
     Sign {
         image: String,
         /// Key id, or id@version.
@@ -91,10 +97,12 @@ enum Command {
         /// Annotation KEY=VALUE for the payload's optional section (repeatable).
         #[arg(long = "annotation", short = 'a')]
         annotations: Vec<String>,
+        /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
     /// Attest IMAGE with an in-toto predicate (a JSON file) through a running server.
+    #[command(after_help = CLIENT_HELP)]
     Attest {
         image: String,
         /// Key id, or id@version.
@@ -106,10 +114,12 @@ enum Command {
         /// A JSON file holding the predicate.
         #[arg(long)]
         predicate: PathBuf,
+        /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
     /// List keys or print a public key, from a running server.
+    #[command(after_help = CLIENT_HELP)]
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -161,6 +171,7 @@ enum PolicyCommand {
 #[derive(Subcommand)]
 enum LogCommand {
     /// Write the entries of a period, with a signed checkpoint and proofs, as JSON Lines (or a CSV view).
+    #[command(after_help = CLIENT_HELP)]
     Export {
         /// Start of the period (inclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); the log's beginning when omitted.
         #[arg(long, value_parser = log::parse_instant)]
@@ -176,6 +187,7 @@ enum LogCommand {
         /// A checkpoint saved earlier (GET /v1/log/checkpoint): the export then proves it extends that tree.
         #[arg(long)]
         since: Option<PathBuf>,
+        /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
@@ -195,13 +207,17 @@ enum LogCommand {
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Every key and version.
+    #[command(after_help = CLIENT_HELP)]
     List {
+        /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
     /// The PEM public key of ID or ID@VERSION.
+    #[command(after_help = CLIENT_HELP)]
     Public {
         id: String,
+        /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
@@ -223,7 +239,11 @@ impl CliError {
     pub(crate) fn from_problem(status: u16, body: &str) -> Self {
         let problem: Option<serde_json::Value> = serde_json::from_str(body).ok();
         let detail = problem.as_ref().and_then(|p| p["detail"].as_str()).map_or_else(|| body.to_owned(), str::to_owned);
-        if status >= 500 { Self::Unavailable(detail) } else { Self::Refused(detail) }
+        match status {
+            500.. => Self::Unavailable(detail),
+            401 => Self::Refused(format!("{detail} ({})", token_hint())),
+            _ => Self::Refused(detail),
+        }
     }
 
     fn exit_code(&self) -> ExitCode {
@@ -232,6 +252,16 @@ impl CliError {
             Self::Usage(_) => ExitCode::from(2),
             Self::Unavailable(_) => ExitCode::from(3),
         }
+    }
+}
+
+/// What to do about a 401: send a token, or a valid one.
+fn token_hint() -> &'static str {
+    match std::env::var("NOTARIUM_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => {
+            "the token in NOTARIUM_TOKEN was refused: check it is current and not revoked (`notarium token list`)"
+        }
+        _ => "the server requires a token: pass an API token or CI ID token in NOTARIUM_TOKEN",
     }
 }
 

@@ -279,12 +279,20 @@ fn registry_events_secret(config: &Config) -> Result<Option<Arc<zeroize::Zeroizi
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOTARIUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour_on_stderr());
     let _ = if std::env::var("NOTARIUM_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// ANSI colour only for a person at a terminal: stderr is one and `NO_COLOR` is not set (https://no-color.org:
+/// any non-empty value turns colour off). Logs piped to a file or a collector stay plain text.
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,7 @@
 //! `notarium verify`: reads the signatures on an image straight from its registry and checks them
 //! against a public key, with no server and no database.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
 use crate::oci::credentials::{self, CredentialMap};
 use crate::oci::{DistributionRegistry, EgressRules, EvidenceLimits, OciError, RegistryCredentials, RegistryLimits};
-use crate::policy::PolicySet;
+use crate::policy::{Authority, PolicySet};
 use crate::service::{
     Decision, ServiceError, Sources, check_policy_keys, check_signatures, repository_of, verify_image,
 };
@@ -177,10 +177,18 @@ pub async fn verify_policy(
 ) -> Result<(), CliError> {
     let (policies, _) = PolicySet::load_file(policy_file).map_err(|e| CliError::Usage(e.to_string()))?;
     let reference = ImageReference::parse(image).map_err(|e| CliError::Usage(e.to_string()))?;
+    let named = named_keys(&policies);
+    if access.config.is_none() && !named.is_empty() {
+        return Err(config_needed(policy_file, &named));
+    }
     let config = load_config(access.config.as_deref())?;
-    let keys = match &config {
-        Some(config) => super::keyring::load_keys(config)?,
-        None => KeyRing::default(),
+    let keys = match (&config, access.config.as_deref()) {
+        (Some(config), Some(path)) => {
+            let keys = super::keyring::load_public_keys(config).await?;
+            check_keys_defined(&keys, &named, policy_file, path)?;
+            keys
+        }
+        _ => KeyRing::default(),
     };
     let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
     let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
@@ -197,6 +205,48 @@ pub async fn verify_policy(
         return Err(CliError::Refused(format!("{image} ({}) is denied", decision.digest)));
     }
     Ok(())
+}
+
+/// The key ids the policies' `key:` authorities name.
+fn named_keys(policies: &PolicySet) -> BTreeSet<String> {
+    let authorities = policies.policies.iter().flat_map(|p| &p.authorities);
+    authorities
+        .filter_map(|a| match a {
+            Authority::Key(reference) => Some(reference.id.clone()),
+            Authority::PublicKey { .. } => None,
+        })
+        .collect()
+}
+
+fn quoted(ids: &BTreeSet<String>) -> String {
+    ids.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ")
+}
+
+fn config_needed(policy_file: &Path, named: &BTreeSet<String>) -> CliError {
+    CliError::Usage(format!(
+        "policy {} names configured keys ({}) in `key:` authorities: pass --config FILE (or set \
+         NOTARIUM_CONFIG) whose [[keys]] define them, or write them as `public_key:` authorities",
+        policy_file.display(),
+        quoted(named)
+    ))
+}
+
+fn check_keys_defined(
+    keys: &KeyRing,
+    named: &BTreeSet<String>,
+    policy_file: &Path,
+    config: &Path,
+) -> Result<(), CliError> {
+    let missing: BTreeSet<String> = named.iter().filter(|id| keys.get(id).is_err()).cloned().collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "policy {} names keys ({}) that {} does not define in [[keys]]",
+        policy_file.display(),
+        quoted(&missing),
+        config.display()
+    )))
 }
 
 fn print_decision(d: &Decision, output: Output) {

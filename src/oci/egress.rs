@@ -203,6 +203,15 @@ impl EgressRules {
     }
 
     /// How `host` (a canonical `name[:port]`) may be reached, decided on its name before any connection.
+    /// Where the hosts spoken to over plain HTTP come from, as the user sets them.
+    fn insecure_setting(&self) -> &'static str {
+        if self.internal_open {
+            "--insecure-registry (or NOTARIUM_INSECURE_REGISTRIES)"
+        } else {
+            "[registries] insecure"
+        }
+    }
+
     pub fn decide(&self, host: &str) -> Result<Reach, Refusal> {
         if let Some(rule) = self.deny.iter().find(|p| p.matches(host)) {
             return Err(Refusal::new(format!("it matches [registries] deny {:?}", rule.text)));
@@ -225,7 +234,8 @@ impl EgressRules {
         let host = url_host(realm)?;
         let plain_allowed = realm.scheme() == "http" && self.insecure.contains(&host);
         if realm.scheme() != "https" && !plain_allowed {
-            return Err(Refusal::new("it must be HTTPS (plain HTTP only to a host in [registries] insecure)"));
+            let setting = self.insecure_setting();
+            return Err(Refusal::new(format!("it must be HTTPS (plain HTTP only to a host in {setting})")));
         }
         self.decide(&host)
     }
@@ -269,7 +279,8 @@ impl EgressRules {
             return Err(Refusal::new(format!("the redirect target matches [registries] deny {:?}", rule.text)));
         }
         if next.scheme() != "https" && !self.insecure.contains(&target) {
-            return Err(Refusal::new("a redirect to plain HTTP goes only to a host in [registries] insecure"));
+            let setting = self.insecure_setting();
+            return Err(Refusal::new(format!("a redirect to plain HTTP goes only to a host in {setting}")));
         }
         // A blob store is reached as its registry is: a literal internal address only for a listed registry.
         if !self.is_listed(&registry) && literal_ip(&target).and_then(internal_kind).is_some() {
@@ -459,6 +470,16 @@ mod tests {
             ..RegistriesConfig::default()
         };
         EgressRules::from_config(&config)
+    }
+
+    #[test]
+    fn refusals_name_the_plain_http_setting_of_whoever_set_it() {
+        let realm = Url::parse("http://auth.example/token").unwrap();
+        let served = rules(&[], &[], &[]).decide_realm(&realm).unwrap_err().rule;
+        assert!(served.contains("[registries] insecure"), "{served}");
+        let local = EgressRules::for_local_use(&RegistriesConfig::default(), vec![]).decide_realm(&realm);
+        let local = local.unwrap_err().rule;
+        assert!(local.contains("--insecure-registry") && !local.contains("[registries]"), "{local}");
     }
 
     #[test]

@@ -911,23 +911,17 @@ impl Drop for OpenBao {
     }
 }
 
-/// The embedded defaults' keys, for configurations that need more than the defaults.
-pub const EXAMPLE_KEYS: &str = r#"
-[[keys]]
-id = "dev-ecdsa"
-backend = "file"
-path = "keys.example/dev-ecdsa.pem"
-
-[[keys]]
-id = "dev-ed25519"
-backend = "file"
-path = "keys.example/dev-ed25519.pem"
-
-[[keys]]
-id = "dev-log"
-backend = "file"
-path = "keys.example/dev-log.pem"
-"#;
+/// The embedded defaults' keys, for configurations that need more than the defaults (absolute paths: a
+/// config file's relative paths mean its own folder).
+pub const EXAMPLE_KEYS: &str = concat!(
+    "\n[[keys]]\nid = \"dev-ecdsa\"\nbackend = \"file\"\npath = \"",
+    env!("CARGO_MANIFEST_DIR"),
+    "/keys.example/dev-ecdsa.pem\"\n\n[[keys]]\nid = \"dev-ed25519\"\nbackend = \"file\"\npath = \"",
+    env!("CARGO_MANIFEST_DIR"),
+    "/keys.example/dev-ed25519.pem\"\n\n[[keys]]\nid = \"dev-log\"\nbackend = \"file\"\npath = \"",
+    env!("CARGO_MANIFEST_DIR"),
+    "/keys.example/dev-log.pem\"\n"
+);
 
 /// Put first in a configuration: serve the open API although HSM or Vault keys are configured, for tests
 /// that sign with them without a token.
