@@ -68,19 +68,38 @@ pub fn configured(registries: &RegistriesConfig, wanted: &[String]) -> Result<Cr
     Ok(merged([configured, from_files]))
 }
 
-/// The auth files read, in order, the way containers/image (podman, skopeo, buildah) looks: `REGISTRY_AUTH_FILE`,
-/// else `${XDG_RUNTIME_DIR}/containers/auth.json`; then Docker's: `$DOCKER_CONFIG/config.json`, else
-/// `~/.docker/config.json`. `env` looks up an environment variable.
+/// The auth files read, in order, the way containers/image (podman, skopeo, buildah) looks:
+/// `REGISTRY_AUTH_FILE`, else `${XDG_RUNTIME_DIR}/containers/auth.json` and then
+/// `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`; then Docker's `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`; last the legacy `~/.dockercfg`. `env` looks up an environment variable.
 pub fn auth_files(env: impl Fn(&str) -> Option<String>) -> Vec<PathBuf> {
-    let containers = match env("REGISTRY_AUTH_FILE") {
-        Some(file) => Some(PathBuf::from(file)),
-        None => env("XDG_RUNTIME_DIR").map(|dir| Path::new(&dir).join("containers/auth.json")),
+    let home = env("HOME").map(PathBuf::from);
+    let containers: Vec<PathBuf> = match env("REGISTRY_AUTH_FILE") {
+        Some(file) => vec![PathBuf::from(file)],
+        None => {
+            let runtime = env("XDG_RUNTIME_DIR").map(|dir| Path::new(&dir).join("containers/auth.json"));
+            let config_home =
+                env("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".config")));
+            runtime.into_iter().chain(config_home.map(|dir| dir.join("containers/auth.json"))).collect()
+        }
     };
     let docker = match env("DOCKER_CONFIG") {
         Some(dir) => Some(Path::new(&dir).join("config.json")),
-        None => env("HOME").map(|home| Path::new(&home).join(".docker/config.json")),
+        None => home.as_ref().map(|home| home.join(".docker/config.json")),
     };
-    containers.into_iter().chain(docker).collect()
+    let legacy = home.map(|home| home.join(LEGACY_DOCKERCFG));
+    containers.into_iter().chain(docker).chain(legacy).collect()
+}
+
+/// Docker's legacy credentials file: the `auths` map itself at the top level.
+const LEGACY_DOCKERCFG: &str = ".dockercfg";
+
+fn parse_auth_file(path: &Path, bytes: &[u8]) -> Result<AuthFile, serde_json::Error> {
+    if path.file_name().is_some_and(|name| name == LEGACY_DOCKERCFG) {
+        let auths: HashMap<String, AuthEntry> = serde_json::from_slice(bytes)?;
+        return Ok(AuthFile { auths, cred_helpers: HashMap::new(), creds_store: None });
+    }
+    serde_json::from_slice(bytes)
 }
 
 /// The credentials of `files` (earlier files first) for the hosts they name and `wanted`, except hosts
@@ -95,7 +114,7 @@ pub fn from_auth_files(
     for path in files {
         let error = |reason: String| CredentialsError::AuthFile { path: path.clone(), reason };
         let Some(bytes) = read_bounded(path).map_err(error)? else { continue };
-        let file: AuthFile = serde_json::from_slice(&bytes)
+        let file = parse_auth_file(path, &bytes)
             .map_err(|e| error(format!("not a credentials file (JSON line {}, column {})", e.line(), e.column())))?;
         maps.push(file.credentials(wanted, covered).map_err(error)?);
     }
@@ -310,8 +329,22 @@ mod tests {
             ("DOCKER_CONFIG", "/d"),
             ("HOME", "/h"),
         ]));
-        assert_eq!(all, [PathBuf::from("/a.json"), PathBuf::from("/d/config.json")]);
+        assert_eq!(all, [PathBuf::from("/a.json"), PathBuf::from("/d/config.json"), PathBuf::from("/h/.dockercfg")]);
         let defaults = auth_files(env(&[("XDG_RUNTIME_DIR", "/run"), ("HOME", "/h")]));
-        assert_eq!(defaults, [PathBuf::from("/run/containers/auth.json"), PathBuf::from("/h/.docker/config.json")]);
+        let expected =
+            ["/run/containers/auth.json", "/h/.config/containers/auth.json", "/h/.docker/config.json", "/h/.dockercfg"];
+        assert_eq!(defaults, expected.map(PathBuf::from));
+        let config_home = auth_files(env(&[("XDG_CONFIG_HOME", "/c"), ("HOME", "/h")]));
+        assert_eq!(config_home[0], PathBuf::from("/c/containers/auth.json"));
+    }
+
+    #[test]
+    fn the_legacy_dockercfg_holds_the_auths_map_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = dir.path().join(".dockercfg");
+        std::fs::write(&legacy, r#"{"https://legacy.example/v1/": {"auth": "bGVnYWN5OnB3", "email": "x@y"}}"#).unwrap();
+        let found = from_auth_files(&[legacy], &[], &CredentialMap::new()).unwrap();
+        let entry = &found["legacy.example"];
+        assert_eq!((entry.username.as_str(), entry.password.as_str()), ("legacy", "pw"));
     }
 }
