@@ -472,3 +472,25 @@ fn token_auth_serves_sign_and_attest_through_the_server_and_never_logs_secrets()
     let (status, answer) = refused.sign(&s.image, "dev-ed25519");
     assert!(status >= 400 && answer.to_string().contains("denied access"), "{status} {answer}");
 }
+
+#[test]
+fn config_json_credentials_reach_a_realm_listed_by_an_entry_without_credentials() {
+    let (s, tokens) = token_setup("token/docker");
+    let docker = docker_config(s.dir.path(), &s.registry.host, PASSWORD);
+    let config = s.dir.path().join("realms-only.toml");
+    let realms_only = format!("[registries.auth.\"{}\"]\nrealms = [\"{}\"]\n", s.registry.host, tokens.host);
+    std::fs::write(&config, &realms_only).unwrap();
+
+    let insecure = ["--insecure-registry", &tokens.host];
+    let args = with(key_args(&s), &[&insecure[..], &["--config", config.to_str().unwrap()]].concat());
+    let out = verify_with(&s, &strs(&args), "", &docker);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_no_token(&tokens, &text(&out));
+
+    let env = [("DOCKER_CONFIG", docker.to_str().unwrap()), ("NOTARIUM_LOG", "trace")];
+    let notarium = support::Notarium::start_with_config(&realms_only, &[&s.registry.host, &tokens.host], &env);
+    let (status, answer) = notarium.sign(&s.image, "dev-ed25519");
+    assert_eq!(status, 201, "{answer}");
+    assert!(!notarium.log().contains(PASSWORD), "the password is in the server log");
+    assert_no_token(&tokens, &notarium.log());
+}
