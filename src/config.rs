@@ -264,7 +264,8 @@ fn canonical_glob(source: &str, glob: &str) -> Result<String, ConfigError> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryAuthConfig {
-    pub username: String,
+    /// Absent in an entry that only lists `realms` for credentials from Docker's or containers' auth files.
+    pub username: Option<String>,
     /// Environment variable holding the password or token.
     pub password_env: Option<String>,
     /// File holding the password or token.

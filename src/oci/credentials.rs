@@ -39,10 +39,17 @@ pub fn from_config(registries: &RegistriesConfig) -> Result<CredentialMap, Crede
     let mut credentials = CredentialMap::new();
     for (host, auth) in &registries.auth {
         let invalid = |reason: String| CredentialsError::Config { host: host.clone(), reason };
+        let has_password = auth.password_env.is_some() || auth.password_file.is_some();
+        let username = match (&auth.username, has_password) {
+            (Some(username), _) => username.clone(),
+            // Only `realms`: the credentials come from the auth files.
+            (None, false) => continue,
+            (None, true) => return Err(invalid("a password needs a username".into())),
+        };
         let source = SecretSource::from_config(auth.password_env.as_ref(), auth.password_file.as_ref(), "password")
             .map_err(invalid)?;
         let password = source.read().map_err(invalid)?;
-        credentials.insert(host.clone(), RegistryCredentials { username: auth.username.clone(), password });
+        credentials.insert(host.clone(), RegistryCredentials { username, password });
     }
     Ok(credentials)
 }
@@ -272,6 +279,18 @@ mod tests {
         registries.auth.insert("reg.example".into(), auth);
         let error = from_config(&registries).unwrap_err().to_string();
         assert!(error.contains("reg.example") && error.contains("_env"), "{error}");
+    }
+
+    #[test]
+    fn an_entry_listing_only_realms_gives_no_credentials_and_a_password_needs_a_username() {
+        let mut registries = RegistriesConfig::default();
+        let auth = toml::from_str("realms = [\"auth.example\"]").unwrap();
+        registries.auth.insert("reg.example".into(), auth);
+        assert!(from_config(&registries).unwrap().is_empty());
+        let auth = toml::from_str("password_env = \"P\"").unwrap();
+        registries.auth.insert("reg.example".into(), auth);
+        let error = from_config(&registries).unwrap_err().to_string();
+        assert!(error.contains("reg.example") && error.contains("username"), "{error}");
     }
 
     fn docker_config(dir: &Path, json: &str) -> PathBuf {
