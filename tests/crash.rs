@@ -1,4 +1,4 @@
-//! Crash safety of the sign path (design.md invariant 2): `kill -9` in the middle of a burst of signs.
+//! Crash safety of the sign path (ARCHITECTURE.md invariant 2): `kill -9` in the middle of a burst of signs.
 //! After a restart every acknowledged sign is in the register at the index it was told, the register
 //! verifies offline, and the registry holds no signature the register lacks.
 

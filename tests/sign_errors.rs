@@ -1,5 +1,5 @@
 //! Bad input and failing dependencies: each answered with a problem+json naming the cause, and no row
-//! written (design.md invariant 5; invariant 2 for the failed registry write).
+//! written (ARCHITECTURE.md invariant 5; invariant 2 for the failed registry write).
 
 mod support;
 

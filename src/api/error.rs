@@ -346,7 +346,7 @@ fn registry_problem(error: &OciError, detail: String) -> ApiError {
 }
 
 pub async fn no_such_route() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no-such-route", "No such route", "see design.md for the API")
+    ApiError::new(StatusCode::NOT_FOUND, "no-such-route", "No such route", "see GET /v1/openapi.json for the API")
 }
 
 pub async fn method_not_allowed() -> ApiError {
@@ -354,6 +354,6 @@ pub async fn method_not_allowed() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
         "Method not allowed on this route",
-        "see design.md for the API",
+        "see GET /v1/openapi.json for the API",
     )
 }

@@ -1,5 +1,5 @@
 //! The register over HTTP: `GET /v1/log/checkpoint`, `/v1/log/entries`, `/v1/log/proof/inclusion`,
-//! `/v1/log/proof/consistency` (design.md).
+//! `/v1/log/proof/consistency` (docs/API.md).
 
 use std::sync::Arc;
 

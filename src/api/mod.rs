@@ -1,6 +1,6 @@
 //! The HTTP API (axum): one file per resource, and `error.rs`, the only place that picks status codes.
 //!
-//! Owns: routes, request and response shapes (design.md's contract), body limits. Must not touch:
+//! Owns: routes, request and response shapes (the contract in docs/API.md), body limits. Must not touch:
 //! registries, keys or SQL directly; it calls `service` and renders what comes back.
 
 mod admission;

@@ -25,7 +25,7 @@ pub struct VerifyBody {
     pub policy: Option<String>,
 }
 
-/// The decision (design.md's shape) and where the register holds it.
+/// The decision (its shape in docs/API.md) and where the register holds it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
     #[serde(flatten)]

@@ -1,4 +1,4 @@
-//! Sigstore bundles v0.3 for a plain public key (formats.md §2): the key hint and either a DSSE envelope
+//! Sigstore bundles v0.3 for a plain public key (docs/FORMATS.md §7): the key hint and either a DSSE envelope
 //! or a message signature. Names follow the proto3 JSON mapping of sigstore/protobuf-specs
 //! (`sigstore_bundle.proto`), so the reader also takes the proto field names (`media_type`, …) that
 //! mapping tells parsers to accept.

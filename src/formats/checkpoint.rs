@@ -1,4 +1,4 @@
-//! C2SP tlog-checkpoint bodies inside C2SP signed notes (formats.md §5).
+//! C2SP tlog-checkpoint bodies inside C2SP signed notes (docs/FORMATS.md §13).
 //!
 //! A checkpoint body is `<origin>\n<tree size>\n<base64 root hash>\n`; a signed note is the body, a blank
 //! line, then one line `— <key name> <base64(4-byte key id || signature)>` per signature (U+2014 dash).

@@ -1,5 +1,5 @@
 //! DSSE envelopes (`payloadType`, base64 `payload`, `signatures`) and the pre-authentication encoding
-//! their signatures cover (formats.md §2; DSSE protocol and envelope v1.0.2).
+//! their signatures cover (docs/FORMATS.md §4; DSSE protocol and envelope v1.0.2).
 //!
 //! Signatures are over [`pae`], never over the payload alone. notarium writes `keyid` as `""`: cosign
 //! writes none in its bundles and verifiers that match a non-empty keyid against their own key id

@@ -1,4 +1,4 @@
-//! in-toto Statements (formats.md §2): the v1 writer, a reader for v1 and v0.1 (cosign 2.5 still writes
+//! in-toto Statements (docs/FORMATS.md §5): the v1 writer, a reader for v1 and v0.1 (cosign 2.5 still writes
 //! v0.1), the predicate types notarium knows, and the required-field check of SLSA provenance v1.
 
 use std::collections::BTreeMap;

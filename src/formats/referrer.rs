@@ -1,4 +1,4 @@
-//! OCI 1.1 referrers (formats.md §3): the manifest that carries a Sigstore bundle as a referrer of an
+//! OCI 1.1 referrers (docs/FORMATS.md §8, §9): the manifest that carries a Sigstore bundle as a referrer of an
 //! image (cosign's bundle layout; the same [`SignatureManifest`] type as the tag scheme, with `subject`
 //! and `artifactType`), and the referrers index behind the fallback tag `sha256-<hex>`, which clients
 //! keep themselves on registries without the referrers API.

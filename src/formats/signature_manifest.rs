@@ -1,6 +1,6 @@
 //! The cosign tag-scheme manifests: tag `sha256-<hex>.sig`, an OCI image manifest whose layers are
-//! simple-signing payloads, each carrying its signature in an annotation (formats.md §1), and tag
-//! `sha256-<hex>.att`, the same manifest whose layers are DSSE envelopes (formats.md §2, legacy layout).
+//! simple-signing payloads, each carrying its signature in an annotation (docs/FORMATS.md §2, §3), and tag
+//! `sha256-<hex>.att`, the same manifest whose layers are DSSE envelopes (docs/FORMATS.md §6, legacy layout).
 
 use std::collections::BTreeMap;
 

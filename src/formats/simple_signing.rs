@@ -1,4 +1,4 @@
-//! The cosign "simple signing" payload that a tag-scheme signature signs (formats.md §1).
+//! The cosign "simple signing" payload that a tag-scheme signature signs (docs/FORMATS.md §2).
 //!
 //! containers/image (skopeo, podman, CRI-O) parses it strictly, so the writer emits exactly the keys
 //! below, in cosign's order, and `optional` is always present (`null` when empty).

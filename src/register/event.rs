@@ -56,7 +56,7 @@ pub fn sign_entry(signature: &NewSignature, manifest_digest: &str) -> Vec<u8> {
     }))
 }
 
-/// One event of a CNCF distribution notification envelope (formats.md §5); unknown fields are ignored.
+/// One event of a CNCF distribution notification envelope (docs/FORMATS.md §15); unknown fields are ignored.
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 pub struct RegistryEvent {
     pub id: String,

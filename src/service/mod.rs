@@ -1,6 +1,6 @@
 //! Use cases: sign an image, reconcile interrupted signs, read and check the signatures on a digest.
 //!
-//! Owns: the order of operations across keys, registry and database (the invariants of design.md).
+//! Owns: the order of operations across keys, registry and database (the invariants in ARCHITECTURE.md).
 //! Must not touch: HTTP (no status codes here) or wire encodings (those are `formats`).
 
 mod admission;

@@ -148,7 +148,7 @@ impl Service {
 
 impl Service {
     /// Runs the registry `write` of `record` between a pending row and its confirmation with its register
-    /// entry (design.md invariant 2): the row is removed if the write fails or wrote nothing new, and kept
+    /// entry (ARCHITECTURE.md invariant 2): the row is removed if the write fails or wrote nothing new, and kept
     /// pending for reconciliation if the write failed half-way. Returns what was written and, when something
     /// was, the row id and where its entry landed.
     pub(super) async fn write_recorded(
@@ -186,7 +186,7 @@ impl Service {
 }
 
 impl Service {
-    /// The image signature in the bundle layout cosign v3 writes (formats.md §2): a DSSE envelope of a
+    /// The image signature in the bundle layout cosign v3 writes (docs/FORMATS.md §7): a DSSE envelope of a
     /// Statement v1 naming only the digest, predicate type `https://sigstore.dev/cosign/sign/v1`, attached
     /// as a Sigstore bundle referrer. Signed with the same key version as the `.sig` layer.
     async fn sign_bundle(
