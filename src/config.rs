@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::formats::canonical_registry;
 
 mod auth;
-pub use auth::{AuthConfig, ClaimRule, OidcConfig};
+pub use auth::{AuthConfig, ClaimRule, OidcConfig, Role};
 
 /// The whole configuration after defaults and overrides.
 #[derive(Debug, Clone, Deserialize)]
@@ -393,7 +393,55 @@ pub struct PoliciesConfig {
     pub cache_secs: u64,
     /// `[policies.evidence]`: how much one decision reads from a registry.
     #[serde(default)]
-    pub evidence: crate::oci::EvidenceLimits,
+    pub evidence: EvidenceLimits,
+}
+
+/// Caps on what one decision reads from a registry (documented in README and notarium.example.toml): a
+/// registry is not trusted to serve evidence of reasonable size. Read as `[policies.evidence]`; the
+/// registry reads in `oci` obey it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidenceLimits {
+    /// Layers read per `.sig` or `.att` manifest; the others are skipped.
+    pub max_layers: usize,
+    /// OCI 1.1 referrers read per subject; the others are skipped.
+    pub max_referrers: usize,
+    /// Bytes of one simple-signing payload blob.
+    pub max_payload_bytes: usize,
+    /// Bytes of one DSSE envelope blob (an `.att` layer).
+    pub max_envelope_bytes: usize,
+    /// Bytes of one Sigstore bundle blob (a referrer's layer).
+    pub max_bundle_bytes: usize,
+    /// Signatures in one DSSE envelope: an envelope with more is refused before any is checked.
+    pub max_envelope_signatures: usize,
+}
+
+impl Default for EvidenceLimits {
+    fn default() -> Self {
+        Self {
+            max_layers: 64,
+            max_referrers: 64,
+            max_payload_bytes: 256 * 1024,
+            max_envelope_bytes: 1024 * 1024,
+            max_bundle_bytes: 2 * 1024 * 1024,
+            max_envelope_signatures: 16,
+        }
+    }
+}
+
+impl EvidenceLimits {
+    /// The name of the first cap that is zero (a cap of zero would skip every item), if any.
+    pub fn zero_cap(&self) -> Option<&'static str> {
+        let caps = [
+            ("max_layers", self.max_layers),
+            ("max_referrers", self.max_referrers),
+            ("max_payload_bytes", self.max_payload_bytes),
+            ("max_envelope_bytes", self.max_envelope_bytes),
+            ("max_bundle_bytes", self.max_bundle_bytes),
+            ("max_envelope_signatures", self.max_envelope_signatures),
+        ];
+        caps.into_iter().find(|(_, cap)| *cap == 0).map(|(name, _)| name)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -858,7 +906,7 @@ secret_id_file = "/run/secret"
         assert_eq!(c.auth.rate_per_minute, 600);
         assert_eq!((c.auth.public_rate_per_minute, c.auth.failed_auth_per_minute), (600, 60));
         assert!(!c.auth.required && !c.auth.open && c.auth.oidc.is_empty());
-        assert_eq!(c.policies.evidence, crate::oci::EvidenceLimits::default());
+        assert_eq!(c.policies.evidence, EvidenceLimits::default());
         let text = std::fs::read_to_string(&path).unwrap();
         for (registry, stores) in RegistriesConfig::default().blob_stores {
             let line = format!("# \"{registry}\" = {}", serde_json::to_string(&stores).unwrap().replace(",", ", "));
@@ -890,7 +938,7 @@ keys = ["prod"]
         .unwrap();
         let c = Config::load(Some(&path), &HashMap::new()).unwrap();
         assert_eq!(c.auth.oidc[0].algorithms, ["RS256", "ES256"]);
-        assert_eq!(c.auth.oidc[0].rules[0].role, crate::auth::Role::Signer);
+        assert_eq!(c.auth.oidc[0].rules[0].role, Role::Signer);
         std::fs::write(&path, "[server]\ntls_cert = \"c.pem\"\n").unwrap();
         let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("tls_key"), "{err}");
@@ -899,7 +947,7 @@ keys = ["prod"]
     #[test]
     fn evidence_limits_default_and_can_be_raised_but_not_zeroed() {
         let c = Config::load(None, &HashMap::new()).unwrap();
-        assert_eq!(c.policies.evidence, crate::oci::EvidenceLimits::default());
+        assert_eq!(c.policies.evidence, EvidenceLimits::default());
         assert_eq!(c.policies.evidence.max_layers, 64);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n.toml");

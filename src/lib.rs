@@ -25,5 +25,7 @@ pub mod keys;
 pub mod store;
 
 pub mod error_chain;
+pub mod glob;
 pub mod http_body;
+pub mod merkle;
 pub mod metrics;

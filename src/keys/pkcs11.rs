@@ -368,7 +368,7 @@ fn find_keys(session: &Session, settings: &Pkcs11Settings) -> Result<Vec<Arc<Tok
         return Err(TokenError::Other(format!(
             "no private key with label {:?} / id {:?} on token {:?}",
             settings.key_label.as_deref().unwrap_or("*"),
-            settings.key_id.as_ref().map(|i| crate::formats::digest::hex_lower(i)),
+            settings.key_id.as_ref().map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>()),
             settings.token_label
         )));
     }
