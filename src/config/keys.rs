@@ -1,0 +1,126 @@
+//! `[[keys]]`: each signing key and the backend that holds it (file, PKCS#11 token, Vault Transit), and
+//! the committed example keys the embedded defaults use. Names where PINs and tokens are; never reads them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// One signing key and the backend that holds it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum KeyConfig {
+    /// A PKCS#8 PEM file: development only.
+    File { id: String, path: PathBuf },
+    /// A key on a PKCS#11 token (HSM, SoftHSM2).
+    Pkcs11(Pkcs11KeyConfig),
+    /// A Vault or OpenBao Transit key.
+    Vault(VaultKeyConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11KeyConfig {
+    pub id: String,
+    /// Path of the PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: PathBuf,
+    /// The token is found by label, never by slot number (slot ids change).
+    pub token_label: String,
+    /// CKA_LABEL of the key pair; every key pair with this label is one version, numbered by CKA_ID.
+    pub key_label: Option<String>,
+    /// CKA_ID in hex, to pin one key pair.
+    pub key_id: Option<String>,
+    pub pin_env: Option<String>,
+    pub pin_file: Option<PathBuf>,
+    /// Concurrent signing sessions on the token.
+    #[serde(default = "default_sessions")]
+    pub max_sessions: usize,
+    /// Seconds between re-reads of the key list (new versions on the token).
+    #[serde(default = "default_refresh")]
+    pub refresh_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VaultAuthMethod {
+    #[default]
+    Token,
+    Approle,
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultKeyConfig {
+    pub id: String,
+    /// e.g. `https://vault.example:8200`.
+    pub address: String,
+    #[serde(default = "default_transit_mount")]
+    pub mount: String,
+    /// The Transit key's name.
+    pub key: String,
+    #[serde(default)]
+    pub auth: VaultAuthMethod,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    #[serde(default = "default_approle_mount")]
+    pub approle_mount: String,
+    pub role_id: Option<String>,
+    pub secret_id_env: Option<String>,
+    pub secret_id_file: Option<PathBuf>,
+    #[serde(default = "default_kubernetes_mount")]
+    pub kubernetes_mount: String,
+    pub kubernetes_role: Option<String>,
+    #[serde(default = "default_jwt_file")]
+    pub jwt_file: PathBuf,
+    #[serde(default = "default_vault_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_refresh")]
+    pub refresh_secs: u64,
+}
+
+impl KeyConfig {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::File { id, .. } => id,
+            Self::Pkcs11(k) => &k.id,
+            Self::Vault(k) => &k.id,
+        }
+    }
+}
+
+fn default_sessions() -> usize {
+    4
+}
+fn default_refresh() -> u64 {
+    30
+}
+fn default_transit_mount() -> String {
+    "transit".into()
+}
+fn default_approle_mount() -> String {
+    "approle".into()
+}
+fn default_kubernetes_mount() -> String {
+    "kubernetes".into()
+}
+fn default_jwt_file() -> PathBuf {
+    "/var/run/secrets/kubernetes.io/serviceaccount/token".into()
+}
+fn default_vault_timeout() -> u64 {
+    10
+}
+
+/// The committed example key that signs checkpoints in the embedded defaults.
+pub(super) const DEV_LOG_KEY: &str = "dev-log";
+
+pub(super) fn example_keys() -> Vec<KeyConfig> {
+    ["dev-ecdsa", "dev-ed25519", DEV_LOG_KEY]
+        .into_iter()
+        .map(|id| KeyConfig::File { id: id.into(), path: PathBuf::from("keys.example").join(format!("{id}.pem")) })
+        .collect()
+}
+
+/// A key file from the committed `keys.example/` folder.
+pub(super) fn is_example_key(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "keys.example")
+}
