@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::ConfigError;
+use crate::keys::SecretRef;
+
 /// One signing key and the backend that holds it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
@@ -29,8 +32,9 @@ pub struct Pkcs11KeyConfig {
     pub key_label: Option<String>,
     /// CKA_ID in hex, to pin one key pair.
     pub key_id: Option<String>,
-    pub pin_env: Option<String>,
-    pub pin_file: Option<PathBuf>,
+    /// The PIN: see [`Pkcs11KeyConfig::pin`].
+    pub(super) pin_env: Option<String>,
+    pub(super) pin_file: Option<PathBuf>,
     /// Concurrent signing sessions on the token.
     #[serde(default = "default_sessions")]
     pub max_sessions: usize,
@@ -60,13 +64,15 @@ pub struct VaultKeyConfig {
     pub key: String,
     #[serde(default)]
     pub auth: VaultAuthMethod,
-    pub token_env: Option<String>,
-    pub token_file: Option<PathBuf>,
+    /// The Vault token (`auth = "token"`): see [`VaultKeyConfig::token`].
+    pub(super) token_env: Option<String>,
+    pub(super) token_file: Option<PathBuf>,
     #[serde(default = "default_approle_mount")]
     pub approle_mount: String,
     pub role_id: Option<String>,
-    pub secret_id_env: Option<String>,
-    pub secret_id_file: Option<PathBuf>,
+    /// The AppRole secret id (`auth = "approle"`): see [`VaultKeyConfig::secret_id`].
+    pub(super) secret_id_env: Option<String>,
+    pub(super) secret_id_file: Option<PathBuf>,
     #[serde(default = "default_kubernetes_mount")]
     pub kubernetes_mount: String,
     pub kubernetes_role: Option<String>,
@@ -85,6 +91,56 @@ impl KeyConfig {
             Self::Pkcs11(k) => &k.id,
             Self::Vault(k) => &k.id,
         }
+    }
+
+    /// Every secret the key names, by [`SecretRef::from_pair`]'s rule (checked at load).
+    pub(super) fn check_secrets(&self) -> Result<(), ConfigError> {
+        match self {
+            Self::File { .. } => {}
+            Self::Pkcs11(k) => {
+                k.pin()?;
+            }
+            Self::Vault(k) => {
+                k.token()?;
+                k.secret_id()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `<name>_env` / `<name>_file` pair of `[[keys]] "id"` as a [`SecretRef`].
+fn key_secret(
+    id: &str,
+    name: &str,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<SecretRef>, ConfigError> {
+    SecretRef::from_pair(&format!("[[keys]] {id:?}"), name, env.as_deref(), file.as_deref())
+        .map_err(ConfigError::Invalid)
+}
+
+impl Pkcs11KeyConfig {
+    /// The token's PIN: `pin_env` or `pin_file`.
+    pub fn pin(&self) -> Result<Option<SecretRef>, ConfigError> {
+        key_secret(&self.id, "pin", &self.pin_env, &self.pin_file)
+    }
+}
+
+impl VaultKeyConfig {
+    /// The Vault token for `auth = "token"`: `token_env` or `token_file`.
+    pub fn token(&self) -> Result<Option<SecretRef>, ConfigError> {
+        key_secret(&self.id, "token", &self.token_env, &self.token_file)
+    }
+
+    /// The AppRole secret id for `auth = "approle"`: `secret_id_env` or `secret_id_file`.
+    pub fn secret_id(&self) -> Result<Option<SecretRef>, ConfigError> {
+        key_secret(&self.id, "secret_id", &self.secret_id_env, &self.secret_id_file)
+    }
+
+    /// The service account token for `auth = "kubernetes"`, always a file (`jwt_file`).
+    pub fn jwt(&self) -> SecretRef {
+        SecretRef::File(self.jwt_file.clone())
     }
 }
 

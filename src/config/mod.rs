@@ -177,6 +177,13 @@ impl Config {
         if let Some(cap) = self.registries.zero_cap() {
             return Err(ConfigError::Invalid(format!("[registries] {cap} must be at least 1")));
         }
+        for key in &self.keys {
+            key.check_secrets()?;
+        }
+        for (host, auth) in &self.registries.auth {
+            auth.password(host)?;
+        }
+        self.events.registry_secret()?;
         if let Some(contradiction) = self.auth.contradiction() {
             return Err(ConfigError::Invalid(contradiction.into()));
         }

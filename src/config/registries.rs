@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use crate::formats::canonical_registry;
+use crate::keys::SecretRef;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,13 +130,22 @@ fn canonical_glob(source: &str, glob: &str) -> Result<String, ConfigError> {
 pub struct RegistryAuthConfig {
     /// Absent in an entry that only lists `realms` for credentials from Docker's or containers' auth files.
     pub username: Option<String>,
-    /// Environment variable holding the password or token.
-    pub password_env: Option<String>,
+    /// Environment variable holding the password or token: see [`RegistryAuthConfig::password`].
+    pub(super) password_env: Option<String>,
     /// File holding the password or token.
-    pub password_file: Option<PathBuf>,
+    pub(super) password_file: Option<PathBuf>,
     /// Host globs of token realms, other than the registry's own host, that may receive these credentials.
     #[serde(default)]
     pub realms: Vec<String>,
+}
+
+impl RegistryAuthConfig {
+    /// The password or token for registry `host`: `password_env` or `password_file`.
+    pub fn password(&self, host: &str) -> Result<Option<SecretRef>, ConfigError> {
+        let table = format!("[registries.auth] {host:?}");
+        SecretRef::from_pair(&table, "password", self.password_env.as_deref(), self.password_file.as_deref())
+            .map_err(ConfigError::Invalid)
+    }
 }
 
 impl Default for RegistriesConfig {

@@ -1,6 +1,7 @@
 //! The configuration's loading, defaults, overrides and refusals.
 
 use super::*;
+use crate::keys::SecretRef;
 
 #[test]
 fn embedded_defaults_match_the_design() {
@@ -273,4 +274,55 @@ fn typos_and_duplicate_keys_are_refused_with_the_reason() {
     .unwrap();
     let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
     assert!(err.contains("twice"), "{err}");
+}
+
+#[test]
+fn every_secret_is_one_secret_ref_and_naming_both_sources_is_refused_naming_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.toml");
+    let pkcs11 =
+        "[[keys]]\nid = \"hsm\"\nbackend = \"pkcs11\"\nmodule = \"m.so\"\ntoken_label = \"t\"\nkey_label = \"k\"\n";
+    let vault = "[[keys]]\nid = \"v\"\nbackend = \"vault\"\naddress = \"x\"\nkey = \"k\"\n";
+    let registry = "[registries.auth.\"reg.example\"]\nusername = \"ci\"\n";
+    let cases = [
+        (
+            format!("{pkcs11}pin_env = \"PIN\"\npin_file = \"pin\"\n"),
+            "[[keys]] \"hsm\": set pin_env or pin_file, not both",
+        ),
+        (
+            format!("{vault}token_env = \"T\"\ntoken_file = \"t\"\n"),
+            "[[keys]] \"v\": set token_env or token_file, not both",
+        ),
+        (
+            format!("{vault}secret_id_env = \"S\"\nsecret_id_file = \"s\"\n"),
+            "[[keys]] \"v\": set secret_id_env or secret_id_file, not both",
+        ),
+        (
+            format!("{registry}password_env = \"P\"\npassword_file = \"p\"\n"),
+            "[registries.auth] \"reg.example\": set password_env or password_file, not both",
+        ),
+        (
+            "[events]\nregistry_secret_env = \"S\"\nregistry_secret_file = \"s\"\n".into(),
+            "[events]: set registry_secret_env or registry_secret_file, not both",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&path, &text).unwrap();
+        let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+        assert!(err.ends_with(expected), "{err}");
+    }
+
+    std::fs::write(
+        &path,
+        format!(
+            "{pkcs11}pin_file = \"pin\"\n[events]\nregistry_secret_env = \"S\"\n{registry}password_file = \"/p\"\n"
+        ),
+    )
+    .unwrap();
+    let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+    let KeyConfig::Pkcs11(hsm) = &c.keys[0] else { panic!("not pkcs11") };
+    assert_eq!(hsm.pin().unwrap(), Some(SecretRef::File(dir.path().join("pin"))));
+    assert_eq!(c.events.registry_secret().unwrap(), Some(SecretRef::Env("S".into())));
+    assert_eq!(c.registries.auth["reg.example"].password("reg.example").unwrap(), Some(SecretRef::File("/p".into())));
+    assert_eq!(Config::load(None, &HashMap::new()).unwrap().events.registry_secret().unwrap(), None);
 }

@@ -13,7 +13,7 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
 use super::{TokenError, describe};
-use crate::keys::SecretSource;
+use crate::keys::SecretRef;
 
 /// How to find the key on its token.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ pub struct Pkcs11Settings {
     pub token_label: String,
     pub key_label: Option<String>,
     pub key_id: Option<Vec<u8>>,
-    pub pin: SecretSource,
+    pub pin: SecretRef,
     pub max_sessions: usize,
     pub refresh: Duration,
 }
