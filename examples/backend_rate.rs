@@ -16,7 +16,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
-use notarium::keys::{Pkcs11Settings, Pkcs11Signer, SecretSource, Signer, VaultAuth, VaultSettings, VaultSigner};
+use notarium::keys::{Pkcs11Settings, Pkcs11Signer, SecretRef, Signer, VaultAuth, VaultSettings, VaultSigner};
 use sha2::{Digest as _, Sha256};
 
 #[derive(Parser)]
@@ -166,7 +166,7 @@ async fn main() {
                     token_label: token,
                     key_label: Some(label),
                     key_id: None,
-                    pin: SecretSource::Env(pin_env),
+                    pin: SecretRef::Env(pin_env),
                     max_sessions: args.concurrency,
                     refresh: Duration::from_secs(30),
                 },
@@ -182,7 +182,7 @@ async fn main() {
                     address,
                     mount: "transit".into(),
                     key,
-                    auth: VaultAuth::Token(SecretSource::Env(token_env)),
+                    auth: VaultAuth::Token(SecretRef::Env(token_env)),
                     timeout: Duration::from_secs(10),
                     refresh: Duration::from_secs(30),
                 },

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use notarium::keys::{Pkcs11Settings, Pkcs11Signer, SecretSource, Signer};
+use notarium::keys::{Pkcs11Settings, Pkcs11Signer, SecretRef, Signer};
 use support::{SOFTHSM_MODULE, SoftHsm};
 
 #[test]
@@ -26,7 +26,7 @@ fn a_lost_login_is_recovered_on_the_next_sign() {
             token_label: "recovery".into(),
             key_label: Some("p256".into()),
             key_id: None,
-            pin: SecretSource::Env("NOTARIUM_TEST_RECOVERY_PIN".into()),
+            pin: SecretRef::Env("NOTARIUM_TEST_RECOVERY_PIN".into()),
             max_sessions: 2,
             refresh: Duration::from_secs(60),
         },

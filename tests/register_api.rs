@@ -7,7 +7,7 @@ use notarium::formats::canonical::canonical_json;
 use notarium::formats::checkpoint::{Checkpoint, verify_ed25519_note};
 use notarium::formats::digest::hex_decode;
 use notarium::keys::PublicKey;
-use notarium::register::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
+use notarium::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use support::{Notarium, push_image};
 
 fn hashes(v: &serde_json::Value) -> Vec<Hash> {

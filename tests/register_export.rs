@@ -196,7 +196,7 @@ fn a_rewritten_history_passes_on_its_own_but_fails_against_a_checkpoint_saved_be
         notarium::formats::checkpoint::Checkpoint::parse_body(&body).unwrap().root_hash
     };
     let (_, current) = notarium.get_text("/v1/log/checkpoint");
-    let served = notarium::register::merkle::verify_consistency(7, 8, &root_of(&saved), &root_of(&current), &hashes);
+    let served = notarium::merkle::verify_consistency(7, 8, &root_of(&saved), &root_of(&current), &hashes);
     assert!(served.is_err(), "the server's own consistency proof must not bridge a rewritten history");
 }
 

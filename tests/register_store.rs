@@ -8,8 +8,8 @@ mod support;
 use std::path::Path;
 use std::sync::Arc;
 
+use notarium::merkle::{Hash, verify_consistency, verify_inclusion};
 use notarium::register::Log;
-use notarium::register::merkle::{Hash, verify_consistency, verify_inclusion};
 use notarium::store::{Append, Appended, Effect, NewSignature, RecordKind, Store};
 use sha2::{Digest as _, Sha256};
 use support::{TestDatabase, test_database_url};

@@ -17,12 +17,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{Auditing, Authorized, Public};
 use super::{ApiError, AppState};
 use crate::formats::digest::hex_lower;
+use crate::merkle::leaf_hash;
 use crate::register::export::ExportFormat;
-use crate::register::merkle::leaf_hash;
 
 const MAX_ENTRIES: u64 = 1000;
 
-fn hex_list(hashes: &[crate::register::merkle::Hash]) -> Vec<String> {
+fn hex_list(hashes: &[crate::merkle::Hash]) -> Vec<String> {
     hashes.iter().map(|h| hex_lower(h)).collect()
 }
 

@@ -15,11 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::config::Role;
 use crate::config::{AuthConfig, Config, KeyConfig};
 use crate::formats::canonical_pattern;
-use crate::policy::glob_matches;
+use crate::glob::glob_matches;
 use crate::store::{Store, StoreError};
 
 pub use denials::{Denial, DenialLedger};
@@ -27,35 +26,6 @@ pub use oidc::{OidcIdentity, OidcIssuer};
 pub use rate::RateLimiter;
 use rate::address_key;
 pub use token::ApiToken;
-
-/// What a caller may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Sign and attest images in its repositories with its keys.
-    Signer,
-    /// Ask for verify and admission decisions, list referrers.
-    Verifier,
-    /// Read the register: entries, proofs, exports.
-    Auditor,
-    /// Everything a verifier and an auditor may do, and administration; not signing (separation of duties).
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Signer => "signer",
-            Self::Verifier => "verifier",
-            Self::Auditor => "auditor",
-            Self::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Signer, Self::Verifier, Self::Auditor, Self::Admin].into_iter().find(|r| r.as_str() == s)
-    }
-}
 
 /// What a route needs. Each handler names one; routes that name none are public.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

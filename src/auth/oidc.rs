@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use super::{AuthError, Principal, Scope};
 use crate::config::{ClaimRule, OidcConfig};
+use crate::glob::glob_matches;
 use crate::http_body::read_capped;
-use crate::policy::glob_matches;
 
 /// Clock skew allowed on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::CliError;
-use crate::config::{Config, KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
+use crate::config::{Config, ConfigError, KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
 use crate::formats::digest::hex_decode;
 use crate::keys::{
-    FileSigner, KeyError, KeyRing, KeyVersion, Pkcs11Settings, Pkcs11Signer, SecretSource, Signature, Signer,
-    VaultAuth, VaultSettings, VaultSigner,
+    FileSigner, KeyError, KeyRing, KeyVersion, Pkcs11Settings, Pkcs11Signer, SecretRef, Signature, Signer, VaultAuth,
+    VaultSettings, VaultSigner,
 };
 
 pub fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
@@ -109,7 +109,7 @@ fn check_one_pin_per_token(config: &Config) -> Result<(), CliError> {
     for key in &config.keys {
         let KeyConfig::Pkcs11(k) = key else { continue };
         let token = (k.module.clone(), k.token_label.clone());
-        let pin = (k.pin_env.clone(), k.pin_file.clone());
+        let pin = k.pin().map_err(|e| invalid(&k.id, e))?;
         if let Some((first, first_pin)) = pins.insert(token, (k.id.clone(), pin.clone())) {
             if first_pin != pin {
                 return Err(invalid(
@@ -124,6 +124,11 @@ fn check_one_pin_per_token(config: &Config) -> Result<(), CliError> {
 
 fn invalid(id: &str, reason: impl std::fmt::Display) -> CliError {
     CliError::Usage(format!("key {id:?}: {reason}"))
+}
+
+/// A secret key `id` cannot do without.
+fn required(id: &str, name: &str, secret: Result<Option<SecretRef>, ConfigError>) -> Result<SecretRef, CliError> {
+    secret.map_err(|e| invalid(id, e))?.ok_or_else(|| invalid(id, SecretRef::missing(name)))
 }
 
 fn pkcs11_settings(k: &Pkcs11KeyConfig) -> Result<Pkcs11Settings, CliError> {
@@ -141,8 +146,7 @@ fn pkcs11_settings(k: &Pkcs11KeyConfig) -> Result<Pkcs11Settings, CliError> {
         token_label: k.token_label.clone(),
         key_label: k.key_label.clone(),
         key_id,
-        pin: SecretSource::from_config(k.pin_env.as_ref(), k.pin_file.as_ref(), "pin")
-            .map_err(|e| invalid(&k.id, e))?,
+        pin: required(&k.id, "pin", k.pin())?,
         max_sessions: k.max_sessions,
         refresh: Duration::from_secs(k.refresh_secs),
     })
@@ -150,15 +154,11 @@ fn pkcs11_settings(k: &Pkcs11KeyConfig) -> Result<Pkcs11Settings, CliError> {
 
 fn vault_settings(k: &VaultKeyConfig) -> Result<VaultSettings, CliError> {
     let auth = match k.auth {
-        VaultAuthMethod::Token => VaultAuth::Token(
-            SecretSource::from_config(k.token_env.as_ref(), k.token_file.as_ref(), "token")
-                .map_err(|e| invalid(&k.id, e))?,
-        ),
+        VaultAuthMethod::Token => VaultAuth::Token(required(&k.id, "token", k.token())?),
         VaultAuthMethod::Approle => VaultAuth::AppRole {
             mount: k.approle_mount.clone(),
             role_id: k.role_id.clone().ok_or_else(|| invalid(&k.id, "auth = \"approle\" needs role_id"))?,
-            secret_id: SecretSource::from_config(k.secret_id_env.as_ref(), k.secret_id_file.as_ref(), "secret_id")
-                .map_err(|e| invalid(&k.id, e))?,
+            secret_id: required(&k.id, "secret_id", k.secret_id())?,
         },
         VaultAuthMethod::Kubernetes => VaultAuth::Kubernetes {
             mount: k.kubernetes_mount.clone(),
@@ -166,7 +166,7 @@ fn vault_settings(k: &VaultKeyConfig) -> Result<VaultSettings, CliError> {
                 .kubernetes_role
                 .clone()
                 .ok_or_else(|| invalid(&k.id, "auth = \"kubernetes\" needs kubernetes_role"))?,
-            jwt: SecretSource::File(k.jwt_file.clone()),
+            jwt: k.jwt(),
         },
     };
     Ok(VaultSettings {

@@ -262,16 +262,9 @@ async fn record_key_versions(service: &Service) {
 }
 
 fn registry_events_secret(config: &Config) -> Result<Option<Arc<zeroize::Zeroizing<String>>>, CliError> {
-    let events = &config.events;
-    if events.registry_secret_env.is_none() && events.registry_secret_file.is_none() {
+    let Some(source) = config.events.registry_secret().map_err(|e| CliError::Usage(e.to_string()))? else {
         return Ok(None);
-    }
-    let source = crate::keys::SecretSource::from_config(
-        events.registry_secret_env.as_ref(),
-        events.registry_secret_file.as_ref(),
-        "[events] registry_secret",
-    )
-    .map_err(CliError::Usage)?;
+    };
     let secret = source.read().map_err(|e| CliError::Usage(format!("[events] registry_secret: {e}")))?;
     Ok(Some(Arc::new(secret)))
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{CliError, Output};
 use zeroize::Zeroizing;
 
+use crate::config::EvidenceLimits;
 use crate::config::{Config, split_host_list};
 use crate::formats::{ImageReference, canonical_registry};
 use crate::keys::KeyRing;
@@ -18,7 +19,7 @@ use crate::keys::PublicKey;
 use crate::oci::ReferrerStore;
 use crate::oci::SignatureStore;
 use crate::oci::credentials::{self, CredentialMap};
-use crate::oci::{DistributionRegistry, EgressRules, EvidenceLimits, OciError, RegistryCredentials, RegistryLimits};
+use crate::oci::{DistributionRegistry, EgressRules, OciError, RegistryCredentials, RegistryLimits};
 use crate::policy::{Authority, PolicySet};
 use crate::service::{
     Decision, ServiceError, Sources, check_policy_keys, check_signatures, repository_of, verify_image,

@@ -5,9 +5,36 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::auth::Role;
+/// What a caller may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sign and attest images in its repositories with its keys.
+    Signer,
+    /// Ask for verify and admission decisions, list referrers.
+    Verifier,
+    /// Read the register: entries, proofs, exports.
+    Auditor,
+    /// Everything a verifier and an auditor may do, and administration; not signing (separation of duties).
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signer => "signer",
+            Self::Verifier => "verifier",
+            Self::Auditor => "auditor",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Signer, Self::Verifier, Self::Auditor, Self::Admin].into_iter().find(|r| r.as_str() == s)
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 pub use file::FileSigner;
 pub use pkcs11::{Pkcs11Settings, Pkcs11Signer};
 pub use public_key::PublicKey;
-pub use secret::SecretSource;
+pub use secret::SecretRef;
 pub use vault::{VaultAuth, VaultSettings, VaultSigner};
 
 /// Signature algorithms notarium signs and verifies with.

@@ -1,31 +1,39 @@
-//! Where a secret (PIN, token, secret id, password) comes from: an environment variable or a file, never
-//! inline. The value is read when it is needed, held in a buffer overwritten on drop, and never formatted
+//! Where a secret (PIN, token, secret id, password, shared secret) comes from: an environment variable or
+//! a file, never inline. Every `<name>_env` / `<name>_file` pair of the configuration becomes one
+//! [`SecretRef`] by one rule ([`SecretRef::from_pair`]). The value is read when it is needed, held in a buffer overwritten on drop, and never formatted
 //! into a message.
 
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 /// The name of a secret's home; `Debug` and errors show the name, not the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
+pub enum SecretRef {
     Env(String),
     File(PathBuf),
 }
 
-impl SecretSource {
-    /// From a pair of optional config fields (`*_env`, `*_file`); exactly one must be set.
-    pub fn from_config(env: Option<&String>, file: Option<&PathBuf>, what: &str) -> Result<Self, String> {
+impl SecretRef {
+    /// The one rule for a secret named in `table` by a `<name>_env` / `<name>_file` pair of settings:
+    /// neither names no secret, one names it, and both is a configuration error naming the table.
+    pub fn from_pair(table: &str, name: &str, env: Option<&str>, file: Option<&Path>) -> Result<Option<Self>, String> {
         match (env, file) {
-            (Some(var), None) => Ok(Self::Env(var.clone())),
-            (None, Some(path)) => Ok(Self::File(path.clone())),
-            (Some(_), Some(_)) => Err(format!("{what}: set either the _env or the _file field, not both")),
-            (None, None) => Err(format!("{what}: set the _env or the _file field (secrets are never inline)")),
+            (None, None) => Ok(None),
+            (Some(var), None) => Ok(Some(Self::Env(var.to_owned()))),
+            (None, Some(path)) => Ok(Some(Self::File(path.to_owned()))),
+            (Some(_), Some(_)) => Err(format!("{table}: set {name}_env or {name}_file, not both")),
         }
     }
 
-    /// Reads the secret, without a trailing newline. The error names where it looked, never what it found.
+    /// Why a secret that must be given is missing: neither `<name>_env` nor `<name>_file` is set.
+    pub fn missing(name: &str) -> String {
+        format!("{name}: set {name}_env or {name}_file (secrets are never inline)")
+    }
+
+    /// Reads the secret once, without one trailing newline (`\n` or `\r\n`). The error names where it
+    /// looked, never what it found.
     pub fn read(&self) -> Result<Zeroizing<String>, String> {
         let mut secret = match self {
             Self::Env(var) => {
@@ -40,7 +48,7 @@ impl SecretSource {
             }
         };
         // Truncating in place: no trimmed copy is left behind unzeroized.
-        let kept = secret.trim_end_matches(['\n', '\r']).len();
+        let kept = secret.strip_suffix("\r\n").or_else(|| secret.strip_suffix('\n')).unwrap_or(&secret).len();
         secret.truncate(kept);
         Ok(secret)
     }
@@ -55,10 +63,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pin");
         std::fs::write(&path, "1234\n").unwrap();
-        assert_eq!(SecretSource::File(path.clone()).read().unwrap().as_str(), "1234");
-        let missing = SecretSource::Env("NOTARIUM_TEST_SURELY_UNSET".into()).read().unwrap_err();
+        assert_eq!(SecretRef::File(path.clone()).read().unwrap().as_str(), "1234");
+        let missing = SecretRef::Env("NOTARIUM_TEST_SURELY_UNSET".into()).read().unwrap_err();
         assert!(missing.contains("NOTARIUM_TEST_SURELY_UNSET"));
-        assert!(SecretSource::from_config(None, None, "pin").is_err());
-        assert!(SecretSource::from_config(Some(&"A".into()), Some(&path), "pin").is_err());
+    }
+
+    #[test]
+    fn only_one_trailing_newline_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        for (written, read) in
+            [("s3cret", "s3cret"), ("s3cret\r\n", "s3cret"), ("s3cret\n\n", "s3cret\n"), (" s \n", " s ")]
+        {
+            let path = dir.path().join("secret");
+            std::fs::write(&path, written).unwrap();
+            assert_eq!(SecretRef::File(path).read().unwrap().as_str(), read, "{written:?}");
+        }
+    }
+
+    #[test]
+    fn a_pair_names_one_secret_at_most_and_both_is_an_error_naming_the_table() {
+        let path = Path::new("/run/pin");
+        assert_eq!(SecretRef::from_pair("[events]", "pin", None, None), Ok(None));
+        assert_eq!(SecretRef::from_pair("[events]", "pin", Some("PIN"), None), Ok(Some(SecretRef::Env("PIN".into()))));
+        assert_eq!(SecretRef::from_pair("[events]", "pin", None, Some(path)), Ok(Some(SecretRef::File(path.into()))));
+        let both = SecretRef::from_pair("[[keys]] \"hsm\"", "pin", Some("PIN"), Some(path)).unwrap_err();
+        assert_eq!(both, "[[keys]] \"hsm\": set pin_env or pin_file, not both");
+        assert!(SecretRef::missing("pin").contains("pin_env or pin_file"));
     }
 }

@@ -23,14 +23,14 @@ use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 use zeroize::Zeroizing;
 
-use super::{Algorithm, KeyError, KeyVersion, PublicKey, SecretSource, Signature, Signer};
+use super::{Algorithm, KeyError, KeyVersion, PublicKey, SecretRef, Signature, Signer};
 
 /// How notarium proves itself to Vault.
 #[derive(Debug, Clone)]
 pub enum VaultAuth {
-    Token(SecretSource),
-    AppRole { mount: String, role_id: String, secret_id: SecretSource },
-    Kubernetes { mount: String, role: String, jwt: SecretSource },
+    Token(SecretRef),
+    AppRole { mount: String, role_id: String, secret_id: SecretRef },
+    Kubernetes { mount: String, role: String, jwt: SecretRef },
 }
 
 #[derive(Debug, Clone)]

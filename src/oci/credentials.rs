@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use super::RegistryCredentials;
 use crate::config::RegistriesConfig;
 use crate::formats::canonical_registry;
-use crate::keys::SecretSource;
+use crate::keys::SecretRef;
 
 /// The most of an auth file read: they hold a few lines per registry.
 const MAX_AUTH_FILE_BYTES: u64 = 1024 * 1024;
@@ -39,15 +39,14 @@ pub fn from_config(registries: &RegistriesConfig) -> Result<CredentialMap, Crede
     let mut credentials = CredentialMap::new();
     for (host, auth) in &registries.auth {
         let invalid = |reason: String| CredentialsError::Config { host: host.clone(), reason };
-        let has_password = auth.password_env.is_some() || auth.password_file.is_some();
-        let username = match (&auth.username, has_password) {
+        let password = auth.password(host).map_err(|e| invalid(e.to_string()))?;
+        let username = match (&auth.username, password.is_some()) {
             (Some(username), _) => username.clone(),
             // Only `realms`: the credentials come from the auth files.
             (None, false) => continue,
             (None, true) => return Err(invalid("a password needs a username".into())),
         };
-        let source = SecretSource::from_config(auth.password_env.as_ref(), auth.password_file.as_ref(), "password")
-            .map_err(invalid)?;
+        let source = password.ok_or_else(|| invalid(SecretRef::missing("password")))?;
         let password = source.read().map_err(invalid)?;
         credentials.insert(host.clone(), RegistryCredentials { username, password });
     }

@@ -25,7 +25,7 @@ use reqwest::redirect::{Attempt, Policy};
 use crate::config::RegistriesConfig;
 use crate::formats::canonical_registry;
 use crate::formats::reference::{DOCKER_HUB, connection_host};
-use crate::policy::glob_matches;
+use crate::glob::glob_matches;
 
 /// The rule a redirect to another host breaks (what a referrers API sending callers elsewhere meets).
 pub(crate) const REDIRECT_OFF_ORIGIN: &str =

@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use futures_util::FutureExt as _;
 
 use super::subject_tags::SubjectTags;
-use super::{EvidenceLimits, Gathered, OciError, Registry, Repository, a_few_at_a_time, read_blobs, skip_reason};
+use super::{Gathered, OciError, Registry, Repository, a_few_at_a_time, read_blobs, skip_reason};
+use crate::config::EvidenceLimits;
 use crate::formats::bundle::Bundle;
 use crate::formats::referrer::{ReferrersIndex, referrers_tag};
 use crate::formats::signature_manifest::{Descriptor, OCI_INDEX, SignatureManifest};

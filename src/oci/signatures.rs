@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use super::subject_tags::SubjectTags;
-use super::{EvidenceLimits, Gathered, OciError, Registry, Repository, read_blobs, skip_reason};
+use super::{Gathered, OciError, Registry, Repository, read_blobs, skip_reason};
+use crate::config::EvidenceLimits;
 use crate::formats::Digest;
 use crate::formats::signature_manifest::{
     AttestationLayer, Descriptor, OCI_MANIFEST, SignatureLayer, SignatureManifest, attestation_tag, signature_tag,

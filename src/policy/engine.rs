@@ -10,11 +10,12 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{ConditionOutcome, IdentityMode, Mode, Policy, RequiredAttestation, glob_matches};
+use super::{ConditionOutcome, IdentityMode, Mode, Policy, RequiredAttestation};
 use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, FormatError, ImageReference};
+use crate::glob::glob_matches;
 use crate::keys::PublicKey;
 
 /// A simple-signing payload and the signature over it, as read from a `.sig` layer (unverified).

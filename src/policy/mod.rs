@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::formats::{Digest, ImageReference, canonical_pattern};
+use crate::glob::glob_matches;
 use crate::keys::{KeyRef, PublicKey};
 
 pub use condition::{Condition, ConditionOutcome};
@@ -426,24 +427,6 @@ fn authority(index: usize, raw: &RawAuthority) -> Result<Authority, (String, Str
 fn line_of(text: &str, needle: &str) -> Option<usize> {
     let first = needle.lines().next().filter(|s| !s.trim().is_empty())?;
     text.lines().position(|l| l.contains(first.trim())).map(|i| i + 1)
-}
-
-/// `*` matches within one path segment, `**` across segments; everything else literally. Also the
-/// glob of signer scopes and OIDC claim rules.
-pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    glob_bytes(pattern.as_bytes(), name.as_bytes())
-}
-
-fn glob_bytes(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern {
-        [] => name.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=name.len()).any(|i| glob_bytes(rest, &name[i..])),
-        [b'*', rest @ ..] => {
-            let segment = name.iter().position(|&b| b == b'/').unwrap_or(name.len());
-            (0..=segment).any(|i| glob_bytes(rest, &name[i..]))
-        }
-        [p, rest @ ..] => name.first() == Some(p) && glob_bytes(rest, &name[1..]),
-    }
 }
 
 #[cfg(test)]

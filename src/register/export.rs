@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 
-use super::merkle::{Hash, leaf_hash};
 use crate::formats::digest::hex_lower;
+use crate::merkle::{Hash, leaf_hash};
 
 /// What `notarium log export` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum, utoipa::ToSchema)]

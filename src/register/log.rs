@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::merkle::{self, Hash};
 use super::sequencer::Sequencer;
+use crate::merkle::{self, Hash};
 use crate::store::{Append, Appended, LogStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]

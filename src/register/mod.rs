@@ -1,13 +1,12 @@
 //! The register: the append-only log of events as an RFC 6962 / RFC 9162 Merkle tree.
 //!
-//! Owns: tree math and proofs (`merkle`, pure), the log over its store (`log`) with group commit
-//! (`sequencer`), entry formats (`event`), the export's line formats (`export`) and the offline export verifier (`verify`). Must not touch: HTTP
-//! or the registry.
+//! Owns: the log over its store (`log`) with group commit (`sequencer`), entry formats (`event`), the
+//! export's line formats (`export`) and the offline export verifier (`verify`); the tree math and proofs
+//! are the leaf module [`crate::merkle`]. Must not touch: HTTP or the registry.
 
 pub mod event;
 pub mod export;
 mod log;
-pub mod merkle;
 mod sequencer;
 pub mod verify;
 

@@ -7,10 +7,10 @@ use std::io::BufRead;
 
 use serde_json::Value;
 
-use super::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use crate::formats::canonical::canonical_json;
 use crate::formats::checkpoint::{Checkpoint, parse_note, verify_ed25519_note};
 use crate::formats::digest::{hex_decode, hex_lower};
+use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 
 /// What a verified export holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,12 +19,13 @@ mod verify;
 
 use std::sync::Arc;
 
+use crate::config::EvidenceLimits;
 use crate::formats::signature_manifest::Descriptor;
 use crate::formats::signature_manifest::OCI_INDEX;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing, Signature, Signer};
 use crate::metrics::{key_labels, metrics};
-use crate::oci::{EvidenceLimits, Manifest, OciError, ReferrerStore, Registry, Repository, SignatureStore};
+use crate::oci::{Manifest, OciError, ReferrerStore, Registry, Repository, SignatureStore};
 use crate::policy::PolicySet;
 use crate::register::{Log, RegisterError};
 use crate::store::{LogStore, Store, StoreError};

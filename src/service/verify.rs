@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use super::decision_cache::DecisionKey;
 use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, repository_of};
+use crate::config::EvidenceLimits;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::KeyRing;
-use crate::oci::{EvidenceLimits, ReferrerStore, Repository, SignatureStore};
+use crate::oci::{ReferrerStore, Repository, SignatureStore};
 use crate::policy::engine::{self, AuthorityKeys, Bounds, Evidence, SignedPayload};
 use crate::policy::{Authority, Fallback, Mode, Policy, PolicySet};
 use crate::register::event::{VerifyEvent, verify_entry};

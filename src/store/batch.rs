@@ -1,10 +1,10 @@
-//! The append algorithm both databases share: place each [`Append`] of a batch (applying its effect),
-//! then write the new leaves and every perfect subtree they complete. The SQL is behind [`LogTx`].
+//! The append both databases share: place each [`Append`] of a batch (applying its effect), then write
+//! the new leaves and the nodes [`merkle::append`] computes for them. The SQL is behind [`LogTx`].
 
 use std::future::Future;
 
 use super::{Append, Appended, Effect, NewSignature, StoreError};
-use crate::register::merkle::{Hash, NodeId, extend, leaf_hash, node_of, perfect_pieces};
+use crate::merkle::{self, Hash, NodeId};
 
 /// The statements an append needs, run inside one open write transaction that excludes other appenders.
 pub(super) trait LogTx: Send {
@@ -56,15 +56,15 @@ pub(super) async fn append_batch_in(tx: &mut impl LogTx, batch: &[Append]) -> Re
         new_entries.push(&append.entry);
     }
     let mut frontier = Vec::new();
-    for (start, end) in perfect_pieces(0, size) {
-        frontier.push(tx.node(node_of(start, end)).await?);
+    for id in merkle::frontier(size) {
+        frontier.push(tx.node(id).await?);
     }
-    let leaves: Vec<(&[u8], Hash)> = new_entries.iter().map(|e| (*e, leaf_hash(e))).collect();
-    let leaf_hashes: Vec<Hash> = leaves.iter().map(|(_, h)| *h).collect();
+    let growth = merkle::append(size, &frontier, &new_entries);
+    let leaves: Vec<(&[u8], Hash)> = new_entries.iter().copied().zip(growth.leaf_hashes).collect();
     for (offset, chunk) in leaves.chunks(ROWS_PER_INSERT).enumerate() {
         tx.insert_entries(size + (offset * ROWS_PER_INSERT) as u64, chunk).await?;
     }
-    for chunk in extend(size, &frontier, &leaf_hashes).chunks(ROWS_PER_INSERT) {
+    for chunk in growth.nodes.chunks(ROWS_PER_INSERT) {
         tx.insert_nodes(chunk).await?;
     }
     Ok((placed, size + new_entries.len() as u64))

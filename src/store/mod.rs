@@ -155,7 +155,7 @@ pub trait LogStore: Send + Sync {
     async fn append_batch(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), StoreError>;
     async fn tree_size(&self) -> Result<u64, StoreError>;
     /// The stored hashes of perfect subtrees, in the order asked.
-    async fn node_hashes(&self, nodes: &[crate::register::merkle::NodeId]) -> Result<Vec<[u8; 32]>, StoreError>;
+    async fn node_hashes(&self, nodes: &[crate::merkle::NodeId]) -> Result<Vec<[u8; 32]>, StoreError>;
     /// Entries `[start, end)` with their indexes.
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 }

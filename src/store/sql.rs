@@ -15,7 +15,7 @@ use sqlx::{
 
 use super::batch::{LogTx, ROWS_PER_INSERT, append_batch_in, missing_node, to_hash};
 use super::{Append, Appended, LogStore, NewSignature, RecordKind, SignatureRecord, Store, StoreError};
-use crate::register::merkle::{Hash, NodeId};
+use crate::merkle::{Hash, NodeId};
 
 const SELECT_SIGNATURE: &str = "SELECT id, kind, state, actor, source_addr, registry, repository, digest, identity, \
      key_id, key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at \

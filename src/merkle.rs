@@ -1,4 +1,8 @@
-//! RFC 6962 / RFC 9162 Merkle tree math, pure and storage-agnostic.
+//! RFC 6962 / RFC 9162 Merkle tree math, pure and storage-agnostic: hashes, proofs and the append
+//! algorithm ([`frontier`] then [`append`]: which stored nodes an append reads, and which it writes).
+//!
+//! A leaf module: no I/O, and it uses no other module of the crate. The register proves with it; the
+//! store persists the nodes it computes.
 //!
 //! Proofs are computed in two steps, as a store wants them: first the list of subtree ranges a proof needs
 //! ([`inclusion_ranges`], [`consistency_ranges`]), at most O(log n) of them, then one read of those
@@ -127,8 +131,7 @@ pub fn node_of(start: u64, end: u64) -> NodeId {
 /// `frontier` (the hashes of [`perfect_pieces`]`(0, size)`, left to right): every new leaf, and every
 /// perfect subtree the new leaves complete. Appending is a binary counter over the frontier.
 pub fn extend(size: u64, frontier: &[Hash], leaves: &[Hash]) -> Vec<(NodeId, Hash)> {
-    let mut stack: Vec<(NodeId, Hash)> =
-        perfect_pieces(0, size).into_iter().map(|(s, e)| node_of(s, e)).zip(frontier.iter().copied()).collect();
+    let mut stack: Vec<(NodeId, Hash)> = self::frontier(size).into_iter().zip(frontier.iter().copied()).collect();
     let mut new_nodes = Vec::new();
     for (offset, leaf) in leaves.iter().enumerate() {
         let mut top = ((0, size + offset as u64), *leaf);
@@ -145,6 +148,27 @@ pub fn extend(size: u64, frontier: &[Hash], leaves: &[Hash]) -> Vec<(NodeId, Has
         stack.push(top);
     }
     new_nodes
+}
+
+/// The stored nodes an append to a tree of `size` leaves reads first: its right edge, the nodes of
+/// [`perfect_pieces`]`(0, size)`, left to right.
+pub fn frontier(size: u64) -> Vec<NodeId> {
+    perfect_pieces(0, size).into_iter().map(|(start, end)| node_of(start, end)).collect()
+}
+
+/// What appending entries to a tree writes: each entry's leaf hash (in the entries' order) and every
+/// node to store, as [`extend`] gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Growth {
+    pub leaf_hashes: Vec<Hash>,
+    pub nodes: Vec<(NodeId, Hash)>,
+}
+
+/// Appends `entries` to a tree of `size` leaves whose [`frontier`] nodes hold `frontier_hashes`.
+pub fn append(size: u64, frontier_hashes: &[Hash], entries: &[&[u8]]) -> Growth {
+    let leaf_hashes: Vec<Hash> = entries.iter().map(|entry| leaf_hash(entry)).collect();
+    let nodes = extend(size, frontier_hashes, &leaf_hashes);
+    Growth { leaf_hashes, nodes }
 }
 
 /// Why a proof does not hold.
@@ -406,6 +430,20 @@ mod tests {
             }
         }
         assert_eq!(stored.len(), 2 * 100 - 100usize.count_ones() as usize);
+    }
+
+    #[test]
+    fn append_reads_the_frontier_and_writes_leaf_hashes_and_completed_nodes() {
+        let entries: Vec<&[u8]> = vec![b"a", b"b", b"c", b"d", b"e"];
+        let first = append(0, &[], &entries[..3]);
+        assert_eq!(first.leaf_hashes, entries[..3].iter().map(|e| leaf_hash(e)).collect::<Vec<_>>());
+        assert_eq!(frontier(3), [(1, 0), (0, 2)]);
+        let stored: std::collections::HashMap<NodeId, Hash> = first.nodes.iter().copied().collect();
+        let frontier_hashes: Vec<Hash> = frontier(3).iter().map(|id| stored[id]).collect();
+        let second = append(3, &frontier_hashes, &entries[3..]);
+        assert_eq!(second.nodes, extend(3, &frontier_hashes, &second.leaf_hashes));
+        let all: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+        assert!(second.nodes.contains(&((2, 0), naive::root(&all[..4]))));
     }
 
     #[test]
