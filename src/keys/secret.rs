@@ -32,7 +32,7 @@ impl SecretRef {
         format!("{name}: set {name}_env or {name}_file (secrets are never inline)")
     }
 
-    /// Reads the secret once, without one trailing newline (`\n` or `\r\n`). The error names where it
+    /// Reads the secret once, without its trailing newlines (`\n`, `\r`). The error names where it
     /// looked, never what it found.
     pub fn read(&self) -> Result<Zeroizing<String>, String> {
         let mut secret = match self {
@@ -48,7 +48,7 @@ impl SecretRef {
             }
         };
         // Truncating in place: no trimmed copy is left behind unzeroized.
-        let kept = secret.strip_suffix("\r\n").or_else(|| secret.strip_suffix('\n')).unwrap_or(&secret).len();
+        let kept = secret.trim_end_matches(['\r', '\n']).len();
         secret.truncate(kept);
         Ok(secret)
     }
@@ -69,10 +69,10 @@ mod tests {
     }
 
     #[test]
-    fn only_one_trailing_newline_is_trimmed() {
+    fn trailing_newlines_are_trimmed_and_other_whitespace_kept() {
         let dir = tempfile::tempdir().unwrap();
         for (written, read) in
-            [("s3cret", "s3cret"), ("s3cret\r\n", "s3cret"), ("s3cret\n\n", "s3cret\n"), (" s \n", " s ")]
+            [("s3cret", "s3cret"), ("s3cret\r\n", "s3cret"), ("s3cret\n\n", "s3cret"), (" s \n", " s ")]
         {
             let path = dir.path().join("secret");
             std::fs::write(&path, written).unwrap();
