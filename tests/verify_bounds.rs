@@ -2,7 +2,7 @@
 //! `.sig` layer whose blob is gone, an `.att` envelope carrying 1,000 signatures. Each verify answers with a
 //! decision made within the caps of `[policies.evidence]`, and says in `skipped` what it did not read.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Notarium, Registry, push_image};

@@ -1,7 +1,7 @@
 //! Who may do what: API tokens with roles and signer scopes, OIDC ID tokens from CI, refusals recorded
 //! in the register, rate limits, the open loopback default, and the TLS listener.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
