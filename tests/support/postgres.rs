@@ -7,17 +7,19 @@
 //! cluster (`/var/lib/postgresql`) or any database it did not create.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tempfile::TempDir;
 
+use super::{free_port, run};
+
 /// `sqlite` (the default) or `postgres`: which database the store-touching tests use.
-pub const TEST_DATABASE_ENV: &str = "NOTARIUM_TEST_DATABASE";
+pub(crate) const TEST_DATABASE_ENV: &str = "NOTARIUM_TEST_DATABASE";
 
 /// True when this run's tests use PostgreSQL.
-pub fn testing_postgres() -> bool {
+pub(crate) fn testing_postgres() -> bool {
     match std::env::var(TEST_DATABASE_ENV).as_deref() {
         Err(_) | Ok("" | "sqlite") => false,
         Ok("postgres") => true,
@@ -27,7 +29,7 @@ pub fn testing_postgres() -> bool {
 
 /// The database URL for a test working in `dir`: a SQLite file there, or a fresh PostgreSQL database.
 /// Asking again for the same `dir` answers the same database (a restarted server keeps its data).
-pub fn test_database_url(dir: &Path) -> String {
+pub(crate) fn test_database_url(dir: &Path) -> String {
     if !testing_postgres() {
         return format!("sqlite://{}/notarium.db", dir.display());
     }
@@ -42,8 +44,8 @@ pub fn test_database_url(dir: &Path) -> String {
 }
 
 /// The throwaway cluster of this test binary.
-pub struct Postgres {
-    pub port: u16,
+pub(crate) struct Postgres {
+    pub(crate) port: u16,
     bin: PathBuf,
     dir: TempDir,
 }
@@ -62,7 +64,7 @@ extern "C" fn stop_cluster_at_exit() {
 
 impl Postgres {
     /// The cluster, started on first use and stopped when the test binary exits (statics are never dropped).
-    pub fn shared() -> &'static Postgres {
+    pub(crate) fn shared() -> &'static Postgres {
         CLUSTER.get_or_init(|| {
             let cluster = Self::start();
             // SAFETY: registers a plain function with libc; it runs once, at exit.
@@ -87,7 +89,7 @@ impl Postgres {
         ]));
         // Another test binary may take the free port between probing and binding: try a few.
         for _ in 0..5 {
-            let port = super::free_port();
+            let port = free_port();
             if cluster.pg_ctl_start(port).status.success() {
                 return Self { port, ..cluster };
             }
@@ -96,7 +98,7 @@ impl Postgres {
     }
 
     /// A new, empty database; returns its URL.
-    pub fn database(&self) -> String {
+    pub(crate) fn database(&self) -> String {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name = format!("test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
         self.psql(&format!("CREATE DATABASE {name}"));
@@ -104,7 +106,7 @@ impl Postgres {
     }
 
     /// Runs `sql` as the superuser in the `postgres` database.
-    pub fn psql(&self, sql: &str) {
+    pub(crate) fn psql(&self, sql: &str) {
         let port = self.port.to_string();
         self.ok(Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
@@ -164,10 +166,6 @@ impl Postgres {
     }
 }
 
-fn run(command: &mut Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
-}
-
 fn running_as_root() -> bool {
     run(Command::new("id").arg("-u")).stdout.trim_ascii() == b"0"
 }
@@ -183,13 +181,13 @@ fn bin_dir() -> PathBuf {
 }
 
 /// A test's own connection to a notarium database, for reading rows and attempting forbidden edits.
-pub enum TestDatabase {
+pub(crate) enum TestDatabase {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
 }
 
 impl TestDatabase {
-    pub async fn connect(url: &str) -> Self {
+    pub(crate) async fn connect(url: &str) -> Self {
         if url.starts_with("sqlite:") {
             Self::Sqlite(sqlx::SqlitePool::connect(url).await.unwrap())
         } else {
@@ -197,12 +195,12 @@ impl TestDatabase {
         }
     }
 
-    pub fn is_postgres(&self) -> bool {
+    pub(crate) fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres(_))
     }
 
     /// Runs one statement; returns the rows it affected, or the database's error message.
-    pub async fn execute(&self, sql: &str) -> Result<u64, String> {
+    pub(crate) async fn execute(&self, sql: &str) -> Result<u64, String> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         let done = match self {
             Self::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|d| d.rows_affected()),
@@ -212,7 +210,7 @@ impl TestDatabase {
     }
 
     /// The one blob `sql` selects, if a row matches.
-    pub async fn bytes(&self, sql: &str) -> Option<Vec<u8>> {
+    pub(crate) async fn bytes(&self, sql: &str) -> Option<Vec<u8>> {
         use sqlx::Row;
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match self {
@@ -222,13 +220,13 @@ impl TestDatabase {
     }
 
     /// `bytes` as a literal in this database's SQL.
-    pub fn blob_literal(&self, bytes: &[u8]) -> String {
+    pub(crate) fn blob_literal(&self, bytes: &[u8]) -> String {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         if self.is_postgres() { format!("'\\x{hex}'::bytea") } else { format!("x'{hex}'") }
     }
 
     /// The one integer `sql` selects.
-    pub async fn scalar(&self, sql: &str) -> i64 {
+    pub(crate) async fn scalar(&self, sql: &str) -> i64 {
         use sqlx::Row;
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match self {
