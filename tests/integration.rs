@@ -3,6 +3,8 @@
 //! The areas that touch the database live under `db`, so `cargo test --test integration db::` with
 //! `NOTARIUM_TEST_DATABASE=postgres` runs them again on PostgreSQL.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod admission;

@@ -128,8 +128,8 @@ fn a_sig_of_10000_layers_is_decided_within_the_layer_cap_and_says_so() {
     let too_many = format!("the .sig manifest has 10000 layers; only the first {MAX_LAYERS} were read");
 
     // The valid signature past the cap is not read: denied, and the answer says why.
-    let mut layers = vec![forged.clone(); 9_999];
-    layers.push(valid.clone());
+    let mut layers = vec![forged; 9_999];
+    layers.push(valid);
     manifest["layers"] = json!(layers);
     put_manifest(&s, "bounds/sig", &tag, OCI_MANIFEST, &manifest);
     let answer = verify(&s, &image);

@@ -6,8 +6,9 @@
 //! Owns: that cluster and [`TestDatabase`], the tests' own SQL connection. Must not touch: the system's
 //! cluster (`/var/lib/postgresql`) or any database it did not create.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -52,23 +53,12 @@ pub(crate) struct Postgres {
 
 static CLUSTER: OnceLock<Postgres> = OnceLock::new();
 
-unsafe extern "C" {
-    fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
-}
-
-extern "C" fn stop_cluster_at_exit() {
-    if let Some(cluster) = CLUSTER.get() {
-        cluster.stop();
-    }
-}
-
 impl Postgres {
     /// The cluster, started on first use and stopped when the test binary exits (statics are never dropped).
-    pub(crate) fn shared() -> &'static Postgres {
+    pub(crate) fn shared() -> &'static Self {
         CLUSTER.get_or_init(|| {
             let cluster = Self::start();
-            // SAFETY: registers a plain function with libc; it runs once, at exit.
-            assert_eq!(unsafe { atexit(stop_cluster_at_exit) }, 0, "atexit refused the cluster's stop");
+            cluster.stop_when_this_process_exits();
             cluster
         })
     }
@@ -130,9 +120,26 @@ impl Postgres {
             .arg("start"))
     }
 
-    fn stop(&self) {
-        let _ = run(self.as_owner("pg_ctl").arg("-D").arg(self.data()).args(["-m", "immediate", "stop"]));
-        let _ = std::fs::remove_dir_all(self.dir.path());
+    /// Safe Rust has no exit hook, so a watcher process waits for this test process to end, then stops the
+    /// cluster and removes its directory. A shell starts it in the background and exits at once (the watcher
+    /// is nobody's child to wait for), in a process group of its own: a Ctrl-C that stops the tests does not
+    /// stop it.
+    fn stop_when_this_process_exits(&self) {
+        let mut stop = self.as_owner("pg_ctl");
+        stop.arg("-D").arg(self.data()).args(["-m", "immediate", "stop"]);
+        let script = r#"(tail --pid="$1" -f /dev/null; dir=$2; shift 2; "$@"; rm -rf "$dir") &"#;
+        let started = Command::new("sh")
+            .args(["-c", script, "stop-test-cluster", &std::process::id().to_string()])
+            .arg(self.dir.path())
+            .arg(stop.get_program())
+            .args(stop.get_args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .status()
+            .expect("sh runs");
+        assert!(started.success(), "the cluster's watcher did not start");
     }
 
     fn data(&self) -> PathBuf {
