@@ -77,7 +77,7 @@ impl Postgres {
             "--locale=C",
             "--no-sync",
         ]));
-        // Another test binary may take the free port between probing and binding: try a few.
+        // Another process may take the free port between probing and binding: try a few.
         for _ in 0..5 {
             let port = free_port();
             if cluster.pg_ctl_start(port).status.success() {
