@@ -5,7 +5,7 @@
 //! decision in the register. The mutating webhook pins tags to the digests verified for them (the patch
 //! applied here as the API server would) and records nothing.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

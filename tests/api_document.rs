@@ -2,7 +2,7 @@
 //! operation is routed, and no documented path answers a method the document leaves out. (That the
 //! router has no path missing from the document is a unit test in `src/api/mod.rs`.)
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{Notarium, Registry};

@@ -3,7 +3,7 @@
 //! a 5xx (see tests/schemathesis/hooks.py for the one upstream 502 that is allowed), every answer must
 //! match its documented status, media type and schema, and input the document rules out must get a 4xx. Bounded: examples per operation and a time budget.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 

@@ -2,7 +2,7 @@
 //! them with the served key and refuses another key, securesystemslib (an independent DSSE implementation)
 //! verifies the stored envelope, the register records them, and bad predicates are clear problems.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

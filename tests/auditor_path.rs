@@ -3,7 +3,7 @@
 //! format and `--file`/`-f` the file (`log export -o FILE` still works, deprecated), dates may be plain
 //! days, and the CSV view puts each value in its own column.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,7 +3,7 @@
 //! server's plain-HTTP list is canonicalized, and `notarium verify` takes cosign's `--key` and the server's
 //! `NOTARIUM_INSECURE_REGISTRIES`.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Output};
 

@@ -2,7 +2,7 @@
 //! command that prints a result, and exit codes follow `notarium --help` (0 ok, 1 refused, 2 usage,
 //! 3 unavailable).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The first hour with the CLI, run as the binary: `notarium verify --policy` asks for the configuration a
 //! policy needs instead of denying, and a config file's relative paths mean its own folder.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -4,7 +4,7 @@
 //! `Link`s pointing at the unlisted address, error bodies full of secrets, endless bodies. Every answer is a
 //! problem in notarium's words; the unlisted address never sees a connection.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -2,7 +2,7 @@
 //! files open to others are named at start-up, token lifetimes are bounded, registry event numbers are
 //! exact integers, the checkpoint key signs nothing else, and a slow client cannot hold a connection.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::TcpStream;

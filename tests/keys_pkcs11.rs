@@ -2,7 +2,7 @@
 //! extractable) sign through the API, skopeo and cosign accept the result with the public key read from
 //! the token, new versions are picked up live, and broken keys fail alone with a named cause.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! through the API, skopeo and cosign accept the result, a rotation in OpenBao is picked up live with old
 //! signatures still verifying, AppRole logins renew, and every fault is a named 503 with no token in sight.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! `"recursive": true` signs and attests an image index and each platform manifest
 //! in it, skopeo and cosign verify every one; without `recursive` an index is refused with a clear problem.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! id on every log line (JSON logs parse), and SIGTERM in the middle of a burst of signs: unready first,
 //! every request either completed and recorded or refused before any write, exit code 0.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,23 +1,41 @@
 //! In-process: the pkcs11 backend recovers from a lost login without a restart. SoftHSM2 reads
-//! `SOFTHSM2_CONF` at C_Initialize, once per process, so this file holds a single test.
+//! `SOFTHSM2_CONF` at C_Initialize, once per process, so the test re-runs itself alone in a child process
+//! of this test binary, with the token's configuration and PIN in that child's environment.
 
-mod support;
+use crate::support;
 
+use std::process::Command;
 use std::time::Duration;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use notarium::keys::{Pkcs11Settings, Pkcs11Signer, SecretRef, Signer};
 use support::{SOFTHSM_MODULE, SoftHsm};
 
+/// Set in the child process only: the token's PIN, read by the signer.
+const PIN_ENV: &str = "NOTARIUM_TEST_RECOVERY_PIN";
+
 #[test]
 fn a_lost_login_is_recovered_on_the_next_sign() {
+    if std::env::var_os(PIN_ENV).is_some() {
+        return sign_lose_the_login_and_sign_again();
+    }
     let hsm = SoftHsm::new("recovery");
     hsm.generate("EC:prime256v1", "p256", "01");
-    // SAFETY: set before any thread of this process loads the module; this file has one test.
-    unsafe {
-        std::env::set_var("SOFTHSM2_CONF", &hsm.conf);
-        std::env::set_var("NOTARIUM_TEST_RECOVERY_PIN", &hsm.pin);
-    }
+    let this_test =
+        format!("{}::a_lost_login_is_recovered_on_the_next_sign", module_path!().split_once("::").unwrap().1);
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([this_test.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env(PIN_ENV, &hsm.pin)
+        .output()
+        .unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the test in its own process failed:\n{report}");
+    assert!(report.contains("1 passed"), "the child ran no test:\n{report}");
+}
+
+/// The test proper, in a process whose environment names the token.
+fn sign_lose_the_login_and_sign_again() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let signer = Pkcs11Signer::new(
         "recovery",
@@ -26,7 +44,7 @@ fn a_lost_login_is_recovered_on_the_next_sign() {
             token_label: "recovery".into(),
             key_label: Some("p256".into()),
             key_id: None,
-            pin: SecretRef::Env("NOTARIUM_TEST_RECOVERY_PIN".into()),
+            pin: SecretRef::Env(PIN_ENV.into()),
             max_sessions: 2,
             refresh: Duration::from_secs(60),
         },

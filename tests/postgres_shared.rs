@@ -2,7 +2,7 @@
 //! both land at distinct log indexes of one register, whose export verifies offline, and every signature
 //! row ends 'stored'. Always PostgreSQL, whatever `NOTARIUM_TEST_DATABASE` says.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! and on refused authentications, ID tokens no rule maps limited before anything is recorded, the `Host`
 //! check of the open API, and no open API next to a Vault or HSM key unless the configuration says so.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::io::BufRead;

@@ -2,7 +2,7 @@
 //! keeps the fallback tag `sha256-<hex>` itself, every concurrent writer ends up in it, and an entry another
 //! tool wrote there (cosign's: empty-config artifact type, no annotations) is kept as it was.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

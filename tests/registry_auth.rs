@@ -3,7 +3,7 @@
 //! `--registry-username` with the password on stdin, `[registries.auth]`, Docker's config.json and its
 //! helpers; a missing or wrong password is a clear failure that never shows the password or a token.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! never meets a threshold twice, concurrent cold verifies share one set of registry reads, and a new
 //! signature is seen at once by a kept allowance it changes.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

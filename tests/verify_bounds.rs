@@ -2,7 +2,7 @@
 //! `.sig` layer whose blob is gone, an `.att` envelope carrying 1,000 signatures. Each verify answers with a
 //! decision made within the caps of `[policies.evidence]`, and says in `skipped` what it did not read.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Notarium, Registry, push_image};
@@ -128,8 +128,8 @@ fn a_sig_of_10000_layers_is_decided_within_the_layer_cap_and_says_so() {
     let too_many = format!("the .sig manifest has 10000 layers; only the first {MAX_LAYERS} were read");
 
     // The valid signature past the cap is not read: denied, and the answer says why.
-    let mut layers = vec![forged.clone(); 9_999];
-    layers.push(valid.clone());
+    let mut layers = vec![forged; 9_999];
+    layers.push(valid);
     manifest["layers"] = json!(layers);
     put_manifest(&s, "bounds/sig", &tag, OCI_MANIFEST, &manifest);
     let answer = verify(&s, &image);

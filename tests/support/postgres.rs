@@ -6,6 +6,7 @@
 //! Owns: that cluster and [`TestDatabase`], the tests' own SQL connection. Must not touch: the system's
 //! cluster (`/var/lib/postgresql`) or any database it did not create.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -13,11 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tempfile::TempDir;
 
+use super::{free_port, run};
+
 /// `sqlite` (the default) or `postgres`: which database the store-touching tests use.
-pub const TEST_DATABASE_ENV: &str = "NOTARIUM_TEST_DATABASE";
+pub(crate) const TEST_DATABASE_ENV: &str = "NOTARIUM_TEST_DATABASE";
 
 /// True when this run's tests use PostgreSQL.
-pub fn testing_postgres() -> bool {
+pub(crate) fn testing_postgres() -> bool {
     match std::env::var(TEST_DATABASE_ENV).as_deref() {
         Err(_) | Ok("" | "sqlite") => false,
         Ok("postgres") => true,
@@ -27,7 +30,7 @@ pub fn testing_postgres() -> bool {
 
 /// The database URL for a test working in `dir`: a SQLite file there, or a fresh PostgreSQL database.
 /// Asking again for the same `dir` answers the same database (a restarted server keeps its data).
-pub fn test_database_url(dir: &Path) -> String {
+pub(crate) fn test_database_url(dir: &Path) -> String {
     if !testing_postgres() {
         return format!("sqlite://{}/notarium.db", dir.display());
     }
@@ -42,31 +45,20 @@ pub fn test_database_url(dir: &Path) -> String {
 }
 
 /// The throwaway cluster of this test binary.
-pub struct Postgres {
-    pub port: u16,
+pub(crate) struct Postgres {
+    pub(crate) port: u16,
     bin: PathBuf,
     dir: TempDir,
 }
 
 static CLUSTER: OnceLock<Postgres> = OnceLock::new();
 
-unsafe extern "C" {
-    fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
-}
-
-extern "C" fn stop_cluster_at_exit() {
-    if let Some(cluster) = CLUSTER.get() {
-        cluster.stop();
-    }
-}
-
 impl Postgres {
     /// The cluster, started on first use and stopped when the test binary exits (statics are never dropped).
-    pub fn shared() -> &'static Postgres {
+    pub(crate) fn shared() -> &'static Self {
         CLUSTER.get_or_init(|| {
             let cluster = Self::start();
-            // SAFETY: registers a plain function with libc; it runs once, at exit.
-            assert_eq!(unsafe { atexit(stop_cluster_at_exit) }, 0, "atexit refused the cluster's stop");
+            cluster.stop_when_this_process_exits();
             cluster
         })
     }
@@ -85,9 +77,9 @@ impl Postgres {
             "--locale=C",
             "--no-sync",
         ]));
-        // Another test binary may take the free port between probing and binding: try a few.
+        // Another process may take the free port between probing and binding: try a few.
         for _ in 0..5 {
-            let port = super::free_port();
+            let port = free_port();
             if cluster.pg_ctl_start(port).status.success() {
                 return Self { port, ..cluster };
             }
@@ -96,7 +88,7 @@ impl Postgres {
     }
 
     /// A new, empty database; returns its URL.
-    pub fn database(&self) -> String {
+    pub(crate) fn database(&self) -> String {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name = format!("test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
         self.psql(&format!("CREATE DATABASE {name}"));
@@ -104,7 +96,7 @@ impl Postgres {
     }
 
     /// Runs `sql` as the superuser in the `postgres` database.
-    pub fn psql(&self, sql: &str) {
+    pub(crate) fn psql(&self, sql: &str) {
         let port = self.port.to_string();
         self.ok(Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
@@ -128,9 +120,26 @@ impl Postgres {
             .arg("start"))
     }
 
-    fn stop(&self) {
-        let _ = run(self.as_owner("pg_ctl").arg("-D").arg(self.data()).args(["-m", "immediate", "stop"]));
-        let _ = std::fs::remove_dir_all(self.dir.path());
+    /// Safe Rust has no exit hook, so a watcher process waits for this test process to end, then stops the
+    /// cluster and removes its directory. A shell starts it in the background and exits at once (the watcher
+    /// is nobody's child to wait for), in a process group of its own: a Ctrl-C that stops the tests does not
+    /// stop it.
+    fn stop_when_this_process_exits(&self) {
+        let mut stop = self.as_owner("pg_ctl");
+        stop.arg("-D").arg(self.data()).args(["-m", "immediate", "stop"]);
+        let script = r#"(tail --pid="$1" -f /dev/null; dir=$2; shift 2; "$@"; rm -rf "$dir") &"#;
+        let started = Command::new("sh")
+            .args(["-c", script, "stop-test-cluster", &std::process::id().to_string()])
+            .arg(self.dir.path())
+            .arg(stop.get_program())
+            .args(stop.get_args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .status()
+            .expect("sh runs");
+        assert!(started.success(), "the cluster's watcher did not start");
     }
 
     fn data(&self) -> PathBuf {
@@ -164,10 +173,6 @@ impl Postgres {
     }
 }
 
-fn run(command: &mut Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
-}
-
 fn running_as_root() -> bool {
     run(Command::new("id").arg("-u")).stdout.trim_ascii() == b"0"
 }
@@ -183,13 +188,13 @@ fn bin_dir() -> PathBuf {
 }
 
 /// A test's own connection to a notarium database, for reading rows and attempting forbidden edits.
-pub enum TestDatabase {
+pub(crate) enum TestDatabase {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
 }
 
 impl TestDatabase {
-    pub async fn connect(url: &str) -> Self {
+    pub(crate) async fn connect(url: &str) -> Self {
         if url.starts_with("sqlite:") {
             Self::Sqlite(sqlx::SqlitePool::connect(url).await.unwrap())
         } else {
@@ -197,12 +202,12 @@ impl TestDatabase {
         }
     }
 
-    pub fn is_postgres(&self) -> bool {
+    pub(crate) fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres(_))
     }
 
     /// Runs one statement; returns the rows it affected, or the database's error message.
-    pub async fn execute(&self, sql: &str) -> Result<u64, String> {
+    pub(crate) async fn execute(&self, sql: &str) -> Result<u64, String> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         let done = match self {
             Self::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|d| d.rows_affected()),
@@ -212,7 +217,7 @@ impl TestDatabase {
     }
 
     /// The one blob `sql` selects, if a row matches.
-    pub async fn bytes(&self, sql: &str) -> Option<Vec<u8>> {
+    pub(crate) async fn bytes(&self, sql: &str) -> Option<Vec<u8>> {
         use sqlx::Row;
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match self {
@@ -222,13 +227,13 @@ impl TestDatabase {
     }
 
     /// `bytes` as a literal in this database's SQL.
-    pub fn blob_literal(&self, bytes: &[u8]) -> String {
+    pub(crate) fn blob_literal(&self, bytes: &[u8]) -> String {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         if self.is_postgres() { format!("'\\x{hex}'::bytea") } else { format!("x'{hex}'") }
     }
 
     /// The one integer `sql` selects.
-    pub async fn scalar(&self, sql: &str) -> i64 {
+    pub(crate) async fn scalar(&self, sql: &str) -> i64 {
         use sqlx::Row;
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match self {

@@ -2,7 +2,7 @@
 //! a pull with skopeo shows up as a pull entry with the right digest, retried events are logged once, and
 //! deliveries without the shared secret are refused.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

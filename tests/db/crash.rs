@@ -2,7 +2,7 @@
 //! After a restart every acknowledged sign is in the register at the index it was told, the register
 //! verifies offline, and the registry holds no signature the register lacks.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Bad input and failing dependencies: each answered with a problem+json naming the cause, and no row
 //! written (ARCHITECTURE.md invariant 5; invariant 2 for the failed registry write).
 
-mod support;
+use crate::support;
 
 use support::{Notarium, Registry, free_port, push_image, signature_rows};
 

@@ -1,7 +1,7 @@
 //! The register over HTTP after real signs: sign responses name their entry, checkpoints are C2SP signed
 //! notes that verify with the log key, and inclusion and consistency proofs from the API verify offline.
 
-mod support;
+use crate::support;
 
 use notarium::formats::canonical::canonical_json;
 use notarium::formats::checkpoint::{Checkpoint, verify_ed25519_note};

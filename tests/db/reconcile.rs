@@ -1,7 +1,7 @@
 //! Invariant 2 across a crash: a sign interrupted between the registry write and the database
 //! confirmation is settled at start-up against what the registry really holds.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! through notarium's HTTP API, then verified by skopeo 1.18 and cosign 2.5; and the reverse, signatures
 //! written by cosign and skopeo read and checked by notarium.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

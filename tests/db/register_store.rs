@@ -3,7 +3,7 @@
 //! verify, the tables refuse edits, appends from two stores on one database serialize, and signature rows
 //! go from pending to stored or away.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! An auditor's export: `notarium log export` writes a period with a signed checkpoint and proofs, and
 //! `notarium log verify` checks it offline; any edit to the file or to the database is caught and named.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! cosign and by skopeo, allowed or denied under policies the test writes, with reasons; each decision in the
 //! register.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,0 +1,13 @@
+//! The areas that touch the database: SQLite by default, PostgreSQL with `NOTARIUM_TEST_DATABASE=postgres`
+//! (`support::postgres`). scripts/test.sh runs this module twice, once on each.
+
+mod auth;
+mod crash;
+mod reconcile;
+mod register_api;
+mod register_events;
+mod register_export;
+mod register_store;
+mod sign_errors;
+mod sign_interop;
+mod verify_policy;

@@ -1,0 +1,31 @@
+//! The integration tests, one binary: each module is one area, run against the real components
+//! `support` starts (registry, skopeo, cosign, SoftHSM2, OpenBao, PostgreSQL and `notarium serve` itself).
+//! The areas that touch the database live under `db`, so `cargo test --test integration db::` with
+//! `NOTARIUM_TEST_DATABASE=postgres` runs them again on PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod admission;
+mod api_document;
+mod api_fuzz;
+mod attest_interop;
+mod auditor_path;
+mod canonical_names;
+mod cli_conventions;
+mod cli_first_hour;
+mod db;
+mod egress;
+mod hygiene;
+mod keys_pkcs11;
+mod keys_vault;
+mod multiarch;
+mod operations;
+mod pkcs11_recovery;
+mod postgres_shared;
+mod public_routes;
+mod referrers_oci;
+mod registry_auth;
+mod verify_binding;
+mod verify_bounds;
