@@ -13,6 +13,7 @@ mod export;
 mod keys;
 mod policies;
 mod reconcile;
+mod record;
 mod referrers;
 mod sign;
 mod verify;
@@ -35,8 +36,9 @@ pub use checkpoint::RegisterSettings;
 pub use events::RecordedEvents;
 pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
+pub use record::LogPosition;
 pub use referrers::{Attached, TagListing};
-pub use sign::{LogPosition, SignOutcome, SignRequest};
+pub use sign::{SignOutcome, SignRequest};
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 
 /// Everything a use case needs, shared by all requests.
