@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::{Authorized, Signing};
+use super::extract::AppJson;
 use super::sign::{LogLocation, checkpoint_of, created_or_ok};
 use super::{ApiError, AppState};
 use crate::service::{AttestOutcome, AttestRequest};
@@ -101,9 +101,8 @@ pub async fn attest(
     caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<AttestBody>, JsonRejection>,
+    AppJson(body): AppJson<AttestBody>,
 ) -> Result<(StatusCode, Json<AttestResponse>), ApiError> {
-    let Json(body) = body?;
     caller.may_sign(&state, &body.image, &body.key).await?;
     let outcome = state
         .service

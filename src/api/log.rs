@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
@@ -15,6 +14,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Auditing, Authorized, Public};
+use super::extract::AppQuery;
 use super::{ApiError, AppState};
 use crate::formats::digest::hex_lower;
 use crate::register::export::ExportFormat;
@@ -87,9 +87,8 @@ fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateT
 pub async fn export(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
-    query: Result<Query<ExportQuery>, QueryRejection>,
+    AppQuery(ExportQuery { from, to, format, since }): AppQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(ExportQuery { from, to, format, since }) = query?;
     let period = crate::service::Period { from: rfc3339("from", from)?, to: rfc3339("to", to)? };
     let plan = Arc::new(state.service.export_plan(period, format, since).await?);
     let headers = [
@@ -150,9 +149,8 @@ pub struct Entries {
 pub async fn entries(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
-    query: Result<Query<Range>, QueryRejection>,
+    AppQuery(Range { start, end }): AppQuery<Range>,
 ) -> Result<Json<Entries>, ApiError> {
-    let Query(Range { start, end }) = query?;
     // Indices are int64 in the document and in the database: no log reaches past i64::MAX.
     if end < start || end - start > MAX_ENTRIES || end > i64::MAX as u64 {
         return Err(ApiError::new(
@@ -201,9 +199,8 @@ pub struct InclusionProof {
 pub async fn inclusion_proof(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
-    query: Result<Query<InclusionQuery>, QueryRejection>,
+    AppQuery(InclusionQuery { index, tree_size }): AppQuery<InclusionQuery>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    let Query(InclusionQuery { index, tree_size }) = query?;
     let hashes = hex_list(&state.service.log.inclusion_proof(index, tree_size).await?);
     Ok(Json(InclusionProof { index, tree_size, hashes }))
 }
@@ -235,9 +232,8 @@ pub struct ConsistencyProof {
 pub async fn consistency_proof(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
-    query: Result<Query<ConsistencyQuery>, QueryRejection>,
+    AppQuery(ConsistencyQuery { first, second }): AppQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    let Query(ConsistencyQuery { first, second }) = query?;
     let hashes = hex_list(&state.service.log.consistency_proof(first, second).await?);
     Ok(Json(ConsistencyProof { first, second, hashes }))
 }

@@ -8,6 +8,7 @@ mod attest;
 mod auth;
 mod error;
 mod events;
+mod extract;
 mod health;
 mod keys;
 mod log;

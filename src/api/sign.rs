@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::{Authorized, Signing};
+use super::extract::AppJson;
 use super::{ApiError, AppState};
 use crate::service::{LogPosition, SignOutcome, SignRequest};
 
@@ -131,9 +131,8 @@ pub async fn sign(
     caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<SignBody>, JsonRejection>,
+    AppJson(body): AppJson<SignBody>,
 ) -> Result<(StatusCode, Json<SignResponse>), ApiError> {
-    let Json(body) = body?;
     caller.may_sign(&state, &body.image, &body.key).await?;
     let outcome = state
         .service
