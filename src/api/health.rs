@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -45,19 +44,13 @@ pub async fn readyz(
     State(state): State<AppState>,
 ) -> Result<Json<Health>, ApiError> {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
-        let detail = "notarium is shutting down";
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", detail));
+        return Err(ApiError::shutting_down());
     }
     let failures = failures(&state).await;
     if failures.is_empty() {
         return Ok(Json(Health { status: "ready" }));
     }
-    let detail = if details {
-        failures.join("; ")
-    } else {
-        "not ready (a request with an admin token is told which dependency failed)".into()
-    };
-    Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "A dependency is not ready", detail))
+    Err(ApiError::not_ready(&failures, details))
 }
 
 /// What is not ready, in the words of the database and key backends.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
@@ -57,14 +57,8 @@ pub struct ExportQuery {
 fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateTime>, ApiError> {
     value
         .map(|v| {
-            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-query",
-                    "Query parameters are missing or malformed",
-                    format!("{name}: {e}"),
-                )
-            })
+            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| ApiError::invalid_query(format!("{name}: {e}")))
         })
         .transpose()
 }
@@ -153,12 +147,7 @@ pub async fn entries(
 ) -> Result<Json<Entries>, ApiError> {
     // Indices are int64 in the document and in the database: no log reaches past i64::MAX.
     if end < start || end - start > MAX_ENTRIES || end > i64::MAX as u64 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-range",
-            "Entry range is invalid",
-            format!("end must be at least start, at most start + {MAX_ENTRIES} and at most {}", i64::MAX),
-        ));
+        return Err(ApiError::invalid_range(MAX_ENTRIES));
     }
     let rows = state.service.log.entries(start, end).await?;
     let entries: Vec<Entry> = rows
