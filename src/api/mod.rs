@@ -11,6 +11,7 @@ mod events;
 mod extract;
 mod health;
 mod keys;
+mod location;
 mod log;
 mod metrics;
 mod openapi;

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::auth::{Authorized, Verifying};
 use super::extract::AppJson;
-use super::sign::{LogLocation, checkpoint_of};
+use super::location::{LogLocation, checkpoint_of};
 use super::{ApiError, AppState};
 use crate::service::Decision;
 
