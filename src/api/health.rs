@@ -46,23 +46,9 @@ pub async fn readyz(
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(ApiError::shutting_down());
     }
-    let failures = failures(&state).await;
+    let failures = state.service.unready().await;
     if failures.is_empty() {
         return Ok(Json(Health { status: "ready" }));
     }
     Err(ApiError::not_ready(&failures, details))
-}
-
-/// What is not ready, in the words of the database and key backends.
-async fn failures(state: &AppState) -> Vec<String> {
-    let mut failures = Vec::new();
-    if let Err(e) = state.service.store.ping().await {
-        failures.push(format!("database: {e}"));
-    }
-    for (id, signer) in state.service.keys.iter() {
-        if let Err(e) = signer.versions().await {
-            failures.push(format!("key {id}: {e}"));
-        }
-    }
-    failures
 }

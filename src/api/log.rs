@@ -149,7 +149,7 @@ pub async fn entries(
     if end < start || end - start > MAX_ENTRIES || end > i64::MAX as u64 {
         return Err(ApiError::invalid_range(MAX_ENTRIES));
     }
-    let rows = state.service.log.entries(start, end).await?;
+    let rows = state.service.register_entries(start, end).await?;
     let entries: Vec<Entry> = rows
         .into_iter()
         .map(|(index, bytes)| Entry {
@@ -190,7 +190,7 @@ pub async fn inclusion_proof(
     State(state): State<AppState>,
     AppQuery(InclusionQuery { index, tree_size }): AppQuery<InclusionQuery>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    let hashes = hex_list(&state.service.log.inclusion_proof(index, tree_size).await?);
+    let hashes = hex_list(&state.service.inclusion_proof(index, tree_size).await?);
     Ok(Json(InclusionProof { index, tree_size, hashes }))
 }
 
@@ -223,6 +223,6 @@ pub async fn consistency_proof(
     State(state): State<AppState>,
     AppQuery(ConsistencyQuery { first, second }): AppQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    let hashes = hex_list(&state.service.log.consistency_proof(first, second).await?);
+    let hashes = hex_list(&state.service.consistency_proof(first, second).await?);
     Ok(Json(ConsistencyProof { first, second, hashes }))
 }

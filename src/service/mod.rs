@@ -15,6 +15,7 @@ mod policies;
 mod reconcile;
 mod record;
 mod referrers;
+mod register;
 mod sign;
 mod verify;
 
@@ -43,16 +44,16 @@ pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy
 
 /// Everything a use case needs, shared by all requests.
 pub struct Service {
-    pub keys: KeyRing,
-    pub signatures: SignatureStore,
-    pub store: Arc<dyn Store>,
-    pub log: Log,
-    pub register: RegisterSettings,
+    keys: KeyRing,
+    signatures: SignatureStore,
+    store: Arc<dyn Store>,
+    log: Log,
+    register: RegisterSettings,
     /// OCI 1.1 referrers (Sigstore bundles) next to the tag scheme.
-    pub referrers: ReferrerStore,
-    pub layouts: Layouts,
+    referrers: ReferrerStore,
+    layouts: Layouts,
     /// How much evidence one verify (or sign's already-signed check) reads from a registry.
-    pub evidence_limits: EvidenceLimits,
+    evidence_limits: EvidenceLimits,
     /// Key versions this process knows are in the register (see `keys.rs`).
     seen_key_versions: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The trust policies in force; replaced whole, so a verify sees one consistent set.
@@ -115,6 +116,40 @@ impl Service {
             decisions,
             checkpoints: Default::default(),
         }
+    }
+
+    /// Which registries get referrer copies beside the tag scheme.
+    pub fn with_layouts(self, layouts: Layouts) -> Self {
+        Self { layouts, ..self }
+    }
+
+    /// How much evidence one verify (or sign's already-signed check) reads from a registry.
+    pub fn with_evidence_limits(self, evidence_limits: EvidenceLimits) -> Self {
+        Self { evidence_limits, ..self }
+    }
+
+    /// The configured keys (image-signing keys and the checkpoint key).
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// What is not ready, in the words of the database and key backends (empty when all answer).
+    pub async fn unready(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        if let Err(e) = self.store.ping().await {
+            failures.push(format!("database: {e}"));
+        }
+        for (id, signer) in self.keys.iter() {
+            if let Err(e) = signer.versions().await {
+                failures.push(format!("key {id}: {e}"));
+            }
+        }
+        failures
     }
 
     pub fn policies(&self) -> Arc<PolicySet> {
