@@ -21,8 +21,8 @@ mod verify;
 
 use std::sync::Arc;
 
+use crate::formats::image_index::index_entries;
 use crate::formats::signature_manifest::Descriptor;
-use crate::formats::signature_manifest::OCI_INDEX;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing, Signature, Signer};
 use crate::metrics::{key_labels, metrics};
@@ -242,21 +242,8 @@ pub(crate) struct Targets {
 
 /// The manifests an image index (OCI or Docker manifest list) lists; none for an image manifest.
 fn platform_targets(manifest: &Manifest) -> Result<Vec<Target>, ServiceError> {
-    const INDEXES: [&str; 2] = [OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json"];
-    let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
-    let is_index = INDEXES.contains(&manifest.media_type.as_str()) || parsed["mediaType"].as_str() == Some(OCI_INDEX);
-    if !is_index {
-        return Ok(Vec::new());
-    }
-    let listed = parsed["manifests"].as_array().cloned().unwrap_or_default();
-    listed
-        .into_iter()
-        .map(|m| {
-            let descriptor: Descriptor =
-                serde_json::from_value(m).map_err(|e| FormatError::malformed("image index entry", e.to_string()))?;
-            Ok(Target { digest: Digest::parse(&descriptor.digest)?, descriptor })
-        })
-        .collect()
+    let entries = index_entries(&manifest.media_type, &manifest.bytes)?;
+    Ok(entries.into_iter().map(|entry| Target { digest: entry.digest, descriptor: entry.descriptor }).collect())
 }
 
 /// Signs `message` with version `version` of key `id`, reporting latency and failures to the metrics.
