@@ -77,8 +77,7 @@ impl Service {
                 Ok(((envelope, envelope_json), signature))
             })
             .await?;
-        let (envelope, envelope_json) = &prepared.signed;
-        let envelope_digest = Digest::of(envelope_json);
+        let envelope_digest = Digest::of(&prepared.signed.1);
         let claim = Claim {
             kind: RecordKind::Attestation,
             identity: request.predicate_type.clone(),
@@ -87,13 +86,14 @@ impl Service {
         };
         let origin = Origin { actor: &request.actor, source_addr: request.source_addr.as_deref() };
         let record = prepared.record(origin, image, &digest, claim);
+        let (envelope, envelope_json) = prepared.signed;
         let repo = repository_of(image);
         let write = async {
-            let att = self.signatures.append_attestation(&repo, &digest, envelope_json, &request.predicate_type);
+            let att = self.signatures.append_attestation(&repo, &digest, &envelope_json, &request.predicate_type);
             let written = att.await?;
             if self.layouts.referrers(&image.registry) {
                 let public_key = &prepared.public_key;
-                let bundle = self.attach_bundle(&repo, target, public_key, envelope.clone(), &request.predicate_type);
+                let bundle = self.attach_bundle(&repo, target, public_key, envelope, &request.predicate_type);
                 bundle.await.map_err(WriteFailed::partial)?;
             }
             Ok(written)

@@ -66,28 +66,34 @@ impl Service {
         target: &Target,
     ) -> Result<SignOutcome, ServiceError> {
         let digest = target.digest.clone();
-        let optional = annotations(request.annotations.clone())?;
         let identity = match &image.tag {
             Some(tag) => format!("{}:{tag}", image.repository_name()),
             None => image.repository_name(),
         };
-        let payload = SimpleSigning::new(&identity, &digest, optional).to_bytes();
-        let prepared = self.prepare(&request.key, async |key| Ok(((), key.sign(&payload).await?))).await?;
+        let prepared = self
+            .prepare(&request.key, async |key| {
+                let optional = annotations(request.annotations.clone())?;
+                let payload = SimpleSigning::new(&identity, &digest, optional).to_bytes();
+                let signature = key.sign(&payload).await?;
+                Ok((payload, signature))
+            })
+            .await?;
+        let payload = &prepared.signed;
         let claim = Claim {
             kind: RecordKind::Signature,
             identity: identity.clone(),
-            payload_digest: Digest::of(&payload),
+            payload_digest: Digest::of(payload),
             signature_tag: signature_tag(&digest),
         };
         let origin = Origin { actor: &request.actor, source_addr: request.source_addr.as_deref() };
         let record = prepared.record(origin, image, &digest, claim);
-        let layer = SignatureLayer::new(&payload, &prepared.signature.bytes);
+        let layer = SignatureLayer::new(payload, &prepared.signature.bytes);
         let repo = repository_of(image);
         let write = async {
             let public_key = &prepared.public_key;
             let already_signed =
                 |existing: &StoredSignature| same_claim_by_key(existing, &identity, &digest, public_key);
-            let append = self.signatures.append(&repo, &digest, &payload, layer, already_signed, &self.evidence_limits);
+            let append = self.signatures.append(&repo, &digest, payload, layer, already_signed, &self.evidence_limits);
             let written = append.await?;
             if written.created && self.layouts.referrers(&image.registry) {
                 self.sign_bundle(&prepared, &repo, target).await.map_err(WriteFailed::partial)?;
@@ -117,7 +123,7 @@ impl Service {
     /// as a Sigstore bundle referrer. Signed with the same key version as the `.sig` layer.
     async fn sign_bundle(
         &self,
-        prepared: &Prepared<()>,
+        prepared: &Prepared<Vec<u8>>,
         repo: &Repository,
         target: &Target,
     ) -> Result<(), ServiceError> {
