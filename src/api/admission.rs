@@ -5,11 +5,11 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use serde_json::Value;
 
 use super::auth::{Authorized, Verifying};
+use super::extract::AppJson;
 use super::{ApiError, AppState};
 use crate::formats::admission::{AdmissionRequest, AdmissionReview};
 
@@ -25,9 +25,8 @@ pub async fn admission(
     caller: Authorized<Verifying>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<Value>, JsonRejection>,
+    AppJson(body): AppJson<Value>,
 ) -> Result<Json<AdmissionReview>, ApiError> {
-    let Json(body) = body?;
     let request = AdmissionRequest::from_review(body)?;
     let images = request.images()?;
     let verdicts = state.service.admit(&images, request.dry_run, caller.actor(), Some(&peer.to_string())).await?;
@@ -45,9 +44,8 @@ pub async fn admission(
 pub async fn mutate(
     _caller: Authorized<Verifying>,
     State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
+    AppJson(body): AppJson<Value>,
 ) -> Result<Json<AdmissionReview>, ApiError> {
-    let Json(body) = body?;
     let request = AdmissionRequest::from_review(body)?;
     let images = request.images_to_pin()?;
     let verdicts = state.service.decide_pins(&images).await;

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -11,9 +10,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::{Authorized, Signing};
-use super::sign::{LogLocation, checkpoint_of, created_or_ok};
+use super::extract::AppJson;
+use super::location::{LogLocation, TagLocation, Written, written_answer};
 use super::{ApiError, AppState};
-use crate::service::{AttestOutcome, AttestRequest};
+use crate::service::{AttestOutcome, AttestRequest, LogPosition};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AttestBody {
@@ -41,7 +41,7 @@ pub struct AttestResponse {
     pub key_version: u32,
     pub predicate_type: String,
     pub envelope_digest: String,
-    pub attestation: AttestationLocation,
+    pub attestation: TagLocation,
     pub log: Option<LogLocation>,
     /// With `"recursive": true` on an image index: one answer per platform manifest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -49,39 +49,29 @@ pub struct AttestResponse {
     pub platforms: Vec<AttestResponse>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AttestationLocation {
-    pub tag: String,
-    pub manifest_digest: String,
-    pub created: bool,
-}
+impl Written for AttestOutcome {
+    type Response = AttestResponse;
 
-impl AttestResponse {
-    async fn new(state: &AppState, o: AttestOutcome) -> Self {
-        let checkpoint = checkpoint_of(state, o.log).await;
-        let mut platforms = Vec::with_capacity(o.platforms.len());
-        for platform in o.platforms {
-            platforms.push(Box::pin(Self::new(state, platform)).await);
-        }
-        Self {
-            image: o.image.to_string(),
-            digest: o.digest.to_string(),
-            key: o.key_id,
-            key_version: o.key_version,
-            predicate_type: o.predicate_type,
-            envelope_digest: o.envelope_digest.to_string(),
-            attestation: AttestationLocation {
-                tag: o.tag,
-                manifest_digest: o.manifest_digest.to_string(),
-                created: o.created,
-            },
-            log: o.log.map(|p| LogLocation::new(p, checkpoint)),
-            platforms,
-        }
+    fn parts(&mut self) -> (Option<LogPosition>, bool, Vec<Self>) {
+        (self.log, self.created, std::mem::take(&mut self.platforms))
     }
 
-    fn created_anything(&self) -> bool {
-        self.attestation.created || self.platforms.iter().any(Self::created_anything)
+    fn response(self, log: Option<LogLocation>, platforms: Vec<AttestResponse>) -> AttestResponse {
+        AttestResponse {
+            image: self.image.to_string(),
+            digest: self.digest.to_string(),
+            key: self.key_id,
+            key_version: self.key_version,
+            predicate_type: self.predicate_type,
+            envelope_digest: self.envelope_digest.to_string(),
+            attestation: TagLocation {
+                tag: self.tag,
+                manifest_digest: self.manifest_digest.to_string(),
+                created: self.created,
+            },
+            log,
+            platforms,
+        }
     }
 }
 
@@ -101,9 +91,8 @@ pub async fn attest(
     caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<AttestBody>, JsonRejection>,
+    AppJson(body): AppJson<AttestBody>,
 ) -> Result<(StatusCode, Json<AttestResponse>), ApiError> {
-    let Json(body) = body?;
     caller.may_sign(&state, &body.image, &body.key).await?;
     let outcome = state
         .service
@@ -117,6 +106,5 @@ pub async fn attest(
             recursive: body.recursive,
         })
         .await?;
-    let response = AttestResponse::new(&state, outcome).await;
-    Ok((created_or_ok(response.created_anything()), Json(response)))
+    Ok(written_answer(&state, outcome).await)
 }

@@ -195,7 +195,7 @@ impl Authorized<Signing> {
             return Ok(());
         };
         let repository = format!("{}/{}", image.registry, image.repository);
-        match self.principal.may_sign(&repository, &key.id, state.service.keys.checkpoint_key()) {
+        match self.principal.may_sign(&repository, &key.id, state.service.keys().checkpoint_key()) {
             Ok(()) => Ok(()),
             Err(error) => Err(refuse(state, &self.request, error).await),
         }

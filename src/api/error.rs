@@ -43,7 +43,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
+    fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
         let kind = format!("{PROBLEM_BASE}{slug}");
         let (registry_status, registry_code) = (None, None);
         Self {
@@ -83,6 +83,61 @@ impl ApiError {
             "while no API token exists (and no OIDC issuer is configured), the Host must be localhost, a 127.x \
              address or [::1]: create a token with `notarium token create` to serve other names",
         )
+    }
+
+    /// A query parameter that parsed but does not say what it must (`detail` names it).
+    pub fn invalid_query(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-query", "Query parameters are missing or malformed", detail)
+    }
+
+    /// `GET /v1/log/entries` asked for a range that is reversed, longer than `max_entries` or past i64.
+    pub fn invalid_range(max_entries: u64) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-range",
+            "Entry range is invalid",
+            format!("end must be at least start, at most start + {max_entries} and at most {}", i64::MAX),
+        )
+    }
+
+    /// `POST /v1/events/registry` while no registry secret is configured.
+    pub fn registry_events_off() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "registry-events-off",
+            "Registry events are not configured",
+            "set [events] registry_secret_env or registry_secret_file",
+        )
+    }
+
+    /// A registry event delivery without the configured secret.
+    pub fn registry_events_unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "registry-events-unauthorized",
+            "Missing or wrong registry secret",
+            "send Authorization: Bearer <the configured secret>",
+        )
+    }
+
+    /// A registry event delivery whose body is not a distribution event envelope.
+    pub fn malformed_events(error: &serde_json::Error) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed-events", "Not a distribution event envelope", error.to_string())
+    }
+
+    /// `/readyz` once shutdown has begun.
+    pub fn shutting_down() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", "notarium is shutting down")
+    }
+
+    /// `/readyz` with failing dependencies: named (`failures`) only when `details` (an admin asked).
+    pub fn not_ready(failures: &[String], details: bool) -> Self {
+        let detail = if details {
+            failures.join("; ")
+        } else {
+            "not ready (a request with an admin token is told which dependency failed)".into()
+        };
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "A dependency is not ready", detail)
     }
 
     fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
@@ -220,12 +275,7 @@ impl From<ServiceError> for ApiError {
 
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-query",
-            "Query parameters are missing or malformed",
-            rejection.body_text(),
-        )
+        Self::invalid_query(rejection.body_text())
     }
 }
 

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 
 use super::auth::RefusalCounter;
 use super::{ApiError, AppState};
@@ -34,12 +34,7 @@ pub async fn registry(
     body: Bytes,
 ) -> Result<Json<RecordedEvents>, ApiError> {
     let Some(secret) = state.registry_events_secret.as_deref() else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "registry-events-off",
-            "Registry events are not configured",
-            "set [events] registry_secret_env or registry_secret_file",
-        ));
+        return Err(ApiError::registry_events_off());
     };
     let presented = headers
         .get(header::AUTHORIZATION)
@@ -47,16 +42,8 @@ pub async fn registry(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if !same_secret(presented.as_bytes(), secret.as_bytes()) {
-        let refusal = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "registry-events-unauthorized",
-            "Missing or wrong registry secret",
-            "send Authorization: Bearer <the configured secret>",
-        );
-        return Err(refusals.refused(&state, refusal));
+        return Err(refusals.refused(&state, ApiError::registry_events_unauthorized()));
     }
-    let envelope: RegistryEnvelope = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed-events", "Not a distribution event envelope", e.to_string())
-    })?;
+    let envelope: RegistryEnvelope = serde_json::from_slice(&body).map_err(|e| ApiError::malformed_events(&e))?;
     Ok(Json(state.service.record_registry_events(&envelope).await?))
 }

@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -45,31 +44,11 @@ pub async fn readyz(
     State(state): State<AppState>,
 ) -> Result<Json<Health>, ApiError> {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
-        let detail = "notarium is shutting down";
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", detail));
+        return Err(ApiError::shutting_down());
     }
-    let failures = failures(&state).await;
+    let failures = state.service.unready().await;
     if failures.is_empty() {
         return Ok(Json(Health { status: "ready" }));
     }
-    let detail = if details {
-        failures.join("; ")
-    } else {
-        "not ready (a request with an admin token is told which dependency failed)".into()
-    };
-    Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "A dependency is not ready", detail))
-}
-
-/// What is not ready, in the words of the database and key backends.
-async fn failures(state: &AppState) -> Vec<String> {
-    let mut failures = Vec::new();
-    if let Err(e) = state.service.store.ping().await {
-        failures.push(format!("database: {e}"));
-    }
-    for (id, signer) in state.service.keys.iter() {
-        if let Err(e) = signer.versions().await {
-            failures.push(format!("key {id}: {e}"));
-        }
-    }
-    failures
+    Err(ApiError::not_ready(&failures, details))
 }

@@ -38,7 +38,7 @@ pub struct KeyEntry {
 )]
 pub async fn list(_public: Public, State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
     let mut keys = Vec::new();
-    for (id, signer) in state.service.keys.iter() {
+    for (id, signer) in state.service.keys().iter() {
         for version in signer.versions().await? {
             keys.push(KeyEntry {
                 id: id.clone(),
@@ -66,6 +66,6 @@ pub async fn public_pem(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let reference = KeyRef::parse(&id)?;
-    let version = state.service.keys.public_key(&reference).await?;
+    let version = state.service.keys().public_key(&reference).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], version.public_key.to_pem()))
 }

@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
@@ -15,6 +14,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Auditing, Authorized, Public};
+use super::extract::AppQuery;
 use super::{ApiError, AppState};
 use crate::formats::digest::hex_lower;
 use crate::merkle::leaf_hash;
@@ -57,14 +57,8 @@ pub struct ExportQuery {
 fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateTime>, ApiError> {
     value
         .map(|v| {
-            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-query",
-                    "Query parameters are missing or malformed",
-                    format!("{name}: {e}"),
-                )
-            })
+            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| ApiError::invalid_query(format!("{name}: {e}")))
         })
         .transpose()
 }
@@ -87,9 +81,8 @@ fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateT
 pub async fn export(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
-    query: Result<Query<ExportQuery>, QueryRejection>,
+    AppQuery(ExportQuery { from, to, format, since }): AppQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(ExportQuery { from, to, format, since }) = query?;
     let period = crate::service::Period { from: rfc3339("from", from)?, to: rfc3339("to", to)? };
     let plan = Arc::new(state.service.export_plan(period, format, since).await?);
     let headers = [
@@ -150,19 +143,13 @@ pub struct Entries {
 pub async fn entries(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
-    query: Result<Query<Range>, QueryRejection>,
+    AppQuery(Range { start, end }): AppQuery<Range>,
 ) -> Result<Json<Entries>, ApiError> {
-    let Query(Range { start, end }) = query?;
     // Indices are int64 in the document and in the database: no log reaches past i64::MAX.
     if end < start || end - start > MAX_ENTRIES || end > i64::MAX as u64 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-range",
-            "Entry range is invalid",
-            format!("end must be at least start, at most start + {MAX_ENTRIES} and at most {}", i64::MAX),
-        ));
+        return Err(ApiError::invalid_range(MAX_ENTRIES));
     }
-    let rows = state.service.log.entries(start, end).await?;
+    let rows = state.service.register_entries(start, end).await?;
     let entries: Vec<Entry> = rows
         .into_iter()
         .map(|(index, bytes)| Entry {
@@ -201,10 +188,9 @@ pub struct InclusionProof {
 pub async fn inclusion_proof(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
-    query: Result<Query<InclusionQuery>, QueryRejection>,
+    AppQuery(InclusionQuery { index, tree_size }): AppQuery<InclusionQuery>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    let Query(InclusionQuery { index, tree_size }) = query?;
-    let hashes = hex_list(&state.service.log.inclusion_proof(index, tree_size).await?);
+    let hashes = hex_list(&state.service.inclusion_proof(index, tree_size).await?);
     Ok(Json(InclusionProof { index, tree_size, hashes }))
 }
 
@@ -235,9 +221,8 @@ pub struct ConsistencyProof {
 pub async fn consistency_proof(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
-    query: Result<Query<ConsistencyQuery>, QueryRejection>,
+    AppQuery(ConsistencyQuery { first, second }): AppQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    let Query(ConsistencyQuery { first, second }) = query?;
-    let hashes = hex_list(&state.service.log.consistency_proof(first, second).await?);
+    let hashes = hex_list(&state.service.consistency_proof(first, second).await?);
     Ok(Json(ConsistencyProof { first, second, hashes }))
 }

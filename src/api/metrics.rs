@@ -24,7 +24,7 @@ use crate::metrics::{HttpLabels, RouteLabels, metrics};
 )]
 /// OpenMetrics when the scraper asks for it (`Accept: application/openmetrics-text`), else Prometheus text.
 pub async fn render(_public: Public, State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
-    if let Ok(size) = state.service.log.size().await {
+    if let Ok(size) = state.service.register_size().await {
         metrics().register_size.set(size as i64);
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();

@@ -1,4 +1,6 @@
-//! The HTTP API (axum): one file per resource, and `error.rs`, the only place that picks status codes.
+//! The HTTP API (axum): one file per resource; `error.rs`, the only place that builds problems and picks
+//! status codes; `extract.rs`, the body and query extractors whose rejections are those problems; and
+//! `location.rs`, the register and tag locations the sign, attest and verify answers share.
 //!
 //! Owns: routes, request and response shapes (the contract in docs/API.md), body limits. Must not touch:
 //! registries, keys or SQL directly; it calls `service` and renders what comes back.
@@ -8,8 +10,10 @@ mod attest;
 mod auth;
 mod error;
 mod events;
+mod extract;
 mod health;
 mod keys;
+mod location;
 mod log;
 mod metrics;
 mod openapi;

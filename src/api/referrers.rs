@@ -1,12 +1,12 @@
 //! `GET /v1/referrers?image=`: what is attached to an image's digest, by notarium and by other tools.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::{Authorized, Verifying};
+use super::extract::AppQuery;
 use super::{ApiError, AppState};
 use crate::service::Attached;
 
@@ -28,8 +28,7 @@ pub struct ReferrersQuery {
 pub async fn referrers(
     _caller: Authorized<Verifying>,
     State(state): State<AppState>,
-    query: Result<Query<ReferrersQuery>, QueryRejection>,
+    AppQuery(ReferrersQuery { image }): AppQuery<ReferrersQuery>,
 ) -> Result<Json<Attached>, ApiError> {
-    let Query(ReferrersQuery { image }) = query?;
     Ok(Json(state.service.attached(&image).await?))
 }

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::{Authorized, Signing};
+use super::extract::AppJson;
+use super::location::{LogLocation, TagLocation, Written, written_answer};
 use super::{ApiError, AppState};
 use crate::service::{LogPosition, SignOutcome, SignRequest};
 
@@ -40,7 +41,7 @@ pub struct SignResponse {
     pub key_version: u32,
     #[schema(value_type = String)]
     pub algorithm: &'static str,
-    pub signature: SignatureLocation,
+    pub signature: TagLocation,
     pub record_id: Option<i64>,
     /// Where the sign entry sits in the register; `null` when nothing new was signed.
     pub log: Option<LogLocation>,
@@ -50,69 +51,31 @@ pub struct SignResponse {
     pub platforms: Vec<SignResponse>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LogLocation {
-    pub index: u64,
-    pub tree_size: u64,
-    /// The signed checkpoint of `tree_size`, or `null` when no checkpoint key is configured.
-    pub checkpoint: Option<String>,
-}
+impl Written for SignOutcome {
+    type Response = SignResponse;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SignatureLocation {
-    pub tag: String,
-    pub manifest_digest: String,
-    pub created: bool,
-}
+    fn parts(&mut self) -> (Option<LogPosition>, bool, Vec<Self>) {
+        (self.log, self.created, std::mem::take(&mut self.platforms))
+    }
 
-impl SignResponse {
-    /// The answer for `o` and its platforms, each entry with the signed checkpoint of its tree size.
-    async fn new(state: &AppState, o: SignOutcome) -> Self {
-        let checkpoint = checkpoint_of(state, o.log).await;
-        let mut platforms = Vec::with_capacity(o.platforms.len());
-        for platform in o.platforms {
-            platforms.push(Box::pin(Self::new(state, platform)).await);
-        }
-        Self {
-            image: o.image.to_string(),
-            digest: o.digest.to_string(),
-            identity: o.identity,
-            key: o.key_id,
-            key_version: o.key_version,
-            algorithm: o.algorithm,
-            signature: SignatureLocation {
-                tag: o.signature_tag,
-                manifest_digest: o.manifest_digest.to_string(),
-                created: o.created,
+    fn response(self, log: Option<LogLocation>, platforms: Vec<SignResponse>) -> SignResponse {
+        SignResponse {
+            image: self.image.to_string(),
+            digest: self.digest.to_string(),
+            identity: self.identity,
+            key: self.key_id,
+            key_version: self.key_version,
+            algorithm: self.algorithm,
+            signature: TagLocation {
+                tag: self.signature_tag,
+                manifest_digest: self.manifest_digest.to_string(),
+                created: self.created,
             },
-            record_id: o.record_id,
-            log: o.log.map(|p| LogLocation::new(p, checkpoint)),
+            record_id: self.record_id,
+            log,
             platforms,
         }
     }
-
-    fn created_anything(&self) -> bool {
-        self.signature.created || self.platforms.iter().any(Self::created_anything)
-    }
-}
-
-impl LogLocation {
-    pub(super) fn new(position: LogPosition, checkpoint: Option<String>) -> Self {
-        Self { index: position.index, tree_size: position.tree_size, checkpoint }
-    }
-}
-
-/// The signed checkpoint of the tree size right after an entry (`None` without an entry or a log key).
-pub(super) async fn checkpoint_of(state: &AppState, log: Option<LogPosition>) -> Option<String> {
-    match log {
-        Some(position) => state.service.checkpoint(Some(position.tree_size)).await.ok(),
-        None => None,
-    }
-}
-
-/// 201 when the request wrote something, 200 when everything was already there.
-pub(super) fn created_or_ok(created: bool) -> StatusCode {
-    if created { StatusCode::CREATED } else { StatusCode::OK }
 }
 
 /// Signs the image; 201 when a signature was written, 200 when this key had already signed it.
@@ -131,9 +94,8 @@ pub async fn sign(
     caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<SignBody>, JsonRejection>,
+    AppJson(body): AppJson<SignBody>,
 ) -> Result<(StatusCode, Json<SignResponse>), ApiError> {
-    let Json(body) = body?;
     caller.may_sign(&state, &body.image, &body.key).await?;
     let outcome = state
         .service
@@ -146,6 +108,5 @@ pub async fn sign(
             recursive: body.recursive,
         })
         .await?;
-    let response = SignResponse::new(&state, outcome).await;
-    Ok((created_or_ok(response.created_anything()), Json(response)))
+    Ok(written_answer(&state, outcome).await)
 }

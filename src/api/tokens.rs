@@ -3,12 +3,12 @@
 //! the API is otherwise open.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Administering, Authorized};
+use super::extract::AppJson;
 use super::{ApiError, AppState};
 use crate::auth::token::{TokenSpec, TokenView, describe, parse_lifetime};
 use crate::auth::{AuthError, Role};
@@ -51,9 +51,8 @@ pub struct TokenList {
 pub async fn create(
     caller: Authorized<Administering>,
     State(state): State<AppState>,
-    body: Result<Json<CreateTokenBody>, JsonRejection>,
+    AppJson(body): AppJson<CreateTokenBody>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let Json(body) = body?;
     let expires_in = body.expires.as_deref().map(parse_lifetime).transpose().map_err(AuthError::InvalidLifetime)?;
     let spec =
         TokenSpec { role: body.role, repos: body.repos, keys: body.keys, description: body.description, expires_in };

@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{Authorized, Verifying};
-use super::sign::{LogLocation, checkpoint_of};
+use super::extract::AppJson;
+use super::location::{LogLocation, checkpoint_of};
 use super::{ApiError, AppState};
 use crate::service::Decision;
 
@@ -45,9 +45,8 @@ pub async fn verify(
     caller: Authorized<Verifying>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<VerifyBody>, JsonRejection>,
+    AppJson(body): AppJson<VerifyBody>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    let Json(body) = body?;
     let service = &state.service;
     let decision = service.verify(&body.image, service.policies(), body.policy.as_deref()).await?;
     let position = service.record_decision(&body.image, &decision, caller.actor(), Some(&peer.to_string())).await?;

@@ -42,11 +42,11 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
         crate::oci::credentials::configured(&config.registries, &[]).map_err(|e| CliError::Usage(e.to_string()))?;
     let registry = Arc::new(DistributionRegistry::new(egress, limits, credentials));
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
-    let mut service = Service::new(keys, registry, store, register);
-    service.layouts = Layouts { referrers_off: config.registries.referrers_off.clone() };
-    service.evidence_limits = config.policies.evidence.clone();
+    let service = Service::new(keys, registry, store, register)
+        .with_layouts(Layouts { referrers_off: config.registries.referrers_off.clone() })
+        .with_evidence_limits(config.policies.evidence.clone());
     let policies = load_policies(&config)?;
-    check_policy_keys(&service.keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
+    check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = Arc::new(service);
@@ -59,8 +59,9 @@ pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), C
     tokio::spawn(report_key_backends(service.clone()));
     tokio::spawn(reload_policies(service.clone(), config.policies.clone()));
     let registry_events_secret = registry_events_secret(&config)?;
-    let auth =
-        Arc::new(Authenticator::new(&config.auth, service.store.clone()).map_err(|e| CliError::Usage(e.to_string()))?);
+    let auth = Arc::new(
+        Authenticator::new(&config.auth, service.store().clone()).map_err(|e| CliError::Usage(e.to_string()))?,
+    );
     let auth_required = auth.is_required().await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     crate::auth::check_open_mode(&config, auth_required).map_err(CliError::Usage)?;
     let draining = Arc::new(AtomicBool::new(false));
@@ -191,7 +192,7 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
             }
         };
         let loaded = match crate::policy::PolicySet::load_dir(&config.dir) {
-            Ok(set) => check_policy_keys(&service.keys, &set).await.map(|()| set),
+            Ok(set) => check_policy_keys(service.keys(), &set).await.map(|()| set),
             Err(e) => Err(e),
         };
         match loaded {
@@ -209,7 +210,7 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
 /// Keeps the decision cache right across replicas: every second, entries other servers appended to the
 /// register forget the allowances they make stale (this server's own appends do so at once).
 async fn follow_register(service: Arc<Service>) {
-    let mut seen = service.log.size().await.unwrap_or(0);
+    let mut seen = service.register_size().await.unwrap_or(0);
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         match service.follow_register(seen).await {
@@ -240,7 +241,7 @@ async fn reconcile_periodically(service: Arc<Service>, grace: Duration) {
 }
 
 async fn report_key_backends(service: Arc<Service>) {
-    for (id, signer) in service.keys.iter() {
+    for (id, signer) in service.keys().iter() {
         match signer.versions().await {
             Ok(versions) => {
                 tracing::info!(key = %id, backend = signer.backend(), versions = versions.len(), "key ready")

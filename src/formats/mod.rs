@@ -14,6 +14,7 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod digest;
 pub mod dsse;
+pub mod image_index;
 pub mod in_toto;
 pub mod reference;
 pub mod referrer;

@@ -13,15 +13,17 @@ mod export;
 mod keys;
 mod policies;
 mod reconcile;
+mod record;
 mod referrers;
+mod register;
 mod sign;
 mod verify;
 
 use std::sync::Arc;
 
 use crate::config::EvidenceLimits;
+use crate::formats::image_index::index_entries;
 use crate::formats::signature_manifest::Descriptor;
-use crate::formats::signature_manifest::OCI_INDEX;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing, Signature, Signer};
 use crate::metrics::{key_labels, metrics};
@@ -36,22 +38,23 @@ pub use checkpoint::RegisterSettings;
 pub use events::RecordedEvents;
 pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
+pub use record::LogPosition;
 pub use referrers::{Attached, TagListing};
-pub use sign::{LogPosition, SignOutcome, SignRequest};
+pub use sign::{SignOutcome, SignRequest};
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 
 /// Everything a use case needs, shared by all requests.
 pub struct Service {
-    pub keys: KeyRing,
-    pub signatures: SignatureStore,
-    pub store: Arc<dyn Store>,
-    pub log: Log,
-    pub register: RegisterSettings,
+    keys: KeyRing,
+    signatures: SignatureStore,
+    store: Arc<dyn Store>,
+    log: Log,
+    register: RegisterSettings,
     /// OCI 1.1 referrers (Sigstore bundles) next to the tag scheme.
-    pub referrers: ReferrerStore,
-    pub layouts: Layouts,
+    referrers: ReferrerStore,
+    layouts: Layouts,
     /// How much evidence one verify (or sign's already-signed check) reads from a registry.
-    pub evidence_limits: EvidenceLimits,
+    evidence_limits: EvidenceLimits,
     /// Key versions this process knows are in the register (see `keys.rs`).
     seen_key_versions: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The trust policies in force; replaced whole, so a verify sees one consistent set.
@@ -114,6 +117,40 @@ impl Service {
             decisions,
             checkpoints: Default::default(),
         }
+    }
+
+    /// Which registries get referrer copies beside the tag scheme.
+    pub fn with_layouts(self, layouts: Layouts) -> Self {
+        Self { layouts, ..self }
+    }
+
+    /// How much evidence one verify (or sign's already-signed check) reads from a registry.
+    pub fn with_evidence_limits(self, evidence_limits: EvidenceLimits) -> Self {
+        Self { evidence_limits, ..self }
+    }
+
+    /// The configured keys (image-signing keys and the checkpoint key).
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// What is not ready, in the words of the database and key backends (empty when all answer).
+    pub async fn unready(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        if let Err(e) = self.store.ping().await {
+            failures.push(format!("database: {e}"));
+        }
+        for (id, signer) in self.keys.iter() {
+            if let Err(e) = signer.versions().await {
+                failures.push(format!("key {id}: {e}"));
+            }
+        }
+        failures
     }
 
     pub fn policies(&self) -> Arc<PolicySet> {
@@ -206,21 +243,8 @@ pub(crate) struct Targets {
 
 /// The manifests an image index (OCI or Docker manifest list) lists; none for an image manifest.
 fn platform_targets(manifest: &Manifest) -> Result<Vec<Target>, ServiceError> {
-    const INDEXES: [&str; 2] = [OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json"];
-    let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
-    let is_index = INDEXES.contains(&manifest.media_type.as_str()) || parsed["mediaType"].as_str() == Some(OCI_INDEX);
-    if !is_index {
-        return Ok(Vec::new());
-    }
-    let listed = parsed["manifests"].as_array().cloned().unwrap_or_default();
-    listed
-        .into_iter()
-        .map(|m| {
-            let descriptor: Descriptor =
-                serde_json::from_value(m).map_err(|e| FormatError::malformed("image index entry", e.to_string()))?;
-            Ok(Target { digest: Digest::parse(&descriptor.digest)?, descriptor })
-        })
-        .collect()
+    let entries = index_entries(&manifest.media_type, &manifest.bytes)?;
+    Ok(entries.into_iter().map(|entry| Target { digest: entry.digest, descriptor: entry.descriptor }).collect())
 }
 
 /// Signs `message` with version `version` of key `id`, reporting latency and failures to the metrics.

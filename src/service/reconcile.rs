@@ -45,7 +45,7 @@ impl Service {
             };
             match (present, manifest) {
                 (true, Some(manifest)) => {
-                    self.log.append(super::sign::confirm_signature(row.id, row.signature, &manifest)).await?;
+                    self.log.append(super::record::confirm_signature(row.id, row.signature, &manifest)).await?;
                     outcome.confirmed += 1;
                 }
                 _ if younger_than(&s.created_at, grace) => outcome.waiting += 1,

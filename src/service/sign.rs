@@ -1,20 +1,16 @@
 //! Sign one image digest with one key and store the signature in the image's registry.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
 
-use super::attest::signed_envelope;
-use super::{Service, ServiceError, Target, now_rfc3339, repository_of, timed_sign};
+use super::record::{Claim, Origin, Prepared, WriteFailed};
+use super::{LogPosition, Service, ServiceError, Target, repository_of};
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
 use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
-use crate::keys::{KeyRef, PublicKey, Signer};
-use crate::metrics::{OutcomeLabels, WrittenLabels, metrics};
-use crate::oci::{OciError, Repository, StoredSignature, WrittenSignature};
-use crate::register::event::stored_entry;
-use crate::store::{Append, Effect, NewSignature, RecordKind};
+use crate::keys::PublicKey;
+use crate::oci::{Repository, StoredSignature};
+use crate::store::RecordKind;
 
 /// A sign request as the API and CLI hand it over.
 #[derive(Debug, Clone)]
@@ -48,19 +44,6 @@ pub struct SignOutcome {
     pub platforms: Vec<SignOutcome>,
 }
 
-/// An entry's index and the tree size right after it was appended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LogPosition {
-    pub index: u64,
-    pub tree_size: u64,
-}
-
-impl From<crate::register::Placed> for LogPosition {
-    fn from(placed: crate::register::Placed) -> Self {
-        Self { index: placed.index, tree_size: placed.tree_size }
-    }
-}
-
 impl Service {
     /// Signs the manifest `request.image` names (and with `recursive`, each platform manifest of an index).
     pub async fn sign(&self, request: SignRequest) -> Result<SignOutcome, ServiceError> {
@@ -83,47 +66,37 @@ impl Service {
         target: &Target,
     ) -> Result<SignOutcome, ServiceError> {
         let digest = target.digest.clone();
-        let key_ref = KeyRef::parse(&request.key)?;
-        let signer = self.keys.image_signer(&key_ref.id)?.clone();
-        let optional = annotations(request.annotations.clone())?;
         let identity = match &image.tag {
             Some(tag) => format!("{}:{tag}", image.repository_name()),
             None => image.repository_name(),
         };
-        let payload = SimpleSigning::new(&identity, &digest, optional).to_bytes();
-        let signature = timed_sign(&key_ref.id, signer.as_ref(), key_ref.version, &payload).await?;
-        let key_version =
-            self.keys.public_key(&KeyRef { id: key_ref.id.clone(), version: Some(signature.version) }).await?;
-        self.record_key_version(&key_ref.id, signer.as_ref(), &key_version).await?;
-        let public_key = key_version.public_key;
-
-        let record = NewSignature {
+        let prepared = self
+            .prepare(&request.key, async |key| {
+                let optional = annotations(request.annotations.clone())?;
+                let payload = SimpleSigning::new(&identity, &digest, optional).to_bytes();
+                let signature = key.sign(&payload).await?;
+                Ok((payload, signature))
+            })
+            .await?;
+        let payload = &prepared.signed;
+        let claim = Claim {
             kind: RecordKind::Signature,
-            actor: request.actor.clone(),
-            source_addr: request.source_addr.clone(),
-            registry: image.registry.clone(),
-            repository: image.repository.clone(),
-            digest: digest.to_string(),
             identity: identity.clone(),
-            key_id: key_ref.id.clone(),
-            key_version: signature.version,
-            algorithm: public_key.algorithm.as_str().to_owned(),
-            payload_digest: Digest::of(&payload).to_string(),
-            signature_b64: BASE64.encode(&signature.bytes),
+            payload_digest: Digest::of(payload),
             signature_tag: signature_tag(&digest),
-            created_at: now_rfc3339(),
         };
-        let layer = SignatureLayer::new(&payload, &signature.bytes);
+        let origin = Origin { actor: &request.actor, source_addr: request.source_addr.as_deref() };
+        let record = prepared.record(origin, image, &digest, claim);
+        let layer = SignatureLayer::new(payload, &prepared.signature.bytes);
         let repo = repository_of(image);
         let write = async {
+            let public_key = &prepared.public_key;
             let already_signed =
-                |existing: &StoredSignature| same_claim_by_key(existing, &identity, &digest, &public_key);
-            let append = self.signatures.append(&repo, &digest, &payload, layer, already_signed, &self.evidence_limits);
+                |existing: &StoredSignature| same_claim_by_key(existing, &identity, &digest, public_key);
+            let append = self.signatures.append(&repo, &digest, payload, layer, already_signed, &self.evidence_limits);
             let written = append.await?;
             if written.created && self.layouts.referrers(&image.registry) {
-                let bundle =
-                    self.sign_bundle(&key_ref.id, signer.as_ref(), signature.version, &repo, target, &public_key);
-                bundle.await.map_err(|error| WriteFailed { error, partial: true })?;
+                self.sign_bundle(&prepared, &repo, target).await.map_err(WriteFailed::partial)?;
             }
             Ok(written)
         };
@@ -133,9 +106,9 @@ impl Service {
             image: image.with_digest(digest.clone()),
             digest,
             identity,
-            key_id: key_ref.id,
-            key_version: signature.version,
-            algorithm: public_key.algorithm.as_str(),
+            key_id: prepared.key.id,
+            key_version: prepared.signature.version,
+            algorithm: prepared.public_key.algorithm.as_str(),
             signature_tag: written.tag,
             manifest_digest: written.manifest_digest,
             created: written.created,
@@ -144,89 +117,22 @@ impl Service {
             platforms: Vec::new(),
         })
     }
-}
 
-impl Service {
-    /// Runs the registry `write` of `record` between a pending row and its confirmation with its register
-    /// entry (ARCHITECTURE.md invariant 2): the row is removed if the write fails or wrote nothing new, and kept
-    /// pending for reconciliation if the write failed half-way. Returns what was written and, when something
-    /// was, the row id and where its entry landed.
-    pub(super) async fn write_recorded(
-        &self,
-        record: NewSignature,
-        write: impl Future<Output = Result<WrittenSignature, WriteFailed>>,
-    ) -> Result<(WrittenSignature, Option<(i64, LogPosition)>), ServiceError> {
-        let id = self.store.begin_signature(&record).await?;
-        let outcome =
-            |name: &str| metrics().registry_requests.get_or_create(&OutcomeLabels { outcome: name.into() }).inc();
-        let written = match write.await {
-            Ok(written) => written,
-            Err(WriteFailed { error, partial: true }) => {
-                outcome("partial");
-                return Err(error);
-            }
-            Err(WriteFailed { error, partial: false }) => {
-                outcome("failed");
-                self.store.abandon_signature(id).await?;
-                return Err(error);
-            }
-        };
-        outcome(if written.created { "written" } else { "already-there" });
-        if written.created {
-            let labels = WrittenLabels { key: record.key_id.clone(), kind: record.kind.as_str().into() };
-            metrics().written.get_or_create(&labels).inc();
-        }
-        if !written.created {
-            self.store.abandon_signature(id).await?;
-            return Ok((written, None));
-        }
-        let placed = self.log.append(confirm_signature(id, record, &written.manifest_digest)).await?;
-        Ok((written, Some((id, placed.into()))))
-    }
-}
-
-impl Service {
     /// The image signature in the bundle layout cosign v3 writes (docs/FORMATS.md §7): a DSSE envelope of a
     /// Statement v1 naming only the digest, predicate type `https://sigstore.dev/cosign/sign/v1`, attached
     /// as a Sigstore bundle referrer. Signed with the same key version as the `.sig` layer.
     async fn sign_bundle(
         &self,
-        key_id: &str,
-        signer: &dyn Signer,
-        version: u32,
+        prepared: &Prepared<Vec<u8>>,
         repo: &Repository,
         target: &Target,
-        public_key: &PublicKey,
     ) -> Result<(), ServiceError> {
         let subject = Subject::sha256(Some(&format!("{}/{}", repo.registry, repo.name)), &target.digest);
         let statement = Statement::v1(vec![subject], COSIGN_SIGN_V1, serde_json::json!({}));
-        let (envelope, _) = signed_envelope(key_id, signer, Some(version), &statement).await?;
-        self.attach_bundle(repo, target, public_key, envelope, COSIGN_SIGN_V1).await?;
+        let key = prepared.key.at_version(prepared.signature.version);
+        let (envelope, _) = key.sign_envelope(&statement).await?;
+        self.attach_bundle(repo, target, &prepared.public_key, envelope, COSIGN_SIGN_V1).await?;
         Ok(())
-    }
-}
-
-/// A registry write that failed; `partial` when part of it landed (the row then waits for reconciliation).
-pub(super) struct WriteFailed {
-    pub error: ServiceError,
-    pub partial: bool,
-}
-
-impl From<OciError> for WriteFailed {
-    fn from(error: OciError) -> Self {
-        Self { error: error.into(), partial: false }
-    }
-}
-
-/// The register entry for a signature the registry now holds, with the confirmation of its row.
-pub(super) fn confirm_signature(id: i64, signature: NewSignature, manifest_digest: &Digest) -> Append {
-    Append {
-        entry: stored_entry(&signature, manifest_digest.as_str()),
-        effect: Effect::ConfirmSignature {
-            id,
-            signature: Box::new(signature),
-            manifest_digest: manifest_digest.to_string(),
-        },
     }
 }
 

@@ -67,11 +67,11 @@ fn pending_signs_are_confirmed_and_logged_if_the_registry_holds_them_and_removed
     assert_eq!(rows[0].manifest_digest.as_deref(), Some(signed.manifest_digest.as_str()));
     assert!(rows.iter().all(|r| r.id != lost_row));
     // The reconciled sign is in the register, with the very entry the interrupted sign would have written.
-    let entries = runtime.block_on(service.store.entries(0, 10)).unwrap();
+    let entries = runtime.block_on(service.store().entries(0, 10)).unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].1, sign_entry(&written, signed.manifest_digest.as_str()));
     // The signing service logged its key version first; its sign entry is the very same bytes.
-    assert_eq!(runtime.block_on(signer.store.entries(0, 10)).unwrap().last().map(|e| &e.1), Some(&entries[0].1));
+    assert_eq!(runtime.block_on(signer.store().entries(0, 10)).unwrap().last().map(|e| &e.1), Some(&entries[0].1));
 }
 
 #[test]
@@ -134,9 +134,9 @@ fn pending_attestations_are_confirmed_and_logged_like_signatures() {
     runtime.block_on(store.begin_signature(&lost)).unwrap();
     let outcome = runtime.block_on(service.reconcile_pending(Duration::ZERO)).unwrap();
     assert_eq!(outcome, Reconciled { confirmed: 1, removed: 1, deferred: 0, waiting: 0 });
-    let entries = runtime.block_on(service.store.entries(0, 10)).unwrap();
+    let entries = runtime.block_on(service.store().entries(0, 10)).unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].1, stored_entry(&written, attested.manifest_digest.as_str()));
-    let (_, logged) = runtime.block_on(attester.store.entries(0, 10)).unwrap().pop().unwrap();
+    let (_, logged) = runtime.block_on(attester.store().entries(0, 10)).unwrap().pop().unwrap();
     assert_eq!(logged, entries[0].1, "the attest itself logged the very same entry");
 }
