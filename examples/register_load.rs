@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use notarium::formats::canonical::canonical_json;
-use notarium::register::Log;
-use notarium::store::{Append, LogStore};
+use notarium::register::Register;
+use notarium::store::{Append, RegisterStore};
 
 #[derive(Parser)]
 struct Args {
@@ -64,8 +64,8 @@ fn entry(n: u64) -> Vec<u8> {
     }))
 }
 
-async fn appends(store: Arc<dyn LogStore>, writers: usize, seconds: u64) {
-    let log = Arc::new(Log::new(store));
+async fn appends(store: Arc<dyn RegisterStore>, writers: usize, seconds: u64) {
+    let log = Arc::new(Register::new(store));
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
@@ -90,7 +90,7 @@ async fn appends(store: Arc<dyn LogStore>, writers: usize, seconds: u64) {
     println!("appends: {writers} writers, {n} durable appends in {secs:.1} s = {:.0}/s", n as f64 / secs);
 }
 
-async fn fill(store: Arc<dyn LogStore>, target: u64) {
+async fn fill(store: Arc<dyn RegisterStore>, target: u64) {
     let start = Instant::now();
     let mut size = store.tree_size().await.unwrap();
     let from = size;
@@ -104,8 +104,8 @@ async fn fill(store: Arc<dyn LogStore>, target: u64) {
     println!("fill: {} entries appended in {:.1} s", size - from, start.elapsed().as_secs_f64());
 }
 
-async fn proofs(store: Arc<dyn LogStore>, samples: u64) {
-    let log = Log::new(store);
+async fn proofs(store: Arc<dyn RegisterStore>, samples: u64) {
+    let log = Register::new(store);
     let size = log.size().await.unwrap();
     let mut times = Vec::new();
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -123,8 +123,8 @@ async fn proofs(store: Arc<dyn LogStore>, samples: u64) {
     println!("proofs: tree size {size}, {samples} inclusion proofs: p50 {:.0} µs, p99 {:.0} µs", pct(50), pct(99));
 }
 
-async fn open(url: &str) -> Arc<dyn LogStore> {
-    notarium::store::open(url).await.expect("database opens") as Arc<dyn LogStore>
+async fn open(url: &str) -> Arc<dyn RegisterStore> {
+    notarium::store::open(url).await.expect("database opens") as Arc<dyn RegisterStore>
 }
 
 #[tokio::main]

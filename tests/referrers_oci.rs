@@ -13,7 +13,7 @@ use notarium::formats::bundle::{BUNDLE_V0_3, Bundle, CONTENT_MESSAGE_SIGNATURE};
 use notarium::formats::referrer::{BUNDLE_CONTENT_ANNOTATION, EMPTY_JSON, OCI_EMPTY, ReferrersIndex, referrers_tag};
 use notarium::formats::signature_manifest::{Descriptor, OCI_INDEX, OCI_MANIFEST, SignatureManifest};
 use notarium::keys::PublicKey;
-use notarium::oci::{DistributionRegistry, ReferrerStore, Registry as _, Repository};
+use notarium::oci::{DistributionRegistry, ReferrerLayout, Registry as _, Repository};
 use support::{Registry, push_image};
 
 const REPO: &str = "demo/app";
@@ -58,7 +58,7 @@ impl Subject {
     }
 }
 
-async fn attach(store: &ReferrerStore, subject: &Subject, signature: &str) -> Digest {
+async fn attach(store: &ReferrerLayout, subject: &Subject, signature: &str) -> Digest {
     let (manifest, bundle) = subject.referrer(signature);
     let attached = store.attach(&subject.repo(), &subject.digest, &manifest, &[&bundle, EMPTY_JSON]).await.unwrap();
     assert!(!attached.via_referrers_api, "distribution 2.8 answers without OCI-Subject");
@@ -75,7 +75,7 @@ fn an_attached_referrer_is_stored_by_digest_and_listed_once_through_the_fallback
     let _ = rustls::crypto::ring::default_provider().install_default();
     let subject = Subject::push("one referrer");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let store = ReferrerStore::new(subject.client());
+    let store = ReferrerLayout::new(subject.client());
 
     let digest = runtime.block_on(attach(&store, &subject, "first"));
     let (manifest, _) = subject.referrer("first");
@@ -96,7 +96,7 @@ fn twenty_concurrent_attaches_from_two_stores_are_all_in_the_fallback_index() {
     let subject = Arc::new(Subject::push("twenty referrers"));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
     // Two stores hold two in-process locks, so their writes really race in the registry.
-    let stores = [Arc::new(ReferrerStore::new(subject.client())), Arc::new(ReferrerStore::new(subject.client()))];
+    let stores = [Arc::new(ReferrerLayout::new(subject.client())), Arc::new(ReferrerLayout::new(subject.client()))];
 
     let attached: BTreeSet<String> = runtime.block_on(async {
         let tasks: Vec<_> = (0..20)
@@ -141,7 +141,7 @@ fn an_entry_cosign_wrote_in_the_fallback_index_is_kept_as_it_was() {
         client.put_manifest(&repo, &tag, OCI_INDEX, cosign_index.to_string().as_bytes()).await.unwrap();
     });
 
-    let store = ReferrerStore::new(client);
+    let store = ReferrerLayout::new(client);
     let ours = runtime.block_on(attach(&store, &subject, "ours"));
 
     let raw = subject.registry.manifest(REPO, &referrers_tag(&subject.digest)).unwrap();

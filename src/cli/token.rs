@@ -11,7 +11,7 @@ use super::{CliError, Output};
 use crate::auth::token::{TokenSpec, parse_lifetime};
 use crate::auth::{AuthError, Role};
 use crate::config::Config;
-use crate::store::{Append, LogStore, Store, TokenRecord};
+use crate::store::{Append, RegisterStore, Store, TokenRecord};
 use std::sync::Arc;
 
 #[derive(Subcommand)]
@@ -131,7 +131,7 @@ async fn record_change(store: &Arc<dyn Store>, kind: &str, token: &Value) -> Res
     let user = operating_system_user();
     let time = crate::auth::token::now_rfc3339();
     let entry = crate::register::event::token_entry(kind, &time, &format!("cli:{user}"), token);
-    let log = crate::register::Log::new(store.clone() as Arc<dyn LogStore>);
+    let log = crate::register::Register::new(store.clone() as Arc<dyn RegisterStore>);
     log.append(Append::plain(entry)).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     Ok(())
 }

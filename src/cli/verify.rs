@@ -16,8 +16,8 @@ use crate::config::{Config, split_host_list};
 use crate::formats::{ImageReference, canonical_registry};
 use crate::keys::KeyRing;
 use crate::keys::PublicKey;
-use crate::oci::ReferrerStore;
-use crate::oci::SignatureStore;
+use crate::oci::ReferrerLayout;
+use crate::oci::TagLayout;
 use crate::oci::credentials::{self, CredentialMap};
 use crate::oci::{DistributionRegistry, EgressRules, OciError, RegistryCredentials, RegistryLimits};
 use crate::policy::{Authority, PolicySet};
@@ -40,7 +40,7 @@ pub async fn verify(image: &str, public_key: &Path, access: &RegistryAccess, out
     let reference = ImageReference::parse(image).map_err(|e| CliError::Usage(e.to_string()))?;
     let config = load_config(access.config.as_deref())?;
     let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
-    let store = SignatureStore::new(registry.clone());
+    let store = TagLayout::new(registry.clone());
     let repo = repository_of(&reference);
     let tag_or_digest = reference
         .digest
@@ -192,7 +192,7 @@ pub async fn verify_policy(
         _ => KeyRing::default(),
     };
     let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
-    let (signatures, referrers) = (SignatureStore::new(registry.clone()), ReferrerStore::new(registry));
+    let (signatures, referrers) = (TagLayout::new(registry.clone()), ReferrerLayout::new(registry));
     let limits = config.map(|c| c.policies.evidence.clone()).unwrap_or_default();
     let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers, limits: &limits };
     check_policy_keys(&keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;

@@ -1,5 +1,5 @@
 //! Talking to OCI registries: a small [`Registry`] trait over the distribution API, and the two stores
-//! built on it: the cosign tag-scheme signature store and the OCI 1.1 referrer store (referrers API, or
+//! built on it: the cosign tag-scheme signature layout and the OCI 1.1 referrers layout (referrers API, or
 //! the fallback tag on registries without it).
 //!
 //! Owns: registry I/O and the read-modify-write of signature manifests and referrers indexes. Must not
@@ -26,8 +26,8 @@ use crate::formats::referrer::ReferrersIndex;
 pub use credentials::{CredentialMap, CredentialsError};
 pub use distribution::{DistributionRegistry, RegistryCredentials, RegistryLimits};
 pub use egress::{EgressRules, Refusal, internal_kind};
-pub use referrers::{AttachedReferrer, ReferrerStore};
-pub use signatures::{SignatureStore, StoredAttestation, StoredSignature, WrittenSignature};
+pub use referrers::{AttachedReferrer, ReferrerLayout};
+pub use signatures::{FoundSignature, StoredAttestation, TagLayout, WrittenSignature};
 
 /// What a bounded read found: the items within the caps, and why each other one was skipped.
 #[derive(Debug, Clone)]

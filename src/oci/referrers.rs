@@ -1,4 +1,4 @@
-//! The OCI 1.1 referrer store: attaches a referrer manifest to a subject and lists a subject's referrers,
+//! The OCI 1.1 referrers layout: attaches a referrer manifest to a subject and lists a subject's referrers,
 //! through the registry's referrers API where it has a usable one and through the fallback tag
 //! `sha256-<hex>` where it has not, never dropping another writer's index entry. A registry found without a
 //! usable referrers API (404, 429, a redirect elsewhere, a body that is no image index) is remembered as such
@@ -44,7 +44,7 @@ type Waiting = Mutex<HashMap<(Repository, Digest), Vec<Vec<u8>>>>;
 
 /// Attaches and lists referrers. Fallback index updates for one subject are serialized inside this process,
 /// and each lists every manifest waiting for that subject, so concurrent attaches share writes.
-pub struct ReferrerStore {
+pub struct ReferrerLayout {
     registry: Arc<dyn Registry>,
     tags: SubjectTags,
     waiting: Waiting,
@@ -52,7 +52,7 @@ pub struct ReferrerStore {
     without_referrers_api: Mutex<HashMap<String, Instant>>,
 }
 
-impl ReferrerStore {
+impl ReferrerLayout {
     pub fn new(registry: Arc<dyn Registry>) -> Self {
         Self {
             registry,
@@ -293,14 +293,14 @@ mod tests {
         (index.to_json(), entry)
     }
 
-    fn store(registry: FakeRegistry) -> (Arc<FakeRegistry>, ReferrerStore) {
+    fn layout(registry: FakeRegistry) -> (Arc<FakeRegistry>, ReferrerLayout) {
         let registry = Arc::new(registry);
-        (registry.clone(), ReferrerStore::new(registry))
+        (registry.clone(), ReferrerLayout::new(registry))
     }
 
     #[tokio::test]
     async fn a_registry_that_indexes_the_subject_gets_no_fallback_tag() {
-        let (registry, store) = store(FakeRegistry { referrers_api: true, ..Default::default() });
+        let (registry, store) = layout(FakeRegistry { referrers_api: true, ..Default::default() });
         let manifest = referrer(b"ours");
         let attached = store.attach(&repo(), &subject(), &manifest, &[b"{}"]).await.unwrap();
         assert_eq!(attached, AttachedReferrer { manifest_digest: Digest::of(&manifest), via_referrers_api: true });
@@ -311,10 +311,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_registry_without_a_usable_referrers_api_is_asked_again_only_after_a_while() {
-        let (registry, store) = store(FakeRegistry::default());
+        let (registry, store) = layout(FakeRegistry::default());
         let manifest = referrer(b"ours");
         store.attach(&repo(), &subject(), &manifest, &[]).await.unwrap();
-        let listed = async |store: &ReferrerStore| store.list(&repo(), &subject(), 64).await.unwrap();
+        let listed = async |store: &ReferrerLayout| store.list(&repo(), &subject(), 64).await.unwrap();
         assert_eq!(listed(&store).await[0].digest, Digest::of(&manifest).as_str());
         assert_eq!(listed(&store).await.len(), 1);
         assert_eq!(*registry.referrers_calls.lock().unwrap(), 1, "the second read went straight to the tag");
@@ -326,7 +326,7 @@ mod tests {
     #[tokio::test]
     async fn while_reads_use_the_fallback_tag_an_attach_lists_there_what_the_registry_indexed() {
         let registry = FakeRegistry { referrers_api: true, referrers_unusable: true, ..Default::default() };
-        let (registry, store) = store(registry);
+        let (registry, store) = layout(registry);
         assert!(store.list(&repo(), &subject(), 64).await.unwrap().is_empty());
         let manifest = referrer(b"ours");
         let attached = store.attach(&repo(), &subject(), &manifest, &[]).await.unwrap();
@@ -338,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn listed_entries_without_an_artifact_type_get_the_one_their_manifest_declares() {
-        let (_, store) = store(FakeRegistry { referrers_api: true, untyped_listing: true, ..Default::default() });
+        let (_, store) = layout(FakeRegistry { referrers_api: true, untyped_listing: true, ..Default::default() });
         let bundle = referrer(b"typed");
         let mut untyped: serde_json::Value = serde_json::from_slice(&referrer(b"untyped")).unwrap();
         untyped.as_object_mut().unwrap().remove("artifactType");
@@ -363,7 +363,7 @@ mod tests {
     async fn a_rival_overwrite_is_merged_again_and_its_entry_kept() {
         let (rival_index, rival_entry) = cosign_index();
         let registry = FakeRegistry { rival_overwrites: Mutex::new(2), rival_index, ..Default::default() };
-        let (registry, store) = store(registry);
+        let (registry, store) = layout(registry);
         let manifest = referrer(b"ours");
         let attached = store.attach(&repo(), &subject(), &manifest, &[]).await.unwrap();
         assert!(!attached.via_referrers_api);
@@ -380,14 +380,14 @@ mod tests {
             rival_index: cosign_index().0,
             ..Default::default()
         };
-        let (_, store) = store(registry);
+        let (_, store) = layout(registry);
         let error = store.attach(&repo(), &subject(), &referrer(b"ours"), &[]).await.unwrap_err();
         assert!(matches!(error, OciError::Contended { attempts: 5, .. }), "{error}");
     }
 
     #[tokio::test]
     async fn concurrent_attaches_to_one_subject_share_fallback_writes() {
-        let (registry, store) = store(FakeRegistry::default());
+        let (registry, store) = layout(FakeRegistry::default());
         let manifests: Vec<_> = (0..10).map(|i| referrer(format!("ours {i}").as_bytes())).collect();
         let (repo, subject) = (repo(), subject());
         let attaches = manifests.iter().map(|m| store.attach(&repo, &subject, m, &[]));
@@ -400,7 +400,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_manifest_about_another_subject_is_refused_before_any_write() {
-        let (registry, store) = store(FakeRegistry::default());
+        let (registry, store) = layout(FakeRegistry::default());
         let error = store.attach(&repo(), &Digest::of(b"other"), &referrer(b"ours"), &[]).await.unwrap_err();
         assert!(matches!(error, OciError::Format(_)), "{error}");
         assert!(registry.manifests.lock().unwrap().is_empty());
@@ -408,7 +408,7 @@ mod tests {
 
     /// A referrer of `subject()` carrying a Sigstore bundle around a DSSE envelope whose payload is `payload`,
     /// attached through the referrers API; returns the envelope's JSON.
-    async fn attach_bundle(store: &ReferrerStore, payload: &[u8]) -> Vec<u8> {
+    async fn attach_bundle(store: &ReferrerLayout, payload: &[u8]) -> Vec<u8> {
         use crate::formats::bundle::{Bundle, CONTENT_DSSE_ENVELOPE};
         use crate::formats::dsse::Envelope;
         let key = crate::keys::PublicKey::from_pem(include_str!("../../tests/fixtures/other-p256.pub")).unwrap();
@@ -423,7 +423,7 @@ mod tests {
 
     #[tokio::test]
     async fn bundle_envelopes_reads_the_first_referrers_up_to_the_cap_and_says_so() {
-        let (_, store) = store(FakeRegistry { referrers_api: true, ..Default::default() });
+        let (_, store) = layout(FakeRegistry { referrers_api: true, ..Default::default() });
         for i in 0..5 {
             attach_bundle(&store, format!("payload {i}").as_bytes()).await;
         }
@@ -435,7 +435,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_oversized_or_missing_bundle_is_skipped_with_a_reason_and_the_others_read() {
-        let (registry, store) = store(FakeRegistry { referrers_api: true, ..Default::default() });
+        let (registry, store) = layout(FakeRegistry { referrers_api: true, ..Default::default() });
         let small = attach_bundle(&store, b"small").await;
         attach_bundle(&store, &[b'x'; 4096]).await;
         let big_bundle = registry.blobs.lock().unwrap().values().find(|b| b.len() > 4096).unwrap().clone();
@@ -506,7 +506,7 @@ mod tests {
         for (quirk, answer) in quirks {
             let server = HostileServer::start(registry_answering(answer)).await;
             let (client, repo) = client_of(&[&server, &elsewhere]);
-            let store = ReferrerStore::new(client);
+            let store = ReferrerLayout::new(client);
             for _ in 0..2 {
                 let listed = store.list(&repo, &subject(), 64).await.unwrap();
                 assert_eq!(
@@ -524,7 +524,7 @@ mod tests {
         let index = http_response("200 OK", &[("Content-Type", OCI_INDEX)], &index_with(b"from the API"));
         let server = HostileServer::start(registry_answering(index)).await;
         let (client, repo) = client_of(&[&server]);
-        let listed = ReferrerStore::new(client).list(&repo, &subject(), 64).await.unwrap();
+        let listed = ReferrerLayout::new(client).list(&repo, &subject(), 64).await.unwrap();
         assert_eq!(listed[0].digest, Digest::of(&referrer(b"from the API")).as_str());
         assert_eq!(server.asked_for("/manifests/"), 0);
     }

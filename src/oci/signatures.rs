@@ -1,4 +1,4 @@
-//! The cosign tag-scheme signature store: read every signature (`.sig`) or attestation (`.att`) on a digest,
+//! The cosign tag-scheme signature layout: read every signature (`.sig`) or attestation (`.att`) on a digest,
 //! and append one without ever dropping another writer's layer.
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ pub type StoredAttestation = (Option<String>, Vec<u8>);
 
 /// A signature layer read back from a registry: still unverified.
 #[derive(Debug, Clone)]
-pub struct StoredSignature {
+pub struct FoundSignature {
     pub payload: Vec<u8>,
     pub signature: Vec<u8>,
 }
@@ -32,12 +32,12 @@ pub struct WrittenSignature {
 }
 
 /// Reads and appends `.sig` manifests; appends to one subject are serialized inside this process.
-pub struct SignatureStore {
+pub struct TagLayout {
     registry: Arc<dyn Registry>,
     tags: SubjectTags,
 }
 
-impl SignatureStore {
+impl TagLayout {
     pub fn new(registry: Arc<dyn Registry>) -> Self {
         Self { registry, tags: SubjectTags::default() }
     }
@@ -54,7 +54,7 @@ impl SignatureStore {
         repo: &Repository,
         digest: &Digest,
         limits: &EvidenceLimits,
-    ) -> Result<(Option<Digest>, Gathered<StoredSignature>), OciError> {
+    ) -> Result<(Option<Digest>, Gathered<FoundSignature>), OciError> {
         match self.evidence_manifest(repo, &signature_tag(digest), ".sig").await? {
             Evidence::Absent => Ok((None, Gathered::default())),
             Evidence::Unreadable(manifest, why) => Ok((manifest, Gathered::skipped(why))),
@@ -72,7 +72,7 @@ impl SignatureStore {
         digest: &Digest,
         payload: &[u8],
         layer: SignatureLayer,
-        already_signed: impl Fn(&StoredSignature) -> bool,
+        already_signed: impl Fn(&FoundSignature) -> bool,
         limits: &EvidenceLimits,
     ) -> Result<WrittenSignature, OciError> {
         let tag = signature_tag(digest);
@@ -91,7 +91,7 @@ impl SignatureStore {
         tag: &str,
         payload: &[u8],
         layer: &SignatureLayer,
-        already_signed: impl Fn(&StoredSignature) -> bool,
+        already_signed: impl Fn(&FoundSignature) -> bool,
         limits: &EvidenceLimits,
     ) -> Result<Option<WrittenSignature>, OciError> {
         let (existing, signatures) = self.read_tag(repo, tag, limits).await?;
@@ -213,7 +213,7 @@ impl SignatureStore {
         repo: &Repository,
         tag: &str,
         limits: &EvidenceLimits,
-    ) -> Result<(Option<(SignatureManifest, Digest)>, Gathered<StoredSignature>), OciError> {
+    ) -> Result<(Option<(SignatureManifest, Digest)>, Gathered<FoundSignature>), OciError> {
         let Some(manifest) = self.registry.get_manifest(repo, tag).await? else {
             return Ok((None, Gathered::default()));
         };
@@ -250,7 +250,7 @@ impl SignatureStore {
         repo: &Repository,
         manifest: &SignatureManifest,
         limits: &EvidenceLimits,
-    ) -> Gathered<StoredSignature> {
+    ) -> Gathered<FoundSignature> {
         let mut gathered = Gathered { items: Vec::new(), skipped: too_many_layers(".sig", manifest, limits) };
         let mut signed = Vec::new();
         for layer in first_layers(manifest, limits).signature_layers() {
@@ -266,7 +266,7 @@ impl SignatureStore {
         let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_payload_bytes).await;
         for ((layer, signature), blob) in signed.into_iter().zip(blobs) {
             match blob {
-                Ok(payload) => gathered.items.push(StoredSignature { payload, signature }),
+                Ok(payload) => gathered.items.push(FoundSignature { payload, signature }),
                 Err(e) => gathered.skipped.push(skip_reason(&layer_name(&layer.descriptor, ".sig"), &e)),
             }
         }
@@ -314,9 +314,9 @@ mod tests {
     use crate::formats::signature_manifest::SIMPLE_SIGNING_LAYER;
     use crate::oci::fake_registry::{FakeRegistry, repo, subject as image};
 
-    fn store() -> (Arc<FakeRegistry>, SignatureStore) {
+    fn layout() -> (Arc<FakeRegistry>, TagLayout) {
         let registry = Arc::new(FakeRegistry::default());
-        (registry.clone(), SignatureStore::new(registry))
+        (registry.clone(), TagLayout::new(registry))
     }
 
     /// Serves a manifest of `layers` under `tag`, with no check of what the layers name.
@@ -330,7 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sig_manifest_past_the_layer_cap_is_read_up_to_the_cap_with_one_reason() {
-        let (registry, store) = store();
+        let (registry, store) = layout();
         registry.serve_blob(b"payload");
         serve(&registry, &signature_tag(&image()), vec![signature_layer(b"payload"); 10_000]);
         let (manifest, read) = store.read(&repo(), &image(), &EvidenceLimits::default()).await.unwrap();
@@ -342,7 +342,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_oversized_or_misnamed_blob_is_skipped_with_a_reason_and_the_others_read() {
-        let (registry, store) = store();
+        let (registry, store) = layout();
         registry.serve_blob(b"small payload");
         registry.serve_blob(&[b'x'; 300]);
         let mut misnamed = signature_layer(b"small payload");
@@ -377,7 +377,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_att_manifest_is_read_within_the_layer_and_envelope_caps() {
-        let (registry, store) = store();
+        let (registry, store) = layout();
         let envelope = br#"{"payloadType":"t","payload":"","signatures":[]}"#;
         registry.serve_blob(envelope);
         registry.serve_blob(&[b' '; 2048]);
@@ -401,7 +401,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_evidence_manifest_is_a_reason_not_a_failure() {
-        let (registry, store) = store();
+        let (registry, store) = layout();
         registry.serve_manifest(&signature_tag(&image()), b"<html>registry text</html>".to_vec());
         let (manifest, read) = store.read(&repo(), &image(), &EvidenceLimits::default()).await.unwrap();
         let manifest = manifest.unwrap();
@@ -411,7 +411,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_append_keeps_every_layer_past_the_cap() {
-        let (registry, store) = store();
+        let (registry, store) = layout();
         registry.serve_blob(b"other payload");
         serve(&registry, &signature_tag(&image()), vec![signature_layer(b"other payload"); 100]);
         let layer = SignatureLayer::new(b"ours", b"signature");
@@ -426,7 +426,7 @@ mod tests {
 
     #[tokio::test]
     async fn find_layer_sees_a_layer_past_the_cap_without_reading_blobs() {
-        let (registry, store) = store();
+        let (registry, store) = layout();
         let mut layers = vec![signature_layer(b"other payload"); 100];
         layers.push(signature_layer(b"ours"));
         serve(&registry, &signature_tag(&image()), layers);

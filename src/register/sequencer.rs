@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::{OutcomeLabels, metrics};
-use crate::store::{Append, Appended, LogStore, StoreError};
+use crate::store::{Append, Appended, RegisterStore, StoreError};
 
 /// Most appends integrated in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -19,7 +19,7 @@ pub struct Sequencer {
 
 impl Sequencer {
     /// Starts the sequencing task on the current Tokio runtime; it ends when the sequencer is dropped.
-    pub fn start(store: Arc<dyn LogStore>) -> Self {
+    pub fn start(store: Arc<dyn RegisterStore>) -> Self {
         let (queue, jobs) = mpsc::channel(MAX_BATCH * 16);
         tokio::spawn(run(store, jobs));
         Self { queue }
@@ -34,7 +34,7 @@ impl Sequencer {
     }
 }
 
-async fn run(store: Arc<dyn LogStore>, mut jobs: mpsc::Receiver<(Append, Reply)>) {
+async fn run(store: Arc<dyn RegisterStore>, mut jobs: mpsc::Receiver<(Append, Reply)>) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut waiting, MAX_BATCH).await > 0 {
         let (batch, replies): (Vec<Append>, Vec<Reply>) = waiting.drain(..).unzip();

@@ -4,7 +4,7 @@
 use crate::formats::Digest;
 use crate::formats::simple_signing::SimpleSigning;
 use crate::keys::PublicKey;
-use crate::oci::StoredSignature;
+use crate::oci::FoundSignature;
 
 /// One signature layer and what checking it found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct CheckedSignature {
 }
 
 /// Checks every stored signature against `key` and `digest` (no replay of another image's signature).
-pub fn check_signatures(signatures: &[StoredSignature], digest: &Digest, key: &PublicKey) -> Vec<CheckedSignature> {
+pub fn check_signatures(signatures: &[FoundSignature], digest: &Digest, key: &PublicKey) -> Vec<CheckedSignature> {
     signatures
         .iter()
         .map(|s| {
@@ -40,13 +40,13 @@ mod tests {
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/third-party");
 
-    fn fixture_signature(tool: &str) -> (StoredSignature, Digest, PublicKey) {
+    fn fixture_signature(tool: &str) -> (FoundSignature, Digest, PublicKey) {
         use crate::formats::signature_manifest::SignatureManifest;
         let read = |f: &str| std::fs::read(format!("{FIXTURES}/{tool}/{f}")).unwrap();
         let manifest = SignatureManifest::parse(&read("sig-manifest.json")).unwrap();
         let layer = manifest.signature_layers().next().unwrap();
         let stored =
-            StoredSignature { payload: read("simplesigning-payload.json"), signature: layer.signature().unwrap() };
+            FoundSignature { payload: read("simplesigning-payload.json"), signature: layer.signature().unwrap() };
         let digest = Digest::parse(String::from_utf8(read("image-digest.txt")).unwrap().trim()).unwrap();
         let key = PublicKey::from_pem(&String::from_utf8(read("signer.pub")).unwrap()).unwrap();
         (stored, digest, key)

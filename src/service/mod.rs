@@ -27,10 +27,10 @@ use crate::formats::signature_manifest::Descriptor;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing, Signature, Signer};
 use crate::metrics::{key_labels, metrics};
-use crate::oci::{Manifest, OciError, ReferrerStore, Registry, Repository, SignatureStore};
+use crate::oci::{Manifest, OciError, ReferrerLayout, Registry, Repository, TagLayout};
 use crate::policy::PolicySet;
-use crate::register::{Log, RegisterError};
-use crate::store::{LogStore, Store, StoreError};
+use crate::register::{Register, RegisterError};
+use crate::store::{RegisterStore, Store, StoreError};
 
 pub use attest::{AttestOutcome, AttestRequest, MAX_ENVELOPE_BYTES};
 pub use check::{CheckedSignature, check_signatures};
@@ -46,12 +46,12 @@ pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy
 /// Everything a use case needs, shared by all requests.
 pub struct Service {
     keys: KeyRing,
-    signatures: SignatureStore,
+    signatures: TagLayout,
     store: Arc<dyn Store>,
-    log: Log,
+    log: Register,
     register: RegisterSettings,
     /// OCI 1.1 referrers (Sigstore bundles) next to the tag scheme.
-    referrers: ReferrerStore,
+    referrers: ReferrerLayout,
     layouts: Layouts,
     /// How much evidence one verify (or sign's already-signed check) reads from a registry.
     evidence_limits: EvidenceLimits,
@@ -98,15 +98,15 @@ pub enum ServiceError {
 
 impl Service {
     pub fn new(keys: KeyRing, registry: Arc<dyn Registry>, store: Arc<dyn Store>, register: RegisterSettings) -> Self {
-        let log = Log::new(store.clone() as Arc<dyn LogStore>);
+        let log = Register::new(store.clone() as Arc<dyn RegisterStore>);
         let decisions = Arc::new(decision_cache::DecisionCache::new(std::time::Duration::ZERO));
         let forgetting = decisions.clone();
         log.observe(Box::new(move |index, entry| forgetting.observe_local(index, entry)));
         let seen_key_versions = Default::default();
         Self {
             keys,
-            signatures: SignatureStore::new(registry.clone()),
-            referrers: ReferrerStore::new(registry),
+            signatures: TagLayout::new(registry.clone()),
+            referrers: ReferrerLayout::new(registry),
             layouts: Layouts::default(),
             evidence_limits: EvidenceLimits::default(),
             store,

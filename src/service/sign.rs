@@ -9,7 +9,7 @@ use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::PublicKey;
-use crate::oci::{Repository, StoredSignature};
+use crate::oci::{FoundSignature, Repository};
 use crate::store::RecordKind;
 
 /// A sign request as the API and CLI hand it over.
@@ -92,7 +92,7 @@ impl Service {
         let write = async {
             let public_key = &prepared.public_key;
             let already_signed =
-                |existing: &StoredSignature| same_claim_by_key(existing, &identity, &digest, public_key);
+                |existing: &FoundSignature| same_claim_by_key(existing, &identity, &digest, public_key);
             let append = self.signatures.append(&repo, &digest, payload, layer, already_signed, &self.evidence_limits);
             let written = append.await?;
             if written.created && self.layouts.referrers(&image.registry) {
@@ -137,7 +137,7 @@ impl Service {
 }
 
 /// True when `existing` already says, under `key`, that `identity` is `digest`.
-fn same_claim_by_key(existing: &StoredSignature, identity: &str, digest: &Digest, key: &PublicKey) -> bool {
+fn same_claim_by_key(existing: &FoundSignature, identity: &str, digest: &Digest, key: &PublicKey) -> bool {
     let Ok(payload) = SimpleSigning::parse(&existing.payload) else {
         return false;
     };

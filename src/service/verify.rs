@@ -14,7 +14,7 @@ use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, reposi
 use crate::config::EvidenceLimits;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::KeyRing;
-use crate::oci::{ReferrerStore, Repository, SignatureStore};
+use crate::oci::{ReferrerLayout, Repository, TagLayout};
 use crate::policy::engine::{self, AuthorityKeys, Bounds, Evidence, SignedPayload};
 use crate::policy::{Authority, Fallback, Mode, Policy, PolicySet};
 use crate::register::event::{VerifyEvent, verify_entry};
@@ -51,8 +51,8 @@ fn digest_string<S: serde::Serializer>(digest: &Digest, serializer: S) -> Result
 /// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers, and how much it may read.
 pub struct Sources<'a> {
     pub keys: &'a KeyRing,
-    pub signatures: &'a SignatureStore,
-    pub referrers: &'a ReferrerStore,
+    pub signatures: &'a TagLayout,
+    pub referrers: &'a ReferrerLayout,
     pub limits: &'a EvidenceLimits,
 }
 

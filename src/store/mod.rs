@@ -6,10 +6,10 @@
 
 mod batch;
 mod postgres;
-mod postgres_log;
+mod postgres_register;
 mod sql;
 mod sqlite;
-mod sqlite_log;
+mod sqlite_register;
 mod tokens;
 
 use async_trait::async_trait;
@@ -97,7 +97,7 @@ impl From<sqlx::Error> for StoreError {
 /// The database seam. The sign path writes a pending row before touching the registry and confirms
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
-pub trait Store: LogStore + TokenStore + Send + Sync {
+pub trait Store: RegisterStore + TokenStore + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
@@ -150,7 +150,7 @@ pub struct Appended {
 /// The register's storage: entries as leaves and the hashes of perfect subtrees. A batch is one
 /// transaction: all in or all out, with its nodes and effects, durable when the call returns.
 #[async_trait]
-pub trait LogStore: Send + Sync {
+pub trait RegisterStore: Send + Sync {
     /// Appends the batch in order as the next leaves; returns where each landed and the new tree size.
     async fn append_batch(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), StoreError>;
     async fn tree_size(&self) -> Result<u64, StoreError>;

@@ -3,7 +3,7 @@
 //! replicas starting together migrate once).
 //!
 //! Owns: connecting and migrating. Must not touch: the statements (`sql.rs`, shared with SQLite), how
-//! appends serialize (`postgres_log.rs`), HTTP, registries or keys.
+//! appends serialize (`postgres_register.rs`), HTTP, registries or keys.
 
 use std::str::FromStr;
 use std::time::Duration;

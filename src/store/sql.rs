@@ -1,4 +1,4 @@
-//! [`Store`] and [`LogStore`] for every database [`Backend`], written once with sqlx's generic API and `$N`
+//! [`Store`] and [`RegisterStore`] for every database [`Backend`], written once with sqlx's generic API and `$N`
 //! placeholders (sqlx's SQLite driver binds `$N` by number, as PostgreSQL does). A backend supplies only its
 //! pool and how an append transaction begins; [`SqlTx`] runs the append's statements inside it.
 //!
@@ -14,7 +14,7 @@ use sqlx::{
 };
 
 use super::batch::{LogTx, ROWS_PER_INSERT, append_batch_in, missing_node, to_hash};
-use super::{Append, Appended, LogStore, NewSignature, RecordKind, SignatureRecord, Store, StoreError};
+use super::{Append, Appended, NewSignature, RecordKind, RegisterStore, SignatureRecord, Store, StoreError};
 use crate::merkle::{Hash, NodeId};
 
 const SELECT_SIGNATURE: &str = "SELECT id, kind, state, actor, source_addr, registry, repository, digest, identity, \
@@ -83,7 +83,7 @@ where
 }
 
 #[async_trait]
-impl<B> LogStore for B
+impl<B> RegisterStore for B
 where
     B: Backend,
     <B::Db as Database>::Arguments: Default + IntoArguments<B::Db>,

@@ -1,5 +1,5 @@
 //! [`Store`] on SQLite (the embedded default): WAL, one file, migrations from `migrations/sqlite`. The
-//! statements are shared (`sql.rs`); appends are serialized in `sqlite_log.rs`.
+//! statements are shared (`sql.rs`); appends are serialized in `sqlite_register.rs`.
 
 use std::fs::Permissions;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use notarium::merkle::{Hash, verify_consistency, verify_inclusion};
-use notarium::register::Log;
+use notarium::register::Register;
 use notarium::store::{Append, Appended, Effect, NewSignature, RecordKind, Store};
 use sha2::{Digest as _, Sha256};
 use support::{TestDatabase, test_database_url};
@@ -43,7 +43,7 @@ fn roots_and_proofs_from_stored_hashes_match_a_tree_recomputed_from_scratch() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = runtime.block_on(open(dir.path()));
-    let log = runtime.block_on(async { Log::new(store) });
+    let log = runtime.block_on(async { Register::new(store) });
     let mut all: Vec<Vec<u8>> = Vec::new();
     let mut sizes = vec![0u64];
     for batch in [1usize, 1, 2, 5, 8, 1, 13, 32, 3] {
@@ -92,7 +92,7 @@ fn roots_and_proofs_from_stored_hashes_match_a_tree_recomputed_from_scratch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_through_group_commit_each_land_once_at_the_index_they_are_told() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(Log::new(open(dir.path()).await));
+    let log = Arc::new(Register::new(open(dir.path()).await));
     let writers: Vec<_> = (0..64)
         .map(|n| {
             let log = log.clone();
@@ -121,7 +121,7 @@ async fn concurrent_appends_through_group_commit_each_land_once_at_the_index_the
 #[tokio::test]
 async fn an_append_under_a_key_already_used_is_answered_with_the_first_index_even_inside_one_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::new(open(dir.path()).await);
+    let log = Register::new(open(dir.path()).await);
     let once = |key: &str, entry: &str| Append { entry: entry.into(), effect: Effect::Once { key: key.into() } };
     let (placed, size) =
         log.append_all(&[once("a", "first"), Append::plain(b"plain".to_vec()), once("a", "again")]).await.unwrap();
@@ -161,7 +161,7 @@ async fn two_stores_on_one_database_appending_under_one_key_concurrently_log_it_
     let entries = stores[1].entries(0, size).await.unwrap();
     assert_eq!(entries.iter().filter(|(_, e)| e.starts_with(b"once")).count(), 1);
     assert!(entries[once[0].index as usize].1.starts_with(b"once"));
-    let log = Log::new(stores[1].clone());
+    let log = Register::new(stores[1].clone());
     let all: Vec<Vec<u8>> = entries.into_iter().map(|(_, e)| e).collect();
     assert_eq!(log.root(size).await.unwrap(), reference_root(&all));
 }

@@ -1,11 +1,11 @@
-//! The log over a [`LogStore`]: roots and proofs from stored subtree hashes, one store read each.
+//! The register over a [`RegisterStore`]: roots and proofs from stored subtree hashes, one store read each.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::sequencer::Sequencer;
 use crate::merkle::{self, Hash};
-use crate::store::{Append, Appended, LogStore, StoreError};
+use crate::store::{Append, Appended, RegisterStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
@@ -27,15 +27,15 @@ pub struct Placed {
 /// Told of every entry this process appended (its index and bytes), once it is durable.
 pub type Observer = Box<dyn Fn(u64, &[u8]) + Send + Sync>;
 
-pub struct Log {
-    store: Arc<dyn LogStore>,
+pub struct Register {
+    store: Arc<dyn RegisterStore>,
     sequencer: Sequencer,
     observers: std::sync::RwLock<Vec<Observer>>,
 }
 
-impl Log {
+impl Register {
     /// Must be called inside a Tokio runtime: it starts the sequencer.
-    pub fn new(store: Arc<dyn LogStore>) -> Self {
+    pub fn new(store: Arc<dyn RegisterStore>) -> Self {
         Self { sequencer: Sequencer::start(store.clone()), store, observers: Default::default() }
     }
 
