@@ -1,5 +1,7 @@
 //! Micro-benchmarks of the pure signing path: payload encoding, file-key signatures, verification and
 //! signature-manifest encoding. `cargo bench --bench signing`.
+// A measuring harness, not the service: any failure should stop the run at once.
+#![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::path::Path;

@@ -4,6 +4,8 @@
 //! Vault:   `cargo run --release --example backend_rate -- vault --address A --key K --token-env E`
 //! Both sign a 32-byte SHA-256 digest of a simple-signing-sized payload with ECDSA P-256, with
 //! `--concurrency` workers for `--seconds`.
+// A measuring harness, not the service: any failure should stop the run at once.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! `fill --database URL --entries N`: grows the log to N entries (sign-sized canonical JSON) in big batches.
 //! `proofs --database URL --samples K`: inclusion proofs of K random entries at the current size.
 //! `scripts/bench-register.sh` runs them and the export/verify timings for docs/PERFORMANCE.md.
+// A measuring harness, not the service: any failure should stop the run at once.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

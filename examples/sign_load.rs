@@ -6,6 +6,8 @@
 //!
 //! cargo run --release --example sign_load -- --server http://127.0.0.1:8080 --registry 127.0.0.1:5000 \
 //!     --images 400 --concurrency 8 --key dev-ecdsa [--attest | --verify]
+// A measuring harness, not the service: any failure should stop the run at once.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -275,7 +275,7 @@ mod tests {
     mod naive {
         use super::super::{Hash, empty_root, node_hash, split};
 
-        pub fn root(leaves: &[Hash]) -> Hash {
+        pub(super) fn root(leaves: &[Hash]) -> Hash {
             match leaves.len() {
                 0 => empty_root(),
                 1 => leaves[0],
@@ -286,7 +286,7 @@ mod tests {
             }
         }
 
-        pub fn path(m: usize, leaves: &[Hash]) -> Vec<Hash> {
+        pub(super) fn path(m: usize, leaves: &[Hash]) -> Vec<Hash> {
             let n = leaves.len();
             if n <= 1 {
                 return Vec::new();
@@ -303,7 +303,7 @@ mod tests {
             }
         }
 
-        pub fn consistency(m: usize, leaves: &[Hash]) -> Vec<Hash> {
+        pub(super) fn consistency(m: usize, leaves: &[Hash]) -> Vec<Hash> {
             fn sub(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
                 let n = d.len();
                 if m == n {

@@ -21,7 +21,7 @@ use crate::formats::admission::{AdmissionRequest, AdmissionReview};
     request_body(content = Object, description = "An admission.k8s.io/v1 AdmissionReview, as the API server sends it"),
     responses((status = 200, description = "The AdmissionReview answer: allowed, or denied with each failing image and why", body = AdmissionReview))
 )]
-pub async fn admission(
+pub(super) async fn admission(
     caller: Authorized<Verifying>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -41,7 +41,7 @@ pub async fn admission(
     request_body(content = Object, description = "An admission.k8s.io/v1 AdmissionReview, as the API server sends it"),
     responses((status = 200, description = "The AdmissionReview answer, always allowed: a JSONPatch pinning each tag whose image is allowed to the digest verified for it; a warning for each image left as written because it is denied or cannot be decided", body = AdmissionReview))
 )]
-pub async fn mutate(
+pub(super) async fn mutate(
     _caller: Authorized<Verifying>,
     State(state): State<AppState>,
     AppJson(body): AppJson<Value>,

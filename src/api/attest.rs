@@ -16,7 +16,7 @@ use super::{ApiError, AppState};
 use crate::service::{AttestOutcome, AttestRequest, LogPosition};
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct AttestBody {
+pub(super) struct AttestBody {
     /// `host/repo@sha256:…`, or `host/repo:tag` (resolved to its digest at the registry first).
     #[schema(example = "127.0.0.1:5000/demo/app:v1")]
     pub image: String,
@@ -34,7 +34,7 @@ pub struct AttestBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AttestResponse {
+pub(super) struct AttestResponse {
     pub image: String,
     pub digest: String,
     pub key: String,
@@ -46,7 +46,7 @@ pub struct AttestResponse {
     /// With `"recursive": true` on an image index: one answer per platform manifest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(no_recursion)]
-    pub platforms: Vec<AttestResponse>,
+    pub platforms: Vec<Self>,
 }
 
 impl Written for AttestOutcome {
@@ -87,7 +87,7 @@ impl Written for AttestOutcome {
         (status = 200, description = "The same envelope was already there", body = AttestResponse),
     )
 )]
-pub async fn attest(
+pub(super) async fn attest(
     caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -23,14 +23,14 @@ use crate::register::event::DeniedRequest;
 /// Prefix of the payload annotations that carry a CI caller's identity; clients may not set them.
 const IDENTITY_ANNOTATION_PREFIX: &str = "notarium.dev/oidc.";
 
-pub trait Requirement: Send + Sync + 'static {
+pub(super) trait Requirement: Send + Sync + 'static {
     const NEED: Need;
 }
 
-pub struct Signing;
-pub struct Verifying;
-pub struct Auditing;
-pub struct Administering;
+pub(super) struct Signing;
+pub(super) struct Verifying;
+pub(super) struct Auditing;
+pub(super) struct Administering;
 
 impl Requirement for Signing {
     const NEED: Need = Need::Sign;
@@ -46,7 +46,7 @@ impl Requirement for Administering {
 }
 
 /// A caller who may do what `R` needs.
-pub struct Authorized<R> {
+pub(super) struct Authorized<R> {
     pub principal: Principal,
     /// `METHOD /path` and the peer, for refusals found later (signer scopes).
     request: RequestSummary,
@@ -100,7 +100,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Authorized<R> {
 
 /// A request to a public route: from a loopback `Host` while the API is open, within its source
 /// address's allowance (`[auth] public_rate_per_minute`).
-pub struct Public;
+pub(super) struct Public;
 
 impl FromRequestParts<AppState> for Public {
     type Rejection = ApiError;
@@ -116,13 +116,13 @@ impl FromRequestParts<AppState> for Public {
 
 /// The source address of a request, for routes with their own authentication (registry events): it may
 /// try only while its refused authentications are within their allowance, and each refusal counts.
-pub struct RefusalCounter {
+pub(super) struct RefusalCounter {
     source: Option<IpAddr>,
 }
 
 impl RefusalCounter {
     /// The problem `refusal` after counting it; 429 instead once the source's allowance is spent.
-    pub fn refused(&self, state: &AppState, refusal: ApiError) -> ApiError {
+    pub(super) fn refused(&self, state: &AppState, refusal: ApiError) -> ApiError {
         match self.source.map(|source| state.auth.count_refusal(source)) {
             Some(Err(limited)) => limited.into(),
             _ => refusal,
@@ -144,7 +144,7 @@ impl FromRequestParts<AppState> for RefusalCounter {
 
 /// Whether the caller asked for details with an admin token: no `Authorization` header means no; a
 /// header must carry an admin's token (else 401 or 403, like any admin route).
-pub struct AdminDetails(pub bool);
+pub(super) struct AdminDetails(pub bool);
 
 impl FromRequestParts<AppState> for AdminDetails {
     type Rejection = ApiError;
@@ -189,7 +189,7 @@ fn is_loopback_host(value: &str) -> bool {
 
 impl Authorized<Signing> {
     /// Checks the signer's scope for `image` and `key` before anything is signed.
-    pub async fn may_sign(&self, state: &AppState, image: &str, key: &str) -> Result<(), ApiError> {
+    pub(super) async fn may_sign(&self, state: &AppState, image: &str, key: &str) -> Result<(), ApiError> {
         // An unreadable reference or key is refused by the sign itself, with its own problem.
         let (Ok(image), Ok(key)) = (ImageReference::parse(image), KeyRef::parse(key)) else {
             return Ok(());
@@ -202,7 +202,7 @@ impl Authorized<Signing> {
     }
 
     /// The client's annotations plus the CI identity of the caller, which only the server may write.
-    pub fn annotations_with_identity(&self, annotations: Option<Value>) -> Result<Option<Value>, ApiError> {
+    pub(super) fn annotations_with_identity(&self, annotations: Option<Value>) -> Result<Option<Value>, ApiError> {
         let mut annotations = annotations.filter(|a| !a.is_null());
         if let Some(Value::Object(map)) = &annotations {
             if let Some(key) = map.keys().find(|k| k.starts_with(IDENTITY_ANNOTATION_PREFIX)) {
@@ -230,7 +230,7 @@ impl Authorized<Signing> {
 
 /// The caller's name for the register.
 impl<R> Authorized<R> {
-    pub fn actor(&self) -> &str {
+    pub(super) fn actor(&self) -> &str {
         &self.principal.name
     }
 }

@@ -395,11 +395,11 @@ fn registry_problem(error: &OciError, detail: String) -> ApiError {
     problem
 }
 
-pub async fn no_such_route() -> ApiError {
+pub(super) async fn no_such_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no-such-route", "No such route", "see GET /v1/openapi.json for the API")
 }
 
-pub async fn method_not_allowed() -> ApiError {
+pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",

@@ -27,7 +27,7 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     security(("registry_secret" = [])),
     responses((status = 200, description = "What the delivery added to the register", body = RecordedEvents))
 )]
-pub async fn registry(
+pub(super) async fn registry(
     refusals: RefusalCounter,
     State(state): State<AppState>,
     headers: HeaderMap,

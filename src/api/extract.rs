@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use super::ApiError;
 
 /// A JSON request body (`Content-Type: application/json`) deserialized into `T`.
-pub struct AppJson<T>(pub T);
+pub(super) struct AppJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
@@ -23,7 +23,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
 }
 
 /// A query string deserialized into `T`.
-pub struct AppQuery<T>(pub T);
+pub(super) struct AppQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
     type Rejection = ApiError;

@@ -11,7 +11,7 @@ use super::auth::{AdminDetails, Public};
 use super::{ApiError, AppState};
 
 #[derive(Serialize, ToSchema)]
-pub struct Health {
+pub(super) struct Health {
     /// `ok` (healthz) or `ready` (readyz).
     #[schema(value_type = String)]
     status: &'static str,
@@ -23,7 +23,7 @@ pub struct Health {
     tag = "operations",
     responses((status = 200, description = "The process answers", body = Health))
 )]
-pub async fn healthz(_public: Public) -> Json<Health> {
+pub(super) async fn healthz(_public: Public) -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
@@ -38,7 +38,7 @@ pub async fn healthz(_public: Public) -> Json<Health> {
         body = Health
     ))
 )]
-pub async fn readyz(
+pub(super) async fn readyz(
     _public: Public,
     AdminDetails(details): AdminDetails,
     State(state): State<AppState>,

@@ -12,12 +12,12 @@ use super::{ApiError, AppState};
 use crate::keys::KeyRef;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyList {
+pub(super) struct KeyList {
     pub keys: Vec<KeyEntry>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyEntry {
+pub(super) struct KeyEntry {
     pub id: String,
     /// `ecdsa-p256-sha256` or `ed25519`.
     #[schema(value_type = String)]
@@ -36,7 +36,7 @@ pub struct KeyEntry {
     tag = "keys",
     responses((status = 200, description = "Every version of every configured key", body = KeyList))
 )]
-pub async fn list(_public: Public, State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
+pub(super) async fn list(_public: Public, State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
     let mut keys = Vec::new();
     for (id, signer) in state.service.keys().iter() {
         for version in signer.versions().await? {
@@ -60,7 +60,7 @@ pub async fn list(_public: Public, State(state): State<AppState>) -> Result<Json
     params(("id" = String, Path, description = "A key id (its latest version) or `id@version`")),
     responses((status = 200, description = "The SubjectPublicKeyInfo PEM", body = String, content_type = "application/x-pem-file"))
 )]
-pub async fn public_pem(
+pub(super) async fn public_pem(
     _public: Public,
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -12,7 +12,7 @@ use super::AppState;
 use crate::service::LogPosition;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LogLocation {
+pub(super) struct LogLocation {
     pub index: u64,
     pub tree_size: u64,
     /// The signed checkpoint of `tree_size`, or `null` when no checkpoint key is configured.
@@ -27,7 +27,7 @@ impl LogLocation {
 
 /// Where the cosign tag scheme holds a signature or attestation, and whether this request wrote it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TagLocation {
+pub(super) struct TagLocation {
     pub tag: String,
     pub manifest_digest: String,
     pub created: bool,

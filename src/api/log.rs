@@ -33,14 +33,14 @@ fn hex_list(hashes: &[crate::merkle::Hash]) -> Vec<String> {
     tag = "register",
     responses((status = 200, description = "A C2SP signed note", body = String, content_type = "text/plain"))
 )]
-pub async fn checkpoint(_public: Public, State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub(super) async fn checkpoint(_public: Public, State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let note = state.service.checkpoint(None).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ExportQuery {
+pub(super) struct ExportQuery {
     /// RFC 3339 start of the period (inclusive); the log's beginning when omitted.
     #[param(format = DateTime)]
     from: Option<String>,
@@ -78,7 +78,7 @@ fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateT
 )]
 /// The entries of a period as JSON Lines with what an offline verifier needs (or as CSV), streamed page
 /// by page; `X-Notarium-Export-Count` says how many entries follow.
-pub async fn export(
+pub(super) async fn export(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     AppQuery(ExportQuery { from, to, format, since }): AppQuery<ExportQuery>,
@@ -109,7 +109,7 @@ pub const EXPORT_COUNT_HEADER: &str = "x-notarium-export-count";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct Range {
+pub(super) struct Range {
     /// The first index.
     start: u64,
     /// One past the last index (at most `start` + 1000).
@@ -117,7 +117,7 @@ pub struct Range {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Entry {
+pub(super) struct Entry {
     index: u64,
     /// RFC 6962 leaf hash, hex.
     leaf_hash: String,
@@ -127,7 +127,7 @@ pub struct Entry {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Entries {
+pub(super) struct Entries {
     entries: Vec<Entry>,
 }
 
@@ -140,7 +140,7 @@ pub struct Entries {
     params(Range),
     responses((status = 200, description = "The entries of the range that the log holds", body = Entries))
 )]
-pub async fn entries(
+pub(super) async fn entries(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     AppQuery(Range { start, end }): AppQuery<Range>,
@@ -163,14 +163,14 @@ pub async fn entries(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct InclusionQuery {
+pub(super) struct InclusionQuery {
     index: u64,
     tree_size: u64,
 }
 
 /// An RFC 9162 inclusion proof.
 #[derive(Serialize, ToSchema)]
-pub struct InclusionProof {
+pub(super) struct InclusionProof {
     index: u64,
     tree_size: u64,
     /// Hex hashes, in RFC 9162 order.
@@ -185,7 +185,7 @@ pub struct InclusionProof {
     params(InclusionQuery),
     responses((status = 200, description = "The entry's inclusion proof in the tree of that size", body = InclusionProof))
 )]
-pub async fn inclusion_proof(
+pub(super) async fn inclusion_proof(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     AppQuery(InclusionQuery { index, tree_size }): AppQuery<InclusionQuery>,
@@ -196,14 +196,14 @@ pub async fn inclusion_proof(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ConsistencyQuery {
+pub(super) struct ConsistencyQuery {
     first: u64,
     second: u64,
 }
 
 /// An RFC 9162 consistency proof.
 #[derive(Serialize, ToSchema)]
-pub struct ConsistencyProof {
+pub(super) struct ConsistencyProof {
     first: u64,
     second: u64,
     /// Hex hashes, in RFC 9162 order.
@@ -218,7 +218,7 @@ pub struct ConsistencyProof {
     params(ConsistencyQuery),
     responses((status = 200, description = "The proof that the tree of size `second` extends the one of size `first`", body = ConsistencyProof))
 )]
-pub async fn consistency_proof(
+pub(super) async fn consistency_proof(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     AppQuery(ConsistencyQuery { first, second }): AppQuery<ConsistencyQuery>,

@@ -23,7 +23,7 @@ use crate::metrics::{HttpLabels, RouteLabels, metrics};
     ))
 )]
 /// OpenMetrics when the scraper asks for it (`Accept: application/openmetrics-text`), else Prometheus text.
-pub async fn render(_public: Public, State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+pub(super) async fn render(_public: Public, State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     if let Ok(size) = state.service.register_size().await {
         metrics().register_size.set(size as i64);
     }
@@ -36,7 +36,7 @@ pub async fn render(_public: Public, State(state): State<AppState>, headers: Hea
 }
 
 /// Counts and times the request under its route template (never the raw path: no unbounded labels).
-pub async fn track(request: Request, next: Next) -> Response {
+pub(super) async fn track(request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     let method = request.method().to_string();
     let started = Instant::now();

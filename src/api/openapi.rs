@@ -16,7 +16,7 @@ use super::auth::Public;
 use crate::auth::Role;
 
 /// The media type of every error answer (RFC 9457).
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(super) const PROBLEM_JSON: &str = "application/problem+json";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,11 +28,11 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
     components(schemas(ApiError)),
     modifiers(&BearerSchemes)
 )]
-pub struct ApiDoc;
+pub(super) struct ApiDoc;
 
 /// Adds the shared `Problem` response and points every operation's `4XX` and `5XX` at it; run on the
 /// document with every route in it.
-pub fn add_problem_responses(mut document: Document) -> Document {
+pub(super) fn add_problem_responses(mut document: Document) -> Document {
     let problem = ResponseBuilder::new()
         .description("An RFC 9457 problem document naming what is wrong")
         .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
@@ -89,7 +89,7 @@ impl Modify for BearerSchemes {
     tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object))
 )]
-pub async fn document(_public: Public) -> impl IntoResponse {
+pub(super) async fn document(_public: Public) -> impl IntoResponse {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     let json = DOCUMENT.get_or_init(|| super::openapi().to_json().expect("the OpenAPI document serializes"));
     ([(header::CONTENT_TYPE, "application/json")], json.as_str())

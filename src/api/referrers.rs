@@ -12,7 +12,7 @@ use crate::service::Attached;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ReferrersQuery {
+pub(super) struct ReferrersQuery {
     /// `host/repo@sha256:…` or `host/repo:tag`.
     image: String,
 }
@@ -25,7 +25,7 @@ pub struct ReferrersQuery {
     params(ReferrersQuery),
     responses((status = 200, description = "What is attached to the image's digest", body = Attached))
 )]
-pub async fn referrers(
+pub(super) async fn referrers(
     _caller: Authorized<Verifying>,
     State(state): State<AppState>,
     AppQuery(ReferrersQuery { image }): AppQuery<ReferrersQuery>,

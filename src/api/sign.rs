@@ -16,7 +16,7 @@ use super::{ApiError, AppState};
 use crate::service::{LogPosition, SignOutcome, SignRequest};
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct SignBody {
+pub(super) struct SignBody {
     /// `host/repo@sha256:…`, or `host/repo:tag` (resolved to its digest at the registry first).
     #[schema(example = "127.0.0.1:5000/demo/app:v1")]
     pub image: String,
@@ -33,7 +33,7 @@ pub struct SignBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SignResponse {
+pub(super) struct SignResponse {
     pub image: String,
     pub digest: String,
     pub identity: String,
@@ -48,7 +48,7 @@ pub struct SignResponse {
     /// With `"recursive": true` on an image index: one answer per platform manifest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(no_recursion)]
-    pub platforms: Vec<SignResponse>,
+    pub platforms: Vec<Self>,
 }
 
 impl Written for SignOutcome {
@@ -90,7 +90,7 @@ impl Written for SignOutcome {
         (status = 200, description = "This key had already signed this digest for this identity", body = SignResponse),
     )
 )]
-pub async fn sign(
+pub(super) async fn sign(
     caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

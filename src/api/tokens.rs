@@ -15,7 +15,7 @@ use crate::auth::{AuthError, Role};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateTokenBody {
+pub(super) struct CreateTokenBody {
     pub role: Role,
     /// Signer: repository globs (`host/path/*`) it may sign in.
     #[serde(default)]
@@ -29,14 +29,14 @@ pub struct CreateTokenBody {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedToken {
+pub(super) struct CreatedToken {
     /// The token, shown this once: clients send it as `Authorization: Bearer …`.
     pub token: String,
     pub record: TokenView,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TokenList {
+pub(super) struct TokenList {
     pub tokens: Vec<TokenView>,
 }
 
@@ -48,7 +48,7 @@ pub struct TokenList {
     request_body = CreateTokenBody,
     responses((status = 201, description = "The token (shown once) and its record", body = CreatedToken))
 )]
-pub async fn create(
+pub(super) async fn create(
     caller: Authorized<Administering>,
     State(state): State<AppState>,
     AppJson(body): AppJson<CreateTokenBody>,
@@ -70,7 +70,7 @@ pub async fn create(
     security(("admin" = [])),
     responses((status = 200, description = "Every token, revoked ones included; never a token or its hash", body = TokenList))
 )]
-pub async fn list(
+pub(super) async fn list(
     _caller: Authorized<Administering>,
     State(state): State<AppState>,
 ) -> Result<Json<TokenList>, ApiError> {
@@ -86,7 +86,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The token's public id")),
     responses((status = 204, description = "Revoked: refused from the next request on"))
 )]
-pub async fn revoke(
+pub(super) async fn revoke(
     caller: Authorized<Administering>,
     State(state): State<AppState>,
     Path(id): Path<String>,

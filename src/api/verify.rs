@@ -16,7 +16,7 @@ use crate::service::Decision;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyBody {
+pub(super) struct VerifyBody {
     /// `host/repo@sha256:…` or `host/repo:tag`.
     #[schema(example = "127.0.0.1:5000/demo/app:v1")]
     pub image: String,
@@ -27,7 +27,7 @@ pub struct VerifyBody {
 
 /// The decision (its shape in docs/API.md) and where the register holds it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct VerifyResponse {
+pub(super) struct VerifyResponse {
     #[serde(flatten)]
     pub decision: Decision,
     pub log: LogLocation,
@@ -41,7 +41,7 @@ pub struct VerifyResponse {
     request_body = VerifyBody,
     responses((status = 200, description = "The decision; a denial is `allowed: false`", body = VerifyResponse))
 )]
-pub async fn verify(
+pub(super) async fn verify(
     caller: Authorized<Verifying>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -64,7 +64,7 @@ impl RateLimiter {
 
 /// The bucket a source address counts against: an IPv4 address, or the /64 network of an IPv6 one (one
 /// host holds a whole /64, so counting its addresses one by one would give it billions of allowances).
-pub fn address_key(address: IpAddr) -> String {
+pub(super) fn address_key(address: IpAddr) -> String {
     match address {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -56,7 +56,7 @@ fn field(answer: &Value, path: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-pub async fn sign(
+pub(super) async fn sign(
     server: &str,
     image: &str,
     key: &str,
@@ -79,12 +79,12 @@ pub async fn sign(
 }
 
 /// What `notarium attest` sends besides the image and key.
-pub struct Predicate<'a> {
+pub(super) struct Predicate<'a> {
     pub predicate_type: &'a str,
     pub file: &'a Path,
 }
 
-pub async fn attest(
+pub(super) async fn attest(
     server: &str,
     image: &str,
     key: &str,
@@ -106,7 +106,7 @@ pub async fn attest(
     Ok(())
 }
 
-pub async fn list_keys(server: &str, output: Output) -> Result<(), CliError> {
+pub(super) async fn list_keys(server: &str, output: Output) -> Result<(), CliError> {
     let (_, answer) = call(reqwest::Client::new().get(url(server, "/v1/keys")), server).await?;
     output.print(&answer, || {
         let keys = answer["keys"].as_array().into_iter().flatten();
@@ -119,7 +119,7 @@ pub async fn list_keys(server: &str, output: Output) -> Result<(), CliError> {
     Ok(())
 }
 
-pub async fn public_key(server: &str, id: &str, output: Output) -> Result<(), CliError> {
+pub(super) async fn public_key(server: &str, id: &str, output: Output) -> Result<(), CliError> {
     let path = format!("/v1/keys/{id}/public.pem");
     let (_, answer) = call(reqwest::Client::new().get(url(server, &path)), server).await?;
     let pem = answer.as_str().unwrap_or_default();

@@ -15,7 +15,7 @@ use crate::keys::{
     VaultSettings, VaultSigner,
 };
 
-pub fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
+pub(super) fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
     check_one_pin_per_token(config)?;
     let mut ring = KeyRing::default();
     for key in &config.keys {
@@ -35,7 +35,7 @@ pub fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
 /// The configured keys for checking signatures only: a file key becomes the public key derived from its
 /// PEM (the private key is dropped at once); a PKCS#11 or Vault key still asks its backend for its
 /// public keys (connecting on first use), but every signing request is refused.
-pub async fn load_public_keys(config: &Config) -> Result<KeyRing, CliError> {
+pub(super) async fn load_public_keys(config: &Config) -> Result<KeyRing, CliError> {
     check_one_pin_per_token(config)?;
     let mut ring = KeyRing::default();
     for key in &config.keys {

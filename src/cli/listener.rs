@@ -27,7 +27,7 @@ use tower::ServiceExt as _;
 
 /// `[server] header_timeout_secs`, `idle_timeout_secs` and `max_connections`.
 #[derive(Debug, Clone, Copy)]
-pub struct ConnectionLimits {
+pub(super) struct ConnectionLimits {
     /// A request head must be complete this long after the server starts waiting for it, which also bounds
     /// how long a kept-alive connection waits for its next request.
     pub header_timeout: Duration,
@@ -41,7 +41,7 @@ pub struct ConnectionLimits {
 
 /// Serves `app` on the connections `listener` accepts until `shutdown` completes, then stops accepting and
 /// returns once every open connection has finished its requests (the caller bounds that wait).
-pub async fn serve<L>(mut listener: L, app: Router, limits: ConnectionLimits, shutdown: impl Future<Output = ()>)
+pub(super) async fn serve<L>(mut listener: L, app: Router, limits: ConnectionLimits, shutdown: impl Future<Output = ()>)
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
 {

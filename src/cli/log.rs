@@ -15,7 +15,7 @@ use crate::register::export::ExportFormat;
 use crate::register::verify::{TrustedCheckpoint, Verified, verify_export};
 
 /// What to export.
-pub struct PeriodArgs {
+pub(super) struct PeriodArgs {
     pub from: Option<String>,
     pub to: Option<String>,
     pub format: ExportFormat,
@@ -35,7 +35,7 @@ fn checkpoint_size(path: &Path) -> Result<u64, CliError> {
         .map_err(|e| CliError::Usage(format!("{} is not a checkpoint: {e}", path.display())))
 }
 
-pub async fn export(server: &str, period: &PeriodArgs, file: &Path, output: Output) -> Result<(), CliError> {
+pub(super) async fn export(server: &str, period: &PeriodArgs, file: &Path, output: Output) -> Result<(), CliError> {
     let mut query = vec![("format", period.format.name().to_owned())];
     query.extend(period.from.clone().map(|v| ("from", v)));
     query.extend(period.to.clone().map(|v| ("to", v)));
@@ -67,11 +67,8 @@ pub async fn export(server: &str, period: &PeriodArgs, file: &Path, output: Outp
     file.flush().map_err(cannot_write)?;
     progress.finish_and_clear();
     let entries = lines.saturating_sub(1);
-    if count.is_some_and(|c| c != entries) {
-        return Err(CliError::Unavailable(format!(
-            "the server promised {} entries and sent {entries}",
-            count.unwrap()
-        )));
+    if let Some(promised) = count.filter(|&c| c != entries) {
+        return Err(CliError::Unavailable(format!("the server promised {promised} entries and sent {entries}")));
     }
     let summary = serde_json::json!({"entries": entries, "file": path, "format": period.format.name()});
     output.print(&summary, || format!("exported {entries} entries to {}", path.display()));
@@ -87,7 +84,7 @@ fn progress_bar(count: Option<u64>) -> ProgressBar {
     bar
 }
 
-pub fn verify(file: &Path, log_key: &Path, since: Option<&Path>, output: Output) -> Result<(), CliError> {
+pub(super) fn verify(file: &Path, log_key: &Path, since: Option<&Path>, output: Output) -> Result<(), CliError> {
     let key = PublicKey::from_pem(&read(log_key)?)
         .ok()
         .and_then(|k| k.ed25519_bytes())
@@ -151,7 +148,7 @@ fn proof_text(v: &Verified) -> String {
 const DATE_FORMS: &str = "RFC 3339 (2026-11-01T00:00:00Z) or a date YYYY-MM-DD (midnight UTC)";
 
 /// Parses `--from` / `--to`: RFC 3339, or a plain date meaning midnight UTC; returns RFC 3339 for the server.
-pub fn parse_instant(value: &str) -> Result<String, String> {
+pub(super) fn parse_instant(value: &str) -> Result<String, String> {
     use time::format_description::well_known::Rfc3339;
     let date_only = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]").map_err(|e| e.to_string())?;
     let instant = time::OffsetDateTime::parse(value, &Rfc3339)
@@ -163,7 +160,7 @@ pub fn parse_instant(value: &str) -> Result<String, String> {
 /// `log export -o FILE` meant the file before `-o` became `--output` everywhere. For one release, an `-o`
 /// of `log export` whose value is not an output format is read as `--file`, with a deprecation line on
 /// stderr. Rewriting the arguments keeps clap's definitions clean: no hidden flag, no custom value parser.
-pub fn legacy_export_file_flag(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+pub(super) fn legacy_export_file_flag(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let position = |from: usize, word: &str| args.iter().skip(from).position(|a| a == word).map(|p| p + from);
     let Some(export) = position(0, "log").and_then(|log| position(log + 1, "export")) else { return args };
     let is_format = |v: &str| super::Output::from_str(v, false).is_ok();

@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::config::Config;
 
 /// Logs a warning for each secret file the configuration names that is readable by group or others.
-pub fn warn_about_readable_secret_files(config: &Config) {
+pub(super) fn warn_about_readable_secret_files(config: &Config) {
     for (what, path) in config.secret_files() {
         if let Some(mode) = loose_mode(&path) {
             tracing::warn!(

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::oci::{DistributionRegistry, EgressRules, RegistryLimits};
 use crate::service::{Layouts, RegisterSettings, Service, check_policy_keys};
 
-pub async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
+pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
     init_tracing();
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = Config::load(config_path.as_deref(), &env).map_err(|e| CliError::Usage(e.to_string()))?;

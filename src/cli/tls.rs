@@ -22,20 +22,20 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const RELOAD_CHECK: Duration = Duration::from_secs(5);
 
 /// Accepted, handshaken connections, for the listener (`listener.rs`).
-pub struct TlsListener {
+pub(super) struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
 }
 
 /// The PEM certificate chain and private key files.
 #[derive(Clone)]
-pub struct CertificateFiles {
+pub(super) struct CertificateFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
 impl TlsListener {
-    pub fn start(tcp: TcpListener, files: CertificateFiles) -> Result<Self, CliError> {
+    pub(super) fn start(tcp: TcpListener, files: CertificateFiles) -> Result<Self, CliError> {
         let local = tcp.local_addr().map_err(|e| CliError::Unavailable(e.to_string()))?;
         let config = Arc::new(RwLock::new(load(&files).map_err(CliError::Usage)?));
         let (sender, ready) = mpsc::channel(64);

@@ -15,7 +15,7 @@ use crate::store::{Append, RegisterStore, Store, TokenRecord};
 use std::sync::Arc;
 
 #[derive(Subcommand)]
-pub enum TokenCommand {
+pub(super) enum TokenCommand {
     /// Make a token and print it (once).
     Create {
         #[arg(long, value_enum)]
@@ -41,7 +41,7 @@ pub enum TokenCommand {
     Revoke { id: String },
 }
 
-pub async fn run(command: TokenCommand, config: Option<PathBuf>, output: Output) -> Result<(), CliError> {
+pub(super) async fn run(command: TokenCommand, config: Option<PathBuf>, output: Output) -> Result<(), CliError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = Config::load(config.as_deref(), &env).map_err(|e| CliError::Usage(e.to_string()))?;
     let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;

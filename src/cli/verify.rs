@@ -27,13 +27,18 @@ use crate::service::{
 
 /// How this command reaches registries: plain HTTP to `insecure`, the `[registries]` section of `config`,
 /// and the credentials of `--registry-username` for the image's registry.
-pub struct RegistryAccess {
+pub(super) struct RegistryAccess {
     pub insecure: Vec<String>,
     pub config: Option<PathBuf>,
     pub username: Option<String>,
 }
 
-pub async fn verify(image: &str, public_key: &Path, access: &RegistryAccess, output: Output) -> Result<(), CliError> {
+pub(super) async fn verify(
+    image: &str,
+    public_key: &Path,
+    access: &RegistryAccess,
+    output: Output,
+) -> Result<(), CliError> {
     let pem = std::fs::read_to_string(public_key)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", public_key.display())))?;
     let key = PublicKey::from_pem(&pem).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -87,7 +92,7 @@ const INSECURE_ENV: &str = "NOTARIUM_INSECURE_REGISTRIES";
 
 /// The registries this command reaches over plain HTTP, in canonical form: every `--insecure-registry`
 /// and every host of `NOTARIUM_INSECURE_REGISTRIES`.
-pub fn insecure_registries(flags: &[String]) -> Result<Vec<String>, CliError> {
+pub(super) fn insecure_registries(flags: &[String]) -> Result<Vec<String>, CliError> {
     let from_env = std::env::var(INSECURE_ENV).unwrap_or_default();
     let named = flags.iter().map(|host| ("--insecure-registry", host.as_str()));
     named
@@ -170,7 +175,7 @@ fn unavailable(e: OciError) -> CliError {
 
 /// `notarium verify IMAGE --policy FILE`: the policy engine of `POST /v1/verify`, with no server or
 /// database; exit code 1 when the policy denies.
-pub async fn verify_policy(
+pub(super) async fn verify_policy(
     image: &str,
     policy_file: &Path,
     access: &RegistryAccess,
@@ -193,7 +198,7 @@ pub async fn verify_policy(
     };
     let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
     let (signatures, referrers) = (TagLayout::new(registry.clone()), ReferrerLayout::new(registry));
-    let limits = config.map(|c| c.policies.evidence.clone()).unwrap_or_default();
+    let limits = config.map(|c| c.policies.evidence).unwrap_or_default();
     let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers, limits: &limits };
     check_policy_keys(&keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     let decision = verify_image(&sources, image, Arc::new(policies)).await.map_err(|e| match e {
@@ -261,7 +266,7 @@ fn print_decision(d: &Decision, output: Output) {
 }
 
 /// `notarium policy check DIR`: every policy file loads and compiles; prints what governs which images.
-pub fn check_policies(dir: &Path, output: Output) -> Result<(), CliError> {
+pub(super) fn check_policies(dir: &Path, output: Output) -> Result<(), CliError> {
     let set = PolicySet::load_dir(dir).map_err(|e| CliError::Refused(e.to_string()))?;
     let mode = |p: &crate::policy::Policy| if p.mode == crate::policy::Mode::Warn { "warn" } else { "enforce" };
     let policies: Vec<_> = set

@@ -95,7 +95,7 @@ mod tests {
             .unwrap();
         let payload = read("skopeo-1.18/simplesigning-payload.json");
         key.verify(&payload, &sig).unwrap();
-        let mut changed = payload.clone();
+        let mut changed = payload;
         changed[10] ^= 1;
         assert!(key.verify(&changed, &sig).is_err());
     }

@@ -63,7 +63,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pin");
         std::fs::write(&path, "1234\n").unwrap();
-        assert_eq!(SecretRef::File(path.clone()).read().unwrap().as_str(), "1234");
+        assert_eq!(SecretRef::File(path).read().unwrap().as_str(), "1234");
         let missing = SecretRef::Env("NOTARIUM_TEST_SURELY_UNSET".into()).read().unwrap_err();
         assert!(missing.contains("NOTARIUM_TEST_SURELY_UNSET"));
     }

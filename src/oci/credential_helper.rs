@@ -24,7 +24,7 @@ const IDENTITY_TOKEN_USER: &str = "<token>";
 
 /// The credentials helper `name` holds for `server_url`: `None` when it has none (it exits non-zero, as
 /// helpers do for "credentials not found"); an error names the helper, never what it printed.
-pub fn get(name: &str, server_url: &str) -> Result<Option<RegistryCredentials>, String> {
+pub(super) fn get(name: &str, server_url: &str) -> Result<Option<RegistryCredentials>, String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
         return Err(format!("credential helper name {name:?} is not a plain name"));
     }

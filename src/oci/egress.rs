@@ -328,14 +328,14 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 }
 
 /// The two clients: one for listed hosts, one for the public rest.
-pub struct EgressClients {
+pub(super) struct EgressClients {
     pub rules: Arc<EgressRules>,
     listed: reqwest::Client,
     public: reqwest::Client,
 }
 
 impl EgressClients {
-    pub fn new(rules: EgressRules) -> Self {
+    pub(super) fn new(rules: EgressRules) -> Self {
         let rules = Arc::new(rules);
         let listed = client(&rules, ListedNames(rules.clone()));
         let public = client(&rules, PublicAddresses);
@@ -343,12 +343,12 @@ impl EgressClients {
     }
 
     /// The client for `host` (canonical), or why it is not contacted.
-    pub fn for_host(&self, host: &str) -> Result<&reqwest::Client, Refusal> {
+    pub(super) fn for_host(&self, host: &str) -> Result<&reqwest::Client, Refusal> {
         Ok(self.client(self.rules.decide(host)?))
     }
 
     /// The client for the token realm `realm`, or why it is not contacted.
-    pub fn for_realm(&self, realm: &Url) -> Result<&reqwest::Client, Refusal> {
+    pub(super) fn for_realm(&self, realm: &Url) -> Result<&reqwest::Client, Refusal> {
         Ok(self.client(self.rules.decide_realm(realm)?))
     }
 

@@ -42,17 +42,17 @@ pub(super) struct FakeRegistry {
 }
 
 impl FakeRegistry {
-    pub fn stored(&self, reference: &str) -> Option<Vec<u8>> {
+    pub(super) fn stored(&self, reference: &str) -> Option<Vec<u8>> {
         self.manifests.lock().unwrap().get(reference).cloned()
     }
 
     /// Stores `bytes` as the manifest `reference` without any check, as a hostile registry serves it.
-    pub fn serve_manifest(&self, reference: &str, bytes: Vec<u8>) {
+    pub(super) fn serve_manifest(&self, reference: &str, bytes: Vec<u8>) {
         self.manifests.lock().unwrap().insert(reference.to_owned(), bytes);
     }
 
     /// Stores `bytes` as a blob; returns its digest.
-    pub fn serve_blob(&self, bytes: &[u8]) -> Digest {
+    pub(super) fn serve_blob(&self, bytes: &[u8]) -> Digest {
         let digest = Digest::of(bytes);
         self.blobs.lock().unwrap().insert(digest.to_string(), bytes.to_vec());
         digest
@@ -133,7 +133,7 @@ pub(super) struct HostileServer {
 }
 
 impl HostileServer {
-    pub async fn start(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
+    pub(super) async fn start(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let asked = Arc::new(Mutex::new(Vec::new()));
@@ -153,7 +153,7 @@ impl HostileServer {
     }
 
     /// How many requests asked for a path containing `part`.
-    pub fn asked_for(&self, part: &str) -> usize {
+    pub(super) fn asked_for(&self, part: &str) -> usize {
         self.asked.lock().unwrap().iter().filter(|path| path.contains(part)).count()
     }
 }

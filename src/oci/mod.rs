@@ -50,7 +50,7 @@ impl<T> Gathered<T> {
     }
 
     /// Adds `other`'s items and skips after this one's.
-    pub fn extend(&mut self, other: Gathered<T>) {
+    pub fn extend(&mut self, other: Self) {
         self.items.extend(other.items);
         self.skipped.extend(other.skipped);
     }

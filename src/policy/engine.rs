@@ -573,7 +573,7 @@ mod tests {
         let p = policy("    threshold: 2\n");
         let one_signature = signatures(vec![a.simple("r.example/team-b/app", &d)]);
         let same_key_twice = [authority("a", &[&a]), authority("b", &[&a])];
-        let verdict = judge(&p, &same_key_twice, &here, one_signature.clone());
+        let verdict = judge(&p, &same_key_twice, &here, one_signature);
         assert!(!verdict.allowed);
         assert!(verdict.reasons.join(" ").contains("already counted for another authority"), "{:?}", verdict.reasons);
         // The same key signing twice is still one key.

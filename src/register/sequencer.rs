@@ -13,20 +13,20 @@ pub const MAX_BATCH: usize = 256;
 
 type Reply = oneshot::Sender<Result<(Appended, u64), StoreError>>;
 
-pub struct Sequencer {
+pub(super) struct Sequencer {
     queue: mpsc::Sender<(Append, Reply)>,
 }
 
 impl Sequencer {
     /// Starts the sequencing task on the current Tokio runtime; it ends when the sequencer is dropped.
-    pub fn start(store: Arc<dyn RegisterStore>) -> Self {
+    pub(super) fn start(store: Arc<dyn RegisterStore>) -> Self {
         let (queue, jobs) = mpsc::channel(MAX_BATCH * 16);
         tokio::spawn(run(store, jobs));
         Self { queue }
     }
 
     /// Appends one entry with the batch it joins; returns where it landed and the tree size after the batch.
-    pub async fn append(&self, append: Append) -> Result<(Appended, u64), StoreError> {
+    pub(super) async fn append(&self, append: Append) -> Result<(Appended, u64), StoreError> {
         let stopped = || StoreError::Unavailable("the register's sequencer has stopped".into());
         let (reply, answer) = oneshot::channel();
         self.queue.send((append, reply)).await.map_err(|_| stopped())?;

@@ -25,7 +25,7 @@ pub struct Placed {
 }
 
 /// Told of every entry this process appended (its index and bytes), once it is durable.
-pub type Observer = Box<dyn Fn(u64, &[u8]) + Send + Sync>;
+pub(super) type Observer = Box<dyn Fn(u64, &[u8]) + Send + Sync>;
 
 pub struct Register {
     store: Arc<dyn RegisterStore>,

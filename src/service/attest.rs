@@ -41,7 +41,7 @@ pub struct AttestOutcome {
     pub created: bool,
     pub log: Option<LogPosition>,
     /// For a recursive attest of an index: the outcome for each platform manifest.
-    pub platforms: Vec<AttestOutcome>,
+    pub platforms: Vec<Self>,
 }
 
 impl Service {

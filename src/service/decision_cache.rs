@@ -74,7 +74,7 @@ pub(crate) struct DecisionCache {
 }
 
 impl DecisionCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub(super) fn new(ttl: Duration) -> Self {
         Self::with_capacity(ttl, CAPACITY)
     }
 
@@ -83,7 +83,7 @@ impl DecisionCache {
         Self { ttl: Mutex::new(ttl), capacity, entries, in_flight, local }
     }
 
-    pub fn set_ttl(&self, ttl: Duration) {
+    pub(super) fn set_ttl(&self, ttl: Duration) {
         *self.ttl.lock().expect("cache lock is never poisoned") = ttl;
     }
 
@@ -93,7 +93,7 @@ impl DecisionCache {
 
     /// The kept allowance for `key`, marked `cached`; else `decide` runs once for every concurrent caller
     /// with this key, and an allowance it returns is kept.
-    pub async fn get_or_decide<E, F, Fut>(&self, key: &DecisionKey, decide: F) -> Result<Decision, E>
+    pub(super) async fn get_or_decide<E, F, Fut>(&self, key: &DecisionKey, decide: F) -> Result<Decision, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Decision, E>>,
@@ -130,7 +130,7 @@ impl DecisionCache {
         self.entries.lock().expect("cache lock is never poisoned").generation
     }
 
-    pub fn get(&self, key: &DecisionKey) -> Option<Decision> {
+    pub(super) fn get(&self, key: &DecisionKey) -> Option<Decision> {
         let ttl = self.ttl();
         let mut entries = self.entries.lock().expect("cache lock is never poisoned");
         let entries = &mut *entries;
@@ -164,7 +164,7 @@ impl DecisionCache {
     }
 
     /// Drops what `what` makes stale, and keeps decisions already under way from being stored.
-    pub fn forget(&self, what: &Forget) {
+    pub(super) fn forget(&self, what: &Forget) {
         let mut entries = self.entries.lock().expect("cache lock is never poisoned");
         let entries = &mut *entries;
         entries.generation += 1;
@@ -179,7 +179,7 @@ impl DecisionCache {
     }
 
     /// An entry this process appended: acted on now, and skipped when the follower reads it back.
-    pub fn observe_local(&self, index: u64, entry: &[u8]) {
+    pub(super) fn observe_local(&self, index: u64, entry: &[u8]) {
         self.local.lock().expect("cache lock is never poisoned").insert(index);
         if let Some(stale) = stale_after(entry) {
             self.forget(&stale);
@@ -187,7 +187,7 @@ impl DecisionCache {
     }
 
     /// An entry read back from the register: acted on unless this process appended it.
-    pub fn observe_remote(&self, index: u64, entry: &[u8]) {
+    pub(super) fn observe_remote(&self, index: u64, entry: &[u8]) {
         if self.local.lock().expect("cache lock is never poisoned").contains(&index) {
             return;
         }
@@ -197,7 +197,7 @@ impl DecisionCache {
     }
 
     /// The follower has read every entry below `size`.
-    pub fn followed_to(&self, size: u64) {
+    pub(super) fn followed_to(&self, size: u64) {
         let mut local = self.local.lock().expect("cache lock is never poisoned");
         *local = local.split_off(&size);
     }

@@ -47,12 +47,12 @@ pub(super) struct SigningKey {
 
 impl SigningKey {
     /// `message` signed by this key, reporting to the metrics.
-    pub async fn sign(&self, message: &[u8]) -> Result<Signature, ServiceError> {
+    pub(super) async fn sign(&self, message: &[u8]) -> Result<Signature, ServiceError> {
         Ok(timed_sign(&self.id, self.signer.as_ref(), self.version, message).await?)
     }
 
     /// `statement` in a DSSE envelope signed over its PAE; the signature is returned too.
-    pub async fn sign_envelope(&self, statement: &Statement) -> Result<(Envelope, Signature), ServiceError> {
+    pub(super) async fn sign_envelope(&self, statement: &Statement) -> Result<(Envelope, Signature), ServiceError> {
         let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
         let signature = self.sign(&envelope.pae()).await?;
         envelope.add_signature(signature.bytes.clone());
@@ -60,7 +60,7 @@ impl SigningKey {
     }
 
     /// The same key pinned to `version` (a second signature made with the version of the first).
-    pub fn at_version(&self, version: u32) -> Self {
+    pub(super) fn at_version(&self, version: u32) -> Self {
         Self { version: Some(version), ..self.clone() }
     }
 }
@@ -91,7 +91,13 @@ pub(super) struct Origin<'a> {
 
 impl<T> Prepared<T> {
     /// The row for `claim` about `digest` in `image`'s repository, signed as prepared.
-    pub fn record(&self, origin: Origin<'_>, image: &ImageReference, digest: &Digest, claim: Claim) -> NewSignature {
+    pub(super) fn record(
+        &self,
+        origin: Origin<'_>,
+        image: &ImageReference,
+        digest: &Digest,
+        claim: Claim,
+    ) -> NewSignature {
         NewSignature {
             kind: claim.kind,
             actor: origin.actor.to_owned(),
@@ -195,7 +201,7 @@ pub(super) struct WriteFailed {
 
 impl WriteFailed {
     /// A failure after the first part of the write landed.
-    pub fn partial(error: impl Into<ServiceError>) -> Self {
+    pub(super) fn partial(error: impl Into<ServiceError>) -> Self {
         Self { error: error.into(), partial: true }
     }
 }

@@ -41,7 +41,7 @@ pub struct SignOutcome {
     /// Where the sign entry sits in the register (`None` when nothing new was written).
     pub log: Option<LogPosition>,
     /// For a recursive sign of an index: the outcome for each platform manifest.
-    pub platforms: Vec<SignOutcome>,
+    pub platforms: Vec<Self>,
 }
 
 impl Service {
