@@ -9,6 +9,8 @@
 #    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python, and schemathesis 4.32.5
 #    (the API fuzzer) under .tools/schemathesis, and kubernetes-validate 1.37.0 (the Kubernetes JSON schemas up
 #    to 1.37, offline) under .tools/kubernetes-validate;
+#  - from npm: @kubernetes-models/cert-manager and @kubernetes-models/prometheus-operator 6.0.0 (the CRD schemas
+#    of Certificate, Issuer and ServiceMonitor, which Kubernetes' schemas lack) under .tools/crd-models;
 #  - from trixie, unpacked under .tools/ without touching the system's dpkg database:
 #    skopeo 1.18 (bookworm's 1.9.3 has sigstore disabled) and cosign 2.5, plus the trixie
 #    libraries skopeo needs, run through trixie's own dynamic loader (see .tools/bin/skopeo).
@@ -67,6 +69,18 @@ if ! "$TOOLS/bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$KUBERNE
 PYTHONPATH="$TOOLS/kubernetes-validate\${PYTHONPATH:+:\$PYTHONPATH}" exec python3 -m kubernetes_validate "\$@"
 SH
   chmod +x "$TOOLS/bin/kubernetes-validate"
+fi
+
+# Custom resources have no schema in kubernetes-validate: their CRDs' schemas come from npm, run by
+# tests/tools/validate_crds.mjs (node; Debian's nodejs and npm where none is installed).
+CRD_MODELS="@kubernetes-models/cert-manager@6.0.0 @kubernetes-models/prometheus-operator@6.0.0"
+command -v npm >/dev/null || bash scripts/install-apt.sh nodejs npm
+if [ "$(cat "$TOOLS/crd-models/installed" 2>/dev/null)" != "$CRD_MODELS" ]; then
+  rm -rf "$TOOLS/crd-models"
+  mkdir -p "$TOOLS/crd-models"
+  # shellcheck disable=SC2086 # one word per package
+  npm install --prefix "$TOOLS/crd-models" --save-exact --no-audit --no-fund --silent $CRD_MODELS
+  echo "$CRD_MODELS" > "$TOOLS/crd-models/installed"
 fi
 
 # skopeo 1.18 and cosign 2.5 from trixie (shared with scripts/install-walkthrough-tools.sh).

@@ -4,7 +4,8 @@
 //! notarium's namespace and fail closed on notarium's real admission routes (read from the OpenAPI document,
 //! so a renamed route fails here), probes on the real health routes, a non-root read-only container, and
 //! the replica count and storage of each overlay. The CRD kinds (ServiceMonitor, Certificate, Issuer) have no
-//! schema in that package: they are checked by the assertions below.
+//! schema in that package: they are validated against their CRDs' schemas from npm (@kubernetes-models) and
+//! checked by the assertions below.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ const DEFAULT_TLS: &str = "tls-cert-manager";
 const TLS_COMPONENTS: [&str; 2] = ["tls-cert-manager", "tls-secret"];
 /// The oldest Kubernetes release still maintained upstream and the newest the schema package knows.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.33.0", "1.37.0"];
-/// Kinds of custom resources: not in Kubernetes' schemas, checked by explicit assertions.
+/// Kinds of custom resources: not in Kubernetes' schemas; validated against their CRDs' schemas instead.
 const CRD_KINDS: [&str; 3] = ["ServiceMonitor", "Certificate", "Issuer"];
 /// The API server gives up on a webhook after 30 seconds whatever it is told.
 const API_SERVER_WEBHOOK_CAP_SECS: u64 = 30;
@@ -151,7 +152,28 @@ fn render_and_validate(overlay: &'static str, tls: &'static str) -> Rendered {
         .filter(|k| CRD_KINDS.contains(&k.as_str()))
         .collect();
     assert_eq!(unchecked, present, "{rendered}: only the CRD kinds may go without a schema");
+    let custom: Vec<&Value> =
+        rendered.objects.iter().filter(|o| CRD_KINDS.contains(&o["kind"].as_str().unwrap())).collect();
+    let report = validate_custom_resources(dir.path(), &custom).unwrap_or_else(|report| panic!("{rendered}: {report}"));
+    assert_eq!(report.lines().filter(|l| l.starts_with("VALID ")).count(), custom.len(), "{rendered}: {report}");
     rendered
+}
+
+/// Validates custom resources against their CRDs' schemas (tests/tools/validate_crds.mjs, the npm packages
+/// @kubernetes-models/cert-manager and prometheus-operator): its report, as `Ok` when every object is valid.
+fn validate_custom_resources(dir: &Path, objects: &[&Value]) -> Result<String, String> {
+    let file = dir.join("custom-resources.json");
+    std::fs::write(&file, serde_json::to_vec(objects).unwrap()).unwrap();
+    let modules = Path::new(ROOT).join(".tools/crd-models/node_modules");
+    assert!(modules.exists(), "{} is missing: run scripts/install-test-deps.sh", modules.display());
+    let output = Command::new("node")
+        .arg(Path::new(ROOT).join("tests/tools/validate_crds.mjs"))
+        .arg(&modules)
+        .arg(&file)
+        .output()
+        .expect("node");
+    let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if output.status.success() { Ok(report) } else { Err(report) }
 }
 
 /// Runs kubernetes-validate (strict) on `file` for every version; answers the kinds it found no schema for.
@@ -247,6 +269,21 @@ fn the_schema_check_refuses_an_unknown_field() {
     let output = Command::new(tool("kubernetes-validate")).args(["--strict", "--quiet"]).arg(&file).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("'replica' was unexpected"));
+}
+
+#[test]
+fn the_custom_resource_check_refuses_a_value_outside_the_crd_schema() {
+    // Guards the CRD check: an algorithm cert-manager does not know must fail it.
+    let dir = tempfile::tempdir().unwrap();
+    let rendered = every_rendering().iter().find(|r| r.tls == "tls-cert-manager").unwrap();
+    let mut certificate = rendered.one("Certificate").clone();
+    certificate["spec"]["privateKey"]["algorithm"] = json!("DSA");
+    let report = validate_custom_resources(dir.path(), &[&certificate]).unwrap_err();
+    assert!(report.contains("INVALID cert-manager.io/v1 Certificate") && report.contains("algorithm"), "{report}");
+    let mut monitor = rendered.one("ServiceMonitor").clone();
+    monitor["spec"]["endpoints"][0]["scheme"] = json!("gopher");
+    let report = validate_custom_resources(dir.path(), &[&monitor]).unwrap_err();
+    assert!(report.contains("INVALID monitoring.coreos.com/v1 ServiceMonitor"), "{report}");
 }
 
 #[test]
