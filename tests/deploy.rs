@@ -3,7 +3,8 @@
 //! field), and the rendered objects keep what a cluster depends on: webhooks that exempt kube-system and
 //! notarium's namespace and fail closed on notarium's real admission routes (read from the OpenAPI document,
 //! so a renamed route fails here), probes on the real health routes, a non-root read-only container, and
-//! the replica count and storage of each overlay. The CRD kinds (ServiceMonitor, Certificate, Issuer) have no
+//! the replica count and storage of each overlay. The shipped notarium.toml also serves, as the pod would run
+//! it: on a non-loopback address with TLS, authentication from the start and its keys in Vault (OpenBao). The CRD kinds (ServiceMonitor, Certificate, Issuer) have no
 //! schema in that package: they are validated against their CRDs' schemas from npm (@kubernetes-models) and
 //! checked by the assertions below.
 
@@ -15,7 +16,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::support::{ROOT, tool};
+use crate::support::{Notarium, OpenBao, ROOT, tool};
 
 const OVERLAYS: [&str; 2] = ["single-sqlite", "replicas-postgres"];
 /// The component an overlay names, and the other one a user switches to by editing that line.
@@ -559,4 +560,104 @@ fn network_policy_monitor_and_disruption_budget_select_notariums_pods() {
         let server_name = format!("{}.{}.svc", service["metadata"]["name"].as_str().unwrap(), rendered.namespace());
         assert_eq!(endpoint["tlsConfig"]["serverName"], json!(server_name));
     }
+}
+
+/// The files of a mounted ConfigMap as the kubelet lays them out: each name a symlink into `..data`, itself a
+/// symlink to a timestamped folder.
+fn mount_config_map(config_map: &Value, dir: &Path) {
+    let version = dir.join("..2026_01_01_00_00_00.000000001");
+    std::fs::create_dir_all(&version).unwrap();
+    std::os::unix::fs::symlink(version.file_name().unwrap(), dir.join("..data")).unwrap();
+    for (name, text) in config_map["data"].as_object().unwrap() {
+        std::fs::write(version.join(name), text.as_str().unwrap()).unwrap();
+        std::os::unix::fs::symlink(Path::new("..data").join(name), dir.join(name)).unwrap();
+    }
+}
+
+/// A self-signed serving certificate, as cert-manager's self-signed Issuer makes one (tls.crt is ca.crt).
+fn serving_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let subject_names = "subjectAltName=DNS:notarium.notarium.svc,IP:127.0.0.1";
+    let leaf = ["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"];
+    let files = ["-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()];
+    let new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let output = Command::new("openssl")
+        .args(["req", "-x509", "-days", "2", "-subj", "/CN=notarium.notarium.svc", "-addext", subject_names])
+        .args(new_key.iter().chain(&leaf).chain(&files))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    (cert, key)
+}
+
+#[test]
+fn the_shipped_configuration_serves_tls_with_authentication_and_vault_keys_on_a_cluster_address() {
+    let rendered = every_rendering().iter().find(|r| r.overlay == "single-sqlite").unwrap();
+    let bao = OpenBao::start();
+    bao.ok(&["write", "-f", "transit/keys/notarium-release", "type=ecdsa-p256"]);
+    bao.ok(&["write", "-f", "transit/keys/notarium-register", "type=ed25519"]);
+
+    // The pod's mounts, under a temporary folder: the ConfigMaps as the kubelet writes them, the TLS Secret.
+    let mounts = tempfile::tempdir().unwrap();
+    let at = |path: &str| mounts.path().join(path.trim_start_matches('/'));
+    mount_config_map(rendered.config_map("notarium-policies"), &at("/etc/notarium/policies"));
+    let (cert, _) = serving_certificate(&at("/etc/notarium/tls"));
+    let text = rendered.config_map("notarium-config")["data"]["notarium.toml"].as_str().unwrap();
+    let vault = "https://vault.example:8200";
+    assert!(text.contains(vault));
+    let text = text
+        .replace("\"/etc/notarium/", &format!("\"{}/", at("/etc/notarium").display()))
+        .replace("\"/var/lib/notarium", &format!("\"{}", at("/var/lib/notarium").display()))
+        .replace(vault, &bao.address);
+    let policies = at("/etc/notarium/policies");
+    // The listen port 0 instead of 8443 (free ports only in tests); the address stays a non-loopback one.
+    let env = [
+        ("NOTARIUM_LISTEN", "0.0.0.0:0"),
+        ("NOTARIUM_POLICIES_DIR", policies.to_str().unwrap()),
+        ("VAULT_TOKEN", bao.root_token.as_str()),
+    ];
+    let server = Notarium::start_with_config(&text, &[], &env);
+    assert!(server.url.starts_with("https://0.0.0.0:"), "{}", server.url);
+    let url = server.url.replace("0.0.0.0", "127.0.0.1");
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let trusted = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let client = reqwest::blocking::Client::builder().tls_certs_only([trusted]).build().unwrap();
+    let get = |path: &str| client.get(format!("{url}{path}")).send().unwrap().status().as_u16();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(get(path), 200, "{path}: {}", server.log());
+    }
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "6c1f0c2e-0000-4000-8000-000000000001",
+            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+            "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+            "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "kubernetes-admin"},
+            "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
+            "dryRun": false
+        }
+    });
+    let admission = path_of("admission");
+    let post = |token: Option<&str>| {
+        let request = client.post(format!("{url}{admission}")).json(&review);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        request.send().unwrap()
+    };
+    assert_eq!(post(None).status().as_u16(), 401, "authentication is required from the first start");
+    let (verifier, _) = server.create_token(&["--role", "verifier"]);
+    let answer: Value = post(Some(&verifier)).json().unwrap();
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    let log = server.log();
+    assert!(!log.contains("THE API IS OPEN") && !log.contains("EXAMPLE KEYS"), "{log}");
+    // The policies were read through the kubelet's symlinks.
+    let loaded = log.lines().find(|l| l.contains("trust policies loaded")).unwrap_or_else(|| panic!("{log}"));
+    assert!(!loaded.ends_with("policies=0"), "{loaded}");
 }
