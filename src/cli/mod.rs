@@ -97,6 +97,9 @@ enum Command {
         /// Annotation KEY=VALUE for the payload's optional section (repeatable).
         #[arg(long = "annotation", short = 'a')]
         annotations: Vec<String>,
+        /// For an image index (multi-platform): sign the index and every platform manifest it lists.
+        #[arg(long, short = 'r')]
+        recursive: bool,
         /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
@@ -114,6 +117,9 @@ enum Command {
         /// A JSON file holding the predicate.
         #[arg(long)]
         predicate: PathBuf,
+        /// For an image index (multi-platform): attest the index and every platform manifest it lists.
+        #[arg(long, short = 'r')]
+        recursive: bool,
         /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
@@ -238,7 +244,11 @@ impl CliError {
     /// An error answer of the server: a 5xx is trouble on its side or behind it, a 4xx a refusal.
     pub(crate) fn from_problem(status: u16, body: &str) -> Self {
         let problem: Option<serde_json::Value> = serde_json::from_str(body).ok();
-        let detail = problem.as_ref().and_then(|p| p["detail"].as_str()).map_or_else(|| body.to_owned(), str::to_owned);
+        let mut detail =
+            problem.as_ref().and_then(|p| p["detail"].as_str()).map_or_else(|| body.to_owned(), str::to_owned);
+        if problem.as_ref().and_then(|p| p["type"].as_str()).is_some_and(|t| t.ends_with("/index-needs-recursive")) {
+            detail.push_str(" (on the command line: --recursive)");
+        }
         match status {
             500.. => Self::Unavailable(detail),
             401 => Self::Refused(format!("{detail} ({})", token_hint())),
@@ -284,12 +294,12 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
     match command {
         Command::Serve { config, insecure } => serve::serve(config, insecure).await,
         Command::Token { command, config } => token::run(command, config, output).await,
-        Command::Sign { image, key, annotations, server } => {
-            client::sign(&server, &image, &key, &annotations, output).await
+        Command::Sign { image, key, annotations, recursive, server } => {
+            client::sign(&server, &image, &key, &annotations, recursive, output).await
         }
-        Command::Attest { image, key, predicate_type, predicate, server } => {
+        Command::Attest { image, key, predicate_type, predicate, recursive, server } => {
             let predicate = client::Predicate { predicate_type: &predicate_type, file: &predicate };
-            client::attest(&server, &image, &key, &predicate, output).await
+            client::attest(&server, &image, &key, &predicate, recursive, output).await
         }
         Command::Keys { command: KeysCommand::List { server } } => client::list_keys(&server, output).await,
         Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id, output).await,
