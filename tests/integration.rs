@@ -15,6 +15,7 @@ mod auditor_path;
 mod canonical_names;
 mod cli_conventions;
 mod cli_first_hour;
+mod cli_version;
 mod db;
 mod egress;
 mod hygiene;

@@ -33,13 +33,16 @@ Exit codes:
   3  unavailable: the server, a registry or a key backend could not be reached or answered with a 5xx,
      or the service could not start";
 
+/// `notarium --version`: the crate version and the commit built (see build.rs), e.g. `0.1.0 (3efbab5c1d2e)`.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("NOTARIUM_COMMIT"), ")");
+
 /// The help of every command that calls a running server.
 const CLIENT_HELP: &str = "\
 The server is --server URL (or NOTARIUM_SERVER). A server that requires authentication takes an API token
 (`notarium token create`) or a CI ID token from NOTARIUM_TOKEN, sent as `Authorization: Bearer`.";
 
 #[derive(Parser)]
-#[command(name = "notarium", version, about = "Container-image signing whose keys never leave their backend", after_help = CONVENTIONS)]
+#[command(name = "notarium", version = VERSION, about = "Container-image signing whose keys never leave their backend", after_help = CONVENTIONS)]
 struct Cli {
     /// How results are printed on stdout (every command).
     #[arg(long, short = 'o', value_enum, global = true, default_value_t)]
