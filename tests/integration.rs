@@ -17,6 +17,7 @@ mod cli_conventions;
 mod cli_first_hour;
 mod cli_version;
 mod db;
+mod deploy_systemd;
 mod egress;
 mod hygiene;
 mod keys_pkcs11;
