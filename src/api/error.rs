@@ -254,6 +254,12 @@ impl From<ServiceError> for ApiError {
                 "The image is an index: recursive is required",
                 detail,
             ),
+            ServiceError::IndexTooLarge { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "index-too-large",
+                "The image index lists more manifests than a recursive request covers",
+                detail,
+            ),
             ServiceError::Predicate(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-predicate", "The predicate is invalid", detail)
             }

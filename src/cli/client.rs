@@ -61,19 +61,22 @@ pub(super) async fn sign(
     image: &str,
     key: &str,
     annotations: &[String],
+    recursive: bool,
     output: Output,
 ) -> Result<(), CliError> {
-    let mut body = json!({"image": image, "key": key});
+    let mut body = json!({"image": image, "key": key, "recursive": recursive});
     if let Some(a) = parse_annotations(annotations)? {
         body["annotations"] = a;
     }
     let request = reqwest::Client::new().post(url(server, "/v1/sign")).json(&body);
     let (_, answer) = call(request, server).await?;
     output.print(&answer, || {
-        let verb = if answer["signature"]["created"] == Value::Bool(true) { "signed" } else { "already signed" };
-        let (image, key, version) =
-            (field(&answer, &["image"]), field(&answer, &["key"]), field(&answer, &["key_version"]));
-        format!("{verb} {image} with {key}@{version} -> {}", field(&answer, &["signature", "tag"]))
+        let line = |answer: &Value, image: &str| {
+            let verb = if answer["signature"]["created"] == Value::Bool(true) { "signed" } else { "already signed" };
+            let (key, version) = (field(answer, &["key"]), field(answer, &["key_version"]));
+            format!("{verb} {image} with {key}@{version} -> {}", field(answer, &["signature", "tag"]))
+        };
+        with_platforms(&answer, line)
     });
     Ok(())
 }
@@ -89,6 +92,7 @@ pub(super) async fn attest(
     image: &str,
     key: &str,
     predicate: &Predicate<'_>,
+    recursive: bool,
     output: Output,
 ) -> Result<(), CliError> {
     let file = predicate.file;
@@ -96,14 +100,27 @@ pub(super) async fn attest(
         std::fs::read_to_string(file).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
     let value: Value =
         serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
-    let body = json!({"image": image, "key": key, "predicate_type": predicate.predicate_type, "predicate": value});
+    let body = json!({"image": image, "key": key, "predicate_type": predicate.predicate_type, "predicate": value,
+        "recursive": recursive});
     let (_, answer) = call(reqwest::Client::new().post(url(server, "/v1/attest")).json(&body), server).await?;
     output.print(&answer, || {
-        let verb = if answer["attestation"]["created"] == Value::Bool(true) { "attested" } else { "already attested" };
-        let (image, kind) = (field(&answer, &["image"]), field(&answer, &["predicate_type"]));
-        format!("{verb} {image} ({kind}) -> {}", field(&answer, &["attestation", "tag"]))
+        let line = |answer: &Value, image: &str| {
+            let created = answer["attestation"]["created"] == Value::Bool(true);
+            let verb = if created { "attested" } else { "already attested" };
+            let kind = field(answer, &["predicate_type"]);
+            format!("{verb} {image} ({kind}) -> {}", field(answer, &["attestation", "tag"]))
+        };
+        with_platforms(&answer, line)
     });
     Ok(())
+}
+
+/// The `line` of a sign or attest answer about its image, then (recursive, on an index) one indented line per
+/// platform manifest, named by its digest.
+fn with_platforms(answer: &Value, line: impl Fn(&Value, &str) -> String) -> String {
+    let platforms = answer["platforms"].as_array().into_iter().flatten();
+    let platform_lines = platforms.map(|p| format!("  {}", line(p, &field(p, &["digest"]))));
+    std::iter::once(line(answer, &field(answer, &["image"]))).chain(platform_lines).collect::<Vec<_>>().join("\n")
 }
 
 pub(super) async fn list_keys(server: &str, output: Output) -> Result<(), CliError> {

@@ -33,13 +33,16 @@ Exit codes:
   3  unavailable: the server, a registry or a key backend could not be reached or answered with a 5xx,
      or the service could not start";
 
+/// `notarium --version`: the crate version and the commit built (see build.rs), e.g. `0.1.0 (3efbab5c1d2e)`.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("NOTARIUM_COMMIT"), ")");
+
 /// The help of every command that calls a running server.
 const CLIENT_HELP: &str = "\
 The server is --server URL (or NOTARIUM_SERVER). A server that requires authentication takes an API token
 (`notarium token create`) or a CI ID token from NOTARIUM_TOKEN, sent as `Authorization: Bearer`.";
 
 #[derive(Parser)]
-#[command(name = "notarium", version, about = "Container-image signing whose keys never leave their backend", after_help = CONVENTIONS)]
+#[command(name = "notarium", version = VERSION, about = "Container-image signing whose keys never leave their backend", after_help = CONVENTIONS)]
 struct Cli {
     /// How results are printed on stdout (every command).
     #[arg(long, short = 'o', value_enum, global = true, default_value_t)]
@@ -97,6 +100,9 @@ enum Command {
         /// Annotation KEY=VALUE for the payload's optional section (repeatable).
         #[arg(long = "annotation", short = 'a')]
         annotations: Vec<String>,
+        /// For an image index (multi-platform): sign the index and every platform manifest it lists.
+        #[arg(long, short = 'r')]
+        recursive: bool,
         /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
@@ -114,6 +120,9 @@ enum Command {
         /// A JSON file holding the predicate.
         #[arg(long)]
         predicate: PathBuf,
+        /// For an image index (multi-platform): attest the index and every platform manifest it lists.
+        #[arg(long, short = 'r')]
+        recursive: bool,
         /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
@@ -238,7 +247,11 @@ impl CliError {
     /// An error answer of the server: a 5xx is trouble on its side or behind it, a 4xx a refusal.
     pub(crate) fn from_problem(status: u16, body: &str) -> Self {
         let problem: Option<serde_json::Value> = serde_json::from_str(body).ok();
-        let detail = problem.as_ref().and_then(|p| p["detail"].as_str()).map_or_else(|| body.to_owned(), str::to_owned);
+        let mut detail =
+            problem.as_ref().and_then(|p| p["detail"].as_str()).map_or_else(|| body.to_owned(), str::to_owned);
+        if problem.as_ref().and_then(|p| p["type"].as_str()).is_some_and(|t| t.ends_with("/index-needs-recursive")) {
+            detail.push_str(" (on the command line: --recursive)");
+        }
         match status {
             500.. => Self::Unavailable(detail),
             401 => Self::Refused(format!("{detail} ({})", token_hint())),
@@ -284,12 +297,12 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
     match command {
         Command::Serve { config, insecure } => serve::serve(config, insecure).await,
         Command::Token { command, config } => token::run(command, config, output).await,
-        Command::Sign { image, key, annotations, server } => {
-            client::sign(&server, &image, &key, &annotations, output).await
+        Command::Sign { image, key, annotations, recursive, server } => {
+            client::sign(&server, &image, &key, &annotations, recursive, output).await
         }
-        Command::Attest { image, key, predicate_type, predicate, server } => {
+        Command::Attest { image, key, predicate_type, predicate, recursive, server } => {
             let predicate = client::Predicate { predicate_type: &predicate_type, file: &predicate };
-            client::attest(&server, &image, &key, &predicate, output).await
+            client::attest(&server, &image, &key, &predicate, recursive, output).await
         }
         Command::Keys { command: KeysCommand::List { server } } => client::list_keys(&server, output).await,
         Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id, output).await,

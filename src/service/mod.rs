@@ -86,6 +86,11 @@ pub enum ServiceError {
          each platform, or name one platform manifest by its digest"
     )]
     IndexNeedsRecursive { image: String, platforms: usize },
+    #[error(
+        "{image} is an image index of {platforms} manifests; a recursive sign or attest covers at most {limit}: \
+         sign its platform manifests by digest instead"
+    )]
+    IndexTooLarge { image: String, platforms: usize, limit: usize },
     #[error("invalid predicate: {0}")]
     Predicate(String),
     #[error("{what} would be {size} bytes; the limit is {limit}")]
@@ -207,6 +212,10 @@ impl Service {
         if !platforms.is_empty() && !recursive {
             return Err(ServiceError::IndexNeedsRecursive { image: image.to_string(), platforms: platforms.len() });
         }
+        if platforms.len() > MAX_PLATFORMS {
+            let (image, platforms) = (image.to_string(), platforms.len());
+            return Err(ServiceError::IndexTooLarge { image, platforms, limit: MAX_PLATFORMS });
+        }
         let top = Target {
             descriptor: Descriptor::new(&manifest.media_type, &manifest.digest, manifest.bytes.len() as u64),
             digest: manifest.digest,
@@ -214,6 +223,10 @@ impl Service {
         Ok(Targets { top, platforms })
     }
 }
+
+/// The most manifests a recursive sign or attest covers in one request: each costs a signature and registry
+/// writes, and real multi-platform indexes list a few dozen at most (platforms plus their attestation manifests).
+const MAX_PLATFORMS: usize = 64;
 
 /// Which layouts beside cosign's tag scheme a registry gets.
 #[derive(Debug, Clone, Default)]
