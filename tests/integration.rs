@@ -15,6 +15,7 @@ mod auditor_path;
 mod canonical_names;
 mod cli_conventions;
 mod cli_first_hour;
+mod container_image;
 mod db;
 mod egress;
 mod hygiene;
