@@ -289,11 +289,68 @@ fn notarium_signs_and_attests_its_own_image_and_cosign_and_verify_policy_accept_
     assert!(!ok, "cosign accepted an image notarium never signed: {said}");
 }
 
+/// The image's process as its config says (User, WorkingDir, Env, Entrypoint), on its unpacked root file
+/// system, with `args` in place of its `Cmd` when given.
+fn image_process(rootfs: &Path, config: &Value, args: Option<&[&str]>) -> Command {
+    let run = &config["config"];
+    let (uid, gid) = run["User"].as_str().unwrap().split_once(':').unwrap();
+    let strings = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let command = args.map_or_else(|| strings(&run["Cmd"]), |a| a.iter().map(|s| s.to_string()).collect());
+    let mut process = Command::new("/usr/bin/unshare");
+    process
+        .arg(format!("--root={}", rootfs.display()))
+        .arg(format!("--wd={}", run["WorkingDir"].as_str().unwrap()))
+        .args(["--setuid", uid, "--setgid", gid, "--"])
+        .args(strings(&run["Entrypoint"]))
+        .args(command)
+        .env_clear()
+        .envs(strings(&run["Env"]).iter().map(|e| e.split_once('=').unwrap()))
+        .stdin(Stdio::null());
+    process
+}
+
+/// What the operator mounts at /etc/notarium: a configuration listening on all addresses at `port` with TLS,
+/// its keys and TLS files, owned by the image's user. Returns the certificate (its own trust anchor).
+fn mount_configuration(rootfs: &Path, port: u16) -> PathBuf {
+    let etc = rootfs.join("etc/notarium");
+    std::fs::create_dir_all(&etc).unwrap();
+    for key in ["dev-ecdsa", "dev-log"] {
+        std::fs::copy(
+            Path::new(support::ROOT).join("keys.example").join(format!("{key}.pem")),
+            etc.join(format!("{key}.pem")),
+        )
+        .unwrap();
+    }
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=notarium-image-test", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(etc.join("tls.key"))
+        .arg("-out")
+        .arg(etc.join("tls.crt"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "openssl: {}", text(&made));
+    let keys = ["dev-ecdsa", "dev-log"]
+        .map(|key| format!("[[keys]]\nid = \"{key}\"\nbackend = \"file\"\npath = \"{key}.pem\"\n\n"))
+        .concat();
+    let config = format!(
+        "[server]\nlisten = \"0.0.0.0:{port}\"\ntls_cert = \"tls.crt\"\ntls_key = \"tls.key\"\n\n{keys}[log]\nkey = \"dev-log\"\n"
+    );
+    std::fs::write(etc.join("notarium.toml"), config).unwrap();
+    for entry in std::fs::read_dir(&etc).unwrap() {
+        let path = entry.unwrap().path();
+        std::os::unix::fs::chown(&path, Some(65532), Some(65532)).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
+    etc.join("tls.crt")
+}
+
 #[test]
-fn the_image_starts_as_its_non_root_user_on_its_own_root_file_system() {
+fn the_image_starts_as_its_non_root_user_with_tls_and_a_token_as_the_readme_says() {
     let uid = Command::new("id").arg("-u").output().unwrap();
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        // unshare --root and --setuid need root; a container runtime would too (none is installed here).
+        // unshare --root and --setuid need root; so would a container runtime (none is installed here).
         eprintln!("skipped: running the image's root file system needs root");
         return;
     }
@@ -305,41 +362,17 @@ fn the_image_starts_as_its_non_root_user_on_its_own_root_file_system() {
     assert!(out.status.success(), "umoci unpack: {}", text(&out));
     let rootfs = bundle.join("rootfs");
     let config = json_blob(layout, json_blob(layout, digest)["config"]["digest"].as_str().unwrap());
-    let run = &config["config"];
-
-    // What the operator mounts: a configuration at NOTARIUM_CONFIG and the keys it names, readable by the user.
-    let etc = rootfs.join("etc/notarium");
-    std::fs::create_dir_all(etc.join("keys")).unwrap();
-    for key in ["dev-ecdsa", "dev-log"] {
-        let path = etc.join("keys").join(format!("{key}.pem"));
-        std::fs::copy(Path::new(support::ROOT).join("keys.example").join(format!("{key}.pem")), &path).unwrap();
-        std::os::unix::fs::chown(&path, Some(65532), Some(65532)).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    }
     let port = support::free_port();
-    let keys = ["dev-ecdsa", "dev-log"]
-        .map(|key| format!("[[keys]]\nid = \"{key}\"\nbackend = \"file\"\npath = \"keys/{key}.pem\"\n"))
-        .concat();
-    std::fs::write(etc.join("notarium.toml"), format!("[server]\nlisten = \"0.0.0.0:{port}\"\n\n{keys}")).unwrap();
+    let certificate = mount_configuration(&rootfs, port);
 
-    // The image's own User, WorkingDir, Env, Entrypoint and Cmd; `--insecure` as behind a TLS proxy.
-    let user = run["User"].as_str().unwrap();
-    let (uid, gid) = user.split_once(':').unwrap();
-    let env = run["Env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().split_once('=').unwrap());
-    let args = [&run["Entrypoint"], &run["Cmd"]].map(|a| a.as_array().unwrap().iter().map(|s| s.as_str().unwrap()));
-    let mut child = Command::new("/usr/bin/unshare")
-        .arg(format!("--root={}", rootfs.display()))
-        .arg(format!("--wd={}", run["WorkingDir"].as_str().unwrap()))
-        .args(["--setuid", uid, "--setgid", gid, "--"])
-        .args(args.into_iter().flatten())
-        .arg("--insecure")
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // The first token, made before the first start (a non-loopback listener needs TLS and authentication).
+    let args = ["token", "create", "--role", "verifier", "--expires", "1d", "--output", "json"];
+    let made = image_process(&rootfs, &config, Some(&args)).output().unwrap();
+    assert!(made.status.success(), "token create in the image: {}", text(&made));
+    let token: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+
+    let mut child = image_process(&rootfs, &config, None).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -348,21 +381,30 @@ fn the_image_starts_as_its_non_root_user_on_its_own_root_file_system() {
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
             log.push_str(&line);
             log.push('\n');
-            if line.starts_with("notarium listening on ") {
+            if line.starts_with("notarium listening on https://0.0.0.0:") {
                 let _ = tx.send(Ok(()));
             }
         }
         let _ = tx.send(Err(log));
     });
     let started = rx.recv_timeout(std::time::Duration::from_secs(30));
-    let ready = started.as_ref().is_ok_and(Result::is_ok).then(|| {
-        let response = support::client().get(format!("http://127.0.0.1:{port}/readyz")).send().unwrap();
-        (response.status().as_u16(), response.text().unwrap())
+    let answers = started.as_ref().is_ok_and(Result::is_ok).then(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let anchor = reqwest::Certificate::from_pem(&std::fs::read(&certificate).unwrap()).unwrap();
+        let client = reqwest::blocking::Client::builder().tls_certs_only([anchor]).build().unwrap();
+        let url = format!("https://127.0.0.1:{port}");
+        let ready = client.get(format!("{url}/readyz")).send().unwrap();
+        let anonymous = client.get(format!("{url}/v1/referrers?image=x")).send().unwrap().status().as_u16();
+        let with_token = client.get(format!("{url}/v1/referrers")).bearer_auth(&token).send().unwrap();
+        (ready.status().as_u16(), ready.text().unwrap(), anonymous, with_token.status().as_u16())
     });
     let _ = child.kill();
     let _ = child.wait();
-    let (status, body) = ready.unwrap_or_else(|| panic!("the image's notarium did not start: {started:?}"));
-    assert_eq!(status, 200, "{body}");
+    let (ready, body, anonymous, with_token) =
+        answers.unwrap_or_else(|| panic!("the image's notarium did not start: {started:?}"));
+    assert_eq!(ready, 200, "{body}");
+    assert_eq!(anonymous, 401, "authentication is not on");
+    assert_eq!(with_token, 400, "the token made in the image is not accepted (400: the image parameter is missing)");
     let database = std::fs::metadata(rootfs.join("var/lib/notarium/notarium.db")).unwrap();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&database), 65532, "the database is not the user's");
 }
