@@ -41,8 +41,10 @@ if [ -n "$(git -C "$REPO" status --porcelain --untracked-files=no)" ]; then
   echo "build-image: warning: the work tree has changes not in $COMMIT; the provenance names $COMMIT" >&2
 fi
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO" log -1 --format=%ct "$COMMIT")}
+[[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]] || { echo "build-image: SOURCE_DATE_EPOCH must be seconds since 1970" >&2; exit 2; }
 CREATED=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
-VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO/Cargo.toml" | head -1)
+VERSION=$(sed -n 's/^version = "\([0-9A-Za-z.+-]*\)"$/\1/p' "$REPO/Cargo.toml" | head -1)
+[ -n "$VERSION" ] || { echo "build-image: no version in Cargo.toml" >&2; exit 2; }
 
 if [ -z "$BINARY" ]; then
   (cd "$REPO" && cargo build --release --locked)
@@ -143,7 +145,11 @@ dependency() {  # URI SHA256 [DEBIAN_PACKAGE]
   [ -n "${3:-}" ] && annotations=",\"annotations\":{\"debianPackage\":\"$3\"}"
   printf '{"uri":"%s","digest":{"sha256":"%s"}%s}' "$1" "$2" "$annotations"
 }
+# json_string TEXT: TEXT with JSON's two special characters escaped (no control characters expected).
+json_string() { printf '%s' "$1" | sed 's/[\\"]/\\&/g'; }
+# The repository's address without any user or token a remote URL may carry (https://user:token@host/...).
 SOURCE_URI=$(git -C "$REPO" config --get remote.origin.url || echo "file://$REPO")
+SOURCE_URI=$(json_string "$(printf '%s' "$SOURCE_URI" | sed -E 's#^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@#\1#')")
 DEPENDENCIES="{\"uri\":\"git+$SOURCE_URI@$COMMIT\",\"digest\":{\"gitCommit\":\"$COMMIT\"}}"
 DEPENDENCIES+=",$(dependency "file:Cargo.lock" "$(sha "$REPO/Cargo.lock")")"
 DEPENDENCIES+=",$(dependency "file:usr/local/bin/notarium" "$(sha "$BINARY")")"
@@ -157,7 +163,7 @@ printf '%s\n' "{\"buildDefinition\":{\"buildType\":\"https://notarium.dev/buildt
 \"externalParameters\":{\"source\":{\"commit\":\"$COMMIT\"},\"script\":\"scripts/build-image.sh\",\
 \"binaryProfile\":\"$PROFILE\",\"sourceDateEpoch\":$SOURCE_DATE_EPOCH},\
 \"resolvedDependencies\":[$DEPENDENCIES]},\
-\"runDetails\":{\"builder\":{\"id\":\"${BUILDER_ID:-https://notarium.dev/builders/build-image.sh}\"},\
+\"runDetails\":{\"builder\":{\"id\":\"$(json_string "${BUILDER_ID:-https://notarium.dev/builders/build-image.sh}")\"},\
 \"metadata\":{\"startedOn\":\"$CREATED\",\"finishedOn\":\"$CREATED\"}}}" > "$OUT/provenance.json"
 
 echo "$MANIFEST"

@@ -24,16 +24,22 @@ fn text(out: &Output) -> String {
 
 /// `scripts/build-image.sh OUT --binary BINARY`; the manifest digest it prints.
 fn build(out: &Path, binary: &Path) -> String {
+    build_with(out, binary, &[]).0
+}
+
+/// `scripts/build-image.sh OUT --binary BINARY` with `env`; the manifest digest it prints, and its stderr.
+fn build_with(out: &Path, binary: &Path, env: &[(&str, &str)]) -> (String, String) {
     let built = Command::new("bash")
         .arg(script("build-image.sh"))
         .arg(out)
         .arg("--binary")
         .arg(binary)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(built.status.success(), "build-image.sh: {}", text(&built));
-    String::from_utf8(built.stdout).unwrap().trim().to_owned()
+    (String::from_utf8(built.stdout).unwrap().trim().to_owned(), String::from_utf8(built.stderr).unwrap())
 }
 
 /// One layout from the test binary, shared by the tests of this area (built once per run, in the target dir).
@@ -185,6 +191,30 @@ fn the_provenance_describes_the_build_from_the_commit_the_binary_and_the_base_fi
     assert!(provenance["runDetails"]["builder"]["id"].as_str().unwrap().starts_with("https://"));
     let metadata = &provenance["runDetails"]["metadata"];
     assert_eq!(metadata["startedOn"], metadata["finishedOn"], "{metadata}");
+}
+
+#[test]
+fn a_token_in_the_remote_url_stays_out_of_the_provenance_and_the_builder_changes_no_image_byte() {
+    let (_, digest) = shared_layout();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("layout");
+    let remote = "https://ci-bot:ghp_notarium_test_secret@git.example/acme/notarium.git";
+    let env = [
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", "remote.origin.url"),
+        ("GIT_CONFIG_VALUE_0", remote),
+        ("BUILDER_ID", "https://ci.example/runner \"7\""),
+    ];
+    let (again, stderr) = build_with(&out, Path::new(env!("CARGO_BIN_EXE_notarium")), &env);
+    assert_eq!(&again, digest, "where and by whom it was built changed the image");
+    let written = std::fs::read_to_string(out.join("provenance.json")).unwrap();
+    for secret in ["ghp_notarium_test_secret", "ci-bot"] {
+        assert!(!written.contains(secret) && !stderr.contains(secret), "{secret} leaked: {written}{stderr}");
+    }
+    let provenance: Value = serde_json::from_str(&written).expect("the provenance is JSON whatever the builder id");
+    let source = provenance["buildDefinition"]["resolvedDependencies"][0]["uri"].as_str().unwrap();
+    assert!(source.starts_with("git+https://git.example/acme/notarium.git@"), "{source}");
+    assert_eq!(provenance["runDetails"]["builder"]["id"], "https://ci.example/runner \"7\"");
 }
 
 /// A policy requiring a signature by `public_key` and a provenance attestation from build-image.sh.
