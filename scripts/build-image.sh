@@ -47,8 +47,9 @@ VERSION=$(sed -n 's/^version = "\([0-9A-Za-z.+-]*\)"$/\1/p' "$REPO/Cargo.toml" |
 [ -n "$VERSION" ] || { echo "build-image: no version in Cargo.toml" >&2; exit 2; }
 
 if [ -z "$BINARY" ]; then
-  (cd "$REPO" && cargo build --release --locked)
-  BINARY="${CARGO_TARGET_DIR:-$REPO/target}/release/notarium"
+  # The path cargo reports, wherever CARGO_TARGET_DIR or a cargo config puts the target folder.
+  BINARY=$(cd "$REPO" && cargo build --release --locked --bin notarium --message-format=json-render-diagnostics |
+    sed -n 's/.*"executable":"\([^"]*\/notarium\)".*/\1/p' | tail -1)
   PROFILE=${PROFILE:-release}
 fi
 [ -x "$BINARY" ] || { echo "build-image: $BINARY is not an executable" >&2; exit 2; }

@@ -287,6 +287,11 @@ fn notarium_signs_and_attests_its_own_image_and_cosign_and_verify_policy_accept_
     assert!(out.status.success(), "notarium verify --policy refused its own image: {}", text(&out));
     let decision: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(decision["allowed"], true, "{decision}");
+    assert_eq!(
+        decision["attestations"].as_array().map(Vec::len),
+        Some(1),
+        "the provenance was not checked: {decision}"
+    );
 
     // The same build from another binary: pushed next to it, never signed, so the policy refuses it.
     let other_binary = dir.path().join("debug/notarium");
