@@ -16,6 +16,7 @@ mod canonical_names;
 mod cli_conventions;
 mod cli_first_hour;
 mod cli_version;
+mod container_image;
 mod db;
 mod deploy;
 mod deploy_systemd;
