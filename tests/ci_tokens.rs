@@ -4,6 +4,7 @@
 
 use crate::support;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -242,11 +243,16 @@ fn env_file_and_gitlab_sources_sign_and_attest_with_the_identity_they_hold() {
     }
 }
 
-/// Runs the Action's step `script` (under scripts/ci/) as the runner does: bash, in the workspace, with
-/// the step's `env`.
+/// Runs the Action's step `script` (under scripts/ci/) as the runner does.
 fn action_step(script: &str, workspace: &Path, env: &[(&str, String)]) -> Output {
+    let script = Path::new(ROOT).join("scripts/ci").join(script);
+    runner_bash(&[script.to_str().unwrap()], workspace, env)
+}
+
+/// `bash ARGS` as GitHub's runner starts it: in the workspace, with only PATH, HOME and `env`.
+fn runner_bash(args: &[&str], workspace: &Path, env: &[(&str, String)]) -> Output {
     Command::new("bash")
-        .arg(Path::new(ROOT).join("scripts/ci").join(script))
+        .args(args)
         .current_dir(workspace)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap())
@@ -257,25 +263,109 @@ fn action_step(script: &str, workspace: &Path, env: &[(&str, String)]) -> Output
         .unwrap()
 }
 
-/// `name=value` of the last line for `name` in a GitHub step output file.
-fn step_output(file: &Path, name: &str) -> Option<String> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    text.lines().rev().find_map(|l| l.strip_prefix(&format!("{name}="))).map(str::to_owned)
+/// What running action.yml gave: its outputs and everything its steps printed.
+struct ActionRun {
+    outputs: BTreeMap<String, String>,
+    printed: String,
+}
+
+/// Runs action.yml's composite steps as GitHub's runner does: `with` over the inputs' defaults, each step's
+/// `if:` and `env:` expressions evaluated, `run:` in bash from the workspace with GITHUB_ACTION_PATH at the
+/// repository and a GITHUB_OUTPUT file of its own, then the action's `outputs:` from the steps'. The
+/// step named `replaced` is skipped (the install: NOTARIUM_BIN in `runner_env` points at the binary).
+fn run_action(with: &[(&str, &str)], runner_env: &[(&str, String)], replaced: &str, workspace: &Path) -> ActionRun {
+    let action: Value =
+        yaml_serde::from_str(&std::fs::read_to_string(Path::new(ROOT).join("action.yml")).unwrap()).unwrap();
+    let mut inputs: BTreeMap<String, String> = action["inputs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, input)| (name.clone(), input["default"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    inputs.extend(with.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let mut step_outputs: BTreeMap<String, String> = BTreeMap::new();
+    let mut printed = String::new();
+    for (n, step) in action["runs"]["steps"].as_array().unwrap().iter().enumerate() {
+        if step["name"] == replaced || !condition(step["if"].as_str(), &inputs) {
+            continue;
+        }
+        let output_file = workspace.join(format!("github_output_{n}"));
+        let mut env = runner_env.to_vec();
+        env.push(("GITHUB_OUTPUT", output_file.display().to_string()));
+        env.push(("GITHUB_ACTION_PATH", ROOT.to_owned()));
+        for (name, value) in step["env"].as_object().into_iter().flatten() {
+            env.push((name.as_str(), expression(value.as_str().unwrap(), &inputs, &step_outputs)));
+        }
+        let script = step["run"].as_str().unwrap();
+        let output = runner_bash(&["--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script], workspace, &env);
+        let (stdout, stderr) = text(&output);
+        printed.push_str(&format!("{stdout}{stderr}"));
+        assert!(output.status.success(), "step {}: {stdout}{stderr}", step["name"]);
+        if let Some(id) = step["id"].as_str() {
+            for line in std::fs::read_to_string(&output_file).unwrap_or_default().lines() {
+                let (name, value) = line.split_once('=').unwrap();
+                step_outputs.insert(format!("steps.{id}.outputs.{name}"), value.to_owned());
+            }
+        }
+    }
+    let outputs = action["outputs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, output)| (name.clone(), expression(output["value"].as_str().unwrap(), &inputs, &step_outputs)))
+        .collect();
+    ActionRun { outputs, printed }
+}
+
+/// A step's `if:`: absent, or `inputs.NAME == 'LITERAL'` / `!=` (the only forms action.yml may use).
+fn condition(condition: Option<&str>, inputs: &BTreeMap<String, String>) -> bool {
+    let Some(condition) = condition else { return true };
+    let (name, equal, literal) = if let Some((name, literal)) = condition.split_once(" == ") {
+        (name, true, literal)
+    } else {
+        let (name, literal) = condition.split_once(" != ").unwrap_or_else(|| panic!("unsupported if: {condition}"));
+        (name, false, literal)
+    };
+    let name = name.trim().strip_prefix("inputs.").unwrap_or_else(|| panic!("unsupported if: {condition}"));
+    let literal = literal.trim().strip_prefix('\'').and_then(|l| l.strip_suffix('\'')).unwrap();
+    (inputs[name] == literal) == equal
+}
+
+/// A value that is one `${{ inputs.NAME }}`, `${{ steps.ID.outputs.NAME }}` or `${{ github.action_repository }}`.
+fn expression(value: &str, inputs: &BTreeMap<String, String>, steps: &BTreeMap<String, String>) -> String {
+    let Some(inner) = value.strip_prefix("${{").and_then(|v| v.strip_suffix("}}")).map(str::trim) else {
+        return value.to_owned();
+    };
+    if let Some(name) = inner.strip_prefix("inputs.") {
+        return inputs.get(name).unwrap_or_else(|| panic!("no input {name}")).clone();
+    }
+    if inner.starts_with("steps.") {
+        return steps.get(inner).cloned().unwrap_or_default();
+    }
+    assert_eq!(inner, "github.action_repository", "unsupported expression {value}");
+    "acme/notarium".to_owned()
 }
 
 #[test]
-fn the_github_action_steps_sign_and_attest_and_output_the_register_indexes() {
+fn the_github_action_signs_attests_its_provenance_verifies_and_outputs_the_register_indexes() {
     let ci = ci();
     let endpoint = ActionsTokenEndpoint::start(ci.issuer.clone(), workflow_claims("acme/app-api"));
     let runner = tempfile::tempdir().unwrap();
     let (workspace, temp) = (runner.path().join("workspace"), runner.path().join("temp"));
     std::fs::create_dir_all(&workspace).unwrap();
     std::fs::create_dir_all(&temp).unwrap();
-    let outputs = runner.path().join("github_output");
-    let provenance = workspace.join("provenance.json");
+    let pem = std::fs::read_to_string(ci.server.public_key_file("dev-ecdsa", runner.path())).unwrap();
+    let policy = format!(
+        "default: deny\npolicies:\n  - name: app\n    images: [\"{}/acme/*\"]\n    authorities:\n      - public_key: |\n{}\
+         \n    attestations:\n      - predicate_type: https://slsa.dev/provenance/v1\n        conditions:\n          - \
+         predicate.buildDefinition.externalParameters.workflow.repository == \"https://github.com/acme/app-api\"\n",
+        ci.registry.host,
+        pem.lines().map(|l| format!("          {l}")).collect::<Vec<_>>().join("\n")
+    );
+    std::fs::write(workspace.join("policy.yaml"), policy).unwrap();
 
     let [url, request_token] = endpoint.variables();
-    let mut env = vec![
+    let github = [
         ("GITHUB_ACTIONS", "true".to_owned()),
         ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
         ("GITHUB_REPOSITORY", "acme/app-api".to_owned()),
@@ -285,55 +375,52 @@ fn the_github_action_steps_sign_and_attest_and_output_the_register_indexes() {
         ("GITHUB_RUN_ID", "4242".to_owned()),
         ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
         ("GITHUB_EVENT_NAME", "push".to_owned()),
-        ("GITHUB_OUTPUT", outputs.display().to_string()),
+        ("GITHUB_WORKSPACE", workspace.display().to_string()),
         ("RUNNER_TEMP", temp.display().to_string()),
         url,
         request_token,
-        // The install step is replaced by the binary under test (action.yml's install puts it on PATH).
         ("NOTARIUM_BIN", env!("CARGO_BIN_EXE_notarium").to_owned()),
-        ("NOTARIUM_SERVER", ci.server.url.clone()),
-        ("NOTARIUM_IMAGE", ci.image.clone()),
-        ("NOTARIUM_KEY", "dev-ecdsa".to_owned()),
-        ("NOTARIUM_AUDIENCE", "notarium".to_owned()),
-        ("NOTARIUM_ID_TOKEN_SOURCE", "github".to_owned()),
+        ("NOTARIUM_INSECURE_REGISTRIES", ci.registry.host.clone()),
     ];
-    let signed = action_step("sign.sh", &workspace, &env);
-    let (sign_stdout, sign_stderr) = text(&signed);
-    assert!(signed.status.success(), "{sign_stdout}{sign_stderr}");
-    let index: u64 = step_output(&outputs, "log-index").expect("a log-index output").parse().unwrap();
-    assert_eq!(entry(&ci, index)["kind"], "sign");
-    assert!(step_output(&outputs, "signature-tag").unwrap().ends_with(".sig"));
+    let with = [
+        ("version", "0.1.0"),
+        ("server", ci.server.url.as_str()),
+        ("image", ci.image.as_str()),
+        ("key", "dev-ecdsa"),
+        ("predicate", "slsa"),
+        ("policy", "policy.yaml"),
+    ];
+    let run = run_action(&with, &github, "Install notarium", &workspace);
 
-    let written = Command::new("bash")
-        .arg(Path::new(ROOT).join("scripts/ci/provenance.sh"))
-        .arg(&provenance)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap();
-    assert!(written.status.success(), "{:?}", text(&written));
-    let predicate: Value = serde_json::from_str(&std::fs::read_to_string(&provenance).unwrap()).unwrap();
-    assert_eq!(predicate["buildDefinition"]["externalParameters"]["workflow"]["path"], ".github/workflows/release.yml");
-    assert_eq!(
-        predicate["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"],
-        "0123456789abcdef0123456789abcdef01234567"
-    );
-    env.push(("NOTARIUM_PREDICATE", provenance.display().to_string()));
-    let attested = action_step("attest.sh", &workspace, &env);
-    let (attest_stdout, attest_stderr) = text(&attested);
-    assert!(attested.status.success(), "{attest_stdout}{attest_stderr}");
-    let index: u64 = step_output(&outputs, "attest-log-index").expect("an attest-log-index output").parse().unwrap();
-    let attest = entry(&ci, index);
+    let sign = entry(&ci, run.outputs["log-index"].parse().unwrap());
+    assert_eq!(sign["kind"], "sign");
+    assert!(run.outputs["signature-tag"].ends_with(".sig"));
+    let attest = entry(&ci, run.outputs["attest-log-index"].parse().unwrap());
     assert_eq!(attest["kind"], "attest");
     assert!(attest["actor"]["name"].as_str().unwrap().contains("repository=acme/app-api"), "{attest}");
-    let all = [&sign_stdout, &sign_stderr, &attest_stdout, &attest_stderr, &std::fs::read_to_string(&outputs).unwrap()];
-    assert_no_secret(&ci, &all.map(String::as_str), &secrets_of(&endpoint));
+    let provenance: Value =
+        serde_json::from_str(&std::fs::read_to_string(temp.join("notarium-provenance.json")).unwrap()).unwrap();
+    let definition = &provenance["buildDefinition"];
+    assert_eq!(definition["externalParameters"]["workflow"]["path"], ".github/workflows/release.yml");
+    assert_eq!(
+        definition["resolvedDependencies"][0]["digest"]["gitCommit"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    assert!(run.printed.contains("verified=true"), "{}", run.printed);
+    assert_no_secret(&ci, &[&run.printed], &secrets_of(&endpoint));
 
-    // A tag instead of the pushed digest is refused before anything is asked.
-    env.retain(|(name, _)| *name != "NOTARIUM_IMAGE");
-    env.push(("NOTARIUM_IMAGE", format!("{}/acme/app:v1", ci.registry.host)));
-    let tagged = action_step("sign.sh", &workspace, &env);
+    // Verifying only (a deploy job) needs no server and no token; a tag instead of the pushed digest is
+    // refused before anything is asked.
+    let deploy = [("version", "0.1.0"), ("image", ci.image.as_str()), ("sign", "false"), ("policy", "policy.yaml")];
+    let deploy_env = [
+        ("NOTARIUM_BIN", env!("CARGO_BIN_EXE_notarium").to_owned()),
+        ("NOTARIUM_INSECURE_REGISTRIES", ci.registry.host.clone()),
+        ("NOTARIUM_POLICY", "policy.yaml".to_owned()),
+    ];
+    let run = run_action(&deploy, &deploy_env, "Install notarium", &workspace);
+    assert!(run.printed.contains("verified=true") && run.outputs["log-index"].is_empty(), "{}", run.printed);
+    let tag = [("NOTARIUM_IMAGE", format!("{}/acme/app:v1", ci.registry.host))];
+    let tagged = action_step("verify.sh", &workspace, &[&deploy_env[..], &tag[..]].concat());
     assert_eq!(tagged.status.code(), Some(2));
     assert!(text(&tagged).1.contains("must be a digest reference"), "{}", text(&tagged).1);
 }

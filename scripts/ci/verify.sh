@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# CI step (deploy): check NOTARIUM_IMAGE (a digest reference) against the trust policy file NOTARIUM_POLICY,
+# reading the registry directly (no server, no token); NOTARIUM_CONFIG names a notarium.toml when the
+# policy's authorities are `key:` ids rather than `public_key:` PEMs. Outputs `verified=true`, or fails
+# (exit 1) with notarium's reasons.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require NOTARIUM_IMAGE NOTARIUM_POLICY
+require_digest "$NOTARIUM_IMAGE"
+"$NOTARIUM_BIN" verify "$NOTARIUM_IMAGE" --policy "$NOTARIUM_POLICY"
+output verified true
