@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI step: install the released notarium binary NOTARIUM_VERSION (e.g. 0.2.0) for this machine, checked
 # against its published SHA-256, into $RUNNER_TEMP/notarium-VERSION (or $TMPDIR), and put that folder on
-# the PATH of the following GitHub steps (GITHUB_PATH) or print `export PATH=…` for other CIs.
+# the PATH of the following GitHub steps (GITHUB_PATH), or print `export PATH=…` for other CIs
+# (`eval "$(bash install.sh)"`).
 #
 # The download URL pattern lives here and only here. A release publishes, for each target
 # (x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu), `notarium-VERSION-TARGET.tar.gz` holding the
@@ -34,7 +35,7 @@ echo "$expected  $dir/notarium.tar.gz" | sha256sum --check --status ||
   fail "the download from $url does not match its published SHA-256"
 tar -xzf "$dir/notarium.tar.gz" -C "$dir" --no-same-owner notarium
 rm -f "$dir/notarium.tar.gz" "$dir/notarium.tar.gz.sha256"
-"$dir/notarium" --version
+"$dir/notarium" --version >&2
 if [ -n "${GITHUB_PATH:-}" ]; then
   echo "$dir" >>"$GITHUB_PATH"
 else
