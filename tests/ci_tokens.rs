@@ -425,27 +425,29 @@ fn the_github_action_signs_attests_its_provenance_verifies_and_outputs_the_regis
     assert!(text(&tagged).1.contains("must be a digest reference"), "{}", text(&tagged).1);
 }
 
+/// A release of the binary under test as `install.sh` expects it in `dir`: `notarium-1.2.3-TARGET.tar.gz` and
+/// its `.sha256`. Returns the download URL pattern (file://) and the checksum file.
+fn local_release(dir: &Path) -> (String, std::path::PathBuf) {
+    let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let asset = dir.join(format!("notarium-1.2.3-{target}.tar.gz"));
+    std::fs::copy(env!("CARGO_BIN_EXE_notarium"), dir.join("notarium")).unwrap();
+    let packed = Command::new("tar").arg("-czf").arg(&asset).arg("-C").arg(dir).arg("notarium").output().unwrap();
+    assert!(packed.status.success());
+    let checksum = sha256_digest(&std::fs::read(&asset).unwrap());
+    let checksum_file = dir.join(format!("notarium-1.2.3-{target}.tar.gz.sha256"));
+    std::fs::write(&checksum_file, format!("{}  notarium.tar.gz\n", checksum.trim_start_matches("sha256:"))).unwrap();
+    (format!("file://{}/notarium-{{version}}-{{target}}.tar.gz", dir.display()), checksum_file)
+}
+
 #[test]
 fn the_install_step_puts_the_release_binary_on_the_path_only_when_its_checksum_matches() {
     let release = tempfile::tempdir().unwrap();
-    let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    let asset = release.path().join(format!("notarium-1.2.3-{target}.tar.gz"));
-    std::fs::copy(env!("CARGO_BIN_EXE_notarium"), release.path().join("notarium")).unwrap();
-    let packed =
-        Command::new("tar").arg("-czf").arg(&asset).arg("-C").arg(release.path()).arg("notarium").output().unwrap();
-    assert!(packed.status.success());
-    let checksum = sha256_digest(&std::fs::read(&asset).unwrap());
-    let checksum_file = release.path().join(format!("notarium-1.2.3-{target}.tar.gz.sha256"));
-    std::fs::write(&checksum_file, format!("{}  notarium.tar.gz\n", checksum.trim_start_matches("sha256:"))).unwrap();
-
+    let (pattern, checksum_file) = local_release(release.path());
     let runner = tempfile::tempdir().unwrap();
     let path_file = runner.path().join("github_path");
     let env = [
         ("NOTARIUM_VERSION", "v1.2.3".to_owned()),
-        (
-            "NOTARIUM_DOWNLOAD_URL",
-            format!("file://{}/notarium-{{version}}-{{target}}.tar.gz", release.path().display()),
-        ),
+        ("NOTARIUM_DOWNLOAD_URL", pattern),
         ("RUNNER_TEMP", runner.path().display().to_string()),
         ("GITHUB_PATH", path_file.display().to_string()),
     ];
@@ -461,4 +463,113 @@ fn the_install_step_puts_the_release_binary_on_the_path_only_when_its_checksum_m
     assert_eq!(tampered.status.code(), Some(2));
     assert!(text(&tampered).1.contains("does not match its published SHA-256"), "{:?}", text(&tampered));
     assert!(!Path::new(&dir).join("notarium").exists());
+}
+
+/// templates/notarium.yml with `with` over its inputs' defaults: the job's name and its definition.
+fn gitlab_job(with: &[(&str, &str)]) -> (String, Value) {
+    let template = std::fs::read_to_string(Path::new(ROOT).join("templates/notarium.yml")).unwrap();
+    let (spec, job) = template.split_once("\n---\n").expect("a spec and a job document");
+    let spec: Value = yaml_serde::from_str(spec).unwrap();
+    let mut inputs: BTreeMap<String, String> = spec["spec"]["inputs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(name, input)| {
+            let default = &input["default"];
+            let text =
+                default.as_str().map(str::to_owned).or_else(|| (!default.is_null()).then(|| default.to_string()));
+            text.map(|t| (name.clone(), t))
+        })
+        .collect();
+    inputs.extend(with.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let mut rendered = job.to_owned();
+    for (name, value) in &inputs {
+        rendered = rendered.replace(&format!("$[[ inputs.{name} ]]"), value);
+    }
+    assert!(!rendered.contains("$[["), "an input without a value: {rendered}");
+    let jobs: Value = yaml_serde::from_str(&rendered).unwrap();
+    let (name, job) = jobs.as_object().unwrap().iter().next().unwrap();
+    (name.clone(), job.clone())
+}
+
+#[test]
+fn the_gitlab_component_job_installs_signs_and_attests_with_its_id_token_and_leaves_the_indexes_in_dotenv() {
+    let ci = ci();
+    let release = tempfile::tempdir().unwrap();
+    let (pattern, _) = local_release(release.path());
+    let with = [
+        ("version", "1.2.3"),
+        ("download-url", pattern.as_str()),
+        ("server", ci.server.url.as_str()),
+        ("image", ci.image.as_str()),
+        ("key", "dev-ecdsa"),
+        ("predicate", "slsa"),
+        ("job-name", "sign"),
+    ];
+    let (name, job) = gitlab_job(&with);
+    assert_eq!(name, "sign");
+    assert_eq!(job["id_tokens"]["NOTARIUM_ID_TOKEN"]["aud"], "notarium");
+    assert_eq!(job["artifacts"]["reports"]["dotenv"], "notarium.env");
+
+    // What GitLab gives the job: its variables, the ID token its id_tokens: block asked for, CI_*.
+    let claims = json!({"sub": "project_path:acme/app-ops:ref_type:branch:ref:main", "repository": "acme/app-ops",
+        "ref": "refs/heads/main", "project_path": "acme/app-ops"});
+    let id_token = ci.issuer.token("notarium", &claims);
+    let project = tempfile::tempdir().unwrap();
+    let mut env: Vec<(&str, String)> = job["variables"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (k.as_str(), v.as_str().unwrap_or_else(|| panic!("variable {k} is {v}, not a string")).to_owned())
+        })
+        .collect();
+    env.extend([
+        ("GITLAB_CI", "true".to_owned()),
+        ("CI_PROJECT_DIR", project.path().display().to_string()),
+        ("TMPDIR", project.path().display().to_string()),
+        ("CI_PROJECT_URL", "https://gitlab.example.test/acme/app-ops".to_owned()),
+        ("CI_SERVER_URL", "https://gitlab.example.test".to_owned()),
+        ("CI_COMMIT_SHA", "89abcdef0123456789abcdef0123456789abcdef".to_owned()),
+        ("CI_COMMIT_REF_NAME", "main".to_owned()),
+        ("CI_JOB_NAME", "sign".to_owned()),
+        ("CI_JOB_URL", "https://gitlab.example.test/acme/app-ops/-/jobs/7".to_owned()),
+        ("CI_RUNNER_ID", "3".to_owned()),
+        ("CI_JOB_TOKEN", "glcbt-job-token-not-to-be-printed".to_owned()),
+        ("NOTARIUM_ID_TOKEN", id_token.clone()),
+    ]);
+    // GitLab runs the script's lines as one shell script (`set -eo pipefail`); the fetch of scripts/ci/ from
+    // the component's project is replaced by a copy of the checkout's own.
+    let fetch = format!("mkdir -p .notarium/ci && cp {ROOT}/scripts/ci/*.sh .notarium/ci/");
+    let lines: Vec<&str> = job["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line.as_str().unwrap())
+        .map(|line| if line.contains("/repository/files/") { fetch.as_str() } else { line })
+        .collect();
+    assert_eq!(lines.iter().filter(|l| **l == fetch).count(), 1, "the template fetches its scripts once");
+    let output = runner_bash(&["-e", "-o", "pipefail", "-c", &lines.join("\n")], project.path(), &env);
+    let (stdout, stderr) = text(&output);
+    let printed = format!("{stdout}{stderr}");
+    assert!(output.status.success(), "{:?} {printed}", output.status);
+
+    let dotenv = std::fs::read_to_string(project.path().join("notarium.env")).unwrap();
+    let value = |name: &str| {
+        let prefix = format!("{name}=");
+        dotenv
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {name} in {dotenv}"))
+            .to_owned()
+    };
+    let sign = entry(&ci, value("NOTARIUM_LOG_INDEX").parse().unwrap());
+    assert_eq!(sign["kind"], "sign");
+    assert!(sign["actor"]["name"].as_str().unwrap().contains("sub=project_path:acme/app-ops"), "{sign}");
+    assert_eq!(entry(&ci, value("NOTARIUM_ATTEST_LOG_INDEX").parse().unwrap())["kind"], "attest");
+    assert!(
+        printed.contains(&format!("notarium {}", env!("CARGO_PKG_VERSION"))),
+        "the release was installed: {printed}"
+    );
+    assert_no_secret(&ci, &[&printed, &dotenv], &[id_token, "glcbt-job-token-not-to-be-printed".to_owned()]);
 }

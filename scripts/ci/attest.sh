@@ -11,7 +11,8 @@ require_digest "$NOTARIUM_IMAGE"
 predicate=$NOTARIUM_PREDICATE
 predicate_type=${NOTARIUM_PREDICATE_TYPE:-https://slsa.dev/provenance/v1}
 if [ "$predicate" = slsa ]; then
-  predicate="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/notarium-provenance.json"
+  # RUNNER_TEMP is the job's own (GitHub); elsewhere /tmp may be shared by concurrent jobs.
+  if [ -n "${RUNNER_TEMP:-}" ]; then predicate="$RUNNER_TEMP/notarium-provenance.json"; else predicate="$(mktemp -d)/provenance.json"; fi
   bash "$(dirname "${BASH_SOURCE[0]}")/provenance.sh" "$predicate"
   predicate_type=https://slsa.dev/provenance/v1
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI step: install the released notarium binary NOTARIUM_VERSION (e.g. 0.2.0) for this machine, checked
-# against its published SHA-256, into $RUNNER_TEMP/notarium-VERSION (or $TMPDIR), and put that folder on
+# against its published SHA-256, into $RUNNER_TEMP/notarium-VERSION (or a new temporary folder), and put that folder on
 # the PATH of the following GitHub steps (GITHUB_PATH), or print `export PATH=…` for other CIs
 # (`eval "$(bash install.sh)"`).
 #
@@ -25,7 +25,8 @@ pattern=${NOTARIUM_DOWNLOAD_URL:-$release_pattern}
 url=${pattern//\{version\}/$version}
 url=${url//\{target\}/$target}
 
-dir="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/notarium-$version"
+# RUNNER_TEMP is the job's own (GitHub); elsewhere /tmp may be shared by concurrent jobs.
+if [ -n "${RUNNER_TEMP:-}" ]; then dir="$RUNNER_TEMP/notarium-$version"; else dir=$(mktemp -d); fi
 mkdir -p "$dir"
 fetch() { curl --fail --silent --show-error --location --proto '=https,file' --max-time 300 -o "$2" "$1"; }
 fetch "$url" "$dir/notarium.tar.gz"
