@@ -8,7 +8,7 @@
 # (x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu), `notarium-VERSION-TARGET.tar.gz` holding the
 # `notarium` binary, and next to it `notarium-VERSION-TARGET.tar.gz.sha256` (`sha256sum` output).
 #   NOTARIUM_RELEASE_REPOSITORY  owner/name whose GitHub releases hold them (default: the Action's own
-#                                repository, GITHUB_ACTION_REPOSITORY)
+#                                repository, GITHUB_ACTION_REPOSITORY or where GITHUB_ACTION_PATH is)
 #   NOTARIUM_DOWNLOAD_URL        another pattern instead (a mirror, a GitLab package registry): `{version}`
 #                                and `{target}` are replaced; https:// or file:// only
 set -euo pipefail
@@ -17,6 +17,10 @@ require NOTARIUM_VERSION
 version=${NOTARIUM_VERSION#v}
 target="$(uname -m)-unknown-linux-gnu"
 repository=${NOTARIUM_RELEASE_REPOSITORY:-${GITHUB_ACTION_REPOSITORY:-}}
+# Inside composite actions the two may be empty; the runner checks actions out to _actions/OWNER/NAME/REF.
+if [ -z "$repository" ] && [[ "${GITHUB_ACTION_PATH:-}" =~ /_actions/([^/]+)/([^/]+)/[^/]+$ ]]; then
+  repository="${BASH_REMATCH[1]}/${BASH_REMATCH[2]}"
+fi
 if [ -z "${NOTARIUM_DOWNLOAD_URL:-}" ]; then
   [ -n "$repository" ] || fail "set NOTARIUM_RELEASE_REPOSITORY (owner/name) or NOTARIUM_DOWNLOAD_URL"
 fi
