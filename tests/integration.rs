@@ -13,6 +13,7 @@ mod api_fuzz;
 mod attest_interop;
 mod auditor_path;
 mod canonical_names;
+mod ci_tokens;
 mod cli_conventions;
 mod cli_first_hour;
 mod cli_version;

@@ -7,8 +7,12 @@ use serde_json::{Map, Value, json};
 
 use super::{CliError, Output};
 
-/// `request` with the caller's API token or CI ID token from `NOTARIUM_TOKEN`, when set.
+/// `request` with the ID token of `--id-token`, else the caller's API token or CI ID token from
+/// `NOTARIUM_TOKEN`, when set.
 pub(super) fn with_token(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    if let Some(token) = super::id_token::bearer() {
+        return request.bearer_auth(token);
+    }
     match std::env::var("NOTARIUM_TOKEN") {
         Ok(token) if !token.trim().is_empty() => request.bearer_auth(token.trim()),
         _ => request,

@@ -5,6 +5,7 @@
 //! calling `service` or the HTTP API.
 
 mod client;
+mod id_token;
 mod keyring;
 mod listener;
 mod log;
@@ -40,6 +41,15 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("NOTARIUM_CO
 const CLIENT_HELP: &str = "\
 The server is --server URL (or NOTARIUM_SERVER). A server that requires authentication takes an API token
 (`notarium token create`) or a CI ID token from NOTARIUM_TOKEN, sent as `Authorization: Bearer`.";
+
+/// The help of `sign` and `attest`, which also take the CI job's ID token.
+const CI_CLIENT_HELP: &str = "\
+The server is --server URL (or NOTARIUM_SERVER). A server that requires authentication takes an API token
+(`notarium token create`) or a CI ID token from NOTARIUM_TOKEN, sent as `Authorization: Bearer`; with
+--id-token SOURCE the CI job's ID token is sent instead: `github` asks the Actions token endpoint for one
+(ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN, set when the workflow grants `permissions: id-token: write`) for
+--audience; `gitlab` reads NOTARIUM_ID_TOKEN (the job's `id_tokens: NOTARIUM_ID_TOKEN: aud: notarium`);
+`env:VARIABLE` and `file:PATH` read it from there.";
 
 #[derive(Parser)]
 #[command(name = "notarium", version = VERSION, about = "Container-image signing whose keys never leave their backend", after_help = CONVENTIONS)]
@@ -91,7 +101,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Sign IMAGE (host/repo:tag or host/repo@sha256:…) through a running server.
-    #[command(after_help = CLIENT_HELP)]
+    #[command(after_help = CI_CLIENT_HELP)]
     Sign {
         image: String,
         /// Key id, or id@version.
@@ -106,9 +116,11 @@ enum Command {
         /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
+        #[command(flatten)]
+        id_token: id_token::IdTokenArgs,
     },
     /// Attest IMAGE with an in-toto predicate (a JSON file) through a running server.
-    #[command(after_help = CLIENT_HELP)]
+    #[command(after_help = CI_CLIENT_HELP)]
     Attest {
         image: String,
         /// Key id, or id@version.
@@ -126,6 +138,8 @@ enum Command {
         /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
+        #[command(flatten)]
+        id_token: id_token::IdTokenArgs,
     },
     /// List keys or print a public key, from a running server.
     #[command(after_help = CLIENT_HELP)]
@@ -269,13 +283,21 @@ impl CliError {
 }
 
 /// What to do about a 401: send a token, or a valid one.
-fn token_hint() -> &'static str {
-    match std::env::var("NOTARIUM_TOKEN") {
+fn token_hint() -> String {
+    if let Some(source) = id_token::source() {
+        return format!(
+            "the ID token from --id-token {source} was refused: check that the server's [[auth.oidc]] issuer \
+             and audience (--audience, default {}) match it and that it has not expired",
+            id_token::DEFAULT_AUDIENCE
+        );
+    }
+    let hint = match std::env::var("NOTARIUM_TOKEN") {
         Ok(token) if !token.trim().is_empty() => {
             "the token in NOTARIUM_TOKEN was refused: check it is current and not revoked (`notarium token list`)"
         }
-        _ => "the server requires a token: pass an API token or CI ID token in NOTARIUM_TOKEN",
-    }
+        _ => "the server requires a token: pass an API token or CI ID token in NOTARIUM_TOKEN, or --id-token",
+    };
+    hint.to_owned()
 }
 
 /// Entry point of the binary.
@@ -297,10 +319,12 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
     match command {
         Command::Serve { config, insecure } => serve::serve(config, insecure).await,
         Command::Token { command, config } => token::run(command, config, output).await,
-        Command::Sign { image, key, annotations, recursive, server } => {
+        Command::Sign { image, key, annotations, recursive, server, id_token } => {
+            id_token.install().await?;
             client::sign(&server, &image, &key, &annotations, recursive, output).await
         }
-        Command::Attest { image, key, predicate_type, predicate, recursive, server } => {
+        Command::Attest { image, key, predicate_type, predicate, recursive, server, id_token } => {
+            id_token.install().await?;
             let predicate = client::Predicate { predicate_type: &predicate_type, file: &predicate };
             client::attest(&server, &image, &key, &predicate, recursive, output).await
         }

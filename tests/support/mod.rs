@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 mod cosign;
 mod image;
 mod notarium;
+mod oidc;
 mod openbao;
 mod postgres;
 mod registry;
@@ -24,6 +25,7 @@ pub(crate) use image::{push_image, push_index, push_many};
 pub(crate) use notarium::{
     EXAMPLE_KEYS, Notarium, OPEN_WITH_BACKEND_KEYS, call, registry_notarium_and_image, signature_rows, token_command,
 };
+pub(crate) use oidc::{ActionsTokenEndpoint, CI_ISSUER, TestIssuer};
 pub(crate) use openbao::OpenBao;
 pub(crate) use postgres::{Postgres, TestDatabase, test_database_url};
 pub(crate) use registry::Registry;
