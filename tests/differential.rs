@@ -1,0 +1,306 @@
+//! Differential tests: notarium's formats against implementations nobody here wrote, on random inputs from
+//! a seeded generator (the seed is printed, and `NOTARIUM_DIFFERENTIAL_SEED=<seed>` replays a run).
+//! RFC 8785 canonical JSON against Trail of Bits' `rfc8785` (PyPI), installed under .tools/ by
+//! scripts/install-test-deps.sh.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use notarium::formats::canonical::{canonical_json, is_exact_integer};
+use notarium::formats::digest::hex_decode;
+use serde_json::{Number, Value, json};
+
+use crate::support;
+
+/// splitmix64: small, fast and fully determined by its seed.
+struct Rng {
+    state: u64,
+    seed: u64,
+}
+
+impl Rng {
+    /// The seed of `NOTARIUM_DIFFERENTIAL_SEED`, or a fresh one from the clock; printed either way.
+    fn seeded(test: &str) -> Self {
+        let seed = std::env::var("NOTARIUM_DIFFERENTIAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        });
+        eprintln!("{test}: seed {seed} (replay with NOTARIUM_DIFFERENTIAL_SEED={seed})");
+        Self { state: seed, seed }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// Runs a Python script of tests/tools with `tools` (folders of .tools/) on its path, `input` as its stdin,
+/// and returns its stdout as JSON.
+fn python(script: &str, tools: &[&str], input: &Value) -> Value {
+    let root = Path::new(support::ROOT);
+    let path = std::env::join_paths(tools.iter().map(|t| root.join(".tools").join(t))).unwrap();
+    let mut child = Command::new("python3")
+        .env("PYTHONPATH", path)
+        .arg(root.join("tests/tools").join(script))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let request = serde_json::to_vec(input).unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&request).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+// ---- RFC 8785 canonical JSON (docs/FORMATS.md §11) against rfc8785 ----
+
+/// Characters where JSON escaping, UTF-8 and UTF-16 ordering differ: controls, quotes, DEL, the line
+/// separators, the last BMP characters before and after the surrogate range, and astral characters
+/// (surrogate pairs in UTF-16, which sort below U+E000..U+FFFF there but above them in UTF-8).
+const SPECIAL_CHARS: &[char] = &[
+    '\0',
+    '\u{1}',
+    '\u{8}',
+    '\t',
+    '\n',
+    '\u{b}',
+    '\u{c}',
+    '\r',
+    '\u{1f}',
+    '"',
+    '\\',
+    '/',
+    '\u{7f}',
+    '\u{80}',
+    '\u{e9}',
+    '\u{ff}',
+    '\u{2028}',
+    '\u{2029}',
+    '\u{d7ff}',
+    '\u{e000}',
+    '\u{feff}',
+    '\u{ff61}',
+    '\u{fffd}',
+    '\u{ffff}',
+    '\u{10000}',
+    '\u{1f600}',
+    '\u{10ffff}',
+    'a',
+    'A',
+    'z',
+    '0',
+];
+
+fn random_char(rng: &mut Rng) -> char {
+    match rng.below(4) {
+        0 => *rng.pick(SPECIAL_CHARS),
+        1 => char::from(b' ' + rng.below(95) as u8),
+        2 => char::from_u32(rng.below(0x10000) as u32).unwrap_or('\u{e001}'),
+        _ => char::from_u32(0x10000 + rng.below(0x100000) as u32).unwrap(),
+    }
+}
+
+fn random_string(rng: &mut Rng) -> String {
+    let longest = if rng.one_in(8) { 40 } else { 6 };
+    let len = rng.below(longest);
+    (0..len).map(|_| random_char(rng)).collect()
+}
+
+/// Doubles RFC 8785's number serialization has edges at, and integers around 2^53.
+fn special_number(rng: &mut Rng) -> Number {
+    const DOUBLES: &[f64] = &[
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        1e21,
+        1e20,
+        999999999999999900000.0,
+        1e-6,
+        1e-7,
+        9.999999999999997e-7,
+        5e-324,
+        -5e-324,
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        f64::from_bits(0x000f_ffff_ffff_ffff), // the largest subnormal
+        1e23,
+        9.999999999999997e22,
+        9007199254740992.0,
+        9007199254740994.0,
+        0.1,
+        0.3,
+        333333333.33333325,
+        1e300,
+        1.7976931348623157e308,
+        4.35,
+        2.5e-5,
+    ];
+    let two_53 = 1_i64 << 53;
+    match rng.below(3) {
+        0 => Number::from_f64(*rng.pick(DOUBLES)).unwrap(),
+        1 => Number::from(rng.pick(&[1, -1]) * (two_53 + rng.below(7) as i64 - 3)),
+        _ => {
+            rng.pick(&[Number::from(u64::MAX), Number::from(i64::MIN), Number::from(i64::MAX), Number::from(0)]).clone()
+        }
+    }
+}
+
+fn random_number(rng: &mut Rng) -> Number {
+    match rng.below(5) {
+        0 => special_number(rng),
+        // Any finite double, by its bits: the full range, subnormals included.
+        1 => loop {
+            if let Some(n) = Number::from_f64(f64::from_bits(rng.next())) {
+                break n;
+            }
+        },
+        // Short decimals: where shortest-digit ties and the plain/scientific boundaries are.
+        2 => {
+            let magnitude = 10_u64.pow(rng.below(17) as u32 + 1);
+            let digits = rng.below(magnitude) as f64;
+            let scaled = digits * 10_f64.powi(rng.below(60) as i32 - 30);
+            Number::from_f64(if rng.one_in(2) { -scaled } else { scaled }).unwrap()
+        }
+        3 => Number::from(rng.next() as i64 >> rng.below(64)),
+        _ => Number::from(rng.below(1000)),
+    }
+}
+
+fn random_json(rng: &mut Rng, depth: u32) -> Value {
+    let kinds = if depth == 0 { 4 } else { 6 };
+    match rng.below(kinds) {
+        0 => Value::Null,
+        1 => Value::Bool(rng.one_in(2)),
+        2 => Value::Number(random_number(rng)),
+        3 => Value::String(random_string(rng)),
+        4 => Value::Array((0..rng.below(5)).map(|_| random_json(rng, depth - 1)).collect()),
+        _ => Value::Object((0..rng.below(6)).map(|_| (random_string(rng), random_json(rng, depth - 1))).collect()),
+    }
+}
+
+/// `value` as JSON text with some characters of its strings written as `\uXXXX` escapes (surrogate pairs
+/// for astral characters) and numbers as serde_json writes them: the text both implementations parse.
+fn write_with_escapes(rng: &mut Rng, value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => write_string_with_escapes(rng, s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                out.push_str(if i > 0 { ", " } else { "" });
+                write_with_escapes(rng, item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push_str("{ ");
+            for (i, (key, item)) in map.iter().enumerate() {
+                out.push_str(if i > 0 { ",\n" } else { "" });
+                write_string_with_escapes(rng, key, out);
+                out.push_str(" : ");
+                write_with_escapes(rng, item, out);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn write_string_with_escapes(rng: &mut Rng, s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        if rng.one_in(3) {
+            let mut units = [0_u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&if rng.one_in(2) { format!("\\u{unit:04x}") } else { format!("\\u{unit:04X}") });
+            }
+        } else {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Whether `value` holds a number whose canonical form is not its exact digits: an integer past 2^53 − 1,
+/// which rfc8785 refuses (IntegerDomainError) and notarium writes as the nearest double (RFC 8785 §3.2.2.3;
+/// the register refuses such events before they are canonicalized, docs/FORMATS.md §11).
+fn has_inexact_integer(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => (n.is_u64() || n.is_i64()) && !is_exact_integer(n),
+        Value::Array(items) => items.iter().any(has_inexact_integer),
+        Value::Object(map) => map.values().any(has_inexact_integer),
+        _ => false,
+    }
+}
+
+#[test]
+fn canonical_json_matches_rfc8785_byte_for_byte() {
+    let mut rng = Rng::seeded("canonical_json");
+    let values: Vec<Value> = (0..2000).map(|_| random_json(&mut rng, 4)).collect();
+    let texts: Vec<String> = values
+        .iter()
+        .map(|v| {
+            let mut text = String::new();
+            write_with_escapes(&mut rng, v, &mut text);
+            text
+        })
+        .collect();
+    let theirs = python("jcs_rfc8785.py", &["rfc8785"], &json!(texts));
+    let mut refused = 0;
+    for ((text, value), their) in texts.iter().zip(&values).zip(theirs.as_array().unwrap()) {
+        let parsed: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("seed {}: {e}: {text}", rng.seed));
+        assert_eq!(&parsed, value, "seed {}: {text}", rng.seed);
+        let ours = canonical_json(&parsed);
+        let expected = hex_decode(their["bytes"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&expected),
+            "seed {}: canonical forms differ for {text}",
+            rng.seed
+        );
+        if let Some(name) = their.get("refused") {
+            assert_eq!(name, "IntegerDomainError", "seed {}: {text}", rng.seed);
+            assert!(has_inexact_integer(&parsed), "seed {}: rfc8785 refused {text}", rng.seed);
+            refused += 1;
+        } else {
+            assert!(!has_inexact_integer(&parsed), "seed {}: rfc8785 took {text}", rng.seed);
+        }
+    }
+    assert!(refused > 0 && refused < values.len(), "seed {}: {refused} refused", rng.seed);
+}
+
+/// A lone surrogate escape is not a Unicode string: serde_json refuses the text (so notarium never
+/// canonicalizes it), as rfc8785 refuses to encode it (Python's json reads it into a str).
+#[test]
+fn lone_surrogates_are_refused_on_both_sides() {
+    for text in [r#""\ud800""#, r#""\udc00x""#, r#"{"\ud83d": 1}"#] {
+        assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+    }
+}
