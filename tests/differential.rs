@@ -1,14 +1,18 @@
 //! Differential tests: notarium's formats against implementations nobody here wrote, on random inputs from
 //! a seeded generator (the seed is printed, and `NOTARIUM_DIFFERENTIAL_SEED=<seed>` replays a run).
-//! RFC 8785 canonical JSON against Trail of Bits' `rfc8785` (PyPI), installed under .tools/ by
-//! scripts/install-test-deps.sh.
+//! RFC 8785 canonical JSON against Trail of Bits' `rfc8785` (PyPI), and DSSE PAE and envelopes against
+//! securesystemslib (PyPI), both installed under .tools/ by scripts/install-test-deps.sh.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use notarium::formats::canonical::{canonical_json, is_exact_integer};
 use notarium::formats::digest::hex_decode;
+use notarium::formats::dsse::{Envelope, pae};
+use notarium::keys::{FileSigner, PublicKey, Signer as _};
 use serde_json::{Number, Value, json};
 
 use crate::support;
@@ -47,6 +51,10 @@ impl Rng {
 
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
     }
 }
 
@@ -302,5 +310,102 @@ fn canonical_json_matches_rfc8785_byte_for_byte() {
 fn lone_surrogates_are_refused_on_both_sides() {
     for text in [r#""\ud800""#, r#""\udc00x""#, r#"{"\ud83d": 1}"#] {
         assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+    }
+}
+
+// ---- DSSE PAE and envelopes (docs/FORMATS.md §4) against securesystemslib ----
+
+fn random_payload_type(rng: &mut Rng) -> String {
+    match rng.below(4) {
+        0 => String::new(),
+        1 => "application/vnd.in-toto+json".to_owned(),
+        2 => random_string(rng),
+        _ => (0..rng.below(300)).map(|_| random_char(rng)).collect(),
+    }
+}
+
+fn random_payload(rng: &mut Rng) -> Vec<u8> {
+    let len = match rng.below(4) {
+        0 => 0,
+        1 => rng.below(64),
+        2 => rng.below(4096),
+        _ => 100_000 + rng.below(200_000),
+    };
+    if rng.one_in(2) { rng.bytes(len as usize) } else { (0..len).map(|_| random_char(rng)).collect::<String>().into() }
+}
+
+#[test]
+fn dsse_pae_matches_securesystemslib_and_envelopes_verify_both_ways() {
+    let mut rng = Rng::seeded("dsse");
+    let pae_cases: Vec<(String, Vec<u8>)> =
+        (0..300).map(|_| (random_payload_type(&mut rng), random_payload(&mut rng))).collect();
+    let keys = Path::new(support::ROOT).join("keys.example");
+    let signers = [
+        (FileSigner::load("ecdsa", &keys.join("dev-ecdsa.pem")).unwrap(), "ecdsa-sha2-nistp256"),
+        (FileSigner::load("ed25519", &keys.join("dev-ed25519.pem")).unwrap(), "ed25519"),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut ours = Vec::new();
+    let mut verify_requests = Vec::new();
+    for (i, (payload_type, payload)) in pae_cases.iter().enumerate().take(100) {
+        let (signer, scheme) = &signers[i % 2];
+        let mut envelope = Envelope::unsigned(payload_type, payload.clone());
+        let signature = runtime.block_on(signer.sign(None, &envelope.pae())).unwrap();
+        envelope.add_signature(signature.bytes);
+        let key = runtime.block_on(signer.versions()).unwrap().remove(0).public_key;
+        let wire: Value = serde_json::from_slice(&envelope.to_json()).unwrap();
+        verify_requests.push(json!({"envelope": wire, "key": key.to_pem(), "scheme": scheme}));
+        // The same envelope with its payload changed must be refused by them too.
+        let mut tampered = envelope.clone();
+        tampered.payload.push(b'!');
+        let wire: Value = serde_json::from_slice(&tampered.to_json()).unwrap();
+        verify_requests.push(json!({"envelope": wire, "key": key.to_pem(), "scheme": scheme}));
+        ours.push(envelope);
+    }
+    let sign_requests: Vec<Value> = pae_cases[100..200]
+        .iter()
+        .enumerate()
+        .map(|(i, (t, p))| {
+            let scheme = ["ecdsa-sha2-nistp256", "ed25519"][i % 2];
+            json!({"type": t, "payload": BASE64.encode(p), "scheme": scheme})
+        })
+        .collect();
+    let request = json!({
+        "pae": pae_cases.iter().map(|(t, p)| json!({"type": t, "payload": BASE64.encode(p)})).collect::<Vec<_>>(),
+        "verify": verify_requests,
+        "sign": sign_requests,
+    });
+    let theirs = python("dsse_differential.py", &["python"], &request);
+
+    for ((payload_type, payload), their_pae) in pae_cases.iter().zip(theirs["pae"].as_array().unwrap()) {
+        assert!(
+            pae(payload_type, payload) == hex_decode(their_pae.as_str().unwrap()).unwrap(),
+            "seed {}: PAE differs for type {payload_type:?} and a payload of {} bytes",
+            rng.seed,
+            payload.len()
+        );
+    }
+    for (i, verdict) in theirs["verify"].as_array().unwrap().iter().enumerate() {
+        let envelope = &ours[i / 2];
+        let what = format!("type {:?}, {} bytes", envelope.payload_type, envelope.payload.len());
+        if i % 2 == 0 {
+            assert_eq!(
+                verdict,
+                &json!(true),
+                "seed {}: securesystemslib refused notarium's envelope ({what})",
+                rng.seed
+            );
+        } else {
+            assert_ne!(verdict, &json!(true), "seed {}: securesystemslib took a tampered envelope ({what})", rng.seed);
+        }
+    }
+    for (signed, (payload_type, payload)) in theirs["sign"].as_array().unwrap().iter().zip(&pae_cases[100..200]) {
+        let envelope = Envelope::parse(&serde_json::to_vec(&signed["envelope"]).unwrap()).unwrap();
+        assert_eq!((&envelope.payload_type, &envelope.payload), (payload_type, payload), "seed {}", rng.seed);
+        let key = PublicKey::from_pem(signed["key"].as_str().unwrap()).unwrap();
+        assert_eq!(envelope.verify(&key).unwrap(), payload.as_slice(), "seed {}: {payload_type:?}", rng.seed);
+        let mut tampered = envelope.clone();
+        tampered.payload_type.push('x');
+        assert!(tampered.verify(&key).is_err(), "seed {}: {payload_type:?}", rng.seed);
     }
 }
