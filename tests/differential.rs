@@ -1,8 +1,10 @@
 //! Differential tests: notarium's formats against implementations nobody here wrote, on random inputs from
 //! a seeded generator (the seed is printed, and `NOTARIUM_DIFFERENTIAL_SEED=<seed>` replays a run).
 //! RFC 8785 canonical JSON against Trail of Bits' `rfc8785` (PyPI), and DSSE PAE and envelopes against
-//! securesystemslib (PyPI), both installed under .tools/ by scripts/install-test-deps.sh.
+//! securesystemslib (PyPI), both installed under .tools/ by scripts/install-test-deps.sh; Merkle trees,
+//! checkpoints and signed notes against the `tlog_tiles` and `signed_note` crates (dev-dependencies).
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -10,9 +12,13 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use notarium::formats::canonical::{canonical_json, is_exact_integer};
+use notarium::formats::checkpoint::{
+    Checkpoint, NoteSignature, ed25519_key_id, ed25519_verifier_key, format_note, parse_note, verify_ed25519_note,
+};
 use notarium::formats::digest::hex_decode;
 use notarium::formats::dsse::{Envelope, pae};
 use notarium::keys::{FileSigner, PublicKey, Signer as _};
+use notarium::merkle;
 use serde_json::{Number, Value, json};
 
 use crate::support;
@@ -407,5 +413,192 @@ fn dsse_pae_matches_securesystemslib_and_envelopes_verify_both_ways() {
         let mut tampered = envelope.clone();
         tampered.payload_type.push('x');
         assert!(tampered.verify(&key).is_err(), "seed {}: {payload_type:?}", rng.seed);
+    }
+}
+
+// ---- Merkle trees (docs/FORMATS.md §12) and checkpoints in signed notes (§13) against tlog_tiles and
+// signed_note (Cloudflare's Rust ports of Go's golang.org/x/mod/sumdb/tlog and sumdb/note) ----
+
+/// A tlog_tiles hash store: the hashes `stored_hashes` returned, at their stored-hash indexes.
+struct TlogStore(Vec<tlog_tiles::Hash>);
+
+impl tlog_tiles::HashReader for TlogStore {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::tlog::Error> {
+        Ok(indexes.iter().map(|&i| self.0[i as usize]).collect())
+    }
+}
+
+/// notarium's tree as the register stores it: the nodes [`merkle::append`] writes, appended in batches.
+struct NotariumTree(HashMap<merkle::NodeId, merkle::Hash>);
+
+impl NotariumTree {
+    fn range_hash(&self, (start, end): (u64, u64)) -> merkle::Hash {
+        let pieces: Vec<merkle::Hash> =
+            merkle::perfect_pieces(start, end).iter().map(|&(s, e)| self.0[&merkle::node_of(s, e)]).collect();
+        merkle::fold_pieces(&pieces)
+    }
+
+    fn root(&self, size: u64) -> merkle::Hash {
+        if size == 0 { merkle::empty_root() } else { self.range_hash((0, size)) }
+    }
+}
+
+fn build_both_trees(rng: &mut Rng, entries: &[Vec<u8>]) -> (NotariumTree, TlogStore) {
+    let mut ours = NotariumTree(HashMap::new());
+    let mut size = 0;
+    while (size as usize) < entries.len() {
+        let batch = (1 + rng.below(40) as usize).min(entries.len() - size as usize);
+        let frontier: Vec<merkle::Hash> = merkle::frontier(size).iter().map(|id| ours.0[id]).collect();
+        let slices: Vec<&[u8]> = entries[size as usize..size as usize + batch].iter().map(Vec::as_slice).collect();
+        ours.0.extend(merkle::append(size, &frontier, &slices).nodes);
+        size += batch as u64;
+    }
+    let mut theirs = TlogStore(Vec::new());
+    for (n, entry) in entries.iter().enumerate() {
+        let hashes = tlog_tiles::stored_hashes(n as u64, entry, &theirs).unwrap();
+        theirs.0.extend(hashes);
+    }
+    (ours, theirs)
+}
+
+/// Leaf `index` of the tree of `size` (root `root`): the same inclusion proof from both, verified by both,
+/// and refused by both for another leaf.
+fn compare_inclusion(ours: &NotariumTree, theirs: &TlogStore, entry: &[u8], index: u64, size: u64, root: merkle::Hash) {
+    let leaf = merkle::leaf_hash(entry);
+    assert_eq!(tlog_tiles::record_hash(entry).0, leaf);
+    let proof: Vec<merkle::Hash> =
+        merkle::inclusion_ranges(index, size).into_iter().map(|r| ours.range_hash(r)).collect();
+    let their_proof: Vec<merkle::Hash> =
+        tlog_tiles::prove_record(size, index, theirs).unwrap().iter().map(|h| h.0).collect();
+    assert_eq!(their_proof, proof, "inclusion proof of leaf {index} in {size}");
+    let as_theirs: Vec<tlog_tiles::Hash> = proof.iter().copied().map(tlog_tiles::Hash).collect();
+    for (candidate, holds) in [(leaf, true), (merkle::leaf_hash(b"another entry"), false)] {
+        let theirs_hold =
+            tlog_tiles::check_record(&as_theirs, size, tlog_tiles::Hash(root), index, tlog_tiles::Hash(candidate));
+        assert_eq!(theirs_hold.is_ok(), holds, "tlog_tiles on leaf {index} in {size}");
+        let ours_hold = merkle::verify_inclusion(&candidate, index, size, &proof, &root);
+        assert_eq!(ours_hold.is_ok(), holds, "notarium on leaf {index} in {size}");
+    }
+}
+
+/// The tree of `first` leaves against the tree of `size` (root `root`): the same consistency proof from
+/// both, verified by both, and refused by both for a rewritten history.
+fn compare_consistency(ours: &NotariumTree, theirs: &TlogStore, first: u64, size: u64, root: merkle::Hash) {
+    let first_root = ours.root(first);
+    let proof: Vec<merkle::Hash> =
+        merkle::consistency_ranges(first, size).into_iter().map(|r| ours.range_hash(r)).collect();
+    let their_proof: Vec<merkle::Hash> =
+        tlog_tiles::prove_tree(size, first, theirs).unwrap().iter().map(|h| h.0).collect();
+    assert_eq!(their_proof, proof, "consistency proof {first} -> {size}");
+    let as_theirs: Vec<tlog_tiles::Hash> = proof.iter().copied().map(tlog_tiles::Hash).collect();
+    let forged = merkle::leaf_hash(b"rewritten history");
+    for (old_root, holds) in [(first_root, true), (forged, first == size && forged == root)] {
+        let theirs_hold =
+            tlog_tiles::check_tree(&as_theirs, size, tlog_tiles::Hash(root), first, tlog_tiles::Hash(old_root));
+        assert_eq!(theirs_hold.is_ok(), holds, "tlog_tiles on {first} -> {size}");
+        let ours_hold = merkle::verify_consistency(first, size, &old_root, &root, &proof);
+        assert_eq!(ours_hold.is_ok(), holds, "notarium on {first} -> {size}");
+    }
+}
+
+#[test]
+fn merkle_roots_and_proofs_match_tlog_tiles_and_verify_both_ways() {
+    let mut rng = Rng::seeded("merkle");
+    let entries: Vec<Vec<u8>> = (0..1500)
+        .map(|_| {
+            let len = rng.below(80) as usize;
+            rng.bytes(len)
+        })
+        .collect();
+    let (ours, theirs) = build_both_trees(&mut rng, &entries);
+    eprintln!("(a failure below is for seed {})", rng.seed);
+    for _ in 0..1000 {
+        let size = 1 + rng.below(entries.len() as u64);
+        let root = ours.root(size);
+        assert_eq!(tlog_tiles::tree_hash(size, &theirs).unwrap().0, root, "seed {}: root of {size}", rng.seed);
+        let index = rng.below(size);
+        compare_inclusion(&ours, &theirs, &entries[index as usize], index, size, root);
+        compare_consistency(&ours, &theirs, 1 + rng.below(size), size, root);
+    }
+}
+
+/// A key name as note tools accept it: no spaces, no '+'.
+fn random_key_name(rng: &mut Rng) -> String {
+    let len = 1 + rng.below(30);
+    let name: String = (0..len)
+        .map(|_| random_char(rng))
+        .filter(|c| !c.is_whitespace() && !c.is_control() && *c != '+' && *c != '\u{feff}')
+        .collect();
+    if name.is_empty() { "log.example/a".to_owned() } else { name }
+}
+
+fn random_checkpoint(rng: &mut Rng) -> Checkpoint {
+    let mut root_hash = [0; 32];
+    root_hash.copy_from_slice(&rng.bytes(32));
+    let size = if rng.one_in(4) { rng.next() } else { rng.below(100_000) };
+    Checkpoint { origin: random_key_name(rng), size, root_hash }
+}
+
+#[test]
+fn checkpoints_and_signed_notes_match_signed_note_and_verify_both_ways() {
+    let mut rng = Rng::seeded("signed_note");
+    let seed = rng.seed;
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let log_key = FileSigner::load("log", &Path::new(support::ROOT).join("keys.example/dev-log.pem")).unwrap();
+    let public = runtime.block_on(log_key.versions()).unwrap().remove(0).public_key.ed25519_bytes().unwrap();
+    for _ in 0..300 {
+        let checkpoint = random_checkpoint(&mut rng);
+        let body = checkpoint.body();
+        let theirs = tlog_tiles::Checkpoint::new(
+            &checkpoint.origin,
+            checkpoint.size,
+            tlog_tiles::Hash(checkpoint.root_hash),
+            "",
+        )
+        .unwrap();
+        assert_eq!(theirs.to_bytes(), body.as_bytes(), "seed {seed}");
+        let parsed = tlog_tiles::Checkpoint::from_bytes(body.as_bytes()).unwrap();
+        assert_eq!(
+            (parsed.origin(), parsed.size(), parsed.hash().0),
+            (checkpoint.origin.as_str(), checkpoint.size, checkpoint.root_hash)
+        );
+        assert_eq!(Checkpoint::parse_body(&body).unwrap(), checkpoint, "seed {seed}");
+
+        // notarium signs, as service::checkpoint does; signed_note verifies.
+        let name = checkpoint.origin.as_str();
+        let vkey = ed25519_verifier_key(name, &public);
+        let their_id = signed_note::key_id(name, &[&[1], public.as_slice()].concat());
+        assert_eq!(u32::from_be_bytes(ed25519_key_id(name, &public)), their_id, "seed {seed}");
+        let signature = runtime.block_on(log_key.sign(None, body.as_bytes())).unwrap().bytes;
+        let note = format_note(
+            &body,
+            &[NoteSignature { name: name.to_owned(), key_id: ed25519_key_id(name, &public), signature }],
+        );
+        let verifiers =
+            signed_note::VerifierList::new(vec![Box::new(signed_note::StandardVerifier::new(&vkey).unwrap())]);
+        let opened =
+            signed_note::Note::from_bytes(note.as_bytes()).unwrap_or_else(|e| panic!("seed {seed}: {e}: {note}"));
+        let (verified, unverified) = opened.verify(&verifiers).unwrap_or_else(|e| panic!("seed {seed}: {e}: {note}"));
+        assert_eq!((verified.len(), unverified.len()), (1, 0), "seed {seed}");
+        assert_eq!(opened.text(), body.as_bytes());
+        assert_eq!(verify_ed25519_note(&note, name, &public).unwrap(), body);
+
+        // signed_note signs with a fresh key; notarium verifies.
+        let secret: [u8; 32] = rng.bytes(32).try_into().unwrap();
+        let their_public = ed25519_dalek::SigningKey::from_bytes(&secret).verifying_key().to_bytes();
+        let mut typed = vec![1];
+        typed.extend_from_slice(&secret);
+        let id = signed_note::key_id(name, &[&[1], their_public.as_slice()].concat());
+        let signer =
+            signed_note::StandardSigner::new(&format!("PRIVATE+KEY+{name}+{id:08x}+{}", BASE64.encode(&typed)))
+                .unwrap();
+        let mut their_note = signed_note::Note::new(body.as_bytes(), &[]).unwrap();
+        their_note.add_sigs(&[&signer]).unwrap();
+        let their_note = String::from_utf8(their_note.to_bytes()).unwrap();
+        assert_eq!(u32::from_be_bytes(ed25519_key_id(name, &their_public)), id, "seed {seed}");
+        assert_eq!(verify_ed25519_note(&their_note, name, &their_public).unwrap(), body, "seed {seed}: {their_note}");
+        assert!(verify_ed25519_note(&their_note, name, &public).is_err(), "seed {seed}");
+        let (text, signatures) = parse_note(&their_note).unwrap();
+        assert_eq!(format_note(&text, &signatures), their_note, "seed {seed}");
     }
 }
