@@ -2,7 +2,8 @@
 //! a seeded generator (the seed is printed, and `NOTARIUM_DIFFERENTIAL_SEED=<seed>` replays a run).
 //! RFC 8785 canonical JSON against Trail of Bits' `rfc8785` (PyPI), and DSSE PAE and envelopes against
 //! securesystemslib (PyPI), both installed under .tools/ by scripts/install-test-deps.sh; Merkle trees,
-//! checkpoints and signed notes against the `tlog_tiles` and `signed_note` crates (dev-dependencies).
+//! checkpoints and signed notes against the `tlog_tiles` and `signed_note` crates (dev-dependencies); image
+//! references against the distribution reference grammar's published regular expressions.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -11,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use notarium::formats::ImageReference;
 use notarium::formats::canonical::{canonical_json, is_exact_integer};
 use notarium::formats::checkpoint::{
     Checkpoint, NoteSignature, ed25519_key_id, ed25519_verifier_key, format_note, parse_note, verify_ed25519_note,
@@ -601,4 +603,170 @@ fn checkpoints_and_signed_notes_match_signed_note_and_verify_both_ways() {
         let (text, signatures) = parse_note(&their_note).unwrap();
         assert_eq!(format_note(&text, &signatures), their_note, "seed {seed}");
     }
+}
+
+// ---- Image references (docs/FORMATS.md §1) against the distribution reference grammar ----
+
+/// The grammar of github.com/distribution/reference (regexp.go, v0.6: `ReferenceRegexp` and
+/// `anchoredNameRegexp`), spelled out from its published expressions. Go's `\w` is ASCII, so it is written
+/// `[0-9A-Za-z_]` here (Rust's `\w` is Unicode).
+struct DistributionGrammar {
+    reference: regex::Regex,
+    name: regex::Regex,
+}
+
+/// distribution's NameTotalLengthMax: `reference.Parse` refuses a longer name (domain and path as written).
+const NAME_TOTAL_LENGTH_MAX: usize = 255;
+
+impl DistributionGrammar {
+    fn new() -> Self {
+        let alphanumeric = "[a-z0-9]+";
+        let separator = "(?:[._]|__|[-]+)";
+        let domain_name_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+        let optional_port = "(?::[0-9]+)?";
+        let tag = "[0-9A-Za-z_][0-9A-Za-z_.-]{0,127}";
+        let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}";
+        let ipv6address = r"\[(?:[a-fA-F0-9:]+)\]";
+        let domain_name = format!(r"{domain_name_component}(?:\.{domain_name_component})*");
+        let host = format!("(?:{domain_name}|{ipv6address})");
+        let domain_and_port = format!("{host}{optional_port}");
+        let path_component = format!("{alphanumeric}(?:{separator}{alphanumeric})*");
+        let remote_name = format!("{path_component}(?:/{path_component})*");
+        let name = format!("(?:{domain_and_port}/)?{remote_name}");
+        Self {
+            reference: regex::Regex::new(&format!("^({name})(?::({tag}))?(?:@({digest}))?$")).unwrap(),
+            name: regex::Regex::new(&format!("^(?:({domain_and_port})/)?({remote_name})$")).unwrap(),
+        }
+    }
+
+    /// The reference notarium should make of `input` if distribution accepts it: the name split into domain
+    /// and path, then the canonicalization docs/FORMATS.md §1 documents (host lowercase, `:443` dropped,
+    /// Docker Hub's aliases `docker.io` with `library/` before a single segment, tag `latest` by default).
+    fn canonical(&self, input: &str) -> Option<(String, String, Option<String>, Option<String>)> {
+        let parts = self.reference.captures(input)?;
+        let name = parts.get(1)?.as_str();
+        if name.len() > NAME_TOTAL_LENGTH_MAX {
+            return None;
+        }
+        let split = self.name.captures(name)?;
+        let domain = split.get(1).map_or("", |d| d.as_str()).to_ascii_lowercase();
+        let domain = domain.strip_suffix(":443").unwrap_or(&domain);
+        let registry = if ["index.docker.io", "registry-1.docker.io"].contains(&domain) { "docker.io" } else { domain };
+        let path = &split[2];
+        let repository =
+            if registry == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path.to_owned() };
+        let digest = parts.get(3).map(|d| d.as_str().to_owned());
+        let tag = parts.get(2).map(|t| t.as_str().to_owned()).or_else(|| digest.is_none().then(|| "latest".to_owned()));
+        Some((registry.to_owned(), repository, tag, digest))
+    }
+}
+
+fn random_from(rng: &mut Rng, alphabet: &str, max_len: u64) -> String {
+    let chars: Vec<char> = alphabet.chars().collect();
+    let len = 1 + rng.below(max_len);
+    (0..len).map(|_| *rng.pick(&chars)).collect()
+}
+
+fn random_host(rng: &mut Rng) -> String {
+    let name = match rng.below(6) {
+        0 => rng
+            .pick(&["localhost", "LocalHost", "docker.io", "index.docker.io", "registry-1.docker.io", "[::1]"])
+            .to_string(),
+        1 => format!("{}.{}.{}.{}", rng.below(300), rng.below(256), rng.below(256), rng.below(256)),
+        _ => (0..1 + rng.below(4))
+            .map(|_| {
+                let alphabet = if rng.one_in(4) { "abcXYZ019-" } else { "abcxyz019" };
+                random_from(rng, alphabet, 12)
+            })
+            .collect::<Vec<_>>()
+            .join("."),
+    };
+    let port = match rng.below(6) {
+        0 => ":443".to_owned(),
+        1 => format!(":{}", rng.below(70_000)),
+        2 => rng.pick(&[":80", ":0", ":05000", ":", ":5000"]).to_string(),
+        _ => String::new(),
+    };
+    format!("{name}{port}")
+}
+
+fn random_path_component(rng: &mut Rng) -> String {
+    // The grammar's separators, then ones it refuses.
+    const SEPARATORS: &[&str] = &[".", "_", "__", "-", "--", "---", ".", "_", "-", "___", "..", "._", "-_", ".-"];
+    let mut component = random_from(rng, "abz019", 6);
+    for _ in 0..rng.below(3) {
+        let separator: &&str = rng.pick(SEPARATORS);
+        component.push_str(separator);
+        component.push_str(&random_from(rng, "abz019", 6));
+    }
+    component
+}
+
+fn random_reference(rng: &mut Rng) -> String {
+    let mut reference = random_host(rng);
+    for _ in 0..1 + rng.below(3) {
+        reference.push('/');
+        reference.push_str(&random_path_component(rng));
+    }
+    if rng.one_in(8) {
+        let long = "a".repeat(200 + rng.below(80) as usize);
+        reference.push('/');
+        reference.push_str(&long);
+    }
+    if rng.one_in(2) {
+        reference.push(':');
+        let longest = if rng.one_in(10) { 140 } else { 12 };
+        reference.push_str(&random_from(rng, "aZ09_.-", longest));
+    }
+    if rng.one_in(3) {
+        let hex: String = (0..64).map(|_| *rng.pick(&['0', '9', 'a', 'f'])).collect();
+        reference.push_str(&format!("@sha256:{hex}"));
+    }
+    reference
+}
+
+/// `reference` with a few characters inserted, removed or replaced by ones the grammar cares about.
+fn mutate(rng: &mut Rng, reference: &str) -> String {
+    const INTERESTING: &[char] = &['/', ':', '@', '.', '-', '_', 'A', 'a', '0', ' ', '\u{e9}', '[', ']', '%', '+'];
+    let mut chars: Vec<char> = reference.chars().collect();
+    for _ in 0..1 + rng.below(3) {
+        let at = rng.below(chars.len() as u64 + 1) as usize;
+        match rng.below(3) {
+            0 => chars.insert(at, *rng.pick(INTERESTING)),
+            1 if at < chars.len() => {
+                chars.remove(at);
+            }
+            _ if at < chars.len() => chars[at] = *rng.pick(INTERESTING),
+            _ => chars.push(*rng.pick(INTERESTING)),
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[test]
+fn image_references_are_a_subset_of_the_distribution_grammar_with_the_documented_canonical_forms() {
+    let mut rng = Rng::seeded("reference");
+    let grammar = DistributionGrammar::new();
+    let (mut accepted, mut refused_by_both) = (0, 0);
+    for _ in 0..5000 {
+        let generated = random_reference(&mut rng);
+        let input = if rng.one_in(2) { mutate(&mut rng, &generated) } else { generated };
+        let theirs = grammar.canonical(&input);
+        match ImageReference::parse(&input) {
+            Ok(ours) => {
+                let theirs = theirs.unwrap_or_else(|| {
+                    panic!("seed {}: notarium accepts {input:?}, which distribution's grammar refuses", rng.seed)
+                });
+                let ours = (ours.registry, ours.repository, ours.tag, ours.digest.map(|d| d.to_string()));
+                assert_eq!(ours, theirs, "seed {}: {input:?}", rng.seed);
+                accepted += 1;
+            }
+            Err(_) => refused_by_both += usize::from(theirs.is_none()),
+        }
+    }
+    assert!(
+        accepted > 500 && refused_by_both > 500,
+        "seed {}: {accepted} accepted, {refused_by_both} refused",
+        rng.seed
+    );
 }
