@@ -313,11 +313,16 @@ fn canonical_json_matches_rfc8785_byte_for_byte() {
 }
 
 /// A lone surrogate escape is not a Unicode string: serde_json refuses the text (so notarium never
-/// canonicalizes it), as rfc8785 refuses to encode it (Python's json reads it into a str).
+/// canonicalizes it), and rfc8785 refuses to write it (Python's json reads it into a str). For a lone
+/// surrogate in a key rfc8785 fails with a UnicodeEncodeError rather than its own CanonicalizationError: a
+/// refusal all the same.
 #[test]
 fn lone_surrogates_are_refused_on_both_sides() {
-    for text in [r#""\ud800""#, r#""\udc00x""#, r#"{"\ud83d": 1}"#] {
+    let texts = [r#""\ud800""#, r#""\udc00x""#, r#"["\ud83d"]"#, r#"{"\ud83d": 1}"#];
+    let theirs = python("jcs_rfc8785.py", &["rfc8785"], &json!(texts));
+    for (text, their) in texts.iter().zip(theirs.as_array().unwrap()) {
         assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+        assert!(their.get("refused").is_some() && their.get("bytes").is_none(), "{text}: {their}");
     }
 }
 

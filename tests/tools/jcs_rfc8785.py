@@ -2,7 +2,8 @@
 
 Reads a JSON array of JSON texts on stdin and writes a JSON array with one object per text:
 {"bytes": hex of rfc8785.dumps(value)}, or, when rfc8785 refuses the value,
-{"refused": the exception's name, "bytes": hex of rfc8785.dumps(the value with every integer as a double)}.
+{"refused": the exception's name, "bytes": hex of rfc8785.dumps(the value with every integer as a double)},
+or {"refused": the exception's name} when that fails too (a lone surrogate, which Python's json reads into a str).
 """
 import json
 import sys
@@ -27,6 +28,9 @@ for text in json.load(sys.stdin):
     value = json.loads(text)
     try:
         out.append({"bytes": rfc8785.dumps(value).hex()})
-    except rfc8785.CanonicalizationError as e:
-        out.append({"refused": type(e).__name__, "bytes": rfc8785.dumps(as_doubles(value)).hex()})
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as e:
+        try:
+            out.append({"refused": type(e).__name__, "bytes": rfc8785.dumps(as_doubles(value)).hex()})
+        except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+            out.append({"refused": type(e).__name__})
 json.dump(out, sys.stdout)
