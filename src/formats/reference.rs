@@ -50,7 +50,9 @@ impl ImageReference {
         let registry =
             canonical_host(host).map_err(|reason| malformed(&format!("the registry host {host:?}: {reason}")))?;
         if !repository.split('/').all(valid_path_component) {
-            return Err(malformed("repository path components must be lowercase letters, digits and . _ - separators"));
+            return Err(malformed(
+                "repository path components are lowercase letters and digits joined by '.', '_', '__' or dashes",
+            ));
         }
         if let Some(tag) = tag {
             if !valid_tag(tag) {
@@ -62,7 +64,8 @@ impl ImageReference {
             (tag, _) => tag.map(str::to_owned),
         };
         let repository = docker_hub_library(&registry, repository);
-        if registry.len() + 1 + repository.len() > MAX_NAME {
+        // Both as written (what distribution's grammar and docker count) and canonical (what registries see).
+        if name.len() > MAX_NAME || registry.len() + 1 + repository.len() > MAX_NAME {
             return Err(malformed("host/repository is longer than 255 characters, the limit registries enforce"));
         }
         Ok(Self { registry, repository, tag, digest })
@@ -218,16 +221,19 @@ fn looks_like_host(first: &str) -> bool {
     first.contains('.') || first.contains(':') || first.eq_ignore_ascii_case("localhost")
 }
 
+/// Lowercase letters and digits in runs joined by single separators, `.`, `_`, `__` or any number of `-`:
+/// distribution's path-component grammar (`[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`).
 fn valid_path_component(component: &str) -> bool {
-    let bytes = component.as_bytes();
-    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+    let separators: Vec<&str> = component.split(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()).collect();
+    let (Some(first), Some(last)) = (separators.first(), separators.last()) else {
         return false;
     };
-    alnum(first)
-        && alnum(last)
-        && bytes.iter().all(|b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
-        && !component.contains("..")
+    !component.is_empty() && first.is_empty() && last.is_empty() && separators.iter().all(|s| valid_separator(s))
+}
+
+/// Between two letters or digits: nothing, or one separator of the grammar.
+fn valid_separator(between: &str) -> bool {
+    matches!(between, "." | "_" | "__") || between.bytes().all(|b| b == b'-')
 }
 
 fn valid_tag(tag: &str) -> bool {
@@ -265,6 +271,18 @@ mod tests {
         assert!(ImageReference::parse(&format!("{exactly}b")).is_err());
     }
 
+    /// Found by tests/differential.rs against distribution's grammar: a name over 255 characters as written
+    /// was accepted when its canonical form was shorter (`:443` dropped, `index.docker.io` read as `docker.io`).
+    #[test]
+    fn a_name_over_the_limit_as_written_is_malformed_even_if_its_canonical_form_is_shorter() {
+        for host in ["reg.example:443", "index.docker.io", "REG.EXAMPLE:443"] {
+            let path = format!("team/{}", "a".repeat(255 - host.len() - "/team/".len()));
+            assert!(ImageReference::parse(&format!("{host}/{path}")).is_ok(), "{host}");
+            let error = ImageReference::parse(&format!("{host}/{path}b")).unwrap_err().to_string();
+            assert!(error.contains("longer than 255 characters"), "{host}: {error}");
+        }
+    }
+
     #[test]
     fn a_bare_name_defaults_to_latest_and_a_digest_has_no_tag() {
         assert_eq!(ImageReference::parse("reg.example/app").unwrap().tag.as_deref(), Some("latest"));
@@ -285,6 +303,26 @@ mod tests {
         assert!(matches!(ImageReference::parse("reg.example/app@sha256:1234"), Err(FormatError::MalformedDigest(_))));
         for input in ["reg.example/App:v1", "reg.example/app:-v1", "reg.example//app", "reg.example/app:"] {
             assert!(ImageReference::parse(input).is_err(), "{input}");
+        }
+    }
+
+    /// Found by tests/differential.rs against distribution's grammar: mixed or tripled separators
+    /// (`0b100z-z9._b0bz`) were accepted, names registries and docker refuse.
+    #[test]
+    fn path_components_take_the_separators_of_distributions_grammar_only() {
+        for good in ["a.b", "a_b", "a__b", "a-b", "a---b", "a.b_c__d-e", "0", "a1.2b"] {
+            assert!(ImageReference::parse(&format!("reg.example/{good}")).is_ok(), "{good}");
+        }
+        for bad in
+            ["0b100z-z9._b0bz", "a._b", "a_.b", "a-_b", "a_-b", "a.-b", "a-.b", "a___b", "a..b", "a.", "_a", "a-"]
+        {
+            assert!(
+                matches!(
+                    ImageReference::parse(&format!("reg.example/{bad}")),
+                    Err(FormatError::MalformedReference { .. })
+                ),
+                "{bad}"
+            );
         }
     }
 
