@@ -95,7 +95,7 @@ run_target() {
         "$target" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "${rss:-?}" "$findings"
     if [ "$status" -ne 0 ] || [ "$findings" -ne 0 ]; then
         echo "---- $target failed (exit $status); the end of its log:"
-        grep -v '^#[0-9]' "$log" | tail -40
+        grep -v '^#[0-9]' "$log" | grep -m1 -A16 -E 'panicked|ERROR: libFuzzer|out-of-memory|timeout' || tail -20 "$log"
         ls -t "fuzz/artifacts/$target" | head -5 | sed "s|^|  fuzz/artifacts/$target/|"
         rm -f "$log"
         return 1
