@@ -185,7 +185,8 @@ fn claim_text(value: &Value) -> Option<String> {
 }
 
 /// Reads the issuer of an unverified token, only to pick which configured issuer verifies it.
-pub(super) fn issuer_of(jwt: &str) -> Result<String, AuthError> {
+#[doc(hidden)]
+pub fn issuer_of(jwt: &str) -> Result<String, AuthError> {
     let claims = jwt.split('.').nth(1).ok_or_else(|| AuthError::Invalid("not a JWT".into()))?;
     let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims)
         .map_err(|_| AuthError::Invalid("the JWT claims are not base64url".into()))?;
@@ -214,6 +215,29 @@ fn read_jwks_file(path: &std::path::Path) -> Result<JwkSet, AuthError> {
         .map_err(|e| AuthError::ProviderUnavailable(format!("{} is not a JWK set: {e}", path.display())))
 }
 
+/// What the verifier reads from a token and a key set before any signature is checked.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Unverified {
+    /// The header's algorithm and kid; `None` when the header is malformed.
+    pub header: Option<(Algorithm, Option<String>)>,
+    /// The claimed issuer; `None` when the claims are malformed or name none.
+    pub issuer: Option<String>,
+    /// How many keys of the JWK set turn into decoding keys (0 when it is not a JWK set).
+    pub usable_keys: usize,
+}
+
+/// Reads a token's header and issuer and a JWK set's keys, with no network: the entry point of the fuzz
+/// target `oidc` (fuzz/), which checks these readers never panic on any input.
+#[doc(hidden)]
+pub fn parse_unverified(jwt: &str, jwks: &[u8]) -> Unverified {
+    let header = jsonwebtoken::decode_header(jwt).ok().map(|h| (h.alg, h.kid));
+    let usable_keys = serde_json::from_slice::<JwkSet>(jwks)
+        .map(|set| set.keys.iter().filter(|jwk| DecodingKey::from_jwk(jwk).is_ok()).count())
+        .unwrap_or(0);
+    Unverified { header, issuer: issuer_of(jwt).ok(), usable_keys }
+}
+
 /// Why a token was refused, in words that never quote the token.
 fn invalid(kind: &ErrorKind) -> AuthError {
     let reason = match kind {
@@ -232,6 +256,18 @@ fn invalid(kind: &ErrorKind) -> AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unverified_reading_gives_header_issuer_and_usable_keys_or_nothing() {
+        let b64 = |json: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, json);
+        let jwt = format!("{}.{}.c2ln", b64(r#"{"alg":"ES256","kid":"k1"}"#), b64(r#"{"iss":"https://ci"}"#));
+        let jwks = br#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},{"kty":"RSA","n":"!","e":"AQAB"}]}"#;
+        let read = parse_unverified(&jwt, jwks);
+        assert_eq!(read.header, Some((Algorithm::ES256, Some("k1".to_owned()))));
+        assert_eq!((read.issuer.as_deref(), read.usable_keys), (Some("https://ci"), 1));
+        let nothing = parse_unverified("a.b", b"[]");
+        assert_eq!((nothing.header, nothing.issuer, nothing.usable_keys), (None, None, 0));
+    }
 
     fn rule(claims: &[(&str, &str)]) -> ClaimRule {
         ClaimRule {

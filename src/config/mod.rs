@@ -72,17 +72,31 @@ impl Config {
                 .map_err(|e| ConfigError::Read { path: p.display().to_string(), reason: e.to_string() })?,
             None => String::new(),
         };
-        let mut config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.map_or("<embedded defaults>".into(), |p| p.display().to_string()),
-            reason: e.to_string(),
-        })?;
-        config.registries.canonicalize()?;
+        let mut config =
+            Self::read_toml(&text, &path.map_or("<embedded defaults>".into(), |p| p.display().to_string()))?;
         if let Some(file) = path {
             let written: toml::Table = toml::from_str(&text).unwrap_or_default();
             config.resolve_paths(&file.parent().map(Path::to_path_buf).unwrap_or_default(), &written);
         }
         config.apply_env(env)?;
         config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses and checks a `notarium.toml` text as `load` does, without a file (paths stay as written) or
+    /// `NOTARIUM_*` variables. The entry point of the fuzz target `config` (fuzz/).
+    #[doc(hidden)]
+    pub fn parse_toml(text: &str) -> Result<Self, ConfigError> {
+        let config = Self::read_toml(text, "<text>")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config `text` (from `path`) says, its registry hosts canonical, before paths, variables and checks.
+    fn read_toml(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let mut config: Self =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), reason: e.to_string() })?;
+        config.registries.canonicalize()?;
         Ok(config)
     }
 

@@ -17,6 +17,13 @@ fn embedded_defaults_match_the_design() {
 }
 
 #[test]
+fn a_config_text_parses_as_the_file_would_without_paths_or_variables() {
+    let c = Config::parse_toml("[server]\nlisten = \"0.0.0.0:9000\"\n").unwrap();
+    assert_eq!(c.server.listen, "0.0.0.0:9000");
+    assert!(matches!(Config::parse_toml("[server"), Err(ConfigError::Parse { .. })));
+}
+
+#[test]
 fn relative_paths_written_in_a_file_mean_its_folder() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("n.toml");

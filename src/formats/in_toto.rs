@@ -151,6 +151,18 @@ mod tests {
     use crate::formats::dsse::Envelope;
 
     const COSIGN_ENVELOPE: &[u8] = include_bytes!("../../tests/fixtures/third-party/cosign-2.5/att-dsse-envelope.json");
+
+    /// Found by fuzz/ (target in_toto): a long integer beyond u64 in the statement was read 1 ULP off, so
+    /// the statement written back parsed to another one.
+    #[test]
+    fn long_numbers_survive_a_round_trip() {
+        let number = format!("{},555555557{}", "5".repeat(34), "5".repeat(76));
+        let text = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://slsa.dev/provenance/v0.2","subject":[{{"name":"a","digest":{{"sha256":"c4"}}}}],"predicate":{{"n":[{number}]}}}}"#
+        );
+        let statement = Statement::parse(text.as_bytes()).unwrap();
+        assert_eq!(Statement::parse(&statement.to_json()).unwrap(), statement);
+    }
     const IMAGE_DIGEST: &str = "sha256:c4ea3eb55a9e77e1edfcec7acc64cab6650ef710811264fdd18cedeba6de5c83";
 
     fn provenance() -> Value {

@@ -241,6 +241,16 @@ mod tests {
         std::fs::read(format!("{FIXTURES}/{path}")).unwrap()
     }
 
+    /// Found by fuzz/ (target signature_manifest): a number beyond u64 in an unknown field was read 1 ULP
+    /// off, so the manifest written back parsed to another one.
+    #[test]
+    fn numbers_in_unknown_fields_survive_a_round_trip() {
+        let manifest = String::from_utf8(fixture("cosign-2.5/sig-manifest.json")).unwrap();
+        let bytes = manifest.replacen('{', &format!("{{\"extra\":{{\"size\":401{}}},", "7".repeat(106)), 1);
+        let parsed = SignatureManifest::parse(bytes.as_bytes()).unwrap();
+        assert_eq!(SignatureManifest::parse(&parsed.to_json()).unwrap(), parsed);
+    }
+
     #[test]
     fn encodes_the_same_manifest_and_config_bytes_as_cosign() {
         let cosign = SignatureManifest::parse(&fixture("cosign-2.5/sig-manifest.json")).unwrap();

@@ -88,6 +88,18 @@ mod tests {
     const SKOPEO_PAYLOAD: &[u8] =
         include_bytes!("../../tests/fixtures/third-party/skopeo-1.18/simplesigning-payload.json");
 
+    /// Found by fuzz/ (target simple_signing): a long decimal in `optional` was read 1 ULP off, so the payload
+    /// written back parsed to another number (serde_json's `float_roundtrip` reads numbers exactly).
+    #[test]
+    fn numbers_in_optional_survive_a_round_trip() {
+        let digest = "sha256:adc8f37817693c24e66c59c90b31bbedc5f3d9a3b0f40b28f06fd54d4c024620";
+        let payload = format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"127.0.0.1:5055/demo/skopeo"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":{{"timestamp":179545466666666666666666666666666666666666666666666666.666666666666666666666666617879}}}}"#
+        );
+        let parsed = SimpleSigning::parse(payload.as_bytes()).unwrap();
+        assert_eq!(SimpleSigning::parse(&parsed.to_bytes()).unwrap(), parsed);
+    }
+
     #[test]
     fn writes_byte_for_byte_what_cosign_writes() {
         let digest = Digest::parse("sha256:c4ea3eb55a9e77e1edfcec7acc64cab6650ef710811264fdd18cedeba6de5c83").unwrap();
