@@ -51,34 +51,28 @@ if [ "$(PYTHONPATH="$TOOLS/rfc8785" python3 -c 'import importlib.metadata as m; 
     --root-user-action=ignore --target "$TOOLS/rfc8785" "rfc8785==$RFC8785_VERSION"
 fi
 
-# The API fuzzer of tests/api_fuzz.rs, in a folder of its own (its dependencies stay clear of the others),
-# run through a wrapper in .tools/bin.
+# pip_tool NAME REQUIREMENT MODULE: REQUIREMENT installed into .tools/NAME afresh, and .tools/bin/NAME
+# running `python3 -m MODULE` over it.
+pip_tool() {
+  rm -rf "${TOOLS:?}/$1"
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
+    --root-user-action=ignore --target "$TOOLS/$1" "$2"
+  mkdir -p "$TOOLS/bin"
+  printf '#!/bin/sh\nPYTHONPATH="%s${PYTHONPATH:+:$PYTHONPATH}" exec python3 -m %s "$@"\n' "$TOOLS/$1" "$3" \
+    > "$TOOLS/bin/$1"
+  chmod +x "$TOOLS/bin/$1"
+}
+
+# The API fuzzer of tests/api_fuzz.rs, and the offline check of the rendered Kubernetes manifests against
+# Kubernetes' own JSON schemas (tests/deploy.rs): each in a folder of its own (their dependencies stay clear
+# of the others), run through a wrapper in .tools/bin.
 SCHEMATHESIS_VERSION=4.32.5
 if ! "$TOOLS/bin/schemathesis" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
-  rm -rf "$TOOLS/schemathesis"
-  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
-    --root-user-action=ignore --target "$TOOLS/schemathesis" "schemathesis==$SCHEMATHESIS_VERSION"
-  mkdir -p "$TOOLS/bin"
-  cat > "$TOOLS/bin/schemathesis" <<SH
-#!/bin/sh
-PYTHONPATH="$TOOLS/schemathesis\${PYTHONPATH:+:\$PYTHONPATH}" exec python3 -m schemathesis.cli "\$@"
-SH
-  chmod +x "$TOOLS/bin/schemathesis"
+  pip_tool schemathesis "schemathesis==$SCHEMATHESIS_VERSION" schemathesis.cli
 fi
-
-# The rendered Kubernetes manifests are checked offline against Kubernetes' own JSON schemas (tests/deploy.rs),
-# in a folder of its own, run through a wrapper in .tools/bin.
 KUBERNETES_VALIDATE_VERSION=1.37.0
 if ! "$TOOLS/bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$KUBERNETES_VALIDATE_VERSION"; then
-  rm -rf "$TOOLS/kubernetes-validate"
-  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
-    --root-user-action=ignore --target "$TOOLS/kubernetes-validate" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
-  mkdir -p "$TOOLS/bin"
-  cat > "$TOOLS/bin/kubernetes-validate" <<SH
-#!/bin/sh
-PYTHONPATH="$TOOLS/kubernetes-validate\${PYTHONPATH:+:\$PYTHONPATH}" exec python3 -m kubernetes_validate "\$@"
-SH
-  chmod +x "$TOOLS/bin/kubernetes-validate"
+  pip_tool kubernetes-validate "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" kubernetes_validate
 fi
 
 # Custom resources have no schema in kubernetes-validate: their CRDs' schemas come from npm, run by
