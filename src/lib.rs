@@ -18,6 +18,8 @@ pub mod register;
 
 pub mod config;
 
+pub mod pki;
+
 pub mod formats;
 pub mod keys;
 
