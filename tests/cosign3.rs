@@ -2,7 +2,7 @@
 //! registry, both ways and offline: cosign 3.1 `verify --key` and `verify-attestation --key` accept what
 //! notarium signs and attests, from the `.sig`/`.att` tags and from the Sigstore bundle referrer; notarium's
 //! `POST /v1/verify` accepts what cosign 3.1 signs and attests with a key (bundle referrer by default, the
-//! `.sig` tag on request) and denies it tampered. No Rekor can run here, so every cosign 3.1 signature is
+//! `.sig`/`.att` tags on request) and denies it tampered. No Rekor can run here, so every cosign 3.1 signature is
 //! made without a transparency-log entry (an empty signing config) and verified with `--insecure-ignore-tlog`.
 
 use crate::support;
@@ -136,6 +136,16 @@ policies:
     )
 }
 
+/// cosign 3.1's flags for writing `layout` without a transparency-log entry: its default (the bundle referrer)
+/// with a signing config naming no log; the tags only with the signing config and the new format turned off
+/// (`--tlog-upload=false` is refused otherwise).
+fn no_tlog(layout: Layout) -> &'static [&'static str] {
+    match layout {
+        Layout::Referrer => &["--signing-config", "signing-config.json"],
+        Layout::Tags => &["--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false"],
+    }
+}
+
 struct Setup {
     registry: Registry,
     notarium: Notarium,
@@ -167,26 +177,20 @@ impl Setup {
 
     /// `cosign sign --key` in `layout`, with no transparency-log entry either way.
     fn sign(&self, image: &str, layout: Layout) {
-        let no_tlog: &[&str] = match layout {
-            Layout::Referrer => &["--signing-config", "signing-config.json"],
-            Layout::Tags => &["--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false"],
-        };
         let out = self
             .cosign
-            .run(&[&["sign", "--key", "cosign.key"][..], no_tlog, &["--allow-http-registry", image]].concat());
+            .run(&[&["sign", "--key", "cosign.key"][..], no_tlog(layout), &["--allow-http-registry", image]].concat());
         assert!(out.status.success(), "cosign sign ({layout:?}): {}", text(&out));
     }
 
-    /// `cosign attest --key` of an SLSA provenance naming `repository`, as a bundle referrer, no tlog entry.
-    fn attest(&self, image: &str, repository: &str) {
+    /// `cosign attest --key` of an SLSA provenance naming `repository` in `layout`, no tlog entry.
+    fn attest(&self, image: &str, layout: Layout, repository: &str) {
         let predicate = self.cosign.dir().join("provenance.json");
         std::fs::write(&predicate, slsa_predicate(repository).to_string()).unwrap();
         let args =
             ["attest", "--key", "cosign.key", "--type", "slsaprovenance1", "--predicate", predicate.to_str().unwrap()];
-        let out = self
-            .cosign
-            .run(&[&args[..], &["--signing-config", "signing-config.json", "--allow-http-registry", image]].concat());
-        assert!(out.status.success(), "cosign attest: {}", text(&out));
+        let out = self.cosign.run(&[&args[..], no_tlog(layout), &["--allow-http-registry", image]].concat());
+        assert!(out.status.success(), "cosign attest ({layout:?}): {}", text(&out));
     }
 
     /// notarium's decision on `image`, which must be `allowed` or not; the answer.
@@ -285,23 +289,27 @@ fn notarium_allows_what_cosign3_signed_with_a_key_in_either_layout_and_denies_it
 #[test]
 fn notarium_reads_the_attestation_cosign3_attached_and_denies_another_repository_or_a_tampered_one() {
     let s = setup();
-    let (image, _) = s.pushed("c3att/app", "v1");
-    s.sign(&image, Layout::Referrer);
-    let answer = s.decided(&image, false);
-    assert!(reasons(&answer).contains(SLSA), "{answer}");
-    s.attest(&image, "https://github.com/acme/app");
-    let answer = s.decided(&image, true);
-    assert_eq!(answer["policy"], "cosign3-provenance", "{answer}");
+    for layout in [Layout::Referrer, Layout::Tags] {
+        let (image, digest) = s.pushed("c3att/app", &format!("{layout:?}"));
+        s.sign(&image, layout);
+        let answer = s.decided(&image, false);
+        assert!(reasons(&answer).contains(SLSA), "{answer}");
+        s.attest(&image, layout, "https://github.com/acme/app");
+        let answer = s.decided(&image, true);
+        assert_eq!(answer["policy"], "cosign3-provenance", "{answer}");
+        let att_tag = s.registry.manifest("c3att/app", &tag_of(&digest, "att"));
+        assert_eq!(att_tag.is_some(), matches!(layout, Layout::Tags), "{layout:?}");
 
-    let (elsewhere, _) = s.pushed("c3att/app", "elsewhere");
-    s.sign(&elsewhere, Layout::Referrer);
-    s.attest(&elsewhere, "https://github.com/mallory/app");
-    s.decided(&elsewhere, false);
+        let (elsewhere, _) = s.pushed("c3att/app", &format!("{layout:?}-elsewhere"));
+        s.sign(&elsewhere, layout);
+        s.attest(&elsewhere, layout, "https://github.com/mallory/app");
+        s.decided(&elsewhere, false);
+    }
 
     // The attestation's statement rewritten to name acme/app: its signature no longer covers it.
     let (forged, digest) = s.pushed("c3att/app", "forged");
     s.sign(&forged, Layout::Referrer);
-    s.attest(&forged, "https://github.com/mallory/app");
+    s.attest(&forged, Layout::Referrer, "https://github.com/mallory/app");
     let (position, mut bundle) = referrer_bundle(&s.registry, "c3att/app", &digest, SLSA);
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::STANDARD;
