@@ -114,3 +114,22 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn a_verified_bundle_is_a_result_in_json_too() {
+    let case = cases_dir().join("managed-key-and-trusted-root");
+    let output = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["verify-blob", "--output", "json", "--bundle"])
+        .arg(case.join("bundle.sigstore.json"))
+        .arg("--key")
+        .arg(case.join("key.pub"))
+        .arg("--trusted-root")
+        .arg(case.join("trusted_root.json"))
+        .arg(artifact(&case))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["verified"], true);
+    assert_eq!(result["log_indexes"][0], 51_753_644);
+}
