@@ -219,7 +219,7 @@ fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
         && key_of(issuer).is_ok_and(|key| check_signature(cert, &key).is_ok())
 }
 
-fn is_self_issued(cert: &Certificate) -> bool {
+pub(super) fn is_self_issued(cert: &Certificate) -> bool {
     cert.tbs_certificate().issuer() == cert.tbs_certificate().subject()
 }
 
@@ -419,6 +419,17 @@ fn bounded(text: &str, name: &str) -> Result<String, PkiError> {
         return Err(fail(&format!("extension {name} is longer than {MAX_FIELD} bytes")));
     }
     Ok(text.to_owned())
+}
+
+/// The DER elements inside a constructed value's content, each as it is.
+pub(super) fn der_elements(content: &[u8]) -> Result<Vec<der::AnyRef<'_>>, der::Error> {
+    use der::Reader as _;
+    let mut reader = der::SliceReader::new(content)?;
+    let mut out = Vec::new();
+    while !reader.is_finished() {
+        out.push(reader.decode::<der::AnyRef<'_>>()?);
+    }
+    Ok(out)
 }
 
 fn fail(message: &str) -> PkiError {

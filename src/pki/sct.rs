@@ -7,12 +7,13 @@
 //! time. Must not touch: the chain itself (certificate.rs).
 
 use der::asn1::{AnyRef, ObjectIdentifier as Oid, OctetStringRef};
-use der::{Decode as _, Encode as _, Reader as _, Tag, Tagged as _};
+use der::{Decode as _, Encode as _, Tag, Tagged as _};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 
 use super::PkiError;
+use super::certificate::der_elements;
 use super::key::{HashAlgorithm, KeyFamily};
 use super::trusted_root::TransparencyLog;
 
@@ -131,12 +132,7 @@ fn precert_tbs(cert: &Certificate) -> Result<Vec<u8>, PkiError> {
 }
 
 fn elements(content: &[u8]) -> Result<Vec<AnyRef<'_>>, PkiError> {
-    let mut reader = der::SliceReader::new(content).map_err(|_| fail("malformed TBS"))?;
-    let mut out = Vec::new();
-    while !reader.is_finished() {
-        out.push(reader.decode::<AnyRef<'_>>().map_err(|_| fail("malformed TBS"))?);
-    }
-    Ok(out)
+    der_elements(content).map_err(|_| fail("malformed TBS"))
 }
 
 /// A DER tag-length-value with a one-byte tag.
