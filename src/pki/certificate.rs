@@ -219,7 +219,7 @@ fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
         && key_of(issuer).is_ok_and(|key| check_signature(cert, &key).is_ok())
 }
 
-fn is_self_issued(cert: &Certificate) -> bool {
+pub(super) fn is_self_issued(cert: &Certificate) -> bool {
     cert.tbs_certificate().issuer() == cert.tbs_certificate().subject()
 }
 
@@ -421,6 +421,17 @@ fn bounded(text: &str, name: &str) -> Result<String, PkiError> {
     Ok(text.to_owned())
 }
 
+/// The DER elements inside a constructed value's content, each as it is.
+pub(super) fn der_elements(content: &[u8]) -> Result<Vec<der::AnyRef<'_>>, der::Error> {
+    use der::Reader as _;
+    let mut reader = der::SliceReader::new(content)?;
+    let mut out = Vec::new();
+    while !reader.is_finished() {
+        out.push(reader.decode::<der::AnyRef<'_>>()?);
+    }
+    Ok(out)
+}
+
 fn fail(message: &str) -> PkiError {
     PkiError::Certificate(message.to_owned())
 }
@@ -561,6 +572,64 @@ pub(crate) mod tests {
         leaf[pos] ^= 0x20;
         let err = verify_chain(&leaf, &[], &root.certificate_authorities, at).unwrap_err();
         assert!(err.to_string().contains("no issuer"), "{err}");
+    }
+
+    /// The leaf with its extensions changed by `change`, its signature kept (so only rules checked before
+    /// the signature can pass or fail on it).
+    fn with_extensions(
+        leaf: &[u8],
+        change: impl FnMut(x509_cert::ext::Extension) -> Option<x509_cert::ext::Extension>,
+    ) -> Vec<u8> {
+        use crate::pki::sct::{rewrite_extensions, tlv};
+        let cert = parse(leaf, "leaf").unwrap();
+        let tbs = rewrite_extensions(&cert, change).unwrap();
+        let mut body = tbs;
+        body.extend_from_slice(&cert.signature_algorithm().to_der().unwrap());
+        body.extend_from_slice(&cert.signature().to_der().unwrap());
+        tlv(0x30, &body)
+    }
+
+    #[test]
+    fn an_unknown_critical_extension_or_a_missing_eku_is_refused_on_the_leaf() {
+        let certs = certificates("happy-path-v0.3");
+        let root = root("happy-path-v0.3");
+        let at = during(&certs[0]);
+        let authorities = &root.certificate_authorities;
+        // unchanged, the rewrite keeps every byte: the leaf still verifies
+        let same = with_extensions(&certs[0], Some);
+        assert_eq!(same, certs[0]);
+
+        let critical_sct = with_extensions(&certs[0], |mut ext| {
+            ext.critical |= ext.extn_id.to_string() == "1.3.6.1.4.1.11129.2.4.2";
+            Some(ext)
+        });
+        let err = verify_chain(&critical_sct, &[], authorities, at).unwrap_err();
+        assert!(err.to_string().contains("unknown critical extension 1.3.6.1.4.1.11129.2.4.2"), "{err}");
+
+        let mut seen_eku = false;
+        let no_eku = with_extensions(&certs[0], |ext| {
+            let eku = ext.extn_id.to_string() == "2.5.29.37";
+            seen_eku |= eku;
+            (!eku).then_some(ext)
+        });
+        assert!(seen_eku);
+        let err = verify_chain(&no_eku, &[], authorities, at).unwrap_err();
+        assert!(err.to_string().contains("does not include code signing"), "{err}");
+    }
+
+    #[test]
+    fn an_issuer_must_be_a_ca_within_its_path_length() {
+        let certs = certificates("happy-path-v0.3");
+        let root = root("happy-path-v0.3");
+        let at = during(&certs[0]);
+        let leaf = parse(&certs[0], "leaf").unwrap();
+        let err = check_issuer(&leaf, 0, at).unwrap_err();
+        assert!(err.to_string().contains("issuer is not a CA"), "{err}");
+        // the production intermediate says pathlen:0: it may issue leaves only
+        let intermediate = parse(&root.certificate_authorities[1].certificates[0], "intermediate").unwrap();
+        check_issuer(&intermediate, 0, at).unwrap();
+        let err = check_issuer(&intermediate, 1, at).unwrap_err();
+        assert!(err.to_string().contains("path length"), "{err}");
     }
 
     #[test]
