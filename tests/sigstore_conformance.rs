@@ -133,3 +133,28 @@ fn a_verified_bundle_is_a_result_in_json_too() {
     assert_eq!(result["verified"], true);
     assert_eq!(result["log_indexes"][0], 51_753_644);
 }
+
+#[test]
+fn a_key_signed_bundle_without_a_log_entry_or_timestamp_is_refused() {
+    let case = cases_dir().join("managed-key-and-trusted-root");
+    let mut bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(case.join("bundle.sigstore.json")).unwrap()).unwrap();
+    bundle["verificationMaterial"].as_object_mut().unwrap().remove("tlogEntries");
+    let dir = std::env::temp_dir().join(format!("notarium-verify-blob-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bundle.sigstore.json");
+    std::fs::write(&path, bundle.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["verify-blob", "--bundle"])
+        .arg(&path)
+        .arg("--key")
+        .arg(case.join("key.pub"))
+        .arg("--trusted-root")
+        .arg(case.join("trusted_root.json"))
+        .arg(artifact(&case))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("neither a transparency-log entry nor a timestamp"));
+}

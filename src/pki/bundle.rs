@@ -300,6 +300,35 @@ mod tests {
     }
 
     #[test]
+    fn the_chain_must_hold_at_every_verified_time_not_only_the_first() {
+        let name = "intoto-tsa-timestamp-outside-cert-validity_fail";
+        let (bundle, root) = (case(name), root_of(name));
+        let artifact = std::fs::read(format!("{CASES}/{name}/artifact")).unwrap();
+        let leaf_only = |at: OffsetDateTime| {
+            let Some(Signer::Certificate { leaf, intermediates }) = bundle.verification_material.signer() else {
+                panic!("a certificate bundle")
+            };
+            let intermediates: Vec<Vec<u8>> = intermediates.iter().map(|c| c.raw_bytes.clone()).collect();
+            verify_chain(leaf, &intermediates, &root.certificate_authorities, at)
+        };
+        let integrated = bundle.verification_material.tlog_entries[0].integrated_time;
+        leaf_only(OffsetDateTime::from_unix_timestamp(integrated).unwrap()).unwrap();
+        let error = keyless(&bundle, &root, Artifact::Bytes(&artifact)).unwrap_err();
+        assert!(matches!(error, PkiError::Certificate(_)), "{error}");
+    }
+
+    #[test]
+    fn a_chain_that_carries_a_trust_root_certificate_is_refused() {
+        let root = TrustedRoot::production();
+        let mut bundle = case("happy-path-v0.2");
+        let chain = bundle.verification_material.x509_certificate_chain.as_mut().unwrap();
+        let fulcio_root = root.certificate_authorities.last().unwrap().certificates.last().unwrap().clone();
+        chain.certificates.push(crate::formats::bundle::X509Certificate { raw_bytes: fulcio_root });
+        let error = keyless(&bundle, &root, Artifact::Bytes(&a_txt())).unwrap_err();
+        assert!(error.to_string().contains("root certificate"), "{error}");
+    }
+
+    #[test]
     fn a_dsse_bundle_returns_its_payload() {
         let root = TrustedRoot::production();
         let verified = keyless(&case("happy-path-intoto-in-dsse-v3"), &root, Artifact::Bytes(b"unused")).unwrap();
