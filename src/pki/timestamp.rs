@@ -366,6 +366,21 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_and_many_flipped_bytes_fail_without_panicking() {
+        let (token, signature) = token("rekor2-timestamp-with-embedded-cert");
+        let authorities = root("rekor2-timestamp-with-embedded-cert").timestamp_authorities;
+        for len in 0..token.len() {
+            assert!(verify_timestamp(&token[..len], &signature, &authorities).is_err(), "{len}");
+        }
+        for pos in (0..token.len()).step_by(5) {
+            let mut changed = token.clone();
+            changed[pos] ^= 0x41;
+            // a flip may land in an unsigned field (an embedded certificate's unused bits); it must not panic
+            let _ = verify_timestamp(&changed, &signature, &authorities);
+        }
+    }
+
+    #[test]
     fn generalized_times_with_and_without_fractions_read() {
         assert_eq!(generalized_time(b"20250612120220Z").unwrap(), at("2025-06-12T12:02:20Z"));
         assert_eq!(generalized_time(b"20250612120220.123Z").unwrap(), at("2025-06-12T12:02:20Z"));
