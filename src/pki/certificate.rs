@@ -119,7 +119,7 @@ const FULCIO_EXTENSIONS: [(u32, &str, bool); 20] = [
     (23, "deploymentEnvironment", true),
 ];
 
-/// The longest path accepted from a leaf to its anchor.
+/// The longest path accepted from a leaf to its anchor, and the most intermediates a bundle may carry.
 const MAX_PATH: usize = 8;
 /// The longest value kept from a Fulcio extension or SAN.
 const MAX_FIELD: usize = 4096;
@@ -148,6 +148,12 @@ pub fn verify_path(
     let leaf_cert = parse(leaf, "leaf")?;
     check_leaf(&leaf_cert, purpose)?;
     check_valid_at(&leaf_cert, at, "leaf")?;
+    if intermediates.len() > MAX_PATH {
+        return Err(fail(&format!(
+            "{} intermediate certificates, more than the {MAX_PATH} accepted",
+            intermediates.len()
+        )));
+    }
     let mut extra = Vec::with_capacity(intermediates.len());
     for der in intermediates {
         let cert = parse(der, "intermediate")?;
@@ -549,6 +555,15 @@ pub(crate) mod tests {
         // the intermediate presented as the leaf is a CA: refused
         let err = verify_chain(&intermediate, &[], &root.certificate_authorities, at).unwrap_err();
         assert!(err.to_string().contains("is a CA certificate"), "{err}");
+    }
+
+    #[test]
+    fn too_many_intermediates_are_refused_unread() {
+        let certs = certificates("happy-path-v0.3");
+        let root = root("happy-path-v0.3");
+        let many = vec![certs[0].clone(); MAX_PATH + 1];
+        let err = verify_chain(&certs[0], &many, &root.certificate_authorities, during(&certs[0])).unwrap_err();
+        assert!(err.to_string().contains("more than the 8 accepted"), "{err}");
     }
 
     #[test]
