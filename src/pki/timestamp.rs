@@ -178,12 +178,13 @@ fn find_signer(
     if let Some((der, cert)) = embedded.iter().find(|(_, cert)| identifies(sid, cert)) {
         return Ok((der.clone(), cert.clone()));
     }
-    for der in authorities.iter().flat_map(|a| &a.certificates) {
-        if let Ok(cert) = Certificate::from_der(der)
-            && identifies(sid, &cert)
-        {
-            return Ok((der.clone(), cert));
-        }
+    let listed = authorities
+        .iter()
+        .flat_map(|a| &a.certificates)
+        .filter_map(|der| Certificate::from_der(der).ok().map(|cert| (der, cert)))
+        .find(|(_, cert)| identifies(sid, cert));
+    if let Some((der, cert)) = listed {
+        return Ok((der.clone(), cert));
     }
     Err(fail("the signer's certificate is neither embedded nor in a trusted timestamp authority"))
 }
