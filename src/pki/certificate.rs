@@ -543,6 +543,11 @@ pub(crate) mod tests {
         let production = root("happy-path-v0.3");
         let err = verify_chain(&certs[0], &[], &production.certificate_authorities, during(&certs[0])).unwrap_err();
         assert!(err.to_string().contains("no trusted authority issued it"), "{err}");
+        // it is a sound leaf of the staging instance
+        let staging =
+            TrustedRoot::parse(&std::fs::read(format!("{CONFORMANCE}/staging-trusted_root.json")).unwrap()).unwrap();
+        let verified = verify_chain(&certs[0], &[], &staging.certificate_authorities, during(&certs[0])).unwrap();
+        assert_eq!(verified.authority, "https://fulcio.sigstage.dev");
         // and a production leaf against a mock root
         let certs = certificates("happy-path-v0.3");
         let mock = root("intoto-with-custom-trust-root");
