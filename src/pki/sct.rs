@@ -293,6 +293,20 @@ mod tests {
     }
 
     #[test]
+    fn flipped_bytes_in_a_leaf_fail_the_sct_without_panicking() {
+        let certs = certificates("happy-path-v0.3");
+        let root = root("happy-path-v0.3");
+        let chained = verify_chain(&certs[0], &[], &root.certificate_authorities, during(&certs[0])).unwrap();
+        for pos in (0..certs[0].len()).step_by(3) {
+            let mut changed = certs[0].clone();
+            changed[pos] ^= 0x41;
+            let _ = verify_embedded_scts(&changed, &chained.issuer_der, &root.ctlogs);
+            let _ = crate::pki::certificate::read_identity(&changed);
+            let _ = verify_chain(&changed, &[], &root.certificate_authorities, during(&certs[0]));
+        }
+    }
+
+    #[test]
     fn a_truncated_list_is_malformed() {
         assert!(parse_list(&[0, 5, 0, 3, 0]).is_err());
         assert!(parse_list(&[0, 0, 1]).is_err());

@@ -178,12 +178,13 @@ fn find_signer(
     if let Some((der, cert)) = embedded.iter().find(|(_, cert)| identifies(sid, cert)) {
         return Ok((der.clone(), cert.clone()));
     }
-    for der in authorities.iter().flat_map(|a| &a.certificates) {
-        if let Ok(cert) = Certificate::from_der(der)
-            && identifies(sid, &cert)
-        {
-            return Ok((der.clone(), cert));
-        }
+    let listed = authorities
+        .iter()
+        .flat_map(|a| &a.certificates)
+        .filter_map(|der| Certificate::from_der(der).ok().map(|cert| (der, cert)))
+        .find(|(_, cert)| identifies(sid, cert));
+    if let Some((der, cert)) = listed {
+        return Ok((der.clone(), cert));
     }
     Err(fail("the signer's certificate is neither embedded nor in a trusted timestamp authority"))
 }
@@ -363,6 +364,21 @@ mod tests {
         let err = verify_timestamp(&token, &signature, &authorities).unwrap_err();
         assert!(err.to_string().contains("message-digest attribute does not match"), "{err}");
         assert!(verify_timestamp(b"\x30\x00", &signature, &authorities).is_err());
+    }
+
+    #[test]
+    fn every_truncation_and_many_flipped_bytes_fail_without_panicking() {
+        let (token, signature) = token("rekor2-timestamp-with-embedded-cert");
+        let authorities = root("rekor2-timestamp-with-embedded-cert").timestamp_authorities;
+        for len in 0..token.len() {
+            assert!(verify_timestamp(&token[..len], &signature, &authorities).is_err(), "{len}");
+        }
+        for pos in (0..token.len()).step_by(5) {
+            let mut changed = token.clone();
+            changed[pos] ^= 0x41;
+            // a flip may land in an unsigned field (an embedded certificate's unused bits); it must not panic
+            let _ = verify_timestamp(&changed, &signature, &authorities);
+        }
     }
 
     #[test]
