@@ -7,12 +7,13 @@
 //! time. Must not touch: the chain itself (certificate.rs).
 
 use der::asn1::{AnyRef, ObjectIdentifier as Oid, OctetStringRef};
-use der::{Decode as _, Encode as _, Reader as _, Tag, Tagged as _};
+use der::{Decode as _, Encode as _, Tag, Tagged as _};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 
 use super::PkiError;
+use super::certificate::der_elements;
 use super::key::{HashAlgorithm, KeyFamily};
 use super::trusted_root::TransparencyLog;
 
@@ -108,6 +109,15 @@ fn signed_data(sct: &Sct<'_>, issuer_key_hash: &[u8], tbs: &[u8]) -> Result<Vec<
 
 /// The leaf's TBSCertificate with the SCT list extension removed, re-encoded in DER.
 fn precert_tbs(cert: &Certificate) -> Result<Vec<u8>, PkiError> {
+    rewrite_extensions(cert, |ext| (ext.extn_id != OID_SCT_LIST).then_some(ext))
+}
+
+/// The certificate's TBSCertificate with each extension passed through `change` (`None` drops it), every
+/// other field kept byte for byte.
+pub(super) fn rewrite_extensions(
+    cert: &Certificate,
+    mut change: impl FnMut(Extension) -> Option<Extension>,
+) -> Result<Vec<u8>, PkiError> {
     let tbs = cert.tbs_certificate().to_der().map_err(|_| fail("TBS does not encode"))?;
     let outer = AnyRef::from_der(&tbs).map_err(|_| fail("malformed TBS"))?;
     let mut fields = Vec::new();
@@ -118,8 +128,8 @@ fn precert_tbs(cert: &Certificate) -> Result<Vec<u8>, PkiError> {
             for ext in elements(wrapped.value())? {
                 let der = ext.to_der().map_err(|_| fail("extension does not encode"))?;
                 let parsed = Extension::from_der(&der).map_err(|_| fail("malformed extension"))?;
-                if parsed.extn_id != OID_SCT_LIST {
-                    kept.extend_from_slice(&der);
+                if let Some(changed) = change(parsed) {
+                    kept.extend_from_slice(&changed.to_der().map_err(|_| fail("extension does not encode"))?);
                 }
             }
             fields.extend_from_slice(&tlv(0xa3, &tlv(0x30, &kept)));
@@ -131,16 +141,11 @@ fn precert_tbs(cert: &Certificate) -> Result<Vec<u8>, PkiError> {
 }
 
 fn elements(content: &[u8]) -> Result<Vec<AnyRef<'_>>, PkiError> {
-    let mut reader = der::SliceReader::new(content).map_err(|_| fail("malformed TBS"))?;
-    let mut out = Vec::new();
-    while !reader.is_finished() {
-        out.push(reader.decode::<AnyRef<'_>>().map_err(|_| fail("malformed TBS"))?);
-    }
-    Ok(out)
+    der_elements(content).map_err(|_| fail("malformed TBS"))
 }
 
 /// A DER tag-length-value with a one-byte tag.
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(super) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = content.len();
     if len < 0x80 {
@@ -285,6 +290,20 @@ mod tests {
         let before = cert.tbs_certificate().extensions().unwrap().len();
         assert_eq!(parsed.extensions().unwrap().len(), before - 1);
         assert!(parsed.extensions().unwrap().iter().all(|e| e.extn_id != OID_SCT_LIST));
+    }
+
+    #[test]
+    fn flipped_bytes_in_a_leaf_fail_the_sct_without_panicking() {
+        let certs = certificates("happy-path-v0.3");
+        let root = root("happy-path-v0.3");
+        let chained = verify_chain(&certs[0], &[], &root.certificate_authorities, during(&certs[0])).unwrap();
+        for pos in (0..certs[0].len()).step_by(3) {
+            let mut changed = certs[0].clone();
+            changed[pos] ^= 0x41;
+            let _ = verify_embedded_scts(&changed, &chained.issuer_der, &root.ctlogs);
+            let _ = crate::pki::certificate::read_identity(&changed);
+            let _ = verify_chain(&changed, &[], &root.certificate_authorities, during(&certs[0]));
+        }
     }
 
     #[test]
