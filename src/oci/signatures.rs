@@ -7,6 +7,7 @@ use super::subject_tags::SubjectTags;
 use super::{Gathered, OciError, Registry, Repository, read_blobs, skip_reason};
 use crate::config::EvidenceLimits;
 use crate::formats::Digest;
+use crate::formats::cosign_layer::CosignAnnotations;
 use crate::formats::signature_manifest::{
     AttestationLayer, Descriptor, OCI_MANIFEST, SignatureLayer, SignatureManifest, attestation_tag, signature_tag,
 };
@@ -20,6 +21,8 @@ pub type StoredAttestation = (Option<String>, Vec<u8>);
 pub struct FoundSignature {
     pub payload: Vec<u8>,
     pub signature: Vec<u8>,
+    /// cosign's certificate, chain, Rekor bundle and timestamp annotations, when the layer has them.
+    pub sigstore: CosignAnnotations,
 }
 
 /// Where a signature now lives.
@@ -266,7 +269,10 @@ impl TagLayout {
         let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_payload_bytes).await;
         for ((layer, signature), blob) in signed.into_iter().zip(blobs) {
             match blob {
-                Ok(payload) => gathered.items.push(FoundSignature { payload, signature }),
+                Ok(payload) => {
+                    let sigstore = CosignAnnotations::from_layer(layer.descriptor.annotations.as_ref());
+                    gathered.items.push(FoundSignature { payload, signature, sigstore });
+                }
                 Err(e) => gathered.skipped.push(skip_reason(&layer_name(&layer.descriptor, ".sig"), &e)),
             }
         }
