@@ -1,7 +1,10 @@
-//! Sigstore bundles v0.3 for a plain public key (docs/FORMATS.md §7): the key hint and either a DSSE envelope
-//! or a message signature. Names follow the proto3 JSON mapping of sigstore/protobuf-specs
-//! (`sigstore_bundle.proto`), so the reader also takes the proto field names (`media_type`, …) that
-//! mapping tells parsers to accept.
+//! Sigstore bundles (docs/FORMATS.md §7 for the ones notarium writes, §18 for the ones it reads): v0.1, v0.2
+//! and v0.3, their verification material (a key hint, an X.509 certificate chain or a single certificate,
+//! transparency-log entries, RFC 3161 timestamps) and either a DSSE envelope or a message signature. Names
+//! follow the proto3 JSON mapping of sigstore/protobuf-specs (`sigstore_bundle.proto`,
+//! `sigstore_rekor.proto`), so the reader also takes the proto field names (`media_type`, …) and int64 values
+//! as strings or numbers. Parsing enforces each version's structural rules and bounds every list; what the
+//! material proves is `pki::bundle`'s business, not this module's.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,13 +16,36 @@ use crate::keys::PublicKey;
 
 pub const BUNDLE_V0_3: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
-/// Every spelling protobuf-specs tells clients to accept.
-const READABLE_MEDIA_TYPES: [&str; 4] = [
-    BUNDLE_V0_3,
-    "application/vnd.dev.sigstore.bundle+json;version=0.3",
-    "application/vnd.dev.sigstore.bundle+json;version=0.2",
-    "application/vnd.dev.sigstore.bundle+json;version=0.1",
+/// Every spelling protobuf-specs tells clients to accept, with the version it names.
+const READABLE_MEDIA_TYPES: [(&str, BundleVersion); 4] = [
+    (BUNDLE_V0_3, BundleVersion::V0_3),
+    ("application/vnd.dev.sigstore.bundle+json;version=0.3", BundleVersion::V0_3),
+    ("application/vnd.dev.sigstore.bundle+json;version=0.2", BundleVersion::V0_2),
+    ("application/vnd.dev.sigstore.bundle+json;version=0.1", BundleVersion::V0_1),
 ];
+
+/// Bounds on what a bundle may hold: far above what Sigstore clients write, low enough that a hostile
+/// bundle cannot make verification expensive.
+pub const MAX_TLOG_ENTRIES: usize = 8;
+pub const MAX_TIMESTAMPS: usize = 8;
+pub const MAX_CHAIN_CERTIFICATES: usize = 8;
+pub const MAX_PROOF_HASHES: usize = 64;
+pub const MAX_CHECKPOINT_BYTES: usize = 16 * 1024;
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The bundle format versions, by their media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BundleVersion {
+    V0_1,
+    V0_2,
+    V0_3,
+}
+
+impl BundleVersion {
+    pub fn of_media_type(media_type: &str) -> Option<Self> {
+        READABLE_MEDIA_TYPES.iter().find(|(name, _)| *name == media_type).map(|(_, version)| *version)
+    }
+}
 
 /// The value of the `dev.sigstore.bundle.content` annotation for each kind of content.
 pub const CONTENT_DSSE_ENVELOPE: &str = "dsse-envelope";
@@ -42,16 +68,281 @@ pub struct Bundle {
     pub content: BundleContent,
 }
 
-/// How to find the verifying key; certificates, log entries and timestamps are kept as they came.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Who signed (a key hint, a certificate chain or one certificate) and the evidence of when: log entries and
+/// timestamps. Fields this reader does not know are kept as they came, in `extra`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct VerificationMaterial {
     #[serde(rename = "publicKey", alias = "public_key", default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<PublicKeyIdentifier>,
+    #[serde(
+        rename = "x509CertificateChain",
+        alias = "x509_certificate_chain",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub x509_certificate_chain: Option<CertificateChain>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<X509Certificate>,
+    #[serde(rename = "tlogEntries", alias = "tlog_entries", default, skip_serializing_if = "Vec::is_empty")]
+    pub tlog_entries: Vec<TlogEntry>,
+    #[serde(
+        rename = "timestampVerificationData",
+        alias = "timestamp_verification_data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timestamp_verification_data: Option<TimestampVerificationData>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A DER certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct X509Certificate {
+    #[serde(rename = "rawBytes", alias = "raw_bytes", with = "base64_bytes")]
+    pub raw_bytes: Vec<u8>,
+}
+
+/// A leaf certificate first, then the certificates that issued it (v0.1 and v0.2 bundles).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CertificateChain {
+    #[serde(default)]
+    pub certificates: Vec<X509Certificate>,
+}
+
+/// One transparency-log entry (`TransparencyLogEntry` in `sigstore_rekor.proto`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlogEntry {
+    #[serde(rename = "logIndex", alias = "log_index", with = "int64")]
+    pub log_index: i64,
+    #[serde(rename = "logId", alias = "log_id")]
+    pub log_id: LogId,
+    #[serde(rename = "kindVersion", alias = "kind_version")]
+    pub kind_version: KindVersion,
+    /// Rekor v1's integration time in Unix seconds; 0 (absent) for Rekor v2.
+    #[serde(
+        rename = "integratedTime",
+        alias = "integrated_time",
+        with = "int64",
+        default,
+        skip_serializing_if = "is_zero"
+    )]
+    pub integrated_time: i64,
+    #[serde(
+        rename = "inclusionPromise",
+        alias = "inclusion_promise",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inclusion_promise: Option<InclusionPromise>,
+    #[serde(rename = "inclusionProof", alias = "inclusion_proof", default, skip_serializing_if = "Option::is_none")]
+    pub inclusion_proof: Option<InclusionProof>,
+    /// The entry body exactly as the log hashed it (a JSON document).
+    #[serde(rename = "canonicalizedBody", alias = "canonicalized_body", with = "base64_bytes")]
+    pub canonicalized_body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogId {
+    #[serde(rename = "keyId", alias = "key_id", with = "base64_bytes")]
+    pub key_id: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindVersion {
+    pub kind: String,
+    pub version: String,
+}
+
+/// Rekor v1's signed entry timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionPromise {
+    #[serde(rename = "signedEntryTimestamp", alias = "signed_entry_timestamp", with = "base64_bytes")]
+    pub signed_entry_timestamp: Vec<u8>,
+}
+
+/// An RFC 6962 inclusion proof and the signed checkpoint whose root it reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProof {
+    #[serde(rename = "logIndex", alias = "log_index", with = "int64")]
+    pub log_index: i64,
+    #[serde(rename = "rootHash", alias = "root_hash", with = "base64_bytes")]
+    pub root_hash: Vec<u8>,
+    #[serde(rename = "treeSize", alias = "tree_size", with = "int64")]
+    pub tree_size: i64,
+    #[serde(with = "base64_list", default)]
+    pub hashes: Vec<Vec<u8>>,
+    /// Required to verify, but some v0.1 bundles omit it; the verifier decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointEnvelope>,
+}
+
+/// A checkpoint as a C2SP signed note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointEnvelope {
+    pub envelope: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TimestampVerificationData {
+    #[serde(rename = "rfc3161Timestamps", alias = "rfc3161_timestamps", default)]
+    pub rfc3161_timestamps: Vec<Rfc3161Timestamp>,
+}
+
+/// A DER `TimeStampResponse` or `TimeStampToken`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rfc3161Timestamp {
+    #[serde(rename = "signedTimestamp", alias = "signed_timestamp", with = "base64_bytes")]
+    pub signed_timestamp: Vec<u8>,
+}
+
+/// Who the bundle says signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer<'a> {
+    /// A key known out of band, named by a hint.
+    PublicKey(&'a PublicKeyIdentifier),
+    /// The leaf's DER, then the DER of the certificates that issued it (possibly none).
+    Certificate { leaf: &'a [u8], intermediates: &'a [X509Certificate] },
+}
+
+impl VerificationMaterial {
+    /// The signer, which parsing guarantees is exactly one of the three kinds.
+    pub fn signer(&self) -> Option<Signer<'_>> {
+        if let Some(key) = &self.public_key {
+            return Some(Signer::PublicKey(key));
+        }
+        if let Some(certificate) = &self.certificate {
+            return Some(Signer::Certificate { leaf: &certificate.raw_bytes, intermediates: &[] });
+        }
+        let (leaf, intermediates) = self.x509_certificate_chain.as_ref()?.certificates.split_first()?;
+        Some(Signer::Certificate { leaf: &leaf.raw_bytes, intermediates })
+    }
+
+    /// The RFC 3161 timestamps, none when the bundle has no timestamp data.
+    pub fn rfc3161_timestamps(&self) -> &[Rfc3161Timestamp] {
+        self.timestamp_verification_data.as_ref().map_or(&[], |data| data.rfc3161_timestamps.as_slice())
+    }
+
+    fn check(&self, version: BundleVersion) -> Result<(), String> {
+        let kinds = [self.public_key.is_some(), self.x509_certificate_chain.is_some(), self.certificate.is_some()];
+        if kinds.iter().filter(|present| **present).count() != 1 {
+            return Err(
+                "the verification material holds exactly one of publicKey, x509CertificateChain and certificate".into(),
+            );
+        }
+        if let Some(chain) = &self.x509_certificate_chain {
+            if version >= BundleVersion::V0_3 {
+                return Err("a v0.3 bundle carries a single certificate, not a chain".into());
+            }
+            match chain.certificates.len() {
+                0 => return Err("the certificate chain is empty".into()),
+                n if n > MAX_CHAIN_CERTIFICATES => {
+                    return Err(format!("{n} certificates in the chain; the limit is {MAX_CHAIN_CERTIFICATES}"));
+                }
+                _ => {}
+            }
+        }
+        if self.tlog_entries.len() > MAX_TLOG_ENTRIES {
+            return Err(format!("{} log entries; the limit is {MAX_TLOG_ENTRIES}", self.tlog_entries.len()));
+        }
+        let timestamps = self.rfc3161_timestamps().len();
+        if timestamps > MAX_TIMESTAMPS {
+            return Err(format!("{timestamps} timestamps; the limit is {MAX_TIMESTAMPS}"));
+        }
+        self.tlog_entries.iter().try_for_each(|entry| entry.check(version))
+    }
+}
+
+impl TlogEntry {
+    fn check(&self, version: BundleVersion) -> Result<(), String> {
+        if self.log_index < 0 {
+            return Err("a log entry has a negative log index".into());
+        }
+        if self.integrated_time < 0 {
+            return Err("a log entry has a negative integrated time".into());
+        }
+        if self.canonicalized_body.len() > MAX_BODY_BYTES {
+            return Err(format!("a log entry body exceeds {MAX_BODY_BYTES} bytes"));
+        }
+        if version == BundleVersion::V0_1 && self.inclusion_promise.is_none() {
+            return Err("a v0.1 bundle's log entry needs an inclusion promise".into());
+        }
+        if version >= BundleVersion::V0_2 && self.inclusion_proof.is_none() {
+            return Err("a log entry of a v0.2 or later bundle needs an inclusion proof".into());
+        }
+        self.inclusion_proof.as_ref().map_or(Ok(()), InclusionProof::check)
+    }
+}
+
+impl InclusionProof {
+    fn check(&self) -> Result<(), String> {
+        if self.log_index < 0 || self.tree_size < 0 {
+            return Err("an inclusion proof has a negative index or tree size".into());
+        }
+        if self.hashes.len() > MAX_PROOF_HASHES {
+            return Err(format!(
+                "an inclusion proof has {} hashes; the limit is {MAX_PROOF_HASHES}",
+                self.hashes.len()
+            ));
+        }
+        if self.root_hash.len() != 32 || self.hashes.iter().any(|hash| hash.len() != 32) {
+            return Err("an inclusion proof hash is not 32 bytes".into());
+        }
+        if self.checkpoint.as_ref().is_some_and(|checkpoint| checkpoint.envelope.len() > MAX_CHECKPOINT_BYTES) {
+            return Err(format!("a checkpoint exceeds {MAX_CHECKPOINT_BYTES} bytes"));
+        }
+        Ok(())
+    }
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
+}
+
+/// proto3 JSON int64: written as a decimal string, read from a string or a number.
+mod int64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum StringOrNumber {
+            String(String),
+            Number(i64),
+        }
+        match StringOrNumber::deserialize(deserializer)? {
+            StringOrNumber::Number(n) => Ok(n),
+            StringOrNumber::String(s) => s.parse().map_err(|_| serde::de::Error::custom("an int64 is expected")),
+        }
+    }
+}
+
+/// A list of byte strings as base64 texts.
+mod base64_list {
+    use serde::ser::SerializeSeq as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(values: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(values.len()))?;
+        for value in values {
+            seq.serialize_element(&super::base64_bytes::encode(value))?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|text| super::base64_bytes::decode(text).map_err(|_| serde::de::Error::custom("not base64")))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicKeyIdentifier {
     pub hint: String,
 }
@@ -97,7 +388,7 @@ impl Bundle {
         let public_key = Some(PublicKeyIdentifier { hint: key_hint(key) });
         Self {
             media_type: BUNDLE_V0_3.to_owned(),
-            verification_material: VerificationMaterial { public_key, extra: Map::new() },
+            verification_material: VerificationMaterial { public_key, ..VerificationMaterial::default() },
             content,
         }
     }
@@ -108,6 +399,11 @@ impl Bundle {
 
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
         serde_json::from_slice(bytes).map_err(|e| FormatError::malformed("Sigstore bundle", e.to_string()))
+    }
+
+    /// The version its media type names.
+    pub fn version(&self) -> BundleVersion {
+        BundleVersion::of_media_type(&self.media_type).unwrap_or(BundleVersion::V0_3)
     }
 
     pub fn key_hint(&self) -> Option<&str> {
@@ -160,9 +456,13 @@ impl TryFrom<WireBundle> for Bundle {
     type Error = String;
 
     fn try_from(wire: WireBundle) -> Result<Self, String> {
-        if !READABLE_MEDIA_TYPES.contains(&wire.media_type.as_str()) {
-            return Err(format!("unknown bundle media type {:?}", wire.media_type));
-        }
+        let Some(version) = BundleVersion::of_media_type(&wire.media_type) else {
+            return Err(format!(
+                "unknown bundle media type {:?}",
+                wire.media_type.chars().take(80).collect::<String>()
+            ));
+        };
+        wire.verification_material.check(version)?;
         let content = match (wire.dsse_envelope, wire.message_signature) {
             (Some(envelope), None) => {
                 check_one_signature(&envelope)?;
@@ -272,13 +572,95 @@ mod tests {
     #[test]
     fn accepts_proto_field_names_and_older_media_types_and_keeps_other_material() {
         let json = br#"{"media_type":"application/vnd.dev.sigstore.bundle+json;version=0.2",
-            "verification_material":{"public_key":{"hint":"aGk="},"tlogEntries":[{"logIndex":"1"}]},
+            "verification_material":{"public_key":{"hint":"aGk="},"futureMaterial":[{"x":"1"}]},
             "message_signature":{"message_digest":{"algorithm":"SHA2_256","digest":"AA"},"signature":"AQ"}}"#;
         let bundle = Bundle::parse(json).unwrap();
         assert_eq!(bundle.key_hint(), Some("aGk="));
-        assert_eq!(bundle.verification_material.extra["tlogEntries"][0]["logIndex"], "1");
+        assert_eq!(bundle.version(), BundleVersion::V0_2);
+        assert_eq!(bundle.verification_material.extra["futureMaterial"][0]["x"], "1");
         let reparsed = Bundle::parse(&bundle.to_json()).unwrap();
         assert_eq!(reparsed, bundle);
+    }
+
+    const CONFORMANCE: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/third-party/sigstore-conformance/bundle-verify");
+
+    fn conformance_case(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{CONFORMANCE}/{name}/bundle.sigstore.json")).unwrap()
+    }
+
+    #[test]
+    fn reads_every_version_of_the_conformance_bundles() {
+        let v01 = Bundle::parse(&conformance_case("happy-path-v0.1")).unwrap();
+        assert_eq!(v01.version(), BundleVersion::V0_1);
+        let Some(Signer::Certificate { leaf, intermediates }) = v01.verification_material.signer() else {
+            panic!("a v0.1 bundle signed by a certificate chain")
+        };
+        assert_eq!(leaf[0], 0x30);
+        assert!(intermediates.is_empty());
+        let entry = &v01.verification_material.tlog_entries[0];
+        assert_eq!(entry.log_index, 27_246_492);
+        assert_eq!((entry.kind_version.kind.as_str(), entry.kind_version.version.as_str()), ("hashedrekord", "0.0.1"));
+        assert_eq!(entry.log_id.key_id.len(), 32);
+        assert!(entry.integrated_time > 1_600_000_000);
+        assert!(entry.inclusion_promise.is_some());
+
+        let v03 = Bundle::parse(&conformance_case("happy-path-v0.3-new-mediaType")).unwrap();
+        assert_eq!(v03.version(), BundleVersion::V0_3);
+        assert!(matches!(v03.verification_material.signer(), Some(Signer::Certificate { intermediates: [], .. })));
+        let proof = v03.verification_material.tlog_entries[0].inclusion_proof.as_ref().unwrap();
+        assert_eq!(proof.tree_size, proof.log_index + 1);
+        assert!(proof.checkpoint.as_ref().unwrap().envelope.starts_with("rekor.sigstore.dev - "));
+
+        let rekor2 = Bundle::parse(&conformance_case("rekor2-happy-path")).unwrap();
+        assert_eq!(rekor2.verification_material.tlog_entries[0].integrated_time, 0);
+        assert_eq!(rekor2.verification_material.rfc3161_timestamps().len(), 1);
+        let reparsed = Bundle::parse(&rekor2.to_json()).unwrap();
+        assert_eq!(reparsed, rekor2);
+    }
+
+    #[test]
+    fn refuses_the_structurally_broken_conformance_bundles() {
+        for (case, why) in [
+            ("bundle-empty-certificate-chain_fail", "chain is empty"),
+            ("bundle-negative-log-index_fail", "negative log index"),
+            ("bundle-unknown-version_fail", "unknown bundle media type"),
+            ("bundle-malformed-json_fail", "EOF"),
+            ("bundle-invalid-base64-signature_fail", "base64"),
+            ("intoto-missing-inclusion-proof_fail", "needs an inclusion proof"),
+            ("rekor2-no-inclusion-proof_fail", "needs an inclusion proof"),
+        ] {
+            let error = Bundle::parse(&conformance_case(case)).unwrap_err().to_string();
+            assert!(error.contains(why), "{case}: {error}");
+        }
+    }
+
+    #[test]
+    fn enforces_version_rules_and_bounds() {
+        let mut v01: Value = serde_json::from_slice(&conformance_case("happy-path-v0.1")).unwrap();
+        v01["verificationMaterial"]["tlogEntries"][0].as_object_mut().unwrap().remove("inclusionPromise");
+        let error = Bundle::parse(v01.to_string().as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("inclusion promise"), "{error}");
+
+        let mut chain_in_v03: Value = serde_json::from_slice(&conformance_case("happy-path-v0.2")).unwrap();
+        chain_in_v03["mediaType"] = BUNDLE_V0_3.into();
+        let error = Bundle::parse(chain_in_v03.to_string().as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("not a chain"), "{error}");
+
+        let mut long_proof: Value = serde_json::from_slice(&conformance_case("happy-path-v0.3")).unwrap();
+        let hashes = vec![Value::from(base64_bytes::encode(&[0; 32])); MAX_PROOF_HASHES + 1];
+        long_proof["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"] = hashes.into();
+        let error = Bundle::parse(long_proof.to_string().as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("limit"), "{error}");
+
+        let mut two_signers: Value = serde_json::from_slice(&conformance_case("happy-path-v0.3")).unwrap();
+        two_signers["verificationMaterial"]["publicKey"] = serde_json::json!({"hint": "aGk="});
+        assert!(Bundle::parse(two_signers.to_string().as_bytes()).is_err());
+
+        let mut numbers: Value = serde_json::from_slice(&conformance_case("happy-path-v0.3")).unwrap();
+        numbers["verificationMaterial"]["tlogEntries"][0]["logIndex"] = 79_571_823.into();
+        let bundle = Bundle::parse(numbers.to_string().as_bytes()).unwrap();
+        assert_eq!(bundle.verification_material.tlog_entries[0].log_index, 79_571_823);
     }
 
     #[test]
