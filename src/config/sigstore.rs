@@ -101,8 +101,7 @@ impl SigstoreConfig {
 
 fn load_root(config: &TrustedRootConfig) -> Result<TrustedRoot, ConfigError> {
     let Some(path) = &config.path else {
-        return shipped_root()
-            .map_err(|e| ConfigError::Invalid(format!("[sigstore] the shipped {PUBLIC_GOOD} trusted root: {e}")));
+        return Ok(TrustedRoot::production());
     };
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| ConfigError::Read { path: shown.clone(), reason: e.to_string() })?;
@@ -110,9 +109,4 @@ fn load_root(config: &TrustedRootConfig) -> Result<TrustedRoot, ConfigError> {
         path: shown,
         reason: format!("[sigstore] trusted root {:?}: {e}", config.name),
     })
-}
-
-fn shipped_root() -> Result<TrustedRoot, crate::pki::PkiError> {
-    // Interim: an empty root (nothing verifies) until pki's `TrustedRoot::production()` is merged.
-    Ok(TrustedRoot::default())
 }

@@ -3,6 +3,10 @@
 //! `…/bundle` and `…/rfc3161timestamp`) or a `.att` layer (a DSSE envelope with the same annotations) read
 //! as a v0.1 bundle, so that one verifier (`pki::verify_bundle`) judges both.
 //!
+//! The `…/chain` annotation (the intermediates and the root) is read but not put in the bundle: the chain
+//! is built from the trusted root's authorities, as cosign and sigstore-go do, and a bundle that carried a
+//! root or CA certificate would be refused.
+//!
 //! `…/bundle` is cosign's Rekor v1 signed entry timestamp: `{"SignedEntryTimestamp": base64, "Payload":
 //! {"body": base64 canonical entry, "integratedTime": seconds, "logIndex": n, "logID": hex}}`; it becomes the
 //! bundle's one tlog entry with an inclusion promise. `…/rfc3161timestamp` is `{"SignedRFC3161Timestamp":
@@ -73,12 +77,12 @@ impl CosignAnnotations {
         let mut material = serde_json::Map::new();
         match &self.certificate {
             Some(leaf) => {
-                let mut certificates = pem_certificates(leaf)?;
+                let certificates = pem_certificates(leaf)?;
                 if certificates.len() != 1 {
                     return Err(FormatError::malformed(WHAT, "the certificate annotation must hold one certificate"));
                 }
                 if let Some(chain) = &self.chain {
-                    certificates.extend(pem_certificates(chain)?);
+                    pem_certificates(chain)?;
                 }
                 let certificates: Vec<Value> =
                     certificates.iter().map(|der| json!({"rawBytes": base64_bytes::encode(der)})).collect();
@@ -198,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn a_keyless_sig_layer_reads_as_a_v0_1_bundle_with_chain_and_promise() {
+    fn a_keyless_sig_layer_reads_as_a_v0_1_bundle_with_its_certificate_and_promise() {
         let annotations = CosignAnnotations {
             certificate: Some(pem(b"leaf")),
             chain: Some(format!("{}{}", pem(b"intermediate"), pem(b"root"))),
@@ -215,7 +219,7 @@ mod tests {
             .iter()
             .map(|c| base64_bytes::decode(c["rawBytes"].as_str().unwrap()).unwrap())
             .collect();
-        assert_eq!(chain, [b"leaf".to_vec(), b"intermediate".to_vec(), b"root".to_vec()]);
+        assert_eq!(chain, [b"leaf".to_vec()], "the chain comes from the trusted root");
         let entry = &material["tlogEntries"][0];
         assert_eq!(entry["logIndex"], "42");
         assert_eq!(entry["integratedTime"], "1700000000");

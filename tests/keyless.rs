@@ -1,0 +1,235 @@
+//! Keyless verification of images against a real registry and `notarium serve`, with a private test
+//! Sigstore (`support::sigstore`): a policy's `keyless:` authority allows an image whose cosign v2 `.sig`
+//! layer (certificate, chain and Rekor bundle annotations) or Sigstore bundle referrer carries a valid
+//! keyless signature for that identity, and denies one for another identity, an expired certificate with no
+//! other verified time, a tampered log entry and a certificate from an unknown CA, each reason naming what
+//! failed. The register's `verify` entry names the certificate identity, issuer and log index.
+
+use crate::support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use support::sigstore::{EXPIRED, FRESH, Leaf, TestSigstore};
+use support::{Notarium, Registry, push_image};
+
+use notarium::formats::Digest;
+use notarium::formats::cosign_layer::CosignAnnotations;
+use notarium::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use notarium::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
+use notarium::formats::signature_manifest::{Descriptor, OCI_MANIFEST, SIMPLE_SIGNING_LAYER, SignatureManifest};
+use notarium::formats::simple_signing::SimpleSigning;
+
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+const RELEASE: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+const STRANGER: &str = "https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main";
+/// Fulcio's source repository ref extension.
+const REF_OID: &str = "1.3.6.1.4.1.57264.1.14";
+
+struct Setup {
+    registry: Registry,
+    notarium: Notarium,
+    sigstore: TestSigstore,
+    _policies: tempfile::TempDir,
+}
+
+fn start() -> Setup {
+    let registry = Registry::start();
+    let sigstore = TestSigstore::new(1);
+    let policies = tempfile::tempdir().unwrap();
+    let policy = format!(
+        r#"policies:
+  - name: keyless
+    images: ["{host}/keyless/*"]
+    authorities:
+      - keyless:
+          issuer: {ISSUER}
+          subject: {RELEASE}
+          trusted_root: test
+          conditions: ["certificate.sourceRepositoryRef == 'refs/heads/main'"]
+"#,
+        host = registry.host
+    );
+    std::fs::write(policies.path().join("keyless.yaml"), policy).unwrap();
+    let config = format!(
+        "[policies]\ndir = {:?}\n[sigstore]\ntrusted_roots = [{{name = \"test\", path = {:?}}}]\n",
+        policies.path(),
+        sigstore.trusted_root
+    );
+    let notarium = Notarium::start_with_config(&config, &[&registry.host], &[]);
+    Setup { registry, notarium, sigstore, _policies: policies }
+}
+
+fn verify(setup: &Setup, image: &str) -> Value {
+    let (status, _, answer) = setup.notarium.post("/v1/verify", json!({"image": image}).to_string());
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+fn reasons(answer: &Value) -> String {
+    answer["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join(" | ")
+}
+
+fn upload(registry: &Registry, repo: &str, bytes: &[u8]) {
+    let http = support::client();
+    let base = format!("http://{}/v2/{repo}", registry.host);
+    let started = http.post(format!("{base}/blobs/uploads/")).send().unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let location = if location.starts_with("http") { location } else { format!("http://{}{location}", registry.host) };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let digest = support::sha256_digest(bytes);
+    let put = http.put(format!("{location}{separator}digest={digest}")).body(bytes.to_vec()).send().unwrap();
+    assert_eq!(put.status(), 201, "blob upload");
+}
+
+/// Pushes an image `keyless/<name>` and returns its reference by digest, the digest and the repository name.
+fn image(setup: &Setup, name: &str) -> (String, Digest, String) {
+    let repo = format!("keyless/{name}");
+    let digest = push_image(&setup.registry, &repo, "v1", name);
+    let named = format!("{}/{repo}", setup.registry.host);
+    (format!("{named}@{digest}"), Digest::parse(&digest).unwrap(), named)
+}
+
+/// Puts a cosign v2 `.sig` manifest of one layer with `payload` and `annotations` on `digest`.
+fn push_sig_layer(setup: &Setup, repo: &str, digest: &Digest, payload: &[u8], annotations: BTreeMap<String, String>) {
+    let mut layer = Descriptor::for_blob(SIMPLE_SIGNING_LAYER, payload);
+    layer.annotations = Some(annotations);
+    let encoded = SignatureManifest::encode(vec![layer]);
+    upload(&setup.registry, repo, payload);
+    upload(&setup.registry, repo, &encoded.config);
+    let tag = format!("{}.sig", digest.as_str().replace(':', "-"));
+    setup.registry.put_manifest(repo, &tag, OCI_MANIFEST, encoded.manifest);
+}
+
+/// Signs `named`@`digest` keyless with `leaf` as cosign v2 does, the Rekor entry integrated now (or with
+/// `tamper` applied to the Rekor bundle after it was signed), and pushes the `.sig` layer.
+fn sign_sig_layer(setup: &Setup, leaf: &Leaf, named: &str, digest: &Digest, tamper: impl Fn(&mut Value)) {
+    let payload = SimpleSigning::new(named, digest, None).to_bytes();
+    let signature = leaf.sign(&payload);
+    let body = leaf.hashedrekord(&payload, &signature);
+    let mut rekor = setup.sigstore.rekor_bundle(&body, support::unix_now(), 1001);
+    tamper(&mut rekor);
+    let repo = named.split_once('/').unwrap().1;
+    push_sig_layer(setup, repo, digest, &payload, leaf.sig_annotations(&signature, &rekor));
+}
+
+fn main_leaf(sigstore: &TestSigstore, subject: &str, window: support::sigstore::Window) -> Leaf {
+    sigstore.leaf(subject, ISSUER, &[(REF_OID, "refs/heads/main")], window)
+}
+
+#[test]
+fn a_keyless_sig_layer_for_the_identity_is_allowed_and_the_register_names_the_certificate() {
+    let setup = start();
+    let (reference, digest, named) = image(&setup, "good");
+    let leaf = main_leaf(&setup.sigstore, RELEASE, FRESH);
+    sign_sig_layer(&setup, &leaf, &named, &digest, |_| {});
+    let answer = verify(&setup, &reference);
+    assert_eq!(answer["allowed"], true, "{}", reasons(&answer));
+    let used = &answer["signatures"][0];
+    assert_eq!(used["authority"], format!("keyless {RELEASE} from {ISSUER}"));
+    assert_eq!((&used["certificate_identity"], &used["certificate_issuer"]), (&json!(RELEASE), &json!(ISSUER)));
+    assert_eq!((&used["log_index"], &used["trusted_root"]), (&json!(1001), &json!("test")));
+
+    let index = answer["log"]["index"].as_u64().unwrap();
+    let (status, text) = setup.notarium.get_text(&format!("/v1/log/entries?start={index}&end={}", index + 1));
+    assert_eq!(status, 200, "{text}");
+    let entry: Value = serde_json::from_str(&text).unwrap();
+    let recorded = &entry["entries"][0]["entry"]["signatures"][0];
+    assert_eq!(recorded["certificate_identity"], RELEASE, "{entry}");
+    assert_eq!((&recorded["certificate_issuer"], &recorded["log_index"]), (&json!(ISSUER), &json!(1001)));
+}
+
+#[test]
+fn keyless_signatures_that_fail_are_denied_naming_what_failed() {
+    let setup = start();
+    let cases: [(&str, Box<dyn Fn(&Setup, &str, &Digest)>, &[&str]); 5] = [
+        (
+            "stranger",
+            Box::new(|s, named, digest| {
+                sign_sig_layer(s, &main_leaf(&s.sigstore, STRANGER, FRESH), named, digest, |_| {})
+            }),
+            &[&format!("the keyless signatures found are by {STRANGER} from {ISSUER}")],
+        ),
+        (
+            "expired",
+            Box::new(|s, named, digest| {
+                sign_sig_layer(s, &main_leaf(&s.sigstore, RELEASE, EXPIRED), named, digest, |_| {})
+            }),
+            &["did not verify", "certificate"],
+        ),
+        (
+            "tampered",
+            Box::new(|s, named, digest| {
+                let later = |rekor: &mut Value| {
+                    let time = rekor["Payload"]["integratedTime"].as_i64().unwrap();
+                    rekor["Payload"]["integratedTime"] = json!(time + 60);
+                };
+                sign_sig_layer(s, &main_leaf(&s.sigstore, RELEASE, FRESH), named, digest, later)
+            }),
+            &["did not verify", "transparency log"],
+        ),
+        (
+            "unknown-ca",
+            Box::new(|s, named, digest| {
+                let other = TestSigstore::new(2);
+                sign_sig_layer(s, &main_leaf(&other, RELEASE, FRESH), named, digest, |_| {})
+            }),
+            &["did not verify", "certificate"],
+        ),
+        (
+            "other-branch",
+            Box::new(|s, named, digest| {
+                let leaf = s.sigstore.leaf(RELEASE, ISSUER, &[(REF_OID, "refs/heads/dev")], FRESH);
+                sign_sig_layer(s, &leaf, named, digest, |_| {})
+            }),
+            &["certificate.sourceRepositoryRef was \"refs/heads/dev\""],
+        ),
+    ];
+    for (name, sign, expected) in cases {
+        let (reference, digest, named) = image(&setup, name);
+        sign(&setup, &named, &digest);
+        let answer = verify(&setup, &reference);
+        assert_eq!(answer["allowed"], false, "{name}");
+        let why = reasons(&answer);
+        for part in expected {
+            assert!(why.contains(part), "{name}: {part:?} not in {why}");
+        }
+    }
+}
+
+#[test]
+fn a_keyless_bundle_referrer_for_the_identity_is_allowed_and_one_for_another_identity_denied() {
+    let setup = start();
+    for (name, subject, allowed) in [("referrer", RELEASE, true), ("referrer-stranger", STRANGER, false)] {
+        let (reference, digest, named) = image(&setup, name);
+        let leaf = main_leaf(&setup.sigstore, subject, FRESH);
+        let statement = Statement::v1(vec![Subject::sha256(Some(&named), &digest)], COSIGN_SIGN_V1, json!({}));
+        let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
+        let signature = leaf.sign(&envelope.pae());
+        envelope.add_signature(signature.clone());
+        let body = leaf.dsse_entry(&envelope.to_json(), &envelope.payload, &signature);
+        let rekor = setup.sigstore.rekor_bundle(&body, support::unix_now(), 2002);
+        let annotations = CosignAnnotations {
+            certificate: Some(leaf.certificate_pem.clone()),
+            chain: Some(leaf.chain_pem.clone()),
+            bundle: Some(rekor.to_string()),
+            rfc3161_timestamp: None,
+        };
+        let bundle = annotations.dsse_bundle(&envelope).unwrap().to_json();
+        let repo = named.split_once('/').unwrap().1;
+        let image_manifest = setup.registry.manifest(repo, "v1").unwrap();
+        let subject_descriptor = Descriptor::new(OCI_MANIFEST, &digest, image_manifest.len() as u64);
+        let manifest = SignatureManifest::for_bundle(subject_descriptor, &bundle, "dsse-envelope", None).to_json();
+        upload(&setup.registry, repo, &bundle);
+        upload(&setup.registry, repo, b"{}");
+        setup.registry.put_manifest(repo, &support::sha256_digest(&manifest), OCI_MANIFEST, manifest);
+
+        let answer = verify(&setup, &reference);
+        assert_eq!(answer["allowed"], allowed, "{name}: {}", reasons(&answer));
+        if allowed {
+            assert_eq!(answer["signatures"][0]["log_index"], 2002, "{answer}");
+        } else {
+            assert!(reasons(&answer).contains(STRANGER), "{}", reasons(&answer));
+        }
+    }
+}
