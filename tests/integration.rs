@@ -34,5 +34,6 @@ mod postgres_shared;
 mod public_routes;
 mod referrers_oci;
 mod registry_auth;
+mod sigstore_conformance;
 mod verify_binding;
 mod verify_bounds;

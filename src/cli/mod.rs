@@ -1,5 +1,6 @@
 //! The `notarium` command: `serve` runs the service; `sign`, `attest`, `keys` and `log export` are thin
-//! clients of its HTTP API (the CI step is one command); `verify` reads a registry directly and needs no server; `policy check` lints.
+//! clients of its HTTP API (the CI step is one command); `verify` reads a registry directly and needs no server; `policy check` lints;
+//! `verify-blob` checks a Sigstore bundle offline.
 //!
 //! Owns: arguments, exit codes and what gets printed. Must not touch: signing or registry logic beyond
 //! calling `service` or the HTTP API.
@@ -14,6 +15,7 @@ mod serve;
 mod tls;
 mod token;
 mod verify;
+mod verify_blob;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -183,6 +185,32 @@ enum Command {
         #[arg(long, requires = "registry_username")]
         registry_password_stdin: bool,
     },
+    /// Verify a Sigstore bundle (v0.1-v0.3: keyless or key, Rekor v1/v2 entries, RFC 3161 timestamps) over
+    /// FILE_OR_DIGEST (a path, or sha256:<hex>; for an in-toto DSSE bundle, a subject of its Statement),
+    /// offline, against --trusted-root (the Sigstore public-good root by default).
+    #[command(
+        visible_alias = "verify-bundle",
+        group(clap::ArgGroup::new("signer").required(true).args(["certificate_identity", "key"]))
+    )]
+    VerifyBlob {
+        /// The bundle (`.sigstore.json`).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The certificate's subject (SAN) exactly: a workflow URI or an e-mail address.
+        #[arg(long, requires = "certificate_oidc_issuer")]
+        certificate_identity: Option<String>,
+        /// The certificate's OIDC issuer exactly.
+        #[arg(long, requires = "certificate_identity")]
+        certificate_oidc_issuer: Option<String>,
+        /// A PEM public key that signed instead of a certificate.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// A Sigstore trusted_root.json.
+        #[arg(long)]
+        trusted_root: Option<PathBuf>,
+        #[arg(value_name = "FILE_OR_DIGEST")]
+        artifact: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +373,14 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         }
         Command::Policy { command: PolicyCommand::Check { dir, config } } => {
             verify::check_policies(&dir, config.as_deref(), output)
+        }
+        Command::VerifyBlob { bundle, certificate_identity, certificate_oidc_issuer, key, trusted_root, artifact } => {
+            let signer = match (key, certificate_identity, certificate_oidc_issuer) {
+                (Some(key), _, _) => verify_blob::Signer::Key(key),
+                (None, Some(subject), Some(issuer)) => verify_blob::Signer::Identity { subject, issuer },
+                _ => unreachable!("clap requires --key or --certificate-identity with --certificate-oidc-issuer"),
+            };
+            verify_blob::verify_blob(&verify_blob::Request { bundle, signer, trusted_root, artifact }, output)
         }
         Command::Verify { image, key, policy, config, insecure_registries, registry_username, .. } => {
             let access = verify::RegistryAccess {

@@ -1,15 +1,24 @@
 //! Verifying a whole Sigstore bundle (v0.1, v0.2, v0.3) against a trusted root: the signer (a Fulcio
 //! certificate chain valid at a verified signing time, or a given public key), the transparency-log entries
 //! and timestamps, and the signature over the artifact or the DSSE envelope.
+//!
+//! The order is the one Sigstore's reference verifiers follow: read the material, establish the verified
+//! times (log entries whose signed entry timestamp or inclusion proof verifies, RFC 3161 timestamps from a
+//! trusted authority), validate the certificate chain at every one of those times, check the embedded SCTs
+//! when the root has CT logs, then the signature. Which identity is allowed is the caller's policy.
 
+use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use super::certificate::CertificateIdentity;
-use super::timestamp::VerifiedTimestamp;
-use super::tlog::VerifiedEntry;
+use super::certificate::{CertificateIdentity, VerifiedCertificate, verify_chain};
+use super::key::{HashAlgorithm, VerifyingKey};
+use super::sct::verify_embedded_scts;
+use super::timestamp::{VerifiedTimestamp, verify_timestamp};
+use super::tlog::{SignedContent, SignerDer, VerifiedEntry, verify_entry};
 use super::{PkiError, TrustedRoot};
 use crate::formats::Digest;
-use crate::formats::bundle::Bundle;
+use crate::formats::bundle::{Bundle, BundleContent, SHA2_256, Signer};
+use crate::formats::digest::hex_decode;
 use crate::keys::PublicKey;
 
 /// What signed: a certificate from one of the root's authorities (any identity: the policy decides which
@@ -39,7 +48,80 @@ pub struct VerifiedBundle {
     pub dsse_payload: Option<(String, Vec<u8>)>,
 }
 
+impl VerifiedBundle {
+    /// The times a log or a timestamp authority vouches for.
+    pub fn verified_times(&self) -> Vec<OffsetDateTime> {
+        let logged = self.entries.iter().filter_map(|entry| entry.integrated_time);
+        logged.chain(self.timestamps.iter().map(|stamp| stamp.time)).collect()
+    }
+}
+
+fn bundle_error(reason: impl Into<String>) -> PkiError {
+    PkiError::Bundle(reason.into())
+}
+
+/// The signer as the bundle presents it, checked against what the caller expects.
+enum Material<'a> {
+    Certificate { leaf: &'a [u8], intermediates: Vec<Vec<u8>> },
+    Key(&'a PublicKey),
+}
+
+impl Material<'_> {
+    fn signer_der(&self) -> SignerDer<'_> {
+        match self {
+            Self::Certificate { leaf, .. } => SignerDer::Certificate(leaf),
+            Self::Key(key) => SignerDer::PublicKey(key.spki_der()),
+        }
+    }
+}
+
+fn material<'a>(bundle: &'a Bundle, expected: Expected<'a>) -> Result<Material<'a>, PkiError> {
+    match (bundle.verification_material.signer(), expected) {
+        (Some(Signer::Certificate { leaf, intermediates }), Expected::AnyCertificate) => Ok(Material::Certificate {
+            leaf,
+            intermediates: intermediates.iter().map(|certificate| certificate.raw_bytes.clone()).collect(),
+        }),
+        (Some(Signer::PublicKey(_)), Expected::Key(key)) => Ok(Material::Key(key)),
+        (Some(Signer::Certificate { .. }), Expected::Key(_)) => {
+            Err(bundle_error("signed by a certificate where a key was expected"))
+        }
+        (Some(Signer::PublicKey(_)), Expected::AnyCertificate) => {
+            Err(bundle_error("signed by a key, not by a certificate: verify it with that key"))
+        }
+        (None, _) => Err(bundle_error("no verification material")),
+    }
+}
+
+/// The signature the log entries and timestamps cover, and what it signs.
+fn signed_content<'a>(bundle: &'a Bundle, artifact_sha256: &'a [u8]) -> Result<SignedContent<'a>, PkiError> {
+    match &bundle.content {
+        BundleContent::MessageSignature(message) => {
+            if let Some(recorded) = &message.message_digest {
+                if recorded.algorithm != SHA2_256 || recorded.digest != artifact_sha256 {
+                    return Err(bundle_error("the message digest is not the artifact's SHA-256"));
+                }
+            }
+            Ok(SignedContent::Message { artifact_sha256, signature: &message.signature })
+        }
+        BundleContent::DsseEnvelope(envelope) => match envelope.signatures.len() {
+            1 => Ok(SignedContent::Envelope(envelope)),
+            _ => Err(bundle_error("a DSSE envelope in a bundle carries exactly one signature")),
+        },
+    }
+}
+
+fn artifact_sha256(artifact: Artifact<'_>) -> Result<Vec<u8>, PkiError> {
+    match artifact {
+        Artifact::Bytes(bytes) => Ok(Sha256::digest(bytes).to_vec()),
+        Artifact::Digest(digest) => hex_decode(digest.hex()).ok_or_else(|| bundle_error("the digest is not hex")),
+    }
+}
+
 /// Verifies `bundle` against `root` for `expected`, over `artifact` (message signatures), at `now`.
+///
+/// Every log entry and timestamp the bundle carries must verify. A certificate needs at least one verified
+/// time and must chain to an authority of `root` at each of them; whether a key-signed bundle must carry a
+/// log entry or a timestamp is the caller's policy (`entries`, `timestamps` say what verified).
 pub fn verify_bundle(
     bundle: &Bundle,
     root: &TrustedRoot,
@@ -47,6 +129,85 @@ pub fn verify_bundle(
     artifact: Artifact<'_>,
     now: OffsetDateTime,
 ) -> Result<VerifiedBundle, PkiError> {
-    let _ = (bundle, root, expected, artifact, now);
-    Err(PkiError::Bundle("not yet supported".into()))
+    let material = material(bundle, expected)?;
+    let digest = artifact_sha256(artifact)?;
+    let content = signed_content(bundle, &digest)?;
+    let signature = match content {
+        SignedContent::Message { signature, .. } => signature,
+        SignedContent::Envelope(envelope) => envelope.signatures[0].sig.as_slice(),
+    };
+
+    let entries = bundle
+        .verification_material
+        .tlog_entries
+        .iter()
+        .map(|entry| verify_entry(entry, &root.tlogs, material.signer_der(), content, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let timestamps = bundle
+        .verification_material
+        .rfc3161_timestamps()
+        .iter()
+        .map(|stamp| verify_timestamp(&stamp.signed_timestamp, signature, &root.timestamp_authorities))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut verified = VerifiedBundle { certificate: None, entries, timestamps, dsse_payload: None };
+
+    let key = match &material {
+        Material::Certificate { leaf, intermediates } => {
+            let certificate = verify_certificate(leaf, intermediates, root, &verified.verified_times())?;
+            verified.certificate = Some(certificate.identity);
+            certificate.key
+        }
+        Material::Key(key) => VerifyingKey::from_public_key(key)?,
+    };
+    verified.dsse_payload = verify_signature(&key, content, artifact)?;
+    Ok(verified)
+}
+
+/// The chain must hold at every verified time (a time outside the certificate's validity fails it), and
+/// carry an SCT from one of the root's CT logs when the root lists any.
+fn verify_certificate(
+    leaf: &[u8],
+    intermediates: &[Vec<u8>],
+    root: &TrustedRoot,
+    times: &[OffsetDateTime],
+) -> Result<VerifiedCertificate, PkiError> {
+    let Some((first, others)) = times.split_first() else {
+        return Err(bundle_error("no verified signing time: a certificate needs a log entry or a timestamp"));
+    };
+    let trusted_roots = root.certificate_authorities.iter().filter_map(|authority| authority.certificates.last());
+    for trusted in trusted_roots {
+        if intermediates.contains(trusted) {
+            return Err(PkiError::Certificate("the bundle's chain includes a root certificate".into()));
+        }
+    }
+    let certificate = verify_chain(leaf, intermediates, &root.certificate_authorities, *first)?;
+    for time in others {
+        verify_chain(leaf, intermediates, &root.certificate_authorities, *time)?;
+    }
+    if !root.ctlogs.is_empty() {
+        verify_embedded_scts(leaf, &certificate.issuer_der, &root.ctlogs)?;
+    }
+    Ok(certificate)
+}
+
+fn verify_signature(
+    key: &VerifyingKey,
+    content: SignedContent<'_>,
+    artifact: Artifact<'_>,
+) -> Result<Option<(String, Vec<u8>)>, PkiError> {
+    let invalid = |_| PkiError::Signature("the signature does not verify with the signer's key".into());
+    match (content, artifact) {
+        (SignedContent::Message { signature, .. }, Artifact::Bytes(bytes)) => {
+            key.verify(bytes, signature).map_err(invalid)?;
+            Ok(None)
+        }
+        (SignedContent::Message { signature, artifact_sha256 }, Artifact::Digest(_)) => {
+            key.verify_digest(HashAlgorithm::Sha256, artifact_sha256, signature).map_err(invalid)?;
+            Ok(None)
+        }
+        (SignedContent::Envelope(envelope), _) => {
+            key.verify(&envelope.pae(), &envelope.signatures[0].sig).map_err(invalid)?;
+            Ok(Some((envelope.payload_type.clone(), envelope.payload.clone())))
+        }
+    }
 }
