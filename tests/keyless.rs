@@ -17,7 +17,10 @@ use notarium::formats::Digest;
 use notarium::formats::cosign_layer::CosignAnnotations;
 use notarium::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use notarium::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
-use notarium::formats::signature_manifest::{Descriptor, OCI_MANIFEST, SIMPLE_SIGNING_LAYER, SignatureManifest};
+use notarium::formats::referrer::{ReferrersIndex, referrers_tag};
+use notarium::formats::signature_manifest::{
+    Descriptor, OCI_INDEX, OCI_MANIFEST, SIMPLE_SIGNING_LAYER, SignatureManifest,
+};
 use notarium::formats::simple_signing::SimpleSigning;
 
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -51,12 +54,9 @@ fn start() -> Setup {
         host = registry.host
     );
     std::fs::write(policies.path().join("keyless.yaml"), policy).unwrap();
-    let config = format!(
-        "[policies]\ndir = {:?}\n[sigstore]\ntrusted_roots = [{{name = \"test\", path = {:?}}}]\n",
-        policies.path(),
-        sigstore.trusted_root
-    );
-    let notarium = Notarium::start_with_config(&config, &[&registry.host], &[]);
+    let config = format!("[sigstore]\ntrusted_roots = [{{name = \"test\", path = {:?}}}]\n", sigstore.trusted_root);
+    let dir = policies.path().to_str().unwrap();
+    let notarium = Notarium::start_with_config(&config, &[&registry.host], &[("NOTARIUM_POLICIES_DIR", dir)]);
     Setup { registry, notarium, sigstore, _policies: policies }
 }
 
@@ -134,15 +134,18 @@ fn a_keyless_sig_layer_for_the_identity_is_allowed_and_the_register_names_the_ce
     let (status, text) = setup.notarium.get_text(&format!("/v1/log/entries?start={index}&end={}", index + 1));
     assert_eq!(status, 200, "{text}");
     let entry: Value = serde_json::from_str(&text).unwrap();
-    let recorded = &entry["entries"][0]["entry"]["signatures"][0];
+    let recorded = &entry["entries"][0]["entry"]["details"]["signatures"][0];
     assert_eq!(recorded["certificate_identity"], RELEASE, "{entry}");
     assert_eq!((&recorded["certificate_issuer"], &recorded["log_index"]), (&json!(ISSUER), &json!(1001)));
 }
 
+/// How a case signs the image it is given (its name and digest).
+type SignWith = dyn Fn(&Setup, &str, &Digest);
+
 #[test]
 fn keyless_signatures_that_fail_are_denied_naming_what_failed() {
     let setup = start();
-    let cases: [(&str, Box<dyn Fn(&Setup, &str, &Digest)>, &[&str]); 5] = [
+    let cases: [(&str, Box<SignWith>, &[&str]); 5] = [
         (
             "stranger",
             Box::new(|s, named, digest| {
@@ -155,7 +158,7 @@ fn keyless_signatures_that_fail_are_denied_naming_what_failed() {
             Box::new(|s, named, digest| {
                 sign_sig_layer(s, &main_leaf(&s.sigstore, RELEASE, EXPIRED), named, digest, |_| {})
             }),
-            &["did not verify", "certificate"],
+            &["did not verify", "under test: certificate: leaf certificate is not valid at"],
         ),
         (
             "tampered",
@@ -166,7 +169,7 @@ fn keyless_signatures_that_fail_are_denied_naming_what_failed() {
                 };
                 sign_sig_layer(s, &main_leaf(&s.sigstore, RELEASE, FRESH), named, digest, later)
             }),
-            &["did not verify", "transparency log"],
+            &["did not verify", "transparency log: the signed entry timestamp does not verify"],
         ),
         (
             "unknown-ca",
@@ -174,7 +177,7 @@ fn keyless_signatures_that_fail_are_denied_naming_what_failed() {
                 let other = TestSigstore::new(2);
                 sign_sig_layer(s, &main_leaf(&other, RELEASE, FRESH), named, digest, |_| {})
             }),
-            &["did not verify", "certificate"],
+            &["did not verify", "certificate: no trusted authority issued it"],
         ),
         (
             "other-branch",
@@ -219,10 +222,15 @@ fn a_keyless_bundle_referrer_for_the_identity_is_allowed_and_one_for_another_ide
         let repo = named.split_once('/').unwrap().1;
         let image_manifest = setup.registry.manifest(repo, "v1").unwrap();
         let subject_descriptor = Descriptor::new(OCI_MANIFEST, &digest, image_manifest.len() as u64);
-        let manifest = SignatureManifest::for_bundle(subject_descriptor, &bundle, "dsse-envelope", None).to_json();
+        let referrer = SignatureManifest::for_bundle(subject_descriptor, &bundle, "dsse-envelope", None);
+        let manifest = referrer.to_json();
         upload(&setup.registry, repo, &bundle);
         upload(&setup.registry, repo, b"{}");
-        setup.registry.put_manifest(repo, &support::sha256_digest(&manifest), OCI_MANIFEST, manifest);
+        setup.registry.put_manifest(repo, &support::sha256_digest(&manifest), OCI_MANIFEST, manifest.clone());
+        // This registry has no referrers API: the referrer is listed under the fallback tag, as cosign does.
+        let mut index = ReferrersIndex::empty();
+        index.manifests.push(referrer.index_entry(&manifest));
+        setup.registry.put_manifest(repo, &referrers_tag(&digest), OCI_INDEX, index.to_json());
 
         let answer = verify(&setup, &reference);
         assert_eq!(answer["allowed"], allowed, "{name}: {}", reasons(&answer));
@@ -231,5 +239,39 @@ fn a_keyless_bundle_referrer_for_the_identity_is_allowed_and_one_for_another_ide
         } else {
             assert!(reasons(&answer).contains(STRANGER), "{}", reasons(&answer));
         }
+    }
+}
+
+#[test]
+fn policy_check_reports_a_bad_regex_an_unknown_trusted_root_and_a_missing_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("notarium.toml");
+    std::fs::write(&config, "[sigstore]\ntrusted_roots = [{name = \"public-good\"}]\n").unwrap();
+    let cases = [
+        ("keyless: {issuer: i, subject_regex: \"(unclosed\"}", "subject_regex is not a valid regular expression"),
+        (
+            "keyless: {issuer: i, subject: s, trusted_root: private}",
+            "trusted_root \"private\" is not a configured trusted root ([sigstore] trusted_roots: public-good)",
+        ),
+        ("keyless: {subject: s}", "keyless.issuer is missing"),
+    ];
+    for (authority, expected) in cases {
+        let policies = dir.path().join("policies");
+        std::fs::create_dir_all(&policies).unwrap();
+        let file = policies.join("p.yaml");
+        std::fs::write(
+            &file,
+            format!("policies:\n  - name: p\n    images: [a]\n    authorities:\n      - {authority}\n"),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .args(["policy", "check", policies.to_str().unwrap(), "--config", config.to_str().unwrap()])
+            .env_remove("NOTARIUM_CONFIG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{authority}: {stderr}");
+        let at = format!("{} line 5: policy \"p\", authorities: ", file.display());
+        assert!(stderr.contains(&at) && stderr.contains(expected), "{authority}: {stderr}");
     }
 }

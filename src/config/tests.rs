@@ -338,6 +338,9 @@ fn every_secret_is_one_secret_ref_and_naming_both_sources_is_refused_naming_the_
 fn sigstore_trusted_roots_default_to_the_shipped_root_and_are_checked() {
     let c = Config::load(None, &HashMap::new()).unwrap();
     assert_eq!(c.sigstore.names(), [PUBLIC_GOOD]);
+    let shipped = c.sigstore.load().unwrap();
+    assert_eq!(shipped.names(), [PUBLIC_GOOD]);
+    assert!(!shipped.roots[0].root.certificate_authorities.is_empty() && !shipped.roots[0].root.tlogs.is_empty());
     let two = "[sigstore]\ntrusted_roots = [{name = \"public-good\"}, {name = \"private\", path = \"root.json\"}]\n";
     assert_eq!(Config::parse_toml(two).unwrap().sigstore.names(), ["public-good", "private"]);
     for (bad, why) in [

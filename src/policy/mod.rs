@@ -370,13 +370,12 @@ impl RawAuthority {
             (None, Some(pem), _) => {
                 pem.lines().find(|l| !l.trim().is_empty() && !l.contains("-----")).unwrap_or(pem).into()
             }
-            (None, None, Some(k)) => k
-                .subject
-                .as_ref()
-                .or(k.subject_regex.as_ref())
-                .or(k.issuer.as_ref())
-                .cloned()
-                .unwrap_or("keyless".into()),
+            (None, None, Some(k)) => match (&k.subject, &k.subject_regex, &k.issuer) {
+                (Some(subject), _, _) => format!("subject: {subject}"),
+                (None, Some(re), _) => format!("subject_regex: {re}"),
+                (None, None, Some(issuer)) => format!("issuer: {issuer}"),
+                (None, None, None) => "keyless".into(),
+            },
             (None, None, None) => "authorities".into(),
         }
     }
@@ -588,10 +587,16 @@ fn keyless_authority(raw: &RawKeyless, text: &str) -> Result<Keyless, String> {
 }
 
 /// The first line (1-based) of `text` containing `needle`: serde gives no position for a value that
-/// parsed but failed validation, and the value itself is what a reader looks for.
+/// parsed but failed validation, and the value itself is what a reader looks for. A `field: value` needle
+/// also finds a line holding both, the value quoted.
 fn line_of(text: &str, needle: &str) -> Option<usize> {
-    let first = needle.lines().next().filter(|s| !s.trim().is_empty())?;
-    text.lines().position(|l| l.contains(first.trim())).map(|i| i + 1)
+    let first = needle.lines().next().filter(|s| !s.trim().is_empty())?.trim();
+    let found = text.lines().position(|l| l.contains(first));
+    let both = || {
+        let (field, value) = first.split_once(": ")?;
+        text.lines().position(|l| l.contains(&format!("{field}:")) && l.contains(value))
+    };
+    found.or_else(both).map(|i| i + 1)
 }
 
 #[cfg(test)]
