@@ -50,8 +50,14 @@ fn start() -> Setup {
           subject: {RELEASE}
           trusted_root: test
           conditions: ["certificate.sourceRepositoryRef == 'refs/heads/main'"]
+  - name: logged-key
+    images: ["{host}/tlog/*"]
+    authorities:
+      - public_key: |
+{pem}        require_tlog: true
 "#,
-        host = registry.host
+        host = registry.host,
+        pem = tlog_key_pem().lines().map(|l| format!("          {l}\n")).collect::<String>(),
     );
     std::fs::write(policies.path().join("keyless.yaml"), policy).unwrap();
     let config = format!("[sigstore]\ntrusted_roots = [{{name = \"test\", path = {:?}}}]\n", sigstore.trusted_root);
@@ -111,6 +117,16 @@ fn sign_sig_layer(setup: &Setup, leaf: &Leaf, named: &str, digest: &Digest, tamp
     tamper(&mut rekor);
     let repo = named.split_once('/').unwrap().1;
     push_sig_layer(setup, repo, digest, &payload, leaf.sig_annotations(&signature, &rekor));
+}
+
+/// The key of the `require_tlog` authority.
+fn tlog_key() -> p256::ecdsa::SigningKey {
+    p256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap()
+}
+
+fn tlog_key_pem() -> String {
+    use p256::pkcs8::EncodePublicKey as _;
+    tlog_key().verifying_key().to_public_key_pem(p256::pkcs8::LineEnding::LF).unwrap()
 }
 
 fn main_leaf(sigstore: &TestSigstore, subject: &str, window: support::sigstore::Window) -> Leaf {
@@ -273,5 +289,49 @@ fn policy_check_reports_a_bad_regex_an_unknown_trusted_root_and_a_missing_issuer
         assert_eq!(out.status.code(), Some(1), "{authority}: {stderr}");
         let at = format!("{} line 5: policy \"p\", authorities: ", file.display());
         assert!(stderr.contains(&at) && stderr.contains(expected), "{authority}: {stderr}");
+    }
+}
+
+#[test]
+fn require_tlog_counts_a_key_signature_only_with_a_log_entry_that_verifies() {
+    use base64::Engine as _;
+    use p256::ecdsa::signature::Signer as _;
+    let setup = start();
+    for (name, logged, tampered) in [("plain", false, false), ("logged", true, false), ("forged-set", true, true)] {
+        let (reference, digest, named) = {
+            let repo = format!("tlog/{name}");
+            let digest = push_image(&setup.registry, &repo, "v1", name);
+            let named = format!("{}/{repo}", setup.registry.host);
+            (format!("{named}@{digest}"), Digest::parse(&digest).unwrap(), named)
+        };
+        let payload = SimpleSigning::new(&named, &digest, None).to_bytes();
+        let signature: p256::ecdsa::Signature = tlog_key().sign(&payload);
+        let signature = signature.to_der().as_bytes().to_vec();
+        let mut annotations = BTreeMap::from([(
+            notarium::formats::signature_manifest::SIGNATURE_ANNOTATION.to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(&signature),
+        )]);
+        if logged {
+            let body = support::sigstore::hashedrekord(&payload, &signature, &tlog_key_pem());
+            let mut rekor = setup.sigstore.rekor_bundle(&body, support::unix_now(), 3003);
+            if tampered {
+                rekor["Payload"]["logIndex"] = json!(3004);
+            }
+            annotations.insert(notarium::formats::cosign_layer::BUNDLE_ANNOTATION.to_owned(), rekor.to_string());
+        }
+        push_sig_layer(&setup, named.split_once('/').unwrap().1, &digest, &payload, annotations);
+        let answer = verify(&setup, &reference);
+        let why = reasons(&answer);
+        match (logged, tampered) {
+            (false, _) => {
+                assert!(why.contains("has no verified transparency-log entry or timestamp (require_tlog)"), "{why}")
+            }
+            (true, false) => {
+                assert_eq!(answer["allowed"], true, "{why}");
+                assert_eq!(answer["signatures"][0]["log_index"], 3003);
+            }
+            (true, true) => assert!(why.contains("the signed entry timestamp does not verify"), "{why}"),
+        }
+        assert_eq!(answer["allowed"], logged && !tampered, "{name}: {why}");
     }
 }

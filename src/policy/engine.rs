@@ -758,9 +758,6 @@ fn missing_signer_reason(judging: &Judging<'_>, a: usize, signed: &[usize], cand
     if let Some(why) = mine.iter().find_map(|c| c.unbound.as_deref()) {
         return format!("no valid signature by {label} for this image: a signature by {label} {why}");
     }
-    if let Some(why) = mine.iter().find_map(|c| judging.refusal(a, &c.provenance)) {
-        return format!("no valid signature by {label}: a signature by {label} {why}");
-    }
     let keys = judging.signers.keys.of_authority.get(a).map(Vec::as_slice).unwrap_or_default();
     let failed: Vec<&str> = (judging.failures.iter())
         .filter(|f| match f.key {
@@ -769,6 +766,11 @@ fn missing_signer_reason(judging: &Judging<'_>, a: usize, signed: &[usize], cand
         })
         .map(|f| f.reason.as_str())
         .collect();
+    let did_not_verify = format!("did not verify: {}", failed.join("; "));
+    if let Some(why) = mine.iter().find_map(|c| judging.refusal(a, &c.provenance)) {
+        let also = if failed.is_empty() { String::new() } else { format!("; a bundle {did_not_verify}") };
+        return format!("no valid signature by {label}: a signature by {label} {why}{also}");
+    }
     let others: Vec<String> = if keyless {
         let found = candidates.iter().filter_map(|c| c.provenance.certificate.as_ref());
         let mut others: Vec<String> = found.map(|c| format!("{} from {}", c.subject, c.issuer)).collect();
@@ -782,7 +784,7 @@ fn missing_signer_reason(judging: &Judging<'_>, a: usize, signed: &[usize], cand
         why.push(format!("the keyless signatures found are by {}", others.join(", ")));
     }
     if !failed.is_empty() {
-        why.push(format!("did not verify: {}", failed.join("; ")));
+        why.push(did_not_verify);
     }
     match why.is_empty() {
         true => format!("no valid signature by {label}"),

@@ -242,13 +242,7 @@ impl Leaf {
 
     /// The hashedrekord 0.0.1 entry Rekor writes for `signature` over `artifact` by this certificate.
     pub(crate) fn hashedrekord(&self, artifact: &[u8], signature: &[u8]) -> Vec<u8> {
-        canonical_json(&json!({
-            "apiVersion": "0.0.1", "kind": "hashedrekord",
-            "spec": {
-                "data": {"hash": {"algorithm": "sha256", "value": hex(&Sha256::digest(artifact))}},
-                "signature": {"content": BASE64.encode(signature), "publicKey": {"content": BASE64.encode(&self.certificate_pem)}},
-            },
-        }))
+        hashedrekord(artifact, signature, &self.certificate_pem)
     }
 
     /// The dsse 0.0.1 entry Rekor writes for an envelope with `payload` and one `signature` by this certificate.
@@ -272,6 +266,18 @@ impl Leaf {
             (BUNDLE_ANNOTATION.to_owned(), rekor_bundle.to_string()),
         ])
     }
+}
+
+/// The hashedrekord 0.0.1 entry Rekor writes for `signature` over `artifact` by `signer_pem` (a
+/// certificate, or a public key for a key signature uploaded to the log).
+pub(crate) fn hashedrekord(artifact: &[u8], signature: &[u8], signer_pem: &str) -> Vec<u8> {
+    canonical_json(&json!({
+        "apiVersion": "0.0.1", "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": hex(&Sha256::digest(artifact))}},
+            "signature": {"content": BASE64.encode(signature), "publicKey": {"content": BASE64.encode(signer_pem)}},
+        },
+    }))
 }
 
 fn hex(bytes: &[u8]) -> String {
