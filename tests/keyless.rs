@@ -3,7 +3,9 @@
 //! layer (certificate, chain and Rekor bundle annotations) or Sigstore bundle referrer carries a valid
 //! keyless signature for that identity, and denies one for another identity, an expired certificate with no
 //! other verified time, a tampered log entry and a certificate from an unknown CA, each reason naming what
-//! failed. The register's `verify` entry names the certificate identity, issuer and log index.
+//! failed. The register's `verify` entry names the certificate identity, issuer and log index. Also: a
+//! keyless `.att` layer whose certificate must meet attestation conditions, `require_tlog` on a key, and
+//! `policy check` on keyless authorities.
 
 use crate::support;
 
@@ -19,15 +21,17 @@ use notarium::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use notarium::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
 use notarium::formats::referrer::{ReferrersIndex, referrers_tag};
 use notarium::formats::signature_manifest::{
-    Descriptor, OCI_INDEX, OCI_MANIFEST, SIMPLE_SIGNING_LAYER, SignatureManifest,
+    AttestationLayer, Descriptor, OCI_INDEX, OCI_MANIFEST, SIMPLE_SIGNING_LAYER, SignatureManifest, attestation_tag,
 };
 use notarium::formats::simple_signing::SimpleSigning;
 
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
 const RELEASE: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
 const STRANGER: &str = "https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main";
-/// Fulcio's source repository ref extension.
+/// Fulcio's source repository ref and build trigger extensions.
 const REF_OID: &str = "1.3.6.1.4.1.57264.1.14";
+const TRIGGER_OID: &str = "1.3.6.1.4.1.57264.1.20";
+const SLSA: &str = "https://slsa.dev/provenance/v1";
 
 struct Setup {
     registry: Registry,
@@ -50,6 +54,13 @@ fn start() -> Setup {
           subject: {RELEASE}
           trusted_root: test
           conditions: ["certificate.sourceRepositoryRef == 'refs/heads/main'"]
+  - name: attested
+    images: ["{host}/attested/*"]
+    authorities:
+      - keyless: {{issuer: "{ISSUER}", subject: "{RELEASE}"}}
+    attestations:
+      - predicate_type: {SLSA}
+        conditions: ["certificate.buildTrigger == 'push' && predicate.builder == 'ci'"]
   - name: logged-key
     images: ["{host}/tlog/*"]
     authorities:
@@ -333,5 +344,43 @@ fn require_tlog_counts_a_key_signature_only_with_a_log_entry_that_verifies() {
             (true, true) => assert!(why.contains("the signed entry timestamp does not verify"), "{why}"),
         }
         assert_eq!(answer["allowed"], logged && !tampered, "{name}: {why}");
+    }
+}
+
+#[test]
+fn a_keyless_att_layer_meets_an_attestation_only_when_its_certificate_meets_the_conditions() {
+    let setup = start();
+    for (name, trigger, allowed) in [("push", "push", true), ("dispatch", "workflow_dispatch", false)] {
+        let repo = format!("attested/{name}");
+        let digest = Digest::parse(&push_image(&setup.registry, &repo, "v1", name)).unwrap();
+        let named = format!("{}/{repo}", setup.registry.host);
+        sign_sig_layer(&setup, &main_leaf(&setup.sigstore, RELEASE, FRESH), &named, &digest, |_| {});
+
+        let leaf = setup.sigstore.leaf(RELEASE, ISSUER, &[(REF_OID, "refs/heads/main"), (TRIGGER_OID, trigger)], FRESH);
+        let statement = Statement::v1(vec![Subject::sha256(Some(&named), &digest)], SLSA, json!({"builder": "ci"}));
+        let mut envelope = Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, statement.to_json());
+        let signature = leaf.sign(&envelope.pae());
+        envelope.add_signature(signature.clone());
+        let envelope_json = envelope.to_json();
+        let body = leaf.dsse_entry(&envelope_json, &envelope.payload, &signature);
+        let rekor = setup.sigstore.rekor_bundle(&body, support::unix_now(), 4004);
+        let mut layer = AttestationLayer::new(&envelope_json, SLSA).descriptor;
+        let annotations = layer.annotations.get_or_insert_default();
+        annotations.extend(leaf.sig_annotations(&signature, &rekor));
+        // cosign leaves an attestation layer's signature annotation empty: the envelope holds it.
+        annotations.insert(notarium::formats::signature_manifest::SIGNATURE_ANNOTATION.to_owned(), String::new());
+        let encoded = SignatureManifest::encode(vec![layer]);
+        upload(&setup.registry, &repo, &envelope_json);
+        upload(&setup.registry, &repo, &encoded.config);
+        setup.registry.put_manifest(&repo, &attestation_tag(&digest), OCI_MANIFEST, encoded.manifest);
+
+        let answer = verify(&setup, &format!("{named}@{digest}"));
+        let why = reasons(&answer);
+        assert_eq!(answer["allowed"], allowed, "{name}: {why}");
+        if allowed {
+            assert_eq!(answer["attestations"][0]["authority"], format!("keyless {RELEASE} from {ISSUER}"));
+        } else {
+            assert!(why.contains("certificate.buildTrigger was \"workflow_dispatch\""), "{why}");
+        }
     }
 }

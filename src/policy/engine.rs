@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::{Authority, ConditionOutcome, IdentityMode, Keyless, Mode, Policy, RequiredAttestation};
 use crate::config::TrustedRoots;
-use crate::formats::bundle::Bundle;
+use crate::formats::bundle::{Bundle, Signer};
 use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement};
 use crate::formats::simple_signing::SimpleSigning;
@@ -192,7 +192,8 @@ fn verify_bundles(
     let (mut facts, mut failures) = (Vec::new(), Vec::new());
     for evidence in bundles {
         let artifact = Artifact::Bytes(evidence.payload.as_deref().unwrap_or_default());
-        if !roots.is_empty() {
+        let by_certificate = matches!(evidence.bundle.verification_material.signer(), Some(Signer::Certificate { .. }));
+        if by_certificate && !roots.is_empty() {
             let mut errors = Vec::new();
             for root in &roots {
                 match pki::verify_bundle(&evidence.bundle, &root.root, Expected::AnyCertificate, artifact, trust.now) {
@@ -212,7 +213,7 @@ fn verify_bundles(
                     .push(BundleFailure { key: None, reason: format!("{}: {}", evidence.source, errors.join("; ")) });
             }
         }
-        for &key in &logged_keys {
+        for &key in logged_keys.iter().filter(|_| !by_certificate) {
             let mut errors = Vec::new();
             for root in &trust.roots.roots {
                 let expected = Expected::Key(&keys.keys[key]);

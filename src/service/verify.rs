@@ -1,6 +1,6 @@
 //! Verification as a use case: gathers the evidence about a digest (the `.sig` signatures and `.att`
-//! attestations of the tag scheme, cosign's certificate and Rekor annotations on `.sig` layers read as
-//! Sigstore bundles, the Sigstore bundles among its OCI 1.1 referrers) and the public keys of the governing
+//! attestations of the tag scheme, cosign's certificate and Rekor annotations on `.sig` and `.att` layers
+//! read as Sigstore bundles, the Sigstore bundles among its OCI 1.1 referrers) and the public keys of the governing
 //! policy's authorities, hands them with the configured trusted roots and the present time to the pure
 //! engine (`policy::engine`) off the async workers, keeps allowances in the decision cache and records
 //! decisions in the register (a keyless signature's certificate identity, issuer and log index with them).
@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::decision_cache::DecisionKey;
 use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, repository_of};
 use crate::config::{EvidenceLimits, TrustedRoots};
+use crate::formats::dsse::Envelope;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::KeyRing;
 use crate::oci::{ReferrerLayout, Repository, TagLayout};
@@ -201,9 +202,18 @@ async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Re
             Err(e) => skipped.push(format!("{source}: {e}")),
         }
     }
+    for found in attested.items.iter().filter(|a| a.sigstore.any()) {
+        let source = format!(".att layer sha256:{}", Digest::of(&found.envelope).hex());
+        let bundle = Envelope::parse_bounded(&found.envelope, limits.max_envelope_signatures)
+            .and_then(|envelope| found.sigstore.dsse_bundle(&envelope));
+        match bundle {
+            Ok(bundle) => bundles.push(SigstoreEvidence { bundle, payload: None, source }),
+            Err(e) => skipped.push(format!("{source}: {e}")),
+        }
+    }
     let envelopes = (referred.items.iter())
         .filter_map(|b| b.envelope().map(|e| e.to_json()))
-        .chain(attested.items.into_iter().map(|(_, e)| e))
+        .chain(attested.items.into_iter().map(|a| a.envelope))
         .collect();
     bundles.extend(referred.items.into_iter().map(|bundle| {
         let source = format!("bundle sha256:{}", Digest::of(&bundle.to_json()).hex());
