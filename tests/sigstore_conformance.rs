@@ -114,3 +114,45 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `notarium verify-blob` of `bundle` with the managed-key case's key, trusted root and artifact.
+fn verify_with_managed_key(bundle: &Path, extra: &[&str]) -> Output {
+    let case = cases_dir().join("managed-key-and-trusted-root");
+    Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .arg("verify-blob")
+        .args(extra)
+        .arg("--bundle")
+        .arg(bundle)
+        .arg("--key")
+        .arg(case.join("key.pub"))
+        .arg("--trusted-root")
+        .arg(case.join("trusted_root.json"))
+        .arg(artifact(&case))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_verified_bundle_is_a_result_in_json_too() {
+    let bundle = cases_dir().join("managed-key-and-trusted-root/bundle.sigstore.json");
+    let output = verify_with_managed_key(&bundle, &["--output", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["verified"], true);
+    assert_eq!(result["log_indexes"][0], 51_753_644);
+}
+
+#[test]
+fn a_key_signed_bundle_without_a_log_entry_or_timestamp_is_refused() {
+    let original = cases_dir().join("managed-key-and-trusted-root/bundle.sigstore.json");
+    let mut bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(original).unwrap()).unwrap();
+    bundle["verificationMaterial"].as_object_mut().unwrap().remove("tlogEntries");
+    let dir = std::env::temp_dir().join(format!("notarium-verify-blob-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bundle.sigstore.json");
+    std::fs::write(&path, bundle.to_string()).unwrap();
+    let output = verify_with_managed_key(&path, &[]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("neither a transparency-log entry nor a timestamp"));
+}

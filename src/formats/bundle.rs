@@ -99,7 +99,7 @@ pub struct VerificationMaterial {
 /// A DER certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct X509Certificate {
-    #[serde(rename = "rawBytes", alias = "raw_bytes", with = "base64_bytes")]
+    #[serde(rename = "rawBytes", alias = "raw_bytes", with = "base64_wrapped")]
     pub raw_bytes: Vec<u8>,
 }
 
@@ -138,13 +138,13 @@ pub struct TlogEntry {
     #[serde(rename = "inclusionProof", alias = "inclusion_proof", default, skip_serializing_if = "Option::is_none")]
     pub inclusion_proof: Option<InclusionProof>,
     /// The entry body exactly as the log hashed it (a JSON document).
-    #[serde(rename = "canonicalizedBody", alias = "canonicalized_body", with = "base64_bytes")]
+    #[serde(rename = "canonicalizedBody", alias = "canonicalized_body", with = "base64_wrapped")]
     pub canonicalized_body: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogId {
-    #[serde(rename = "keyId", alias = "key_id", with = "base64_bytes")]
+    #[serde(rename = "keyId", alias = "key_id", with = "base64_wrapped")]
     pub key_id: Vec<u8>,
 }
 
@@ -157,7 +157,7 @@ pub struct KindVersion {
 /// Rekor v1's signed entry timestamp.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InclusionPromise {
-    #[serde(rename = "signedEntryTimestamp", alias = "signed_entry_timestamp", with = "base64_bytes")]
+    #[serde(rename = "signedEntryTimestamp", alias = "signed_entry_timestamp", with = "base64_wrapped")]
     pub signed_entry_timestamp: Vec<u8>,
 }
 
@@ -166,7 +166,7 @@ pub struct InclusionPromise {
 pub struct InclusionProof {
     #[serde(rename = "logIndex", alias = "log_index", with = "int64")]
     pub log_index: i64,
-    #[serde(rename = "rootHash", alias = "root_hash", with = "base64_bytes")]
+    #[serde(rename = "rootHash", alias = "root_hash", with = "base64_wrapped")]
     pub root_hash: Vec<u8>,
     #[serde(rename = "treeSize", alias = "tree_size", with = "int64")]
     pub tree_size: i64,
@@ -192,7 +192,7 @@ pub struct TimestampVerificationData {
 /// A DER `TimeStampResponse` or `TimeStampToken`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rfc3161Timestamp {
-    #[serde(rename = "signedTimestamp", alias = "signed_timestamp", with = "base64_bytes")]
+    #[serde(rename = "signedTimestamp", alias = "signed_timestamp", with = "base64_wrapped")]
     pub signed_timestamp: Vec<u8>,
 }
 
@@ -318,6 +318,19 @@ mod int64 {
             StringOrNumber::Number(n) => Ok(n),
             StringOrNumber::String(s) => s.parse().map_err(|_| serde::de::Error::custom("an int64 is expected")),
         }
+    }
+}
+
+/// Bytes as base64 that may be wrapped in lines: Go's decoder, which protobuf-specs' reference clients use,
+/// skips CR and LF, so bundles they accept may carry them.
+mod base64_wrapped {
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) use super::base64_bytes::serialize;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text: String = String::deserialize(deserializer)?.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+        super::base64_bytes::decode(&text).map_err(|e| serde::de::Error::custom(format!("not base64: {e}")))
     }
 }
 
@@ -633,6 +646,22 @@ mod tests {
             let error = Bundle::parse(&conformance_case(case)).unwrap_err().to_string();
             assert!(error.contains(why), "{case}: {error}");
         }
+    }
+
+    #[test]
+    fn reads_base64_wrapped_in_lines_as_go_clients_do() {
+        let wrapped = Bundle::parse(&conformance_case("rekor2-timestamp-with-incorrect-time_fail")).unwrap();
+        let stamp = &wrapped.verification_material.rfc3161_timestamps()[0].signed_timestamp;
+        assert_eq!(stamp[0], 0x30);
+        let mut json: Value =
+            serde_json::from_slice(&conformance_case("rekor2-timestamp-with-incorrect-time_fail")).unwrap();
+        let text = json["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"]
+            .as_str()
+            .unwrap()
+            .replace('\n', "");
+        json["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"] =
+            text.into();
+        assert_eq!(Bundle::parse(json.to_string().as_bytes()).unwrap(), wrapped);
     }
 
     #[test]

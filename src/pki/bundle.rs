@@ -211,3 +211,129 @@ fn verify_signature(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CASES: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/third-party/sigstore-conformance/bundle-verify");
+
+    fn case(name: &str) -> Bundle {
+        Bundle::parse(&std::fs::read(format!("{CASES}/{name}/bundle.sigstore.json")).unwrap()).unwrap()
+    }
+
+    fn root_of(name: &str) -> TrustedRoot {
+        TrustedRoot::parse(&std::fs::read(format!("{CASES}/{name}/trusted_root.json")).unwrap()).unwrap()
+    }
+
+    fn key_of(name: &str) -> PublicKey {
+        PublicKey::from_pem(&std::fs::read_to_string(format!("{CASES}/{name}/key.pub")).unwrap()).unwrap()
+    }
+
+    fn a_txt() -> Vec<u8> {
+        std::fs::read(format!("{CASES}/a.txt")).unwrap()
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn keyless(bundle: &Bundle, root: &TrustedRoot, artifact: Artifact<'_>) -> Result<VerifiedBundle, PkiError> {
+        verify_bundle(bundle, root, Expected::AnyCertificate, artifact, now())
+    }
+
+    #[test]
+    fn a_keyless_message_signature_verifies_over_the_artifact_or_its_digest() {
+        let root = TrustedRoot::production();
+        let bundle = case("happy-path-v0.3");
+        let verified = keyless(&bundle, &root, Artifact::Bytes(&a_txt())).unwrap();
+        let identity = verified.certificate.as_ref().unwrap();
+        assert_eq!(identity.issuer, "https://token.actions.githubusercontent.com");
+        assert!(identity.subject.starts_with("https://github.com/sigstore-conformance/"));
+        assert_eq!(verified.entries.len(), 1);
+        assert_eq!(verified.verified_times().len(), 1);
+        assert!(verified.dsse_payload.is_none());
+        keyless(&bundle, &root, Artifact::Digest(&Digest::of(&a_txt()))).unwrap();
+    }
+
+    #[test]
+    fn the_artifact_signature_and_signer_kind_must_match() {
+        let root = TrustedRoot::production();
+        let bundle = case("happy-path-v0.3");
+        let error = keyless(&bundle, &root, Artifact::Bytes(b"another artifact")).unwrap_err();
+        assert!(error.to_string().contains("message digest"), "{error}");
+        let key = key_of("managed-key-happy-path");
+        let error = verify_bundle(&bundle, &root, Expected::Key(&key), Artifact::Bytes(&a_txt()), now()).unwrap_err();
+        assert!(error.to_string().contains("where a key was expected"), "{error}");
+
+        let mut bad_signature = bundle;
+        let BundleContent::MessageSignature(message) = &mut bad_signature.content else { panic!("message") };
+        message.signature[10] ^= 1;
+        assert!(keyless(&bad_signature, &root, Artifact::Bytes(&a_txt())).is_err());
+    }
+
+    #[test]
+    fn a_key_signed_bundle_verifies_with_its_key_only() {
+        let root = root_of("managed-key-and-trusted-root");
+        let bundle = case("managed-key-and-trusted-root");
+        let key = key_of("managed-key-and-trusted-root");
+        let verified = verify_bundle(&bundle, &root, Expected::Key(&key), Artifact::Bytes(&a_txt()), now()).unwrap();
+        assert!(verified.certificate.is_none());
+        assert_eq!(verified.entries.len(), 1);
+        let error = keyless(&bundle, &root, Artifact::Bytes(&a_txt())).unwrap_err();
+        assert!(error.to_string().contains("signed by a key"), "{error}");
+        let other = PublicKey::from_p256(p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap().verifying_key());
+        assert!(verify_bundle(&bundle, &root, Expected::Key(&other), Artifact::Bytes(&a_txt()), now()).is_err());
+    }
+
+    #[test]
+    fn a_certificate_needs_a_verified_time_inside_its_validity() {
+        let no_time = case("rekor2-no-timestamp_fail");
+        let error = keyless(&no_time, &root_of("rekor2-no-timestamp_fail"), Artifact::Bytes(&a_txt())).unwrap_err();
+        assert!(error.to_string().contains("no verified signing time"), "{error}");
+
+        let name = "intoto-set-outside-signing-cert-validity_fail";
+        let artifact = std::fs::read(format!("{CASES}/{name}/artifact")).unwrap();
+        let error = keyless(&case(name), &root_of(name), Artifact::Bytes(&artifact)).unwrap_err();
+        assert!(matches!(error, PkiError::Certificate(_)), "{error}");
+    }
+
+    #[test]
+    fn the_chain_must_hold_at_every_verified_time_not_only_the_first() {
+        let name = "intoto-tsa-timestamp-outside-cert-validity_fail";
+        let (bundle, root) = (case(name), root_of(name));
+        let artifact = std::fs::read(format!("{CASES}/{name}/artifact")).unwrap();
+        let leaf_only = |at: OffsetDateTime| {
+            let Some(Signer::Certificate { leaf, intermediates }) = bundle.verification_material.signer() else {
+                panic!("a certificate bundle")
+            };
+            let intermediates: Vec<Vec<u8>> = intermediates.iter().map(|c| c.raw_bytes.clone()).collect();
+            verify_chain(leaf, &intermediates, &root.certificate_authorities, at)
+        };
+        let integrated = bundle.verification_material.tlog_entries[0].integrated_time;
+        leaf_only(OffsetDateTime::from_unix_timestamp(integrated).unwrap()).unwrap();
+        let error = keyless(&bundle, &root, Artifact::Bytes(&artifact)).unwrap_err();
+        assert!(matches!(error, PkiError::Certificate(_)), "{error}");
+    }
+
+    #[test]
+    fn a_chain_that_carries_a_trust_root_certificate_is_refused() {
+        let root = TrustedRoot::production();
+        let mut bundle = case("happy-path-v0.2");
+        let chain = bundle.verification_material.x509_certificate_chain.as_mut().unwrap();
+        let fulcio_root = root.certificate_authorities.last().unwrap().certificates.last().unwrap().clone();
+        chain.certificates.push(crate::formats::bundle::X509Certificate { raw_bytes: fulcio_root });
+        let error = keyless(&bundle, &root, Artifact::Bytes(&a_txt())).unwrap_err();
+        assert!(error.to_string().contains("root certificate"), "{error}");
+    }
+
+    #[test]
+    fn a_dsse_bundle_returns_its_payload() {
+        let root = TrustedRoot::production();
+        let verified = keyless(&case("happy-path-intoto-in-dsse-v3"), &root, Artifact::Bytes(b"unused")).unwrap();
+        let (payload_type, payload) = verified.dsse_payload.unwrap();
+        assert_eq!(payload_type, crate::formats::dsse::IN_TOTO_PAYLOAD_TYPE);
+        assert!(crate::formats::in_toto::Statement::parse(&payload).is_ok());
+    }
+}

@@ -81,6 +81,7 @@ pub struct ChainedLeaf {
 
 const OID_KP_CODE_SIGNING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.3");
 const OID_KP_TIME_STAMPING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.8");
+const OID_ANY_EKU: Oid = Oid::new_unwrap("2.5.29.37.0");
 const OID_FULCIO_ISSUER_V1: Oid = Oid::new_unwrap("1.3.6.1.4.1.57264.1.1");
 const OID_FULCIO_ISSUER_V2: Oid = Oid::new_unwrap("1.3.6.1.4.1.57264.1.8");
 const OID_FULCIO_OTHERNAME_SAN: Oid = Oid::new_unwrap("1.3.6.1.4.1.57264.1.7");
@@ -119,7 +120,7 @@ const FULCIO_EXTENSIONS: [(u32, &str, bool); 20] = [
     (23, "deploymentEnvironment", true),
 ];
 
-/// The longest path accepted from a leaf to its anchor.
+/// The longest path accepted from a leaf to its anchor, and the most intermediates a bundle may carry.
 const MAX_PATH: usize = 8;
 /// The longest value kept from a Fulcio extension or SAN.
 const MAX_FIELD: usize = 4096;
@@ -148,6 +149,12 @@ pub fn verify_path(
     let leaf_cert = parse(leaf, "leaf")?;
     check_leaf(&leaf_cert, purpose)?;
     check_valid_at(&leaf_cert, at, "leaf")?;
+    if intermediates.len() > MAX_PATH {
+        return Err(fail(&format!(
+            "{} intermediate certificates, more than the {MAX_PATH} accepted",
+            intermediates.len()
+        )));
+    }
     let mut extra = Vec::with_capacity(intermediates.len());
     for der in intermediates {
         let cert = parse(der, "intermediate")?;
@@ -162,7 +169,7 @@ pub fn verify_path(
             reasons.push(format!("{}: outside its validity in the trusted root", authority.name));
             continue;
         }
-        match path_to(&leaf_cert, &extra, authority, at) {
+        match path_to(&leaf_cert, &extra, authority, at, purpose) {
             Ok(issuer_der) => {
                 let key = key_of(&leaf_cert)?;
                 return Ok(ChainedLeaf { key, authority: authority.name.clone(), issuer_der });
@@ -182,6 +189,7 @@ fn path_to(
     extra: &[(&[u8], Certificate)],
     authority: &CertificateAuthority,
     at: OffsetDateTime,
+    purpose: KeyPurpose,
 ) -> Result<Vec<u8>, String> {
     let Some((anchor_der, chain)) = authority.certificates.split_last() else {
         return Err("no certificates".into());
@@ -203,7 +211,7 @@ fn path_to(
             };
             (*der, cert)
         };
-        check_issuer(issuer, depth, at).map_err(|e| e.to_string())?;
+        check_issuer(issuer, depth, at, purpose).map_err(|e| e.to_string())?;
         leaf_issuer.get_or_insert_with(|| issuer_der.to_vec());
         if issuer_der == anchor_der.as_slice() {
             return leaf_issuer.ok_or_else(|| "empty path".into());
@@ -219,7 +227,7 @@ fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
         && key_of(issuer).is_ok_and(|key| check_signature(cert, &key).is_ok())
 }
 
-fn is_self_issued(cert: &Certificate) -> bool {
+pub(super) fn is_self_issued(cert: &Certificate) -> bool {
     cert.tbs_certificate().issuer() == cert.tbs_certificate().subject()
 }
 
@@ -282,7 +290,7 @@ fn check_leaf(cert: &Certificate, purpose: KeyPurpose) -> Result<(), PkiError> {
 }
 
 /// An issuer's rules: valid at `at`, a CA allowed to sign certificates, path length honoured.
-fn check_issuer(cert: &Certificate, depth: usize, at: OffsetDateTime) -> Result<(), PkiError> {
+fn check_issuer(cert: &Certificate, depth: usize, at: OffsetDateTime, purpose: KeyPurpose) -> Result<(), PkiError> {
     check_extensions(cert, "issuer")?;
     check_valid_at(cert, at, "issuer")?;
     let tbs = cert.tbs_certificate();
@@ -296,6 +304,11 @@ fn check_issuer(cert: &Certificate, depth: usize, at: OffsetDateTime) -> Result<
     let usage = tbs.get_extension::<KeyUsage>().map_err(|_| fail("issuer: malformed key usage"))?;
     if !usage.is_some_and(|(_, ku)| ku.key_cert_sign()) {
         return Err(fail("issuer's key usage does not allow signing certificates"));
+    }
+    // An issuer that restricts its extended key usage must allow the leaf's (as Go's x509 nests them).
+    let eku = tbs.get_extension::<ExtendedKeyUsage>().map_err(|_| fail("issuer: malformed extended key usage"))?;
+    if eku.is_some_and(|(_, eku)| !eku.0.contains(&purpose.oid()) && !eku.0.contains(&OID_ANY_EKU)) {
+        return Err(fail(&format!("issuer's extended key usage does not include {}", purpose.name())));
     }
     Ok(())
 }
@@ -421,6 +434,17 @@ fn bounded(text: &str, name: &str) -> Result<String, PkiError> {
     Ok(text.to_owned())
 }
 
+/// The DER elements inside a constructed value's content, each as it is.
+pub(super) fn der_elements(content: &[u8]) -> Result<Vec<der::AnyRef<'_>>, der::Error> {
+    use der::Reader as _;
+    let mut reader = der::SliceReader::new(content)?;
+    let mut out = Vec::new();
+    while !reader.is_finished() {
+        out.push(reader.decode::<der::AnyRef<'_>>()?);
+    }
+    Ok(out)
+}
+
 fn fail(message: &str) -> PkiError {
     PkiError::Certificate(message.to_owned())
 }
@@ -519,6 +543,11 @@ pub(crate) mod tests {
         let production = root("happy-path-v0.3");
         let err = verify_chain(&certs[0], &[], &production.certificate_authorities, during(&certs[0])).unwrap_err();
         assert!(err.to_string().contains("no trusted authority issued it"), "{err}");
+        // it is a sound leaf of the staging instance
+        let staging =
+            TrustedRoot::parse(&std::fs::read(format!("{CONFORMANCE}/staging-trusted_root.json")).unwrap()).unwrap();
+        let verified = verify_chain(&certs[0], &[], &staging.certificate_authorities, during(&certs[0])).unwrap();
+        assert_eq!(verified.authority, "https://fulcio.sigstage.dev");
         // and a production leaf against a mock root
         let certs = certificates("happy-path-v0.3");
         let mock = root("intoto-with-custom-trust-root");
@@ -538,6 +567,15 @@ pub(crate) mod tests {
         // the intermediate presented as the leaf is a CA: refused
         let err = verify_chain(&intermediate, &[], &root.certificate_authorities, at).unwrap_err();
         assert!(err.to_string().contains("is a CA certificate"), "{err}");
+    }
+
+    #[test]
+    fn too_many_intermediates_are_refused_unread() {
+        let certs = certificates("happy-path-v0.3");
+        let root = root("happy-path-v0.3");
+        let many = vec![certs[0].clone(); MAX_PATH + 1];
+        let err = verify_chain(&certs[0], &many, &root.certificate_authorities, during(&certs[0])).unwrap_err();
+        assert!(err.to_string().contains("more than the 8 accepted"), "{err}");
     }
 
     #[test]
@@ -561,6 +599,66 @@ pub(crate) mod tests {
         leaf[pos] ^= 0x20;
         let err = verify_chain(&leaf, &[], &root.certificate_authorities, at).unwrap_err();
         assert!(err.to_string().contains("no issuer"), "{err}");
+    }
+
+    /// The leaf with its extensions changed by `change`, its signature kept (so only rules checked before
+    /// the signature can pass or fail on it).
+    fn with_extensions(
+        leaf: &[u8],
+        change: impl FnMut(x509_cert::ext::Extension) -> Option<x509_cert::ext::Extension>,
+    ) -> Vec<u8> {
+        use crate::pki::sct::{rewrite_extensions, tlv};
+        let cert = parse(leaf, "leaf").unwrap();
+        let tbs = rewrite_extensions(&cert, change).unwrap();
+        let mut body = tbs;
+        body.extend_from_slice(&cert.signature_algorithm().to_der().unwrap());
+        body.extend_from_slice(&cert.signature().to_der().unwrap());
+        tlv(0x30, &body)
+    }
+
+    #[test]
+    fn an_unknown_critical_extension_or_a_missing_eku_is_refused_on_the_leaf() {
+        let certs = certificates("happy-path-v0.3");
+        let root = root("happy-path-v0.3");
+        let at = during(&certs[0]);
+        let authorities = &root.certificate_authorities;
+        // unchanged, the rewrite keeps every byte: the leaf still verifies
+        let same = with_extensions(&certs[0], Some);
+        assert_eq!(same, certs[0]);
+
+        let critical_sct = with_extensions(&certs[0], |mut ext| {
+            ext.critical |= ext.extn_id.to_string() == "1.3.6.1.4.1.11129.2.4.2";
+            Some(ext)
+        });
+        let err = verify_chain(&critical_sct, &[], authorities, at).unwrap_err();
+        assert!(err.to_string().contains("unknown critical extension 1.3.6.1.4.1.11129.2.4.2"), "{err}");
+
+        let mut seen_eku = false;
+        let no_eku = with_extensions(&certs[0], |ext| {
+            let eku = ext.extn_id.to_string() == "2.5.29.37";
+            seen_eku |= eku;
+            (!eku).then_some(ext)
+        });
+        assert!(seen_eku);
+        let err = verify_chain(&no_eku, &[], authorities, at).unwrap_err();
+        assert!(err.to_string().contains("does not include code signing"), "{err}");
+    }
+
+    #[test]
+    fn an_issuer_must_be_a_ca_within_its_path_length_and_extended_key_usage() {
+        let certs = certificates("happy-path-v0.3");
+        let root = root("happy-path-v0.3");
+        let at = during(&certs[0]);
+        let leaf = parse(&certs[0], "leaf").unwrap();
+        let err = check_issuer(&leaf, 0, at, KeyPurpose::CodeSigning).unwrap_err();
+        assert!(err.to_string().contains("issuer is not a CA"), "{err}");
+        // the production intermediate says pathlen:0: it may issue leaves only
+        let intermediate = parse(&root.certificate_authorities[1].certificates[0], "intermediate").unwrap();
+        check_issuer(&intermediate, 0, at, KeyPurpose::CodeSigning).unwrap();
+        let err = check_issuer(&intermediate, 0, at, KeyPurpose::TimeStamping).unwrap_err();
+        assert!(err.to_string().contains("extended key usage does not include time stamping"), "{err}");
+        let err = check_issuer(&intermediate, 1, at, KeyPurpose::CodeSigning).unwrap_err();
+        assert!(err.to_string().contains("path length"), "{err}");
     }
 
     #[test]

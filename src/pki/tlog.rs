@@ -429,6 +429,108 @@ mod tests {
         assert!(bind_certificate(&wrong_kind).unwrap_err().to_string().contains("kind"));
     }
 
+    fn content<'a>(bundle: &'a Bundle, artifact_sha256: &'a [u8]) -> SignedContent<'a> {
+        match &bundle.content {
+            BundleContent::MessageSignature(message) => {
+                SignedContent::Message { artifact_sha256, signature: &message.signature }
+            }
+            BundleContent::DsseEnvelope(envelope) => SignedContent::Envelope(envelope),
+        }
+    }
+
+    fn root_of(name: &str) -> crate::pki::TrustedRoot {
+        crate::pki::TrustedRoot::parse(&std::fs::read(format!("{CASES}/{name}/trusted_root.json")).unwrap()).unwrap()
+    }
+
+    fn verify_first(bundle: &Bundle, logs: &[TransparencyLog], now: OffsetDateTime) -> Result<VerifiedEntry, PkiError> {
+        let entry = &bundle.verification_material.tlog_entries[0];
+        let digest = default_artifact_sha256();
+        verify_entry(entry, logs, SignerDer::Certificate(leaf(bundle)), content(bundle, &digest), now)
+    }
+
+    fn later() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn a_rekor_v1_entry_verifies_by_its_signed_entry_timestamp_and_inclusion_proof() {
+        let root = crate::pki::TrustedRoot::production();
+        let bundle = case("happy-path-v0.3");
+        let verified = verify_first(&bundle, &root.tlogs, later()).unwrap();
+        assert_eq!(verified.log_index, 79_571_823);
+        assert_eq!(verified.log, "https://rekor.sigstore.dev");
+        assert_eq!(verified.integrated_time.unwrap().unix_timestamp(), 1_710_869_186);
+    }
+
+    #[test]
+    fn a_rekor_v1_entry_fails_when_any_part_is_tampered_with() {
+        let root = crate::pki::TrustedRoot::production();
+        let happy = case("happy-path-v0.3");
+        let tamper = |change: &dyn Fn(&mut TlogEntry)| {
+            let mut bundle = happy.clone();
+            change(&mut bundle.verification_material.tlog_entries[0]);
+            verify_first(&bundle, &root.tlogs, later()).unwrap_err().to_string()
+        };
+        assert!(tamper(&|e| e.integrated_time += 1).contains("signed entry timestamp"));
+        assert!(tamper(&|e| e.log_index += 1).contains("signed entry timestamp"));
+        let proof = |e: &mut TlogEntry| e.inclusion_proof.as_mut().unwrap().clone();
+        assert!(
+            tamper(&|e| {
+                let mut p = proof(e);
+                p.hashes[0][0] ^= 1;
+                e.inclusion_proof = Some(p);
+            })
+            .contains("inclusion proof")
+        );
+        assert!(
+            tamper(&|e| {
+                let mut p = proof(e);
+                p.checkpoint = None;
+                e.inclusion_proof = Some(p);
+            })
+            .contains("no checkpoint")
+        );
+        assert!(
+            tamper(&|e| {
+                let mut p = proof(e);
+                let checkpoint = p.checkpoint.as_mut().unwrap();
+                checkpoint.envelope = checkpoint.envelope.replacen("75408393", "75408394", 1);
+                e.inclusion_proof = Some(p);
+            })
+            .contains("checkpoint")
+        );
+        assert!(tamper(&|e| e.log_id.key_id[0] ^= 1).contains("not in the trusted root"));
+
+        let early = OffsetDateTime::from_unix_timestamp(1_710_869_186 - 3600).unwrap();
+        let error = verify_first(&happy, &root.tlogs, early).unwrap_err().to_string();
+        assert!(error.contains("in the future"), "{error}");
+
+        let mut expired = root.tlogs.clone();
+        for log in &mut expired {
+            log.validity.end = Some(OffsetDateTime::from_unix_timestamp(1_710_869_185).unwrap());
+        }
+        let error = verify_first(&happy, &expired, later()).unwrap_err().to_string();
+        assert!(error.contains("not valid at the integrated time"), "{error}");
+    }
+
+    #[test]
+    fn a_rekor_v2_entry_verifies_by_a_checkpoint_signed_by_the_log_among_cosignatures() {
+        let root = root_of("rekor2-happy-path");
+        for name in ["rekor2-happy-path", "rekor2-checkpoint-origin-not-first", "rekor2-checkpoint-two-sigs-cosigned"] {
+            let verified = verify_first(&case(name), &root.tlogs, later()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((verified.log_index, verified.integrated_time), (735, None));
+        }
+        let mut renamed = root.tlogs.clone();
+        for log in &mut renamed {
+            log.base_url = log.base_url.replace("sigstage", "example");
+        }
+        let error = verify_first(&case("rekor2-happy-path"), &renamed, later()).unwrap_err().to_string();
+        assert!(error.contains("origin"), "{error}");
+        for name in ["rekor2-checkpoint-missing-log-signature_fail", "rekor2-checkpoint-no-matching-signature_fail"] {
+            assert!(verify_first(&case(name), &root.tlogs, later()).is_err(), "{name}");
+        }
+    }
+
     #[test]
     fn reads_pem_blocks() {
         let (label, der) = decode_pem("-----BEGIN PUBLIC KEY-----\nAQID\nBA==\n-----END PUBLIC KEY-----\n").unwrap();
