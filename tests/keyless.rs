@@ -384,3 +384,41 @@ fn a_keyless_att_layer_meets_an_attestation_only_when_its_certificate_meets_the_
         }
     }
 }
+
+#[test]
+fn serve_stops_at_start_naming_a_bad_trusted_root_file_or_an_unknown_root_a_policy_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    let broken = dir.path().join("private.json");
+    std::fs::write(&broken, "{\"mediaType\": \"application/vnd.dev.sigstore.trustedroot+json;version=0.1\"").unwrap();
+    let serve = |config: &str, policy: &str| {
+        std::fs::write(dir.path().join("notarium.toml"), config).unwrap();
+        std::fs::write(dir.path().join("policies/p.yaml"), policy).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .arg("serve")
+            .current_dir(support::ROOT)
+            .env("NOTARIUM_CONFIG", dir.path().join("notarium.toml"))
+            .env("NOTARIUM_LISTEN", "127.0.0.1:0")
+            .env("NOTARIUM_DATA_DIR", dir.path())
+            .env("NOTARIUM_POLICIES_DIR", dir.path().join("policies"))
+            .env_remove("NOTARIUM_DATABASE_URL")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let no_policy = "policies: []\n";
+    let config = format!("[sigstore]\ntrusted_roots = [{{name = \"private\", path = {broken:?}}}]\n");
+    let (exit, stderr) = serve(&config, no_policy);
+    assert_eq!(exit, Some(2), "{stderr}");
+    assert!(stderr.contains(&broken.display().to_string()) && stderr.contains("trusted root \"private\""), "{stderr}");
+
+    let config = "[sigstore]\ntrusted_roots = [{name = \"public-good\"}]\n";
+    let policy = "policies:\n  - name: p\n    images: [a]\n    authorities:\n      - keyless: {issuer: i, subject: s, trusted_root: private}\n";
+    let (exit, stderr) = serve(config, policy);
+    assert_eq!(exit, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("p.yaml line 5: policy \"p\", authorities: trusted_root \"private\" is not a configured"),
+        "{stderr}"
+    );
+}
