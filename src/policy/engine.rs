@@ -443,7 +443,9 @@ impl Provenance {
             SigstoreSigner::Certificate(c) => Some(c.clone()),
             SigstoreSigner::Key(_) => None,
         };
-        Self { logged: fact.logged, root: Some(fact.root.clone()), certificate, log_index: fact.log_index }
+        // The register writes only integers a double holds exactly (FORMATS.md §11).
+        let log_index = fact.log_index.filter(|i| *i < 1 << 53);
+        Self { logged: fact.logged, root: Some(fact.root.clone()), certificate, log_index }
     }
 
     /// `used` with the certificate identity, log index and root this provenance names.
