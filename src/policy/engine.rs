@@ -1294,6 +1294,38 @@ mod tests {
     }
 
     #[test]
+    fn a_bundle_signed_by_a_key_is_not_judged_as_keyless_nor_a_keyless_one_under_a_key() {
+        let a = key(1);
+        let d = digest();
+        let payload = SimpleSigning::new("r.example/team-b/app", &d, None).to_bytes();
+        let bundle = Bundle::message_signature(&a.public, &Digest::of(&payload), a.sign(&payload));
+        let evidence = Evidence {
+            bundles: vec![SigstoreEvidence { bundle, payload: Some(payload), source: "bundle sha256:ab".into() }],
+            ..Evidence::default()
+        };
+        let p = keyless_policy("      - keyless: {issuer: i, subject: s}\n", "");
+        let roots = TrustedRoots {
+            roots: vec![crate::config::NamedTrustedRoot {
+                name: "public-good".into(),
+                root: pki::TrustedRoot::production(),
+            }],
+        };
+        let trust = Trust { roots: &roots, now: OffsetDateTime::now_utc() };
+        let keys = DistinctKeys::of(&keyless_authorities(&p));
+        let (facts, failures) = verify_bundles(&p, &keys, &evidence.bundles, trust);
+        assert!(facts.is_empty() && failures.is_empty(), "{failures:?}");
+        // Under require_tlog the same bundle is tried with the key: it verifies, but no log vouched for it.
+        let logged = keyless_policy("      - key: a\n        require_tlog: true\n", "");
+        let authorities = [authority("a", &[&a])];
+        let (facts, failures) = verify_bundles(&logged, &DistinctKeys::of(&authorities), &evidence.bundles, trust);
+        assert!(failures.is_empty(), "{failures:?}");
+        assert!(matches!(facts[..], [SigstoreFact { signer: SigstoreSigner::Key(0), logged: false, .. }]));
+        let verdict = judge_facts(&logged, &authorities, &facts, &failures, Evidence::default());
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons[1].ends_with("has no verified transparency-log entry or timestamp (require_tlog)"));
+    }
+
+    #[test]
     fn an_authority_whose_key_cannot_be_had_says_why() {
         let a = key(1);
         let d = digest();
