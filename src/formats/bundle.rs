@@ -633,6 +633,19 @@ mod tests {
     }
 
     #[test]
+    fn every_conformance_bundle_that_parses_round_trips() {
+        let mut parsed = 0;
+        for entry in std::fs::read_dir(CONFORMANCE).unwrap() {
+            let path = entry.unwrap().path().join("bundle.sigstore.json");
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let Ok(bundle) = Bundle::parse(&bytes) else { continue };
+            assert_eq!(Bundle::parse(&bundle.to_json()).unwrap(), bundle, "{}", path.display());
+            parsed += 1;
+        }
+        assert!(parsed >= 60, "{parsed}");
+    }
+
+    #[test]
     fn refuses_the_structurally_broken_conformance_bundles() {
         for (case, why) in [
             ("bundle-empty-certificate-chain_fail", "chain is empty"),

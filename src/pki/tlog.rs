@@ -213,7 +213,7 @@ fn only_signature(envelope: &Envelope) -> Result<&[u8], PkiError> {
 }
 
 fn mismatch(what: &str) -> PkiError {
-    tlog(format!("the entry's {what} differs from the bundle's"))
+    tlog(format!("the log entry does not record the bundle's {what}"))
 }
 
 fn base64_field(value: &Value) -> Option<Vec<u8>> {
