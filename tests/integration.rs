@@ -25,6 +25,7 @@ mod deploy_systemd;
 mod differential;
 mod egress;
 mod hygiene;
+mod keyless;
 mod keys_pkcs11;
 mod keys_vault;
 mod multiarch;

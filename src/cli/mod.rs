@@ -216,7 +216,13 @@ enum Command {
 #[derive(Subcommand)]
 enum PolicyCommand {
     /// Load and compile every policy file in DIR as `notarium serve` would; exit 1 naming the first fault.
-    Check { dir: PathBuf },
+    Check {
+        dir: PathBuf,
+        /// notarium.toml whose `[sigstore] trusted_roots` keyless authorities may name (without it: the
+        /// shipped `public-good` root only).
+        #[arg(long, env = "NOTARIUM_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -365,7 +371,9 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         Command::Log { command: LogCommand::Verify { file, log_key, since } } => {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
-        Command::Policy { command: PolicyCommand::Check { dir } } => verify::check_policies(&dir, output),
+        Command::Policy { command: PolicyCommand::Check { dir, config } } => {
+            verify::check_policies(&dir, config.as_deref(), output)
+        }
         Command::VerifyBlob { bundle, certificate_identity, certificate_oidc_issuer, key, trusted_root, artifact } => {
             let signer = match (key, certificate_identity, certificate_oidc_issuer) {
                 (Some(key), _, _) => verify_blob::Signer::Key(key),

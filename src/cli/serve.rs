@@ -44,8 +44,10 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let service = Service::new(keys, registry, store, register)
         .with_layouts(Layouts { referrers_off: config.registries.referrers_off.clone() })
-        .with_evidence_limits(config.policies.evidence.clone());
+        .with_evidence_limits(config.policies.evidence.clone())
+        .with_trusted_roots(load_trusted_roots(&config)?);
     let policies = load_policies(&config)?;
+    policies.check_trusted_roots(&service.trusted_root_names()).map_err(|e| CliError::Usage(e.to_string()))?;
     check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
@@ -170,6 +172,13 @@ async fn record_policies(service: &Service) {
     }
 }
 
+/// The trusted roots of `[sigstore]`; an unreadable or invalid one stops start-up, naming its file.
+fn load_trusted_roots(config: &Config) -> Result<crate::config::TrustedRoots, CliError> {
+    let roots = config.sigstore.load().map_err(|e| CliError::Usage(e.to_string()))?;
+    tracing::info!(roots = ?roots.names(), "Sigstore trusted roots loaded");
+    Ok(roots)
+}
+
 /// The policies in `[policies] dir`; a broken file stops start-up, naming file, line and field.
 fn load_policies(config: &Config) -> Result<crate::policy::PolicySet, CliError> {
     let set = crate::policy::PolicySet::load_dir(&config.policies.dir).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -192,7 +201,10 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
             }
         };
         let loaded = match crate::policy::PolicySet::load_dir(&config.dir) {
-            Ok(set) => check_policy_keys(service.keys(), &set).await.map(|()| set),
+            Ok(set) => match set.check_trusted_roots(&service.trusted_root_names()) {
+                Ok(()) => check_policy_keys(service.keys(), &set).await.map(|()| set),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match loaded {

@@ -198,8 +198,17 @@ pub(super) async fn verify_policy(
     };
     let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
     let (signatures, referrers) = (TagLayout::new(registry.clone()), ReferrerLayout::new(registry));
+    let sigstore = config.as_ref().map(|c| c.sigstore.clone()).unwrap_or_default();
+    let trusted_roots = Arc::new(sigstore.load().map_err(|e| CliError::Usage(e.to_string()))?);
+    policies.check_trusted_roots(&trusted_roots.names()).map_err(|e| CliError::Usage(e.to_string()))?;
     let limits = config.map(|c| c.policies.evidence).unwrap_or_default();
-    let sources = Sources { keys: &keys, signatures: &signatures, referrers: &referrers, limits: &limits };
+    let sources = Sources {
+        keys: &keys,
+        signatures: &signatures,
+        referrers: &referrers,
+        limits: &limits,
+        trusted_roots: &trusted_roots,
+    };
     check_policy_keys(&keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     let decision = verify_image(&sources, image, Arc::new(policies)).await.map_err(|e| match e {
         ServiceError::Registry(e) => unavailable(e),
@@ -219,7 +228,7 @@ fn named_keys(policies: &PolicySet) -> BTreeSet<String> {
     authorities
         .filter_map(|a| match a {
             Authority::Key(reference) => Some(reference.id.clone()),
-            Authority::PublicKey { .. } => None,
+            Authority::PublicKey { .. } | Authority::Keyless(_) => None,
         })
         .collect()
 }
@@ -265,9 +274,12 @@ fn print_decision(d: &Decision, output: Output) {
     });
 }
 
-/// `notarium policy check DIR`: every policy file loads and compiles; prints what governs which images.
-pub(super) fn check_policies(dir: &Path, output: Output) -> Result<(), CliError> {
+/// `notarium policy check DIR`: every policy file loads and compiles, and every trusted root a keyless
+/// authority names is configured; prints what governs which images.
+pub(super) fn check_policies(dir: &Path, config: Option<&Path>, output: Output) -> Result<(), CliError> {
     let set = PolicySet::load_dir(dir).map_err(|e| CliError::Refused(e.to_string()))?;
+    let sigstore = load_config(config)?.map(|c| c.sigstore).unwrap_or_default();
+    set.check_trusted_roots(&sigstore.names()).map_err(|e| CliError::Refused(e.to_string()))?;
     let mode = |p: &crate::policy::Policy| if p.mode == crate::policy::Mode::Warn { "warn" } else { "enforce" };
     let policies: Vec<_> = set
         .policies

@@ -2,7 +2,7 @@
 //! and the embedded defaults `notarium serve` runs on with no file at all.
 //!
 //! One file per table (`server.rs`, `database.rs`, `registries.rs`, `keys.rs`, `policies.rs`, `log.rs`,
-//! `events.rs`, `auth.rs`); this one holds the whole [`Config`], its loading and the checks across tables.
+//! `events.rs`, `auth.rs`, `sigstore.rs`); this one holds the whole [`Config`], its loading and the checks across tables.
 //!
 //! Owns: reading and validating settings. Must not touch: secrets' values. Secrets are named here by the
 //! environment variable or file that holds them, and only read where they are used.
@@ -20,6 +20,7 @@ mod log;
 mod policies;
 mod registries;
 mod server;
+mod sigstore;
 
 pub use auth::{AuthConfig, ClaimRule, OidcConfig, Role};
 pub use database::DatabaseConfig;
@@ -31,6 +32,7 @@ pub use policies::{EvidenceLimits, PoliciesConfig};
 use registries::host_list;
 pub use registries::{RegistriesConfig, RegistryAuthConfig, split_host_list};
 pub use server::ServerConfig;
+pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 
 /// The whole configuration after defaults and overrides.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +54,8 @@ pub struct Config {
     pub events: EventsConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub sigstore: SigstoreConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +128,7 @@ impl Config {
         resolve_some(&mut self.events.registry_secret_file);
         self.registries.auth.values_mut().for_each(|auth| resolve_some(&mut auth.password_file));
         self.auth.oidc.iter_mut().for_each(|issuer| resolve_some(&mut issuer.jwks_file));
+        self.sigstore.trusted_roots.iter_mut().for_each(|root| resolve_some(&mut root.path));
         if !written.contains_key("keys") {
             return;
         }
@@ -188,6 +193,7 @@ impl Config {
         if let Some(cap) = self.policies.evidence.zero_cap() {
             return Err(ConfigError::Invalid(format!("[policies.evidence] {cap} must be at least 1")));
         }
+        self.sigstore.check()?;
         if let Some(cap) = self.registries.zero_cap() {
             return Err(ConfigError::Invalid(format!("[registries] {cap} must be at least 1")));
         }

@@ -333,3 +333,36 @@ fn every_secret_is_one_secret_ref_and_naming_both_sources_is_refused_naming_the_
     assert_eq!(c.registries.auth["reg.example"].password("reg.example").unwrap(), Some(SecretRef::File("/p".into())));
     assert_eq!(Config::load(None, &HashMap::new()).unwrap().events.registry_secret().unwrap(), None);
 }
+
+#[test]
+fn sigstore_trusted_roots_default_to_the_shipped_root_and_are_checked() {
+    let c = Config::load(None, &HashMap::new()).unwrap();
+    assert_eq!(c.sigstore.names(), [PUBLIC_GOOD]);
+    let shipped = c.sigstore.load().unwrap();
+    assert_eq!(shipped.names(), [PUBLIC_GOOD]);
+    assert!(!shipped.roots[0].root.certificate_authorities.is_empty() && !shipped.roots[0].root.tlogs.is_empty());
+    let two = "[sigstore]\ntrusted_roots = [{name = \"public-good\"}, {name = \"private\", path = \"root.json\"}]\n";
+    assert_eq!(Config::parse_toml(two).unwrap().sigstore.names(), ["public-good", "private"]);
+    for (bad, why) in [
+        ("[{name = \"private\"}]", "\"private\" needs a path"),
+        ("[{name = \"a\", path = \"x\"}, {name = \"a\", path = \"y\"}]", "\"a\" is configured twice"),
+        ("[{name = \" \", path = \"x\"}]", "every root needs a name"),
+    ] {
+        let e = Config::parse_toml(&format!("[sigstore]\ntrusted_roots = {bad}\n")).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn a_trusted_root_path_means_the_config_folder_and_a_bad_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.toml");
+    std::fs::write(&path, "[sigstore]\ntrusted_roots = [{name = \"private\", path = \"root.json\"}]\n").unwrap();
+    let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+    assert_eq!(c.sigstore.trusted_roots[0].path.as_deref(), Some(dir.path().join("root.json").as_path()));
+    let missing = c.sigstore.load().unwrap_err().to_string();
+    assert!(missing.contains(&dir.path().join("root.json").display().to_string()), "{missing}");
+    std::fs::write(dir.path().join("root.json"), "{not json").unwrap();
+    let e = c.sigstore.load().unwrap_err().to_string();
+    assert!(e.contains("root.json") && e.contains("trusted root \"private\""), "{e}");
+}

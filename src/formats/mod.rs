@@ -12,6 +12,7 @@ pub(crate) mod base64_bytes;
 pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
+pub mod cosign_layer;
 pub mod digest;
 pub mod dsse;
 pub mod image_index;

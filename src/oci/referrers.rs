@@ -149,6 +149,20 @@ impl ReferrerLayout {
         subject: &Digest,
         limits: &EvidenceLimits,
     ) -> Result<Gathered<Vec<u8>>, OciError> {
+        let bundles = self.bundles(repo, subject, limits).await?;
+        let envelopes = bundles.items.iter().filter_map(|b| b.envelope().map(|e| e.to_json())).collect();
+        Ok(Gathered { items: envelopes, skipped: bundles.skipped })
+    }
+
+    /// The whole Sigstore bundles (certificate, log entries, timestamps kept) among `subject`'s referrers,
+    /// unverified, within `limits` as [`Self::bundle_envelopes`] reads them; a blob that is no bundle is
+    /// passed over.
+    pub async fn bundles(
+        &self,
+        repo: &Repository,
+        subject: &Digest,
+        limits: &EvidenceLimits,
+    ) -> Result<Gathered<Bundle>, OciError> {
         // Every referrer read is a manifest read anyway: the listing's artifact types are not resolved first.
         let referrers = self.index(repo, subject).await?.manifests;
         let mut gathered = Gathered::default();
@@ -157,18 +171,18 @@ impl ReferrerLayout {
             gathered.skipped.push(format!("{subject} has {count} referrers; only the first {max} were read"));
         }
         let first = referrers.iter().take(limits.max_referrers);
-        let reads = first.map(|r| self.referrer_envelopes(repo, r, limits).boxed()).collect();
+        let reads = first.map(|r| self.referrer_bundles(repo, r, limits).boxed()).collect();
         a_few_at_a_time(reads).await.into_iter().for_each(|r| gathered.extend(r));
         Ok(gathered)
     }
 
-    /// The envelopes of the bundle layers of one referrer.
-    async fn referrer_envelopes(
+    /// The bundle layers of one referrer.
+    async fn referrer_bundles(
         &self,
         repo: &Repository,
         referrer: &Descriptor,
         limits: &EvidenceLimits,
-    ) -> Gathered<Vec<u8>> {
+    ) -> Gathered<Bundle> {
         let Ok(digest) = Digest::parse(&referrer.digest) else {
             return Gathered::skipped("a referrer with a malformed digest".to_owned());
         };
@@ -187,9 +201,7 @@ impl ReferrerLayout {
         let mut gathered = Gathered::default();
         for (layer, blob) in bundles.iter().zip(blobs) {
             match blob {
-                Ok(blob) => gathered
-                    .items
-                    .extend(Bundle::parse(&blob).ok().as_ref().and_then(Bundle::envelope).map(|e| e.to_json())),
+                Ok(blob) => gathered.items.extend(Bundle::parse(&blob).ok()),
                 Err(e) => {
                     let layer =
                         Digest::parse(&layer.digest).map_or("a bundle layer".to_owned(), |d| format!("bundle {d}"));

@@ -7,19 +7,27 @@ use super::subject_tags::SubjectTags;
 use super::{Gathered, OciError, Registry, Repository, read_blobs, skip_reason};
 use crate::config::EvidenceLimits;
 use crate::formats::Digest;
+use crate::formats::cosign_layer::CosignAnnotations;
 use crate::formats::signature_manifest::{
     AttestationLayer, Descriptor, OCI_MANIFEST, SignatureLayer, SignatureManifest, attestation_tag, signature_tag,
 };
 
-/// An attestation layer read back from a registry: the predicate type its layer announces and the DSSE
-/// envelope, still unverified.
-pub type StoredAttestation = (Option<String>, Vec<u8>);
+/// An attestation layer read back from a registry: the predicate type its layer announces, the DSSE
+/// envelope and cosign's certificate, chain, Rekor bundle and timestamp annotations, still unverified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttestation {
+    pub predicate_type: Option<String>,
+    pub envelope: Vec<u8>,
+    pub sigstore: CosignAnnotations,
+}
 
 /// A signature layer read back from a registry: still unverified.
 #[derive(Debug, Clone)]
 pub struct FoundSignature {
     pub payload: Vec<u8>,
     pub signature: Vec<u8>,
+    /// cosign's certificate, chain, Rekor bundle and timestamp annotations, when the layer has them.
+    pub sigstore: CosignAnnotations,
 }
 
 /// Where a signature now lives.
@@ -168,7 +176,11 @@ impl TagLayout {
         let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_envelope_bytes).await;
         for (layer, blob) in layers.iter().zip(blobs) {
             match blob {
-                Ok(envelope) => gathered.items.push((layer.predicate_type().map(str::to_owned), envelope)),
+                Ok(envelope) => gathered.items.push(StoredAttestation {
+                    predicate_type: layer.predicate_type().map(str::to_owned),
+                    envelope,
+                    sigstore: CosignAnnotations::from_layer(layer.descriptor.annotations.as_ref()),
+                }),
                 Err(e) => gathered.skipped.push(skip_reason(&layer_name(&layer.descriptor, ".att"), &e)),
             }
         }
@@ -266,7 +278,10 @@ impl TagLayout {
         let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_payload_bytes).await;
         for ((layer, signature), blob) in signed.into_iter().zip(blobs) {
             match blob {
-                Ok(payload) => gathered.items.push(FoundSignature { payload, signature }),
+                Ok(payload) => {
+                    let sigstore = CosignAnnotations::from_layer(layer.descriptor.annotations.as_ref());
+                    gathered.items.push(FoundSignature { payload, signature, sigstore });
+                }
                 Err(e) => gathered.skipped.push(skip_reason(&layer_name(&layer.descriptor, ".sig"), &e)),
             }
         }
@@ -386,7 +401,10 @@ mod tests {
         serve(&registry, &attestation_tag(&image()), layers);
         let limits = EvidenceLimits { max_layers: 3, max_envelope_bytes: 1024, ..Default::default() };
         let (_, read) = store.read_attestations(&repo(), &image(), &limits).await.unwrap();
-        assert_eq!(read.items, vec![(Some("small".to_owned()), envelope.to_vec()); 2]);
+        let read_back: Vec<_> =
+            read.items.iter().map(|a| (a.predicate_type.as_deref(), a.envelope.as_slice())).collect();
+        assert_eq!(read_back, vec![(Some("small"), &envelope[..]); 2]);
+        assert!(!read.items[0].sigstore.any());
         assert_eq!(
             read.skipped,
             [

@@ -1,6 +1,6 @@
 //! Sigstore `TrustedRoot` documents (media types v0.1 and v0.2): certificate authorities, transparency logs
 //! (Rekor v1 and v2), CT logs and timestamp authorities, each with its validity window. The public-good
-//! production root ships with the crate (`data/sigstore/production-trusted_root.json`).
+//! production root ships with the crate (`trusted-roots/sigstore-public-good.json`).
 //!
 //! Owns: reading the document (proto3 JSON: camelCase names, snake_case accepted; bytes in base64; times in
 //! RFC 3339) into keys and DER certificates, and the bounds a trusted root must respect (docs/FORMATS.md
@@ -117,7 +117,7 @@ impl TrustedRoot {
     }
 }
 
-const PRODUCTION: &[u8] = include_bytes!("../../data/sigstore/production-trusted_root.json");
+const PRODUCTION: &[u8] = include_bytes!("../../trusted-roots/sigstore-public-good.json");
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,7 +1,8 @@
-//! CEL conditions over an attestation's `predicate`: compiled once at load, evaluated per attestation,
-//! and a failure explained by the values of the `predicate.…` fields the expression reads.
+//! CEL conditions over an attestation's `predicate` and the signer's `certificate` (a keyless signer's
+//! subject, issuer and Fulcio extensions): compiled once at load, evaluated per attestation or signature,
+//! and a failure explained by the values of the `predicate.…` / `certificate.…` fields the expression reads.
 //!
-//! Must not touch: anything but the predicate JSON it is given.
+//! Must not touch: anything but the JSON values it is given.
 
 use serde_json::Value;
 
@@ -9,9 +10,13 @@ use serde_json::Value;
 pub struct Condition {
     pub source: String,
     program: cel::Program,
-    /// The `predicate.a.b` paths the expression reads, without `predicate.`, for reasons.
+    /// The `predicate.a.b` / `certificate.x` paths the expression reads, for reasons.
     fields: Vec<String>,
 }
+
+/// The variables of an attestation's conditions, and of a keyless authority's.
+pub(super) const ATTESTATION_VARIABLES: [&str; 2] = ["predicate", "certificate"];
+pub(super) const CERTIFICATE_VARIABLES: [&str; 1] = ["certificate"];
 
 impl std::fmt::Debug for Condition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,53 +33,75 @@ pub enum ConditionOutcome {
 }
 
 impl Condition {
+    /// An attestation's condition: reads `predicate` and the signer's `certificate`.
     pub fn compile(source: &str) -> Result<Self, String> {
+        Self::compile_over(source, &ATTESTATION_VARIABLES)
+    }
+
+    /// A condition that may read only `variables`.
+    pub fn compile_over(source: &str, variables: &[&str]) -> Result<Self, String> {
         let program = cel::Program::compile(source).map_err(|e| format!("not a CEL expression: {e}"))?;
         let references = program.references();
-        if let Some(other) = references.variables().into_iter().find(|v| *v != "predicate") {
-            return Err(format!("unknown variable {other:?}: conditions read only `predicate`"));
+        if let Some(other) = references.variables().into_iter().find(|v| !variables.contains(v)) {
+            let allowed = variables.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(" and ");
+            return Err(format!("unknown variable {other:?}: conditions read only {allowed}"));
         }
-        Ok(Self { source: source.to_owned(), program, fields: predicate_paths(source) })
+        let fields = variables.iter().flat_map(|v| variable_paths(source, v)).collect();
+        Ok(Self { source: source.to_owned(), program, fields })
     }
 
+    /// Evaluates over an attestation's predicate alone (no certificate: a key signed it).
     pub fn evaluate(&self, predicate: &Value) -> ConditionOutcome {
+        self.evaluate_with(&[("predicate", predicate)])
+    }
+
+    /// Evaluates with each `(name, value)` bound; a variable left out reads as missing.
+    pub fn evaluate_with(&self, variables: &[(&str, &Value)]) -> ConditionOutcome {
         let mut context = cel::Context::default();
-        let result = cel::to_value(predicate).map_err(|e| e.to_string()).and_then(|v| {
-            context.add_variable_from_value("predicate", v);
-            self.program.execute(&context).map_err(|e| e.to_string())
+        let bound = variables.iter().try_for_each(|(name, value)| {
+            let value = cel::to_value(value).map_err(|e| e.to_string())?;
+            context.add_variable_from_value(*name, value);
+            Ok::<_, String>(())
         });
+        let result = bound.and_then(|()| self.program.execute(&context).map_err(|e| e.to_string()));
         match result {
             Ok(cel::Value::Bool(true)) => ConditionOutcome::Holds,
-            Ok(other) => ConditionOutcome::Fails(self.explain(predicate, &format!("{other:?}"))),
-            Err(e) => ConditionOutcome::Fails(self.explain(predicate, &e)),
+            Ok(other) => ConditionOutcome::Fails(self.explain(variables, &format!("{other:?}"))),
+            Err(e) => ConditionOutcome::Fails(self.explain(variables, &e)),
         }
     }
 
-    fn explain(&self, predicate: &Value, outcome: &str) -> String {
+    fn explain(&self, variables: &[(&str, &Value)], outcome: &str) -> String {
         let found: Vec<String> = self
             .fields
             .iter()
-            .map(|path| match lookup(predicate, path) {
-                Some(v) => format!("{path} was {v}"),
-                None => format!("{path} is missing"),
+            .map(|path| {
+                let (variable, rest) = path.split_once('.').unwrap_or((path, ""));
+                let value = variables.iter().find(|(name, _)| *name == variable).and_then(|(_, v)| lookup(v, rest));
+                let shown = if variable == "predicate" { rest } else { path.as_str() };
+                match value {
+                    Some(v) => format!("{shown} was {v}"),
+                    None => format!("{shown} is missing"),
+                }
             })
             .collect();
-        let found = if found.is_empty() { format!("the predicate gave {outcome}") } else { found.join(", ") };
+        let found = if found.is_empty() { format!("the condition gave {outcome}") } else { found.join(", ") };
         format!("{found}, policy requires {}", self.source)
     }
 }
 
-/// `predicate.x.y` paths in `source` (outside string literals), without the `predicate.` prefix.
-fn predicate_paths(source: &str) -> Vec<String> {
+/// `variable.x.y` paths in `source` (outside string literals), with the variable's name.
+fn variable_paths(source: &str, variable: &str) -> Vec<String> {
+    let prefix = format!("{variable}.");
     let mut paths = Vec::new();
     let mut rest = strip_strings(source);
-    while let Some(at) = rest.find("predicate.") {
+    while let Some(at) = rest.find(&prefix) {
         let boundary = rest[..at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
-        let tail = &rest[at + "predicate.".len()..];
+        let tail = &rest[at + prefix.len()..];
         let end = tail.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).unwrap_or(tail.len());
-        let path = tail[..end].trim_end_matches('.');
-        if boundary && !path.is_empty() && !paths.iter().any(|p| p == path) {
-            paths.push(path.to_owned());
+        let path = format!("{variable}.{}", tail[..end].trim_end_matches('.'));
+        if boundary && path.len() > prefix.len() && !paths.contains(&path) {
+            paths.push(path);
         }
         rest = tail[end..].to_owned();
     }
@@ -136,5 +163,22 @@ mod tests {
         assert!(Condition::compile("predicate.a ==").is_err());
         assert!(Condition::compile("other.a == 1").unwrap_err().contains("\"other\""));
         assert!(Condition::compile("has(predicate.a) && predicate.b.size() > 0").is_ok());
+        assert!(
+            Condition::compile_over("predicate.a == 1", &CERTIFICATE_VARIABLES).unwrap_err().contains("`certificate`")
+        );
+    }
+
+    #[test]
+    fn a_certificate_condition_names_the_extension_and_its_value() {
+        let c =
+            Condition::compile_over(r#"certificate.sourceRepositoryRef == "refs/heads/main""#, &CERTIFICATE_VARIABLES)
+                .unwrap();
+        let main = json!({"subject": "s", "issuer": "i", "sourceRepositoryRef": "refs/heads/main"});
+        assert_eq!(c.evaluate_with(&[("certificate", &main)]), ConditionOutcome::Holds);
+        let other = json!({"sourceRepositoryRef": "refs/heads/dev"});
+        let ConditionOutcome::Fails(reason) = c.evaluate_with(&[("certificate", &other)]) else { panic!("must fail") };
+        assert!(reason.starts_with("certificate.sourceRepositoryRef was \"refs/heads/dev\""), "{reason}");
+        let ConditionOutcome::Fails(reason) = c.evaluate_with(&[]) else { panic!("a key signer has no certificate") };
+        assert!(reason.contains("certificate.sourceRepositoryRef is missing"), "{reason}");
     }
 }

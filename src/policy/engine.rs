@@ -2,21 +2,29 @@
 //! from a registry, to an allowance and the reasons for it. Pure: no I/O and no clock.
 //!
 //! Owns: identity binding (a signature counts only for the repository it names), counting over distinct
-//! public keys (k of n means k keys, each signature meeting at most one authority), attestation checks and
-//! their conditions, `require_digest`. Must not touch: registries, key backends, the register, the cache;
-//! `service::verify` gathers the evidence and records the decision.
+//! signers (k of n means k keys or keyless identities, distinct by public key or by (issuer, subject), each
+//! signature meeting at most one authority), keyless authorities (a Sigstore bundle verified by
+//! `pki::verify_bundle` against the configured trusted roots at the time given), `require_tlog`, attestation
+//! checks and their conditions (over `predicate` and the signer's `certificate`), `require_digest`. Must not
+//! touch: registries, key backends, the register, the cache; `service::verify` gathers the evidence, the
+//! trusted roots and the present time, and records the decision.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
 
-use super::{ConditionOutcome, IdentityMode, Mode, Policy, RequiredAttestation};
+use super::{Authority, ConditionOutcome, IdentityMode, Keyless, Mode, Policy, RequiredAttestation};
+use crate::config::TrustedRoots;
+use crate::formats::bundle::{Bundle, Signer};
 use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::glob::glob_matches;
 use crate::keys::PublicKey;
+use crate::pki::{self, Artifact, CertificateIdentity, Expected};
 
 /// A simple-signing payload and the signature over it, as read from a `.sig` layer (unverified).
 #[derive(Debug, Clone)]
@@ -26,12 +34,32 @@ pub struct SignedPayload {
 }
 
 /// Everything read about one digest: tag-scheme signatures, DSSE envelopes (`.att` layers and Sigstore
-/// bundle referrers), and what could not be read, with why.
+/// bundle referrers), whole Sigstore bundles (bundle referrers, and `.sig` layers carrying cosign's
+/// certificate or log annotations), and what could not be read, with why.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
     pub signatures: Vec<SignedPayload>,
     pub envelopes: Vec<Vec<u8>>,
+    pub bundles: Vec<SigstoreEvidence>,
     pub skipped: Vec<String>,
+}
+
+/// A Sigstore bundle read from a registry, unverified.
+#[derive(Debug, Clone)]
+pub struct SigstoreEvidence {
+    pub bundle: Bundle,
+    /// What a message signature signed: a `.sig` layer's simple-signing payload. `None` for a DSSE bundle
+    /// (its in-toto Statement binds the image).
+    pub payload: Option<Vec<u8>>,
+    /// How reasons name it (`bundle sha256:…`, `.sig layer sha256:…`).
+    pub source: String,
+}
+
+/// Where Sigstore bundles are judged: the trusted roots in force and the present time.
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    pub roots: &'a TrustedRoots,
+    pub now: OffsetDateTime,
 }
 
 /// An authority and the public keys it stands for, or why they could not be had.
@@ -60,13 +88,25 @@ pub struct Verdict {
 }
 
 /// A signature that counted toward the threshold.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct UsedSignature {
     pub authority: String,
     /// The repository (and tag) the signature names, in canonical form.
     pub identity: Option<String>,
     /// SHA-256 of the signature bytes (of the envelope for a bundle signature), to find it again.
     pub signature_sha256: String,
+    /// A keyless signature's certificate subject (SAN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_identity: Option<String>,
+    /// A keyless signature's certificate OIDC issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_issuer: Option<String>,
+    /// The index of the transparency-log entry that vouched for the signature, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+    /// The configured trusted root the bundle verified under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<String>,
 }
 
 /// An attestation that satisfied a requirement.
@@ -85,16 +125,169 @@ pub fn decide(
     digest: &Digest,
     evidence: &Evidence,
     bounds: Bounds,
+    trust: Trust<'_>,
 ) -> Verdict {
     let keys = DistinctKeys::of(authorities);
+    let (facts, failures) = verify_bundles(policy, &keys, &evidence.bundles, trust);
+    judge(policy, authorities, image, digest, evidence, bounds, keys, &facts, &failures)
+}
+
+/// What a Sigstore bundle that verified establishes.
+#[derive(Debug, Clone)]
+struct SigstoreFact {
+    signer: SigstoreSigner,
+    /// The trusted root it verified under.
+    root: String,
+    /// The first log entry's index, when a log vouched for it.
+    log_index: Option<u64>,
+    /// True when a log entry or a timestamp vouched for it.
+    logged: bool,
+    content: SigstoreContent,
+    /// SHA-256 of the signature (message signatures) or the envelope's payload (DSSE), to find it again.
+    sha256: String,
+}
+
+#[derive(Debug, Clone)]
+enum SigstoreSigner {
+    /// One of the policy's distinct keys (`require_tlog` authorities).
+    Key(usize),
+    Certificate(CertificateIdentity),
+}
+
+#[derive(Debug, Clone)]
+enum SigstoreContent {
+    /// A message signature over a simple-signing payload.
+    SimpleSigning(Vec<u8>),
+    /// A DSSE envelope's in-toto Statement.
+    Statement(Vec<u8>),
+}
+
+/// Why a bundle did not verify, and for whom that matters: keyless authorities, or the distinct key tried.
+#[derive(Debug, Clone)]
+struct BundleFailure {
+    key: Option<usize>,
+    reason: String,
+}
+
+/// Every bundle verified against the roots keyless authorities trust (any certificate: the policy
+/// decides which identities count), and against each key of a `require_tlog` authority; with why the
+/// others did not verify.
+fn verify_bundles(
+    policy: &Policy,
+    keys: &DistinctKeys,
+    bundles: &[SigstoreEvidence],
+    trust: Trust<'_>,
+) -> (Vec<SigstoreFact>, Vec<BundleFailure>) {
+    let keyless: Vec<&Keyless> = policy.keyless().collect();
+    let roots: Vec<_> = trust.roots.roots.iter().filter(|r| keyless.iter().any(|k| k.trusts_root(&r.name))).collect();
+    let logged_keys: Vec<usize> = {
+        let mut logged: Vec<usize> = (0..policy.authorities.len())
+            .filter(|a| policy.require_tlog[*a] && !matches!(policy.authorities[*a], Authority::Keyless(_)))
+            .flat_map(|a| keys.of_authority[a].iter().copied())
+            .collect();
+        logged.sort_unstable();
+        logged.dedup();
+        logged
+    };
+    let (mut facts, mut failures) = (Vec::new(), Vec::new());
+    for evidence in bundles {
+        let artifact = Artifact::Bytes(evidence.payload.as_deref().unwrap_or_default());
+        let by_certificate = matches!(evidence.bundle.verification_material.signer(), Some(Signer::Certificate { .. }));
+        if by_certificate && !roots.is_empty() {
+            let mut errors = Vec::new();
+            for root in &roots {
+                match pki::verify_bundle(&evidence.bundle, &root.root, Expected::AnyCertificate, artifact, trust.now) {
+                    Ok(verified) => match fact(evidence, &root.name, verified, None) {
+                        Some(fact) => {
+                            facts.push(fact);
+                            errors.clear();
+                            break;
+                        }
+                        None => errors.push(format!("under {}: it holds no content to judge", root.name)),
+                    },
+                    Err(e) => errors.push(format!("under {}: {e}", root.name)),
+                }
+            }
+            if !errors.is_empty() {
+                failures
+                    .push(BundleFailure { key: None, reason: format!("{}: {}", evidence.source, errors.join("; ")) });
+            }
+        }
+        for &key in logged_keys.iter().filter(|_| !by_certificate) {
+            let mut errors = Vec::new();
+            for root in &trust.roots.roots {
+                let expected = Expected::Key(&keys.keys[key]);
+                match pki::verify_bundle(&evidence.bundle, &root.root, expected, artifact, trust.now) {
+                    Ok(verified) => {
+                        facts.extend(fact(evidence, &root.name, verified, Some(key)));
+                        errors.clear();
+                        break;
+                    }
+                    Err(e) => errors.push(format!("under {}: {e}", root.name)),
+                }
+            }
+            if !errors.is_empty() {
+                let reason = format!("{}: {}", evidence.source, errors.join("; "));
+                failures.push(BundleFailure { key: Some(key), reason });
+            }
+        }
+    }
+    (facts, failures)
+}
+
+/// The fact a verified bundle establishes, by `key` or (without) by its certificate.
+fn fact(
+    evidence: &SigstoreEvidence,
+    root: &str,
+    verified: pki::VerifiedBundle,
+    key: Option<usize>,
+) -> Option<SigstoreFact> {
+    let signer = match (key, verified.certificate) {
+        (Some(key), _) => SigstoreSigner::Key(key),
+        (None, Some(certificate)) => SigstoreSigner::Certificate(certificate),
+        (None, None) => return None,
+    };
+    let (content, sha256) = match (verified.dsse_payload, &evidence.payload) {
+        (Some((payload_type, payload)), _) if payload_type == IN_TOTO_PAYLOAD_TYPE => {
+            let sha256 = Digest::of(&payload).hex().to_owned();
+            (SigstoreContent::Statement(payload), sha256)
+        }
+        (None, Some(payload)) => {
+            let sha256 = Digest::of(&evidence.bundle.to_json()).hex().to_owned();
+            (SigstoreContent::SimpleSigning(payload.clone()), sha256)
+        }
+        _ => return None,
+    };
+    let log_index = verified.entries.first().map(|e| e.log_index);
+    let logged = !verified.entries.is_empty() || !verified.timestamps.is_empty();
+    Some(SigstoreFact { signer, root: root.to_owned(), log_index, logged, content, sha256 })
+}
+
+/// The pure counting once every signature was checked: `facts` are the bundles that verified.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    policy: &Policy,
+    authorities: &[AuthorityKeys],
+    image: &ImageReference,
+    digest: &Digest,
+    evidence: &Evidence,
+    bounds: Bounds,
+    keys: DistinctKeys,
+    facts: &[SigstoreFact],
+    failures: &[BundleFailure],
+) -> Verdict {
+    let signers = Signers::of(policy, keys, facts);
     let binding = Binding { policy, image, digest };
     let mut skipped = evidence.skipped.clone();
-    let statements = verified_statements(&evidence.envelopes, &keys, &binding, bounds, &mut skipped);
-    let candidates = signature_candidates(&evidence.signatures, &statements, &keys, &binding);
-    let (signatures, mut reasons) = count_signers(policy, authorities, &keys, &candidates, digest);
+    let mut statements = verified_statements(&evidence.envelopes, &signers.keys, &binding, bounds, &mut skipped);
+    statements.extend(fact_statements(facts, &signers, &binding));
+    let mut candidates = signature_candidates(&evidence.signatures, &statements, &signers.keys, &binding);
+    candidates.extend(fact_signatures(facts, &signers, &binding));
+    let judging = Judging { policy, authorities, signers: &signers, failures };
+    let (signatures, mut reasons) = count_signers(&judging, &candidates, digest);
     let mut attestations = Vec::new();
     for required in &policy.attestations {
-        match check_attestation(required, authorities, &keys, &statements) {
+        match check_attestation(required, &judging, &statements) {
             Ok(used) => attestations.push(used),
             Err(why) => reasons.extend(why),
         }
@@ -186,13 +379,106 @@ impl DistinctKeys {
     }
 }
 
-/// A verified in-toto statement: by which distinct key, and whether its subject names the image.
+/// Every distinct signer: the policy's keys first (numbered as in [`DistinctKeys`]), then each certificate
+/// identity, distinct by (issuer, subject), that a verified bundle names; and which signers each authority
+/// stands for.
+struct Signers {
+    keys: DistinctKeys,
+    identities: Vec<(String, String)>,
+    of_authority: Vec<Vec<usize>>,
+}
+
+impl Signers {
+    fn of(policy: &Policy, keys: DistinctKeys, facts: &[SigstoreFact]) -> Self {
+        let mut identities: Vec<(String, String)> = Vec::new();
+        for fact in facts {
+            if let SigstoreSigner::Certificate(c) = &fact.signer {
+                let identity = (c.issuer.clone(), c.subject.clone());
+                if !identities.contains(&identity) {
+                    identities.push(identity);
+                }
+            }
+        }
+        let first_identity = keys.keys.len();
+        let of_authority = (0..keys.of_authority.len().max(policy.authorities.len()))
+            .map(|a| match policy.authorities.get(a) {
+                Some(Authority::Keyless(keyless)) => (identities.iter().enumerate())
+                    .filter(|(_, (issuer, subject))| keyless.names(issuer, subject))
+                    .map(|(j, _)| first_identity + j)
+                    .collect(),
+                _ => keys.of_authority.get(a).cloned().unwrap_or_default(),
+            })
+            .collect();
+        Self { keys, identities, of_authority }
+    }
+
+    fn count(&self) -> usize {
+        self.keys.keys.len() + self.identities.len()
+    }
+
+    fn index(&self, signer: &SigstoreSigner) -> usize {
+        match signer {
+            SigstoreSigner::Key(key) => *key,
+            SigstoreSigner::Certificate(c) => {
+                let j = self.identities.iter().position(|(i, s)| *i == c.issuer && *s == c.subject);
+                self.keys.keys.len() + j.expect("every certificate identity of a fact is listed")
+            }
+        }
+    }
+}
+
+/// How a signature or statement was vouched for beyond its signature: a transparency log or timestamp,
+/// the trusted root, the certificate of a keyless signer.
+#[derive(Debug, Clone, Default)]
+struct Provenance {
+    logged: bool,
+    root: Option<String>,
+    certificate: Option<CertificateIdentity>,
+    log_index: Option<u64>,
+}
+
+impl Provenance {
+    fn of(fact: &SigstoreFact) -> Self {
+        let certificate = match &fact.signer {
+            SigstoreSigner::Certificate(c) => Some(c.clone()),
+            SigstoreSigner::Key(_) => None,
+        };
+        // The register writes only integers a double holds exactly (FORMATS.md §11).
+        let log_index = fact.log_index.filter(|i| *i < 1 << 53);
+        Self { logged: fact.logged, root: Some(fact.root.clone()), certificate, log_index }
+    }
+
+    /// `used` with the certificate identity, log index and root this provenance names.
+    fn describe(&self, used: UsedSignature) -> UsedSignature {
+        UsedSignature {
+            certificate_identity: self.certificate.as_ref().map(|c| c.subject.clone()),
+            certificate_issuer: self.certificate.as_ref().map(|c| c.issuer.clone()),
+            log_index: self.log_index,
+            trusted_root: self.root.clone(),
+            ..used
+        }
+    }
+
+    /// The certificate as CEL conditions read it: `subject`, `issuer` and each Fulcio extension by name.
+    fn certificate_json(&self) -> Option<Value> {
+        let c = self.certificate.as_ref()?;
+        let mut fields: serde_json::Map<String, Value> =
+            c.extensions.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        fields.insert("subject".into(), Value::String(c.subject.clone()));
+        fields.insert("issuer".into(), Value::String(c.issuer.clone()));
+        Some(Value::Object(fields))
+    }
+}
+
+/// A verified in-toto statement: by which signer, and whether its subject names the image.
 struct VerifiedStatement {
+    /// The signer: a distinct key, or a certificate identity (numbered after the keys).
     key: usize,
     statement: Statement,
     envelope_sha256: String,
     /// Why the subject does not bind to this image (another digest, or a name of another repository).
     unbound: Option<String>,
+    provenance: Provenance,
 }
 
 /// Every envelope that verifies under some authority's key, once per key that signed it.
@@ -218,7 +504,14 @@ fn verified_statements(
             let Ok(payload) = envelope.verify(public_key) else { continue };
             let Ok(statement) = Statement::parse(payload) else { continue };
             let unbound = subject_mismatch(&statement, binding);
-            verified.push(VerifiedStatement { key, statement, envelope_sha256: envelope_sha256.clone(), unbound });
+            let envelope_sha256 = envelope_sha256.clone();
+            verified.push(VerifiedStatement {
+                key,
+                statement,
+                envelope_sha256,
+                unbound,
+                provenance: Provenance::default(),
+            });
         }
     }
     verified
@@ -242,12 +535,63 @@ fn subject_mismatch(statement: &Statement, binding: &Binding<'_>) -> Option<Stri
         .then(|| format!("a {} statement's subject {}", statement.predicate_type, mismatches.join(", ")))
 }
 
-/// A valid signature by a distinct key, bound to the image or not.
+/// The statements of verified DSSE bundles.
+fn fact_statements(facts: &[SigstoreFact], signers: &Signers, binding: &Binding<'_>) -> Vec<VerifiedStatement> {
+    let mut statements = Vec::new();
+    for fact in facts {
+        let SigstoreContent::Statement(payload) = &fact.content else { continue };
+        let Ok(statement) = Statement::parse(payload) else { continue };
+        let unbound = subject_mismatch(&statement, binding);
+        let (key, provenance) = (signers.index(&fact.signer), Provenance::of(fact));
+        statements.push(VerifiedStatement {
+            key,
+            statement,
+            envelope_sha256: fact.sha256.clone(),
+            unbound,
+            provenance,
+        });
+    }
+    statements
+}
+
+/// The simple-signing message signatures of verified bundles (`.sig` layers) about this digest.
+fn fact_signatures(facts: &[SigstoreFact], signers: &Signers, binding: &Binding<'_>) -> Vec<Candidate> {
+    let mut candidates = Vec::new();
+    for fact in facts {
+        let SigstoreContent::SimpleSigning(payload) = &fact.content else { continue };
+        let Ok(payload) = SimpleSigning::parse(payload) else { continue };
+        if payload.digest() != binding.digest.as_str() {
+            continue;
+        }
+        let named = payload.identity();
+        let provenance = Provenance::of(fact);
+        let used = provenance.describe(UsedSignature {
+            identity: display_identity(named),
+            signature_sha256: fact.sha256.clone(),
+            ..UsedSignature::default()
+        });
+        let unbound = binding.mismatch(named, true);
+        candidates.push(Candidate { key: signers.index(&fact.signer), used, unbound, provenance });
+    }
+    candidates
+}
+
+/// `named` as a used signature shows it: canonical repository, and the tag when it spells one.
+fn display_identity(named: &str) -> Option<String> {
+    parse_identity(named).map(|(repo, tag)| match tag {
+        Some(tag) => format!("{repo}:{tag}"),
+        None => repo,
+    })
+}
+
+/// A valid signature by a distinct signer, bound to the image or not.
 struct Candidate {
+    /// The signer: a distinct key, or a certificate identity (numbered after the keys).
     key: usize,
     used: UsedSignature,
     /// Why it does not count for this image, when it names another.
     unbound: Option<String>,
+    provenance: Provenance,
 }
 
 /// Every (key, signature) pair that verifies: simple-signing layers about the digest, and cosign v3
@@ -267,25 +611,23 @@ fn signature_candidates(
         let named = payload.identity();
         for (key, public_key) in keys.keys.iter().enumerate() {
             if public_key.verify(&signed.payload, &signed.signature).is_ok() {
-                let identity = parse_identity(named).map(|(repo, tag)| match tag {
-                    Some(tag) => format!("{repo}:{tag}"),
-                    None => repo,
-                });
                 let used = UsedSignature {
-                    authority: String::new(),
-                    identity,
+                    identity: display_identity(named),
                     signature_sha256: Digest::of(&signed.signature).hex().to_owned(),
+                    ..UsedSignature::default()
                 };
-                candidates.push(Candidate { key, used, unbound: binding.mismatch(named, true) });
+                let provenance = Provenance::default();
+                candidates.push(Candidate { key, used, unbound: binding.mismatch(named, true), provenance });
             }
         }
     }
     for s in statements.iter().filter(|s| s.statement.predicate_type == COSIGN_SIGN_V1) {
         let named = subject_name(&s.statement, binding.digest);
         let identity = named.and_then(parse_identity).map(|(repo, _)| repo);
-        let used = UsedSignature { authority: String::new(), identity, signature_sha256: s.envelope_sha256.clone() };
+        let used = UsedSignature { identity, signature_sha256: s.envelope_sha256.clone(), ..UsedSignature::default() };
+        let used = s.provenance.describe(used);
         let unbound = s.unbound.clone().or_else(|| exact_statement_mismatch(named, binding));
-        candidates.push(Candidate { key: s.key, used, unbound });
+        candidates.push(Candidate { key: s.key, used, unbound, provenance: s.provenance.clone() });
     }
     candidates
 }
@@ -311,59 +653,145 @@ fn exact_statement_mismatch(named: Option<&str>, binding: &Binding<'_>) -> Optio
     }
 }
 
-/// The signatures that count, one distinct key per authority (a maximum matching, so no assignment order
+/// The policy and what is known about its signers, for counting and for attestations.
+struct Judging<'a> {
+    policy: &'a Policy,
+    authorities: &'a [AuthorityKeys],
+    signers: &'a Signers,
+    failures: &'a [BundleFailure],
+}
+
+impl Judging<'_> {
+    /// True when authority `a` stands for `signer` and takes a signature with `provenance`.
+    fn accepts(&self, a: usize, signer: usize, provenance: &Provenance) -> bool {
+        self.signers.of_authority.get(a).is_some_and(|mine| mine.contains(&signer))
+            && self.refusal(a, provenance).is_none()
+    }
+
+    /// Why authority `a` does not take a signature by one of its signers with `provenance`: a trusted root
+    /// it does not trust, a failing certificate condition, no log entry under `require_tlog`.
+    fn refusal(&self, a: usize, provenance: &Provenance) -> Option<String> {
+        match self.policy.authorities.get(a) {
+            Some(Authority::Keyless(keyless)) => {
+                let root = provenance.root.as_deref().unwrap_or_default();
+                if !keyless.trusts_root(root) {
+                    let wanted = keyless.trusted_root.as_deref().unwrap_or_default();
+                    return Some(format!("verified under trusted root {root:?}, not {wanted:?}"));
+                }
+                let certificate = provenance.certificate_json().unwrap_or(Value::Null);
+                let failed: Vec<String> = (keyless.conditions.iter())
+                    .filter_map(|c| match c.evaluate_with(&[("certificate", &certificate)]) {
+                        ConditionOutcome::Holds => None,
+                        ConditionOutcome::Fails(why) => Some(why),
+                    })
+                    .collect();
+                (!failed.is_empty()).then(|| format!("has a certificate that fails a condition: {}", failed.join("; ")))
+            }
+            Some(_) if self.policy.require_tlog.get(a) == Some(&true) && !provenance.logged => {
+                Some("has no verified transparency-log entry or timestamp (require_tlog)".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// The label of the first authority that takes a statement by `signer` with `provenance`.
+    fn authority_of(&self, signer: usize, provenance: &Provenance) -> Option<String> {
+        (0..self.authorities.len())
+            .find(|a| self.accepts(*a, signer, provenance))
+            .map(|a| self.authorities[a].label.clone())
+    }
+}
+
+/// The signatures that count, one distinct signer per authority (a maximum matching, so no assignment order
 /// can do better), and, below the threshold, why.
 fn count_signers(
-    policy: &Policy,
-    authorities: &[AuthorityKeys],
-    keys: &DistinctKeys,
+    judging: &Judging<'_>,
     candidates: &[Candidate],
     digest: &Digest,
 ) -> (Vec<UsedSignature>, Vec<String>) {
     let bound: Vec<&Candidate> = candidates.iter().filter(|c| c.unbound.is_none()).collect();
-    let signed_keys: Vec<Vec<usize>> = keys
-        .of_authority
-        .iter()
-        .map(|mine| mine.iter().copied().filter(|k| bound.iter().any(|c| c.key == *k)).collect())
+    let taking = |a: usize, signer: usize| {
+        bound.iter().copied().find(|c| c.key == signer && judging.accepts(a, signer, &c.provenance))
+    };
+    let signed: Vec<Vec<usize>> = (0..judging.authorities.len())
+        .map(|a| {
+            let mine = judging.signers.of_authority.get(a).map(Vec::as_slice).unwrap_or_default();
+            mine.iter().copied().filter(|s| taking(a, *s).is_some()).collect()
+        })
         .collect();
-    let matched = maximum_matching(&signed_keys, keys.keys.len());
+    let matched = maximum_matching(&signed, judging.signers.count());
     let mut used = Vec::new();
-    for (authority, key) in matched.iter().enumerate() {
-        if let Some(key) = key {
-            let candidate = bound.iter().find(|c| c.key == *key).expect("a matched key has a bound candidate");
-            used.push(UsedSignature { authority: authorities[authority].label.clone(), ..candidate.used.clone() });
+    for (authority, signer) in matched.iter().enumerate() {
+        if let Some(signer) = signer {
+            let candidate = taking(authority, *signer).expect("a matched signer has a bound candidate");
+            used.push(UsedSignature {
+                authority: judging.authorities[authority].label.clone(),
+                ..candidate.used.clone()
+            });
         }
     }
-    if used.len() >= policy.threshold {
+    if used.len() >= judging.policy.threshold {
         return (used, Vec::new());
     }
-    let mut reasons = vec![format!("{} of the {} required authorities signed {digest}", used.len(), policy.threshold)];
-    for (authority, a) in authorities.iter().enumerate().filter(|(i, _)| matched[*i].is_none()) {
-        reasons.push(missing_signer_reason(a, &keys.of_authority[authority], &signed_keys[authority], candidates));
+    let mut reasons =
+        vec![format!("{} of the {} required authorities signed {digest}", used.len(), judging.policy.threshold)];
+    for authority in (0..judging.authorities.len()).filter(|a| matched[*a].is_none()) {
+        reasons.push(missing_signer_reason(judging, authority, &signed[authority], candidates));
     }
     (used, reasons)
 }
 
-/// Why `authority` did not count: its key could not be had, its key already counted for another
-/// authority, or no signature by its keys names this image.
-fn missing_signer_reason(
-    authority: &AuthorityKeys,
-    its_keys: &[usize],
-    signed: &[usize],
-    candidates: &[Candidate],
-) -> String {
+/// Why `authority` did not count: its key could not be had, its signer already counted for another
+/// authority, no signature by its signers names this image or meets its terms, or the bundles that might
+/// have been its did not verify.
+fn missing_signer_reason(judging: &Judging<'_>, a: usize, signed: &[usize], candidates: &[Candidate]) -> String {
+    let authority = &judging.authorities[a];
     let label = &authority.label;
     if let Err(e) = &authority.keys {
         return format!("no valid signature by {label}: {e}");
     }
+    let keyless = matches!(judging.policy.authorities.get(a), Some(Authority::Keyless(_)));
     if !signed.is_empty() {
-        return format!("{label} signed with a key that already counted for another authority (one key counts once)");
+        let what = if keyless { "an identity" } else { "a key" };
+        let once = if keyless { "one identity counts once" } else { "one key counts once" };
+        return format!("{label} signed with {what} that already counted for another authority ({once})");
     }
-    let unbound: Vec<&str> =
-        candidates.iter().filter(|c| its_keys.contains(&c.key)).filter_map(|c| c.unbound.as_deref()).collect();
-    match unbound.first() {
-        Some(why) => format!("no valid signature by {label} for this image: a signature by {label} {why}"),
-        None => format!("no valid signature by {label}"),
+    let its = judging.signers.of_authority.get(a).map(Vec::as_slice).unwrap_or_default();
+    let mine: Vec<&Candidate> = candidates.iter().filter(|c| its.contains(&c.key)).collect();
+    if let Some(why) = mine.iter().find_map(|c| c.unbound.as_deref()) {
+        return format!("no valid signature by {label} for this image: a signature by {label} {why}");
+    }
+    let keys = judging.signers.keys.of_authority.get(a).map(Vec::as_slice).unwrap_or_default();
+    let failed: Vec<&str> = (judging.failures.iter())
+        .filter(|f| match f.key {
+            None => keyless,
+            Some(key) => !keyless && keys.contains(&key),
+        })
+        .map(|f| f.reason.as_str())
+        .collect();
+    let did_not_verify = format!("did not verify: {}", failed.join("; "));
+    if let Some(why) = mine.iter().find_map(|c| judging.refusal(a, &c.provenance)) {
+        let also = if failed.is_empty() { String::new() } else { format!("; a bundle {did_not_verify}") };
+        return format!("no valid signature by {label}: a signature by {label} {why}{also}");
+    }
+    let others: Vec<String> = if keyless {
+        let found = candidates.iter().filter_map(|c| c.provenance.certificate.as_ref());
+        let mut others: Vec<String> = found.map(|c| format!("{} from {}", c.subject, c.issuer)).collect();
+        others.dedup();
+        others
+    } else {
+        Vec::new()
+    };
+    let mut why = Vec::new();
+    if !others.is_empty() {
+        why.push(format!("the keyless signatures found are by {}", others.join(", ")));
+    }
+    if !failed.is_empty() {
+        why.push(did_not_verify);
+    }
+    match why.is_empty() {
+        true => format!("no valid signature by {label}"),
+        false => format!("no valid signature by {label}: {}", why.join("; ")),
     }
 }
 
@@ -402,21 +830,21 @@ fn augment(authority: usize, signed_keys: &[Vec<usize>], owner: &mut [Option<usi
 /// every condition; otherwise why none did.
 fn check_attestation(
     required: &RequiredAttestation,
-    authorities: &[AuthorityKeys],
-    keys: &DistinctKeys,
+    judging: &Judging<'_>,
     statements: &[VerifiedStatement],
 ) -> Result<UsedAttestation, Vec<String>> {
     let wanted = required.predicate_type.as_str();
     let mut unbound = Vec::new();
     let mut failed_conditions = Vec::new();
     for s in statements.iter().filter(|s| s.statement.predicate_type == wanted) {
+        let Some(authority) = judging.authority_of(s.key, &s.provenance) else { continue };
         if let Some(why) = &s.unbound {
             unbound.push(why.clone());
             continue;
         }
-        let failures = failing_conditions(required, &s.statement.predicate);
+        let certificate = s.provenance.certificate_json();
+        let failures = failing_conditions(required, &s.statement.predicate, certificate.as_ref());
         if failures.is_empty() {
-            let authority = authority_of(authorities, keys, s.key);
             let envelope_digest = format!("sha256:{}", s.envelope_sha256);
             return Ok(UsedAttestation { predicate_type: wanted.to_owned(), authority, envelope_digest });
         }
@@ -433,17 +861,14 @@ fn check_attestation(
     Err(vec![reason])
 }
 
-/// The label of the first authority standing for distinct key `key`.
-fn authority_of(authorities: &[AuthorityKeys], keys: &DistinctKeys, key: usize) -> String {
-    let position = keys.of_authority.iter().position(|mine| mine.contains(&key)).expect("every key has an authority");
-    authorities[position].label.clone()
-}
-
-fn failing_conditions(required: &RequiredAttestation, predicate: &serde_json::Value) -> Vec<String> {
+/// The conditions `predicate` (signed by a keyless signer's `certificate`, if any) fails, explained.
+fn failing_conditions(required: &RequiredAttestation, predicate: &Value, certificate: Option<&Value>) -> Vec<String> {
+    let mut variables = vec![("predicate", predicate)];
+    variables.extend(certificate.map(|c| ("certificate", c)));
     required
         .conditions
         .iter()
-        .filter_map(|c| match c.evaluate(predicate) {
+        .filter_map(|c| match c.evaluate_with(&variables) {
             ConditionOutcome::Holds => None,
             ConditionOutcome::Fails(why) => Some(why),
         })
@@ -511,7 +936,9 @@ mod tests {
     const BOUNDS: Bounds = Bounds { max_envelope_signatures: 4 };
 
     fn judge(policy: &Policy, authorities: &[AuthorityKeys], reference: &str, evidence: Evidence) -> Verdict {
-        decide(policy, authorities, &image(reference), &digest(), &evidence, BOUNDS)
+        let roots = TrustedRoots::default();
+        let trust = Trust { roots: &roots, now: OffsetDateTime::UNIX_EPOCH };
+        decide(policy, authorities, &image(reference), &digest(), &evidence, BOUNDS, trust)
     }
 
     fn signatures(signed: Vec<SignedPayload>) -> Evidence {
@@ -622,7 +1049,7 @@ mod tests {
             let evidence = Evidence {
                 signatures: vec![signed.clone()],
                 envelopes: vec![a.statement(name, &d, &predicate)],
-                skipped: Vec::new(),
+                ..Evidence::default()
             };
             let verdict = judge(&p, &authorities, &here, evidence);
             assert_eq!(verdict.allowed, allowed, "{name:?}: {:?}", verdict.reasons);
@@ -665,6 +1092,237 @@ mod tests {
         let warn = policy("    require_digest: true\n    mode: warn\n");
         let verdict = judge(&warn, &authorities, "r.example/team-b/app:v1", evidence);
         assert!(verdict.allowed && verdict.reasons[0].contains("require_digest"), "{:?}", verdict.reasons);
+    }
+
+    const GITHUB: &str = "https://token.actions.githubusercontent.com";
+    const RELEASE: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+
+    fn identity(subject: &str, issuer: &str, extensions: &[(&str, &str)]) -> CertificateIdentity {
+        CertificateIdentity {
+            subject: subject.into(),
+            issuer: issuer.into(),
+            extensions: extensions.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            not_before: OffsetDateTime::UNIX_EPOCH,
+            not_after: OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(10),
+        }
+    }
+
+    /// A `.sig` layer's bundle that verified, signed by `signer`, naming `named` and the test digest.
+    fn signed_fact(signer: SigstoreSigner, named: &str, root: &str) -> SigstoreFact {
+        let payload = SimpleSigning::new(named, &digest(), None).to_bytes();
+        SigstoreFact {
+            signer,
+            root: root.into(),
+            log_index: Some(42),
+            logged: true,
+            sha256: Digest::of(&payload).hex().to_owned(),
+            content: SigstoreContent::SimpleSigning(payload),
+        }
+    }
+
+    fn keyless_fact(subject: &str, issuer: &str) -> SigstoreFact {
+        signed_fact(SigstoreSigner::Certificate(identity(subject, issuer, &[])), "r.example/team-b/app", "public-good")
+    }
+
+    fn keyless_policy(authorities: &str, extra: &str) -> Policy {
+        let text = format!(
+            "policies:\n  - name: p\n    images: [\"{HOST}/team-b/*\"]\n    authorities:\n{authorities}{extra}"
+        );
+        PolicySet::parse("p.yaml", &text).unwrap().0.policies.remove(0)
+    }
+
+    /// The engine after verification: `facts` stand for bundles that verified, `failures` for those that did not.
+    fn judge_facts(
+        policy: &Policy,
+        authorities: &[AuthorityKeys],
+        facts: &[SigstoreFact],
+        failures: &[BundleFailure],
+        evidence: Evidence,
+    ) -> Verdict {
+        let here = image(&format!("{HOST}/team-b/app@{}", digest()));
+        let keys = DistinctKeys::of(authorities);
+        super::judge(policy, authorities, &here, &digest(), &evidence, BOUNDS, keys, facts, failures)
+    }
+
+    fn keyless_authorities(policy: &Policy) -> Vec<AuthorityKeys> {
+        policy.authorities.iter().map(|a| AuthorityKeys { label: a.label(), keys: Ok(Vec::new()) }).collect()
+    }
+
+    #[test]
+    fn a_keyless_signature_counts_for_its_identity_only_and_names_it() {
+        let p = keyless_policy(&format!("      - keyless: {{issuer: \"{GITHUB}\", subject: \"{RELEASE}\"}}\n"), "");
+        let authorities = keyless_authorities(&p);
+        let verdict = judge_facts(&p, &authorities, &[keyless_fact(RELEASE, GITHUB)], &[], Evidence::default());
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        let used = &verdict.signatures[0];
+        assert_eq!(used.certificate_identity.as_deref(), Some(RELEASE));
+        assert_eq!(used.certificate_issuer.as_deref(), Some(GITHUB));
+        assert_eq!((used.log_index, used.trusted_root.as_deref()), (Some(42), Some("public-good")));
+        assert_eq!(used.identity.as_deref(), Some("r.example/team-b/app"));
+
+        let stranger = "https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main";
+        let verdict = judge_facts(&p, &authorities, &[keyless_fact(stranger, GITHUB)], &[], Evidence::default());
+        assert!(!verdict.allowed);
+        let why = verdict.reasons.join(" | ");
+        assert!(why.contains(&format!("the keyless signatures found are by {stranger} from {GITHUB}")), "{why}");
+        let other_issuer = keyless_fact(RELEASE, "https://accounts.example");
+        assert!(!judge_facts(&p, &authorities, &[other_issuer], &[], Evidence::default()).allowed);
+
+        let mut elsewhere = keyless_fact(RELEASE, GITHUB);
+        elsewhere.content =
+            SigstoreContent::SimpleSigning(SimpleSigning::new("r.example/team-a/app", &digest(), None).to_bytes());
+        let verdict = judge_facts(&p, &authorities, &[elsewhere], &[], Evidence::default());
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons.join(" ").contains("names r.example/team-a/app"), "{:?}", verdict.reasons);
+    }
+
+    #[test]
+    fn a_bundle_that_did_not_verify_is_named_in_the_keyless_reason() {
+        let p = keyless_policy("      - keyless: {issuer: i, subject_regex: \".*\"}\n", "");
+        let failure = BundleFailure {
+            key: None,
+            reason: "bundle sha256:ab: under public-good: certificate: expired at the signing time".into(),
+        };
+        let verdict = judge_facts(&p, &keyless_authorities(&p), &[], &[failure], Evidence::default());
+        assert!(!verdict.allowed);
+        assert!(
+            verdict.reasons[1].ends_with(
+                "did not verify: bundle sha256:ab: under public-good: certificate: expired at the signing time"
+            ),
+            "{:?}",
+            verdict.reasons
+        );
+    }
+
+    #[test]
+    fn keyless_identities_count_once_each_in_k_of_n() {
+        let authorities_yaml = format!(
+            "      - keyless: {{issuer: \"{GITHUB}\", subject_regex: \"https://github.com/acme/.*\"}}\n      - keyless: {{issuer: \"{GITHUB}\", subject: \"{RELEASE}\"}}\n"
+        );
+        let p = keyless_policy(&authorities_yaml, "    threshold: 2\n");
+        let authorities = keyless_authorities(&p);
+        let twice = [keyless_fact(RELEASE, GITHUB), keyless_fact(RELEASE, GITHUB)];
+        let verdict = judge_facts(&p, &authorities, &twice, &[], Evidence::default());
+        assert!(!verdict.allowed, "one identity cannot meet two authorities");
+        assert!(verdict.reasons.join(" ").contains("already counted for another authority (one identity counts once)"));
+        let nightly = "https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main";
+        let two = [keyless_fact(RELEASE, GITHUB), keyless_fact(nightly, GITHUB)];
+        let verdict = judge_facts(&p, &authorities, &two, &[], Evidence::default());
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        assert_eq!(verdict.signatures.len(), 2);
+    }
+
+    #[test]
+    fn a_keyless_authority_holds_to_its_trusted_root_and_certificate_conditions() {
+        let yaml = format!(
+            "      - keyless:\n          issuer: \"{GITHUB}\"\n          subject: \"{RELEASE}\"\n          trusted_root: private\n          conditions: [\"certificate.sourceRepositoryRef == 'refs/heads/main'\"]\n"
+        );
+        let p = keyless_policy(&yaml, "");
+        let authorities = keyless_authorities(&p);
+        let signer =
+            |ref_: &str| SigstoreSigner::Certificate(identity(RELEASE, GITHUB, &[("sourceRepositoryRef", ref_)]));
+        let good = signed_fact(signer("refs/heads/main"), "r.example/team-b/app", "private");
+        assert!(judge_facts(&p, &authorities, &[good], &[], Evidence::default()).allowed);
+        let public = signed_fact(signer("refs/heads/main"), "r.example/team-b/app", "public-good");
+        let verdict = judge_facts(&p, &authorities, &[public], &[], Evidence::default());
+        assert!(verdict.reasons.join(" ").contains("verified under trusted root \"public-good\", not \"private\""));
+        let branch = signed_fact(signer("refs/heads/dev"), "r.example/team-b/app", "private");
+        let verdict = judge_facts(&p, &authorities, &[branch], &[], Evidence::default());
+        assert!(!verdict.allowed);
+        let why = verdict.reasons.join(" ");
+        assert!(why.contains("certificate.sourceRepositoryRef was \"refs/heads/dev\""), "{why}");
+    }
+
+    #[test]
+    fn require_tlog_counts_a_key_signature_only_with_a_verified_log_entry() {
+        let a = key(1);
+        let p = keyless_policy("      - key: a\n        require_tlog: true\n", "");
+        let authorities = [authority("a", &[&a])];
+        let d = digest();
+        let plain = signatures(vec![a.simple("r.example/team-b/app", &d)]);
+        let verdict = judge_facts(&p, &authorities, &[], &[], plain.clone());
+        assert!(!verdict.allowed);
+        assert!(
+            verdict.reasons[1].contains("has no verified transparency-log entry or timestamp (require_tlog)"),
+            "{:?}",
+            verdict.reasons
+        );
+        let logged = signed_fact(SigstoreSigner::Key(0), "r.example/team-b/app", "public-good");
+        let verdict = judge_facts(&p, &authorities, &[logged], &[], plain);
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        assert_eq!(verdict.signatures[0].log_index, Some(42));
+        let failure = BundleFailure {
+            key: Some(0),
+            reason: "bundle sha256:cd: under public-good: transparency log: the SET does not verify".into(),
+        };
+        let verdict = judge_facts(&p, &authorities, &[], &[failure], Evidence::default());
+        assert!(verdict.reasons[1].contains("the SET does not verify"), "{:?}", verdict.reasons);
+    }
+
+    #[test]
+    fn attestation_conditions_read_the_keyless_signers_certificate() {
+        let yaml = format!("      - keyless: {{issuer: \"{GITHUB}\", subject: \"{RELEASE}\"}}\n");
+        let extra = "    attestations:\n      - predicate_type: https://slsa.dev/provenance/v1\n        conditions: [\"certificate.buildTrigger == 'push' && predicate.ok\"]\n";
+        let p = keyless_policy(&yaml, extra);
+        let authorities = keyless_authorities(&p);
+        let statement = |trigger: &str| {
+            let statement = Statement::v1(
+                vec![Subject::sha256(None, &digest())],
+                "https://slsa.dev/provenance/v1",
+                serde_json::json!({"ok": true}),
+            );
+            SigstoreFact {
+                signer: SigstoreSigner::Certificate(identity(RELEASE, GITHUB, &[("buildTrigger", trigger)])),
+                root: "public-good".into(),
+                log_index: Some(7),
+                logged: true,
+                sha256: "00".repeat(32),
+                content: SigstoreContent::Statement(statement.to_json()),
+            }
+        };
+        let facts = [keyless_fact(RELEASE, GITHUB), statement("push")];
+        let verdict = judge_facts(&p, &authorities, &facts, &[], Evidence::default());
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        assert_eq!(verdict.attestations[0].authority, format!("keyless {RELEASE} from {GITHUB}"));
+        let facts = [keyless_fact(RELEASE, GITHUB), statement("workflow_dispatch")];
+        let verdict = judge_facts(&p, &authorities, &facts, &[], Evidence::default());
+        assert!(
+            verdict.reasons.join(" ").contains("certificate.buildTrigger was \"workflow_dispatch\""),
+            "{:?}",
+            verdict.reasons
+        );
+    }
+
+    #[test]
+    fn a_bundle_signed_by_a_key_is_not_judged_as_keyless_nor_a_keyless_one_under_a_key() {
+        let a = key(1);
+        let d = digest();
+        let payload = SimpleSigning::new("r.example/team-b/app", &d, None).to_bytes();
+        let bundle = Bundle::message_signature(&a.public, &Digest::of(&payload), a.sign(&payload));
+        let evidence = Evidence {
+            bundles: vec![SigstoreEvidence { bundle, payload: Some(payload), source: "bundle sha256:ab".into() }],
+            ..Evidence::default()
+        };
+        let p = keyless_policy("      - keyless: {issuer: i, subject: s}\n", "");
+        let roots = TrustedRoots {
+            roots: vec![crate::config::NamedTrustedRoot {
+                name: "public-good".into(),
+                root: pki::TrustedRoot::production(),
+            }],
+        };
+        let trust = Trust { roots: &roots, now: OffsetDateTime::now_utc() };
+        let keys = DistinctKeys::of(&keyless_authorities(&p));
+        let (facts, failures) = verify_bundles(&p, &keys, &evidence.bundles, trust);
+        assert!(facts.is_empty() && failures.is_empty(), "{failures:?}");
+        // Under require_tlog the same bundle is tried with the key: it verifies, but no log vouched for it.
+        let logged = keyless_policy("      - key: a\n        require_tlog: true\n", "");
+        let authorities = [authority("a", &[&a])];
+        let (facts, failures) = verify_bundles(&logged, &DistinctKeys::of(&authorities), &evidence.bundles, trust);
+        assert!(failures.is_empty(), "{failures:?}");
+        assert!(matches!(facts[..], [SigstoreFact { signer: SigstoreSigner::Key(0), logged: false, .. }]));
+        let verdict = judge_facts(&logged, &authorities, &facts, &failures, Evidence::default());
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons[1].ends_with("has no verified transparency-log entry or timestamp (require_tlog)"));
     }
 
     #[test]

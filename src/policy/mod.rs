@@ -44,22 +44,85 @@ pub enum Mode {
     Warn,
 }
 
-/// A key allowed to sign: a configured key (any version, or one) or a public key given inline.
+/// Who is allowed to sign: a configured key (any version, or one), a public key given inline, or a Sigstore
+/// keyless identity (a Fulcio certificate's OIDC issuer and subject).
 #[derive(Debug, Clone)]
 pub enum Authority {
     Key(KeyRef),
     PublicKey { label: String, key: PublicKey },
+    Keyless(Keyless),
 }
 
 impl Authority {
-    /// How reasons name it: `prod@2`, `prod`, or `public_key #N`.
+    /// How reasons name it: `prod@2`, `prod`, `public_key #N`, or `keyless SUBJECT from ISSUER`.
     pub fn label(&self) -> String {
         match self {
             Self::Key(KeyRef { id, version: Some(v) }) => format!("{id}@{v}"),
             Self::Key(KeyRef { id, version: None }) => id.clone(),
             Self::PublicKey { label, .. } => label.clone(),
+            Self::Keyless(keyless) => keyless.label(),
         }
     }
+}
+
+/// A keyless authority: certificates from a Fulcio of a trusted root (the one named, or any configured)
+/// whose OIDC issuer is `issuer` and whose subject (SAN) is, or wholly matches, `subject`.
+#[derive(Debug, Clone)]
+pub struct Keyless {
+    pub issuer: String,
+    pub subject: SubjectMatch,
+    /// The `[sigstore] trusted_roots` name this authority trusts; `None`: any of them.
+    pub trusted_root: Option<String>,
+    /// The line of `trusted_root:` in the file, for the error when no configured root has that name.
+    pub trusted_root_line: Option<usize>,
+    /// CEL over `certificate` (its subject, issuer and Fulcio extensions): every one must hold.
+    pub conditions: std::sync::Arc<[Condition]>,
+}
+
+/// How a keyless authority matches a certificate's subject.
+#[derive(Debug, Clone)]
+pub enum SubjectMatch {
+    Exact(String),
+    /// Matched against the whole subject (anchored at both ends).
+    Regex(regex::Regex),
+}
+
+impl SubjectMatch {
+    pub fn matches(&self, subject: &str) -> bool {
+        match self {
+            Self::Exact(exact) => exact == subject,
+            Self::Regex(re) => re.is_match(subject),
+        }
+    }
+}
+
+impl Keyless {
+    pub fn label(&self) -> String {
+        match &self.subject {
+            SubjectMatch::Exact(s) => format!("keyless {s} from {}", self.issuer),
+            SubjectMatch::Regex(re) => format!("keyless /{}/ from {}", unanchored(re.as_str()), self.issuer),
+        }
+    }
+
+    /// True when a certificate naming `issuer` and `subject` is this authority's.
+    pub fn names(&self, issuer: &str, subject: &str) -> bool {
+        self.issuer == issuer && self.subject.matches(subject)
+    }
+
+    /// True when a signature verified under the trusted root called `root` may count for this authority.
+    pub fn trusts_root(&self, root: &str) -> bool {
+        self.trusted_root.as_deref().is_none_or(|name| name == root)
+    }
+}
+
+/// The regex as written, without the anchors [`compile_subject_regex`] added.
+fn unanchored(re: &str) -> &str {
+    re.strip_prefix("^(?:").and_then(|r| r.strip_suffix(")$")).unwrap_or(re)
+}
+
+fn compile_subject_regex(re: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(&format!("^(?:{re})$"))
+        .map_err(|e| format!("subject_regex is not a valid regular expression: {e}"))
 }
 
 /// Which signatures count for an image besides the digest they name.
@@ -91,6 +154,9 @@ pub struct Policy {
     pub authorities: Vec<Authority>,
     /// The line of each authority in its file, for errors found after load.
     pub authority_lines: Vec<Option<usize>>,
+    /// For each authority, whether its signatures count only with a verified transparency-log entry or
+    /// timestamp (`require_tlog: true`; keyless signatures always need one).
+    pub require_tlog: Vec<bool>,
     /// How many distinct authorities must have signed (k of n).
     pub threshold: usize,
     pub attestations: Vec<RequiredAttestation>,
@@ -105,6 +171,14 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The keyless authorities, in file order.
+    pub fn keyless(&self) -> impl Iterator<Item = &Keyless> {
+        self.authorities.iter().filter_map(|a| match a {
+            Authority::Keyless(keyless) => Some(keyless),
+            _ => None,
+        })
+    }
+
     pub fn matches(&self, image: &ImageReference) -> bool {
         let name = image.repository_name();
         self.images.iter().any(|pattern| glob_matches(pattern, &name))
@@ -162,6 +236,28 @@ impl PolicySet {
         let set = Self { policies, default: raw.default.unwrap_or_default() };
         set.check_unique_names()?;
         Ok((set, raw.default))
+    }
+
+    /// Refuses a keyless authority that names a trusted root not among `known` (the `[sigstore]
+    /// trusted_roots` names), naming file, line and the known names.
+    pub fn check_trusted_roots(&self, known: &[&str]) -> Result<(), PolicyError> {
+        for policy in &self.policies {
+            for (authority, line) in policy.authorities.iter().zip(&policy.authority_lines) {
+                let Authority::Keyless(keyless) = authority else { continue };
+                let Some(name) = keyless.trusted_root.as_deref().filter(|n| !known.contains(n)) else { continue };
+                return Err(PolicyError::Invalid {
+                    file: policy.file.clone(),
+                    line: keyless.trusted_root_line.or(*line),
+                    reason: format!(
+                        "policy {:?}, authorities: trusted_root {name:?} is not a configured trusted root \
+                         ([sigstore] trusted_roots: {})",
+                        policy.name,
+                        known.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn check_unique_names(&self) -> Result<(), PolicyError> {
@@ -249,17 +345,38 @@ struct RawPolicy {
 struct RawAuthority {
     key: Option<String>,
     public_key: Option<String>,
+    keyless: Option<RawKeyless>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    require_tlog: bool,
+}
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeyless {
+    issuer: Option<String>,
+    subject: Option<String>,
+    subject_regex: Option<String>,
+    trusted_root: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    conditions: Vec<String>,
 }
 
 impl RawAuthority {
-    /// The text that finds this authority's line: the key reference, or the first base64 line of the PEM.
+    /// The text that finds this authority's line: the key reference, the first base64 line of the PEM, or
+    /// the keyless subject (else issuer).
     fn needle(&self) -> String {
-        match (&self.key, &self.public_key) {
-            (Some(key), _) => format!("key: {key}"),
-            (None, Some(pem)) => {
+        match (&self.key, &self.public_key, &self.keyless) {
+            (Some(key), _, _) => format!("key: {key}"),
+            (None, Some(pem), _) => {
                 pem.lines().find(|l| !l.trim().is_empty() && !l.contains("-----")).unwrap_or(pem).into()
             }
-            (None, None) => "authorities".into(),
+            (None, None, Some(k)) => match (&k.subject, &k.subject_regex, &k.issuer) {
+                (Some(subject), _, _) => format!("subject: {subject}"),
+                (None, Some(re), _) => format!("subject_regex: {re}"),
+                (None, None, Some(issuer)) => format!("issuer: {issuer}"),
+                (None, None, None) => "keyless".into(),
+            },
+            (None, None, None) => "authorities".into(),
         }
     }
 }
@@ -282,13 +399,13 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
         return Err(invalid(&raw.name, "images", "list at least one image pattern".into()));
     }
     if raw.authorities.is_empty() {
-        return Err(invalid(&raw.name, "authorities", "list at least one key or public_key".into()));
+        return Err(invalid(&raw.name, "authorities", "list at least one key, public_key or keyless".into()));
     }
     let authorities = raw
         .authorities
         .iter()
         .enumerate()
-        .map(|(i, a)| authority(i, a).map_err(|(needle, reason)| invalid(&needle, "authorities", reason)))
+        .map(|(i, a)| authority(i, a, text).map_err(|(needle, reason)| invalid(&needle, "authorities", reason)))
         .collect::<Result<Vec<_>, _>>()?;
     check_distinct(&raw.authorities, &authorities)
         .map_err(|(needle, reason)| invalid(&needle, "authorities", reason))?;
@@ -315,6 +432,7 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
         version: Digest::of(text.as_bytes()).to_string(),
         images: raw.images.iter().map(|p| canonical_pattern(p)).collect(),
         authority_lines: raw.authorities.iter().map(|a| line_of(text, &a.needle())).collect(),
+        require_tlog: raw.authorities.iter().map(|a| a.require_tlog || a.keyless.is_some()).collect(),
         authorities,
         threshold,
         attestations,
@@ -346,11 +464,22 @@ fn same_key(a: &Authority, b: &Authority) -> bool {
             a.id == b.id && (a.version.is_none() || b.version.is_none() || a.version == b.version)
         }
         (Authority::PublicKey { key: a, .. }, Authority::PublicKey { key: b, .. }) => a.spki_der() == b.spki_der(),
+        (Authority::Keyless(a), Authority::Keyless(b)) => match (&a.subject, &b.subject) {
+            (SubjectMatch::Exact(sa), SubjectMatch::Exact(sb)) => a.issuer == b.issuer && sa == sb,
+            _ => false,
+        },
         _ => false,
     }
 }
 
 fn overlap_reason(a: &Authority, b: &Authority) -> String {
+    if let (Authority::Keyless(_), Authority::Keyless(_)) = (a, b) {
+        return format!(
+            "{} and {} stand for the same identity, and one identity counts once toward a threshold",
+            a.label(),
+            b.label()
+        );
+    }
     format!("{} and {} stand for the same key, and one key counts once toward a threshold", a.label(), b.label())
 }
 
@@ -412,21 +541,62 @@ impl Policy {
 }
 
 /// The authority at `index`, or the text to point at and why it is wrong.
-fn authority(index: usize, raw: &RawAuthority) -> Result<Authority, (String, String)> {
-    match (&raw.key, &raw.public_key) {
-        (Some(key), None) => KeyRef::parse(key).map(Authority::Key).map_err(|e| (key.clone(), e.to_string())),
-        (None, Some(pem)) => PublicKey::from_pem(pem)
+fn authority(index: usize, raw: &RawAuthority, text: &str) -> Result<Authority, (String, String)> {
+    match (&raw.key, &raw.public_key, &raw.keyless) {
+        (Some(key), None, None) => KeyRef::parse(key).map(Authority::Key).map_err(|e| (key.clone(), e.to_string())),
+        (None, Some(pem), None) => PublicKey::from_pem(pem)
             .map(|key| Authority::PublicKey { label: format!("public_key #{}", index + 1), key })
             .map_err(|e| ("public_key".into(), e.to_string())),
-        _ => Err(("authorities".into(), format!("entry {} needs exactly one of key or public_key", index + 1))),
+        (None, None, Some(_)) if raw.require_tlog => Err((
+            raw.needle(),
+            format!(
+                "entry {}: require_tlog is for key authorities (keyless signatures always need a log entry or timestamp)",
+                index + 1
+            ),
+        )),
+        (None, None, Some(keyless)) => {
+            keyless_authority(keyless, text).map(Authority::Keyless).map_err(|reason| (raw.needle(), reason))
+        }
+        _ => {
+            Err(("authorities".into(), format!("entry {} needs exactly one of key, public_key or keyless", index + 1)))
+        }
     }
 }
 
+fn keyless_authority(raw: &RawKeyless, text: &str) -> Result<Keyless, String> {
+    let issuer = match raw.issuer.as_deref().map(str::trim) {
+        Some(issuer) if !issuer.is_empty() => issuer.to_owned(),
+        _ => return Err("keyless.issuer is missing: name the OIDC issuer URL the certificate must carry".into()),
+    };
+    let subject = match (&raw.subject, &raw.subject_regex) {
+        (Some(subject), None) if !subject.is_empty() => SubjectMatch::Exact(subject.clone()),
+        (None, Some(re)) => SubjectMatch::Regex(compile_subject_regex(re)?),
+        _ => return Err("keyless needs exactly one of subject or subject_regex".into()),
+    };
+    let conditions = raw
+        .conditions
+        .iter()
+        .map(|c| {
+            Condition::compile_over(c, &condition::CERTIFICATE_VARIABLES)
+                .map_err(|e| format!("keyless.conditions {c:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into();
+    let trusted_root_line = raw.trusted_root.as_ref().and_then(|n| line_of(text, &format!("trusted_root: {n}")));
+    Ok(Keyless { issuer, subject, trusted_root: raw.trusted_root.clone(), trusted_root_line, conditions })
+}
+
 /// The first line (1-based) of `text` containing `needle`: serde gives no position for a value that
-/// parsed but failed validation, and the value itself is what a reader looks for.
+/// parsed but failed validation, and the value itself is what a reader looks for. A `field: value` needle
+/// also finds a line holding both, the value quoted.
 fn line_of(text: &str, needle: &str) -> Option<usize> {
-    let first = needle.lines().next().filter(|s| !s.trim().is_empty())?;
-    text.lines().position(|l| l.contains(first.trim())).map(|i| i + 1)
+    let first = needle.lines().next().filter(|s| !s.trim().is_empty())?.trim();
+    let found = text.lines().position(|l| l.contains(first));
+    let both = || {
+        let (field, value) = first.split_once(": ")?;
+        text.lines().position(|l| l.contains(&format!("{field}:")) && l.contains(value))
+    };
+    found.or_else(both).map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -561,6 +731,84 @@ policies:
         let e = inline.checkpoint_key_authority("log", Some(std::slice::from_ref(&key)), &known).unwrap_err();
         assert!(e.to_string().contains("public_key #2 is the register's checkpoint key ([log] key log)"), "{e}");
         assert!(inline.checkpoint_key_authority("log", None, &known).is_ok(), "unknown checkpoint key versions");
+    }
+
+    const KEYLESS: &str = r#"
+policies:
+  - name: upstream
+    images: ["registry.example/upstream/*"]
+    authorities:
+      - keyless:
+          issuer: https://token.actions.githubusercontent.com
+          subject: https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main
+          trusted_root: public-good
+      - keyless:
+          issuer: https://accounts.example
+          subject_regex: '.*@acme\.example'
+          conditions:
+            - certificate.sourceRepositoryRef == "refs/heads/main"
+      - key: prod
+        require_tlog: true
+    threshold: 2
+"#;
+
+    #[test]
+    fn keyless_authorities_parse_with_their_issuer_subject_and_root() {
+        let (set, _) = PolicySet::parse("k.yaml", KEYLESS).unwrap();
+        let p = &set.policies[0];
+        let Authority::Keyless(first) = &p.authorities[0] else { panic!("keyless") };
+        assert_eq!(first.trusted_root.as_deref(), Some("public-good"));
+        assert!(first.names(
+            "https://token.actions.githubusercontent.com",
+            "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+        ));
+        assert!(!first.names(
+            "https://accounts.example",
+            "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+        ));
+        let Authority::Keyless(second) = &p.authorities[1] else { panic!("keyless") };
+        assert!(second.names("https://accounts.example", "ci@acme.example"));
+        assert!(!second.names("https://accounts.example", "ci@acme.example.evil"), "the regex is anchored");
+        assert!(second.trusts_root("any") && !first.trusts_root("private"));
+        assert_eq!(second.label(), "keyless /.*@acme\\.example/ from https://accounts.example");
+        assert_eq!(second.conditions.len(), 1);
+        assert_eq!(p.require_tlog, [true, true, true]);
+        assert_eq!(p.authority_lines, [Some(8), Some(12), Some(15)]);
+        set.check_trusted_roots(&["public-good"]).unwrap();
+    }
+
+    #[test]
+    fn policy_check_names_a_bad_regex_a_missing_issuer_and_an_unknown_trusted_root() {
+        let bad_regex = KEYLESS.replace(r"'.*@acme\.example'", r#""(unclosed""#);
+        let e = PolicySet::parse("k.yaml", &bad_regex).unwrap_err().to_string();
+        assert!(e.starts_with("k.yaml line 12: policy \"upstream\", authorities: subject_regex is not a valid"), "{e}");
+        let no_issuer = KEYLESS.replace("          issuer: https://accounts.example\n", "");
+        let e = PolicySet::parse("k.yaml", &no_issuer).unwrap_err().to_string();
+        assert!(e.starts_with("k.yaml line 11: policy \"upstream\", authorities: keyless.issuer is missing"), "{e}");
+        let both = KEYLESS.replace("trusted_root: public-good", "subject_regex: x");
+        let e = PolicySet::parse("k.yaml", &both).unwrap_err().to_string();
+        assert!(e.contains("exactly one of subject or subject_regex"), "{e}");
+        let bad_condition = KEYLESS.replace("certificate.sourceRepositoryRef", "predicate.x");
+        let e = PolicySet::parse("k.yaml", &bad_condition).unwrap_err().to_string();
+        assert!(e.contains("line 12") && e.contains("unknown variable \"predicate\""), "{e}");
+        let keyless_tlog = KEYLESS.replace("          trusted_root: public-good\n", "        require_tlog: true\n");
+        assert!(PolicySet::parse("k.yaml", &keyless_tlog).unwrap_err().to_string().contains("require_tlog is for key"));
+        let (set, _) = PolicySet::parse("k.yaml", KEYLESS).unwrap();
+        let e = set.check_trusted_roots(&["private"]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "k.yaml line 9: policy \"upstream\", authorities: trusted_root \"public-good\" is not a configured \
+             trusted root ([sigstore] trusted_roots: private)"
+        );
+    }
+
+    #[test]
+    fn one_keyless_identity_twice_is_refused() {
+        let text = "policies:\n  - name: p\n    images: [a]\n    authorities:\n      - keyless: {issuer: i, subject: s}\n      - keyless: {issuer: i, subject: s, trusted_root: x}\n";
+        let e = PolicySet::parse("p.yaml", text).unwrap_err().to_string();
+        assert!(e.contains("keyless s from i and keyless s from i stand for the same identity"), "{e}");
+        let other = text.replace("subject: s, trusted_root", "subject: t, trusted_root");
+        assert!(PolicySet::parse("p.yaml", &other).is_ok());
     }
 
     #[test]

@@ -45,8 +45,11 @@ mod tests {
         let read = |f: &str| std::fs::read(format!("{FIXTURES}/{tool}/{f}")).unwrap();
         let manifest = SignatureManifest::parse(&read("sig-manifest.json")).unwrap();
         let layer = manifest.signature_layers().next().unwrap();
-        let stored =
-            FoundSignature { payload: read("simplesigning-payload.json"), signature: layer.signature().unwrap() };
+        let stored = FoundSignature {
+            payload: read("simplesigning-payload.json"),
+            signature: layer.signature().unwrap(),
+            sigstore: Default::default(),
+        };
         let digest = Digest::parse(String::from_utf8(read("image-digest.txt")).unwrap().trim()).unwrap();
         let key = PublicKey::from_pem(&String::from_utf8(read("signer.pub")).unwrap()).unwrap();
         (stored, digest, key)

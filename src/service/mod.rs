@@ -21,7 +21,7 @@ mod verify;
 
 use std::sync::Arc;
 
-use crate::config::EvidenceLimits;
+use crate::config::{EvidenceLimits, TrustedRoots};
 use crate::formats::image_index::index_entries;
 use crate::formats::signature_manifest::Descriptor;
 use crate::formats::{Digest, FormatError, ImageReference};
@@ -55,6 +55,8 @@ pub struct Service {
     layouts: Layouts,
     /// How much evidence one verify (or sign's already-signed check) reads from a registry.
     evidence_limits: EvidenceLimits,
+    /// The Sigstore trusted roots keyless signatures and logged bundles are judged against (`[sigstore]`).
+    trusted_roots: Arc<TrustedRoots>,
     /// Key versions this process knows are in the register (see `keys.rs`).
     seen_key_versions: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The trust policies in force; replaced whole, so a verify sees one consistent set.
@@ -114,6 +116,7 @@ impl Service {
             referrers: ReferrerLayout::new(registry),
             layouts: Layouts::default(),
             evidence_limits: EvidenceLimits::default(),
+            trusted_roots: Default::default(),
             store,
             log,
             register,
@@ -132,6 +135,16 @@ impl Service {
     /// How much evidence one verify (or sign's already-signed check) reads from a registry.
     pub fn with_evidence_limits(self, evidence_limits: EvidenceLimits) -> Self {
         Self { evidence_limits, ..self }
+    }
+
+    /// The Sigstore trusted roots keyless signatures are judged against.
+    pub fn with_trusted_roots(self, trusted_roots: TrustedRoots) -> Self {
+        Self { trusted_roots: Arc::new(trusted_roots), ..self }
+    }
+
+    /// The names of the trusted roots in force, which keyless authorities may name.
+    pub fn trusted_root_names(&self) -> Vec<&str> {
+        self.trusted_roots.names()
     }
 
     /// The configured keys (image-signing keys and the checkpoint key).

@@ -1,7 +1,9 @@
 //! Verification as a use case: gathers the evidence about a digest (the `.sig` signatures and `.att`
-//! attestations of the tag scheme, the Sigstore bundles among its OCI 1.1 referrers) and the public keys of
-//! the governing policy's authorities, hands them to the pure engine (`policy::engine`) off the async
-//! workers, keeps allowances in the decision cache and records decisions in the register.
+//! attestations of the tag scheme, cosign's certificate and Rekor annotations on `.sig` and `.att` layers
+//! read as Sigstore bundles, the Sigstore bundles among its OCI 1.1 referrers) and the public keys of the governing
+//! policy's authorities, hands them with the configured trusted roots and the present time to the pure
+//! engine (`policy::engine`) off the async workers, keeps allowances in the decision cache and records
+//! decisions in the register (a keyless signature's certificate identity, issuer and log index with them).
 //!
 //! Must not touch: HTTP, how policies are written or how a decision is reached (that is `policy`).
 
@@ -11,11 +13,12 @@ use serde::Serialize;
 
 use super::decision_cache::DecisionKey;
 use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, repository_of};
-use crate::config::EvidenceLimits;
+use crate::config::{EvidenceLimits, TrustedRoots};
+use crate::formats::dsse::Envelope;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::KeyRing;
 use crate::oci::{ReferrerLayout, Repository, TagLayout};
-use crate::policy::engine::{self, AuthorityKeys, Bounds, Evidence, SignedPayload};
+use crate::policy::engine::{self, AuthorityKeys, Bounds, Evidence, SignedPayload, SigstoreEvidence, Trust};
 use crate::policy::{Authority, Fallback, Mode, Policy, PolicySet};
 use crate::register::event::{VerifyEvent, verify_entry};
 use crate::store::{Append, Effect};
@@ -48,12 +51,14 @@ fn digest_string<S: serde::Serializer>(digest: &Digest, serializer: S) -> Result
     serializer.serialize_str(digest.as_str())
 }
 
-/// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers, and how much it may read.
+/// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers, how much it may read, and the
+/// Sigstore trusted roots keyless signatures are judged against.
 pub struct Sources<'a> {
     pub keys: &'a KeyRing,
     pub signatures: &'a TagLayout,
     pub referrers: &'a ReferrerLayout,
     pub limits: &'a EvidenceLimits,
+    pub trusted_roots: &'a Arc<TrustedRoots>,
 }
 
 /// The policy that decides an image, or the default when none governs.
@@ -119,6 +124,7 @@ impl Service {
             signatures: &self.signatures,
             referrers: &self.referrers,
             limits: &self.evidence_limits,
+            trusted_roots: &self.trusted_roots,
         };
         let decision = self.decisions.get_or_decide(&key, || decide(&sources, image, digest, deciding)).await?;
         count_decision(&decision, if decision.cached { "hit" } else { "miss" });
@@ -153,10 +159,11 @@ async fn decide(
     let evidence = gather(sources, &repository_of(&image), &digest).await?;
     let bounds = Bounds { max_envelope_signatures: sources.limits.max_envelope_signatures };
     let judged = {
-        let (deciding, digest) = (deciding.clone(), digest.clone());
+        let (deciding, digest, roots) = (deciding.clone(), digest.clone(), sources.trusted_roots.clone());
         tokio::task::spawn_blocking(move || {
             let policy = deciding.policy().expect("a governing policy");
-            engine::decide(policy, &authorities, &image, &digest, &evidence, bounds)
+            let trust = Trust { roots: &roots, now: time::OffsetDateTime::now_utc() };
+            engine::decide(policy, &authorities, &image, &digest, &evidence, bounds, trust)
         })
         .await
         .expect("the engine does not panic")
@@ -176,20 +183,45 @@ async fn decide(
     })
 }
 
-/// Every signature and envelope on `digest` within the caps: `.sig`, `.att` and bundle referrers, read
-/// concurrently, with what was left out and why.
+/// Every signature, envelope and bundle on `digest` within the caps: `.sig`, `.att` and bundle referrers,
+/// read concurrently, with what was left out and why. A `.sig` layer with cosign's certificate or Rekor
+/// annotations is also read as a bundle; one whose annotations are malformed is skipped as a bundle, with why.
 async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Result<Evidence, ServiceError> {
     let limits = sources.limits;
-    let ((_, stored), (_, attested), bundles) = tokio::try_join!(
+    let ((_, stored), (_, attested), referred) = tokio::try_join!(
         sources.signatures.read(repo, digest, limits),
         sources.signatures.read_attestations(repo, digest, limits),
-        sources.referrers.bundle_envelopes(repo, digest, limits),
+        sources.referrers.bundles(repo, digest, limits),
     )?;
-    let skipped = [stored.skipped, attested.skipped, bundles.skipped].concat();
+    let mut skipped = [stored.skipped, attested.skipped, referred.skipped].concat();
+    let mut bundles = Vec::new();
+    for found in stored.items.iter().filter(|s| s.sigstore.any()) {
+        let source = format!(".sig layer with signature sha256:{}", Digest::of(&found.signature).hex());
+        match found.sigstore.message_signature_bundle(&found.payload, &found.signature) {
+            Ok(bundle) => bundles.push(SigstoreEvidence { bundle, payload: Some(found.payload.clone()), source }),
+            Err(e) => skipped.push(format!("{source}: {e}")),
+        }
+    }
+    for found in attested.items.iter().filter(|a| a.sigstore.any()) {
+        let source = format!(".att layer sha256:{}", Digest::of(&found.envelope).hex());
+        let bundle = Envelope::parse_bounded(&found.envelope, limits.max_envelope_signatures)
+            .and_then(|envelope| found.sigstore.dsse_bundle(&envelope));
+        match bundle {
+            Ok(bundle) => bundles.push(SigstoreEvidence { bundle, payload: None, source }),
+            Err(e) => skipped.push(format!("{source}: {e}")),
+        }
+    }
+    let envelopes = (referred.items.iter())
+        .filter_map(|b| b.envelope().map(|e| e.to_json()))
+        .chain(attested.items.into_iter().map(|a| a.envelope))
+        .collect();
+    bundles.extend(referred.items.into_iter().map(|bundle| {
+        let source = format!("bundle sha256:{}", Digest::of(&bundle.to_json()).hex());
+        SigstoreEvidence { bundle, payload: None, source }
+    }));
     let signatures =
         stored.items.into_iter().map(|s| SignedPayload { payload: s.payload, signature: s.signature }).collect();
-    let envelopes = attested.items.into_iter().map(|(_, e)| e).chain(bundles.items).collect();
-    Ok(Evidence { signatures, envelopes, skipped })
+    Ok(Evidence { signatures, envelopes, bundles, skipped })
 }
 
 fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decision {
@@ -215,6 +247,7 @@ pub(crate) async fn resolve_authorities(keys: &KeyRing, authorities: &[Authority
     for authority in authorities {
         let found = match authority {
             Authority::PublicKey { key, .. } => Ok(vec![key.clone()]),
+            Authority::Keyless(_) => Ok(Vec::new()),
             Authority::Key(r) if r.version.is_some() => keys.public_key(r).await.map(|k| vec![k.public_key]),
             Authority::Key(r) => match keys.get(&r.id) {
                 Ok(signer) => signer.versions().await.map(|v| v.into_iter().map(|k| k.public_key).collect()),

@@ -17,6 +17,7 @@ mod oidc;
 mod openbao;
 mod postgres;
 mod registry;
+pub(crate) mod sigstore;
 mod skopeo;
 mod softhsm;
 
