@@ -18,6 +18,7 @@ mod cli_conventions;
 mod cli_first_hour;
 mod cli_version;
 mod container_image;
+mod cosign3;
 mod db;
 mod deploy;
 mod deploy_systemd;

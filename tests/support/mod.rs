@@ -1,4 +1,4 @@
-//! Real components for the integration tests: a CNCF distribution registry, skopeo 1.18 and cosign 2.5
+//! Real components for the integration tests: a CNCF distribution registry, skopeo 1.18, cosign 2.5 and 3.1
 //! (installed under `.tools/` by `scripts/install-test-deps.sh`), SoftHSM2, OpenBao, PostgreSQL and the
 //! `notarium` binary itself, one module each. Every process is started on a free loopback port in a
 //! temporary directory and killed on drop. The areas import from here, not from the modules.
@@ -21,7 +21,7 @@ pub(crate) mod sigstore;
 mod skopeo;
 mod softhsm;
 
-pub(crate) use cosign::Cosign;
+pub(crate) use cosign::{Cosign, CosignVersion};
 pub(crate) use image::{push_image, push_index, push_many};
 pub(crate) use notarium::{
     EXAMPLE_KEYS, Notarium, OPEN_WITH_BACKEND_KEYS, call, registry_notarium_and_image, signature_rows, token_command,
