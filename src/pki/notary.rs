@@ -681,6 +681,37 @@ mod tests {
     }
 
     #[test]
+    fn a_timestamp_from_a_tsa_store_moves_chain_validation_to_its_time() {
+        let envelope = envelope("generate-test-timestamped.jws");
+        assert!(envelope.timestamp_signature.is_some());
+        // Two days on, the one-day generate-test certificate has expired: without a tsa store it is refused...
+        let later = soon_after(&envelope) + time::Duration::days(2);
+        let without = verify_notary(&envelope, NotaryTrust { stores: &test_key_store(), crls: &[] }, later);
+        assert!(without.unwrap_err().to_string().contains("not valid at"));
+        // ...with one, the chain is validated at the TSA's time, inside its validity.
+        let mut stores = test_key_store();
+        stores.push(store("tsa", TrustStoreKind::Tsa, "tsa-root.pem"));
+        let verified = verify_notary(&envelope, NotaryTrust { stores: &stores, crls: &[] }, later).unwrap();
+        let stamped = verified.timestamp.as_ref().unwrap().time;
+        assert_eq!(verified.chain_validated_at, stamped);
+        assert!((stamped - envelope.headers.signing_time.unwrap()).abs() < time::Duration::minutes(5));
+        assert_eq!(verified.timestamp.unwrap().authority, "tsa:tsa");
+        // A token from a TSA outside the tsa stores is refused, not ignored.
+        let wrong_tsa = [test_key_store(), vec![store("tsa", TrustStoreKind::Tsa, "chain-root.pem")]].concat();
+        let err = verify_notary(&envelope, NotaryTrust { stores: &wrong_tsa, crls: &[] }, later).unwrap_err();
+        assert!(matches!(err, PkiError::Timestamp(_)), "{err}");
+        // A token over another signature is refused.
+        let mut swapped = envelope.clone();
+        swapped.timestamp_signature =
+            self::envelope("generate-test-timestamped.jws").timestamp_signature.map(|mut t| {
+                let last = t.len() - 1;
+                t[last] ^= 1;
+                t
+            });
+        assert!(verify_notary(&swapped, NotaryTrust { stores: &stores, crls: &[] }, later).is_err());
+    }
+
+    #[test]
     fn a_wrong_trust_store_is_refused() {
         let err = verify(&envelope("chain.jws"), &test_key_store(), &[]).unwrap_err();
         assert!(err.to_string().contains("no trusted authority issued it"), "{err}");
