@@ -32,6 +32,8 @@ use crate::formats::signature_manifest::Descriptor;
 
 /// A CRL larger than this is refused unread.
 const MAX_CRL_BYTES: usize = 4 * 1024 * 1024;
+/// CRL extensions that may be critical here: the CRL number and the authority key identifier.
+const UNDERSTOOD_CRL_CRITICAL: [Oid; 2] = [Oid::new_unwrap("2.5.29.20"), Oid::new_unwrap("2.5.29.35")];
 /// The attributes a DN in `trustedIdentities` (and the leaf's subject) must have, as notation requires.
 const MANDATORY_DN_ATTRIBUTES: [&str; 3] = ["C", "ST", "O"];
 /// The attribute short names Go's `pkix.Name.String()` writes (notation compares DNs in that vocabulary).
@@ -415,7 +417,7 @@ fn crl_status(link: &PathLink, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<
             continue;
         };
         let list = &crl.tbs_cert_list;
-        if &list.issuer != tbs.issuer() || !crl_signed_by(&crl, &issuer_key) {
+        if &list.issuer != tbs.issuer() || !crl_signed_by(&crl, &issuer_key) || !complete_crl(&crl) {
             continue;
         }
         let this_update = unix(list.this_update)?;
@@ -434,6 +436,21 @@ fn crl_status(link: &PathLink, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<
         return Ok(Some(()));
     }
     Ok(None)
+}
+
+/// A full CRL whose every critical extension is understood (RFC 5280 §5.2: a CRL with an unrecognized
+/// critical extension, such as a delta CRL indicator or a critical issuing distribution point, or an entry
+/// with a critical extension, must not be used to say a certificate is not revoked).
+fn complete_crl(crl: &CertificateList) -> bool {
+    let list = &crl.tbs_cert_list;
+    let understood = |ext: &x509_cert::ext::Extension| !ext.critical || UNDERSTOOD_CRL_CRITICAL.contains(&ext.extn_id);
+    list.crl_extensions.iter().flatten().all(understood)
+        && list
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .flat_map(|entry| entry.crl_entry_extensions.iter().flatten())
+            .all(understood)
 }
 
 fn crl_signed_by(crl: &CertificateList, key: &VerifyingKey) -> bool {
@@ -672,6 +689,9 @@ mod tests {
         let trust = NotaryTrust { stores: &root_store(), crls: &[fixture("intermediate.crl")] };
         let stale = verify_notary(&envelope, trust, late).unwrap();
         assert!(matches!(stale.revocation, Revocation::Unknown(_)));
+        // A delta CRL (critical delta CRL indicator) listing nothing is not a full CRL: status unknown.
+        let delta = verify(&envelope, &root_store(), &[fixture("intermediate-delta.crl")]).unwrap();
+        assert!(matches!(delta.revocation, Revocation::Unknown(_)), "{:?}", delta.revocation);
         // A CRL signed by another key does not count either.
         let mut forged = fixture("intermediate.crl");
         let last = forged.len() - 3;
