@@ -547,6 +547,25 @@ pub fn dn_matches(trusted: &BTreeMap<String, String>, subject: &BTreeMap<String,
     trusted.iter().all(|(kind, value)| subject.get(kind) == Some(value))
 }
 
+/// notation's `trustedIdentities` rule for a leaf whose subject is `subject` (as [`VerifiedNotary::subject`]):
+/// `*` allows any; otherwise some `x509.subject: <DN>` entry must be a subset of the subject ([`dn_matches`]).
+/// Entries of another kind are not x509 identities and match nothing; a malformed DN is an error.
+pub fn trusted_identity_matches(trusted_identities: &[&str], subject: &str) -> Result<bool, PkiError> {
+    if trusted_identities.contains(&"*") {
+        return Ok(true);
+    }
+    let subject = parse_dn(subject)?;
+    for identity in trusted_identities {
+        let Some(dn) = identity.strip_prefix("x509.subject:") else {
+            continue;
+        };
+        if dn_matches(&parse_dn(dn.trim())?, &subject) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Splits at `,` and `+` that are not escaped by `\` (values stay escaped).
 fn split_unescaped(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
@@ -838,5 +857,11 @@ mod tests {
         let escaped = parse_dn(r"C=US, ST=WA, O=Acme\, Inc., CN=a\2Bb").unwrap();
         assert_eq!((escaped["O"].as_str(), escaped["CN"].as_str()), ("Acme, Inc.", "a+b"));
         assert_eq!(escape_dn_value("Acme, Inc. "), r"Acme\, Inc.\ ");
+        let leaf = "C=US, ST=WA, L=Seattle, O=Notarium Fixtures, CN=leaf.notarium.example";
+        assert!(trusted_identity_matches(&["*"], leaf).unwrap());
+        assert!(trusted_identity_matches(&["x509.subject: C=US, ST=WA, O=Notarium Fixtures"], leaf).unwrap());
+        let others = ["x509.subject: C=US, ST=WA, O=Other", "other.kind: C=US, ST=WA, O=Notarium Fixtures"];
+        assert!(!trusted_identity_matches(&others, leaf).unwrap());
+        assert!(trusted_identity_matches(&["x509.subject: C=US"], leaf).is_err());
     }
 }
