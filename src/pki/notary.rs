@@ -410,6 +410,9 @@ fn check_revocation(path: &[PathLink], crls: &[Vec<u8>], now: OffsetDateTime) ->
 /// error if it is revoked.
 fn crl_status(link: &PathLink, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<Option<()>, PkiError> {
     let issuer = certificate::parse(&link.issuer_der, "issuer")?;
+    if !may_sign_crls(&issuer) {
+        return Ok(None);
+    }
     let issuer_key = public_key(&issuer)?;
     let tbs = link.cert.tbs_certificate();
     for der in crls.iter().filter(|der| der.len() <= MAX_CRL_BYTES) {
@@ -436,6 +439,15 @@ fn crl_status(link: &PathLink, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<
         return Ok(Some(()));
     }
     Ok(None)
+}
+
+/// Whether `issuer` may sign CRLs: a key usage extension, when present, must allow `cRLSign` (RFC 5280 §4.2.1.3).
+fn may_sign_crls(issuer: &Certificate) -> bool {
+    match issuer.tbs_certificate().get_extension::<KeyUsage>() {
+        Ok(Some((_, usage))) => usage.crl_sign(),
+        Ok(None) => true,
+        Err(_) => false,
+    }
 }
 
 /// A full CRL whose every critical extension is understood (RFC 5280 §5.2: a CRL with an unrecognized
@@ -711,6 +723,9 @@ mod tests {
         // A delta CRL (critical delta CRL indicator) listing nothing is not a full CRL: status unknown.
         let delta = verify(&envelope, &root_store(), &[fixture("intermediate-delta.crl")]).unwrap();
         assert!(matches!(delta.revocation, Revocation::Unknown(_)), "{:?}", delta.revocation);
+        // Only an issuer whose key usage allows cRLSign is believed (the intermediate does; a leaf does not).
+        assert!(may_sign_crls(&certificate::parse(&pem("chain-intermediate.pem"), "i").unwrap()));
+        assert!(!may_sign_crls(&certificate::parse(&pem("chain-leaf.pem"), "l").unwrap()));
         // A CRL signed by another key does not count either.
         let mut forged = fixture("intermediate.crl");
         let last = forged.len() - 3;
