@@ -3,7 +3,10 @@
 #  - from trixie, skopeo 1.18 (bookworm's 1.9.3 has sigstore disabled) and cosign 2.5 under .tools/root; the
 #    trixie libraries skopeo needs are run through trixie's own dynamic loader (see .tools/bin/skopeo);
 #  - with --cosign3 (the test stack only), from sid, cosign 3.1 (a Go binary needing only glibc >= 2.34) under
-#    .tools/sid-root, run as .tools/bin/cosign3.
+#    .tools/sid-root, run as .tools/bin/cosign3;
+#  - with --notation (the test stack only), from sid, notation 1.3.2 and oras 1.3.3 (Go binaries needing only
+#    glibc), pinned by version and by the .deb's SHA-256, under .tools/sid-notation, run as .tools/bin/notation
+#    and .tools/bin/oras.
 # Each .deb is fetched by apt-get from the suite's Packages index, whose Release file is checked against the
 # Debian archive keyring, and apt checks each .deb's SHA-256 against that index.
 # Called by scripts/install-test-deps.sh and scripts/install-walkthrough-tools.sh. Idempotent: a second run
@@ -52,7 +55,32 @@ SH
   "$TOOLS/bin/cosign" version 2>&1 | grep -i gitversion
 fi
 
-[ "${1:-}" = --cosign3 ] || exit 0
+flags=" $* "
+install_notation_oras() {
+  # NAME VERSION SHA256 of each sid .deb (tests/notation.rs and tests/support/notation.rs were written against them).
+  local pins=("notation 1.3.2-2 f99975ecb56869b85290b30322167d1392e7f7d4eebb40a8bec4386bb95a6789"
+              "oras 1.3.3-1 474f8451e880a64d7daed412baa52febd1c7d988ed778eadac00bdcbdad53af4")
+  local root pin name version sha
+  root="$(readlink -f "$TOOLS")/sid-notation"
+  # Captured first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
+  local installed
+  installed="$("$TOOLS/bin/notation" version 2>/dev/null; "$TOOLS/bin/oras" version 2>/dev/null)" || true
+  if [[ "$installed" =~ Version:\ +v1\.3\.2 ]] && [[ "$installed" =~ Version:\ +1\.3\.3 ]]; then
+    return 0
+  fi
+  rm -rf "$root"
+  debian_unpack sid "$root" "notation=1.3.2-2" "oras=1.3.3-1"
+  for pin in "${pins[@]}"; do
+    read -r name version sha <<<"$pin"
+    echo "$sha  $TOOLS/apt/sid/debs/${name}_${version}_amd64.deb" | sha256sum --check --quiet
+    printf '#!/bin/sh\nexec "%s/usr/bin/%s" "$@"\n' "$root" "$name" > "$TOOLS/bin/$name"
+    chmod +x "$TOOLS/bin/$name"
+  done
+  "$TOOLS/bin/notation" version
+  "$TOOLS/bin/oras" version
+}
+[[ "$flags" == *" --notation "* ]] && install_notation_oras
+[[ "$flags" == *" --cosign3 "* ]] || exit 0
 # Debian's build says "GitVersion: devel": the package's version is kept beside it instead.
 cosign3_version() { cat "$TOOLS/sid-root/cosign.version" 2>/dev/null; }
 if ! { [ -x "$TOOLS/bin/cosign3" ] && [[ "$(cosign3_version)" == "$COSIGN3_SERIES"* ]] \
