@@ -152,6 +152,40 @@ impl Registry {
         Some(response.json().unwrap())
     }
 
+    /// `digest`'s referrers as a reader finds them: the referrers API's listing on a registry with one, else
+    /// the entries of the fallback index (none without it).
+    pub(crate) fn referrer_entries(&self, repo: &str, digest: &str) -> Vec<serde_json::Value> {
+        let index = match self.kind {
+            RegistryKind::Referrers => self.referrers(repo, digest).expect("the referrers API answers"),
+            RegistryKind::Distribution => match self.manifest(repo, &digest.replace(':', "-")) {
+                Some(raw) => serde_json::from_slice(&raw).unwrap(),
+                None => return Vec::new(),
+            },
+        };
+        index["manifests"].as_array().unwrap().clone()
+    }
+
+    /// Deletes the manifest `reference` of `repo`.
+    pub(crate) fn delete_manifest(&self, repo: &str, reference: &str) {
+        let response = client().delete(format!("http://{}/v2/{repo}/manifests/{reference}", self.host)).send().unwrap();
+        assert!(response.status().is_success(), "DELETE manifest {reference}: {}", response.status());
+    }
+
+    /// Asserts that the requests logged since the first `before` found referrers through the referrers API and
+    /// never read or wrote a fallback tag (`sha256-<hex>`; `.sig`/`.att` tags are no fallback tags).
+    pub(crate) fn assert_referrers_api_only(&self, before: usize) {
+        let requests = self.requests();
+        let since = &requests[before..];
+        assert!(since.iter().any(|r| r.starts_with("GET ") && r.contains("/referrers/")), "{since:?}");
+        let fallback = |r: &&String| {
+            r.split('?')
+                .next()
+                .and_then(|p| p.rsplit_once("/manifests/"))
+                .is_some_and(|(_, tag)| tag.starts_with("sha256-") && !tag.contains('.'))
+        };
+        assert!(!since.iter().any(|r| fallback(&r)), "a fallback tag was used: {since:?}");
+    }
+
     /// Whether `digest`'s fallback referrers tag (`sha256-<hex>`) exists in `repo`.
     pub(crate) fn has_fallback_tag(&self, repo: &str, digest: &str) -> bool {
         self.manifest(repo, &digest.replace(':', "-")).is_some()
