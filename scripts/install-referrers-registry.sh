@@ -28,7 +28,7 @@ trap 'chmod -R u+w "$gopath"; rm -rf "$gopath"' EXIT
 mkdir -p "$gopath/src/referrers-registry"
 cp "$SOURCE" "$gopath/src/referrers-registry/"
 (cd "$gopath/src/referrers-registry" \
-  && GO111MODULE=off GOPROXY=off GOFLAGS= GOTOOLCHAIN=local CGO_ENABLED=0 \
+  && GO111MODULE=off GOPROXY=off GOFLAGS='' GOTOOLCHAIN=local CGO_ENABLED=0 \
      GOROOT="$TOOLS/go-root/usr/lib/go-1.24" GOPATH="$gopath:$TOOLS/go-root/usr/share/gocode" \
      GOCACHE="$gopath/cache" \
      "$TOOLS/go-root/usr/lib/go-1.24/bin/go" build -trimpath -o "$TOOLS/bin/referrers-registry" .)
