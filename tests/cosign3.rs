@@ -1,5 +1,6 @@
-//! Interoperability with cosign 3.1 (Debian sid's build, `.tools/bin/cosign3`) against a real CNCF distribution
-//! registry, both ways and offline: cosign 3.1 `verify --key` and `verify-attestation --key` accept what
+//! Interoperability with cosign 3.1 (Debian sid's build, `.tools/bin/cosign3`) against both registries of the
+//! test suite (CNCF distribution without a referrers API, go-containerregistry's with one), both ways and
+//! offline: cosign 3.1 `verify --key` and `verify-attestation --key` accept what
 //! notarium signs and attests, from the `.sig`/`.att` tags and from the Sigstore bundle referrer; notarium's
 //! `POST /v1/verify` accepts what cosign 3.1 signs and attests with a key (bundle referrer by default, the
 //! `.sig`/`.att` tags on request) and denies it tampered. No Rekor can run here, so every cosign 3.1 signature is
@@ -10,7 +11,7 @@ use crate::support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Cosign, CosignVersion, Notarium, Registry, push_image};
+use support::{Cosign, CosignVersion, Notarium, Registry, RegistryKind, push_image};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -55,8 +56,14 @@ fn blank_tag(registry: &Registry, repo: &str, reference: &str) {
     registry.put_manifest(repo, reference, OCI_MANIFEST, empty.to_string().into_bytes());
 }
 
-/// Empties `digest`'s referrers fallback index (distribution 2.8 has no referrers API).
+/// Removes `digest`'s referrers: empties its fallback index, or deletes each referrer the referrers API lists.
 fn drop_referrers(registry: &Registry, repo: &str, digest: &str) {
+    if registry.kind.has_referrers_api() {
+        for entry in registry.referrer_entries(repo, digest) {
+            registry.delete_manifest(repo, entry["digest"].as_str().unwrap());
+        }
+        return;
+    }
     let empty = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
     registry.put_manifest(repo, &digest.replace(':', "-"), OCI_INDEX, empty.to_string().into_bytes());
 }
@@ -77,13 +84,22 @@ fn slsa_predicate(repository: &str) -> Value {
 
 #[test]
 fn cosign3_accepts_notarium_signatures_and_attestations_from_the_tags_and_the_referrer() {
+    RegistryKind::ALL.into_iter().for_each(cosign3_accepts_notarium);
+}
+
+/// On a registry with the referrers API, notarium attaches its bundles through it and writes no fallback tag.
+fn cosign3_accepts_notarium(kind: RegistryKind) {
     for layout in [Layout::Tags, Layout::Referrer] {
-        let (registry, notarium, digest) = support::registry_notarium_and_image("c3/app", "v1", "cosign 3 reads me");
+        let registry = Registry::start_kind(kind);
+        let notarium = Notarium::start(&[&registry.host]);
+        let digest = push_image(&registry, "c3/app", "v1", "cosign 3 reads me");
         let image = format!("{}/c3/app@{digest}", registry.host);
         assert_eq!(notarium.sign(&image, "dev-ecdsa").0, 201);
         let body = json!({"image": image, "key": "dev-ecdsa", "predicate_type": SLSA, "predicate": slsa_predicate("https://github.com/acme/app")});
         let (status, _, answer) = notarium.post("/v1/attest", body.to_string());
         assert_eq!(status, 201, "{answer}");
+        assert_eq!(registry.referrer_entries("c3/app", &digest).len(), 2, "{kind:?}: signature and attestation");
+        assert_eq!(registry.has_fallback_tag("c3/app", &digest), !kind.has_referrers_api(), "{kind:?}");
         let cosign = cosign3();
         let key = notarium.public_key_file("dev-ecdsa", cosign.dir());
         let other = Path::new(support::ROOT).join("tests/fixtures/other-p256.pub");
@@ -97,14 +113,14 @@ fn cosign3_accepts_notarium_signatures_and_attestations_from_the_tags_and_the_re
         }
 
         let (ok, said) = cosign_verifies(&cosign, "verify", layout, &key, &image, &[]);
-        assert!(ok, "cosign 3.1 refused notarium's signature ({layout:?}): {said}");
+        assert!(ok, "cosign 3.1 refused notarium's signature ({kind:?}, {layout:?}): {said}");
         assert!(said.contains(&digest), "{said}");
         let (ok, said) = cosign_verifies(&cosign, "verify", layout, &other, &image, &[]);
         assert!(!ok, "cosign 3.1 accepted notarium's signature with another key ({layout:?}): {said}");
 
         let slsa = ["--type", "slsaprovenance1"];
         let (ok, said) = cosign_verifies(&cosign, "verify-attestation", layout, &key, &image, &slsa);
-        assert!(ok, "cosign 3.1 refused notarium's attestation ({layout:?}): {said}");
+        assert!(ok, "cosign 3.1 refused notarium's attestation ({kind:?}, {layout:?}): {said}");
         assert!(said.contains("payload"), "cosign prints the envelope: {said}");
         let (ok, said) = cosign_verifies(&cosign, "verify-attestation", layout, &other, &image, &slsa);
         assert!(!ok, "cosign 3.1 accepted notarium's attestation with another key ({layout:?}): {said}");
@@ -153,10 +169,10 @@ struct Setup {
     _policies: tempfile::TempDir,
 }
 
-/// A registry, a cosign 3.1 key pair (`cosign.key` in its dir) with a signing config that names no
+/// A registry of `kind`, a cosign 3.1 key pair (`cosign.key` in its dir) with a signing config that names no
 /// transparency log, and notarium trusting that key under [`policy_file`].
-fn setup() -> Setup {
-    let registry = Registry::start();
+fn setup(kind: RegistryKind) -> Setup {
+    let registry = Registry::start_kind(kind);
     let cosign = cosign3();
     assert!(cosign.run(&["generate-key-pair"]).status.success());
     let out = cosign.run(&["signing-config", "create", "--out", "signing-config.json"]);
@@ -194,8 +210,13 @@ impl Setup {
     }
 
     /// notarium's decision on `image`, which must be `allowed` or not; the answer.
+    /// With the referrers API, notarium finds the referrers through it alone.
     fn decided(&self, image: &str, allowed: bool) -> Value {
+        let before = self.registry.requests().len();
         let (status, _, answer) = self.notarium.post("/v1/verify", json!({"image": image}).to_string());
+        if self.registry.kind.has_referrers_api() {
+            self.registry.assert_referrers_api_only(before);
+        }
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["allowed"], allowed, "{answer}");
         answer
@@ -208,50 +229,54 @@ fn reasons(answer: &Value) -> String {
 
 const COSIGN_SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
 
-/// `digest`'s fallback referrers index in `repo`.
-fn referrers_index(registry: &Registry, repo: &str, digest: &str) -> Value {
-    serde_json::from_slice(&registry.manifest(repo, &digest.replace(':', "-")).unwrap()).unwrap()
-}
-
-/// The referrer of `digest` whose bundle's predicate type is `predicate_type`: its place in the fallback
-/// index, and the bundle.
+/// The referrer of `digest` whose bundle's predicate type is `predicate_type`: its place among `digest`'s
+/// referrers (as [`Registry::referrer_entries`] lists them), and the bundle.
 fn referrer_bundle(registry: &Registry, repo: &str, digest: &str, predicate_type: &str) -> (usize, Value) {
-    let index = referrers_index(registry, repo, digest);
+    let entries = registry.referrer_entries(repo, digest);
     let manifest_of = |entry: &Value| -> Value {
         serde_json::from_slice(&registry.manifest(repo, entry["digest"].as_str().unwrap()).unwrap()).unwrap()
     };
-    let entries = index["manifests"].as_array().unwrap();
     let position = entries
         .iter()
         .position(|entry| manifest_of(entry)["annotations"]["dev.sigstore.bundle.predicateType"] == predicate_type)
-        .unwrap_or_else(|| panic!("no {predicate_type} referrer in {index}"));
+        .unwrap_or_else(|| panic!("no {predicate_type} referrer in {entries:?}"));
     let manifest = manifest_of(&entries[position]);
     assert_eq!(manifest["artifactType"], "application/vnd.dev.sigstore.bundle.v0.3+json", "{manifest}");
     let bundle = registry.blob(repo, manifest["layers"][0]["digest"].as_str().unwrap());
     (position, serde_json::from_slice(&bundle).unwrap())
 }
 
-/// Replaces the bundle of the referrer at `position` in `digest`'s fallback index with `bundle` (a new
-/// referrer manifest, listed instead of the original).
+/// Replaces the bundle of the referrer at `position` among `digest`'s referrers with `bundle`: a new referrer
+/// manifest, listed instead of the original in the fallback index, or, on a registry with the referrers API,
+/// pushed (the registry lists it) with the original deleted.
 fn replace_referrer_bundle(registry: &Registry, repo: &str, digest: &str, position: usize, bundle: &Value) {
-    let mut index = referrers_index(registry, repo, digest);
-    let entry = &mut index["manifests"][position];
-    let old = registry.manifest(repo, entry["digest"].as_str().unwrap()).unwrap();
-    let mut manifest: Value = serde_json::from_slice(&old).unwrap();
+    let entries = registry.referrer_entries(repo, digest);
+    let old_digest = entries[position]["digest"].as_str().unwrap();
+    let mut manifest: Value = serde_json::from_slice(&registry.manifest(repo, old_digest).unwrap()).unwrap();
     let bytes = serde_json::to_vec(bundle).unwrap();
     manifest["layers"][0]["size"] = json!(bytes.len());
     manifest["layers"][0]["digest"] = json!(registry.put_blob(repo, bytes));
     let manifest = serde_json::to_vec(&manifest).unwrap();
     let new_digest = support::sha256_digest(&manifest);
     registry.put_manifest(repo, &new_digest, OCI_MANIFEST, manifest.clone());
-    entry["digest"] = json!(new_digest);
-    entry["size"] = json!(manifest.len());
+    if registry.kind.has_referrers_api() {
+        registry.delete_manifest(repo, old_digest);
+        return;
+    }
+    let mut entries = entries.clone();
+    entries[position]["digest"] = json!(new_digest);
+    entries[position]["size"] = json!(manifest.len());
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries});
     registry.put_manifest(repo, &digest.replace(':', "-"), OCI_INDEX, index.to_string().into_bytes());
 }
 
 #[test]
 fn notarium_allows_what_cosign3_signed_with_a_key_in_either_layout_and_denies_it_tampered() {
-    let s = setup();
+    RegistryKind::ALL.into_iter().for_each(allows_what_cosign3_signed);
+}
+
+fn allows_what_cosign3_signed(kind: RegistryKind) {
+    let s = setup(kind);
     for (tag, layout) in [("referrer", Layout::Referrer), ("tags", Layout::Tags)] {
         let (image, digest) = s.pushed("c3/app", tag);
         let answer = s.decided(&image, false);
@@ -288,7 +313,11 @@ fn notarium_allows_what_cosign3_signed_with_a_key_in_either_layout_and_denies_it
 
 #[test]
 fn notarium_reads_the_attestation_cosign3_attached_and_denies_another_repository_or_a_tampered_one() {
-    let s = setup();
+    RegistryKind::ALL.into_iter().for_each(reads_the_attestation_cosign3_attached);
+}
+
+fn reads_the_attestation_cosign3_attached(kind: RegistryKind) {
+    let s = setup(kind);
     for layout in [Layout::Referrer, Layout::Tags] {
         let (image, digest) = s.pushed("c3att/app", &format!("{layout:?}"));
         s.sign(&image, layout);

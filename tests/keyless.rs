@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use support::sigstore::{EXPIRED, FRESH, Leaf, TestSigstore};
-use support::{Notarium, Registry, push_image};
+use support::{Notarium, Registry, RegistryKind, push_image};
 
 use notarium::formats::Digest;
 use notarium::formats::cosign_layer::CosignAnnotations;
@@ -41,7 +41,11 @@ struct Setup {
 }
 
 fn start() -> Setup {
-    let registry = Registry::start();
+    start_on(RegistryKind::Distribution)
+}
+
+fn start_on(kind: RegistryKind) -> Setup {
+    let registry = Registry::start_kind(kind);
     let sigstore = TestSigstore::new(1);
     let policies = tempfile::tempdir().unwrap();
     let policy = format!(
@@ -77,8 +81,13 @@ fn start() -> Setup {
     Setup { registry, notarium, sigstore, _policies: policies }
 }
 
+/// With the referrers API, notarium finds the referrers through it alone.
 fn verify(setup: &Setup, image: &str) -> Value {
+    let before = setup.registry.requests().len();
     let (status, _, answer) = setup.notarium.post("/v1/verify", json!({"image": image}).to_string());
+    if setup.registry.kind.has_referrers_api() {
+        setup.registry.assert_referrers_api_only(before);
+    }
     assert_eq!(status, 200, "{answer}");
     answer
 }
@@ -229,7 +238,11 @@ fn keyless_signatures_that_fail_are_denied_naming_what_failed() {
 
 #[test]
 fn a_keyless_bundle_referrer_for_the_identity_is_allowed_and_one_for_another_identity_denied() {
-    let setup = start();
+    RegistryKind::ALL.into_iter().for_each(keyless_bundle_referrer);
+}
+
+fn keyless_bundle_referrer(kind: RegistryKind) {
+    let setup = start_on(kind);
     for (name, subject, allowed) in [("referrer", RELEASE, true), ("referrer-stranger", STRANGER, false)] {
         let (reference, digest, named) = image(&setup, name);
         let leaf = main_leaf(&setup.sigstore, subject, FRESH);
@@ -254,10 +267,13 @@ fn a_keyless_bundle_referrer_for_the_identity_is_allowed_and_one_for_another_ide
         upload(&setup.registry, repo, &bundle);
         upload(&setup.registry, repo, b"{}");
         setup.registry.put_manifest(repo, &support::sha256_digest(&manifest), OCI_MANIFEST, manifest.clone());
-        // This registry has no referrers API: the referrer is listed under the fallback tag, as cosign does.
-        let mut index = ReferrersIndex::empty();
-        index.manifests.push(referrer.index_entry(&manifest));
-        setup.registry.put_manifest(repo, &referrers_tag(&digest), OCI_INDEX, index.to_json());
+        // Without a referrers API, the referrer is listed under the fallback tag, as cosign does; with one, the
+        // registry lists it.
+        if !kind.has_referrers_api() {
+            let mut index = ReferrersIndex::empty();
+            index.manifests.push(referrer.index_entry(&manifest));
+            setup.registry.put_manifest(repo, &referrers_tag(&digest), OCI_INDEX, index.to_json());
+        }
 
         let answer = verify(&setup, &reference);
         assert_eq!(answer["allowed"], allowed, "{name}: {}", reasons(&answer));

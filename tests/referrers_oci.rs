@@ -1,6 +1,8 @@
-//! OCI 1.1 referrers against a real CNCF distribution 2.8 registry, which has no referrers API: notarium
-//! keeps the fallback tag `sha256-<hex>` itself, every concurrent writer ends up in it, and an entry another
-//! tool wrote there (cosign's: empty-config artifact type, no annotations) is kept as it was.
+//! OCI 1.1 referrers against both registries of the test suite. Against CNCF distribution 2.8, which has no
+//! referrers API, notarium keeps the fallback tag `sha256-<hex>` itself, every concurrent writer ends up in
+//! it, and an entry another tool wrote there (cosign's: empty-config artifact type, no annotations) is kept as
+//! it was. Against go-containerregistry's registry, which has the referrers API (but sends no `OCI-Subject`
+//! header), notarium attaches and lists through the API and writes no fallback tag.
 
 use crate::support;
 
@@ -14,7 +16,7 @@ use notarium::formats::referrer::{BUNDLE_CONTENT_ANNOTATION, EMPTY_JSON, OCI_EMP
 use notarium::formats::signature_manifest::{Descriptor, OCI_INDEX, OCI_MANIFEST, SignatureManifest};
 use notarium::keys::PublicKey;
 use notarium::oci::{DistributionRegistry, ReferrerLayout, Registry as _, Repository};
-use support::{Registry, push_image};
+use support::{Registry, RegistryKind, push_image};
 
 const REPO: &str = "demo/app";
 
@@ -26,8 +28,8 @@ struct Subject {
 }
 
 impl Subject {
-    fn push(content: &str) -> Self {
-        let registry = Registry::start();
+    fn push(kind: RegistryKind, content: &str) -> Self {
+        let registry = Registry::start_kind(kind);
         let digest = Digest::parse(&push_image(&registry, REPO, "v1", content)).unwrap();
         let size = registry.manifest(REPO, digest.as_str()).unwrap().len() as u64;
         Self { registry, digest, size }
@@ -61,7 +63,8 @@ impl Subject {
 async fn attach(store: &ReferrerLayout, subject: &Subject, signature: &str) -> Digest {
     let (manifest, bundle) = subject.referrer(signature);
     let attached = store.attach(&subject.repo(), &subject.digest, &manifest, &[&bundle, EMPTY_JSON]).await.unwrap();
-    assert!(!attached.via_referrers_api, "distribution 2.8 answers without OCI-Subject");
+    let kind = subject.registry.kind;
+    assert_eq!(attached.via_referrers_api, kind.has_referrers_api(), "{kind:?}");
     assert_eq!(attached.manifest_digest, Digest::of(&manifest));
     attached.manifest_digest
 }
@@ -71,9 +74,14 @@ fn digests(entries: &[Descriptor]) -> BTreeSet<String> {
 }
 
 #[test]
-fn an_attached_referrer_is_stored_by_digest_and_listed_once_through_the_fallback_tag() {
+fn an_attached_referrer_is_stored_by_digest_and_listed_once() {
+    RegistryKind::ALL.into_iter().for_each(attached_once);
+}
+
+/// Through the fallback tag without a referrers API, through the API (and no fallback tag) with one.
+fn attached_once(kind: RegistryKind) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let subject = Subject::push("one referrer");
+    let subject = Subject::push(kind, "one referrer");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let store = ReferrerLayout::new(subject.client());
 
@@ -83,17 +91,37 @@ fn an_attached_referrer_is_stored_by_digest_and_listed_once_through_the_fallback
     let listed = runtime.block_on(store.list(&subject.repo(), &subject.digest, 64)).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].digest, digest.as_str());
-    assert_eq!(listed[0].artifact_type.as_deref(), Some(BUNDLE_V0_3));
-    assert_eq!(listed[0].annotation(BUNDLE_CONTENT_ANNOTATION), Some(CONTENT_MESSAGE_SIGNATURE));
+    if kind.has_referrers_api() {
+        // go-containerregistry lists the config's media type and no annotations, whatever the manifest says.
+        assert_eq!(listed[0].artifact_type.as_deref(), Some(OCI_EMPTY));
+        assert!(!subject.registry.has_fallback_tag(REPO, subject.digest.as_str()), "no needless fallback tag");
+        let listed_by_api = subject.registry.referrers(REPO, subject.digest.as_str()).unwrap();
+        assert_eq!(listed_by_api["manifests"][0]["digest"], digest.as_str());
+        let requests = subject.registry.requests();
+        assert!(requests.iter().any(|r| r.starts_with("GET /v2/demo/app/referrers/")), "{requests:?}");
+        assert!(!requests.iter().any(|r| r.starts_with("PUT /v2/demo/app/manifests/sha256-")), "{requests:?}");
+    } else {
+        assert_eq!(listed[0].artifact_type.as_deref(), Some(BUNDLE_V0_3));
+        assert_eq!(listed[0].annotation(BUNDLE_CONTENT_ANNOTATION), Some(CONTENT_MESSAGE_SIGNATURE));
+    }
 
     runtime.block_on(attach(&store, &subject, "first"));
-    assert_eq!(subject.fallback_index().manifests, listed, "attaching again changes nothing");
+    let again = runtime.block_on(store.list(&subject.repo(), &subject.digest, 64)).unwrap();
+    assert_eq!(again, listed, "attaching again changes nothing");
+    if !kind.has_referrers_api() {
+        assert_eq!(subject.fallback_index().manifests, listed);
+    }
 }
 
 #[test]
-fn twenty_concurrent_attaches_from_two_stores_are_all_in_the_fallback_index() {
+fn twenty_concurrent_attaches_from_two_stores_are_all_listed() {
+    RegistryKind::ALL.into_iter().for_each(twenty_concurrent_attaches);
+}
+
+/// All in the fallback index without a referrers API; all listed by the API, and no fallback tag, with one.
+fn twenty_concurrent_attaches(kind: RegistryKind) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let subject = Arc::new(Subject::push("twenty referrers"));
+    let subject = Arc::new(Subject::push(kind, "twenty referrers"));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
     // Two stores hold two in-process locks, so their writes really race in the registry.
     let stores = [Arc::new(ReferrerLayout::new(subject.client())), Arc::new(ReferrerLayout::new(subject.client()))];
@@ -109,17 +137,23 @@ fn twenty_concurrent_attaches_from_two_stores_are_all_in_the_fallback_index() {
     });
     assert_eq!(attached.len(), 20);
 
-    let index = subject.fallback_index();
-    assert_eq!(index.manifests.len(), 20, "one entry per referrer, no duplicates");
-    assert_eq!(digests(&index.manifests), attached);
+    if kind.has_referrers_api() {
+        assert!(!subject.registry.has_fallback_tag(REPO, subject.digest.as_str()), "no needless fallback tag");
+    } else {
+        let index = subject.fallback_index();
+        assert_eq!(index.manifests.len(), 20, "one entry per referrer, no duplicates");
+        assert_eq!(digests(&index.manifests), attached);
+    }
     let listed = runtime.block_on(stores[0].list(&subject.repo(), &subject.digest, 64)).unwrap();
+    assert_eq!(listed.len(), 20, "no duplicates");
     assert_eq!(digests(&listed), attached);
 }
 
 #[test]
 fn an_entry_cosign_wrote_in_the_fallback_index_is_kept_as_it_was() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let subject = Subject::push("foreign referrer");
+    // Only a registry without a referrers API has its referrers in a fallback tag.
+    let subject = Subject::push(RegistryKind::Distribution, "foreign referrer");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = subject.client();
     let repo = subject.repo();

@@ -25,13 +25,15 @@ pub(super) fn subject() -> Digest {
 
 /// With `referrers_api` it indexes subjects itself (but answers its referrers API as if it had none when
 /// `referrers_unusable`, as a registry answering 429 does, and lists entries without an artifact type when
-/// `untyped_listing`); otherwise each of the first `rival_overwrites` writes of a fallback tag is replaced by
+/// `untyped_listing`, and without saying so on a manifest PUT when `silent_subject`, as
+/// go-containerregistry's registry sends no `OCI-Subject` header); otherwise each of the first `rival_overwrites` writes of a fallback tag is replaced by
 /// `rival_index`, as a writer that read the tag before us would replace it.
 #[derive(Default)]
 pub(super) struct FakeRegistry {
     pub referrers_api: bool,
     pub referrers_unusable: bool,
     pub untyped_listing: bool,
+    pub silent_subject: bool,
     pub referrers_calls: Mutex<u32>,
     pub manifests: Mutex<HashMap<String, Vec<u8>>>,
     pub blobs: Mutex<HashMap<String, Vec<u8>>>,
@@ -90,7 +92,7 @@ impl Registry for FakeRegistry {
         let stored = if replaced { self.rival_index.clone() } else { bytes.to_vec() };
         *rival -= u32::from(replaced);
         self.manifests.lock().unwrap().insert(reference.to_owned(), stored);
-        let subject_indexed = self.referrers_api && !fallback;
+        let subject_indexed = self.referrers_api && !fallback && !self.silent_subject;
         Ok(PutManifest { digest: Digest::of(bytes), subject_indexed })
     }
 

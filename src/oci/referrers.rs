@@ -76,12 +76,30 @@ impl ReferrerLayout {
         futures_util::future::try_join_all(blobs.iter().map(|blob| self.registry.put_blob(repo, blob))).await?;
         let by_digest = Digest::of(manifest_bytes);
         let put = self.registry.put_manifest(repo, by_digest.as_str(), &manifest.media_type, manifest_bytes).await?;
+        let indexed = put.subject_indexed || self.api_lists(repo, subject, &put.digest).await;
         // Where reads go to the fallback tag for now, the referrer is listed there too, even if the registry
         // indexed it, so that it is found before the registry's referrers API is asked again.
-        if !put.subject_indexed || self.remembered_without_referrers_api(&repo.registry) {
+        if !indexed || self.remembered_without_referrers_api(&repo.registry) {
             self.list_in_fallback(repo, subject, manifest_bytes).await?;
         }
-        Ok(AttachedReferrer { manifest_digest: put.digest, via_referrers_api: put.subject_indexed })
+        Ok(AttachedReferrer { manifest_digest: put.digest, via_referrers_api: indexed })
+    }
+
+    /// Whether the registry's referrers API, asked after a PUT that carried no `OCI-Subject` header, already
+    /// lists `manifest` among `subject`'s referrers (go-containerregistry's registry indexes subjects without
+    /// sending the header). A registry found without a usable referrers API is remembered as such.
+    async fn api_lists(&self, repo: &Repository, subject: &Digest, manifest: &Digest) -> bool {
+        if self.remembered_without_referrers_api(&repo.registry) {
+            return false;
+        }
+        match self.registry.get_referrers(repo, subject).await {
+            Ok(Some(index)) => index.manifests.iter().any(|entry| entry.digest == manifest.as_str()),
+            Ok(None) => {
+                self.remember_without_referrers_api(&repo.registry);
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// Every referrer of `subject` as its index lists it, other writers' entries (such as cosign's, listed
@@ -319,6 +337,17 @@ mod tests {
         assert!(registry.stored(&referrers_tag(&subject())).is_none());
         let listed = store.list(&repo(), &subject(), 64).await.unwrap();
         assert_eq!(listed.iter().map(|d| d.digest.as_str()).collect::<Vec<_>>(), [attached.manifest_digest.as_str()]);
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_indexes_the_subject_without_saying_so_gets_no_fallback_tag() {
+        let registry = FakeRegistry { referrers_api: true, silent_subject: true, ..Default::default() };
+        let (registry, store) = layout(registry);
+        let manifest = referrer(b"ours");
+        let attached = store.attach(&repo(), &subject(), &manifest, &[]).await.unwrap();
+        assert!(attached.via_referrers_api, "its referrers API lists the manifest");
+        assert!(registry.stored(&referrers_tag(&subject())).is_none());
+        assert_eq!(*registry.fallback_writes.lock().unwrap(), 0);
     }
 
     #[tokio::test(start_paused = true)]
