@@ -31,6 +31,22 @@ const MIN_SETTLE: Duration = Duration::from_millis(20);
 /// referrers API is asked again (a registry upgraded meanwhile is noticed within this time).
 const NO_REFERRERS_API_MEMORY: Duration = Duration::from_secs(600);
 
+/// The artifact type of a Notary Project signature manifest.
+pub const NOTARY_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
+
+/// The media types of a Notary Project signature envelope layer: JWS and COSE.
+const NOTARY_ENVELOPE_TYPES: [&str; 2] = ["application/jose+json", "application/cose"];
+
+/// A Notary Project signature envelope read from a referrer, unverified.
+#[derive(Debug, Clone)]
+pub struct NotaryEnvelope {
+    pub envelope: Vec<u8>,
+    /// `application/jose+json` or `application/cose`.
+    pub media_type: String,
+    /// The referrer manifest that carried it.
+    pub manifest: Digest,
+}
+
 /// Where an attached referrer is now found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachedReferrer {
@@ -176,6 +192,89 @@ impl ReferrerLayout {
         Ok(gathered)
     }
 
+    /// The Notary Project signature envelopes among `subject`'s referrers (manifests of artifact type
+    /// `application/vnd.cncf.notary.signature`, each with one JWS or COSE layer), unverified, within `limits`:
+    /// the first `max_referrers` referrers that are, or may be, Notary signatures (typed so in the listing, or
+    /// untyped), each envelope at most `max_envelope_bytes`. What could not be read is skipped with a reason.
+    pub async fn notary_signatures(
+        &self,
+        repo: &Repository,
+        subject: &Digest,
+        limits: &EvidenceLimits,
+    ) -> Result<Gathered<NotaryEnvelope>, OciError> {
+        let referrers = self.index(repo, subject).await?.manifests;
+        let maybe_notary: Vec<&Descriptor> = referrers
+            .iter()
+            .filter(|r| r.artifact_type.as_deref().is_none_or(|t| t.is_empty() || t == NOTARY_SIGNATURE))
+            .collect();
+        let mut gathered = Gathered::default();
+        if maybe_notary.len() > limits.max_referrers {
+            let (count, max) = (maybe_notary.len(), limits.max_referrers);
+            gathered
+                .skipped
+                .push(format!("{subject} has {count} notation signature referrers; only the first {max} were read"));
+        }
+        let first = maybe_notary.into_iter().take(limits.max_referrers);
+        let reads = first.map(|r| self.referrer_notary(repo, r, limits).boxed()).collect();
+        a_few_at_a_time(reads).await.into_iter().for_each(|r| gathered.extend(r));
+        Ok(gathered)
+    }
+
+    /// The Notary Project envelope of one referrer, when its manifest declares the Notary artifact type.
+    async fn referrer_notary(
+        &self,
+        repo: &Repository,
+        referrer: &Descriptor,
+        limits: &EvidenceLimits,
+    ) -> Gathered<NotaryEnvelope> {
+        let (digest, parsed) = match self.referrer_manifest(repo, referrer, "notation signature referrer").await {
+            Ok(Some(read)) => read,
+            Ok(None) => return Gathered::default(),
+            Err(why) => return Gathered::skipped(why),
+        };
+        let what = format!("notation signature referrer {digest}");
+        if parsed.artifact_type.as_deref() != Some(NOTARY_SIGNATURE) {
+            return Gathered::default();
+        }
+        let [layer] = parsed.layers.as_slice() else {
+            let count = parsed.layers.len();
+            return Gathered::skipped(format!("{what}: has {count} layers; a Notary signature has exactly one"));
+        };
+        if !NOTARY_ENVELOPE_TYPES.contains(&layer.media_type.as_str()) {
+            return Gathered::skipped(format!("{what}: its layer is not a JWS or COSE envelope"));
+        }
+        let blobs =
+            read_blobs(self.registry.as_ref(), repo, vec![layer.digest.clone()], limits.max_envelope_bytes).await;
+        match blobs.into_iter().next() {
+            Some(Ok(envelope)) => Gathered {
+                items: vec![NotaryEnvelope { envelope, media_type: layer.media_type.clone(), manifest: digest }],
+                skipped: Vec::new(),
+            },
+            Some(Err(e)) => Gathered::skipped(skip_reason(&format!("the envelope of {what}"), &e)),
+            None => Gathered::default(),
+        }
+    }
+
+    /// The manifest behind `referrer` (`None` when it is no image manifest), or why it was skipped; `noun`
+    /// names it in the reason.
+    async fn referrer_manifest(
+        &self,
+        repo: &Repository,
+        referrer: &Descriptor,
+        noun: &str,
+    ) -> Result<Option<(Digest, SignatureManifest)>, String> {
+        let Ok(digest) = Digest::parse(&referrer.digest) else {
+            return Err("a referrer with a malformed digest".to_owned());
+        };
+        let what = format!("{noun} {digest}");
+        let manifest = match self.registry.get_manifest(repo, digest.as_str()).await {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => return Err(format!("{what}: manifest not found")),
+            Err(e) => return Err(skip_reason(&what, &e)),
+        };
+        Ok(SignatureManifest::parse(&manifest.bytes).ok().map(|parsed| (digest, parsed)))
+    }
+
     /// The bundle layers of one referrer.
     async fn referrer_bundles(
         &self,
@@ -183,18 +282,12 @@ impl ReferrerLayout {
         referrer: &Descriptor,
         limits: &EvidenceLimits,
     ) -> Gathered<Bundle> {
-        let Ok(digest) = Digest::parse(&referrer.digest) else {
-            return Gathered::skipped("a referrer with a malformed digest".to_owned());
+        let (digest, parsed) = match self.referrer_manifest(repo, referrer, "referrer").await {
+            Ok(Some(read)) => read,
+            Ok(None) => return Gathered::default(),
+            Err(why) => return Gathered::skipped(why),
         };
         let what = format!("referrer {digest}");
-        let manifest = match self.registry.get_manifest(repo, digest.as_str()).await {
-            Ok(Some(manifest)) => manifest,
-            Ok(None) => return Gathered::skipped(format!("{what}: manifest not found")),
-            Err(e) => return Gathered::skipped(skip_reason(&what, &e)),
-        };
-        let Ok(parsed) = SignatureManifest::parse(&manifest.bytes) else {
-            return Gathered::default();
-        };
         let bundles: Vec<_> = parsed.bundle_layers().collect();
         let digests = bundles.iter().map(|l| l.digest.clone()).collect();
         let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_bundle_bytes).await;
