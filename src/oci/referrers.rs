@@ -20,6 +20,7 @@ use super::subject_tags::SubjectTags;
 use super::{Gathered, OciError, Registry, Repository, a_few_at_a_time, read_blobs, skip_reason};
 use crate::config::EvidenceLimits;
 use crate::formats::bundle::Bundle;
+use crate::formats::notary::NOTARY_SIGNATURE;
 use crate::formats::referrer::{ReferrersIndex, referrers_tag};
 use crate::formats::signature_manifest::{Descriptor, OCI_INDEX, SignatureManifest};
 use crate::formats::{Digest, FormatError};
@@ -30,12 +31,6 @@ const MIN_SETTLE: Duration = Duration::from_millis(20);
 /// How long a registry found without a usable referrers API is read through fallback tags only before its
 /// referrers API is asked again (a registry upgraded meanwhile is noticed within this time).
 const NO_REFERRERS_API_MEMORY: Duration = Duration::from_secs(600);
-
-/// The artifact type of a Notary Project signature manifest.
-pub const NOTARY_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
-
-/// The media types of a Notary Project signature envelope layer: JWS and COSE.
-const NOTARY_ENVELOPE_TYPES: [&str; 2] = ["application/jose+json", "application/cose"];
 
 /// A Notary Project signature envelope read from a referrer, unverified.
 #[derive(Debug, Clone)]
@@ -233,16 +228,13 @@ impl ReferrerLayout {
             Err(why) => return Gathered::skipped(why),
         };
         let what = format!("notation signature referrer {digest}");
-        if parsed.artifact_type.as_deref() != Some(NOTARY_SIGNATURE) {
+        if !parsed.is_notary_signature() {
             return Gathered::default();
         }
-        let [layer] = parsed.layers.as_slice() else {
-            let count = parsed.layers.len();
-            return Gathered::skipped(format!("{what}: has {count} layers; a Notary signature has exactly one"));
+        let layer = match parsed.notary_envelope_layer() {
+            Ok((_, layer)) => layer,
+            Err(e) => return Gathered::skipped(format!("{what}: {e}")),
         };
-        if !NOTARY_ENVELOPE_TYPES.contains(&layer.media_type.as_str()) {
-            return Gathered::skipped(format!("{what}: its layer is not a JWS or COSE envelope"));
-        }
         let blobs =
             read_blobs(self.registry.as_ref(), repo, vec![layer.digest.clone()], limits.max_envelope_bytes).await;
         match blobs.into_iter().next() {
