@@ -328,8 +328,10 @@ fn a_tampered_envelope_is_denied_with_why() {
     let source = setup.signed("tamper-source", "test.example");
     let digest = source.rsplit('@').next().unwrap();
     copy_manifest(&setup.registry, "nv/tamper-source", "nv/tampered", digest);
-    let url = format!("http://{}/v2/nv/tamper-source/referrers/{digest}", setup.registry.host);
-    let index: Value = support::client().get(url).send().unwrap().json().unwrap();
+    // The test registry has no referrers API: notation lists its signature under the fallback tag.
+    let fallback_tag = digest.replace(':', "-");
+    let index: Value =
+        serde_json::from_slice(&setup.registry.manifest("nv/tamper-source", &fallback_tag).unwrap()).unwrap();
     let listed = index["manifests"].as_array().unwrap();
     let signature = listed.iter().find(|m| m["artifactType"] == NOTARY_SIGNATURE).unwrap();
     let signature_bytes = setup.registry.manifest("nv/tamper-source", signature["digest"].as_str().unwrap()).unwrap();
@@ -349,7 +351,13 @@ fn a_tampered_envelope_is_denied_with_why() {
     );
     let bytes = serde_json::to_vec(&manifest).unwrap();
     let media_type = manifest["mediaType"].as_str().unwrap().to_owned();
-    setup.registry.put_manifest("nv/tampered", &support::sha256_digest(&bytes), &media_type, bytes);
+    let tampered_digest = support::sha256_digest(&bytes);
+    let entry = json!({"mediaType": media_type, "digest": tampered_digest, "size": bytes.len(), "artifactType": NOTARY_SIGNATURE});
+    setup.registry.put_manifest("nv/tampered", &tampered_digest, &media_type, bytes);
+    let index =
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [entry]});
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    setup.registry.put_manifest("nv/tampered", &fallback_tag, index_type, serde_json::to_vec(&index).unwrap());
 
     let image = format!("{}/nv/tampered@{digest}", setup.registry.host);
     let answer = setup.verify(&image);
@@ -369,7 +377,10 @@ fn an_expired_certificate_is_denied_with_why() {
     std::thread::sleep(std::time::Duration::from_secs(6));
     let answer = setup.verify(&image);
     assert_eq!(answer["allowed"], false, "{answer}");
-    assert!(reasons(&answer).contains("expire"), "{answer}");
+    assert!(
+        reasons(&answer).contains("authentic timestamp: certificate: leaf certificate is not valid at"),
+        "{answer}"
+    );
     assert_eq!(setup.admit(&image)["allowed"], false);
 }
 
@@ -384,6 +395,6 @@ fn the_register_names_the_signer_dn_and_chain_of_a_notation_signature() {
     assert_eq!(status, 200, "{text}");
     let entry: Value = serde_json::from_str(&text).unwrap();
     let recorded = &entry["entries"][0]["entry"]["details"]["signatures"][0];
-    assert_eq!(recorded["signer_dn"], json!(TEST_SIGNER.replace(", ", ",")), "{entry}");
+    assert_eq!(recorded["signer_dn"], json!(TEST_SIGNER), "{entry}");
     assert_eq!(recorded["certificate_chain_sha256"].as_array().map(Vec::len), Some(1), "{entry}");
 }

@@ -6,15 +6,20 @@
 //! verification level enforces. Must not touch: envelope parsing or the cryptography (`formats::notary`,
 //! `pki::notary`), counting (`engine.rs`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use time::OffsetDateTime;
 
-use super::engine::{NotaryCheck, NotaryEvidence};
+use super::engine::{NotaryCheck, NotaryEvidence, NotarySigner};
 use crate::formats::Digest;
 use crate::formats::cosign_layer::pem_certificates;
+use crate::formats::notary::NotaryEnvelope;
+use crate::pki::PkiError;
+use crate::pki::notary;
+use crate::pki::notary::NotaryTrust;
 
 /// How much of a Notary Project signature's verification an authority enforces, as notation's
 /// `signatureVerification.level` does. `Skip` verifies nothing, so a `skip` authority never counts.
@@ -46,6 +51,8 @@ impl VerificationLevel {
 #[derive(Debug, Clone)]
 pub struct TrustStoreFile {
     pub path: PathBuf,
+    /// The path as the policy wrote it (a folder's file: the folder as written, then the file name).
+    pub written: String,
     pub certificates: Vec<Vec<u8>>,
 }
 
@@ -87,111 +94,35 @@ impl TrustStores {
         Digest::of(text.as_bytes())
     }
 
+    fn for_pki(&self) -> Vec<notary::TrustStore> {
+        let kinds = [
+            (notary::TrustStoreKind::Ca, &self.ca),
+            (notary::TrustStoreKind::SigningAuthority, &self.signing_authority),
+            (notary::TrustStoreKind::Tsa, &self.tsa),
+        ];
+        kinds
+            .into_iter()
+            .flat_map(|(kind, files)| {
+                files.iter().map(move |f| notary::TrustStore {
+                    name: f.written.clone(),
+                    kind,
+                    certificates: f.certificates.clone(),
+                })
+            })
+            .collect()
+    }
+
     fn files(&self) -> impl Iterator<Item = &TrustStoreFile> {
         self.ca.iter().chain(&self.signing_authority)
     }
 }
 
-/// A subject distinguished name as attribute/value pairs, in the order written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DistinguishedName(pub Vec<(String, String)>);
-
-impl DistinguishedName {
-    /// Parses `C=US, ST=WA, O=Acme, CN=signer` (RFC 4514 text: `,` between attributes, `\` escaping, spaces
-    /// around separators ignored). Every attribute has a type and a non-empty value and appears once; like
-    /// notation, `C`, `ST` and `O` must be present (`S` is read as `ST`).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut attributes = Vec::new();
-        for part in split_unescaped(text) {
-            let Some((kind, value)) = part.split_once('=') else {
-                return Err(format!("{:?} is not TYPE=value", shorten(&part)));
-            };
-            let kind = match kind.trim().to_ascii_uppercase().as_str() {
-                "S" => "ST".to_owned(),
-                other => other.to_owned(),
-            };
-            let value = unescape(value.trim());
-            if kind.is_empty() || value.is_empty() {
-                return Err(format!("{:?} has an empty attribute type or value", shorten(&part)));
-            }
-            if attributes.iter().any(|(k, _)| *k == kind) {
-                return Err(format!("attribute {kind} appears twice"));
-            }
-            attributes.push((kind, value));
-        }
-        Ok(Self(attributes))
-    }
-
-    /// [`Self::parse`] plus notation's mandatory attributes, for a trusted identity.
-    pub fn parse_trusted(text: &str) -> Result<Self, String> {
-        let dn = Self::parse(text)?;
-        for required in ["C", "ST", "O"] {
-            if !dn.0.iter().any(|(k, _)| k == required) {
-                return Err(format!("it has no {required} attribute (C, ST and O are required, as notation requires)"));
-            }
-        }
-        Ok(dn)
-    }
-
-    /// True when every attribute of `self` is in `subject` with the same value (notation's match: the
-    /// trusted DN may leave attributes of the certificate's subject out).
-    pub fn is_within(&self, subject: &Self) -> bool {
-        self.0.iter().all(|(k, v)| subject.0.iter().any(|(sk, sv)| sk == k && sv == v))
-    }
-}
-
-impl std::fmt::Display for DistinguishedName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={}", escape(v))).collect();
-        f.write_str(&parts.join(", "))
-    }
-}
-
-fn split_unescaped(text: &str) -> Vec<String> {
-    let (mut parts, mut current, mut escaped) = (Vec::new(), String::new(), false);
-    for c in text.chars() {
-        match (escaped, c) {
-            (true, _) => {
-                current.push('\\');
-                current.push(c);
-                escaped = false;
-            }
-            (false, '\\') => escaped = true,
-            (false, ',' | ';') => parts.push(std::mem::take(&mut current)),
-            (false, _) => current.push(c),
-        }
-    }
-    parts.push(current);
-    parts
-}
-
-fn unescape(value: &str) -> String {
-    let (mut out, mut escaped) = (String::new(), false);
-    for c in value.chars() {
-        match (escaped, c) {
-            (false, '\\') => escaped = true,
-            _ => {
-                out.push(c);
-                escaped = false;
-            }
-        }
-    }
-    out
-}
-
-fn escape(value: &str) -> String {
-    value.chars().flat_map(|c| if matches!(c, ',' | ';' | '\\' | '+') { vec!['\\', c] } else { vec![c] }).collect()
-}
-
-fn shorten(text: &str) -> String {
-    text.trim().chars().take(64).collect()
-}
-
-/// A `trusted_identities` entry: any signer (`*`), or certificates whose subject holds this DN.
+/// A `trusted_identities` entry: any signer (`*`), or certificates whose subject holds every attribute of
+/// this DN (notation's rule; `C`, `ST` and `O` are required, as notation requires).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrustedIdentity {
     Any,
-    Subject(DistinguishedName),
+    Subject { written: String, attributes: BTreeMap<String, String> },
 }
 
 impl TrustedIdentity {
@@ -199,11 +130,16 @@ impl TrustedIdentity {
         if text.trim() == "*" {
             return Ok(Self::Any);
         }
-        let Some(("x509.subject", dn)) = text.split_once(':').map(|(p, v)| (p.trim(), v)) else {
+        let Some(("x509.subject", dn)) = text.split_once(':').map(|(p, v)| (p.trim(), v.trim())) else {
             return Err(format!("{:?} is neither \"*\" nor \"x509.subject: <DN>\"", shorten(text)));
         };
-        DistinguishedName::parse_trusted(dn).map(Self::Subject).map_err(|e| format!("{:?}: {e}", shorten(text)))
+        let attributes = notary::parse_dn(dn).map_err(|e| e.to_string())?;
+        Ok(Self::Subject { written: dn.to_owned(), attributes })
     }
+}
+
+fn shorten(text: &str) -> String {
+    text.trim().chars().take(64).collect()
 }
 
 /// A compiled `notation:` authority.
@@ -214,6 +150,8 @@ pub struct Notation {
     pub level: VerificationLevel,
     /// SHA-256 over the trust stores' certificates: authorities with equal stores share signers.
     pub store_identity: Digest,
+    /// The stores as `pki::notary` takes them, one per file, named by its path.
+    pub stores: Vec<notary::TrustStore>,
 }
 
 impl Notation {
@@ -222,13 +160,13 @@ impl Notation {
         let who = match self.trusted_identities.first() {
             None => "(no identity)".to_owned(),
             Some(TrustedIdentity::Any) => "*".to_owned(),
-            Some(TrustedIdentity::Subject(dn)) => dn.to_string(),
+            Some(TrustedIdentity::Subject { written, .. }) => written.clone(),
         };
         let more = match self.trusted_identities.len() {
             0 | 1 => String::new(),
             n => format!(" (+{} more)", n - 1),
         };
-        let store = self.trust_stores.files().next().map(|f| f.path.display().to_string());
+        let store = self.trust_stores.files().next().map(|f| f.written.clone());
         let level =
             if self.level == VerificationLevel::Strict { String::new() } else { format!(" [{}]", self.level.name()) };
         match store {
@@ -239,10 +177,11 @@ impl Notation {
 
     /// True when a certificate whose subject is `subject` is one of this authority's trusted identities.
     pub fn trusts_subject(&self, subject: &str) -> bool {
-        let Ok(subject) = DistinguishedName::parse(subject) else { return false };
-        self.trusted_identities.iter().any(|t| match t {
-            TrustedIdentity::Any => true,
-            TrustedIdentity::Subject(dn) => dn.is_within(&subject),
+        let parsed = notary::parse_dn(subject).ok();
+        self.trusted_identities.iter().any(|t| match (t, &parsed) {
+            (TrustedIdentity::Any, _) => true,
+            (TrustedIdentity::Subject { attributes, .. }, Some(subject)) => notary::dn_matches(attributes, subject),
+            (TrustedIdentity::Subject { .. }, None) => false,
         })
     }
 
@@ -257,18 +196,78 @@ impl Notation {
 }
 
 /// Checks one Notary Project envelope against `notation`'s trust stores at `now` (`pki::notary` does the
-/// cryptography); the engine's [`super::engine::NotaryVerifier`].
+/// cryptography), sorting what failed into notation's checks so that levels can enforce or log each:
+/// - integrity: the envelope parses and verifies when its own chain's last certificate is the anchor, at its
+///   signing time (its signature, headers and chain are sound, whoever issued it);
+/// - authenticity: it verifies under the authority's stores at its signing time (and with no CRLs, so that
+///   a revoked certificate is a revocation failure);
+/// - authentic timestamp: the chain is valid at the time it is judged at (the present, or a trusted
+///   timestamp's time): an expired certificate fails here, as in notation;
+/// - expiry: the envelope's expiry has not passed;
+/// - revocation: the cached CRLs revoke nothing, and no certificate names a CRL that is not cached.
+///
+/// The engine's [`super::engine::NotaryVerifier`].
 pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: OffsetDateTime) -> NotaryCheck {
-    let _ = (notation, now);
-    let unverified = || Err(format!("{} envelopes cannot be verified by this build", evidence.media_type));
-    NotaryCheck {
-        integrity: unverified(),
-        authenticity: unverified(),
-        authentic_timestamp: unverified(),
-        expiry: unverified(),
-        revocation: unverified(),
+    let mut check = NotaryCheck {
+        integrity: Ok(()),
+        authenticity: Ok(()),
+        authentic_timestamp: Ok(()),
+        expiry: Ok(()),
+        revocation: Ok(()),
         signer: None,
         target_digest: None,
+    };
+    let envelope = match NotaryEnvelope::parse(&evidence.media_type, &evidence.envelope) {
+        Ok(envelope) => envelope,
+        Err(e) => return NotaryCheck { integrity: Err(e.to_string()), ..check },
+    };
+    let trust = NotaryTrust { stores: &notation.stores, crls: &[] };
+    let full = notary::verify_notary(&envelope, trust, now);
+    let sound = match &full {
+        Ok(verified) => Ok(verified.clone()),
+        Err(_) => self_anchored(&envelope, notation),
+    };
+    let verified = match sound {
+        Ok(verified) => verified,
+        Err(e) => return NotaryCheck { integrity: Err(e.to_string()), ..check },
+    };
+    check.signer = Some(NotarySigner {
+        subject: verified.subject.clone(),
+        chain_sha256: verified.thumbprints.clone(),
+        signing_time: Some(verified.signing_time),
+    });
+    check.target_digest = Some(verified.target.digest.clone());
+    match full {
+        Ok(verified) => check.revocation = revocation(&verified.revocation),
+        Err(e) => {
+            let at_signing = notary::verify_notary(&envelope, trust, verified.signing_time);
+            match at_signing {
+                Err(e) => check.authenticity = Err(e.to_string()),
+                Ok(_) if envelope.headers.expiry.is_some_and(|expiry| now > expiry) => {
+                    check.expiry = Err(e.to_string());
+                }
+                Ok(_) => check.authentic_timestamp = Err(e.to_string()),
+            }
+        }
+    }
+    check
+}
+
+/// The envelope verified with its own chain's last certificate as the only `ca` and `signingAuthority`
+/// anchor (and the authority's `tsa` stores), at its signing time.
+fn self_anchored(envelope: &NotaryEnvelope, notation: &Notation) -> Result<notary::VerifiedNotary, PkiError> {
+    let last = envelope.certificate_chain.last().cloned().unwrap_or_default();
+    let own = |kind| notary::TrustStore { name: "own chain".into(), kind, certificates: vec![last.clone()] };
+    let mut stores = vec![own(notary::TrustStoreKind::Ca), own(notary::TrustStoreKind::SigningAuthority)];
+    stores.extend(notation.stores.iter().filter(|s| s.kind == notary::TrustStoreKind::Tsa).cloned());
+    let signing_time = envelope.scheme_signing_time().unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    notary::verify_notary(envelope, NotaryTrust { stores: &stores, crls: &[] }, signing_time)
+}
+
+fn revocation(found: &notary::Revocation) -> Result<(), String> {
+    match found {
+        notary::Revocation::Good => Ok(()),
+        notary::Revocation::Unknown(lines) => Err(format!("revocation status unknown: {}", lines.join("; "))),
     }
 }
 
@@ -345,7 +344,8 @@ impl RawNotation {
             tsa: read_store(base, "tsa", &stores.tsa)?,
         };
         let store_identity = trust_stores.identity();
-        Ok(Notation { trust_stores, trusted_identities, level, store_identity })
+        let stores = trust_stores.for_pki();
+        Ok(Notation { trust_stores, trusted_identities, level, store_identity, stores })
     }
 }
 
@@ -357,7 +357,7 @@ fn read_store(base: &Path, kind: &str, paths: &[String]) -> Result<Vec<TrustStor
         let field = format!("notation.trust_stores.{kind}");
         let entries = match std::fs::metadata(&path) {
             Ok(meta) if meta.is_dir() => folder_files(&path).map_err(|e| format!("{field}: {e}"))?,
-            Ok(_) => vec![path],
+            Ok(_) => vec![path.clone()],
             Err(e) => return Err(format!("{field}: cannot read {}: {e}", path.display())),
         };
         if entries.is_empty() {
@@ -365,7 +365,11 @@ fn read_store(base: &Path, kind: &str, paths: &[String]) -> Result<Vec<TrustStor
         }
         for file in entries {
             let certificates = read_certificates(&file).map_err(|e| format!("{field}: {e}"))?;
-            files.push(TrustStoreFile { path: file, certificates });
+            let written = match file.strip_prefix(&path) {
+                Ok(inside) if !inside.as_os_str().is_empty() => format!("{written}/{}", inside.display()),
+                _ => written.clone(),
+            };
+            files.push(TrustStoreFile { path: file, written, certificates });
         }
     }
     Ok(files)
@@ -401,26 +405,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_trusted_dn_needs_c_st_and_o_and_matches_a_subject_that_holds_it() {
-        let trusted = DistinguishedName::parse_trusted("C=US, ST=WA, O=Notary").unwrap();
-        let subject = DistinguishedName::parse("CN=signer,O=Notary,L=Seattle,ST=WA,C=US").unwrap();
-        assert!(trusted.is_within(&subject));
-        let other = DistinguishedName::parse("CN=signer,O=Other,ST=WA,C=US").unwrap();
-        assert!(!trusted.is_within(&other));
-        let err = DistinguishedName::parse_trusted("C=US, O=Notary, CN=x").unwrap_err();
-        assert!(err.contains("no ST attribute"), "{err}");
-        assert!(DistinguishedName::parse("C=US, garbage").unwrap_err().contains("TYPE=value"));
-        assert!(DistinguishedName::parse("C=US, C=DE").unwrap_err().contains("twice"));
-        let escaped = DistinguishedName::parse(r"O=Acme\, Inc., C=US").unwrap();
-        assert_eq!(escaped.0[0], ("O".into(), "Acme, Inc.".into()));
-    }
-
-    #[test]
     fn a_trusted_identity_is_a_star_or_an_x509_subject() {
         assert_eq!(TrustedIdentity::parse("*").unwrap(), TrustedIdentity::Any);
         assert!(matches!(
             TrustedIdentity::parse("x509.subject: C=US, ST=WA, O=N").unwrap(),
-            TrustedIdentity::Subject(_)
+            TrustedIdentity::Subject { .. }
         ));
         assert!(TrustedIdentity::parse("email: a@b").unwrap_err().contains("x509.subject"));
     }
@@ -459,7 +448,7 @@ mod tests {
                 "          trust_stores: {{ca: [bad-der.pem]}}\n          trusted_identities: [\"x509.subject: CN=only\"]\n{strict}"
             ),
         );
-        assert!(err.contains("notation.trusted_identities") && err.contains("no C attribute"), "{err}");
+        assert!(err.contains("notation.trusted_identities") && err.contains("C is missing"), "{err}");
         let err = load(
             dir.path(),
             &format!(
