@@ -152,6 +152,8 @@ pub struct Notation {
     pub store_identity: Digest,
     /// The stores as `pki::notary` takes them, one per file, named by its path.
     pub stores: Vec<notary::TrustStore>,
+    /// Cached CRLs (DER), read at load from `crls:`: revocation is checked against them offline.
+    pub crls: Vec<Vec<u8>>,
 }
 
 impl Notation {
@@ -199,8 +201,8 @@ impl Notation {
 /// cryptography), sorting what failed into notation's checks so that levels can enforce or log each:
 /// - integrity: the envelope parses and verifies when its own chain's last certificate is the anchor, at its
 ///   signing time (its signature, headers and chain are sound, whoever issued it);
-/// - authenticity: it verifies under the authority's stores at its signing time (and with no CRLs, so that
-///   a revoked certificate is a revocation failure);
+/// - authenticity: it verifies under the authority's stores at its signing time (with no CRLs: a
+///   certificate the cached CRLs revoke fails revocation, not authenticity);
 /// - authentic timestamp: the chain is valid at the time it is judged at (the present, or a trusted
 ///   timestamp's time): an expired certificate fails here, as in notation;
 /// - expiry: the envelope's expiry has not passed;
@@ -221,7 +223,8 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
         Ok(envelope) => envelope,
         Err(e) => return NotaryCheck { integrity: Err(e.to_string()), ..check },
     };
-    let trust = NotaryTrust { stores: &notation.stores, crls: &[] };
+    let trust = NotaryTrust { stores: &notation.stores, crls: &notation.crls };
+    let without_crls = NotaryTrust { stores: &notation.stores, crls: &[] };
     let full = notary::verify_notary(&envelope, trust, now);
     let sound = match &full {
         Ok(verified) => Ok(verified.clone()),
@@ -240,13 +243,15 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
     match full {
         Ok(verified) => check.revocation = revocation(&verified.revocation),
         Err(e) => {
-            let at_signing = notary::verify_notary(&envelope, trust, verified.signing_time);
-            match at_signing {
-                Err(e) => check.authenticity = Err(e.to_string()),
-                Ok(_) if envelope.headers.expiry.is_some_and(|expiry| now > expiry) => {
+            let unrevoked = notary::verify_notary(&envelope, without_crls, now);
+            let at_signing = notary::verify_notary(&envelope, without_crls, verified.signing_time);
+            match (unrevoked, at_signing) {
+                (Ok(_), _) => check.revocation = Err(e.to_string()),
+                (Err(_), Err(e)) => check.authenticity = Err(e.to_string()),
+                (Err(_), Ok(_)) if envelope.headers.expiry.is_some_and(|expiry| now > expiry) => {
                     check.expiry = Err(e.to_string());
                 }
-                Ok(_) => check.authentic_timestamp = Err(e.to_string()),
+                (Err(_), Ok(_)) => check.authentic_timestamp = Err(e.to_string()),
             }
         }
     }
@@ -279,6 +284,9 @@ pub(super) struct RawNotation {
     #[serde(default)]
     trusted_identities: Vec<String>,
     signature_verification: RawSignatureVerification,
+    /// CRL files (DER or PEM `X509 CRL`) to check revocation against offline; a notarium addition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    crls: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
@@ -345,7 +353,8 @@ impl RawNotation {
         };
         let store_identity = trust_stores.identity();
         let stores = trust_stores.for_pki();
-        Ok(Notation { trust_stores, trusted_identities, level, store_identity, stores })
+        let crls = self.crls.iter().map(|c| read_crl(&base.join(c))).collect::<Result<_, _>>()?;
+        Ok(Notation { trust_stores, trusted_identities, level, store_identity, stores, crls })
     }
 }
 
@@ -373,6 +382,18 @@ fn read_store(base: &Path, kind: &str, paths: &[String]) -> Result<Vec<TrustStor
         }
     }
     Ok(files)
+}
+
+/// One CRL file, DER or PEM (`-----BEGIN X509 CRL-----`), as DER.
+fn read_crl(file: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("notation.crls: cannot read {}: {e}", file.display()))?;
+    let Ok(text) = std::str::from_utf8(&bytes) else { return Ok(bytes) };
+    let body: String = text.lines().map(str::trim).filter(|l| !l.starts_with("-----")).collect();
+    if !text.contains("-----BEGIN X509 CRL-----") {
+        return Err(format!("notation.crls: {} is neither DER nor a PEM X509 CRL", file.display()));
+    }
+    crate::formats::base64_bytes::decode(&body)
+        .map_err(|_| format!("notation.crls: {} holds a PEM CRL that is not base64", file.display()))
 }
 
 fn folder_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
@@ -458,5 +479,78 @@ mod tests {
         assert!(err.contains("unknown variant `lenient`") && err.contains("strict"), "{err}");
         let err = load(dir.path(), &format!("{identity}{strict}"));
         assert!(err.contains("notation.trust_stores: list at least one"), "{err}");
+    }
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/third-party/notation-1.3");
+
+    /// A `notation:` authority at `level` over the fixtures folder (`ca` store `ca`, optional `crls`).
+    fn fixture_authority(ca: &str, identity: &str, level: &str, crls: &[&str]) -> Notation {
+        let yaml = format!(
+            "trust_stores: {{ca: [{ca}]}}\ntrusted_identities: [\"{identity}\"]\nsignature_verification: {{level: {level}}}\ncrls: {crls:?}\n"
+        );
+        let raw: RawNotation = yaml_serde::from_str(&yaml).unwrap();
+        raw.compile(Path::new(FIXTURES)).unwrap()
+    }
+
+    fn fixture_evidence(name: &str) -> (NotaryEvidence, OffsetDateTime) {
+        let envelope = std::fs::read(format!("{FIXTURES}/{name}")).unwrap();
+        let media_type = if name.ends_with(".cose") { "application/cose" } else { "application/jose+json" };
+        let parsed = NotaryEnvelope::parse(media_type, &envelope).unwrap();
+        let soon = parsed.scheme_signing_time().unwrap() + time::Duration::minutes(1);
+        (NotaryEvidence { envelope, media_type: media_type.into(), source: name.into() }, soon)
+    }
+
+    #[test]
+    fn check_envelope_sorts_failures_into_notations_checks() {
+        let (chain, soon) = fixture_evidence("chain.jws");
+        let good =
+            check_envelope(&chain, &fixture_authority("chain-root.pem", "*", "strict", &["intermediate.crl"]), soon);
+        assert!(good.integrity.is_ok() && good.authenticity.is_ok() && good.revocation.is_ok(), "{good:?}");
+        let signer = good.signer.unwrap();
+        assert!(signer.subject.contains("CN=leaf.notarium.example"));
+        assert_eq!(signer.chain_sha256.len(), 3);
+
+        // Another store: integrity holds, authenticity fails.
+        let other = check_envelope(&chain, &fixture_authority("generate-test.crt", "*", "strict", &[]), soon);
+        assert!(other.integrity.is_ok(), "{other:?}");
+        assert!(other.authenticity.as_ref().unwrap_err().contains("no trusted authority issued it"), "{other:?}");
+
+        // No CRL cached for a certificate naming one: revocation unknown.
+        let unknown = check_envelope(&chain, &fixture_authority("chain-root.pem", "*", "strict", &[]), soon);
+        assert!(unknown.authenticity.is_ok() && unknown.revocation.is_err(), "{unknown:?}");
+
+        // Revoked by the cached CRL: a revocation failure, not an authenticity one.
+        let (revoked, soon) = fixture_evidence("chain-revoked.jws");
+        let check =
+            check_envelope(&revoked, &fixture_authority("chain-root.pem", "*", "strict", &["intermediate.crl"]), soon);
+        assert!(check.authenticity.is_ok(), "{check:?}");
+        assert!(check.revocation.as_ref().unwrap_err().contains("revoked"), "{check:?}");
+
+        // The generate-test certificate two days later: expired, an authentic-timestamp failure.
+        let (test, soon) = fixture_evidence("generate-test.jws");
+        let store = fixture_authority("generate-test.crt", "*", "strict", &[]);
+        let later = check_envelope(&test, &store, soon + time::Duration::days(2));
+        assert!(later.authenticity.is_ok() && later.expiry.is_ok(), "{later:?}");
+        assert!(later.authentic_timestamp.as_ref().unwrap_err().contains("not valid at"), "{later:?}");
+
+        // A changed payload: integrity fails and no signer is named.
+        let mut jws: serde_json::Value = serde_json::from_slice(&test.envelope).unwrap();
+        let signature = jws["signature"].as_str().unwrap().to_owned();
+        let flipped = if signature.starts_with('A') { "B" } else { "A" };
+        jws["signature"] = format!("{flipped}{}", &signature[1..]).into();
+        let tampered = NotaryEvidence { envelope: serde_json::to_vec(&jws).unwrap(), ..test };
+        let check = check_envelope(&tampered, &store, soon);
+        assert!(check.integrity.is_err() && check.signer.is_none(), "{check:?}");
+    }
+
+    #[test]
+    fn a_crl_file_that_is_neither_der_nor_pem_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.crl"), "not a crl").unwrap();
+        std::fs::copy(format!("{FIXTURES}/chain-root.pem"), dir.path().join("root.pem")).unwrap();
+        let yaml = "trust_stores: {ca: [root.pem]}\ntrusted_identities: [\"*\"]\nsignature_verification: {level: strict}\ncrls: [bad.crl]\n";
+        let raw: RawNotation = yaml_serde::from_str(yaml).unwrap();
+        let err = raw.compile(dir.path()).unwrap_err();
+        assert!(err.contains("notation.crls") && err.contains("bad.crl"), "{err}");
     }
 }
