@@ -4,6 +4,8 @@
 //! signed with an openssl-made root → intermediate → leaf chain, and denies, with reasons, a signature under
 //! another trust store (wrong chain), another identity, an expired certificate and a tampered envelope
 //! (envelope bytes changed in the registry). The register's `verify` entry names the signer DN and chain.
+//! Also: `notarium policy check` on notation authorities (missing store, unreadable PEM, malformed DN, unknown
+//! level).
 
 use crate::support;
 
@@ -397,4 +399,48 @@ fn the_register_names_the_signer_dn_and_chain_of_a_notation_signature() {
     let recorded = &entry["entries"][0]["entry"]["details"]["signatures"][0];
     assert_eq!(recorded["signer_dn"], json!(TEST_SIGNER), "{entry}");
     assert_eq!(recorded["certificate_chain_sha256"].as_array().map(Vec::len), Some(1), "{entry}");
+}
+
+#[test]
+fn policy_check_reports_a_missing_store_an_unreadable_pem_a_malformed_dn_and_an_unknown_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(policies.join("junk.pem"), "no certificate here").unwrap();
+    let notation = Notation::new();
+    let (_, cert) = notation.generate_test("check.example");
+    std::fs::copy(cert, policies.join("good.pem")).unwrap();
+    let cases = [
+        ("{ca: [missing.pem]}", "\"*\"", "strict", "notation.trust_stores.ca: cannot read"),
+        ("{ca: [junk.pem]}", "\"*\"", "strict", "junk.pem holds no readable PEM certificate"),
+        ("{ca: [good.pem]}", "\"x509.subject: CN=only\"", "strict", "notation.trusted_identities"),
+        ("{ca: [good.pem]}", "\"*\"", "lenient", "unknown variant `lenient`"),
+    ];
+    for (stores, identity, level, expected) in cases {
+        let file = policies.join("p.yaml");
+        let authority = format!(
+            "      - notation:\n          trust_stores: {stores}\n          trusted_identities: [{identity}]\n          signature_verification: {{level: {level}}}\n"
+        );
+        std::fs::write(&file, format!("policies:\n  - name: p\n    images: [a]\n    authorities:\n{authority}"))
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .args(["policy", "check", policies.to_str().unwrap()])
+            .env_remove("NOTARIUM_CONFIG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{expected}: {stderr}");
+        assert!(stderr.contains(&file.display().to_string()) && stderr.contains(expected), "{expected}: {stderr}");
+    }
+    std::fs::write(
+        policies.join("p.yaml"),
+        "policies:\n  - name: p\n    images: [a]\n    authorities:\n      - notation:\n          trust_stores: {ca: [good.pem]}\n          trusted_identities: [\"*\"]\n          signature_verification: {level: strict}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["policy", "check", policies.to_str().unwrap()])
+        .env_remove("NOTARIUM_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
