@@ -221,9 +221,15 @@ fn start() -> Setup {
 impl Setup {
     /// Pushes an image to `nv/REPO` and signs it with notation's key `key`; the image by digest.
     fn signed(&self, repo: &str, key: &str) -> String {
-        let digest = push_image(&self.registry, &format!("nv/{repo}"), "v1", &format!("notation {repo} {key}"));
+        self.signed_with(repo, key, &[])
+    }
+
+    /// [`Self::signed`] with extra `notation sign` flags (`--signature-format cose`).
+    fn signed_with(&self, repo: &str, key: &str, extra: &[&str]) -> String {
+        let content = format!("notation {repo} {key} {extra:?}");
+        let digest = push_image(&self.registry, &format!("nv/{repo}"), "v1", &content);
         let image = format!("{}/nv/{repo}@{digest}", self.registry.host);
-        let (signed, out) = self.notation.sign(&image, key, &[]);
+        let (signed, out) = self.notation.sign(&image, key, extra);
         assert!(signed, "{out}");
         image
     }
@@ -289,7 +295,10 @@ fn notation_signed_images_are_allowed_under_their_authority_and_denied_under_a_w
     assert_eq!(answer["allowed"], false, "{answer}");
     assert!(reasons(&answer).contains("the notation signatures found are by"), "{answer}");
     assert!(reasons(&answer).contains("CN=test.example"), "{answer}");
-    assert_eq!(setup.admit(&wrong_identity)["allowed"], false);
+    let denied = setup.admit(&wrong_identity);
+    assert_eq!(denied["allowed"], false, "{denied}");
+    let message = denied["status"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("the notation signatures found are by"), "{denied}");
 }
 
 #[test]
@@ -302,6 +311,12 @@ fn an_openssl_chain_is_allowed_under_its_root_and_denied_under_another() {
     assert!(used["signer_dn"].as_str().unwrap_or_default().contains("CN=acme-release"), "{answer}");
     assert_eq!(used["certificate_chain_sha256"].as_array().map(Vec::len), Some(3), "{answer}");
     assert_eq!(setup.admit(&image)["allowed"], true);
+
+    // The same chain in a COSE envelope.
+    let cose = setup.signed_with("acme", "acme", &["--signature-format", "cose"]);
+    let answer = setup.verify(&cose);
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert!(answer["signatures"][0]["signer_dn"].as_str().unwrap_or_default().contains("CN=acme-release"));
 
     let other_root = setup.signed("acme-other-root", "acme");
     let answer = setup.verify(&other_root);
@@ -364,7 +379,8 @@ fn a_tampered_envelope_is_denied_with_why() {
     let image = format!("{}/nv/tampered@{digest}", setup.registry.host);
     let answer = setup.verify(&image);
     assert_eq!(answer["allowed"], false, "{answer}");
-    assert!(reasons(&answer).contains("did not verify"), "{answer}");
+    assert!(reasons(&answer).contains("did not verify: notation signature sha256:"), "{answer}");
+    assert!(reasons(&answer).contains("signature"), "{answer}");
     assert_eq!(setup.admit(&image)["allowed"], false);
 }
 
