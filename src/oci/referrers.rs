@@ -20,7 +20,6 @@ use super::subject_tags::SubjectTags;
 use super::{Gathered, OciError, Registry, Repository, a_few_at_a_time, read_blobs, skip_reason};
 use crate::config::EvidenceLimits;
 use crate::formats::bundle::Bundle;
-use crate::formats::notary::NOTARY_SIGNATURE;
 use crate::formats::referrer::{ReferrersIndex, referrers_tag};
 use crate::formats::signature_manifest::{Descriptor, OCI_INDEX, SignatureManifest};
 use crate::formats::{Digest, FormatError};
@@ -40,6 +39,13 @@ pub struct NotaryEnvelope {
     pub media_type: String,
     /// The referrer manifest that carried it.
     pub manifest: Digest,
+}
+
+/// The signatures read from a subject's referrers: Sigstore bundles and Notary Project envelopes.
+#[derive(Debug, Clone, Default)]
+pub struct ReferredEvidence {
+    pub bundles: Gathered<Bundle>,
+    pub notary: Gathered<NotaryEnvelope>,
 }
 
 /// Where an attached referrer is now found.
@@ -166,7 +172,7 @@ impl ReferrerLayout {
     }
 
     /// The whole Sigstore bundles (certificate, log entries, timestamps kept) among `subject`'s referrers,
-    /// unverified, within `limits` as [`Self::bundle_envelopes`] reads them; a blob that is no bundle is
+    /// unverified, within `limits` as [`Self::referred_evidence`] reads them; a blob that is no bundle is
     /// passed over.
     pub async fn bundles(
         &self,
@@ -174,64 +180,70 @@ impl ReferrerLayout {
         subject: &Digest,
         limits: &EvidenceLimits,
     ) -> Result<Gathered<Bundle>, OciError> {
-        // Every referrer read is a manifest read anyway: the listing's artifact types are not resolved first.
-        let referrers = self.index(repo, subject).await?.manifests;
-        let mut gathered = Gathered::default();
-        if referrers.len() > limits.max_referrers {
-            let (count, max) = (referrers.len(), limits.max_referrers);
-            gathered.skipped.push(format!("{subject} has {count} referrers; only the first {max} were read"));
-        }
-        let first = referrers.iter().take(limits.max_referrers);
-        let reads = first.map(|r| self.referrer_bundles(repo, r, limits).boxed()).collect();
-        a_few_at_a_time(reads).await.into_iter().for_each(|r| gathered.extend(r));
-        Ok(gathered)
+        Ok(self.referred_evidence(repo, subject, limits).await?.bundles)
     }
 
-    /// The Notary Project signature envelopes among `subject`'s referrers (manifests of artifact type
-    /// `application/vnd.cncf.notary.signature`, each with one JWS or COSE layer), unverified, within `limits`:
-    /// the first `max_referrers` referrers that are, or may be, Notary signatures (typed so in the listing, or
-    /// untyped), each envelope at most `max_envelope_bytes`. What could not be read is skipped with a reason.
-    pub async fn notary_signatures(
+    /// Every signature among `subject`'s referrers, unverified, from one listing and one manifest read per
+    /// referrer, within `limits`: the first `max_referrers` referrers; of each, its Sigstore bundle layers
+    /// (each at most `max_bundle_bytes`) or, for a Notary Project signature manifest (artifact type
+    /// `application/vnd.cncf.notary.signature`, one JWS or COSE layer), its envelope (at most
+    /// `max_envelope_bytes`). What could not be read is skipped with a reason.
+    pub async fn referred_evidence(
         &self,
         repo: &Repository,
         subject: &Digest,
         limits: &EvidenceLimits,
-    ) -> Result<Gathered<NotaryEnvelope>, OciError> {
+    ) -> Result<ReferredEvidence, OciError> {
+        // Every referrer read is a manifest read anyway: the listing's artifact types are not resolved first.
         let referrers = self.index(repo, subject).await?.manifests;
-        let maybe_notary: Vec<&Descriptor> = referrers
-            .iter()
-            .filter(|r| r.artifact_type.as_deref().is_none_or(|t| t.is_empty() || t == NOTARY_SIGNATURE))
-            .collect();
-        let mut gathered = Gathered::default();
-        if maybe_notary.len() > limits.max_referrers {
-            let (count, max) = (maybe_notary.len(), limits.max_referrers);
-            gathered
-                .skipped
-                .push(format!("{subject} has {count} notation signature referrers; only the first {max} were read"));
+        let mut gathered = ReferredEvidence::default();
+        if referrers.len() > limits.max_referrers {
+            let (count, max) = (referrers.len(), limits.max_referrers);
+            gathered.bundles.skipped.push(format!("{subject} has {count} referrers; only the first {max} were read"));
         }
-        let first = maybe_notary.into_iter().take(limits.max_referrers);
-        let reads = first.map(|r| self.referrer_notary(repo, r, limits).boxed()).collect();
-        a_few_at_a_time(reads).await.into_iter().for_each(|r| gathered.extend(r));
+        let first = referrers.iter().take(limits.max_referrers);
+        let reads = first.map(|r| self.referrer_evidence(repo, r, limits).boxed()).collect();
+        for read in a_few_at_a_time(reads).await {
+            gathered.bundles.extend(read.bundles);
+            gathered.notary.extend(read.notary);
+        }
         Ok(gathered)
     }
 
-    /// The Notary Project envelope of one referrer, when its manifest declares the Notary artifact type.
-    async fn referrer_notary(
+    /// What one referrer holds: its bundle layers, or its Notary Project envelope.
+    async fn referrer_evidence(
         &self,
         repo: &Repository,
         referrer: &Descriptor,
         limits: &EvidenceLimits,
-    ) -> Gathered<NotaryEnvelope> {
-        let (digest, parsed) = match self.referrer_manifest(repo, referrer, "notation signature referrer").await {
+    ) -> ReferredEvidence {
+        let (digest, parsed) = match self.referrer_manifest(repo, referrer).await {
             Ok(Some(read)) => read,
-            Ok(None) => return Gathered::default(),
-            Err(why) => return Gathered::skipped(why),
+            Ok(None) => return ReferredEvidence::default(),
+            Err(why) => return ReferredEvidence { bundles: Gathered::skipped(why), ..ReferredEvidence::default() },
         };
-        let what = format!("notation signature referrer {digest}");
-        if !parsed.is_notary_signature() {
-            return Gathered::default();
+        match parsed.is_notary_signature() {
+            true => ReferredEvidence {
+                notary: self.notary_envelope(repo, digest, &parsed, limits).await,
+                ..Default::default()
+            },
+            false => ReferredEvidence {
+                bundles: self.bundle_layers(repo, digest, &parsed, limits).await,
+                ..Default::default()
+            },
         }
-        let layer = match parsed.notary_envelope_layer() {
+    }
+
+    /// The envelope layer of a Notary Project signature manifest.
+    async fn notary_envelope(
+        &self,
+        repo: &Repository,
+        digest: Digest,
+        manifest: &SignatureManifest,
+        limits: &EvidenceLimits,
+    ) -> Gathered<NotaryEnvelope> {
+        let what = format!("notation signature referrer {digest}");
+        let layer = match manifest.notary_envelope_layer() {
             Ok((_, layer)) => layer,
             Err(e) => return Gathered::skipped(format!("{what}: {e}")),
         };
@@ -247,18 +259,16 @@ impl ReferrerLayout {
         }
     }
 
-    /// The manifest behind `referrer` (`None` when it is no image manifest), or why it was skipped; `noun`
-    /// names it in the reason.
+    /// The manifest behind `referrer` (`None` when it is no image manifest), or why it was skipped.
     async fn referrer_manifest(
         &self,
         repo: &Repository,
         referrer: &Descriptor,
-        noun: &str,
     ) -> Result<Option<(Digest, SignatureManifest)>, String> {
         let Ok(digest) = Digest::parse(&referrer.digest) else {
             return Err("a referrer with a malformed digest".to_owned());
         };
-        let what = format!("{noun} {digest}");
+        let what = format!("referrer {digest}");
         let manifest = match self.registry.get_manifest(repo, digest.as_str()).await {
             Ok(Some(manifest)) => manifest,
             Ok(None) => return Err(format!("{what}: manifest not found")),
@@ -267,20 +277,16 @@ impl ReferrerLayout {
         Ok(SignatureManifest::parse(&manifest.bytes).ok().map(|parsed| (digest, parsed)))
     }
 
-    /// The bundle layers of one referrer.
-    async fn referrer_bundles(
+    /// The bundle layers of one referrer manifest.
+    async fn bundle_layers(
         &self,
         repo: &Repository,
-        referrer: &Descriptor,
+        digest: Digest,
+        manifest: &SignatureManifest,
         limits: &EvidenceLimits,
     ) -> Gathered<Bundle> {
-        let (digest, parsed) = match self.referrer_manifest(repo, referrer, "referrer").await {
-            Ok(Some(read)) => read,
-            Ok(None) => return Gathered::default(),
-            Err(why) => return Gathered::skipped(why),
-        };
         let what = format!("referrer {digest}");
-        let bundles: Vec<_> = parsed.bundle_layers().collect();
+        let bundles: Vec<_> = manifest.bundle_layers().collect();
         let digests = bundles.iter().map(|l| l.digest.clone()).collect();
         let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_bundle_bytes).await;
         let mut gathered = Gathered::default();

@@ -196,12 +196,12 @@ async fn decide(
 /// annotations is also read as a bundle; one whose annotations are malformed is skipped as a bundle, with why.
 async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Result<Evidence, ServiceError> {
     let limits = sources.limits;
-    let ((_, stored), (_, attested), referred, notary) = tokio::try_join!(
+    let ((_, stored), (_, attested), referred) = tokio::try_join!(
         sources.signatures.read(repo, digest, limits),
         sources.signatures.read_attestations(repo, digest, limits),
-        sources.referrers.bundles(repo, digest, limits),
-        sources.referrers.notary_signatures(repo, digest, limits),
+        sources.referrers.referred_evidence(repo, digest, limits),
     )?;
+    let (referred, notary) = (referred.bundles, referred.notary);
     let mut skipped = [stored.skipped, attested.skipped, referred.skipped, notary.skipped].concat();
     let mut bundles = Vec::new();
     for found in stored.items.iter().filter(|s| s.sigstore.any()) {
