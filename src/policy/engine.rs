@@ -1829,4 +1829,12 @@ mod tests {
         assert!(both.allowed, "{:?}", both.reasons);
         assert_eq!(both.signatures.len(), 2);
     }
+
+    #[test]
+    fn a_notation_signature_names_no_repository_so_identity_exact_refuses_it() {
+        let (_dir, policy) = notation_policy(&notation_authority("a.pem", "*", "strict"), "    identity: exact");
+        let verdict = judge_notary(&policy, vec![notary(json!({"subject": SIGNER, "root": "a.pem"}))]);
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons[1].contains("names no repository"), "{:?}", verdict.reasons);
+    }
 }
