@@ -69,6 +69,26 @@ seed_corpora() {
         { printf '\0'; cat "$third_party/$dir/referrers-fallback-index.json"; } \
             >"fuzz/corpus/image_index/seed-$dir-referrers-fallback-index.json"
     done
+    # Sigstore: trusted roots, every conformance bundle, and the certificates in them framed for
+    # certificate_chain (a count of intermediates, then each DER with a 2-byte big-endian length).
+    local conformance="$third_party/sigstore-conformance"
+    seed trusted_root "$conformance"/*-trusted_root.json "$conformance"/bundle-verify/*/trusted_root.json
+    seed sigstore_bundle "$conformance"/bundle-verify/*/bundle.sigstore.json \
+        "$third_party"/cosign-2.5/referrer-bundle.sigstore.json
+    python3 - "$conformance"/bundle-verify/*/bundle.sigstore.json <<'PY'
+import base64, json, os, struct, sys
+for path in sys.argv[1:]:
+    try:
+        material = json.load(open(path))["verificationMaterial"]
+    except (ValueError, KeyError):
+        continue
+    chain = material.get("x509CertificateChain", {}).get("certificates") or [material.get("certificate")]
+    ders = [base64.b64decode(c["rawBytes"]) for c in chain if c and "rawBytes" in c]
+    if ders:
+        framed = bytes([len(ders) - 1]) + b"".join(struct.pack(">H", len(d)) + d for d in ders)
+        name = os.path.basename(os.path.dirname(path))
+        open(f"fuzz/corpus/certificate_chain/seed-{name}.bin", "wb").write(framed)
+PY
     # The in-toto Statement inside cosign's attestation envelope.
     python3 -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))["payload"]))' \
         "$third_party/cosign-2.5/att-dsse-envelope.json" >fuzz/corpus/in_toto/seed-cosign-2.5-statement.json

@@ -150,6 +150,7 @@ pub fn verify_bundle(
         .map(|stamp| verify_timestamp(&stamp.signed_timestamp, signature, &root.timestamp_authorities))
         .collect::<Result<Vec<_>, _>>()?;
     let mut verified = VerifiedBundle { certificate: None, entries, timestamps, dsse_payload: None };
+    check_untimed_logs(&verified, root)?;
 
     let key = match &material {
         Material::Certificate { leaf, intermediates } => {
@@ -161,6 +162,21 @@ pub fn verify_bundle(
     };
     verified.dsse_payload = verify_signature(&key, content, artifact)?;
     Ok(verified)
+}
+
+/// A Rekor v2 entry carries no time of its own: the log that holds it must have been valid at every time a
+/// timestamp authority vouched for.
+fn check_untimed_logs(verified: &VerifiedBundle, root: &TrustedRoot) -> Result<(), PkiError> {
+    for entry in verified.entries.iter().filter(|entry| entry.integrated_time.is_none()) {
+        let windows = root.tlogs.iter().filter(|log| log.base_url == entry.log).map(|log| log.validity);
+        for window in windows {
+            if let Some(stamp) = verified.timestamps.iter().find(|stamp| !window.contains(stamp.time)) {
+                let reason = format!("the log {} was not valid at the timestamp's time {}", entry.log, stamp.time);
+                return Err(PkiError::Tlog(reason));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The chain must hold at every verified time (a time outside the certificate's validity fails it), and
@@ -315,6 +331,20 @@ mod tests {
         leaf_only(OffsetDateTime::from_unix_timestamp(integrated).unwrap()).unwrap();
         let error = keyless(&bundle, &root, Artifact::Bytes(&artifact)).unwrap_err();
         assert!(matches!(error, PkiError::Certificate(_)), "{error}");
+    }
+
+    #[test]
+    fn a_rekor_v2_entry_counts_only_while_its_log_was_valid_at_the_timestamp() {
+        let bundle = case("rekor2-happy-path");
+        let mut root = root_of("rekor2-happy-path");
+        assert!(keyless(&bundle, &root, Artifact::Bytes(&a_txt())).is_ok());
+        let stamped = keyless(&bundle, &root, Artifact::Bytes(&a_txt())).unwrap().timestamps[0].time;
+        let log = bundle.verification_material.tlog_entries[0].log_id.key_id.clone();
+        for tlog in root.tlogs.iter_mut().filter(|tlog| tlog.log_id == log) {
+            tlog.validity.end = Some(stamped - time::Duration::seconds(1));
+        }
+        let error = keyless(&bundle, &root, Artifact::Bytes(&a_txt())).unwrap_err();
+        assert!(error.to_string().contains("was not valid at the timestamp's time"), "{error}");
     }
 
     #[test]

@@ -32,6 +32,8 @@ use crate::formats::signature_manifest::Descriptor;
 
 /// A CRL larger than this is refused unread.
 const MAX_CRL_BYTES: usize = 4 * 1024 * 1024;
+/// CRL extensions that may be critical here: the CRL number and the authority key identifier.
+const UNDERSTOOD_CRL_CRITICAL: [Oid; 2] = [Oid::new_unwrap("2.5.29.20"), Oid::new_unwrap("2.5.29.35")];
 /// The attributes a DN in `trustedIdentities` (and the leaf's subject) must have, as notation requires.
 const MANDATORY_DN_ATTRIBUTES: [&str; 3] = ["C", "ST", "O"];
 /// The attribute short names Go's `pkix.Name.String()` writes (notation compares DNs in that vocabulary).
@@ -408,6 +410,9 @@ fn check_revocation(path: &[PathLink], crls: &[Vec<u8>], now: OffsetDateTime) ->
 /// error if it is revoked.
 fn crl_status(link: &PathLink, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<Option<()>, PkiError> {
     let issuer = certificate::parse(&link.issuer_der, "issuer")?;
+    if !may_sign_crls(&issuer) {
+        return Ok(None);
+    }
     let issuer_key = public_key(&issuer)?;
     let tbs = link.cert.tbs_certificate();
     for der in crls.iter().filter(|der| der.len() <= MAX_CRL_BYTES) {
@@ -415,7 +420,7 @@ fn crl_status(link: &PathLink, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<
             continue;
         };
         let list = &crl.tbs_cert_list;
-        if &list.issuer != tbs.issuer() || !crl_signed_by(&crl, &issuer_key) {
+        if &list.issuer != tbs.issuer() || !crl_signed_by(&crl, &issuer_key) || !complete_crl(&crl) {
             continue;
         }
         let this_update = unix(list.this_update)?;
@@ -434,6 +439,30 @@ fn crl_status(link: &PathLink, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<
         return Ok(Some(()));
     }
     Ok(None)
+}
+
+/// Whether `issuer` may sign CRLs: a key usage extension, when present, must allow `cRLSign` (RFC 5280 §4.2.1.3).
+fn may_sign_crls(issuer: &Certificate) -> bool {
+    match issuer.tbs_certificate().get_extension::<KeyUsage>() {
+        Ok(Some((_, usage))) => usage.crl_sign(),
+        Ok(None) => true,
+        Err(_) => false,
+    }
+}
+
+/// A full CRL whose every critical extension is understood (RFC 5280 §5.2: a CRL with an unrecognized
+/// critical extension, such as a delta CRL indicator or a critical issuing distribution point, or an entry
+/// with a critical extension, must not be used to say a certificate is not revoked).
+fn complete_crl(crl: &CertificateList) -> bool {
+    let list = &crl.tbs_cert_list;
+    let understood = |ext: &x509_cert::ext::Extension| !ext.critical || UNDERSTOOD_CRL_CRITICAL.contains(&ext.extn_id);
+    list.crl_extensions.iter().flatten().all(understood)
+        && list
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .flat_map(|entry| entry.crl_entry_extensions.iter().flatten())
+            .all(understood)
 }
 
 fn crl_signed_by(crl: &CertificateList, key: &VerifyingKey) -> bool {
@@ -528,6 +557,25 @@ pub fn parse_dn(text: &str) -> Result<BTreeMap<String, String>, PkiError> {
 /// trusted identity may name fewer attributes than the certificate; order does not matter).
 pub fn dn_matches(trusted: &BTreeMap<String, String>, subject: &BTreeMap<String, String>) -> bool {
     trusted.iter().all(|(kind, value)| subject.get(kind) == Some(value))
+}
+
+/// notation's `trustedIdentities` rule for a leaf whose subject is `subject` (as [`VerifiedNotary::subject`]):
+/// `*` allows any; otherwise some `x509.subject: <DN>` entry must be a subset of the subject ([`dn_matches`]).
+/// Entries of another kind are not x509 identities and match nothing; a malformed DN is an error.
+pub fn trusted_identity_matches(trusted_identities: &[&str], subject: &str) -> Result<bool, PkiError> {
+    if trusted_identities.contains(&"*") {
+        return Ok(true);
+    }
+    let subject = parse_dn(subject)?;
+    for identity in trusted_identities {
+        let Some(dn) = identity.strip_prefix("x509.subject:") else {
+            continue;
+        };
+        if dn_matches(&parse_dn(dn.trim())?, &subject) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Splits at `,` and `+` that are not escaped by `\` (values stay escaped).
@@ -672,12 +720,47 @@ mod tests {
         let trust = NotaryTrust { stores: &root_store(), crls: &[fixture("intermediate.crl")] };
         let stale = verify_notary(&envelope, trust, late).unwrap();
         assert!(matches!(stale.revocation, Revocation::Unknown(_)));
+        // A delta CRL (critical delta CRL indicator) listing nothing is not a full CRL: status unknown.
+        let delta = verify(&envelope, &root_store(), &[fixture("intermediate-delta.crl")]).unwrap();
+        assert!(matches!(delta.revocation, Revocation::Unknown(_)), "{:?}", delta.revocation);
+        // Only an issuer whose key usage allows cRLSign is believed (the intermediate does; a leaf does not).
+        assert!(may_sign_crls(&certificate::parse(&pem("chain-intermediate.pem"), "i").unwrap()));
+        assert!(!may_sign_crls(&certificate::parse(&pem("chain-leaf.pem"), "l").unwrap()));
         // A CRL signed by another key does not count either.
         let mut forged = fixture("intermediate.crl");
         let last = forged.len() - 3;
         forged[last] ^= 1;
         let forged = verify(&envelope, &root_store(), &[forged]).unwrap();
         assert!(matches!(forged.revocation, Revocation::Unknown(_)));
+    }
+
+    #[test]
+    fn a_timestamp_from_a_tsa_store_moves_chain_validation_to_its_time() {
+        let envelope = envelope("generate-test-timestamped.jws");
+        assert!(envelope.timestamp_signature.is_some());
+        // Two days on, the one-day generate-test certificate has expired: without a tsa store it is refused...
+        let later = soon_after(&envelope) + time::Duration::days(2);
+        let without = verify_notary(&envelope, NotaryTrust { stores: &test_key_store(), crls: &[] }, later);
+        assert!(without.unwrap_err().to_string().contains("not valid at"));
+        // ...with one, the chain is validated at the TSA's time, inside its validity.
+        let mut stores = test_key_store();
+        stores.push(store("tsa", TrustStoreKind::Tsa, "tsa-root.pem"));
+        let verified = verify_notary(&envelope, NotaryTrust { stores: &stores, crls: &[] }, later).unwrap();
+        let stamped = verified.timestamp.as_ref().unwrap().time;
+        assert_eq!(verified.chain_validated_at, stamped);
+        assert!((stamped - envelope.headers.signing_time.unwrap()).abs() < time::Duration::minutes(5));
+        assert_eq!(verified.timestamp.unwrap().authority, "tsa:tsa");
+        // A token from a TSA outside the tsa stores is refused, not ignored.
+        let wrong_tsa = [test_key_store(), vec![store("tsa", TrustStoreKind::Tsa, "chain-root.pem")]].concat();
+        let err = verify_notary(&envelope, NotaryTrust { stores: &wrong_tsa, crls: &[] }, later).unwrap_err();
+        assert!(matches!(err, PkiError::Timestamp(_)), "{err}");
+        // A token over another signature is refused.
+        let mut swapped = envelope;
+        if let Some(token) = swapped.timestamp_signature.as_mut() {
+            let last = token.len() - 1;
+            token[last] ^= 1;
+        }
+        assert!(verify_notary(&swapped, NotaryTrust { stores: &stores, crls: &[] }, later).is_err());
     }
 
     #[test]
@@ -789,5 +872,11 @@ mod tests {
         let escaped = parse_dn(r"C=US, ST=WA, O=Acme\, Inc., CN=a\2Bb").unwrap();
         assert_eq!((escaped["O"].as_str(), escaped["CN"].as_str()), ("Acme, Inc.", "a+b"));
         assert_eq!(escape_dn_value("Acme, Inc. "), r"Acme\, Inc.\ ");
+        let leaf = "C=US, ST=WA, L=Seattle, O=Notarium Fixtures, CN=leaf.notarium.example";
+        assert!(trusted_identity_matches(&["*"], leaf).unwrap());
+        assert!(trusted_identity_matches(&["x509.subject: C=US, ST=WA, O=Notarium Fixtures"], leaf).unwrap());
+        let others = ["x509.subject: C=US, ST=WA, O=Other", "other.kind: C=US, ST=WA, O=Notarium Fixtures"];
+        assert!(!trusted_identity_matches(&others, leaf).unwrap());
+        assert!(trusted_identity_matches(&["x509.subject: C=US"], leaf).is_err());
     }
 }
