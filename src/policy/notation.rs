@@ -553,4 +553,22 @@ mod tests {
         let err = raw.compile(dir.path()).unwrap_err();
         assert!(err.contains("notation.crls") && err.contains("bad.crl"), "{err}");
     }
+
+    #[test]
+    fn a_tsa_store_lets_an_expired_certificate_count_at_its_timestamps_time() {
+        let (stamped, soon) = fixture_evidence("generate-test-timestamped.jws");
+        let later = soon + time::Duration::days(2);
+        let without = fixture_authority("generate-test.crt", "*", "strict", &[]);
+        let check = check_envelope(&stamped, &without, later);
+        assert!(check.authentic_timestamp.as_ref().unwrap_err().contains("not valid at"), "{check:?}");
+        let yaml = "trust_stores: {ca: [generate-test.crt], tsa: [tsa-root.pem]}\ntrusted_identities: [\"*\"]\n\
+                    signature_verification: {level: strict}\n";
+        let raw: RawNotation = yaml_serde::from_str(yaml).unwrap();
+        let with_tsa = raw.compile(Path::new(FIXTURES)).unwrap();
+        let check = check_envelope(&stamped, &with_tsa, later);
+        assert!(
+            check.integrity.is_ok() && check.authenticity.is_ok() && check.authentic_timestamp.is_ok(),
+            "{check:?}"
+        );
+    }
 }
