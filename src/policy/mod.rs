@@ -477,8 +477,8 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
     })
 }
 
-/// The policy's content as it decides: its fields, and the certificates its trust stores held at load (a
-/// trust-store file edited in place changes what was decided under).
+/// The policy's content as it decides: its fields, and the certificates and CRLs its notation authorities
+/// read at load (a trust-store or CRL file edited in place changes what was decided under).
 fn content_digest(raw: &RawPolicy, authorities: &[Authority]) -> Digest {
     let mut content = serde_json::to_vec(raw).expect("a parsed policy serializes");
     for notation in authorities.iter().filter_map(|a| match a {
@@ -486,6 +486,9 @@ fn content_digest(raw: &RawPolicy, authorities: &[Authority]) -> Digest {
         _ => None,
     }) {
         content.extend_from_slice(notation.store_identity.as_str().as_bytes());
+        for crl in &notation.crls {
+            content.extend_from_slice(Digest::of(crl).as_str().as_bytes());
+        }
     }
     Digest::of(&content)
 }
