@@ -30,6 +30,7 @@ mod keys_pkcs11;
 mod keys_vault;
 mod multiarch;
 mod notation_tools;
+mod notation_verify;
 mod operations;
 mod pkcs11_recovery;
 mod postgres_shared;

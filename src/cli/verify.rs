@@ -228,7 +228,7 @@ fn named_keys(policies: &PolicySet) -> BTreeSet<String> {
     authorities
         .filter_map(|a| match a {
             Authority::Key(reference) => Some(reference.id.clone()),
-            Authority::PublicKey { .. } | Authority::Keyless(_) => None,
+            Authority::PublicKey { .. } | Authority::Keyless(_) | Authority::Notation(_) => None,
         })
         .collect()
 }

@@ -26,7 +26,7 @@ use crate::formats::referrer::ReferrersIndex;
 pub use credentials::{CredentialMap, CredentialsError};
 pub use distribution::{DistributionRegistry, RegistryCredentials, RegistryLimits};
 pub use egress::{EgressRules, Refusal, internal_kind};
-pub use referrers::{AttachedReferrer, ReferrerLayout};
+pub use referrers::{AttachedReferrer, NotaryEnvelope, ReferredEvidence, ReferrerLayout};
 pub use signatures::{FoundSignature, StoredAttestation, TagLayout, WrittenSignature};
 
 /// What a bounded read found: the items within the caps, and why each other one was skipped.

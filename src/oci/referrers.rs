@@ -31,6 +31,23 @@ const MIN_SETTLE: Duration = Duration::from_millis(20);
 /// referrers API is asked again (a registry upgraded meanwhile is noticed within this time).
 const NO_REFERRERS_API_MEMORY: Duration = Duration::from_secs(600);
 
+/// A Notary Project signature envelope read from a referrer, unverified.
+#[derive(Debug, Clone)]
+pub struct NotaryEnvelope {
+    pub envelope: Vec<u8>,
+    /// `application/jose+json` or `application/cose`.
+    pub media_type: String,
+    /// The referrer manifest that carried it.
+    pub manifest: Digest,
+}
+
+/// The signatures read from a subject's referrers: Sigstore bundles and Notary Project envelopes.
+#[derive(Debug, Clone, Default)]
+pub struct ReferredEvidence {
+    pub bundles: Gathered<Bundle>,
+    pub notary: Gathered<NotaryEnvelope>,
+}
+
 /// Where an attached referrer is now found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachedReferrer {
@@ -173,7 +190,7 @@ impl ReferrerLayout {
     }
 
     /// The whole Sigstore bundles (certificate, log entries, timestamps kept) among `subject`'s referrers,
-    /// unverified, within `limits` as [`Self::bundle_envelopes`] reads them; a blob that is no bundle is
+    /// unverified, within `limits` as [`Self::referred_evidence`] reads them; a blob that is no bundle is
     /// passed over.
     pub async fn bundles(
         &self,
@@ -181,39 +198,113 @@ impl ReferrerLayout {
         subject: &Digest,
         limits: &EvidenceLimits,
     ) -> Result<Gathered<Bundle>, OciError> {
+        Ok(self.referred_evidence(repo, subject, limits).await?.bundles)
+    }
+
+    /// Every signature among `subject`'s referrers, unverified, from one listing and one manifest read per
+    /// referrer, within `limits`: the first `max_referrers` referrers; of each, its Sigstore bundle layers
+    /// (each at most `max_bundle_bytes`) or, for a Notary Project signature manifest (artifact type
+    /// `application/vnd.cncf.notary.signature`, one JWS or COSE layer), its envelope (at most
+    /// `max_envelope_bytes`). What could not be read is skipped with a reason.
+    pub async fn referred_evidence(
+        &self,
+        repo: &Repository,
+        subject: &Digest,
+        limits: &EvidenceLimits,
+    ) -> Result<ReferredEvidence, OciError> {
         // Every referrer read is a manifest read anyway: the listing's artifact types are not resolved first.
         let referrers = self.index(repo, subject).await?.manifests;
-        let mut gathered = Gathered::default();
+        let mut gathered = ReferredEvidence::default();
         if referrers.len() > limits.max_referrers {
             let (count, max) = (referrers.len(), limits.max_referrers);
-            gathered.skipped.push(format!("{subject} has {count} referrers; only the first {max} were read"));
+            gathered.bundles.skipped.push(format!("{subject} has {count} referrers; only the first {max} were read"));
         }
         let first = referrers.iter().take(limits.max_referrers);
-        let reads = first.map(|r| self.referrer_bundles(repo, r, limits).boxed()).collect();
-        a_few_at_a_time(reads).await.into_iter().for_each(|r| gathered.extend(r));
+        let reads = first.map(|r| self.referrer_evidence(repo, r, limits).boxed()).collect();
+        for read in a_few_at_a_time(reads).await {
+            gathered.bundles.extend(read.bundles);
+            gathered.notary.extend(read.notary);
+        }
         Ok(gathered)
     }
 
-    /// The bundle layers of one referrer.
-    async fn referrer_bundles(
+    /// What one referrer holds: its bundle layers, or its Notary Project envelope.
+    async fn referrer_evidence(
         &self,
         repo: &Repository,
         referrer: &Descriptor,
         limits: &EvidenceLimits,
-    ) -> Gathered<Bundle> {
+    ) -> ReferredEvidence {
+        let (digest, parsed) = match self.referrer_manifest(repo, referrer).await {
+            Ok(Some(read)) => read,
+            Ok(None) => return ReferredEvidence::default(),
+            Err(why) => return ReferredEvidence { bundles: Gathered::skipped(why), ..ReferredEvidence::default() },
+        };
+        match parsed.is_notary_signature() {
+            true => ReferredEvidence {
+                notary: self.notary_envelope(repo, digest, &parsed, limits).await,
+                ..Default::default()
+            },
+            false => ReferredEvidence {
+                bundles: self.bundle_layers(repo, digest, &parsed, limits).await,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The envelope layer of a Notary Project signature manifest.
+    async fn notary_envelope(
+        &self,
+        repo: &Repository,
+        digest: Digest,
+        manifest: &SignatureManifest,
+        limits: &EvidenceLimits,
+    ) -> Gathered<NotaryEnvelope> {
+        let what = format!("notation signature referrer {digest}");
+        let layer = match manifest.notary_envelope_layer() {
+            Ok((_, layer)) => layer,
+            Err(e) => return Gathered::skipped(format!("{what}: {e}")),
+        };
+        let blobs =
+            read_blobs(self.registry.as_ref(), repo, vec![layer.digest.clone()], limits.max_envelope_bytes).await;
+        match blobs.into_iter().next() {
+            Some(Ok(envelope)) => Gathered {
+                items: vec![NotaryEnvelope { envelope, media_type: layer.media_type.clone(), manifest: digest }],
+                skipped: Vec::new(),
+            },
+            Some(Err(e)) => Gathered::skipped(skip_reason(&format!("the envelope of {what}"), &e)),
+            None => Gathered::default(),
+        }
+    }
+
+    /// The manifest behind `referrer` (`None` when it is no image manifest), or why it was skipped.
+    async fn referrer_manifest(
+        &self,
+        repo: &Repository,
+        referrer: &Descriptor,
+    ) -> Result<Option<(Digest, SignatureManifest)>, String> {
         let Ok(digest) = Digest::parse(&referrer.digest) else {
-            return Gathered::skipped("a referrer with a malformed digest".to_owned());
+            return Err("a referrer with a malformed digest".to_owned());
         };
         let what = format!("referrer {digest}");
         let manifest = match self.registry.get_manifest(repo, digest.as_str()).await {
             Ok(Some(manifest)) => manifest,
-            Ok(None) => return Gathered::skipped(format!("{what}: manifest not found")),
-            Err(e) => return Gathered::skipped(skip_reason(&what, &e)),
+            Ok(None) => return Err(format!("{what}: manifest not found")),
+            Err(e) => return Err(skip_reason(&what, &e)),
         };
-        let Ok(parsed) = SignatureManifest::parse(&manifest.bytes) else {
-            return Gathered::default();
-        };
-        let bundles: Vec<_> = parsed.bundle_layers().collect();
+        Ok(SignatureManifest::parse(&manifest.bytes).ok().map(|parsed| (digest, parsed)))
+    }
+
+    /// The bundle layers of one referrer manifest.
+    async fn bundle_layers(
+        &self,
+        repo: &Repository,
+        digest: Digest,
+        manifest: &SignatureManifest,
+        limits: &EvidenceLimits,
+    ) -> Gathered<Bundle> {
+        let what = format!("referrer {digest}");
+        let bundles: Vec<_> = manifest.bundle_layers().collect();
         let digests = bundles.iter().map(|l| l.digest.clone()).collect();
         let blobs = read_blobs(self.registry.as_ref(), repo, digests, limits.max_bundle_bytes).await;
         let mut gathered = Gathered::default();

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::notation::{Notation, VerificationLevel};
 use super::{Authority, ConditionOutcome, IdentityMode, Keyless, Mode, Policy, RequiredAttestation};
 use crate::config::TrustedRoots;
 use crate::formats::bundle::{Bundle, Signer};
@@ -35,13 +36,94 @@ pub struct SignedPayload {
 
 /// Everything read about one digest: tag-scheme signatures, DSSE envelopes (`.att` layers and Sigstore
 /// bundle referrers), whole Sigstore bundles (bundle referrers, and `.sig` layers carrying cosign's
-/// certificate or log annotations), and what could not be read, with why.
+/// certificate or log annotations), Notary Project signature envelopes (referrers), and what could not be
+/// read, with why.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
     pub signatures: Vec<SignedPayload>,
     pub envelopes: Vec<Vec<u8>>,
     pub bundles: Vec<SigstoreEvidence>,
+    pub notary: Vec<NotaryEvidence>,
     pub skipped: Vec<String>,
+}
+
+/// A Notary Project signature envelope read from a referrer of artifact type
+/// `application/vnd.cncf.notary.signature`, unverified.
+#[derive(Debug, Clone)]
+pub struct NotaryEvidence {
+    pub envelope: Vec<u8>,
+    /// The envelope's media type: `application/jose+json` (JWS) or `application/cose` (COSE).
+    pub media_type: String,
+    /// How reasons name it (`notation signature sha256:…`).
+    pub source: String,
+}
+
+/// What verifying one Notary Project envelope against one authority's trust stores established, check by
+/// check as the Notary Project names them (levels decide which are enforced and which only logged).
+#[derive(Debug, Clone)]
+pub struct NotaryCheck {
+    /// The envelope parses, its signature verifies with the leaf's key, its critical headers are known.
+    pub integrity: Result<(), String>,
+    /// The chain ends at a certificate of the trust store (the `ca` or `signingAuthority` store, by the
+    /// envelope's signing scheme), valid at the signing time.
+    pub authenticity: Result<(), String>,
+    /// An RFC 3161 countersignature, where there is one, chains to the `tsa` store and covers the signature.
+    pub authentic_timestamp: Result<(), String>,
+    /// The envelope's expiry claim has not passed.
+    pub expiry: Result<(), String>,
+    /// No certificate of the chain is revoked (by a CRL where one is named and reachable).
+    pub revocation: Result<(), String>,
+    /// The signer, when integrity holds.
+    pub signer: Option<NotarySigner>,
+    /// The descriptor digest the payload signs.
+    pub target_digest: Option<String>,
+}
+
+/// Who signed a Notary Project envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotarySigner {
+    /// The leaf certificate's subject DN (RFC 4514 text).
+    pub subject: String,
+    /// SHA-256 of each certificate of the envelope's chain, leaf first.
+    pub chain_sha256: Vec<String>,
+    /// The signing time the envelope claims (or the timestamp's time, when one verified).
+    pub signing_time: Option<OffsetDateTime>,
+}
+
+impl NotaryCheck {
+    /// The checks `level` enforces that failed, and the ones it only logs that failed.
+    fn under(&self, level: VerificationLevel) -> (Vec<String>, Vec<String>) {
+        let checks = [
+            ("integrity", &self.integrity),
+            ("authenticity", &self.authenticity),
+            ("authentic timestamp", &self.authentic_timestamp),
+            ("expiry", &self.expiry),
+            ("revocation", &self.revocation),
+        ];
+        let (mut enforced, mut logged) = (Vec::new(), Vec::new());
+        for (i, (name, outcome)) in checks.into_iter().enumerate() {
+            let Err(why) = outcome else { continue };
+            let enforcing = match level {
+                VerificationLevel::Strict => true,
+                VerificationLevel::Permissive => i < 2,
+                VerificationLevel::Audit => i < 1,
+                VerificationLevel::Skip => false,
+            };
+            let line = format!("{name}: {why}");
+            if enforcing { enforced.push(line) } else { logged.push(line) }
+        }
+        (enforced, logged)
+    }
+}
+
+/// A Notary Project envelope checked against the trust stores of `store` (a [`Notation::store_identity`]).
+#[derive(Debug, Clone)]
+pub struct NotaryFact {
+    pub store: Digest,
+    pub check: NotaryCheck,
+    pub source: String,
+    /// SHA-256 of the envelope, to find it again.
+    pub sha256: String,
 }
 
 /// A Sigstore bundle read from a registry, unverified.
@@ -55,12 +137,17 @@ pub struct SigstoreEvidence {
     pub source: String,
 }
 
-/// Where Sigstore bundles are judged: the trusted roots in force and the present time.
-#[derive(Debug, Clone, Copy)]
+/// Where Sigstore bundles and Notary Project envelopes are judged: the trusted roots in force, how a Notary
+/// Project envelope is checked against an authority's trust stores, and the present time.
+#[derive(Clone, Copy)]
 pub struct Trust<'a> {
     pub roots: &'a TrustedRoots,
+    pub notary: NotaryVerifier,
     pub now: OffsetDateTime,
 }
+
+/// Checks one Notary Project envelope against one `notation:` authority's trust stores at a time.
+pub type NotaryVerifier = fn(&NotaryEvidence, &Notation, OffsetDateTime) -> NotaryCheck;
 
 /// An authority and the public keys it stands for, or why they could not be had.
 #[derive(Debug, Clone)]
@@ -85,6 +172,8 @@ pub struct Verdict {
     pub attestations: Vec<UsedAttestation>,
     /// Evidence left out, with why (unreadable, oversized, over a cap).
     pub skipped: Vec<String>,
+    /// Checks a `notation:` authority's level logs rather than enforces, that failed on a signature it counted.
+    pub logged: Vec<String>,
 }
 
 /// A signature that counted toward the threshold.
@@ -101,6 +190,12 @@ pub struct UsedSignature {
     /// A keyless signature's certificate OIDC issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_issuer: Option<String>,
+    /// A Notary Project signature's leaf certificate subject DN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_dn: Option<String>,
+    /// A Notary Project signature's certificate chain: SHA-256 of each certificate, leaf first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_chain_sha256: Option<Vec<String>>,
     /// The index of the transparency-log entry that vouched for the signature, when one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_index: Option<u64>,
@@ -129,7 +224,41 @@ pub fn decide(
 ) -> Verdict {
     let keys = DistinctKeys::of(authorities);
     let (facts, failures) = verify_bundles(policy, &keys, &evidence.bundles, trust);
-    judge(policy, authorities, image, digest, evidence, bounds, keys, &facts, &failures)
+    let notary = verify_notary(policy, &evidence.notary, trust);
+    let checked = Checked { facts: &facts, failures: &failures, notary: &notary };
+    judge(policy, authorities, image, digest, evidence, bounds, keys, checked)
+}
+
+/// Every Notary Project envelope checked once against the trust stores of each distinct (non-skip)
+/// `notation:` authority's stores.
+fn verify_notary(policy: &Policy, evidence: &[NotaryEvidence], trust: Trust<'_>) -> Vec<NotaryFact> {
+    let mut stores: Vec<&Notation> = Vec::new();
+    for notation in policy.notation().filter(|n| n.level != VerificationLevel::Skip) {
+        if !stores.iter().any(|s| s.store_identity == notation.store_identity) {
+            stores.push(notation);
+        }
+    }
+    let mut facts = Vec::new();
+    for envelope in evidence {
+        for notation in &stores {
+            facts.push(NotaryFact {
+                store: notation.store_identity.clone(),
+                check: (trust.notary)(envelope, notation, trust.now),
+                source: envelope.source.clone(),
+                sha256: Digest::of(&envelope.envelope).hex().to_owned(),
+            });
+        }
+    }
+    facts
+}
+
+/// What the checks before counting established: verified Sigstore bundles, why the others did not verify,
+/// and every Notary Project envelope checked against each trust store.
+#[derive(Clone, Copy)]
+struct Checked<'a> {
+    facts: &'a [SigstoreFact],
+    failures: &'a [BundleFailure],
+    notary: &'a [NotaryFact],
 }
 
 /// What a Sigstore bundle that verified establishes.
@@ -273,18 +402,20 @@ fn judge(
     evidence: &Evidence,
     bounds: Bounds,
     keys: DistinctKeys,
-    facts: &[SigstoreFact],
-    failures: &[BundleFailure],
+    checked: Checked<'_>,
 ) -> Verdict {
-    let signers = Signers::of(policy, keys, facts);
+    let Checked { facts, failures, notary } = checked;
+    let signers = Signers::of(policy, keys, facts, notary);
     let binding = Binding { policy, image, digest };
     let mut skipped = evidence.skipped.clone();
     let mut statements = verified_statements(&evidence.envelopes, &signers.keys, &binding, bounds, &mut skipped);
     statements.extend(fact_statements(facts, &signers, &binding));
     let mut candidates = signature_candidates(&evidence.signatures, &statements, &signers.keys, &binding);
     candidates.extend(fact_signatures(facts, &signers, &binding));
-    let judging = Judging { policy, authorities, signers: &signers, failures };
-    let (signatures, mut reasons) = count_signers(&judging, &candidates, digest);
+    candidates.extend(notary_signatures(notary, &signers, &binding));
+    let notary_failures = notary_failures(notary);
+    let judging = Judging { policy, authorities, signers: &signers, failures, notary_failures: &notary_failures };
+    let (signatures, mut reasons, logged) = count_signers(&judging, &candidates, digest);
     let mut attestations = Vec::new();
     for required in &policy.attestations {
         match check_attestation(required, &judging, &statements) {
@@ -295,7 +426,8 @@ fn judge(
     if policy.require_digest && image.digest.is_none() {
         reasons.push(format!("{image} names a tag: policy {:?} requires a digest (require_digest)", policy.name));
     }
-    Verdict { allowed: reasons.is_empty() || policy.mode == Mode::Warn, reasons, signatures, attestations, skipped }
+    let allowed = reasons.is_empty() || policy.mode == Mode::Warn;
+    Verdict { allowed, reasons, signatures, attestations, skipped, logged }
 }
 
 /// The repository (and tag) a signature may name for `image`, and the digest it must name.
@@ -385,11 +517,13 @@ impl DistinctKeys {
 struct Signers {
     keys: DistinctKeys,
     identities: Vec<(String, String)>,
+    /// Notary Project signers, distinct by (trust store, leaf subject DN), numbered after the identities.
+    notary: Vec<(Digest, String)>,
     of_authority: Vec<Vec<usize>>,
 }
 
 impl Signers {
-    fn of(policy: &Policy, keys: DistinctKeys, facts: &[SigstoreFact]) -> Self {
+    fn of(policy: &Policy, keys: DistinctKeys, facts: &[SigstoreFact], notary: &[NotaryFact]) -> Self {
         let mut identities: Vec<(String, String)> = Vec::new();
         for fact in facts {
             if let SigstoreSigner::Certificate(c) = &fact.signer {
@@ -399,21 +533,39 @@ impl Signers {
                 }
             }
         }
+        let mut notary_signers: Vec<(Digest, String)> = Vec::new();
+        for fact in notary.iter().filter(|f| f.check.integrity.is_ok()) {
+            let Some(signer) = &fact.check.signer else { continue };
+            let signer = (fact.store.clone(), signer.subject.clone());
+            if !notary_signers.contains(&signer) {
+                notary_signers.push(signer);
+            }
+        }
         let first_identity = keys.keys.len();
+        let first_notary = first_identity + identities.len();
         let of_authority = (0..keys.of_authority.len().max(policy.authorities.len()))
             .map(|a| match policy.authorities.get(a) {
                 Some(Authority::Keyless(keyless)) => (identities.iter().enumerate())
                     .filter(|(_, (issuer, subject))| keyless.names(issuer, subject))
                     .map(|(j, _)| first_identity + j)
                     .collect(),
+                Some(Authority::Notation(notation)) => (notary_signers.iter().enumerate())
+                    .filter(|(_, (store, subject))| notation_stands_for(notation, store, subject))
+                    .map(|(j, _)| first_notary + j)
+                    .collect(),
                 _ => keys.of_authority.get(a).cloned().unwrap_or_default(),
             })
             .collect();
-        Self { keys, identities, of_authority }
+        Self { keys, identities, notary: notary_signers, of_authority }
     }
 
     fn count(&self) -> usize {
-        self.keys.keys.len() + self.identities.len()
+        self.keys.keys.len() + self.identities.len() + self.notary.len()
+    }
+
+    fn notary_index(&self, store: &Digest, subject: &str) -> Option<usize> {
+        let j = self.notary.iter().position(|(s, d)| s == store && d == subject)?;
+        Some(self.keys.keys.len() + self.identities.len() + j)
     }
 
     fn index(&self, signer: &SigstoreSigner) -> usize {
@@ -427,14 +579,26 @@ impl Signers {
     }
 }
 
+/// True when a `notation:` authority stands for the signer `subject` under `store`: its stores, and one of
+/// its trusted identities (any identity at level audit, where authenticity is only logged; none at skip).
+fn notation_stands_for(notation: &Notation, store: &Digest, subject: &str) -> bool {
+    *store == notation.store_identity
+        && match notation.level {
+            VerificationLevel::Skip => false,
+            VerificationLevel::Audit => true,
+            VerificationLevel::Strict | VerificationLevel::Permissive => notation.trusts_subject(subject),
+        }
+}
+
 /// How a signature or statement was vouched for beyond its signature: a transparency log or timestamp,
-/// the trusted root, the certificate of a keyless signer.
+/// the trusted root, the certificate of a keyless signer, a Notary Project envelope's checks.
 #[derive(Debug, Clone, Default)]
 struct Provenance {
     logged: bool,
     root: Option<String>,
     certificate: Option<CertificateIdentity>,
     log_index: Option<u64>,
+    notary: Option<NotaryCheck>,
 }
 
 impl Provenance {
@@ -445,7 +609,7 @@ impl Provenance {
         };
         // The register writes only integers a double holds exactly (FORMATS.md §11).
         let log_index = fact.log_index.filter(|i| *i < 1 << 53);
-        Self { logged: fact.logged, root: Some(fact.root.clone()), certificate, log_index }
+        Self { logged: fact.logged, root: Some(fact.root.clone()), certificate, log_index, notary: None }
     }
 
     /// `used` with the certificate identity, log index and root this provenance names.
@@ -576,6 +740,46 @@ fn fact_signatures(facts: &[SigstoreFact], signers: &Signers, binding: &Binding<
     candidates
 }
 
+/// The Notary Project envelopes whose integrity holds, as candidates for their (store, DN) signer: bound
+/// when the payload's descriptor names this digest. A Notary payload names no repository, so under
+/// `identity: exact` it cannot count (no tag to compare).
+fn notary_signatures(facts: &[NotaryFact], signers: &Signers, binding: &Binding<'_>) -> Vec<Candidate> {
+    let mut candidates = Vec::new();
+    for fact in facts.iter().filter(|f| f.check.integrity.is_ok()) {
+        let Some(signer) = &fact.check.signer else { continue };
+        let Some(key) = signers.notary_index(&fact.store, &signer.subject) else { continue };
+        let target = fact.check.target_digest.as_deref().unwrap_or_default();
+        let unbound = if target == binding.digest.as_str() {
+            exact_statement_mismatch(None, binding)
+        } else {
+            Some(format!("signs {}, not {}", if target.is_empty() { "no digest" } else { target }, binding.digest))
+        };
+        let used = UsedSignature {
+            signature_sha256: fact.sha256.clone(),
+            signer_dn: Some(signer.subject.clone()),
+            certificate_chain_sha256: Some(signer.chain_sha256.clone()),
+            ..UsedSignature::default()
+        };
+        let provenance = Provenance { notary: Some(fact.check.clone()), ..Provenance::default() };
+        candidates.push(Candidate { key, used, unbound, provenance });
+    }
+    candidates
+}
+
+/// Why each Notary Project envelope whose integrity does not hold was not counted, once per envelope.
+fn notary_failures(facts: &[NotaryFact]) -> Vec<String> {
+    let mut failures: Vec<String> = Vec::new();
+    for fact in facts {
+        if let Err(why) = &fact.check.integrity {
+            let line = format!("{}: {why}", fact.source);
+            if !failures.contains(&line) {
+                failures.push(line);
+            }
+        }
+    }
+    failures
+}
+
 /// `named` as a used signature shows it: canonical repository, and the tag when it spells one.
 fn display_identity(named: &str) -> Option<String> {
     parse_identity(named).map(|(repo, tag)| match tag {
@@ -659,6 +863,8 @@ struct Judging<'a> {
     authorities: &'a [AuthorityKeys],
     signers: &'a Signers,
     failures: &'a [BundleFailure],
+    /// Notary Project envelopes that failed integrity, with why.
+    notary_failures: &'a [String],
 }
 
 impl Judging<'_> {
@@ -672,6 +878,17 @@ impl Judging<'_> {
     /// it does not trust, a failing certificate condition, no log entry under `require_tlog`.
     fn refusal(&self, a: usize, provenance: &Provenance) -> Option<String> {
         match self.policy.authorities.get(a) {
+            Some(Authority::Notation(notation)) => {
+                let Some(check) = &provenance.notary else {
+                    return Some("is not a Notary Project signature".into());
+                };
+                if notation.level == VerificationLevel::Skip {
+                    return Some("cannot count: level skip verifies nothing".into());
+                }
+                let (enforced, _) = check.under(notation.level);
+                (!enforced.is_empty())
+                    .then(|| format!("fails at level {}: {}", notation.level.name(), enforced.join("; ")))
+            }
             Some(Authority::Keyless(keyless)) => {
                 let root = provenance.root.as_deref().unwrap_or_default();
                 if !keyless.trusts_root(root) {
@@ -708,7 +925,7 @@ fn count_signers(
     judging: &Judging<'_>,
     candidates: &[Candidate],
     digest: &Digest,
-) -> (Vec<UsedSignature>, Vec<String>) {
+) -> (Vec<UsedSignature>, Vec<String>, Vec<String>) {
     let bound: Vec<&Candidate> = candidates.iter().filter(|c| c.unbound.is_none()).collect();
     let taking = |a: usize, signer: usize| {
         bound.iter().copied().find(|c| c.key == signer && judging.accepts(a, signer, &c.provenance))
@@ -721,24 +938,46 @@ fn count_signers(
         .collect();
     let matched = maximum_matching(&signed, judging.signers.count());
     let mut used = Vec::new();
+    let mut logged = Vec::new();
     for (authority, signer) in matched.iter().enumerate() {
         if let Some(signer) = signer {
             let candidate = taking(authority, *signer).expect("a matched signer has a bound candidate");
-            used.push(UsedSignature {
-                authority: judging.authorities[authority].label.clone(),
-                ..candidate.used.clone()
-            });
+            let label = &judging.authorities[authority].label;
+            logged.extend(logged_checks(judging, authority, candidate));
+            used.push(UsedSignature { authority: label.clone(), ..candidate.used.clone() });
         }
     }
     if used.len() >= judging.policy.threshold {
-        return (used, Vec::new());
+        return (used, Vec::new(), logged);
     }
     let mut reasons =
         vec![format!("{} of the {} required authorities signed {digest}", used.len(), judging.policy.threshold)];
     for authority in (0..judging.authorities.len()).filter(|a| matched[*a].is_none()) {
         reasons.push(missing_signer_reason(judging, authority, &signed[authority], candidates));
     }
-    (used, reasons)
+    (used, reasons, logged)
+}
+
+/// The failed checks a `notation:` authority's level only logs, on the signature counted for it; and, at
+/// level audit, a signer outside its trusted identities.
+fn logged_checks(judging: &Judging<'_>, a: usize, candidate: &Candidate) -> Vec<String> {
+    let (Some(Authority::Notation(notation)), Some(check)) =
+        (judging.policy.authorities.get(a), &candidate.provenance.notary)
+    else {
+        return Vec::new();
+    };
+    let (_, mut logged) = check.under(notation.level);
+    let subject = candidate.used.signer_dn.as_deref().unwrap_or_default();
+    if !notation.trusts_subject(subject) {
+        logged.push(format!("authenticity: the signer {subject} is not a trusted identity"));
+    }
+    let label = &judging.authorities[a].label;
+    let level = notation.level.name();
+    let sha = &candidate.used.signature_sha256;
+    logged
+        .into_iter()
+        .map(|why| format!("notation signature sha256:{sha} counted for {label} at level {level} although {why}"))
+        .collect()
 }
 
 /// Why `authority` did not count: its key could not be had, its signer already counted for another
@@ -749,6 +988,9 @@ fn missing_signer_reason(judging: &Judging<'_>, a: usize, signed: &[usize], cand
     let label = &authority.label;
     if let Err(e) = &authority.keys {
         return format!("no valid signature by {label}: {e}");
+    }
+    if let Some(Authority::Notation(notation)) = judging.policy.authorities.get(a) {
+        return missing_notation_reason(judging, a, notation, signed, candidates);
     }
     let keyless = matches!(judging.policy.authorities.get(a), Some(Authority::Keyless(_)));
     if !signed.is_empty() {
@@ -788,6 +1030,51 @@ fn missing_signer_reason(judging: &Judging<'_>, a: usize, signed: &[usize], cand
     }
     if !failed.is_empty() {
         why.push(did_not_verify);
+    }
+    match why.is_empty() {
+        true => format!("no valid signature by {label}"),
+        false => format!("no valid signature by {label}: {}", why.join("; ")),
+    }
+}
+
+/// Why a `notation:` authority did not count: level skip, its signer already counted, a signature of its
+/// signer about another digest or failing a check its level enforces, signatures by other signers, or
+/// envelopes that failed integrity.
+fn missing_notation_reason(
+    judging: &Judging<'_>,
+    a: usize,
+    notation: &Notation,
+    signed: &[usize],
+    candidates: &[Candidate],
+) -> String {
+    let label = &judging.authorities[a].label;
+    if notation.level == VerificationLevel::Skip {
+        return format!("{label} cannot count: level skip verifies nothing");
+    }
+    if !signed.is_empty() {
+        return format!(
+            "{label} signed with a certificate that already counted for another authority (one signer counts once)"
+        );
+    }
+    let its = judging.signers.of_authority.get(a).map(Vec::as_slice).unwrap_or_default();
+    let mine: Vec<&Candidate> = candidates.iter().filter(|c| its.contains(&c.key)).collect();
+    if let Some(why) = mine.iter().find_map(|c| c.unbound.as_deref()) {
+        return format!("no valid signature by {label} for this image: a notation signature by {label} {why}");
+    }
+    if let Some(why) = mine.iter().find_map(|c| judging.refusal(a, &c.provenance)) {
+        return format!("no valid signature by {label}: a notation signature by {label} {why}");
+    }
+    let mut why = Vec::new();
+    let mut others: Vec<String> = (candidates.iter())
+        .filter(|c| c.provenance.notary.is_some())
+        .filter_map(|c| c.used.signer_dn.clone())
+        .collect();
+    others.dedup();
+    if !others.is_empty() {
+        why.push(format!("the notation signatures found are by {}", others.join(", ")));
+    }
+    if !judging.notary_failures.is_empty() {
+        why.push(format!("did not verify: {}", judging.notary_failures.join("; ")));
     }
     match why.is_empty() {
         true => format!("no valid signature by {label}"),
@@ -881,6 +1168,7 @@ mod tests {
     use crate::formats::in_toto::Subject;
     use crate::policy::PolicySet;
     use p256::ecdsa::signature::Signer as _;
+    use serde_json::json;
 
     const HOST: &str = "r.example";
 
@@ -937,7 +1225,7 @@ mod tests {
 
     fn judge(policy: &Policy, authorities: &[AuthorityKeys], reference: &str, evidence: Evidence) -> Verdict {
         let roots = TrustedRoots::default();
-        let trust = Trust { roots: &roots, now: OffsetDateTime::UNIX_EPOCH };
+        let trust = Trust { roots: &roots, notary: fake_notary, now: OffsetDateTime::UNIX_EPOCH };
         decide(policy, authorities, &image(reference), &digest(), &evidence, BOUNDS, trust)
     }
 
@@ -1141,7 +1429,8 @@ mod tests {
     ) -> Verdict {
         let here = image(&format!("{HOST}/team-b/app@{}", digest()));
         let keys = DistinctKeys::of(authorities);
-        super::judge(policy, authorities, &here, &digest(), &evidence, BOUNDS, keys, facts, failures)
+        let checked = Checked { facts, failures, notary: &[] };
+        super::judge(policy, authorities, &here, &digest(), &evidence, BOUNDS, keys, checked)
     }
 
     fn keyless_authorities(policy: &Policy) -> Vec<AuthorityKeys> {
@@ -1310,7 +1599,7 @@ mod tests {
                 root: pki::TrustedRoot::production(),
             }],
         };
-        let trust = Trust { roots: &roots, now: OffsetDateTime::now_utc() };
+        let trust = Trust { roots: &roots, notary: fake_notary, now: OffsetDateTime::now_utc() };
         let keys = DistinctKeys::of(&keyless_authorities(&p));
         let (facts, failures) = verify_bundles(&p, &keys, &evidence.bundles, trust);
         assert!(facts.is_empty() && failures.is_empty(), "{failures:?}");
@@ -1343,5 +1632,209 @@ mod tests {
             "{:?}",
             verdict.reasons
         );
+    }
+
+    /// A stand-in for `pki::notary`: the "envelope" is JSON naming its signer, the trust-store file its chain
+    /// ends at, the digest it signs and what is wrong with it.
+    fn fake_notary(evidence: &NotaryEvidence, notation: &Notation, _now: OffsetDateTime) -> NotaryCheck {
+        let claims: Value = serde_json::from_slice(&evidence.envelope).unwrap();
+        let claim = |name: &str| claims[name].as_str().unwrap_or_default().to_owned();
+        let flag = |name: &str| claims[name].as_bool().unwrap_or_default();
+        let root = claim("root");
+        let chains = notation.trust_stores.ca.iter().any(|f| f.path.file_name().is_some_and(|n| n == root.as_str()));
+        let fail = |bad: bool, why: &str| if bad { Err(why.to_owned()) } else { Ok(()) };
+        NotaryCheck {
+            integrity: fail(flag("tampered"), "the signature does not verify"),
+            authenticity: fail(!chains, "the chain ends at no certificate of the trust store"),
+            authentic_timestamp: Ok(()),
+            expiry: fail(flag("expired"), "the signature expired"),
+            revocation: Ok(()),
+            signer: (!flag("tampered")).then(|| NotarySigner {
+                subject: claim("subject"),
+                chain_sha256: vec!["aa".repeat(32), "bb".repeat(32)],
+                signing_time: None,
+            }),
+            target_digest: Some(claims["target"].as_str().map_or(digest().to_string(), str::to_owned)),
+        }
+    }
+
+    const SIGNER: &str = "CN=signer,O=Notary,L=Seattle,ST=WA,C=US";
+
+    fn notary(claims: Value) -> NotaryEvidence {
+        let envelope = serde_json::to_vec(&claims).unwrap();
+        let source = format!("notation signature {}", Digest::of(&envelope));
+        NotaryEvidence { envelope, media_type: "application/jose+json".into(), source }
+    }
+
+    /// Two trust stores (`a.pem`, `b.pem`, distinct certificates) in a temporary folder, and a policy there.
+    fn notation_policy(authorities: &str, extra: &str) -> (tempfile::TempDir, Policy) {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = crate::pki::certificate::tests::certificates("bundle-from-wrong-instance_fail");
+        let pem = |der: &[u8]| {
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                crate::formats::base64_bytes::encode(der)
+            )
+        };
+        std::fs::write(dir.path().join("a.pem"), pem(&chain[0])).unwrap();
+        std::fs::write(dir.path().join("b.pem"), pem(chain.last().unwrap())).unwrap();
+        let text = format!(
+            "policies:\n  - name: p\n    images: [\"{HOST}/team-b/*\"]\n    authorities:\n{authorities}\n{extra}"
+        );
+        let file = dir.path().join("p.yaml");
+        let policy = PolicySet::parse(&file.display().to_string(), &text).unwrap().0.policies.remove(0);
+        (dir, policy)
+    }
+
+    fn notation_authority(store: &str, identity: &str, level: &str) -> String {
+        format!(
+            "      - notation:\n          trust_stores: {{ca: [{store}]}}\n          trusted_identities: [\"{identity}\"]\n          signature_verification: {{level: {level}}}\n"
+        )
+    }
+
+    fn judge_notary(policy: &Policy, evidence: Vec<NotaryEvidence>) -> Verdict {
+        let authorities: Vec<AuthorityKeys> =
+            (policy.authorities.iter()).map(|a| AuthorityKeys { label: a.label(), keys: Ok(Vec::new()) }).collect();
+        let evidence = Evidence { notary: evidence, ..Evidence::default() };
+        judge(policy, &authorities, &format!("{HOST}/team-b/app@{}", digest()), evidence)
+    }
+
+    #[test]
+    fn a_notation_signature_counts_under_its_trust_store_and_identity_and_names_signer_and_chain() {
+        let (_dir, policy) =
+            notation_policy(&notation_authority("a.pem", "x509.subject: C=US, ST=WA, O=Notary", "strict"), "");
+        let verdict = judge_notary(&policy, vec![notary(json!({"subject": SIGNER, "root": "a.pem"}))]);
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        let used = &verdict.signatures[0];
+        assert_eq!(used.signer_dn.as_deref(), Some(SIGNER));
+        assert_eq!(used.certificate_chain_sha256.as_ref().unwrap().len(), 2);
+        assert!(used.authority.starts_with("notation C=US, ST=WA, O=Notary under "), "{}", used.authority);
+
+        let other_store = judge_notary(&policy, vec![notary(json!({"subject": SIGNER, "root": "b.pem"}))]);
+        assert!(!other_store.allowed);
+        assert!(
+            other_store.reasons[1].contains("authenticity: the chain ends at no certificate"),
+            "{:?}",
+            other_store.reasons
+        );
+
+        let stranger = "CN=x,O=Other,ST=WA,C=US";
+        let other_identity = judge_notary(&policy, vec![notary(json!({"subject": stranger, "root": "a.pem"}))]);
+        assert!(!other_identity.allowed);
+        assert!(
+            other_identity.reasons[1].contains(&format!("the notation signatures found are by {stranger}")),
+            "{:?}",
+            other_identity.reasons
+        );
+    }
+
+    #[test]
+    fn a_tampered_or_misdirected_notation_signature_does_not_count_and_says_why() {
+        let (_dir, policy) = notation_policy(&notation_authority("a.pem", "*", "strict"), "");
+        let tampered =
+            judge_notary(&policy, vec![notary(json!({"subject": SIGNER, "root": "a.pem", "tampered": true}))]);
+        assert!(!tampered.allowed);
+        assert!(tampered.reasons[1].contains("did not verify: notation signature sha256:"), "{:?}", tampered.reasons);
+        assert!(tampered.reasons[1].contains("the signature does not verify"), "{:?}", tampered.reasons);
+        let other = Digest::of(b"other image");
+        let misdirected = judge_notary(
+            &policy,
+            vec![notary(json!({"subject": SIGNER, "root": "a.pem", "target": other.to_string()}))],
+        );
+        assert!(!misdirected.allowed);
+        assert!(
+            misdirected.reasons[1].contains(&format!("signs {other}, not {}", digest())),
+            "{:?}",
+            misdirected.reasons
+        );
+    }
+
+    #[test]
+    fn levels_enforce_or_log_as_notation_does() {
+        let expired = || notary(json!({"subject": SIGNER, "root": "a.pem", "expired": true}));
+        let (_dir, strict) = notation_policy(&notation_authority("a.pem", "*", "strict"), "");
+        let verdict = judge_notary(&strict, vec![expired()]);
+        assert!(!verdict.allowed);
+        assert!(
+            verdict.reasons[1].contains("fails at level strict: expiry: the signature expired"),
+            "{:?}",
+            verdict.reasons
+        );
+
+        let (_dir, permissive) = notation_policy(&notation_authority("a.pem", "*", "permissive"), "");
+        let verdict = judge_notary(&permissive, vec![expired()]);
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        assert!(
+            verdict.logged[0].contains("at level permissive although expiry: the signature expired"),
+            "{:?}",
+            verdict.logged
+        );
+        let untrusted = judge_notary(&permissive, vec![notary(json!({"subject": SIGNER, "root": "b.pem"}))]);
+        assert!(!untrusted.allowed, "permissive enforces authenticity");
+
+        let (_dir, audit) =
+            notation_policy(&notation_authority("a.pem", "x509.subject: C=US, ST=WA, O=Elsewhere", "audit"), "");
+        let verdict = judge_notary(&audit, vec![notary(json!({"subject": SIGNER, "root": "b.pem"}))]);
+        assert!(verdict.allowed, "audit enforces integrity only: {:?}", verdict.reasons);
+        assert!(verdict.logged.iter().any(|l| l.contains("authenticity: the chain")), "{:?}", verdict.logged);
+        assert!(verdict.logged.iter().any(|l| l.contains("is not a trusted identity")), "{:?}", verdict.logged);
+        let tampered =
+            judge_notary(&audit, vec![notary(json!({"subject": SIGNER, "root": "a.pem", "tampered": true}))]);
+        assert!(!tampered.allowed, "audit still enforces integrity");
+    }
+
+    #[test]
+    fn a_skip_authority_never_counts_and_a_threshold_cannot_lean_on_it() {
+        let skip = "      - notation:\n          signature_verification: {level: skip}\n";
+        let both = format!("{}{skip}", notation_authority("a.pem", "*", "strict"));
+        let (dir, policy) = notation_policy(&both, "");
+        let verdict = judge_notary(&policy, vec![notary(json!({"subject": SIGNER, "root": "a.pem"}))]);
+        assert!(verdict.allowed);
+        assert!(verdict.signatures.iter().all(|s| !s.authority.contains("skip")));
+        let text = format!("policies:\n  - name: p\n    images: [\"*\"]\n    threshold: 1\n    authorities:\n{skip}");
+        let err = PolicySet::parse(&dir.path().join("p.yaml").display().to_string(), &text).unwrap_err().to_string();
+        assert!(err.contains("only 0 of the 1 authorities can count"), "{err}");
+        let with_store = "      - notation:\n          trust_stores: {ca: [a.pem]}\n          signature_verification: {level: skip}\n";
+        let text = format!(
+            "policies:\n  - name: p\n    images: [\"*\"]\n    authorities:\n{}{with_store}",
+            notation_authority("a.pem", "*", "strict")
+        );
+        let err = PolicySet::parse(&dir.path().join("p.yaml").display().to_string(), &text).unwrap_err().to_string();
+        assert!(err.contains("a skip level verifies nothing"), "{err}");
+    }
+
+    #[test]
+    fn one_notation_signer_meets_at_most_one_authority_and_distinct_signers_meet_two() {
+        let two = format!(
+            "{}{}",
+            notation_authority("a.pem", "x509.subject: C=US, ST=WA, O=Notary", "strict"),
+            notation_authority("a.pem", "*", "strict")
+        );
+        let (_dir, policy) = notation_policy(&two, "    threshold: 2");
+        let one = judge_notary(&policy, vec![notary(json!({"subject": SIGNER, "root": "a.pem"}))]);
+        assert!(!one.allowed);
+        assert!(
+            one.reasons.iter().any(|r| r.contains("already counted for another authority (one signer counts once)")),
+            "{:?}",
+            one.reasons
+        );
+        let second = "CN=other,O=Acme,ST=CA,C=US";
+        let both = judge_notary(
+            &policy,
+            vec![
+                notary(json!({"subject": SIGNER, "root": "a.pem"})),
+                notary(json!({"subject": second, "root": "a.pem"})),
+            ],
+        );
+        assert!(both.allowed, "{:?}", both.reasons);
+        assert_eq!(both.signatures.len(), 2);
+    }
+
+    #[test]
+    fn a_notation_signature_names_no_repository_so_identity_exact_refuses_it() {
+        let (_dir, policy) = notation_policy(&notation_authority("a.pem", "*", "strict"), "    identity: exact");
+        let verdict = judge_notary(&policy, vec![notary(json!({"subject": SIGNER, "root": "a.pem"}))]);
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons[1].contains("names no repository"), "{:?}", verdict.reasons);
     }
 }

@@ -6,6 +6,7 @@
 
 mod condition;
 pub mod engine;
+pub mod notation;
 
 use std::path::Path;
 
@@ -16,6 +17,7 @@ use crate::glob::glob_matches;
 use crate::keys::{KeyRef, PublicKey};
 
 pub use condition::{Condition, ConditionOutcome};
+pub use notation::{Notation, VerificationLevel};
 
 /// Why a policy file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +46,15 @@ pub enum Mode {
     Warn,
 }
 
-/// Who is allowed to sign: a configured key (any version, or one), a public key given inline, or a Sigstore
-/// keyless identity (a Fulcio certificate's OIDC issuer and subject).
+/// Who is allowed to sign: a configured key (any version, or one), a public key given inline, a Sigstore
+/// keyless identity (a Fulcio certificate's OIDC issuer and subject), or Notary Project signers (certificates
+/// chaining to trust stores, with trusted subject DNs).
 #[derive(Debug, Clone)]
 pub enum Authority {
     Key(KeyRef),
     PublicKey { label: String, key: PublicKey },
     Keyless(Keyless),
+    Notation(Notation),
 }
 
 impl Authority {
@@ -61,7 +65,13 @@ impl Authority {
             Self::Key(KeyRef { id, version: None }) => id.clone(),
             Self::PublicKey { label, .. } => label.clone(),
             Self::Keyless(keyless) => keyless.label(),
+            Self::Notation(notation) => notation.label(),
         }
+    }
+
+    /// True for a `notation:` authority at level `skip`: it verifies nothing and never counts.
+    pub fn never_counts(&self) -> bool {
+        matches!(self, Self::Notation(n) if n.level == VerificationLevel::Skip)
     }
 }
 
@@ -171,6 +181,14 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The `notation:` authorities, in file order.
+    pub fn notation(&self) -> impl Iterator<Item = &Notation> {
+        self.authorities.iter().filter_map(|a| match a {
+            Authority::Notation(notation) => Some(notation),
+            _ => None,
+        })
+    }
+
     /// The keyless authorities, in file order.
     pub fn keyless(&self) -> impl Iterator<Item = &Keyless> {
         self.authorities.iter().filter_map(|a| match a {
@@ -346,6 +364,7 @@ struct RawAuthority {
     key: Option<String>,
     public_key: Option<String>,
     keyless: Option<RawKeyless>,
+    notation: Option<notation::RawNotation>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     require_tlog: bool,
 }
@@ -365,6 +384,9 @@ impl RawAuthority {
     /// The text that finds this authority's line: the key reference, the first base64 line of the PEM, or
     /// the keyless subject (else issuer).
     fn needle(&self) -> String {
+        if let Some(notation) = &self.notation {
+            return notation.needle();
+        }
         match (&self.key, &self.public_key, &self.keyless) {
             (Some(key), _, _) => format!("key: {key}"),
             (None, Some(pem), _) => {
@@ -399,19 +421,29 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
         return Err(invalid(&raw.name, "images", "list at least one image pattern".into()));
     }
     if raw.authorities.is_empty() {
-        return Err(invalid(&raw.name, "authorities", "list at least one key, public_key or keyless".into()));
+        return Err(invalid(&raw.name, "authorities", "list at least one key, public_key, keyless or notation".into()));
     }
+    let base = Path::new(file).parent().unwrap_or(Path::new(""));
     let authorities = raw
         .authorities
         .iter()
         .enumerate()
-        .map(|(i, a)| authority(i, a, text).map_err(|(needle, reason)| invalid(&needle, "authorities", reason)))
+        .map(|(i, a)| authority(i, a, text, base).map_err(|(needle, reason)| invalid(&needle, "authorities", reason)))
         .collect::<Result<Vec<_>, _>>()?;
     check_distinct(&raw.authorities, &authorities)
         .map_err(|(needle, reason)| invalid(&needle, "authorities", reason))?;
     let threshold = raw.threshold.unwrap_or(1);
     if threshold == 0 || threshold > authorities.len() {
         let reason = format!("{threshold} is not between 1 and the {} authorities", authorities.len());
+        return Err(invalid("threshold", "threshold", reason));
+    }
+    let counting = authorities.iter().filter(|a| !a.never_counts()).count();
+    if threshold > counting {
+        let reason = format!(
+            "{threshold} cannot be met: only {counting} of the {} authorities can count (a notation authority at \
+             level skip verifies nothing and never counts)",
+            authorities.len()
+        );
         return Err(invalid("threshold", "threshold", reason));
     }
     let attestations = raw
@@ -426,6 +458,7 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
             Ok(RequiredAttestation { predicate_type: a.predicate_type.clone(), conditions })
         })
         .collect::<Result<_, _>>()?;
+    let authorities_for_digest = authorities.clone();
     Ok(Policy {
         name: raw.name.clone(),
         file: file.to_owned(),
@@ -440,8 +473,24 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
         identity: raw.identity,
         identities: raw.identities.iter().map(|p| canonical_pattern(p)).collect(),
         require_digest: raw.require_digest,
-        content_digest: Digest::of(&serde_json::to_vec(&raw).expect("a parsed policy serializes")),
+        content_digest: content_digest(&raw, &authorities_for_digest),
     })
+}
+
+/// The policy's content as it decides: its fields, and the certificates and CRLs its notation authorities
+/// read at load (a trust-store or CRL file edited in place changes what was decided under).
+fn content_digest(raw: &RawPolicy, authorities: &[Authority]) -> Digest {
+    let mut content = serde_json::to_vec(raw).expect("a parsed policy serializes");
+    for notation in authorities.iter().filter_map(|a| match a {
+        Authority::Notation(n) => Some(n),
+        _ => None,
+    }) {
+        content.extend_from_slice(notation.store_identity.as_str().as_bytes());
+        for crl in &notation.crls {
+            content.extend_from_slice(Digest::of(crl).as_str().as_bytes());
+        }
+    }
+    Digest::of(&content)
 }
 
 /// Refuses two authorities that stand for the same key as far as the file itself shows: one id twice
@@ -464,6 +513,7 @@ fn same_key(a: &Authority, b: &Authority) -> bool {
             a.id == b.id && (a.version.is_none() || b.version.is_none() || a.version == b.version)
         }
         (Authority::PublicKey { key: a, .. }, Authority::PublicKey { key: b, .. }) => a.spki_der() == b.spki_der(),
+        (Authority::Notation(a), Authority::Notation(b)) => a.same_signers(b),
         (Authority::Keyless(a), Authority::Keyless(b)) => match (&a.subject, &b.subject) {
             (SubjectMatch::Exact(sa), SubjectMatch::Exact(sb)) => a.issuer == b.issuer && sa == sb,
             _ => false,
@@ -473,6 +523,13 @@ fn same_key(a: &Authority, b: &Authority) -> bool {
 }
 
 fn overlap_reason(a: &Authority, b: &Authority) -> String {
+    if let (Authority::Notation(_), Authority::Notation(_)) = (a, b) {
+        return format!(
+            "{} and {} trust the same stores and a common identity, and one signer counts once toward a threshold",
+            a.label(),
+            b.label()
+        );
+    }
     if let (Authority::Keyless(_), Authority::Keyless(_)) = (a, b) {
         return format!(
             "{} and {} stand for the same identity, and one identity counts once toward a threshold",
@@ -541,7 +598,23 @@ impl Policy {
 }
 
 /// The authority at `index`, or the text to point at and why it is wrong.
-fn authority(index: usize, raw: &RawAuthority, text: &str) -> Result<Authority, (String, String)> {
+fn authority(index: usize, raw: &RawAuthority, text: &str, base: &Path) -> Result<Authority, (String, String)> {
+    if let Some(notation) = &raw.notation {
+        if raw.key.is_some() || raw.public_key.is_some() || raw.keyless.is_some() {
+            return Err((
+                raw.needle(),
+                format!("entry {} needs exactly one of key, public_key, keyless or notation", index + 1),
+            ));
+        }
+        if raw.require_tlog {
+            let reason = format!(
+                "entry {}: require_tlog is for key authorities (a notation signature may carry an RFC 3161 timestamp under trust_stores.tsa)",
+                index + 1
+            );
+            return Err((raw.needle(), reason));
+        }
+        return notation.compile(base).map(Authority::Notation).map_err(|reason| (raw.needle(), reason));
+    }
     match (&raw.key, &raw.public_key, &raw.keyless) {
         (Some(key), None, None) => KeyRef::parse(key).map(Authority::Key).map_err(|e| (key.clone(), e.to_string())),
         (None, Some(pem), None) => PublicKey::from_pem(pem)
@@ -557,9 +630,10 @@ fn authority(index: usize, raw: &RawAuthority, text: &str) -> Result<Authority, 
         (None, None, Some(keyless)) => {
             keyless_authority(keyless, text).map(Authority::Keyless).map_err(|reason| (raw.needle(), reason))
         }
-        _ => {
-            Err(("authorities".into(), format!("entry {} needs exactly one of key, public_key or keyless", index + 1)))
-        }
+        _ => Err((
+            "authorities".into(),
+            format!("entry {} needs exactly one of key, public_key, keyless or notation", index + 1),
+        )),
     }
 }
 

@@ -247,6 +247,7 @@ mod tests {
             signatures: Vec::new(),
             attestations: Vec::new(),
             skipped: Vec::new(),
+            logged: Vec::new(),
         }
     }
 

@@ -18,7 +18,9 @@ use crate::formats::dsse::Envelope;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::KeyRing;
 use crate::oci::{ReferrerLayout, Repository, TagLayout};
-use crate::policy::engine::{self, AuthorityKeys, Bounds, Evidence, SignedPayload, SigstoreEvidence, Trust};
+use crate::policy::engine::{
+    self, AuthorityKeys, Bounds, Evidence, NotaryEvidence, SignedPayload, SigstoreEvidence, Trust,
+};
 use crate::policy::{Authority, Fallback, Mode, Policy, PolicySet};
 use crate::register::event::{VerifyEvent, verify_entry};
 use crate::store::{Append, Effect};
@@ -45,6 +47,10 @@ pub struct Decision {
     pub attestations: Vec<UsedAttestation>,
     /// Evidence that was not considered, and why (unreadable, oversized, over a cap).
     pub skipped: Vec<String>,
+    /// Failed checks that a `notation:` authority's level (permissive, audit) logs instead of enforcing, on
+    /// signatures it counted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logged: Vec<String>,
 }
 
 fn digest_string<S: serde::Serializer>(digest: &Digest, serializer: S) -> Result<S::Ok, S::Error> {
@@ -162,7 +168,8 @@ async fn decide(
         let (deciding, digest, roots) = (deciding.clone(), digest.clone(), sources.trusted_roots.clone());
         tokio::task::spawn_blocking(move || {
             let policy = deciding.policy().expect("a governing policy");
-            let trust = Trust { roots: &roots, now: time::OffsetDateTime::now_utc() };
+            let notary = crate::policy::notation::check_envelope;
+            let trust = Trust { roots: &roots, notary, now: time::OffsetDateTime::now_utc() };
             engine::decide(policy, &authorities, &image, &digest, &evidence, bounds, trust)
         })
         .await
@@ -180,6 +187,7 @@ async fn decide(
         signatures: judged.signatures,
         attestations: judged.attestations,
         skipped: judged.skipped,
+        logged: judged.logged,
     })
 }
 
@@ -191,9 +199,10 @@ async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Re
     let ((_, stored), (_, attested), referred) = tokio::try_join!(
         sources.signatures.read(repo, digest, limits),
         sources.signatures.read_attestations(repo, digest, limits),
-        sources.referrers.bundles(repo, digest, limits),
+        sources.referrers.referred_evidence(repo, digest, limits),
     )?;
-    let mut skipped = [stored.skipped, attested.skipped, referred.skipped].concat();
+    let (referred, notary) = (referred.bundles, referred.notary);
+    let mut skipped = [stored.skipped, attested.skipped, referred.skipped, notary.skipped].concat();
     let mut bundles = Vec::new();
     for found in stored.items.iter().filter(|s| s.sigstore.any()) {
         let source = format!(".sig layer with signature sha256:{}", Digest::of(&found.signature).hex());
@@ -221,7 +230,14 @@ async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Re
     }));
     let signatures =
         stored.items.into_iter().map(|s| SignedPayload { payload: s.payload, signature: s.signature }).collect();
-    Ok(Evidence { signatures, envelopes, bundles, skipped })
+    let notary = (notary.items.into_iter())
+        .map(|n| {
+            let source =
+                format!("notation signature {} (envelope sha256:{})", n.manifest, Digest::of(&n.envelope).hex());
+            NotaryEvidence { envelope: n.envelope, media_type: n.media_type, source }
+        })
+        .collect();
+    Ok(Evidence { signatures, envelopes, bundles, notary, skipped })
 }
 
 fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decision {
@@ -237,6 +253,7 @@ fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decisi
         signatures: Vec::new(),
         attestations: Vec::new(),
         skipped: Vec::new(),
+        logged: Vec::new(),
     }
 }
 
@@ -247,7 +264,7 @@ pub(crate) async fn resolve_authorities(keys: &KeyRing, authorities: &[Authority
     for authority in authorities {
         let found = match authority {
             Authority::PublicKey { key, .. } => Ok(vec![key.clone()]),
-            Authority::Keyless(_) => Ok(Vec::new()),
+            Authority::Keyless(_) | Authority::Notation(_) => Ok(Vec::new()),
             Authority::Key(r) if r.version.is_some() => keys.public_key(r).await.map(|k| vec![k.public_key]),
             Authority::Key(r) => match keys.get(&r.id) {
                 Ok(signer) => signer.versions().await.map(|v| v.into_iter().map(|k| k.public_key).collect()),
