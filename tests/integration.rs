@@ -24,6 +24,7 @@ mod deploy_systemd;
 mod differential;
 mod egress;
 mod hygiene;
+mod key_certificates;
 mod keyless;
 mod keys_pkcs11;
 mod keys_vault;

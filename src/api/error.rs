@@ -344,6 +344,9 @@ fn key_problem(error: &KeyError, detail: String) -> ApiError {
             "The key is reserved for the register's checkpoints",
             detail,
         ),
+        KeyError::ReservedForCa(_) => {
+            ApiError::new(StatusCode::FORBIDDEN, "reserved-key", "The key is reserved for issuing certificates", detail)
+        }
         KeyError::Backend { .. } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "key-backend-unavailable",

@@ -27,6 +27,11 @@ pub(super) struct KeyEntry {
     pub backend: &'static str,
     pub version: u32,
     pub public_key_pem: String,
+    /// The version's X.509 certificate chain as PEM, leaf first and ending with the root (add the root
+    /// to a notation trust store), when it has one: `[[keys]] certificate_chain` or issued by `[ca]`. For
+    /// the `[ca]` key, the CA's own chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_chain_pem: Option<String>,
 }
 
 /// Every version of every key, so signatures made before a rotation keep verifying.
@@ -46,6 +51,7 @@ pub(super) async fn list(_public: Public, State(state): State<AppState>) -> Resu
                 backend: signer.backend(),
                 version: version.version,
                 public_key_pem: version.public_key.to_pem(),
+                certificate_chain_pem: state.service.keys().certificate_chain(id, version.version).map(|c| c.to_pem()),
             });
         }
     }

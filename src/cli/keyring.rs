@@ -99,6 +99,9 @@ fn reserve_log_key(config: &Config, ring: &mut KeyRing) -> Result<(), CliError> 
         let id = crate::keys::KeyRef::parse(&log_key).map_err(|e| CliError::Usage(format!("[log] key: {e}")))?.id;
         ring.reserve_for_checkpoints(id);
     }
+    if let Some(ca) = &config.ca {
+        ring.reserve_for_ca(ca.key.clone());
+    }
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use crate::api::{AppState, Limits, record_all_held_denials, record_held_denials,
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, EgressRules, RegistryLimits};
-use crate::service::{Layouts, RegisterSettings, Service, attach_configured_chains, check_policy_keys};
+use crate::service::{Layouts, RegisterSettings, Service, ServiceError, attach_configured_chains, check_policy_keys};
 
 pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
     init_tracing();
@@ -55,6 +55,10 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = Arc::new(service);
+    if let Some(ca) = &config.ca {
+        issue_key_certificates(&service, ca, &config.keys).await?;
+        tokio::spawn(renew_key_certificates(service.clone(), ca.clone(), config.keys.clone()));
+    }
     tokio::spawn(follow_register(service.clone()));
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;
@@ -262,6 +266,47 @@ async fn report_key_backends(service: Arc<Service>) {
                 tracing::info!(key = %id, backend = signer.backend(), versions = versions.len(), "key ready")
             }
             Err(e) => tracing::warn!(key = %id, error = %e, "key not ready"),
+        }
+    }
+}
+
+/// How often `[ca]` looks for certificates to renew, keys whose backend came back and rotated versions.
+const CERTIFICATE_PASS: Duration = Duration::from_secs(3600);
+
+/// One `[ca]` pass: an unusable `[ca] certificate` stops the start; a CA backend or database that does
+/// not answer yet is a warning (the next pass tries again), as is a key that could not be served.
+async fn issue_key_certificates(
+    service: &Service,
+    ca: &crate::config::CaConfig,
+    keys: &[crate::config::KeyConfig],
+) -> Result<(), CliError> {
+    match service.issue_key_certificates(ca, keys, time::OffsetDateTime::now_utc()).await {
+        Ok(outcome) => {
+            for (key, reason) in &outcome.skipped {
+                tracing::warn!(key = %key, reason = %reason, "[ca] issued no certificate");
+            }
+            if !outcome.issued.is_empty() {
+                tracing::info!(keys = ?outcome.issued, "[ca] issued code-signing certificates");
+            }
+            Ok(())
+        }
+        Err(ServiceError::Certificate(message)) => Err(CliError::Usage(message)),
+        Err(e) => {
+            tracing::warn!(key = %ca.key, error = %e, "[ca] cannot issue certificates yet; trying again within the hour");
+            Ok(())
+        }
+    }
+}
+
+async fn renew_key_certificates(
+    service: Arc<Service>,
+    ca: crate::config::CaConfig,
+    keys: Vec<crate::config::KeyConfig>,
+) {
+    loop {
+        tokio::time::sleep(CERTIFICATE_PASS).await;
+        if let Err(e) = issue_key_certificates(&service, &ca, &keys).await {
+            tracing::warn!(error = %e, "[ca] certificates not renewed");
         }
     }
 }

@@ -92,6 +92,8 @@ pub enum KeyError {
          attestations"
     )]
     Reserved(String),
+    #[error("key {0:?} is the certificate authority's key ([ca] key): it signs certificates only, never images")]
+    ReservedForCa(String),
 }
 
 /// A key reference as clients write it: `id` (latest version) or `id@N`.
@@ -123,6 +125,7 @@ impl KeyRef {
 pub struct KeyRing {
     keys: BTreeMap<String, Arc<dyn Signer>>,
     checkpoint_key: Option<String>,
+    ca_key: Option<String>,
     certificates: certificates::Certificates,
 }
 
@@ -136,6 +139,17 @@ impl KeyRing {
     /// reverse.
     pub fn reserve_for_checkpoints(&mut self, id: impl Into<String>) {
         self.checkpoint_key = Some(id.into());
+    }
+
+    /// Reserves key `id` for issuing certificates (`[ca] key`): [`Self::image_signer`] refuses it, so a
+    /// certificate authority's key never signs an image with its CA certificate as if it were a leaf.
+    pub fn reserve_for_ca(&mut self, id: impl Into<String>) {
+        self.ca_key = Some(id.into());
+    }
+
+    /// The id of the key reserved for the certificate authority, if any.
+    pub fn ca_key(&self) -> Option<&str> {
+        self.ca_key.as_deref()
     }
 
     /// The id of the key reserved for checkpoints, if any.
@@ -152,6 +166,9 @@ impl KeyRing {
     pub fn image_signer(&self, id: &str) -> Result<&Arc<dyn Signer>, KeyError> {
         if self.checkpoint_key() == Some(id) {
             return Err(KeyError::Reserved(id.to_owned()));
+        }
+        if self.ca_key() == Some(id) {
+            return Err(KeyError::ReservedForCa(id.to_owned()));
         }
         self.get(id)
     }

@@ -9,6 +9,7 @@
 
 pub mod bundle;
 pub mod certificate;
+pub mod issue;
 pub mod key;
 pub mod sct;
 pub mod signing_chain;

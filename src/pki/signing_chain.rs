@@ -51,12 +51,42 @@ pub fn check_signing_chain(chain: &[Vec<u8>], spki_der: &[u8], at: OffsetDateTim
     if usage.is_none() {
         return Err(fail("leaf: no key usage extension (digitalSignature is required)"));
     }
-    let mut window = ChainValidity { not_before: validity(leaf)?.0, not_after: validity(leaf)?.1 };
+    check_links(&certs, at)
+}
+
+/// Checks that `chain` (DER) is the certificate chain of a CA whose key is `spki_der`, at `at`: its first
+/// certificate holds that key and is a CA allowed to sign certificates; the rest as for a signing chain (a
+/// self-signed CA certificate alone is its whole chain).
+pub fn check_ca_chain(chain: &[Vec<u8>], spki_der: &[u8], at: OffsetDateTime) -> Result<ChainValidity, PkiError> {
+    let certs = parse_chain(chain)?;
+    let first = &certs[0];
+    let spki = der::Encode::to_der(first.tbs_certificate().subject_public_key_info())
+        .map_err(|_| fail("the CA certificate's public key does not encode"))?;
+    if spki != spki_der {
+        return Err(fail("the CA certificate is for another public key than the CA key's"));
+    }
+    check_ca(first, "the CA certificate")?;
+    check_links(&certs, at)
+}
+
+fn parse_chain(chain: &[Vec<u8>]) -> Result<Vec<Certificate>, PkiError> {
+    if chain.is_empty() {
+        return Err(fail("the chain holds no certificate"));
+    }
+    if chain.len() > MAX_CHAIN {
+        return Err(fail(&format!("{} certificates, more than the {MAX_CHAIN} accepted", chain.len())));
+    }
+    chain.iter().enumerate().map(|(i, der)| parse(der, &position(i))).collect()
+}
+
+/// Every certificate valid at `at`, each issued by the next (a CA), the last a self-signed root.
+fn check_links(certs: &[Certificate], at: OffsetDateTime) -> Result<ChainValidity, PkiError> {
+    let (not_before, mut not_after) = validity(&certs[0])?;
     for (i, cert) in certs.iter().enumerate() {
         check_valid_at(cert, at, &position(i))?;
-        window.not_after = window.not_after.min(validity(cert)?.1);
+        not_after = not_after.min(validity(cert)?.1);
         let Some(issuer) = certs.get(i + 1) else {
-            if certs.len() == 1 || !issued_by(cert, cert) {
+            if !issued_by(cert, cert) {
                 return Err(fail("the chain must end with its self-signed root certificate"));
             }
             break;
@@ -69,7 +99,7 @@ pub fn check_signing_chain(chain: &[Vec<u8>], spki_der: &[u8], at: OffsetDateTim
         }
         check_ca(issuer, &position(i + 1))?;
     }
-    Ok(window)
+    Ok(ChainValidity { not_before, not_after })
 }
 
 /// An issuer in the chain: a CA allowed to sign certificates.

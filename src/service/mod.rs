@@ -34,7 +34,7 @@ use crate::register::{Register, RegisterError};
 use crate::store::{RegisterStore, Store, StoreError};
 
 pub use attest::{AttestOutcome, AttestRequest, MAX_ENVELOPE_BYTES};
-pub use certificates::attach_configured_chains;
+pub use certificates::{Issued, attach_configured_chains};
 pub use check::{CheckedSignature, check_signatures};
 pub use checkpoint::RegisterSettings;
 pub use events::RecordedEvents;

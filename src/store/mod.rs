@@ -5,6 +5,7 @@
 //! public facts only (digests, key ids, signatures, actors); no secret is ever passed to it.
 
 mod batch;
+mod certificates;
 mod postgres;
 mod postgres_register;
 mod sql;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+pub use certificates::{CertificateStore, KeyCertificateRecord};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tokens::{TokenRecord, TokenStore};
@@ -97,7 +99,7 @@ impl From<sqlx::Error> for StoreError {
 /// The database seam. The sign path writes a pending row before touching the registry and confirms
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
-pub trait Store: RegisterStore + TokenStore + Send + Sync {
+pub trait Store: RegisterStore + TokenStore + CertificateStore + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
@@ -184,6 +186,7 @@ macro_rules! embedded_migrations {
             (3, "dedupe", include_str!(concat!("../../migrations/", $backend, "/0003_dedupe.sql"))),
             (4, "attestations", include_str!(concat!("../../migrations/", $backend, "/0004_attestations.sql"))),
             (5, "tokens", include_str!(concat!("../../migrations/", $backend, "/0005_tokens.sql"))),
+            (6, "key certificates", include_str!(concat!("../../migrations/", $backend, "/0006_key_certificates.sql"))),
         ])
     };
 }
