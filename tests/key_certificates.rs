@@ -18,7 +18,7 @@ use notarium::keys::Algorithm;
 use notarium::pki::issue::{Window, assemble, leaf_tbs, self_signed_ca_tbs};
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
-use support::{EXAMPLE_KEYS, Notarium, OPEN_WITH_BACKEND_KEYS, SoftHsm};
+use support::{EXAMPLE_KEYS, Notarium, OPEN_WITH_BACKEND_KEYS, OpenBao, SoftHsm};
 
 /// A fresh P-256 PKCS#8 key file (what the file backend reads).
 fn p256_key_file(dir: &Path, name: &str) -> PathBuf {
@@ -183,6 +183,26 @@ fn a_ca_key_on_a_softhsm_token_issues_leaves_openssl_verifies() {
     assert_eq!(ca_key, hsm.public_key_pem("ca", "01"));
     let listed = hsm.private_keys();
     assert!(listed.contains("never extractable"), "{listed}");
+}
+
+#[test]
+fn a_ca_key_in_openbao_transit_issues_leaves_openssl_verifies() {
+    let bao = OpenBao::start();
+    bao.ok(&["write", "-f", "transit/keys/notarium-ca", "type=ecdsa-p256"]);
+    let config = format!(
+        "{OPEN_WITH_BACKEND_KEYS}{EXAMPLE_KEYS}\n{}{}",
+        bao.key_config("bao-ca", "notarium-ca", "NOTARIUM_TEST_BAO_TOKEN"),
+        ca_config("bao-ca")
+    );
+    let notarium = Notarium::start_with_config(&config, &[], &[("NOTARIUM_TEST_BAO_TOKEN", &bao.root_token)]);
+    let chain = served_chain(&notarium, "dev-ecdsa").expect("dev-ecdsa has a chain");
+    let ca_chain = served_chain(&notarium, "bao-ca").expect("the CA key shows its own certificate");
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca_chain).unwrap();
+    let (ok, out) = openssl_accepts_for_code_signing(dir.path(), &chain, &ca_file);
+    assert!(ok, "openssl refused the leaf the Transit CA key issued: {out}");
+    assert!(!notarium.log().contains(&bao.root_token), "the Vault token is in the log");
 }
 
 /// An expired chain for dev-ecdsa, made with notarium's own certificate builder and a throwaway root.
