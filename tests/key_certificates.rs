@@ -158,6 +158,16 @@ fn a_file_ca_key_issues_leaves_openssl_verifies_for_code_signing_and_a_restart_k
     let restarted = Notarium::start_in(data_dir, &[], &env);
     assert_eq!(served_chain(&restarted, "dev-ecdsa").as_deref(), Some(chain.as_str()));
     assert!(!restarted.log().contains("[ca] issued code-signing certificates"), "{}", restarted.log());
+
+    // An administrator may ask for a pass now: nothing is due, so the leaf is kept.
+    assert_eq!(support::call(&restarted, "POST", "/v1/keys/certificates", "", None).0, 403, "admins only");
+    let (admin, _) = restarted.create_token(&["--role", "admin"]);
+    let (status, pass) = support::call(&restarted, "POST", "/v1/keys/certificates", &admin, None);
+    assert_eq!(status, 200, "{pass}");
+    assert_eq!(pass["kept"], serde_json::json!(["dev-ecdsa@1"]), "{pass}");
+    assert_eq!(pass["issued"], serde_json::json!([]), "{pass}");
+    assert_eq!(pass["skipped"][0]["key"], "dev-ed25519@1", "{pass}");
+    assert_no_ca_key_material(&restarted, Some(&ca_key));
 }
 
 #[test]

@@ -275,6 +275,7 @@ impl From<ServiceError> for ApiError {
                 "Checkpoints cannot be signed",
                 detail,
             ),
+            ServiceError::NoCa => Self::new(StatusCode::NOT_FOUND, "no-ca", "No [ca] is configured", detail),
             ServiceError::Certificate(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "certificate-unavailable",

@@ -54,10 +54,14 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
+    let service = match &config.ca {
+        Some(ca) => service.with_ca(ca.clone(), config.keys.clone()),
+        None => service,
+    };
     let service = Arc::new(service);
-    if let Some(ca) = &config.ca {
-        issue_key_certificates(&service, ca, &config.keys).await?;
-        tokio::spawn(renew_key_certificates(service.clone(), ca.clone(), config.keys.clone()));
+    if service.has_ca() {
+        issue_key_certificates(&service).await?;
+        tokio::spawn(renew_key_certificates(service.clone()));
     }
     tokio::spawn(follow_register(service.clone()));
     let grace = Duration::from_secs(config.database.pending_grace_secs);
@@ -275,12 +279,8 @@ const CERTIFICATE_PASS: Duration = Duration::from_secs(3600);
 
 /// One `[ca]` pass: an unusable `[ca] certificate` stops the start; a CA backend or database that does
 /// not answer yet is a warning (the next pass tries again), as is a key that could not be served.
-async fn issue_key_certificates(
-    service: &Service,
-    ca: &crate::config::CaConfig,
-    keys: &[crate::config::KeyConfig],
-) -> Result<(), CliError> {
-    match service.issue_key_certificates(ca, keys, time::OffsetDateTime::now_utc()).await {
+async fn issue_key_certificates(service: &Service) -> Result<(), CliError> {
+    match service.renew_key_certificates(time::OffsetDateTime::now_utc()).await {
         Ok(outcome) => {
             for (key, reason) in &outcome.skipped {
                 tracing::warn!(key = %key, reason = %reason, "[ca] issued no certificate");
@@ -292,20 +292,16 @@ async fn issue_key_certificates(
         }
         Err(ServiceError::Certificate(message)) => Err(CliError::Usage(message)),
         Err(e) => {
-            tracing::warn!(key = %ca.key, error = %e, "[ca] cannot issue certificates yet; trying again within the hour");
+            tracing::warn!(error = %e, "[ca] cannot issue certificates yet; trying again within the hour");
             Ok(())
         }
     }
 }
 
-async fn renew_key_certificates(
-    service: Arc<Service>,
-    ca: crate::config::CaConfig,
-    keys: Vec<crate::config::KeyConfig>,
-) {
+async fn renew_key_certificates(service: Arc<Service>) {
     loop {
         tokio::time::sleep(CERTIFICATE_PASS).await;
-        if let Err(e) = issue_key_certificates(&service, &ca, &keys).await {
+        if let Err(e) = issue_key_certificates(&service).await {
             tracing::warn!(error = %e, "[ca] certificates not renewed");
         }
     }

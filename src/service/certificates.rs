@@ -63,6 +63,13 @@ fn read_chain_file(label: &str, file: &Path) -> Result<Vec<Vec<u8>>, ServiceErro
     pem_certificates(&text).map_err(|e| invalid(label, file, &e.to_string()))
 }
 
+/// `[ca]` and the `[[keys]]` it serves, kept by the service for renewals.
+#[derive(Debug, Clone)]
+pub(super) struct CaSettings {
+    ca: CaConfig,
+    keys: Vec<KeyConfig>,
+}
+
 /// The certificate authority's chain, key and validity, ready to issue.
 struct Authority {
     config: CaConfig,
@@ -86,6 +93,23 @@ pub struct Issued {
 }
 
 impl Service {
+    /// Turns on `[ca]` for `keys` (the configured `[[keys]]`): see [`Self::renew_key_certificates`].
+    pub fn with_ca(self, ca: CaConfig, keys: Vec<KeyConfig>) -> Self {
+        Self { ca: Some(CaSettings { ca, keys }), ..self }
+    }
+
+    /// One `[ca]` pass at `now` over the configured keys ([`Self::issue_key_certificates`]): at start-up,
+    /// hourly, and when an administrator asks (`POST /v1/keys/certificates`).
+    pub async fn renew_key_certificates(&self, now: OffsetDateTime) -> Result<Issued, ServiceError> {
+        let settings = self.ca.as_ref().ok_or(ServiceError::NoCa)?;
+        self.issue_key_certificates(&settings.ca, &settings.keys, now).await
+    }
+
+    /// Whether `[ca]` is configured.
+    pub fn has_ca(&self) -> bool {
+        self.ca.is_some()
+    }
+
     /// Gives every ECDSA P-256 image-signing key without a configured chain a code-signing certificate
     /// from `[ca]`, at `now`: the one stored in the database when it is still good (issued by the current CA
     /// certificate, more than a third of its validity left), else a new one, stored, then read back so

@@ -66,6 +66,8 @@ pub struct Service {
     decisions: Arc<decision_cache::DecisionCache>,
     /// Signed checkpoints by tree size (see `checkpoint.rs`).
     checkpoints: checkpoint::CheckpointCache,
+    /// `[ca]` and the keys it serves, when configured (see `certificates.rs`).
+    ca: Option<certificates::CaSettings>,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -106,6 +108,8 @@ pub enum ServiceError {
     /// A signing key's certificate chain is unusable (the message names the key and the file).
     #[error("{0}")]
     Certificate(String),
+    #[error("no [ca] is configured: certificates come from [[keys]] certificate_chain only")]
+    NoCa,
 }
 
 impl Service {
@@ -129,6 +133,7 @@ impl Service {
             policies: Default::default(),
             decisions,
             checkpoints: Default::default(),
+            ca: None,
         }
     }
 
