@@ -270,12 +270,34 @@ fn signature_algorithm(oid: &Oid) -> Result<(KeyFamily, Option<HashAlgorithm>), 
     })
 }
 
+/// A self-signed leaf that is its own trust anchor (a Notary Project trust store may hold the signing
+/// certificate itself, as `notation cert generate-test` makes it; the caller checks it is in the store): the
+/// leaf's rules but self-issued, its own signature, valid at `at`. Returns its key.
+pub fn verify_self_signed_leaf(der: &[u8], at: OffsetDateTime, purpose: KeyPurpose) -> Result<VerifyingKey, PkiError> {
+    let cert = parse(der, "leaf")?;
+    if !is_self_issued(&cert) {
+        return Err(fail("the leaf is not self-signed"));
+    }
+    check_leaf_usage(&cert, purpose)?;
+    check_valid_at(&cert, at, "leaf")?;
+    let key = key_of(&cert)?;
+    check_signature(&cert, &key)?;
+    Ok(key)
+}
+
 /// The leaf's own rules: not a CA, no unknown critical extension, the purpose's extended key usage.
 pub(super) fn check_leaf(cert: &Certificate, purpose: KeyPurpose) -> Result<(), PkiError> {
+    if is_self_issued(cert) {
+        return Err(fail("the leaf is a CA certificate, not a signing certificate"));
+    }
+    check_leaf_usage(cert, purpose)
+}
+
+fn check_leaf_usage(cert: &Certificate, purpose: KeyPurpose) -> Result<(), PkiError> {
     check_extensions(cert, "leaf")?;
     let tbs = cert.tbs_certificate();
     let basic = tbs.get_extension::<BasicConstraints>().map_err(|_| fail("leaf: malformed basic constraints"))?;
-    if basic.is_some_and(|(_, bc)| bc.ca) || is_self_issued(cert) {
+    if basic.is_some_and(|(_, bc)| bc.ca) {
         return Err(fail("the leaf is a CA certificate, not a signing certificate"));
     }
     let usage = tbs.get_extension::<KeyUsage>().map_err(|_| fail("leaf: malformed key usage"))?;

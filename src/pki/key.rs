@@ -1,4 +1,5 @@
-//! Verifying keys of trust anchors and signers: ECDSA P-256/P-384 (SHA-256/384), Ed25519 and RSA PKCS#1 v1.5,
+//! Verifying keys of trust anchors and signers: ECDSA P-256/P-384 (SHA-256/384), Ed25519, RSA PKCS#1 v1.5 and
+//! RSASSA-PSS (Notary Project signatures),
 //! read from DER SubjectPublicKeyInfo, as Sigstore trusted roots and X.509 certificates carry them.
 //!
 //! Owns: reading a key and checking one signature with it, over a message or over a digest already taken.
@@ -208,6 +209,32 @@ impl VerifyingKey {
             Inner::Ed25519(key) => verify_ed25519(key, message, signature),
             _ => self.verify_digest(hash, &hash.digest(message), signature),
         }
+    }
+
+    /// The RSA modulus size in bits; `None` for other keys.
+    pub fn rsa_bits(&self) -> Option<usize> {
+        use rsa::traits::PublicKeyParts as _;
+        match &self.inner {
+            Inner::Rsa(key) => Some(key.size() * 8),
+            _ => None,
+        }
+    }
+
+    /// Checks an RSASSA-PSS `signature` over `message` hashed with `hash` (MGF1 with the same hash, salt as
+    /// long as the hash: what the Notary Project's PS256/PS384/PS512 mean). Only RSA keys.
+    pub fn verify_pss(&self, hash: HashAlgorithm, message: &[u8], signature: &[u8]) -> Result<(), PkiError> {
+        use rsa::sha2::{Sha256, Sha384, Sha512};
+        let Inner::Rsa(key) = &self.inner else {
+            return Err(PkiError::Signature(format!("a {} key cannot check an RSASSA-PSS signature", self.describe())));
+        };
+        let digest = hash.digest(message);
+        let scheme = match hash {
+            HashAlgorithm::Sha256 => rsa::Pss::new::<Sha256>(),
+            HashAlgorithm::Sha384 => rsa::Pss::new::<Sha384>(),
+            HashAlgorithm::Sha512 => rsa::Pss::new::<Sha512>(),
+        };
+        key.verify(scheme, &digest, signature)
+            .map_err(|_| PkiError::Signature("RSASSA-PSS signature does not verify".into()))
     }
 
     /// Checks `signature` over a message known only by its `digest` (a hashedrekord artifact given as

@@ -1,6 +1,7 @@
 //! Public-key infrastructure for judging what others sign: Sigstore trusted roots, X.509 certificate chains
 //! (Fulcio, timestamp authorities), embedded certificate-transparency SCTs, RFC 3161 timestamps, Rekor v1 and
-//! v2 transparency-log entries, and the verification of a whole Sigstore bundle (docs/FORMATS.md §18).
+//! v2 transparency-log entries, the verification of a whole Sigstore bundle (docs/FORMATS.md §18) and of a Notary
+//! Project signature envelope (§20).
 //!
 //! Owns: the cryptographic checks and the facts they establish (who the certificate names, when it was
 //! signed and how that time is known, which log entry holds it). Pure: no I/O and no clock; the caller passes
@@ -11,6 +12,7 @@ pub mod bundle;
 pub mod certificate;
 pub mod issue;
 pub mod key;
+pub mod notary;
 pub mod sct;
 pub mod signing_chain;
 pub mod timestamp;
@@ -41,4 +43,6 @@ pub enum PkiError {
     Signature(String),
     #[error("key: {0}")]
     Key(String),
+    #[error("Notary Project signature: {0}")]
+    Notary(String),
 }
