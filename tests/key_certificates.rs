@@ -2,7 +2,8 @@
 //! leaf from a CA key held in a file or on a SoftHSM2 token, `GET /v1/keys` serves the chains, `openssl
 //! verify` accepts them under the CA certificate and refuses them under another, a restart keeps them; a
 //! `[[keys]] certificate_chain` for another key, or expired, stops the start with the file named. The CA's
-//! private key is in no answer, log line or database row.
+//! private key is in no answer, log line or database row. notation 1.3.2 signs with an issued chain and
+//! verifies it (strict, a trusted identity) under the CA's certificate only.
 //!
 //! Debian 12's OpenSSL 3.0 has no `codesign` purpose for `openssl verify -purpose` (OpenSSL 3.2 added it):
 //! the chain is checked with `openssl verify -x509_strict`, and the code-signing usages with `openssl x509
@@ -18,7 +19,7 @@ use notarium::keys::Algorithm;
 use notarium::pki::issue::{Window, assemble, leaf_tbs, self_signed_ca_tbs};
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
-use support::{EXAMPLE_KEYS, Notarium, OPEN_WITH_BACKEND_KEYS, OpenBao, SoftHsm};
+use support::{EXAMPLE_KEYS, Notarium, Notation, OPEN_WITH_BACKEND_KEYS, OpenBao, Registry, SoftHsm, push_image};
 
 /// A fresh P-256 PKCS#8 key file (what the file backend reads).
 fn p256_key_file(dir: &Path, name: &str) -> PathBuf {
@@ -33,7 +34,9 @@ fn p256_key_file(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn ca_config(key: &str) -> String {
-    format!("\n[ca]\nkey = \"{key}\"\nvalidity = \"90d\"\nsubject = \"CN={{key_id}}, O=notarium tests\"\n")
+    format!(
+        "\n[ca]\nkey = \"{key}\"\nvalidity = \"90d\"\nsubject = \"CN={{key_id}}, O=notarium tests, ST=Washington, C=US\"\n"
+    )
 }
 
 /// The `certificate_chain_pem` of key `id` in `GET /v1/keys`.
@@ -115,16 +118,21 @@ fn assert_no_ca_key_material(notarium: &Notarium, ca_key: Option<&Path>) {
     }
 }
 
-#[test]
-fn a_file_ca_key_issues_leaves_openssl_verifies_for_code_signing_and_a_restart_keeps_them() {
-    let keys_dir = tempfile::tempdir().unwrap();
-    let ca_key = p256_key_file(keys_dir.path(), "ca");
+/// notarium with the example keys and `[ca]` on a fresh file key `ca` in `keys_dir`; that key's path.
+fn start_with_file_ca(keys_dir: &Path) -> (Notarium, PathBuf) {
+    let ca_key = p256_key_file(keys_dir, "ca");
     let config = format!(
         "{EXAMPLE_KEYS}\n[[keys]]\nid = \"ca\"\nbackend = \"file\"\npath = \"{}\"\n{}",
         ca_key.display(),
         ca_config("ca")
     );
-    let mut notarium = Notarium::start_with_config(&config, &[], &[]);
+    (Notarium::start_with_config(&config, &[], &[]), ca_key)
+}
+
+#[test]
+fn a_file_ca_key_issues_leaves_openssl_verifies_for_code_signing_and_a_restart_keeps_them() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let (mut notarium, ca_key) = start_with_file_ca(keys_dir.path());
     let chain = served_chain(&notarium, "dev-ecdsa").expect("dev-ecdsa has a chain");
     let ca_chain = served_chain(&notarium, "ca").expect("the CA key shows its own certificate");
     assert_eq!(blocks(&chain).len(), 2, "leaf then the self-signed CA certificate");
@@ -168,6 +176,38 @@ fn a_file_ca_key_issues_leaves_openssl_verifies_for_code_signing_and_a_restart_k
     assert_eq!(pass["issued"], serde_json::json!([]), "{pass}");
     assert_eq!(pass["skipped"][0]["key"], "dev-ed25519@1", "{pass}");
     assert_no_ca_key_material(&restarted, Some(&ca_key));
+}
+
+#[test]
+fn notation_signs_with_a_chain_the_ca_issued_and_verifies_it_under_that_ca_only() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let (notarium, _) = start_with_file_ca(keys_dir.path());
+    let chain = served_chain(&notarium, "dev-ecdsa").unwrap();
+    let ca_chain = served_chain(&notarium, "ca").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (chain_file, ca_file) = (dir.path().join("chain.pem"), dir.path().join("ca.pem"));
+    std::fs::write(&chain_file, &chain).unwrap();
+    std::fs::write(&ca_file, &ca_chain).unwrap();
+
+    let registry = Registry::start();
+    let image = format!("{}/ca/app@{}", registry.host, push_image(&registry, "ca/app", "v1", "ca-issued"));
+    let notation = Notation::new();
+    let dev_key = Path::new(support::ROOT).join("keys.example/dev-ecdsa.pem");
+    notation.add_key("dev-ecdsa", &dev_key, &chain_file);
+    let (signed, out) = notation.sign(&image, "dev-ecdsa", &[]);
+    assert!(signed, "notation refused to sign with the chain [ca] issued: {out}");
+    // notation requires C, ST and O in a trusted identity: the [ca] subject template names them.
+    let identity = "x509.subject: C=US, ST=Washington, O=notarium tests, CN=dev-ecdsa";
+    notation.add_trusted_cert("ca", "notarium", &ca_file);
+    notation.write_trust_policy("strict", &["ca:notarium"], &[identity]);
+    let (accepted, out) = notation.verify(&image);
+    assert!(accepted, "notation verify refused the chain [ca] issued: {out}");
+
+    let elsewhere = Notation::new();
+    elsewhere.add_trusted_cert("ca", "other", &Path::new(support::ROOT).join("tests/fixtures/certificates/root.pem"));
+    elsewhere.write_trust_policy("strict", &["ca:other"], &[identity]);
+    let (accepted, out) = elsewhere.verify(&image);
+    assert!(!accepted, "notation verify accepted it under another CA: {out}");
 }
 
 #[test]
