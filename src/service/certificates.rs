@@ -160,6 +160,12 @@ impl Service {
     async fn authority(&self, ca: &CaConfig, now: OffsetDateTime) -> Result<Authority, ServiceError> {
         let leaf_validity = ca.validity().map_err(|e| ServiceError::Certificate(e.to_string()))?;
         let version = self.keys.public_key(&KeyRef { id: ca.key.clone(), version: None }).await?;
+        if version.public_key.algorithm != Algorithm::EcdsaP256Sha256 {
+            return Err(ServiceError::Certificate(format!(
+                "[ca] key {:?} is an Ed25519 key: a Notary Project certificate chain takes ECDSA or RSA keys only",
+                ca.key
+            )));
+        }
         let spki = version.public_key.spki_der();
         let chain = match &ca.certificate {
             Some(file) => read_chain_file("[ca] certificate", file)?,
@@ -189,8 +195,8 @@ impl Service {
         now: OffsetDateTime,
     ) -> Result<Vec<Vec<u8>>, ServiceError> {
         let stored_version = i64::from(version.version);
-        if let Some(stored) = self.store.first_key_certificate(&ca.key, stored_version).await? {
-            return parse_stored(&stored);
+        if let Some(chain) = self.stored_ca(&ca.key, version, now).await? {
+            return Ok(chain);
         }
         let window = Window { not_before: now - BACKDATE, not_after: now + SELF_SIGNED_CA_VALIDITY };
         let subject = format!("CN=notarium CA {}, O=notarium", ca.key);
@@ -203,10 +209,30 @@ impl Service {
         self.store
             .add_key_certificate(&record(&ca.key, stored_version, &ca.key, &[certificate], window.not_after))
             .await?;
-        let stored = self.store.first_key_certificate(&ca.key, stored_version).await?;
-        let stored = stored.ok_or_else(|| ServiceError::Certificate("the CA certificate was not stored".into()))?;
         tracing::info!(key = %ca.key, version = version.version, "made a self-signed CA certificate for [ca]");
-        parse_stored(&stored)
+        let stored = self.stored_ca(&ca.key, version, now).await?;
+        stored.ok_or_else(|| ServiceError::Certificate("the CA certificate was not stored".into()))
+    }
+
+    /// The self-signed CA certificate stored for the CA key's `version` that is for its public key and valid
+    /// at `now`: the first one stored (replicas that raced agree on it), else the latest (a file key replaced
+    /// under the same id and version gets a certificate of its own).
+    async fn stored_ca(
+        &self,
+        id: &str,
+        version: &KeyVersion,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<Vec<u8>>>, ServiceError> {
+        let stored_version = i64::from(version.version);
+        let first = self.store.first_key_certificate(id, stored_version).await?;
+        let latest = self.store.key_certificate(id, stored_version).await?;
+        for stored in first.iter().chain(latest.iter()) {
+            let chain = parse_stored(stored)?;
+            if check_ca_chain(&chain, version.public_key.spki_der(), now).is_ok() {
+                return Ok(Some(chain));
+            }
+        }
+        Ok(None)
     }
 
     /// Attaches key `id`'s stored leaf when it is still good, else issues, stores and attaches a new one;

@@ -1,6 +1,7 @@
 //! `[ca]` over the store, on both databases: a leaf is issued once, kept while more than a third of its
 //! validity is left, renewed after (a new row, the later one in force), and a second server on the same
-//! database serves the same CA certificate and leaf.
+//! database serves the same CA certificate and leaf; a replaced CA key gets a CA certificate of its own and
+//! the leaves are issued again; an Ed25519 CA key is refused.
 
 use crate::support;
 
@@ -52,12 +53,7 @@ fn leaf_pem(service: &Service) -> String {
 fn a_leaf_is_kept_until_a_third_of_its_validity_is_left_then_renewed_and_replicas_agree() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let keys = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("openssl")
-        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
-        .arg(keys.path().join("ca-key.pem"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    new_p256_key(&keys.path().join("ca-key.pem"));
     let data = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let first = service(&runtime, keys.path(), data.path());
@@ -87,4 +83,36 @@ fn a_leaf_is_kept_until_a_third_of_its_validity_is_left_then_renewed_and_replica
     assert!(renewed.ends_with(&ca_pem), "the renewed leaf hangs under the same CA certificate");
     assert_eq!(issue(&second, now + Duration::days(62)).unwrap().kept, ["dev-ecdsa@1"]);
     assert_eq!(leaf_pem(&second), renewed);
+
+    // The CA key file replaced under the same id: a CA certificate of its own, and the leaf issued again.
+    new_p256_key(&keys.path().join("ca-key.pem"));
+    let third = service(&runtime, keys.path(), data.path());
+    assert_eq!(issue(&third, now + Duration::days(62)).unwrap().issued, ["dev-ecdsa@1"]);
+    let new_ca = third.keys().certificate_chain("ca", 1).unwrap().to_pem();
+    assert_ne!(new_ca, ca_pem);
+    assert!(leaf_pem(&third).ends_with(&new_ca));
+}
+
+#[test]
+fn an_ed25519_ca_key_is_refused_by_name() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let keys = tempfile::tempdir().unwrap();
+    std::fs::copy(Path::new(support::ROOT).join("keys.example/dev-ed25519.pem"), keys.path().join("ca-key.pem"))
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let service = service(&runtime, keys.path(), data.path());
+    let now = OffsetDateTime::now_utc();
+    let err = runtime.block_on(service.issue_key_certificates(&ca(), &key_configs(), now)).unwrap_err();
+    assert!(err.to_string().contains("[ca] key \"ca\" is an Ed25519 key"), "{err}");
+    assert!(service.keys().certificate_chain("dev-ecdsa", 1).is_none());
+}
+
+fn new_p256_key(path: &Path) {
+    let out = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
 }
