@@ -186,7 +186,7 @@ macro_rules! embedded_migrations {
             (3, "dedupe", include_str!(concat!("../../migrations/", $backend, "/0003_dedupe.sql"))),
             (4, "attestations", include_str!(concat!("../../migrations/", $backend, "/0004_attestations.sql"))),
             (5, "tokens", include_str!(concat!("../../migrations/", $backend, "/0005_tokens.sql"))),
-            (6, "key certificates", include_str!(concat!("../../migrations/", $backend, "/0006_key_certificates.sql"))),
+            (7, "key certificates", include_str!(concat!("../../migrations/", $backend, "/0007_key_certificates.sql"))),
         ])
     };
 }
