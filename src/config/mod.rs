@@ -30,7 +30,7 @@ pub use keys::{KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
 pub use log::LogConfig;
 pub use policies::{EvidenceLimits, PoliciesConfig};
 use registries::host_list;
-pub use registries::{RegistriesConfig, RegistryAuthConfig, split_host_list};
+pub use registries::{RegistriesConfig, RegistryAuthConfig, SignFormat, split_host_list};
 pub use server::ServerConfig;
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 
