@@ -15,7 +15,9 @@
 #    of Certificate, Issuer and ServiceMonitor, which Kubernetes' schemas lack) under .tools/crd-models;
 #  - from trixie, unpacked under .tools/ without touching the system's dpkg database:
 #    skopeo 1.18 (bookworm's 1.9.3 has sigstore disabled) and cosign 2.5, plus the trixie
-#    libraries skopeo needs, run through trixie's own dynamic loader (see .tools/bin/skopeo).
+#    libraries skopeo needs, run through trixie's own dynamic loader (see .tools/bin/skopeo);
+#  - from sid, the same way: cosign 3.1 as .tools/bin/cosign3 (tests/cosign3.rs), notation 1.3.2 and oras 1.3.3
+#    (pinned by version and SHA-256) as .tools/bin/notation and .tools/bin/oras.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,5 +89,6 @@ if [ "$(cat "$TOOLS/crd-models/installed" 2>/dev/null)" != "$CRD_MODELS" ]; then
   echo "$CRD_MODELS" > "$TOOLS/crd-models/installed"
 fi
 
-# skopeo 1.18 and cosign 2.5 from trixie (shared with scripts/install-walkthrough-tools.sh).
-bash scripts/install-skopeo-cosign.sh
+# skopeo 1.18 and cosign 2.5 from trixie (shared with scripts/install-walkthrough-tools.sh), cosign 3.1,
+# notation 1.3.2 and oras 1.3.3 from sid.
+bash scripts/install-skopeo-cosign.sh --cosign3 --notation

@@ -1,5 +1,5 @@
-//! cosign 2.5 (Debian 13 build under `.tools/`) verifying what notarium wrote, offline and with its own
-//! HOME, so it writes nothing outside a temp dir.
+//! cosign (Debian 13's 2.5 and Debian sid's 3.1, both under `.tools/`) verifying what notarium wrote and
+//! signing what notarium verifies, offline and with its own HOME, so it writes nothing outside a temp dir.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -8,14 +8,29 @@ use tempfile::TempDir;
 
 use super::{run, tool};
 
-/// A cosign 2.5 invocation with its own HOME and TUF root, so it writes nothing outside a temp dir.
+/// Which cosign build runs (scripts/install-skopeo-cosign.sh installs both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CosignVersion {
+    /// Debian 13's cosign 2.5, `.tools/bin/cosign`.
+    V2_5,
+    /// Debian sid's cosign 3.1, `.tools/bin/cosign3`.
+    V3_1,
+}
+
+/// A cosign invocation with its own HOME and TUF root, so it writes nothing outside a temp dir.
 pub(crate) struct Cosign {
     home: TempDir,
+    version: CosignVersion,
 }
 
 impl Cosign {
+    /// cosign 2.5.
     pub(crate) fn new() -> Self {
-        Self { home: tempfile::tempdir().unwrap() }
+        Self::of(CosignVersion::V2_5)
+    }
+
+    pub(crate) fn of(version: CosignVersion) -> Self {
+        Self { home: tempfile::tempdir().unwrap(), version }
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -23,7 +38,11 @@ impl Cosign {
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Output {
-        run(Command::new(tool("cosign"))
+        let binary = match self.version {
+            CosignVersion::V2_5 => "cosign",
+            CosignVersion::V3_1 => "cosign3",
+        };
+        run(Command::new(tool(binary))
             .args(args)
             .current_dir(self.home.path())
             .env("HOME", self.home.path())

@@ -1,5 +1,5 @@
-//! Real components for the integration tests: a CNCF distribution registry, skopeo 1.18 and cosign 2.5
-//! (installed under `.tools/` by `scripts/install-test-deps.sh`), SoftHSM2, OpenBao, PostgreSQL and the
+//! Real components for the integration tests: a CNCF distribution registry, skopeo 1.18, cosign 2.5 and 3.1,
+//! notation 1.3.2 and oras 1.3.3 (installed under `.tools/` by `scripts/install-test-deps.sh`), SoftHSM2, OpenBao, PostgreSQL and the
 //! `notarium` binary itself, one module each. Every process is started on a free loopback port in a
 //! temporary directory and killed on drop. The areas import from here, not from the modules.
 
@@ -13,21 +13,25 @@ use sha2::{Digest as _, Sha256};
 mod cosign;
 mod image;
 mod notarium;
+mod notation;
 mod oidc;
 mod openbao;
+mod oras;
 mod postgres;
 mod registry;
 pub(crate) mod sigstore;
 mod skopeo;
 mod softhsm;
 
-pub(crate) use cosign::Cosign;
+pub(crate) use cosign::{Cosign, CosignVersion};
 pub(crate) use image::{push_image, push_index, push_many};
 pub(crate) use notarium::{
     EXAMPLE_KEYS, Notarium, OPEN_WITH_BACKEND_KEYS, call, registry_notarium_and_image, signature_rows, token_command,
 };
+pub(crate) use notation::Notation;
 pub(crate) use oidc::{ActionsTokenEndpoint, CI_ISSUER, TestIssuer};
 pub(crate) use openbao::OpenBao;
+pub(crate) use oras::oras_discover;
 pub(crate) use postgres::{Postgres, TestDatabase, test_database_url};
 pub(crate) use registry::Registry;
 pub(crate) use skopeo::{skopeo_accepts, skopeo_pull, skopeo_sign};
