@@ -17,6 +17,7 @@ pub mod digest;
 pub mod dsse;
 pub mod image_index;
 pub mod in_toto;
+pub mod notary;
 pub mod reference;
 pub mod referrer;
 pub mod signature_manifest;
