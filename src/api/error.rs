@@ -281,6 +281,12 @@ impl From<ServiceError> for ApiError {
                 "Checkpoints cannot be signed",
                 detail,
             ),
+            ServiceError::Certificate(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "certificate-unavailable",
+                "The key's certificate chain is unusable",
+                detail,
+            ),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::api::{AppState, Limits, record_all_held_denials, record_held_denials,
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, EgressRules, RegistryLimits};
-use crate::service::{Layouts, RegisterSettings, Service, check_policy_keys};
+use crate::service::{Layouts, RegisterSettings, Service, attach_configured_chains, check_policy_keys};
 
 pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
     init_tracing();
@@ -35,6 +35,9 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     }
     super::secret_files::warn_about_readable_secret_files(&config);
     let keys = super::keyring::load_keys(&config)?;
+    attach_configured_chains(&keys, &config.keys, time::OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     let (egress, limits) =
         (EgressRules::from_config(&config.registries), RegistryLimits::from_config(&config.registries));

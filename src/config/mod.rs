@@ -133,6 +133,7 @@ impl Config {
             return;
         }
         for key in &mut self.keys {
+            key.resolve_certificate_chain(base);
             match key {
                 KeyConfig::File { path, .. } => resolve(path),
                 KeyConfig::Pkcs11(k) => resolve_some(&mut k.pin_file),
@@ -228,7 +229,7 @@ impl Config {
         let log_key = self.log_key()?;
         let id = log_key.split_once('@').map_or(log_key.as_str(), |(id, _)| id);
         self.keys.iter().find_map(|k| match k {
-            KeyConfig::File { id: key_id, path } if key_id == id && is_example_key(path) => Some(path.as_path()),
+            KeyConfig::File { id: key_id, path, .. } if key_id == id && is_example_key(path) => Some(path.as_path()),
             _ => None,
         })
     }

@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod certificate;
 pub mod key;
 pub mod sct;
+pub mod signing_chain;
 pub mod timestamp;
 pub mod tlog;
 pub mod trusted_root;

@@ -5,6 +5,7 @@
 
 mod admission;
 mod attest;
+mod certificates;
 mod check;
 mod checkpoint;
 mod decision_cache;
@@ -33,6 +34,7 @@ use crate::register::{Register, RegisterError};
 use crate::store::{RegisterStore, Store, StoreError};
 
 pub use attest::{AttestOutcome, AttestRequest, MAX_ENVELOPE_BYTES};
+pub use certificates::attach_configured_chains;
 pub use check::{CheckedSignature, check_signatures};
 pub use checkpoint::RegisterSettings;
 pub use events::RecordedEvents;
@@ -104,6 +106,9 @@ pub enum ServiceError {
     CheckpointKey(String),
     #[error("no policy called {0:?} is loaded")]
     UnknownPolicy(String),
+    /// A signing key's certificate chain is unusable (the message names the key and the file).
+    #[error("{0}")]
+    Certificate(String),
 }
 
 impl Service {
