@@ -20,6 +20,7 @@ mod log;
 mod policies;
 mod registries;
 mod server;
+mod sign;
 mod sigstore;
 
 pub use auth::{AuthConfig, ClaimRule, OidcConfig, Role};
@@ -32,6 +33,7 @@ pub use policies::{EvidenceLimits, PoliciesConfig};
 use registries::host_list;
 pub use registries::{RegistriesConfig, RegistryAuthConfig, SignFormat, split_host_list};
 pub use server::ServerConfig;
+pub use sign::SignConfig;
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 
 /// The whole configuration after defaults and overrides.
@@ -56,6 +58,8 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub sigstore: SigstoreConfig,
+    #[serde(default)]
+    pub sign: SignConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -256,6 +256,8 @@ pub struct Layouts {
     pub referrers_off: Vec<String>,
     /// Registry → the formats a sign writes there when the request names none (`[registries.formats]`).
     pub formats: std::collections::HashMap<String, Vec<crate::config::SignFormat>>,
+    /// How long after signing a Notary Project signature expires (`[sign] notation_expiry_days`).
+    pub notation_expiry: Option<time::Duration>,
 }
 
 impl Layouts {

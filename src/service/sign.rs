@@ -6,6 +6,9 @@ use super::record::{Claim, Origin, Prepared, ReferrerToWrite, WriteFailed, bundl
 use super::{LogPosition, Service, ServiceError, Target, repository_of};
 use crate::config::SignFormat;
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
+use crate::formats::notary::{self, EnvelopeFormat, JwsClaims, JwsToSign, ecdsa_der_to_fixed};
+use crate::formats::referrer::EMPTY_JSON;
+use crate::formats::signature_manifest::SignatureManifest;
 use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
@@ -112,6 +115,10 @@ impl Service {
             true => Some(self.bundle_of(&prepared, &repo, target).await?),
             false => None,
         };
+        let notation = match wants(SignFormat::Notation) {
+            true => Some(self.notation_of(&prepared, target).await?),
+            false => None,
+        };
         let mut planned = Vec::new();
         if wants(SignFormat::Cosign) {
             planned.push(Artifact { format: SignFormat::Cosign.as_str().into(), manifest_digest: None });
@@ -119,6 +126,10 @@ impl Service {
         if let Some(bundle) = &bundle {
             let manifest_digest = Some(bundle.manifest_digest().to_string());
             planned.push(Artifact { format: SignFormat::Bundle.as_str().into(), manifest_digest });
+        }
+        if let Some(notation) = &notation {
+            let manifest_digest = Some(notation.manifest_digest().to_string());
+            planned.push(Artifact { format: SignFormat::Notation.as_str().into(), manifest_digest });
         }
         let claim = Claim {
             kind: RecordKind::Signature,
@@ -139,15 +150,13 @@ impl Service {
                 |existing: &FoundSignature| same_claim_by_key(existing, &identity, &digest, public_key);
             Some(self.signatures.append(&repo, &digest, payload, layer, already_signed, &self.evidence_limits).await)
         };
-        let bundle_write = async {
-            match &bundle {
-                Some(referrer) => Some(self.attach_referrer(&repo, target, referrer).await),
-                None => None,
-            }
+        let attach = async |referrer: &Option<ReferrerToWrite>| match referrer {
+            Some(referrer) => Some(self.attach_referrer(&repo, target, referrer).await),
+            None => None,
         };
         let write = async {
-            let (cosign, bundle) = tokio::join!(cosign, bundle_write);
-            joined_writes(&digest, cosign, [(SignFormat::Bundle, bundle)])
+            let (cosign, bundle, notation) = tokio::join!(cosign, attach(&bundle), attach(&notation));
+            joined_writes(&digest, cosign, [(SignFormat::Bundle, bundle), (SignFormat::Notation, notation)])
         };
         let mut artifacts = Vec::new();
         let write = async {
@@ -204,7 +213,7 @@ impl Service {
                 Some(format!("registry {registry} is listed in [registries] referrers_off"))
             }
             SignFormat::Bundle => None,
-            SignFormat::Notation => notation_refusal(prepared),
+            SignFormat::Notation => self.notation_refusal(prepared),
         }
     }
 
@@ -241,6 +250,61 @@ impl Service {
         let key = prepared.key.at_version(prepared.signature.version);
         let (envelope, _) = key.sign_envelope(&statement).await?;
         Ok(bundle_referrer(target, &prepared.public_key, envelope, COSIGN_SIGN_V1)?)
+    }
+
+    /// Why this key version cannot sign a Notary Project signature, if it cannot. The Notary Project
+    /// signature specification admits ECDSA on P-256/P-384/P-521 and RSA only, with an X.509 chain.
+    fn notation_refusal(&self, prepared: &Prepared<Vec<u8>>) -> Option<String> {
+        let id = &prepared.key.id;
+        if prepared.public_key.algorithm == Algorithm::Ed25519 {
+            return Some(format!(
+                "key {id} is Ed25519; the Notary Project signature specification allows ECDSA P-256/P-384/P-521 \
+                 and RSA keys only"
+            ));
+        }
+        match self.keys.certificate_chain(id, prepared.signature.version) {
+            Some(_) => None,
+            None => Some(format!(
+                "key {id} version {} has no X.509 certificate chain ([[keys]] certificate_chain or [ca]); a Notary \
+                 Project signature carries one",
+                prepared.signature.version
+            )),
+        }
+    }
+
+    /// A Notary Project signature of `target` (docs/FORMATS.md §20): a JWS envelope (`notary.x509` scheme)
+    /// signed ES256 by the same key version, with its chain, as a referrer of artifact type
+    /// `application/vnd.cncf.notary.signature`.
+    async fn notation_of(
+        &self,
+        prepared: &Prepared<Vec<u8>>,
+        target: &Target,
+    ) -> Result<ReferrerToWrite, ServiceError> {
+        let version = prepared.signature.version;
+        let Some(chain) = self.keys.certificate_chain(&prepared.key.id, version) else {
+            return Err(ServiceError::Formats(format!("key {} has no certificate chain", prepared.key.id)));
+        };
+        let signing_time =
+            time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let claims = JwsClaims {
+            target: &target.descriptor,
+            algorithm: notary::Algorithm::Es256,
+            signing_time,
+            expiry: self.layouts.notation_expiry.map(|after| signing_time + after),
+        };
+        let jws = JwsToSign::new(&claims)?;
+        let signature = prepared.key.at_version(version).sign(&jws.signing_input()).await?;
+        let fixed = ecdsa_der_to_fixed(notary::Algorithm::Es256, &signature.bytes)?;
+        let envelope = jws.finish(&fixed, chain.der(), SIGNING_AGENT, None);
+        let created = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).ok();
+        let manifest = SignatureManifest::for_notary_signature(
+            target.descriptor.clone(),
+            EnvelopeFormat::Jws,
+            &envelope,
+            chain.der(),
+            created.as_deref(),
+        );
+        Ok(ReferrerToWrite { manifest: manifest.to_json(), blobs: vec![envelope, EMPTY_JSON.to_vec()] })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -283,23 +347,11 @@ impl Service {
     }
 }
 
+/// `io.cncf.notary.signingAgent` of the Notary Project signatures notarium writes.
+const SIGNING_AGENT: &str = concat!("notarium/", env!("CARGO_PKG_VERSION"));
+
 /// The row id and the register position of a sign that wrote something.
 type Recorded = Option<(i64, LogPosition)>;
-
-/// Why a key cannot sign a Notary Project signature, if it cannot. The Notary Project signature
-/// specification admits ECDSA on P-256/P-384/P-521 and RSA only, with an X.509 certificate chain.
-fn notation_refusal(prepared: &Prepared<Vec<u8>>) -> Option<String> {
-    if prepared.public_key.algorithm == Algorithm::Ed25519 {
-        return Some(format!(
-            "key {} is Ed25519; the Notary Project signature specification allows ECDSA P-256/P-384/P-521 and RSA keys only",
-            prepared.key.id
-        ));
-    }
-    Some(format!(
-        "key {} has no X.509 certificate chain ([[keys]] certificate_chain); a Notary Project signature carries one",
-        prepared.key.id
-    ))
-}
 
 /// The outcome of the concurrent writes: the `.sig` write (when asked) and each referrer's. Fails
 /// non-partially when nothing landed, partially when some did and another failed.
