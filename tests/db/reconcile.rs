@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notarium::keys::{FileSigner, KeyRing};
+use notarium::keys::{CertificateChain, FileSigner, KeyRing};
 use notarium::oci::DistributionRegistry;
 use notarium::register::event::{sign_entry, stored_entry};
 use notarium::service::{AttestRequest, Reconciled, RegisterSettings, Service, SignRequest};
@@ -19,6 +19,8 @@ fn service(runtime: &tokio::runtime::Runtime, registry: &Registry, dir: &Path) -
     let mut keys = KeyRing::default();
     let path = Path::new(support::ROOT).join("keys.example/dev-ecdsa.pem");
     keys.insert("dev-ecdsa", Arc::new(FileSigner::load("dev-ecdsa", &path).unwrap()));
+    // With its certificate chain, dev-ecdsa signs in all three formats.
+    keys.set_certificate_chain("dev-ecdsa", 1, CertificateChain::new(dev_ecdsa_chain(), "test"));
     let store = runtime.block_on(notarium::store::open(&test_database_url(dir))).unwrap();
     let client = Arc::new(DistributionRegistry::with_insecure([registry.host.clone()]));
     let register = RegisterSettings { origin: "test/log".into(), key: None };
@@ -44,6 +46,17 @@ fn sign_for_real(
     let signed = runtime.block_on(service.sign(request)).unwrap();
     let written = runtime.block_on(store.signatures_of(&signed.digest.to_string())).unwrap().remove(0).signature;
     (signed, written)
+}
+
+/// The committed chain of `keys.example/dev-ecdsa.pem` (leaf, root), DER.
+fn dev_ecdsa_chain() -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let pem = std::fs::read_to_string(Path::new(support::ROOT).join("tests/fixtures/certificates/dev-ecdsa.chain.pem"));
+    let pem = pem.unwrap();
+    let blocks =
+        pem.split("-----END CERTIFICATE-----").filter_map(|block| block.split_once("-----BEGIN CERTIFICATE-----"));
+    let base64_of = |(_, body): (&str, &str)| body.split_whitespace().collect::<String>();
+    blocks.map(|b| base64::engine::general_purpose::STANDARD.decode(base64_of(b)).unwrap()).collect()
 }
 
 #[test]
@@ -167,7 +180,7 @@ fn pending_attestations_are_confirmed_and_logged_like_signatures() {
 }
 
 #[test]
-fn a_sign_interrupted_between_its_concurrent_writes_waits_then_is_logged_with_the_artifacts_that_landed() {
+fn a_sign_interrupted_between_its_three_concurrent_writes_waits_then_is_logged_with_the_artifacts_that_landed() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let registry = Registry::start();
     let digest = push_image(&registry, "demo/three", "v1", "crash between writes");
@@ -177,15 +190,16 @@ fn a_sign_interrupted_between_its_concurrent_writes_waits_then_is_logged_with_th
     let (signed, written) =
         sign_for_real(&runtime, (&signer, &first_store), &format!("{}/demo/three@{digest}", registry.host));
     let formats: Vec<&str> = written.artifacts.iter().map(|a| a.format.as_str()).collect();
-    assert_eq!(formats, ["cosign", "bundle"], "the key has no certificate chain: no notation");
-    assert_eq!(signed.artifacts.len(), 2);
+    assert_eq!(formats, ["cosign", "bundle", "notation"]);
+    assert_eq!(signed.artifacts.len(), 3);
 
-    // The crash came after the `.sig` and bundle writes and before a third (a Notary signature referrer).
-    let missing = Artifact { format: "notation".into(), manifest_digest: Some(format!("sha256:{}", "7".repeat(64))) };
+    // The crash came after the `.sig` and bundle writes and before the third (the Notary signature referrer)
+    // landed: the row planned a notation referrer the registry does not hold.
     let mut planned = written.clone();
-    planned.artifacts.push(missing);
-    // And another one came after the bundle write only: its `.sig` layer never landed.
-    let bundle_only = NewSignature { signature_b64: "bm90IHN0b3JlZA==".into(), ..written.clone() };
+    planned.artifacts[2].manifest_digest = Some(format!("sha256:{}", "7".repeat(64)));
+    // And another one came after the bundle write only: its `.sig` layer never landed, nor its notation one.
+    let mut bundle_only = NewSignature { signature_b64: "bm90IHN0b3JlZA==".into(), ..planned.clone() };
+    bundle_only.artifacts.remove(0);
 
     let dir = tempfile::tempdir().unwrap();
     let (service, store) = service(&runtime, &registry, dir.path());
@@ -200,7 +214,7 @@ fn a_sign_interrupted_between_its_concurrent_writes_waits_then_is_logged_with_th
     let rows = runtime.block_on(store.signatures_of(&digest)).unwrap();
     let row = |id| rows.iter().find(|r| r.id == id).unwrap();
     assert!(!row(three).pending && !row(one).pending);
-    assert_eq!(row(three).signature.artifacts, written.artifacts, "the missing notation artifact is not listed");
+    assert_eq!(row(three).signature.artifacts, written.artifacts[..2], "the missing notation artifact is not listed");
     let bundle = written.artifacts[1].clone();
     assert_eq!(row(one).signature.artifacts, vec![bundle.clone()]);
     assert_eq!(row(one).manifest_digest, bundle.manifest_digest, "without a .sig layer, the bundle's manifest");
@@ -211,12 +225,15 @@ fn a_sign_interrupted_between_its_concurrent_writes_waits_then_is_logged_with_th
     let logged = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).unwrap();
     let by_signature =
         |sig: &str| entries.iter().map(|(_, e)| logged(e)).find(|e| e["details"]["signature"] == sig).unwrap();
-    let first_entry = runtime.block_on(signer.store().entries(0, 10)).unwrap().pop().unwrap().1;
-    assert_eq!(by_signature(&written.signature_b64), logged(&first_entry));
+    let first_entry = logged(&runtime.block_on(signer.store().entries(0, 10)).unwrap().pop().unwrap().1);
+    let mut without_notation = first_entry.clone();
+    without_notation["details"]["artifacts"].as_array_mut().unwrap().pop();
+    assert_eq!(by_signature(&written.signature_b64), without_notation);
     assert_eq!(
         by_signature("bm90IHN0b3JlZA==")["details"]["artifacts"],
         serde_json::json!([{"format": "bundle", "manifest_digest": bundle.manifest_digest}])
     );
-    let listed = &logged(&first_entry)["details"]["artifacts"];
+    let listed = &first_entry["details"]["artifacts"];
     assert_eq!(listed[0], serde_json::json!({"format": "cosign", "manifest_digest": signed.manifest_digest.as_str()}));
+    assert_eq!(listed[2]["format"], "notation", "the uninterrupted sign listed all three: {listed}");
 }
