@@ -366,3 +366,20 @@ fn a_trusted_root_path_means_the_config_folder_and_a_bad_file_is_named() {
     let e = c.sigstore.load().unwrap_err().to_string();
     assert!(e.contains("root.json") && e.contains("trusted root \"private\""), "{e}");
 }
+
+#[test]
+fn registry_formats_are_keyed_by_canonical_host_and_an_unknown_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notarium.toml");
+    let config =
+        |registries: &str| format!("{registries}\n[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"k.pem\"\n");
+    let formats =
+        "[registries.formats]\n\"Harbor.Example:443\" = [\"cosign\", \"notation\"]\n[sign]\nnotation_expiry_days = 365";
+    std::fs::write(&path, config(formats)).unwrap();
+    let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+    assert_eq!(c.registries.formats["harbor.example"], [SignFormat::Cosign, SignFormat::Notation]);
+    assert_eq!(c.sign.notation_expiry_days, Some(365));
+    std::fs::write(&path, config("[registries.formats]\n\"r.example\" = [\"cosign\", \"gpg\"]")).unwrap();
+    let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+    assert!(err.contains("gpg"), "{err}");
+}

@@ -1,4 +1,7 @@
-//! Sign one image digest with one key and store the signature in the image's registry.
+//! Sign one image digest with one key and store the signature in the image's registry, in every format asked
+//! for (cosign's `.sig` layer, a Sigstore bundle referrer, a Notary Project JWS referrer), the writes
+//! concurrent under one pending row and one register entry. Must not touch: how the formats are encoded
+//! (`formats/`) or how the registry is written (`oci/`).
 
 use serde_json::{Map, Value};
 
@@ -272,7 +275,7 @@ impl Service {
         }
     }
 
-    /// A Notary Project signature of `target` (docs/FORMATS.md §20): a JWS envelope (`notary.x509` scheme)
+    /// A Notary Project signature of `target` (`formats::notary`): a JWS envelope (`notary.x509` scheme)
     /// signed ES256 by the same key version, with its chain, as a referrer of artifact type
     /// `application/vnd.cncf.notary.signature`.
     async fn notation_of(
@@ -418,5 +421,60 @@ fn annotations(value: Option<Value>) -> Result<Option<Map<String, Value>>, Servi
             Ok(Some(map))
         }
         Some(other) => Err(ServiceError::Annotations(format!("got {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest() -> Digest {
+        Digest::of(b"image")
+    }
+
+    fn sig() -> Option<Result<WrittenSignature, OciError>> {
+        let written =
+            WrittenSignature { tag: signature_tag(&digest()), manifest_digest: Digest::of(b"sig"), created: true };
+        Some(Ok(written))
+    }
+
+    fn attached() -> Option<Result<AttachedReferrer, OciError>> {
+        Some(Ok(AttachedReferrer { manifest_digest: Digest::of(b"referrer"), via_referrers_api: false }))
+    }
+
+    fn refused() -> OciError {
+        OciError::Refused { registry: "r.example".into(), operation: "put".into(), status: 500, codes: Vec::new() }
+    }
+
+    #[test]
+    fn all_writes_landing_list_every_artifact_with_the_sig_manifest_first() {
+        let (written, landed) =
+            joined_writes(&digest(), sig(), [(SignFormat::Bundle, attached()), (SignFormat::Notation, attached())])
+                .unwrap_or_else(|_| panic!("all landed"));
+        assert_eq!(written.manifest_digest, Digest::of(b"sig"));
+        let formats: Vec<SignFormat> = landed.iter().map(|a| a.format).collect();
+        assert_eq!(formats, SignFormat::ALL);
+    }
+
+    #[test]
+    fn a_failure_after_another_write_landed_is_partial_and_keeps_the_row_pending() {
+        let outcome = joined_writes(&digest(), sig(), [(SignFormat::Notation, Some(Err(refused())))]);
+        assert!(matches!(outcome, Err(WriteFailed { partial: true, .. })));
+        let outcome = joined_writes(&digest(), Some(Err(refused())), [(SignFormat::Bundle, attached())]);
+        assert!(matches!(outcome, Err(WriteFailed { partial: true, .. })));
+    }
+
+    #[test]
+    fn when_no_write_landed_the_failure_is_not_partial() {
+        let outcome = joined_writes(&digest(), Some(Err(refused())), [(SignFormat::Bundle, Some(Err(refused())))]);
+        assert!(matches!(outcome, Err(WriteFailed { partial: false, .. })));
+    }
+
+    #[test]
+    fn without_a_sig_layer_the_first_referrer_stands_for_the_sign() {
+        let (written, landed) =
+            joined_writes(&digest(), None, [(SignFormat::Notation, attached())]).unwrap_or_else(|_| panic!("landed"));
+        assert_eq!((written.tag.as_str(), written.manifest_digest), ("", Digest::of(b"referrer")));
+        assert_eq!(landed.len(), 1);
     }
 }
