@@ -146,8 +146,7 @@ impl Service {
         write: impl Future<Output = Result<WrittenSignature, WriteFailed>>,
     ) -> Result<(WrittenSignature, Option<(i64, LogPosition)>), ServiceError> {
         let id = self.store.begin_signature(&record).await?;
-        let outcome =
-            |name: &str| metrics().registry_requests.get_or_create(&OutcomeLabels { outcome: name.into() }).inc();
+        let outcome = count_registry_write;
         let written = match write.await {
             Ok(written) => written,
             Err(WriteFailed { error, partial: true }) => {
@@ -227,6 +226,11 @@ pub(super) fn bundle_referrer(
         Some(predicate_type),
     );
     Ok(ReferrerToWrite { manifest: manifest.to_json(), blobs: vec![bundle_json, EMPTY_JSON.to_vec()] })
+}
+
+/// Counts one registry write by its outcome (`written`, `already-there`, `partial`, `failed`).
+pub(super) fn count_registry_write(outcome: &str) {
+    metrics().registry_requests.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
 }
 
 /// A registry write that failed; `partial` when part of it landed (the row then waits for reconciliation).

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::record::{Claim, Origin, Prepared, ReferrerToWrite, WriteFailed, bundle_referrer};
+use super::record::{Claim, Origin, Prepared, ReferrerToWrite, WriteFailed, bundle_referrer, count_registry_write};
 use super::{LogPosition, Service, ServiceError, Target, repository_of};
 use crate::config::SignFormat;
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
@@ -112,6 +112,7 @@ impl Service {
         if wants(SignFormat::Cosign)
             && let Some(existing) = self.signed_before(&repo, &digest, &identity, &prepared).await?
         {
+            count_registry_write("already-there");
             return Ok(self.outcome(image, &digest, &identity, &prepared, existing, None, notes));
         }
         let bundle = match wants(SignFormat::Bundle) {
