@@ -241,6 +241,12 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Registry(e) => registry_problem(&e, detail),
             ServiceError::Store(_) => Self::database_unavailable(detail),
+            ServiceError::Formats(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-formats",
+                "No requested signature format can be written",
+                detail,
+            ),
             ServiceError::Annotations(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid-annotations", "Annotations are invalid", detail)
             }

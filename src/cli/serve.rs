@@ -46,7 +46,11 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     let registry = Arc::new(DistributionRegistry::new(egress, limits, credentials));
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let service = Service::new(keys, registry, store, register)
-        .with_layouts(Layouts { referrers_off: config.registries.referrers_off.clone() })
+        .with_layouts(Layouts {
+            referrers_off: config.registries.referrers_off.clone(),
+            formats: config.registries.formats.clone(),
+            notation_expiry: config.sign.notation_expiry_days.map(|days| time::Duration::days(i64::from(days))),
+        })
         .with_evidence_limits(config.policies.evidence.clone())
         .with_trusted_roots(load_trusted_roots(&config)?);
     let policies = load_policies(&config)?;

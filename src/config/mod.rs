@@ -21,6 +21,7 @@ mod log;
 mod policies;
 mod registries;
 mod server;
+mod sign;
 mod sigstore;
 
 pub use auth::{AuthConfig, ClaimRule, OidcConfig, Role};
@@ -32,8 +33,9 @@ pub use keys::{KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
 pub use log::LogConfig;
 pub use policies::{EvidenceLimits, PoliciesConfig};
 use registries::host_list;
-pub use registries::{RegistriesConfig, RegistryAuthConfig, split_host_list};
+pub use registries::{RegistriesConfig, RegistryAuthConfig, SignFormat, split_host_list};
 pub use server::ServerConfig;
+pub use sign::SignConfig;
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 
 /// The whole configuration after defaults and overrides.
@@ -58,6 +60,8 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub sigstore: SigstoreConfig,
+    #[serde(default)]
+    pub sign: SignConfig,
     /// notarium's own certificate authority for its signing keys; none by default.
     #[serde(default)]
     pub ca: Option<CaConfig>,

@@ -396,3 +396,20 @@ fn a_ca_names_a_configured_key_that_is_not_the_checkpoint_key_and_a_sane_validit
     assert!(refused("key = \"ca\"\nsubject = \"just text\"").contains("[ca] subject"));
     assert!(Config::parse_toml(&format!("{keys}[ca]\nkey = \"ca\"\nvalidity = \"12h\"")).is_ok());
 }
+
+#[test]
+fn registry_formats_are_keyed_by_canonical_host_and_an_unknown_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notarium.toml");
+    let config =
+        |registries: &str| format!("{registries}\n[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"k.pem\"\n");
+    let formats =
+        "[registries.formats]\n\"Harbor.Example:443\" = [\"cosign\", \"notation\"]\n[sign]\nnotation_expiry_days = 365";
+    std::fs::write(&path, config(formats)).unwrap();
+    let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+    assert_eq!(c.registries.formats["harbor.example"], [SignFormat::Cosign, SignFormat::Notation]);
+    assert_eq!(c.sign.notation_expiry_days, Some(365));
+    std::fs::write(&path, config("[registries.formats]\n\"r.example\" = [\"cosign\", \"gpg\"]")).unwrap();
+    let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+    assert!(err.contains("gpg"), "{err}");
+}

@@ -42,7 +42,7 @@ pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
 pub use record::LogPosition;
 pub use referrers::{Attached, TagListing};
-pub use sign::{SignOutcome, SignRequest};
+pub use sign::{SignOutcome, SignRequest, WrittenArtifact};
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 
 /// Everything a use case needs, shared by all requests.
@@ -85,6 +85,9 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("annotations must be a JSON object of strings: {0}")]
     Annotations(String),
+    /// A sign's `formats`: an empty list, or none of them writable with this key at this registry.
+    #[error("{0}")]
+    Formats(String),
     #[error(transparent)]
     Register(#[from] RegisterError),
     #[error(
@@ -256,6 +259,10 @@ const MAX_PLATFORMS: usize = 64;
 pub struct Layouts {
     /// Registries (`host[:port]`) that get no OCI 1.1 referrer copies (Sigstore bundles) of attestations.
     pub referrers_off: Vec<String>,
+    /// Registry → the formats a sign writes there when the request names none (`[registries.formats]`).
+    pub formats: std::collections::HashMap<String, Vec<crate::config::SignFormat>>,
+    /// How long after signing a Notary Project signature expires (`[sign] notation_expiry_days`).
+    pub notation_expiry: Option<time::Duration>,
 }
 
 impl Layouts {
