@@ -5,7 +5,7 @@
 //! private key is in no answer, log line or database row. notation 1.3.2 signs with an issued chain and
 //! verifies it (strict, a trusted identity) under the CA's certificate only.
 //!
-//! Debian 12's OpenSSL 3.0 has no `codesign` purpose for `openssl verify -purpose` (OpenSSL 3.2 added it):
+//! Debian 12's OpenSSL 3.0.19 lists no `codesign` purpose for `openssl verify -purpose` (later releases add one):
 //! the chain is checked with `openssl verify -x509_strict`, and the code-signing usages with `openssl x509
 //! -ext`.
 
