@@ -5,7 +5,7 @@
 //! read from the registry) and a warm one (the same digests again, from the decision cache when it is on).
 //!
 //! cargo run --release --example sign_load -- --server http://127.0.0.1:8080 --registry 127.0.0.1:5000 \
-//!     --images 400 --concurrency 8 --key dev-ecdsa [--attest | --verify]
+//!     --images 400 --concurrency 8 --key dev-ecdsa [--attest | --verify] [--formats cosign,bundle,notation]
 // A measuring harness, not the service: any failure should stop the run at once.
 #![allow(clippy::unwrap_used)]
 
@@ -41,6 +41,9 @@ struct Args {
     /// policies must allow the repository's images signed by `--key`.
     #[arg(long)]
     verify: bool,
+    /// Comma-separated signature formats for each sign (`cosign,bundle,notation`); default: the server's.
+    #[arg(long, value_delimiter = ',')]
+    formats: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,14 +158,17 @@ async fn run_pass(http: &reqwest::Client, args: &Args, images: &Arc<Vec<String>>
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (http, images, next) = (http.clone(), images.clone(), next.clone());
-        let (server, key) = (args.server.clone(), args.key.clone());
+        let (server, key, formats) = (args.server.clone(), args.key.clone(), args.formats.clone());
         workers.push(tokio::spawn(async move {
             let (mut latencies, mut cached) = (Vec::new(), 0);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(image) = images.get(i) else { break };
                 let t = Instant::now();
-                let (path, body) = action.request(image, &key);
+                let (path, mut body) = action.request(image, &key);
+                if let (Action::Sign, Some(formats)) = (action, &formats) {
+                    body["formats"] = serde_json::json!(formats);
+                }
                 let response = http.post(format!("{server}{path}")).json(&body).send().await.unwrap();
                 let status = response.status();
                 let text = response.text().await.unwrap();

@@ -241,6 +241,12 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Registry(e) => registry_problem(&e, detail),
             ServiceError::Store(_) => Self::database_unavailable(detail),
+            ServiceError::Formats(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-formats",
+                "No requested signature format can be written",
+                detail,
+            ),
             ServiceError::Annotations(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid-annotations", "Annotations are invalid", detail)
             }
@@ -273,6 +279,13 @@ impl From<ServiceError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "checkpoint-key-unavailable",
                 "Checkpoints cannot be signed",
+                detail,
+            ),
+            ServiceError::NoCa => Self::new(StatusCode::NOT_FOUND, "no-ca", "No [ca] is configured", detail),
+            ServiceError::Certificate(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "certificate-unavailable",
+                "The key's certificate chain is unusable",
                 detail,
             ),
         }
@@ -338,6 +351,9 @@ fn key_problem(error: &KeyError, detail: String) -> ApiError {
             "The key is reserved for the register's checkpoints",
             detail,
         ),
+        KeyError::ReservedForCa(_) => {
+            ApiError::new(StatusCode::FORBIDDEN, "reserved-key", "The key is reserved for issuing certificates", detail)
+        }
         KeyError::Backend { .. } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "key-backend-unavailable",

@@ -73,6 +73,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::registry))
         .routes(routes!(keys::list))
         .routes(routes!(keys::public_pem))
+        .routes(routes!(keys::renew_certificates))
         .routes(routes!(log::checkpoint))
         .routes(routes!(log::entries))
         .routes(routes!(log::inclusion_proof))

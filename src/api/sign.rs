@@ -13,6 +13,7 @@ use super::auth::{Authorized, Signing};
 use super::extract::AppJson;
 use super::location::{LogLocation, TagLocation, Written, written_answer};
 use super::{ApiError, AppState};
+use crate::config::SignFormat;
 use crate::service::{LogPosition, SignOutcome, SignRequest};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -30,6 +31,20 @@ pub(super) struct SignBody {
     /// Sign an image index and each of its platform manifests.
     #[serde(default)]
     pub recursive: bool,
+    /// The signature formats to write: `cosign` (the `.sig` layer), `bundle` (Sigstore bundle referrer),
+    /// `notation` (Notary Project JWS referrer). Absent: the registry's `[registries.formats]`, else every
+    /// format the key can serve; one the key cannot serve is skipped with a note.
+    #[serde(default)]
+    pub formats: Option<Vec<SignFormat>>,
+}
+
+/// One artifact a sign wrote.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ArtifactAnswer {
+    pub format: SignFormat,
+    pub manifest_digest: String,
+    /// False when it was there already (this key had signed this digest before).
+    pub created: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,7 +56,14 @@ pub(super) struct SignResponse {
     pub key_version: u32,
     #[schema(value_type = String)]
     pub algorithm: &'static str,
+    /// The `.sig` tag (`tag` empty when `cosign` was not written; `manifest_digest` then the first artifact's).
     pub signature: TagLocation,
+    /// Every artifact written for this digest, one per format.
+    pub artifacts: Vec<ArtifactAnswer>,
+    /// Why a format was not written (an Ed25519 key or a key without a certificate chain cannot sign a
+    /// Notary Project signature, a registry without referrers gets no referrer): not failures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub record_id: Option<i64>,
     /// Where the sign entry sits in the register; `null` when nothing new was signed.
     pub log: Option<LogLocation>,
@@ -71,6 +93,16 @@ impl Written for SignOutcome {
                 manifest_digest: self.manifest_digest.to_string(),
                 created: self.created,
             },
+            artifacts: self
+                .artifacts
+                .into_iter()
+                .map(|a| ArtifactAnswer {
+                    format: a.format,
+                    manifest_digest: a.manifest_digest.to_string(),
+                    created: a.created,
+                })
+                .collect(),
+            notes: self.notes,
             record_id: self.record_id,
             log,
             platforms,
@@ -106,6 +138,7 @@ pub(super) async fn sign(
             actor: caller.actor().into(),
             source_addr: Some(peer.to_string()),
             recursive: body.recursive,
+            formats: body.formats,
         })
         .await?;
     Ok(written_answer(&state, outcome).await)

@@ -20,7 +20,7 @@ pub(super) fn load_keys(config: &Config) -> Result<KeyRing, CliError> {
     let mut ring = KeyRing::default();
     for key in &config.keys {
         let signer: Arc<dyn Signer> = match key {
-            KeyConfig::File { id, path } => {
+            KeyConfig::File { id, path, .. } => {
                 Arc::new(FileSigner::load(id, path).map_err(|e| CliError::Usage(e.to_string()))?)
             }
             KeyConfig::Pkcs11(k) => Arc::new(Pkcs11Signer::new(&k.id, pkcs11_settings(k)?)),
@@ -40,7 +40,7 @@ pub(super) async fn load_public_keys(config: &Config) -> Result<KeyRing, CliErro
     let mut ring = KeyRing::default();
     for key in &config.keys {
         let public = match key {
-            KeyConfig::File { id, path } => {
+            KeyConfig::File { id, path, .. } => {
                 let signer = FileSigner::load(id, path).map_err(|e| CliError::Usage(e.to_string()))?;
                 let versions = signer.versions().await.map_err(|e| CliError::Usage(e.to_string()))?;
                 PublicKeys::Known(versions)
@@ -98,6 +98,9 @@ fn reserve_log_key(config: &Config, ring: &mut KeyRing) -> Result<(), CliError> 
     if let Some(log_key) = config.log_key() {
         let id = crate::keys::KeyRef::parse(&log_key).map_err(|e| CliError::Usage(format!("[log] key: {e}")))?.id;
         ring.reserve_for_checkpoints(id);
+    }
+    if let Some(ca) = &config.ca {
+        ring.reserve_for_ca(ca.key.clone());
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::api::{AppState, Limits, record_all_held_denials, record_held_denials,
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, EgressRules, RegistryLimits};
-use crate::service::{Layouts, RegisterSettings, Service, check_policy_keys};
+use crate::service::{Layouts, RegisterSettings, Service, ServiceError, attach_configured_chains, check_policy_keys};
 
 pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
     init_tracing();
@@ -35,6 +35,9 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     }
     super::secret_files::warn_about_readable_secret_files(&config);
     let keys = super::keyring::load_keys(&config)?;
+    attach_configured_chains(&keys, &config.keys, time::OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let store = crate::store::open(&config.database_url()).await.map_err(|e| CliError::Unavailable(e.to_string()))?;
     let (egress, limits) =
         (EgressRules::from_config(&config.registries), RegistryLimits::from_config(&config.registries));
@@ -43,7 +46,11 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     let registry = Arc::new(DistributionRegistry::new(egress, limits, credentials));
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let service = Service::new(keys, registry, store, register)
-        .with_layouts(Layouts { referrers_off: config.registries.referrers_off.clone() })
+        .with_layouts(Layouts {
+            referrers_off: config.registries.referrers_off.clone(),
+            formats: config.registries.formats.clone(),
+            notation_expiry: config.sign.notation_expiry_days.map(|days| time::Duration::days(i64::from(days))),
+        })
         .with_evidence_limits(config.policies.evidence.clone())
         .with_trusted_roots(load_trusted_roots(&config)?);
     let policies = load_policies(&config)?;
@@ -51,7 +58,15 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
+    let service = match &config.ca {
+        Some(ca) => service.with_ca(ca.clone(), config.keys.clone()),
+        None => service,
+    };
     let service = Arc::new(service);
+    if service.has_ca() {
+        issue_key_certificates(&service).await?;
+        tokio::spawn(renew_key_certificates(service.clone()));
+    }
     tokio::spawn(follow_register(service.clone()));
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;
@@ -259,6 +274,39 @@ async fn report_key_backends(service: Arc<Service>) {
                 tracing::info!(key = %id, backend = signer.backend(), versions = versions.len(), "key ready")
             }
             Err(e) => tracing::warn!(key = %id, error = %e, "key not ready"),
+        }
+    }
+}
+
+/// How often `[ca]` looks for certificates to renew, keys whose backend came back and rotated versions.
+const CERTIFICATE_PASS: Duration = Duration::from_secs(3600);
+
+/// One `[ca]` pass: an unusable `[ca] certificate` stops the start; a CA backend or database that does
+/// not answer yet is a warning (the next pass tries again), as is a key that could not be served.
+async fn issue_key_certificates(service: &Service) -> Result<(), CliError> {
+    match service.renew_key_certificates(time::OffsetDateTime::now_utc()).await {
+        Ok(outcome) => {
+            for (key, reason) in &outcome.skipped {
+                tracing::warn!(key = %key, reason = %reason, "[ca] issued no certificate");
+            }
+            if !outcome.issued.is_empty() {
+                tracing::info!(keys = ?outcome.issued, "[ca] issued code-signing certificates");
+            }
+            Ok(())
+        }
+        Err(ServiceError::Certificate(message)) => Err(CliError::Usage(message)),
+        Err(e) => {
+            tracing::warn!(error = %e, "[ca] cannot issue certificates yet; trying again within the hour");
+            Ok(())
+        }
+    }
+}
+
+async fn renew_key_certificates(service: Arc<Service>) {
+    loop {
+        tokio::time::sleep(CERTIFICATE_PASS).await;
+        if let Err(e) = issue_key_certificates(&service).await {
+            tracing::warn!(error = %e, "[ca] certificates not renewed");
         }
     }
 }

@@ -13,7 +13,13 @@ use crate::keys::SecretRef;
 #[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
 pub enum KeyConfig {
     /// A PKCS#8 PEM file: development only.
-    File { id: String, path: PathBuf },
+    File {
+        id: String,
+        path: PathBuf,
+        /// See [`KeyConfig::certificate_chain`].
+        #[serde(default)]
+        certificate_chain: Option<PathBuf>,
+    },
     /// A key on a PKCS#11 token (HSM, SoftHSM2).
     Pkcs11(Pkcs11KeyConfig),
     /// A Vault or OpenBao Transit key.
@@ -35,6 +41,9 @@ pub struct Pkcs11KeyConfig {
     /// The PIN: see [`Pkcs11KeyConfig::pin`].
     pub(super) pin_env: Option<String>,
     pub(super) pin_file: Option<PathBuf>,
+    /// See [`KeyConfig::certificate_chain`].
+    #[serde(default)]
+    pub certificate_chain: Option<PathBuf>,
     /// Concurrent signing sessions on the token.
     #[serde(default = "default_sessions")]
     pub max_sessions: usize,
@@ -80,6 +89,9 @@ pub struct VaultKeyConfig {
     pub jwt_file: PathBuf,
     #[serde(default = "default_vault_timeout")]
     pub timeout_secs: u64,
+    /// See [`KeyConfig::certificate_chain`].
+    #[serde(default)]
+    pub certificate_chain: Option<PathBuf>,
     #[serde(default = "default_refresh")]
     pub refresh_secs: u64,
 }
@@ -90,6 +102,33 @@ impl KeyConfig {
             Self::File { id, .. } => id,
             Self::Pkcs11(k) => &k.id,
             Self::Vault(k) => &k.id,
+        }
+    }
+
+    /// `certificate_chain`: a PEM file of the key's X.509 certificate chain, leaf first, then the
+    /// intermediates, ending with the self-signed root (a Notary Project signature's `x5chain` must end
+    /// with it). Checked at start-up against the key's latest version; a key without one signs no
+    /// Notary Project signature unless `[ca]` issues it a certificate.
+    pub fn certificate_chain(&self) -> Option<&Path> {
+        match self {
+            Self::File { certificate_chain, .. } => certificate_chain.as_deref(),
+            Self::Pkcs11(k) => k.certificate_chain.as_deref(),
+            Self::Vault(k) => k.certificate_chain.as_deref(),
+        }
+    }
+
+    fn certificate_chain_mut(&mut self) -> &mut Option<PathBuf> {
+        match self {
+            Self::File { certificate_chain, .. } => certificate_chain,
+            Self::Pkcs11(k) => &mut k.certificate_chain,
+            Self::Vault(k) => &mut k.certificate_chain,
+        }
+    }
+
+    /// Makes a relative `certificate_chain` relative to `base` (the config file's folder).
+    pub(super) fn resolve_certificate_chain(&mut self, base: &Path) {
+        if let Some(path) = self.certificate_chain_mut().as_mut().filter(|p| p.is_relative()) {
+            *path = base.join(&*path);
         }
     }
 
@@ -172,7 +211,11 @@ pub(super) const DEV_LOG_KEY: &str = "dev-log";
 pub(super) fn example_keys() -> Vec<KeyConfig> {
     ["dev-ecdsa", "dev-ed25519", DEV_LOG_KEY]
         .into_iter()
-        .map(|id| KeyConfig::File { id: id.into(), path: PathBuf::from("keys.example").join(format!("{id}.pem")) })
+        .map(|id| KeyConfig::File {
+            id: id.into(),
+            path: PathBuf::from("keys.example").join(format!("{id}.pem")),
+            certificate_chain: None,
+        })
         .collect()
 }
 

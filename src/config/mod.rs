@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod auth;
+mod ca;
 mod database;
 mod events;
 mod keys;
@@ -20,9 +21,11 @@ mod log;
 mod policies;
 mod registries;
 mod server;
+mod sign;
 mod sigstore;
 
 pub use auth::{AuthConfig, ClaimRule, OidcConfig, Role};
+pub use ca::CaConfig;
 pub use database::DatabaseConfig;
 pub use events::EventsConfig;
 use keys::{DEV_LOG_KEY, example_keys, is_example_key};
@@ -30,8 +33,9 @@ pub use keys::{KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
 pub use log::LogConfig;
 pub use policies::{EvidenceLimits, PoliciesConfig};
 use registries::host_list;
-pub use registries::{RegistriesConfig, RegistryAuthConfig, split_host_list};
+pub use registries::{RegistriesConfig, RegistryAuthConfig, SignFormat, split_host_list};
 pub use server::ServerConfig;
+pub use sign::SignConfig;
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 
 /// The whole configuration after defaults and overrides.
@@ -56,6 +60,11 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub sigstore: SigstoreConfig,
+    #[serde(default)]
+    pub sign: SignConfig,
+    /// notarium's own certificate authority for its signing keys; none by default.
+    #[serde(default)]
+    pub ca: Option<CaConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,10 +138,12 @@ impl Config {
         self.registries.auth.values_mut().for_each(|auth| resolve_some(&mut auth.password_file));
         self.auth.oidc.iter_mut().for_each(|issuer| resolve_some(&mut issuer.jwks_file));
         self.sigstore.trusted_roots.iter_mut().for_each(|root| resolve_some(&mut root.path));
+        self.ca.iter_mut().for_each(|ca| resolve_some(&mut ca.certificate));
         if !written.contains_key("keys") {
             return;
         }
         for key in &mut self.keys {
+            key.resolve_certificate_chain(base);
             match key {
                 KeyConfig::File { path, .. } => resolve(path),
                 KeyConfig::Pkcs11(k) => resolve_some(&mut k.pin_file),
@@ -194,6 +205,7 @@ impl Config {
             return Err(ConfigError::Invalid(format!("[policies.evidence] {cap} must be at least 1")));
         }
         self.sigstore.check()?;
+        self.check_ca()?;
         if let Some(cap) = self.registries.zero_cap() {
             return Err(ConfigError::Invalid(format!("[registries] {cap} must be at least 1")));
         }
@@ -206,6 +218,23 @@ impl Config {
         self.events.registry_secret()?;
         if let Some(contradiction) = self.auth.contradiction() {
             return Err(ConfigError::Invalid(contradiction.into()));
+        }
+        Ok(())
+    }
+
+    /// `[ca] key` is a configured key that signs nothing else: not the checkpoint key, no chain of its own
+    /// as a signer.
+    fn check_ca(&self) -> Result<(), ConfigError> {
+        let Some(ca) = &self.ca else { return Ok(()) };
+        ca.check()?;
+        if !self.keys.iter().any(|k| k.id() == ca.key) {
+            return Err(ConfigError::Invalid(format!("[ca] key {:?} is not one of the [[keys]]", ca.key)));
+        }
+        if self.log_key().is_some_and(|log| log.split('@').next() == Some(ca.key.as_str())) {
+            return Err(ConfigError::Invalid(format!(
+                "[ca] key {:?} is the register's checkpoint key: give the CA a key of its own",
+                ca.key
+            )));
         }
         Ok(())
     }
@@ -228,7 +257,7 @@ impl Config {
         let log_key = self.log_key()?;
         let id = log_key.split_once('@').map_or(log_key.as_str(), |(id, _)| id);
         self.keys.iter().find_map(|k| match k {
-            KeyConfig::File { id: key_id, path } if key_id == id && is_example_key(path) => Some(path.as_path()),
+            KeyConfig::File { id: key_id, path, .. } if key_id == id && is_example_key(path) => Some(path.as_path()),
             _ => None,
         })
     }

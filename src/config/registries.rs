@@ -24,6 +24,10 @@ pub struct RegistriesConfig {
     /// referrer (Sigstore bundle) copy every other registry gets.
     #[serde(default)]
     pub referrers_off: Vec<String>,
+    /// Registry host → the signature formats `POST /v1/sign` writes there when the request names none
+    /// (`cosign`, `bundle`, `notation`). Unlisted registries get every format the key can serve.
+    #[serde(default)]
+    pub formats: HashMap<String, Vec<SignFormat>>,
     /// Host globs (`*` within the name; without a port, any port): when set, only these registries (and
     /// the `insecure` ones) are contacted. Listed hosts may have internal addresses; unlisted ones never.
     #[serde(default)]
@@ -51,6 +55,11 @@ impl RegistriesConfig {
     pub(super) fn canonicalize(&mut self) -> Result<(), ConfigError> {
         self.insecure = canonical_hosts("[registries] insecure", &self.insecure)?;
         self.referrers_off = canonical_hosts("[registries] referrers_off", &self.referrers_off)?;
+        let mut formats = HashMap::new();
+        for (host, listed) in std::mem::take(&mut self.formats) {
+            formats.insert(canonical_host("[registries.formats]", &host)?, listed);
+        }
+        self.formats = formats;
         self.allow = canonical_globs("[registries] allow", &self.allow)?;
         self.deny = canonical_globs("[registries] deny", &self.deny)?;
         let mut blob_stores = HashMap::new();
@@ -122,6 +131,31 @@ fn canonical_glob(source: &str, glob: &str) -> Result<String, ConfigError> {
         Err(ConfigError::Invalid(format!(
             "{source}: host glob {glob:?} may hold only letters, digits, '.', '-', '*' and one ':' before a port"
         )))
+    }
+}
+
+/// A signature format a sign can write for one digest (docs/FORMATS.md §3, §7 and the Notary Project section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignFormat {
+    /// cosign's simple-signing layer under the `.sig` tag.
+    Cosign,
+    /// A Sigstore bundle v0.3 referrer (cosign v3's layout).
+    Bundle,
+    /// A Notary Project JWS signature referrer (`application/vnd.cncf.notary.signature`).
+    Notation,
+}
+
+impl SignFormat {
+    /// Every format, in the order a sign answer lists them.
+    pub const ALL: [Self; 3] = [Self::Cosign, Self::Bundle, Self::Notation];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cosign => "cosign",
+            Self::Bundle => "bundle",
+            Self::Notation => "notation",
+        }
     }
 }
 

@@ -366,3 +366,50 @@ fn a_trusted_root_path_means_the_config_folder_and_a_bad_file_is_named() {
     let e = c.sigstore.load().unwrap_err().to_string();
     assert!(e.contains("root.json") && e.contains("trusted root \"private\""), "{e}");
 }
+
+#[test]
+fn certificate_chains_and_the_ca_parse_with_their_defaults_and_paths_mean_the_files_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.toml");
+    let text = "[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"k.pem\"\ncertificate_chain = \"k.chain.pem\"\n\
+                [[keys]]\nid = \"ca\"\nbackend = \"file\"\npath = \"ca.pem\"\n\
+                [ca]\nkey = \"ca\"\ncertificate = \"ca.crt\"\n";
+    std::fs::write(&path, text).unwrap();
+    let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+    assert_eq!(c.keys[0].certificate_chain(), Some(dir.path().join("k.chain.pem").as_path()));
+    assert_eq!(c.keys[1].certificate_chain(), None);
+    let ca = c.ca.unwrap();
+    assert_eq!(ca.certificate.as_deref(), Some(dir.path().join("ca.crt").as_path()));
+    assert_eq!(ca.validity().unwrap(), std::time::Duration::from_secs(90 * 86_400));
+    assert_eq!(ca.subject_for("k", 2), "CN=k, O=notarium");
+}
+
+#[test]
+fn a_ca_names_a_configured_key_that_is_not_the_checkpoint_key_and_a_sane_validity() {
+    let keys = "[[keys]]\nid = \"ca\"\nbackend = \"file\"\npath = \"ca.pem\"\n[[keys]]\nid = \"log\"\nbackend = \"file\"\npath = \"l.pem\"\n[log]\nkey = \"log\"\n";
+    let refused = |ca: &str| Config::parse_toml(&format!("{keys}[ca]\n{ca}")).unwrap_err().to_string();
+    assert!(refused("key = \"nope\"").contains("[ca] key \"nope\" is not one of the [[keys]]"));
+    assert!(refused("key = \"log\"").contains("checkpoint key"));
+    for validity in ["90", "90m", "0d", "59s", "d"] {
+        assert!(refused(&format!("key = \"ca\"\nvalidity = \"{validity}\"")).contains("[ca] validity"), "{validity}");
+    }
+    assert!(refused("key = \"ca\"\nsubject = \"just text\"").contains("[ca] subject"));
+    assert!(Config::parse_toml(&format!("{keys}[ca]\nkey = \"ca\"\nvalidity = \"12h\"")).is_ok());
+}
+
+#[test]
+fn registry_formats_are_keyed_by_canonical_host_and_an_unknown_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notarium.toml");
+    let config =
+        |registries: &str| format!("{registries}\n[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"k.pem\"\n");
+    let formats =
+        "[registries.formats]\n\"Harbor.Example:443\" = [\"cosign\", \"notation\"]\n[sign]\nnotation_expiry_days = 365";
+    std::fs::write(&path, config(formats)).unwrap();
+    let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+    assert_eq!(c.registries.formats["harbor.example"], [SignFormat::Cosign, SignFormat::Notation]);
+    assert_eq!(c.sign.notation_expiry_days, Some(365));
+    std::fs::write(&path, config("[registries.formats]\n\"r.example\" = [\"cosign\", \"gpg\"]")).unwrap();
+    let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+    assert!(err.contains("gpg"), "{err}");
+}

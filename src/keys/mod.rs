@@ -4,6 +4,7 @@
 //! touch: HTTP, the registry or the database. Private key material never crosses the trait: a backend
 //! returns signatures and public keys only, and its errors never carry a secret.
 
+mod certificates;
 mod file;
 mod pkcs11;
 mod public_key;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use certificates::{CertificateChain, pem_certificate};
 pub use file::FileSigner;
 pub use pkcs11::{Pkcs11Settings, Pkcs11Signer};
 pub use public_key::PublicKey;
@@ -90,6 +92,8 @@ pub enum KeyError {
          attestations"
     )]
     Reserved(String),
+    #[error("key {0:?} is the certificate authority's key ([ca] key): it signs certificates only, never images")]
+    ReservedForCa(String),
 }
 
 /// A key reference as clients write it: `id` (latest version) or `id@N`.
@@ -121,6 +125,8 @@ impl KeyRef {
 pub struct KeyRing {
     keys: BTreeMap<String, Arc<dyn Signer>>,
     checkpoint_key: Option<String>,
+    ca_key: Option<String>,
+    certificates: certificates::Certificates,
 }
 
 impl KeyRing {
@@ -133,6 +139,17 @@ impl KeyRing {
     /// reverse.
     pub fn reserve_for_checkpoints(&mut self, id: impl Into<String>) {
         self.checkpoint_key = Some(id.into());
+    }
+
+    /// Reserves key `id` for issuing certificates (`[ca] key`): [`Self::image_signer`] refuses it, so a
+    /// certificate authority's key never signs an image with its CA certificate as if it were a leaf.
+    pub fn reserve_for_ca(&mut self, id: impl Into<String>) {
+        self.ca_key = Some(id.into());
+    }
+
+    /// The id of the key reserved for the certificate authority, if any.
+    pub fn ca_key(&self) -> Option<&str> {
+        self.ca_key.as_deref()
     }
 
     /// The id of the key reserved for checkpoints, if any.
@@ -149,6 +166,9 @@ impl KeyRing {
     pub fn image_signer(&self, id: &str) -> Result<&Arc<dyn Signer>, KeyError> {
         if self.checkpoint_key() == Some(id) {
             return Err(KeyError::Reserved(id.to_owned()));
+        }
+        if self.ca_key() == Some(id) {
+            return Err(KeyError::ReservedForCa(id.to_owned()));
         }
         self.get(id)
     }
@@ -168,6 +188,25 @@ impl KeyRing {
             key: reference.id.clone(),
             version: reference.version.unwrap_or(0),
         })
+    }
+
+    /// The X.509 chain of key `id`'s `version` (leaf first, ending with the root), if it has one: from
+    /// `[[keys]] certificate_chain` or issued by `[ca]`. Every clone of the ring sees the same chains.
+    pub fn certificate_chain(&self, id: &str, version: u32) -> Option<Arc<CertificateChain>> {
+        self.certificates.get(id, version)
+    }
+
+    /// The version `reference` names (latest when unnamed) and its chain, if any: what a Notary Project
+    /// signature needs before signing (the chain goes into the signed header; sign with that version).
+    pub async fn signing_chain(&self, reference: &KeyRef) -> Result<(u32, Option<Arc<CertificateChain>>), KeyError> {
+        let version = self.public_key(reference).await?.version;
+        Ok((version, self.certificate_chain(&reference.id, version)))
+    }
+
+    /// Records `chain` as the certificate chain of key `id`'s `version`, replacing any earlier one (a
+    /// renewal). The caller has validated it against the version's public key.
+    pub fn set_certificate_chain(&self, id: &str, version: u32, chain: CertificateChain) {
+        self.certificates.set(id, version, chain);
     }
 }
 

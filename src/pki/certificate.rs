@@ -222,7 +222,7 @@ fn path_to(
 }
 
 /// Whether `cert` names `issuer` as its issuer and `issuer`'s key verifies its signature.
-fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
+pub(super) fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
     cert.tbs_certificate().issuer() == issuer.tbs_certificate().subject()
         && key_of(issuer).is_ok_and(|key| check_signature(cert, &key).is_ok())
 }
@@ -286,7 +286,7 @@ pub fn verify_self_signed_leaf(der: &[u8], at: OffsetDateTime, purpose: KeyPurpo
 }
 
 /// The leaf's own rules: not a CA, no unknown critical extension, the purpose's extended key usage.
-fn check_leaf(cert: &Certificate, purpose: KeyPurpose) -> Result<(), PkiError> {
+pub(super) fn check_leaf(cert: &Certificate, purpose: KeyPurpose) -> Result<(), PkiError> {
     if is_self_issued(cert) {
         return Err(fail("the leaf is a CA certificate, not a signing certificate"));
     }
@@ -336,7 +336,7 @@ fn check_issuer(cert: &Certificate, depth: usize, at: OffsetDateTime, purpose: K
 }
 
 /// No extension twice, none critical that this module does not understand.
-fn check_extensions(cert: &Certificate, which: &str) -> Result<(), PkiError> {
+pub(super) fn check_extensions(cert: &Certificate, which: &str) -> Result<(), PkiError> {
     let extensions = cert.tbs_certificate().extensions().map(Vec::as_slice).unwrap_or_default();
     let mut seen = std::collections::BTreeSet::new();
     for ext in extensions {
@@ -351,7 +351,7 @@ fn check_extensions(cert: &Certificate, which: &str) -> Result<(), PkiError> {
     Ok(())
 }
 
-fn check_valid_at(cert: &Certificate, at: OffsetDateTime, which: &str) -> Result<(), PkiError> {
+pub(super) fn check_valid_at(cert: &Certificate, at: OffsetDateTime, which: &str) -> Result<(), PkiError> {
     let (not_before, not_after) = validity(cert)?;
     if at < not_before || at > not_after {
         return Err(fail(&format!(
@@ -384,7 +384,7 @@ pub fn parse(der: &[u8], which: &str) -> Result<Certificate, PkiError> {
     Certificate::from_der(der).map_err(|e| fail(&format!("{which} is not a DER X.509 certificate: {e}")))
 }
 
-fn key_of(cert: &Certificate) -> Result<VerifyingKey, PkiError> {
+pub(super) fn key_of(cert: &Certificate) -> Result<VerifyingKey, PkiError> {
     let spki =
         cert.tbs_certificate().subject_public_key_info().to_der().map_err(|_| fail("public key does not encode"))?;
     VerifyingKey::from_spki_der(&spki)

@@ -10,9 +10,11 @@
 
 pub mod bundle;
 pub mod certificate;
+pub mod issue;
 pub mod key;
 pub mod notary;
 pub mod sct;
+pub mod signing_chain;
 pub mod timestamp;
 pub mod tlog;
 pub mod trusted_root;

@@ -38,7 +38,7 @@ pub fn attest_entry(a: &NewSignature, manifest_digest: &str) -> Vec<u8> {
 /// The `sign` entry: a simple-signing signature stored under its `.sig` tag.
 pub fn sign_entry(signature: &NewSignature, manifest_digest: &str) -> Vec<u8> {
     let s = signature;
-    canonical_json(&json!({
+    let mut entry = json!({
         "kind": "sign",
         "time": s.created_at,
         "actor": {"name": s.actor, "addr": s.source_addr},
@@ -53,7 +53,21 @@ pub fn sign_entry(signature: &NewSignature, manifest_digest: &str) -> Vec<u8> {
             "payload_digest": s.payload_digest,
             "signature": s.signature_b64,
         },
-    }))
+    });
+    if !s.artifacts.is_empty() {
+        entry["details"]["artifacts"] = artifacts(&s.artifacts, manifest_digest);
+    }
+    canonical_json(&entry)
+}
+
+/// A sign entry's `artifacts`: each format written with its manifest digest; the `cosign` one is the `.sig`
+/// tag's manifest, `manifest_digest` (docs/FORMATS.md §11).
+fn artifacts(artifacts: &[crate::store::Artifact], manifest_digest: &str) -> serde_json::Value {
+    let listed = artifacts.iter().map(|a| {
+        let digest = a.manifest_digest.as_deref().unwrap_or(manifest_digest);
+        json!({"format": a.format, "manifest_digest": digest})
+    });
+    serde_json::Value::Array(listed.collect())
 }
 
 /// One event of a CNCF distribution notification envelope (docs/FORMATS.md §15); unknown fields are ignored.

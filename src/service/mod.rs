@@ -5,6 +5,7 @@
 
 mod admission;
 mod attest;
+mod certificates;
 mod check;
 mod checkpoint;
 mod decision_cache;
@@ -33,6 +34,7 @@ use crate::register::{Register, RegisterError};
 use crate::store::{RegisterStore, Store, StoreError};
 
 pub use attest::{AttestOutcome, AttestRequest, MAX_ENVELOPE_BYTES};
+pub use certificates::{Issued, attach_configured_chains};
 pub use check::{CheckedSignature, check_signatures};
 pub use checkpoint::RegisterSettings;
 pub use events::RecordedEvents;
@@ -40,7 +42,7 @@ pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
 pub use record::LogPosition;
 pub use referrers::{Attached, TagListing};
-pub use sign::{SignOutcome, SignRequest};
+pub use sign::{SignOutcome, SignRequest, WrittenArtifact};
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 
 /// Everything a use case needs, shared by all requests.
@@ -64,6 +66,8 @@ pub struct Service {
     decisions: Arc<decision_cache::DecisionCache>,
     /// Signed checkpoints by tree size (see `checkpoint.rs`).
     checkpoints: checkpoint::CheckpointCache,
+    /// `[ca]` and the keys it serves, when configured (see `certificates.rs`).
+    ca: Option<certificates::CaSettings>,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -81,6 +85,9 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("annotations must be a JSON object of strings: {0}")]
     Annotations(String),
+    /// A sign's `formats`: an empty list, or none of them writable with this key at this registry.
+    #[error("{0}")]
+    Formats(String),
     #[error(transparent)]
     Register(#[from] RegisterError),
     #[error(
@@ -101,6 +108,11 @@ pub enum ServiceError {
     CheckpointKey(String),
     #[error("no policy called {0:?} is loaded")]
     UnknownPolicy(String),
+    /// A signing key's certificate chain is unusable (the message names the key and the file).
+    #[error("{0}")]
+    Certificate(String),
+    #[error("no [ca] is configured: certificates come from [[keys]] certificate_chain only")]
+    NoCa,
 }
 
 impl Service {
@@ -124,6 +136,7 @@ impl Service {
             policies: Default::default(),
             decisions,
             checkpoints: Default::default(),
+            ca: None,
         }
     }
 
@@ -246,6 +259,10 @@ const MAX_PLATFORMS: usize = 64;
 pub struct Layouts {
     /// Registries (`host[:port]`) that get no OCI 1.1 referrer copies (Sigstore bundles) of attestations.
     pub referrers_off: Vec<String>,
+    /// Registry → the formats a sign writes there when the request names none (`[registries.formats]`).
+    pub formats: std::collections::HashMap<String, Vec<crate::config::SignFormat>>,
+    /// How long after signing a Notary Project signature expires (`[sign] notation_expiry_days`).
+    pub notation_expiry: Option<time::Duration>,
 }
 
 impl Layouts {

@@ -7,7 +7,7 @@ use super::{Service, ServiceError};
 use crate::formats::Digest;
 use crate::formats::signature_manifest::{Descriptor, SIGNATURE_ANNOTATION, attestation_tag, signature_tag};
 use crate::oci::Repository;
-use crate::store::{NewSignature, RecordKind};
+use crate::store::{Artifact, NewSignature, RecordKind};
 
 /// What reconciliation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -32,24 +32,29 @@ impl Service {
             let s = &row.signature;
             let repo = Repository { registry: s.registry.clone(), name: s.repository.clone() };
             let found = match Digest::parse(&s.digest) {
-                Ok(digest) => self.stored_in_registry(&repo, &digest, s).await,
+                Ok(digest) => self.landed(&repo, &digest, &row.signature).await,
                 Err(e) => Err(e.into()),
             };
-            let (present, manifest) = match found {
-                Ok(found) => found,
+            let landed = match found {
+                Ok(landed) => landed,
                 Err(e) => {
                     tracing::warn!(id = row.id, error = %e, "cannot reconcile pending signature yet");
                     outcome.deferred += 1;
                     continue;
                 }
             };
-            match (present, manifest) {
-                (true, Some(manifest)) => {
-                    self.log.append(super::record::confirm_signature(row.id, row.signature, &manifest)).await?;
+            let young = younger_than(&row.signature.created_at, grace);
+            let planned = row.signature.artifacts.len();
+            match landed {
+                // Part of a sign landed and the rest may still: wait, so that the entry lists all of it.
+                Some((_, ref artifacts)) if artifacts.len() < planned && young => outcome.waiting += 1,
+                Some((manifest, artifacts)) => {
+                    let signature = NewSignature { artifacts, ..row.signature };
+                    self.log.append(super::record::confirm_signature(row.id, signature, &manifest)).await?;
                     outcome.confirmed += 1;
                 }
-                _ if younger_than(&s.created_at, grace) => outcome.waiting += 1,
-                _ => {
+                None if young => outcome.waiting += 1,
+                None => {
                     self.store.abandon_signature(row.id).await?;
                     outcome.removed += 1;
                 }
@@ -60,6 +65,45 @@ impl Service {
 }
 
 impl Service {
+    /// What of `record` the registry holds: `None` if nothing, else the manifest digest its entry names
+    /// (the `.sig` tag's when that landed, else the first referrer's) and the artifacts that landed (the
+    /// row's plan, less what is missing). A row without planned artifacts is its `.sig` layer alone.
+    async fn landed(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        record: &NewSignature,
+    ) -> Result<Option<(Digest, Vec<Artifact>)>, ServiceError> {
+        if record.artifacts.is_empty() {
+            let (present, manifest) = self.stored_in_registry(repo, digest, record).await?;
+            return Ok(manifest.filter(|_| present).map(|m| (m, Vec::new())));
+        }
+        let mut sig_manifest = None;
+        let mut landed = Vec::new();
+        for artifact in &record.artifacts {
+            let present = match &artifact.manifest_digest {
+                None => {
+                    let (present, manifest) = self.stored_in_registry(repo, digest, record).await?;
+                    sig_manifest = manifest.filter(|_| present);
+                    sig_manifest.is_some()
+                }
+                Some(referrer) => {
+                    let registry = self.signatures.registry();
+                    registry.get_manifest(repo, referrer).await?.is_some()
+                }
+            };
+            if present {
+                landed.push(artifact.clone());
+            }
+        }
+        let first_referrer = || landed.iter().find_map(|a| a.manifest_digest.as_deref()).map(Digest::parse);
+        let manifest = match sig_manifest {
+            Some(manifest) => Some(manifest),
+            None => first_referrer().transpose()?,
+        };
+        Ok(manifest.map(|m| (m, landed)))
+    }
+
     /// Whether the registry holds the signature or attestation `record` describes, and the manifest digest
     /// of its tag. Looks at the layer descriptors only: a write is found however many layers precede it.
     async fn stored_in_registry(

@@ -113,6 +113,7 @@ impl<T> Prepared<T> {
             signature_b64: BASE64.encode(&self.signature.bytes),
             signature_tag: claim.signature_tag,
             created_at: now_rfc3339(),
+            artifacts: Vec::new(),
         }
     }
 }
@@ -145,8 +146,7 @@ impl Service {
         write: impl Future<Output = Result<WrittenSignature, WriteFailed>>,
     ) -> Result<(WrittenSignature, Option<(i64, LogPosition)>), ServiceError> {
         let id = self.store.begin_signature(&record).await?;
-        let outcome =
-            |name: &str| metrics().registry_requests.get_or_create(&OutcomeLabels { outcome: name.into() }).inc();
+        let outcome = count_registry_write;
         let written = match write.await {
             Ok(written) => written,
             Err(WriteFailed { error, partial: true }) => {
@@ -182,15 +182,55 @@ impl Service {
         envelope: Envelope,
         predicate_type: &str,
     ) -> Result<AttachedReferrer, OciError> {
-        let bundle_json = Bundle::dsse(public_key, envelope)?.to_json();
-        let manifest = SignatureManifest::for_bundle(
-            target.descriptor.clone(),
-            &bundle_json,
-            CONTENT_DSSE_ENVELOPE,
-            Some(predicate_type),
-        );
-        self.referrers.attach(repo, &target.digest, &manifest.to_json(), &[&bundle_json, EMPTY_JSON]).await
+        let referrer = bundle_referrer(target, public_key, envelope, predicate_type)?;
+        self.attach_referrer(repo, target, &referrer).await
     }
+
+    /// Attaches a referrer built beforehand (its manifest digest is then known before the write).
+    pub(super) async fn attach_referrer(
+        &self,
+        repo: &Repository,
+        target: &Target,
+        referrer: &ReferrerToWrite,
+    ) -> Result<AttachedReferrer, OciError> {
+        let blobs: Vec<&[u8]> = referrer.blobs.iter().map(Vec::as_slice).collect();
+        self.referrers.attach(repo, &target.digest, &referrer.manifest, &blobs).await
+    }
+}
+
+/// A referrer manifest of a subject and the blobs it names, ready to attach.
+pub(super) struct ReferrerToWrite {
+    pub manifest: Vec<u8>,
+    pub blobs: Vec<Vec<u8>>,
+}
+
+impl ReferrerToWrite {
+    /// The digest the manifest will have in the registry.
+    pub(super) fn manifest_digest(&self) -> Digest {
+        Digest::of(&self.manifest)
+    }
+}
+
+/// `envelope` as a Sigstore bundle v0.3 referrer manifest of `target`, with its blobs.
+pub(super) fn bundle_referrer(
+    target: &Target,
+    public_key: &PublicKey,
+    envelope: Envelope,
+    predicate_type: &str,
+) -> Result<ReferrerToWrite, OciError> {
+    let bundle_json = Bundle::dsse(public_key, envelope)?.to_json();
+    let manifest = SignatureManifest::for_bundle(
+        target.descriptor.clone(),
+        &bundle_json,
+        CONTENT_DSSE_ENVELOPE,
+        Some(predicate_type),
+    );
+    Ok(ReferrerToWrite { manifest: manifest.to_json(), blobs: vec![bundle_json, EMPTY_JSON.to_vec()] })
+}
+
+/// Counts one registry write by its outcome (`written`, `already-there`, `partial`, `failed`).
+pub(super) fn count_registry_write(outcome: &str) {
+    metrics().registry_requests.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
 }
 
 /// A registry write that failed; `partial` when part of it landed (the row then waits for reconciliation).

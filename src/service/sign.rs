@@ -1,16 +1,23 @@
-//! Sign one image digest with one key and store the signature in the image's registry.
+//! Sign one image digest with one key and store the signature in the image's registry, in every format asked
+//! for (cosign's `.sig` layer, a Sigstore bundle referrer, a Notary Project JWS referrer), the writes
+//! concurrent under one pending row and one register entry. Must not touch: how the formats are encoded
+//! (`formats/`) or how the registry is written (`oci/`).
 
 use serde_json::{Map, Value};
 
-use super::record::{Claim, Origin, Prepared, WriteFailed};
+use super::record::{Claim, Origin, Prepared, ReferrerToWrite, WriteFailed, bundle_referrer, count_registry_write};
 use super::{LogPosition, Service, ServiceError, Target, repository_of};
+use crate::config::SignFormat;
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
+use crate::formats::notary::{self, EnvelopeFormat, JwsClaims, JwsToSign, ecdsa_der_to_fixed};
+use crate::formats::referrer::EMPTY_JSON;
+use crate::formats::signature_manifest::SignatureManifest;
 use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
-use crate::keys::PublicKey;
-use crate::oci::{FoundSignature, Repository};
-use crate::store::RecordKind;
+use crate::keys::{Algorithm, PublicKey};
+use crate::oci::{AttachedReferrer, FoundSignature, OciError, Repository, WrittenSignature};
+use crate::store::{Artifact, RecordKind};
 
 /// A sign request as the API and CLI hand it over.
 #[derive(Debug, Clone)]
@@ -22,6 +29,17 @@ pub struct SignRequest {
     pub source_addr: Option<String>,
     /// For an image index: sign the index and each platform manifest it lists.
     pub recursive: bool,
+    /// The formats to write; `None`: the registry's `[registries.formats]`, else every one the key serves.
+    pub formats: Option<Vec<SignFormat>>,
+}
+
+/// One artifact a sign wrote (or found: `created` false when this key had signed before).
+#[derive(Debug, Clone)]
+pub struct WrittenArtifact {
+    pub format: SignFormat,
+    /// The referrer manifest, or for `cosign` the `.sig` tag's manifest.
+    pub manifest_digest: Digest,
+    pub created: bool,
 }
 
 /// What was signed and where the signature is.
@@ -40,6 +58,10 @@ pub struct SignOutcome {
     pub record_id: Option<i64>,
     /// Where the sign entry sits in the register (`None` when nothing new was written).
     pub log: Option<LogPosition>,
+    /// Every artifact written, one per format.
+    pub artifacts: Vec<WrittenArtifact>,
+    /// Why a format asked for (or the default) was not written: not failures.
+    pub notes: Vec<String>,
     /// For a recursive sign of an index: the outcome for each platform manifest.
     pub platforms: Vec<Self>,
 }
@@ -56,9 +78,10 @@ impl Service {
         Ok(outcome)
     }
 
-    /// Signs `digest` (a manifest in `image`'s repository), writes to the registry, and records, in the
-    /// order invariant 2 needs: the database row is pending during the registry write and removed if the
-    /// write fails.
+    /// Signs `digest` (a manifest in `image`'s repository) in every format chosen, writes to the registry,
+    /// and records, in the order invariant 2 needs: one database row is pending during the registry writes
+    /// (concurrent, one per format) and removed if none of them landed; if some landed and others failed,
+    /// it stays pending for reconciliation.
     async fn sign_digest(
         &self,
         request: &SignRequest,
@@ -70,6 +93,7 @@ impl Service {
             Some(tag) => format!("{}:{tag}", image.repository_name()),
             None => image.repository_name(),
         };
+        let wanted = self.wanted_formats(request, &image.registry)?;
         let prepared = self
             .prepare(&request.key, async |key| {
                 let optional = annotations(request.annotations.clone())?;
@@ -78,7 +102,39 @@ impl Service {
                 Ok((payload, signature))
             })
             .await?;
+        let (formats, notes) = self.servable_formats(&wanted, &prepared, &image.registry);
+        if formats.is_empty() {
+            return Err(ServiceError::Formats(format!("nothing to write: {}", notes.join("; "))));
+        }
+        let repo = repository_of(image);
         let payload = &prepared.signed;
+        let wants = |format| formats.contains(&format);
+        if wants(SignFormat::Cosign)
+            && let Some(existing) = self.signed_before(&repo, &digest, &identity, &prepared).await?
+        {
+            count_registry_write("already-there");
+            return Ok(self.outcome(image, &digest, &identity, &prepared, existing, None, notes));
+        }
+        let bundle = match wants(SignFormat::Bundle) {
+            true => Some(self.bundle_of(&prepared, &repo, target).await?),
+            false => None,
+        };
+        let notation = match wants(SignFormat::Notation) {
+            true => Some(self.notation_of(&prepared, target).await?),
+            false => None,
+        };
+        let mut planned = Vec::new();
+        if wants(SignFormat::Cosign) {
+            planned.push(Artifact { format: SignFormat::Cosign.as_str().into(), manifest_digest: None });
+        }
+        if let Some(bundle) = &bundle {
+            let manifest_digest = Some(bundle.manifest_digest().to_string());
+            planned.push(Artifact { format: SignFormat::Bundle.as_str().into(), manifest_digest });
+        }
+        if let Some(notation) = &notation {
+            let manifest_digest = Some(notation.manifest_digest().to_string());
+            planned.push(Artifact { format: SignFormat::Notation.as_str().into(), manifest_digest });
+        }
         let claim = Claim {
             kind: RecordKind::Signature,
             identity: identity.clone(),
@@ -86,27 +142,201 @@ impl Service {
             signature_tag: signature_tag(&digest),
         };
         let origin = Origin { actor: &request.actor, source_addr: request.source_addr.as_deref() };
-        let record = prepared.record(origin, image, &digest, claim);
+        let mut record = prepared.record(origin, image, &digest, claim);
+        record.artifacts = planned;
         let layer = SignatureLayer::new(payload, &prepared.signature.bytes);
-        let repo = repository_of(image);
-        let write = async {
+        let cosign = async {
+            if !wants(SignFormat::Cosign) {
+                return None;
+            }
             let public_key = &prepared.public_key;
             let already_signed =
                 |existing: &FoundSignature| same_claim_by_key(existing, &identity, &digest, public_key);
-            let append = self.signatures.append(&repo, &digest, payload, layer, already_signed, &self.evidence_limits);
-            let written = append.await?;
-            if written.created && self.layouts.referrers(&image.registry) {
-                self.sign_bundle(&prepared, &repo, target).await.map_err(WriteFailed::partial)?;
-            }
+            Some(self.signatures.append(&repo, &digest, payload, layer, already_signed, &self.evidence_limits).await)
+        };
+        let attach = async |referrer: &Option<ReferrerToWrite>| match referrer {
+            Some(referrer) => Some(self.attach_referrer(&repo, target, referrer).await),
+            None => None,
+        };
+        let write = async {
+            let (cosign, bundle, notation) = tokio::join!(cosign, attach(&bundle), attach(&notation));
+            joined_writes(&digest, cosign, [(SignFormat::Bundle, bundle), (SignFormat::Notation, notation)])
+        };
+        let mut artifacts = Vec::new();
+        let write = async {
+            let (written, landed) = write.await?;
+            artifacts = landed;
             Ok(written)
         };
         let (written, recorded) = self.write_recorded(record, write).await?;
+        Ok(self.outcome(image, &digest, &identity, &prepared, written, Some((recorded, artifacts)), notes))
+    }
+
+    /// The formats `request` asks for: its own list, else the registry's `[registries.formats]`, else all.
+    fn wanted_formats(&self, request: &SignRequest, registry: &str) -> Result<Vec<SignFormat>, ServiceError> {
+        let wanted = match &request.formats {
+            Some(listed) if listed.is_empty() => {
+                return Err(ServiceError::Formats(
+                    "formats is empty: name at least one of cosign, bundle, notation".into(),
+                ));
+            }
+            Some(listed) => listed.clone(),
+            None => self.layouts.formats.get(registry).cloned().unwrap_or_else(|| SignFormat::ALL.to_vec()),
+        };
+        Ok(SignFormat::ALL.into_iter().filter(|f| wanted.contains(f)).collect())
+    }
+
+    /// Of `wanted`, the formats this key and registry can serve, and a note for each one skipped.
+    fn servable_formats(
+        &self,
+        wanted: &[SignFormat],
+        prepared: &Prepared<Vec<u8>>,
+        registry: &str,
+    ) -> (Vec<SignFormat>, Vec<String>) {
+        let mut notes = Vec::new();
+        let servable = wanted
+            .iter()
+            .copied()
+            .filter(|format| match self.why_not(*format, prepared, registry) {
+                Some(why) => {
+                    notes.push(format!("{} not written: {why}", format.as_str()));
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        (servable, notes)
+    }
+
+    /// Why `format` cannot be written with this key at `registry`, if it cannot.
+    fn why_not(&self, format: SignFormat, prepared: &Prepared<Vec<u8>>, registry: &str) -> Option<String> {
+        let referrers = self.layouts.referrers(registry);
+        match format {
+            SignFormat::Cosign => None,
+            SignFormat::Bundle | SignFormat::Notation if !referrers => {
+                Some(format!("registry {registry} is listed in [registries] referrers_off"))
+            }
+            SignFormat::Bundle => None,
+            SignFormat::Notation => self.notation_refusal(prepared),
+        }
+    }
+
+    /// The `.sig` manifest digest when this key already signed `digest` for `identity` (nothing is written
+    /// then, in any format).
+    async fn signed_before(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        identity: &str,
+        prepared: &Prepared<Vec<u8>>,
+    ) -> Result<Option<WrittenSignature>, ServiceError> {
+        let (manifest, found) = self.signatures.read(repo, digest, &self.evidence_limits).await?;
+        let signed = found.items.iter().any(|s| same_claim_by_key(s, identity, digest, &prepared.public_key));
+        Ok(match (signed, manifest) {
+            (true, Some(manifest_digest)) => {
+                Some(WrittenSignature { tag: signature_tag(digest), manifest_digest, created: false })
+            }
+            _ => None,
+        })
+    }
+
+    /// The image signature in the bundle layout cosign v3 writes (docs/FORMATS.md §7): a DSSE envelope of a
+    /// Statement v1 naming only the digest, predicate type `https://sigstore.dev/cosign/sign/v1`, as a
+    /// Sigstore bundle referrer. Signed with the same key version as the `.sig` layer.
+    async fn bundle_of(
+        &self,
+        prepared: &Prepared<Vec<u8>>,
+        repo: &Repository,
+        target: &Target,
+    ) -> Result<ReferrerToWrite, ServiceError> {
+        let subject = Subject::sha256(Some(&format!("{}/{}", repo.registry, repo.name)), &target.digest);
+        let statement = Statement::v1(vec![subject], COSIGN_SIGN_V1, serde_json::json!({}));
+        let key = prepared.key.at_version(prepared.signature.version);
+        let (envelope, _) = key.sign_envelope(&statement).await?;
+        Ok(bundle_referrer(target, &prepared.public_key, envelope, COSIGN_SIGN_V1)?)
+    }
+
+    /// Why this key version cannot sign a Notary Project signature, if it cannot. The Notary Project
+    /// signature specification admits ECDSA on P-256/P-384/P-521 and RSA only, with an X.509 chain.
+    fn notation_refusal(&self, prepared: &Prepared<Vec<u8>>) -> Option<String> {
+        let id = &prepared.key.id;
+        if prepared.public_key.algorithm == Algorithm::Ed25519 {
+            return Some(format!(
+                "key {id} is Ed25519; the Notary Project signature specification allows ECDSA P-256/P-384/P-521 \
+                 and RSA keys only"
+            ));
+        }
+        match self.keys.certificate_chain(id, prepared.signature.version) {
+            Some(_) => None,
+            None => Some(format!(
+                "key {id} version {} has no X.509 certificate chain ([[keys]] certificate_chain or [ca]); a Notary \
+                 Project signature carries one",
+                prepared.signature.version
+            )),
+        }
+    }
+
+    /// A Notary Project signature of `target` (`formats::notary`): a JWS envelope (`notary.x509` scheme)
+    /// signed ES256 by the same key version, with its chain, as a referrer of artifact type
+    /// `application/vnd.cncf.notary.signature`.
+    async fn notation_of(
+        &self,
+        prepared: &Prepared<Vec<u8>>,
+        target: &Target,
+    ) -> Result<ReferrerToWrite, ServiceError> {
+        let version = prepared.signature.version;
+        let Some(chain) = self.keys.certificate_chain(&prepared.key.id, version) else {
+            return Err(ServiceError::Formats(format!("key {} has no certificate chain", prepared.key.id)));
+        };
+        let signing_time =
+            time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let claims = JwsClaims {
+            target: &target.descriptor,
+            algorithm: notary::Algorithm::Es256,
+            signing_time,
+            expiry: self.layouts.notation_expiry.map(|after| signing_time + after),
+        };
+        let jws = JwsToSign::new(&claims)?;
+        let signature = prepared.key.at_version(version).sign(&jws.signing_input()).await?;
+        let fixed = ecdsa_der_to_fixed(notary::Algorithm::Es256, &signature.bytes)?;
+        let envelope = jws.finish(&fixed, chain.der(), SIGNING_AGENT, None);
+        let created = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).ok();
+        let manifest = SignatureManifest::for_notary_signature(
+            target.descriptor.clone(),
+            EnvelopeFormat::Jws,
+            &envelope,
+            chain.der(),
+            created.as_deref(),
+        );
+        Ok(ReferrerToWrite { manifest: manifest.to_json(), blobs: vec![envelope, EMPTY_JSON.to_vec()] })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn outcome(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+        identity: &str,
+        prepared: &Prepared<Vec<u8>>,
+        written: WrittenSignature,
+        recorded: Option<(Recorded, Vec<WrittenArtifact>)>,
+        notes: Vec<String>,
+    ) -> SignOutcome {
+        let (recorded, artifacts) = recorded.unwrap_or_default();
+        let artifacts = match artifacts.is_empty() {
+            true => vec![WrittenArtifact {
+                format: SignFormat::Cosign,
+                manifest_digest: written.manifest_digest.clone(),
+                created: false,
+            }],
+            false => artifacts,
+        };
         let (record_id, log) = recorded.unzip();
-        Ok(SignOutcome {
+        SignOutcome {
             image: image.with_digest(digest.clone()),
-            digest,
-            identity,
-            key_id: prepared.key.id,
+            digest: digest.clone(),
+            identity: identity.to_owned(),
+            key_id: prepared.key.id.clone(),
             key_version: prepared.signature.version,
             algorithm: prepared.public_key.algorithm.as_str(),
             signature_tag: written.tag,
@@ -114,25 +344,61 @@ impl Service {
             created: written.created,
             record_id,
             log,
+            artifacts,
+            notes,
             platforms: Vec::new(),
-        })
+        }
     }
+}
 
-    /// The image signature in the bundle layout cosign v3 writes (docs/FORMATS.md §7): a DSSE envelope of a
-    /// Statement v1 naming only the digest, predicate type `https://sigstore.dev/cosign/sign/v1`, attached
-    /// as a Sigstore bundle referrer. Signed with the same key version as the `.sig` layer.
-    async fn sign_bundle(
-        &self,
-        prepared: &Prepared<Vec<u8>>,
-        repo: &Repository,
-        target: &Target,
-    ) -> Result<(), ServiceError> {
-        let subject = Subject::sha256(Some(&format!("{}/{}", repo.registry, repo.name)), &target.digest);
-        let statement = Statement::v1(vec![subject], COSIGN_SIGN_V1, serde_json::json!({}));
-        let key = prepared.key.at_version(prepared.signature.version);
-        let (envelope, _) = key.sign_envelope(&statement).await?;
-        self.attach_bundle(repo, target, &prepared.public_key, envelope, COSIGN_SIGN_V1).await?;
-        Ok(())
+/// `io.cncf.notary.signingAgent` of the Notary Project signatures notarium writes.
+const SIGNING_AGENT: &str = concat!("notarium/", env!("CARGO_PKG_VERSION"));
+
+/// The row id and the register position of a sign that wrote something.
+type Recorded = Option<(i64, LogPosition)>;
+
+/// The outcome of the concurrent writes: the `.sig` write (when asked) and each referrer's. Fails
+/// non-partially when nothing landed, partially when some did and another failed.
+fn joined_writes<const N: usize>(
+    digest: &Digest,
+    cosign: Option<Result<WrittenSignature, OciError>>,
+    referrers: [(SignFormat, Option<Result<AttachedReferrer, OciError>>); N],
+) -> Result<(WrittenSignature, Vec<WrittenArtifact>), WriteFailed> {
+    let mut landed = Vec::new();
+    let mut failure = None;
+    let mut sig = None;
+    match cosign {
+        Some(Ok(written)) => {
+            let manifest_digest = written.manifest_digest.clone();
+            landed.push(WrittenArtifact { format: SignFormat::Cosign, manifest_digest, created: written.created });
+            sig = Some(written);
+        }
+        Some(Err(e)) => failure = Some(e),
+        None => {}
+    }
+    for (format, outcome) in referrers {
+        match outcome {
+            Some(Ok(attached)) => {
+                landed.push(WrittenArtifact { format, manifest_digest: attached.manifest_digest, created: true })
+            }
+            Some(Err(e)) => failure = failure.or(Some(e)),
+            None => {}
+        }
+    }
+    match (failure, landed.first()) {
+        (Some(error), None) => Err(error.into()),
+        (Some(error), Some(_)) => Err(WriteFailed::partial(error)),
+        (None, None) => {
+            Err(WriteFailed::from(OciError::Format(crate::formats::FormatError::MalformedDigest(digest.to_string()))))
+        }
+        (None, Some(first)) => {
+            let created = landed.iter().any(|a| a.created);
+            let written = sig.map_or_else(
+                || WrittenSignature { tag: String::new(), manifest_digest: first.manifest_digest.clone(), created },
+                |sig| WrittenSignature { created, ..sig },
+            );
+            Ok((written, landed))
+        }
     }
 }
 
@@ -156,5 +422,60 @@ fn annotations(value: Option<Value>) -> Result<Option<Map<String, Value>>, Servi
             Ok(Some(map))
         }
         Some(other) => Err(ServiceError::Annotations(format!("got {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest() -> Digest {
+        Digest::of(b"image")
+    }
+
+    fn sig() -> Option<Result<WrittenSignature, OciError>> {
+        let written =
+            WrittenSignature { tag: signature_tag(&digest()), manifest_digest: Digest::of(b"sig"), created: true };
+        Some(Ok(written))
+    }
+
+    fn attached() -> Option<Result<AttachedReferrer, OciError>> {
+        Some(Ok(AttachedReferrer { manifest_digest: Digest::of(b"referrer"), via_referrers_api: false }))
+    }
+
+    fn refused() -> OciError {
+        OciError::Refused { registry: "r.example".into(), operation: "put".into(), status: 500, codes: Vec::new() }
+    }
+
+    #[test]
+    fn all_writes_landing_list_every_artifact_with_the_sig_manifest_first() {
+        let (written, landed) =
+            joined_writes(&digest(), sig(), [(SignFormat::Bundle, attached()), (SignFormat::Notation, attached())])
+                .unwrap_or_else(|_| panic!("all landed"));
+        assert_eq!(written.manifest_digest, Digest::of(b"sig"));
+        let formats: Vec<SignFormat> = landed.iter().map(|a| a.format).collect();
+        assert_eq!(formats, SignFormat::ALL);
+    }
+
+    #[test]
+    fn a_failure_after_another_write_landed_is_partial_and_keeps_the_row_pending() {
+        let outcome = joined_writes(&digest(), sig(), [(SignFormat::Notation, Some(Err(refused())))]);
+        assert!(matches!(outcome, Err(WriteFailed { partial: true, .. })));
+        let outcome = joined_writes(&digest(), Some(Err(refused())), [(SignFormat::Bundle, attached())]);
+        assert!(matches!(outcome, Err(WriteFailed { partial: true, .. })));
+    }
+
+    #[test]
+    fn when_no_write_landed_the_failure_is_not_partial() {
+        let outcome = joined_writes(&digest(), Some(Err(refused())), [(SignFormat::Bundle, Some(Err(refused())))]);
+        assert!(matches!(outcome, Err(WriteFailed { partial: false, .. })));
+    }
+
+    #[test]
+    fn without_a_sig_layer_the_first_referrer_stands_for_the_sign() {
+        let (written, landed) =
+            joined_writes(&digest(), None, [(SignFormat::Notation, attached())]).unwrap_or_else(|_| panic!("landed"));
+        assert_eq!((written.tag.as_str(), written.manifest_digest), ("", Digest::of(b"referrer")));
+        assert_eq!(landed.len(), 1);
     }
 }

@@ -22,6 +22,7 @@ pub(super) trait LogTx: Send {
     fn confirm_signature(
         &mut self,
         id: i64,
+        signature: &NewSignature,
         manifest_digest: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn insert_stored_signature(
@@ -77,7 +78,7 @@ async fn apply_effect(tx: &mut impl LogTx, effect: &Effect, next: u64) -> Result
         Effect::None => Ok(None),
         Effect::Once { key } => once(tx, key, next).await,
         Effect::ConfirmSignature { id, signature, manifest_digest } => {
-            let confirmed = tx.confirm_signature(*id, manifest_digest).await?;
+            let confirmed = tx.confirm_signature(*id, signature, manifest_digest).await?;
             if let Some(index) = once(tx, &signature_key(signature), next).await? {
                 return Ok(Some(index));
             }

@@ -5,6 +5,7 @@
 //! public facts only (digests, key ids, signatures, actors); no secret is ever passed to it.
 
 mod batch;
+mod certificates;
 mod postgres;
 mod postgres_register;
 mod sql;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+pub use certificates::{CertificateStore, KeyCertificateRecord};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tokens::{TokenRecord, TokenStore};
@@ -62,6 +64,19 @@ pub struct NewSignature {
     pub signature_tag: String,
     /// RFC 3339 UTC time of the request.
     pub created_at: String,
+    /// What a sign writes for the digest, one per format (empty for an attestation and for rows older than
+    /// the column): planned while the row is pending, what the registry holds once it is confirmed.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// One artifact a sign writes: its format (`cosign`, `bundle`, `notation`) and, for a referrer, the digest of
+/// its manifest (known before it is written). The `.sig` tag's manifest changes with every append, so a
+/// `cosign` artifact names it only in the register entry (the row's `manifest_digest`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Artifact {
+    pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
 }
 
 /// A recorded signature.
@@ -97,7 +112,7 @@ impl From<sqlx::Error> for StoreError {
 /// The database seam. The sign path writes a pending row before touching the registry and confirms
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
-pub trait Store: RegisterStore + TokenStore + Send + Sync {
+pub trait Store: RegisterStore + TokenStore + CertificateStore + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
@@ -184,6 +199,8 @@ macro_rules! embedded_migrations {
             (3, "dedupe", include_str!(concat!("../../migrations/", $backend, "/0003_dedupe.sql"))),
             (4, "attestations", include_str!(concat!("../../migrations/", $backend, "/0004_attestations.sql"))),
             (5, "tokens", include_str!(concat!("../../migrations/", $backend, "/0005_tokens.sql"))),
+            (6, "artifacts", include_str!(concat!("../../migrations/", $backend, "/0006_artifacts.sql"))),
+            (7, "key certificates", include_str!(concat!("../../migrations/", $backend, "/0007_key_certificates.sql"))),
         ])
     };
 }

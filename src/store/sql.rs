@@ -18,8 +18,8 @@ use super::{Append, Appended, NewSignature, RecordKind, RegisterStore, Signature
 use crate::merkle::{Hash, NodeId};
 
 const SELECT_SIGNATURE: &str = "SELECT id, kind, state, actor, source_addr, registry, repository, digest, identity, \
-     key_id, key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at \
-     FROM signatures";
+     key_id, key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at, \
+     artifacts FROM signatures";
 
 /// What a database adds to the shared SQL: its pool, and an append transaction that excludes every other
 /// appender until it ends.
@@ -57,7 +57,8 @@ where
     }
 
     async fn begin_signature(&self, s: &NewSignature) -> Result<i64, StoreError> {
-        Ok(insert_signature::<B::Db>(s, "pending", None).build().fetch_one(self.pool()).await?.get("id"))
+        let artifacts = artifacts_json(&s.artifacts);
+        Ok(insert_signature::<B::Db>(s, "pending", None, &artifacts).build().fetch_one(self.pool()).await?.get("id"))
     }
 
     async fn abandon_signature(&self, id: i64) -> Result<(), StoreError> {
@@ -199,13 +200,19 @@ where
         Ok(())
     }
 
-    async fn confirm_signature(&mut self, id: i64, manifest_digest: &str) -> Result<bool, StoreError> {
+    async fn confirm_signature(
+        &mut self,
+        id: i64,
+        signature: &NewSignature,
+        manifest_digest: &str,
+    ) -> Result<bool, StoreError> {
         // sqlx has no rows-affected count for any database; RETURNING says whether a pending row was there.
         let confirmed = sqlx::query(
-            "UPDATE signatures SET state = 'stored', manifest_digest = $1 WHERE id = $2 AND state = 'pending' \
-             RETURNING id",
+            "UPDATE signatures SET state = 'stored', manifest_digest = $1, artifacts = $2 \
+             WHERE id = $3 AND state = 'pending' RETURNING id",
         )
         .bind(manifest_digest)
+        .bind(artifacts_json(&signature.artifacts).as_str())
         .bind(id)
         .fetch_optional(&mut **self.0)
         .await?;
@@ -213,7 +220,8 @@ where
     }
 
     async fn insert_stored_signature(&mut self, s: &NewSignature, manifest_digest: &str) -> Result<(), StoreError> {
-        insert_signature::<DB>(s, "stored", Some(manifest_digest)).build().execute(&mut **self.0).await?;
+        let artifacts = artifacts_json(&s.artifacts);
+        insert_signature::<DB>(s, "stored", Some(manifest_digest), &artifacts).build().execute(&mut **self.0).await?;
         Ok(())
     }
 }
@@ -223,6 +231,7 @@ fn insert_signature<'a, DB>(
     s: &'a NewSignature,
     state: &'static str,
     manifest_digest: Option<&'a str>,
+    artifacts: &'a str,
 ) -> QueryBuilder<DB>
 where
     DB: Database,
@@ -233,7 +242,7 @@ where
 {
     let mut insert = QueryBuilder::new(
         "INSERT INTO signatures (kind, state, actor, source_addr, registry, repository, digest, identity, key_id, \
-         key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at) ",
+         key_version, algorithm, payload_digest, signature_b64, signature_tag, manifest_digest, created_at, artifacts) ",
     );
     insert.push_values([s], |mut row, s| {
         row.push_bind(s.kind.as_str())
@@ -251,10 +260,16 @@ where
             .push_bind(s.signature_b64.as_str())
             .push_bind(s.signature_tag.as_str())
             .push_bind(manifest_digest)
-            .push_bind(s.created_at.as_str());
+            .push_bind(s.created_at.as_str())
+            .push_bind(artifacts);
     });
     insert.push(" RETURNING id");
     insert
+}
+
+/// The `artifacts` column: a JSON array (docs/FORMATS.md §11).
+fn artifacts_json(artifacts: &[super::Artifact]) -> String {
+    serde_json::to_string(artifacts).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// A row selected with [`SELECT_SIGNATURE`].
@@ -283,6 +298,7 @@ where
             signature_b64: row.get("signature_b64"),
             signature_tag: row.get("signature_tag"),
             created_at: row.get("created_at"),
+            artifacts: serde_json::from_str(&row.get::<String, _>("artifacts")).unwrap_or_default(),
         },
         manifest_digest: row.get("manifest_digest"),
     }

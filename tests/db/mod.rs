@@ -3,6 +3,7 @@
 
 mod auth;
 mod crash;
+mod key_certificates;
 mod reconcile;
 mod register_api;
 mod register_events;

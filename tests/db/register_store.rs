@@ -182,6 +182,7 @@ fn sample() -> NewSignature {
         signature_b64: "c2ln".into(),
         signature_tag: format!("sha256-{}.sig", "a".repeat(64)),
         created_at: "2026-11-23T10:00:00Z".into(),
+        artifacts: Vec::new(),
     }
 }
 
