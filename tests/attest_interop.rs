@@ -8,17 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::{Cosign, Notarium, Registry, RegistryKind};
-
-fn slsa_predicate() -> Value {
-    json!({
-        "buildDefinition": {
-            "buildType": "https://actions.github.io/buildtypes/workflow/v1",
-            "externalParameters": {"workflow": {"repository": "https://github.com/acme/app", "ref": "refs/heads/main"}},
-        },
-        "runDetails": {"builder": {"id": "https://github.com/actions/runner"}},
-    })
-}
+use support::{Cosign, Notarium, Registry, RegistryKind, slsa_predicate};
 
 fn attest(notarium: &Notarium, image: &str, key: &str, predicate_type: &str, predicate: Value) -> (u16, Value) {
     let body = json!({"image": image, "key": key, "predicate_type": predicate_type, "predicate": predicate});
@@ -72,7 +62,7 @@ fn cosign_and_securesystemslib_accept_notarium_attestations_and_refuse_another_k
     let cosign = Cosign::new();
     let slsa = "https://slsa.dev/provenance/v1";
 
-    let (status, answer) = attest(&notarium, &image, "dev-ecdsa", slsa, slsa_predicate());
+    let (status, answer) = attest(&notarium, &image, "dev-ecdsa", slsa, slsa_predicate("https://github.com/acme/app"));
     assert_eq!(status, 201, "{answer}");
     assert_eq!(answer["attestation"]["tag"], format!("{}.att", digest.replace(':', "-")));
     let (status, answer) = attest(
@@ -144,7 +134,7 @@ fn bad_predicates_and_oversized_envelopes_are_refused_before_anything_is_written
     assert_eq!((status, kind.as_str()), (422, "https://notarium.dev/problems/invalid-predicate"), "{detail}");
     assert!(detail.contains("not JSON"), "{detail}");
 
-    let mut missing = slsa_predicate();
+    let mut missing = slsa_predicate("https://github.com/acme/app");
     missing["buildDefinition"].as_object_mut().unwrap().remove("externalParameters");
     let (status, kind, detail) = problem(attest(&notarium, &image, "dev-ecdsa", slsa, missing));
     assert_eq!((status, kind.as_str()), (422, "https://notarium.dev/problems/invalid-predicate"), "{detail}");
@@ -218,7 +208,13 @@ fn a_registry_with_referrers_off_gets_the_att_tag_only() {
     let notarium = Notarium::start_with_config(&config, &[&registry.host], &[]);
     let digest = support::push_image(&registry, "att/tagonly", "v1", "tag only");
     let image = format!("{}/att/tagonly@{digest}", registry.host);
-    let (status, answer) = attest(&notarium, &image, "dev-ecdsa", "https://slsa.dev/provenance/v1", slsa_predicate());
+    let (status, answer) = attest(
+        &notarium,
+        &image,
+        "dev-ecdsa",
+        "https://slsa.dev/provenance/v1",
+        slsa_predicate("https://github.com/acme/app"),
+    );
     assert_eq!(status, 201, "{answer}");
     assert!(registry.manifest("att/tagonly", &digest.replace(':', "-")).is_none(), "a fallback referrers index");
 
@@ -235,7 +231,17 @@ fn referrers_lists_what_notarium_and_cosign_attached() {
     let (registry, notarium, digest) = support::registry_notarium_and_image("att/list", "v1", "list me");
     let image = format!("{}/att/list@{digest}", registry.host);
     assert_eq!(notarium.sign(&image, "dev-ecdsa").0, 201);
-    assert_eq!(attest(&notarium, &image, "dev-ecdsa", "https://slsa.dev/provenance/v1", slsa_predicate()).0, 201);
+    assert_eq!(
+        attest(
+            &notarium,
+            &image,
+            "dev-ecdsa",
+            "https://slsa.dev/provenance/v1",
+            slsa_predicate("https://github.com/acme/app")
+        )
+        .0,
+        201
+    );
     let cosign = Cosign::new();
     assert!(cosign.run(&["generate-key-pair"]).status.success());
     let predicate = cosign.dir().join("sbom.json");

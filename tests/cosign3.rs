@@ -11,7 +11,7 @@ use crate::support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Cosign, CosignVersion, Notarium, Registry, RegistryKind, push_image};
+use support::{Cosign, CosignVersion, Notarium, Registry, RegistryKind, push_image, reasons, slsa_predicate, tag_of};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -66,20 +66,6 @@ fn drop_referrers(registry: &Registry, repo: &str, digest: &str) {
     }
     let empty = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
     registry.put_manifest(repo, &digest.replace(':', "-"), OCI_INDEX, empty.to_string().into_bytes());
-}
-
-fn tag_of(digest: &str, suffix: &str) -> String {
-    format!("{}.{suffix}", digest.replace(':', "-"))
-}
-
-fn slsa_predicate(repository: &str) -> Value {
-    json!({
-        "buildDefinition": {
-            "buildType": "https://actions.github.io/buildtypes/workflow/v1",
-            "externalParameters": {"workflow": {"repository": repository, "ref": "refs/heads/main"}},
-        },
-        "runDetails": {"builder": {"id": "https://github.com/actions/runner"}},
-    })
 }
 
 #[test]
@@ -221,10 +207,6 @@ impl Setup {
         assert_eq!(answer["allowed"], allowed, "{answer}");
         answer
     }
-}
-
-fn reasons(answer: &Value) -> String {
-    answer["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join(" | ")
 }
 
 const COSIGN_SIGN: &str = "https://sigstore.dev/cosign/sign/v1";

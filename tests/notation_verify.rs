@@ -14,7 +14,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::{Notarium, Notation, Registry, push_image};
+use support::{Notarium, Notation, Registry, push_image, reasons};
 
 const NOTARY_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
 const TEST_SIGNER: &str = "C=US, ST=WA, L=Seattle, O=Notary, CN=test.example";
@@ -257,13 +257,6 @@ impl Setup {
         assert_eq!(status, 200, "{answer}");
         answer["response"].clone()
     }
-}
-
-fn reasons(answer: &Value) -> String {
-    answer["reasons"]
-        .as_array()
-        .map(|r| r.iter().map(|r| r.as_str().unwrap_or_default()).collect::<Vec<_>>().join(" | "))
-        .unwrap_or_default()
 }
 
 #[test]

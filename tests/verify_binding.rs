@@ -8,7 +8,7 @@ use crate::support;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::{Notarium, Registry, push_image};
+use support::{Notarium, Registry, push_image, reasons, tag_of};
 
 const SLSA: &str = "https://slsa.dev/provenance/v1";
 
@@ -16,10 +16,6 @@ fn verify(notarium: &Notarium, image: &str) -> Value {
     let (status, _, answer) = notarium.post("/v1/verify", json!({"image": image}).to_string());
     assert_eq!(status, 200, "{answer}");
     answer
-}
-
-fn reasons(answer: &Value) -> String {
-    answer["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join(" | ")
 }
 
 fn sign(notarium: &Notarium, image: &str, key: &str) {
@@ -62,10 +58,6 @@ fn copy_manifest(registry: &Registry, from: &str, to: &str, reference: &str) {
     }
     let media_type = manifest["mediaType"].as_str().unwrap_or("application/vnd.oci.image.manifest.v1+json");
     registry.put_manifest(to, reference, media_type, bytes);
-}
-
-fn tag_of(digest: &str, suffix: &str) -> String {
-    format!("{}.{suffix}", digest.replace(':', "-"))
 }
 
 #[test]

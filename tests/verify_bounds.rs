@@ -5,7 +5,7 @@
 use crate::support;
 
 use serde_json::{Value, json};
-use support::{Notarium, Registry, push_image};
+use support::{Notarium, Registry, push_image, tag_of};
 
 const SLSA: &str = "https://slsa.dev/provenance/v1";
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -84,10 +84,6 @@ fn strings(answer: &Value, field: &str) -> Vec<String> {
 
 fn has(answer: &Value, field: &str, needle: &str) -> bool {
     strings(answer, field).iter().any(|r| r.contains(needle))
-}
-
-fn tag_of(digest: &str, suffix: &str) -> String {
-    format!("{}.{suffix}", digest.replace(':', "-"))
 }
 
 fn manifest_json(s: &Setup, repo: &str, reference: &str) -> Value {

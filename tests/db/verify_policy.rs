@@ -8,19 +8,9 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::{Cosign, Notarium, Registry, push_image};
+use support::{Cosign, Notarium, Registry, push_image, reasons, slsa_predicate};
 
 const SLSA: &str = "https://slsa.dev/provenance/v1";
-
-fn slsa_predicate(repository: &str) -> Value {
-    json!({
-        "buildDefinition": {
-            "buildType": "https://actions.github.io/buildtypes/workflow/v1",
-            "externalParameters": {"workflow": {"repository": repository, "ref": "refs/heads/main"}},
-        },
-        "runDetails": {"builder": {"id": "https://github.com/actions/runner"}},
-    })
-}
 
 /// PEM lines indented for a YAML block scalar.
 fn indented(pem: &str) -> String {
@@ -83,10 +73,6 @@ fn decided(s: &Setup, image: &str, allowed: bool) -> Value {
     let answer = verify(&s.notarium, image);
     assert_eq!(answer["allowed"], allowed, "{answer}");
     answer
-}
-
-fn reasons(answer: &Value) -> String {
-    answer["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join(" | ")
 }
 
 struct Setup {

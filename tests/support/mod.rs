@@ -22,6 +22,7 @@ mod registry;
 pub(crate) mod sigstore;
 mod skopeo;
 mod softhsm;
+mod verdict;
 
 pub(crate) use cosign::{Cosign, CosignVersion};
 pub(crate) use image::{push_image, push_index, push_many};
@@ -36,6 +37,7 @@ pub(crate) use postgres::{Postgres, TestDatabase, test_database_url};
 pub(crate) use registry::{Registry, RegistryKind};
 pub(crate) use skopeo::{skopeo_accepts, skopeo_pull, skopeo_sign};
 pub(crate) use softhsm::{SOFTHSM_MODULE, SoftHsm};
+pub(crate) use verdict::{reasons, slsa_predicate, tag_of};
 
 pub(crate) const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
