@@ -72,6 +72,13 @@ seed_corpora() {
     # Sigstore: trusted roots, every conformance bundle, and the certificates in them framed for
     # certificate_chain (a count of intermediates, then each DER with a 2-byte big-endian length).
     local conformance="$third_party/sigstore-conformance"
+    # Notary envelopes: a selector byte (0: JWS, 1: COSE) before each envelope notation 1.3.2 made.
+    local notation="$third_party/notation-1.3" envelope
+    mkdir -p fuzz/corpus/notary_envelope
+    for envelope in "$notation"/*.jws "$notation"/*.cose; do
+        { [[ "$envelope" == *.cose ]] && printf '\x01' || printf '\x00'; cat "$envelope"; } \
+            >"fuzz/corpus/notary_envelope/seed-$(basename "$envelope")"
+    done
     seed trusted_root "$conformance"/*-trusted_root.json "$conformance"/bundle-verify/*/trusted_root.json
     seed sigstore_bundle "$conformance"/bundle-verify/*/bundle.sigstore.json \
         "$third_party"/cosign-2.5/referrer-bundle.sigstore.json
