@@ -150,8 +150,9 @@ fn canonical_host(host: &str) -> Result<String, &'static str> {
         None => (lower.as_str(), None),
     };
     check_host_name(name)?;
+    // A dotless host other than `localhost` keeps even `:443`: without a port, `a/b` reads as a Docker Hub path.
     match port {
-        Some(port) if port != HTTPS_PORT => {
+        Some(port) if port != HTTPS_PORT || !looks_like_host(name) => {
             check_port(port)?;
             Ok(format!("{name}:{port}"))
         }
@@ -347,6 +348,7 @@ mod tests {
             ("index.docker.io/bitnami/redis", "docker.io/bitnami/redis"),
             ("registry-1.docker.io:5000/nginx", "registry-1.docker.io:5000/nginx"),
             ("xn--bcher-kva.example/app", "xn--bcher-kva.example/app"),
+            ("Mirror:443/app", "mirror:443/app"),
         ];
         for (input, canonical) in table {
             let parsed = ImageReference::parse(&format!("{input}@sha256:{HEX}")).unwrap();
@@ -396,6 +398,8 @@ mod tests {
             ("registry-1.docker.io:443", "docker.io"),
             ("DOCKER.IO", "docker.io"),
             ("10.0.0.1", "10.0.0.1"),
+            ("Mirror:443", "mirror:443"),
+            ("localhost:443", "localhost"),
         ];
         for (host, canonical) in table {
             assert_eq!(canonical_registry(host).unwrap(), canonical, "{host}");
@@ -420,6 +424,7 @@ mod tests {
             ("team-b/*", "team-b/*"),
             ("**", "**"),
             ("registry.example:0443/app", "registry.example:0443/app"),
+            ("mirror:443/app", "mirror:443/app"),
         ];
         for (pattern, canonical) in table {
             assert_eq!(canonical_pattern(pattern), canonical, "{pattern}");
