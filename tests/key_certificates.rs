@@ -5,9 +5,10 @@
 //! private key is in no answer, log line or database row. notation 1.3.2 signs with an issued chain and
 //! verifies it (strict, a trusted identity) under the CA's certificate only.
 //!
-//! Debian 12's OpenSSL 3.0.19 lists no `codesign` purpose for `openssl verify -purpose` (later releases add one):
-//! the chain is checked with `openssl verify -x509_strict`, and the code-signing usages with `openssl x509
-//! -ext`.
+//! Debian 12's OpenSSL 3.0 has no `codesign` purpose for `openssl verify -purpose` (OpenSSL 3.2 added it): the
+//! chains are checked with Debian 13's OpenSSL 3.5 (`.tools/bin/openssl-codesign`,
+//! scripts/install-openssl-codesign.sh) as `openssl verify -x509_strict -purpose codesign`, and an openssl-made
+//! chain whose leaf lacks the code-signing EKU shows that purpose check refuses what a plain verify accepts.
 
 use crate::support;
 
@@ -59,20 +60,32 @@ fn openssl(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// `openssl verify` of `chain`'s leaf with `ca_file` as the only trust anchor and the chain's middle
-/// certificates as untrusted intermediates; then the leaf's code-signing usages, explicitly.
-fn openssl_accepts_for_code_signing(dir: &Path, chain: &str, ca_file: &Path) -> (bool, String) {
+/// Debian 13's OpenSSL `verify -x509_strict [-purpose P]` of `chain`'s leaf with `ca_file` as the only trust
+/// anchor and the chain's middle certificates as untrusted intermediates.
+fn openssl_verify(dir: &Path, chain: &str, ca_file: &Path, purpose: Option<&str>) -> (bool, String) {
     let certs = blocks(chain);
     let leaf = dir.join("leaf.pem");
     std::fs::write(&leaf, &certs[0]).unwrap();
     let untrusted = dir.join("untrusted.pem");
     std::fs::write(&untrusted, certs[1..certs.len() - 1].concat()).unwrap();
     let mut args = vec!["verify", "-x509_strict", "-CAfile", ca_file.to_str().unwrap()];
+    if let Some(purpose) = purpose {
+        args.extend(["-purpose", purpose]);
+    }
     if certs.len() > 2 {
         args.extend(["-untrusted", untrusted.to_str().unwrap()]);
     }
     args.push(leaf.to_str().unwrap());
-    let (ok, out) = openssl(&args);
+    let out = Command::new(support::tool("openssl-codesign")).args(&args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// `openssl verify -purpose codesign` of `chain` under `ca_file` (see `openssl_verify`); then the leaf's
+/// code-signing usages, explicitly.
+fn openssl_accepts_for_code_signing(dir: &Path, chain: &str, ca_file: &Path) -> (bool, String) {
+    let (ok, out) = openssl_verify(dir, chain, ca_file, Some("codesign"));
+    let leaf = dir.join("leaf.pem");
     if !ok {
         return (false, out);
     }
@@ -176,6 +189,22 @@ fn a_file_ca_key_issues_leaves_openssl_verifies_for_code_signing_and_a_restart_k
     assert_eq!(pass["issued"], serde_json::json!([]), "{pass}");
     assert_eq!(pass["skipped"][0]["key"], "dev-ed25519@1", "{pass}");
     assert_no_ca_key_material(&restarted, Some(&ca_key));
+}
+
+#[test]
+fn openssl_codesign_purpose_refuses_a_chain_whose_leaf_lacks_the_code_signing_eku() {
+    let fixtures = Path::new(support::ROOT).join("tests/fixtures/certificates");
+    let (root, dir) = (fixtures.join("root.pem"), tempfile::tempdir().unwrap());
+    let chain = |name: &str| std::fs::read_to_string(fixtures.join(name)).unwrap();
+    let code_signing = chain("dev-ecdsa.chain.pem");
+    let server_auth = chain("dev-ecdsa-server-auth.chain.pem");
+    let (ok, out) = openssl_verify(dir.path(), &code_signing, &root, Some("codesign"));
+    assert!(ok, "the openssl-made code-signing chain: {out}");
+    // The serverAuth-only chain is otherwise sound: only the purpose refuses it.
+    let (ok, out) = openssl_verify(dir.path(), &server_auth, &root, None);
+    assert!(ok, "the serverAuth chain without a purpose: {out}");
+    let (ok, out) = openssl_verify(dir.path(), &server_auth, &root, Some("codesign"));
+    assert!(!ok && out.contains("unsuitable certificate purpose"), "-purpose codesign accepted serverAuth: {out}");
 }
 
 #[test]
