@@ -1,6 +1,7 @@
 //! Certificates for notarium's own signing keys: `[ca]` issues each ECDSA image-signing key a code-signing
 //! leaf from a CA key held in a file or on a SoftHSM2 token, `GET /v1/keys` serves the chains, `openssl
-//! verify` accepts them under the CA certificate and refuses them under another, a restart keeps them; a
+//! verify` accepts them under the CA certificate (and, for a CA key an openssl root certified, through that
+//! intermediate to the root) and refuses them under another, a restart keeps them; a
 //! `[[keys]] certificate_chain` for another key, or expired, stops the start with the file named. The CA's
 //! private key is in no answer, log line or database row. notation 1.3.2 signs with an issued chain and
 //! verifies it (strict, a trusted identity) under the CA's certificate only.
@@ -189,6 +190,75 @@ fn a_file_ca_key_issues_leaves_openssl_verifies_for_code_signing_and_a_restart_k
     assert_eq!(pass["issued"], serde_json::json!([]), "{pass}");
     assert_eq!(pass["skipped"][0]["key"], "dev-ed25519@1", "{pass}");
     assert_no_ca_key_material(&restarted, Some(&ca_key));
+}
+
+/// An openssl root in `dir` (`root.pem`) that certifies `ca_key` as an intermediate CA; the `[ca] certificate`
+/// file (intermediate, then root).
+fn openssl_intermediate_for(dir: &Path, ca_key: &Path) -> PathBuf {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "root.key"]);
+    let root_subject = "/C=US/O=notarium tests/CN=openssl root";
+    run(&["req", "-x509", "-new", "-key", "root.key", "-subj", root_subject, "-days", "30", "-out", "root.pem"]
+        .into_iter()
+        .chain(["-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign"])
+        .collect::<Vec<_>>());
+    let subject = "/C=US/O=notarium tests/CN=notarium intermediate";
+    run(&["req", "-new", "-key", ca_key.to_str().unwrap(), "-subj", subject, "-out", "ca.csr"]);
+    std::fs::write(
+        dir.join("ca.ext"),
+        "basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "ca.csr",
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-set_serial",
+        "2",
+        "-days",
+        "20",
+        "-extfile",
+        "ca.ext",
+        "-out",
+        "ca.pem",
+    ]);
+    let chain = dir.join("ca-chain.pem");
+    let pems = [dir.join("ca.pem"), dir.join("root.pem")].map(|p| std::fs::read_to_string(p).unwrap());
+    std::fs::write(&chain, pems.concat()).unwrap();
+    chain
+}
+
+#[test]
+fn a_ca_key_certified_by_an_openssl_root_issues_leaves_openssl_verifies_through_the_intermediate() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let ca_key = p256_key_file(keys_dir.path(), "ca");
+    let pki = tempfile::tempdir().unwrap();
+    let ca_chain = openssl_intermediate_for(pki.path(), &ca_key);
+    let config = format!(
+        "{EXAMPLE_KEYS}\n[[keys]]\nid = \"ca\"\nbackend = \"file\"\npath = \"{}\"\n{}certificate = \"{}\"\n",
+        ca_key.display(),
+        ca_config("ca"),
+        ca_chain.display()
+    );
+    let notarium = Notarium::start_with_config(&config, &[], &[]);
+    let chain = served_chain(&notarium, "dev-ecdsa").expect("dev-ecdsa has a chain");
+    assert_eq!(blocks(&chain).len(), 3, "leaf, the intermediate, the openssl root");
+    let dir = tempfile::tempdir().unwrap();
+    let root = pki.path().join("root.pem");
+    let (ok, out) = openssl_accepts_for_code_signing(dir.path(), &chain, &root);
+    assert!(ok, "openssl refused the leaf through the intermediate: {out}");
+    // The intermediate is needed: the root alone does not vouch for the leaf.
+    let leaf_only = blocks(&chain)[0].clone() + &blocks(&chain)[2];
+    assert!(!openssl_verify(dir.path(), &leaf_only, &root, Some("codesign")).0, "verified without the intermediate");
 }
 
 #[test]
