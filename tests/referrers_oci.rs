@@ -16,6 +16,7 @@ use notarium::formats::referrer::{BUNDLE_CONTENT_ANNOTATION, EMPTY_JSON, OCI_EMP
 use notarium::formats::signature_manifest::{Descriptor, OCI_INDEX, OCI_MANIFEST, SignatureManifest};
 use notarium::keys::PublicKey;
 use notarium::oci::{DistributionRegistry, ReferrerLayout, Registry as _, Repository};
+use notarium::store::{LocalSubjectLocks, SubjectLocks};
 use support::{Registry, RegistryKind, push_image};
 
 const REPO: &str = "demo/app";
@@ -83,7 +84,7 @@ fn attached_once(kind: RegistryKind) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let subject = Subject::push(kind, "one referrer");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let store = ReferrerLayout::new(subject.client());
+    let store = ReferrerLayout::new(subject.client(), Arc::new(LocalSubjectLocks::default()));
 
     let digest = runtime.block_on(attach(&store, &subject, "first"));
     let (manifest, _) = subject.referrer("first");
@@ -123,8 +124,11 @@ fn twenty_concurrent_attaches(kind: RegistryKind) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let subject = Arc::new(Subject::push(kind, "twenty referrers"));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
-    // Two stores hold two in-process locks, so their writes really race in the registry.
-    let stores = [Arc::new(ReferrerLayout::new(subject.client())), Arc::new(ReferrerLayout::new(subject.client()))];
+    // Two stores, as two replicas: their writes race in the registry, and they share one lock backend as
+    // replicas share their database (each store batches its own waiting attaches).
+    let locks: Arc<dyn SubjectLocks> = Arc::new(LocalSubjectLocks::default());
+    let store = || Arc::new(ReferrerLayout::new(subject.client(), locks.clone()));
+    let stores = [store(), store()];
 
     let attached: BTreeSet<String> = runtime.block_on(async {
         let tasks: Vec<_> = (0..20)
@@ -175,7 +179,7 @@ fn an_entry_cosign_wrote_in_the_fallback_index_is_kept_as_it_was() {
         client.put_manifest(&repo, &tag, OCI_INDEX, cosign_index.to_string().as_bytes()).await.unwrap();
     });
 
-    let store = ReferrerLayout::new(client);
+    let store = ReferrerLayout::new(client, Arc::new(LocalSubjectLocks::default()));
     let ours = runtime.block_on(attach(&store, &subject, "ours"));
 
     let raw = subject.registry.manifest(REPO, &referrers_tag(&subject.digest)).unwrap();

@@ -397,6 +397,12 @@ fn registry_problem(error: &OciError, detail: String) -> ApiError {
         OciError::Contended { .. } => {
             (StatusCode::CONFLICT, "registry-contended", "Another writer kept changing the signature tag")
         }
+        OciError::LockTimeout { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "tag-lock-timeout", "Another writer held the tag's lock too long")
+        }
+        OciError::LockUnavailable { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "database-unavailable", "The database is unavailable")
+        }
         OciError::Refused { status, codes, .. }
             if (400..500).contains(status) && codes.first().is_some_and(|c| INPUT_CODES.contains(&c.as_str())) =>
         {

@@ -24,6 +24,7 @@ use crate::policy::{Authority, PolicySet};
 use crate::service::{
     Decision, ServiceError, Sources, check_policy_keys, check_signatures, repository_of, verify_image,
 };
+use crate::store::{LocalSubjectLocks, SubjectLocks};
 
 /// How this command reaches registries: plain HTTP to `insecure`, the `[registries]` section of `config`,
 /// and the credentials of `--registry-username` for the image's registry.
@@ -43,7 +44,7 @@ pub(super) async fn verify(
     let reference = ImageReference::parse(image).map_err(|e| CliError::Usage(e.to_string()))?;
     let config = load_config(access.config.as_deref())?;
     let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
-    let store = TagLayout::new(registry.clone());
+    let store = TagLayout::new(registry.clone(), reading_only());
     let repo = repository_of(&reference);
     let tag_or_digest = reference
         .digest
@@ -202,7 +203,8 @@ pub(super) async fn verify_policy(
         _ => KeyRing::default(),
     };
     let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
-    let (signatures, referrers) = (TagLayout::new(registry.clone()), ReferrerLayout::new(registry));
+    let (signatures, referrers) =
+        (TagLayout::new(registry.clone(), reading_only()), ReferrerLayout::new(registry, reading_only()));
     let sigstore = config.as_ref().map(|c| c.sigstore.clone()).unwrap_or_default();
     let trusted_roots = Arc::new(sigstore.load().map_err(|e| CliError::Usage(e.to_string()))?);
     policies.check_trusted_roots(&trusted_roots.names()).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -307,6 +309,11 @@ pub(super) fn check_policies(dir: &Path, config: Option<&Path>, output: Output) 
         )
     });
     Ok(())
+}
+
+/// Subject locks for a verify that only reads: it never writes a tag, so in-process ones do.
+fn reading_only() -> Arc<dyn SubjectLocks> {
+    Arc::new(LocalSubjectLocks::default())
 }
 
 #[cfg(test)]

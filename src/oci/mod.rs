@@ -3,7 +3,8 @@
 //! the fallback tag on registries without it).
 //!
 //! Owns: registry I/O and the read-modify-write of signature manifests and referrers indexes. Must not
-//! touch: keys (it gets signatures, never signs) or the database. Nothing read from a registry is trusted:
+//! touch: keys (it gets signatures, never signs) or the database (the per-tag locks it holds come from the
+//! store behind the `store::SubjectLocks` trait). Nothing read from a registry is trusted:
 //! callers verify.
 
 mod credential_helper;
@@ -168,6 +169,11 @@ pub enum OciError {
     Format(#[from] crate::formats::FormatError),
     #[error("another writer kept changing {tag} in {registry}; gave up after {attempts} attempts")]
     Contended { registry: String, tag: String, attempts: u32 },
+    #[error("timed out after {waited_ms} ms waiting for the lock on tag {tag} in {registry}; another writer holds it")]
+    LockTimeout { registry: String, tag: String, waited_ms: u128 },
+    /// The database that serializes writers of a tag did not answer; `reason` is the database's error.
+    #[error("the lock on tag {tag} in {registry} could not be taken: the database is unavailable")]
+    LockUnavailable { registry: String, tag: String, reason: String },
 }
 
 /// The registry's error codes (distribution's, see `distribution.rs`), as ` (CODE, …)`.

@@ -23,9 +23,7 @@ use crate::formats::bundle::Bundle;
 use crate::formats::referrer::{ReferrersIndex, referrers_tag};
 use crate::formats::signature_manifest::{Descriptor, OCI_INDEX, SignatureManifest};
 use crate::formats::{Digest, FormatError};
-
-/// The shortest wait before checking that a fallback index write is still there.
-const MIN_SETTLE: Duration = Duration::from_millis(20);
+use crate::store::SubjectLocks;
 
 /// How long a registry found without a usable referrers API is read through fallback tags only before its
 /// referrers API is asked again (a registry upgraded meanwhile is noticed within this time).
@@ -59,8 +57,9 @@ pub struct AttachedReferrer {
 /// Manifests whose attach waits to list them in a subject's fallback index.
 type Waiting = Mutex<HashMap<(Repository, Digest), Vec<Vec<u8>>>>;
 
-/// Attaches and lists referrers. Fallback index updates for one subject are serialized inside this process,
-/// and each lists every manifest waiting for that subject, so concurrent attaches share writes.
+/// Attaches and lists referrers. Fallback index updates for one subject are serialized through the store's
+/// subject locks (every process on the database), and each lists every manifest waiting for that subject in
+/// this process, so concurrent attaches share writes.
 pub struct ReferrerLayout {
     registry: Arc<dyn Registry>,
     tags: SubjectTags,
@@ -70,10 +69,12 @@ pub struct ReferrerLayout {
 }
 
 impl ReferrerLayout {
-    pub fn new(registry: Arc<dyn Registry>) -> Self {
+    /// `locks` are the store's (shared by every process on its database); a process that only reads can
+    /// pass in-process ones.
+    pub fn new(registry: Arc<dyn Registry>, locks: Arc<dyn SubjectLocks>) -> Self {
         Self {
             registry,
-            tags: SubjectTags::default(),
+            tags: SubjectTags::new(locks),
             waiting: Waiting::default(),
             without_referrers_api: Mutex::default(),
         }
@@ -335,7 +336,7 @@ impl ReferrerLayout {
         let batch = Mutex::new(vec![manifest_bytes.to_vec()]);
         let (tag_ref, key, batch) = (&tag, &key, &batch);
         self.tags
-            .update(repo, subject, &tag, || async move {
+            .update(repo, &tag, || async move {
                 let manifests = self.take_waiting(key, batch);
                 self.merge_once(repo, tag_ref, &manifests).await
             })
@@ -352,7 +353,6 @@ impl ReferrerLayout {
 
     /// One read-merge-write of the fallback index; `None` if any of `manifests` is missing afterwards.
     async fn merge_once(&self, repo: &Repository, tag: &str, manifests: &[Vec<u8>]) -> Result<Option<()>, OciError> {
-        let started = Instant::now();
         let mut index = self.fallback_index(repo, tag).await?;
         let mut changed = false;
         for manifest in manifests {
@@ -362,9 +362,8 @@ impl ReferrerLayout {
             return Ok(Some(()));
         }
         self.registry.put_manifest(repo, tag, OCI_INDEX, &index.to_json()).await?;
-        // Registries offer no compare-and-swap on tags: a writer that read the index before our PUT can still
-        // overwrite it, within about one read-write cycle. Look again after one, so we merge again if it did.
-        tokio::time::sleep(started.elapsed().max(MIN_SETTLE)).await;
+        // Registries offer no compare-and-swap on tags. notarium's writers wait for the tag's lock, but a writer
+        // outside notarium (cosign) can overwrite the index: look again, so we merge again if it already did.
         let now = self.fallback_index(repo, tag).await?;
         let listed = |m: &Vec<u8>| now.manifests.iter().any(|e| e.digest == Digest::of(m).as_str());
         Ok(manifests.iter().all(listed).then_some(()))
@@ -399,6 +398,7 @@ mod tests {
     use crate::formats::referrer::OCI_EMPTY;
     use crate::formats::signature_manifest::OCI_MANIFEST;
     use crate::oci::fake_registry::{FakeRegistry, HostileServer, http_response, repo, subject};
+    use crate::store::TagLock;
 
     fn referrer(bundle: &[u8]) -> Vec<u8> {
         let image = Descriptor::new(OCI_MANIFEST, &subject(), 14);
@@ -414,9 +414,13 @@ mod tests {
         (index.to_json(), entry)
     }
 
+    fn local_locks() -> Arc<dyn SubjectLocks> {
+        Arc::new(crate::store::LocalSubjectLocks::default())
+    }
+
     fn layout(registry: FakeRegistry) -> (Arc<FakeRegistry>, ReferrerLayout) {
         let registry = Arc::new(registry);
-        (registry.clone(), ReferrerLayout::new(registry))
+        (registry.clone(), ReferrerLayout::new(registry, local_locks()))
     }
 
     #[tokio::test]
@@ -518,16 +522,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn concurrent_attaches_to_one_subject_share_fallback_writes() {
-        let (registry, store) = layout(FakeRegistry::default());
+    async fn attaches_that_wait_for_the_subject_lock_share_one_fallback_write() {
+        let registry = Arc::new(FakeRegistry::default());
+        let locks = local_locks();
+        let store = ReferrerLayout::new(registry.clone(), locks.clone());
         let manifests: Vec<_> = (0..10).map(|i| referrer(format!("ours {i}").as_bytes())).collect();
         let (repo, subject) = (repo(), subject());
-        let attaches = manifests.iter().map(|m| store.attach(&repo, &subject, m, &[]));
-        futures_util::future::try_join_all(attaches).await.unwrap();
-        let index = ReferrersIndex::parse(&registry.stored(&referrers_tag(&subject)).unwrap()).unwrap();
+        let tag = referrers_tag(&subject);
+        let lock = TagLock { registry: repo.registry.clone(), repository: repo.name.clone(), tag: tag.clone() };
+        let held = locks.acquire(&lock, Duration::from_secs(1)).await.unwrap();
+        let attaches =
+            futures_util::future::try_join_all(manifests.iter().map(|m| store.attach(&repo, &subject, m, &[])));
+        let another_replica_writes = async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            held.release().await;
+        };
+        tokio::join!(attaches, another_replica_writes).0.unwrap();
+        let index = ReferrersIndex::parse(&registry.stored(&tag).unwrap()).unwrap();
         let listed: Vec<_> = index.manifests.iter().map(|d| d.digest.clone()).collect();
         assert_eq!(listed, manifests.iter().map(|m| Digest::of(m).to_string()).collect::<Vec<_>>());
-        assert_eq!(*registry.fallback_writes.lock().unwrap(), 2, "the first attach alone, then all the others");
+        assert_eq!(*registry.fallback_writes.lock().unwrap(), 1, "every attach that waited, in one write");
     }
 
     #[tokio::test]
@@ -638,7 +654,7 @@ mod tests {
         for (quirk, answer) in quirks {
             let server = HostileServer::start(registry_answering(answer)).await;
             let (client, repo) = client_of(&[&server, &elsewhere]);
-            let store = ReferrerLayout::new(client);
+            let store = ReferrerLayout::new(client, local_locks());
             for _ in 0..2 {
                 let listed = store.list(&repo, &subject(), 64).await.unwrap();
                 assert_eq!(
@@ -656,7 +672,7 @@ mod tests {
         let index = http_response("200 OK", &[("Content-Type", OCI_INDEX)], &index_with(b"from the API"));
         let server = HostileServer::start(registry_answering(index)).await;
         let (client, repo) = client_of(&[&server]);
-        let listed = ReferrerLayout::new(client).list(&repo, &subject(), 64).await.unwrap();
+        let listed = ReferrerLayout::new(client, local_locks()).list(&repo, &subject(), 64).await.unwrap();
         assert_eq!(listed[0].digest, Digest::of(&referrer(b"from the API")).as_str());
         assert_eq!(server.asked_for("/manifests/"), 0);
     }

@@ -11,6 +11,7 @@ use crate::formats::cosign_layer::CosignAnnotations;
 use crate::formats::signature_manifest::{
     AttestationLayer, Descriptor, OCI_MANIFEST, SignatureLayer, SignatureManifest, attestation_tag, signature_tag,
 };
+use crate::store::SubjectLocks;
 
 /// An attestation layer read back from a registry: the predicate type its layer announces, the DSSE
 /// envelope and cosign's certificate, chain, Rekor bundle and timestamp annotations, still unverified.
@@ -39,15 +40,17 @@ pub struct WrittenSignature {
     pub created: bool,
 }
 
-/// Reads and appends `.sig` manifests; appends to one subject are serialized inside this process.
+/// Reads and appends `.sig` and `.att` manifests; appends to one tag are serialized through `locks`.
 pub struct TagLayout {
     registry: Arc<dyn Registry>,
     tags: SubjectTags,
 }
 
 impl TagLayout {
-    pub fn new(registry: Arc<dyn Registry>) -> Self {
-        Self { registry, tags: SubjectTags::default() }
+    /// `locks` are the store's (shared by every process on its database); a process that only reads can
+    /// pass in-process ones.
+    pub fn new(registry: Arc<dyn Registry>, locks: Arc<dyn SubjectLocks>) -> Self {
+        Self { registry, tags: SubjectTags::new(locks) }
     }
 
     pub fn registry(&self) -> &Arc<dyn Registry> {
@@ -86,7 +89,7 @@ impl TagLayout {
         let tag = signature_tag(digest);
         let (tag_ref, layer, already_signed) = (&tag, &layer, &already_signed);
         self.tags
-            .update(repo, digest, &tag, || async move {
+            .update(repo, &tag, || async move {
                 self.append_once(repo, tag_ref, payload, layer, already_signed, limits).await
             })
             .await
@@ -126,9 +129,11 @@ impl TagLayout {
         let tag = attestation_tag(digest);
         let (tag_ref, layer) = (&tag, &layer);
         self.tags
-            .update(repo, digest, &tag, || async move {
-                self.append_attestation_once(repo, tag_ref, envelope_json, layer).await
-            })
+            .update(
+                repo,
+                &tag,
+                || async move { self.append_attestation_once(repo, tag_ref, envelope_json, layer).await },
+            )
             .await
     }
 
@@ -331,7 +336,7 @@ mod tests {
 
     fn layout() -> (Arc<FakeRegistry>, TagLayout) {
         let registry = Arc::new(FakeRegistry::default());
-        (registry.clone(), TagLayout::new(registry))
+        (registry.clone(), TagLayout::new(registry, Arc::new(crate::store::LocalSubjectLocks::default())))
     }
 
     /// Serves a manifest of `layers` under `tag`, with no check of what the layers name.

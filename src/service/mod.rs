@@ -124,8 +124,8 @@ impl Service {
         let seen_key_versions = Default::default();
         Self {
             keys,
-            signatures: TagLayout::new(registry.clone()),
-            referrers: ReferrerLayout::new(registry),
+            signatures: TagLayout::new(registry.clone(), store.subject_locks()),
+            referrers: ReferrerLayout::new(registry, store.subject_locks()),
             layouts: Layouts::default(),
             evidence_limits: EvidenceLimits::default(),
             trusted_roots: Default::default(),

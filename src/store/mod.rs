@@ -11,6 +11,9 @@ mod postgres_register;
 mod sql;
 mod sqlite;
 mod sqlite_register;
+mod subject_locks;
+mod subject_locks_local;
+mod subject_locks_postgres;
 mod tokens;
 
 use async_trait::async_trait;
@@ -20,6 +23,9 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 pub use certificates::{CertificateStore, KeyCertificateRecord};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use subject_locks::{HeldLock, SubjectLocks, TagLock};
+pub use subject_locks_local::LocalSubjectLocks;
+pub use subject_locks_postgres::PostgresSubjectLocks;
 pub use tokens::{TokenRecord, TokenStore};
 
 /// What a row in `signatures` records.
@@ -96,6 +102,9 @@ pub enum StoreError {
     Migration(String),
     #[error("database query failed: {0}")]
     Query(String),
+    /// A [`SubjectLocks`] wait ran out: `lock` names the registry, repository and tag.
+    #[error("timed out after {waited_ms} ms waiting for {lock}")]
+    LockTimeout { lock: String, waited_ms: u128 },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -124,6 +133,8 @@ pub trait Store: RegisterStore + TokenStore + CertificateStore + Send + Sync {
     async fn signatures_of(&self, digest: &str) -> Result<Vec<SignatureRecord>, StoreError>;
     /// How many rows exist, pending or not.
     async fn count_signatures(&self) -> Result<i64, StoreError>;
+    /// The locks that serialize writers of one subject's tags among every process on this database.
+    fn subject_locks(&self) -> std::sync::Arc<dyn SubjectLocks>;
 }
 
 /// One entry for the register and what must change with it, in the same transaction.

@@ -1,21 +1,27 @@
 //! [`Store`] on PostgreSQL, for several notarium replicas sharing one database: a connection pool and
 //! migrations from `migrations/postgres`, applied at open under sqlx's own migration advisory lock (so
-//! replicas starting together migrate once).
+//! replicas starting together migrate once), and a second, lazily connected pool for subject locks.
 //!
 //! Owns: connecting and migrating. Must not touch: the statements (`sql.rs`, shared with SQLite), how
 //! appends serialize (`postgres_register.rs`), HTTP, registries or keys.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::StoreError;
+use super::{PostgresSubjectLocks, StoreError};
 
 pub struct PostgresStore {
     pub(super) pool: PgPool,
+    /// Subject locks, on a pool of their own (`subject_locks_postgres.rs`).
+    pub(super) subject_locks: Arc<PostgresSubjectLocks>,
 }
+
+/// Connections for subject locks: each held lock keeps one for the registry write it guards.
+const SUBJECT_LOCK_CONNECTIONS: u32 = 16;
 
 impl PostgresStore {
     /// Connects to the database `url` names (which must exist) and applies migrations.
@@ -24,9 +30,13 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         super::embedded_migrations!("postgres").run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(Self { pool })
+        let lock_pool = PgPoolOptions::new()
+            .max_connections(SUBJECT_LOCK_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options);
+        Ok(Self { pool, subject_locks: Arc::new(PostgresSubjectLocks::new(lock_pool)) })
     }
 }

@@ -5,10 +5,12 @@
 //! Owns: beginning PostgreSQL's append transaction. Must not touch: the statements (`sql.rs`) or the
 //! append algorithm (`batch.rs`).
 
+use std::sync::Arc;
+
 use sqlx::{PgPool, Postgres};
 
 use super::sql::{Appending, Backend};
-use super::{PostgresStore, StoreError};
+use super::{PostgresStore, StoreError, SubjectLocks};
 
 /// The advisory lock key every appender takes ("notarium" in ASCII); held until commit or rollback.
 const APPEND_LOCK: i64 = 0x6e6f_7461_7269_756d;
@@ -25,5 +27,9 @@ impl Backend for PostgresStore {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *tx).await?;
         Ok(Appending { tx, _guard: None })
+    }
+
+    fn tag_locks(&self) -> Arc<dyn SubjectLocks> {
+        self.subject_locks.clone()
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::{
@@ -14,7 +15,9 @@ use sqlx::{
 };
 
 use super::batch::{LogTx, ROWS_PER_INSERT, append_batch_in, missing_node, to_hash};
-use super::{Append, Appended, NewSignature, RecordKind, RegisterStore, SignatureRecord, Store, StoreError};
+use super::{
+    Append, Appended, NewSignature, RecordKind, RegisterStore, SignatureRecord, Store, StoreError, SubjectLocks,
+};
 use crate::merkle::{Hash, NodeId};
 
 const SELECT_SIGNATURE: &str = "SELECT id, kind, state, actor, source_addr, registry, repository, digest, identity, \
@@ -27,6 +30,8 @@ pub trait Backend: Send + Sync + 'static {
     type Db: Database;
     fn pool(&self) -> &Pool<Self::Db>;
     fn begin_append(&self) -> impl Future<Output = Result<Appending<'_, Self::Db>, StoreError>> + Send;
+    /// The backend's [`SubjectLocks`].
+    fn tag_locks(&self) -> Arc<dyn SubjectLocks>;
 }
 
 /// An open append transaction and, where the exclusion is in-process, the guard that holds it.
@@ -80,6 +85,10 @@ where
 
     async fn count_signatures(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM signatures").fetch_one(self.pool()).await?.get("n"))
+    }
+
+    fn subject_locks(&self) -> Arc<dyn SubjectLocks> {
+        self.tag_locks()
     }
 }
 

@@ -4,10 +4,12 @@
 //! Owns: beginning SQLite's append transaction. Must not touch: the statements (`sql.rs`) or the append
 //! algorithm (`batch.rs`).
 
+use std::sync::Arc;
+
 use sqlx::{Sqlite, SqlitePool};
 
 use super::sql::{Appending, Backend};
-use super::{SqliteStore, StoreError};
+use super::{SqliteStore, StoreError, SubjectLocks};
 
 impl Backend for SqliteStore {
     type Db = Sqlite;
@@ -20,5 +22,9 @@ impl Backend for SqliteStore {
         let guard = self.append_lock.lock().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(Appending { tx, _guard: Some(guard) })
+    }
+
+    fn tag_locks(&self) -> Arc<dyn SubjectLocks> {
+        self.subject_locks.clone()
     }
 }

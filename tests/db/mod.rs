@@ -11,4 +11,5 @@ mod register_export;
 mod register_store;
 mod sign_errors;
 mod sign_interop;
+mod subject_locks;
 mod verify_policy;

@@ -33,7 +33,7 @@ pub(crate) use notation::Notation;
 pub(crate) use oidc::{ActionsTokenEndpoint, CI_ISSUER, TestIssuer};
 pub(crate) use openbao::OpenBao;
 pub(crate) use oras::oras_discover;
-pub(crate) use postgres::{Postgres, TestDatabase, test_database_url};
+pub(crate) use postgres::{Postgres, TestDatabase, test_database_url, testing_postgres};
 pub(crate) use registry::{Registry, RegistryKind};
 pub(crate) use skopeo::{skopeo_accepts, skopeo_pull, skopeo_sign};
 pub(crate) use softhsm::{SOFTHSM_MODULE, SoftHsm};
