@@ -237,12 +237,13 @@ fn check_leaf_key_usage(leaf: &Certificate) -> Result<(), PkiError> {
 }
 
 /// The signature over the signing input, by the algorithm named, which must be the one the leaf's key
-/// calls for (P-256: ES256, P-384: ES384, RSA 2048/3072/4096: PS256/PS384/PS512).
+/// calls for (P-256: ES256, P-384: ES384, P-521: ES512, RSA 2048/3072/4096: PS256/PS384/PS512).
 fn check_signature(envelope: &NotaryEnvelope, key: &VerifyingKey) -> Result<(), PkiError> {
     let algorithm = envelope.algorithm;
     let expected = match (key.describe(), key.rsa_bits()) {
         ("ECDSA P-256", _) => Some(Algorithm::Es256),
         ("ECDSA P-384", _) => Some(Algorithm::Es384),
+        ("ECDSA P-521", _) => Some(Algorithm::Es512),
         (_, Some(2048)) => Some(Algorithm::Ps256),
         (_, Some(3072)) => Some(Algorithm::Ps384),
         (_, Some(4096)) => Some(Algorithm::Ps512),
