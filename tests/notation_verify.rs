@@ -14,7 +14,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::{Notarium, Notation, Registry, push_image, reasons};
+use support::{Notarium, Notation, Registry, reasons};
 
 const NOTARY_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
 const TEST_SIGNER: &str = "C=US, ST=WA, L=Seattle, O=Notary, CN=test.example";
@@ -249,17 +249,11 @@ impl Setup {
     /// [`Self::signed`] with extra `notation sign` flags (`--signature-format cose`).
     fn signed_with(&self, repo: &str, key: &str, extra: &[&str]) -> String {
         let content = format!("notation {repo} {key} {extra:?}");
-        let digest = push_image(&self.registry, &format!("nv/{repo}"), "v1", &content);
-        let image = format!("{}/nv/{repo}@{digest}", self.registry.host);
-        let (signed, out) = self.notation.sign(&image, key, extra);
-        assert!(signed, "{out}");
-        image
+        self.notation.signed_image(&self.registry, &format!("nv/{repo}"), &content, key, extra)
     }
 
     fn verify(&self, image: &str) -> Value {
-        let (status, _, answer) = self.notarium.post("/v1/verify", json!({"image": image}).to_string());
-        assert_eq!(status, 200, "{answer}");
-        answer
+        self.notarium.verify_image(image)
     }
 
     /// The validating webhook's answer for a Pod running `image`.

@@ -48,14 +48,19 @@ pub struct Evidence {
 }
 
 /// A Notary Project signature envelope read from a referrer of artifact type
-/// `application/vnd.cncf.notary.signature`, unverified.
-#[derive(Debug, Clone)]
+/// `application/vnd.cncf.notary.signature`, unverified, with the CRLs fetched for it.
+#[derive(Debug, Clone, Default)]
 pub struct NotaryEvidence {
     pub envelope: Vec<u8>,
     /// The envelope's media type: `application/jose+json` (JWS) or `application/cose` (COSE).
     pub media_type: String,
     /// How reasons name it (`notation signature sha256:…`).
     pub source: String,
+    /// CRLs (DER, unverified) fetched from the distribution points its certificates name; checked beside an
+    /// authority's cached CRL files, exactly as they are.
+    pub crls: Vec<Vec<u8>>,
+    /// Why a distribution point gave no CRL (the URL's host and what failed), for revocation reasons.
+    pub crl_notes: Vec<String>,
 }
 
 /// What verifying one Notary Project envelope against one authority's trust stores established, check by
@@ -1659,7 +1664,7 @@ mod tests {
     fn notary(claims: Value) -> NotaryEvidence {
         let envelope = serde_json::to_vec(&claims).unwrap();
         let source = format!("notation signature {}", Digest::of(&envelope));
-        NotaryEvidence { envelope, media_type: "application/jose+json".into(), source }
+        NotaryEvidence { envelope, media_type: "application/jose+json".into(), source, ..NotaryEvidence::default() }
     }
 
     /// Two trust stores (`a.pem`, `b.pem`, distinct certificates) in a temporary folder, and a policy there.

@@ -6,6 +6,7 @@
 //! verification level (with its overrides) enforces, logs or skips. Must not touch: envelope parsing or the cryptography (`formats::notary`,
 //! `pki::notary`), counting (`engine.rs`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -333,7 +334,8 @@ impl Notation {
 /// - authentic timestamp: the chain is valid at the time it is judged at (the present, or a trusted
 ///   timestamp's time): an expired certificate fails here, as in notation;
 /// - expiry: the envelope's expiry has not passed;
-/// - revocation: the cached CRLs revoke nothing, and no certificate names a CRL that is not cached.
+/// - revocation: the cached and fetched CRLs (the evidence's) revoke nothing, and every certificate naming a
+///   distribution point has a current CRL among them.
 ///
 /// The engine's [`super::engine::NotaryVerifier`].
 pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: OffsetDateTime) -> NotaryCheck {
@@ -350,7 +352,12 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
         Ok(envelope) => envelope,
         Err(e) => return NotaryCheck { integrity: Err(e.to_string()), ..check },
     };
-    let trust = NotaryTrust { stores: &notation.stores, crls: &notation.crls };
+    let crls: Cow<'_, [Vec<u8>]> = if evidence.crls.is_empty() {
+        Cow::Borrowed(&notation.crls)
+    } else {
+        Cow::Owned(notation.crls.iter().chain(&evidence.crls).cloned().collect())
+    };
+    let trust = NotaryTrust { stores: &notation.stores, crls: &crls };
     let without_crls = NotaryTrust { stores: &notation.stores, crls: &[] };
     let full = notary::verify_notary(&envelope, trust, now);
     let sound = match &full {
@@ -368,7 +375,7 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
     });
     check.target_digest = Some(verified.target.digest.clone());
     match full {
-        Ok(verified) => check.revocation = revocation(&verified.revocation),
+        Ok(verified) => check.revocation = revocation(&verified.revocation, &evidence.crl_notes),
         Err(e) => {
             let unrevoked = notary::verify_notary(&envelope, without_crls, now);
             let at_signing = notary::verify_notary(&envelope, without_crls, verified.signing_time);
@@ -396,11 +403,38 @@ fn self_anchored(envelope: &NotaryEnvelope, notation: &Notation) -> Result<notar
     notary::verify_notary(envelope, NotaryTrust { stores: &stores, crls: &[] }, signing_time)
 }
 
-fn revocation(found: &notary::Revocation) -> Result<(), String> {
+/// The revocation outcome; an unknown status says why each fetch failed (`notes`).
+fn revocation(found: &notary::Revocation, notes: &[String]) -> Result<(), String> {
     match found {
         notary::Revocation::Good => Ok(()),
-        notary::Revocation::Unknown(lines) => Err(format!("revocation status unknown: {}", lines.join("; "))),
+        notary::Revocation::Unknown(lines) => {
+            let lines: Vec<&String> = lines.iter().chain(notes).collect();
+            Err(format!(
+                "revocation status unknown: {}",
+                lines.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("; ")
+            ))
+        }
     }
+}
+
+/// The distribution points to fetch CRLs from for `evidence`: those its certificates name, when under one of
+/// `notations` that checks revocation the envelope verifies (so a signature nobody trusts makes no request)
+/// and its revocation status is unknown with the cached CRL files alone. Empty otherwise.
+pub fn wanted_crl_urls<'a>(
+    notations: impl Iterator<Item = &'a Notation>,
+    evidence: &NotaryEvidence,
+    now: OffsetDateTime,
+) -> Vec<String> {
+    let Ok(envelope) = NotaryEnvelope::parse(&evidence.media_type, &evidence.envelope) else {
+        return Vec::new();
+    };
+    let mut checking =
+        notations.filter(|n| n.level != VerificationLevel::Skip && n.enforcement.revocation != CheckAction::Skip);
+    let unknown = checking.any(|notation| {
+        let trust = NotaryTrust { stores: &notation.stores, crls: &notation.crls };
+        matches!(notary::verify_notary(&envelope, trust, now), Ok(v) if v.revocation != notary::Revocation::Good)
+    });
+    if unknown { notary::crl_distribution_urls(&envelope) } else { Vec::new() }
 }
 
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -683,7 +717,15 @@ mod tests {
         let media_type = if name.ends_with(".cose") { "application/cose" } else { "application/jose+json" };
         let parsed = NotaryEnvelope::parse(media_type, &envelope).unwrap();
         let soon = parsed.scheme_signing_time().unwrap() + time::Duration::minutes(1);
-        (NotaryEvidence { envelope, media_type: media_type.into(), source: name.into() }, soon)
+        (
+            NotaryEvidence {
+                envelope,
+                media_type: media_type.into(),
+                source: name.into(),
+                ..NotaryEvidence::default()
+            },
+            soon,
+        )
     }
 
     #[test]
@@ -727,6 +769,32 @@ mod tests {
         let tampered = NotaryEvidence { envelope: serde_json::to_vec(&jws).unwrap(), ..test };
         let check = check_envelope(&tampered, &store, soon);
         assert!(check.integrity.is_err() && check.signer.is_none(), "{check:?}");
+    }
+
+    #[test]
+    fn crls_are_wanted_only_for_a_trusted_chain_the_cached_files_leave_unknown_and_fetched_ones_count() {
+        let (chain, soon) = fixture_evidence("chain.jws");
+        let wanted = |notation: &Notation| wanted_crl_urls([notation].into_iter(), &chain, soon);
+        let bare = fixture_authority("chain-root.pem", "*", "strict", &[]);
+        assert_eq!(wanted(&bare), vec!["http://crl.notarium.example/intermediate.crl".to_owned()]);
+        let cached = fixture_authority("chain-root.pem", "*", "strict", &["intermediate.crl"]);
+        assert!(wanted(&cached).is_empty(), "a cached CRL file serves offline");
+        let other = fixture_authority("generate-test.crt", "*", "strict", &[]);
+        assert!(wanted(&other).is_empty(), "a chain no store trusts makes no request");
+        let skipping = fixture_authority("chain-root.pem", "*", "strict, override: {revocation: skip}", &[]);
+        assert!(wanted(&skipping).is_empty(), "revocation skipped: nothing to fetch");
+
+        // A fetched CRL is checked beside the cached files, exactly as they are.
+        let crl = std::fs::read(format!("{FIXTURES}/intermediate.crl")).unwrap();
+        let fetched = NotaryEvidence { crls: vec![crl.clone()], ..chain.clone() };
+        assert!(check_envelope(&fetched, &bare, soon).revocation.is_ok());
+        let (revoked, soon) = fixture_evidence("chain-revoked.jws");
+        let check = check_envelope(&NotaryEvidence { crls: vec![crl], ..revoked }, &bare, soon);
+        assert!(check.revocation.unwrap_err().contains("is revoked"));
+        // A failed fetch says why in the unknown status.
+        let note = "the CRL could not be fetched: crl.notarium.example answered HTTP 500".to_owned();
+        let failed = NotaryEvidence { crl_notes: vec![note.clone()], ..chain };
+        assert!(check_envelope(&failed, &bare, soon).revocation.unwrap_err().ends_with(&note));
     }
 
     #[test]
