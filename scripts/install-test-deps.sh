@@ -18,6 +18,9 @@
 #    libraries skopeo needs, run through trixie's own dynamic loader (see .tools/bin/skopeo);
 #  - from sid, the same way: cosign 3.1 as .tools/bin/cosign3 (tests/cosign3.rs), notation 1.3.2 and oras 1.3.3
 #    (pinned by version and SHA-256) as .tools/bin/notation and .tools/bin/oras;
+#  - from trixie, OpenSSL 3.5 (pinned by version and SHA-256) as .tools/bin/openssl-codesign, with trixie's glibc
+#    and loader: `openssl verify -purpose codesign` (Debian 12's OpenSSL 3.0 has no such purpose), without
+#    shadowing the system openssl the other tests use (scripts/install-openssl-codesign.sh);
 #  - built offline from trixie's Go 1.24 and sid's go-containerregistry sources: a registry with the OCI
 #    referrers API as .tools/bin/referrers-registry (tests/support/referrers-registry/).
 # Idempotent: a second run only checks.
@@ -94,6 +97,9 @@ fi
 # skopeo 1.18 and cosign 2.5 from trixie (shared with scripts/install-walkthrough-tools.sh), cosign 3.1,
 # notation 1.3.2 and oras 1.3.3 from sid.
 bash scripts/install-skopeo-cosign.sh --cosign3 --notation
+
+# OpenSSL with the code-signing purpose, for tests/key_certificates.rs.
+bash scripts/install-openssl-codesign.sh
 
 # A registry with the OCI referrers API (distribution 2.8 has none), built from Debian's Go packages.
 bash scripts/install-referrers-registry.sh

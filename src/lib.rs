@@ -28,5 +28,6 @@ pub mod store;
 pub mod error_chain;
 pub mod glob;
 pub mod http_body;
+pub mod local_file;
 pub mod merkle;
 pub mod metrics;

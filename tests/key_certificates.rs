@@ -1,13 +1,15 @@
 //! Certificates for notarium's own signing keys: `[ca]` issues each ECDSA image-signing key a code-signing
 //! leaf from a CA key held in a file or on a SoftHSM2 token, `GET /v1/keys` serves the chains, `openssl
-//! verify` accepts them under the CA certificate and refuses them under another, a restart keeps them; a
+//! verify` accepts them under the CA certificate (and, for a CA key an openssl root certified, through that
+//! intermediate to the root) and refuses them under another, a restart keeps them; a
 //! `[[keys]] certificate_chain` for another key, or expired, stops the start with the file named. The CA's
 //! private key is in no answer, log line or database row. notation 1.3.2 signs with an issued chain and
 //! verifies it (strict, a trusted identity) under the CA's certificate only.
 //!
-//! Debian 12's OpenSSL 3.0.19 lists no `codesign` purpose for `openssl verify -purpose` (later releases add one):
-//! the chain is checked with `openssl verify -x509_strict`, and the code-signing usages with `openssl x509
-//! -ext`.
+//! Debian 12's OpenSSL 3.0 has no `codesign` purpose for `openssl verify -purpose` (OpenSSL 3.2 added it): the
+//! chains are checked with Debian 13's OpenSSL 3.5 (`.tools/bin/openssl-codesign`,
+//! scripts/install-openssl-codesign.sh) as `openssl verify -x509_strict -purpose codesign`, and an openssl-made
+//! chain whose leaf lacks the code-signing EKU shows that purpose check refuses what a plain verify accepts.
 
 use crate::support;
 
@@ -59,20 +61,32 @@ fn openssl(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// `openssl verify` of `chain`'s leaf with `ca_file` as the only trust anchor and the chain's middle
-/// certificates as untrusted intermediates; then the leaf's code-signing usages, explicitly.
-fn openssl_accepts_for_code_signing(dir: &Path, chain: &str, ca_file: &Path) -> (bool, String) {
+/// Debian 13's OpenSSL `verify -x509_strict [-purpose P]` of `chain`'s leaf with `ca_file` as the only trust
+/// anchor and the chain's middle certificates as untrusted intermediates.
+fn openssl_verify(dir: &Path, chain: &str, ca_file: &Path, purpose: Option<&str>) -> (bool, String) {
     let certs = blocks(chain);
     let leaf = dir.join("leaf.pem");
     std::fs::write(&leaf, &certs[0]).unwrap();
     let untrusted = dir.join("untrusted.pem");
     std::fs::write(&untrusted, certs[1..certs.len() - 1].concat()).unwrap();
     let mut args = vec!["verify", "-x509_strict", "-CAfile", ca_file.to_str().unwrap()];
+    if let Some(purpose) = purpose {
+        args.extend(["-purpose", purpose]);
+    }
     if certs.len() > 2 {
         args.extend(["-untrusted", untrusted.to_str().unwrap()]);
     }
     args.push(leaf.to_str().unwrap());
-    let (ok, out) = openssl(&args);
+    let out = Command::new(support::tool("openssl-codesign")).args(&args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// `openssl verify -purpose codesign` of `chain` under `ca_file` (see `openssl_verify`); then the leaf's
+/// code-signing usages, explicitly.
+fn openssl_accepts_for_code_signing(dir: &Path, chain: &str, ca_file: &Path) -> (bool, String) {
+    let (ok, out) = openssl_verify(dir, chain, ca_file, Some("codesign"));
+    let leaf = dir.join("leaf.pem");
     if !ok {
         return (false, out);
     }
@@ -176,6 +190,91 @@ fn a_file_ca_key_issues_leaves_openssl_verifies_for_code_signing_and_a_restart_k
     assert_eq!(pass["issued"], serde_json::json!([]), "{pass}");
     assert_eq!(pass["skipped"][0]["key"], "dev-ed25519@1", "{pass}");
     assert_no_ca_key_material(&restarted, Some(&ca_key));
+}
+
+/// An openssl root in `dir` (`root.pem`) that certifies `ca_key` as an intermediate CA; the `[ca] certificate`
+/// file (intermediate, then root).
+fn openssl_intermediate_for(dir: &Path, ca_key: &Path) -> PathBuf {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "root.key"]);
+    let root_subject = "/C=US/O=notarium tests/CN=openssl root";
+    run(&["req", "-x509", "-new", "-key", "root.key", "-subj", root_subject, "-days", "30", "-out", "root.pem"]
+        .into_iter()
+        .chain(["-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign"])
+        .collect::<Vec<_>>());
+    let subject = "/C=US/O=notarium tests/CN=notarium intermediate";
+    run(&["req", "-new", "-key", ca_key.to_str().unwrap(), "-subj", subject, "-out", "ca.csr"]);
+    std::fs::write(
+        dir.join("ca.ext"),
+        "basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "ca.csr",
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-set_serial",
+        "2",
+        "-days",
+        "20",
+        "-extfile",
+        "ca.ext",
+        "-out",
+        "ca.pem",
+    ]);
+    let chain = dir.join("ca-chain.pem");
+    let pems = [dir.join("ca.pem"), dir.join("root.pem")].map(|p| std::fs::read_to_string(p).unwrap());
+    std::fs::write(&chain, pems.concat()).unwrap();
+    chain
+}
+
+#[test]
+fn a_ca_key_certified_by_an_openssl_root_issues_leaves_openssl_verifies_through_the_intermediate() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let ca_key = p256_key_file(keys_dir.path(), "ca");
+    let pki = tempfile::tempdir().unwrap();
+    let ca_chain = openssl_intermediate_for(pki.path(), &ca_key);
+    let config = format!(
+        "{EXAMPLE_KEYS}\n[[keys]]\nid = \"ca\"\nbackend = \"file\"\npath = \"{}\"\n{}certificate = \"{}\"\n",
+        ca_key.display(),
+        ca_config("ca"),
+        ca_chain.display()
+    );
+    let notarium = Notarium::start_with_config(&config, &[], &[]);
+    let chain = served_chain(&notarium, "dev-ecdsa").expect("dev-ecdsa has a chain");
+    assert_eq!(blocks(&chain).len(), 3, "leaf, the intermediate, the openssl root");
+    let dir = tempfile::tempdir().unwrap();
+    let root = pki.path().join("root.pem");
+    let (ok, out) = openssl_accepts_for_code_signing(dir.path(), &chain, &root);
+    assert!(ok, "openssl refused the leaf through the intermediate: {out}");
+    // The intermediate is needed: the root alone does not vouch for the leaf.
+    let leaf_only = blocks(&chain)[0].clone() + &blocks(&chain)[2];
+    assert!(!openssl_verify(dir.path(), &leaf_only, &root, Some("codesign")).0, "verified without the intermediate");
+}
+
+#[test]
+fn openssl_codesign_purpose_refuses_a_chain_whose_leaf_lacks_the_code_signing_eku() {
+    let fixtures = Path::new(support::ROOT).join("tests/fixtures/certificates");
+    let (root, dir) = (fixtures.join("root.pem"), tempfile::tempdir().unwrap());
+    let chain = |name: &str| std::fs::read_to_string(fixtures.join(name)).unwrap();
+    let code_signing = chain("dev-ecdsa.chain.pem");
+    let server_auth = chain("dev-ecdsa-server-auth.chain.pem");
+    let (ok, out) = openssl_verify(dir.path(), &code_signing, &root, Some("codesign"));
+    assert!(ok, "the openssl-made code-signing chain: {out}");
+    // The serverAuth-only chain is otherwise sound: only the purpose refuses it.
+    let (ok, out) = openssl_verify(dir.path(), &server_auth, &root, None);
+    assert!(ok, "the serverAuth chain without a purpose: {out}");
+    let (ok, out) = openssl_verify(dir.path(), &server_auth, &root, Some("codesign"));
+    assert!(!ok && out.contains("unsuitable certificate purpose"), "-purpose codesign accepted serverAuth: {out}");
 }
 
 #[test]

@@ -131,7 +131,7 @@ impl OidcIssuer {
             return Ok(());
         }
         let set = match &self.config.jwks_file {
-            Some(path) => read_jwks_file(path)?,
+            Some(path) => read_jwks_file(path, self.config.max_document_bytes)?,
             None => self.fetch_jwks().await?,
         };
         *keys = Some((set, Instant::now()));
@@ -208,9 +208,10 @@ fn asymmetric_algorithm(name: &str) -> Result<Algorithm, AuthError> {
     Ok(algorithm)
 }
 
-fn read_jwks_file(path: &std::path::Path) -> Result<JwkSet, AuthError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| AuthError::ProviderUnavailable(format!("cannot read {}: {e}", path.display())))?;
+/// `jwks_file`, within the same `max_document_bytes` as a key set fetched from the provider.
+fn read_jwks_file(path: &std::path::Path, limit: usize) -> Result<JwkSet, AuthError> {
+    let text = crate::local_file::read_text_capped(path, limit as u64)
+        .map_err(|e| AuthError::ProviderUnavailable(e.to_string()))?;
     serde_json::from_str(&text)
         .map_err(|e| AuthError::ProviderUnavailable(format!("{} is not a JWK set: {e}", path.display())))
 }
@@ -297,5 +298,14 @@ mod tests {
         assert!(asymmetric_algorithm("RS256").is_ok() && asymmetric_algorithm("EdDSA").is_ok());
         assert!(asymmetric_algorithm("HS256").is_err());
         assert!(asymmetric_algorithm("none").is_err());
+    }
+
+    #[test]
+    fn an_oversized_jwks_file_is_refused_unread_naming_it() {
+        let (_dir, path) = crate::local_file::sparse_file("jwks.json", 4097);
+        let Err(AuthError::ProviderUnavailable(message)) = read_jwks_file(&path, 4096) else {
+            panic!("an oversized key set was read")
+        };
+        assert!(message.contains(&path.display().to_string()) && message.contains("4096 bytes"), "{message}");
     }
 }

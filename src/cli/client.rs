@@ -91,6 +91,17 @@ pub(super) struct Predicate<'a> {
     pub file: &'a Path,
 }
 
+/// A larger predicate file is refused unread (the server takes 1 MiB bodies by default, `[server]
+/// max_body_bytes`).
+const MAX_PREDICATE_BYTES: u64 = 16 * crate::local_file::MIB;
+
+/// The predicate JSON file of `attest`.
+fn read_predicate(file: &Path) -> Result<Value, CliError> {
+    let text =
+        crate::local_file::read_text_capped(file, MAX_PREDICATE_BYTES).map_err(|e| CliError::Usage(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))
+}
+
 pub(super) async fn attest(
     server: &str,
     image: &str,
@@ -99,11 +110,7 @@ pub(super) async fn attest(
     recursive: bool,
     output: Output,
 ) -> Result<(), CliError> {
-    let file = predicate.file;
-    let text =
-        std::fs::read_to_string(file).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let value: Value =
-        serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
+    let value = read_predicate(predicate.file)?;
     let body = json!({"image": image, "key": key, "predicate_type": predicate.predicate_type, "predicate": value,
         "recursive": recursive});
     let (_, answer) = call(reqwest::Client::new().post(url(server, "/v1/attest")).json(&body), server).await?;
@@ -146,4 +153,19 @@ pub(super) async fn public_key(server: &str, id: &str, output: Output) -> Result
     let pem = answer.as_str().unwrap_or_default();
     output.print(&json!({"id": id, "public_key_pem": pem}), || pem.trim_end().to_owned());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_predicate_file_is_refused_unread_naming_it() {
+        let (_dir, path) = crate::local_file::sparse_file("predicate.json", MAX_PREDICATE_BYTES + 1);
+        let Err(CliError::Usage(message)) = read_predicate(&path) else { panic!("an oversized predicate was read") };
+        assert!(
+            message.contains(&path.display().to_string()) && message.contains("larger than the limit"),
+            "{message}"
+        );
+    }
 }

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::CliError;
 use crate::error_chain::root_cause;
 use crate::http_body::{BodyError, read_capped};
+use crate::local_file::LocalFileError;
 
 /// The variables a GitHub Actions job with `permissions: id-token: write` gets.
 const GITHUB_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
@@ -139,17 +140,13 @@ fn variable(name: &str) -> Option<String> {
 }
 
 fn from_file(path: &std::path::Path) -> Result<String, CliError> {
-    let shown = path.display();
-    let cannot = |e: std::io::Error| CliError::Usage(format!("--id-token file:{shown}: cannot read it: {e}"));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_TOKEN_BYTES as u64 + 1), &mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() > MAX_TOKEN_BYTES {
-        return Err(CliError::Usage(format!("--id-token file:{shown}: larger than {MAX_TOKEN_BYTES} bytes")));
-    }
-    let text =
-        String::from_utf8(bytes).map_err(|_| CliError::Usage(format!("--id-token file:{shown}: not UTF-8 text")))?;
+    let text = crate::local_file::read_text_capped(path, MAX_TOKEN_BYTES as u64).map_err(|e| {
+        let reason = match e {
+            LocalFileError::Unreadable { source, .. } => format!("cannot read it: {source}"),
+            other => other.reason(),
+        };
+        CliError::Usage(format!("--id-token file:{}: {reason}", path.display()))
+    })?;
     Ok(text.trim().to_owned())
 }
 
@@ -292,5 +289,15 @@ mod tests {
         }
         assert!(looks_like_jwt("eyJh.eyJz.c2ln-_"));
         assert!(!looks_like_jwt("ntk_abc_def") && !looks_like_jwt("a..c") && !looks_like_jwt("a.b.c d"));
+    }
+
+    #[test]
+    fn an_oversized_token_file_is_refused_unread_naming_it() {
+        let (_dir, path) = crate::local_file::sparse_file("token", MAX_TOKEN_BYTES as u64 + 1);
+        let Err(CliError::Usage(message)) = from_file(&path) else { panic!("an oversized token file was read") };
+        assert!(
+            message.contains(&path.display().to_string()) && message.contains("larger than the limit"),
+            "{message}"
+        );
     }
 }

@@ -23,7 +23,8 @@ pub(super) struct PeriodArgs {
 }
 
 fn read(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+    crate::local_file::read_text_capped(path, crate::local_file::SMALL_FILE_BYTES)
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// The tree size an earlier checkpoint file states (its signature is checked at verification).
@@ -209,5 +210,15 @@ mod tests {
         assert_eq!(legacy_export_file_flag(args("n log export -oa.jsonl")), args("n log export --file a.jsonl"));
         assert_eq!(legacy_export_file_flag(args("n log export -o json -f a")), args("n log export --output json -f a"));
         assert_eq!(legacy_export_file_flag(args("n log verify x -o a.jsonl")), args("n log verify x -o a.jsonl"));
+    }
+
+    #[test]
+    fn an_oversized_key_or_checkpoint_file_is_refused_unread_naming_it() {
+        let (_dir, path) = crate::local_file::sparse_file("log.pub", crate::local_file::SMALL_FILE_BYTES + 1);
+        let Err(CliError::Usage(message)) = read(&path) else { panic!("an oversized file was read") };
+        assert!(
+            message.contains(&path.display().to_string()) && message.contains("larger than the limit"),
+            "{message}"
+        );
     }
 }

@@ -114,20 +114,46 @@ fn modified(files: &CertificateFiles) -> [Option<SystemTime>; 2] {
     [at(&files.cert), at(&files.key)]
 }
 
+/// A larger TLS certificate or key file is refused unread (a chain is a few PEM certificates).
+const MAX_TLS_FILE_BYTES: u64 = crate::local_file::MIB;
+
 fn load(files: &CertificateFiles) -> Result<Arc<ServerConfig>, String> {
-    let chain = CertificateDer::pem_file_iter(&files.cert)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| format!("[server] tls_cert {}: {e}", files.cert.display()))?;
+    let cert_error = |reason: String| format!("[server] tls_cert {}: {reason}", files.cert.display());
+    let pem = crate::local_file::read_capped(&files.cert, MAX_TLS_FILE_BYTES).map_err(|e| cert_error(e.reason()))?;
+    let chain =
+        CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| cert_error(e.to_string()))?;
     if chain.is_empty() {
-        return Err(format!("[server] tls_cert {}: no certificate in the file", files.cert.display()));
+        return Err(cert_error("no certificate in the file".into()));
     }
-    // The key file's contents never reach an error message, only its path.
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(|_| format!("[server] tls_key {}: no readable PEM private key", files.key.display()))?;
+    // The key file's contents never reach an error message, only its path; its buffer is zeroed on drop.
+    let key_error = |reason: String| format!("[server] tls_key {}: {reason}", files.key.display());
+    let mut key_pem = zeroize::Zeroizing::new(Vec::new());
+    crate::local_file::read_capped_into(&files.key, MAX_TLS_FILE_BYTES, &mut key_pem)
+        .map_err(|e| key_error(e.reason()))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| key_error("no readable PEM private key".into()))?;
     let mut config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| format!("[server] tls_cert/tls_key do not form a usable pair: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_certificate_or_key_file_is_refused_unread_naming_it() {
+        let (_dir, big) = crate::local_file::sparse_file("big.pem", MAX_TLS_FILE_BYTES + 1);
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certificates");
+        let small = fixtures.join("root.pem");
+        for (cert, key, named) in [(&big, &small, "tls_cert"), (&small, &big, "tls_key")] {
+            let Err(message) = load(&CertificateFiles { cert: cert.clone(), key: key.clone() }) else {
+                panic!("an oversized {named} was read")
+            };
+            assert!(message.contains(named) && message.contains(&big.display().to_string()), "{message}");
+            assert!(message.contains("larger than the limit"), "{message}");
+        }
+    }
 }

@@ -39,9 +39,7 @@ pub(super) async fn verify(
     access: &RegistryAccess,
     output: Output,
 ) -> Result<(), CliError> {
-    let pem = std::fs::read_to_string(public_key)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", public_key.display())))?;
-    let key = PublicKey::from_pem(&pem).map_err(|e| CliError::Usage(e.to_string()))?;
+    let key = read_public_key(public_key)?;
     let reference = ImageReference::parse(image).map_err(|e| CliError::Usage(e.to_string()))?;
     let config = load_config(access.config.as_deref())?;
     let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
@@ -139,6 +137,13 @@ fn local_registry(
 fn local_egress_rules(config: Option<&Config>, access: &RegistryAccess) -> EgressRules {
     let registries = config.map(|c| c.registries.clone()).unwrap_or_default();
     EgressRules::for_local_use(&registries, access.insecure.clone())
+}
+
+/// The `--key` PEM file, within [`crate::local_file::SMALL_FILE_BYTES`].
+fn read_public_key(path: &Path) -> Result<PublicKey, CliError> {
+    let pem = crate::local_file::read_text_capped(path, crate::local_file::SMALL_FILE_BYTES)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    PublicKey::from_pem(&pem).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// The most of stdin `--registry-password-stdin` reads: a password or token, not a file.
@@ -311,4 +316,19 @@ pub(super) fn check_policies(dir: &Path, config: Option<&Path>, output: Output) 
         )
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_key_file_is_refused_unread_naming_it() {
+        let (_dir, path) = crate::local_file::sparse_file("key.pub", crate::local_file::SMALL_FILE_BYTES + 1);
+        let Err(CliError::Usage(message)) = read_public_key(&path) else { panic!("an oversized key was read") };
+        assert!(
+            message.contains(&path.display().to_string()) && message.contains("larger than the limit"),
+            "{message}"
+        );
+    }
 }

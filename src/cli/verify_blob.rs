@@ -5,21 +5,43 @@
 //! Owns: reading the arguments and files, the identity match and the in-toto subject match, exit codes.
 //! Must not touch: the cryptographic checks (`pki::verify_bundle`).
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::{CliError, Output};
 use crate::formats::Digest;
 use crate::formats::bundle::Bundle;
+use crate::formats::digest::hex_lower;
 use crate::formats::dsse::IN_TOTO_PAYLOAD_TYPE;
 use crate::formats::in_toto::Statement;
 use crate::keys::PublicKey;
+use crate::local_file::{LocalFileError, MIB, read_capped};
+use crate::pki::trusted_root::MAX_DOCUMENT_BYTES as MAX_TRUSTED_ROOT_BYTES;
 use crate::pki::{Artifact, Expected, TrustedRoot, VerifiedBundle, verify_bundle};
 
-/// Larger bundles and trusted roots are refused unread: real ones are tens of kilobytes.
-const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
+/// Larger bundles and keys are refused unread: real ones are tens of kilobytes.
+const MAX_DOCUMENT_BYTES: u64 = 16 * MIB;
+/// An artifact file up to this size is held in memory (a message signature by an Ed25519 key is checked over the
+/// bytes themselves); a larger one is hashed as it streams and judged by its SHA-256 digest, as `sha256:<hex>`.
+const MAX_ARTIFACT_IN_MEMORY_BYTES: u64 = 64 * MIB;
+
+/// The SHA-256 digest of the file at `path`, read in chunks: a file of any size costs a buffer in memory.
+fn streamed_digest(path: &Path) -> Result<Digest, CliError> {
+    let unreadable = |e: std::io::Error| CliError::Usage(format!("artifact {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let (mut hasher, mut chunk) = (Sha256::new(), vec![0; 1 << 16]);
+    loop {
+        match file.read(&mut chunk).map_err(unreadable)? {
+            0 => break,
+            n => hasher.update(&chunk[..n]),
+        }
+    }
+    Digest::parse(&format!("sha256:{}", hex_lower(&hasher.finalize()))).map_err(|e| CliError::Usage(e.to_string()))
+}
 
 /// Who must have signed.
 pub(super) enum Signer {
@@ -34,12 +56,13 @@ pub(super) struct Request {
     pub artifact: String,
 }
 
-fn read_bounded(path: &Path, what: &str) -> Result<Vec<u8>, CliError> {
-    let size = std::fs::metadata(path).map_err(|e| CliError::Usage(format!("{what} {}: {e}", path.display())))?.len();
-    if size > MAX_DOCUMENT_BYTES {
-        return Err(CliError::Refused(format!("{what} {} is larger than {MAX_DOCUMENT_BYTES} bytes", path.display())));
-    }
-    std::fs::read(path).map_err(|e| CliError::Usage(format!("{what} {}: {e}", path.display())))
+/// `path` within `limit` bytes; `what` names the argument. A file past the limit is refused, an unreadable one
+/// is a usage error.
+fn read_bounded(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, CliError> {
+    read_capped(path, limit).map_err(|e| match e {
+        LocalFileError::TooLarge { .. } => CliError::Refused(format!("{what}: {e}")),
+        _ => CliError::Usage(format!("{what}: {e}")),
+    })
 }
 
 /// The artifact: `sha256:<64 hex>` is a digest, anything else a path.
@@ -53,7 +76,12 @@ impl ArtifactInput {
         if argument.starts_with("sha256:") {
             return Digest::parse(argument).map(Self::Digest).map_err(|e| CliError::Usage(e.to_string()));
         }
-        std::fs::read(argument).map(Self::Bytes).map_err(|e| CliError::Usage(format!("artifact {argument}: {e}")))
+        let path = Path::new(argument);
+        match read_capped(path, MAX_ARTIFACT_IN_MEMORY_BYTES) {
+            Ok(bytes) => Ok(Self::Bytes(bytes)),
+            Err(LocalFileError::TooLarge { .. }) => streamed_digest(path).map(Self::Digest),
+            Err(e) => Err(CliError::Usage(format!("artifact: {e}"))),
+        }
     }
 
     fn as_artifact(&self) -> Artifact<'_> {
@@ -73,16 +101,16 @@ impl ArtifactInput {
 
 pub(super) fn verify_blob(request: &Request, output: Output) -> Result<(), CliError> {
     let root = match &request.trusted_root {
-        Some(path) => TrustedRoot::parse(&read_bounded(path, "trusted root")?)
+        Some(path) => TrustedRoot::parse(&read_bounded(path, "trusted root", MAX_TRUSTED_ROOT_BYTES as u64)?)
             .map_err(|e| CliError::Refused(format!("trusted root {}: {e}", path.display())))?,
         None => TrustedRoot::production(),
     };
-    let bundle =
-        Bundle::parse(&read_bounded(&request.bundle, "bundle")?).map_err(|e| CliError::Refused(e.to_string()))?;
+    let bundle = Bundle::parse(&read_bounded(&request.bundle, "bundle", MAX_DOCUMENT_BYTES)?)
+        .map_err(|e| CliError::Refused(e.to_string()))?;
     let artifact = ArtifactInput::read(&request.artifact)?;
     let key = match &request.signer {
         Signer::Key(path) => {
-            let pem = String::from_utf8(read_bounded(path, "key")?)
+            let pem = String::from_utf8(read_bounded(path, "key", MAX_DOCUMENT_BYTES)?)
                 .map_err(|_| CliError::Usage(format!("key {}: not a PEM file", path.display())))?;
             // A key that cannot be read cannot have signed: a refusal, as the conformance protocol expects.
             Some(PublicKey::from_pem(&pem).map_err(|e| CliError::Refused(format!("key {}: {e}", path.display())))?)
@@ -152,4 +180,60 @@ fn report(verified: &VerifiedBundle, output: Output) {
         Some(identity) => format!("Verified OK: {} ({})", identity.subject, identity.issuer),
         None => "Verified OK".to_owned(),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_bundle_trusted_root_or_key_is_refused_unread_naming_it() {
+        let limits = [
+            ("bundle", MAX_DOCUMENT_BYTES),
+            ("key", MAX_DOCUMENT_BYTES),
+            ("trusted root", MAX_TRUSTED_ROOT_BYTES as u64),
+        ];
+        for (what, limit) in limits {
+            let (_dir, path) = crate::local_file::sparse_file("big.json", limit + 1);
+            let Err(CliError::Refused(message)) = read_bounded(&path, what, limit) else { panic!("{what} was read") };
+            assert!(message.contains(&path.display().to_string()) && message.contains("larger than the limit"));
+        }
+        let (dir, big) = crate::local_file::sparse_file("big.json", MAX_DOCUMENT_BYTES + 1);
+        let request = |bundle: &Path, trusted_root: Option<&Path>, signer: Signer| Request {
+            bundle: bundle.to_owned(),
+            signer,
+            trusted_root: trusted_root.map(Path::to_owned),
+            artifact: format!("sha256:{}", "0".repeat(64)),
+        };
+        let small = dir.path().join("small.json");
+        std::fs::write(&small, "{}").unwrap();
+        let root = dir.path().join("root.json");
+        std::fs::File::create(&root).unwrap().set_len(MAX_TRUSTED_ROOT_BYTES as u64 + 1).unwrap();
+        let identity = || Signer::Identity { subject: "s".into(), issuer: "i".into() };
+        for (request, named) in
+            [(request(&big, None, identity()), &big), (request(&small, Some(&root), identity()), &root)]
+        {
+            let Err(CliError::Refused(message)) = verify_blob(&request, Output::Text) else { panic!("read it") };
+            assert!(message.contains(&named.display().to_string()), "{message}");
+            assert!(message.contains("larger than the limit"), "{message}");
+        }
+    }
+
+    #[test]
+    fn an_artifact_past_the_in_memory_limit_is_hashed_as_it_streams() {
+        let (_dir, path) = crate::local_file::sparse_file("artifact", MAX_ARTIFACT_IN_MEMORY_BYTES + 1);
+        let ArtifactInput::Digest(digest) = ArtifactInput::read(path.to_str().unwrap()).unwrap() else {
+            panic!("a large artifact was held in memory")
+        };
+        let mut zeros = Sha256::new();
+        for _ in 0..MAX_ARTIFACT_IN_MEMORY_BYTES / MIB {
+            zeros.update(vec![0u8; MIB as usize]);
+        }
+        zeros.update([0u8]);
+        assert_eq!(digest.hex(), hex_lower(&zeros.finalize()));
+        let (_dir, path) = crate::local_file::sparse_file("artifact", 16);
+        assert!(
+            matches!(ArtifactInput::read(path.to_str().unwrap()).unwrap(), ArtifactInput::Bytes(b) if b == [0; 16])
+        );
+    }
 }

@@ -38,6 +38,9 @@ pub use server::ServerConfig;
 pub use sign::SignConfig;
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 
+/// A larger configuration file is refused unread (the example is a few kilobytes).
+pub const MAX_CONFIG_BYTES: u64 = crate::local_file::MIB;
+
 /// The whole configuration after defaults and overrides.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,8 +84,8 @@ impl Config {
     /// Reads `path` (or the embedded defaults when `None`), then applies `NOTARIUM_*` variables from `env`.
     pub fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p)
-                .map_err(|e| ConfigError::Read { path: p.display().to_string(), reason: e.to_string() })?,
+            Some(p) => crate::local_file::read_text_capped(p, MAX_CONFIG_BYTES)
+                .map_err(|e| ConfigError::Read { path: p.display().to_string(), reason: e.reason() })?,
             None => String::new(),
         };
         let mut config =

@@ -104,7 +104,10 @@ fn load_root(config: &TrustedRootConfig) -> Result<TrustedRoot, ConfigError> {
         return Ok(TrustedRoot::production());
     };
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ConfigError::Read { path: shown.clone(), reason: e.to_string() })?;
+    // TrustedRoot::parse refuses more anyway: the cap keeps a huge file from being read whole first.
+    let limit = crate::pki::trusted_root::MAX_DOCUMENT_BYTES as u64;
+    let bytes = crate::local_file::read_capped(path, limit)
+        .map_err(|e| ConfigError::Read { path: shown.clone(), reason: e.reason() })?;
     TrustedRoot::parse(&bytes).map_err(|e| ConfigError::Parse {
         path: shown,
         reason: format!("[sigstore] trusted root {:?}: {e}", config.name),

@@ -413,3 +413,23 @@ fn registry_formats_are_keyed_by_canonical_host_and_an_unknown_format_is_refused
     let err = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
     assert!(err.contains("gpg"), "{err}");
 }
+
+#[test]
+fn an_oversized_config_file_is_refused_unread_naming_it() {
+    let (_dir, path) = crate::local_file::sparse_file("notarium.toml", MAX_CONFIG_BYTES + 1);
+    let e = Config::load(Some(&path), &HashMap::new()).unwrap_err().to_string();
+    assert!(e.contains(&path.display().to_string()) && e.contains("larger than the limit"), "{e}");
+}
+
+#[test]
+fn an_oversized_trusted_root_file_is_refused_unread_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.toml");
+    std::fs::write(&path, "[sigstore]\ntrusted_roots = [{name = \"private\", path = \"root.json\"}]\n").unwrap();
+    let c = Config::load(Some(&path), &HashMap::new()).unwrap();
+    let root = dir.path().join("root.json");
+    let limit = crate::pki::trusted_root::MAX_DOCUMENT_BYTES as u64;
+    std::fs::File::create(&root).unwrap().set_len(limit + 1).unwrap();
+    let e = c.sigstore.load().unwrap_err().to_string();
+    assert!(e.contains(&root.display().to_string()) && e.contains("larger than the limit"), "{e}");
+}

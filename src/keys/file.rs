@@ -24,7 +24,9 @@ impl FileSigner {
     pub fn load(id: &str, path: &Path) -> Result<Self, KeyError> {
         let load_error =
             |reason: String| KeyError::Load { key: id.to_owned(), path: path.display().to_string(), reason };
-        let pem = std::fs::read_to_string(path).map_err(|e| load_error(e.to_string()))?;
+        let pem = crate::local_file::read_text_capped(path, crate::local_file::SMALL_FILE_BYTES)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| load_error(e.reason()))?;
         let key = if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_pem(&pem) {
             FileKey::P256(k)
         } else if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem) {
@@ -98,5 +100,12 @@ mod tests {
         std::fs::write(&path, "secret-looking-bytes").unwrap();
         let err = FileSigner::load("k", &path).err().unwrap().to_string();
         assert!(!err.contains("secret-looking-bytes"), "{err}");
+    }
+
+    #[test]
+    fn an_oversized_key_file_is_refused_unread_naming_it() {
+        let (_dir, path) = crate::local_file::sparse_file("k.pem", crate::local_file::SMALL_FILE_BYTES + 1);
+        let err = FileSigner::load("k", &path).err().unwrap().to_string();
+        assert!(err.contains(&path.display().to_string()) && err.contains("larger than the limit"), "{err}");
     }
 }

@@ -3,7 +3,6 @@
 //! [`SecretRef`] by one rule ([`SecretRef::from_pair`]). The value is read when it is needed, held in a buffer overwritten on drop, and never formatted
 //! into a message.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -40,11 +39,18 @@ impl SecretRef {
                 Zeroizing::new(std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?)
             }
             Self::File(path) => {
-                let unreadable =
-                    |e: std::io::Error| format!("cannot read secret file {}: {}", path.display(), e.kind());
-                let mut secret = Zeroizing::new(String::new());
-                std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut secret)).map_err(unreadable)?;
-                secret
+                let unreadable = |reason: String| format!("cannot read secret file {}: {reason}", path.display());
+                let mut bytes = Zeroizing::new(Vec::new());
+                crate::local_file::read_capped_into(path, crate::local_file::SMALL_FILE_BYTES, &mut bytes)
+                    .map_err(|e| unreadable(e.reason()))?;
+                // The buffer moves into the String (no copy); a non-UTF-8 one is zeroed as `bytes` drops.
+                match String::from_utf8(std::mem::take(&mut *bytes)) {
+                    Ok(text) => Zeroizing::new(text),
+                    Err(e) => {
+                        *bytes = e.into_bytes();
+                        return Err(unreadable("not UTF-8 text".into()));
+                    }
+                }
             }
         };
         // Truncating in place: no trimmed copy is left behind unzeroized.
@@ -66,6 +72,13 @@ mod tests {
         assert_eq!(SecretRef::File(path).read().unwrap().as_str(), "1234");
         let missing = SecretRef::Env("NOTARIUM_TEST_SURELY_UNSET".into()).read().unwrap_err();
         assert!(missing.contains("NOTARIUM_TEST_SURELY_UNSET"));
+    }
+
+    #[test]
+    fn a_secret_file_past_the_small_file_limit_is_refused_naming_it() {
+        let (_dir, path) = crate::local_file::sparse_file("pin", crate::local_file::SMALL_FILE_BYTES + 1);
+        let error = SecretRef::File(path.clone()).read().unwrap_err();
+        assert!(error.contains(&path.display().to_string()) && error.contains("larger than the limit"), "{error}");
     }
 
     #[test]

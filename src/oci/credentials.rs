@@ -7,7 +7,6 @@
 //! presents them) or logs: a password is held in `Zeroizing` and never formatted.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -18,6 +17,7 @@ use super::RegistryCredentials;
 use crate::config::RegistriesConfig;
 use crate::formats::canonical_registry;
 use crate::keys::SecretRef;
+use crate::local_file::LocalFileError;
 
 /// The most of an auth file read: they hold a few lines per registry.
 const MAX_AUTH_FILE_BYTES: u64 = 1024 * 1024;
@@ -129,17 +129,14 @@ pub fn from_auth_files(
 
 /// The file, or `None` if it does not exist; at most [`MAX_AUTH_FILE_BYTES`].
 fn read_bounded(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot be read: {}", e.kind())),
-    };
     let mut bytes = Zeroizing::new(Vec::new());
-    file.take(MAX_AUTH_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot be read: {}", e.kind()))?;
-    if bytes.len() as u64 > MAX_AUTH_FILE_BYTES {
-        return Err(format!("is larger than {MAX_AUTH_FILE_BYTES} bytes"));
+    match crate::local_file::read_capped_into(path, MAX_AUTH_FILE_BYTES, &mut bytes) {
+        Ok(()) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(LocalFileError::TooLarge { .. }) => Err(format!("is larger than {MAX_AUTH_FILE_BYTES} bytes")),
+        Err(LocalFileError::Unreadable { source, .. }) => Err(format!("cannot be read: {}", source.kind())),
+        Err(e) => Err(e.reason()),
     }
-    Ok(Some(bytes))
 }
 
 /// The parts of Docker's `config.json` (and containers' `auth.json`) notarium reads.

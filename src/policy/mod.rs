@@ -19,6 +19,9 @@ use crate::keys::{KeyRef, PublicKey};
 pub use condition::{Condition, ConditionOutcome};
 pub use notation::{Notation, VerificationLevel};
 
+/// A larger policy file is refused unread (and its fingerprint too): policies are hand-written YAML.
+pub const MAX_POLICY_FILE_BYTES: u64 = crate::local_file::MIB;
+
 /// Why a policy file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -238,8 +241,8 @@ impl PolicySet {
 
     /// One file, and the `default` it sets explicitly.
     pub fn load_file(path: &Path) -> Result<(Self, Option<Fallback>), PolicyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError::Read { path: path.display().to_string(), reason: e.to_string() })?;
+        let text = crate::local_file::read_text_capped(path, MAX_POLICY_FILE_BYTES)
+            .map_err(|e| PolicyError::Read { path: path.display().to_string(), reason: e.reason() })?;
         Self::parse(&path.display().to_string(), &text)
     }
 
@@ -295,8 +298,8 @@ impl PolicySet {
 pub fn fingerprint(dir: &Path) -> Result<Digest, PolicyError> {
     let mut all = Vec::new();
     for file in policy_files(dir)? {
-        let text = std::fs::read(&file)
-            .map_err(|e| PolicyError::Read { path: file.display().to_string(), reason: e.to_string() })?;
+        let text = crate::local_file::read_capped(&file, MAX_POLICY_FILE_BYTES)
+            .map_err(|e| PolicyError::Read { path: file.display().to_string(), reason: e.reason() })?;
         all.extend_from_slice(Digest::of(file.to_string_lossy().as_bytes()).as_str().as_bytes());
         all.extend_from_slice(Digest::of(&text).as_str().as_bytes());
     }
@@ -692,6 +695,42 @@ policies:
           - predicate.buildDefinition.externalParameters.workflow.repository == "https://github.com/acme/app"
     mode: enforce
 "#;
+
+    #[test]
+    fn an_oversized_policy_file_is_refused_unread_by_load_and_fingerprint_naming_it() {
+        let (dir, path) = crate::local_file::sparse_file("big.yaml", MAX_POLICY_FILE_BYTES + 1);
+        let loaded = PolicySet::load_file(&path).unwrap_err().to_string();
+        assert!(loaded.contains(&path.display().to_string()) && loaded.contains("larger than the limit"), "{loaded}");
+        let fingerprinted = fingerprint(dir.path()).unwrap_err().to_string();
+        assert!(
+            fingerprinted.contains("big.yaml") && fingerprinted.contains("larger than the limit"),
+            "{fingerprinted}"
+        );
+    }
+
+    /// The error of a policy whose one notation authority reads `trust_stores` and `crls` in a fresh folder
+    /// holding a sparse `big` file of `len` bytes.
+    fn notation_load_error(trust_stores: &str, crls: &str, len: u64) -> (String, String) {
+        let (dir, big) = crate::local_file::sparse_file("big", len);
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certificates/root.pem");
+        std::fs::copy(ca, dir.path().join("ca.pem")).unwrap();
+        let text = format!(
+            "policies:\n  - name: p\n    images: [\"*\"]\n    authorities:\n      - notation:\n          \
+             trust_stores: {trust_stores}\n          trusted_identities: [\"*\"]\n          \
+             signature_verification: {{level: strict}}\n          crls: {crls}\n"
+        );
+        let file = dir.path().join("p.yaml");
+        let error = PolicySet::parse(&file.display().to_string(), &text).unwrap_err().to_string();
+        (error, big.display().to_string())
+    }
+
+    #[test]
+    fn an_oversized_notation_trust_store_or_crl_file_is_refused_unread_naming_it() {
+        let (error, big) = notation_load_error("{ca: [big]}", "[]", crate::local_file::MIB + 1);
+        assert!(error.contains(&big) && error.contains("larger than the limit"), "{error}");
+        let (error, big) = notation_load_error("{ca: [ca.pem]}", "[big]", 4 * crate::local_file::MIB + 1);
+        assert!(error.contains(&big) && error.contains("larger than the limit"), "{error}");
+    }
 
     #[test]
     fn a_policy_file_parses_and_compiles() {

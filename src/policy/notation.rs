@@ -550,9 +550,14 @@ fn read_store(base: &Path, kind: &str, paths: &[String]) -> Result<Vec<TrustStor
     Ok(files)
 }
 
+/// A larger `crls:` file is refused unread (a CRL past pki::notary's 4 MiB is never used anyway).
+const MAX_CRL_FILE_BYTES: u64 = 4 * crate::local_file::MIB;
+/// A larger trust-store PEM file is refused unread (a PEM certificate is a few kilobytes).
+const MAX_TRUST_STORE_FILE_BYTES: u64 = crate::local_file::MIB;
+
 /// One CRL file, DER or PEM (`-----BEGIN X509 CRL-----`), as DER.
 fn read_crl(file: &Path) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("notation.crls: cannot read {}: {e}", file.display()))?;
+    let bytes = crate::local_file::read_capped(file, MAX_CRL_FILE_BYTES).map_err(|e| format!("notation.crls: {e}"))?;
     let Ok(text) = std::str::from_utf8(&bytes) else { return Ok(bytes) };
     let body: String = text.lines().map(str::trim).filter(|l| !l.starts_with("-----")).collect();
     if !text.contains("-----BEGIN X509 CRL-----") {
@@ -577,7 +582,7 @@ fn folder_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// The DER certificates of one PEM file, each checked to be an X.509 certificate.
 fn read_certificates(file: &Path) -> Result<Vec<Vec<u8>>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = crate::local_file::read_text_capped(file, MAX_TRUST_STORE_FILE_BYTES).map_err(|e| e.to_string())?;
     let certificates =
         pem_certificates(&text).map_err(|_| format!("{} holds no readable PEM certificate", file.display()))?;
     for (i, der) in certificates.iter().enumerate() {

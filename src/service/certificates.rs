@@ -57,9 +57,13 @@ pub async fn attach_configured_chains(
     Ok(attached)
 }
 
+/// A larger certificate chain file is refused unread (a chain is a few PEM certificates).
+const MAX_CHAIN_FILE_BYTES: u64 = crate::local_file::MIB;
+
 /// The DER certificates of a PEM chain file; `label` names the setting in errors.
 fn read_chain_file(label: &str, file: &Path) -> Result<Vec<Vec<u8>>, ServiceError> {
-    let text = std::fs::read_to_string(file).map_err(|e| invalid(label, file, &format!("cannot read it: {e}")))?;
+    let text = crate::local_file::read_text_capped(file, MAX_CHAIN_FILE_BYTES)
+        .map_err(|e| invalid(label, file, &format!("cannot read it: {}", e.reason())))?;
     pem_certificates(&text).map_err(|e| invalid(label, file, &e.to_string()))
 }
 
@@ -382,5 +386,18 @@ mod tests {
             assert!(message.contains("\"dev-ecdsa\"") && message.contains(name), "{message}");
             assert!(ring.certificate_chain("dev-ecdsa", 1).is_none());
         }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_chain_file_is_refused_unread_naming_it() {
+        let (_dir, big) = crate::local_file::sparse_file("big.chain.pem", MAX_CHAIN_FILE_BYTES + 1);
+        let config = KeyConfig::File {
+            id: "dev-ecdsa".into(),
+            path: Path::new(env!("CARGO_MANIFEST_DIR")).join("keys.example/dev-ecdsa.pem"),
+            certificate_chain: Some(big.clone()),
+        };
+        let err = attach_configured_chains(&ring(), &[config], OffsetDateTime::now_utc()).await.unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(&big.display().to_string()) && message.contains("larger than the limit"), "{message}");
     }
 }
