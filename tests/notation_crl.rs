@@ -1,10 +1,10 @@
 //! CRLs fetched from the distribution points of Notary Project chains, through `POST /v1/verify` with real
 //! notation 1.3.2 signatures, an openssl CA and a real HTTP server serving openssl-made CRLs (it counts the
-//! requests per path): a revoked leaf is denied and a good one allowed; a second verify is served from the
-//! in-memory cache (one request); a host the egress rules refuse is never contacted (a listener records
-//! connections), `strict` denying and `permissive` logging the unknown status with the host named; an
-//! oversized CRL, a CRL signed by another key and a CRL past its nextUpdate (fetched again, never kept)
-//! leave the status unknown.
+//! requests per path): a revoked leaf is denied and a good one allowed; two signatures naming one
+//! distribution point make one request, and a second verify is served from the in-memory cache; a host the
+//! egress rules refuse is never contacted (a listener records connections), `strict` denying and
+//! `permissive` logging the unknown status with the host named; an oversized CRL, a CRL signed by another
+//! key and a CRL past its nextUpdate (fetched again, never kept) leave the status unknown.
 
 use crate::support;
 
@@ -215,8 +215,11 @@ fn start() -> Setup {
 fn a_fetched_crl_denies_a_revoked_leaf_allows_a_good_one_and_is_kept_until_its_next_update() {
     let setup = start();
     let first = setup.signed("s-good", "good");
+    let (signed, out) = setup.notation.sign(&first, "good", &["--signature-format", "cose"]);
+    assert!(signed, "{out}");
     let answer = setup.verify(&first);
     assert_eq!(answer["allowed"], true, "{answer}");
+    // Two signatures (JWS and COSE) name one distribution point: one request.
     assert_eq!(setup.crls.requests("int.crl"), 1);
     // Another image by the same leaf: its CRL comes from the cache.
     let second = setup.signed("s-good-again", "good");

@@ -35,8 +35,9 @@ use crate::formats::signature_manifest::Descriptor;
 
 /// A CRL larger than this is refused unread (and a fetch reads no more).
 pub const MAX_CRL_BYTES: usize = 4 * 1024 * 1024;
-/// The most distribution-point URLs taken from one certificate.
+/// The most distribution-point URLs taken from one certificate, and from one chain.
 const MAX_CRL_URLS_PER_CERTIFICATE: usize = 4;
+const MAX_CRL_URLS: usize = 8;
 /// CRL extensions that may be critical here: the CRL number and the authority key identifier.
 const UNDERSTOOD_CRL_CRITICAL: [Oid; 2] = [Oid::new_unwrap("2.5.29.20"), Oid::new_unwrap("2.5.29.35")];
 /// The attributes a DN in `trustedIdentities` (and the leaf's subject) must have, as notation requires.
@@ -448,7 +449,8 @@ fn crl_status(link: &PathLink, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<
 }
 
 /// The `http` and `https` URIs of the CRL distribution points the envelope's certificates name (full names
-/// only; at most a few per certificate, no repeats), leaf first. Other schemes (`ldap:`) are not fetched.
+/// only; at most 4 per certificate and 8 in all, no repeats), leaf first. Other schemes (`ldap:`) are not
+/// fetched.
 pub fn crl_distribution_urls(envelope: &NotaryEnvelope) -> Vec<String> {
     let mut urls: Vec<String> = Vec::new();
     for der in &envelope.certificate_chain {
@@ -466,7 +468,7 @@ pub fn crl_distribution_urls(envelope: &NotaryEnvelope) -> Vec<String> {
         });
         let http = uris.filter(|uri| uri.starts_with("http://") || uri.starts_with("https://"));
         for uri in http.take(MAX_CRL_URLS_PER_CERTIFICATE) {
-            if !urls.contains(&uri) {
+            if !urls.contains(&uri) && urls.len() < MAX_CRL_URLS {
                 urls.push(uri);
             }
         }

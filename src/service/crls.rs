@@ -23,14 +23,6 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most CRL bytes kept in memory at once; past it, the CRLs due soonest are dropped first.
 const MAX_CACHED_BYTES: usize = 32 * 1024 * 1024;
 
-/// What fetching a signature's distribution points gave: the CRLs (DER, unverified) and one note per URL
-/// that gave none.
-#[derive(Debug, Default)]
-pub struct FetchedCrls {
-    pub crls: Vec<Vec<u8>>,
-    pub notes: Vec<String>,
-}
-
 struct Kept {
     der: Arc<Vec<u8>>,
     next_update: OffsetDateTime,
@@ -47,24 +39,21 @@ impl CrlFetcher {
         Self { outbound: Outbound::new(rules, FETCH_TIMEOUT), kept: Mutex::default() }
     }
 
-    /// The CRL at each of `urls`: a kept one still before its nextUpdate at `now`, else fetched.
-    pub async fn fetch(&self, urls: &[String], now: OffsetDateTime) -> FetchedCrls {
-        let mut fetched = FetchedCrls::default();
-        for url in urls {
-            if let Some(der) = self.kept(url, now) {
-                fetched.crls.push(der.as_ref().clone());
-                continue;
-            }
-            let Ok(parsed) = Url::parse(url) else {
-                fetched.notes.push("a CRL distribution point is not a URL".into());
-                continue;
-            };
-            match self.outbound.get(&parsed, MAX_CRL_BYTES).await {
-                Ok(der) => fetched.crls.push(self.keep(url, der, now).as_ref().clone()),
-                Err(e) => fetched.notes.push(format!("the CRL could not be fetched: {e}")),
-            }
+    /// The CRL (DER, unverified) at each of `urls`, in order and fetched concurrently: a kept one still
+    /// before its nextUpdate at `now`, else fetched; or why none (a note naming the URL's host).
+    pub async fn fetch(&self, urls: &[String], now: OffsetDateTime) -> Vec<Result<Vec<u8>, String>> {
+        futures_util::future::join_all(urls.iter().map(|url| self.fetch_one(url, now))).await
+    }
+
+    async fn fetch_one(&self, url: &str, now: OffsetDateTime) -> Result<Vec<u8>, String> {
+        if let Some(der) = self.kept(url, now) {
+            return Ok(der.as_ref().clone());
         }
-        fetched
+        let parsed = Url::parse(url).map_err(|_| "a CRL distribution point is not a URL".to_owned())?;
+        match self.outbound.get(&parsed, MAX_CRL_BYTES).await {
+            Ok(der) => Ok(self.keep(url, der, now).as_ref().clone()),
+            Err(e) => Err(format!("the CRL could not be fetched: {e}")),
+        }
     }
 
     fn kept(&self, url: &str, now: OffsetDateTime) -> Option<Arc<Vec<u8>>> {
@@ -116,9 +105,9 @@ mod tests {
         kept.keep(&url, der.clone(), next - hour);
         // Kept: answered without a request (the host would be refused: unlisted and unresolvable).
         let fetched = kept.fetch(std::slice::from_ref(&url), next - time::Duration::seconds(1)).await;
-        assert_eq!((fetched.crls, fetched.notes), (vec![der.clone()], Vec::<String>::new()));
+        assert_eq!(fetched, vec![Ok(der.clone())]);
         let fetched = kept.fetch(std::slice::from_ref(&url), next).await;
-        assert!(fetched.crls.is_empty() && fetched.notes[0].contains("crl.example"), "{fetched:?}");
+        assert!(fetched[0].as_ref().is_err_and(|why| why.contains("crl.example")), "{fetched:?}");
 
         // Fetched after its nextUpdate, or without one: not kept at all.
         let late = fetcher();

@@ -8,6 +8,7 @@
 //!
 //! Must not touch: HTTP, how policies are written or how a decision is reached (that is `policy`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -250,7 +251,8 @@ async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Re
 
 /// Attaches to each Notary Project envelope the CRLs its certificates name, fetched (or kept) when the
 /// governing policy's `notation:` authorities trust its chain and their cached CRL files leave its revocation
-/// status unknown. Which ones want CRLs is decided off the async workers (it verifies signatures).
+/// status unknown. Which ones want CRLs is decided off the async workers (it verifies signatures); each
+/// distribution point is fetched once per verify, all of them concurrently.
 async fn fetch_crls(fetcher: &CrlFetcher, deciding: &Deciding, notary: &mut [NotaryEvidence]) {
     if notary.is_empty() {
         return;
@@ -266,10 +268,21 @@ async fn fetch_crls(fetcher: &CrlFetcher, deciding: &Deciding, notary: &mut [Not
         .await
         .expect("checking envelopes does not panic")
     };
-    for (evidence, urls) in notary.iter_mut().zip(wanted).filter(|(_, urls)| !urls.is_empty()) {
-        let fetched = fetcher.fetch(&urls, now).await;
-        evidence.crls = fetched.crls;
-        evidence.crl_notes = fetched.notes;
+    let mut every: Vec<String> = wanted.iter().flatten().cloned().collect();
+    every.sort();
+    every.dedup();
+    if every.is_empty() {
+        return;
+    }
+    let fetched: HashMap<String, Result<Vec<u8>, String>> =
+        every.iter().cloned().zip(fetcher.fetch(&every, now).await).collect();
+    for (evidence, urls) in notary.iter_mut().zip(wanted) {
+        for outcome in urls.iter().filter_map(|url| fetched.get(url)) {
+            match outcome {
+                Ok(der) => evidence.crls.push(der.clone()),
+                Err(note) => evidence.crl_notes.push(note.clone()),
+            }
+        }
     }
 }
 
