@@ -3,8 +3,9 @@
 //! requests per path): a revoked leaf is denied and a good one allowed; two signatures naming one
 //! distribution point make one request, and a second verify is served from the in-memory cache; a host the
 //! egress rules refuse is never contacted (a listener records connections), `strict` denying and
-//! `permissive` logging the unknown status with the host named; an oversized CRL, a CRL signed by another
-//! key and a CRL past its nextUpdate (fetched again, never kept) leave the status unknown.
+//! `permissive` logging the unknown status with the host named, and a cached CRL file serving offline; an
+//! oversized CRL, a CRL signed by another key and a CRL past its nextUpdate (fetched again, never kept)
+//! leave the status unknown.
 
 use crate::support;
 
@@ -171,7 +172,8 @@ impl Setup {
 
 /// A registry, the CRL server (listed as an insecure registry, so the egress rules allow it), a listener
 /// nobody lists, the CA with one leaf per case, and notarium with a strict policy (`nc/s-*`) and a permissive
-/// one (`nc/p-*`) trusting the CA's root, with no cached CRL file.
+/// one (`nc/p-*`) trusting the CA's root, with no cached CRL file, and a strict one with the intermediate's
+/// CRL as a cached file (`nc/c-*`).
 fn start() -> Setup {
     let registry = Registry::start();
     let (crls, refused) = (CrlServer::start(), CrlServer::start());
@@ -195,16 +197,18 @@ fn start() -> Setup {
         notation.add_key(name, &dir.path().join(format!("{name}.key")), &dir.path().join(format!("{name}-chain.pem")));
     }
     let host = &registry.host;
-    let policy = |name: &str, glob: &str, level: &str| {
+    let policy = |name: &str, glob: &str, level: &str, crls: &str| {
         format!(
-            "  - name: {name}\n    images: [\"{host}/nc/{glob}\"]\n    authorities:\n      - notation:\n          trust_stores: {{ca: [root.crt]}}\n          trusted_identities: [\"*\"]\n          signature_verification: {{level: {level}}}\n"
+            "  - name: {name}\n    images: [\"{host}/nc/{glob}\"]\n    authorities:\n      - notation:\n          trust_stores: {{ca: [root.crt]}}\n          trusted_identities: [\"*\"]\n          signature_verification: {{level: {level}}}\n          crls: [{crls}]\n"
         )
     };
-    let text = format!(
-        "default: deny\npolicies:\n{}{}",
-        policy("strict", "s-*", "strict"),
-        policy("lenient", "p-*", "permissive")
-    );
+    let text = [
+        "default: deny\npolicies:\n".to_owned(),
+        policy("strict", "s-*", "strict", ""),
+        policy("lenient", "p-*", "permissive", ""),
+        policy("cached", "c-*", "strict", "int.crl"),
+    ]
+    .concat();
     std::fs::write(dir.path().join("crl.yaml"), text).unwrap();
     let notarium =
         Notarium::start_with(&[host, &crls.host], &[("NOTARIUM_POLICIES_DIR", dir.path().to_str().unwrap())]);
@@ -249,6 +253,10 @@ fn a_host_the_egress_rules_refuse_is_never_contacted_and_the_status_is_unknown()
     assert_eq!(answer["allowed"], true, "{answer}");
     let logged = answer["logged"].to_string();
     assert!(logged.contains("revocation status unknown") && logged.contains(&setup.refused.host), "{answer}");
+    // A cached CRL file from the issuer serves offline: allowed, nothing fetched.
+    let cached = setup.signed("c-unlisted", "unlisted");
+    let answer = setup.verify(&cached);
+    assert_eq!(answer["allowed"], true, "{answer}");
     assert_eq!(setup.refused.connections(), 0, "the refused host was contacted");
 }
 
