@@ -30,6 +30,7 @@ mod keyless;
 mod keys_pkcs11;
 mod keys_vault;
 mod multiarch;
+mod notation_crl;
 mod notation_sign;
 mod notation_tools;
 mod notation_verify;

@@ -1,9 +1,9 @@
 //! Verifying images that real notation 1.3.2 signed, in a real registry, through `POST /v1/verify` and the
 //! admission webhook: a policy's `notation:` authority (trust stores read from PEM files next to the policy,
 //! `x509.subject` trusted identities) allows an image signed with a `notation cert generate-test` key and one
-//! signed with an openssl-made root → intermediate → leaf chain, and denies, with reasons, a signature under
-//! another trust store (wrong chain), another identity, an expired certificate and a tampered envelope
-//! (envelope bytes changed in the registry). The register's `verify` entry names the signer DN and chain.
+//! signed with an openssl-made root → intermediate → leaf chain (P-256, and an all-P-521 one: ES512), and
+//! denies, with reasons, a signature under another trust store (wrong chain), another identity, an expired
+//! certificate and a tampered envelope (envelope bytes changed in the registry). The register's `verify` entry names the signer DN and chain.
 //! Also: `notarium policy check` on notation authorities (missing store, unreadable PEM, malformed DN, unknown
 //! level).
 
@@ -14,7 +14,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::{Notarium, Notation, Registry, push_image, reasons};
+use support::{Notarium, Notation, Registry, reasons};
 
 const NOTARY_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
 const TEST_SIGNER: &str = "C=US, ST=WA, L=Seattle, O=Notary, CN=test.example";
@@ -25,23 +25,32 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// An openssl CA in `dir`: a P-256 root and intermediate, and leaves issued by the intermediate with the
-/// code-signing EKU and digitalSignature key usage the Notary Project requires.
+/// An openssl CA in `dir`: a root and intermediate, and leaves issued by the intermediate with the
+/// code-signing EKU and digitalSignature key usage the Notary Project requires; every key on one curve, every
+/// certificate signed with that curve's hash (P-256: SHA-256, P-521: SHA-512).
 struct OpensslChain {
     dir: PathBuf,
+    curve: &'static str,
+    digest: &'static str,
 }
 
 impl OpensslChain {
     fn new(dir: &Path, name: &str) -> Self {
+        Self::on_curve(dir, name, "P-256")
+    }
+
+    fn on_curve(dir: &Path, name: &str, curve: &'static str) -> Self {
+        let digest = if curve == "P-521" { "sha512" } else { "sha256" };
         let dir = dir.join(name);
         std::fs::create_dir_all(dir.join("issued")).unwrap();
         std::fs::write(dir.join("index.txt"), "").unwrap();
         std::fs::write(dir.join("serial"), "1000\n").unwrap();
         std::fs::write(dir.join("ca.cnf"), CA_CONFIG).unwrap();
-        let chain = Self { dir };
+        let chain = Self { dir, curve, digest };
         let subject = format!("/C=US/ST=WA/O={name}/CN={name} Root");
+        let (curve_option, digest_option) = (format!("ec_paramgen_curve:{curve}"), format!("-{digest}"));
         chain.run(
-            &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+            &["req", "-x509", "-newkey", "ec", "-pkeyopt", &curve_option, &digest_option, "-nodes"]
                 .into_iter()
                 .chain(["-keyout", "root.key", "-out", "root.crt", "-days", "30", "-subj", &subject])
                 .chain([
@@ -65,6 +74,8 @@ impl OpensslChain {
             "root.key",
             "-extensions",
             "intermediate",
+            "-md",
+            digest,
             "-days",
             "30",
             "-in",
@@ -83,13 +94,14 @@ impl OpensslChain {
     fn request(&self, name: &str, subject: &str) {
         let key = format!("{name}.key");
         let csr = format!("{name}.csr");
+        let curve_option = format!("ec_paramgen_curve:{}", self.curve);
         self.run(&[
             "req",
             "-new",
             "-newkey",
             "ec",
             "-pkeyopt",
-            "ec_paramgen_curve:P-256",
+            &curve_option,
             "-nodes",
             "-keyout",
             &key,
@@ -116,6 +128,8 @@ impl OpensslChain {
             "intermediate.key",
             "-extensions",
             "leaf",
+            "-md",
+            self.digest,
             "-startdate",
             start,
             "-enddate",
@@ -168,7 +182,8 @@ struct Setup {
 /// notarium with policies whose trust stores are PEM files in the policy folder:
 /// - `nv/app`: the test certificate's store and DN; `nv/wrong-store`: another `generate-test` certificate;
 ///   `nv/wrong-identity`: the right store, another organization;
-/// - `nv/acme`: the openssl root, the leaf's DN; `nv/acme-other-root`: another openssl root.
+/// - `nv/acme`: the openssl root, the leaf's DN; `nv/acme-other-root`: another openssl root;
+/// - `nv/acme521`, `nv/acme521-tampered`: an all-P-521 openssl chain (key `acme521`), its root.
 fn start() -> Setup {
     let registry = Registry::start();
     let policies = tempfile::tempdir().unwrap();
@@ -191,6 +206,11 @@ fn start() -> Setup {
         &openssl_time(86400),
     );
     notation.add_key("acme", &key, &chain_file);
+    let p521 = OpensslChain::on_curve(policies.path(), "Acme521", "P-521");
+    std::fs::copy(p521.root(), stores.join("acme521-root.pem")).unwrap();
+    let (key, chain_file) =
+        p521.leaf("p521", "/C=US/ST=WA/O=Acme/CN=acme-p521", &openssl_time(-3600), &openssl_time(86400));
+    notation.add_key("acme521", &key, &chain_file);
 
     let host = &registry.host;
     let authority = |store: &str, identity: &str| {
@@ -209,6 +229,8 @@ fn start() -> Setup {
         policy("acme", "acme", authority("acme-root.pem", "x509.subject: C=US, ST=WA, O=Acme, CN=acme-release")),
         policy("acme-other-root", "acme-other-root", authority("elsewhere-root.pem", "*")),
         policy("expiring", "expiring", authority("acme-root.pem", "*")),
+        policy("acme521", "acme521", authority("acme521-root.pem", "x509.subject: C=US, ST=WA, O=Acme, CN=acme-p521")),
+        policy("acme521-tampered", "acme521-tampered", authority("acme521-root.pem", "*")),
         policy("tampered", "tampered", authority("test.pem", "*")),
     ]
     .concat();
@@ -227,17 +249,11 @@ impl Setup {
     /// [`Self::signed`] with extra `notation sign` flags (`--signature-format cose`).
     fn signed_with(&self, repo: &str, key: &str, extra: &[&str]) -> String {
         let content = format!("notation {repo} {key} {extra:?}");
-        let digest = push_image(&self.registry, &format!("nv/{repo}"), "v1", &content);
-        let image = format!("{}/nv/{repo}@{digest}", self.registry.host);
-        let (signed, out) = self.notation.sign(&image, key, extra);
-        assert!(signed, "{out}");
-        image
+        self.notation.signed_image(&self.registry, &format!("nv/{repo}"), &content, key, extra)
     }
 
     fn verify(&self, image: &str) -> Value {
-        let (status, _, answer) = self.notarium.post("/v1/verify", json!({"image": image}).to_string());
-        assert_eq!(status, 200, "{answer}");
-        answer
+        self.notarium.verify_image(image)
     }
 
     /// The validating webhook's answer for a Pod running `image`.
@@ -330,51 +346,83 @@ fn copy_manifest(registry: &Registry, from: &str, to: &str, digest: &str) -> Val
     manifest
 }
 
-#[test]
-fn a_tampered_envelope_is_denied_with_why() {
-    let setup = start();
-    // notation signs the image in a repository no policy governs; the image and a copy of the signature
-    // whose payload was changed go to `nv/tampered`.
-    let source = setup.signed("tamper-source", "test.example");
-    let digest = source.rsplit('@').next().unwrap();
-    copy_manifest(&setup.registry, "nv/tamper-source", "nv/tampered", digest);
-    // The test registry has no referrers API: notation lists its signature under the fallback tag.
-    let fallback_tag = digest.replace(':', "-");
-    let index: Value =
-        serde_json::from_slice(&setup.registry.manifest("nv/tamper-source", &fallback_tag).unwrap()).unwrap();
+/// The notation signature of `repo`'s image `digest` (listed under the fallback tag: the test registry has no
+/// referrers API): its manifest and envelope.
+fn notation_signature(registry: &Registry, repo: &str, digest: &str) -> (Value, Vec<u8>) {
+    let index: Value = serde_json::from_slice(&registry.manifest(repo, &digest.replace(':', "-")).unwrap()).unwrap();
     let listed = index["manifests"].as_array().unwrap();
     let signature = listed.iter().find(|m| m["artifactType"] == NOTARY_SIGNATURE).unwrap();
-    let signature_bytes = setup.registry.manifest("nv/tamper-source", signature["digest"].as_str().unwrap()).unwrap();
-    let mut manifest: Value = serde_json::from_slice(&signature_bytes).unwrap();
-    let envelope = setup.registry.blob("nv/tamper-source", manifest["layers"][0]["digest"].as_str().unwrap());
+    let bytes = registry.manifest(repo, signature["digest"].as_str().unwrap()).unwrap();
+    let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+    let envelope = registry.blob(repo, manifest["layers"][0]["digest"].as_str().unwrap());
+    (manifest, envelope)
+}
+
+/// Signs an image in `nv/SOURCE` (a repository no policy governs) with notation's key `key`, then copies the
+/// image and its JWS signature, with the payload's target size changed, to `nv/TARGET`; the copy by digest.
+fn tampered_copy(setup: &Setup, source: &str, target: &str, key: &str) -> String {
+    let (source, target) = (format!("nv/{source}"), format!("nv/{target}"));
+    let signed = setup.signed(&source["nv/".len()..], key);
+    let digest = signed.rsplit('@').next().unwrap();
+    copy_manifest(&setup.registry, &source, &target, digest);
+    let (mut manifest, envelope) = notation_signature(&setup.registry, &source, digest);
     let mut jws: Value = serde_json::from_slice(&envelope).unwrap();
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut payload: Value = serde_json::from_slice(&engine.decode(jws["payload"].as_str().unwrap()).unwrap()).unwrap();
     payload["targetArtifact"]["size"] = json!(payload["targetArtifact"]["size"].as_u64().unwrap() + 1);
     jws["payload"] = json!(engine.encode(serde_json::to_vec(&payload).unwrap()));
     let tampered = serde_json::to_vec(&jws).unwrap();
-    manifest["layers"][0]["digest"] = json!(setup.registry.put_blob("nv/tampered", tampered.clone()));
+    manifest["layers"][0]["digest"] = json!(setup.registry.put_blob(&target, tampered.clone()));
     manifest["layers"][0]["size"] = json!(tampered.len());
-    setup.registry.put_blob(
-        "nv/tampered",
-        setup.registry.blob("nv/tamper-source", manifest["config"]["digest"].as_str().unwrap()),
-    );
+    setup.registry.put_blob(&target, setup.registry.blob(&source, manifest["config"]["digest"].as_str().unwrap()));
     let bytes = serde_json::to_vec(&manifest).unwrap();
     let media_type = manifest["mediaType"].as_str().unwrap().to_owned();
     let tampered_digest = support::sha256_digest(&bytes);
     let entry = json!({"mediaType": media_type, "digest": tampered_digest, "size": bytes.len(), "artifactType": NOTARY_SIGNATURE});
-    setup.registry.put_manifest("nv/tampered", &tampered_digest, &media_type, bytes);
+    setup.registry.put_manifest(&target, &tampered_digest, &media_type, bytes);
     let index =
         json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [entry]});
     let index_type = "application/vnd.oci.image.index.v1+json";
-    setup.registry.put_manifest("nv/tampered", &fallback_tag, index_type, serde_json::to_vec(&index).unwrap());
+    let fallback_tag = digest.replace(':', "-");
+    setup.registry.put_manifest(&target, &fallback_tag, index_type, serde_json::to_vec(&index).unwrap());
+    format!("{}/{target}@{digest}", setup.registry.host)
+}
 
-    let image = format!("{}/nv/tampered@{digest}", setup.registry.host);
+#[test]
+fn a_tampered_envelope_is_denied_with_why() {
+    let setup = start();
+    let image = tampered_copy(&setup, "tamper-source", "tampered", "test.example");
     let answer = setup.verify(&image);
     assert_eq!(answer["allowed"], false, "{answer}");
     assert!(reasons(&answer).contains("did not verify: notation signature sha256:"), "{answer}");
     assert!(reasons(&answer).contains("signature"), "{answer}");
     assert_eq!(setup.admit(&image)["allowed"], false);
+}
+
+#[test]
+fn a_p521_chain_verifies_es512_in_jws_and_cose_and_a_tampered_one_does_not() {
+    let setup = start();
+    let image = setup.signed("acme521", "acme521");
+    let digest = image.rsplit('@').next().unwrap();
+    let (_, envelope) = notation_signature(&setup.registry, "nv/acme521", digest);
+    let jws: Value = serde_json::from_slice(&envelope).unwrap();
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let protected: Value = serde_json::from_slice(&engine.decode(jws["protected"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(protected["alg"], "ES512", "{protected}");
+    let answer = setup.verify(&image);
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert!(answer["signatures"][0]["signer_dn"].as_str().unwrap_or_default().contains("CN=acme-p521"), "{answer}");
+    assert_eq!(setup.admit(&image)["allowed"], true);
+
+    // COSE (algorithm -36).
+    let cose = setup.signed_with("acme521", "acme521", &["--signature-format", "cose"]);
+    let answer = setup.verify(&cose);
+    assert_eq!(answer["allowed"], true, "{answer}");
+
+    let tampered = tampered_copy(&setup, "tamper521-source", "acme521-tampered", "acme521");
+    let answer = setup.verify(&tampered);
+    assert_eq!(answer["allowed"], false, "{answer}");
+    assert!(reasons(&answer).contains("ECDSA P-521 signature does not verify"), "{answer}");
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
         (EgressRules::from_config(&config.registries), RegistryLimits::from_config(&config.registries));
     let credentials =
         crate::oci::credentials::configured(&config.registries, &[]).map_err(|e| CliError::Usage(e.to_string()))?;
-    let registry = Arc::new(DistributionRegistry::new(egress, limits, credentials));
+    let registry = Arc::new(DistributionRegistry::new(egress.clone(), limits, credentials));
     let register = RegisterSettings { origin: config.log.origin(), key: config.log_key() };
     let service = Service::new(keys, registry, store, register)
         .with_layouts(Layouts {
@@ -52,7 +52,8 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
             notation_expiry: config.sign.notation_expiry_days.map(|days| time::Duration::days(i64::from(days))),
         })
         .with_evidence_limits(config.policies.evidence.clone())
-        .with_trusted_roots(load_trusted_roots(&config)?);
+        .with_trusted_roots(load_trusted_roots(&config)?)
+        .with_crl_fetching(egress);
     let policies = load_policies(&config)?;
     policies.check_trusted_roots(&service.trusted_root_names()).map_err(|e| CliError::Usage(e.to_string()))?;
     check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;

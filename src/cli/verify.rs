@@ -22,7 +22,7 @@ use crate::oci::credentials::{self, CredentialMap};
 use crate::oci::{DistributionRegistry, EgressRules, OciError, RegistryCredentials, RegistryLimits};
 use crate::policy::{Authority, PolicySet};
 use crate::service::{
-    Decision, ServiceError, Sources, check_policy_keys, check_signatures, repository_of, verify_image,
+    CrlFetcher, Decision, ServiceError, Sources, check_policy_keys, check_signatures, repository_of, verify_image,
 };
 use crate::store::{LocalSubjectLocks, SubjectLocks};
 
@@ -128,9 +128,16 @@ fn local_registry(
     };
     let wanted = if explicit.is_empty() { vec![image_registry.to_owned()] } else { Vec::new() };
     let configured = credentials::configured(&registries, &wanted).map_err(|e| CliError::Usage(e.to_string()))?;
-    let rules = EgressRules::for_local_use(&registries, access.insecure.clone());
+    let rules = local_egress_rules(config, access);
     let limits = RegistryLimits::from_config(&registries);
     Ok(DistributionRegistry::new(rules, limits, credentials::merged([explicit, configured])))
+}
+
+/// The egress rules of `[registries]`, except that the person at the keyboard may name hosts on internal
+/// addresses (registries, and CRL distribution points).
+fn local_egress_rules(config: Option<&Config>, access: &RegistryAccess) -> EgressRules {
+    let registries = config.map(|c| c.registries.clone()).unwrap_or_default();
+    EgressRules::for_local_use(&registries, access.insecure.clone())
 }
 
 /// The `--key` PEM file, within [`crate::local_file::SMALL_FILE_BYTES`].
@@ -205,6 +212,7 @@ pub(super) async fn verify_policy(
     let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
     let (signatures, referrers) =
         (TagLayout::new(registry.clone(), reading_only()), ReferrerLayout::new(registry, reading_only()));
+    let crl_fetcher = CrlFetcher::new(local_egress_rules(config.as_ref(), access));
     let sigstore = config.as_ref().map(|c| c.sigstore.clone()).unwrap_or_default();
     let trusted_roots = Arc::new(sigstore.load().map_err(|e| CliError::Usage(e.to_string()))?);
     policies.check_trusted_roots(&trusted_roots.names()).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -215,6 +223,7 @@ pub(super) async fn verify_policy(
         referrers: &referrers,
         limits: &limits,
         trusted_roots: &trusted_roots,
+        crl_fetcher: Some(&crl_fetcher),
     };
     check_policy_keys(&keys, &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     let decision = verify_image(&sources, image, Arc::new(policies)).await.map_err(|e| match e {

@@ -532,7 +532,9 @@ fn transport_error(repo: &Repository, error: &reqwest::Error) -> OciError {
 
 /// The first `T` among `error`'s causes. io::Error hides its payload from `source()`, and hyper nests io
 /// errors, so look inside each one.
-fn find_in_chain<'a, T: std::error::Error + 'static>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
+pub(super) fn find_in_chain<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     if let Some(found) = error.downcast_ref::<T>() {
         return Some(found);
     }

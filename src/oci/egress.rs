@@ -31,6 +31,9 @@ use crate::glob::glob_matches;
 pub(crate) const REDIRECT_OFF_ORIGIN: &str =
     "a redirect stays on the registry's origin or goes to a host listed for it in [registries.blob_stores]";
 
+/// The rule a redirect to another origin breaks for a URL that is not a registry's (a TSA, a CRL).
+pub(crate) const REDIRECT_OFF_URL_ORIGIN: &str = "a redirect stays on the origin of the URL asked for";
+
 /// Redirects followed for one request at most.
 const MAX_REDIRECTS: usize = 5;
 /// The realm Docker Hub's credentials go to without being listed.
@@ -256,8 +259,8 @@ impl EgressRules {
     }
 
     /// Whether a request first sent to `previous[0]` and last to `previous.last()` may follow a redirect to
-    /// `next`.
-    fn check_redirect(&self, previous: &[Url], next: &Url) -> Result<(), Refusal> {
+    /// `next`: on its origin, or (for a registry) to a blob store listed for it.
+    fn check_redirect(&self, previous: &[Url], next: &Url, mode: Redirects) -> Result<(), Refusal> {
         let (Some(origin), Some(last)) = (previous.first(), previous.last()) else {
             return Ok(());
         };
@@ -269,6 +272,9 @@ impl EgressRules {
         }
         if same_origin(origin, next) {
             return Ok(());
+        }
+        if mode == Redirects::SameOrigin {
+            return Err(Refusal::new(REDIRECT_OFF_URL_ORIGIN));
         }
         let (registry, target) = (url_host(origin)?, url_host(next)?);
         let stores = self.blob_stores.iter().filter(|(r, _)| r.matches(&registry));
@@ -307,7 +313,7 @@ impl EgressRules {
 }
 
 /// `host[:port]` of `url` in canonical form (an IPv6 literal as `[addr]`, which no rule lists).
-fn url_host(url: &Url) -> Result<String, Refusal> {
+pub(super) fn url_host(url: &Url) -> Result<String, Refusal> {
     let host = url.host_str().ok_or_else(|| Refusal::new("a URL without a host is not contacted"))?;
     let host = match url.port() {
         Some(port) => format!("{host}:{port}"),
@@ -327,6 +333,15 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
 }
 
+/// Which redirects the clients follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Redirects {
+    /// A registry's: its origin, or a blob store listed for it.
+    Registry,
+    /// Any other URL's: its origin only.
+    SameOrigin,
+}
+
 /// The two clients: one for listed hosts, one for the public rest.
 pub(super) struct EgressClients {
     pub rules: Arc<EgressRules>,
@@ -335,10 +350,15 @@ pub(super) struct EgressClients {
 }
 
 impl EgressClients {
+    /// The clients for registries.
     pub(super) fn new(rules: EgressRules) -> Self {
+        Self::with_redirects(rules, Redirects::Registry)
+    }
+
+    pub(super) fn with_redirects(rules: EgressRules, redirects: Redirects) -> Self {
         let rules = Arc::new(rules);
-        let listed = client(&rules, ListedNames(rules.clone()));
-        let public = client(&rules, PublicAddresses);
+        let listed = client(&rules, redirects, ListedNames(rules.clone()));
+        let public = client(&rules, redirects, PublicAddresses);
         Self { rules, listed, public }
     }
 
@@ -360,7 +380,7 @@ impl EgressClients {
     }
 }
 
-fn client(rules: &Arc<EgressRules>, resolver: impl Resolve + 'static) -> reqwest::Client {
+fn client(rules: &Arc<EgressRules>, mode: Redirects, resolver: impl Resolve + 'static) -> reqwest::Client {
     let redirects = rules.clone();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
@@ -368,7 +388,7 @@ fn client(rules: &Arc<EgressRules>, resolver: impl Resolve + 'static) -> reqwest
         .user_agent(concat!("notarium/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(resolver))
         .redirect(Policy::custom(move |attempt: Attempt| {
-            match redirects.check_redirect(attempt.previous(), attempt.url()) {
+            match redirects.check_redirect(attempt.previous(), attempt.url(), mode) {
                 Ok(()) => attempt.follow(),
                 Err(refusal) => {
                     tracing::info!(target_url = %attempt.url(), rule = %refusal.rule, "redirect not followed");
@@ -521,18 +541,21 @@ mod tests {
             vec![(HostPattern::new("ghcr.io"), vec![HostPattern::new("pkg-containers.githubusercontent.com")])];
         let url = |s: &str| Url::parse(s).unwrap();
         let from = [url("https://ghcr.io/v2/a/b/blobs/sha256:00")];
-        assert!(r.check_redirect(&from, &url("https://ghcr.io/v2/a/b/blobs/other")).is_ok());
-        assert!(r.check_redirect(&from, &url("https://pkg-containers.githubusercontent.com/ghcr1/blobs/x")).is_ok());
-        assert!(r.check_redirect(&from, &url("http://ghcr.io/v2/a")).unwrap_err().rule.contains("HTTPS to plain"));
-        assert!(
-            r.check_redirect(&from, &url("https://169.254.169.254/latest")).unwrap_err().rule.contains("blob_stores")
-        );
-        assert!(r.check_redirect(&from, &url("https://[::1]/x")).is_err());
+        let check = |previous: &[Url], next: &Url| r.check_redirect(previous, next, Redirects::Registry);
+        assert!(check(&from, &url("https://ghcr.io/v2/a/b/blobs/other")).is_ok());
+        assert!(check(&from, &url("https://pkg-containers.githubusercontent.com/ghcr1/blobs/x")).is_ok());
+        assert!(check(&from, &url("http://ghcr.io/v2/a")).unwrap_err().rule.contains("HTTPS to plain"));
+        assert!(check(&from, &url("https://169.254.169.254/latest")).unwrap_err().rule.contains("blob_stores"));
+        assert!(check(&from, &url("https://[::1]/x")).is_err());
         let plain = [url("http://127.0.0.1:5000/v2/a/b/manifests/x")];
-        assert!(r.check_redirect(&plain, &url("http://127.0.0.1:5000/v2/c")).is_ok());
-        assert!(r.check_redirect(&plain, &url("http://127.0.0.2:5000/latest/meta-data/")).is_err());
+        assert!(check(&plain, &url("http://127.0.0.1:5000/v2/c")).is_ok());
+        assert!(check(&plain, &url("http://127.0.0.2:5000/latest/meta-data/")).is_err());
         let hops = vec![from[0].clone(); MAX_REDIRECTS + 1];
-        assert!(r.check_redirect(&hops, &from[0]).unwrap_err().rule.contains("redirects"));
+        assert!(check(&hops, &from[0]).unwrap_err().rule.contains("redirects"));
+        // A URL that is not a registry's (a TSA) has no blob stores: its origin only.
+        let store = url("https://pkg-containers.githubusercontent.com/ghcr1/blobs/x");
+        let refusal = r.check_redirect(&from, &store, Redirects::SameOrigin).unwrap_err();
+        assert_eq!(refusal.rule, REDIRECT_OFF_URL_ORIGIN);
     }
 
     #[test]

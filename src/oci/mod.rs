@@ -1,6 +1,7 @@
 //! Talking to OCI registries: a small [`Registry`] trait over the distribution API, and the two stores
 //! built on it: the cosign tag-scheme signature layout and the OCI 1.1 referrers layout (referrers API, or
-//! the fallback tag on registries without it).
+//! the fallback tag on registries without it). Also [`Outbound`], HTTP to URLs that are not registries (a
+//! timestamp authority, a CRL distribution point) under the same egress rules.
 //!
 //! Owns: registry I/O and the read-modify-write of signature manifests and referrers indexes. Must not
 //! touch: keys (it gets signatures, never signs) or the database (the per-tag locks it holds come from the
@@ -13,6 +14,7 @@ mod distribution;
 mod egress;
 #[cfg(test)]
 mod fake_registry;
+mod outbound;
 mod referrers;
 mod signatures;
 mod subject_tags;
@@ -27,6 +29,7 @@ use crate::formats::referrer::ReferrersIndex;
 pub use credentials::{CredentialMap, CredentialsError};
 pub use distribution::{DistributionRegistry, RegistryCredentials, RegistryLimits};
 pub use egress::{EgressRules, Refusal, internal_kind};
+pub use outbound::{Outbound, OutboundError};
 pub use referrers::{AttachedReferrer, NotaryEnvelope, ReferredEvidence, ReferrerLayout};
 pub use signatures::{FoundSignature, StoredAttestation, TagLayout, WrittenSignature};
 

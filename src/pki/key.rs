@@ -1,4 +1,4 @@
-//! Verifying keys of trust anchors and signers: ECDSA P-256/P-384 (SHA-256/384), Ed25519, RSA PKCS#1 v1.5 and
+//! Verifying keys of trust anchors and signers: ECDSA P-256/P-384/P-521 (SHA-256/384/512), Ed25519, RSA PKCS#1 v1.5 and
 //! RSASSA-PSS (Notary Project signatures),
 //! read from DER SubjectPublicKeyInfo, as Sigstore trusted roots and X.509 certificates carry them.
 //!
@@ -78,6 +78,7 @@ pub enum KeyFamily {
 enum Inner {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
+    P521(p521::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
     Rsa(rsa::RsaPublicKey),
 }
@@ -100,6 +101,7 @@ impl Eq for VerifyingKey {}
 const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
+const OID_P521: &str = "1.3.132.0.35";
 const OID_ED25519: &str = "1.3.101.112";
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 
@@ -123,6 +125,7 @@ impl VerifyingKey {
                 match curve.as_str() {
                     OID_P256 => Inner::P256(p256::ecdsa::VerifyingKey::from_public_key_der(spki_der).map_err(bad_key)?),
                     OID_P384 => Inner::P384(p384::ecdsa::VerifyingKey::from_public_key_der(spki_der).map_err(bad_key)?),
+                    OID_P521 => Inner::P521(p521::ecdsa::VerifyingKey::from_public_key_der(spki_der).map_err(bad_key)?),
                     other => return Err(PkiError::Key(format!("unsupported EC curve {other}"))),
                 }
             }
@@ -167,7 +170,7 @@ impl VerifyingKey {
 
     pub fn family(&self) -> KeyFamily {
         match self.inner {
-            Inner::P256(_) | Inner::P384(_) => KeyFamily::Ecdsa,
+            Inner::P256(_) | Inner::P384(_) | Inner::P521(_) => KeyFamily::Ecdsa,
             Inner::Ed25519(_) => KeyFamily::Ed25519,
             Inner::Rsa(_) => KeyFamily::Rsa,
         }
@@ -178,17 +181,20 @@ impl VerifyingKey {
         match self.inner {
             Inner::P256(_) => "ECDSA P-256",
             Inner::P384(_) => "ECDSA P-384",
+            Inner::P521(_) => "ECDSA P-521",
             Inner::Ed25519(_) => "Ed25519",
             Inner::Rsa(_) => "RSA",
         }
     }
 
-    /// The hash the key's usual scheme takes: SHA-256 for P-256 and RSA, SHA-384 for P-384; `None` for
+    /// The hash the key's usual scheme takes: SHA-256 for P-256 and RSA, SHA-384 for P-384, SHA-512 for
+    /// P-521; `None` for
     /// Ed25519, which signs the whole message.
     pub fn default_hash(&self) -> Option<HashAlgorithm> {
         match self.inner {
             Inner::P256(_) | Inner::Rsa(_) => Some(HashAlgorithm::Sha256),
             Inner::P384(_) => Some(HashAlgorithm::Sha384),
+            Inner::P521(_) => Some(HashAlgorithm::Sha512),
             Inner::Ed25519(_) => None,
         }
     }
@@ -251,6 +257,10 @@ impl VerifyingKey {
             }
             Inner::P384(key) => {
                 let sig = p384::ecdsa::Signature::from_der(signature).map_err(|_| bad_encoding())?;
+                key.verify_prehash(digest, &sig).is_ok()
+            }
+            Inner::P521(key) => {
+                let sig = p521::ecdsa::Signature::from_der(signature).map_err(|_| bad_encoding())?;
                 key.verify_prehash(digest, &sig).is_ok()
             }
             Inner::Rsa(key) => {
@@ -337,6 +347,24 @@ mod tests {
         key.verify(b"m", &sig).unwrap();
         assert!(key.verify(b"n", &sig).is_err());
         assert!(key.verify_digest(HashAlgorithm::Sha256, &[0; 32], &sig).is_err());
+    }
+
+    #[test]
+    fn p521_verifies_sha512_signatures_and_refuses_a_changed_message() {
+        // A P-521 scalar has 521 bits: the first of its 66 bytes is at most 1.
+        let mut scalar = [5; 66];
+        scalar[0] = 0;
+        let signer = p521::ecdsa::SigningKey::from_slice(&scalar).unwrap();
+        let key = VerifyingKey::from_spki_der(signer.verifying_key().to_public_key_der().unwrap().as_bytes()).unwrap();
+        assert_eq!((key.describe(), key.default_hash()), ("ECDSA P-521", Some(HashAlgorithm::Sha512)));
+        let digest = HashAlgorithm::Sha512.digest(b"m");
+        let sig: p521::ecdsa::Signature =
+            p256::ecdsa::signature::hazmat::PrehashSigner::sign_prehash(&signer, &digest).unwrap();
+        let der = sig.to_der();
+        key.verify(b"m", der.as_bytes()).unwrap();
+        key.verify_digest(HashAlgorithm::Sha512, &digest, der.as_bytes()).unwrap();
+        assert!(key.verify(b"n", der.as_bytes()).is_err());
+        assert!(key.verify_with_hash(HashAlgorithm::Sha384, b"m", der.as_bytes()).is_err());
     }
 
     #[test]

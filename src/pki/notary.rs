@@ -5,9 +5,11 @@
 //! RFC 3161 timestamp's time when a `tsa` store vouches for one (else at the present), the expiry, and
 //! revocation by a cached CRL. Also the X.509 subject DN form notation's `trustedIdentities` use.
 //!
-//! Owns: those checks and the facts they establish ([`VerifiedNotary`]). Pure: the caller passes the trust
-//! stores, the cached CRLs and the present time. Must not touch: which identities or images a policy allows
-//! (the target descriptor is returned for the caller to bind to the image), fetching CRLs, registries.
+//! Owns: those checks and the facts they establish ([`VerifiedNotary`]), and reading which CRL distribution
+//! points a chain names and until when a CRL is current (for the caller that fetches and caches them). Pure:
+//! the caller passes the trust stores, the CRLs (cached files or fetched, checked alike) and the present time.
+//! Must not touch: which identities or images a policy allows (the target descriptor is returned for the
+//! caller to bind to the image), fetching CRLs, registries.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,7 @@ use der::{Decode as _, Encode as _, Tag, Tagged as _};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{CrlDistributionPoints, KeyUsage};
 use x509_cert::name::Name;
 
@@ -30,8 +33,11 @@ use crate::formats::notary::{
 };
 use crate::formats::signature_manifest::Descriptor;
 
-/// A CRL larger than this is refused unread.
-const MAX_CRL_BYTES: usize = 4 * 1024 * 1024;
+/// A CRL larger than this is refused unread (and a fetch reads no more).
+pub const MAX_CRL_BYTES: usize = 4 * 1024 * 1024;
+/// The most distribution-point URLs taken from one certificate, and from one chain.
+const MAX_CRL_URLS_PER_CERTIFICATE: usize = 4;
+const MAX_CRL_URLS: usize = 8;
 /// CRL extensions that may be critical here: the CRL number and the authority key identifier.
 const UNDERSTOOD_CRL_CRITICAL: [Oid; 2] = [Oid::new_unwrap("2.5.29.20"), Oid::new_unwrap("2.5.29.35")];
 /// The attributes a DN in `trustedIdentities` (and the leaf's subject) must have, as notation requires.
@@ -237,12 +243,13 @@ fn check_leaf_key_usage(leaf: &Certificate) -> Result<(), PkiError> {
 }
 
 /// The signature over the signing input, by the algorithm named, which must be the one the leaf's key
-/// calls for (P-256: ES256, P-384: ES384, RSA 2048/3072/4096: PS256/PS384/PS512).
+/// calls for (P-256: ES256, P-384: ES384, P-521: ES512, RSA 2048/3072/4096: PS256/PS384/PS512).
 fn check_signature(envelope: &NotaryEnvelope, key: &VerifyingKey) -> Result<(), PkiError> {
     let algorithm = envelope.algorithm;
     let expected = match (key.describe(), key.rsa_bits()) {
         ("ECDSA P-256", _) => Some(Algorithm::Es256),
         ("ECDSA P-384", _) => Some(Algorithm::Es384),
+        ("ECDSA P-521", _) => Some(Algorithm::Es512),
         (_, Some(2048)) => Some(Algorithm::Ps256),
         (_, Some(3072)) => Some(Algorithm::Ps384),
         (_, Some(4096)) => Some(Algorithm::Ps512),
@@ -400,7 +407,7 @@ fn check_revocation(path: &[PathLink], crls: &[Vec<u8>], now: OffsetDateTime) ->
         let subject = subject_dn(link.cert.tbs_certificate().subject());
         match crl_status(link, crls, now)? {
             Some(()) => {}
-            None => unknown.push(format!("{}: no current CRL from its issuer is cached", short(&subject))),
+            None => unknown.push(format!("{}: no current CRL from its issuer", short(&subject))),
         }
     }
     Ok(if unknown.is_empty() { Revocation::Good } else { Revocation::Unknown(unknown) })
@@ -439,6 +446,40 @@ fn crl_status(link: &PathLink, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<
         return Ok(Some(()));
     }
     Ok(None)
+}
+
+/// The `http` and `https` URIs of the CRL distribution points the envelope's certificates name (full names
+/// only; at most 4 per certificate and 8 in all, no repeats), leaf first. Other schemes (`ldap:`) are not
+/// fetched.
+pub fn crl_distribution_urls(envelope: &NotaryEnvelope) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    for der in &envelope.certificate_chain {
+        let Ok(cert) = Certificate::from_der(der) else { continue };
+        let Ok(Some((_, points))) = cert.tbs_certificate().get_extension::<CrlDistributionPoints>() else {
+            continue;
+        };
+        let names = points.0.into_iter().filter_map(|point| match point.distribution_point {
+            Some(DistributionPointName::FullName(names)) => Some(names),
+            _ => None,
+        });
+        let uris = names.flatten().filter_map(|name| match name {
+            GeneralName::UniformResourceIdentifier(uri) => Some(uri.to_string()),
+            _ => None,
+        });
+        let http = uris.filter(|uri| uri.starts_with("http://") || uri.starts_with("https://"));
+        for uri in http.take(MAX_CRL_URLS_PER_CERTIFICATE) {
+            if !urls.contains(&uri) && urls.len() < MAX_CRL_URLS {
+                urls.push(uri);
+            }
+        }
+    }
+    urls
+}
+
+/// A CRL's nextUpdate, when it parses and has one: until then a fetched copy may be kept.
+pub fn crl_next_update(der: &[u8]) -> Option<OffsetDateTime> {
+    let crl: CertificateList = CertificateList::from_der(der).ok()?;
+    crl.tbs_cert_list.next_update.and_then(|time| unix(time).ok())
 }
 
 /// Whether `issuer` may sign CRLs: a key usage extension, when present, must allow `cRLSign` (RFC 5280 §4.2.1.3).

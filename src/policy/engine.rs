@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::notation::{Notation, VerificationLevel};
+use super::notation::{CheckAction, Enforcement, Notation, VerificationLevel};
 use super::{Authority, ConditionOutcome, IdentityMode, Keyless, Mode, Policy, RequiredAttestation};
 use crate::config::TrustedRoots;
 use crate::formats::bundle::{Bundle, Signer};
@@ -48,14 +48,19 @@ pub struct Evidence {
 }
 
 /// A Notary Project signature envelope read from a referrer of artifact type
-/// `application/vnd.cncf.notary.signature`, unverified.
-#[derive(Debug, Clone)]
+/// `application/vnd.cncf.notary.signature`, unverified, with the CRLs fetched for it.
+#[derive(Debug, Clone, Default)]
 pub struct NotaryEvidence {
     pub envelope: Vec<u8>,
     /// The envelope's media type: `application/jose+json` (JWS) or `application/cose` (COSE).
     pub media_type: String,
     /// How reasons name it (`notation signature sha256:…`).
     pub source: String,
+    /// CRLs (DER, unverified) fetched from the distribution points its certificates name; checked beside an
+    /// authority's cached CRL files, exactly as they are.
+    pub crls: Vec<Vec<u8>>,
+    /// Why a distribution point gave no CRL (the URL's host and what failed), for revocation reasons.
+    pub crl_notes: Vec<String>,
 }
 
 /// What verifying one Notary Project envelope against one authority's trust stores established, check by
@@ -91,26 +96,25 @@ pub struct NotarySigner {
 }
 
 impl NotaryCheck {
-    /// The checks `level` enforces that failed, and the ones it only logs that failed.
-    fn under(&self, level: VerificationLevel) -> (Vec<String>, Vec<String>) {
+    /// The checks `enforcement` enforces that failed, and the ones it only logs that failed (a skipped
+    /// check's failure is in neither).
+    fn under(&self, enforcement: &Enforcement) -> (Vec<String>, Vec<String>) {
         let checks = [
-            ("integrity", &self.integrity),
-            ("authenticity", &self.authenticity),
-            ("authentic timestamp", &self.authentic_timestamp),
-            ("expiry", &self.expiry),
-            ("revocation", &self.revocation),
+            ("integrity", &self.integrity, enforcement.integrity),
+            ("authenticity", &self.authenticity, enforcement.authenticity),
+            ("authentic timestamp", &self.authentic_timestamp, enforcement.authentic_timestamp),
+            ("expiry", &self.expiry, enforcement.expiry),
+            ("revocation", &self.revocation, enforcement.revocation),
         ];
         let (mut enforced, mut logged) = (Vec::new(), Vec::new());
-        for (i, (name, outcome)) in checks.into_iter().enumerate() {
+        for (name, outcome, action) in checks {
             let Err(why) = outcome else { continue };
-            let enforcing = match level {
-                VerificationLevel::Strict => true,
-                VerificationLevel::Permissive => i < 2,
-                VerificationLevel::Audit => i < 1,
-                VerificationLevel::Skip => false,
-            };
             let line = format!("{name}: {why}");
-            if enforcing { enforced.push(line) } else { logged.push(line) }
+            match action {
+                CheckAction::Enforce => enforced.push(line),
+                CheckAction::Log => logged.push(line),
+                CheckAction::Skip => {}
+            }
         }
         (enforced, logged)
     }
@@ -580,14 +584,11 @@ impl Signers {
 }
 
 /// True when a `notation:` authority stands for the signer `subject` under `store`: its stores, and one of
-/// its trusted identities (any identity at level audit, where authenticity is only logged; none at skip).
+/// its trusted identities (any identity where authenticity is only logged, as at level audit; none at skip).
 fn notation_stands_for(notation: &Notation, store: &Digest, subject: &str) -> bool {
     *store == notation.store_identity
-        && match notation.level {
-            VerificationLevel::Skip => false,
-            VerificationLevel::Audit => true,
-            VerificationLevel::Strict | VerificationLevel::Permissive => notation.trusts_subject(subject),
-        }
+        && notation.level != VerificationLevel::Skip
+        && (notation.enforcement.authenticity == CheckAction::Log || notation.trusts_subject(subject))
 }
 
 /// How a signature or statement was vouched for beyond its signature: a transparency log or timestamp,
@@ -885,9 +886,9 @@ impl Judging<'_> {
                 if notation.level == VerificationLevel::Skip {
                     return Some("cannot count: level skip verifies nothing".into());
                 }
-                let (enforced, _) = check.under(notation.level);
+                let (enforced, _) = check.under(&notation.enforcement);
                 (!enforced.is_empty())
-                    .then(|| format!("fails at level {}: {}", notation.level.name(), enforced.join("; ")))
+                    .then(|| format!("fails at level {}: {}", notation.level_text(), enforced.join("; ")))
             }
             Some(Authority::Keyless(keyless)) => {
                 let root = provenance.root.as_deref().unwrap_or_default();
@@ -958,21 +959,21 @@ fn count_signers(
     (used, reasons, logged)
 }
 
-/// The failed checks a `notation:` authority's level only logs, on the signature counted for it; and, at
-/// level audit, a signer outside its trusted identities.
+/// The failed checks a `notation:` authority's level only logs, on the signature counted for it; and, where
+/// authenticity is only logged (level audit), a signer outside its trusted identities.
 fn logged_checks(judging: &Judging<'_>, a: usize, candidate: &Candidate) -> Vec<String> {
     let (Some(Authority::Notation(notation)), Some(check)) =
         (judging.policy.authorities.get(a), &candidate.provenance.notary)
     else {
         return Vec::new();
     };
-    let (_, mut logged) = check.under(notation.level);
+    let (_, mut logged) = check.under(&notation.enforcement);
     let subject = candidate.used.signer_dn.as_deref().unwrap_or_default();
     if !notation.trusts_subject(subject) {
         logged.push(format!("authenticity: the signer {subject} is not a trusted identity"));
     }
     let label = &judging.authorities[a].label;
-    let level = notation.level.name();
+    let level = notation.level_text();
     let sha = &candidate.used.signature_sha256;
     logged
         .into_iter()
@@ -1648,7 +1649,7 @@ mod tests {
             authenticity: fail(!chains, "the chain ends at no certificate of the trust store"),
             authentic_timestamp: Ok(()),
             expiry: fail(flag("expired"), "the signature expired"),
-            revocation: Ok(()),
+            revocation: fail(flag("unrevocable"), "revocation status unknown: no current CRL"),
             signer: (!flag("tampered")).then(|| NotarySigner {
                 subject: claim("subject"),
                 chain_sha256: vec!["aa".repeat(32), "bb".repeat(32)],
@@ -1663,7 +1664,7 @@ mod tests {
     fn notary(claims: Value) -> NotaryEvidence {
         let envelope = serde_json::to_vec(&claims).unwrap();
         let source = format!("notation signature {}", Digest::of(&envelope));
-        NotaryEvidence { envelope, media_type: "application/jose+json".into(), source }
+        NotaryEvidence { envelope, media_type: "application/jose+json".into(), source, ..NotaryEvidence::default() }
     }
 
     /// Two trust stores (`a.pem`, `b.pem`, distinct certificates) in a temporary folder, and a policy there.
@@ -1781,6 +1782,57 @@ mod tests {
         let tampered =
             judge_notary(&audit, vec![notary(json!({"subject": SIGNER, "root": "a.pem", "tampered": true}))]);
         assert!(!tampered.allowed, "audit still enforces integrity");
+    }
+
+    #[test]
+    fn overrides_change_what_a_level_enforces_logs_or_skips() {
+        let signed = |flag: &str| notary(json!({"subject": SIGNER, "root": "a.pem", flag: true}));
+        let level = |text: &str| notation_policy(&notation_authority("a.pem", "*", text), "");
+
+        let (_dir, lenient_expiry) = level("strict, override: {expiry: log}");
+        let verdict = judge_notary(&lenient_expiry, vec![signed("expired")]);
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        assert!(verdict.logged[0].contains("at level strict (expiry=log) although expiry"), "{:?}", verdict.logged);
+        let verdict = judge_notary(&lenient_expiry, vec![signed("unrevocable")]);
+        assert!(!verdict.allowed, "the other checks stay enforced");
+
+        let (_dir, strict_revocation) = level("permissive, override: {revocation: enforce}");
+        let verdict = judge_notary(&strict_revocation, vec![signed("unrevocable")]);
+        assert!(!verdict.allowed);
+        assert!(
+            verdict.reasons[1]
+                .contains("fails at level permissive (revocation=enforce): revocation: revocation status"),
+            "{:?}",
+            verdict.reasons
+        );
+        let (_dir, permissive) = level("permissive");
+        assert!(judge_notary(&permissive, vec![signed("unrevocable")]).allowed, "permissive logs revocation");
+
+        let (_dir, no_revocation) = level("strict, override: {revocation: skip}");
+        let verdict = judge_notary(&no_revocation, vec![signed("unrevocable")]);
+        assert!(verdict.allowed && verdict.logged.is_empty(), "a skipped check is not even logged: {verdict:?}");
+
+        let audit_enforcing = |identity: &str| {
+            let authority = notation_authority("a.pem", identity, "audit, override: {authenticity: enforce}");
+            notation_policy(&authority, "")
+        };
+        let (_dir, policy) = audit_enforcing("*");
+        let other_store = judge_notary(&policy, vec![notary(json!({"subject": SIGNER, "root": "b.pem"}))]);
+        assert!(!other_store.allowed, "authenticity enforced at level audit");
+        let verdict = judge_notary(&policy, vec![signed("expired")]);
+        assert!(verdict.allowed && verdict.logged[0].contains("expiry"), "{verdict:?}");
+        let (_dir, policy) = audit_enforcing("x509.subject: C=US, ST=WA, O=Elsewhere");
+        let stranger = judge_notary(&policy, vec![notary(json!({"subject": SIGNER, "root": "a.pem"}))]);
+        assert!(!stranger.allowed, "an identity outside trusted_identities fails enforced authenticity");
+
+        let (_dir, logged_authenticity) = level("strict, override: {authenticity: log}");
+        let verdict = judge_notary(&logged_authenticity, vec![notary(json!({"subject": SIGNER, "root": "b.pem"}))]);
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        assert!(
+            verdict.logged[0].contains("(authenticity=log) although authenticity: the chain"),
+            "{:?}",
+            verdict.logged
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `notation:` authorities: the Notary Project trust-policy fields (trust stores, trusted identities, the
-//! signature verification level) as a policy writes them, read and checked at load (every trust-store PEM
+//! signature verification level and its per-check `override`) as a policy writes them, read and checked at load (every trust-store PEM
 //! read, every subject DN parsed), and the rules that match a verified signer to them.
 //!
 //! Owns: the `notation:` field names and their errors, the subject-DN syntax and matching, what each
-//! verification level enforces. Must not touch: envelope parsing or the cryptography (`formats::notary`,
+//! verification level (with its overrides) enforces, logs or skips. Must not touch: envelope parsing or the cryptography (`formats::notary`,
 //! `pki::notary`), counting (`engine.rs`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,118 @@ impl VerificationLevel {
             Self::Audit => "audit",
             Self::Skip => "skip",
         }
+    }
+
+    /// What the level does with each check, as notation's levels do (trust-store-trust-policy.md).
+    pub fn enforcement(self) -> Enforcement {
+        use CheckAction::{Enforce, Log, Skip};
+        let [integrity, authenticity, authentic_timestamp, expiry, revocation] = match self {
+            Self::Strict => [Enforce; 5],
+            Self::Permissive => [Enforce, Enforce, Log, Log, Log],
+            Self::Audit => [Enforce, Log, Log, Log, Log],
+            Self::Skip => [Skip; 5],
+        };
+        Enforcement { integrity, authenticity, authentic_timestamp, expiry, revocation }
+    }
+}
+
+/// What an authority does when one of notation's checks fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckAction {
+    /// The signature does not count.
+    Enforce,
+    /// The signature counts; the failure is listed in the decision's `logged`.
+    Log,
+    /// The check is not made (only revocation can be skipped by an override).
+    Skip,
+}
+
+impl CheckAction {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "enforce" => Some(Self::Enforce),
+            "log" => Some(Self::Log),
+            "skip" => Some(Self::Skip),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Log => "log",
+            Self::Skip => "skip",
+        }
+    }
+}
+
+/// The action for each of notation's five checks: the level's, with `signatureVerification.override` applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enforcement {
+    pub integrity: CheckAction,
+    pub authenticity: CheckAction,
+    pub authentic_timestamp: CheckAction,
+    pub expiry: CheckAction,
+    pub revocation: CheckAction,
+}
+
+/// The checks an override may name, as notation spells them, and the actions each takes.
+const OVERRIDABLE: [(&str, &[&str]); 4] = [
+    ("authenticity", &["enforce", "log"]),
+    ("authenticTimestamp", &["enforce", "log"]),
+    ("expiry", &["enforce", "log"]),
+    ("revocation", &["enforce", "log", "skip"]),
+];
+
+impl Enforcement {
+    /// `level` with `overrides` applied, by notation's rules: `skip` cannot be customized, integrity cannot be
+    /// overridden, only revocation can be skipped. Errors name the field.
+    fn with_overrides(level: VerificationLevel, overrides: &BTreeMap<String, String>) -> Result<Self, String> {
+        let mut enforcement = level.enforcement();
+        if overrides.is_empty() {
+            return Ok(enforcement);
+        }
+        if level == VerificationLevel::Skip {
+            return Err("notation.signature_verification.override: level skip cannot be customized \
+                        (choose strict, permissive or audit)"
+                .into());
+        }
+        for (check, action) in overrides {
+            let field = format!("notation.signature_verification.override.{check}");
+            if check == "integrity" {
+                return Err(format!("{field}: integrity is always enforced and cannot be overridden"));
+            }
+            let Some((_, allowed)) = OVERRIDABLE.iter().find(|(name, _)| name == check) else {
+                let names: Vec<&str> = OVERRIDABLE.iter().map(|(name, _)| *name).collect();
+                return Err(format!("{field}: unknown check (overridable: {})", names.join(", ")));
+            };
+            let Some(parsed) = CheckAction::parse(action).filter(|_| allowed.contains(&action.as_str())) else {
+                return Err(format!(
+                    "{field}: {:?} is not allowed here (allowed: {})",
+                    shorten(action),
+                    allowed.join(", ")
+                ));
+            };
+            match check.as_str() {
+                "authenticity" => enforcement.authenticity = parsed,
+                "authenticTimestamp" => enforcement.authentic_timestamp = parsed,
+                "expiry" => enforcement.expiry = parsed,
+                _ => enforcement.revocation = parsed,
+            }
+        }
+        Ok(enforcement)
+    }
+
+    /// The checks whose action differs from `level`'s, as `check=action` (empty when none).
+    fn differences(&self, level: VerificationLevel) -> Vec<String> {
+        let base = level.enforcement();
+        let pairs = [
+            ("authenticity", self.authenticity, base.authenticity),
+            ("authenticTimestamp", self.authentic_timestamp, base.authentic_timestamp),
+            ("expiry", self.expiry, base.expiry),
+            ("revocation", self.revocation, base.revocation),
+        ];
+        pairs.iter().filter(|(_, mine, theirs)| mine != theirs).map(|(n, a, _)| format!("{n}={}", a.name())).collect()
     }
 }
 
@@ -148,6 +261,8 @@ pub struct Notation {
     pub trust_stores: TrustStores,
     pub trusted_identities: Vec<TrustedIdentity>,
     pub level: VerificationLevel,
+    /// What the level, with its overrides, does with each check's failure.
+    pub enforcement: Enforcement,
     /// SHA-256 over the trust stores' certificates: authorities with equal stores share signers.
     pub store_identity: Digest,
     /// The stores as `pki::notary` takes them, one per file, named by its path.
@@ -169,11 +284,24 @@ impl Notation {
             n => format!(" (+{} more)", n - 1),
         };
         let store = self.trust_stores.files().next().map(|f| f.written.clone());
-        let level =
-            if self.level == VerificationLevel::Strict { String::new() } else { format!(" [{}]", self.level.name()) };
+        let level = if self.enforcement == VerificationLevel::Strict.enforcement() {
+            String::new()
+        } else {
+            format!(" [{}]", self.level_text())
+        };
         match store {
             Some(store) => format!("notation {who}{more} under {store}{level}"),
             None => format!("notation{level}"),
+        }
+    }
+
+    /// The level as reasons name it: `permissive`, or with overrides `strict (expiry=log)`.
+    pub fn level_text(&self) -> String {
+        let differences = self.enforcement.differences(self.level);
+        if differences.is_empty() {
+            self.level.name().to_owned()
+        } else {
+            format!("{} ({})", self.level.name(), differences.join(", "))
         }
     }
 
@@ -206,7 +334,8 @@ impl Notation {
 /// - authentic timestamp: the chain is valid at the time it is judged at (the present, or a trusted
 ///   timestamp's time): an expired certificate fails here, as in notation;
 /// - expiry: the envelope's expiry has not passed;
-/// - revocation: the cached CRLs revoke nothing, and no certificate names a CRL that is not cached.
+/// - revocation: the cached and fetched CRLs (the evidence's) revoke nothing, and every certificate naming a
+///   distribution point has a current CRL among them.
 ///
 /// The engine's [`super::engine::NotaryVerifier`].
 pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: OffsetDateTime) -> NotaryCheck {
@@ -223,7 +352,12 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
         Ok(envelope) => envelope,
         Err(e) => return NotaryCheck { integrity: Err(e.to_string()), ..check },
     };
-    let trust = NotaryTrust { stores: &notation.stores, crls: &notation.crls };
+    let crls: Cow<'_, [Vec<u8>]> = if evidence.crls.is_empty() {
+        Cow::Borrowed(&notation.crls)
+    } else {
+        Cow::Owned(notation.crls.iter().chain(&evidence.crls).cloned().collect())
+    };
+    let trust = NotaryTrust { stores: &notation.stores, crls: &crls };
     let without_crls = NotaryTrust { stores: &notation.stores, crls: &[] };
     let full = notary::verify_notary(&envelope, trust, now);
     let sound = match &full {
@@ -241,7 +375,7 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
     });
     check.target_digest = Some(verified.target.digest.clone());
     match full {
-        Ok(verified) => check.revocation = revocation(&verified.revocation),
+        Ok(verified) => check.revocation = revocation(&verified.revocation, &evidence.crl_notes),
         Err(e) => {
             let unrevoked = notary::verify_notary(&envelope, without_crls, now);
             let at_signing = notary::verify_notary(&envelope, without_crls, verified.signing_time);
@@ -269,11 +403,38 @@ fn self_anchored(envelope: &NotaryEnvelope, notation: &Notation) -> Result<notar
     notary::verify_notary(envelope, NotaryTrust { stores: &stores, crls: &[] }, signing_time)
 }
 
-fn revocation(found: &notary::Revocation) -> Result<(), String> {
+/// The revocation outcome; an unknown status says why each fetch failed (`notes`).
+fn revocation(found: &notary::Revocation, notes: &[String]) -> Result<(), String> {
     match found {
         notary::Revocation::Good => Ok(()),
-        notary::Revocation::Unknown(lines) => Err(format!("revocation status unknown: {}", lines.join("; "))),
+        notary::Revocation::Unknown(lines) => {
+            let lines: Vec<&String> = lines.iter().chain(notes).collect();
+            Err(format!(
+                "revocation status unknown: {}",
+                lines.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("; ")
+            ))
+        }
     }
+}
+
+/// The distribution points to fetch CRLs from for `evidence`: those its certificates name, when under one of
+/// `notations` that checks revocation the envelope verifies (so a signature nobody trusts makes no request)
+/// and its revocation status is unknown with the cached CRL files alone. Empty otherwise.
+pub fn wanted_crl_urls<'a>(
+    notations: impl Iterator<Item = &'a Notation>,
+    evidence: &NotaryEvidence,
+    now: OffsetDateTime,
+) -> Vec<String> {
+    let Ok(envelope) = NotaryEnvelope::parse(&evidence.media_type, &evidence.envelope) else {
+        return Vec::new();
+    };
+    let mut checking =
+        notations.filter(|n| n.level != VerificationLevel::Skip && n.enforcement.revocation != CheckAction::Skip);
+    let unknown = checking.any(|notation| {
+        let trust = NotaryTrust { stores: &notation.stores, crls: &notation.crls };
+        matches!(notary::verify_notary(&envelope, trust, now), Ok(v) if v.revocation != notary::Revocation::Good)
+    });
+    if unknown { notary::crl_distribution_urls(&envelope) } else { Vec::new() }
 }
 
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -304,6 +465,10 @@ struct RawTrustStores {
 #[serde(deny_unknown_fields)]
 struct RawSignatureVerification {
     level: VerificationLevel,
+    /// notation's custom level: check name (`authenticity`, `authenticTimestamp`, `expiry`, `revocation`) to
+    /// action (`enforce`, `log`, `skip`); checked against notation's rules at load.
+    #[serde(default, rename = "override", skip_serializing_if = "BTreeMap::is_empty")]
+    overrides: BTreeMap<String, String>,
 }
 
 impl RawNotation {
@@ -322,6 +487,7 @@ impl RawNotation {
     /// folder); errors name the field and the file.
     pub(super) fn compile(&self, base: &Path) -> Result<Notation, String> {
         let level = self.signature_verification.level;
+        let enforcement = Enforcement::with_overrides(level, &self.signature_verification.overrides)?;
         let stores = &self.trust_stores;
         let has_stores = !stores.ca.is_empty() || !stores.signing_authority.is_empty();
         if level == VerificationLevel::Skip {
@@ -354,7 +520,7 @@ impl RawNotation {
         let store_identity = trust_stores.identity();
         let stores = trust_stores.for_pki();
         let crls = self.crls.iter().map(|c| read_crl(&base.join(c))).collect::<Result<_, _>>()?;
-        Ok(Notation { trust_stores, trusted_identities, level, store_identity, stores, crls })
+        Ok(Notation { trust_stores, trusted_identities, level, enforcement, store_identity, stores, crls })
     }
 }
 
@@ -486,6 +652,60 @@ mod tests {
         assert!(err.contains("notation.trust_stores: list at least one"), "{err}");
     }
 
+    #[test]
+    fn policy_check_refuses_overrides_notation_refuses_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(format!("{FIXTURES}/chain-root.pem"), dir.path().join("root.pem")).unwrap();
+        let with = |verification: &str| {
+            load(
+                dir.path(),
+                &format!(
+                    "          trust_stores: {{ca: [root.pem]}}\n          trusted_identities: [\"*\"]\n          signature_verification: {verification}\n"
+                ),
+            )
+        };
+        let field = "notation.signature_verification.override";
+        let cases = [
+            ("{level: strict, override: {integrity: log}}", format!("{field}.integrity: integrity is always enforced")),
+            ("{level: strict, override: {expiry: skip}}", format!("{field}.expiry: \"skip\" is not allowed here")),
+            (
+                "{level: audit, override: {authenticity: skip}}",
+                format!("{field}.authenticity: \"skip\" is not allowed"),
+            ),
+            ("{level: strict, override: {expiry: warn}}", format!("{field}.expiry: \"warn\" is not allowed here")),
+            ("{level: strict, override: {signature: log}}", format!("{field}.signature: unknown check")),
+            ("{level: skip, override: {revocation: skip}}", format!("{field}: level skip cannot be customized")),
+        ];
+        for (verification, expected) in cases {
+            let err = with(verification);
+            assert!(err.contains(&expected), "{verification}: {err}");
+        }
+    }
+
+    #[test]
+    fn overrides_apply_on_top_of_the_level() {
+        let raw: RawNotation = yaml_serde::from_str(
+            "trust_stores: {ca: [chain-root.pem]}\ntrusted_identities: [\"*\"]\n\
+             signature_verification: {level: audit, override: {authenticity: enforce, revocation: skip}}\n",
+        )
+        .unwrap();
+        let notation = raw.compile(Path::new(FIXTURES)).unwrap();
+        let expected = Enforcement {
+            integrity: CheckAction::Enforce,
+            authenticity: CheckAction::Enforce,
+            authentic_timestamp: CheckAction::Log,
+            expiry: CheckAction::Log,
+            revocation: CheckAction::Skip,
+        };
+        assert_eq!(notation.enforcement, expected);
+        assert_eq!(notation.level_text(), "audit (authenticity=enforce, revocation=skip)");
+        assert!(notation.label().ends_with("[audit (authenticity=enforce, revocation=skip)]"), "{}", notation.label());
+        // An override equal to the level's own action changes nothing.
+        let same =
+            Enforcement::with_overrides(VerificationLevel::Strict, &[("expiry".into(), "enforce".into())].into());
+        assert_eq!(same.unwrap(), VerificationLevel::Strict.enforcement());
+    }
+
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/third-party/notation-1.3");
 
     /// A `notation:` authority at `level` over the fixtures folder (`ca` store `ca`, optional `crls`).
@@ -502,7 +722,15 @@ mod tests {
         let media_type = if name.ends_with(".cose") { "application/cose" } else { "application/jose+json" };
         let parsed = NotaryEnvelope::parse(media_type, &envelope).unwrap();
         let soon = parsed.scheme_signing_time().unwrap() + time::Duration::minutes(1);
-        (NotaryEvidence { envelope, media_type: media_type.into(), source: name.into() }, soon)
+        (
+            NotaryEvidence {
+                envelope,
+                media_type: media_type.into(),
+                source: name.into(),
+                ..NotaryEvidence::default()
+            },
+            soon,
+        )
     }
 
     #[test]
@@ -546,6 +774,32 @@ mod tests {
         let tampered = NotaryEvidence { envelope: serde_json::to_vec(&jws).unwrap(), ..test };
         let check = check_envelope(&tampered, &store, soon);
         assert!(check.integrity.is_err() && check.signer.is_none(), "{check:?}");
+    }
+
+    #[test]
+    fn crls_are_wanted_only_for_a_trusted_chain_the_cached_files_leave_unknown_and_fetched_ones_count() {
+        let (chain, soon) = fixture_evidence("chain.jws");
+        let wanted = |notation: &Notation| wanted_crl_urls([notation].into_iter(), &chain, soon);
+        let bare = fixture_authority("chain-root.pem", "*", "strict", &[]);
+        assert_eq!(wanted(&bare), vec!["http://crl.notarium.example/intermediate.crl".to_owned()]);
+        let cached = fixture_authority("chain-root.pem", "*", "strict", &["intermediate.crl"]);
+        assert!(wanted(&cached).is_empty(), "a cached CRL file serves offline");
+        let other = fixture_authority("generate-test.crt", "*", "strict", &[]);
+        assert!(wanted(&other).is_empty(), "a chain no store trusts makes no request");
+        let skipping = fixture_authority("chain-root.pem", "*", "strict, override: {revocation: skip}", &[]);
+        assert!(wanted(&skipping).is_empty(), "revocation skipped: nothing to fetch");
+
+        // A fetched CRL is checked beside the cached files, exactly as they are.
+        let crl = std::fs::read(format!("{FIXTURES}/intermediate.crl")).unwrap();
+        let fetched = NotaryEvidence { crls: vec![crl.clone()], ..chain.clone() };
+        assert!(check_envelope(&fetched, &bare, soon).revocation.is_ok());
+        let (revoked, soon) = fixture_evidence("chain-revoked.jws");
+        let check = check_envelope(&NotaryEvidence { crls: vec![crl], ..revoked }, &bare, soon);
+        assert!(check.revocation.unwrap_err().contains("is revoked"));
+        // A failed fetch says why in the unknown status.
+        let note = "the CRL could not be fetched: crl.notarium.example answered HTTP 500".to_owned();
+        let failed = NotaryEvidence { crl_notes: vec![note.clone()], ..chain };
+        assert!(check_envelope(&failed, &bare, soon).revocation.unwrap_err().ends_with(&note));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod attest;
 mod certificates;
 mod check;
 mod checkpoint;
+mod crls;
 mod decision_cache;
 mod events;
 mod export;
@@ -28,7 +29,7 @@ use crate::formats::signature_manifest::Descriptor;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing, Signature, Signer};
 use crate::metrics::{key_labels, metrics};
-use crate::oci::{Manifest, OciError, ReferrerLayout, Registry, Repository, TagLayout};
+use crate::oci::{EgressRules, Manifest, OciError, ReferrerLayout, Registry, Repository, TagLayout};
 use crate::policy::PolicySet;
 use crate::register::{Register, RegisterError};
 use crate::store::{RegisterStore, Store, StoreError};
@@ -37,6 +38,7 @@ pub use attest::{AttestOutcome, AttestRequest, MAX_ENVELOPE_BYTES};
 pub use certificates::{Issued, attach_configured_chains};
 pub use check::{CheckedSignature, check_signatures};
 pub use checkpoint::RegisterSettings;
+pub use crls::CrlFetcher;
 pub use events::RecordedEvents;
 pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
@@ -68,6 +70,8 @@ pub struct Service {
     checkpoints: checkpoint::CheckpointCache,
     /// `[ca]` and the keys it serves, when configured (see `certificates.rs`).
     ca: Option<certificates::CaSettings>,
+    /// Fetches the CRLs Notary Project chains name (see `crls.rs`); `None`: cached CRL files only.
+    crl_fetcher: Option<CrlFetcher>,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -137,7 +141,13 @@ impl Service {
             decisions,
             checkpoints: Default::default(),
             ca: None,
+            crl_fetcher: None,
         }
+    }
+
+    /// Fetches the CRLs that Notary Project chains name, under `rules` (the egress rules of `[registries]`).
+    pub fn with_crl_fetching(self, rules: EgressRules) -> Self {
+        Self { crl_fetcher: Some(CrlFetcher::new(rules)), ..self }
     }
 
     /// Which registries get referrer copies beside the tag scheme.

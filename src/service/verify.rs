@@ -1,16 +1,19 @@
 //! Verification as a use case: gathers the evidence about a digest (the `.sig` signatures and `.att`
 //! attestations of the tag scheme, cosign's certificate and Rekor annotations on `.sig` and `.att` layers
 //! read as Sigstore bundles, the Sigstore bundles among its OCI 1.1 referrers) and the public keys of the governing
-//! policy's authorities, hands them with the configured trusted roots and the present time to the pure
-//! engine (`policy::engine`) off the async workers, keeps allowances in the decision cache and records
+//! policy's authorities, and the CRLs that trusted Notary Project chains name when no cached CRL file serves
+//! (`crls.rs`, under the egress rules), hands them with the configured trusted roots and the present time to
+//! the pure engine (`policy::engine`) off the async workers, keeps allowances in the decision cache and records
 //! decisions in the register (a keyless signature's certificate identity, issuer and log index with them).
 //!
 //! Must not touch: HTTP, how policies are written or how a decision is reached (that is `policy`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::crls::CrlFetcher;
 use super::decision_cache::DecisionKey;
 use super::{LogPosition, Service, ServiceError, manifest_of, now_rfc3339, repository_of};
 use crate::config::{EvidenceLimits, TrustedRoots};
@@ -65,6 +68,8 @@ pub struct Sources<'a> {
     pub referrers: &'a ReferrerLayout,
     pub limits: &'a EvidenceLimits,
     pub trusted_roots: &'a Arc<TrustedRoots>,
+    /// Fetches CRLs from distribution points; `None`: only the policies' cached CRL files are used.
+    pub crl_fetcher: Option<&'a CrlFetcher>,
 }
 
 /// The policy that decides an image, or the default when none governs.
@@ -131,6 +136,7 @@ impl Service {
             referrers: &self.referrers,
             limits: &self.evidence_limits,
             trusted_roots: &self.trusted_roots,
+            crl_fetcher: self.crl_fetcher.as_ref(),
         };
         let decision = self.decisions.get_or_decide(&key, || decide(&sources, image, digest, deciding)).await?;
         count_decision(&decision, if decision.cached { "hit" } else { "miss" });
@@ -162,7 +168,10 @@ async fn decide(
         return Ok(fallback(&image, digest, deciding.policies.default));
     };
     let authorities = resolve_authorities(sources.keys, &policy.authorities).await;
-    let evidence = gather(sources, &repository_of(&image), &digest).await?;
+    let mut evidence = gather(sources, &repository_of(&image), &digest).await?;
+    if let Some(fetcher) = sources.crl_fetcher {
+        fetch_crls(fetcher, &deciding, &mut evidence.notary).await;
+    }
     let bounds = Bounds { max_envelope_signatures: sources.limits.max_envelope_signatures };
     let judged = {
         let (deciding, digest, roots) = (deciding.clone(), digest.clone(), sources.trusted_roots.clone());
@@ -234,10 +243,47 @@ async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Re
         .map(|n| {
             let source =
                 format!("notation signature {} (envelope sha256:{})", n.manifest, Digest::of(&n.envelope).hex());
-            NotaryEvidence { envelope: n.envelope, media_type: n.media_type, source }
+            NotaryEvidence { envelope: n.envelope, media_type: n.media_type, source, ..NotaryEvidence::default() }
         })
         .collect();
     Ok(Evidence { signatures, envelopes, bundles, notary, skipped })
+}
+
+/// Attaches to each Notary Project envelope the CRLs its certificates name, fetched (or kept) when the
+/// governing policy's `notation:` authorities trust its chain and their cached CRL files leave its revocation
+/// status unknown. Which ones want CRLs is decided off the async workers (it verifies signatures); each
+/// distribution point is fetched once per verify, all of them concurrently.
+async fn fetch_crls(fetcher: &CrlFetcher, deciding: &Deciding, notary: &mut [NotaryEvidence]) {
+    if notary.is_empty() {
+        return;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let wanted = {
+        let (deciding, envelopes) = (deciding.clone(), notary.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let policy = deciding.policy().expect("a governing policy");
+            let urls = |evidence| crate::policy::notation::wanted_crl_urls(policy.notation(), evidence, now);
+            envelopes.iter().map(urls).collect::<Vec<_>>()
+        })
+        .await
+        .expect("checking envelopes does not panic")
+    };
+    let mut every: Vec<String> = wanted.iter().flatten().cloned().collect();
+    every.sort();
+    every.dedup();
+    if every.is_empty() {
+        return;
+    }
+    let fetched: HashMap<String, Result<Vec<u8>, String>> =
+        every.iter().cloned().zip(fetcher.fetch(&every, now).await).collect();
+    for (evidence, urls) in notary.iter_mut().zip(wanted) {
+        for outcome in urls.iter().filter_map(|url| fetched.get(url)) {
+            match outcome {
+                Ok(der) => evidence.crls.push(der.clone()),
+                Err(note) => evidence.crl_notes.push(note.clone()),
+            }
+        }
+    }
 }
 
 fn fallback(image: &ImageReference, digest: Digest, default: Fallback) -> Decision {

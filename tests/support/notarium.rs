@@ -94,6 +94,13 @@ impl Notarium {
         self.database_url.clone()
     }
 
+    /// `POST /v1/verify` of `image` under the loaded policies: the decision (asserting a 200).
+    pub(crate) fn verify_image(&self, image: &str) -> serde_json::Value {
+        let (status, _, answer) = self.post("/v1/verify", serde_json::json!({"image": image}).to_string());
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
     /// POSTs `body` to `/v1/sign`; returns status, content type and the JSON answer.
     pub(crate) fn post(
         &self,

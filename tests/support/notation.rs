@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-use super::{run, tool};
+use super::{Registry, push_image, run, tool};
 
 /// A notation 1.3.2 invocation with its own configuration directory.
 pub(crate) struct Notation {
@@ -91,6 +91,23 @@ impl Notation {
     pub(crate) fn sign(&self, image: &str, key: &str, extra: &[&str]) -> (bool, String) {
         let out = self.run(&[&["sign", "--insecure-registry", "--key", key], extra, &[image]].concat());
         (out.status.success(), output_text(&out))
+    }
+
+    /// Pushes an image holding `content` to `repo` of `registry` and signs it with key `key` (and `extra`
+    /// flags); the image by digest.
+    pub(crate) fn signed_image(
+        &self,
+        registry: &Registry,
+        repo: &str,
+        content: &str,
+        key: &str,
+        extra: &[&str],
+    ) -> String {
+        let digest = push_image(registry, repo, "v1", content);
+        let image = format!("{}/{repo}@{digest}", registry.host);
+        let (signed, out) = self.sign(&image, key, extra);
+        assert!(signed, "{out}");
+        image
     }
 
     /// `notation verify` over plain HTTP under the trust policy written. True if accepted; stdout and stderr.
