@@ -435,3 +435,27 @@ pub(super) async fn method_not_allowed() -> ApiError {
         "see GET /v1/openapi.json for the API",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_lock_wait_that_ran_out_is_a_503_naming_the_tag_and_a_lock_database_failure_a_503_too() {
+        let (registry, tag) = ("r.example".to_owned(), "sha256-ab.sig".to_owned());
+        let timeout = OciError::LockTimeout { registry: registry.clone(), tag: tag.clone(), waited_ms: 30_000 };
+        let problem = ApiError::from(ServiceError::Registry(timeout));
+        assert_eq!((problem.status, problem.kind.as_str()), (503, "https://notarium.dev/problems/tag-lock-timeout"));
+        assert_eq!(
+            problem.detail,
+            "timed out after 30000 ms waiting for the lock on tag sha256-ab.sig in r.example; another writer holds it"
+        );
+        let unavailable = OciError::LockUnavailable { registry, tag, reason: "connection refused".into() };
+        let problem = ApiError::from(ServiceError::Registry(unavailable));
+        assert_eq!(
+            (problem.status, problem.kind.as_str()),
+            (503, "https://notarium.dev/problems/database-unavailable")
+        );
+        assert!(!problem.detail.contains("connection refused"), "the database's words stay in the log");
+    }
+}

@@ -33,9 +33,10 @@ impl PostgresStore {
             .connect_with(options.clone())
             .await?;
         super::embedded_migrations!("postgres").run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        // A lock's own wait bounds how long it queues for a connection (`subject_locks_postgres.rs`).
         let lock_pool = PgPoolOptions::new()
             .max_connections(SUBJECT_LOCK_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(3600))
             .connect_lazy_with(options);
         Ok(Self { pool, subject_locks: Arc::new(PostgresSubjectLocks::new(lock_pool)) })
     }
