@@ -32,6 +32,7 @@ mod keys_vault;
 mod multiarch;
 mod notation_sign;
 mod notation_tools;
+mod notation_tsa;
 mod notation_verify;
 mod operations;
 mod pkcs11_recovery;

@@ -18,6 +18,7 @@ mod record;
 mod referrers;
 mod register;
 mod sign;
+mod timestamp;
 mod verify;
 
 use std::sync::Arc;
@@ -68,6 +69,8 @@ pub struct Service {
     checkpoints: checkpoint::CheckpointCache,
     /// `[ca]` and the keys it serves, when configured (see `certificates.rs`).
     ca: Option<certificates::CaSettings>,
+    /// `[tsa]`, which countersigns Notary Project signatures, when configured (see `timestamp.rs`).
+    tsa: Option<Arc<timestamp::TsaClient>>,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -113,6 +116,10 @@ pub enum ServiceError {
     Certificate(String),
     #[error("no [ca] is configured: certificates come from [[keys]] certificate_chain only")]
     NoCa,
+    /// `[tsa]` gave no usable timestamp (refused by the egress rules, unreachable, or an answer that fails
+    /// a check); `reason` is in notarium's words, never the TSA's.
+    #[error("the timestamp authority {tsa} gave no usable timestamp: {reason}")]
+    Timestamp { tsa: String, reason: String },
 }
 
 impl Service {
@@ -137,6 +144,7 @@ impl Service {
             decisions,
             checkpoints: Default::default(),
             ca: None,
+            tsa: None,
         }
     }
 

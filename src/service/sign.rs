@@ -277,8 +277,9 @@ impl Service {
     }
 
     /// A Notary Project signature of `target` (`formats::notary`): a JWS envelope (`notary.x509` scheme)
-    /// signed ES256 by the same key version, with its chain, as a referrer of artifact type
-    /// `application/vnd.cncf.notary.signature`.
+    /// signed ES256 by the same key version, with its chain and, with `[tsa]`, an RFC 3161 countersignature
+    /// over the signature value, as a referrer of artifact type `application/vnd.cncf.notary.signature`.
+    /// It is made before the pending row, so a TSA failure fails the sign with nothing written.
     async fn notation_of(
         &self,
         prepared: &Prepared<Vec<u8>>,
@@ -299,7 +300,8 @@ impl Service {
         let jws = JwsToSign::new(&claims)?;
         let signature = prepared.key.at_version(version).sign(&jws.signing_input()).await?;
         let fixed = ecdsa_der_to_fixed(notary::Algorithm::Es256, &signature.bytes)?;
-        let envelope = jws.finish(&fixed, chain.der(), SIGNING_AGENT, None);
+        let timestamp = self.timestamp(&fixed).await?;
+        let envelope = jws.finish(&fixed, chain.der(), SIGNING_AGENT, timestamp.as_deref());
         let created = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).ok();
         let manifest = SignatureManifest::for_notary_signature(
             target.descriptor.clone(),
