@@ -105,11 +105,11 @@ pub fn verify_timestamp_reply(
     if tst.hash != HashAlgorithm::Sha256 {
         return Err(fail("the message imprint is not the SHA-256 asked for"));
     }
-    if tst.nonce != Some(nonce) {
-        return Err(fail("the nonce is not the one asked for"));
-    }
     if (verified.time - now).abs() > MAX_SKEW {
         return Err(fail(&format!("the stamped time is {} s from the present", (verified.time - now).whole_seconds())));
+    }
+    if tst.nonce != Some(nonce) {
+        return Err(fail("the nonce is not the one asked for"));
     }
     Ok((verified, token))
 }
@@ -462,5 +462,58 @@ mod tests {
         assert_eq!(generalized_time(b"20250612120220.123Z").unwrap(), at("2025-06-12T12:02:20Z"));
         assert!(generalized_time(b"20250612120220").is_err());
         assert!(generalized_time(b"20251312120220Z").is_err());
+    }
+
+    /// The token openssl's TSA put into notation's `generate-test-timestamped.jws` (asked for without a
+    /// nonce), the signature it stamps, and the TSA's root as an authority.
+    fn notary_fixture() -> (Vec<u8>, Vec<u8>, Vec<CertificateAuthority>) {
+        use base64::Engine as _;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/third-party/notation-1.3/");
+        let jws: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}generate-test-timestamped.jws")).unwrap()).unwrap();
+        let engine = base64::engine::general_purpose::STANDARD;
+        let token = engine.decode(jws["header"]["io.cncf.notary.timestampSignature"].as_str().unwrap()).unwrap();
+        let signature =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jws["signature"].as_str().unwrap()).unwrap();
+        let pem = std::fs::read_to_string(format!("{dir}tsa-root.pem")).unwrap();
+        let root = crate::formats::cosign_layer::pem_certificates(&pem).unwrap();
+        let always = super::super::trusted_root::Validity { start: OffsetDateTime::UNIX_EPOCH, end: None };
+        (token, signature, vec![CertificateAuthority { name: "tsa".into(), certificates: root, validity: always }])
+    }
+
+    /// `TimeStampResp { status { granted }, token }`.
+    fn granted(token: &[u8]) -> Vec<u8> {
+        let status = AnyRef::new(Tag::Sequence, &[2, 1, 0]).unwrap().to_der().unwrap();
+        AnyRef::new(Tag::Sequence, &[status, token.to_vec()].concat()).unwrap().to_der().unwrap()
+    }
+
+    #[test]
+    fn a_request_carries_a_sha256_imprint_of_the_signature_the_nonce_and_cert_req() {
+        let request = timestamp_request(b"signature bytes", 0x0123_4567_89ab_cdef).unwrap();
+        let outer = AnyRef::from_der(&request).unwrap();
+        let fields = elements(outer.value()).unwrap();
+        assert_eq!(fields.len(), 4, "version, imprint, nonce, certReq; no policy or extensions");
+        assert_eq!(fields[0].decode_as::<u8>().unwrap(), 1);
+        let imprint: MessageImprint<'_> = fields[1].decode_as().unwrap();
+        assert_eq!(imprint.hash_algorithm.oid, OID_SHA256);
+        assert_eq!(imprint.hashed_message.as_bytes(), HashAlgorithm::Sha256.digest(b"signature bytes"));
+        assert_eq!(fields[2].decode_as::<u64>().unwrap(), 0x0123_4567_89ab_cdef);
+        assert!(fields[3].decode_as::<bool>().unwrap());
+    }
+
+    #[test]
+    fn a_reply_must_be_a_granted_response_near_now_with_the_nonce_asked_for() {
+        let (token, signature, authorities) = notary_fixture();
+        let stamped = verify_timestamp(&token, &signature, &authorities).unwrap().time;
+        let check = |reply: &[u8], now| verify_timestamp_reply(reply, &signature, 7, &authorities, now);
+        let err = check(&token, stamped).unwrap_err().to_string();
+        assert!(err.contains("not a TimeStampResp"), "a bare token: {err}");
+        let reply = granted(&token);
+        let err = check(&reply, stamped + time::Duration::hours(1)).unwrap_err().to_string();
+        assert!(err.contains("the stamped time is -3600 s from the present"), "{err}");
+        let err = check(&reply, stamped).unwrap_err().to_string();
+        assert!(err.contains("the nonce is not the one asked for"), "asked without a nonce: {err}");
+        let err = verify_timestamp_reply(&reply, b"another signature", 7, &authorities, stamped).unwrap_err();
+        assert!(err.to_string().contains("imprint"), "{err}");
     }
 }
