@@ -115,14 +115,21 @@ impl Service {
             count_registry_write("already-there");
             return Ok(self.outcome(image, &digest, &identity, &prepared, existing, None, notes));
         }
-        let bundle = match wants(SignFormat::Bundle) {
-            true => Some(self.bundle_of(&prepared, &repo, target).await?),
-            false => None,
+        // Both envelopes are signed (and the Notary one timestamped) together, before anything is written.
+        let bundle = async {
+            match wants(SignFormat::Bundle) {
+                true => self.bundle_of(&prepared, &repo, target).await.map(Some),
+                false => Ok(None),
+            }
         };
-        let notation = match wants(SignFormat::Notation) {
-            true => Some(self.notation_of(&prepared, target).await?),
-            false => None,
+        let notation = async {
+            match wants(SignFormat::Notation) {
+                true => self.notation_of(&prepared, target).await.map(Some),
+                false => Ok(None),
+            }
         };
+        let (bundle, notation) = tokio::join!(bundle, notation);
+        let (bundle, notation) = (bundle?, notation?);
         let mut planned = Vec::new();
         if wants(SignFormat::Cosign) {
             planned.push(Artifact { format: SignFormat::Cosign.as_str().into(), manifest_digest: None });
