@@ -1814,7 +1814,11 @@ mod tests {
         let policy = untrusted("level: strict, override: {authenticity: log}", "intermediate.crl");
         let verdict = judge_fixture(&policy, "chain.jws", expired);
         assert!(!verdict.allowed);
-        assert!(verdict.reasons[1].contains("expiry: Notary Project signature: the signature has expired"), "{:?}", verdict.reasons);
+        assert!(
+            verdict.reasons[1].contains("expiry: Notary Project signature: the signature has expired"),
+            "{:?}",
+            verdict.reasons
+        );
         // The same, not yet expired: counts, the untrusted chain logged.
         let verdict = judge_fixture(&policy, "chain.jws", minute);
         assert!(verdict.allowed, "{:?}", verdict.reasons);
@@ -1828,7 +1832,11 @@ mod tests {
         let policy = untrusted("level: strict, override: {authenticity: log}", "intermediate.crl");
         let verdict = judge_fixture(&policy, "chain-revoked.jws", minute);
         assert!(!verdict.allowed);
-        assert!(verdict.reasons[1].contains("revocation: Notary Project signature: the certificate"), "{:?}", verdict.reasons);
+        assert!(
+            verdict.reasons[1].contains("revocation: Notary Project signature: the certificate"),
+            "{:?}",
+            verdict.reasons
+        );
         let policy = untrusted("level: permissive, override: {authenticity: log, revocation: enforce}", "");
         let verdict = judge_fixture(&policy, "chain.jws", minute);
         assert!(!verdict.allowed);
