@@ -5,7 +5,8 @@
 //! RFC 3161 timestamp's time when a `tsa` store vouches for one (else at the present), the expiry, and
 //! revocation by a cached CRL. Also the X.509 subject DN form notation's `trustedIdentities` use.
 //!
-//! Owns: those checks and the facts they establish ([`VerifiedNotary`]), and reading which CRL distribution
+//! Owns: those checks and the facts they establish ([`VerifiedNotary`]; [`LaterChecks`]: the expiry, timestamp
+//! and revocation checks each on its own, for a caller that must see every failure), and reading which CRL distribution
 //! points a chain names and until when a CRL is current (for the caller that fetches and caches them). Pure:
 //! the caller passes the trust stores, the CRLs (cached files or fetched, checked alike) and the present time.
 //! Must not touch: which identities or images a policy allows (the target descriptor is returned for the
