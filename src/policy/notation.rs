@@ -449,16 +449,18 @@ pub fn wanted_crl_urls<'a>(
         notations.filter(|n| n.level != VerificationLevel::Skip && n.enforcement.revocation != CheckAction::Skip);
     let unknown = checking.any(|notation| {
         let enforcement = &notation.enforcement;
+        let own;
         let stores = match authentic(&envelope, notation) {
-            Ok(_) => notation.stores.clone(),
+            Ok(_) => notation.stores.as_slice(),
             Err(_)
                 if enforcement.authenticity == CheckAction::Log && enforcement.revocation == CheckAction::Enforce =>
             {
-                own_chain_stores(&envelope, notation)
+                own = own_chain_stores(&envelope, notation);
+                own.as_slice()
             }
             Err(_) => return false,
         };
-        let trust = NotaryTrust { stores: &stores, crls: &notation.crls };
+        let trust = NotaryTrust { stores, crls: &notation.crls };
         matches!(notary::later_checks(&envelope, trust, now).revocation, Ok(found) if found != notary::Revocation::Good)
     });
     if unknown { notary::crl_distribution_urls(&envelope) } else { Vec::new() }
