@@ -334,7 +334,8 @@ impl Notation {
 /// - integrity: the envelope parses and verifies when its own chain's last certificate is the anchor, at its
 ///   signing time (its signature, headers and chain are sound, whoever issued it);
 /// - authenticity: it verifies under the authority's stores at its signing time (with no CRLs: a
-///   certificate the CRLs revoke fails revocation, not authenticity);
+///   certificate the CRLs revoke fails revocation, not authenticity; and, like integrity, without the `tsa`
+///   stores: a timestamp token they do not vouch for fails the authentic timestamp only);
 /// - authentic timestamp, expiry, revocation: [`notary::later_checks`] on the chain as it ends in the
 ///   authority's stores, or, when authenticity failed, in the envelope's own last certificate (notation checks
 ///   these on the envelope's own chain): the chain valid at the present or a trusted timestamp's time; the
@@ -397,8 +398,7 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
 
 /// The envelope verified under the authority's stores at its signing time, with no CRLs: authenticity.
 fn authentic(envelope: &NotaryEnvelope, notation: &Notation) -> Result<notary::VerifiedNotary, PkiError> {
-    let signing_time = envelope.scheme_signing_time().unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    notary::verify_notary(envelope, NotaryTrust { stores: &notation.stores, crls: &[] }, signing_time)
+    at_signing_time(envelope, &notation.stores)
 }
 
 /// The envelope's own chain's last certificate as the only `ca` and `signingAuthority` store, beside the
@@ -413,7 +413,17 @@ fn own_chain_stores(envelope: &NotaryEnvelope, notation: &Notation) -> Vec<notar
 
 /// The envelope verified with its own chain as the anchor ([`own_chain_stores`]), at its signing time.
 fn self_anchored(envelope: &NotaryEnvelope, notation: &Notation) -> Result<notary::VerifiedNotary, PkiError> {
-    let stores = own_chain_stores(envelope, notation);
+    at_signing_time(envelope, &own_chain_stores(envelope, notation))
+}
+
+/// The envelope verified under `stores` without their `tsa` stores (a timestamp is the authentic timestamp
+/// check's, never integrity's or authenticity's), at its signing time, with no CRLs.
+fn at_signing_time(
+    envelope: &NotaryEnvelope,
+    stores: &[notary::TrustStore],
+) -> Result<notary::VerifiedNotary, PkiError> {
+    let stores: Vec<notary::TrustStore> =
+        stores.iter().filter(|s| s.kind != notary::TrustStoreKind::Tsa).cloned().collect();
     let signing_time = envelope.scheme_signing_time().unwrap_or(OffsetDateTime::UNIX_EPOCH);
     notary::verify_notary(envelope, NotaryTrust { stores: &stores, crls: &[] }, signing_time)
 }
@@ -929,5 +939,12 @@ mod tests {
             check.integrity.is_ok() && check.authenticity.is_ok() && check.authentic_timestamp.is_ok(),
             "{check:?}"
         );
+        // A token the `tsa` store does not vouch for fails the authentic timestamp only.
+        let yaml = "trust_stores: {ca: [generate-test.crt], tsa: [chain-root.pem]}\ntrusted_identities: [\"*\"]\n\
+                    signature_verification: {level: strict}\n";
+        let raw: RawNotation = yaml_serde::from_str(yaml).unwrap();
+        let check = check_envelope(&stamped, &raw.compile(Path::new(FIXTURES)).unwrap(), soon);
+        assert!(check.integrity.is_ok() && check.authenticity.is_ok(), "{check:?}");
+        assert!(check.authentic_timestamp.is_err() && check.expiry.is_ok(), "{check:?}");
     }
 }
