@@ -33,6 +33,7 @@ mod multiarch;
 mod notation_crl;
 mod notation_sign;
 mod notation_tools;
+mod notation_tsa;
 mod notation_verify;
 mod operations;
 mod pkcs11_recovery;

@@ -5,7 +5,8 @@
 //! egress rules refuse is never contacted (a listener records connections), `strict` denying and
 //! `permissive` logging the unknown status with the host named, and a cached CRL file serving offline; an
 //! oversized CRL, a CRL signed by another key and a CRL past its nextUpdate (fetched again, never kept)
-//! leave the status unknown.
+//! leave the status unknown. Simultaneous verifies of eight images by one leaf share one fetch (the server holds its
+//! answer a while, so that they overlap).
 
 use crate::support;
 
@@ -15,55 +16,49 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::{Notarium, Notation, Registry, reasons};
 
-/// An HTTP/1.1 server on 127.0.0.1 answering `GET /<name>` with `files[name]` (404 otherwise), counting the
-/// requests per path and the connections accepted.
+/// An HTTP/1.1 server on 127.0.0.1 answering `GET /<name>` with `files[name]` (404 otherwise), each
+/// connection on its own thread after `hold` (none unless set), counting the requests per path and the
+/// connections accepted.
 struct CrlServer {
     host: String,
     requests: Arc<Mutex<HashMap<String, usize>>>,
     connections: Arc<Mutex<usize>>,
     files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    hold: Arc<Mutex<Duration>>,
 }
 
 impl CrlServer {
     fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let host = listener.local_addr().unwrap().to_string();
-        let server = Self { host, requests: Arc::default(), connections: Arc::default(), files: Arc::default() };
-        let (requests, connections, files) =
-            (server.requests.clone(), server.connections.clone(), server.files.clone());
+        let server = Self {
+            host,
+            requests: Arc::default(),
+            connections: Arc::default(),
+            files: Arc::default(),
+            hold: Arc::default(),
+        };
+        let (requests, connections, files, hold) =
+            (server.requests.clone(), server.connections.clone(), server.files.clone(), server.hold.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
+                let Ok(stream) = stream else { continue };
                 *connections.lock().unwrap() += 1;
-                let mut line = String::new();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
-                        break;
-                    }
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
-                *requests.lock().unwrap().entry(path.clone()).or_default() += 1;
-                let body = files.lock().unwrap().get(&path).cloned();
-                let head = match &body {
-                    Some(body) => {
-                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len())
-                    }
-                    None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
-                };
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&body.unwrap_or_default());
+                let (requests, files, hold) = (requests.clone(), files.clone(), *hold.lock().unwrap());
+                std::thread::spawn(move || answer(stream, &requests, &files, hold));
             }
         });
         server
+    }
+
+    /// Makes every later answer wait `hold` first.
+    fn hold(&self, hold: Duration) {
+        *self.hold.lock().unwrap() = hold;
     }
 
     fn serve(&self, name: &str, body: Vec<u8>) {
@@ -77,6 +72,36 @@ impl CrlServer {
     fn connections(&self) -> usize {
         *self.connections.lock().unwrap()
     }
+}
+
+/// Reads one request from `stream`, counts it, waits `hold` and answers with the file it names (or 404).
+fn answer(
+    mut stream: std::net::TcpStream,
+    requests: &Mutex<HashMap<String, usize>>,
+    files: &Mutex<HashMap<String, Vec<u8>>>,
+    hold: Duration,
+) {
+    let mut line = String::new();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
+            break;
+        }
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+    *requests.lock().unwrap().entry(path.clone()).or_default() += 1;
+    std::thread::sleep(hold);
+    let body = files.lock().unwrap().get(&path).cloned();
+    let head = match &body {
+        Some(body) => format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()),
+        None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+    };
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body.unwrap_or_default());
 }
 
 /// Makes, in `dir`, an openssl root → intermediate CA and one code-signing leaf per `(name, CRL URL)`,
@@ -282,4 +307,21 @@ fn an_oversized_a_forged_or_a_stale_crl_leaves_the_status_unknown() {
         // A CRL past its nextUpdate is never kept: each verify fetches it again.
         assert_eq!(setup.crls.requests("stale.crl"), attempt);
     }
+}
+
+#[test]
+fn simultaneous_verifies_wanting_one_crl_share_one_fetch() {
+    let setup = start();
+    // Eight images by one leaf: eight decisions (not shared by the decision cache), one distribution point.
+    let images: Vec<String> = (0..8).map(|i| setup.signed(&format!("s-many-{i}"), "good")).collect();
+    // The answer is held long enough that all eight verifies want the CRL before any has it.
+    setup.crls.hold(Duration::from_secs(2));
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let verifies: Vec<_> = images.iter().map(|image| scope.spawn(|| setup.verify(image))).collect();
+        verifies.into_iter().map(|verify| verify.join().unwrap()).collect()
+    });
+    for answer in &answers {
+        assert_eq!(answer["allowed"], true, "{answer}");
+    }
+    assert_eq!(setup.crls.requests("int.crl"), 1, "eight simultaneous verifies, one request");
 }

@@ -282,6 +282,12 @@ impl From<ServiceError> for ApiError {
                 detail,
             ),
             ServiceError::NoCa => Self::new(StatusCode::NOT_FOUND, "no-ca", "No [ca] is configured", detail),
+            ServiceError::Timestamp { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "timestamp-unavailable",
+                "The timestamp authority gave no usable timestamp",
+                detail,
+            ),
             ServiceError::Certificate(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "certificate-unavailable",

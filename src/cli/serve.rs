@@ -59,6 +59,14 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
+    let service = match &config.tsa {
+        Some(tsa) => {
+            let tsa = tsa.load().map_err(|e| CliError::Usage(e.to_string()))?;
+            tracing::info!(url = %tsa.url, roots = tsa.authorities.len(), "Notary Project signatures are timestamped");
+            service.with_tsa(tsa, EgressRules::from_config(&config.registries))
+        }
+        None => service,
+    };
     let service = match &config.ca {
         Some(ca) => service.with_ca(ca.clone(), config.keys.clone()),
         None => service,

@@ -2,7 +2,7 @@
 //! and the embedded defaults `notarium serve` runs on with no file at all.
 //!
 //! One file per table (`server.rs`, `database.rs`, `registries.rs`, `keys.rs`, `policies.rs`, `log.rs`,
-//! `events.rs`, `auth.rs`, `sigstore.rs`); this one holds the whole [`Config`], its loading and the checks across tables.
+//! `events.rs`, `auth.rs`, `sigstore.rs`, `sign.rs`, `ca.rs`, `tsa.rs`); this one holds the whole [`Config`], its loading and the checks across tables.
 //!
 //! Owns: reading and validating settings. Must not touch: secrets' values. Secrets are named here by the
 //! environment variable or file that holds them, and only read where they are used.
@@ -23,6 +23,7 @@ mod registries;
 mod server;
 mod sign;
 mod sigstore;
+mod tsa;
 
 pub use auth::{AuthConfig, ClaimRule, OidcConfig, Role};
 pub use ca::CaConfig;
@@ -37,6 +38,7 @@ pub use registries::{RegistriesConfig, RegistryAuthConfig, SignFormat, split_hos
 pub use server::ServerConfig;
 pub use sign::SignConfig;
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
+pub use tsa::{Tsa, TsaConfig};
 
 /// A larger configuration file is refused unread (the example is a few kilobytes).
 pub const MAX_CONFIG_BYTES: u64 = crate::local_file::MIB;
@@ -68,6 +70,9 @@ pub struct Config {
     /// notarium's own certificate authority for its signing keys; none by default.
     #[serde(default)]
     pub ca: Option<CaConfig>,
+    /// The RFC 3161 timestamp authority that countersigns Notary Project signatures; none by default.
+    #[serde(default)]
+    pub tsa: Option<TsaConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +147,7 @@ impl Config {
         self.auth.oidc.iter_mut().for_each(|issuer| resolve_some(&mut issuer.jwks_file));
         self.sigstore.trusted_roots.iter_mut().for_each(|root| resolve_some(&mut root.path));
         self.ca.iter_mut().for_each(|ca| resolve_some(&mut ca.certificate));
+        self.tsa.iter_mut().flat_map(|tsa| tsa.roots.iter_mut()).for_each(resolve);
         if !written.contains_key("keys") {
             return;
         }
@@ -209,6 +215,7 @@ impl Config {
         }
         self.sigstore.check()?;
         self.check_ca()?;
+        self.tsa.as_ref().map(TsaConfig::check).transpose()?;
         if let Some(cap) = self.registries.zero_cap() {
             return Err(ConfigError::Invalid(format!("[registries] {cap} must be at least 1")));
         }

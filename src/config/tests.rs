@@ -433,3 +433,31 @@ fn an_oversized_trusted_root_file_is_refused_unread_naming_it() {
     let e = c.sigstore.load().unwrap_err().to_string();
     assert!(e.contains(&root.display().to_string()) && e.contains("larger than the limit"), "{e}");
 }
+
+#[test]
+fn a_tsa_table_takes_a_url_roots_beside_the_file_and_a_bounded_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.toml");
+    let keys = "[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"k.pem\"\n";
+    std::fs::write(&path, format!("{keys}[tsa]\nurl = \"https://tsa.example/stamp\"\nroots = [\"tsa.pem\"]\n"))
+        .unwrap();
+    let tsa = Config::load(Some(&path), &HashMap::new()).unwrap().tsa.unwrap();
+    assert_eq!(tsa.roots, [dir.path().join("tsa.pem")]);
+    assert_eq!((tsa.url().unwrap().as_str(), tsa.timeout_secs), ("https://tsa.example/stamp", 10));
+    let refusal = |table: &str| Config::parse_toml(&format!("{keys}[tsa]\n{table}")).unwrap_err().to_string();
+    assert!(refusal("url = \"https://u:p@tsa.example\"\nroots = [\"r\"]").contains("[tsa] url"), "credentials");
+    assert!(refusal("url = \"tsa.example\"\nroots = [\"r\"]").contains("not a URL"));
+    assert!(refusal("url = \"http://t\"\nroots = [\"r\"]\ntimeout_secs = 61").contains("[tsa] timeout_secs 61"));
+    assert!(refusal("url = \"http://t\"\nroots = [\"r\"]\nretries = 3").contains("unknown field"));
+}
+
+#[test]
+fn an_oversized_tsa_roots_file_is_refused_unread_naming_it() {
+    let (dir, roots) = crate::local_file::sparse_file("tsa.pem", crate::local_file::MIB + 1);
+    let path = dir.path().join("n.toml");
+    let keys = "[[keys]]\nid = \"k\"\nbackend = \"file\"\npath = \"k.pem\"\n";
+    std::fs::write(&path, format!("{keys}[tsa]\nurl = \"https://tsa.example/stamp\"\nroots = [\"tsa.pem\"]\n"))
+        .unwrap();
+    let e = Config::load(Some(&path), &HashMap::new()).unwrap().tsa.unwrap().load().unwrap_err().to_string();
+    assert!(e.contains(&roots.display().to_string()) && e.contains("larger than the limit"), "{e}");
+}

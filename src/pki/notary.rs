@@ -5,7 +5,8 @@
 //! RFC 3161 timestamp's time when a `tsa` store vouches for one (else at the present), the expiry, and
 //! revocation by a cached CRL. Also the X.509 subject DN form notation's `trustedIdentities` use.
 //!
-//! Owns: those checks and the facts they establish ([`VerifiedNotary`]), and reading which CRL distribution
+//! Owns: those checks and the facts they establish ([`VerifiedNotary`]; [`LaterChecks`]: the expiry, timestamp
+//! and revocation checks each on its own, for a caller that must see every failure), and reading which CRL distribution
 //! points a chain names and until when a CRL is current (for the caller that fetches and caches them). Pure:
 //! the caller passes the trust stores, the CRLs (cached files or fetched, checked alike) and the present time.
 //! Must not touch: which identities or images a policy allows (the target descriptor is returned for the
@@ -151,10 +152,7 @@ pub fn verify_notary(
     if signing_time < not_before || signing_time > not_after {
         return Err(fail("the signing time is outside the signing certificate's validity"));
     }
-    let anchors = match envelope.headers.signing_scheme {
-        SigningScheme::X509 => TrustStoreKind::Ca,
-        SigningScheme::X509SigningAuthority => TrustStoreKind::SigningAuthority,
-    };
+    let anchors = anchor_kind(envelope.headers.signing_scheme);
     let (trust_store, path) = verify_chain(leaf_der, rest, trust.stores, anchors, at)?;
     if let Some(expiry) = envelope.headers.expiry
         && now > expiry
@@ -176,6 +174,55 @@ pub fn verify_notary(
         signing_agent: envelope.signing_agent.clone(),
         revocation,
     })
+}
+
+/// notation's checks after authenticity, each judged on its own (one failing never hides another), for the
+/// chain as it validates under `trust.stores`: the authority's stores when authenticity holds, the envelope's
+/// own chain otherwise (as notation judges them on the envelope's chain whatever authenticity found).
+#[derive(Debug)]
+pub struct LaterChecks {
+    /// The chain is valid at the time it is judged at: the present, or a `tsa`-vouched timestamp's time
+    /// (under `notary.x509`); at the authentic signing time (under signingAuthority).
+    pub authentic_timestamp: Result<(), PkiError>,
+    /// The envelope's expiry has not passed at `now`.
+    pub expiry: Result<(), PkiError>,
+    /// The chain's revocation status by `trust.crls` current at `now`, the chain taken as it validated when
+    /// signed (so an expired certificate's revocation is still checked).
+    pub revocation: Result<Revocation, PkiError>,
+}
+
+/// The [`LaterChecks`] of an envelope whose integrity holds, under `trust` at `now`.
+pub fn later_checks(envelope: &NotaryEnvelope, trust: NotaryTrust<'_>, now: OffsetDateTime) -> LaterChecks {
+    let expiry = match envelope.headers.expiry {
+        Some(expiry) if now > expiry => Err(fail("the signature has expired")),
+        _ => Ok(()),
+    };
+    let timestamp = verified_timestamp(envelope, trust.stores);
+    let stamp_time = timestamp.as_ref().ok().and_then(|stamp| stamp.as_ref().map(|s| s.time));
+    let scheme = envelope.headers.signing_scheme;
+    let signing_time = envelope.scheme_signing_time();
+    let chained = |at: Option<OffsetDateTime>| {
+        let (Some(at), Some((leaf, rest))) = (at, envelope.certificate_chain.split_first()) else {
+            return Err(fail("no signing time or no certificate chain"));
+        };
+        verify_chain(leaf, rest, trust.stores, anchor_kind(scheme), at).map(|(_, path)| path)
+    };
+    let (judged_at, signed_at) = match (scheme, stamp_time) {
+        (SigningScheme::X509SigningAuthority, _) => (signing_time, signing_time),
+        (SigningScheme::X509, Some(time)) => (Some(time), Some(time)),
+        (SigningScheme::X509, None) => (Some(now), signing_time),
+    };
+    let authentic_timestamp = timestamp.and_then(|_| chained(judged_at)).map(|_| ());
+    let revocation = chained(signed_at).and_then(|path| check_revocation(&path, trust.crls, now));
+    LaterChecks { authentic_timestamp, expiry, revocation }
+}
+
+/// The trust-store kind a signing scheme's chain must end in.
+fn anchor_kind(scheme: SigningScheme) -> TrustStoreKind {
+    match scheme {
+        SigningScheme::X509 => TrustStoreKind::Ca,
+        SigningScheme::X509SigningAuthority => TrustStoreKind::SigningAuthority,
+    }
 }
 
 /// The content type, the scheme's time parameter, and `crit`: it lists the signing scheme, the expiry when

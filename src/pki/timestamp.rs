@@ -1,11 +1,13 @@
 //! RFC 3161 timestamp tokens (a CMS SignedData over a TSTInfo) checked against the timestamp authorities of
 //! a trusted root: the message imprint covers the given signature, the signer chains to an authority valid
-//! at the time stamped.
+//! at the time stamped. Also the other side, for notarium's own signatures: the `TimeStampReq` sent to a
+//! configured TSA, and the checks on its answer (granted, the imprint and nonce asked for, near the present).
 //!
-//! Owns: reading a `TimeStampResp` or a bare `TimeStampToken`, the CMS checks (content type, message digest
-//! over the TSTInfo, the signer's signature over the signed attributes), finding the signer's certificate
-//! (embedded, or in an authority's chain) and chaining it, for time stamping, at the time it vouches for.
-//! Must not touch: which signature is stamped (the bundle verifier passes it).
+//! Owns: encoding a `TimeStampReq`, reading a `TimeStampResp` or a bare `TimeStampToken`, the CMS checks
+//! (content type, message digest over the TSTInfo, the signer's signature over the signed attributes),
+//! finding the signer's certificate (embedded, or in an authority's chain) and chaining it, for time
+//! stamping, at the time it vouches for. Must not touch: which signature is stamped (the bundle verifier and
+//! the sign path pass it), sending the request (`oci::Outbound`).
 
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
@@ -33,8 +35,11 @@ const OID_SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
 const OID_TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
 const OID_CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
 const OID_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
+const OID_SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
 /// A token larger than this is refused unread (a Sigstore token is about 1.5 KiB with its chain).
-const MAX_TOKEN_BYTES: usize = 64 * 1024;
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// How far a TSA's time may be from the present when notarium asks for a timestamp (clock skew).
+const MAX_SKEW: time::Duration = time::Duration::minutes(5);
 
 /// `MessageImprint ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier, hashedMessage OCTET STRING }`.
 #[derive(der::Sequence)]
@@ -43,11 +48,70 @@ struct MessageImprint<'a> {
     hashed_message: &'a OctetStringRef,
 }
 
+/// `TimeStampReq` (RFC 3161 §2.4.1) as notarium sends it: no policy, no extensions.
+#[derive(der::Sequence)]
+struct TimeStampReq<'a> {
+    version: u8,
+    message_imprint: MessageImprint<'a>,
+    nonce: u64,
+    cert_req: bool,
+}
+
 /// The TSTInfo fields this module uses (RFC 3161 §2.4.2).
 struct TstInfo {
     hash: HashAlgorithm,
     hashed_message: Vec<u8>,
     gen_time: OffsetDateTime,
+    /// `None` when absent, or not an integer that fits 64 bits (never one notarium asked for).
+    nonce: Option<u64>,
+}
+
+/// A DER `TimeStampReq` for `signature`: version 1, a SHA-256 message imprint, `nonce`, and `certReq`
+/// true so the TSA's certificate comes with the token (a verifier without it could not chain it).
+pub fn timestamp_request(signature: &[u8], nonce: u64) -> Result<Vec<u8>, PkiError> {
+    let digest = HashAlgorithm::Sha256.digest(signature);
+    let hashed_message = OctetStringRef::new(&digest).map_err(|_| fail("the imprint does not encode"))?;
+    let request = TimeStampReq {
+        version: 1,
+        message_imprint: MessageImprint {
+            hash_algorithm: AlgorithmIdentifierRef { oid: OID_SHA256, parameters: Some(AnyRef::NULL) },
+            hashed_message,
+        },
+        nonce,
+        cert_req: true,
+    };
+    request.to_der().map_err(|_| fail("the request does not encode"))
+}
+
+/// Checks a TSA's answer to [`timestamp_request`]`(signature, nonce)`: a granted `TimeStampResp` whose token
+/// stamps `signature` with a SHA-256 imprint, carries `nonce`, is signed by a certificate chaining to
+/// `authorities` for time stamping, and vouches for a time within five minutes of `now`. Returns that time
+/// and the bare `TimeStampToken` (DER), what a signature envelope carries.
+pub fn verify_timestamp_reply(
+    reply: &[u8],
+    signature: &[u8],
+    nonce: u64,
+    authorities: &[CertificateAuthority],
+    now: OffsetDateTime,
+) -> Result<(VerifiedTimestamp, Vec<u8>), PkiError> {
+    if reply.len() > MAX_TOKEN_BYTES {
+        return Err(fail(&format!("{} bytes, more than the {MAX_TOKEN_BYTES} accepted", reply.len())));
+    }
+    let token = token_of(reply)?;
+    if token == reply {
+        return Err(fail("the answer is not a TimeStampResp"));
+    }
+    let (verified, tst) = verify_token(&token, signature, authorities)?;
+    if tst.hash != HashAlgorithm::Sha256 {
+        return Err(fail("the message imprint is not the SHA-256 asked for"));
+    }
+    if (verified.time - now).abs() > MAX_SKEW {
+        return Err(fail(&format!("the stamped time is {} s from the present", (verified.time - now).whole_seconds())));
+    }
+    if tst.nonce != Some(nonce) {
+        return Err(fail("the nonce is not the one asked for"));
+    }
+    Ok((verified, token))
 }
 
 /// Verifies `token` (DER `TimeStampResponse` or `TimeStampToken`) over `signature`.
@@ -56,6 +120,14 @@ pub fn verify_timestamp(
     signature: &[u8],
     authorities: &[CertificateAuthority],
 ) -> Result<VerifiedTimestamp, PkiError> {
+    verify_token(token, signature, authorities).map(|(verified, _)| verified)
+}
+
+fn verify_token(
+    token: &[u8],
+    signature: &[u8],
+    authorities: &[CertificateAuthority],
+) -> Result<(VerifiedTimestamp, TstInfo), PkiError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(fail(&format!("{} bytes, more than the {MAX_TOKEN_BYTES} accepted", token.len())));
     }
@@ -91,7 +163,7 @@ pub fn verify_timestamp(
     let chained =
         certificate::verify_path(&signer_der, &intermediates, authorities, tst.gen_time, KeyPurpose::TimeStamping)
             .map_err(|e| fail(&format!("the timestamp's signer: {e}")))?;
-    Ok(VerifiedTimestamp { time: tst.gen_time, authority: chained.authority })
+    Ok((VerifiedTimestamp { time: tst.gen_time, authority: chained.authority }, tst))
 }
 
 /// The TimeStampToken inside a TimeStampResp (status granted or grantedWithMods), or `token` itself.
@@ -131,10 +203,13 @@ fn read_tst_info(der: &[u8]) -> Result<TstInfo, PkiError> {
     if gen_time.tag() != Tag::GeneralizedTime {
         return Err(fail("TSTInfo genTime is not a GeneralizedTime"));
     }
+    // After genTime: accuracy (SEQUENCE), ordering (BOOLEAN), nonce (INTEGER), so the first INTEGER.
+    let nonce = fields[5..].iter().find(|f| f.tag() == Tag::Integer).and_then(|f| f.decode_as::<u64>().ok());
     Ok(TstInfo {
         hash,
         hashed_message: imprint.hashed_message.as_bytes().to_vec(),
         gen_time: generalized_time(gen_time.value())?,
+        nonce,
     })
 }
 
@@ -387,5 +462,58 @@ mod tests {
         assert_eq!(generalized_time(b"20250612120220.123Z").unwrap(), at("2025-06-12T12:02:20Z"));
         assert!(generalized_time(b"20250612120220").is_err());
         assert!(generalized_time(b"20251312120220Z").is_err());
+    }
+
+    /// The token openssl's TSA put into notation's `generate-test-timestamped.jws` (asked for without a
+    /// nonce), the signature it stamps, and the TSA's root as an authority.
+    fn notary_fixture() -> (Vec<u8>, Vec<u8>, Vec<CertificateAuthority>) {
+        use base64::Engine as _;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/third-party/notation-1.3/");
+        let jws: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}generate-test-timestamped.jws")).unwrap()).unwrap();
+        let engine = base64::engine::general_purpose::STANDARD;
+        let token = engine.decode(jws["header"]["io.cncf.notary.timestampSignature"].as_str().unwrap()).unwrap();
+        let signature =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jws["signature"].as_str().unwrap()).unwrap();
+        let pem = std::fs::read_to_string(format!("{dir}tsa-root.pem")).unwrap();
+        let root = crate::formats::cosign_layer::pem_certificates(&pem).unwrap();
+        let always = super::super::trusted_root::Validity { start: OffsetDateTime::UNIX_EPOCH, end: None };
+        (token, signature, vec![CertificateAuthority { name: "tsa".into(), certificates: root, validity: always }])
+    }
+
+    /// `TimeStampResp { status { granted }, token }`.
+    fn granted(token: &[u8]) -> Vec<u8> {
+        let status = AnyRef::new(Tag::Sequence, &[2, 1, 0]).unwrap().to_der().unwrap();
+        AnyRef::new(Tag::Sequence, &[status, token.to_vec()].concat()).unwrap().to_der().unwrap()
+    }
+
+    #[test]
+    fn a_request_carries_a_sha256_imprint_of_the_signature_the_nonce_and_cert_req() {
+        let request = timestamp_request(b"signature bytes", 0x0123_4567_89ab_cdef).unwrap();
+        let outer = AnyRef::from_der(&request).unwrap();
+        let fields = elements(outer.value()).unwrap();
+        assert_eq!(fields.len(), 4, "version, imprint, nonce, certReq; no policy or extensions");
+        assert_eq!(fields[0].decode_as::<u8>().unwrap(), 1);
+        let imprint: MessageImprint<'_> = fields[1].decode_as().unwrap();
+        assert_eq!(imprint.hash_algorithm.oid, OID_SHA256);
+        assert_eq!(imprint.hashed_message.as_bytes(), HashAlgorithm::Sha256.digest(b"signature bytes"));
+        assert_eq!(fields[2].decode_as::<u64>().unwrap(), 0x0123_4567_89ab_cdef);
+        assert!(fields[3].decode_as::<bool>().unwrap());
+    }
+
+    #[test]
+    fn a_reply_must_be_a_granted_response_near_now_with_the_nonce_asked_for() {
+        let (token, signature, authorities) = notary_fixture();
+        let stamped = verify_timestamp(&token, &signature, &authorities).unwrap().time;
+        let check = |reply: &[u8], now| verify_timestamp_reply(reply, &signature, 7, &authorities, now);
+        let err = check(&token, stamped).unwrap_err().to_string();
+        assert!(err.contains("not a TimeStampResp"), "a bare token: {err}");
+        let reply = granted(&token);
+        let err = check(&reply, stamped + time::Duration::hours(1)).unwrap_err().to_string();
+        assert!(err.contains("the stamped time is -3600 s from the present"), "{err}");
+        let err = check(&reply, stamped).unwrap_err().to_string();
+        assert!(err.contains("the nonce is not the one asked for"), "asked without a nonce: {err}");
+        let err = verify_timestamp_reply(&reply, b"another signature", 7, &authorities, stamped).unwrap_err();
+        assert!(err.to_string().contains("imprint"), "{err}");
     }
 }

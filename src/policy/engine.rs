@@ -120,10 +120,12 @@ impl NotaryCheck {
     }
 }
 
-/// A Notary Project envelope checked against the trust stores of `store` (a [`Notation::store_identity`]).
+/// A Notary Project envelope checked under the authorities whose [`Notation::check_identity`] is `rules`,
+/// whose trust stores are `store` (a [`Notation::store_identity`]).
 #[derive(Debug, Clone)]
 pub struct NotaryFact {
     pub store: Digest,
+    pub rules: Digest,
     pub check: NotaryCheck,
     pub source: String,
     /// SHA-256 of the envelope, to find it again.
@@ -233,20 +235,21 @@ pub fn decide(
     judge(policy, authorities, image, digest, evidence, bounds, keys, checked)
 }
 
-/// Every Notary Project envelope checked once against the trust stores of each distinct (non-skip)
-/// `notation:` authority's stores.
+/// Every Notary Project envelope checked once for each distinct (non-skip) `notation:` authority's rules
+/// (its stores, cached CRLs, level and overrides): authorities share a check only where it cannot differ.
 fn verify_notary(policy: &Policy, evidence: &[NotaryEvidence], trust: Trust<'_>) -> Vec<NotaryFact> {
-    let mut stores: Vec<&Notation> = Vec::new();
+    let mut distinct: Vec<&Notation> = Vec::new();
     for notation in policy.notation().filter(|n| n.level != VerificationLevel::Skip) {
-        if !stores.iter().any(|s| s.store_identity == notation.store_identity) {
-            stores.push(notation);
+        if !distinct.iter().any(|s| s.check_identity == notation.check_identity) {
+            distinct.push(notation);
         }
     }
     let mut facts = Vec::new();
     for envelope in evidence {
-        for notation in &stores {
+        for notation in &distinct {
             facts.push(NotaryFact {
                 store: notation.store_identity.clone(),
+                rules: notation.check_identity.clone(),
                 check: (trust.notary)(envelope, notation, trust.now),
                 source: envelope.source.clone(),
                 sha256: Digest::of(&envelope.envelope).hex().to_owned(),
@@ -600,6 +603,8 @@ struct Provenance {
     certificate: Option<CertificateIdentity>,
     log_index: Option<u64>,
     notary: Option<NotaryCheck>,
+    /// The [`Notation::check_identity`] of the rules `notary` was checked under.
+    notary_rules: Option<Digest>,
 }
 
 impl Provenance {
@@ -610,7 +615,7 @@ impl Provenance {
         };
         // The register writes only integers a double holds exactly (FORMATS.md §11).
         let log_index = fact.log_index.filter(|i| *i < 1 << 53);
-        Self { logged: fact.logged, root: Some(fact.root.clone()), certificate, log_index, notary: None }
+        Self { logged: fact.logged, root: Some(fact.root.clone()), certificate, log_index, ..Self::default() }
     }
 
     /// `used` with the certificate identity, log index and root this provenance names.
@@ -761,7 +766,11 @@ fn notary_signatures(facts: &[NotaryFact], signers: &Signers, binding: &Binding<
             certificate_chain_sha256: Some(signer.chain_sha256.clone()),
             ..UsedSignature::default()
         };
-        let provenance = Provenance { notary: Some(fact.check.clone()), ..Provenance::default() };
+        let provenance = Provenance {
+            notary: Some(fact.check.clone()),
+            notary_rules: Some(fact.rules.clone()),
+            ..Provenance::default()
+        };
         candidates.push(Candidate { key, used, unbound, provenance });
     }
     candidates
@@ -883,6 +892,9 @@ impl Judging<'_> {
                 let Some(check) = &provenance.notary else {
                     return Some("is not a Notary Project signature".into());
                 };
+                if provenance.notary_rules.as_ref() != Some(&notation.check_identity) {
+                    return Some("was checked under another authority's CRLs or level".into());
+                }
                 if notation.level == VerificationLevel::Skip {
                     return Some("cannot count: level skip verifies nothing".into());
                 }
@@ -1058,7 +1070,9 @@ fn missing_notation_reason(
         );
     }
     let its = judging.signers.of_authority.get(a).map(Vec::as_slice).unwrap_or_default();
-    let mine: Vec<&Candidate> = candidates.iter().filter(|c| its.contains(&c.key)).collect();
+    let mine: Vec<&Candidate> = (candidates.iter())
+        .filter(|c| its.contains(&c.key) && c.provenance.notary_rules.as_ref() == Some(&notation.check_identity))
+        .collect();
     if let Some(why) = mine.iter().find_map(|c| c.unbound.as_deref()) {
         return format!("no valid signature by {label} for this image: a notation signature by {label} {why}");
     }
@@ -1070,6 +1084,7 @@ fn missing_notation_reason(
         .filter(|c| c.provenance.notary.is_some())
         .filter_map(|c| c.used.signer_dn.clone())
         .collect();
+    others.sort();
     others.dedup();
     if !others.is_empty() {
         why.push(format!("the notation signatures found are by {}", others.join(", ")));
@@ -1748,6 +1763,129 @@ mod tests {
             "{:?}",
             misdirected.reasons
         );
+    }
+
+    const NOTATION_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/third-party/notation-1.3");
+
+    /// A policy over the notation fixtures folder (its stores and CRL files) with `authorities`.
+    fn fixture_policy(authorities: &str) -> Policy {
+        let text =
+            format!("policies:\n  - name: p\n    images: [\"{HOST}/team-b/*\"]\n    authorities:\n{authorities}");
+        let file = format!("{NOTATION_FIXTURES}/p.yaml");
+        PolicySet::parse(&file, &text).unwrap().0.policies.remove(0)
+    }
+
+    fn fixture_authority(store: &str, identity: &str, verification: &str, crls: &str) -> String {
+        format!(
+            "      - notation:\n          trust_stores: {{ca: [{store}]}}\n          trusted_identities: [\"{identity}\"]\n          signature_verification: {{{verification}}}\n          crls: [{crls}]\n"
+        )
+    }
+
+    /// Judges the fixture envelope `name` with the real `check_envelope`, `after` its signing time.
+    fn judge_fixture(policy: &Policy, name: &str, after: time::Duration) -> Verdict {
+        let envelope = std::fs::read(format!("{NOTATION_FIXTURES}/{name}")).unwrap();
+        let parsed = crate::formats::notary::NotaryEnvelope::parse("application/jose+json", &envelope).unwrap();
+        let now = parsed.scheme_signing_time().unwrap() + after;
+        let target = Digest::parse(&parsed.target_artifact.digest).unwrap();
+        let source = format!("notation signature {}", Digest::of(&envelope));
+        let evidence = NotaryEvidence {
+            envelope,
+            media_type: "application/jose+json".into(),
+            source,
+            ..NotaryEvidence::default()
+        };
+        let evidence = Evidence { notary: vec![evidence], ..Evidence::default() };
+        let authorities: Vec<AuthorityKeys> =
+            (policy.authorities.iter()).map(|a| AuthorityKeys { label: a.label(), keys: Ok(Vec::new()) }).collect();
+        let roots = TrustedRoots::default();
+        let trust = Trust { roots: &roots, notary: super::super::notation::check_envelope, now };
+        let reference = format!("{HOST}/team-b/app@{target}");
+        decide(policy, &authorities, &image(&reference), &target, &evidence, BOUNDS, trust)
+    }
+
+    #[test]
+    fn checks_a_level_enforces_count_even_where_authenticity_is_only_logged() {
+        let minute = time::Duration::minutes(1);
+        let expired = time::Duration::days(3);
+        let untrusted = |verification: &str, crls: &str| {
+            fixture_policy(&fixture_authority("generate-test.crt", "*", verification, crls))
+        };
+        // strict, authenticity logged, expiry enforced: an expired envelope from an untrusted chain is denied.
+        let policy = untrusted("level: strict, override: {authenticity: log}", "intermediate.crl");
+        let verdict = judge_fixture(&policy, "chain.jws", expired);
+        assert!(!verdict.allowed);
+        assert!(
+            verdict.reasons[1].contains("expiry: Notary Project signature: the signature has expired"),
+            "{:?}",
+            verdict.reasons
+        );
+        // The same, not yet expired: counts, the untrusted chain logged.
+        let verdict = judge_fixture(&policy, "chain.jws", minute);
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        assert!(verdict.logged.iter().any(|l| l.contains("although authenticity:")), "{:?}", verdict.logged);
+        // Expiry logged too: counts, both logged.
+        let policy = untrusted("level: strict, override: {authenticity: log, expiry: log}", "intermediate.crl");
+        let verdict = judge_fixture(&policy, "chain.jws", expired);
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        assert!(verdict.logged.iter().any(|l| l.contains("although expiry:")), "{:?}", verdict.logged);
+        // Revocation enforced: the untrusted chain's revoked leaf is denied, and an unknown status too.
+        let policy = untrusted("level: strict, override: {authenticity: log}", "intermediate.crl");
+        let verdict = judge_fixture(&policy, "chain-revoked.jws", minute);
+        assert!(!verdict.allowed);
+        assert!(
+            verdict.reasons[1].contains("revocation: Notary Project signature: the certificate"),
+            "{:?}",
+            verdict.reasons
+        );
+        let policy = untrusted("level: permissive, override: {authenticity: log, revocation: enforce}", "");
+        let verdict = judge_fixture(&policy, "chain.jws", minute);
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons[1].contains("revocation: revocation status unknown"), "{:?}", verdict.reasons);
+        // audit with the authentic timestamp enforced: an expired certificate from an untrusted store is denied.
+        let policy = fixture_policy(&fixture_authority(
+            "chain-root.pem",
+            "*",
+            "level: audit, override: {authenticTimestamp: enforce}",
+            "",
+        ));
+        let verdict = judge_fixture(&policy, "generate-test.jws", time::Duration::days(2));
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons[1].contains("authentic timestamp:"), "{:?}", verdict.reasons);
+        let verdict = judge_fixture(&policy, "generate-test.jws", minute);
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+    }
+
+    #[test]
+    fn authorities_with_the_same_stores_but_other_crls_get_their_own_revocation_result() {
+        let leaf = "x509.subject: C=US, ST=WA, O=Notarium Fixtures";
+        let without = fixture_authority("chain-root.pem", "*", "level: strict", "");
+        let with = fixture_authority("chain-root.pem", leaf, "level: strict", "intermediate.crl");
+        let minute = time::Duration::minutes(1);
+        // A good leaf: the authority with the CRL file counts it, the one without (listed first) cannot.
+        for authorities in [[&without, &with], [&with, &without]] {
+            let policy = fixture_policy(&authorities.map(String::as_str).concat());
+            let verdict = judge_fixture(&policy, "chain.jws", minute);
+            assert!(verdict.allowed, "{:?}", verdict.reasons);
+            assert_eq!(verdict.signatures.len(), 1);
+            assert!(
+                verdict.signatures[0].authority.starts_with(&format!("notation {}", &leaf[14..])),
+                "{:?}",
+                verdict.signatures
+            );
+        }
+        // A revoked leaf: each authority says its own why (revoked by the file; unknown without it).
+        let policy = fixture_policy(&format!("{without}{with}    threshold: 1\n"));
+        let verdict = judge_fixture(&policy, "chain-revoked.jws", minute);
+        assert!(!verdict.allowed);
+        let reasons = verdict.reasons.join("\n");
+        assert!(reasons.contains("notation * under chain-root.pem: a notation signature by notation * under chain-root.pem fails at level strict: revocation: revocation status unknown"), "{reasons}");
+        assert!(reasons.contains("is revoked by its issuer's CRL"), "{reasons}");
+        // Same stores and CRLs, another level: a check of its own too (permissive logs what strict enforces).
+        let lenient = fixture_authority("chain-root.pem", "*", "level: permissive", "intermediate.crl");
+        let policy = fixture_policy(&format!("{with}{lenient}"));
+        let verdict = judge_fixture(&policy, "chain-revoked.jws", minute);
+        assert!(verdict.allowed, "{:?}", verdict.reasons);
+        assert!(verdict.signatures[0].authority.contains("[permissive]"), "{:?}", verdict.signatures);
     }
 
     #[test]

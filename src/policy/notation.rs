@@ -265,6 +265,9 @@ pub struct Notation {
     pub enforcement: Enforcement,
     /// SHA-256 over the trust stores' certificates: authorities with equal stores share signers.
     pub store_identity: Digest,
+    /// SHA-256 over everything that changes how an envelope checks under this authority (the stores, the
+    /// cached CRLs, the level and its overrides): authorities with equal ones share one check per envelope.
+    pub check_identity: Digest,
     /// The stores as `pki::notary` takes them, one per file, named by its path.
     pub stores: Vec<notary::TrustStore>,
     /// Cached CRLs (DER), read at load from `crls:`: revocation is checked against them offline.
@@ -326,16 +329,18 @@ impl Notation {
 }
 
 /// Checks one Notary Project envelope against `notation`'s trust stores at `now` (`pki::notary` does the
-/// cryptography), sorting what failed into notation's checks so that levels can enforce or log each:
+/// cryptography), sorting what failed into notation's checks so that levels can enforce or log each. Every
+/// check is evaluated whatever the others found, as notation does when a failure is only logged:
 /// - integrity: the envelope parses and verifies when its own chain's last certificate is the anchor, at its
 ///   signing time (its signature, headers and chain are sound, whoever issued it);
 /// - authenticity: it verifies under the authority's stores at its signing time (with no CRLs: a
-///   certificate the cached CRLs revoke fails revocation, not authenticity);
-/// - authentic timestamp: the chain is valid at the time it is judged at (the present, or a trusted
-///   timestamp's time): an expired certificate fails here, as in notation;
-/// - expiry: the envelope's expiry has not passed;
-/// - revocation: the cached and fetched CRLs (the evidence's) revoke nothing, and every certificate naming a
-///   distribution point has a current CRL among them.
+///   certificate the CRLs revoke fails revocation, not authenticity; and, like integrity, without the `tsa`
+///   stores: a timestamp token they do not vouch for fails the authentic timestamp only);
+/// - authentic timestamp, expiry, revocation: [`notary::later_checks`] on the chain as it ends in the
+///   authority's stores, or, when authenticity failed, in the envelope's own last certificate (notation checks
+///   these on the envelope's own chain): the chain valid at the present or a trusted timestamp's time; the
+///   expiry not passed; the cached and fetched CRLs (the evidence's) revoking nothing, and every certificate
+///   naming a distribution point having a current CRL among them.
 ///
 /// The engine's [`super::engine::NotaryVerifier`].
 pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: OffsetDateTime) -> NotaryCheck {
@@ -352,15 +357,8 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
         Ok(envelope) => envelope,
         Err(e) => return NotaryCheck { integrity: Err(e.to_string()), ..check },
     };
-    let crls: Cow<'_, [Vec<u8>]> = if evidence.crls.is_empty() {
-        Cow::Borrowed(&notation.crls)
-    } else {
-        Cow::Owned(notation.crls.iter().chain(&evidence.crls).cloned().collect())
-    };
-    let trust = NotaryTrust { stores: &notation.stores, crls: &crls };
-    let without_crls = NotaryTrust { stores: &notation.stores, crls: &[] };
-    let full = notary::verify_notary(&envelope, trust, now);
-    let sound = match &full {
+    let authentic = authentic(&envelope, notation);
+    let sound = match &authentic {
         Ok(verified) => Ok(verified.clone()),
         Err(_) => self_anchored(&envelope, notation),
     };
@@ -373,32 +371,59 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
         chain_sha256: verified.thumbprints.clone(),
         signing_time: Some(verified.signing_time),
     });
-    check.target_digest = Some(verified.target.digest.clone());
-    match full {
-        Ok(verified) => check.revocation = revocation(&verified.revocation, &evidence.crl_notes),
+    check.target_digest = Some(verified.target.digest);
+    let own;
+    let stores = match authentic {
+        Ok(_) => notation.stores.as_slice(),
         Err(e) => {
-            let unrevoked = notary::verify_notary(&envelope, without_crls, now);
-            let at_signing = notary::verify_notary(&envelope, without_crls, verified.signing_time);
-            match (unrevoked, at_signing) {
-                (Ok(_), _) => check.revocation = Err(e.to_string()),
-                (Err(_), Err(e)) => check.authenticity = Err(e.to_string()),
-                (Err(_), Ok(_)) if envelope.headers.expiry.is_some_and(|expiry| now > expiry) => {
-                    check.expiry = Err(e.to_string());
-                }
-                (Err(_), Ok(_)) => check.authentic_timestamp = Err(e.to_string()),
-            }
+            check.authenticity = Err(e.to_string());
+            own = own_chain_stores(&envelope, notation);
+            own.as_slice()
         }
-    }
+    };
+    let crls: Cow<'_, [Vec<u8>]> = if evidence.crls.is_empty() {
+        Cow::Borrowed(&notation.crls)
+    } else {
+        Cow::Owned(notation.crls.iter().chain(&evidence.crls).cloned().collect())
+    };
+    let later = notary::later_checks(&envelope, NotaryTrust { stores, crls: &crls }, now);
+    check.authentic_timestamp = later.authentic_timestamp.map_err(|e| e.to_string());
+    check.expiry = later.expiry.map_err(|e| e.to_string());
+    check.revocation = match later.revocation {
+        Ok(found) => revocation(&found, &evidence.crl_notes),
+        Err(e) => Err(e.to_string()),
+    };
     check
 }
 
-/// The envelope verified with its own chain's last certificate as the only `ca` and `signingAuthority`
-/// anchor (and the authority's `tsa` stores), at its signing time.
-fn self_anchored(envelope: &NotaryEnvelope, notation: &Notation) -> Result<notary::VerifiedNotary, PkiError> {
+/// The envelope verified under the authority's stores at its signing time, with no CRLs: authenticity.
+fn authentic(envelope: &NotaryEnvelope, notation: &Notation) -> Result<notary::VerifiedNotary, PkiError> {
+    at_signing_time(envelope, &notation.stores)
+}
+
+/// The envelope's own chain's last certificate as the only `ca` and `signingAuthority` store, beside the
+/// authority's `tsa` stores.
+fn own_chain_stores(envelope: &NotaryEnvelope, notation: &Notation) -> Vec<notary::TrustStore> {
     let last = envelope.certificate_chain.last().cloned().unwrap_or_default();
     let own = |kind| notary::TrustStore { name: "own chain".into(), kind, certificates: vec![last.clone()] };
     let mut stores = vec![own(notary::TrustStoreKind::Ca), own(notary::TrustStoreKind::SigningAuthority)];
     stores.extend(notation.stores.iter().filter(|s| s.kind == notary::TrustStoreKind::Tsa).cloned());
+    stores
+}
+
+/// The envelope verified with its own chain as the anchor ([`own_chain_stores`]), at its signing time.
+fn self_anchored(envelope: &NotaryEnvelope, notation: &Notation) -> Result<notary::VerifiedNotary, PkiError> {
+    at_signing_time(envelope, &own_chain_stores(envelope, notation))
+}
+
+/// The envelope verified under `stores` without their `tsa` stores (a timestamp is the authentic timestamp
+/// check's, never integrity's or authenticity's), at its signing time, with no CRLs.
+fn at_signing_time(
+    envelope: &NotaryEnvelope,
+    stores: &[notary::TrustStore],
+) -> Result<notary::VerifiedNotary, PkiError> {
+    let stores: Vec<notary::TrustStore> =
+        stores.iter().filter(|s| s.kind != notary::TrustStoreKind::Tsa).cloned().collect();
     let signing_time = envelope.scheme_signing_time().unwrap_or(OffsetDateTime::UNIX_EPOCH);
     notary::verify_notary(envelope, NotaryTrust { stores: &stores, crls: &[] }, signing_time)
 }
@@ -418,8 +443,10 @@ fn revocation(found: &notary::Revocation, notes: &[String]) -> Result<(), String
 }
 
 /// The distribution points to fetch CRLs from for `evidence`: those its certificates name, when under one of
-/// `notations` that checks revocation the envelope verifies (so a signature nobody trusts makes no request)
-/// and its revocation status is unknown with the cached CRL files alone. Empty otherwise.
+/// `notations` that checks revocation its revocation status is unknown with the cached CRL files alone, the
+/// chain taken as it ends in the authority's stores (authenticity holds), or in its own last certificate
+/// where the authority only logs authenticity and enforces revocation. So a signature nobody trusts makes
+/// no request unless an authority's verdict depends on its revocation. Empty otherwise.
 pub fn wanted_crl_urls<'a>(
     notations: impl Iterator<Item = &'a Notation>,
     evidence: &NotaryEvidence,
@@ -431,8 +458,20 @@ pub fn wanted_crl_urls<'a>(
     let mut checking =
         notations.filter(|n| n.level != VerificationLevel::Skip && n.enforcement.revocation != CheckAction::Skip);
     let unknown = checking.any(|notation| {
-        let trust = NotaryTrust { stores: &notation.stores, crls: &notation.crls };
-        matches!(notary::verify_notary(&envelope, trust, now), Ok(v) if v.revocation != notary::Revocation::Good)
+        let enforcement = &notation.enforcement;
+        let own;
+        let stores = match authentic(&envelope, notation) {
+            Ok(_) => notation.stores.as_slice(),
+            Err(_)
+                if enforcement.authenticity == CheckAction::Log && enforcement.revocation == CheckAction::Enforce =>
+            {
+                own = own_chain_stores(&envelope, notation);
+                own.as_slice()
+            }
+            Err(_) => return false,
+        };
+        let trust = NotaryTrust { stores, crls: &notation.crls };
+        matches!(notary::later_checks(&envelope, trust, now).revocation, Ok(found) if found != notary::Revocation::Good)
     });
     if unknown { notary::crl_distribution_urls(&envelope) } else { Vec::new() }
 }
@@ -519,9 +558,29 @@ impl RawNotation {
         };
         let store_identity = trust_stores.identity();
         let stores = trust_stores.for_pki();
-        let crls = self.crls.iter().map(|c| read_crl(&base.join(c))).collect::<Result<_, _>>()?;
-        Ok(Notation { trust_stores, trusted_identities, level, enforcement, store_identity, stores, crls })
+        let crls: Vec<Vec<u8>> = self.crls.iter().map(|c| read_crl(&base.join(c))).collect::<Result<_, _>>()?;
+        let check_identity = check_identity(&store_identity, &crls, level, &enforcement);
+        Ok(Notation {
+            trust_stores,
+            trusted_identities,
+            level,
+            enforcement,
+            store_identity,
+            check_identity,
+            stores,
+            crls,
+        })
     }
+}
+
+/// What [`Notation::check_identity`] digests: the store identity (the `tsa` store included), the cached CRLs'
+/// digests sorted, the level and each check's action.
+fn check_identity(store: &Digest, crls: &[Vec<u8>], level: VerificationLevel, enforcement: &Enforcement) -> Digest {
+    let mut crls: Vec<String> = crls.iter().map(|crl| Digest::of(crl).hex().to_owned()).collect();
+    crls.sort();
+    crls.dedup();
+    let text = format!("stores:{store}\ncrls:{}\nlevel:{}\n{enforcement:?}\n", crls.join(","), level.name());
+    Digest::of(text.as_bytes())
 }
 
 /// Every certificate of every path of one store type: a file is read as PEM, a folder as all its files.
@@ -777,6 +836,49 @@ mod tests {
     }
 
     #[test]
+    fn every_check_is_evaluated_on_the_envelopes_own_chain_when_authenticity_fails() {
+        let untrusted = |crls: &[&str]| fixture_authority("generate-test.crt", "*", "strict", crls);
+        // Expired (48 hours) and under another store: expiry fails beside authenticity; the chain itself is
+        // valid now, and its revocation is checked against the CRL files.
+        let (chain, soon) = fixture_evidence("chain.jws");
+        let later = soon + time::Duration::days(3);
+        let check = check_envelope(&chain, &untrusted(&["intermediate.crl"]), later);
+        assert!(check.integrity.is_ok() && check.authenticity.is_err(), "{check:?}");
+        assert!(check.expiry.as_ref().unwrap_err().contains("expired"), "{check:?}");
+        assert!(check.authentic_timestamp.is_ok() && check.revocation.is_ok(), "{check:?}");
+        // No CRL for a certificate naming a distribution point: unknown, as under a trusted chain.
+        let check = check_envelope(&chain, &untrusted(&[]), soon);
+        assert!(check.revocation.as_ref().unwrap_err().contains("revocation status unknown"), "{check:?}");
+        // A revoked leaf under another store: revocation fails.
+        let (revoked, soon) = fixture_evidence("chain-revoked.jws");
+        let check = check_envelope(&revoked, &untrusted(&["intermediate.crl"]), soon);
+        assert!(check.authenticity.is_err(), "{check:?}");
+        assert!(check.revocation.as_ref().unwrap_err().contains("is revoked"), "{check:?}");
+        // An expired self-signed certificate under another store: the authentic timestamp fails.
+        let (test, soon) = fixture_evidence("generate-test.jws");
+        let check = check_envelope(
+            &test,
+            &fixture_authority("chain-root.pem", "*", "strict", &[]),
+            soon + time::Duration::days(2),
+        );
+        assert!(check.authenticity.is_err(), "{check:?}");
+        assert!(check.authentic_timestamp.as_ref().unwrap_err().contains("not valid at"), "{check:?}");
+    }
+
+    #[test]
+    fn one_failing_check_does_not_hide_another() {
+        // Trusted, expired, and no CRL for its distribution point: both expiry and revocation fail.
+        let (chain, soon) = fixture_evidence("chain.jws");
+        let check = check_envelope(
+            &chain,
+            &fixture_authority("chain-root.pem", "*", "strict", &[]),
+            soon + time::Duration::days(3),
+        );
+        assert!(check.authenticity.is_ok() && check.authentic_timestamp.is_ok(), "{check:?}");
+        assert!(check.expiry.is_err() && check.revocation.is_err(), "{check:?}");
+    }
+
+    #[test]
     fn crls_are_wanted_only_for_a_trusted_chain_the_cached_files_leave_unknown_and_fetched_ones_count() {
         let (chain, soon) = fixture_evidence("chain.jws");
         let wanted = |notation: &Notation| wanted_crl_urls([notation].into_iter(), &chain, soon);
@@ -786,6 +888,14 @@ mod tests {
         assert!(wanted(&cached).is_empty(), "a cached CRL file serves offline");
         let other = fixture_authority("generate-test.crt", "*", "strict", &[]);
         assert!(wanted(&other).is_empty(), "a chain no store trusts makes no request");
+        let audit = fixture_authority("generate-test.crt", "*", "audit", &[]);
+        assert!(wanted(&audit).is_empty(), "revocation only logged for an untrusted chain: no request");
+        // Authenticity logged, revocation enforced: the envelope's own chain's status decides, so it is fetched.
+        let deciding = fixture_authority("generate-test.crt", "*", "strict, override: {authenticity: log}", &[]);
+        assert_eq!(wanted(&deciding), vec!["http://crl.notarium.example/intermediate.crl".to_owned()]);
+        // Expired: the revocation status still counts under an expiry override, so it is still wanted.
+        let expired = wanted_crl_urls([&bare].into_iter(), &chain, soon + time::Duration::days(3));
+        assert_eq!(expired.len(), 1);
         let skipping = fixture_authority("chain-root.pem", "*", "strict, override: {revocation: skip}", &[]);
         assert!(wanted(&skipping).is_empty(), "revocation skipped: nothing to fetch");
 
@@ -829,5 +939,12 @@ mod tests {
             check.integrity.is_ok() && check.authenticity.is_ok() && check.authentic_timestamp.is_ok(),
             "{check:?}"
         );
+        // A token the `tsa` store does not vouch for fails the authentic timestamp only.
+        let yaml = "trust_stores: {ca: [generate-test.crt], tsa: [chain-root.pem]}\ntrusted_identities: [\"*\"]\n\
+                    signature_verification: {level: strict}\n";
+        let raw: RawNotation = yaml_serde::from_str(yaml).unwrap();
+        let check = check_envelope(&stamped, &raw.compile(Path::new(FIXTURES)).unwrap(), soon);
+        assert!(check.integrity.is_ok() && check.authenticity.is_ok(), "{check:?}");
+        assert!(check.authentic_timestamp.is_err() && check.expiry.is_ok(), "{check:?}");
     }
 }

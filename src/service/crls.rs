@@ -1,7 +1,8 @@
 //! Fetching the CRLs that the certificates of a Notary Project signature name (their CRL distribution
 //! points), for a verify whose `notation:` authority has no usable cached CRL file: through [`Outbound`], so
 //! under the egress rules of `[registries]`, each answer capped at [`MAX_CRL_BYTES`], and kept in memory until
-//! the CRL's nextUpdate (never past it; a CRL without one is not kept).
+//! the CRL's nextUpdate (never past it; a CRL without one is not kept). Simultaneous verifies wanting one URL
+//! share one fetch (its answer or its failure).
 //!
 //! Owns: the fetch and the in-memory CRL cache. Must not touch: what a CRL means (the fetched bytes go to
 //! `pki::notary` beside the cached files and are checked exactly as they are: issuer, signature, times,
@@ -11,6 +12,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::OnceCell;
 
 use reqwest::Url;
 use time::OffsetDateTime;
@@ -28,15 +31,19 @@ struct Kept {
     next_update: OffsetDateTime,
 }
 
+/// One fetch under way, which every verify wanting its URL meanwhile awaits.
+type InFlight = Arc<OnceCell<Result<Arc<Vec<u8>>, String>>>;
+
 /// The CRL fetcher of a service or a CLI verify, with its cache.
 pub struct CrlFetcher {
     outbound: Outbound,
     kept: Mutex<HashMap<String, Kept>>,
+    in_flight: Mutex<HashMap<String, InFlight>>,
 }
 
 impl CrlFetcher {
     pub fn new(rules: EgressRules) -> Self {
-        Self { outbound: Outbound::new(rules, FETCH_TIMEOUT), kept: Mutex::default() }
+        Self { outbound: Outbound::new(rules, FETCH_TIMEOUT), kept: Mutex::default(), in_flight: Mutex::default() }
     }
 
     /// The CRL (DER, unverified) at each of `urls`, in order and fetched concurrently: a kept one still
@@ -45,13 +52,28 @@ impl CrlFetcher {
         futures_util::future::join_all(urls.iter().map(|url| self.fetch_one(url, now))).await
     }
 
+    /// A kept CRL, else the fetch under way for `url` (joined), else a new one that others may join until
+    /// it ends (when its answer is kept, or not, and the next verify starts afresh).
     async fn fetch_one(&self, url: &str, now: OffsetDateTime) -> Result<Vec<u8>, String> {
         if let Some(der) = self.kept(url, now) {
             return Ok(der.as_ref().clone());
         }
+        let flight = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            in_flight.entry(url.to_owned()).or_default().clone()
+        };
+        let outcome = flight.get_or_init(|| self.fetch_and_keep(url, now)).await.clone();
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if in_flight.get(url).is_some_and(|current| Arc::ptr_eq(current, &flight)) {
+            in_flight.remove(url);
+        }
+        outcome.map(|der| der.as_ref().clone())
+    }
+
+    async fn fetch_and_keep(&self, url: &str, now: OffsetDateTime) -> Result<Arc<Vec<u8>>, String> {
         let parsed = Url::parse(url).map_err(|_| "a CRL distribution point is not a URL".to_owned())?;
         match self.outbound.get(&parsed, MAX_CRL_BYTES).await {
-            Ok(der) => Ok(self.keep(url, der, now).as_ref().clone()),
+            Ok(der) => Ok(self.keep(url, der, now)),
             Err(e) => Err(format!("the CRL could not be fetched: {e}")),
         }
     }

@@ -19,6 +19,7 @@ mod record;
 mod referrers;
 mod register;
 mod sign;
+mod timestamp;
 mod verify;
 
 use std::sync::Arc;
@@ -72,6 +73,8 @@ pub struct Service {
     ca: Option<certificates::CaSettings>,
     /// Fetches the CRLs Notary Project chains name (see `crls.rs`); `None`: cached CRL files only.
     crl_fetcher: Option<CrlFetcher>,
+    /// `[tsa]`, which countersigns Notary Project signatures, when configured (see `timestamp.rs`).
+    tsa: Option<Arc<timestamp::TsaClient>>,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -117,6 +120,10 @@ pub enum ServiceError {
     Certificate(String),
     #[error("no [ca] is configured: certificates come from [[keys]] certificate_chain only")]
     NoCa,
+    /// `[tsa]` gave no usable timestamp (refused by the egress rules, unreachable, or an answer that fails
+    /// a check); `reason` is in notarium's words, never the TSA's.
+    #[error("the timestamp authority {tsa} gave no usable timestamp: {reason}")]
+    Timestamp { tsa: String, reason: String },
 }
 
 impl Service {
@@ -142,6 +149,7 @@ impl Service {
             checkpoints: Default::default(),
             ca: None,
             crl_fetcher: None,
+            tsa: None,
         }
     }
 

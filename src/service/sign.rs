@@ -115,14 +115,21 @@ impl Service {
             count_registry_write("already-there");
             return Ok(self.outcome(image, &digest, &identity, &prepared, existing, None, notes));
         }
-        let bundle = match wants(SignFormat::Bundle) {
-            true => Some(self.bundle_of(&prepared, &repo, target).await?),
-            false => None,
+        // Both envelopes are signed (and the Notary one timestamped) together, before anything is written.
+        let bundle = async {
+            match wants(SignFormat::Bundle) {
+                true => self.bundle_of(&prepared, &repo, target).await.map(Some),
+                false => Ok(None),
+            }
         };
-        let notation = match wants(SignFormat::Notation) {
-            true => Some(self.notation_of(&prepared, target).await?),
-            false => None,
+        let notation = async {
+            match wants(SignFormat::Notation) {
+                true => self.notation_of(&prepared, target).await.map(Some),
+                false => Ok(None),
+            }
         };
+        let (bundle, notation) = tokio::join!(bundle, notation);
+        let (bundle, notation) = (bundle?, notation?);
         let mut planned = Vec::new();
         if wants(SignFormat::Cosign) {
             planned.push(Artifact { format: SignFormat::Cosign.as_str().into(), manifest_digest: None });
@@ -277,8 +284,9 @@ impl Service {
     }
 
     /// A Notary Project signature of `target` (`formats::notary`): a JWS envelope (`notary.x509` scheme)
-    /// signed ES256 by the same key version, with its chain, as a referrer of artifact type
-    /// `application/vnd.cncf.notary.signature`.
+    /// signed ES256 by the same key version, with its chain and, with `[tsa]`, an RFC 3161 countersignature
+    /// over the signature value, as a referrer of artifact type `application/vnd.cncf.notary.signature`.
+    /// It is made before the pending row, so a TSA failure fails the sign with nothing written.
     async fn notation_of(
         &self,
         prepared: &Prepared<Vec<u8>>,
@@ -299,7 +307,8 @@ impl Service {
         let jws = JwsToSign::new(&claims)?;
         let signature = prepared.key.at_version(version).sign(&jws.signing_input()).await?;
         let fixed = ecdsa_der_to_fixed(notary::Algorithm::Es256, &signature.bytes)?;
-        let envelope = jws.finish(&fixed, chain.der(), SIGNING_AGENT, None);
+        let timestamp = self.timestamp(&fixed).await?;
+        let envelope = jws.finish(&fixed, chain.der(), SIGNING_AGENT, timestamp.as_deref());
         let created = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).ok();
         let manifest = SignatureManifest::for_notary_signature(
             target.descriptor.clone(),

@@ -249,9 +249,9 @@ async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Re
     Ok(Evidence { signatures, envelopes, bundles, notary, skipped })
 }
 
-/// Attaches to each Notary Project envelope the CRLs its certificates name, fetched (or kept) when the
-/// governing policy's `notation:` authorities trust its chain and their cached CRL files leave its revocation
-/// status unknown. Which ones want CRLs is decided off the async workers (it verifies signatures); each
+/// Attaches to each Notary Project envelope the CRLs its certificates name, fetched (or kept) when, under
+/// one of the governing policy's `notation:` authorities, their cached CRL files leave its revocation status
+/// unknown for a chain it trusts (or, where it only logs authenticity and enforces revocation, any chain). Which ones want CRLs is decided off the async workers (it verifies signatures); each
 /// distribution point is fetched once per verify, all of them concurrently.
 async fn fetch_crls(fetcher: &CrlFetcher, deciding: &Deciding, notary: &mut [NotaryEvidence]) {
     if notary.is_empty() {

@@ -1,6 +1,6 @@
 //! Real components for the integration tests: a CNCF distribution registry, skopeo 1.18, cosign 2.5 and 3.1,
-//! notation 1.3.2 and oras 1.3.3 (installed under `.tools/` by `scripts/install-test-deps.sh`), SoftHSM2, OpenBao, PostgreSQL and the
-//! `notarium` binary itself, one module each. Every process is started on a free loopback port in a
+//! notation 1.3.2 and oras 1.3.3 (installed under `.tools/` by `scripts/install-test-deps.sh`), SoftHSM2, OpenBao,
+//! PostgreSQL, an `openssl ts` timestamp authority (`tsa`) and the `notarium` binary itself, one module each. Every process is started on a free loopback port in a
 //! temporary directory and killed on drop. The areas import from here, not from the modules.
 
 use std::net::TcpListener;
@@ -22,6 +22,7 @@ mod registry;
 pub(crate) mod sigstore;
 mod skopeo;
 mod softhsm;
+mod tsa;
 mod verdict;
 
 pub(crate) use cosign::{Cosign, CosignVersion};
@@ -37,6 +38,7 @@ pub(crate) use postgres::{Postgres, TestDatabase, test_database_url, testing_pos
 pub(crate) use registry::{Registry, RegistryKind};
 pub(crate) use skopeo::{skopeo_accepts, skopeo_pull, skopeo_sign};
 pub(crate) use softhsm::{SOFTHSM_MODULE, SoftHsm};
+pub(crate) use tsa::{TestTsa, TsaMode};
 pub(crate) use verdict::{reasons, slsa_predicate, tag_of};
 
 pub(crate) const ROOT: &str = env!("CARGO_MANIFEST_DIR");
