@@ -84,8 +84,8 @@ impl TsaConfig {
         let mut authorities = Vec::new();
         for file in &self.roots {
             let named = |why: String| ConfigError::Invalid(format!("[tsa] roots {}: {why}", file.display()));
-            let text =
-                crate::local_file::read_text_capped(file, MAX_ROOTS_FILE_BYTES).map_err(|e| named(e.reason()))?;
+            let text = crate::local_file::read_text_capped(file, MAX_ROOTS_FILE_BYTES)
+                .map_err(|e| named(format!("cannot be read ({})", e.reason())))?;
             let certificates = pem_certificates(&text).map_err(|_| named("holds no PEM certificate".into()))?;
             for (i, der) in certificates.into_iter().enumerate() {
                 crate::pki::certificate::parse(&der, &format!("certificate {}", i + 1))
