@@ -1,6 +1,7 @@
 //! Batch signing: `POST /v1/sign` with `"images": [...]` signs several images in one request, with one
 //! register transaction and one checkpoint; every image is checked against the caller's scope and the
-//! egress rules before anything is written; a failure after that is reported per image..
+//! egress rules before anything is written; a failure after that is reported per image. `notarium sign`
+//! with several images (and `--recursive` over a multi-arch index) sends one batch.
 
 use crate::support;
 
@@ -184,4 +185,39 @@ fn a_batch_with_one_image_outside_the_signers_scope_is_a_403_naming_it_and_write
     let (status, answer) =
         call(&server, "POST", "/v1/sign", &signer, Some(json!({"images": ours, "key": "dev-ecdsa"})));
     assert_eq!((status, answer["succeeded"].as_u64()), (201, Some(2)), "{answer}");
+}
+
+#[test]
+fn the_cli_signs_several_images_and_a_multi_arch_index_recursively_in_one_batch() {
+    let registry = Registry::start();
+    let notarium = Notarium::start(&[&registry.host]);
+    let services = images(&registry, "release/svc", 2);
+    let (index, platforms) = push_index(&registry, "release/multi", "v1", &["amd64", "arm64"]);
+    let by_tag = format!("{}/release/multi:v1", registry.host);
+
+    let out = notarium.cli(&["sign", &services[0], &services[1], &by_tag, "--key", "dev-ecdsa", "--recursive"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().count(), 5, "two images, the index and its two platforms: {stdout}");
+    for digest in platforms.iter().chain([&index]) {
+        assert!(stdout.contains(digest.as_str()), "{stdout}");
+    }
+    let logged = sign_entries(&notarium);
+    assert_eq!(logged.len(), 5);
+    let dir = tempfile::tempdir().unwrap();
+    let key = notarium.public_key_file("dev-ecdsa", dir.path());
+    let cosign = Cosign::new();
+    let manifests = platforms.iter().chain([&index]).map(|d| format!("{}/release/multi@{d}", registry.host));
+    for image in services.iter().cloned().chain(manifests) {
+        let (ok, log) = cosign.verify(&image, &key);
+        assert!(ok, "cosign refused {image}: {log}");
+    }
+
+    // One missing image: the others are reported signed, the missing one named, and the exit status is 1.
+    let missing = format!("{}/release/svc@sha256:{}", registry.host, "ef".repeat(32));
+    let out = notarium.cli(&["--output", "json", "sign", &services[0], &missing, "--key", "dev-ecdsa"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((answer["succeeded"].as_u64(), answer["failed"].as_u64()), (Some(1), Some(1)), "{answer}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&missing));
 }
