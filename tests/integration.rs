@@ -12,7 +12,6 @@ mod api_document;
 mod api_fuzz;
 mod attest_interop;
 mod auditor_path;
-mod batch_sign;
 mod canonical_names;
 mod ci_tokens;
 mod cli_conventions;

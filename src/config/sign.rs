@@ -36,3 +36,25 @@ impl SignConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_batch_defaults_to_64_and_must_be_1_to_1024() {
+        assert_eq!(SignConfig::default().max_batch(), DEFAULT_MAX_BATCH);
+        for ok in [1, 64, 1024] {
+            let config = SignConfig { max_batch: Some(ok), ..Default::default() };
+            assert!(config.check().is_ok(), "{ok}");
+            assert_eq!(config.max_batch(), ok);
+        }
+        for bad in [0, 1025] {
+            let Err(ConfigError::Invalid(message)) = SignConfig { max_batch: Some(bad), ..Default::default() }.check()
+            else {
+                panic!("max_batch {bad} accepted")
+            };
+            assert!(message.contains("[sign] max_batch"), "{message}");
+        }
+    }
+}
