@@ -195,8 +195,11 @@ pub(super) async fn sign(
     let results = match state.service.sign_batch(&request, &images).await {
         Ok(results) => results,
         Err(refused) => {
-            let image = images.get(refused.index).map_or("", String::as_str);
-            return Err(ApiError::from(refused.error).at_batch_index(refused.index, image));
+            let problem = ApiError::from(refused.error);
+            return Err(match refused.index.zip(refused.index.and_then(|i| images.get(i))) {
+                Some((index, image)) => problem.at_batch_index(index, image),
+                None => problem,
+            });
         }
     };
     Ok(batch_answer(&state, &images, results).await)

@@ -17,10 +17,11 @@ use crate::oci::OciError;
 /// How many images of a batch are signed at once: each keeps several registry requests in flight.
 const SIGNS_AT_ONCE: usize = 8;
 
-/// Why a whole batch was refused before anything was written, and the index of the image at fault.
+/// Why a whole batch failed: refused before anything was written, with the index of the image at fault, or
+/// (`index` `None`) its register entries could not be appended.
 #[derive(Debug)]
 pub struct BatchRefused {
-    pub index: usize,
+    pub index: Option<usize>,
     pub error: ServiceError,
 }
 
@@ -41,7 +42,7 @@ impl Service {
     pub async fn sign_batch(&self, request: &SignRequest, images: &[String]) -> Result<Vec<ImageSigned>, BatchRefused> {
         if images.is_empty() || images.len() > self.max_sign_batch() {
             let error = ServiceError::BatchSize { count: images.len(), limit: self.max_sign_batch() };
-            return Err(BatchRefused { index: images.len().saturating_sub(1), error });
+            return Err(BatchRefused { index: None, error });
         }
         let parsed = parse_distinct(images)?;
         let resolved = self.resolve_all(&parsed, request.recursive).await?;
@@ -49,7 +50,7 @@ impl Service {
         let signs: Vec<_> =
             parsed.iter().zip(resolved).map(|(image, targets)| self.sign_resolved(request, image, targets)).collect();
         let staged: Vec<(ImageSigned, Vec<Staged>)> = stream::iter(signs).buffered(SIGNS_AT_ONCE).collect().await;
-        self.commit(staged).await.map_err(|error| BatchRefused { index: 0, error })
+        self.commit(staged).await.map_err(|error| BatchRefused { index: None, error })
     }
 
     /// Each image's targets, read concurrently. A refusal by the egress rules or an index without
@@ -73,7 +74,7 @@ impl Service {
         if let Some(index) = resolved.iter().position(|r| r.as_ref().is_err_and(refusing))
             && let Err(error) = resolved.swap_remove(index)
         {
-            return Err(BatchRefused { index, error });
+            return Err(BatchRefused { index: Some(index), error });
         }
         Ok(resolved)
     }
@@ -149,10 +150,10 @@ fn parse_distinct(images: &[String]) -> Result<Vec<ImageReference>, BatchRefused
     let mut seen = std::collections::HashMap::new();
     let mut parsed = Vec::with_capacity(images.len());
     for (index, text) in images.iter().enumerate() {
-        let image = ImageReference::parse(text).map_err(|e| BatchRefused { index, error: e.into() })?;
+        let image = ImageReference::parse(text).map_err(|e| BatchRefused { index: Some(index), error: e.into() })?;
         if let Some(first) = seen.insert(image.to_string(), index) {
             let error = ServiceError::DuplicateImage { image: image.to_string(), first };
-            return Err(BatchRefused { index, error });
+            return Err(BatchRefused { index: Some(index), error });
         }
         parsed.push(image);
     }
