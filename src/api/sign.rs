@@ -149,6 +149,14 @@ pub(super) struct BatchSignResponse {
     pub results: Vec<BatchResult>,
 }
 
+/// The answer of `POST /v1/sign`: one image's (`image`), or a batch's (`images`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum SignAnswer {
+    One(Box<SignResponse>),
+    Batch(BatchSignResponse),
+}
+
 /// Signs the image, or each image of `images`.
 ///
 /// One image: 201 when a signature was written, 200 when this key had already signed it. A batch: 201 or
@@ -163,8 +171,8 @@ pub(super) struct BatchSignResponse {
     security(("signer" = [])),
     request_body = SignBody,
     responses(
-        (status = 201, description = "Signed: the signature is in the registry and the register (with `images`: every image, as a BatchSignResponse)", body = SignResponse),
-        (status = 200, description = "This key had already signed this digest for this identity (with `images`: every image)", body = SignResponse),
+        (status = 201, description = "Signed: the signature is in the registry and the register (with `images`: every image, as a BatchSignResponse)", body = SignAnswer),
+        (status = 200, description = "This key had already signed this digest for this identity (with `images`: every image)", body = SignAnswer),
         (status = 207, description = "A batch in which some images failed: `failed` counts them, each has its problem", body = BatchSignResponse),
         (status = 502, description = "A batch in which every image failed (each has its problem); or one image whose registry failed", body = BatchSignResponse),
         (status = 413, description = "`images` lists more than `[sign] max_batch` images"),
@@ -215,7 +223,8 @@ async fn sign_one(
     caller.may_sign(&state, &image, &body.key).await?;
     let request = sign_request(&caller, peer, body, image)?;
     let outcome = state.service.sign(request).await?;
-    Ok(written_answer(&state, outcome).await.into_response())
+    let (status, Json(one)) = written_answer(&state, outcome).await;
+    Ok((status, Json(SignAnswer::One(Box::new(one)))).into_response())
 }
 
 fn sign_request(
@@ -264,6 +273,6 @@ async fn batch_answer(state: &AppState, images: &[String], results: Vec<ImageSig
         (_, 0, true) => StatusCode::CREATED,
         (_, 0, false) => StatusCode::OK,
     };
-    let body = BatchSignResponse { succeeded, failed, tree_size, checkpoint, results: answers };
+    let body = SignAnswer::Batch(BatchSignResponse { succeeded, failed, tree_size, checkpoint, results: answers });
     (status, Json(body)).into_response()
 }

@@ -198,6 +198,15 @@ impl Service {
         Ok((outcome, staged))
     }
 
+    /// What is wrong with `request` whatever image it names: its key (unknown, reserved, malformed), its
+    /// annotations, an empty list of formats. A batch checks this once, before anything else.
+    pub(super) fn check_sign_request(&self, request: &SignRequest) -> Result<(), ServiceError> {
+        self.keys.image_signer(&crate::keys::KeyRef::parse(&request.key)?.id)?;
+        annotations(request.annotations.clone())?;
+        self.wanted_formats(request, "")?;
+        Ok(())
+    }
+
     /// The formats `request` asks for: its own list, else the registry's `[registries.formats]`, else all.
     fn wanted_formats(&self, request: &SignRequest, registry: &str) -> Result<Vec<SignFormat>, ServiceError> {
         let wanted = match &request.formats {

@@ -1,9 +1,10 @@
-//! Batch signing: several images in one request (a multi-service release, a multi-arch set). Every image is
-//! parsed, de-duplicated and resolved before anything is written (a reference that cannot be read, a
-//! duplicate, an index without `recursive` or a registry the egress rules refuse stops the whole batch,
-//! naming its index); then the images are signed concurrently, at most [`SIGNS_AT_ONCE`] at a time, and
-//! every confirmation is appended in one register transaction, so the batch has one tree size and one
-//! checkpoint. An image that fails after that (unreachable, missing, a refused write) fails alone.
+//! Batch signing: several images in one request (a multi-service release, a multi-arch set). The key,
+//! annotations and formats are checked once; every image is parsed, de-duplicated and resolved before
+//! anything is written (a reference that cannot be read, a duplicate, an index without `recursive` or a
+//! registry the egress rules refuse stops the whole batch, naming its index); then the images are signed
+//! concurrently, at most [`SIGNS_AT_ONCE`] at a time, and every confirmation is appended in one register
+//! transaction, so the batch has one tree size and one checkpoint. An image that fails after that
+//! (unreachable, missing, a refused write) fails alone.
 //!
 //! Owns: the batch's order of operations. Must not touch: how one digest is signed (`sign.rs`).
 
@@ -44,6 +45,7 @@ impl Service {
             let error = ServiceError::BatchSize { count: images.len(), limit: self.max_sign_batch() };
             return Err(BatchRefused { index: None, error });
         }
+        self.check_sign_request(request).map_err(|error| BatchRefused { index: None, error })?;
         let parsed = parse_distinct(images)?;
         let resolved = self.resolve_all(&parsed, request.recursive).await?;
         // Collected first: a lazy map's closure in the stream's type trips the Send check of the handler.

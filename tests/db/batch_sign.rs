@@ -143,6 +143,10 @@ fn bad_batches_are_refused_whole_naming_the_image_and_write_nothing() {
     let index = push_index(&registry, "batch/multi", "v1", &["amd64", "arm64"]).0;
     let index = format!("{}/batch/multi@{index}", registry.host);
     refused(vec![images[0].clone(), index], 422, "index-needs-recursive", "images[1]");
+    let (status, problem) = batch(&notarium, &images, json!({"key": "no-such-key"}));
+    assert_eq!(status, 404, "an unknown key refuses the batch once: {problem}");
+    let (status, problem) = batch(&notarium, &images, json!({"annotations": {"n": 1}}));
+    assert_eq!(status, 400, "{problem}");
     let both = json!({"image": images[0], "images": images, "key": "dev-ecdsa"});
     let (status, _, problem) = notarium.post("/v1/sign", both.to_string());
     assert_eq!((status, problem["type"].as_str()), (400, Some("https://notarium.dev/problems/image-or-images")));
