@@ -182,9 +182,9 @@ pub(super) async fn sign(
     caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    AppJson(body): AppJson<SignBody>,
+    AppJson(mut body): AppJson<SignBody>,
 ) -> Result<Response, ApiError> {
-    let images = match (body.image.clone(), body.images.clone()) {
+    let images = match (body.image.take(), body.images.take()) {
         (Some(image), None) => return sign_one(caller, state, peer, body, image).await,
         (None, Some(images)) if !images.is_empty() => images,
         (None, Some(_)) => return Err(ApiError::image_or_images("images is empty: list 1 image or more")),
@@ -204,7 +204,7 @@ pub(super) async fn sign(
         Ok(results) => results,
         Err(refused) => {
             let problem = ApiError::from(refused.error);
-            return Err(match refused.index.zip(refused.index.and_then(|i| images.get(i))) {
+            return Err(match refused.index.and_then(|index| Some((index, images.get(index)?))) {
                 Some((index, image)) => problem.at_batch_index(index, image),
                 None => problem,
             });
