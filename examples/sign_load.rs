@@ -5,7 +5,10 @@
 //! read from the registry) and a warm one (the same digests again, from the decision cache when it is on).
 //!
 //! cargo run --release --example sign_load -- --server http://127.0.0.1:8080 --registry 127.0.0.1:5000 \
-//!     --images 400 --concurrency 8 --key dev-ecdsa [--attest | --verify] [--formats cosign,bundle,notation]
+//!     --images 400 --concurrency 8 --key dev-ecdsa [--attest | --verify] [--formats cosign,bundle,notation] \
+//!     [--batch N]
+//!
+//! With `--batch N` each sign request names N images (`"images": [...]`); latencies are then per request.
 // A measuring harness, not the service: any failure should stop the run at once.
 #![allow(clippy::unwrap_used)]
 
@@ -44,6 +47,9 @@ struct Args {
     /// Comma-separated signature formats for each sign (`cosign,bundle,notation`); default: the server's.
     #[arg(long, value_delimiter = ',')]
     formats: Option<Vec<String>>,
+    /// Images per sign request: above 1, each request is a batch (`"images": [...]`).
+    #[arg(long, default_value_t = 1, conflicts_with_all = ["attest", "verify"])]
+    batch: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +152,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// The latencies of one pass over every image and how long it took; for verifies, how many were cache hits.
 struct Pass {
+    /// Images covered (a batch request covers several).
+    items: usize,
     latencies: Vec<Duration>,
     elapsed: Duration,
     cached: usize,
@@ -159,13 +167,18 @@ async fn run_pass(http: &reqwest::Client, args: &Args, images: &Arc<Vec<String>>
     for _ in 0..args.concurrency {
         let (http, images, next) = (http.clone(), images.clone(), next.clone());
         let (server, key, formats) = (args.server.clone(), args.key.clone(), args.formats.clone());
+        let batch = args.batch.max(1);
         workers.push(tokio::spawn(async move {
             let (mut latencies, mut cached) = (Vec::new(), 0);
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
+                let i = next.fetch_add(batch, Ordering::Relaxed);
                 let Some(image) = images.get(i) else { break };
                 let t = Instant::now();
                 let (path, mut body) = action.request(image, &key);
+                if batch > 1 {
+                    let chunk = &images[i..(i + batch).min(images.len())];
+                    body = serde_json::json!({"images": chunk, "key": key});
+                }
                 if let (Action::Sign, Some(formats)) = (action, &formats) {
                     body["formats"] = serde_json::json!(formats);
                 }
@@ -183,7 +196,7 @@ async fn run_pass(http: &reqwest::Client, args: &Args, images: &Arc<Vec<String>>
             (latencies, cached)
         }));
     }
-    let mut pass = Pass { latencies: Vec::new(), elapsed: Duration::ZERO, cached: 0 };
+    let mut pass = Pass { items: images.len(), latencies: Vec::new(), elapsed: Duration::ZERO, cached: 0 };
     for w in workers {
         let (latencies, cached) = w.await.unwrap();
         pass.latencies.extend(latencies);
@@ -198,13 +211,15 @@ fn report(args: &Args, action: Action, label: &str, pass: &Pass) {
     let latencies = &pass.latencies;
     let cached = if action == Action::Verify { format!(" cached={}", pass.cached) } else { String::new() };
     println!(
-        "{}={}{label} concurrency={} key={} elapsed={:.2}s throughput={:.1}/s p50={:.1}ms p95={:.1}ms p99={:.1}ms{cached}",
+        "{}={}{label} requests={} concurrency={} key={} elapsed={:.2}s throughput={:.1}/s p50={:.1}ms p95={:.1}ms \
+         p99={:.1}ms{cached}",
         action.counted(),
+        pass.items,
         latencies.len(),
         args.concurrency,
         args.key,
         pass.elapsed.as_secs_f64(),
-        latencies.len() as f64 / pass.elapsed.as_secs_f64(),
+        pass.items as f64 / pass.elapsed.as_secs_f64(),
         percentile(latencies, 0.50).as_secs_f64() * 1e3,
         percentile(latencies, 0.95).as_secs_f64() * 1e3,
         percentile(latencies, 0.99).as_secs_f64() * 1e3,

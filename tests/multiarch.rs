@@ -7,7 +7,7 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{Value, json};
 use support::{Cosign, Notarium, Registry, push_image, push_index, skopeo_accepts};
@@ -80,15 +80,6 @@ fn verify_cyclonedx(cosign: &Cosign, key: &Path, image: &str) -> Output {
     cosign.run(&[&["verify-attestation", "--key", key][..], &flags, &[image]].concat())
 }
 
-fn cli(notarium: &Notarium, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_notarium"))
-        .args(args)
-        .args(["--server", &notarium.url])
-        .env_remove("NOTARIUM_TOKEN")
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn the_cli_signs_and_attests_an_index_and_each_platform_only_with_recursive() {
     let registry = Registry::start();
@@ -101,13 +92,13 @@ fn the_cli_signs_and_attests_an_index_and_each_platform_only_with_recursive() {
     let every_manifest: Vec<String> =
         [&index].into_iter().chain(&platforms).map(|d| format!("{}/multi/cli@{d}", registry.host)).collect();
 
-    let out = cli(&notarium, &["sign", &by_tag, "--key", "dev-ecdsa"]);
+    let out = notarium.cli(&["sign", &by_tag, "--key", "dev-ecdsa"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("3 platform manifests") && stderr.contains("--recursive"), "{stderr}");
     assert!(every_manifest.iter().all(|image| !cosign.verify(image, &key).0), "nothing is signed without --recursive");
 
-    let out = cli(&notarium, &["sign", &by_tag, "--key", "dev-ecdsa", "--recursive"]);
+    let out = notarium.cli(&["sign", &by_tag, "--key", "dev-ecdsa", "--recursive"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.lines().count(), 4, "{stdout}");
@@ -119,7 +110,7 @@ fn the_cli_signs_and_attests_an_index_and_each_platform_only_with_recursive() {
         assert!(ok, "cosign refused {image}: {log}");
     }
 
-    let out = cli(&notarium, &["--output", "json", "sign", &by_tag, "--key", "dev-ecdsa", "-r"]);
+    let out = notarium.cli(&["--output", "json", "sign", &by_tag, "--key", "dev-ecdsa", "-r"]);
     let again: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(again["digest"], index.as_str());
     let platform_answers = again["platforms"].as_array().unwrap();
@@ -129,9 +120,9 @@ fn the_cli_signs_and_attests_an_index_and_each_platform_only_with_recursive() {
     let predicate = dir.path().join("sbom.json");
     std::fs::write(&predicate, json!({"bomFormat": "CycloneDX", "specVersion": "1.5"}).to_string()).unwrap();
     let attest = ["attest", &by_tag, "--key", "dev-ed25519", "--type", "https://cyclonedx.org/bom", "--predicate"];
-    let out = cli(&notarium, &[&attest[..], &[predicate.to_str().unwrap()]].concat());
+    let out = notarium.cli(&[&attest[..], &[predicate.to_str().unwrap()]].concat());
     assert_eq!(out.status.code(), Some(1), "an index without --recursive is refused");
-    let out = cli(&notarium, &[&attest[..], &[predicate.to_str().unwrap(), "--recursive"]].concat());
+    let out = notarium.cli(&[&attest[..], &[predicate.to_str().unwrap(), "--recursive"]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ed25519 = notarium.public_key_file("dev-ed25519", dir.path());
     for image in &every_manifest {

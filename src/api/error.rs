@@ -86,6 +86,32 @@ impl ApiError {
     }
 
     /// A query parameter that parsed but does not say what it must (`detail` names it).
+    /// A sign request that names neither `image` nor `images`, or both, or an empty `images`.
+    pub fn image_or_images(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "image-or-images", "Name one image, or a list of images", detail)
+    }
+
+    /// A request body without a field it needs (as a missing field of the JSON schema is answered).
+    pub fn missing_field(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "Request body is missing a field or has one of the wrong type",
+            detail,
+        )
+    }
+
+    /// This problem about the image at `index` of a batch, its detail saying which one.
+    pub fn at_batch_index(mut self, index: usize, image: &str) -> Self {
+        self.detail = format!("images[{index}] ({image}): {}", self.detail);
+        self
+    }
+
+    /// The HTTP status of this problem.
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     pub fn invalid_query(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid-query", "Query parameters are missing or malformed", detail)
     }
@@ -260,6 +286,12 @@ impl From<ServiceError> for ApiError {
                 "The image is an index: recursive is required",
                 detail,
             ),
+            ServiceError::BatchSize { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "batch-too-large", "Too many images in one request", detail)
+            }
+            ServiceError::DuplicateImage { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "duplicate-image", "An image is listed twice", detail)
+            }
             ServiceError::IndexTooLarge { .. } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "index-too-large",

@@ -57,7 +57,7 @@ pub(super) async fn written_answer<O: Written>(state: &AppState, outcome: O) -> 
 }
 
 /// The answer for `outcome` and whether it or any platform wrote something.
-async fn response_of<O: Written>(state: &AppState, mut outcome: O) -> (O::Response, bool) {
+pub(super) async fn response_of<O: Written>(state: &AppState, mut outcome: O) -> (O::Response, bool) {
     let (position, mut created, outcomes) = outcome.parts();
     let checkpoint = checkpoint_of(state, position).await;
     let mut platforms = Vec::new();

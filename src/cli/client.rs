@@ -20,6 +20,15 @@ pub(super) fn with_token(request: reqwest::RequestBuilder) -> reqwest::RequestBu
 }
 
 async fn call(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Value), CliError> {
+    let (status, text) = send(request, server).await?;
+    if status >= 400 {
+        return Err(CliError::from_problem(status, &text));
+    }
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}
+
+/// The status and body of the server's answer to `request`.
+async fn send(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, String), CliError> {
     let response = with_token(request)
         .send()
         .await
@@ -29,10 +38,7 @@ async fn call(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Va
         .text()
         .await
         .map_err(|e| CliError::Unavailable(format!("notarium at {server} broke off its answer: {e}")))?;
-    if status >= 400 {
-        return Err(CliError::from_problem(status, &text));
-    }
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    Ok((status, text))
 }
 
 fn url(server: &str, path: &str) -> String {
@@ -60,29 +66,81 @@ fn field(answer: &Value, path: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-pub(super) async fn sign(
-    server: &str,
-    image: &str,
-    key: &str,
-    annotations: &[String],
-    recursive: bool,
-    output: Output,
-) -> Result<(), CliError> {
-    let mut body = json!({"image": image, "key": key, "recursive": recursive});
-    if let Some(a) = parse_annotations(annotations)? {
-        body["annotations"] = a;
+/// What `notarium sign` sends besides the images.
+pub(super) struct SignArgs<'a> {
+    pub key: &'a str,
+    pub annotations: &'a [String],
+    pub recursive: bool,
+}
+
+impl SignArgs<'_> {
+    /// The request body, with `image` or `images` still to add.
+    fn body(&self) -> Result<Value, CliError> {
+        let mut body = json!({"key": self.key, "recursive": self.recursive});
+        if let Some(a) = parse_annotations(self.annotations)? {
+            body["annotations"] = a;
+        }
+        Ok(body)
     }
+}
+
+/// The line a sign answer prints about `image`.
+fn sign_line(answer: &Value, image: &str) -> String {
+    let verb = if answer["signature"]["created"] == Value::Bool(true) { "signed" } else { "already signed" };
+    let (key, version) = (field(answer, &["key"]), field(answer, &["key_version"]));
+    format!("{verb} {image} with {key}@{version} -> {}", field(answer, &["signature", "tag"]))
+}
+
+pub(super) async fn sign(server: &str, image: &str, args: &SignArgs<'_>, output: Output) -> Result<(), CliError> {
+    let mut body = args.body()?;
+    body["image"] = json!(image);
     let request = reqwest::Client::new().post(url(server, "/v1/sign")).json(&body);
     let (_, answer) = call(request, server).await?;
-    output.print(&answer, || {
-        let line = |answer: &Value, image: &str| {
-            let verb = if answer["signature"]["created"] == Value::Bool(true) { "signed" } else { "already signed" };
-            let (key, version) = (field(answer, &["key"]), field(answer, &["key_version"]));
-            format!("{verb} {image} with {key}@{version} -> {}", field(answer, &["signature", "tag"]))
-        };
-        with_platforms(&answer, line)
-    });
+    output.print(&answer, || with_platforms(&answer, sign_line));
     Ok(())
+}
+
+/// Signs `images` as one batch: one line per image signed (and its platforms), and an error naming each
+/// image that failed.
+pub(super) async fn sign_batch(
+    server: &str,
+    images: &[String],
+    args: &SignArgs<'_>,
+    output: Output,
+) -> Result<(), CliError> {
+    let mut body = args.body()?;
+    body["images"] = json!(images);
+    let request = reqwest::Client::new().post(url(server, "/v1/sign")).json(&body);
+    let (_, answer) = call_batch(request, server).await?;
+    let results = answer["results"].as_array().cloned().unwrap_or_default();
+    output.print(&answer, || {
+        let signed = results.iter().filter(|r| r["outcome"].is_object());
+        signed.map(|r| with_platforms(&r["outcome"], sign_line)).collect::<Vec<_>>().join("\n")
+    });
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r["problem"].is_object())
+        .map(|r| format!("{}: {}", field(r, &["image"]), field(r, &["problem", "detail"])))
+        .collect();
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(CliError::Refused(format!(
+            "{} of {} images failed: {}",
+            failed.len(),
+            results.len(),
+            failed.join("; ")
+        ))),
+    }
+}
+
+/// [`call`] for a batch: a 502 whose body lists per-image results is an answer, not a problem.
+async fn call_batch(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Value), CliError> {
+    let (status, text) = send(request, server).await?;
+    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if status >= 400 && !answer["results"].is_array() {
+        return Err(CliError::from_problem(status, &text));
+    }
+    Ok((status, answer))
 }
 
 /// What `notarium attest` sends besides the image and key.

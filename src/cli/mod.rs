@@ -102,10 +102,12 @@ enum Command {
         #[arg(long, env = "NOTARIUM_CONFIG", global = true)]
         config: Option<PathBuf>,
     },
-    /// Sign IMAGE (host/repo:tag or host/repo@sha256:…) through a running server.
+    /// Sign IMAGE (host/repo:tag or host/repo@sha256:…) through a running server; several images are signed
+    /// as one batch (one request, one register transaction), each reported, exit status 1 if any failed.
     #[command(after_help = CI_CLIENT_HELP)]
     Sign {
-        image: String,
+        #[arg(value_name = "IMAGE", required = true, num_args = 1..)]
+        images: Vec<String>,
         /// Key id, or id@version.
         #[arg(long)]
         key: String,
@@ -353,9 +355,13 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
     match command {
         Command::Serve { config, insecure } => serve::serve(config, insecure).await,
         Command::Token { command, config } => token::run(command, config, output).await,
-        Command::Sign { image, key, annotations, recursive, server, id_token } => {
+        Command::Sign { images, key, annotations, recursive, server, id_token } => {
             id_token.install().await?;
-            client::sign(&server, &image, &key, &annotations, recursive, output).await
+            let request = client::SignArgs { key: &key, annotations: &annotations, recursive };
+            match images.as_slice() {
+                [image] => client::sign(&server, image, &request, output).await,
+                _ => client::sign_batch(&server, &images, &request, output).await,
+            }
         }
         Command::Attest { image, key, predicate_type, predicate, recursive, server, id_token } => {
             id_token.install().await?;

@@ -50,6 +50,7 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
             referrers_off: config.registries.referrers_off.clone(),
             formats: config.registries.formats.clone(),
             notation_expiry: config.sign.notation_expiry_days.map(|days| time::Duration::days(i64::from(days))),
+            max_batch: Some(config.sign.max_batch()),
         })
         .with_evidence_limits(config.policies.evidence.clone())
         .with_trusted_roots(load_trusted_roots(&config)?)

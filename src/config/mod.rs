@@ -36,7 +36,7 @@ pub use policies::{EvidenceLimits, PoliciesConfig};
 use registries::host_list;
 pub use registries::{RegistriesConfig, RegistryAuthConfig, SignFormat, split_host_list};
 pub use server::ServerConfig;
-pub use sign::SignConfig;
+pub use sign::{DEFAULT_MAX_BATCH, SignConfig};
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 pub use tsa::{Tsa, TsaConfig};
 
@@ -216,6 +216,7 @@ impl Config {
         self.sigstore.check()?;
         self.check_ca()?;
         self.tsa.as_ref().map(TsaConfig::check).transpose()?;
+        self.sign.check()?;
         if let Some(cap) = self.registries.zero_cap() {
             return Err(ConfigError::Invalid(format!("[registries] {cap} must be at least 1")));
         }

@@ -19,6 +19,7 @@ mod record;
 mod referrers;
 mod register;
 mod sign;
+mod sign_batch;
 mod timestamp;
 mod verify;
 
@@ -46,6 +47,7 @@ pub use reconcile::Reconciled;
 pub use record::LogPosition;
 pub use referrers::{Attached, TagListing};
 pub use sign::{SignOutcome, SignRequest, WrittenArtifact};
+pub use sign_batch::{BatchRefused, ImageSigned};
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 
 /// Everything a use case needs, shared by all requests.
@@ -107,6 +109,10 @@ pub enum ServiceError {
          sign its platform manifests by digest instead"
     )]
     IndexTooLarge { image: String, platforms: usize, limit: usize },
+    #[error("images lists {count} images; a batch names 1 to {limit} ([sign] max_batch)")]
+    BatchSize { count: usize, limit: usize },
+    #[error("{image} is listed twice (first at images[{first}]); name each image once")]
+    DuplicateImage { image: String, first: usize },
     #[error("invalid predicate: {0}")]
     Predicate(String),
     #[error("{what} would be {size} bytes; the limit is {limit}")]
@@ -281,6 +287,8 @@ pub struct Layouts {
     pub formats: std::collections::HashMap<String, Vec<crate::config::SignFormat>>,
     /// How long after signing a Notary Project signature expires (`[sign] notation_expiry_days`).
     pub notation_expiry: Option<time::Duration>,
+    /// The most images one batch sign names (`[sign] max_batch`); `None`: `config::DEFAULT_MAX_BATCH`.
+    pub max_batch: Option<usize>,
 }
 
 impl Layouts {

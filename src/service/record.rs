@@ -145,6 +145,22 @@ impl Service {
         record: NewSignature,
         write: impl Future<Output = Result<WrittenSignature, WriteFailed>>,
     ) -> Result<(WrittenSignature, Option<(i64, LogPosition)>), ServiceError> {
+        let (written, staged) = self.write_staged(record, write).await?;
+        let Some(staged) = staged else {
+            return Ok((written, None));
+        };
+        let placed = self.log.append(staged.append).await?;
+        Ok((written, Some((staged.id, placed.into()))))
+    }
+
+    /// [`write_recorded`](Self::write_recorded) up to its register entry: the row stays pending and the
+    /// caller must append the returned confirmation (a batch appends all of its confirmations in one
+    /// transaction; one it never appends is settled by reconciliation).
+    pub(super) async fn write_staged(
+        &self,
+        record: NewSignature,
+        write: impl Future<Output = Result<WrittenSignature, WriteFailed>>,
+    ) -> Result<(WrittenSignature, Option<Staged>), ServiceError> {
         let id = self.store.begin_signature(&record).await?;
         let outcome = count_registry_write;
         let written = match write.await {
@@ -168,8 +184,8 @@ impl Service {
             self.store.abandon_signature(id).await?;
             return Ok((written, None));
         }
-        let placed = self.log.append(confirm_signature(id, record, &written.manifest_digest)).await?;
-        Ok((written, Some((id, placed.into()))))
+        let append = confirm_signature(id, record, &written.manifest_digest);
+        Ok((written, Some(Staged { id, append })))
     }
 
     /// Attaches `envelope` as a Sigstore bundle v0.3 referrer of `target` (cosign `--new-bundle-format`):
@@ -196,6 +212,12 @@ impl Service {
         let blobs: Vec<&[u8]> = referrer.blobs.iter().map(Vec::as_slice).collect();
         self.referrers.attach(repo, &target.digest, &referrer.manifest, &blobs).await
     }
+}
+
+/// A pending row whose registry write landed, and the register entry that confirms it.
+pub(super) struct Staged {
+    pub id: i64,
+    pub append: Append,
 }
 
 /// A referrer manifest of a subject and the blobs it names, ready to attach.

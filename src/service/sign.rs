@@ -5,7 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use super::record::{Claim, Origin, Prepared, ReferrerToWrite, WriteFailed, bundle_referrer, count_registry_write};
+use super::record::{
+    Claim, Origin, Prepared, ReferrerToWrite, Staged, WriteFailed, bundle_referrer, count_registry_write,
+};
 use super::{LogPosition, Service, ServiceError, Target, repository_of};
 use crate::config::SignFormat;
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
@@ -88,6 +90,21 @@ impl Service {
         image: &ImageReference,
         target: &Target,
     ) -> Result<SignOutcome, ServiceError> {
+        let (mut outcome, staged) = self.sign_digest_staged(request, image, target).await?;
+        if let Some(staged) = staged {
+            outcome.log = Some(self.log.append(staged.append).await?.into());
+        }
+        Ok(outcome)
+    }
+
+    /// [`sign_digest`](Self::sign_digest) up to the register entry: the confirmation to append, when
+    /// something was written, is returned beside the outcome (whose `log` is still `None`).
+    pub(super) async fn sign_digest_staged(
+        &self,
+        request: &SignRequest,
+        image: &ImageReference,
+        target: &Target,
+    ) -> Result<(SignOutcome, Option<Staged>), ServiceError> {
         let digest = target.digest.clone();
         let identity = match &image.tag {
             Some(tag) => format!("{}:{tag}", image.repository_name()),
@@ -113,7 +130,7 @@ impl Service {
             && let Some(existing) = self.signed_before(&repo, &digest, &identity, &prepared).await?
         {
             count_registry_write("already-there");
-            return Ok(self.outcome(image, &digest, &identity, &prepared, existing, None, notes));
+            return Ok((self.outcome(image, &digest, &identity, &prepared, existing, None, notes), None));
         }
         // Both envelopes are signed (and the Notary one timestamped) together, before anything is written.
         let bundle = async {
@@ -175,8 +192,19 @@ impl Service {
             artifacts = landed;
             Ok(written)
         };
-        let (written, recorded) = self.write_recorded(record, write).await?;
-        Ok(self.outcome(image, &digest, &identity, &prepared, written, Some((recorded, artifacts)), notes))
+        let (written, staged) = self.write_staged(record, write).await?;
+        let record_id = staged.as_ref().map(|s| s.id);
+        let outcome = self.outcome(image, &digest, &identity, &prepared, written, Some((record_id, artifacts)), notes);
+        Ok((outcome, staged))
+    }
+
+    /// What is wrong with `request` whatever image it names: its key (unknown, reserved, malformed), its
+    /// annotations, an empty list of formats. A batch checks this once, before anything else.
+    pub(super) fn check_sign_request(&self, request: &SignRequest) -> Result<(), ServiceError> {
+        self.keys.image_signer(&crate::keys::KeyRef::parse(&request.key)?.id)?;
+        annotations(request.annotations.clone())?;
+        self.wanted_formats(request, "")?;
+        Ok(())
     }
 
     /// The formats `request` asks for: its own list, else the registry's `[registries.formats]`, else all.
@@ -328,10 +356,10 @@ impl Service {
         identity: &str,
         prepared: &Prepared<Vec<u8>>,
         written: WrittenSignature,
-        recorded: Option<(Recorded, Vec<WrittenArtifact>)>,
+        recorded: Option<(Option<i64>, Vec<WrittenArtifact>)>,
         notes: Vec<String>,
     ) -> SignOutcome {
-        let (recorded, artifacts) = recorded.unwrap_or_default();
+        let (record_id, artifacts) = recorded.unwrap_or_default();
         let artifacts = match artifacts.is_empty() {
             true => vec![WrittenArtifact {
                 format: SignFormat::Cosign,
@@ -340,7 +368,6 @@ impl Service {
             }],
             false => artifacts,
         };
-        let (record_id, log) = recorded.unzip();
         SignOutcome {
             image: image.with_digest(digest.clone()),
             digest: digest.clone(),
@@ -352,7 +379,7 @@ impl Service {
             manifest_digest: written.manifest_digest,
             created: written.created,
             record_id,
-            log,
+            log: None,
             artifacts,
             notes,
             platforms: Vec::new(),
@@ -362,9 +389,6 @@ impl Service {
 
 /// `io.cncf.notary.signingAgent` of the Notary Project signatures notarium writes.
 const SIGNING_AGENT: &str = concat!("notarium/", env!("CARGO_PKG_VERSION"));
-
-/// The row id and the register position of a sign that wrote something.
-type Recorded = Option<(i64, LogPosition)>;
 
 /// The outcome of the concurrent writes: the `.sig` write (when asked) and each referrer's. Fails
 /// non-partially when nothing landed, partially when some did and another failed.

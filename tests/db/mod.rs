@@ -2,6 +2,7 @@
 //! (`support::postgres`). scripts/test.sh runs this module twice, once on each.
 
 mod auth;
+mod batch_sign;
 mod crash;
 mod key_certificates;
 mod reconcile;

@@ -5,7 +5,8 @@ generated `image` strings are swapped for a real image on the test registry (NOT
 of the `key` strings for a configured key: sign, attest, verify and referrers then run their whole path,
 registry writes included. A 502 naming another registry, one the
 fuzzer made up and that nothing answers on, is notarium reporting an upstream it cannot reach; it is
-dropped. Any other 5xx fails the run.
+dropped, and so is a batch sign's 502 (every image failed) when each image's problem is such a 502. Any
+other 5xx fails the run.
 """
 
 import os
@@ -46,8 +47,15 @@ def filter_failure(context, failure, case, response):
     if getattr(failure, "status_code", None) != 502:
         return True
     try:
-        problem = response.json()
+        answer = response.json()
     except ValueError:
         return True
+    results = answer.get("results") if isinstance(answer, dict) else None
+    problems = [r.get("problem") or {} for r in results] if isinstance(results, list) else [answer]
+    return not problems or any(_ours(problem) for problem in problems)
+
+
+def _ours(problem):
+    """True unless `problem` is a 502 about a registry other than the test's own."""
     upstream = str(problem.get("type", "")).endswith(UPSTREAM_PROBLEMS)
     return not upstream or LIVE_REGISTRY in str(problem.get("detail", ""))

@@ -159,6 +159,16 @@ impl Notarium {
         (made["token"].as_str().unwrap().to_owned(), made["record"]["id"].as_str().unwrap().to_owned())
     }
 
+    /// Runs the `notarium` CLI with `args` against this server (`--server`), without `NOTARIUM_TOKEN`.
+    pub(crate) fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .args(args)
+            .args(["--server", &self.url])
+            .env_remove("NOTARIUM_TOKEN")
+            .output()
+            .unwrap()
+    }
+
     /// Sends SIGTERM, as an orchestrator stopping the pod would.
     pub(crate) fn terminate(&self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
