@@ -40,29 +40,30 @@ impl UpperLevels {
         if size <= self.covered {
             return Ok(());
         }
-        let missing = self.missing_nodes(size);
-        let hashes = store.node_hashes(&missing).await?;
+        let mut read = Vec::new();
+        for (level, indexes) in self.missing_ranges(size) {
+            if !indexes.is_empty() {
+                read.push((level, store.level_hashes(level, indexes).await?));
+            }
+        }
         // Only once every read succeeded, so a failed read leaves the cache as it was.
-        for ((level, _), hash) in missing.into_iter().zip(hashes) {
+        for (level, hashes) in read {
             let row = (level - self.from_level) as usize;
             if self.levels.len() <= row {
                 self.levels.resize_with(row + 1, Vec::new);
             }
-            self.levels[row].push(hash);
+            self.levels[row].extend(hashes);
         }
         self.covered = size;
         Ok(())
     }
 
-    /// The nodes completed between `covered` and `size` leaves, level by level, left to right.
-    fn missing_nodes(&self, size: u64) -> Vec<NodeId> {
-        let mut ids = Vec::new();
-        let mut level = self.from_level;
-        while level < 64 && size >> level > 0 {
-            ids.extend(((self.covered >> level)..(size >> level)).map(|index| (level, index)));
-            level += 1;
-        }
-        ids
+    /// Per cached level from the lowest, the nodes completed between `covered` and `size` leaves.
+    fn missing_ranges(&self, size: u64) -> Vec<(u32, std::ops::Range<u64>)> {
+        (self.from_level..64)
+            .take_while(|level| size >> level > 0)
+            .map(|level| (level, (self.covered >> level)..(size >> level)))
+            .collect()
     }
 }
 
@@ -71,12 +72,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_nodes_are_the_complete_subtrees_between_the_sizes() {
+    fn missing_ranges_are_the_complete_subtrees_between_the_sizes() {
         let mut upper = UpperLevels::new(2);
-        assert_eq!(upper.missing_nodes(3), Vec::<NodeId>::new());
-        assert_eq!(upper.missing_nodes(9), vec![(2, 0), (2, 1), (3, 0)]);
+        assert_eq!(upper.missing_ranges(3), vec![]);
+        assert_eq!(upper.missing_ranges(9), vec![(2, 0..2), (3, 0..1)]);
         upper.covered = 9;
-        assert_eq!(upper.missing_nodes(16), vec![(2, 2), (2, 3), (3, 1), (4, 0)]);
+        assert_eq!(upper.missing_ranges(16), vec![(2, 2..4), (3, 1..2), (4, 0..1)]);
     }
 
     #[test]

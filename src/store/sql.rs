@@ -132,6 +132,28 @@ where
         nodes.iter().map(|id| found.get(id).copied().ok_or_else(|| missing_node(*id))).collect()
     }
 
+    async fn level_hashes(&self, level: u32, indexes: std::ops::Range<u64>) -> Result<Vec<Hash>, StoreError> {
+        let rows =
+            sqlx::query("SELECT idx, hash FROM log_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx")
+                .bind(i64::from(level))
+                .bind(indexes.start as i64)
+                .bind(indexes.end as i64)
+                .fetch_all(self.pool())
+                .await?;
+        // Rows come in index order, each once: any gap shows as the first index that does not match.
+        let mut hashes = Vec::with_capacity(rows.len());
+        for (index, row) in indexes.clone().zip(&rows) {
+            if row.get::<i64, _>("idx") as u64 != index {
+                return Err(missing_node((level, index)));
+            }
+            hashes.push(to_hash(row.get("hash"))?);
+        }
+        match indexes.clone().nth(hashes.len()) {
+            Some(index) => Err(missing_node((level, index))),
+            None => Ok(hashes),
+        }
+    }
+
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let rows = sqlx::query("SELECT idx, entry FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
             .bind(start as i64)

@@ -247,6 +247,9 @@ impl RegisterStore for CountingStore {
         self.nodes_read.fetch_add(nodes.len(), std::sync::atomic::Ordering::SeqCst);
         self.inner.node_hashes(nodes).await
     }
+    async fn level_hashes(&self, level: u32, indexes: std::ops::Range<u64>) -> Result<Vec<Hash>, StoreError> {
+        self.inner.level_hashes(level, indexes).await
+    }
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         self.inner.entries(start, end).await
     }
@@ -320,4 +323,16 @@ async fn after_a_restart_the_cache_is_read_again_and_a_proof_reads_only_the_unca
         let read = counting.nodes_read.load(std::sync::atomic::Ordering::SeqCst);
         assert!(read <= 2, "entry {index}: {read} nodes read from the store");
     }
+}
+
+#[tokio::test]
+async fn a_level_read_past_the_stored_nodes_names_the_first_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let log = Register::new(store.clone());
+    log.append_all(&entries_from(0, 5).into_iter().map(Append::plain).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(store.level_hashes(1, 0..2).await.unwrap().len(), 2);
+    assert_eq!(store.level_hashes(1, 2..2).await.unwrap(), Vec::<Hash>::new());
+    let err = store.level_hashes(1, 1..3).await.unwrap_err().to_string();
+    assert!(err.contains("register node 1/2 is missing"), "{err}");
 }
