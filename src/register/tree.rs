@@ -1,9 +1,12 @@
-//! The register over a [`RegisterStore`]: roots and proofs from stored subtree hashes, one store read each.
+//! The register over a [`RegisterStore`]: roots and proofs from stored subtree hashes, one store read each;
+//! the upper levels come from memory ([`UpperLevels`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::sequencer::Sequencer;
+use super::upper::{CACHED_FROM_LEVEL, UpperLevels};
 use crate::merkle::{self, Hash};
 use crate::store::{Append, Appended, RegisterStore, StoreError};
 
@@ -31,12 +34,31 @@ pub struct Register {
     store: Arc<dyn RegisterStore>,
     sequencer: Sequencer,
     observers: std::sync::RwLock<Vec<Observer>>,
+    upper: tokio::sync::RwLock<UpperLevels>,
+    /// A tree size the store has committed; the tree only grows, so any size up to it exists.
+    known_size: AtomicU64,
 }
 
 impl Register {
     /// Must be called inside a Tokio runtime: it starts the sequencer.
     pub fn new(store: Arc<dyn RegisterStore>) -> Self {
-        Self { sequencer: Sequencer::start(store.clone()), store, observers: Default::default() }
+        Self::with_cached_levels(store, CACHED_FROM_LEVEL)
+    }
+
+    /// As [`Self::new`], caching the nodes of subtrees of `2^from_level` leaves and up in memory.
+    pub fn with_cached_levels(store: Arc<dyn RegisterStore>, from_level: u32) -> Self {
+        Self {
+            sequencer: Sequencer::start(store.clone()),
+            store,
+            observers: Default::default(),
+            upper: tokio::sync::RwLock::new(UpperLevels::new(from_level)),
+            known_size: AtomicU64::new(0),
+        }
+    }
+
+    fn saw_size(&self, size: u64) -> u64 {
+        self.known_size.fetch_max(size, Ordering::Relaxed);
+        size
     }
 
     /// Calls `observer` with each entry this process appends from now on, after it is durable.
@@ -55,12 +77,13 @@ impl Register {
         let entry = append.entry.clone();
         let (Appended { index, new }, tree_size) = self.sequencer.append(append).await?;
         self.tell(&[(index, &entry)]);
-        Ok(Placed { index, new, tree_size })
+        Ok(Placed { index, new, tree_size: self.saw_size(tree_size) })
     }
 
     /// Appends entries already gathered into one batch, in order, in one transaction.
     pub async fn append_all(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), RegisterError> {
         let appended = self.store.append_batch(batch).await?;
+        self.saw_size(appended.1);
         let told: Vec<(u64, &[u8])> =
             appended.0.iter().zip(batch).map(|(a, b)| (a.index, b.entry.as_slice())).collect();
         self.tell(&told);
@@ -73,7 +96,7 @@ impl Register {
     }
 
     pub async fn size(&self) -> Result<u64, RegisterError> {
-        Ok(self.store.tree_size().await?)
+        Ok(self.saw_size(self.store.tree_size().await?))
     }
 
     /// The root hash of the tree of the first `size` entries.
@@ -82,7 +105,7 @@ impl Register {
         if size == 0 {
             return Ok(merkle::empty_root());
         }
-        Ok(self.range_hashes(&[(0, size)]).await?.remove(0))
+        Ok(self.range_hashes(size, &[(0, size)]).await?.remove(0))
     }
 
     /// RFC 9162 inclusion proof of entry `index` in the tree of `size` entries.
@@ -91,7 +114,7 @@ impl Register {
         if index >= size {
             return Err(RegisterError::OutOfRange { what: format!("entry {index}"), size });
         }
-        self.range_hashes(&merkle::inclusion_ranges(index, size)).await
+        self.range_hashes(size, &merkle::inclusion_ranges(index, size)).await
     }
 
     /// Inclusion proofs of every entry in `indexes` in the tree of `size`, with one store read for all.
@@ -105,7 +128,7 @@ impl Register {
             return Err(RegisterError::OutOfRange { what: format!("entry {}", indexes.end - 1), size });
         }
         let per_entry: Vec<Vec<(u64, u64)>> = indexes.map(|i| merkle::inclusion_ranges(i, size)).collect();
-        let mut hashes = self.range_hashes(&per_entry.concat()).await?.into_iter();
+        let mut hashes = self.range_hashes(size, &per_entry.concat()).await?.into_iter();
         Ok(per_entry.iter().map(|ranges| hashes.by_ref().take(ranges.len()).collect()).collect())
     }
 
@@ -115,10 +138,13 @@ impl Register {
         if first > second {
             return Err(RegisterError::OutOfRange { what: format!("tree size {first}"), size: second });
         }
-        self.range_hashes(&merkle::consistency_ranges(first, second)).await
+        self.range_hashes(second, &merkle::consistency_ranges(first, second)).await
     }
 
     async fn check_size(&self, size: u64) -> Result<(), RegisterError> {
+        if size <= self.known_size.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let current = self.size().await?;
         if size > current {
             return Err(RegisterError::OutOfRange { what: format!("tree size {size}"), size: current });
@@ -126,8 +152,9 @@ impl Register {
         Ok(())
     }
 
-    /// The hashes of `ranges`, each folded from its perfect pieces, read from the store in one go.
-    async fn range_hashes(&self, ranges: &[(u64, u64)]) -> Result<Vec<Hash>, RegisterError> {
+    /// The hashes of `ranges` within the tree of `size` (one the store has committed), each folded from its
+    /// perfect pieces: upper levels from memory, the rest read from the store in one go.
+    async fn range_hashes(&self, size: u64, ranges: &[(u64, u64)]) -> Result<Vec<Hash>, RegisterError> {
         let pieces: Vec<Vec<merkle::NodeId>> = ranges
             .iter()
             .map(|&(s, e)| merkle::perfect_pieces(s, e).into_iter().map(|(s, e)| merkle::node_of(s, e)).collect())
@@ -135,8 +162,32 @@ impl Register {
         let mut ids: Vec<merkle::NodeId> = pieces.iter().flatten().copied().collect();
         ids.sort_unstable();
         ids.dedup();
-        let known: HashMap<merkle::NodeId, Hash> =
-            ids.iter().copied().zip(self.store.node_hashes(&ids).await?).collect();
+        let mut known: HashMap<merkle::NodeId, Hash> = HashMap::with_capacity(ids.len());
+        let mut uncached = Vec::with_capacity(ids.len());
+        {
+            let upper = self.upper_levels_to(size).await?;
+            for id in ids {
+                match upper.get(id) {
+                    Some(hash) => drop(known.insert(id, hash)),
+                    None => uncached.push(id),
+                }
+            }
+        }
+        if !uncached.is_empty() {
+            known.extend(uncached.iter().copied().zip(self.store.node_hashes(&uncached).await?));
+        }
         Ok(pieces.iter().map(|p| merkle::fold_pieces(&p.iter().map(|id| known[id]).collect::<Vec<_>>())).collect())
+    }
+
+    /// The cached upper levels, extended first to cover the tree of `size` entries.
+    async fn upper_levels_to(&self, size: u64) -> Result<tokio::sync::RwLockReadGuard<'_, UpperLevels>, StoreError> {
+        let upper = self.upper.read().await;
+        if upper.covered() >= size {
+            return Ok(upper);
+        }
+        drop(upper);
+        let mut upper = self.upper.write().await;
+        upper.extend_to(self.store.as_ref(), size).await?;
+        Ok(upper.downgrade())
     }
 }

@@ -9,7 +9,8 @@ use crate::merkle::{self, Hash, NodeId};
 /// The statements an append needs, run inside one open write transaction that excludes other appenders.
 pub(super) trait LogTx: Send {
     fn size(&mut self) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    fn node(&mut self, id: NodeId) -> impl Future<Output = Result<Hash, StoreError>> + Send;
+    /// The hashes of `ids` (at most [`ROWS_PER_INSERT`]), in the order asked, in one statement.
+    fn nodes(&mut self, ids: &[NodeId]) -> impl Future<Output = Result<Vec<Hash>, StoreError>> + Send;
     fn insert_entries(
         &mut self,
         first: u64,
@@ -56,10 +57,7 @@ pub(super) async fn append_batch_in(tx: &mut impl LogTx, batch: &[Append]) -> Re
         placed.push(Appended { index: next, new: true });
         new_entries.push(&append.entry);
     }
-    let mut frontier = Vec::new();
-    for id in merkle::frontier(size) {
-        frontier.push(tx.node(id).await?);
-    }
+    let frontier = tx.nodes(&merkle::frontier(size)).await?;
     let growth = merkle::append(size, &frontier, &new_entries);
     let leaves: Vec<(&[u8], Hash)> = new_entries.iter().copied().zip(growth.leaf_hashes).collect();
     for (offset, chunk) in leaves.chunks(ROWS_PER_INSERT).enumerate() {

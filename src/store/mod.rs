@@ -182,6 +182,8 @@ pub trait RegisterStore: Send + Sync {
     async fn tree_size(&self) -> Result<u64, StoreError>;
     /// The stored hashes of perfect subtrees, in the order asked.
     async fn node_hashes(&self, nodes: &[crate::merkle::NodeId]) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// The stored hashes of the nodes `(level, i)` for `i` in `indexes`, in order (one range read).
+    async fn level_hashes(&self, level: u32, indexes: std::ops::Range<u64>) -> Result<Vec<[u8; 32]>, StoreError>;
     /// Entries `[start, end)` with their indexes.
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 }

@@ -121,20 +121,37 @@ where
     /// One query per [`ROWS_PER_INSERT`] nodes (row-value `IN`, which both databases have), not one per node.
     async fn node_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
         let mut found = HashMap::with_capacity(nodes.len());
+        if nodes.len() <= ROWS_PER_INSERT {
+            return select_nodes(&mut *self.pool().acquire().await?, nodes).await;
+        }
         let mut tx = self.pool().begin().await?;
         for chunk in nodes.chunks(ROWS_PER_INSERT) {
-            let mut select =
-                QueryBuilder::<B::Db>::new("SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN ");
-            select.push_tuples(chunk, |mut row, (level, index)| {
-                row.push_bind(i64::from(*level)).push_bind(*index as i64);
-            });
-            for row in select.build().fetch_all(&mut *tx).await? {
-                let id = (row.get::<i64, _>("level") as u32, row.get::<i64, _>("idx") as u64);
-                found.insert(id, to_hash(row.get("hash"))?);
-            }
+            found.extend(chunk.iter().copied().zip(select_nodes(&mut *tx, chunk).await?));
         }
         tx.commit().await?;
         nodes.iter().map(|id| found.get(id).copied().ok_or_else(|| missing_node(*id))).collect()
+    }
+
+    async fn level_hashes(&self, level: u32, indexes: std::ops::Range<u64>) -> Result<Vec<Hash>, StoreError> {
+        let rows =
+            sqlx::query("SELECT idx, hash FROM log_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx")
+                .bind(i64::from(level))
+                .bind(indexes.start as i64)
+                .bind(indexes.end as i64)
+                .fetch_all(self.pool())
+                .await?;
+        // Rows come in index order, each once: any gap shows as the first index that does not match.
+        let mut hashes = Vec::with_capacity(rows.len());
+        for (index, row) in indexes.clone().zip(&rows) {
+            if row.get::<i64, _>("idx") as u64 != index {
+                return Err(missing_node((level, index)));
+            }
+            hashes.push(to_hash(row.get("hash"))?);
+        }
+        match indexes.clone().nth(hashes.len()) {
+            Some(index) => Err(missing_node((level, index))),
+            None => Ok(hashes),
+        }
     }
 
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
@@ -166,14 +183,8 @@ where
         Ok(size as u64)
     }
 
-    async fn node(&mut self, id: NodeId) -> Result<Hash, StoreError> {
-        let row = sqlx::query("SELECT hash FROM log_nodes WHERE level = $1 AND idx = $2")
-            .bind(i64::from(id.0))
-            .bind(id.1 as i64)
-            .fetch_optional(&mut **self.0)
-            .await?
-            .ok_or_else(|| missing_node(id))?;
-        to_hash(row.get("hash"))
+    async fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        select_nodes(&mut **self.0, ids).await
     }
 
     async fn insert_entries(&mut self, first: u64, entries: &[(&[u8], Hash)]) -> Result<(), StoreError> {
@@ -236,6 +247,32 @@ where
 }
 
 /// The INSERT of a signature row in `state`, returning its id.
+/// The hashes of `ids` (at most [`ROWS_PER_INSERT`]) in the order asked, in one statement (row-value `IN`,
+/// which both databases have).
+async fn select_nodes<DB>(conn: &mut DB::Connection, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: Default + IntoArguments<DB>,
+    for<'e> &'e mut DB::Connection: Executor<'e, Database = DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Decode<'q, DB> + Type<DB>,
+    for<'n> &'n str: ColumnIndex<DB::Row>,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut select = QueryBuilder::<DB>::new("SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN ");
+    select.push_tuples(ids, |mut row, (level, index)| {
+        row.push_bind(i64::from(*level)).push_bind(*index as i64);
+    });
+    let mut found = HashMap::with_capacity(ids.len());
+    for row in select.build().fetch_all(&mut *conn).await? {
+        let id = (row.get::<i64, _>("level") as u32, row.get::<i64, _>("idx") as u64);
+        found.insert(id, to_hash(row.get("hash"))?);
+    }
+    ids.iter().map(|id| found.get(id).copied().ok_or_else(|| missing_node(*id))).collect()
+}
+
 fn insert_signature<'a, DB>(
     s: &'a NewSignature,
     state: &'static str,

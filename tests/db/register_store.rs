@@ -1,6 +1,6 @@
 //! The register on a real database (SQLite, or PostgreSQL with `NOTARIUM_TEST_DATABASE=postgres`): roots
 //! and proofs served from stored subtree hashes agree with a tree recomputed here from scratch, proofs
-//! verify, the tables refuse edits, appends from two stores on one database serialize, and signature rows
+//! verify (also with the upper levels cached in memory, after appends and a restart), the tables refuse edits, appends from two stores on one database serialize, and signature rows
 //! go from pending to stored or away.
 
 use crate::support;
@@ -8,9 +8,9 @@ use crate::support;
 use std::path::Path;
 use std::sync::Arc;
 
-use notarium::merkle::{Hash, verify_consistency, verify_inclusion};
+use notarium::merkle::{Hash, NodeId, verify_consistency, verify_inclusion};
 use notarium::register::Register;
-use notarium::store::{Append, Appended, Effect, NewSignature, RecordKind, Store};
+use notarium::store::{Append, Appended, Effect, NewSignature, RecordKind, RegisterStore, Store, StoreError};
 use sha2::{Digest as _, Sha256};
 use support::{TestDatabase, test_database_url};
 
@@ -227,4 +227,112 @@ async fn a_signature_is_pending_until_confirmed_and_abandoning_removes_only_pend
     drop(store);
     let reopened = notarium::store::open(&url).await.unwrap();
     assert_eq!(reopened.count_signatures().await.unwrap(), 2);
+}
+
+/// A store that counts the nodes asked of it, to see which reads the cached upper levels spare.
+struct CountingStore {
+    inner: Arc<dyn Store>,
+    nodes_read: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl RegisterStore for CountingStore {
+    async fn append_batch(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), StoreError> {
+        self.inner.append_batch(batch).await
+    }
+    async fn tree_size(&self) -> Result<u64, StoreError> {
+        self.inner.tree_size().await
+    }
+    async fn node_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        self.nodes_read.fetch_add(nodes.len(), std::sync::atomic::Ordering::SeqCst);
+        self.inner.node_hashes(nodes).await
+    }
+    async fn level_hashes(&self, level: u32, indexes: std::ops::Range<u64>) -> Result<Vec<Hash>, StoreError> {
+        self.inner.level_hashes(level, indexes).await
+    }
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.inner.entries(start, end).await
+    }
+}
+
+fn entries_from(first: usize, count: usize) -> Vec<Vec<u8>> {
+    (first..first + count).map(|n| format!(r#"{{"kind":"sign","n":{n}}}"#).into_bytes()).collect()
+}
+
+/// Every inclusion proof at `size`, every consistency proof into it and its root, from `cached` and from
+/// `uncached` (which reads every node from the store), must be equal and verify against a recomputed tree.
+async fn assert_cached_answers_equal_stored(cached: &Register, uncached: &Register, all: &[Vec<u8>], size: u64) {
+    let root = reference_root(&all[..size as usize]);
+    assert_eq!(cached.root(size).await.unwrap(), root, "root at {size}");
+    for index in 0..size {
+        let proof = cached.inclusion_proof(index, size).await.unwrap();
+        assert_eq!(proof, uncached.inclusion_proof(index, size).await.unwrap(), "entry {index} at {size}");
+        verify_inclusion(&leaf(&all[index as usize]), index, size, &proof, &root).unwrap();
+    }
+    for earlier in 1..size {
+        let proof = cached.consistency_proof(earlier, size).await.unwrap();
+        assert_eq!(proof, uncached.consistency_proof(earlier, size).await.unwrap(), "{earlier} to {size}");
+    }
+    let all_proofs = cached.inclusion_proofs(0..size, size).await.unwrap();
+    assert_eq!(all_proofs, uncached.inclusion_proofs(0..size, size).await.unwrap());
+}
+
+#[tokio::test]
+async fn proofs_from_the_cached_upper_levels_equal_the_stored_ones_after_appends_from_here_and_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let cached = Register::with_cached_levels(store.clone(), 1);
+    let uncached = Register::with_cached_levels(store.clone(), 64);
+    let elsewhere = Register::new(open(dir.path()).await);
+    let mut all = Vec::new();
+    for (batch, from_here) in [(1, true), (2, true), (5, false), (8, true), (13, false), (1, true), (33, true)] {
+        let entries = entries_from(all.len(), batch);
+        let appends: Vec<Append> = entries.iter().cloned().map(Append::plain).collect();
+        let appender = if from_here { &cached } else { &elsewhere };
+        appender.append_all(&appends).await.unwrap();
+        all.extend(entries);
+        let size = cached.size().await.unwrap();
+        assert_eq!(size, all.len() as u64);
+        // Earlier sizes after the cache already covers a later one, then the newest.
+        for earlier in [size / 3, size / 2, size] {
+            assert_cached_answers_equal_stored(&cached, &uncached, &all, earlier.max(1)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_a_restart_the_cache_is_read_again_and_a_proof_reads_only_the_uncached_levels_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = entries_from(0, 100);
+    let before: Vec<Vec<Hash>> = {
+        let log = Register::new(open(dir.path()).await);
+        log.append_all(&all.iter().cloned().map(Append::plain).collect::<Vec<_>>()).await.unwrap();
+        log.inclusion_proofs(0..100, 100).await.unwrap()
+    };
+    let counting = Arc::new(CountingStore { inner: open(dir.path()).await, nodes_read: Default::default() });
+    let restarted = Register::with_cached_levels(counting.clone(), 2);
+    let uncached = Register::with_cached_levels(open(dir.path()).await, 64);
+    assert_cached_answers_equal_stored(&restarted, &uncached, &all, 100).await;
+    for (index, proof) in before.iter().enumerate() {
+        assert_eq!(&restarted.inclusion_proof(index as u64, 100).await.unwrap(), proof, "entry {index}");
+    }
+    // Warm: only levels 0 and 1 come from the store, whatever the entry.
+    for index in [0, 37, 63, 64, 99] {
+        counting.nodes_read.store(0, std::sync::atomic::Ordering::SeqCst);
+        restarted.inclusion_proof(index, 100).await.unwrap();
+        let read = counting.nodes_read.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(read <= 2, "entry {index}: {read} nodes read from the store");
+    }
+}
+
+#[tokio::test]
+async fn a_level_read_past_the_stored_nodes_names_the_first_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let log = Register::new(store.clone());
+    log.append_all(&entries_from(0, 5).into_iter().map(Append::plain).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(store.level_hashes(1, 0..2).await.unwrap().len(), 2);
+    assert_eq!(store.level_hashes(1, 2..2).await.unwrap(), Vec::<Hash>::new());
+    let err = store.level_hashes(1, 1..3).await.unwrap_err().to_string();
+    assert!(err.contains("register node 1/2 is missing"), "{err}");
 }
