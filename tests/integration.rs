@@ -31,6 +31,7 @@ mod keys_pkcs11;
 mod keys_vault;
 mod multiarch;
 mod notation_crl;
+mod notation_eku;
 mod notation_sign;
 mod notation_tools;
 mod notation_tsa;
