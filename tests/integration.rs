@@ -42,6 +42,7 @@ mod postgres_shared;
 mod public_routes;
 mod referrers_oci;
 mod registry_auth;
+mod registry_turns;
 mod sigstore_conformance;
 mod verify_binding;
 mod verify_bounds;
