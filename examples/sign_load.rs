@@ -2,7 +2,8 @@
 //! attests with a SLSA provenance v1 predicate) each through a running notarium with C concurrent clients
 //! and reports throughput and latency percentiles. With `--verify` it signs every image first (untimed),
 //! then verifies each twice through `POST /v1/verify`: a cold pass (the first decision about each digest,
-//! read from the registry) and a warm one (the same digests again, from the decision cache when it is on).
+//! read from the registry) and a warm one (the same digests again, from the decision cache when it is on);
+//! `--signed-images FILE` runs only those two passes over images signed beforehand.
 //!
 //! cargo run --release --example sign_load -- --server http://127.0.0.1:8080 --registry 127.0.0.1:5000 \
 //!     --images 400 --concurrency 8 --key dev-ecdsa [--attest | --verify] [--formats cosign,bundle,notation] \
@@ -50,6 +51,10 @@ struct Args {
     /// Images per sign request: above 1, each request is a batch (`"images": [...]`).
     #[arg(long, default_value_t = 1, conflicts_with_all = ["attest", "verify"])]
     batch: usize,
+    /// With `--verify`: a file of image references already signed (one a line, e.g. `--push-only`'s output
+    /// signed by another run): nothing is pushed or signed, only the two verify passes run over them.
+    #[arg(long, requires = "verify")]
+    signed_images: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +236,13 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let http = reqwest::Client::new();
+    if let Some(file) = &args.signed_images {
+        let text = std::fs::read_to_string(file).unwrap();
+        let images = Arc::new(text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect::<Vec<_>>());
+        report(&args, Action::Verify, " (cold)", &run_pass(&http, &args, &images, Action::Verify).await);
+        report(&args, Action::Verify, " (warm)", &run_pass(&http, &args, &images, Action::Verify).await);
+        return;
+    }
     let images = Arc::new(push_images(&http, &args).await);
     if args.push_only {
         images.iter().for_each(|i| println!("{i}"));

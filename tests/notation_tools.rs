@@ -15,7 +15,7 @@ use notarium::formats::notary::{Algorithm, EnvelopeFormat, JwsClaims, JwsToSign,
 use notarium::formats::referrer::{ReferrersIndex, referrers_tag};
 use notarium::formats::signature_manifest::{Descriptor, OCI_INDEX, OCI_MANIFEST, SignatureManifest};
 use notarium::pki::notary::{NotaryTrust, TrustStore, TrustStoreKind, verify_notary};
-use support::{Notation, Registry, oras_discover, push_image};
+use support::{Notation, Registry, der_certificates, oras_discover, push_image};
 use time::OffsetDateTime;
 
 const NOTARY_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
@@ -78,14 +78,6 @@ cat leaf.pem root.pem > chain.pem"#
     );
     let out = std::process::Command::new("bash").args(["-c", &script]).current_dir(dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn der_certificates(pem_file: &Path) -> Vec<Vec<u8>> {
-    let text = std::fs::read_to_string(pem_file).unwrap();
-    text.split_inclusive("-----END CERTIFICATE-----\n")
-        .filter(|block| block.contains("BEGIN CERTIFICATE"))
-        .map(|block| p256::pkcs8::Document::from_pem(block).unwrap().1.as_bytes().to_vec())
-        .collect()
 }
 
 fn store(name: &str, root_pem: &Path) -> TrustStore {

@@ -51,19 +51,23 @@ pub enum KeyPurpose {
     CodeSigning,
     /// Timestamp authority certificates (id-kp-timeStamping).
     TimeStamping,
+    /// Notary Project signing certificates: an extended key usage is optional; when present it may name
+    /// id-kp-codeSigning and must name none of [`NOTARY_EXCLUDED_EKUS`] (signature-specification.md, the
+    /// certificate requirements; notation-core-go refuses the same list). Issuers nest as for code signing.
+    NotarySigning,
 }
 
 impl KeyPurpose {
     fn oid(self) -> Oid {
         match self {
-            Self::CodeSigning => OID_KP_CODE_SIGNING,
+            Self::CodeSigning | Self::NotarySigning => OID_KP_CODE_SIGNING,
             Self::TimeStamping => OID_KP_TIME_STAMPING,
         }
     }
 
     fn name(self) -> &'static str {
         match self {
-            Self::CodeSigning => "code signing",
+            Self::CodeSigning | Self::NotarySigning => "code signing",
             Self::TimeStamping => "time stamping",
         }
     }
@@ -82,6 +86,17 @@ pub struct ChainedLeaf {
 const OID_KP_CODE_SIGNING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.3");
 const OID_KP_TIME_STAMPING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.8");
 const OID_ANY_EKU: Oid = Oid::new_unwrap("2.5.29.37.0");
+/// The extended key usages a Notary Project signing certificate must not name: the specification's
+/// anyExtendedKeyUsage, serverAuth, clientAuth, emailProtection and timeStamping, and notation-core-go's
+/// OCSPSigning.
+const NOTARY_EXCLUDED_EKUS: [(Oid, &str); 6] = [
+    (OID_ANY_EKU, "anyExtendedKeyUsage"),
+    (Oid::new_unwrap("1.3.6.1.5.5.7.3.1"), "serverAuth"),
+    (Oid::new_unwrap("1.3.6.1.5.5.7.3.2"), "clientAuth"),
+    (Oid::new_unwrap("1.3.6.1.5.5.7.3.4"), "emailProtection"),
+    (OID_KP_TIME_STAMPING, "timeStamping"),
+    (Oid::new_unwrap("1.3.6.1.5.5.7.3.9"), "OCSPSigning"),
+];
 const OID_FULCIO_ISSUER_V1: Oid = Oid::new_unwrap("1.3.6.1.4.1.57264.1.1");
 const OID_FULCIO_ISSUER_V2: Oid = Oid::new_unwrap("1.3.6.1.4.1.57264.1.8");
 const OID_FULCIO_OTHERNAME_SAN: Oid = Oid::new_unwrap("1.3.6.1.4.1.57264.1.7");
@@ -305,6 +320,13 @@ fn check_leaf_usage(cert: &Certificate, purpose: KeyPurpose) -> Result<(), PkiEr
         return Err(fail("leaf: key usage does not allow digital signatures"));
     }
     let eku = tbs.get_extension::<ExtendedKeyUsage>().map_err(|_| fail("leaf: malformed extended key usage"))?;
+    if purpose == KeyPurpose::NotarySigning {
+        let named = eku.map(|(_, eku)| eku.0).unwrap_or_default();
+        if let Some((_, name)) = NOTARY_EXCLUDED_EKUS.iter().find(|(oid, _)| named.contains(oid)) {
+            return Err(fail(&format!("leaf: extended key usage must not include {name} (Notary Project signing)")));
+        }
+        return Ok(());
+    }
     if !eku.is_some_and(|(_, eku)| eku.0.contains(&purpose.oid())) {
         return Err(fail(&format!("leaf: extended key usage does not include {}", purpose.name())));
     }
@@ -664,6 +686,37 @@ pub(crate) mod tests {
         assert!(seen_eku);
         let err = verify_chain(&no_eku, &[], authorities, at).unwrap_err();
         assert!(err.to_string().contains("does not include code signing"), "{err}");
+    }
+
+    #[test]
+    fn a_notary_leaf_may_lack_an_eku_but_must_not_name_an_excluded_one_while_a_fulcio_leaf_needs_code_signing() {
+        let certs = certificates("happy-path-v0.3");
+        let eku = |oids: &[&str]| {
+            with_extensions(&certs[0], |mut ext| {
+                if ext.extn_id.to_string() != "2.5.29.37" {
+                    return Some(ext);
+                }
+                let value = ExtendedKeyUsage(oids.iter().map(|oid| Oid::new_unwrap(oid)).collect());
+                ext.extn_value = der::asn1::OctetString::new(value.to_der().unwrap()).unwrap();
+                Some(ext)
+            })
+        };
+        let leaf = |der: &[u8]| parse(der, "leaf").unwrap();
+        let no_eku = with_extensions(&certs[0], |ext| (ext.extn_id.to_string() != "2.5.29.37").then_some(ext));
+        check_leaf(&leaf(&no_eku), KeyPurpose::NotarySigning).unwrap();
+        assert!(check_leaf(&leaf(&no_eku), KeyPurpose::CodeSigning).is_err());
+        let unknown_only = eku(&["1.2.3.4"]);
+        check_leaf(&leaf(&unknown_only), KeyPurpose::NotarySigning).unwrap();
+        for (excluded, name) in [
+            ("2.5.29.37.0", "anyExtendedKeyUsage"),
+            ("1.3.6.1.5.5.7.3.9", "OCSPSigning"),
+            ("1.3.6.1.5.5.7.3.2", "clientAuth"),
+        ] {
+            let with = eku(&["1.3.6.1.5.5.7.3.3", excluded]);
+            let err = check_leaf(&leaf(&with), KeyPurpose::NotarySigning).unwrap_err();
+            assert!(err.to_string().contains(&format!("must not include {name}")), "{err}");
+        }
+        check_leaf(&leaf(&eku(&["1.3.6.1.5.5.7.3.3"])), KeyPurpose::NotarySigning).unwrap();
     }
 
     #[test]

@@ -277,13 +277,25 @@ fn check_headers(envelope: &NotaryEnvelope) -> Result<(), PkiError> {
     Ok(())
 }
 
-/// The Notary Project's leaf key usage: digitalSignature present, not a certificate or CRL signer.
+/// The Notary Project's leaf key usage: present, critical, digitalSignature set and none of
+/// keyEncipherment, dataEncipherment, keyAgreement, keyCertSign, cRLSign, encipherOnly, decipherOnly
+/// (nonRepudiation may be set). The extended key usage is judged in the chain ([`KeyPurpose::NotarySigning`]).
 fn check_leaf_key_usage(leaf: &Certificate) -> Result<(), PkiError> {
     let usage = leaf.tbs_certificate().get_extension::<KeyUsage>().map_err(|_| fail("malformed key usage"))?;
-    let Some((_, usage)) = usage else {
+    let Some((critical, usage)) = usage else {
         return Err(fail("the signing certificate has no key usage extension"));
     };
-    if !usage.digital_signature() || usage.key_cert_sign() || usage.crl_sign() {
+    if !critical {
+        return Err(fail("the signing certificate's key usage extension is not critical"));
+    }
+    let forbidden = usage.key_encipherment()
+        || usage.data_encipherment()
+        || usage.key_agreement()
+        || usage.key_cert_sign()
+        || usage.crl_sign()
+        || usage.encipher_only()
+        || usage.decipher_only();
+    if !usage.digital_signature() || forbidden {
         return Err(fail("the signing certificate's key usage is not digitalSignature alone"));
     }
     Ok(())
@@ -393,7 +405,7 @@ fn verify_chain(
         let Some(anchor) = anchors.iter().find(|a| a.certificates.iter().any(|c| c.as_slice() == leaf_der)) else {
             return Err(fail("the self-signed signing certificate is in no trust store"));
         };
-        certificate::verify_self_signed_leaf(leaf_der, at, KeyPurpose::CodeSigning)?;
+        certificate::verify_self_signed_leaf(leaf_der, at, KeyPurpose::NotarySigning)?;
         return Ok((anchor.name.clone(), Vec::new()));
     }
     let mut intermediates = rest.to_vec();
@@ -403,7 +415,7 @@ fn verify_chain(
     {
         intermediates.pop();
     }
-    let chained = certificate::verify_path(leaf_der, &intermediates, &anchors, at, KeyPurpose::CodeSigning)?;
+    let chained = certificate::verify_path(leaf_der, &intermediates, &anchors, at, KeyPurpose::NotarySigning)?;
     let mut path = vec![PathLink { cert: leaf, issuer_der: chained.issuer_der }];
     let pool: Vec<Vec<u8>> =
         intermediates.iter().chain(anchors.iter().flat_map(|a| &a.certificates)).cloned().collect();
@@ -739,6 +751,34 @@ mod tests {
         let text = String::from_utf8(fixture(name)).unwrap();
         let (_, der) = p256::pkcs8::Document::from_pem(&text).unwrap();
         der.as_bytes().to_vec()
+    }
+
+    /// The fixture leaf with its key usage extension passed through `change`.
+    fn leaf_with_key_usage(change: impl Fn(&mut x509_cert::ext::Extension)) -> Certificate {
+        let leaf = certificate::parse(&pem("chain-leaf.pem"), "leaf").unwrap();
+        let tbs = crate::pki::sct::rewrite_extensions(&leaf, |mut ext| {
+            if ext.extn_id.to_string() == "2.5.29.15" {
+                change(&mut ext);
+            }
+            Some(ext)
+        })
+        .unwrap();
+        let body = [tbs, leaf.signature_algorithm().to_der().unwrap(), leaf.signature().to_der().unwrap()].concat();
+        certificate::parse(&crate::pki::sct::tlv(0x30, &body), "leaf").unwrap()
+    }
+
+    #[test]
+    fn the_leaf_key_usage_must_be_critical_and_digital_signature_without_encipherment_or_signing_certificates() {
+        check_leaf_key_usage(&leaf_with_key_usage(|_| {})).unwrap();
+        let err = check_leaf_key_usage(&leaf_with_key_usage(|ext| ext.critical = false)).unwrap_err();
+        assert!(err.to_string().contains("not critical"), "{err}");
+        // digitalSignature with keyEncipherment; with nonRepudiation (allowed); keyAgreement alone
+        for (bits, allowed) in [([0x05, 0xa0], false), ([0x06, 0xc0], true), ([0x04, 0x08], false)] {
+            let changed = leaf_with_key_usage(|ext| {
+                ext.extn_value = der::asn1::OctetString::new([&[0x03, 0x02][..], &bits].concat()).unwrap();
+            });
+            assert_eq!(check_leaf_key_usage(&changed).is_ok(), allowed, "{bits:?}");
+        }
     }
 
     fn envelope(name: &str) -> NotaryEnvelope {

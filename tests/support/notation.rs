@@ -120,3 +120,12 @@ impl Notation {
 fn output_text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
+
+/// The certificates of a PEM file, DER, in file order.
+pub(crate) fn der_certificates(pem_file: &Path) -> Vec<Vec<u8>> {
+    let text = std::fs::read_to_string(pem_file).unwrap();
+    text.split_inclusive("-----END CERTIFICATE-----\n")
+        .filter(|block| block.contains("BEGIN CERTIFICATE"))
+        .map(|block| p256::pkcs8::Document::from_pem(block).unwrap().1.as_bytes().to_vec())
+        .collect()
+}
