@@ -327,8 +327,12 @@ fn check_leaf_usage(cert: &Certificate, purpose: KeyPurpose) -> Result<(), PkiEr
         }
         return Ok(());
     }
-    if !eku.is_some_and(|(_, eku)| eku.0.contains(&purpose.oid())) {
+    if !eku.as_ref().is_some_and(|(_, eku)| eku.0.contains(&purpose.oid())) {
         return Err(fail(&format!("leaf: extended key usage does not include {}", purpose.name())));
+    }
+    // RFC 3161 §2.3: a TSA's certificate has exactly one key purpose, id-kp-timeStamping, marked critical.
+    if purpose == KeyPurpose::TimeStamping && !eku.is_some_and(|(critical, eku)| critical && eku.0.len() == 1) {
+        return Err(fail("leaf: a TSA certificate's extended key usage must be timeStamping alone, marked critical"));
     }
     Ok(())
 }
@@ -717,6 +721,31 @@ pub(crate) mod tests {
             assert!(err.to_string().contains(&format!("must not include {name}")), "{err}");
         }
         check_leaf(&leaf(&eku(&["1.3.6.1.5.5.7.3.3"])), KeyPurpose::NotarySigning).unwrap();
+    }
+
+    #[test]
+    fn a_tsa_leaf_has_time_stamping_alone_and_critical() {
+        let certs = certificates("happy-path-v0.3");
+        let eku = |oids: &[&str], critical: bool| {
+            let der = with_extensions(&certs[0], |mut ext| {
+                if ext.extn_id.to_string() == "2.5.29.37" {
+                    let value = ExtendedKeyUsage(oids.iter().map(|oid| Oid::new_unwrap(oid)).collect());
+                    ext.extn_value = der::asn1::OctetString::new(value.to_der().unwrap()).unwrap();
+                    ext.critical = critical;
+                }
+                Some(ext)
+            });
+            parse(&der, "leaf").unwrap()
+        };
+        let time_stamping = "1.3.6.1.5.5.7.3.8";
+        check_leaf(&eku(&[time_stamping], true), KeyPurpose::TimeStamping).unwrap();
+        for (leaf, case) in [
+            (eku(&[time_stamping], false), "not critical"),
+            (eku(&[time_stamping, "1.3.6.1.5.5.7.3.3"], true), "with code signing too"),
+        ] {
+            let err = check_leaf(&leaf, KeyPurpose::TimeStamping).unwrap_err();
+            assert!(err.to_string().contains("timeStamping alone, marked critical"), "{case}: {err}");
+        }
     }
 
     #[test]
