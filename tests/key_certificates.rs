@@ -23,18 +23,6 @@ use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
 use support::{EXAMPLE_KEYS, Notarium, Notation, OPEN_WITH_BACKEND_KEYS, OpenBao, Registry, SoftHsm, push_image};
 
-/// A fresh P-256 PKCS#8 key file (what the file backend reads).
-fn p256_key_file(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.pem"));
-    let out = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    path
-}
-
 fn ca_config(key: &str) -> String {
     format!(
         "\n[ca]\nkey = \"{key}\"\nvalidity = \"90d\"\nsubject = \"CN={{key_id}}, O=notarium tests, ST=Washington, C=US\"\n"
@@ -134,7 +122,7 @@ fn assert_no_ca_key_material(notarium: &Notarium, ca_key: Option<&Path>) {
 
 /// notarium with the example keys and `[ca]` on a fresh file key `ca` in `keys_dir`; that key's path.
 fn start_with_file_ca(keys_dir: &Path) -> (Notarium, PathBuf) {
-    let ca_key = p256_key_file(keys_dir, "ca");
+    let ca_key = support::p256_key_file(keys_dir, "ca");
     let config = format!(
         "{EXAMPLE_KEYS}\n[[keys]]\nid = \"ca\"\nbackend = \"file\"\npath = \"{}\"\n{}",
         ca_key.display(),
@@ -240,7 +228,7 @@ fn openssl_intermediate_for(dir: &Path, ca_key: &Path) -> PathBuf {
 #[test]
 fn a_ca_key_certified_by_an_openssl_root_issues_leaves_openssl_verifies_through_the_intermediate() {
     let keys_dir = tempfile::tempdir().unwrap();
-    let ca_key = p256_key_file(keys_dir.path(), "ca");
+    let ca_key = support::p256_key_file(keys_dir.path(), "ca");
     let pki = tempfile::tempdir().unwrap();
     let ca_chain = openssl_intermediate_for(pki.path(), &ca_key);
     let config = format!(

@@ -168,13 +168,7 @@ const ONE_DIGEST_WRITES: usize = 40;
 fn many_keys_config(dir: &std::path::Path, count: usize) -> String {
     let mut config = String::new();
     for n in 0..count {
-        let path = dir.join(format!("k{n}.pem"));
-        let out = Command::new("openssl")
-            .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let path = support::p256_key_file(dir, &format!("k{n}"));
         config.push_str(&format!("[[keys]]\nid = \"k{n}\"\nbackend = \"file\"\npath = {:?}\n\n", path));
     }
     let log_key = std::path::Path::new(support::ROOT).join("keys.example/dev-log.pem");

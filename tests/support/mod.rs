@@ -92,6 +92,18 @@ pub(crate) fn ec_key(seed: u8, kid: &str) -> (jsonwebtoken::EncodingKey, serde_j
 }
 
 /// Seconds since the Unix epoch.
+/// A fresh P-256 PKCS#8 key file `dir/name.pem`, made by openssl (what the file backend reads).
+pub(crate) fn p256_key_file(dir: &std::path::Path, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
