@@ -645,8 +645,9 @@ impl DistributionGrammar {
     }
 
     /// The reference notarium should make of `input` if distribution accepts it: the name split into domain
-    /// and path, then the canonicalization docs/FORMATS.md §1 documents (host lowercase, `:443` dropped,
-    /// Docker Hub's aliases `docker.io` with `library/` before a single segment, tag `latest` by default).
+    /// and path, then the canonicalization docs/FORMATS.md §1 documents (host lowercase, `:443` dropped where
+    /// the host still reads as one, Docker Hub's aliases `docker.io` with `library/` before a single segment,
+    /// tag `latest` by default).
     fn canonical(&self, input: &str) -> Option<(String, String, Option<String>, Option<String>)> {
         let parts = self.reference.captures(input)?;
         let name = parts.get(1)?.as_str();
@@ -655,7 +656,11 @@ impl DistributionGrammar {
         }
         let split = self.name.captures(name)?;
         let domain = split.get(1).map_or("", |d| d.as_str()).to_ascii_lowercase();
-        let domain = domain.strip_suffix(":443").unwrap_or(&domain);
+        // A dotless host other than localhost keeps `:443`: `mirror/app` would read as a Docker Hub path.
+        let domain = match domain.strip_suffix(":443") {
+            Some(host) if host.contains('.') || host == "localhost" => host,
+            _ => &domain,
+        };
         let registry = if ["index.docker.io", "registry-1.docker.io"].contains(&domain) { "docker.io" } else { domain };
         let path = &split[2];
         let repository =
