@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
 pub mod cosign_layer;
+pub mod cosignature;
 pub mod digest;
 pub mod dsse;
 pub mod image_index;
