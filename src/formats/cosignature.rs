@@ -37,40 +37,13 @@ pub struct WitnessKey {
 impl WitnessKey {
     /// Reads a verifier key `name+hexid+base64(0x04||key)`; the key id must match the name and key.
     pub fn parse_vkey(vkey: &str) -> Result<Self, FormatError> {
-        let mut parts = vkey.trim().rsplitn(3, '+');
-        let (Some(key), Some(id), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(invalid("witness verifier key", "expected name+keyid+base64key"));
-        };
-        if !is_key_name(name) {
-            return Err(invalid("witness verifier key", "the name is empty or holds a space or '+'"));
-        }
-        let typed = BASE64.decode(key).map_err(|_| invalid("witness verifier key", "the key is not base64"))?;
-        let [algorithm, rest @ ..] = typed.as_slice() else {
-            return Err(invalid("witness verifier key", "the key is empty"));
-        };
-        if *algorithm != COSIGNATURE_V1_ALGORITHM {
-            return Err(invalid(
-                "witness verifier key",
-                format!("signature type 0x{algorithm:02x} is not 0x04 (Ed25519 cosignature/v1)"),
-            ));
-        }
-        let public_key: [u8; 32] =
-            rest.try_into().map_err(|_| invalid("witness verifier key", "an Ed25519 key is 32 bytes"))?;
-        let witness = Self { name: name.to_owned(), public_key };
-        if hex_decode(id).as_deref() != Some(witness.key_id().as_slice()) {
-            return Err(invalid("witness verifier key", "the key id does not match the name and key"));
-        }
-        Ok(witness)
+        let (name, public_key) = parse_ed25519_vkey(vkey, COSIGNATURE_V1_ALGORITHM, "witness verifier key")?;
+        Ok(Self { name, public_key })
     }
 
     /// The note key id: SHA-256(name || 0x0A || 0x04 || key)[:4].
     pub fn key_id(&self) -> [u8; 4] {
-        let mut h = Sha256::new();
-        h.update(self.name.as_bytes());
-        h.update([b'\n', COSIGNATURE_V1_ALGORITHM]);
-        h.update(self.public_key);
-        let digest = h.finalize();
-        [digest[0], digest[1], digest[2], digest[3]]
+        typed_key_id(&self.name, COSIGNATURE_V1_ALGORITHM, &self.public_key)
     }
 
     /// The verifier key string.
@@ -93,6 +66,40 @@ impl WitnessKey {
             .map_err(|_| invalid("cosignature", format!("the signature of witness {} does not verify", self.name)))?;
         Ok(timestamp)
     }
+}
+
+/// SHA-256(name || 0x0A || algorithm || key)[:4], the key id of signed notes.
+pub fn typed_key_id(name: &str, algorithm: u8, public_key: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([b'\n', algorithm]);
+    h.update(public_key);
+    let digest = h.finalize();
+    [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// Reads a verifier key `name+hexid+base64(algorithm||key)` of a 32-byte key of signature type
+/// `algorithm`; the key id must match the name and key.
+pub fn parse_ed25519_vkey(vkey: &str, algorithm: u8, what: &'static str) -> Result<(String, [u8; 32]), FormatError> {
+    let mut parts = vkey.trim().rsplitn(3, '+');
+    let (Some(key), Some(id), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid(what, "expected name+keyid+base64key"));
+    };
+    if !is_key_name(name) {
+        return Err(invalid(what, "the name is empty or holds a space or '+'"));
+    }
+    let typed = BASE64.decode(key).map_err(|_| invalid(what, "the key is not base64"))?;
+    let [found, rest @ ..] = typed.as_slice() else {
+        return Err(invalid(what, "the key is empty"));
+    };
+    if *found != algorithm {
+        return Err(invalid(what, format!("signature type 0x{found:02x} is not 0x{algorithm:02x}")));
+    }
+    let public_key: [u8; 32] = rest.try_into().map_err(|_| invalid(what, "an Ed25519 key is 32 bytes"))?;
+    if hex_decode(id).as_deref() != Some(typed_key_id(name, algorithm, &public_key).as_slice()) {
+        return Err(invalid(what, "the key id does not match the name and key"));
+    }
+    Ok((name.to_owned(), public_key))
 }
 
 /// Key names of signed notes: non-empty, no Unicode spaces, no '+'.
