@@ -16,6 +16,7 @@ mod tls;
 mod token;
 mod verify;
 mod verify_blob;
+mod witness;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -186,6 +187,12 @@ enum Command {
         /// Read the registry password for --registry-username from stdin (its first line).
         #[arg(long, requires = "registry_username")]
         registry_password_stdin: bool,
+    },
+    /// Run a C2SP tlog-witness that cosigns a log's checkpoints after checking they extend the last one it
+    /// saw (no server of notarium's needed), or make its key.
+    Witness {
+        #[command(subcommand)]
+        command: witness::WitnessCommand,
     },
     /// Verify a Sigstore bundle (v0.1-v0.3: keyless or key, Rekor v1/v2 entries, RFC 3161 timestamps) over
     /// FILE_OR_DIGEST (a path, or sha256:<hex>; for an in-toto DSSE bundle, a subject of its Statement),
@@ -377,6 +384,7 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         Command::Log { command: LogCommand::Verify { file, log_key, since } } => {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
+        Command::Witness { command } => witness::run(command, output).await,
         Command::Policy { command: PolicyCommand::Check { dir, config } } => {
             verify::check_policies(&dir, config.as_deref(), output)
         }

@@ -340,7 +340,7 @@ fn registry_events_secret(config: &Config) -> Result<Option<Arc<zeroize::Zeroizi
     Ok(Some(Arc::new(secret)))
 }
 
-fn init_tracing() {
+pub(super) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOTARIUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder =
