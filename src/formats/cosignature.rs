@@ -81,8 +81,9 @@ pub fn typed_key_id(name: &str, algorithm: u8, public_key: &[u8; 32]) -> [u8; 4]
 /// Reads a verifier key `name+hexid+base64(algorithm||key)` of a 32-byte key of signature type
 /// `algorithm`; the key id must match the name and key.
 pub fn parse_ed25519_vkey(vkey: &str, algorithm: u8, what: &'static str) -> Result<(String, [u8; 32]), FormatError> {
-    let mut parts = vkey.trim().rsplitn(3, '+');
-    let (Some(key), Some(id), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+    // Names hold no '+' and ids are hex, but base64 may hold '+': split from the left.
+    let mut parts = vkey.trim().splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(invalid(what, "expected name+keyid+base64key"));
     };
     if !is_key_name(name) {
@@ -284,11 +285,20 @@ mod tests {
     }
 
     #[test]
+    fn a_vkey_whose_base64_holds_a_plus_parses() {
+        let key = (0u8..=255)
+            .map(|seed| witness(seed, "w").1)
+            .find(|key| key.vkey().splitn(3, '+').nth(2).is_some_and(|k| k.contains('+')))
+            .unwrap();
+        assert_eq!(WitnessKey::parse_vkey(&key.vkey()).unwrap(), key);
+    }
+
+    #[test]
     fn bad_vkeys_are_refused() {
         let (_, key) = witness(7, "w");
         let good = key.vkey();
         let ed25519_vkey = crate::formats::checkpoint::ed25519_verifier_key("w", &key.public_key);
-        let wrong_id = format!("w+00000000+{}", good.rsplit('+').next().unwrap());
+        let wrong_id = format!("w+00000000+{}", good.splitn(3, '+').nth(2).unwrap());
         let renamed = good.replacen("w+", "v+", 1);
         for bad in [ed25519_vkey.as_str(), &wrong_id, &renamed, "w+abc", "", "a b+00000000+BA=="] {
             assert!(WitnessKey::parse_vkey(bad).is_err(), "{bad:?}");
