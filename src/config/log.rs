@@ -78,3 +78,31 @@ impl LogConfig {
         Ok(witnesses)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(witnesses: &[(&str, &str)]) -> LogConfig {
+        let witnesses =
+            witnesses.iter().map(|(url, vkey)| WitnessConfig { url: (*url).into(), vkey: (*vkey).into() }).collect();
+        LogConfig { witnesses, ..LogConfig::default() }
+    }
+
+    #[test]
+    fn witnesses_need_a_cosignature_vkey_an_http_url_and_distinct_names() {
+        let key = WitnessKey { name: "w.example/1".into(), public_key: [9; 32] };
+        let vkey = key.vkey();
+        let parsed = log(&[("https://w.example/prefix", &vkey)]).witnesses().unwrap();
+        assert_eq!(parsed[0].key, key);
+        let log_vkey = crate::formats::checkpoint::ed25519_verifier_key("w.example/1", &[9; 32]);
+        for bad in [
+            log(&[("https://w.example", &log_vkey)]),
+            log(&[("ftp://w.example", &vkey)]),
+            log(&[("not a url", &vkey)]),
+            log(&[("https://a.example", &vkey), ("https://b.example", &vkey)]),
+        ] {
+            assert!(bad.witnesses().is_err(), "{bad:?}");
+        }
+    }
+}

@@ -14,3 +14,4 @@ mod sign_errors;
 mod sign_interop;
 mod subject_locks;
 mod verify_policy;
+mod witness_store;
