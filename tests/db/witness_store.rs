@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use notarium::store::{CosignatureRecord, WitnessStore as _};
+use notarium::store::CosignatureRecord;
 use support::{TestDatabase, test_database_url};
 
 fn record(tree_size: u64, witness: &str, line: &str) -> CosignatureRecord {
