@@ -23,6 +23,7 @@ pub mod reference;
 pub mod referrer;
 pub mod signature_manifest;
 pub mod simple_signing;
+pub mod tile;
 pub mod witness;
 
 pub use digest::Digest;
