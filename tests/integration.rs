@@ -44,6 +44,7 @@ mod referrers_oci;
 mod registry_auth;
 mod registry_turns;
 mod sigstore_conformance;
+mod tiles;
 mod verify_binding;
 mod verify_bounds;
 mod witness;

@@ -112,6 +112,16 @@ impl ApiError {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// A tile path that is malformed or names a tile the current tree does not have (C2SP tlog-tiles).
+    pub fn no_such_tile() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "no-such-tile",
+            "No such tile",
+            "tiles are tile/<L>/<N>[.p/<W>] and tile/entries/<N>[.p/<W>] within the current tree",
+        )
+    }
+
     pub fn invalid_query(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid-query", "Query parameters are missing or malformed", detail)
     }

@@ -105,6 +105,38 @@ pub(super) async fn export(
     Ok((headers, Body::from_stream(opening.chain(pages))).into_response())
 }
 
+/// Tiles never change once served (a partial tile is a prefix of its full tile): cache them for a year.
+const TILE_CACHE_PUBLIC: &str = "public, max-age=31536000, immutable";
+/// Entry bundles carry entries, which only auditors read: caches shared between users must not keep them.
+const TILE_CACHE_PRIVATE: &str = "private, max-age=31536000, immutable";
+
+/// `GET /v1/log/tile/<L>/<N>[.p/<W>]`: a C2SP tlog-tiles hash tile (docs/FORMATS.md §22), public like the
+/// checkpoint; 404 for a malformed path or a tile the current tree does not have.
+pub(super) async fn hash_tile(
+    _public: Public,
+    State(state): State<AppState>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    tile_answer(&state, &path, TILE_CACHE_PUBLIC).await
+}
+
+/// `GET /v1/log/tile/entries/<N>[.p/<W>]`: a C2SP tlog-tiles entry bundle, for auditors (entries name
+/// actors and repositories, as `GET /v1/log/entries` does).
+pub(super) async fn entry_bundle(
+    _caller: Authorized<Auditing>,
+    State(state): State<AppState>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    tile_answer(&state, &format!("entries/{path}"), TILE_CACHE_PRIVATE).await
+}
+
+async fn tile_answer(state: &AppState, path: &str, cache: &'static str) -> Result<Response, ApiError> {
+    let tile = crate::formats::tile::TilePath::parse(path).map_err(|_| ApiError::no_such_tile())?;
+    let bytes = state.service.tile(&tile).await?.ok_or_else(ApiError::no_such_tile)?;
+    let headers = [(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, cache)];
+    Ok((headers, bytes).into_response())
+}
+
 /// The response header of `GET /v1/log/export` carrying the number of entries in the body.
 pub const EXPORT_COUNT_HEADER: &str = "x-notarium-export-count";
 

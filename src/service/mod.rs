@@ -20,6 +20,7 @@ mod referrers;
 mod register;
 mod sign;
 mod sign_batch;
+mod tiles;
 mod timestamp;
 mod verify;
 mod witnesses;
