@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -175,7 +176,22 @@ fn a_witness_in_a_second_process_cosigns_a_growing_log_keeps_its_state_across_a_
     // the witness keeps what it had.
     let fork = Notarium::start_with_config(&server_config(&[]), &[], &[]);
     let (auditor, _) = fork.create_token(&["--role", "auditor"]);
-    grow(&fork, third.size as usize + 2);
+    // First at the witness's own size: the same size with another root is a fork.
+    let fork_size = |fork: &Notarium| {
+        Checkpoint::parse_body(&parse_note(&fork.get_text("/v1/log/checkpoint").1).unwrap().0).unwrap()
+    };
+    while fork_size(&fork).size < third.size {
+        grow(&fork, 1);
+    }
+    let same_size = fork.get_text("/v1/log/checkpoint").1;
+    let same = Checkpoint::parse_body(&parse_note(&same_size).unwrap().0).unwrap();
+    assert_eq!(same.size, third.size);
+    assert_ne!(same.root_hash, third.root_hash);
+    let held = process.latest(ORIGIN);
+    let (status, _, _) = process.post(AddCheckpoint { old_size: third.size, proof: vec![], note: same_size }.to_body());
+    assert_eq!(status, 422);
+    assert_eq!(process.latest(ORIGIN), held);
+    grow(&fork, 3);
     let (_, fork_note) = fork.get_text("/v1/log/checkpoint");
     let fork_checkpoint = Checkpoint::parse_body(&parse_note(&fork_note).unwrap().0).unwrap();
     assert!(fork_checkpoint.size > third.size);
@@ -192,7 +208,6 @@ fn a_witness_in_a_second_process_cosigns_a_growing_log_keeps_its_state_across_a_
         .iter()
         .map(|h| notarium::formats::digest::hex_decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
         .collect();
-    let held = process.latest(ORIGIN);
     let fork_request = AddCheckpoint { old_size: third.size, proof, note: fork_note };
     let (status, _, _) = process.post(fork_request.to_body());
     assert_eq!(status, 422, "{}", process.log.lock().unwrap());
@@ -268,13 +283,16 @@ fn the_witness_refuses_unsigned_unknown_and_malformed_checkpoints_with_the_speci
     assert_eq!(process.latest(ORIGIN).0, 404);
 }
 
-/// A fake witness: answers each add-checkpoint with what `answer` makes of the request.
-fn fake_witness(answer: impl Fn(&AddCheckpoint) -> String + Send + 'static) -> String {
+/// A fake witness: answers each add-checkpoint with what `answer` makes of the request; counts connections.
+fn fake_witness(answer: impl Fn(&AddCheckpoint) -> String + Send + 'static) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
+            counted.fetch_add(1, Ordering::SeqCst);
             let Some(request) = read_request(&mut stream) else { continue };
             let body = answer(&request);
             let head = format!(
@@ -284,7 +302,7 @@ fn fake_witness(answer: impl Fn(&AddCheckpoint) -> String + Send + 'static) -> S
             let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
         }
     });
-    format!("http://{address}")
+    (format!("http://{address}"), connections)
 }
 
 fn read_request(stream: &mut std::net::TcpStream) -> Option<AddCheckpoint> {
@@ -315,7 +333,7 @@ fn a_hostile_witnesss_lines_and_an_oversized_answer_are_not_stored_or_served() {
     let impostor = ed25519_dalek::SigningKey::from_bytes(&[22; 32]);
     let hostile = WitnessKey { name: "hostile.test/a".into(), public_key: configured.verifying_key().to_bytes() };
     let named = hostile.clone();
-    let hostile_url = fake_witness(move |request| {
+    let (hostile_url, _) = fake_witness(move |request| {
         let (body, _) = parse_note(&request.note).unwrap();
         let signature = impostor.sign(message(&body, 1_800_000_000).as_bytes()).to_bytes();
         signature_line(&cosignature_line(&named, 1_800_000_000, &signature))
@@ -324,21 +342,30 @@ fn a_hostile_witnesss_lines_and_an_oversized_answer_are_not_stored_or_served() {
     let big_key = ed25519_dalek::SigningKey::from_bytes(&[23; 32]);
     let big = WitnessKey { name: "big.test/b".into(), public_key: big_key.verifying_key().to_bytes() };
     let named = big.clone();
-    let big_url = fake_witness(move |request| {
+    let (big_url, _) = fake_witness(move |request| {
         let (body, _) = parse_note(&request.note).unwrap();
         let signature = big_key.sign(message(&body, 1_800_000_000).as_bytes()).to_bytes();
         let line = signature_line(&cosignature_line(&named, 1_800_000_000, &signature));
         line.repeat(200)
     });
+    // Witness C is on a loopback address the egress rules do not list: never contacted.
+    let unlisted = WitnessKey { name: "unlisted.test/c".into(), public_key: big.public_key };
+    let (unlisted_url, unlisted_connections) = fake_witness(|_| String::new());
     let hosts: Vec<String> =
         [&hostile_url, &big_url].iter().map(|u| u.trim_start_matches("http://").to_owned()).collect();
-    let config = server_config(&[(&hostile_url, &hostile.vkey()), (&big_url, &big.vkey())]);
+    let config =
+        server_config(&[(&hostile_url, &hostile.vkey()), (&big_url, &big.vkey()), (&unlisted_url, &unlisted.vkey())]);
     let server = Notarium::start_with_config(&config, &[&hosts[0], &hosts[1]], &[]);
-    wait_for("both refusals in the log", || {
+    wait_for("the three refusals in the log", || {
         let log = server.log();
-        (log.contains("hostile.test/a") && log.contains("big.test/b") && log.contains("larger than the limit"))
-            .then_some(())
+        (log.contains("hostile.test/a")
+            && log.contains("big.test/b")
+            && log.contains("larger than the limit")
+            && log.contains("unlisted.test/c"))
+        .then_some(())
     });
+    assert_eq!(unlisted_connections.load(Ordering::SeqCst), 0);
+    assert!(server.log().contains("is not contacted"), "{}", server.log());
     let log = server.log();
     assert!(log.contains("HTTP 200 without a valid cosignature of the witness's key"), "{log}");
     assert!(!log.contains("witness cosigned"), "{log}");
