@@ -33,14 +33,15 @@ struct WitnessProcess {
 }
 
 impl WitnessProcess {
-    fn start(port: u16, key: &Path, state: &Path, log_spec: &str) -> Self {
+    /// `log` is `["--log", "ORIGIN=VKEY"]` or `["--log-pem", "ORIGIN=FILE"]`.
+    fn start(port: u16, key: &Path, state: &Path, log: [&str; 2]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_notarium"))
             .args(["witness", "serve", "--listen", &format!("127.0.0.1:{port}"), "--name", WITNESS_NAME])
             .arg("--key")
             .arg(key)
             .arg("--state")
             .arg(state)
-            .args(["--log", log_spec])
+            .args(log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -140,7 +141,7 @@ fn a_witness_in_a_second_process_cosigns_a_growing_log_keeps_its_state_across_a_
     let (_, log_spec) = log_key();
     let state = dir.path().join("state");
     let port = free_port();
-    let mut process = WitnessProcess::start(port, &key_file, &state, &log_spec);
+    let mut process = WitnessProcess::start(port, &key_file, &state, ["--log", &log_spec]);
     let host = format!("127.0.0.1:{port}");
     let server = Notarium::start_with_config(&server_config(&[(&process.url, &witness.vkey())]), &[&host], &[]);
 
@@ -160,7 +161,7 @@ fn a_witness_in_a_second_process_cosigns_a_growing_log_keeps_its_state_across_a_
     assert_eq!(before.0, 200);
     let latest_size = Checkpoint::parse_body(&parse_note(&before.1).unwrap().0).unwrap().size;
     drop(process);
-    process = WitnessProcess::start(port, &key_file, &state, &log_spec);
+    process = WitnessProcess::start(port, &key_file, &state, ["--log", &log_spec]);
     assert_eq!(process.latest(ORIGIN), before);
     let (_, current) = server.get_text("/v1/log/checkpoint");
     let log_only = log_signed_part(&current);
@@ -246,8 +247,17 @@ fn log_signed_part(note: &str) -> String {
 fn the_witness_refuses_unsigned_unknown_and_malformed_checkpoints_with_the_specifications_statuses() {
     let dir = TempDir::new().unwrap();
     let (key_file, _) = witness_key(dir.path());
-    let (_, log_spec) = log_key();
-    let process = WitnessProcess::start(free_port(), &key_file, &dir.path().join("state"), &log_spec);
+    // The log's key given as the PEM public key an auditor pins (`notarium keys public dev-log`).
+    let (public, _) = log_key();
+    let pem = ed25519_dalek::pkcs8::EncodePublicKey::to_public_key_pem(
+        &ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap(),
+        ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF,
+    )
+    .unwrap();
+    let pem_file = dir.path().join("log.pub");
+    std::fs::write(&pem_file, pem).unwrap();
+    let spec = format!("{ORIGIN}={}", pem_file.display());
+    let process = WitnessProcess::start(free_port(), &key_file, &dir.path().join("state"), ["--log-pem", &spec]);
     let checkpoint = Checkpoint { origin: ORIGIN.into(), size: 1, root_hash: [7; 32] };
     let body = checkpoint.body();
     let request = |note: String| AddCheckpoint { old_size: 0, proof: vec![], note }.to_body();
@@ -281,6 +291,23 @@ fn the_witness_refuses_unsigned_unknown_and_malformed_checkpoints_with_the_speci
     assert_eq!(process.post(vec![b'a'; 256 * 1024]).0, 413);
     // Nothing was cosigned.
     assert_eq!(process.latest(ORIGIN).0, 404);
+    // A checkpoint the log's key signed is accepted from size 0.
+    let log = <ed25519_dalek::SigningKey as ed25519_dalek::pkcs8::DecodePrivateKey>::from_pkcs8_pem(
+        &std::fs::read_to_string(format!("{}/keys.example/dev-log.pem", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+    )
+    .unwrap();
+    let empty = Checkpoint { origin: ORIGIN.into(), size: 1, root_hash: notarium::merkle::leaf_hash(b"{}") }.body();
+    let signed = notarium::formats::checkpoint::format_note(
+        &empty,
+        &[notarium::formats::checkpoint::NoteSignature {
+            name: ORIGIN.into(),
+            key_id: notarium::formats::checkpoint::ed25519_key_id(ORIGIN, &public),
+            signature: log.sign(empty.as_bytes()).to_bytes().to_vec(),
+        }],
+    );
+    let (status, _, line) = process.post(request(signed));
+    assert_eq!(status, 200, "{line}");
+    assert_eq!(process.latest(ORIGIN).0, 200);
 }
 
 /// A fake witness: answers each add-checkpoint with what `answer` makes of the request; counts connections.

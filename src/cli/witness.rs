@@ -55,8 +55,12 @@ pub(super) enum WitnessCommand {
         state: PathBuf,
         /// A log to witness: ORIGIN=VKEY, the vkey of its checkpoint key (name+id+base64(0x01||key));
         /// repeatable.
-        #[arg(long = "log", required = true)]
+        #[arg(long = "log", required_unless_present = "log_pems")]
         logs: Vec<String>,
+        /// A log to witness: ORIGIN=FILE, the PEM public key of its checkpoint key (`notarium keys public
+        /// <log key>`, pinned out of band), whose note key name is the origin; repeatable.
+        #[arg(long = "log-pem")]
+        log_pems: Vec<String>,
     },
     /// Make or show witness keys.
     Key {
@@ -86,9 +90,16 @@ pub(super) enum KeyCommand {
 
 pub(super) async fn run(command: WitnessCommand, output: Output) -> Result<(), CliError> {
     match command {
-        WitnessCommand::Serve { listen, key, name, state, logs } => {
+        WitnessCommand::Serve { listen, key, name, state, logs, log_pems } => {
             super::serve::init_tracing();
-            let witness = Witness::open(&name, &key, state, &logs)?;
+            let mut trusted = logs
+                .iter()
+                .map(|spec| TrustedLog::parse(spec).map_err(|e| CliError::Usage(format!("--log: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            for spec in &log_pems {
+                trusted.push(log_from_pem(spec)?);
+            }
+            let witness = Witness::open(&name, &key, state, trusted)?;
             serve(&listen, witness).await
         }
         WitnessCommand::Key { command: KeyCommand::Generate { name, key } } => {
@@ -136,6 +147,20 @@ fn generate(path: &Path) -> Result<ed25519_dalek::SigningKey, CliError> {
     Ok(signing)
 }
 
+/// `ORIGIN=FILE`: a log whose checkpoints the Ed25519 key in the PEM FILE signs under the origin's name.
+fn log_from_pem(spec: &str) -> Result<TrustedLog, CliError> {
+    use ed25519_dalek::pkcs8::DecodePublicKey as _;
+    let (origin, file) = spec
+        .split_once('=')
+        .filter(|(origin, _)| is_key_name(origin))
+        .ok_or_else(|| CliError::Usage("--log-pem: expected ORIGIN=FILE".into()))?;
+    let pem = crate::local_file::read_text_capped(Path::new(file), MAX_FILE_BYTES)
+        .map_err(|e| CliError::Usage(format!("--log-pem: {e}")))?;
+    let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem)
+        .map_err(|_| CliError::Usage(format!("--log-pem: {file} is not an Ed25519 public key PEM")))?;
+    Ok(TrustedLog { origin: origin.to_owned(), key_name: origin.to_owned(), public_key: key.to_bytes() })
+}
+
 fn read_key(path: &Path) -> Result<ed25519_dalek::SigningKey, CliError> {
     let pem = crate::local_file::read_text_capped(path, MAX_FILE_BYTES).map_err(|e| CliError::Usage(e.to_string()))?;
     let pem = zeroize::Zeroizing::new(pem);
@@ -155,13 +180,9 @@ struct Witness {
 }
 
 impl Witness {
-    fn open(name: &str, key: &Path, state: PathBuf, logs: &[String]) -> Result<Self, CliError> {
+    fn open(name: &str, key: &Path, state: PathBuf, logs: Vec<TrustedLog>) -> Result<Self, CliError> {
         check_name(name)?;
         let signing = read_key(key)?;
-        let logs = logs
-            .iter()
-            .map(|spec| TrustedLog::parse(spec).map_err(|e| CliError::Usage(format!("--log: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
         std::fs::create_dir_all(&state)
             .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", state.display())))?;
         let key = WitnessKey { name: name.to_owned(), public_key: signing.verifying_key().to_bytes() };
