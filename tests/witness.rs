@@ -229,6 +229,16 @@ fn a_witness_in_a_second_process_cosigns_a_growing_log_keeps_its_state_across_a_
     assert!(!fork.log().contains("witness cosigned"), "{}", fork.log());
     assert_eq!(process.latest(ORIGIN), held);
     assert_eq!(process.port, port);
+
+    // A witness that lost its state answers the log's request with 409 and size 0; the log sends the
+    // checkpoint again from 0 and gets it cosigned.
+    drop(process);
+    let process = WitnessProcess::start(port, &key_file, &dir.path().join("fresh-state"), ["--log", &log_spec]);
+    grow(&server, 1);
+    let (_, fourth) = cosigned_checkpoint(&server, &witness, third.size + 1);
+    let (status, latest) = process.latest(ORIGIN);
+    assert_eq!(status, 200);
+    assert_eq!(Checkpoint::parse_body(&parse_note(&latest).unwrap().0).unwrap(), fourth);
 }
 
 fn write_config(dir: &Path, process: &WitnessProcess, witness: &WitnessKey) -> String {
