@@ -29,7 +29,7 @@ use crate::formats::checkpoint::{Checkpoint, parse_note};
 use crate::formats::cosignature::{WitnessKey, cosignature_line, is_key_name, message, signature_line};
 use crate::formats::digest::hex_lower;
 use crate::formats::witness::{
-    AddCheckpoint, Refusal, SIZE_CONTENT_TYPE, TrustedLog, check_consistency, verify_signed,
+    AddCheckpoint, Refusal, SIZE_CONTENT_TYPE, SignedCheckpoint, TrustedLog, check_consistency, verify_signed,
 };
 
 /// An add-checkpoint body: 63 proof lines and a checkpoint with a few signatures fit many times over.
@@ -221,7 +221,7 @@ impl Witness {
 
     /// Checks and cosigns `request`; the answer's cosignature line.
     async fn add_checkpoint(&self, request: &AddCheckpoint) -> Result<String, Failure> {
-        let (checkpoint, body) = verify_signed(request, &self.logs)?;
+        let SignedCheckpoint { checkpoint, body, log_note } = verify_signed(request, &self.logs)?;
         let origin_hash = hex_lower(&Sha256::digest(checkpoint.origin.as_bytes()));
         let _turn = self.turn.lock().await;
         let latest = self.latest(&origin_hash).map_err(Failure::State)?;
@@ -234,7 +234,7 @@ impl Witness {
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().max(1).unsigned_abs();
         let signature = self.signing.sign(message(&body, timestamp).as_bytes()).to_bytes();
         let line = signature_line(&cosignature_line(&self.key, timestamp, &signature));
-        self.persist(&origin_hash, &format!("{}{line}", request.note)).map_err(|e| Failure::State(e.to_string()))?;
+        self.persist(&origin_hash, &format!("{log_note}{line}")).map_err(|e| Failure::State(e.to_string()))?;
         tracing::info!(origin = %checkpoint.origin, size = checkpoint.size, "cosigned");
         Ok(line)
     }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::FormatError;
-use super::checkpoint::{Checkpoint, ED25519_ALGORITHM, parse_note};
+use super::checkpoint::{Checkpoint, ED25519_ALGORITHM, format_note, parse_note};
 use super::cosignature::{parse_ed25519_vkey, typed_key_id};
 use crate::merkle::{Hash, empty_root, verify_consistency};
 
@@ -120,25 +120,36 @@ pub enum Refusal {
     Inconsistent(String),
 }
 
+/// A checkpoint a trusted log's key signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub checkpoint: Checkpoint,
+    /// The note body (what the log and the cosigners sign).
+    pub body: String,
+    /// The note with the log key's verified lines only (other keys' lines dropped).
+    pub log_note: String,
+}
+
 /// The signed checkpoint of `request` if a trusted log's key signed it (`logs` are the trusted logs).
-pub fn verify_signed(request: &AddCheckpoint, logs: &[TrustedLog]) -> Result<(Checkpoint, String), Refusal> {
+pub fn verify_signed(request: &AddCheckpoint, logs: &[TrustedLog]) -> Result<SignedCheckpoint, Refusal> {
     let (body, signatures) = parse_note(&request.note).map_err(|e| Refusal::Malformed(e.to_string()))?;
     let checkpoint = Checkpoint::parse_body(&body).map_err(|e| Refusal::Malformed(e.to_string()))?;
     let log = logs.iter().find(|log| log.origin == checkpoint.origin).ok_or(Refusal::UnknownOrigin)?;
     let key_id = typed_key_id(&log.key_name, ED25519_ALGORITHM, &log.public_key);
     let key = ed25519_dalek::VerifyingKey::from_bytes(&log.public_key).map_err(|_| Refusal::Unsigned)?;
-    let mut lines = signatures.iter().filter(|s| s.name == log.key_name && s.key_id == key_id).peekable();
-    if lines.peek().is_none() {
+    let lines: Vec<_> = signatures.into_iter().filter(|s| s.name == log.key_name && s.key_id == key_id).collect();
+    if lines.is_empty() {
         return Err(Refusal::Unsigned);
     }
-    for line in lines {
+    for line in &lines {
         let verified = ed25519_dalek::Signature::from_slice(&line.signature)
             .is_ok_and(|signature| key.verify_strict(body.as_bytes(), &signature).is_ok());
         if !verified {
             return Err(Refusal::Unsigned);
         }
     }
-    Ok((checkpoint, body))
+    let log_note = format_note(&body, &lines);
+    Ok(SignedCheckpoint { checkpoint, body, log_note })
 }
 
 /// Checks `checkpoint` (from `request`) against `latest`, the checkpoint the witness last cosigned for
@@ -233,7 +244,13 @@ mod tests {
     fn only_a_trusted_logs_valid_signature_is_accepted() {
         let checkpoint = Checkpoint { origin: ORIGIN.into(), size: 1, root_hash: leaf_hash(&[0]) };
         let request = |note: String| AddCheckpoint { old_size: 0, proof: vec![], note };
-        assert_eq!(verify_signed(&request(signed(&checkpoint, &log_key())), &trusted()).unwrap().0, checkpoint);
+        let note = signed(&checkpoint, &log_key());
+        let verified = verify_signed(&request(note.clone()), &trusted()).unwrap();
+        assert_eq!((&verified.checkpoint, &verified.log_note), (&checkpoint, &note));
+        // Lines of other keys are dropped from what the witness keeps.
+        let other_line = "\u{2014} someone.example AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        let with_other = verify_signed(&request(format!("{note}{other_line}")), &trusted()).unwrap();
+        assert_eq!(with_other.log_note, note);
         // Signed by another key under the log's name: no line of the trusted key id.
         let other = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
         assert_eq!(verify_signed(&request(signed(&checkpoint, &other)), &trusted()), Err(Refusal::Unsigned));
