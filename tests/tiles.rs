@@ -117,6 +117,7 @@ fn tiles_served_over_http_give_tlog_tiles_the_checkpoints_root_and_proofs() {
     // Full tiles and partial ones alike are immutable and public.
     let fetched = tiles.fetched.borrow();
     assert!(fetched.iter().any(|(path, _)| path == "0/000") && fetched.iter().any(|(path, _)| path.contains(".p/")));
+    assert!(fetched.iter().any(|(path, _)| path.starts_with("1/")), "no level-1 tile was read: {fetched:?}");
     assert!(fetched.iter().all(|(_, cache)| cache == "public, max-age=31536000, immutable"), "{fetched:?}");
 }
 

@@ -179,6 +179,26 @@ impl Register {
         Ok(pieces.iter().map(|p| merkle::fold_pieces(&p.iter().map(|id| known[id]).collect::<Vec<_>>())).collect())
     }
 
+    /// The hashes of nodes `indexes` of Merkle `level` (perfect subtrees of `2^level` leaves) within the
+    /// tree of `size` entries, which must hold them all: a tlog-tiles tile. Levels the cache holds are
+    /// answered from memory; the lower ones from the store in one read.
+    pub async fn level_hashes(
+        &self,
+        size: u64,
+        level: u32,
+        indexes: std::ops::Range<u64>,
+    ) -> Result<Vec<Hash>, RegisterError> {
+        self.check_size(size).await?;
+        if level >= CACHED_FROM_LEVEL {
+            let upper = self.upper_levels_to(size).await?;
+            let cached: Option<Vec<Hash>> = indexes.clone().map(|index| upper.get((level, index))).collect();
+            if let Some(hashes) = cached {
+                return Ok(hashes);
+            }
+        }
+        Ok(self.store.level_hashes(level, indexes).await?)
+    }
+
     /// The cached upper levels, extended first to cover the tree of `size` entries.
     async fn upper_levels_to(&self, size: u64) -> Result<tokio::sync::RwLockReadGuard<'_, UpperLevels>, StoreError> {
         let upper = self.upper.read().await;

@@ -24,7 +24,7 @@ impl Service {
         let Some(end) = start.checked_add(width).filter(|end| *end <= available) else { return Ok(None) };
         match path.kind {
             TileKind::Hashes { .. } => {
-                let hashes = self.store.level_hashes(level_bits, start..end).await?;
+                let hashes = self.log.level_hashes(size, level_bits, start..end).await?;
                 Ok(Some(hashes.concat()))
             }
             TileKind::Entries => {
