@@ -112,6 +112,19 @@ const TILE_CACHE_PRIVATE: &str = "private, max-age=31536000, immutable";
 
 /// `GET /v1/log/tile/<L>/<N>[.p/<W>]`: a C2SP tlog-tiles hash tile (docs/FORMATS.md §22), public like the
 /// checkpoint; 404 for a malformed path or a tile the current tree does not have.
+#[utoipa::path(
+    get,
+    path = "/v1/log/tile/{*path}",
+    tag = "register",
+    params(("*path" = String, Path, description = "`<L>/<N>[.p/<W>]` as C2SP tlog-tiles spells it, e.g. `0/x001/234.p/17`")),
+    responses((
+        status = 200,
+        description = "The hashes of Merkle level 8L, 32 bytes each (immutable)",
+        content_type = "application/octet-stream",
+        body = Vec<u8>,
+        headers(("cache-control" = String, description = "public, max-age=31536000, immutable"))
+    ))
+)]
 pub(super) async fn hash_tile(
     _public: Public,
     State(state): State<AppState>,
@@ -122,6 +135,20 @@ pub(super) async fn hash_tile(
 
 /// `GET /v1/log/tile/entries/<N>[.p/<W>]`: a C2SP tlog-tiles entry bundle, for auditors (entries name
 /// actors and repositories, as `GET /v1/log/entries` does).
+#[utoipa::path(
+    get,
+    path = "/v1/log/tile/entries/{*path}",
+    tag = "register",
+    security(("auditor" = []), ("admin" = [])),
+    params(("*path" = String, Path, description = "`<N>[.p/<W>]` as C2SP tlog-tiles spells it, e.g. `x001/234`")),
+    responses((
+        status = 200,
+        description = "Entries, each a big-endian u16 length and its bytes (immutable)",
+        content_type = "application/octet-stream",
+        body = Vec<u8>,
+        headers(("cache-control" = String, description = "private, max-age=31536000, immutable"))
+    ))
+)]
 pub(super) async fn entry_bundle(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,

@@ -79,10 +79,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(log::inclusion_proof))
         .routes(routes!(log::consistency_proof))
         .routes(routes!(log::export))
-        // C2SP tlog-tiles: `<N>` spans several path elements, which an OpenAPI path template cannot say, so
-        // these two are routed here without an operation in the document (docs/API.md describes them).
-        .route("/v1/log/tile/entries/{*path}", axum::routing::get(log::entry_bundle))
-        .route("/v1/log/tile/{*path}", axum::routing::get(log::hash_tile))
+        // C2SP tlog-tiles: `<N>` spans several path elements, so these take the rest of the path (`{*path}`).
+        .routes(routes!(log::entry_bundle))
+        .routes(routes!(log::hash_tile))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(health::healthz))
