@@ -163,7 +163,7 @@ fn public_routes_are_rate_limited_per_source_address() {
             assert!(retry.is_some(), "GET {path}");
         }
     }
-    assert_eq!(public, 7, "public operations");
+    assert_eq!(public, 8, "public operations"); // with GET /v1/log/tile/{*path}
     // Other addresses have their own allowance; routes that need a caller are not public ones.
     assert_eq!(get(&server, "127.0.0.3", "/healthz", "").0, 200);
     assert_eq!(get(&server, "127.0.0.1", "/v1/log/entries?start=0&end=1", "").0, 200);
