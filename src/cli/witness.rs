@@ -319,9 +319,7 @@ async fn serve(listen: &str, witness: Witness) -> Result<(), CliError> {
         idle_timeout: Duration::from_secs(60),
         max_connections: 256,
     };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    super::listener::serve(listener, router(witness), limits, shutdown).await;
+    // SIGINT or SIGTERM: stop accepting, finish the requests under way (each persists before it answers).
+    super::listener::serve(listener, router(witness), limits, super::serve::shutdown_signal()).await;
     Ok(())
 }
