@@ -15,6 +15,7 @@ pub mod auth;
 pub mod oci;
 pub mod policy;
 pub mod register;
+pub mod report;
 
 pub mod config;
 
