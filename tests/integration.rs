@@ -43,6 +43,7 @@ mod public_routes;
 mod referrers_oci;
 mod registry_auth;
 mod registry_turns;
+mod report;
 mod sigstore_conformance;
 mod verify_binding;
 mod verify_bounds;

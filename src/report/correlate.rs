@@ -83,7 +83,7 @@ fn version_at(entry: &Value, path: &[&str]) -> Option<u64> {
 
 /// Whether a registry event's media type names a manifest or an index (or is unknown): blob pulls are not
 /// images an auditor asks about.
-fn is_manifest(entry: &Value) -> bool {
+pub(super) fn is_manifest(entry: &Value) -> bool {
     let media_type = text_at(entry, &["details", "media_type"]);
     media_type.is_empty() || media_type.contains("manifest") || media_type.contains("index")
 }
@@ -103,9 +103,13 @@ fn signature_manifests(entries: &[(u64, Value)]) -> BTreeSet<String> {
     digests
 }
 
+/// Tags of what signers write: cosign's `.sig` and `.att` and the OCI referrers fallback tag
+/// (`sha256-<hex>`, an index of an image's referrers).
 fn is_signature_tag(entry: &Value) -> bool {
     let tag = text_at(entry, &["details", "tag"]);
-    tag.ends_with(".sig") || tag.ends_with(".att")
+    let fallback =
+        tag.strip_prefix("sha256-").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    tag.ends_with(".sig") || tag.ends_with(".att") || fallback
 }
 
 /// The image pulls of the period: `(index, repository, digest)` of manifest pulls that are not signatures.
@@ -241,8 +245,14 @@ mod tests {
         blob["details"]["media_type"] = json!("application/vnd.oci.image.layer.v1.tar+gzip");
         let mut by_tag = pull("app", "sha256:s2");
         by_tag["details"]["tag"] = json!("sha256-aa.sig");
-        let entries = indexed(vec![sign("k", 1, "sha256:s1"), pull("app", "sha256:s1"), blob, by_tag]);
-        assert_eq!(correlate(&entries).pulled_never_verified, vec![]);
+        let mut referrers = pull("app", "sha256:s3");
+        referrers["details"]["tag"] = json!(format!("sha256-{}", "ab".repeat(32)));
+        let mut not_fallback = pull("app", "sha256:s4");
+        not_fallback["details"]["tag"] = json!("sha256-latest");
+        let entries =
+            indexed(vec![sign("k", 1, "sha256:s1"), pull("app", "sha256:s1"), blob, by_tag, referrers, not_fallback]);
+        let found: Vec<String> = correlate(&entries).pulled_never_verified.into_iter().map(|u| u.digest).collect();
+        assert_eq!(found, ["sha256:s4"]);
     }
 
     #[test]

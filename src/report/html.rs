@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::ReportInput;
-use super::correlate::{CHANGE_KINDS, Correlations, correlate, kind, text_at};
+use super::correlate::{CHANGE_KINDS, Correlations, correlate, is_manifest, kind, text_at};
 
 /// `text` with the five HTML-significant characters replaced, safe in element text and in a quoted attribute.
 pub fn escape(text: &str) -> String {
@@ -33,6 +33,7 @@ const STYLE: &str = include_str!("report.css");
 /// The report page for `input`.
 pub fn render_html(input: &ReportInput) -> String {
     let found = correlate(&input.entries);
+    let by_index: BTreeMap<u64, &Value> = input.entries.iter().map(|(i, e)| (*i, e)).collect();
     let mut page = Page::default();
     page.raw("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     page.raw("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">");
@@ -43,7 +44,7 @@ pub fn render_html(input: &ReportInput) -> String {
     page.raw("</style></head><body>");
     header(&mut page, input);
     summary(&mut page, &input.entries);
-    findings(&mut page, &found);
+    findings(&mut page, &found, &by_index);
     for ((registry, repository), entries) in by_repository(&input.entries) {
         repository_section(&mut page, &registry, &repository, &entries);
     }
@@ -108,6 +109,15 @@ impl Page {
             Cell::Code(t) => {
                 let _ = write!(self.0, "<td><code>{}</code></td>", escape(t));
             }
+            Cell::Digest(t) => {
+                let _ = write!(self.0, "<td class=\"digest\"><code>{}</code></td>", escape(t));
+            }
+            Cell::Reasons(t) => {
+                let _ = write!(self.0, "<td class=\"reasons\">{}</td>", escape(t));
+            }
+            Cell::Time(t) => {
+                let _ = write!(self.0, "<td class=\"time\">{}</td>", escape(t));
+            }
             Cell::Flag(ok, t) => {
                 let class = if *ok { "ok" } else { "bad" };
                 let _ = write!(self.0, "<td class=\"{class}\">{}</td>", escape(t));
@@ -123,8 +133,14 @@ impl Page {
 
 enum Cell {
     Text(String),
-    /// Digests, keys, versions: monospace, broken anywhere.
+    /// Keys, versions, routes: monospace, broken anywhere.
     Code(String),
+    /// A digest: monospace, on one line.
+    Digest(String),
+    /// An RFC 3339 time, on one line.
+    Time(String),
+    /// A decision's reasons: given room.
+    Reasons(String),
     /// A decision: allowed (true) or denied.
     Flag(bool, String),
     Indices(Vec<u64>),
@@ -168,7 +184,22 @@ fn allowed(entry: &Value) -> bool {
     entry.pointer("/details/allowed").and_then(Value::as_bool) == Some(true)
 }
 
-fn findings(page: &mut Page, found: &Correlations) {
+/// Who made the registry requests at `indices`: actor, user agent and address as the registry reported them.
+fn pulled_by(by_index: &BTreeMap<u64, &Value>, indices: &[u64]) -> String {
+    let mut who: Vec<String> = indices.iter().filter_map(|i| by_index.get(i)).map(|e| requester(e)).collect();
+    who.dedup();
+    who.join("; ")
+}
+
+fn requester(entry: &Value) -> String {
+    let name = text_at(entry, &["actor", "name"]);
+    let name = if name.is_empty() { "anonymous".to_owned() } else { name };
+    let agent = text_at(entry, &["actor", "user_agent"]);
+    let agent = if agent.is_empty() { String::new() } else { format!(" ({agent})") };
+    format!("{name}{agent} from {}", text_at(entry, &["actor", "addr"]))
+}
+
+fn findings(page: &mut Page, found: &Correlations, by_index: &BTreeMap<u64, &Value>) {
     page.raw("<section class=\"findings\">");
     page.heading(2, "Findings");
 
@@ -179,9 +210,16 @@ fn findings(page: &mut Page, found: &Correlations) {
         let rows: Vec<_> = found
             .pulled_never_verified
             .iter()
-            .map(|u| (u.pulls.clone(), vec![Cell::Text(u.repository.clone()), Cell::Code(u.digest.clone())]))
+            .map(|u| {
+                let cells = vec![
+                    Cell::Text(u.repository.clone()),
+                    Cell::Digest(u.digest.clone()),
+                    Cell::Text(pulled_by(by_index, &u.pulls)),
+                ];
+                (u.pulls.clone(), cells)
+            })
             .collect();
-        page.table(&["Repository", "Digest"], &rows);
+        page.table(&["Repository", "Digest", "Pulled by"], &rows);
     }
 
     page.heading(3, "Pulls of digests that were denied");
@@ -195,14 +233,15 @@ fn findings(page: &mut Page, found: &Correlations) {
                 let when = if d.denied_before { "pulled after a denial" } else { "pulled before it was denied" };
                 let cells = vec![
                     Cell::Text(d.repository.clone()),
-                    Cell::Code(d.digest.clone()),
+                    Cell::Digest(d.digest.clone()),
                     Cell::Indices(d.denials.clone()),
                     Cell::Flag(!d.denied_before, when.to_owned()),
+                    Cell::Text(pulled_by(by_index, &[d.pull])),
                 ];
                 (vec![d.pull], cells)
             })
             .collect();
-        page.table(&["Repository", "Digest", "Denied at", "Order"], &rows);
+        page.table(&["Repository", "Digest", "Denied at", "Order", "Pulled by"], &rows);
     }
 
     page.heading(3, "Signatures by a key version after its rotation");
@@ -258,8 +297,8 @@ fn repository_section(page: &mut Page, registry: &str, repository: &str, entries
             .iter()
             .map(|(i, e)| {
                 let cells = vec![
-                    Cell::Text(text_at(e, &["time"])),
-                    Cell::Code(text_at(e, &["subject", "digest"])),
+                    Cell::Time(text_at(e, &["time"])),
+                    Cell::Digest(text_at(e, &["subject", "digest"])),
                     Cell::Code(key_and_version(e)),
                     Cell::Text(text_at(e, &["actor", "name"])),
                     Cell::Text(text_at(e, &["details", "identity"])),
@@ -297,8 +336,8 @@ fn attestations(page: &mut Page, attests: &[(u64, &Value)]) {
             .iter()
             .map(|(i, e)| {
                 let cells = vec![
-                    Cell::Text(text_at(e, &["time"])),
-                    Cell::Code(text_at(e, &["subject", "digest"])),
+                    Cell::Time(text_at(e, &["time"])),
+                    Cell::Digest(text_at(e, &["subject", "digest"])),
                     Cell::Code(key_and_version(e)),
                     Cell::Text(text_at(e, &["actor", "name"])),
                 ];
@@ -324,11 +363,11 @@ fn decisions(page: &mut Page, verifies: &[(u64, &Value)]) {
             let reasons = e.pointer("/details/reasons").and_then(Value::as_array);
             let reasons: Vec<String> = reasons.into_iter().flatten().map(|r| text_at(r, &[])).collect();
             let cells = vec![
-                Cell::Text(text_at(e, &["time"])),
-                Cell::Code(text_at(e, &["subject", "digest"])),
+                Cell::Time(text_at(e, &["time"])),
+                Cell::Digest(text_at(e, &["subject", "digest"])),
                 Cell::Flag(ok, if ok { "allowed" } else { "DENIED" }.to_owned()),
                 Cell::Text(format!("{} {}", policy.trim(), text_at(e, &["details", "mode"])).trim().to_owned()),
-                Cell::Text(reasons.join("; ")),
+                Cell::Reasons(reasons.join("; ")),
                 Cell::Text(text_at(e, &["actor", "name"])),
             ];
             (vec![*i], cells)
@@ -339,27 +378,34 @@ fn decisions(page: &mut Page, verifies: &[(u64, &Value)]) {
 
 fn registry_events(page: &mut Page, events: &[(u64, &Value)]) {
     page.heading(3, "Registry pulls and pushes");
-    if events.is_empty() {
-        page.none("No registry event in the period.");
+    let (manifests, blobs): (Vec<_>, Vec<_>) = events.iter().partition(|(_, e)| is_manifest(e));
+    if !blobs.is_empty() {
+        let _ = write!(
+            page.0,
+            "<p class=\"note\">{} blob (layer and config) events are not listed; the appendix holds them.</p>",
+            blobs.len()
+        );
+    }
+    if manifests.is_empty() {
+        page.none("No manifest was pushed or pulled in the period.");
         return;
     }
-    let rows: Vec<_> = events
+    let rows: Vec<_> = manifests
         .iter()
         .map(|(i, e)| {
             let action = kind(e).trim_start_matches("registry-").to_owned();
             let cells = vec![
-                Cell::Text(text_at(e, &["time"])),
+                Cell::Time(text_at(e, &["time"])),
                 Cell::Text(action),
-                Cell::Code(text_at(e, &["subject", "digest"])),
+                Cell::Digest(text_at(e, &["subject", "digest"])),
                 Cell::Text(text_at(e, &["details", "tag"])),
                 Cell::Text(text_at(e, &["details", "media_type"])),
-                Cell::Text(text_at(e, &["actor", "name"])),
-                Cell::Text(text_at(e, &["actor", "addr"])),
+                Cell::Text(requester(e)),
             ];
             (vec![*i], cells)
         })
         .collect();
-    page.table(&["Time", "Action", "Digest", "Tag", "Media type", "By", "From"], &rows);
+    page.table(&["Time", "Action", "Digest", "Tag", "Media type", "By"], &rows);
 }
 
 fn changes(page: &mut Page, entries: &[(u64, Value)]) {
@@ -373,7 +419,7 @@ fn changes(page: &mut Page, entries: &[(u64, Value)]) {
             .iter()
             .map(|(i, e)| {
                 let cells = vec![
-                    Cell::Text(text_at(e, &["time"])),
+                    Cell::Time(text_at(e, &["time"])),
                     Cell::Text(kind(e).to_owned()),
                     Cell::Code(change_subject(e)),
                     Cell::Text(change_details(e)),
@@ -421,7 +467,7 @@ fn refused(page: &mut Page, entries: &[(u64, Value)]) {
         .iter()
         .map(|(i, e)| {
             let cells = vec![
-                Cell::Text(text_at(e, &["time"])),
+                Cell::Time(text_at(e, &["time"])),
                 Cell::Text(text_at(e, &["actor", "name"])),
                 Cell::Code(text_at(e, &["subject", "route"])),
                 Cell::Text(text_at(e, &["details", "reason"])),
@@ -509,7 +555,10 @@ mod tests {
                           "subject": {"registry": "r", "repository": "app", "digest": "sha256:bb"},
                           "details": {"media_type": "application/vnd.oci.image.manifest.v1+json"}});
         let html = report(vec![json!({"kind": "key-added", "subject": {"key": "k", "version": 1}}), pull]);
-        assert!(html.contains("<a href=\"#e1\">#1</a></td><td>app</td><td><code>sha256:bb</code>"), "{html}");
+        assert!(
+            html.contains("<a href=\"#e1\">#1</a></td><td>app</td><td class=\"digest\"><code>sha256:bb</code>"),
+            "{html}"
+        );
         assert!(html.contains("<dt id=\"e1\">#1</dt>"));
         assert!(html.contains("<dt id=\"e0\">#0</dt>"));
     }
