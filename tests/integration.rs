@@ -45,5 +45,6 @@ mod registry_auth;
 mod registry_turns;
 mod report;
 mod sigstore_conformance;
+mod ui;
 mod verify_binding;
 mod verify_bounds;

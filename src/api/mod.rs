@@ -20,6 +20,7 @@ mod openapi;
 mod referrers;
 mod sign;
 mod tokens;
+mod ui;
 mod verify;
 
 use std::sync::Arc;
@@ -85,6 +86,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
         .routes(routes!(openapi::document))
+        .routes(routes!(ui::index))
+        .routes(routes!(ui::file))
 }
 
 /// The OpenAPI 3.1 document of every route, as `GET /v1/openapi.json` serves it.
