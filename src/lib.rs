@@ -26,6 +26,7 @@ pub mod keys;
 
 pub mod store;
 
+pub mod entry_fields;
 pub mod error_chain;
 pub mod glob;
 pub mod http_body;

@@ -15,6 +15,7 @@ mod health;
 mod keys;
 mod location;
 mod log;
+mod log_search;
 mod metrics;
 mod openapi;
 mod referrers;
@@ -82,6 +83,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(log::export))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(log_search::search))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
