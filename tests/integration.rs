@@ -24,6 +24,7 @@ mod deploy;
 mod deploy_systemd;
 mod differential;
 mod egress;
+mod evidence;
 mod hygiene;
 mod key_certificates;
 mod keyless;

@@ -54,7 +54,7 @@ pub(super) struct ExportQuery {
     since: Option<u64>,
 }
 
-fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateTime>, ApiError> {
+pub(super) fn rfc3339(name: &str, value: Option<String>) -> Result<Option<time::OffsetDateTime>, ApiError> {
     value
         .map(|v| {
             time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)

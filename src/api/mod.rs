@@ -10,6 +10,7 @@ mod attest;
 mod auth;
 mod error;
 mod events;
+mod evidence;
 mod extract;
 mod health;
 mod keys;
@@ -90,6 +91,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::document))
         .routes(routes!(ui::index))
         .routes(routes!(ui::file))
+        .routes(routes!(evidence::evidence))
 }
 
 /// The OpenAPI 3.1 document of every route, as `GET /v1/openapi.json` serves it.

@@ -29,7 +29,7 @@ fn read(path: &Path) -> Result<String, CliError> {
 }
 
 /// The tree size an earlier checkpoint file states (its signature is checked at verification).
-fn checkpoint_size(path: &Path) -> Result<u64, CliError> {
+pub(super) fn checkpoint_size(path: &Path) -> Result<u64, CliError> {
     let note = read(path)?;
     let body = crate::formats::checkpoint::parse_note(&note).map(|(body, _)| body);
     body.and_then(|b| Checkpoint::parse_body(&b))

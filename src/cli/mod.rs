@@ -6,6 +6,7 @@
 //! calling `service` or the HTTP API.
 
 mod client;
+mod evidence;
 mod id_token;
 mod keyring;
 mod listener;
@@ -156,6 +157,11 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Take an evidence pack of a period away from the server, or verify one offline.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Lint trust policy files.
     Policy {
         #[command(subcommand)]
@@ -304,6 +310,46 @@ enum LogCommand {
 }
 
 #[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Write the evidence pack of a period (docs/FORMATS.md §23): a zip archive, or a directory.
+    #[command(after_help = CLIENT_HELP)]
+    Export {
+        /// Start of the period (inclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); the log's beginning when omitted.
+        #[arg(long, value_parser = log::parse_instant)]
+        from: Option<String>,
+        /// End of the period (exclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); now when omitted.
+        #[arg(long, value_parser = log::parse_instant)]
+        to: Option<String>,
+        /// Where to write: FILE.zip, or a directory the pack is unpacked into (-o is the output format).
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        /// A checkpoint saved earlier (GET /v1/log/checkpoint): the pack then proves it extends that tree.
+        #[arg(long)]
+        since: Option<PathBuf>,
+        /// The notarium server's URL.
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+    /// Check a pack (directory or zip) offline against the log's public key: checkpoints, proofs,
+    /// consistency, key and policy versions, and every recorded signature; names the first bad file and line.
+    Verify {
+        pack: PathBuf,
+        /// The log key's public PEM, pinned out of band.
+        #[arg(long)]
+        log_key: PathBuf,
+        /// A checkpoint saved earlier: the pack must prove the log still extends it (no history rewritten).
+        #[arg(long)]
+        since: Option<PathBuf>,
+        /// A witness's verifier key (C2SP vkey); repeat for each witness.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// How many of the --witness keys must have cosigned the pack's checkpoint.
+        #[arg(long, default_value_t = 0)]
+        witnesses_required: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Every key and version.
     #[command(after_help = CLIENT_HELP)]
@@ -446,6 +492,17 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         }
         Command::Log { command: LogCommand::Verify { file, log_key, since } } => {
             log::verify(&file, &log_key, since.as_deref(), output)
+        }
+        Command::Evidence { command: EvidenceCommand::Export { from, to, file, since, server } } => {
+            let args = evidence::ExportArgs { server: &server, from, to, since: since.as_deref(), target: &file };
+            evidence::export(&args, output).await
+        }
+        Command::Evidence {
+            command: EvidenceCommand::Verify { pack, log_key, since, witnesses, witnesses_required },
+        } => {
+            let witnesses = crate::register::evidence::WitnessPolicy { keys: witnesses, required: witnesses_required };
+            let args = evidence::VerifyArgs { pack: &pack, log_key: &log_key, since: since.as_deref(), witnesses };
+            evidence::verify(&args, output)
         }
         Command::Policy { command: PolicyCommand::Check { dir, config } } => {
             verify::check_policies(&dir, config.as_deref(), output)

@@ -125,6 +125,11 @@ pub trait Store: RegisterStore + TokenStore + CertificateStore + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
+    /// [`begin_signature`](Self::begin_signature) and, in the same transaction, the bytes the signature is
+    /// over (`signed`, whose digest is the row's `payload_digest`), kept content-addressed for evidence.
+    async fn begin_signed(&self, signature: &NewSignature, signed: &[u8]) -> Result<i64, StoreError>;
+    /// The signed bytes recorded under each of `digests` that the database holds (absent ones are left out).
+    async fn signed_payloads(&self, digests: &[String]) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// The registry write failed: the row goes, since it claims nothing.
     async fn abandon_signature(&self, id: i64) -> Result<(), StoreError>;
     /// Rows a crash left between intent and confirmation.
@@ -241,6 +246,7 @@ macro_rules! embedded_migrations {
             (6, "artifacts", include_str!(concat!("../../migrations/", $backend, "/0006_artifacts.sql"))),
             (7, "key certificates", include_str!(concat!("../../migrations/", $backend, "/0007_key_certificates.sql"))),
             (8, "log index", include_str!(concat!("../../migrations/", $backend, "/0008_log_index.sql"))),
+            (9, "signed payloads", include_str!(concat!("../../migrations/", $backend, "/0009_signed_payloads.sql"))),
         ])
     };
 }

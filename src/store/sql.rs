@@ -2,7 +2,7 @@
 //! placeholders (sqlx's SQLite driver binds `$N` by number, as PostgreSQL does). A backend supplies only its
 //! pool and how an append transaction begins; [`SqlTx`] runs the append's statements inside it.
 //!
-//! Owns: every statement on `signatures`, `log_entries`, `log_nodes`, `log_index` and `log_dedupe`. Must not touch:
+//! Owns: every statement on `signatures`, `signed_payloads`, `log_entries`, `log_nodes`, `log_index` and `log_dedupe`. Must not touch:
 //! connecting, migrations, or how a backend begins and serializes appends (`sqlite*.rs`, `postgres*.rs`).
 
 use std::collections::HashMap;
@@ -67,6 +67,33 @@ where
     async fn begin_signature(&self, s: &NewSignature) -> Result<i64, StoreError> {
         let artifacts = artifacts_json(&s.artifacts);
         Ok(insert_signature::<B::Db>(s, "pending", None, &artifacts).build().fetch_one(self.pool()).await?.get("id"))
+    }
+
+    async fn begin_signed(&self, s: &NewSignature, signed: &[u8]) -> Result<i64, StoreError> {
+        let artifacts = artifacts_json(&s.artifacts);
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO signed_payloads (digest, payload) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING")
+            .bind(s.payload_digest.as_str())
+            .bind(signed.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        let id = insert_signature::<B::Db>(s, "pending", None, &artifacts).build().fetch_one(&mut *tx).await?.get("id");
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn signed_payloads(&self, digests: &[String]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut found = Vec::new();
+        for digest in digests {
+            let row = sqlx::query("SELECT payload FROM signed_payloads WHERE digest = $1")
+                .bind(digest.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+            if let Some(row) = row {
+                found.push((digest.clone(), row.get("payload")));
+            }
+        }
+        Ok(found)
     }
 
     async fn abandon_signature(&self, id: i64) -> Result<(), StoreError> {
