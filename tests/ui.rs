@@ -55,15 +55,20 @@ fn the_web_view_verifies_in_chromium_and_shows_every_register_value_as_text() {
     let (status, log_key) = notarium.get_text("/v1/keys/dev-log/public.pem");
     assert_eq!(status, 200, "{log_key}");
     let (_, other_key) = notarium.get_text("/v1/keys/dev-ed25519/public.pem");
-    let evidence = client().get(format!("{}/v1/evidence", notarium.url)).bearer_auth(&token).send().unwrap();
+    let routed = |path: &str| {
+        let response = client().get(format!("{}{path}", notarium.url)).bearer_auth(&token).send().unwrap();
+        let problem: serde_json::Value = response.json().unwrap_or_default();
+        problem["type"] != "https://notarium.dev/problems/no-such-route"
+    };
     let expect = json!({
         "sign_index": sign_index,
         "attest_index": attest_index,
         "hostile_index": hostile.unwrap().0,
         "app": scenario.app, "tool": scenario.tool, "cache": scenario.cache,
         "script_text": SCRIPT_TEXT, "script_predicate": SCRIPT_PREDICATE,
-        // The pack is downloaded through the view when the server has the route.
-        "evidence": evidence.status() != 404,
+        // The pack is downloaded through the view, and the timeline searches, when the server has the routes.
+        "evidence": routed("/v1/evidence?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z"),
+        "search": routed("/v1/log/search?limit=1"),
     });
     let shots = fresh_target_dir("ui-screens");
     let out = Command::new("node")
@@ -82,5 +87,8 @@ fn the_web_view_verifies_in_chromium_and_shows_every_register_value_as_text() {
     assert!(out.status.success(), "the browser test failed: {stderr}\n{stdout}\nnotarium: {}", notarium.log());
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(seen["dialogs"].as_array().unwrap().is_empty() && seen["checks"].as_array().unwrap().len() > 20, "{seen}");
+    if let Some(pack) = seen["evidence"].as_str() {
+        assert!(std::fs::read(pack).unwrap().starts_with(b"PK\x03\x04"), "the downloaded pack is a zip");
+    }
     eprintln!("screenshots: {}", shots.display());
 }

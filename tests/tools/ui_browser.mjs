@@ -87,6 +87,7 @@ try {
   check(timeline.includes(expect.script_text), 'markup from the register shows as text on the timeline');
   check(timeline.includes(expect.script_predicate), 'the javascript: predicate type shows as text');
   await nothingInjected('timeline');
+  check(!expect.search || (await page.$('#fallback')) === null, 'the timeline reads GET /v1/log/search');
   await shot('02-timeline');
 
   // Filters.
