@@ -66,9 +66,8 @@ fn the_web_view_verifies_in_chromium_and_shows_every_register_value_as_text() {
         "hostile_index": hostile.unwrap().0,
         "app": scenario.app, "tool": scenario.tool, "cache": scenario.cache,
         "script_text": SCRIPT_TEXT, "script_predicate": SCRIPT_PREDICATE,
-        // The pack is downloaded through the view, and the timeline searches, when the server has the routes.
+        // The pack is downloaded through the view when the server has the route.
         "evidence": routed("/v1/evidence?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z"),
-        "search": routed("/v1/log/search?limit=1"),
     });
     let shots = fresh_target_dir("ui-screens");
     let out = Command::new("node")

@@ -10,8 +10,6 @@
 const TOKEN = 'notarium.token';
 const LOG_KEY = 'notarium.logkey';
 const PAGE = 100;
-/// How many entries the view reads itself when the server has no search route.
-const FALLBACK_WINDOW = 1000;
 const FILTERS = ['digest', 'repository', 'key', 'key_version', 'kind', 'actor', 'from', 'to'];
 
 // ---------------------------------------------------------------------------------------------------------
@@ -71,10 +69,9 @@ function failure(error) {
 // The API, with the token.
 
 class ApiFailure extends Error {
-  constructor(status, slug, message) {
+  constructor(status, message) {
     super(message);
     this.status = status;
-    this.slug = slug;
   }
 }
 
@@ -84,14 +81,12 @@ async function api(path) {
   if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(path, { headers, cache: 'no-store', credentials: 'omit', redirect: 'error' });
   if (!response.ok) {
-    let slug = '';
     let message = `${response.status}`;
     try {
       const problem = await response.json();
-      slug = text(problem.type).split('/').pop();
       message = `${response.status} ${text(problem.title)}${problem.detail ? `: ${text(problem.detail)}` : ''}`;
     } catch (_) { /* not a problem document */ }
-    throw new ApiFailure(response.status, slug, message);
+    throw new ApiFailure(response.status, message);
   }
   return response;
 }
@@ -226,50 +221,15 @@ async function checkpointSignedBy(checkpoint, pinned) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Reading entries: the search route, or the newest entries filtered here when the server has none.
+// Reading entries: GET /v1/log/search.
 
-function matches(entry, filters) {
-  const subject = entry.subject || {};
-  const details = entry.details || {};
-  const keyVersion = details.key_version ?? (String(entry.kind).startsWith('key-') ? subject.version : undefined);
-  const checks = {
-    digest: subject.digest,
-    repository: subject.repository,
-    key: details.key ?? subject.key,
-    key_version: keyVersion,
-    kind: entry.kind,
-    actor: (entry.actor || {}).name,
-  };
-  for (const [name, value] of Object.entries(checks)) {
-    if (filters[name] && text(value) !== filters[name]) return false;
-  }
-  const time = Date.parse(entry.time);
-  if (filters.from && !(time >= Date.parse(filters.from))) return false;
-  if (filters.to && !(time < Date.parse(filters.to))) return false;
-  return true;
-}
-
-async function treeSize() {
-  const note = await (await api('/v1/log/checkpoint')).text();
-  return parseCheckpoint(note).size;
-}
-
-/// One page of entries, newest first: `{entries, next_cursor, fallback}`.
+/// One page of entries, newest first: `{entries, next_cursor}`.
 async function search(filters, cursor) {
   const query = new URLSearchParams();
   for (const name of FILTERS) if (filters[name]) query.set(name, filters[name]);
   if (cursor) query.set('cursor', cursor);
   query.set('limit', String(PAGE));
-  try {
-    return await apiJson(`/v1/log/search?${query}`);
-  } catch (error) {
-    if (!(error instanceof ApiFailure && error.status === 404 && error.slug === 'no-such-route')) throw error;
-  }
-  const size = await treeSize();
-  const start = size > BigInt(FALLBACK_WINDOW) ? size - BigInt(FALLBACK_WINDOW) : 0n;
-  const page = await apiJson(`/v1/log/entries?start=${start}&end=${size}`);
-  const entries = page.entries.filter((e) => matches(e.entry || {}, filters)).reverse();
-  return { entries, next_cursor: null, fallback: true };
+  return apiJson(`/v1/log/search?${query}`);
 }
 
 /// Every entry matching `filters`, following cursors up to `pages` pages.
@@ -391,10 +351,7 @@ async function timelinePage(params) {
       const page = await search(filters, cursor);
       rows.push(...entryRows(page.entries));
       cursor = page.next_cursor;
-      const note = page.fallback
-        ? el('p', { class: 'note', id: 'fallback' }, `This server has no search route: the newest ${FALLBACK_WINDOW} entries, filtered here.`)
-        : '';
-      results.replaceChildren(note, el('p', {}, `${rows.length} entries, newest first`),
+      results.replaceChildren(el('p', {}, `${rows.length} entries, newest first`),
         table(ENTRY_HEADINGS, rows), cursor ? more : '');
     } catch (error) {
       results.replaceChildren(failure(error));
