@@ -18,7 +18,11 @@ const HOSTILE: &str = "<script>alert(1)</script>";
 
 fn entries(notarium: &Notarium) -> Vec<(u64, Value)> {
     let (_, text) = notarium.get_text("/v1/log/entries?start=0&end=1000");
-    let page: Value = serde_json::from_str(&text).unwrap();
+    entries_of(&text)
+}
+
+fn entries_of(text: &str) -> Vec<(u64, Value)> {
+    let page: Value = serde_json::from_str(text).unwrap();
     page["entries"].as_array().unwrap().iter().map(|e| (e["index"].as_u64().unwrap(), e["entry"].clone())).collect()
 }
 
@@ -138,6 +142,10 @@ fn start_servers() -> (Registry, Notarium, tempfile::TempDir) {
     (registry, notarium, policies)
 }
 
+fn index_of_kind(entries: &[(u64, Value)], kind: &str) -> u64 {
+    entries.iter().find(|(_, e)| e["kind"] == kind).unwrap().0
+}
+
 /// An emptied directory `<target dir>/<name>/` for images a person looks at.
 pub(crate) fn fresh_target_dir(name: &str) -> PathBuf {
     let target =
@@ -152,7 +160,11 @@ pub(crate) fn fresh_target_dir(name: &str) -> PathBuf {
 fn the_report_shows_a_denied_image_pulled_anyway_and_one_never_verified_in_html_and_pdf_pages() {
     let scenario = Scenario::run();
     let (app, tool, cache) = (&scenario.app, &scenario.tool, &scenario.cache);
-    let entries = scenario.entries();
+    let (sign, denial) = (scenario.index_of("sign", app), scenario.index_of("verify", tool));
+    // A token change: the first token closes the open API, so the entries are read with it.
+    let (token, token_id) = scenario.notarium.create_token(&["--role", "auditor"]);
+    let url = format!("{}/v1/log/entries?start=0&end=1000", scenario.notarium.url);
+    let entries = entries_of(&client().get(url).bearer_auth(&token).send().unwrap().text().unwrap());
     let input = ReportInput {
         origin: "notarium.test/report".into(),
         from: "2026-01-01T00:00:00Z".into(),
@@ -161,7 +173,7 @@ fn the_report_shows_a_denied_image_pulled_anyway_and_one_never_verified_in_html_
         entries,
     };
     let html = render_html(&input);
-    let index_of = |kind: &str, digest: &str| scenario.index_of(kind, digest);
+    let entries = &input.entries;
 
     // The findings section names the never-verified cache and the denied tool pulled after its denial.
     let findings = html.split("<section class=\"findings\">").nth(1).unwrap().split("</section>").next().unwrap();
@@ -169,17 +181,25 @@ fn the_report_shows_a_denied_image_pulled_anyway_and_one_never_verified_in_html_
     assert!(never.contains(cache.as_str()) && never.contains("shop/cache"), "{never}");
     assert!(!never.contains(tool.as_str()) && !never.contains(app.as_str()), "{never}");
     let denied = findings.split("Pulls of digests that were denied").nth(1).unwrap().split("<h3>").next().unwrap();
-    let (pull, denial) = (index_of("registry-pull", tool), index_of("verify", tool));
+    let pull = entries
+        .iter()
+        .find(|(i, e)| *i > denial && e["kind"] == "registry-pull" && e["subject"]["digest"] == tool.as_str())
+        .unwrap()
+        .0;
     assert!(denied.contains(&format!("<a href=\"#e{pull}\">#{pull}</a>")), "{denied}");
     assert!(denied.contains(&format!("<a href=\"#e{denial}\">#{denial}</a>")), "{denied}");
     assert!(denied.contains("pulled after a denial") && !denied.contains(cache.as_str()), "{denied}");
 
     // The repository sections: the signature with key and version, the decisions with the denial's reason.
-    let signed = index_of("sign", app);
+    let signed = sign;
     assert!(html.contains(&format!("<a href=\"#e{signed}\">#{signed}</a>")));
     assert!(html.contains("dev-ecdsa (v1)"), "the key and version of the signature");
     assert!(html.contains("DENIED"));
     assert!(html.contains(&format!("<dt id=\"e{signed}\">#{signed}</dt>")));
+    // The token change, under its index.
+    let changes = html.split("Key, policy and token changes").nth(1).unwrap().split("<h3>").next().unwrap();
+    let created = index_of_kind(entries, "token-created");
+    assert!(changes.contains(&format!("#{created}</a></td>")) && changes.contains(&token_id), "{changes}");
     // Markup a registry sent is text.
     assert!(!html.contains("<script"), "markup from the register reached the page");
     assert!(html.contains("Repository 127.0.0.1") && html.contains("/shop/&lt;script&gt;alert(1)&lt;/script&gt;"));

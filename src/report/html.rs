@@ -448,7 +448,9 @@ fn change_details(entry: &Value) -> String {
     match kind(entry) {
         "policy-loaded" => format!("file {}, images {}, mode {}", detail("file"), detail("images"), detail("mode")),
         k if k.starts_with("token-") => {
-            format!("role {}, scope {}, expires {}", detail("role"), detail("scope"), detail("expires_at"))
+            let fields = [("role", "role"), ("repos", "repos"), ("keys", "keys"), ("expires", "expires_at")];
+            let present = fields.iter().map(|(label, k)| (label, detail(k))).filter(|(_, v)| !v.is_empty() && v != "[]");
+            present.map(|(label, v)| format!("{label} {v}")).collect::<Vec<_>>().join(", ")
         }
         _ => {
             format!("{} {}, public key SHA-256 {}", detail("backend"), detail("algorithm"), detail("public_key_sha256"))
