@@ -449,7 +449,8 @@ fn change_details(entry: &Value) -> String {
         "policy-loaded" => format!("file {}, images {}, mode {}", detail("file"), detail("images"), detail("mode")),
         k if k.starts_with("token-") => {
             let fields = [("role", "role"), ("repos", "repos"), ("keys", "keys"), ("expires", "expires_at")];
-            let present = fields.iter().map(|(label, k)| (label, detail(k))).filter(|(_, v)| !v.is_empty() && v != "[]");
+            let present =
+                fields.iter().map(|(label, k)| (label, detail(k))).filter(|(_, v)| !v.is_empty() && v != "[]");
             present.map(|(label, v)| format!("{label} {v}")).collect::<Vec<_>>().join(", ")
         }
         _ => {
