@@ -95,6 +95,15 @@ try {
   await nothingInjected('timeline');
   await shot('02-timeline');
 
+  // Pages of the search, following its cursor: newest first, none twice.
+  await go('#/timeline?limit=20', 'timeline');
+  const indices = () => page.$$eval('#results tbody tr td:first-child', (cells) => cells.map((c) => Number(c.textContent.slice(1))));
+  check((await indices()).length === 20, 'one page of 20');
+  await page.click('#more');
+  await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length === 40);
+  const paged = await indices();
+  check(paged.every((n, i) => i === 0 || n < paged[i - 1]), 'two pages, newest first, none twice');
+
   // Filters.
   await go('#/timeline?kind=verify', 'timeline');
   const kinds = await page.$$eval('#results tbody tr td:nth-child(3)', (cells) => cells.map((c) => c.textContent));

@@ -223,12 +223,12 @@ async function checkpointSignedBy(checkpoint, pinned) {
 // ---------------------------------------------------------------------------------------------------------
 // Reading entries: GET /v1/log/search.
 
-/// One page of entries, newest first: `{entries, next_cursor}`.
-async function search(filters, cursor) {
+/// One page of entries (at most `limit`), newest first: `{entries, next_cursor}`.
+async function search(filters, cursor, limit = PAGE) {
   const query = new URLSearchParams();
   for (const name of FILTERS) if (filters[name]) query.set(name, filters[name]);
   if (cursor) query.set('cursor', cursor);
-  query.set('limit', String(PAGE));
+  query.set('limit', String(limit));
   return apiJson(`/v1/log/search?${query}`);
 }
 
@@ -326,6 +326,7 @@ function filtersFrom(params) {
 
 async function timelinePage(params) {
   const filters = filtersFrom(params);
+  const limit = /^[0-9]{1,4}$/.test(params.get('limit') || '') ? Number(params.get('limit')) : PAGE;
   const inputs = FILTERS.map((name) => {
     const input = el('input', { name, id: `filter-${name}`, placeholder: name === 'from' || name === 'to' ? 'RFC 3339' : '' });
     input.value = filters[name] || '';
@@ -348,7 +349,7 @@ async function timelinePage(params) {
   const more = el('button', { type: 'button', id: 'more' }, 'More');
   const load = async () => {
     try {
-      const page = await search(filters, cursor);
+      const page = await search(filters, cursor, limit);
       rows.push(...entryRows(page.entries));
       cursor = page.next_cursor;
       results.replaceChildren(el('p', {}, `${rows.length} entries, newest first`),
