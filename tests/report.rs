@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use notarium::report::{ReportInput, render_html, render_pdf};
+use notarium::report::{DEBIAN_CHROMIUM, ReportInput, render_html, render_pdf};
 use serde_json::{Value, json};
 use support::{Notarium, Registry, client, push_image, skopeo_pull};
 
@@ -207,7 +207,7 @@ fn the_report_shows_a_denied_image_pulled_anyway_and_one_never_verified_in_html_
 
     let dir = fresh_target_dir("report-pages");
     std::fs::write(dir.join("report.html"), &html).unwrap();
-    let pdf = render_pdf(&html, Path::new("/usr/bin/chromium")).unwrap();
+    let pdf = render_pdf(&html, Path::new(DEBIAN_CHROMIUM)).unwrap();
     std::fs::write(dir.join("report.pdf"), &pdf).unwrap();
     let out = Command::new("pdftoppm")
         .args(["-png", "-r", "70"])

@@ -553,6 +553,20 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_by_a_rotated_out_version_is_a_finding_with_both_indices() {
+        let sign = |version: u64| {
+            json!({"kind": "sign", "time": "t", "subject": {"registry": "r", "repository": "app", "digest": "sha256:aa"},
+                   "details": {"key": "release", "key_version": version}})
+        };
+        let rotated = json!({"kind": "key-rotated", "time": "t", "subject": {"key": "release", "version": 2}});
+        let html = report(vec![sign(1), rotated, sign(2), sign(1)]);
+        let finding = html.split("Signatures by a key version after its rotation").nth(1).unwrap();
+        let finding = finding.split("</table>").next().unwrap();
+        assert!(finding.contains("<a href=\"#e3\">#3</a></td><td><code>release</code></td><td><code>1</code></td><td><code>2</code></td><td><a href=\"#e1\">#1</a>"), "{finding}");
+        assert!(!finding.contains("#e0\"") && !finding.contains("#e2\""), "{finding}");
+    }
+
+    #[test]
     fn rows_link_to_their_entries_in_the_appendix() {
         let pull = json!({"kind": "registry-pull", "time": "t", "actor": {"name": "ci"},
                           "subject": {"registry": "r", "repository": "app", "digest": "sha256:bb"},

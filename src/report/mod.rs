@@ -11,7 +11,7 @@ mod pdf;
 
 pub use correlate::{Correlations, DeniedPull, LateSignature, UnverifiedPull, correlate};
 pub use html::{escape, render_html};
-pub use pdf::{PDF_TIMEOUT, render_pdf};
+pub use pdf::{DEBIAN_CHROMIUM, PDF_TIMEOUT, render_pdf};
 
 /// What a report is made of: the entries of one period of one register, in register order.
 #[derive(Debug, Clone)]

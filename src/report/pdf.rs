@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use super::ReportError;
 
+/// Where Debian's `chromium` package puts the browser.
+pub const DEBIAN_CHROMIUM: &str = "/usr/bin/chromium";
+
 /// How long chromium may take to print one report.
 pub const PDF_TIMEOUT: Duration = Duration::from_secs(60);
 
