@@ -324,6 +324,12 @@ impl From<ServiceError> for ApiError {
                 detail,
             ),
             ServiceError::NoCa => Self::new(StatusCode::NOT_FOUND, "no-ca", "No [ca] is configured", detail),
+            ServiceError::Evidence(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "evidence-unavailable",
+                "The evidence pack could not be written",
+                detail,
+            ),
             ServiceError::Timestamp { .. } => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "timestamp-unavailable",

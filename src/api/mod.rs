@@ -10,16 +10,19 @@ mod attest;
 mod auth;
 mod error;
 mod events;
+mod evidence;
 mod extract;
 mod health;
 mod keys;
 mod location;
 mod log;
+mod log_search;
 mod metrics;
 mod openapi;
 mod referrers;
 mod sign;
 mod tokens;
+mod ui;
 mod verify;
 
 use std::sync::Arc;
@@ -84,10 +87,14 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(log::hash_tile))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(log_search::search))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
         .routes(routes!(openapi::document))
+        .routes(routes!(ui::index))
+        .routes(routes!(ui::file))
+        .routes(routes!(evidence::evidence))
 }
 
 /// The OpenAPI 3.1 document of every route, as `GET /v1/openapi.json` serves it.

@@ -6,6 +6,7 @@
 //! calling `service` or the HTTP API.
 
 mod client;
+mod evidence;
 mod id_token;
 mod keyring;
 mod listener;
@@ -157,6 +158,11 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Take an evidence pack of a period away from the server, or verify one offline.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Lint trust policy files.
     Policy {
         #[command(subcommand)]
@@ -257,6 +263,46 @@ enum LogCommand {
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
+    /// Find entries by digest, repository, key, kind, actor and time, newest first (GET /v1/log/search);
+    /// every filter is optional and they combine with AND.
+    #[command(after_help = CLIENT_HELP)]
+    Search {
+        /// An image digest (sha256:…).
+        #[arg(long)]
+        digest: Option<String>,
+        /// host/path (that registry's repository) or a path alone (at any registry).
+        #[arg(long)]
+        repository: Option<String>,
+        /// A key id: what signs and attests used, or what key-added/key-rotated entries are about.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        key_version: Option<u32>,
+        /// An entry kind: sign, attest, verify, key-added, key-rotated, policy-loaded, registry-push, …
+        #[arg(long)]
+        kind: Option<String>,
+        /// The actor's name as entries record it (token:<id>, oidc:<issuer> sub=…, notarium).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Entries at or after this time: RFC 3339 or YYYY-MM-DD (midnight UTC).
+        #[arg(long, value_parser = log::parse_instant)]
+        from: Option<String>,
+        /// Entries before this time (exclusive): RFC 3339 or YYYY-MM-DD (midnight UTC).
+        #[arg(long, value_parser = log::parse_instant)]
+        to: Option<String>,
+        /// Entries per page, 1 to 1000 (the server's default: 100).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Start after this page (the `next_cursor` of an earlier search with the same filters).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Follow the cursor to the last page.
+        #[arg(long)]
+        all: bool,
+        /// The notarium server's URL.
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
     /// Check an export offline against the log's Ed25519 public key; names the first bad line, or says what
     /// it proved: the entries, the checkpoint's signature, and consistency with --since (or that it was not checked).
     Verify {
@@ -267,6 +313,46 @@ enum LogCommand {
         /// A checkpoint saved earlier: the export must prove the log still extends it (no history rewritten).
         #[arg(long)]
         since: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Write the evidence pack of a period (docs/FORMATS.md §23): a zip archive, or a directory.
+    #[command(after_help = CLIENT_HELP)]
+    Export {
+        /// Start of the period (inclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); the log's beginning when omitted.
+        #[arg(long, value_parser = log::parse_instant)]
+        from: Option<String>,
+        /// End of the period (exclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); now when omitted.
+        #[arg(long, value_parser = log::parse_instant)]
+        to: Option<String>,
+        /// Where to write: FILE.zip, or a directory the pack is unpacked into (-o is the output format).
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        /// A checkpoint saved earlier (GET /v1/log/checkpoint): the pack then proves it extends that tree.
+        #[arg(long)]
+        since: Option<PathBuf>,
+        /// The notarium server's URL.
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+    /// Check a pack (directory or zip) offline against the log's public key: checkpoints, proofs,
+    /// consistency, key and policy versions, and every recorded signature; names the first bad file and line.
+    Verify {
+        pack: PathBuf,
+        /// The log key's public PEM, pinned out of band.
+        #[arg(long)]
+        log_key: PathBuf,
+        /// A checkpoint saved earlier: the pack must prove the log still extends it (no history rewritten).
+        #[arg(long)]
+        since: Option<PathBuf>,
+        /// A witness's verifier key (C2SP vkey); repeat for each witness.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// How many of the --witness keys must have cosigned the pack's checkpoint.
+        #[arg(long, default_value_t = 0)]
+        witnesses_required: usize,
     },
 }
 
@@ -381,10 +467,51 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
             let period = log::PeriodArgs { from, to, format, since };
             log::export(&server, &period, &file, output).await
         }
+        Command::Log {
+            command:
+                LogCommand::Search {
+                    digest,
+                    repository,
+                    key,
+                    key_version,
+                    kind,
+                    actor,
+                    from,
+                    to,
+                    limit,
+                    cursor,
+                    all,
+                    server,
+                },
+        } => {
+            let named = [
+                ("digest", digest),
+                ("repository", repository),
+                ("key", key),
+                ("key_version", key_version.map(|v| v.to_string())),
+                ("kind", kind),
+                ("actor", actor),
+                ("from", from),
+                ("to", to),
+            ];
+            let filters = named.into_iter().filter_map(|(name, value)| Some((name, value?))).collect();
+            log::search(&server, &log::SearchArgs { filters, cursor, limit, all }, output).await
+        }
         Command::Log { command: LogCommand::Verify { file, log_key, since } } => {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
         Command::Witness { command } => witness::run(command, output).await,
+        Command::Evidence { command: EvidenceCommand::Export { from, to, file, since, server } } => {
+            let args = evidence::ExportArgs { server: &server, from, to, since: since.as_deref(), target: &file };
+            evidence::export(&args, output).await
+        }
+        Command::Evidence {
+            command: EvidenceCommand::Verify { pack, log_key, since, witnesses, witnesses_required },
+        } => {
+            let witnesses = crate::register::evidence::WitnessPolicy { keys: witnesses, required: witnesses_required };
+            let args = evidence::VerifyArgs { pack: &pack, log_key: &log_key, since: since.as_deref(), witnesses };
+            evidence::verify(&args, output)
+        }
         Command::Policy { command: PolicyCommand::Check { dir, config } } => {
             verify::check_policies(&dir, config.as_deref(), output)
         }

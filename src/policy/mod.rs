@@ -163,6 +163,8 @@ pub struct Policy {
     pub file: String,
     /// SHA-256 of the file's text: which version of the policy decided.
     pub version: String,
+    /// The file's text, whose SHA-256 is `version` (logged in `policy-loaded` entries for evidence packs).
+    pub text: String,
     pub images: Vec<String>,
     pub authorities: Vec<Authority>,
     /// The line of each authority in its file, for errors found after load.
@@ -466,6 +468,7 @@ fn compile(file: &str, text: &str, raw: RawPolicy) -> Result<Policy, PolicyError
         name: raw.name.clone(),
         file: file.to_owned(),
         version: Digest::of(text.as_bytes()).to_string(),
+        text: text.to_owned(),
         images: raw.images.iter().map(|p| canonical_pattern(p)).collect(),
         authority_lines: raw.authorities.iter().map(|a| line_of(text, &a.needle())).collect(),
         require_tlog: raw.authorities.iter().map(|a| a.require_tlog || a.keyless.is_some()).collect(),

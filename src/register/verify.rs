@@ -17,6 +17,8 @@ use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 pub struct Verified {
     pub origin: String,
     pub tree_size: u64,
+    /// The root hash of the signed checkpoint, which every entry was proved into.
+    pub root_hash: Hash,
     pub first_index: u64,
     pub entries: u64,
     /// The size of the saved checkpoint the exported tree was proved to extend; `None` when no saved
@@ -32,11 +34,11 @@ pub struct VerifyFailure {
     pub reason: String,
 }
 
-fn fail(line: usize, reason: impl Into<String>) -> VerifyFailure {
+pub(crate) fn fail(line: usize, reason: impl Into<String>) -> VerifyFailure {
     VerifyFailure { line, reason: reason.into() }
 }
 
-fn parse_hash(value: &Value) -> Option<Hash> {
+pub(crate) fn parse_hash(value: &Value) -> Option<Hash> {
     hex_decode(value.as_str()?)?.try_into().ok()
 }
 
@@ -47,7 +49,7 @@ pub struct TrustedCheckpoint<'a> {
 }
 
 /// The checkpoint `note` states, once its signature by `log_key` holds.
-fn signed_checkpoint(note: &str, log_key: &[u8; 32], line: usize) -> Result<Checkpoint, VerifyFailure> {
+pub(crate) fn signed_checkpoint(note: &str, log_key: &[u8; 32], line: usize) -> Result<Checkpoint, VerifyFailure> {
     let (body, _) = parse_note(note).map_err(|e| fail(line, e.to_string()))?;
     let claimed = Checkpoint::parse_body(&body).map_err(|e| fail(line, e.to_string()))?;
     verify_ed25519_note(note, &claimed.origin, log_key)
@@ -77,6 +79,88 @@ fn check_consistency(header: &Value, earlier: &Checkpoint, current: &Checkpoint)
     })
 }
 
+/// The longest line an export may hold: far above any entry notarium writes (an entry is bounded by the
+/// request that made it), low enough that a hostile file cannot exhaust memory with one endless line.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// Reads the next line (without its `\n`) into `buf`, refusing one longer than [`MAX_LINE_BYTES`];
+/// `Ok(false)` at the end.
+pub(crate) fn next_line(
+    reader: &mut (impl BufRead + ?Sized),
+    buf: &mut Vec<u8>,
+    number: usize,
+) -> Result<bool, VerifyFailure> {
+    buf.clear();
+    let read = std::io::Read::take(&mut *reader, MAX_LINE_BYTES as u64 + 1)
+        .read_until(b'\n', buf)
+        .map_err(|e| fail(number, format!("cannot read: {e}")))?;
+    if read == 0 {
+        return Ok(false);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if buf.len() > MAX_LINE_BYTES {
+        return Err(fail(number, format!("the line is longer than the limit of {MAX_LINE_BYTES} bytes")));
+    }
+    Ok(true)
+}
+
+/// An export's first line, checked: the signed checkpoint and, with `since`, consistency from it.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub checkpoint: Checkpoint,
+    pub first: u64,
+    pub count: u64,
+    pub extends_size: Option<u64>,
+}
+
+/// Reads and checks the header line of an export.
+pub(crate) fn read_header(
+    export: &mut (impl BufRead + ?Sized),
+    log_key: &[u8; 32],
+    since: Option<TrustedCheckpoint<'_>>,
+) -> Result<Header, VerifyFailure> {
+    let mut line = Vec::new();
+    if !next_line(export, &mut line, 1)? {
+        return Err(fail(1, "the export is empty"));
+    }
+    let header: Value = serde_json::from_slice(&line).map_err(|e| fail(1, format!("header is not JSON: {e}")))?;
+    let note = header["checkpoint"].as_str().ok_or_else(|| fail(1, "header has no checkpoint"))?;
+    let checkpoint = signed_checkpoint(note, log_key, 1)?;
+    let mut extends_size = None;
+    if let Some(earlier) = since {
+        let earlier = signed_checkpoint(earlier.note, log_key, 1)
+            .map_err(|e| fail(1, format!("the saved checkpoint: {}", e.reason)))?;
+        check_consistency(&header, &earlier, &checkpoint)?;
+        extends_size = Some(earlier.size);
+    }
+    let first = header["first_index"].as_u64().ok_or_else(|| fail(1, "header has no first_index"))?;
+    let count = header["count"].as_u64().ok_or_else(|| fail(1, "header has no count"))?;
+    Ok(Header { checkpoint, first, count, extends_size })
+}
+
+/// One entry line of an export, checked: its leaf hash recomputed from the entry and its inclusion proof
+/// into the tree of `size` with root `root`. Returns the index and the entry.
+pub(crate) fn check_entry_line(
+    line: &[u8],
+    number: usize,
+    size: u64,
+    root: &Hash,
+) -> Result<(u64, Value), VerifyFailure> {
+    let mut record: Value = serde_json::from_slice(line).map_err(|e| fail(number, format!("not JSON: {e}")))?;
+    let index = record["index"].as_u64().ok_or_else(|| fail(number, "no index"))?;
+    let leaf = leaf_hash(&canonical_json(&record["entry"]));
+    if parse_hash(&record["leaf_hash"]) != Some(leaf) {
+        return Err(fail(number, format!("entry {index}: its leaf hash is not the hash of its content")));
+    }
+    let proof: Option<Vec<Hash>> =
+        record["inclusion_proof"].as_array().map(|a| a.iter().map(parse_hash).collect()).unwrap_or(None);
+    let proof = proof.ok_or_else(|| fail(number, format!("entry {index}: malformed inclusion proof")))?;
+    verify_inclusion(&leaf, index, size, &proof, root)
+        .map_err(|e| fail(number, format!("entry {index} ({}) is not in the signed tree: {e}", hex_lower(&leaf))))?;
+    Ok((index, record["entry"].take()))
+}
+
 /// Verifies an export (JSON Lines: a header with the signed checkpoint, then one line per entry), and
 /// with `since`, that the exported tree extends that earlier checkpoint.
 pub fn verify_export(
@@ -84,53 +168,44 @@ pub fn verify_export(
     log_key: &[u8; 32],
     since: Option<TrustedCheckpoint<'_>>,
 ) -> Result<Verified, VerifyFailure> {
-    let mut lines = export.lines().enumerate().map(|(i, l)| (i + 1, l));
-    let unreadable = |number: usize, e: std::io::Error| fail(number, format!("cannot read: {e}"));
-    let (_, header) = lines.next().ok_or_else(|| fail(1, "the export is empty"))?;
-    let header = header.map_err(|e| unreadable(1, e))?;
-    let header: Value = serde_json::from_str(&header).map_err(|e| fail(1, format!("header is not JSON: {e}")))?;
-    let note = header["checkpoint"].as_str().ok_or_else(|| fail(1, "header has no checkpoint"))?;
-    let claimed = signed_checkpoint(note, log_key, 1)?;
-    let mut extends_size = None;
-    if let Some(earlier) = since {
-        let earlier = signed_checkpoint(earlier.note, log_key, 1)
-            .map_err(|e| fail(1, format!("the saved checkpoint: {}", e.reason)))?;
-        check_consistency(&header, &earlier, &claimed)?;
-        extends_size = Some(earlier.size);
-    }
-    let first = header["first_index"].as_u64().ok_or_else(|| fail(1, "header has no first_index"))?;
-    let count = header["count"].as_u64().ok_or_else(|| fail(1, "header has no count"))?;
+    verify_export_with(export, log_key, since, |_, _, _| Ok(()))
+}
 
+/// [`verify_export`], handing each proved entry (line number, index, entry) to `visit`, whose failure
+/// stops the verification.
+pub fn verify_export_with(
+    mut export: impl BufRead,
+    log_key: &[u8; 32],
+    since: Option<TrustedCheckpoint<'_>>,
+    mut visit: impl FnMut(usize, u64, &Value) -> Result<(), VerifyFailure>,
+) -> Result<Verified, VerifyFailure> {
+    let Header { checkpoint: claimed, first, count, extends_size } = read_header(&mut export, log_key, since)?;
     let mut expected_index = first;
-    let mut last_line = 1;
-    for (number, line) in lines {
-        let line = line.map_err(|e| unreadable(number, e))?;
-        last_line = number;
-        let record: Value = serde_json::from_str(&line).map_err(|e| fail(number, format!("not JSON: {e}")))?;
-        let index = record["index"].as_u64().ok_or_else(|| fail(number, "no index"))?;
+    let (mut number, mut line) = (1, Vec::new());
+    while next_line(&mut export, &mut line, number + 1)? {
+        number += 1;
+        let (index, entry) = check_entry_line(&line, number, claimed.size, &claimed.root_hash)?;
         if index != expected_index {
             return Err(fail(number, format!("entry {index} where entry {expected_index} belongs")));
         }
-        let leaf = leaf_hash(&canonical_json(&record["entry"]));
-        if parse_hash(&record["leaf_hash"]) != Some(leaf) {
-            return Err(fail(number, format!("entry {index}: its leaf hash is not the hash of its content")));
-        }
-        let proof: Option<Vec<Hash>> =
-            record["inclusion_proof"].as_array().map(|a| a.iter().map(parse_hash).collect()).unwrap_or(None);
-        let proof = proof.ok_or_else(|| fail(number, format!("entry {index}: malformed inclusion proof")))?;
-        verify_inclusion(&leaf, index, claimed.size, &proof, &claimed.root_hash).map_err(|e| {
-            fail(number, format!("entry {index} ({}) is not in the signed tree: {e}", hex_lower(&leaf)))
-        })?;
+        visit(number, index, &entry)?;
         expected_index += 1;
     }
     if expected_index != first + count {
         return Err(fail(
-            last_line + 1,
+            number + 1,
             format!(
                 "the export ends after entry {}, its header promises {count} entries from {first}",
                 expected_index.saturating_sub(1)
             ),
         ));
     }
-    Ok(Verified { origin: claimed.origin, tree_size: claimed.size, first_index: first, entries: count, extends_size })
+    Ok(Verified {
+        origin: claimed.origin,
+        tree_size: claimed.size,
+        root_hash: claimed.root_hash,
+        first_index: first,
+        entries: count,
+        extends_size,
+    })
 }

@@ -98,7 +98,7 @@ impl Service {
             }
             Ok(written)
         };
-        let (written, recorded) = self.write_recorded(record, write).await?;
+        let (written, recorded) = self.write_recorded(record, &envelope_json, write).await?;
         Ok(AttestOutcome {
             image: image.with_digest(digest.clone()),
             digest,

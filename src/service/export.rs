@@ -11,7 +11,7 @@ pub struct Period {
 }
 
 impl Period {
-    fn contains(&self, entry: &serde_json::Value) -> bool {
+    pub(super) fn contains(&self, entry: &serde_json::Value) -> bool {
         let Some(at) = entry["time"]
             .as_str()
             .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())

@@ -11,6 +11,7 @@ mod checkpoint;
 mod crls;
 mod decision_cache;
 mod events;
+mod evidence;
 mod export;
 mod keys;
 mod policies;
@@ -44,6 +45,7 @@ pub use check::{CheckedSignature, check_signatures};
 pub use checkpoint::RegisterSettings;
 pub use crls::CrlFetcher;
 pub use events::RecordedEvents;
+pub use evidence::EvidenceWritten;
 pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
 pub use record::LogPosition;
@@ -124,6 +126,9 @@ pub enum ServiceError {
     TooLarge { what: &'static str, size: usize, limit: usize },
     #[error("checkpoints cannot be signed: {0}")]
     CheckpointKey(String),
+    /// An evidence pack could not be written (its temporary file or archive).
+    #[error("the evidence pack could not be written: {0}")]
+    Evidence(String),
     #[error("no policy called {0:?} is loaded")]
     UnknownPolicy(String),
     /// A signing key's certificate chain is unusable (the message names the key and the file).

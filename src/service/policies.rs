@@ -1,5 +1,6 @@
 //! Policies into the register: each version of each policy is logged once, the first time any server puts
-//! it in force (at start-up or on reload), so an auditor can tell which rules decided when.
+//! it in force (at start-up or on reload), so an auditor can tell which rules decided when; the entry
+//! carries the file's text (`content`, whose SHA-256 is the version), so an evidence pack holds the rules.
 
 use serde_json::json;
 
@@ -40,6 +41,7 @@ fn policy_entry(policy: &Policy) -> Vec<u8> {
             "threshold": policy.threshold,
             "attestations": attestations,
             "mode": if policy.mode == Mode::Warn { "warn" } else { "enforce" },
+            "content": policy.text,
         },
     }))
 }

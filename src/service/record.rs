@@ -139,13 +139,15 @@ impl Service {
     /// Runs the registry `write` of `record` between a pending row and its confirmation with its register
     /// entry (ARCHITECTURE.md's invariant 2): the row is removed if the write fails or wrote nothing new, and kept pending
     /// for reconciliation if the write failed half-way. Returns what was written and, when something was,
-    /// the row id and where its entry landed.
+    /// the row id and where its entry landed. `signed` is what the signature is over (the simple-signing
+    /// payload, or the DSSE envelope whose PAE was signed), kept with the pending row for evidence packs.
     pub(super) async fn write_recorded(
         &self,
         record: NewSignature,
+        signed: &[u8],
         write: impl Future<Output = Result<WrittenSignature, WriteFailed>>,
     ) -> Result<(WrittenSignature, Option<(i64, LogPosition)>), ServiceError> {
-        let (written, staged) = self.write_staged(record, write).await?;
+        let (written, staged) = self.write_staged(record, signed, write).await?;
         let Some(staged) = staged else {
             return Ok((written, None));
         };
@@ -159,9 +161,10 @@ impl Service {
     pub(super) async fn write_staged(
         &self,
         record: NewSignature,
+        signed: &[u8],
         write: impl Future<Output = Result<WrittenSignature, WriteFailed>>,
     ) -> Result<(WrittenSignature, Option<Staged>), ServiceError> {
-        let id = self.store.begin_signature(&record).await?;
+        let id = self.store.begin_signed(&record, signed).await?;
         let outcome = count_registry_write;
         let written = match write.await {
             Ok(written) => written,

@@ -192,7 +192,7 @@ impl Service {
             artifacts = landed;
             Ok(written)
         };
-        let (written, staged) = self.write_staged(record, write).await?;
+        let (written, staged) = self.write_staged(record, payload, write).await?;
         let record_id = staged.as_ref().map(|s| s.id);
         let outcome = self.outcome(image, &digest, &identity, &prepared, written, Some((record_id, artifacts)), notes);
         Ok((outcome, staged))

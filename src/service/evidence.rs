@@ -1,0 +1,158 @@
+//! The evidence pack of a period (docs/FORMATS.md §23), written as a zip archive page by page: the period's
+//! entries as an export with their proofs, the key and policy entries they rest on (with their proofs, however
+//! old), the signed checkpoints at both ends and the consistency proof between them, and the signed bytes of
+//! every signature the period records.
+//!
+//! Owns: what goes into a pack and in which order. Must not touch: the member formats (`register::evidence`),
+//! HTTP.
+
+use std::collections::BTreeSet;
+use std::io::{Seek, Write};
+
+use zip::ZipWriter;
+use zip::write::SimpleFileOptions;
+
+use super::export::{EXPORT_PAGE, Period};
+use super::{Service, ServiceError};
+use crate::formats::digest::hex_lower;
+use crate::register::evidence::{
+    CONTEXT, END_CHECKPOINT, ENTRIES, MANIFEST, Manifest, PACK_TYPE, PAYLOADS, START_CHECKPOINT, is_context,
+    payload_line, signed_digest,
+};
+use crate::register::export::{Consistency, entry_line, header_line};
+
+/// What a written pack holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceWritten {
+    pub tree_size: u64,
+    pub first_index: u64,
+    pub count: u64,
+    pub context_entries: usize,
+    pub payloads: usize,
+    pub signatures_without_payload: u64,
+}
+
+/// The period's index range and what it needs from outside it, from one pass over the register.
+struct Survey {
+    first: u64,
+    last: u64,
+    context: Vec<u64>,
+}
+
+fn pack_error(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Evidence(e.to_string())
+}
+
+impl Service {
+    /// Writes the evidence pack of `period` into `out` (a zip archive); with `since`, the export proves
+    /// the tree extends the one of that size.
+    pub async fn write_evidence<W: Write + Seek>(
+        &self,
+        period: Period,
+        since: Option<u64>,
+        out: W,
+    ) -> Result<EvidenceWritten, ServiceError> {
+        let tree_size = self.log.size().await?;
+        let survey = self.survey(period, tree_size).await?;
+        let checkpoint = self.checkpoint(Some(tree_size)).await?;
+        let start_checkpoint = self.checkpoint(Some(survey.first)).await?;
+        let start_consistency = match survey.first {
+            0 => Vec::new(),
+            first => self.log.consistency_proof(first, tree_size).await?,
+        };
+        let consistency = match since {
+            Some(from_size) => {
+                Some(Consistency { from_size, hashes: self.log.consistency_proof(from_size, tree_size).await? })
+            }
+            None => None,
+        };
+        let mut zip = ZipWriter::new(out);
+        let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let count = survey.last - survey.first;
+        zip.start_file(ENTRIES, options).map_err(pack_error)?;
+        zip.write_all(header_line(&checkpoint, tree_size, survey.first, count, consistency.as_ref()).as_bytes())
+            .map_err(pack_error)?;
+        let mut digests = BTreeSet::new();
+        for start in (survey.first..survey.last).step_by(EXPORT_PAGE as usize) {
+            let end = (start + EXPORT_PAGE).min(survey.last);
+            let entries = self.log.entries(start, end).await?;
+            let proofs = self.log.inclusion_proofs(start..end, tree_size).await?;
+            for ((index, bytes), proof) in entries.iter().zip(&proofs) {
+                zip.write_all(entry_line(*index, bytes, proof).as_bytes()).map_err(pack_error)?;
+                let entry: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+                digests.extend(signed_digest(&entry).map(str::to_owned));
+            }
+        }
+        zip.start_file(CONTEXT, options).map_err(pack_error)?;
+        for index in &survey.context {
+            let entry = self.log.entries(*index, index + 1).await?;
+            let proof = self.log.inclusion_proof(*index, tree_size).await?;
+            for (index, bytes) in entry {
+                zip.write_all(entry_line(index, &bytes, &proof).as_bytes()).map_err(pack_error)?;
+            }
+        }
+        zip.start_file(PAYLOADS, options).map_err(pack_error)?;
+        let wanted: Vec<String> = digests.into_iter().collect();
+        let mut payloads = 0;
+        for chunk in wanted.chunks(EXPORT_PAGE as usize) {
+            for (digest, bytes) in self.store.signed_payloads(chunk).await? {
+                zip.write_all(payload_line(&digest, &bytes).as_bytes()).map_err(pack_error)?;
+                payloads += 1;
+            }
+        }
+        let written = EvidenceWritten {
+            tree_size,
+            first_index: survey.first,
+            count,
+            context_entries: survey.context.len(),
+            payloads,
+            signatures_without_payload: (wanted.len() - payloads) as u64,
+        };
+        for (name, text) in [(END_CHECKPOINT, &checkpoint), (START_CHECKPOINT, &start_checkpoint)] {
+            zip.start_file(name, options).map_err(pack_error)?;
+            zip.write_all(text.as_bytes()).map_err(pack_error)?;
+        }
+        let manifest = Manifest {
+            kind: PACK_TYPE.to_owned(),
+            version: 1,
+            origin: self.register.origin.clone(),
+            from: period.from.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            to: period.to.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            tree_size,
+            first_index: survey.first,
+            count,
+            start_size: survey.first,
+            start_consistency: start_consistency.iter().map(|h| hex_lower(h)).collect(),
+            members: [ENTRIES, CONTEXT, PAYLOADS, END_CHECKPOINT, START_CHECKPOINT, MANIFEST]
+                .map(str::to_owned)
+                .to_vec(),
+            signatures_without_payload: written.signatures_without_payload,
+        };
+        zip.start_file(MANIFEST, options).map_err(pack_error)?;
+        let manifest = serde_json::to_vec_pretty(&manifest).map_err(pack_error)?;
+        zip.write_all(&manifest).map_err(pack_error)?;
+        zip.finish().map_err(pack_error)?;
+        Ok(written)
+    }
+
+    /// One pass over the tree of `size`: the period's range and the key and policy entries before its end.
+    async fn survey(&self, period: Period, size: u64) -> Result<Survey, ServiceError> {
+        let (mut first, mut last, mut context) = (None, size, Vec::new());
+        for start in (0..size).step_by(EXPORT_PAGE as usize) {
+            for (index, bytes) in self.log.entries(start, (start + EXPORT_PAGE).min(size)).await? {
+                let entry: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                if is_context(&entry) {
+                    context.push(index);
+                }
+                if period.contains(&entry) {
+                    first.get_or_insert(index);
+                    last = index + 1;
+                }
+            }
+        }
+        let first = first.unwrap_or(size);
+        // Key and policy entries after the period are not needed: the period's entries cannot use them.
+        context.retain(|&index| index < last.max(first));
+        Ok(Survey { first, last: last.max(first), context })
+    }
+}
