@@ -3,8 +3,12 @@
 //! `appends --database URL --writers N --seconds S`: durable appends/s through group commit, N writers.
 //! `fill --database URL --entries N [--small]`: grows the log to N entries (sign-sized canonical JSON, or
 //! ~30-byte ones with `--small`, to build 10 million entries in ~2 GB instead of ~9 GB) in big batches.
+//! `fill ... --varied`: ~230-byte entries shaped like the register's own (kinds, 4 registries, 2,000
+//! repositories, a digest per 8 entries, 16 keys of 4 versions, 300 actors, a time every 3 s), for search.
 //! `proofs --database URL --samples K`: inclusion proofs of K random entries at the current size; the
 //! first proof (which loads the cached upper levels) is timed on its own.
+//! `search --database URL --samples K`: K searches of each kind (one filter, two combined, a time window,
+//! a second page) for values that occur in a `--varied` fill; p50 and p99 per kind and over all.
 //! `scripts/bench-register.sh` runs them and the export/verify timings for docs/PERFORMANCE.md.
 // A measuring harness, not the service: any failure should stop the run at once.
 #![allow(clippy::unwrap_used)]
@@ -16,7 +20,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use notarium::formats::canonical::canonical_json;
 use notarium::register::Register;
-use notarium::store::{Append, RegisterStore};
+use notarium::store::{Append, RegisterStore, SearchFilter};
 
 #[derive(Parser)]
 struct Args {
@@ -41,6 +45,17 @@ enum Command {
         entries: u64,
         #[arg(long)]
         small: bool,
+        #[arg(long, conflicts_with = "small")]
+        varied: bool,
+    },
+    Search {
+        #[arg(long)]
+        database: String,
+        #[arg(long, default_value_t = 200)]
+        samples: u64,
+        /// Entries per page.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
     },
     Proofs {
         #[arg(long)]
@@ -101,8 +116,80 @@ fn small_entry(n: u64) -> Vec<u8> {
     canonical_json(&serde_json::json!({"kind": "load", "n": n}))
 }
 
-async fn fill(store: Arc<dyn RegisterStore>, target: u64, small: bool) {
-    let make = if small { small_entry } else { entry };
+/// A pseudo-random number for `n` and a stream `salt` (splitmix64): the same fill every run.
+fn mix(n: u64, salt: u64) -> u64 {
+    let mut z = n.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(salt.wrapping_mul(0xbf58_476d_1ce4_e5b9));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+const VARIED_START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const REGISTRIES: [&str; 4] = ["ghcr.io", "registry.example.com", "docker.io", "localhost:5000"];
+
+/// The kind of varied entry `n`: pulls and verifies dominate, as they do in a running cluster.
+fn varied_kind(n: u64) -> &'static str {
+    match mix(n, 1) % 100 {
+        0..30 => "registry-pull",
+        30..50 => "verify",
+        50..65 => "sign",
+        65..75 => "attest",
+        75..90 => "registry-push",
+        90..93 => "key-rotated",
+        93..95 => "policy-loaded",
+        95..98 => "token-created",
+        _ => "request-denied",
+    }
+}
+
+fn varied_repository(n: u64) -> (usize, String) {
+    let r = mix(n / 8, 2) % 2000;
+    ((r % 4) as usize, format!("team-{}/app-{r}", r % 50))
+}
+
+fn varied_digest(n: u64) -> String {
+    format!("sha256:{:016x}{:016x}{:016x}{:016x}", mix(n / 8, 3), mix(n / 8, 4), mix(n / 8, 5), mix(n / 8, 6))
+}
+
+fn varied_key(n: u64) -> (String, u64) {
+    (format!("key-{}", mix(n, 7) % 16), 1 + mix(n, 8) % 4)
+}
+
+fn varied_actor(n: u64) -> String {
+    format!("token:ci-{}", mix(n, 9) % 300)
+}
+
+fn varied_time(n: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(VARIED_START + 3 * n as i64).unwrap();
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+/// Entry `n` of a varied register: the fields search reads, the bulky details (signatures, proofs) left out.
+fn varied_entry(n: u64) -> Vec<u8> {
+    let kind = varied_kind(n);
+    let (registry, repository) = varied_repository(n);
+    let image =
+        serde_json::json!({"registry": REGISTRIES[registry], "repository": repository, "digest": varied_digest(n)});
+    let (key, version) = varied_key(n);
+    let (subject, details) = match kind {
+        "sign" | "attest" => (image, serde_json::json!({"key": key, "key_version": version})),
+        "key-rotated" => (serde_json::json!({"key": key, "version": version}), serde_json::json!({"backend": "file"})),
+        "policy-loaded" => (serde_json::json!({"policy": "prod", "version": varied_digest(n)}), serde_json::json!({})),
+        "token-created" => (serde_json::json!({"token": format!("t{n}")}), serde_json::json!({"role": "signer"})),
+        "request-denied" => (serde_json::json!({"route": "POST /v1/sign"}), serde_json::json!({"count": 1})),
+        _ => (image, serde_json::json!({"allowed": mix(n, 10) % 10 != 0})),
+    };
+    canonical_json(&serde_json::json!({
+        "kind": kind, "time": varied_time(n), "actor": {"name": varied_actor(n)}, "subject": subject, "details": details,
+    }))
+}
+
+async fn fill(store: Arc<dyn RegisterStore>, target: u64, small: bool, varied: bool) {
+    let make = match (small, varied) {
+        (true, _) => small_entry,
+        (_, true) => varied_entry,
+        _ => entry,
+    };
     let start = Instant::now();
     let mut size = store.tree_size().await.unwrap();
     let from = size;
@@ -138,6 +225,77 @@ async fn proofs(store: Arc<dyn RegisterStore>, samples: u64) {
     println!("proofs: tree size {size}, {samples} inclusion proofs: p50 {:.0} µs, p99 {:.0} µs", pct(50), pct(99));
 }
 
+/// One search of each kind for entry `n`'s values, as an auditor would ask them.
+fn search_kinds(n: u64) -> Vec<(&'static str, SearchFilter)> {
+    let f = SearchFilter::default;
+    let (registry, repository) = varied_repository(n);
+    let (key, version) = varied_key(n);
+    let at = (VARIED_START + 3 * n as i64) * 1000;
+    vec![
+        ("digest", SearchFilter { digest: Some(varied_digest(n)), ..f() }),
+        (
+            "repository",
+            SearchFilter { registry: Some(REGISTRIES[registry].into()), repository: Some(repository.clone()), ..f() },
+        ),
+        ("key", SearchFilter { key: Some(key.clone()), ..f() }),
+        ("key+version", SearchFilter { key: Some(key.clone()), key_version: Some(version as i64), ..f() }),
+        ("kind", SearchFilter { kind: Some(varied_kind(n).into()), ..f() }),
+        ("actor", SearchFilter { actor: Some(varied_actor(n)), ..f() }),
+        ("hour", SearchFilter { from_ms: Some(at), to_ms: Some(at + 3_600_000), ..f() }),
+        ("kind+repository", SearchFilter { kind: Some("sign".into()), repository: Some(repository), ..f() }),
+        ("key+day", SearchFilter { key: Some(key), from_ms: Some(at), to_ms: Some(at + 86_400_000), ..f() }),
+    ]
+}
+
+async fn search(store: Arc<dyn RegisterStore>, samples: u64, limit: u32) {
+    let size = store.tree_size().await.unwrap();
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    let mut all = Vec::new();
+    let (mut found, mut pages) = (0usize, 0u64);
+    for sample in 0..samples {
+        let n = mix(sample, 11) % size;
+        for (name, filter) in search_kinds(n) {
+            let start = Instant::now();
+            let page = store.search(&filter, None, limit).await.unwrap();
+            let took = start.elapsed();
+            found += page.len();
+            by_kind.entry(name).or_default().push(took);
+            all.push(took);
+            // The page after, from the first page's cursor, as a client following next_cursor does.
+            if let Some(last) = page.last().filter(|_| page.len() == limit as usize) {
+                let start = Instant::now();
+                store.search(&filter, Some(last.index), limit).await.unwrap();
+                by_kind.entry("next page").or_default().push(start.elapsed());
+                all.push(start.elapsed());
+                pages += 1;
+            }
+        }
+    }
+    let pct = |times: &mut Vec<Duration>, p: usize| {
+        times.sort();
+        times[(times.len() * p / 100).min(times.len() - 1)].as_secs_f64() * 1e3
+    };
+    println!(
+        "search: tree size {size}, {} searches of {limit} entries a page ({found} entries found, {pages} second pages)",
+        all.len()
+    );
+    for (name, times) in &mut by_kind {
+        println!(
+            "search: {name:>16}: n {:>5}, p50 {:>7.2} ms, p99 {:>7.2} ms",
+            times.len(),
+            pct(times, 50),
+            pct(times, 99)
+        );
+    }
+    println!(
+        "search: {:>16}: n {:>5}, p50 {:>7.2} ms, p99 {:>7.2} ms",
+        "all",
+        all.len(),
+        pct(&mut all, 50),
+        pct(&mut all, 99)
+    );
+}
+
 async fn open(url: &str) -> Arc<dyn RegisterStore> {
     notarium::store::open(url).await.expect("database opens") as Arc<dyn RegisterStore>
 }
@@ -146,7 +304,8 @@ async fn open(url: &str) -> Arc<dyn RegisterStore> {
 async fn main() {
     match Args::parse().command {
         Command::Appends { database, writers, seconds } => appends(open(&database).await, writers, seconds).await,
-        Command::Fill { database, entries, small } => fill(open(&database).await, entries, small).await,
+        Command::Fill { database, entries, small, varied } => fill(open(&database).await, entries, small, varied).await,
+        Command::Search { database, samples, limit } => search(open(&database).await, samples, limit).await,
         Command::Proofs { database, samples } => proofs(open(&database).await, samples).await,
     }
 }

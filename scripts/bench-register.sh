@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Register figures for docs/PERFORMANCE.md: durable appends/s (1, 64 and 256 writers) on SQLite and, when
 # PG_URL is set, PostgreSQL; inclusion-proof time at 1M (and with TEN_MILLION=1, 10M short) entries; export
-# MB/s and offline verification time of the 1M-entry export.
+# MB/s and offline verification time of the 1M-entry export; with SEARCH=1, register search p50/p99 on a
+# 10M-entry log of varied entries (and on PG_URL's database too).
 #   bash scripts/bench-register.sh            # SQLite only
 #   PG_URL=postgres://… bash scripts/bench-register.sh
+#   SEARCH=1 PG_URL=postgres://… bash scripts/bench-register.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
@@ -41,4 +43,16 @@ if [ "${TEN_MILLION:-0}" = 1 ]; then
   big="sqlite://$work/ten-million.db"
   "$LOAD" fill --database "$big" --entries 10000000 --small 2>/dev/null
   "$LOAD" proofs --database "$big"
+fi
+
+if [ "${SEARCH:-0}" = 1 ]; then
+  # ~740 bytes a varied entry on SQLite with its index rows (7.4 GB), ~1.2 KB on PostgreSQL: one at a time.
+  searched="sqlite://$work/search.db"
+  "$LOAD" fill --database "$searched" --entries 10000000 --varied 2>/dev/null
+  "$LOAD" search --database "$searched" --samples 200 | sed 's/^/sqlite /'
+  rm -f "$work"/search.db*
+  if [ -n "${PG_URL:-}" ]; then
+    "$LOAD" fill --database "$PG_URL" --entries 10000000 --varied 2>/dev/null
+    "$LOAD" search --database "$PG_URL" --samples 200 | sed 's/^/postgres /'
+  fi
 fi

@@ -92,7 +92,8 @@ pub(super) async fn export(
     ];
     let opening = stream::once(std::future::ready(Ok(Bytes::from(plan.opening.clone()))));
     let service = state.service.clone();
-    let pages = stream::iter(plan.pages()).then(move |start| {
+    // The next page is read and proved while this one is sent.
+    let pages = stream::iter(plan.pages()).map(move |start| {
         let (service, plan) = (service.clone(), plan.clone());
         async move {
             let page = service.export_page(&plan, start).await;
@@ -102,6 +103,7 @@ pub(super) async fn export(
             page.map(Bytes::from)
         }
     });
+    let pages = pages.buffered(2);
     Ok((headers, Body::from_stream(opening.chain(pages))).into_response())
 }
 

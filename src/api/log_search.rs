@@ -33,17 +33,22 @@ const MAX_TEXT: usize = 512;
 #[serde(deny_unknown_fields)]
 pub(super) struct SearchQuery {
     /// An image digest, `sha256:<64 hex>`: entries whose subject is that digest.
+    #[param(pattern = "^sha256:[0-9a-f]{64}$")]
     digest: Option<String>,
     /// `host/path` (registry and repository, canonical: `docker.io/nginx` is `docker.io/library/nginx`)
     /// or a path alone (that repository at any registry).
+    #[param(min_length = 1, max_length = 512)]
     repository: Option<String>,
     /// A key id: the key a `sign`/`attest` used, or the one a `key-added`/`key-rotated` is about.
+    #[param(min_length = 1, max_length = 512)]
     key: Option<String>,
     /// A key version (with or without `key`).
+    #[param(value_type = Option<i32>, minimum = 1)]
     key_version: Option<String>,
     /// An entry kind (`sign`, `attest`, `verify`, `registry-pull`, …).
     kind: Option<String>,
     /// The actor's name, exactly as entries record it (`token:<id>`, `oidc:<issuer> sub=…`, `notarium`).
+    #[param(min_length = 1, max_length = 512)]
     actor: Option<String>,
     /// RFC 3339: entries whose `time` is at or after it.
     #[param(format = DateTime)]
@@ -52,8 +57,10 @@ pub(super) struct SearchQuery {
     #[param(format = DateTime)]
     to: Option<String>,
     /// The `next_cursor` of the previous page, with the same filters.
+    #[param(max_length = 64)]
     cursor: Option<String>,
     /// Entries per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
@@ -155,9 +162,9 @@ fn digest(value: &str) -> Result<String, ApiError> {
 }
 
 fn key_version(value: &str) -> Result<i64, ApiError> {
-    match value.parse::<u32>() {
+    match value.parse::<i32>() {
         Ok(n) if n >= 1 => Ok(i64::from(n)),
-        _ => Err(ApiError::invalid_query("key_version: expected a positive integer")),
+        _ => Err(ApiError::invalid_query(format!("key_version: expected an integer from 1 to {}", i32::MAX))),
     }
 }
 

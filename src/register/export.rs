@@ -59,13 +59,43 @@ pub fn header_line(checkpoint: &str, tree_size: u64, first: u64, count: u64, sin
 }
 
 pub fn entry_line(index: u64, entry: &[u8], proof: &[Hash]) -> String {
-    let line = json!({
-        "index": index,
-        "leaf_hash": hex_lower(&leaf_hash(entry)),
-        "entry": serde_json::from_slice::<Value>(entry).unwrap_or_default(),
-        "inclusion_proof": hex_list(proof),
-    });
-    format!("{line}\n")
+    let mut line = String::new();
+    push_entry_line(&mut line, index, entry, proof);
+    line
+}
+
+/// Appends the line of entry `index` to `out`: the bytes `serde_json` writes for the object
+/// `{index, leaf_hash, entry, inclusion_proof}` (keys sorted, as its maps keep them), written directly rather
+/// than through a `Value` per line and a `String` per hex hash. The entry is written as `serde_json` writes it
+/// once parsed (`null` if it is not JSON), so every line keeps its bytes.
+pub fn push_entry_line(out: &mut String, index: u64, entry: &[u8], proof: &[Hash]) {
+    out.push_str("{\"entry\":");
+    match serde_json::from_slice::<Value>(entry) {
+        Ok(value) => out.push_str(&value.to_string()),
+        Err(_) => out.push_str("null"),
+    }
+    out.push_str(",\"inclusion_proof\":[");
+    for (i, hash) in proof.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        push_hex(out, hash);
+        out.push('"');
+    }
+    out.push_str("],\"index\":");
+    out.push_str(&index.to_string());
+    out.push_str(",\"leaf_hash\":\"");
+    push_hex(out, &leaf_hash(entry));
+    out.push_str("\"}\n");
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
 }
 
 fn hex_list(hashes: &[Hash]) -> Vec<String> {
@@ -139,6 +169,37 @@ fn csv_cell(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line as a `Value` serialized: what `entry_line` wrote before it wrote the bytes directly.
+    fn entry_line_through_a_value(index: u64, entry: &[u8], proof: &[Hash]) -> String {
+        let line = json!({
+            "index": index,
+            "leaf_hash": hex_lower(&leaf_hash(entry)),
+            "entry": serde_json::from_slice::<Value>(entry).unwrap_or_default(),
+            "inclusion_proof": hex_list(proof),
+        });
+        format!("{line}\n")
+    }
+
+    #[test]
+    fn entry_lines_are_the_bytes_a_value_would_serialize_to() {
+        let entries: [&[u8]; 7] = [
+            br#"{"actor":{"addr":null,"name":"token:a"},"details":{"key":"k","key_version":2,"n":-9007199254740991},"kind":"sign","subject":{"digest":"sha256:ab"},"time":"2026-01-01T00:00:00Z"}"#,
+            "{\"a\":\"\\u0001\\n\\\"\\\\/é😀\u{2028}\",\"é\":1,\"z\":[true,false,null,{}]}".as_bytes(),
+            br#"{"b":1, "a" : 2.50, "c":1e21}"#,
+            br#"{"kind":"sign","n":0}"#,
+            b"not json",
+            b"[]",
+            b"",
+        ];
+        let proofs: [&[Hash]; 3] = [&[], &[[0xab; 32]], &[[0; 32], [0xff; 32], [7; 32]]];
+        for (i, entry) in entries.iter().enumerate() {
+            for proof in proofs {
+                let index = [0, 7, u64::MAX][i % 3];
+                assert_eq!(entry_line(index, entry, proof), entry_line_through_a_value(index, entry, proof));
+            }
+        }
+    }
 
     #[test]
     fn csv_rows_quote_separators_and_defuse_formulas() {

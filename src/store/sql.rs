@@ -131,7 +131,8 @@ where
     for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
     for<'q> Option<&'q str>: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> Option<i64>: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'e> &'e Pool<B::Db>: Executor<'e, Database = B::Db>,
     for<'q> Vec<u8>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
 {
@@ -195,6 +196,11 @@ where
     }
 
     async fn search(&self, filter: &SearchFilter, before: Option<u64>, limit: u32) -> Result<Vec<Found>, StoreError> {
+        let bounds = match window_bounds(self.pool(), filter).await? {
+            Window::Empty => return Ok(Vec::new()),
+            Window::Within(low, high) => Some((low, high)),
+            Window::Unbounded => None,
+        };
         let mut select = QueryBuilder::<B::Db>::new(
             "SELECT e.idx, e.entry, e.leaf_hash FROM log_index i JOIN log_entries e ON e.idx = i.idx WHERE 1 = 1",
         );
@@ -223,6 +229,9 @@ where
         if let Some(before) = before {
             select.push(" AND i.idx < ").push_bind(i64::try_from(before).unwrap_or(i64::MAX));
         }
+        if let Some((low, high)) = bounds {
+            select.push(" AND i.idx >= ").push_bind(low).push(" AND i.idx <= ").push_bind(high);
+        }
         select.push(" ORDER BY i.idx DESC LIMIT ").push_bind(i64::from(limit));
         let rows = select.build().fetch_all(self.pool()).await?;
         rows.iter()
@@ -232,6 +241,54 @@ where
             })
             .collect()
     }
+}
+
+/// A time window holding at most this many entries bounds a search's index range to theirs.
+const SMALL_WINDOW: i64 = 100_000;
+
+/// Where the entries of a search's time window lie.
+enum Window {
+    /// No entry's time is in the window.
+    Empty,
+    /// Every entry in the window has an index in `[low, high]`.
+    Within(i64, i64),
+    /// No time window, or one with more than [`SMALL_WINDOW`] entries (or no other filter): not bounded.
+    Unbounded,
+}
+
+/// With a time window and another filter, the other filter's index is scanned newest first until the window
+/// is reached, which may be far back; a window of at most [`SMALL_WINDOW`] entries is read from the time index
+/// first (index only) and its lowest and highest index bound that scan. Exact: entries whose times are out of
+/// order still lie within the bounds, since those are taken over the window's own rows.
+async fn window_bounds<DB>(pool: &Pool<DB>, filter: &SearchFilter) -> Result<Window, StoreError>
+where
+    DB: Database,
+    DB::Arguments: Default + IntoArguments<DB>,
+    for<'e> &'e Pool<DB>: Executor<'e, Database = DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Decode<'q, DB> + Type<DB>,
+    for<'n> &'n str: ColumnIndex<DB::Row>,
+{
+    let (Some(from), Some(to)) = (filter.from_ms, filter.to_ms) else { return Ok(Window::Unbounded) };
+    let others = [&filter.kind, &filter.actor, &filter.repository, &filter.digest, &filter.key];
+    if others.iter().all(|o| o.is_none()) && filter.key_version.is_none() {
+        return Ok(Window::Unbounded);
+    }
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(idx) AS low, MAX(idx) AS high FROM \
+         (SELECT idx FROM log_index WHERE time_ms >= $1 AND time_ms < $2 LIMIT $3) AS window_rows",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(SMALL_WINDOW + 1)
+    .fetch_one(pool)
+    .await?;
+    let (n, low, high) = (row.get::<i64, _>("n"), row.get::<Option<i64>, _>("low"), row.get::<Option<i64>, _>("high"));
+    Ok(match (low, high) {
+        _ if n > SMALL_WINDOW => Window::Unbounded,
+        (Some(low), Some(high)) => Window::Within(low, high),
+        _ => Window::Empty,
+    })
 }
 
 impl<DB> LogTx for SqlTx<'_, '_, DB>

@@ -229,7 +229,7 @@ fn every_documented_operation_says_whether_it_needs_a_caller_and_the_server_agre
             }
         }
     }
-    assert_eq!((protected, public), (14, 7), "operations needing a caller, public ones");
+    assert_eq!((protected, public), (15, 7), "operations needing a caller, public ones");
 }
 
 #[test]
