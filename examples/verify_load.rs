@@ -74,7 +74,8 @@ fn main() {
     })));
     for i in 1..args.entries {
         let digest = format!("sha256:{:064x}", i);
-        let subject = json!({"registry": "registry.example:5000", "repository": format!("load/app{}", i % 97), "digest": digest});
+        let subject =
+            json!({"registry": "registry.example:5000", "repository": format!("load/app{}", i % 97), "digest": digest});
         let entry = if i % 10 == 1 {
             let payload = format!(
                 r#"{{"critical":{{"identity":{{"docker-reference":"registry.example:5000/load/app"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":null}}"#

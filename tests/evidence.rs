@@ -24,6 +24,7 @@ struct Scenario {
     notarium: Notarium,
     dir: tempfile::TempDir,
     log_key: PathBuf,
+    auditor: String,
 }
 
 fn post(notarium: &Notarium, path: &str, body: Value) -> Value {
@@ -98,21 +99,31 @@ fn scenario() -> Scenario {
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let (_, token_id) = notarium.create_token(&["--role", "auditor"]);
-    notarium.token_cli(&["revoke", &token_id]);
+    // Token changes; from the first token on, the server wants one, so the auditor keeps theirs.
+    let (auditor, _) = notarium.create_token(&["--role", "auditor"]);
+    let (_, revoked) = notarium.create_token(&["--role", "verifier"]);
+    notarium.token_cli(&["revoke", &revoked]);
     let log_key = notarium.public_key_file("dev-log", dir.path());
-    Scenario { _bao: bao, registry, notarium, dir, log_key }
+    Scenario { _bao: bao, registry, notarium, dir, log_key, auditor }
 }
 
 fn cli(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_notarium")).args(args).output().unwrap();
+    cli_with_token(args, "")
+}
+
+fn cli_with_token(args: &[&str], token: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_notarium")).args(args).env("NOTARIUM_TOKEN", token).output().unwrap();
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 fn export_pack(notarium: &Notarium, target: &Path, extra: &[&str]) {
+    export_pack_as(notarium, target, extra, "");
+}
+
+fn export_pack_as(notarium: &Notarium, target: &Path, extra: &[&str], token: &str) {
     let mut args = vec!["evidence", "export", "-f", target.to_str().unwrap(), "--server", &notarium.url];
     args.extend_from_slice(extra);
-    let (ok, text) = cli(&args);
+    let (ok, text) = cli_with_token(&args, token);
     assert!(ok, "{text}");
 }
 
@@ -142,9 +153,9 @@ fn a_pack_verifies_offline_and_every_tampering_fails_naming_the_file_and_line() 
     let s = scenario();
     let (dir, key) = (s.dir.path(), s.log_key.as_path());
     let unpacked = dir.join("pack");
-    export_pack(&s.notarium, &unpacked, &[]);
+    export_pack_as(&s.notarium, &unpacked, &[], &s.auditor);
     let zipped = dir.join("pack.zip");
-    export_pack(&s.notarium, &zipped, &[]);
+    export_pack_as(&s.notarium, &zipped, &[], &s.auditor);
 
     let entries = lines(&unpacked.join("entries.jsonl"));
     let kinds: Vec<String> = entries[1..]
@@ -231,7 +242,7 @@ fn a_pack_verifies_offline_and_every_tampering_fails_naming_the_file_and_line() 
         assert_eq!(db.execute(&format!("{forge} WHERE digest = '{digest}'")).await.unwrap(), 1);
     });
     let after = dir.join("after-edit.zip");
-    export_pack(&s.notarium, &after, &[]);
+    export_pack_as(&s.notarium, &after, &[], &s.auditor);
     let (ok, text) = verify_pack(&after, key, &[]);
     assert!(
         !ok && text.contains(&format!("entries.jsonl line {}", attest_line + 1))

@@ -81,7 +81,7 @@ fn unpack(archive: File, dir: &Path) -> Result<(), CliError> {
     let mut pack = ZipPack::open(archive).map_err(|e| CliError::Unavailable(format!("the server's pack: {e}")))?;
     for (name, _) in MEMBERS {
         let path = dir.join(name);
-        let mut copy = |reader: &mut dyn BufRead| {
+        let mut copy = |reader: &mut (dyn BufRead + Send)| {
             let mut file = File::create(&path).map_err(|e| PackFailure::new(name, 0, e.to_string()))?;
             std::io::copy(reader, &mut file).map_err(|e| PackFailure::new(name, 0, e.to_string()))?;
             Ok(())
@@ -123,7 +123,7 @@ impl PackFiles for DirPack {
     fn read(
         &mut self,
         name: &str,
-        visit: &mut dyn FnMut(&mut dyn BufRead) -> Result<(), PackFailure>,
+        visit: &mut dyn FnMut(&mut (dyn BufRead + Send)) -> Result<(), PackFailure>,
     ) -> Result<bool, PackFailure> {
         let limit = member_limit(name).ok_or_else(|| PackFailure::new(name, 0, "not a member of a pack"))?;
         let path = self.dir.join(name);
@@ -165,7 +165,7 @@ impl PackFiles for ZipPack {
     fn read(
         &mut self,
         name: &str,
-        visit: &mut dyn FnMut(&mut dyn BufRead) -> Result<(), PackFailure>,
+        visit: &mut dyn FnMut(&mut (dyn BufRead + Send)) -> Result<(), PackFailure>,
     ) -> Result<bool, PackFailure> {
         let limit = member_limit(name).ok_or_else(|| PackFailure::new(name, 0, "not a member of a pack"))?;
         let member = match self.archive.by_name(name) {

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -122,7 +123,7 @@ pub trait PackFiles {
     fn read(
         &mut self,
         name: &str,
-        visit: &mut dyn FnMut(&mut dyn BufRead) -> Result<(), PackFailure>,
+        visit: &mut dyn FnMut(&mut (dyn BufRead + Send)) -> Result<(), PackFailure>,
     ) -> Result<bool, PackFailure>;
 }
 
@@ -182,6 +183,13 @@ struct Context {
     policies_without_content: usize,
 }
 
+/// The signatures checked again, and those without signed bytes, counted from every core.
+#[derive(Default)]
+struct Counts {
+    checked: AtomicU64,
+    not_recheckable: AtomicU64,
+}
+
 /// Signed bytes by the digest they are filed under, with their line in `signed-payloads.jsonl`.
 type Payloads = HashMap<String, (usize, Vec<u8>)>;
 
@@ -200,13 +208,13 @@ pub fn verify_pack(
     check_start(files, log_key, &manifest, &header)?;
     let context = read_context(files, &header)?;
     let payloads = read_payloads(files)?;
-    let (mut checked, mut not_recheckable) = (0, 0);
+    let counts = Counts::default();
     let export = read_member(files, ENTRIES, |reader| {
-        let visit = |_line: usize, _index: u64, entry: &Value| {
-            check_recorded(entry, &context, &payloads, &mut checked, &mut not_recheckable)
-                .map_err(|reason| VerifyFailure { line: _line, reason: format!("entry {_index}: {reason}") })
+        let visit = |line: usize, index: u64, entry: &Value| {
+            check_recorded(entry, &context, &payloads, &counts)
+                .map_err(|reason| VerifyFailure { line, reason: format!("entry {index}: {reason}") })
         };
-        verify_export_with(reader, log_key, since, visit).map_err(|e| PackFailure::at(ENTRIES, e))
+        verify_export_with(reader, log_key, since, Some(&visit)).map_err(|e| PackFailure::at(ENTRIES, e))
     })?;
     check_witnesses(files, witnesses)?;
     Ok(PackVerified {
@@ -215,8 +223,8 @@ pub fn verify_pack(
         key_versions: context.keys.len(),
         policy_versions: context.policies.len(),
         policies_without_content: context.policies_without_content,
-        signatures_checked: checked,
-        signatures_not_recheckable: not_recheckable,
+        signatures_checked: counts.checked.into_inner(),
+        signatures_not_recheckable: counts.not_recheckable.into_inner(),
     })
 }
 
@@ -224,7 +232,7 @@ pub fn verify_pack(
 fn read_member<T>(
     files: &mut impl PackFiles,
     name: &str,
-    mut read: impl FnMut(&mut dyn BufRead) -> Result<T, PackFailure>,
+    mut read: impl FnMut(&mut (dyn BufRead + Send)) -> Result<T, PackFailure>,
 ) -> Result<T, PackFailure> {
     let mut result = None;
     let present = files.read(name, &mut |reader| {
@@ -399,13 +407,7 @@ fn read_payloads(files: &mut impl PackFiles) -> Result<Payloads, PackFailure> {
 
 /// For a `sign` or `attest` entry: its key version is logged, and its signature verifies over the bytes it
 /// signed (whose digest it names); for a `verify` entry: the policy version that decided is logged.
-fn check_recorded(
-    entry: &Value,
-    context: &Context,
-    payloads: &Payloads,
-    checked: &mut u64,
-    not_recheckable: &mut u64,
-) -> Result<(), String> {
+fn check_recorded(entry: &Value, context: &Context, payloads: &Payloads, counts: &Counts) -> Result<(), String> {
     let details = &entry["details"];
     if entry["kind"] == "verify" {
         if let (Some(policy), Some(version)) = (details["policy"].as_str(), details["policy_version"].as_str()) {
@@ -426,7 +428,7 @@ fn check_recorded(
         .ok_or_else(|| format!("key {key} version {version} signed it, and {CONTEXT} has no entry for that version"))?;
     let signature = details["signature"].as_str().and_then(|s| BASE64.decode(s).ok()).ok_or("no base64 signature")?;
     let Some((line, bytes)) = payloads.get(digest) else {
-        *not_recheckable += 1;
+        counts.not_recheckable.fetch_add(1, Ordering::Relaxed);
         return Ok(());
     };
     if Digest::of(bytes).as_str() != digest {
@@ -441,7 +443,7 @@ fn check_recorded(
     public.verify(&message, &signature).map_err(|_| {
         format!("its signature does not verify over the signed bytes ({PAYLOADS} line {line}) with key {key} version {version}")
     })?;
-    *checked += 1;
+    counts.checked.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
