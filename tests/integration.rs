@@ -47,3 +47,4 @@ mod registry_turns;
 mod sigstore_conformance;
 mod verify_binding;
 mod verify_bounds;
+mod witness;

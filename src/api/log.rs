@@ -26,7 +26,8 @@ fn hex_list(hashes: &[crate::merkle::Hash]) -> Vec<String> {
     hashes.iter().map(|h| hex_lower(h)).collect()
 }
 
-/// The latest signed checkpoint, signed once per tree size however often it is asked for.
+/// The latest signed checkpoint, signed once per tree size however often it is asked for, with the
+/// cosignatures `[[log.witnesses]]` returned for that size appended (still one signed note).
 #[utoipa::path(
     get,
     path = "/v1/log/checkpoint",
@@ -34,7 +35,7 @@ fn hex_list(hashes: &[crate::merkle::Hash]) -> Vec<String> {
     responses((status = 200, description = "A C2SP signed note", body = String, content_type = "text/plain"))
 )]
 pub(super) async fn checkpoint(_public: Public, State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let note = state.service.checkpoint(None).await?;
+    let note = state.service.cosigned_checkpoint(None).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 

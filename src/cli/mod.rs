@@ -17,6 +17,7 @@ mod tls;
 mod token;
 mod verify;
 mod verify_blob;
+mod witness;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -192,6 +193,12 @@ enum Command {
         /// Read the registry password for --registry-username from stdin (its first line).
         #[arg(long, requires = "registry_username")]
         registry_password_stdin: bool,
+    },
+    /// Run a C2SP tlog-witness that cosigns a log's checkpoints after checking they extend the last one it
+    /// saw (no server of notarium's needed), or make its key.
+    Witness {
+        #[command(subcommand)]
+        command: witness::WitnessCommand,
     },
     /// Verify a Sigstore bundle (v0.1-v0.3: keyless or key, Rekor v1/v2 entries, RFC 3161 timestamps) over
     /// FILE_OR_DIGEST (a path, or sha256:<hex>; for an in-toto DSSE bundle, a subject of its Statement),
@@ -434,6 +441,7 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
             let args = evidence::VerifyArgs { pack: &pack, log_key: &log_key, since: since.as_deref(), witnesses };
             evidence::verify(&args, output)
         }
+        Command::Witness { command } => witness::run(command, output).await,
         Command::Policy { command: PolicyCommand::Check { dir, config } } => {
             verify::check_policies(&dir, config.as_deref(), output)
         }

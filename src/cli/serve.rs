@@ -14,7 +14,9 @@ use crate::api::{AppState, Limits, record_all_held_denials, record_held_denials,
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oci::{DistributionRegistry, EgressRules, RegistryLimits};
-use crate::service::{Layouts, RegisterSettings, Service, ServiceError, attach_configured_chains, check_policy_keys};
+use crate::service::{
+    Layouts, RegisterSettings, Service, ServiceError, WitnessOutcome, attach_configured_chains, check_policy_keys,
+};
 
 pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Result<(), CliError> {
     init_tracing();
@@ -68,6 +70,9 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
         }
         None => service,
     };
+    let witnesses = config.log.witnesses().map_err(|e| CliError::Usage(e.to_string()))?;
+    let service =
+        service.with_witnesses(witnesses, EgressRules::from_config(&config.registries), config.log.witness_timeout());
     let service = match &config.ca {
         Some(ca) => service.with_ca(ca.clone(), config.keys.clone()),
         None => service,
@@ -78,6 +83,9 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
         tokio::spawn(renew_key_certificates(service.clone()));
     }
     tokio::spawn(follow_register(service.clone()));
+    if service.has_witnesses() {
+        tokio::spawn(send_checkpoints_to_witnesses(service.clone(), config.log.witness_interval()));
+    }
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;
     tokio::spawn(reconcile_periodically(service.clone(), grace));
@@ -340,7 +348,26 @@ fn registry_events_secret(config: &Config) -> Result<Option<Arc<zeroize::Zeroizi
     Ok(Some(Arc::new(secret)))
 }
 
-fn init_tracing() {
+/// Every `interval`, sends the current checkpoint to the witnesses that have not cosigned it; each
+/// witness's failure is logged with its reason (never what the witness answered beyond a status).
+async fn send_checkpoints_to_witnesses(service: Arc<Service>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        for outcome in service.witness_current_checkpoint().await {
+            match outcome {
+                WitnessOutcome::Cosigned { witness, size } => tracing::info!(%witness, size, "witness cosigned"),
+                WitnessOutcome::UpToDate { .. } => {}
+                WitnessOutcome::Failed { witness, reason } => {
+                    tracing::warn!(%witness, %reason, "witness did not cosign");
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOTARIUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder =

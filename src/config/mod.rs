@@ -31,7 +31,7 @@ pub use database::DatabaseConfig;
 pub use events::EventsConfig;
 use keys::{DEV_LOG_KEY, example_keys, is_example_key};
 pub use keys::{KeyConfig, Pkcs11KeyConfig, VaultAuthMethod, VaultKeyConfig};
-pub use log::LogConfig;
+pub use log::{LogConfig, Witness, WitnessConfig};
 pub use policies::{EvidenceLimits, PoliciesConfig};
 use registries::host_list;
 pub use registries::{RegistriesConfig, RegistryAuthConfig, SignFormat, split_host_list};
@@ -203,6 +203,7 @@ impl Config {
         if self.keys.is_empty() {
             return Err(ConfigError::Invalid("no [[keys]] configured".into()));
         }
+        self.log.witnesses()?;
         self.server.check_connection_limits()?;
         if let Some(key) = &self.log.key {
             let id = key.split_once('@').map_or(key.as_str(), |(id, _)| id);

@@ -11,7 +11,8 @@ use sha2::{Digest as _, Sha256};
 use super::FormatError;
 
 const DASH: &str = "\u{2014} ";
-const ED25519_ALGORITHM: u8 = 0x01;
+/// The signature type byte of Ed25519 note signatures (the log's checkpoint signature).
+pub const ED25519_ALGORITHM: u8 = 0x01;
 
 /// A tree head: which log, how many leaves, which root.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod checkpoint;
 pub mod cosign_layer;
+pub mod cosignature;
 pub mod digest;
 pub mod dsse;
 pub mod image_index;
@@ -22,6 +23,7 @@ pub mod reference;
 pub mod referrer;
 pub mod signature_manifest;
 pub mod simple_signing;
+pub mod witness;
 
 pub use digest::Digest;
 pub use reference::{ImageReference, canonical_pattern, canonical_registry};

@@ -66,19 +66,64 @@ impl Outbound {
         self.send(url, max_bytes, request).await
     }
 
+    /// `POST url` of `body` as `content_type`, whatever the status: the status and the body, at most
+    /// `max_bytes` (for protocols whose error answers carry data, as a tlog-witness's 409 does).
+    pub async fn post_answer(
+        &self,
+        url: &Url,
+        content_type: &str,
+        body: Vec<u8>,
+        max_bytes: usize,
+    ) -> Result<(u16, Vec<u8>), OutboundError> {
+        let request =
+            |client: &reqwest::Client| client.post(url.clone()).header(header::CONTENT_TYPE, content_type).body(body);
+        self.send_any(url, max_bytes, request).await.map(|(status, body)| (status.as_u16(), body))
+    }
+
     async fn send(
         &self,
         url: &Url,
         max_bytes: usize,
         build: impl FnOnce(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Vec<u8>, OutboundError> {
+        let (host, response) = self.request(url, build).await?;
+        if response.status() != StatusCode::OK {
+            return Err(OutboundError::Status { host, status: response.status().as_u16() });
+        }
+        self.read_body(&host, response, max_bytes).await
+    }
+
+    async fn send_any(
+        &self,
+        url: &Url,
+        max_bytes: usize,
+        build: impl FnOnce(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<(StatusCode, Vec<u8>), OutboundError> {
+        let (host, response) = self.request(url, build).await?;
+        let status = response.status();
+        Ok((status, self.read_body(&host, response, max_bytes).await?))
+    }
+
+    /// Sends the request `build` makes, once the egress rules allow `url`'s host.
+    async fn request(
+        &self,
+        url: &Url,
+        build: impl FnOnce(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<(String, reqwest::Response), OutboundError> {
         let host = display_host(url);
         let client = self.client_for(url).map_err(|refusal| not_allowed(&host, refusal))?;
         let request = build(client).timeout(self.timeout);
         let response = request.send().await.map_err(|e| self.transport_error(&host, &e))?;
-        if response.status() != StatusCode::OK {
-            return Err(OutboundError::Status { host, status: response.status().as_u16() });
-        }
+        Ok((host, response))
+    }
+
+    async fn read_body(
+        &self,
+        host: &str,
+        response: reqwest::Response,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, OutboundError> {
+        let host = host.to_owned();
         let body = tokio::time::timeout(self.timeout, read_capped(response, max_bytes))
             .await
             .map_err(|_| self.timed_out(&host))?;

@@ -23,6 +23,7 @@ mod sign;
 mod sign_batch;
 mod timestamp;
 mod verify;
+mod witnesses;
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ pub use referrers::{Attached, TagListing};
 pub use sign::{SignOutcome, SignRequest, WrittenArtifact};
 pub use sign_batch::{BatchRefused, ImageSigned};
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
+pub use witnesses::{MAX_WITNESS_ANSWER_BYTES, WitnessOutcome};
 
 /// Everything a use case needs, shared by all requests.
 pub struct Service {
@@ -79,6 +81,8 @@ pub struct Service {
     crl_fetcher: Option<CrlFetcher>,
     /// `[tsa]`, which countersigns Notary Project signatures, when configured (see `timestamp.rs`).
     tsa: Option<Arc<timestamp::TsaClient>>,
+    /// `[[log.witnesses]]`, which cosign checkpoints, when configured (see `witnesses.rs`).
+    witnesses: Option<Arc<witnesses::WitnessClient>>,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -161,6 +165,7 @@ impl Service {
             ca: None,
             crl_fetcher: None,
             tsa: None,
+            witnesses: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod subject_locks;
 mod subject_locks_local;
 mod subject_locks_postgres;
 mod tokens;
+mod witnesses;
 
 use async_trait::async_trait;
 use sqlx::SqlSafeStr;
@@ -27,6 +28,7 @@ pub use subject_locks::{HeldLock, SubjectLocks, TagLock};
 pub use subject_locks_local::LocalSubjectLocks;
 pub use subject_locks_postgres::PostgresSubjectLocks;
 pub use tokens::{TokenRecord, TokenStore};
+pub use witnesses::{CosignatureRecord, WitnessStore};
 
 /// What a row in `signatures` records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,7 +123,7 @@ impl From<sqlx::Error> for StoreError {
 /// The database seam. The sign path writes a pending row before touching the registry and confirms
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
-pub trait Store: RegisterStore + TokenStore + CertificateStore + Send + Sync {
+pub trait Store: RegisterStore + TokenStore + CertificateStore + WitnessStore + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
@@ -220,6 +222,11 @@ macro_rules! embedded_migrations {
             (6, "artifacts", include_str!(concat!("../../migrations/", $backend, "/0006_artifacts.sql"))),
             (7, "key certificates", include_str!(concat!("../../migrations/", $backend, "/0007_key_certificates.sql"))),
             (9, "signed payloads", include_str!(concat!("../../migrations/", $backend, "/0009_signed_payloads.sql"))),
+            (
+                10,
+                "witness cosignatures",
+                include_str!(concat!("../../migrations/", $backend, "/0010_witness_cosignatures.sql")),
+            ),
         ])
     };
 }

@@ -28,7 +28,8 @@ mod verdict;
 pub(crate) use cosign::{Cosign, CosignVersion};
 pub(crate) use image::{push_image, push_index, push_many};
 pub(crate) use notarium::{
-    EXAMPLE_KEYS, Notarium, OPEN_WITH_BACKEND_KEYS, call, registry_notarium_and_image, signature_rows, token_command,
+    EXAMPLE_KEYS, Notarium, OPEN_WITH_BACKEND_KEYS, call, listening_url, registry_notarium_and_image, signature_rows,
+    token_command,
 };
 pub(crate) use notation::{Notation, der_certificates};
 pub(crate) use oidc::{ActionsTokenEndpoint, CI_ISSUER, TestIssuer};

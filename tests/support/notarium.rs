@@ -55,23 +55,7 @@ impl Notarium {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("notarium listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("notarium did not start: {}", log.lock().unwrap()));
+        let (url, log) = listening_url(&mut child, |line| line.strip_prefix("notarium listening on "));
         Self { url, data_dir, database_url, child, log }
     }
 
@@ -191,6 +175,28 @@ impl Notarium {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Captures `child`'s stderr into a log and waits (30 s at most) for the line `listening` finds a URL in.
+pub(crate) fn listening_url(child: &mut Child, listening: fn(&str) -> Option<&str>) -> (String, Arc<Mutex<String>>) {
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = listening(&line) {
+                let _ = tx.send(url.to_owned());
+            }
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("the process did not start: {}", log.lock().unwrap()));
+    (url, log)
 }
 
 impl Drop for Notarium {
