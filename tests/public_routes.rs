@@ -158,12 +158,14 @@ fn public_routes_are_rate_limited_per_source_address() {
             }
             assert_eq!(method, "get", "{path}");
             public += 1;
-            let (status, retry, body) = get(&server, "127.0.0.1", &path.replace("{id}", "dev-ecdsa"), "");
+            let path = path.replace("{id}", "dev-ecdsa").replace("{file}", "app.js");
+            let (status, retry, body) = get(&server, "127.0.0.1", &path, "");
             assert_eq!(status, 429, "GET {path} is public but not limited: {body}");
             assert!(retry.is_some(), "GET {path}");
         }
     }
-    assert_eq!(public, 7, "public operations");
+    // The seven API operations and the web view's two (its page and files hold no data).
+    assert_eq!(public, 9, "public operations");
     // Other addresses have their own allowance; routes that need a caller are not public ones.
     assert_eq!(get(&server, "127.0.0.3", "/healthz", "").0, 200);
     assert_eq!(get(&server, "127.0.0.1", "/v1/log/entries?start=0&end=1", "").0, 200);

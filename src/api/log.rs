@@ -119,12 +119,12 @@ pub(super) struct Range {
 
 #[derive(Serialize, ToSchema)]
 pub(super) struct Entry {
-    index: u64,
+    pub(super) index: u64,
     /// RFC 6962 leaf hash, hex.
-    leaf_hash: String,
+    pub(super) leaf_hash: String,
     /// The JSON object whose RFC 8785 canonical bytes are the leaf.
     #[schema(value_type = Object)]
-    entry: Value,
+    pub(super) entry: Value,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -16,11 +16,13 @@ mod health;
 mod keys;
 mod location;
 mod log;
+mod log_search;
 mod metrics;
 mod openapi;
 mod referrers;
 mod sign;
 mod tokens;
+mod ui;
 mod verify;
 
 use std::sync::Arc;
@@ -82,10 +84,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(log::export))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(log_search::search))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
         .routes(routes!(openapi::document))
+        .routes(routes!(ui::index))
+        .routes(routes!(ui::file))
         .routes(routes!(evidence::evidence))
 }
 

@@ -19,7 +19,7 @@ pub(super) fn with_token(request: reqwest::RequestBuilder) -> reqwest::RequestBu
     }
 }
 
-async fn call(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Value), CliError> {
+pub(super) async fn call(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Value), CliError> {
     let (status, text) = send(request, server).await?;
     if status >= 400 {
         return Err(CliError::from_problem(status, &text));

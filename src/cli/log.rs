@@ -1,4 +1,5 @@
-//! `notarium log export` (through a server) and `notarium log verify` (offline: no server, no database).
+//! `notarium log export` and `notarium log search` (through a server) and `notarium log verify` (offline: no
+//! server, no database).
 
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -74,6 +75,62 @@ pub(super) async fn export(server: &str, period: &PeriodArgs, file: &Path, outpu
     let summary = serde_json::json!({"entries": entries, "file": path, "format": period.format.name()});
     output.print(&summary, || format!("exported {entries} entries to {}", path.display()));
     Ok(())
+}
+
+/// The filters of `notarium log search`, as `GET /v1/log/search` names them.
+pub(super) struct SearchArgs {
+    pub filters: Vec<(&'static str, String)>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+    /// Follow `next_cursor` to the last page.
+    pub all: bool,
+}
+
+pub(super) async fn search(server: &str, args: &SearchArgs, output: Output) -> Result<(), CliError> {
+    let url = format!("{}/v1/log/search", server.trim_end_matches('/'));
+    let mut cursor = args.cursor.clone();
+    let mut entries = Vec::new();
+    loop {
+        let mut query: Vec<(&str, String)> = args.filters.clone();
+        query.extend(args.limit.map(|l| ("limit", l.to_string())));
+        query.extend(cursor.clone().map(|c| ("cursor", c)));
+        let request = reqwest::Client::new().get(&url).query(&query);
+        let (_, page) = super::client::call(request, server).await?;
+        entries.extend(page["entries"].as_array().cloned().unwrap_or_default());
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if !args.all || cursor.is_none() {
+            break;
+        }
+    }
+    let answer = serde_json::json!({"entries": entries, "next_cursor": cursor});
+    output.print(&answer, || search_table(&entries, cursor.as_deref()));
+    Ok(())
+}
+
+/// One line per entry: index, time, kind, actor and what it is about; then the cursor of the next page.
+fn search_table(entries: &[serde_json::Value], next: Option<&str>) -> String {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let mut lines = vec!["INDEX\tTIME\tKIND\tACTOR\tSUBJECT".to_owned()];
+    for e in entries {
+        let (entry, subject) = (&e["entry"], &e["entry"]["subject"]);
+        let about = if subject["digest"].is_string() {
+            format!("{}/{}@{}", text(&subject["registry"]), text(&subject["repository"]), text(&subject["digest"]))
+        } else if subject["key"].is_string() {
+            format!("{}@{}", text(&subject["key"]), text(&subject["version"]))
+        } else {
+            text(subject)
+        };
+        let (time, kind, actor) = (text(&entry["time"]), text(&entry["kind"]), text(&entry["actor"]["name"]));
+        lines.push(format!("{}\t{time}\t{kind}\t{actor}\t{about}", e["index"]));
+    }
+    if let Some(next) = next {
+        lines.push(format!("more: --cursor {next} (or --all)"));
+    }
+    lines.join("\n")
 }
 
 /// A bar on stderr when it is a terminal (hidden otherwise), counting entries.

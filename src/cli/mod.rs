@@ -263,6 +263,46 @@ enum LogCommand {
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
+    /// Find entries by digest, repository, key, kind, actor and time, newest first (GET /v1/log/search);
+    /// every filter is optional and they combine with AND.
+    #[command(after_help = CLIENT_HELP)]
+    Search {
+        /// An image digest (sha256:…).
+        #[arg(long)]
+        digest: Option<String>,
+        /// host/path (that registry's repository) or a path alone (at any registry).
+        #[arg(long)]
+        repository: Option<String>,
+        /// A key id: what signs and attests used, or what key-added/key-rotated entries are about.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        key_version: Option<u32>,
+        /// An entry kind: sign, attest, verify, key-added, key-rotated, policy-loaded, registry-push, …
+        #[arg(long)]
+        kind: Option<String>,
+        /// The actor's name as entries record it (token:<id>, oidc:<issuer> sub=…, notarium).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Entries at or after this time: RFC 3339 or YYYY-MM-DD (midnight UTC).
+        #[arg(long, value_parser = log::parse_instant)]
+        from: Option<String>,
+        /// Entries before this time (exclusive): RFC 3339 or YYYY-MM-DD (midnight UTC).
+        #[arg(long, value_parser = log::parse_instant)]
+        to: Option<String>,
+        /// Entries per page, 1 to 1000 (the server's default: 100).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Start after this page (the `next_cursor` of an earlier search with the same filters).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Follow the cursor to the last page.
+        #[arg(long)]
+        all: bool,
+        /// The notarium server's URL.
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
     /// Check an export offline against the log's Ed25519 public key; names the first bad line, or says what
     /// it proved: the entries, the checkpoint's signature, and consistency with --since (or that it was not checked).
     Verify {
@@ -426,6 +466,36 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         Command::Log { command: LogCommand::Export { from, to, file, format, since, server } } => {
             let period = log::PeriodArgs { from, to, format, since };
             log::export(&server, &period, &file, output).await
+        }
+        Command::Log {
+            command:
+                LogCommand::Search {
+                    digest,
+                    repository,
+                    key,
+                    key_version,
+                    kind,
+                    actor,
+                    from,
+                    to,
+                    limit,
+                    cursor,
+                    all,
+                    server,
+                },
+        } => {
+            let named = [
+                ("digest", digest),
+                ("repository", repository),
+                ("key", key),
+                ("key_version", key_version.map(|v| v.to_string())),
+                ("kind", kind),
+                ("actor", actor),
+                ("from", from),
+                ("to", to),
+            ];
+            let filters = named.into_iter().filter_map(|(name, value)| Some((name, value?))).collect();
+            log::search(&server, &log::SearchArgs { filters, cursor, limit, all }, output).await
         }
         Command::Log { command: LogCommand::Verify { file, log_key, since } } => {
             log::verify(&file, &log_key, since.as_deref(), output)

@@ -95,6 +95,16 @@ impl Register {
         Ok(self.store.entries(start, end).await?)
     }
 
+    /// The entries `filter` matches below index `before`, newest first, at most `limit` (the store's index).
+    pub async fn search(
+        &self,
+        filter: &crate::store::SearchFilter,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<crate::store::Found>, RegisterError> {
+        Ok(self.store.search(filter, before, limit).await?)
+    }
+
     pub async fn size(&self) -> Result<u64, RegisterError> {
         Ok(self.saw_size(self.store.tree_size().await?))
     }

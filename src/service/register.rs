@@ -1,4 +1,4 @@
-//! The register as the API reads it: its size, a range of entries, and RFC 9162 proofs.
+//! The register as the API reads it: its size, a range of entries, a search, and RFC 9162 proofs.
 //!
 //! Owns: nothing of its own; it hands out what `register::Log` answers. Must not touch: appends (those go
 //! through the use cases that record them).
@@ -15,6 +15,16 @@ impl Service {
     /// Entries `[start, end)` with their indexes (the canonical JSON bytes of each).
     pub async fn register_entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, ServiceError> {
         Ok(self.log.entries(start, end).await?)
+    }
+
+    /// The entries `filter` matches below index `before` (all when `None`), newest first, at most `limit`.
+    pub async fn register_search(
+        &self,
+        filter: &crate::store::SearchFilter,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<crate::store::Found>, ServiceError> {
+        Ok(self.log.search(filter, before, limit).await?)
     }
 
     /// The inclusion proof of entry `index` in the tree of `tree_size`.

@@ -1,9 +1,11 @@
 //! The append both databases share: place each [`Append`] of a batch (applying its effect), then write
-//! the new leaves and the nodes [`merkle::append`] computes for them. The SQL is behind [`LogTx`].
+//! the new leaves with their search index rows, and the nodes [`merkle::append`] computes for them. The SQL
+//! is behind [`LogTx`].
 
 use std::future::Future;
 
 use super::{Append, Appended, Effect, NewSignature, StoreError};
+use crate::entry_fields::{EntryFields, entry_fields};
 use crate::merkle::{self, Hash, NodeId};
 
 /// The statements an append needs, run inside one open write transaction that excludes other appenders.
@@ -17,6 +19,12 @@ pub(super) trait LogTx: Send {
         entries: &[(&[u8], Hash)],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn insert_nodes(&mut self, nodes: &[(NodeId, Hash)]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The search index rows of entries `first..` (at most [`ROWS_PER_INSERT`]), in one statement.
+    fn insert_index(
+        &mut self,
+        first: u64,
+        fields: &[EntryFields],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn dedupe_lookup(&mut self, key: &str) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
     fn dedupe_insert(&mut self, key: &str, index: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Marks row `id` stored; returns false when no pending row `id` exists.
@@ -61,7 +69,10 @@ pub(super) async fn append_batch_in(tx: &mut impl LogTx, batch: &[Append]) -> Re
     let growth = merkle::append(size, &frontier, &new_entries);
     let leaves: Vec<(&[u8], Hash)> = new_entries.iter().copied().zip(growth.leaf_hashes).collect();
     for (offset, chunk) in leaves.chunks(ROWS_PER_INSERT).enumerate() {
-        tx.insert_entries(size + (offset * ROWS_PER_INSERT) as u64, chunk).await?;
+        let first = size + (offset * ROWS_PER_INSERT) as u64;
+        tx.insert_entries(first, chunk).await?;
+        let fields: Vec<EntryFields> = chunk.iter().map(|(entry, _)| entry_fields(entry)).collect();
+        tx.insert_index(first, &fields).await?;
     }
     for chunk in growth.nodes.chunks(ROWS_PER_INSERT) {
         tx.insert_nodes(chunk).await?;

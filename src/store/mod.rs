@@ -193,6 +193,32 @@ pub trait RegisterStore: Send + Sync {
     async fn level_hashes(&self, level: u32, indexes: std::ops::Range<u64>) -> Result<Vec<[u8; 32]>, StoreError>;
     /// Entries `[start, end)` with their indexes.
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// The entries `filter` matches with an index below `before` (all when `None`), newest first, at most
+    /// `limit`: one range scan of the search index (`log_index`, written with each entry).
+    async fn search(&self, filter: &SearchFilter, before: Option<u64>, limit: u32) -> Result<Vec<Found>, StoreError>;
+}
+
+/// What a register search matches, every field optional and all of them combined with AND: each compares
+/// with the field `entry_fields` reads from an entry, `from_ms` inclusive and `to_ms` exclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    pub kind: Option<String>,
+    pub actor: Option<String>,
+    pub registry: Option<String>,
+    pub repository: Option<String>,
+    pub digest: Option<String>,
+    pub key: Option<String>,
+    pub key_version: Option<i64>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+/// An entry a search found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub index: u64,
+    pub entry: Vec<u8>,
+    pub leaf_hash: crate::merkle::Hash,
 }
 
 /// Opens the store a database URL names: `sqlite:…`, `postgres://…` or `postgresql://…`.
@@ -221,6 +247,7 @@ macro_rules! embedded_migrations {
             (5, "tokens", include_str!(concat!("../../migrations/", $backend, "/0005_tokens.sql"))),
             (6, "artifacts", include_str!(concat!("../../migrations/", $backend, "/0006_artifacts.sql"))),
             (7, "key certificates", include_str!(concat!("../../migrations/", $backend, "/0007_key_certificates.sql"))),
+            (8, "log index", include_str!(concat!("../../migrations/", $backend, "/0008_log_index.sql"))),
             (9, "signed payloads", include_str!(concat!("../../migrations/", $backend, "/0009_signed_payloads.sql"))),
             (
                 10,

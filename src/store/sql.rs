@@ -2,7 +2,7 @@
 //! placeholders (sqlx's SQLite driver binds `$N` by number, as PostgreSQL does). A backend supplies only its
 //! pool and how an append transaction begins; [`SqlTx`] runs the append's statements inside it.
 //!
-//! Owns: every statement on `signatures`, `signed_payloads`, `log_entries`, `log_nodes` and `log_dedupe`. Must not touch:
+//! Owns: every statement on `signatures`, `signed_payloads`, `log_entries`, `log_nodes`, `log_index` and `log_dedupe`. Must not touch:
 //! connecting, migrations, or how a backend begins and serializes appends (`sqlite*.rs`, `postgres*.rs`).
 
 use std::collections::HashMap;
@@ -16,8 +16,10 @@ use sqlx::{
 
 use super::batch::{LogTx, ROWS_PER_INSERT, append_batch_in, missing_node, to_hash};
 use super::{
-    Append, Appended, NewSignature, RecordKind, RegisterStore, SignatureRecord, Store, StoreError, SubjectLocks,
+    Append, Appended, Found, NewSignature, RecordKind, RegisterStore, SearchFilter, SignatureRecord, Store, StoreError,
+    SubjectLocks,
 };
+use crate::entry_fields::EntryFields;
 use crate::merkle::{Hash, NodeId};
 
 const SELECT_SIGNATURE: &str = "SELECT id, kind, state, actor, source_addr, registry, repository, digest, identity, \
@@ -53,6 +55,7 @@ where
     for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
     for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
     for<'q> Option<&'q str>: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db> + Type<B::Db>,
     for<'q> Vec<u8>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
 {
@@ -128,6 +131,7 @@ where
     for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
     for<'q> Option<&'q str>: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db> + Type<B::Db>,
     for<'q> Vec<u8>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
 {
@@ -189,6 +193,45 @@ where
             .await?;
         Ok(rows.iter().map(|r| (r.get::<i64, _>("idx") as u64, r.get("entry"))).collect())
     }
+
+    async fn search(&self, filter: &SearchFilter, before: Option<u64>, limit: u32) -> Result<Vec<Found>, StoreError> {
+        let mut select = QueryBuilder::<B::Db>::new(
+            "SELECT e.idx, e.entry, e.leaf_hash FROM log_index i JOIN log_entries e ON e.idx = i.idx WHERE 1 = 1",
+        );
+        let texts = [
+            ("i.kind", &filter.kind),
+            ("i.actor", &filter.actor),
+            ("i.registry", &filter.registry),
+            ("i.repository", &filter.repository),
+            ("i.digest", &filter.digest),
+            ("i.key_id", &filter.key),
+        ];
+        for (column, value) in texts {
+            if let Some(value) = value {
+                select.push(format_args!(" AND {column} = ")).push_bind(value.as_str());
+            }
+        }
+        if let Some(version) = filter.key_version {
+            select.push(" AND i.key_version = ").push_bind(version);
+        }
+        if let Some(from) = filter.from_ms {
+            select.push(" AND i.time_ms >= ").push_bind(from);
+        }
+        if let Some(to) = filter.to_ms {
+            select.push(" AND i.time_ms < ").push_bind(to);
+        }
+        if let Some(before) = before {
+            select.push(" AND i.idx < ").push_bind(i64::try_from(before).unwrap_or(i64::MAX));
+        }
+        select.push(" ORDER BY i.idx DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = select.build().fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                let (index, entry) = (r.get::<i64, _>("idx") as u64, r.get("entry"));
+                Ok(Found { index, entry, leaf_hash: to_hash(r.get("leaf_hash"))? })
+            })
+            .collect()
+    }
 }
 
 impl<DB> LogTx for SqlTx<'_, '_, DB>
@@ -199,6 +242,7 @@ where
     for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'n> &'n str: ColumnIndex<DB::Row>,
 {
@@ -227,6 +271,25 @@ where
         let mut insert = QueryBuilder::<DB>::new("INSERT INTO log_nodes (level, idx, hash) ");
         insert.push_values(nodes, |mut row, ((level, index), hash)| {
             row.push_bind(i64::from(*level)).push_bind(*index as i64).push_bind(hash.to_vec());
+        });
+        insert.build().execute(&mut **self.0).await?;
+        Ok(())
+    }
+
+    async fn insert_index(&mut self, first: u64, fields: &[EntryFields]) -> Result<(), StoreError> {
+        let mut insert = QueryBuilder::<DB>::new(
+            "INSERT INTO log_index (idx, kind, time_ms, actor, registry, repository, digest, key_id, key_version) ",
+        );
+        insert.push_values(fields.iter().enumerate(), |mut row, (offset, f)| {
+            row.push_bind((first + offset as u64) as i64)
+                .push_bind(f.kind.as_deref())
+                .push_bind(f.time_ms)
+                .push_bind(f.actor.as_deref())
+                .push_bind(f.registry.as_deref())
+                .push_bind(f.repository.as_deref())
+                .push_bind(f.digest.as_deref())
+                .push_bind(f.key.as_deref())
+                .push_bind(f.key_version);
         });
         insert.build().execute(&mut **self.0).await?;
         Ok(())

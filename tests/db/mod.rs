@@ -9,6 +9,7 @@ mod reconcile;
 mod register_api;
 mod register_events;
 mod register_export;
+mod register_search;
 mod register_store;
 mod sign_errors;
 mod sign_interop;

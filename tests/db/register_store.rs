@@ -253,6 +253,14 @@ impl RegisterStore for CountingStore {
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         self.inner.entries(start, end).await
     }
+    async fn search(
+        &self,
+        filter: &notarium::store::SearchFilter,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<notarium::store::Found>, StoreError> {
+        self.inner.search(filter, before, limit).await
+    }
 }
 
 fn entries_from(first: usize, count: usize) -> Vec<Vec<u8>> {
