@@ -240,6 +240,7 @@ fn summary(v: &PackVerified) -> serde_json::Value {
         "policies_without_content": v.policies_without_content,
         "signatures_checked": v.signatures_checked,
         "signatures_not_recheckable": v.signatures_not_recheckable,
+        "witnesses_cosigned": v.witnesses_cosigned,
     })
 }
 
@@ -251,11 +252,15 @@ fn text(v: &PackVerified) -> String {
         }
         None => "consistency: NOT checked: pass --since SAVED-CHECKPOINT to prove no history was rewritten".to_owned(),
     };
+    let witnesses = match v.witnesses_cosigned {
+        Some(n) => format!("\nwitnesses: {n} of the given witnesses cosigned the checkpoint"),
+        None => String::new(),
+    };
     format!(
         "verified {} entries from index {}: each is in the tree of the checkpoint ({} at size {}, signature valid)\n\
          the period's start (size {}) is a prefix of its end\n{consistency}\n\
          {} key versions and {} policy versions proved ({} policy entries predate recorded content)\n\
-         {} signatures checked again over their signed bytes; {} not re-checkable (recorded before signed bytes were kept)",
+         {} signatures checked again over their signed bytes; {} not re-checkable (recorded before signed bytes were kept){witnesses}",
         e.entries,
         e.first_index,
         e.origin,
@@ -265,6 +270,6 @@ fn text(v: &PackVerified) -> String {
         v.policy_versions,
         v.policies_without_content,
         v.signatures_checked,
-        v.signatures_not_recheckable
+        v.signatures_not_recheckable,
     )
 }

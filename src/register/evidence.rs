@@ -22,6 +22,7 @@ use super::verify::{
     signed_checkpoint, verify_export_with,
 };
 use crate::formats::Digest;
+use crate::formats::cosignature::{WitnessKey, check_witnesses as check_witnesses_of};
 use crate::formats::dsse::Envelope;
 use crate::keys::PublicKey;
 use crate::merkle::{Hash, verify_consistency};
@@ -39,9 +40,9 @@ pub const PAYLOADS: &str = "signed-payloads.jsonl";
 pub const START_CHECKPOINT: &str = "checkpoint-start.txt";
 /// `checkpoint.txt`: the signed checkpoint at the period's end (the one `entries.jsonl` is proved into).
 pub const END_CHECKPOINT: &str = "checkpoint.txt";
-/// `witness-cosignatures.txt`: the end checkpoint with witnesses' cosignatures, once witnesses exist.
+/// `witness-cosignatures.txt`: the end checkpoint with the cosignatures of the log's witnesses (FORMATS §21).
 pub const WITNESSES: &str = "witness-cosignatures.txt";
-/// `report.html`: the human report, once the report renderer is part of the build.
+/// `report.html`: the human report of the period (FORMATS §24).
 pub const REPORT_HTML: &str = "report.html";
 /// `report.pdf`: the same report printed.
 pub const REPORT_PDF: &str = "report.pdf";
@@ -153,7 +154,7 @@ impl PackFailure {
     }
 }
 
-/// Which witnesses must have cosigned the end checkpoint: `required` of `keys` (C2SP vkeys).
+/// Which witnesses must have cosigned the end checkpoint: `required` of `keys` (C2SP vkeys, FORMATS §21).
 #[derive(Debug, Clone, Default)]
 pub struct WitnessPolicy {
     pub keys: Vec<String>,
@@ -173,6 +174,8 @@ pub struct PackVerified {
     pub signatures_checked: u64,
     /// Sign and attest entries without signed bytes in the pack: not re-checkable.
     pub signatures_not_recheckable: u64,
+    /// How many of the given witnesses validly cosigned the end checkpoint (`None`: no witness policy).
+    pub witnesses_cosigned: Option<usize>,
 }
 
 /// The key versions and policy versions `context.jsonl` proves, and what it could not.
@@ -216,7 +219,7 @@ pub fn verify_pack(
         };
         verify_export_with(reader, log_key, since, Some(&visit)).map_err(|e| PackFailure::at(ENTRIES, e))
     })?;
-    check_witnesses(files, witnesses)?;
+    let witnesses_cosigned = check_witnesses(files, log_key, &header, witnesses)?;
     Ok(PackVerified {
         export,
         start_size: manifest.start_size,
@@ -225,6 +228,7 @@ pub fn verify_pack(
         policies_without_content: context.policies_without_content,
         signatures_checked: counts.checked.into_inner(),
         signatures_not_recheckable: counts.not_recheckable.into_inner(),
+        witnesses_cosigned,
     })
 }
 
@@ -447,15 +451,49 @@ fn check_recorded(entry: &Value, context: &Context, payloads: &Payloads, counts:
     Ok(())
 }
 
-/// Witness cosignatures: until this build checks them, a policy that requires any is a failure, never a pass.
-fn check_witnesses(files: &mut impl PackFiles, witnesses: &WitnessPolicy) -> Result<(), PackFailure> {
-    if witnesses.required == 0 {
-        return Ok(());
+/// With a witness policy, `required` of its witnesses cosigned the end checkpoint (`witness-cosignatures.txt`,
+/// which must also carry the log's signature of that very checkpoint). Returns how many did.
+fn check_witnesses(
+    files: &mut impl PackFiles,
+    log_key: &[u8; 32],
+    header: &Header,
+    witnesses: &WitnessPolicy,
+) -> Result<Option<usize>, PackFailure> {
+    if witnesses.required == 0 && witnesses.keys.is_empty() {
+        return Ok(None);
     }
-    let present = files.read(WITNESSES, &mut |_| Ok(()))?;
-    let reason = match present {
-        false => format!("missing: {} witness cosignatures are required", witnesses.required),
-        true => "witness cosignatures cannot be checked by this build".to_owned(),
+    let keys: Vec<WitnessKey> = witnesses
+        .keys
+        .iter()
+        .map(|vkey| WitnessKey::parse_vkey(vkey))
+        .collect::<Result<_, _>>()
+        .map_err(|e| PackFailure::new("--witness", 0, e.to_string()))?;
+    let mut note = None;
+    files.read(WITNESSES, &mut |reader| {
+        let mut text = String::new();
+        reader.read_to_string(&mut text).map_err(|e| PackFailure::new(WITNESSES, 0, format!("cannot read: {e}")))?;
+        note = Some(text);
+        Ok(())
+    })?;
+    let Some(note) = note else {
+        let reason = format!("missing: {} of the given witnesses must have cosigned", witnesses.required);
+        return Err(PackFailure::new(WITNESSES, 0, reason));
     };
-    Err(PackFailure::new(WITNESSES, 0, reason))
+    let signed = signed_checkpoint(&note, log_key, 1).map_err(|e| PackFailure::at(WITNESSES, e))?;
+    if signed != header.checkpoint {
+        return Err(PackFailure::new(WITNESSES, 1, format!("it is not the checkpoint {ENTRIES} is proved into")));
+    }
+    let report = check_witnesses_of(&note, &keys, witnesses.required)
+        .map_err(|e| PackFailure::new(WITNESSES, 0, e.to_string()))?;
+    if !report.satisfied {
+        let reason = format!(
+            "{} of the {} required witnesses cosigned (missing: {}; invalid: {})",
+            report.cosigned.len(),
+            witnesses.required,
+            report.missing.join(", "),
+            report.invalid.join(", ")
+        );
+        return Err(PackFailure::new(WITNESSES, 0, reason));
+    }
+    Ok(Some(report.cosigned.len()))
 }
