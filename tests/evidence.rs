@@ -153,9 +153,10 @@ fn a_pack_verifies_offline_and_every_tampering_fails_naming_the_file_and_line() 
     let s = scenario();
     let (dir, key) = (s.dir.path(), s.log_key.as_path());
     let unpacked = dir.join("pack");
-    export_pack_as(&s.notarium, &unpacked, &[], &s.auditor);
+    export_pack_as(&s.notarium, &unpacked, &["--pdf", "/usr/bin/chromium"], &s.auditor);
     let zipped = dir.join("pack.zip");
-    export_pack_as(&s.notarium, &zipped, &[], &s.auditor);
+    export_pack_as(&s.notarium, &zipped, &["--pdf", "/usr/bin/chromium"], &s.auditor);
+    assert!(std::fs::read(unpacked.join("report.pdf")).unwrap().starts_with(b"%PDF-"), "no PDF report");
 
     let entries = lines(&unpacked.join("entries.jsonl"));
     let kinds: Vec<String> = entries[1..]
