@@ -276,6 +276,9 @@ fn a_history_rewritten_consistently_on_a_fresh_database_with_the_same_log_key_is
     let (_, saved) = honest.get_text("/v1/log/checkpoint");
     let saved_file = dir.path().join("saved.checkpoint");
     std::fs::write(&saved_file, &saved).unwrap();
+    // A size the log never had is a problem answer, before any byte of the archive.
+    let (status, problem) = honest.get_text("/v1/evidence?since=1000000");
+    assert!(status == 400 && problem.contains("outside-the-log"), "{status} {problem}");
     let honest_pack = dir.path().join("honest.zip");
     export_pack(&honest, &honest_pack, &["--since", saved_file.to_str().unwrap()]);
     let (ok, text) = verify_pack(&honest_pack, &log_key, &["--since", saved_file.to_str().unwrap()]);

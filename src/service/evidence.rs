@@ -1,4 +1,4 @@
-//! The evidence pack of a period (docs/FORMATS.md §23), written as a zip archive page by page: the period's
+//! The evidence pack of a period (docs/FORMATS.md §23), streamed as a zip archive page by page: the period's
 //! entries as an export with their proofs, the key and policy entries they rest on (with their proofs, however
 //! old), the signed checkpoints at both ends and the consistency proof between them, and the signed bytes of
 //! every signature the period records; with witnesses, the end checkpoint as they cosigned it; and the human
@@ -8,7 +8,8 @@
 //! HTTP.
 
 use std::collections::BTreeSet;
-use std::io::{Seek, Write};
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
@@ -45,19 +46,56 @@ struct Survey {
     context: Vec<u64>,
 }
 
+/// How many archive bytes are gathered before they are sent on.
+const SEND_BYTES: usize = 1 << 20;
+
+/// What the archive writer writes into, emptied into the channel as it fills.
+#[derive(Clone, Default)]
+struct Spool(Arc<Mutex<Vec<u8>>>);
+
+impl Spool {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn pack_error(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Evidence(e.to_string())
 }
 
 impl Service {
-    /// Writes the evidence pack of `period` into `out` (a zip archive); with `since`, the export proves
-    /// the tree extends the one of that size.
-    pub async fn write_evidence<W: Write + Seek>(
+    /// Streams the evidence pack of `period` (a zip archive) into `chunks`, a page of entries at a time;
+    /// with `since`, the export proves the tree extends the one of that size. Fails early, before any
+    /// chunk, on a bad `since`; a receiver that goes away stops it.
+    pub async fn stream_evidence(
         &self,
         period: Period,
         since: Option<u64>,
-        out: W,
+        chunks: &tokio::sync::mpsc::Sender<Vec<u8>>,
     ) -> Result<EvidenceWritten, ServiceError> {
+        let spool = Spool::default();
+        let send = async |spool: &Spool| {
+            let bytes = spool.take();
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            chunks.send(bytes).await.map_err(|_| ServiceError::Evidence("the receiver went away".into()))
+        };
         if self.has_witnesses() {
             // Witnesses cosign the tree the pack is proved against when they can; the pack carries what they gave.
             self.witness_current_checkpoint().await;
@@ -76,7 +114,7 @@ impl Service {
             }
             None => None,
         };
-        let mut zip = ZipWriter::new(out);
+        let mut zip = ZipWriter::new_stream(spool.clone());
         let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         let count = survey.last - survey.first;
         zip.start_file(ENTRIES, options).map_err(pack_error)?;
@@ -90,6 +128,9 @@ impl Service {
             let proofs = self.log.inclusion_proofs(start..end, tree_size).await?;
             for ((index, bytes), proof) in entries.iter().zip(&proofs) {
                 zip.write_all(entry_line(*index, bytes, proof).as_bytes()).map_err(pack_error)?;
+                if spool.len() >= SEND_BYTES {
+                    send(&spool).await?;
+                }
                 let entry: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
                 digests.extend(signed_digest(&entry).map(str::to_owned));
                 if count <= REPORT_MAX_ENTRIES {
@@ -113,6 +154,7 @@ impl Service {
                 zip.write_all(payload_line(&digest, &bytes).as_bytes()).map_err(pack_error)?;
                 payloads += 1;
             }
+            send(&spool).await?;
         }
         let written = EvidenceWritten {
             tree_size,
@@ -166,6 +208,7 @@ impl Service {
         let manifest = serde_json::to_vec_pretty(&manifest).map_err(pack_error)?;
         zip.write_all(&manifest).map_err(pack_error)?;
         zip.finish().map_err(pack_error)?;
+        send(&spool).await?;
         Ok(written)
     }
 
