@@ -24,6 +24,7 @@ struct Scenario {
     notarium: Notarium,
     dir: tempfile::TempDir,
     log_key: PathBuf,
+    auditor: String,
 }
 
 fn post(notarium: &Notarium, path: &str, body: Value) -> Value {
@@ -98,21 +99,31 @@ fn scenario() -> Scenario {
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let (_, token_id) = notarium.create_token(&["--role", "auditor"]);
-    notarium.token_cli(&["revoke", &token_id]);
+    // Token changes; from the first token on, the server wants one, so the auditor keeps theirs.
+    let (auditor, _) = notarium.create_token(&["--role", "auditor"]);
+    let (_, revoked) = notarium.create_token(&["--role", "verifier"]);
+    notarium.token_cli(&["revoke", &revoked]);
     let log_key = notarium.public_key_file("dev-log", dir.path());
-    Scenario { _bao: bao, registry, notarium, dir, log_key }
+    Scenario { _bao: bao, registry, notarium, dir, log_key, auditor }
 }
 
 fn cli(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_notarium")).args(args).output().unwrap();
+    cli_with_token(args, "")
+}
+
+fn cli_with_token(args: &[&str], token: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_notarium")).args(args).env("NOTARIUM_TOKEN", token).output().unwrap();
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 fn export_pack(notarium: &Notarium, target: &Path, extra: &[&str]) {
+    export_pack_as(notarium, target, extra, "");
+}
+
+fn export_pack_as(notarium: &Notarium, target: &Path, extra: &[&str], token: &str) {
     let mut args = vec!["evidence", "export", "-f", target.to_str().unwrap(), "--server", &notarium.url];
     args.extend_from_slice(extra);
-    let (ok, text) = cli(&args);
+    let (ok, text) = cli_with_token(&args, token);
     assert!(ok, "{text}");
 }
 
@@ -142,9 +153,10 @@ fn a_pack_verifies_offline_and_every_tampering_fails_naming_the_file_and_line() 
     let s = scenario();
     let (dir, key) = (s.dir.path(), s.log_key.as_path());
     let unpacked = dir.join("pack");
-    export_pack(&s.notarium, &unpacked, &[]);
+    export_pack_as(&s.notarium, &unpacked, &["--pdf", "/usr/bin/chromium"], &s.auditor);
     let zipped = dir.join("pack.zip");
-    export_pack(&s.notarium, &zipped, &[]);
+    export_pack_as(&s.notarium, &zipped, &["--pdf", "/usr/bin/chromium"], &s.auditor);
+    assert!(std::fs::read(unpacked.join("report.pdf")).unwrap().starts_with(b"%PDF-"), "no PDF report");
 
     let entries = lines(&unpacked.join("entries.jsonl"));
     let kinds: Vec<String> = entries[1..]
@@ -186,6 +198,11 @@ fn a_pack_verifies_offline_and_every_tampering_fails_naming_the_file_and_line() 
     }
     let (ok, text) = verify_pack(&unpacked, key, &[]);
     assert!(ok && text.contains("4 signatures checked again") && text.contains("consistency: NOT checked"), "{text}");
+    let report = std::fs::read_to_string(unpacked.join("report.html")).unwrap();
+    assert!(
+        report.contains("evidence/app") && report.contains("https://example.com/evidence/v1"),
+        "the report misses the period"
+    );
 
     // A changed byte in an entry.
     let sign_line = entries.iter().position(|l| l.contains("\"kind\":\"sign\"")).unwrap();
@@ -231,7 +248,7 @@ fn a_pack_verifies_offline_and_every_tampering_fails_naming_the_file_and_line() 
         assert_eq!(db.execute(&format!("{forge} WHERE digest = '{digest}'")).await.unwrap(), 1);
     });
     let after = dir.join("after-edit.zip");
-    export_pack(&s.notarium, &after, &[]);
+    export_pack_as(&s.notarium, &after, &[], &s.auditor);
     let (ok, text) = verify_pack(&after, key, &[]);
     assert!(
         !ok && text.contains(&format!("entries.jsonl line {}", attest_line + 1))
@@ -259,6 +276,9 @@ fn a_history_rewritten_consistently_on_a_fresh_database_with_the_same_log_key_is
     let (_, saved) = honest.get_text("/v1/log/checkpoint");
     let saved_file = dir.path().join("saved.checkpoint");
     std::fs::write(&saved_file, &saved).unwrap();
+    // A size the log never had is a problem answer, before any byte of the archive.
+    let (status, problem) = honest.get_text("/v1/evidence?since=1000000");
+    assert!(status == 400 && problem.contains("outside-the-log"), "{status} {problem}");
     let honest_pack = dir.path().join("honest.zip");
     export_pack(&honest, &honest_pack, &["--since", saved_file.to_str().unwrap()]);
     let (ok, text) = verify_pack(&honest_pack, &log_key, &["--since", saved_file.to_str().unwrap()]);
@@ -314,4 +334,83 @@ fn hostile_archives_are_refused_within_their_limits_naming_what_is_wrong() {
     let many: Vec<(&str, &[u8])> = many.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     let (ok, text) = case("many.zip", &many);
     assert!(!ok && text.contains("members"), "{text}");
+}
+
+/// `notarium witness serve` with a fresh key, as an auditor runs it; killed when dropped.
+struct Witness {
+    url: String,
+    vkey: String,
+    child: std::process::Child,
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_witness(dir: &Path) -> Witness {
+    let key = dir.join("witness.pem");
+    let out = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["witness", "key", "generate", "--name", "witness.test/evidence", "--output", "json", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let vkey = serde_json::from_slice::<Value>(&out.stdout).unwrap()["vkey"].as_str().unwrap().to_owned();
+    let pem = std::fs::read_to_string(Path::new(support::ROOT).join("keys.example/dev-log.pem")).unwrap();
+    let log = <ed25519_dalek::SigningKey as ed25519_dalek::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&pem).unwrap();
+    let origin = "notarium.local/log";
+    let log_vkey = notarium::formats::checkpoint::ed25519_verifier_key(origin, &log.verifying_key().to_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["witness", "serve", "--listen", &format!("127.0.0.1:{}", support::free_port())])
+        .args(["--name", "witness.test/evidence", "--log", &format!("{origin}={log_vkey}")])
+        .arg("--key")
+        .arg(&key)
+        .arg("--state")
+        .arg(dir.join("witness-state"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (url, _) = support::listening_url(&mut child, |line| line.split_once(" listening on ").map(|(_, url)| url));
+    Witness { url, vkey, child }
+}
+
+#[test]
+fn a_pack_carries_witness_cosignatures_k_of_n_and_a_fork_the_witness_refused_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = start_witness(dir.path());
+    let host = witness.url.trim_start_matches("http://").to_owned();
+    let config = format!(
+        "[log]\nwitness_interval_secs = 1\nwitness_timeout_secs = 5\n\n[[log.witnesses]]\nurl = \"{}\"\nvkey = \"{}\"\n{EXAMPLE_KEYS}",
+        witness.url, witness.vkey
+    );
+    let honest = Notarium::start_with_config(&config, &[&host], &[]);
+    let (auditor, _) = honest.create_token(&["--role", "auditor"]);
+    honest.create_token(&["--role", "auditor"]);
+    let log_key = honest.public_key_file("dev-log", dir.path());
+    let pack = dir.path().join("honest.zip");
+    export_pack_as(&honest, &pack, &[], &auditor);
+    let policy = ["--witness", &witness.vkey, "--witnesses-required", "1"];
+    let (ok, text) = verify_pack(&pack, &log_key, &policy);
+    assert!(ok && text.contains("1 of the given witnesses cosigned"), "{text}");
+    let (ok, text) = verify_pack(&pack, &log_key, &["--witness", &witness.vkey, "--witnesses-required", "2"]);
+    assert!(!ok && text.contains("witness-cosignatures.txt") && text.contains("required"), "{text}");
+
+    // The same log key on a fresh database, a longer history: the witness refuses the fork, so the forged
+    // pack carries no cosignature of it.
+    let forger = Notarium::start_with_config(&config, &[&host], &[]);
+    let (forged_auditor, _) = forger.create_token(&["--role", "auditor"]);
+    for _ in 0..4 {
+        forger.create_token(&["--role", "verifier"]);
+    }
+    let forged = dir.path().join("forged.zip");
+    export_pack_as(&forger, &forged, &[], &forged_auditor);
+    let (ok, text) = verify_pack(&forged, &log_key, &[]);
+    assert!(ok, "without a witness policy the fork verifies on its own: {text}");
+    let (ok, text) = verify_pack(&forged, &log_key, &policy);
+    assert!(!ok && text.contains("witness-cosignatures.txt") && text.contains("0 of the 1 required"), "{text}");
 }

@@ -6,8 +6,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use serde::Deserialize;
-use tokio::io::AsyncReadExt as _;
 use utoipa::IntoParams;
 
 use super::auth::{Auditing, Authorized};
@@ -29,8 +29,8 @@ pub(super) struct EvidenceQuery {
     since: Option<u64>,
 }
 
-/// The bytes read from the pack's temporary file per chunk of the answer.
-const CHUNK: usize = 256 * 1024;
+/// Archive chunks (about 1 MiB each) buffered between the pack's writer and the connection.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 #[utoipa::path(
     get,
@@ -44,32 +44,38 @@ const CHUNK: usize = 256 * 1024;
         content((String = "application/zip"))
     ))
 )]
-/// Writes the pack to a temporary file (it is proved against one tree size, fixed first), then streams it.
+/// Streams the pack as it is written, page by page; a problem found before its first bytes (a bad `since`)
+/// is an error answer, one after them breaks the download off.
 pub(super) async fn evidence(
     _caller: Authorized<Auditing>,
     State(state): State<AppState>,
     AppQuery(EvidenceQuery { from, to, since }): AppQuery<EvidenceQuery>,
 ) -> Result<Response, ApiError> {
     let period = crate::service::Period { from: rfc3339("from", from)?, to: rfc3339("to", to)? };
-    let unwritable = |e: std::io::Error| ServiceError::Evidence(e.to_string());
-    let mut file = tempfile::tempfile().map_err(unwritable)?;
-    state.service.write_evidence(period, since, &mut file).await?;
-    std::io::Seek::rewind(&mut file).map_err(unwritable)?;
-    let file = tokio::fs::File::from_std(file);
-    let chunks = futures_util::stream::unfold(file, |mut file| async move {
-        let mut buffer = vec![0; CHUNK];
-        match file.read(&mut buffer).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buffer.truncate(n);
-                Some((Ok::<_, std::io::Error>(Bytes::from(buffer)), file))
-            }
-            Err(e) => Some((Err(e), file)),
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+    let service = state.service.clone();
+    let mut writing = tokio::spawn(async move { service.stream_evidence(period, since, &sender).await });
+    let Some(first) = receiver.recv().await else {
+        let outcome = (&mut writing).await.map_err(|e| ServiceError::Evidence(e.to_string()))?;
+        outcome?;
+        return Err(ServiceError::Evidence("the pack was written empty".into()).into());
+    };
+    let rest = futures_util::stream::unfold((receiver, Some(writing)), |(mut receiver, writing)| async move {
+        if let Some(chunk) = receiver.recv().await {
+            return Some((Ok(Bytes::from(chunk)), (receiver, writing)));
         }
+        let failed = match writing?.await {
+            Ok(Ok(_)) => return None,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(error = %failed, "evidence pack aborted");
+        Some((Err(std::io::Error::other(failed)), (receiver, None)))
     });
+    let first = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(Bytes::from(first))));
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("application/zip")),
         (header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"evidence.zip\"")),
     ];
-    Ok((headers, Body::from_stream(chunks)).into_response())
+    Ok((headers, Body::from_stream(first.chain(rest))).into_response())
 }

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use super::{CliError, Output};
 use crate::keys::PublicKey;
 use crate::register::evidence::{
-    MEMBERS, PackFailure, PackFiles, PackVerified, WitnessPolicy, member_limit, verify_pack,
+    MEMBERS, PackFailure, PackFiles, PackVerified, REPORT_HTML, REPORT_PDF, WitnessPolicy, member_limit, verify_pack,
 };
 use crate::register::verify::TrustedCheckpoint;
 
@@ -24,6 +24,8 @@ pub(super) struct ExportArgs<'a> {
     pub since: Option<&'a Path>,
     /// A `.zip` file, or a directory to unpack the pack into.
     pub target: &'a Path,
+    /// The chromium binary to print `report.html` to `report.pdf` with, added to the pack.
+    pub pdf_with: Option<&'a Path>,
 }
 
 fn read_small(path: &Path) -> Result<String, CliError> {
@@ -65,11 +67,45 @@ pub(super) async fn export(args: &ExportArgs<'_>, output: Output) -> Result<(), 
         archive.write_all(&chunk).map_err(cannot_write)?;
         bytes += chunk.len() as u64;
     }
-    if !is_zip(target) {
+    if is_zip(target) {
+        if let Some(chromium) = args.pdf_with {
+            add_pdf(archive, chromium)?;
+        }
+    } else {
         unpack(archive, target)?;
+        if let Some(chromium) = args.pdf_with {
+            let html = crate::local_file::read_text_capped(&target.join(REPORT_HTML), 1 << 32)
+                .map_err(|e| CliError::Unavailable(format!("the pack has no report to print: {}", e.reason())))?;
+            std::fs::write(target.join(REPORT_PDF), print(&html, chromium)?).map_err(cannot_write)?;
+        }
     }
     let summary = serde_json::json!({"written": target, "bytes": bytes});
     output.print(&summary, || format!("wrote the evidence pack ({bytes} bytes) to {}", target.display()));
+    Ok(())
+}
+
+/// `html` printed to PDF by `chromium`.
+fn print(html: &str, chromium: &Path) -> Result<Vec<u8>, CliError> {
+    crate::report::render_pdf(html, chromium).map_err(|e| CliError::Unavailable(format!("report.pdf: {e}")))
+}
+
+/// Adds `report.pdf`, printed from the archive's `report.html`, to the archive.
+fn add_pdf(archive: File, chromium: &Path) -> Result<(), CliError> {
+    let broken = |e: &dyn std::fmt::Display| CliError::Unavailable(format!("the server's pack: {e}"));
+    let mut pack = ZipPack::open(archive.try_clone().map_err(|e| broken(&e))?).map_err(|e| broken(&e))?;
+    let mut html = String::new();
+    let present = pack.read(REPORT_HTML, &mut |reader| {
+        reader.read_to_string(&mut html).map(|_| ()).map_err(|e| PackFailure::new(REPORT_HTML, 0, e.to_string()))
+    });
+    if !present.map_err(|e| broken(&e))? {
+        return Err(CliError::Unavailable("the pack has no report.html to print".into()));
+    }
+    let pdf = print(&html, chromium)?;
+    let mut zip = zip::ZipWriter::new_append(archive).map_err(|e| broken(&e))?;
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file(REPORT_PDF, options).map_err(|e| broken(&e))?;
+    zip.write_all(&pdf).map_err(|e| broken(&e))?;
+    zip.finish().map_err(|e| broken(&e))?;
     Ok(())
 }
 
@@ -81,7 +117,7 @@ fn unpack(archive: File, dir: &Path) -> Result<(), CliError> {
     let mut pack = ZipPack::open(archive).map_err(|e| CliError::Unavailable(format!("the server's pack: {e}")))?;
     for (name, _) in MEMBERS {
         let path = dir.join(name);
-        let mut copy = |reader: &mut dyn BufRead| {
+        let mut copy = |reader: &mut (dyn BufRead + Send)| {
             let mut file = File::create(&path).map_err(|e| PackFailure::new(name, 0, e.to_string()))?;
             std::io::copy(reader, &mut file).map_err(|e| PackFailure::new(name, 0, e.to_string()))?;
             Ok(())
@@ -123,7 +159,7 @@ impl PackFiles for DirPack {
     fn read(
         &mut self,
         name: &str,
-        visit: &mut dyn FnMut(&mut dyn BufRead) -> Result<(), PackFailure>,
+        visit: &mut dyn FnMut(&mut (dyn BufRead + Send)) -> Result<(), PackFailure>,
     ) -> Result<bool, PackFailure> {
         let limit = member_limit(name).ok_or_else(|| PackFailure::new(name, 0, "not a member of a pack"))?;
         let path = self.dir.join(name);
@@ -165,7 +201,7 @@ impl PackFiles for ZipPack {
     fn read(
         &mut self,
         name: &str,
-        visit: &mut dyn FnMut(&mut dyn BufRead) -> Result<(), PackFailure>,
+        visit: &mut dyn FnMut(&mut (dyn BufRead + Send)) -> Result<(), PackFailure>,
     ) -> Result<bool, PackFailure> {
         let limit = member_limit(name).ok_or_else(|| PackFailure::new(name, 0, "not a member of a pack"))?;
         let member = match self.archive.by_name(name) {
@@ -240,6 +276,7 @@ fn summary(v: &PackVerified) -> serde_json::Value {
         "policies_without_content": v.policies_without_content,
         "signatures_checked": v.signatures_checked,
         "signatures_not_recheckable": v.signatures_not_recheckable,
+        "witnesses_cosigned": v.witnesses_cosigned,
     })
 }
 
@@ -251,11 +288,15 @@ fn text(v: &PackVerified) -> String {
         }
         None => "consistency: NOT checked: pass --since SAVED-CHECKPOINT to prove no history was rewritten".to_owned(),
     };
+    let witnesses = match v.witnesses_cosigned {
+        Some(n) => format!("\nwitnesses: {n} of the given witnesses cosigned the checkpoint"),
+        None => String::new(),
+    };
     format!(
         "verified {} entries from index {}: each is in the tree of the checkpoint ({} at size {}, signature valid)\n\
          the period's start (size {}) is a prefix of its end\n{consistency}\n\
          {} key versions and {} policy versions proved ({} policy entries predate recorded content)\n\
-         {} signatures checked again over their signed bytes; {} not re-checkable (recorded before signed bytes were kept)",
+         {} signatures checked again over their signed bytes; {} not re-checkable (recorded before signed bytes were kept){witnesses}",
         e.entries,
         e.first_index,
         e.origin,
@@ -265,6 +306,6 @@ fn text(v: &PackVerified) -> String {
         v.policy_versions,
         v.policies_without_content,
         v.signatures_checked,
-        v.signatures_not_recheckable
+        v.signatures_not_recheckable,
     )
 }

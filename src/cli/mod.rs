@@ -333,6 +333,9 @@ enum EvidenceCommand {
         /// A checkpoint saved earlier (GET /v1/log/checkpoint): the pack then proves it extends that tree.
         #[arg(long)]
         since: Option<PathBuf>,
+        /// Also print the report to report.pdf in the pack, with this chromium binary (Debian's `chromium`).
+        #[arg(long, value_name = "CHROMIUM")]
+        pdf: Option<PathBuf>,
         /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
@@ -500,9 +503,9 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         Command::Log { command: LogCommand::Verify { file, log_key, since } } => {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
-        Command::Witness { command } => witness::run(command, output).await,
-        Command::Evidence { command: EvidenceCommand::Export { from, to, file, since, server } } => {
-            let args = evidence::ExportArgs { server: &server, from, to, since: since.as_deref(), target: &file };
+        Command::Evidence { command: EvidenceCommand::Export { from, to, file, since, pdf, server } } => {
+            let (since, pdf_with) = (since.as_deref(), pdf.as_deref());
+            let args = evidence::ExportArgs { server: &server, from, to, since, target: &file, pdf_with };
             evidence::export(&args, output).await
         }
         Command::Evidence {
@@ -512,6 +515,7 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
             let args = evidence::VerifyArgs { pack: &pack, log_key: &log_key, since: since.as_deref(), witnesses };
             evidence::verify(&args, output)
         }
+        Command::Witness { command } => witness::run(command, output).await,
         Command::Policy { command: PolicyCommand::Check { dir, config } } => {
             verify::check_policies(&dir, config.as_deref(), output)
         }

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,6 +22,7 @@ use super::verify::{
     signed_checkpoint, verify_export_with,
 };
 use crate::formats::Digest;
+use crate::formats::cosignature::{WitnessKey, check_witnesses as check_witnesses_of};
 use crate::formats::dsse::Envelope;
 use crate::keys::PublicKey;
 use crate::merkle::{Hash, verify_consistency};
@@ -38,9 +40,9 @@ pub const PAYLOADS: &str = "signed-payloads.jsonl";
 pub const START_CHECKPOINT: &str = "checkpoint-start.txt";
 /// `checkpoint.txt`: the signed checkpoint at the period's end (the one `entries.jsonl` is proved into).
 pub const END_CHECKPOINT: &str = "checkpoint.txt";
-/// `witness-cosignatures.txt`: the end checkpoint with witnesses' cosignatures, once witnesses exist.
+/// `witness-cosignatures.txt`: the end checkpoint with the cosignatures of the log's witnesses (FORMATS §21).
 pub const WITNESSES: &str = "witness-cosignatures.txt";
-/// `report.html`: the human report, once the report renderer is part of the build.
+/// `report.html`: the human report of the period (FORMATS §24).
 pub const REPORT_HTML: &str = "report.html";
 /// `report.pdf`: the same report printed.
 pub const REPORT_PDF: &str = "report.pdf";
@@ -122,7 +124,7 @@ pub trait PackFiles {
     fn read(
         &mut self,
         name: &str,
-        visit: &mut dyn FnMut(&mut dyn BufRead) -> Result<(), PackFailure>,
+        visit: &mut dyn FnMut(&mut (dyn BufRead + Send)) -> Result<(), PackFailure>,
     ) -> Result<bool, PackFailure>;
 }
 
@@ -152,7 +154,7 @@ impl PackFailure {
     }
 }
 
-/// Which witnesses must have cosigned the end checkpoint: `required` of `keys` (C2SP vkeys).
+/// Which witnesses must have cosigned the end checkpoint: `required` of `keys` (C2SP vkeys, FORMATS §21).
 #[derive(Debug, Clone, Default)]
 pub struct WitnessPolicy {
     pub keys: Vec<String>,
@@ -172,6 +174,8 @@ pub struct PackVerified {
     pub signatures_checked: u64,
     /// Sign and attest entries without signed bytes in the pack: not re-checkable.
     pub signatures_not_recheckable: u64,
+    /// How many of the given witnesses validly cosigned the end checkpoint (`None`: no witness policy).
+    pub witnesses_cosigned: Option<usize>,
 }
 
 /// The key versions and policy versions `context.jsonl` proves, and what it could not.
@@ -180,6 +184,13 @@ struct Context {
     keys: HashMap<(String, u64), PublicKey>,
     policies: HashSet<(String, String)>,
     policies_without_content: usize,
+}
+
+/// The signatures checked again, and those without signed bytes, counted from every core.
+#[derive(Default)]
+struct Counts {
+    checked: AtomicU64,
+    not_recheckable: AtomicU64,
 }
 
 /// Signed bytes by the digest they are filed under, with their line in `signed-payloads.jsonl`.
@@ -200,23 +211,24 @@ pub fn verify_pack(
     check_start(files, log_key, &manifest, &header)?;
     let context = read_context(files, &header)?;
     let payloads = read_payloads(files)?;
-    let (mut checked, mut not_recheckable) = (0, 0);
+    let counts = Counts::default();
     let export = read_member(files, ENTRIES, |reader| {
-        let visit = |_line: usize, _index: u64, entry: &Value| {
-            check_recorded(entry, &context, &payloads, &mut checked, &mut not_recheckable)
-                .map_err(|reason| VerifyFailure { line: _line, reason: format!("entry {_index}: {reason}") })
+        let visit = |line: usize, index: u64, entry: &Value| {
+            check_recorded(entry, &context, &payloads, &counts)
+                .map_err(|reason| VerifyFailure { line, reason: format!("entry {index}: {reason}") })
         };
-        verify_export_with(reader, log_key, since, visit).map_err(|e| PackFailure::at(ENTRIES, e))
+        verify_export_with(reader, log_key, since, Some(&visit)).map_err(|e| PackFailure::at(ENTRIES, e))
     })?;
-    check_witnesses(files, witnesses)?;
+    let witnesses_cosigned = check_witnesses(files, log_key, &header, witnesses)?;
     Ok(PackVerified {
         export,
         start_size: manifest.start_size,
         key_versions: context.keys.len(),
         policy_versions: context.policies.len(),
         policies_without_content: context.policies_without_content,
-        signatures_checked: checked,
-        signatures_not_recheckable: not_recheckable,
+        signatures_checked: counts.checked.into_inner(),
+        signatures_not_recheckable: counts.not_recheckable.into_inner(),
+        witnesses_cosigned,
     })
 }
 
@@ -224,7 +236,7 @@ pub fn verify_pack(
 fn read_member<T>(
     files: &mut impl PackFiles,
     name: &str,
-    mut read: impl FnMut(&mut dyn BufRead) -> Result<T, PackFailure>,
+    mut read: impl FnMut(&mut (dyn BufRead + Send)) -> Result<T, PackFailure>,
 ) -> Result<T, PackFailure> {
     let mut result = None;
     let present = files.read(name, &mut |reader| {
@@ -399,13 +411,7 @@ fn read_payloads(files: &mut impl PackFiles) -> Result<Payloads, PackFailure> {
 
 /// For a `sign` or `attest` entry: its key version is logged, and its signature verifies over the bytes it
 /// signed (whose digest it names); for a `verify` entry: the policy version that decided is logged.
-fn check_recorded(
-    entry: &Value,
-    context: &Context,
-    payloads: &Payloads,
-    checked: &mut u64,
-    not_recheckable: &mut u64,
-) -> Result<(), String> {
+fn check_recorded(entry: &Value, context: &Context, payloads: &Payloads, counts: &Counts) -> Result<(), String> {
     let details = &entry["details"];
     if entry["kind"] == "verify" {
         if let (Some(policy), Some(version)) = (details["policy"].as_str(), details["policy_version"].as_str()) {
@@ -426,7 +432,7 @@ fn check_recorded(
         .ok_or_else(|| format!("key {key} version {version} signed it, and {CONTEXT} has no entry for that version"))?;
     let signature = details["signature"].as_str().and_then(|s| BASE64.decode(s).ok()).ok_or("no base64 signature")?;
     let Some((line, bytes)) = payloads.get(digest) else {
-        *not_recheckable += 1;
+        counts.not_recheckable.fetch_add(1, Ordering::Relaxed);
         return Ok(());
     };
     if Digest::of(bytes).as_str() != digest {
@@ -441,19 +447,53 @@ fn check_recorded(
     public.verify(&message, &signature).map_err(|_| {
         format!("its signature does not verify over the signed bytes ({PAYLOADS} line {line}) with key {key} version {version}")
     })?;
-    *checked += 1;
+    counts.checked.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
-/// Witness cosignatures: until this build checks them, a policy that requires any is a failure, never a pass.
-fn check_witnesses(files: &mut impl PackFiles, witnesses: &WitnessPolicy) -> Result<(), PackFailure> {
-    if witnesses.required == 0 {
-        return Ok(());
+/// With a witness policy, `required` of its witnesses cosigned the end checkpoint (`witness-cosignatures.txt`,
+/// which must also carry the log's signature of that very checkpoint). Returns how many did.
+fn check_witnesses(
+    files: &mut impl PackFiles,
+    log_key: &[u8; 32],
+    header: &Header,
+    witnesses: &WitnessPolicy,
+) -> Result<Option<usize>, PackFailure> {
+    if witnesses.required == 0 && witnesses.keys.is_empty() {
+        return Ok(None);
     }
-    let present = files.read(WITNESSES, &mut |_| Ok(()))?;
-    let reason = match present {
-        false => format!("missing: {} witness cosignatures are required", witnesses.required),
-        true => "witness cosignatures cannot be checked by this build".to_owned(),
+    let keys: Vec<WitnessKey> = witnesses
+        .keys
+        .iter()
+        .map(|vkey| WitnessKey::parse_vkey(vkey))
+        .collect::<Result<_, _>>()
+        .map_err(|e| PackFailure::new("--witness", 0, e.to_string()))?;
+    let mut note = None;
+    files.read(WITNESSES, &mut |reader| {
+        let mut text = String::new();
+        reader.read_to_string(&mut text).map_err(|e| PackFailure::new(WITNESSES, 0, format!("cannot read: {e}")))?;
+        note = Some(text);
+        Ok(())
+    })?;
+    let Some(note) = note else {
+        let reason = format!("missing: {} of the given witnesses must have cosigned", witnesses.required);
+        return Err(PackFailure::new(WITNESSES, 0, reason));
     };
-    Err(PackFailure::new(WITNESSES, 0, reason))
+    let signed = signed_checkpoint(&note, log_key, 1).map_err(|e| PackFailure::at(WITNESSES, e))?;
+    if signed != header.checkpoint {
+        return Err(PackFailure::new(WITNESSES, 1, format!("it is not the checkpoint {ENTRIES} is proved into")));
+    }
+    let report = check_witnesses_of(&note, &keys, witnesses.required)
+        .map_err(|e| PackFailure::new(WITNESSES, 0, e.to_string()))?;
+    if !report.satisfied {
+        let reason = format!(
+            "{} of the {} required witnesses cosigned (missing: {}; invalid: {})",
+            report.cosigned.len(),
+            witnesses.required,
+            report.missing.join(", "),
+            report.invalid.join(", ")
+        );
+        return Err(PackFailure::new(WITNESSES, 0, reason));
+    }
+    Ok(Some(report.cosigned.len()))
 }

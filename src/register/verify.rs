@@ -164,32 +164,40 @@ pub(crate) fn check_entry_line(
 /// Verifies an export (JSON Lines: a header with the signed checkpoint, then one line per entry), and
 /// with `since`, that the exported tree extends that earlier checkpoint.
 pub fn verify_export(
-    export: impl BufRead,
+    export: impl BufRead + Send,
     log_key: &[u8; 32],
     since: Option<TrustedCheckpoint<'_>>,
 ) -> Result<Verified, VerifyFailure> {
-    verify_export_with(export, log_key, since, |_, _, _| Ok(()))
+    verify_export_with(export, log_key, since, None)
 }
 
+/// What [`verify_export_with`] hands each proved entry to: its line number, index and content.
+pub type EntryCheck<'a> = &'a (dyn Fn(usize, u64, &Value) -> Result<(), VerifyFailure> + Sync);
+
 /// [`verify_export`], handing each proved entry (line number, index, entry) to `visit`, whose failure
-/// stops the verification.
+/// stops the verification. Lines are read in batches while the batch before is checked on every core.
 pub fn verify_export_with(
-    mut export: impl BufRead,
+    mut export: impl BufRead + Send,
     log_key: &[u8; 32],
     since: Option<TrustedCheckpoint<'_>>,
-    mut visit: impl FnMut(usize, u64, &Value) -> Result<(), VerifyFailure>,
+    visit: Option<EntryCheck<'_>>,
 ) -> Result<Verified, VerifyFailure> {
     let Header { checkpoint: claimed, first, count, extends_size } = read_header(&mut export, log_key, since)?;
     let mut expected_index = first;
-    let (mut number, mut line) = (1, Vec::new());
-    while next_line(&mut export, &mut line, number + 1)? {
-        number += 1;
-        let (index, entry) = check_entry_line(&line, number, claimed.size, &claimed.root_hash)?;
-        if index != expected_index {
-            return Err(fail(number, format!("entry {index} where entry {expected_index} belongs")));
+    let mut batch = Batch::read(&mut export, 2)?;
+    let mut number = 1;
+    while !batch.is_empty() {
+        let check = || batch.check(claimed.size, &claimed.root_hash, visit);
+        let (next, indexes) = rayon::join(|| Batch::read(&mut export, batch.first_number + batch.len()), check);
+        for (offset, index) in indexes.into_iter().enumerate() {
+            number = batch.first_number + offset;
+            let index = index?;
+            if index != expected_index {
+                return Err(fail(number, format!("entry {index} where entry {expected_index} belongs")));
+            }
+            expected_index += 1;
         }
-        visit(number, index, &entry)?;
-        expected_index += 1;
+        batch = next?;
     }
     if expected_index != first + count {
         return Err(fail(
@@ -208,4 +216,149 @@ pub fn verify_export_with(
         entries: count,
         extends_size,
     })
+}
+
+/// Lines read at once and checked in parallel.
+const BATCH_LINES: usize = 8192;
+
+/// Consecutive lines of an export, the first numbered `first_number`, in one buffer.
+struct Batch {
+    first_number: usize,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn read(reader: &mut (impl BufRead + ?Sized), first_number: usize) -> Result<Self, VerifyFailure> {
+        let mut batch = Self { first_number, bytes: Vec::new(), ends: Vec::with_capacity(BATCH_LINES) };
+        let mut line = Vec::new();
+        while batch.ends.len() < BATCH_LINES && next_line(reader, &mut line, first_number + batch.ends.len())? {
+            batch.bytes.extend_from_slice(&line);
+            batch.ends.push(batch.bytes.len());
+        }
+        Ok(batch)
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    /// Each line's index once its entry is proved into the tree of `size` (and `visit` accepts it), in order.
+    fn check(&self, size: u64, root: &Hash, visit: Option<EntryCheck<'_>>) -> Vec<Result<u64, VerifyFailure>> {
+        use rayon::prelude::*;
+        (0..self.len())
+            .into_par_iter()
+            .map(|i| {
+                let (line, number) = (self.line(i), self.first_number + i);
+                let quick = quick_check(line, size, root);
+                let (index, entry) = match (quick, visit) {
+                    (Some((index, _)), None) => return Ok(index),
+                    (Some((index, text)), Some(_)) => match serde_json::from_slice(text) {
+                        Ok(entry) => (index, entry),
+                        Err(_) => check_entry_line(line, number, size, root)?,
+                    },
+                    (None, _) => check_entry_line(line, number, size, root)?,
+                };
+                if let Some(visit) = visit {
+                    visit(number, index, &entry)?;
+                }
+                Ok(index)
+            })
+            .collect()
+    }
+}
+
+/// An export line's fields, the entry skipped (its bytes are taken as they stand, see [`quick_check`]).
+#[derive(serde::Deserialize)]
+struct LineFields<'a> {
+    index: u64,
+    leaf_hash: &'a str,
+    inclusion_proof: Vec<&'a str>,
+    #[allow(dead_code)]
+    entry: serde::de::IgnoredAny,
+}
+
+/// The common case without building the entry: a line as notarium writes it (`{"entry":{…},…}`), whose
+/// entry text is byte for byte the leaf (it hashes to the stated leaf hash) and is proved into the tree.
+/// `None` sends the line to [`check_entry_line`], which canonicalizes the entry and names what is wrong.
+fn quick_check<'a>(line: &'a [u8], size: u64, root: &Hash) -> Option<(u64, &'a [u8])> {
+    let entry = entry_text(line)?;
+    let fields: LineFields<'_> = serde_json::from_slice(line).ok()?;
+    let leaf = leaf_hash(entry);
+    let stated: Hash = hex_decode(fields.leaf_hash)?.try_into().ok()?;
+    if stated != leaf {
+        return None;
+    }
+    let proof: Option<Vec<Hash>> =
+        fields.inclusion_proof.iter().map(|h| hex_decode(h).and_then(|b| b.try_into().ok())).collect();
+    verify_inclusion(&leaf, fields.index, size, &proof?, root).ok()?;
+    Some((fields.index, entry))
+}
+
+/// The text of the object after a line's leading `{"entry":`, found by matching braces outside strings.
+fn entry_text(line: &[u8]) -> Option<&[u8]> {
+    const OPENING: &[u8] = b"{\"entry\":";
+    let rest = line.strip_prefix(OPENING)?;
+    if rest.first() != Some(&b'{') {
+        return None;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &byte) in rest.iter().enumerate() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => depth += 1,
+            (false, _, b'}' | b']') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(&rest[..=i]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_entry_text_ends_at_its_own_closing_brace_whatever_its_strings_hold() {
+        let line = br#"{"entry":{"a":"}{\"]","b":[{"c":"\\"}]},"inclusion_proof":[],"index":0,"leaf_hash":"00"}"#;
+        assert_eq!(entry_text(line), Some(&br#"{"a":"}{\"]","b":[{"c":"\\"}]}"#[..]));
+        assert_eq!(entry_text(br#"{"index":0,"entry":{}}"#), None, "another field first takes the slow path");
+        assert_eq!(entry_text(br#"{"entry":{"a":"unterminated}"#), None);
+    }
+
+    #[test]
+    fn a_line_whose_entry_text_is_not_canonical_is_still_proved_by_its_content() {
+        let entry = br#"{"a":1,"b":"x"}"#;
+        let leaf = leaf_hash(entry);
+        let line = format!(
+            r#"{{"entry":{{ "b":"x", "a":1 }},"inclusion_proof":[],"index":0,"leaf_hash":"{}"}}"#,
+            hex_lower(&leaf)
+        );
+        assert_eq!(quick_check(line.as_bytes(), 1, &leaf), None, "the quick path takes bytes as they stand");
+        assert_eq!(check_entry_line(line.as_bytes(), 2, 1, &leaf).unwrap().0, 0);
+        let canonical = format!(
+            r#"{{"entry":{},"inclusion_proof":[],"index":0,"leaf_hash":"{}"}}"#,
+            "{\"a\":1,\"b\":\"x\"}",
+            hex_lower(&leaf)
+        );
+        assert_eq!(quick_check(canonical.as_bytes(), 1, &leaf).map(|(i, _)| i), Some(0));
+    }
 }

@@ -1,13 +1,15 @@
-//! The evidence pack of a period (docs/FORMATS.md §23), written as a zip archive page by page: the period's
+//! The evidence pack of a period (docs/FORMATS.md §23), streamed as a zip archive page by page: the period's
 //! entries as an export with their proofs, the key and policy entries they rest on (with their proofs, however
 //! old), the signed checkpoints at both ends and the consistency proof between them, and the signed bytes of
-//! every signature the period records.
+//! every signature the period records; with witnesses, the end checkpoint as they cosigned it; and the human
+//! report (`report::render_html`).
 //!
 //! Owns: what goes into a pack and in which order. Must not touch: the member formats (`register::evidence`),
 //! HTTP.
 
 use std::collections::BTreeSet;
-use std::io::{Seek, Write};
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
@@ -16,10 +18,15 @@ use super::export::{EXPORT_PAGE, Period};
 use super::{Service, ServiceError};
 use crate::formats::digest::hex_lower;
 use crate::register::evidence::{
-    CONTEXT, END_CHECKPOINT, ENTRIES, MANIFEST, Manifest, PACK_TYPE, PAYLOADS, START_CHECKPOINT, is_context,
-    payload_line, signed_digest,
+    CONTEXT, END_CHECKPOINT, ENTRIES, MANIFEST, Manifest, PACK_TYPE, PAYLOADS, REPORT_HTML, START_CHECKPOINT,
+    WITNESSES, is_context, payload_line, signed_digest,
 };
 use crate::register::export::{Consistency, entry_line, header_line};
+use crate::report::{ReportInput, render_html};
+
+/// The largest period the pack renders a report for (the report holds every entry in memory); a larger
+/// one gets none, and its manifest lists no `report.html`.
+pub(super) const REPORT_MAX_ENTRIES: u64 = 200_000;
 
 /// What a written pack holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,19 +46,60 @@ struct Survey {
     context: Vec<u64>,
 }
 
+/// How many archive bytes are gathered before they are sent on.
+const SEND_BYTES: usize = 1 << 20;
+
+/// What the archive writer writes into, emptied into the channel as it fills.
+#[derive(Clone, Default)]
+struct Spool(Arc<Mutex<Vec<u8>>>);
+
+impl Spool {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn pack_error(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Evidence(e.to_string())
 }
 
 impl Service {
-    /// Writes the evidence pack of `period` into `out` (a zip archive); with `since`, the export proves
-    /// the tree extends the one of that size.
-    pub async fn write_evidence<W: Write + Seek>(
+    /// Streams the evidence pack of `period` (a zip archive) into `chunks`, a page of entries at a time;
+    /// with `since`, the export proves the tree extends the one of that size. Fails early, before any
+    /// chunk, on a bad `since`; a receiver that goes away stops it.
+    pub async fn stream_evidence(
         &self,
         period: Period,
         since: Option<u64>,
-        out: W,
+        chunks: &tokio::sync::mpsc::Sender<Vec<u8>>,
     ) -> Result<EvidenceWritten, ServiceError> {
+        let spool = Spool::default();
+        let send = async |spool: &Spool| {
+            let bytes = spool.take();
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            chunks.send(bytes).await.map_err(|_| ServiceError::Evidence("the receiver went away".into()))
+        };
+        if self.has_witnesses() {
+            // Witnesses cosign the tree the pack is proved against when they can; the pack carries what they gave.
+            self.witness_current_checkpoint().await;
+        }
         let tree_size = self.log.size().await?;
         let survey = self.survey(period, tree_size).await?;
         let checkpoint = self.checkpoint(Some(tree_size)).await?;
@@ -66,21 +114,28 @@ impl Service {
             }
             None => None,
         };
-        let mut zip = ZipWriter::new(out);
+        let mut zip = ZipWriter::new_stream(spool.clone());
         let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         let count = survey.last - survey.first;
         zip.start_file(ENTRIES, options).map_err(pack_error)?;
         zip.write_all(header_line(&checkpoint, tree_size, survey.first, count, consistency.as_ref()).as_bytes())
             .map_err(pack_error)?;
         let mut digests = BTreeSet::new();
+        let mut reported = Vec::new();
         for start in (survey.first..survey.last).step_by(EXPORT_PAGE as usize) {
             let end = (start + EXPORT_PAGE).min(survey.last);
             let entries = self.log.entries(start, end).await?;
             let proofs = self.log.inclusion_proofs(start..end, tree_size).await?;
             for ((index, bytes), proof) in entries.iter().zip(&proofs) {
                 zip.write_all(entry_line(*index, bytes, proof).as_bytes()).map_err(pack_error)?;
+                if spool.len() >= SEND_BYTES {
+                    send(&spool).await?;
+                }
                 let entry: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
                 digests.extend(signed_digest(&entry).map(str::to_owned));
+                if count <= REPORT_MAX_ENTRIES {
+                    reported.push((*index, entry));
+                }
             }
         }
         zip.start_file(CONTEXT, options).map_err(pack_error)?;
@@ -99,6 +154,7 @@ impl Service {
                 zip.write_all(payload_line(&digest, &bytes).as_bytes()).map_err(pack_error)?;
                 payloads += 1;
             }
+            send(&spool).await?;
         }
         let written = EvidenceWritten {
             tree_size,
@@ -108,16 +164,36 @@ impl Service {
             payloads,
             signatures_without_payload: (wanted.len() - payloads) as u64,
         };
-        for (name, text) in [(END_CHECKPOINT, &checkpoint), (START_CHECKPOINT, &start_checkpoint)] {
-            zip.start_file(name, options).map_err(pack_error)?;
+        let mut members = vec![ENTRIES, CONTEXT, PAYLOADS, END_CHECKPOINT, START_CHECKPOINT];
+        let mut texts = vec![(END_CHECKPOINT, checkpoint.clone()), (START_CHECKPOINT, start_checkpoint)];
+        if self.has_witnesses() {
+            texts.push((WITNESSES, self.cosigned_checkpoint(Some(tree_size)).await?));
+            members.push(WITNESSES);
+        }
+        let format = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+        let (from, to) = (period.from.and_then(format), period.to.and_then(format));
+        if count <= REPORT_MAX_ENTRIES {
+            let input = ReportInput {
+                origin: self.register.origin.clone(),
+                from: from.clone().unwrap_or_else(|| "the beginning".into()),
+                to: to.clone().unwrap_or_else(|| format!("tree size {tree_size}")),
+                tree_size,
+                entries: reported,
+            };
+            texts.push((REPORT_HTML, render_html(&input)));
+            members.push(REPORT_HTML);
+        }
+        for (name, text) in &texts {
+            zip.start_file(*name, options).map_err(pack_error)?;
             zip.write_all(text.as_bytes()).map_err(pack_error)?;
         }
+        members.push(MANIFEST);
         let manifest = Manifest {
             kind: PACK_TYPE.to_owned(),
             version: 1,
             origin: self.register.origin.clone(),
-            from: period.from.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-            to: period.to.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            from,
+            to,
             tree_size,
             first_index: survey.first,
             count,
@@ -132,6 +208,7 @@ impl Service {
         let manifest = serde_json::to_vec_pretty(&manifest).map_err(pack_error)?;
         zip.write_all(&manifest).map_err(pack_error)?;
         zip.finish().map_err(pack_error)?;
+        send(&spool).await?;
         Ok(written)
     }
 
