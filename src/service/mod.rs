@@ -21,6 +21,7 @@ mod referrers;
 mod register;
 mod sign;
 mod sign_batch;
+mod sign_on_push;
 mod timestamp;
 mod verify;
 
@@ -50,6 +51,7 @@ pub use record::LogPosition;
 pub use referrers::{Attached, TagListing};
 pub use sign::{SignOutcome, SignRequest, WrittenArtifact};
 pub use sign_batch::{BatchRefused, ImageSigned};
+pub use sign_on_push::{ImageStatus, RuleStatus};
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 
 /// Everything a use case needs, shared by all requests.
@@ -79,6 +81,8 @@ pub struct Service {
     crl_fetcher: Option<CrlFetcher>,
     /// `[tsa]`, which countersigns Notary Project signatures, when configured (see `timestamp.rs`).
     tsa: Option<Arc<timestamp::TsaClient>>,
+    /// `[[sign_on_push]]` and `[sign_queue]` (see `sign_on_push.rs`); no rules by default.
+    push_signing: sign_on_push::PushSigning,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -161,6 +165,7 @@ impl Service {
             ca: None,
             crl_fetcher: None,
             tsa: None,
+            push_signing: Default::default(),
         }
     }
 
