@@ -1,0 +1,229 @@
+//! Sign-on-push against a real CNCF distribution registry that notifies notarium: a push a
+//! `[[sign_on_push]]` rule matches is signed by the queue's workers with no CI call (cosign verifies it), other
+//! pushes are not; `GET /v1/status` answers pending then signed; a rule's required attestation holds the sign
+//! back until it is attached; `kill -9` mid-queue and a restart sign every queued image exactly once; hostile
+//! deliveries queue nothing.
+
+use crate::support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Cosign, EXAMPLE_KEYS, Notarium, Registry, client, push_image, push_many};
+
+const SECRET: &str = "sign-on-push-secret-81c2";
+const PREDICATE: &str = "https://slsa.dev/provenance/v1";
+
+/// A registry notifying a notarium on `port` (chosen first: each names the other).
+fn registry_notifying(port: u16) -> Registry {
+    Registry::start_with(&format!(
+        "notifications:\n  endpoints:\n    - name: notarium\n      url: http://127.0.0.1:{port}/v1/events/registry\n      headers:\n        Authorization: [\"Bearer {SECRET}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
+    ))
+}
+
+fn config(host: &str, workers: usize) -> String {
+    format!(
+        "{}\n[events]\nregistry_secret_env = \"NOTARIUM_TEST_EVENTS_SECRET\"\n\n\
+         [sign_queue]\nworkers = {workers}\nbackoff_secs = 1\nmax_backoff_secs = 2\n\n\
+         [[sign_on_push]]\nname = \"team\"\nrepositories = [\"{host}/team/*\"]\nkey = \"dev-ecdsa\"\n\n\
+         [[sign_on_push]]\nname = \"gated\"\nrepositories = [\"{host}/gated/*\"]\ntags = [\"v*\"]\n\
+         key = \"dev-ecdsa\"\nrequire = [\"{PREDICATE}\"]\n",
+        EXAMPLE_KEYS.trim_start()
+    )
+}
+
+fn start(registry: &Registry, port: u16, workers: usize) -> Notarium {
+    let listen = format!("127.0.0.1:{port}");
+    Notarium::start_with_config(
+        &config(&registry.host, workers),
+        &[&registry.host],
+        &[("NOTARIUM_TEST_EVENTS_SECRET", SECRET), ("NOTARIUM_LISTEN", &listen)],
+    )
+}
+
+fn status(notarium: &Notarium, image: &str) -> (u16, Value) {
+    let response = client().get(format!("{}/v1/status", notarium.url)).query(&[("image", image)]).send().unwrap();
+    let code = response.status().as_u16();
+    (code, response.json().unwrap())
+}
+
+/// The state of the one rule's job for `image` (`None` while no job is there).
+fn state(notarium: &Notarium, image: &str) -> Option<String> {
+    let (code, answer) = status(notarium, image);
+    assert_eq!(code, 200, "{answer}");
+    answer["rules"].as_array().unwrap().first().map(|r| r["state"].as_str().unwrap().to_owned())
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn entries(notarium: &Notarium) -> Vec<Value> {
+    let (_, text) = notarium.get_text("/v1/log/entries?start=0&end=1000");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["entries"].as_array().unwrap().iter().map(|e| e["entry"].clone()).collect()
+}
+
+fn logged(notarium: &Notarium, kind: &str, digest: &str) -> usize {
+    entries(notarium).iter().filter(|e| e["kind"] == kind && e["subject"]["digest"] == digest).count()
+}
+
+/// The layers of `digest`'s `.sig` manifest in `repo` (0 when there is none).
+fn signature_layers(registry: &Registry, repo: &str, digest: &str) -> usize {
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    registry
+        .manifest(repo, &tag)
+        .map_or(0, |m| serde_json::from_slice::<Value>(&m).unwrap()["layers"].as_array().unwrap().len())
+}
+
+#[test]
+fn a_matching_push_is_signed_without_a_ci_call_and_status_goes_from_pending_to_signed() {
+    let port = support::free_port();
+    let registry = registry_notifying(port);
+    let notarium = start(&registry, port, 2);
+    let host = registry.host.clone();
+
+    // Held back by its rule's required attestation: pending, with the reason, until it is attached.
+    let gated = push_image(&registry, "gated/app", "v1", "gated app");
+    let gated_image = format!("{host}/gated/app@{gated}");
+    wait_for("the gated job", || state(&notarium, &gated_image).is_some());
+    let (_, answer) = status(&notarium, &gated_image);
+    let rule = &answer["rules"][0];
+    assert_eq!((rule["rule"].as_str(), rule["state"].as_str()), (Some("gated"), Some("pending")), "{answer}");
+    assert_eq!(rule["tag"], "v1");
+    wait_for("the wait's reason", || {
+        status(&notarium, &gated_image).1["rules"][0]["reason"].as_str().is_some_and(|r| r.contains(PREDICATE))
+    });
+    assert_eq!(signature_layers(&registry, "gated/app", &gated), 0, "signed before its attestation");
+
+    let attest = json!({"image": gated_image, "key": "dev-ecdsa", "predicate_type": PREDICATE,
+                        "predicate": support::slsa_predicate("https://github.com/acme/app")});
+    let (code, _, answer) = notarium.post("/v1/attest", attest.to_string());
+    assert_eq!(code, 201, "{answer}");
+    wait_for("the gated sign", || state(&notarium, &gated_image).as_deref() == Some("signed"));
+
+    // A plain matching push: signed within seconds; cosign verifies it with notarium's public key.
+    let app = push_image(&registry, "team/app", "latest", "team app");
+    let app_image = format!("{host}/team/app@{app}");
+    wait_for("the team sign", || state(&notarium, &app_image).as_deref() == Some("signed"));
+    let (_, answer) = status(&notarium, &app_image);
+    assert!(answer["rules"][0]["log_index"].is_u64(), "{answer}");
+    assert_eq!(answer["rules"][0]["attempts"], 1, "{answer}");
+    let key_dir = tempfile::tempdir().unwrap();
+    let public_key = notarium.public_key_file("dev-ecdsa", key_dir.path());
+    let (ok, stderr) = Cosign::new().verify(&format!("{host}/team/app:latest"), &public_key);
+    assert!(ok, "cosign verify: {stderr}");
+    let sign = entries(&notarium).into_iter().find(|e| e["kind"] == "sign" && e["subject"]["digest"] == app.as_str());
+    assert_eq!(sign.unwrap()["actor"]["name"], "sign-on-push:team");
+
+    // Outside every rule (another repository; a tag the gated rule leaves out): nothing is queued or signed.
+    let other = push_image(&registry, "other/app", "v1", "other app");
+    let untagged = push_image(&registry, "gated/app", "latest", "gated, not a v tag");
+    wait_for("the other pushes' entries", || {
+        logged(&notarium, "registry-push", &other) > 0 && logged(&notarium, "registry-push", &untagged) > 0
+    });
+    for (repo, digest) in [("other/app", &other), ("gated/app", &untagged)] {
+        assert_eq!(state(&notarium, &format!("{host}/{repo}@{digest}")), None);
+        assert_eq!(signature_layers(&registry, repo, digest), 0);
+    }
+    // notarium's own .sig and .att pushes were notified too, and queued nothing.
+    let signed_total = entries(&notarium).iter().filter(|e| e["kind"] == "sign").count();
+    assert_eq!(signed_total, 2);
+
+    let (_, metrics) = notarium.get_text("/metrics");
+    assert!(metrics.contains("notarium_sign_queue_jobs{state=\"signed\"}"), "{metrics}");
+    assert!(metrics.contains("notarium_sign_queue_oldest_pending_seconds"), "{metrics}");
+}
+
+#[test]
+fn bad_references_are_400_and_hostile_deliveries_queue_nothing() {
+    let port = support::free_port();
+    let registry = registry_notifying(port);
+    let notarium = start(&registry, port, 1);
+    let host = registry.host.clone();
+    for bad in ["not a reference", "team/app:latest", &format!("{host}/team/app:latest")] {
+        let (code, answer) = status(&notarium, bad);
+        assert_eq!(code, 400, "{bad}: {answer}");
+    }
+    let digest = format!("sha256:{}", "c".repeat(64));
+    let event = |id: &str, repository: &str, tag: &str| {
+        json!({"id": id, "action": "push",
+               "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": repository,
+                          "tag": tag, "digest": digest},
+               "request": {"host": host}})
+    };
+    let post = |body: String| {
+        client()
+            .post(format!("{}/v1/events/registry", notarium.url))
+            .header("Authorization", format!("Bearer {SECRET}"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // Outside the rules, signature tags, a wrong shape, a body over the cap.
+    let envelope = json!({"events": [
+        event("h1", "elsewhere/app", "v1"),
+        event("h2", "team/app", &format!("{}.sig", digest.replace(':', "-"))),
+        event("h3", "team/app", &digest.replace(':', "-")),
+        event("h4", "team/../app", "v1"),
+    ]});
+    assert_eq!(post(envelope.to_string()), 200);
+    assert_eq!(post(json!({"events": [{"id": "h5", "action": "push", "target": [1]}]}).to_string()), 400);
+    let huge = json!({"events": [event("h6", "team/app", &"v".repeat(2 * 1024 * 1024))]});
+    assert_eq!(post(huge.to_string()), 413);
+    assert_eq!(state(&notarium, &format!("{host}/team/app@{digest}")), None);
+    assert_eq!(state(&notarium, &format!("{host}/elsewhere/app@{digest}")), None);
+    let (_, metrics) = notarium.get_text("/metrics");
+    assert!(!metrics.contains("notarium_sign_queue_jobs{state=\"pending\"} 1"), "{metrics}");
+}
+
+#[test]
+fn kill_9_mid_queue_then_a_restart_signs_every_queued_image_exactly_once() {
+    const IMAGES: usize = 8;
+    let port = support::free_port();
+    let registry = registry_notifying(port);
+    let mut notarium = start(&registry, port, 1);
+    let host = registry.host.clone();
+    let digests = push_many(&registry, "team/many", IMAGES);
+    let images: Vec<String> = digests.iter().map(|d| format!("{host}/team/many@{d}")).collect();
+    let signed =
+        |notarium: &Notarium| images.iter().filter(|image| state(notarium, image).as_deref() == Some("signed")).count();
+    wait_for("the first queued sign", || signed(&notarium) > 0);
+    notarium.kill();
+    let before = images.len() - images.iter().filter(|i| state_after_kill(&registry, i)).count();
+    assert!(before > 0, "the kill must land while jobs are still queued");
+
+    let data_dir = std::mem::replace(&mut notarium.data_dir, tempfile::tempdir().unwrap());
+    let path = data_dir.path().join("notarium.toml");
+    let listen = format!("127.0.0.1:{port}");
+    let notarium = Notarium::start_in(
+        data_dir,
+        &[&host],
+        &[
+            ("NOTARIUM_TEST_EVENTS_SECRET", SECRET),
+            ("NOTARIUM_LISTEN", &listen),
+            ("NOTARIUM_CONFIG", path.to_str().unwrap()),
+            // What the kill left pending is settled soon after the restart, not after the default 3 minutes.
+            ("NOTARIUM_PENDING_GRACE_SECS", "2"),
+        ],
+    );
+    wait_for("every queued sign after the restart", || signed(&notarium) == IMAGES);
+    for digest in &digests {
+        assert_eq!(signature_layers(&registry, "team/many", digest), 1, "{digest}");
+        wait_for("the sign entry", || logged(&notarium, "sign", digest) > 0);
+        assert_eq!(logged(&notarium, "sign", digest), 1, "{digest}");
+    }
+}
+
+/// Whether `image`'s signature is in the registry (read there, the server being down).
+fn state_after_kill(registry: &Registry, image: &str) -> bool {
+    let (_, digest) = image.split_once('@').unwrap();
+    signature_layers(registry, "team/many", digest) > 0
+}
