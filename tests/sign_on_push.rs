@@ -24,7 +24,7 @@ fn registry_notifying(port: u16) -> Registry {
 fn config(host: &str, workers: usize) -> String {
     format!(
         "{}\n[events]\nregistry_secret_env = \"NOTARIUM_TEST_EVENTS_SECRET\"\n\n\
-         [sign_queue]\nworkers = {workers}\nbackoff_secs = 1\nmax_backoff_secs = 2\n\n\
+         [sign_queue]\nworkers = {workers}\nbackoff_secs = 1\nmax_backoff_secs = 2\nlease_secs = 10\n\n\
          [[sign_on_push]]\nname = \"team\"\nrepositories = [\"{host}/team/*\"]\nkey = \"dev-ecdsa\"\n\n\
          [[sign_on_push]]\nname = \"gated\"\nrepositories = [\"{host}/gated/*\"]\ntags = [\"v*\"]\n\
          key = \"dev-ecdsa\"\nrequire = [\"{PREDICATE}\"]\n",
@@ -80,17 +80,31 @@ fn signature_layers(registry: &Registry, repo: &str, digest: &str) -> usize {
         .map_or(0, |m| serde_json::from_slice::<Value>(&m).unwrap()["layers"].as_array().unwrap().len())
 }
 
-#[test]
-fn a_matching_push_is_signed_without_a_ci_call_and_status_goes_from_pending_to_signed() {
+/// A registry and notarium (with `workers`), and an image pushed as `gated/app:TAG`, whose job is queued.
+fn gated_push(workers: usize, tag: &str) -> (Registry, Notarium, String) {
     let port = support::free_port();
     let registry = registry_notifying(port);
-    let notarium = start(&registry, port, 2);
-    let host = registry.host.clone();
+    let notarium = start(&registry, port, workers);
+    let digest = push_image(&registry, "gated/app", tag, &format!("gated app {tag}"));
+    let image = format!("{}/gated/app@{digest}", registry.host);
+    wait_for("the gated job", || state(&notarium, &image).is_some());
+    (registry, notarium, digest)
+}
 
+/// Attaches the provenance the gated rule requires, through notarium.
+fn attest_provenance(notarium: &Notarium, image: &str) {
+    let attest = json!({"image": image, "key": "dev-ecdsa", "predicate_type": PREDICATE,
+                        "predicate": support::slsa_predicate("https://github.com/acme/app")});
+    let (code, _, answer) = notarium.post("/v1/attest", attest.to_string());
+    assert_eq!(code, 201, "{answer}");
+}
+
+#[test]
+fn a_matching_push_is_signed_without_a_ci_call_and_status_goes_from_pending_to_signed() {
     // Held back by its rule's required attestation: pending, with the reason, until it is attached.
-    let gated = push_image(&registry, "gated/app", "v1", "gated app");
+    let (registry, notarium, gated) = gated_push(2, "v1");
+    let host = registry.host.clone();
     let gated_image = format!("{host}/gated/app@{gated}");
-    wait_for("the gated job", || state(&notarium, &gated_image).is_some());
     let (_, answer) = status(&notarium, &gated_image);
     let rule = &answer["rules"][0];
     assert_eq!((rule["rule"].as_str(), rule["state"].as_str()), (Some("gated"), Some("pending")), "{answer}");
@@ -100,10 +114,7 @@ fn a_matching_push_is_signed_without_a_ci_call_and_status_goes_from_pending_to_s
     });
     assert_eq!(signature_layers(&registry, "gated/app", &gated), 0, "signed before its attestation");
 
-    let attest = json!({"image": gated_image, "key": "dev-ecdsa", "predicate_type": PREDICATE,
-                        "predicate": support::slsa_predicate("https://github.com/acme/app")});
-    let (code, _, answer) = notarium.post("/v1/attest", attest.to_string());
-    assert_eq!(code, 201, "{answer}");
+    attest_provenance(&notarium, &gated_image);
     wait_for("the gated sign", || state(&notarium, &gated_image).as_deref() == Some("signed"));
 
     // A plain matching push: signed within seconds; cosign verifies it with notarium's public key.
@@ -226,4 +237,62 @@ fn kill_9_mid_queue_then_a_restart_signs_every_queued_image_exactly_once() {
 fn state_after_kill(registry: &Registry, image: &str) -> bool {
     let (_, digest) = image.split_once('@').unwrap();
     signature_layers(registry, "team/many", digest) > 0
+}
+
+/// Two replicas on one PostgreSQL database, each notified of every push (the registry has an endpoint for
+/// each), each enqueuing and claiming from the one queue: every image is signed once, by one of them.
+#[test]
+fn two_postgres_replicas_claiming_from_one_queue_sign_each_image_once() {
+    const IMAGES: usize = 12;
+    let database_url = support::Postgres::shared().database();
+    let ports = [support::free_port(), support::free_port()];
+    let endpoint = |name: &str, port: u16| {
+        format!(
+            "    - name: {name}\n      url: http://127.0.0.1:{port}/v1/events/registry\n      headers:\n        Authorization: [\"Bearer {SECRET}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
+        )
+    };
+    let registry = Registry::start_with(&format!(
+        "notifications:\n  endpoints:\n{}{}",
+        endpoint("replica-a", ports[0]),
+        endpoint("replica-b", ports[1])
+    ));
+    let host = registry.host.clone();
+    let replicas = ports.map(|port| {
+        let listen = format!("127.0.0.1:{port}");
+        Notarium::start_with_config(
+            &config(&host, 2),
+            &[&host],
+            &[
+                ("NOTARIUM_TEST_EVENTS_SECRET", SECRET),
+                ("NOTARIUM_LISTEN", &listen),
+                ("NOTARIUM_DATABASE_URL", &database_url),
+            ],
+        )
+    });
+    let digests = push_many(&registry, "team/replicated", IMAGES);
+    for digest in &digests {
+        let image = format!("{host}/team/replicated@{digest}");
+        wait_for("every sign", || state(&replicas[0], &image).as_deref() == Some("signed"));
+        let (_, answer) = status(&replicas[1], &image);
+        assert_eq!(answer["rules"].as_array().unwrap().len(), 1, "one job per image and rule: {answer}");
+        assert_eq!(signature_layers(&registry, "team/replicated", digest), 1, "{digest}");
+        assert_eq!(logged(&replicas[0], "sign", digest), 1, "{digest}");
+    }
+}
+
+/// A job whose signature is already in the registry (as after a crash between the registry write and its
+/// confirmation, or a CI sign first) writes nothing more: the sign path finds it and the job is signed.
+#[test]
+fn a_job_whose_signature_is_already_there_writes_no_second_one() {
+    let (registry, notarium, digest) = gated_push(1, "v2");
+    let host = registry.host.clone();
+    let image = format!("{host}/gated/app@{digest}");
+    let (code, answer) = notarium.sign(&format!("{host}/gated/app:v2@{digest}"), "dev-ecdsa");
+    assert_eq!(code, 201, "{answer}");
+    attest_provenance(&notarium, &image);
+    wait_for("the job", || state(&notarium, &image).as_deref() == Some("signed"));
+    let (_, answer) = status(&notarium, &image);
+    assert!(answer["rules"][0].get("log_index").is_none(), "a second sign was logged: {answer}");
+    assert_eq!(signature_layers(&registry, "gated/app", &digest), 1);
+    assert_eq!(logged(&notarium, "sign", &digest), 1);
 }

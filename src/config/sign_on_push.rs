@@ -163,7 +163,7 @@ mod tests {
             (SignOnPushRule { tags: vec![], ..rule() }, "tags"),
         ];
         for (bad, field) in cases {
-            let Err(ConfigError::Invalid(message)) = check_rules(&[bad.clone()], &queue, &["ci"]) else {
+            let Err(ConfigError::Invalid(message)) = check_rules(std::slice::from_ref(&bad), &queue, &["ci"]) else {
                 panic!("{bad:?} accepted")
             };
             assert!(
