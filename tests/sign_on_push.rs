@@ -296,3 +296,26 @@ fn a_job_whose_signature_is_already_there_writes_no_second_one() {
     assert_eq!(signature_layers(&registry, "gated/app", &digest), 1);
     assert_eq!(logged(&notarium, "sign", &digest), 1);
 }
+
+/// A job whose rule was removed from the configuration (and the server restarted) fails, naming the rule,
+/// instead of signing under a rule no longer in force.
+#[test]
+fn a_job_whose_rule_was_removed_fails_naming_it() {
+    let (registry, mut notarium, digest) = gated_push(1, "v3");
+    let image = format!("{}/gated/app@{digest}", registry.host);
+    notarium.kill();
+    let data_dir = std::mem::replace(&mut notarium.data_dir, tempfile::tempdir().unwrap());
+    let path = data_dir.path().join("notarium.toml");
+    let without_gated =
+        config(&registry.host, 1).split("[[sign_on_push]]\nname = \"gated\"").next().unwrap().to_owned();
+    std::fs::write(&path, without_gated).unwrap();
+    let notarium = Notarium::start_in(
+        data_dir,
+        &[&registry.host],
+        &[("NOTARIUM_TEST_EVENTS_SECRET", SECRET), ("NOTARIUM_CONFIG", path.to_str().unwrap())],
+    );
+    wait_for("the job to fail", || state(&notarium, &image).as_deref() == Some("failed"));
+    let (_, answer) = status(&notarium, &image);
+    assert_eq!(answer["rules"][0]["reason"], "rule \"gated\" is no longer configured", "{answer}");
+    assert_eq!(signature_layers(&registry, "gated/app", &digest), 0);
+}

@@ -149,7 +149,10 @@ impl Service {
         match self.run_job(job).await {
             Ok(Ran::Signed(log_index)) => JobSettled::Signed { log_index },
             Ok(Ran::Waiting(reason)) => {
-                JobSettled::Retry { not_before_ms: backoff(job.attempts), reason, counts: false }
+                JobSettled::Retry { not_before_ms: wait_until(queue, job), reason, counts: false }
+            }
+            Ok(Ran::RuleGone) => {
+                JobSettled::Failed { reason: format!("rule {:?} is no longer configured", job.job.rule) }
             }
             Err(e) => {
                 let reason = crate::error_chain::root_cause(&e);
@@ -166,8 +169,8 @@ impl Service {
         let j = &job.job;
         let reference = format!("{}/{}:{}@{}", j.registry, j.repository, j.tag, j.digest);
         let image = ImageReference::parse(&reference)?;
-        let required = self.push_signing.rules.iter().find(|r| r.name == j.rule).map(|r| r.require.clone());
-        if let Some(missing) = self.missing_attestations(&image, &required.unwrap_or_default()).await? {
+        let Some(rule) = self.push_signing.rules.iter().find(|r| r.name == j.rule) else { return Ok(Ran::RuleGone) };
+        if let Some(missing) = self.missing_attestations(&image, &rule.require).await? {
             return Ok(Ran::Waiting(format!("waiting for an attestation of predicate type {missing}")));
         }
         let request = SignRequest {
@@ -225,6 +228,17 @@ impl Service {
 enum Ran {
     Signed(Option<i64>),
     Waiting(String),
+    /// The job's rule was removed from the configuration since the push: nothing is signed.
+    RuleGone,
+}
+
+/// When a job waiting for a required attestation is looked at again: a quarter of the time it has waited so
+/// far, at least `backoff_secs` and at most `max_backoff_secs` (a wait counts no attempt, so it never fails).
+fn wait_until(queue: &SignQueueConfig, job: &SignJob) -> i64 {
+    let now = now_ms();
+    let waited_secs = u64::try_from((now - job.created_ms).max(0) / 1000).unwrap_or(0);
+    let delay = (waited_secs / 4).clamp(queue.backoff_secs, queue.max_backoff_secs);
+    now + (delay * 1000) as i64
 }
 
 /// The image a push event names (`request.host`, `target.repository`, `target.tag`, `target.digest`), when
