@@ -319,3 +319,24 @@ fn a_job_whose_rule_was_removed_fails_naming_it() {
     assert_eq!(answer["rules"][0]["reason"], "rule \"gated\" is no longer configured", "{answer}");
     assert_eq!(signature_layers(&registry, "gated/app", &digest), 0);
 }
+
+/// `notarium serve` with a broken rule does not start, and says which rule and which field.
+#[test]
+fn a_rule_with_an_unknown_key_stops_the_start_naming_the_rule_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notarium.toml");
+    let broken = config("registry.example", 1).replace("key = \"dev-ecdsa\"\nrequire", "key = \"nope\"\nrequire");
+    std::fs::write(&path, broken).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .arg("serve")
+        .env("NOTARIUM_CONFIG", &path)
+        .env("NOTARIUM_LISTEN", "127.0.0.1:0")
+        .env("NOTARIUM_DATA_DIR", dir.path())
+        .env_remove("NOTARIUM_DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("[[sign_on_push]] #2 (\"gated\") key: \"nope\" is not one of the [[keys]]"), "{stderr}");
+}
