@@ -118,9 +118,11 @@ fn a_matching_push_is_signed_without_a_ci_call_and_status_goes_from_pending_to_s
     wait_for("the gated sign", || state(&notarium, &gated_image).as_deref() == Some("signed"));
 
     // A plain matching push: signed within seconds; cosign verifies it with notarium's public key.
+    let pushed = Instant::now();
     let app = push_image(&registry, "team/app", "latest", "team app");
     let app_image = format!("{host}/team/app@{app}");
     wait_for("the team sign", || state(&notarium, &app_image).as_deref() == Some("signed"));
+    eprintln!("push to signed: {:?}", pushed.elapsed());
     let (_, answer) = status(&notarium, &app_image);
     assert!(answer["rules"][0]["log_index"].is_u64(), "{answer}");
     assert_eq!(answer["rules"][0]["attempts"], 1, "{answer}");
@@ -278,6 +280,9 @@ fn two_postgres_replicas_claiming_from_one_queue_sign_each_image_once() {
         assert_eq!(signature_layers(&registry, "team/replicated", digest), 1, "{digest}");
         assert_eq!(logged(&replicas[0], "sign", digest), 1, "{digest}");
     }
+    let signed_by = replicas.each_ref().map(|r| r.log().matches("sign-on-push: signed").count());
+    assert_eq!(signed_by.iter().sum::<usize>(), IMAGES, "{signed_by:?}");
+    eprintln!("jobs signed by each replica: {signed_by:?}");
 }
 
 /// A job whose signature is already in the registry (as after a crash between the registry write and its

@@ -147,7 +147,10 @@ impl Service {
             now_ms() + (delay * 1000) as i64
         };
         match self.run_job(job).await {
-            Ok(Ran::Signed(log_index)) => JobSettled::Signed { log_index },
+            Ok(Ran::Signed(log_index)) => {
+                tracing::info!(job = job.id, rule = %job.job.rule, digest = %job.job.digest, "sign-on-push: signed");
+                JobSettled::Signed { log_index }
+            }
             Ok(Ran::Waiting(reason)) => {
                 JobSettled::Retry { not_before_ms: wait_until(queue, job), reason, counts: false }
             }
