@@ -39,6 +39,12 @@ pub struct WrittenLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// A sign-on-push job's state: `pending`, `running`, `signed` or `failed`.
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: String,
 }
@@ -57,6 +63,8 @@ pub struct Metrics {
     pub register_size: Gauge,
     pub verify_decisions: Family<OutcomeLabels, Counter>,
     pub verify_cache: Family<OutcomeLabels, Counter>,
+    pub sign_queue_jobs: Family<StateLabels, Gauge>,
+    pub sign_queue_oldest_seconds: Gauge,
 }
 
 fn seconds() -> Histogram {
@@ -98,8 +106,18 @@ impl Metrics {
         registry.register("verify_decisions", "Verification decisions by result", verify_decisions.clone());
         let verify_cache = Family::default();
         registry.register("verify_cache_lookups", "Decision cache lookups: hit or miss", verify_cache.clone());
+        let sign_queue_jobs = Family::default();
+        registry.register("sign_queue_jobs", "Sign-on-push jobs by state", sign_queue_jobs.clone());
+        let sign_queue_oldest_seconds = Gauge::default();
+        registry.register(
+            "sign_queue_oldest_pending_seconds",
+            "Age of the oldest sign-on-push job not yet signed or failed (0: none)",
+            sign_queue_oldest_seconds.clone(),
+        );
         Self {
             registry,
+            sign_queue_jobs,
+            sign_queue_oldest_seconds,
             verify_decisions,
             verify_cache,
             http_requests,
@@ -113,6 +131,16 @@ impl Metrics {
             register_batch_entries,
             register_size,
         }
+    }
+
+    /// The sign-on-push queue as the database counts it: jobs per state (every state reported, absent ones as
+    /// 0) and the age in seconds of the oldest unfinished job.
+    pub fn report_sign_queue(&self, depth: &[(String, i64)], oldest_age_secs: i64) {
+        for state in ["pending", "running", "signed", "failed"] {
+            let count = depth.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+            self.sign_queue_jobs.get_or_create(&StateLabels { state: state.into() }).set(count);
+        }
+        self.sign_queue_oldest_seconds.set(oldest_age_secs);
     }
 
     /// The OpenMetrics text exposition of every series.

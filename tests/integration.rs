@@ -45,6 +45,7 @@ mod referrers_oci;
 mod registry_auth;
 mod registry_turns;
 mod report;
+mod sign_on_push;
 mod sigstore_conformance;
 mod tiles;
 mod ui;

@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod referrers;
 mod sign;
+mod status;
 mod tokens;
 mod ui;
 mod verify;
@@ -95,6 +96,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ui::index))
         .routes(routes!(ui::file))
         .routes(routes!(evidence::evidence))
+        .routes(routes!(status::status))
 }
 
 /// The OpenAPI 3.1 document of every route, as `GET /v1/openapi.json` serves it.

@@ -56,7 +56,8 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
         })
         .with_evidence_limits(config.policies.evidence.clone())
         .with_trusted_roots(load_trusted_roots(&config)?)
-        .with_crl_fetching(egress);
+        .with_crl_fetching(egress)
+        .with_sign_on_push(config.sign_on_push.clone(), config.sign_queue.clone());
     let policies = load_policies(&config)?;
     policies.check_trusted_roots(&service.trusted_root_names()).map_err(|e| CliError::Usage(e.to_string()))?;
     check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
@@ -89,6 +90,7 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     let grace = Duration::from_secs(config.database.pending_grace_secs);
     reconcile(&service, grace).await;
     tokio::spawn(reconcile_periodically(service.clone(), grace));
+    start_sign_queue(&service, !config.sign_on_push.is_empty()).await;
     record_key_versions(&service).await;
     record_policies(&service).await;
     tokio::spawn(report_key_backends(service.clone()));
@@ -283,6 +285,32 @@ async fn reconcile_periodically(service: Arc<Service>, grace: Duration) {
         tokio::time::sleep(period).await;
         reconcile(&service, grace).await;
     }
+}
+
+/// Frees this database's stale claims (SQLite), starts `[sign_queue] workers` workers when any
+/// `[[sign_on_push]]` rule is configured, and reports the queue's depth into the metrics every few seconds.
+async fn start_sign_queue(service: &Arc<Service>, rules: bool) {
+    match service.release_stale_sign_jobs().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "sign queue: claims of a stopped run released"),
+        Err(e) => tracing::warn!(error = %e, "sign queue: stale claims not released; their leases will run out"),
+    }
+    let process = format!("{}-{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
+    if rules {
+        for worker in 0..service.sign_queue_settings().workers {
+            let (service, owner) = (service.clone(), format!("{process}-{worker}"));
+            tokio::spawn(async move { service.work_sign_queue(owner).await });
+        }
+    }
+    let service = service.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = service.report_sign_queue().await {
+                tracing::warn!(error = %e, "sign queue depth not readable");
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
 }
 
 async fn report_key_backends(service: Arc<Service>) {

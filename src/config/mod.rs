@@ -2,7 +2,7 @@
 //! and the embedded defaults `notarium serve` runs on with no file at all.
 //!
 //! One file per table (`server.rs`, `database.rs`, `registries.rs`, `keys.rs`, `policies.rs`, `log.rs`,
-//! `events.rs`, `auth.rs`, `sigstore.rs`, `sign.rs`, `ca.rs`, `tsa.rs`); this one holds the whole [`Config`], its loading and the checks across tables.
+//! `events.rs`, `auth.rs`, `sigstore.rs`, `sign.rs`, `sign_on_push.rs`, `ca.rs`, `tsa.rs`); this one holds the whole [`Config`], its loading and the checks across tables.
 //!
 //! Owns: reading and validating settings. Must not touch: secrets' values. Secrets are named here by the
 //! environment variable or file that holds them, and only read where they are used.
@@ -22,6 +22,7 @@ mod policies;
 mod registries;
 mod server;
 mod sign;
+mod sign_on_push;
 mod sigstore;
 mod tsa;
 
@@ -37,6 +38,7 @@ use registries::host_list;
 pub use registries::{RegistriesConfig, RegistryAuthConfig, SignFormat, split_host_list};
 pub use server::ServerConfig;
 pub use sign::{DEFAULT_MAX_BATCH, SignConfig};
+pub use sign_on_push::{SignOnPushRule, SignQueueConfig};
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 pub use tsa::{Tsa, TsaConfig};
 
@@ -73,6 +75,11 @@ pub struct Config {
     /// The RFC 3161 timestamp authority that countersigns Notary Project signatures; none by default.
     #[serde(default)]
     pub tsa: Option<TsaConfig>,
+    /// Pushes notarium signs by itself (`[[sign_on_push]]`); none by default.
+    #[serde(default)]
+    pub sign_on_push: Vec<SignOnPushRule>,
+    #[serde(default)]
+    pub sign_queue: SignQueueConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +225,8 @@ impl Config {
         self.check_ca()?;
         self.tsa.as_ref().map(TsaConfig::check).transpose()?;
         self.sign.check()?;
+        let key_ids: Vec<&str> = self.keys.iter().map(KeyConfig::id).collect();
+        sign_on_push::check_rules(&self.sign_on_push, &self.sign_queue, &key_ids)?;
         if let Some(cap) = self.registries.zero_cap() {
             return Err(ConfigError::Invalid(format!("[registries] {cap} must be at least 1")));
         }

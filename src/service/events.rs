@@ -1,5 +1,6 @@
 //! Registry notifications into the register: one entry per push, pull, delete or mount, each event id
-//! logged once however often the registry retries it.
+//! logged once however often the registry retries it; a push a `[[sign_on_push]]` rule matches queues a sign
+//! (`sign_on_push.rs`) before the delivery is answered.
 
 use super::{LogPosition, Service, ServiceError, now_rfc3339};
 use crate::register::event::{
@@ -37,6 +38,9 @@ impl Service {
             .events
             .iter()
             .partition(|event| RECORDED_ACTIONS.contains(&event.action.as_str()) && !event.id.is_empty());
+        // The jobs are durable before the entries, so a crash in between loses none: the registry retries the
+        // delivery, the entries are logged then, and the jobs are already there.
+        self.enqueue_pushes(&recorded).await?;
         let appends: Vec<Append> = recorded
             .into_iter()
             .map(|event| Append {

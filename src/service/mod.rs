@@ -22,6 +22,7 @@ mod register;
 mod sign;
 mod sign_batch;
 mod tiles;
+mod sign_on_push;
 mod timestamp;
 mod verify;
 mod witnesses;
@@ -52,6 +53,7 @@ pub use record::LogPosition;
 pub use referrers::{Attached, TagListing};
 pub use sign::{SignOutcome, SignRequest, WrittenArtifact};
 pub use sign_batch::{BatchRefused, ImageSigned};
+pub use sign_on_push::{ImageStatus, RuleStatus};
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 pub use witnesses::{MAX_WITNESS_ANSWER_BYTES, WitnessOutcome};
 
@@ -84,6 +86,8 @@ pub struct Service {
     tsa: Option<Arc<timestamp::TsaClient>>,
     /// `[[log.witnesses]]`, which cosign checkpoints, when configured (see `witnesses.rs`).
     witnesses: Option<Arc<witnesses::WitnessClient>>,
+    /// `[[sign_on_push]]` and `[sign_queue]` (see `sign_on_push.rs`); no rules by default.
+    push_signing: sign_on_push::PushSigning,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -167,6 +171,7 @@ impl Service {
             crl_fetcher: None,
             tsa: None,
             witnesses: None,
+            push_signing: Default::default(),
         }
     }
 

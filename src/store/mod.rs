@@ -8,6 +8,7 @@ mod batch;
 mod certificates;
 mod postgres;
 mod postgres_register;
+mod sign_queue;
 mod sql;
 mod sqlite;
 mod sqlite_register;
@@ -23,6 +24,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use certificates::{CertificateStore, KeyCertificateRecord};
 pub use postgres::PostgresStore;
+pub use sign_queue::{JobSettled, NewSignJob, SignJob, SignQueue};
 pub use sqlite::SqliteStore;
 pub use subject_locks::{HeldLock, SubjectLocks, TagLock};
 pub use subject_locks_local::LocalSubjectLocks;
@@ -123,7 +125,7 @@ impl From<sqlx::Error> for StoreError {
 /// The database seam. The sign path writes a pending row before touching the registry and confirms
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
-pub trait Store: RegisterStore + TokenStore + CertificateStore + WitnessStore + Send + Sync {
+pub trait Store: RegisterStore + TokenStore + CertificateStore + WitnessStore + SignQueue + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
@@ -254,6 +256,7 @@ macro_rules! embedded_migrations {
                 "witness cosignatures",
                 include_str!(concat!("../../migrations/", $backend, "/0010_witness_cosignatures.sql")),
             ),
+            (12, "sign queue", include_str!(concat!("../../migrations/", $backend, "/0012_sign_queue.sql"))),
         ])
     };
 }

@@ -17,6 +17,7 @@ const APPEND_LOCK: i64 = 0x6e6f_7461_7269_756d;
 
 impl Backend for PostgresStore {
     type Db = Postgres;
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     fn pool(&self) -> &PgPool {
         &self.pool

@@ -34,6 +34,9 @@ pub trait Backend: Send + Sync + 'static {
     fn begin_append(&self) -> impl Future<Output = Result<Appending<'_, Self::Db>, StoreError>> + Send;
     /// The backend's [`SubjectLocks`].
     fn tag_locks(&self) -> Arc<dyn SubjectLocks>;
+    /// Appended to a queue claim's row selection: `FOR UPDATE SKIP LOCKED` where several processes share the
+    /// database; empty where one process has it (SQLite), which also frees its stale claims at start-up.
+    const SKIP_LOCKED: &'static str = "";
 }
 
 /// An open append transaction and, where the exclusion is in-process, the guard that holds it.

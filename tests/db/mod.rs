@@ -13,6 +13,7 @@ mod register_search;
 mod register_store;
 mod sign_errors;
 mod sign_interop;
+mod sign_queue;
 mod subject_locks;
 mod verify_policy;
 mod witness_store;
