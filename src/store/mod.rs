@@ -6,6 +6,7 @@
 
 mod batch;
 mod certificates;
+mod key_revocations;
 mod postgres;
 mod postgres_register;
 mod sign_queue;
@@ -22,6 +23,7 @@ use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use certificates::{CertificateStore, KeyCertificateRecord};
+pub use key_revocations::{KeyRevocation, RevocationStore};
 pub use postgres::PostgresStore;
 pub use sign_queue::{JobSettled, NewSignJob, SignJob, SignQueue};
 pub use sqlite::SqliteStore;
@@ -123,7 +125,7 @@ impl From<sqlx::Error> for StoreError {
 /// The database seam. The sign path writes a pending row before touching the registry and confirms
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
-pub trait Store: RegisterStore + TokenStore + CertificateStore + SignQueue + Send + Sync {
+pub trait Store: RegisterStore + TokenStore + CertificateStore + SignQueue + RevocationStore + Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
@@ -249,6 +251,7 @@ macro_rules! embedded_migrations {
             (7, "key certificates", include_str!(concat!("../../migrations/", $backend, "/0007_key_certificates.sql"))),
             (8, "log index", include_str!(concat!("../../migrations/", $backend, "/0008_log_index.sql"))),
             (9, "signed payloads", include_str!(concat!("../../migrations/", $backend, "/0009_signed_payloads.sql"))),
+            (11, "key revocations", include_str!(concat!("../../migrations/", $backend, "/0011_key_revocations.sql"))),
             (12, "sign queue", include_str!(concat!("../../migrations/", $backend, "/0012_sign_queue.sql"))),
         ])
     };

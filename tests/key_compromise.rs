@@ -1,0 +1,180 @@
+//! Key-compromise response against a real registry and real servers: a key version revoked with
+//! `compromised_at` between two signs keeps the earlier image verifying and denies the later one, naming
+//! the revocation; the inventory lists both; the revocation survives a restart and, on PostgreSQL, a
+//! revocation made through one replica is honoured by the other at its next verify.
+
+use crate::support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Notarium, Postgres, Registry, push_image, reasons};
+
+fn policy(host: &str) -> String {
+    format!("policies:\n  - name: signed\n    images: [\"{host}/kc/*\"]\n    authorities: [{{key: dev-ecdsa}}]\n")
+}
+
+fn policies_dir(host: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("signed.yaml"), policy(host)).unwrap();
+    dir
+}
+
+fn pushed_and_signed(registry: &Registry, notarium: &Notarium, repo: &str) -> String {
+    let digest = push_image(registry, repo, "v1", repo);
+    let image = format!("{}/{repo}@{digest}", registry.host);
+    let (status, answer) = notarium.sign(&image, "dev-ecdsa");
+    assert_eq!(status, 201, "{answer}");
+    image
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+/// An admin token for `notarium` (revoking and the inventory need one, even on an open API).
+fn admin(notarium: &Notarium) -> String {
+    notarium.create_token(&["--role", "admin"]).0
+}
+
+fn revoke(notarium: &Notarium, token: &str, version: u32, body: &Value) -> (u16, Value) {
+    let path = format!("/v1/keys/dev-ecdsa/versions/{version}/revoke");
+    let response = support::client()
+        .post(format!("{}{path}", notarium.url))
+        .bearer_auth(token)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.json().unwrap())
+}
+
+/// Two images signed, the compromise between them: `(earlier, later, compromised_at)`.
+fn signed_around_a_compromise(registry: &Registry, notarium: &Notarium) -> (String, String, String) {
+    let earlier = pushed_and_signed(registry, notarium, "kc/earlier");
+    std::thread::sleep(Duration::from_millis(30));
+    let compromised_at = now_rfc3339();
+    std::thread::sleep(Duration::from_millis(30));
+    let later = pushed_and_signed(registry, notarium, "kc/later");
+    (earlier, later, compromised_at)
+}
+
+/// `POST /v1/verify` with `token`.
+fn verify(notarium: &Notarium, token: &str, image: &str) -> Value {
+    let response = support::client()
+        .post(format!("{}/v1/verify", notarium.url))
+        .bearer_auth(token)
+        .json(&json!({"image": image}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().unwrap()
+}
+
+fn assert_earlier_allowed_later_denied(notarium: &Notarium, token: &str, earlier: &str, later: &str) {
+    let answer = verify(notarium, token, earlier);
+    assert_eq!(answer["allowed"], true, "{answer}");
+    let answer = verify(notarium, token, later);
+    assert_eq!(answer["allowed"], false, "{answer}");
+    let why = reasons(&answer);
+    assert!(why.contains("key dev-ecdsa@1 is revoked as compromised at") && why.contains("stolen in CI"), "{why}");
+}
+
+#[test]
+fn a_revocation_with_compromised_at_denies_only_what_is_not_provably_earlier_and_survives_a_restart() {
+    let registry = Registry::start();
+    let policies = policies_dir(&registry.host);
+    let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap())];
+    let mut notarium = Notarium::start_with(&[&registry.host], &env);
+    let token = admin(&notarium);
+    let (earlier, later, compromised_at) = signed_around_a_compromise(&registry, &notarium);
+    for image in [&earlier, &later] {
+        assert_eq!(notarium.verify_image(image)["allowed"], true, "both verify before the revocation");
+    }
+
+    let (status, inventory) = notarium_get(&notarium, &token, "/v1/keys/dev-ecdsa/versions/1/signed");
+    assert_eq!(status, 200, "{inventory}");
+    let digests: Vec<&str> =
+        inventory["items"].as_array().unwrap().iter().map(|i| i["digest"].as_str().unwrap()).collect();
+    assert_eq!(digests, [digest_of(&later), digest_of(&earlier)], "{inventory}");
+    assert_eq!(inventory["items"][0]["repository"], "kc/later");
+    assert_eq!(inventory["items"][0]["kind"], "sign");
+
+    for (body, field) in [
+        (json!({"reason": "x", "compromised_at": "yesterday"}), "compromised_at"),
+        (json!({"reason": "x", "compromised_at": "2999-01-01T00:00:00Z"}), "compromised_at"),
+        (json!({"reason": "x".repeat(1025)}), "reason"),
+        (json!({"reason": ""}), "reason"),
+    ] {
+        let (status, answer) = revoke(&notarium, &token, 1, &body);
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["detail"].as_str().unwrap().starts_with(field), "{answer}");
+    }
+    let (status, answer) = revoke(&notarium, &token, 9, &json!({"reason": "x"}));
+    assert_eq!((status, answer["type"].as_str().unwrap().ends_with("unknown-key-version")), (404, true), "{answer}");
+
+    let body = json!({"reason": "stolen in CI", "compromised_at": compromised_at});
+    let (status, answer) = revoke(&notarium, &token, 1, &body);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!((answer["key"].clone(), answer["version"].clone()), (json!("dev-ecdsa"), json!(1)));
+    let (status, again) = revoke(&notarium, &token, 1, &body);
+    assert_eq!(status, 409, "a version is revoked once: {again}");
+    assert_earlier_allowed_later_denied(&notarium, &token, &earlier, &later);
+
+    let (status, entries) = notarium_get(&notarium, &token, "/v1/log/search?kind=key-revoked");
+    assert_eq!(status, 200);
+    assert_eq!(entries["entries"].as_array().unwrap().len(), 1, "one key-revoked entry: {entries}");
+    assert_eq!(entries["entries"][0]["entry"]["details"]["reason"], "stolen in CI");
+
+    notarium.kill();
+    let data_dir = std::mem::replace(&mut notarium.data_dir, tempfile::tempdir().unwrap());
+    let restarted = Notarium::start_in(data_dir, &[&registry.host], &env);
+    assert_earlier_allowed_later_denied(&restarted, &token, &earlier, &later);
+}
+
+#[test]
+fn a_revocation_without_compromised_at_refuses_every_signature_of_the_version() {
+    let registry = Registry::start();
+    let policies = policies_dir(&registry.host);
+    let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap())];
+    let notarium = Notarium::start_with(&[&registry.host], &env);
+    let token = admin(&notarium);
+    let image = pushed_and_signed(&registry, &notarium, "kc/any");
+    assert_eq!(notarium.verify_image(&image)["allowed"], true, "and the allowance is kept");
+    let (status, answer) = revoke(&notarium, &token, 1, &json!({"reason": "retired"}));
+    assert_eq!(status, 201, "{answer}");
+    let answer = notarium.verify_image(&image);
+    assert_eq!(answer["allowed"], false, "the kept allowance does not outlive the revocation: {answer}");
+    assert!(reasons(&answer).contains("key dev-ecdsa@1 is revoked: retired"), "{answer}");
+}
+
+/// Always PostgreSQL: the revocation goes through one replica, the other denies at its next verify,
+/// though it kept an allowance of that image.
+#[test]
+fn a_revocation_through_one_replica_is_honoured_by_the_other() {
+    let registry = Registry::start();
+    let database_url = Postgres::shared().database();
+    let policies = policies_dir(&registry.host);
+    let env = [
+        ("NOTARIUM_DATABASE_URL", database_url.as_str()),
+        ("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap()),
+    ];
+    let (a, b) = (Notarium::start_with(&[&registry.host], &env), Notarium::start_with(&[&registry.host], &env));
+    let (earlier, later, compromised_at) = signed_around_a_compromise(&registry, &a);
+    for image in [&earlier, &later] {
+        assert_eq!(b.verify_image(image)["allowed"], true);
+    }
+    let token = admin(&a);
+    let (status, answer) = revoke(&a, &token, 1, &json!({"reason": "stolen in CI", "compromised_at": compromised_at}));
+    assert_eq!(status, 201, "{answer}");
+    assert_earlier_allowed_later_denied(&b, &token, &earlier, &later);
+}
+
+fn digest_of(image: &str) -> &str {
+    image.split_once('@').unwrap().1
+}
+
+fn notarium_get(notarium: &Notarium, token: &str, path: &str) -> (u16, Value) {
+    let response = support::client().get(format!("{}{path}", notarium.url)).bearer_auth(token).send().unwrap();
+    (response.status().as_u16(), response.json().unwrap())
+}
