@@ -1322,6 +1322,83 @@ mod tests {
         Evidence { signatures: signed, ..Evidence::default() }
     }
 
+    fn revoked(key: &Key, compromised_at: Option<&str>, earlier: &[&SignedPayload]) -> RevokedKey {
+        RevokedKey {
+            key: key.public.clone(),
+            label: "a@1".into(),
+            reason: "stolen".into(),
+            compromised_at: compromised_at.map(str::to_owned),
+            earlier: earlier.iter().map(|s| Digest::of(&s.signature).hex().to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_revoked_version_signs_nothing_and_the_reason_names_the_revocation() {
+        let (a, b) = (key(1), key(2));
+        let authorities = [authority("a", &[&a]), authority("b", &[&b])];
+        let (d, p) = (digest(), policy("    threshold: 1\n"));
+        let here = format!("{HOST}/team-b/app@{d}");
+        let signed = a.simple("r.example/team-b/app", &d);
+        let evidence = Evidence { revoked: vec![revoked(&a, None, &[])], ..signatures(vec![signed.clone()]) };
+        let verdict = judge(&p, &authorities, &here, evidence);
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons.join(" | ").contains("key a@1 is revoked: stolen"), "{:?}", verdict.reasons);
+        // Another authority's key still counts beside the revoked one.
+        let both = vec![signed, b.simple("r.example/team-b/app", &d)];
+        let evidence = Evidence { revoked: vec![revoked(&a, None, &[])], ..signatures(both) };
+        assert!(judge(&p, &authorities, &here, evidence).allowed);
+    }
+
+    #[test]
+    fn under_compromised_at_only_signatures_the_register_proves_earlier_count() {
+        let (a, b) = (key(1), key(2));
+        let authorities = [authority("a", &[&a]), authority("b", &[&b])];
+        let (d, p) = (digest(), policy("    threshold: 1\n"));
+        let here = format!("{HOST}/team-b/app@{d}");
+        let at = Some("2026-11-30T12:00:00Z");
+        let earlier = a.simple("r.example/team-b/app", &d);
+        let evidence = Evidence { revoked: vec![revoked(&a, at, &[&earlier])], ..signatures(vec![earlier.clone()]) };
+        assert!(judge(&p, &authorities, &here, evidence).allowed, "its sign entry is before the compromise");
+
+        // Made after the compromise with a creator timestamp claiming an earlier time, or never logged at all:
+        // the register holds no entry before compromised_at for it, so it counts as later.
+        let forged_time = serde_json::Map::from_iter([("timestamp".to_owned(), json!(1_600_000_000))]);
+        let payload = SimpleSigning::new("r.example/team-b/app", &d, Some(forged_time)).to_bytes();
+        let forged = SignedPayload { signature: a.sign(&payload), payload };
+        let other = serde_json::Map::from_iter([("made".to_owned(), json!("after the compromise"))]);
+        let payload = SimpleSigning::new("r.example/team-b/app", &d, Some(other)).to_bytes();
+        let unlogged = SignedPayload { signature: a.sign(&payload), payload };
+        for later in [forged, unlogged] {
+            let evidence = Evidence { revoked: vec![revoked(&a, at, &[&earlier])], ..signatures(vec![later]) };
+            let verdict = judge(&p, &authorities, &here, evidence);
+            assert!(!verdict.allowed);
+            let why = verdict.reasons.join(" | ");
+            assert!(
+                why.contains("key a@1 is revoked as compromised at 2026-11-30T12:00:00Z")
+                    && why.contains("not provably earlier"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_attestation_by_a_revoked_version_does_not_satisfy_a_requirement() {
+        let a = key(1);
+        let authorities = [authority("a", &[&a]), authority("b", &[])];
+        let d = digest();
+        let p = policy("    threshold: 1\n    attestations:\n      - predicate_type: https://example.com/p\n");
+        let here = format!("{HOST}/team-b/app@{d}");
+        let evidence = |revoked: Vec<RevokedKey>| Evidence {
+            envelopes: vec![a.statement(None, &d, "https://example.com/p")],
+            revoked,
+            ..signatures(vec![a.simple("r.example/team-b/app", &d)])
+        };
+        assert!(judge(&p, &authorities, &here, evidence(Vec::new())).allowed);
+        let verdict = judge(&p, &authorities, &here, evidence(vec![revoked(&a, Some("2026-11-30T12:00:00Z"), &[])]));
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons.join(" | ").contains("key a@1 is revoked"), "{:?}", verdict.reasons);
+    }
+
     #[test]
     fn a_signature_counts_only_for_the_repository_it_names() {
         let (a, b) = (key(1), key(2));
