@@ -99,6 +99,14 @@ fn a_revocation_with_compromised_at_denies_only_what_is_not_provably_earlier_and
     assert_eq!(digests, [digest_of(&later), digest_of(&earlier)], "{inventory}");
     assert_eq!(inventory["items"][0]["repository"], "kc/later");
     assert_eq!(inventory["items"][0]["kind"], "sign");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["--output", "json", "keys", "inventory", "dev-ecdsa@1", "--since", "1h", "--server", &notarium.url])
+        .env("NOTARIUM_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["items"], inventory["items"], "the CLI lists what the route does");
 
     for (body, field) in [
         (json!({"reason": "x", "compromised_at": "yesterday"}), "compromised_at"),

@@ -8,6 +8,7 @@
 mod client;
 mod evidence;
 mod id_token;
+mod key_compromise;
 mod keyring;
 mod listener;
 mod log;
@@ -366,6 +367,18 @@ enum KeysCommand {
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
+    /// Every image signature and attestation key version ID@N made, from the register (auditor or admin).
+    #[command(after_help = CLIENT_HELP)]
+    Inventory {
+        /// ID@N.
+        key: String,
+        /// Only what was signed since: RFC 3339, or a duration back from now (7d, 12h).
+        #[arg(long)]
+        since: Option<String>,
+        /// The notarium server's URL.
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
 }
 
 /// Why a command failed, and its exit code.
@@ -456,6 +469,9 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         }
         Command::Keys { command: KeysCommand::List { server } } => client::list_keys(&server, output).await,
         Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id, output).await,
+        Command::Keys { command: KeysCommand::Inventory { key, since, server } } => {
+            key_compromise::inventory(&server, &key, since.as_deref(), output).await
+        }
         Command::Log { command: LogCommand::Export { from, to, file, format, since, server } } => {
             let period = log::PeriodArgs { from, to, format, since };
             log::export(&server, &period, &file, output).await
