@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use support::{Notarium, Postgres, Registry, push_image, reasons};
 
 fn policy(host: &str) -> String {
-    format!("policies:\n  - name: signed\n    images: [\"{host}/kc/*\"]\n    authorities: [{{key: dev-ecdsa}}]\n")
+    format!(
+        "policies:\n  - name: signed\n    images: [\"{host}/kc/*\"]\n    authorities: [{{key: dev-ecdsa}}, {{key: dev-ed25519}}]\n    threshold: 1\n"
+    )
 }
 
 fn policies_dir(host: &str) -> tempfile::TempDir {
@@ -138,6 +140,47 @@ fn a_revocation_with_compromised_at_denies_only_what_is_not_provably_earlier_and
     let data_dir = std::mem::replace(&mut notarium.data_dir, tempfile::tempdir().unwrap());
     let restarted = Notarium::start_in(data_dir, &[&registry.host], &env);
     assert_earlier_allowed_later_denied(&restarted, &token, &earlier, &later);
+
+    let only_later = format!("{}/kc/later", registry.host);
+    let (code, report) = resign_with_scope(&restarted, &token, "elsewhere/*", &["--repository", &only_later]);
+    assert_eq!(code, 1, "what could not be re-signed is reported, exit 1: {report}");
+    assert_eq!(report["failed"][0]["image"], later.as_str(), "{report}");
+    assert!(report["failed"][0]["error"].as_str().unwrap().contains("forbidden"), "{report}");
+    let (code, report) = resign(&restarted, &token, &["--repository", &only_later]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!((report["affected"].clone(), report["signed"].clone()), (json!(1), json!(1)), "{report}");
+    let answer = verify(&restarted, &token, &later);
+    assert_eq!(answer["allowed"], true, "re-signed with dev-ed25519: {answer}");
+    assert_eq!(answer["signatures"][0]["authority"], "dev-ed25519");
+    // Run again over every repository: what dev-ed25519 signed already is skipped (an interrupted run resumes).
+    let (code, report) = resign(&restarted, &token, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        (report["affected"].clone(), report["already_signed"].clone(), report["signed"].clone()),
+        (json!(2), json!(1), json!(1)),
+        "{report}"
+    );
+    let (_, inventory) = notarium_get(&restarted, &token, "/v1/keys/dev-ed25519/versions/1/signed");
+    assert_eq!(inventory["items"].as_array().unwrap().len(), 2, "each image re-signed once: {inventory}");
+}
+
+/// `notarium resign --from dev-ecdsa@1 --to dev-ed25519 ARGS --output json`: exit code and report.
+fn resign(notarium: &Notarium, auditor: &str, args: &[&str]) -> (i32, Value) {
+    resign_with_scope(notarium, auditor, "**", args)
+}
+
+fn resign_with_scope(notarium: &Notarium, auditor: &str, repos: &str, args: &[&str]) -> (i32, Value) {
+    let (signer, _) = notarium.create_token(&["--role", "signer", "--repos", repos, "--keys", "dev-ed25519"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["--output", "json", "resign", "--from", "dev-ecdsa@1", "--to", "dev-ed25519", "--server", &notarium.url])
+        .args(args)
+        .env("NOTARIUM_TOKEN", signer)
+        .env("NOTARIUM_AUDITOR_TOKEN", auditor)
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out.stderr).into_owned()));
+    (out.status.code().unwrap(), report)
 }
 
 #[test]
