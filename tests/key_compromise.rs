@@ -1,7 +1,9 @@
 //! Key-compromise response against a real registry and real servers: a key version revoked with
 //! `compromised_at` between two signs keeps the earlier image verifying and denies the later one, naming
-//! the revocation; the inventory lists both; the revocation survives a restart and, on PostgreSQL, a
-//! revocation made through one replica is honoured by the other at its next verify.
+//! the revocation; the inventory lists both; `resign` re-signs the later one with dev-ed25519 and it verifies
+//! again; a signature with no register entry (the stolen key used elsewhere) counts as later; the revocation
+//! survives a restart and, on PostgreSQL, a revocation made through one replica is honoured by the other at
+//! its next verify.
 
 use crate::support;
 
@@ -228,4 +230,30 @@ fn digest_of(image: &str) -> &str {
 fn notarium_get(notarium: &Notarium, token: &str, path: &str) -> (u16, Value) {
     let response = support::client().get(format!("{}{path}", notarium.url)).bearer_auth(token).send().unwrap();
     (response.status().as_u16(), response.json().unwrap())
+}
+
+/// The thief's signature: made with the stolen dev-ecdsa key file by another notarium on its own database,
+/// so this server's register holds no entry for it. It verifies until the revocation; under `compromised_at`
+/// it counts as later, while this server's own earlier signature keeps counting.
+#[test]
+fn a_signature_made_outside_the_register_with_the_stolen_key_counts_as_later() {
+    let registry = Registry::start();
+    let policies = policies_dir(&registry.host);
+    let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap())];
+    let notarium = Notarium::start_with(&[&registry.host], &env);
+    let token = admin(&notarium);
+    let earlier = pushed_and_signed(&registry, &notarium, "kc/earlier");
+    std::thread::sleep(Duration::from_millis(30));
+    let compromised_at = now_rfc3339();
+
+    let thief_server = Notarium::start(&[&registry.host]);
+    let thief = pushed_and_signed(&registry, &thief_server, "kc/thief");
+    drop(thief_server);
+    let answer = verify(&notarium, &token, &thief);
+    assert_eq!(answer["allowed"], true, "the stolen key's signature verifies before the revocation: {answer}");
+
+    let body = json!({"reason": "stolen in CI", "compromised_at": compromised_at});
+    let (status, answer) = revoke(&notarium, &token, 1, &body);
+    assert_eq!(status, 201, "{answer}");
+    assert_earlier_allowed_later_denied(&notarium, &token, &earlier, &thief);
 }
