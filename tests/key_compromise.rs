@@ -24,6 +24,23 @@ fn policies_dir(host: &str) -> tempfile::TempDir {
     dir
 }
 
+struct Setup {
+    registry: Registry,
+    policies: tempfile::TempDir,
+    notarium: Notarium,
+    token: String,
+}
+
+/// A registry, and a server deciding `kc/*` under [`policy`], with an admin token.
+fn setup() -> Setup {
+    let registry = Registry::start();
+    let policies = policies_dir(&registry.host);
+    let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap())];
+    let notarium = Notarium::start_with(&[&registry.host], &env);
+    let token = admin(&notarium);
+    Setup { registry, policies, notarium, token }
+}
+
 fn pushed_and_signed(registry: &Registry, notarium: &Notarium, repo: &str) -> String {
     let digest = push_image(registry, repo, "v1", repo);
     let image = format!("{}/{repo}@{digest}", registry.host);
@@ -86,11 +103,8 @@ fn assert_earlier_allowed_later_denied(notarium: &Notarium, token: &str, earlier
 
 #[test]
 fn a_revocation_with_compromised_at_denies_only_what_is_not_provably_earlier_and_survives_a_restart() {
-    let registry = Registry::start();
-    let policies = policies_dir(&registry.host);
+    let Setup { registry, policies, mut notarium, token } = setup();
     let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap())];
-    let mut notarium = Notarium::start_with(&[&registry.host], &env);
-    let token = admin(&notarium);
     let (earlier, later, compromised_at) = signed_around_a_compromise(&registry, &notarium);
     for image in [&earlier, &later] {
         assert_eq!(notarium.verify_image(image)["allowed"], true, "both verify before the revocation");
@@ -187,11 +201,7 @@ fn resign_with_scope(notarium: &Notarium, auditor: &str, repos: &str, args: &[&s
 
 #[test]
 fn a_revocation_without_compromised_at_refuses_every_signature_of_the_version() {
-    let registry = Registry::start();
-    let policies = policies_dir(&registry.host);
-    let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap())];
-    let notarium = Notarium::start_with(&[&registry.host], &env);
-    let token = admin(&notarium);
+    let Setup { registry, policies: _policies, notarium, token } = setup();
     let image = pushed_and_signed(&registry, &notarium, "kc/any");
     assert_eq!(notarium.verify_image(&image)["allowed"], true, "and the allowance is kept");
     let (status, answer) = revoke(&notarium, &token, 1, &json!({"reason": "retired"}));
@@ -237,11 +247,7 @@ fn notarium_get(notarium: &Notarium, token: &str, path: &str) -> (u16, Value) {
 /// it counts as later, while this server's own earlier signature keeps counting.
 #[test]
 fn a_signature_made_outside_the_register_with_the_stolen_key_counts_as_later() {
-    let registry = Registry::start();
-    let policies = policies_dir(&registry.host);
-    let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap())];
-    let notarium = Notarium::start_with(&[&registry.host], &env);
-    let token = admin(&notarium);
+    let Setup { registry, policies: _policies, notarium, token } = setup();
     let earlier = pushed_and_signed(&registry, &notarium, "kc/earlier");
     std::thread::sleep(Duration::from_millis(30));
     let compromised_at = now_rfc3339();
