@@ -10,12 +10,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// The kinds of entry the register writes, as `kind` names them.
-pub const KINDS: [&str; 13] = [
+pub const KINDS: [&str; 14] = [
     "sign",
     "attest",
     "verify",
     "key-added",
     "key-rotated",
+    "key-revoked",
     "policy-loaded",
     "registry-push",
     "registry-pull",
@@ -55,7 +56,7 @@ pub fn entry_fields(entry: &[u8]) -> EntryFields {
     let kind = text(e.get("kind"));
     let (key, key_version) = match kind.as_deref() {
         Some("sign" | "attest") => (field(details, "key"), field(details, "key_version")),
-        Some("key-added" | "key-rotated") => (field(subject, "key"), field(subject, "version")),
+        Some("key-added" | "key-rotated" | "key-revoked") => (field(subject, "key"), field(subject, "version")),
         _ => (None, None),
     };
     EntryFields {

@@ -27,6 +27,7 @@ mod egress;
 mod evidence;
 mod hygiene;
 mod key_certificates;
+mod key_compromise;
 mod keyless;
 mod keys_pkcs11;
 mod keys_vault;

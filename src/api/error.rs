@@ -336,6 +336,12 @@ impl From<ServiceError> for ApiError {
                 "The timestamp authority gave no usable timestamp",
                 detail,
             ),
+            ServiceError::InvalidRevocation(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid-revocation", "The revocation is invalid", detail)
+            }
+            ServiceError::AlreadyRevoked(_) => {
+                Self::new(StatusCode::CONFLICT, "key-already-revoked", "The key version is already revoked", detail)
+            }
             ServiceError::Certificate(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "certificate-unavailable",

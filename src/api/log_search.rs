@@ -112,7 +112,7 @@ fn page(mut found: Vec<Found>, limit: u32, filter: &SearchFilter) -> SearchPage 
     SearchPage { entries, next_cursor }
 }
 
-fn limit(value: Option<&str>) -> Result<u32, ApiError> {
+pub(super) fn limit(value: Option<&str>) -> Result<u32, ApiError> {
     let Some(value) = value else { return Ok(DEFAULT_LIMIT) };
     match value.parse::<u32>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -168,7 +168,7 @@ fn key_version(value: &str) -> Result<i64, ApiError> {
     }
 }
 
-fn time(name: &str, value: &str) -> Result<i64, ApiError> {
+pub(super) fn time(name: &str, value: &str) -> Result<i64, ApiError> {
     if value.len() > 64 {
         return Err(ApiError::invalid_query(format!("{name}: expected an RFC 3339 date-time")));
     }
@@ -206,14 +206,14 @@ const CURSOR_VERSION: u8 = 1;
 
 /// The cursor after entry `index`: a version byte, the index, and a check binding both to the filters, so
 /// an altered cursor, or one used with other filters, is refused rather than silently skipping entries.
-fn cursor(index: u64, filter: &SearchFilter) -> String {
+pub(super) fn cursor(index: u64, filter: &SearchFilter) -> String {
     let mut bytes = vec![CURSOR_VERSION];
     bytes.extend_from_slice(&index.to_be_bytes());
     bytes.extend_from_slice(&cursor_check(index, filter));
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn open_cursor(cursor: &str, filter: &SearchFilter) -> Result<u64, ApiError> {
+pub(super) fn open_cursor(cursor: &str, filter: &SearchFilter) -> Result<u64, ApiError> {
     let invalid = || ApiError::invalid_query("cursor: not a next_cursor this search returned with these filters");
     if cursor.len() > 64 {
         return Err(invalid());

@@ -13,6 +13,7 @@ mod events;
 mod evidence;
 mod extract;
 mod health;
+mod key_compromise;
 mod keys;
 mod location;
 mod log;
@@ -97,6 +98,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ui::file))
         .routes(routes!(evidence::evidence))
         .routes(routes!(status::status))
+        .routes(routes!(key_compromise::signed))
+        .routes(routes!(key_compromise::revoke))
 }
 
 /// The OpenAPI 3.1 document of every route, as `GET /v1/openapi.json` serves it.

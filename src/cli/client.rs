@@ -41,7 +41,7 @@ async fn send(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, St
     Ok((status, text))
 }
 
-fn url(server: &str, path: &str) -> String {
+pub(super) fn url(server: &str, path: &str) -> String {
     format!("{}{path}", server.trim_end_matches('/'))
 }
 
@@ -134,7 +134,7 @@ pub(super) async fn sign_batch(
 }
 
 /// [`call`] for a batch: a 502 whose body lists per-image results is an answer, not a problem.
-async fn call_batch(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Value), CliError> {
+pub(super) async fn call_batch(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, Value), CliError> {
     let (status, text) = send(request, server).await?;
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if status >= 400 && !answer["results"].is_array() {

@@ -8,6 +8,7 @@
 mod client;
 mod evidence;
 mod id_token;
+mod key_compromise;
 mod keyring;
 mod listener;
 mod log;
@@ -146,6 +147,24 @@ enum Command {
         server: String,
         #[command(flatten)]
         id_token: id_token::IdTokenArgs,
+    },
+    /// Re-sign every image a (revoked) key version signed with another key version, in batches; run again
+    /// to resume (images the new version already signed are skipped). Exit 1 when any image failed. Signs
+    /// with NOTARIUM_TOKEN (a signer); reads the register with NOTARIUM_AUDITOR_TOKEN when set.
+    #[command(after_help = CLIENT_HELP)]
+    Resign {
+        /// The key version being replaced, ID@N.
+        #[arg(long)]
+        from: String,
+        /// The key to sign with, ID@M (or ID: its latest version).
+        #[arg(long)]
+        to: String,
+        /// Only images in repositories matching this host/path glob.
+        #[arg(long)]
+        repository: Option<String>,
+        /// The notarium server's URL.
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
     },
     /// List keys or print a public key, from a running server.
     #[command(after_help = CLIENT_HELP)]
@@ -376,6 +395,18 @@ enum KeysCommand {
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
+    /// Every image signature and attestation key version ID@N made, from the register (auditor or admin).
+    #[command(after_help = CLIENT_HELP)]
+    Inventory {
+        /// ID@N.
+        key: String,
+        /// Only what was signed since: RFC 3339, or a duration back from now (7d, 12h).
+        #[arg(long)]
+        since: Option<String>,
+        /// The notarium server's URL.
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
 }
 
 /// Why a command failed, and its exit code.
@@ -466,6 +497,14 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         }
         Command::Keys { command: KeysCommand::List { server } } => client::list_keys(&server, output).await,
         Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id, output).await,
+        Command::Resign { from, to, repository, server } => {
+            let args =
+                key_compromise::ResignArgs { from: &from, to: &to, repository: repository.as_deref(), server: &server };
+            key_compromise::resign(&args, output).await
+        }
+        Command::Keys { command: KeysCommand::Inventory { key, since, server } } => {
+            key_compromise::inventory(&server, &key, since.as_deref(), output).await
+        }
         Command::Log { command: LogCommand::Export { from, to, file, format, since, server } } => {
             let period = log::PeriodArgs { from, to, format, since };
             log::export(&server, &period, &file, output).await

@@ -45,6 +45,38 @@ pub struct Evidence {
     pub bundles: Vec<SigstoreEvidence>,
     pub notary: Vec<NotaryEvidence>,
     pub skipped: Vec<String>,
+    /// Key versions revoked (docs/FORMATS.md §25), with what the register proves about this digest.
+    pub revoked: Vec<RevokedKey>,
+}
+
+/// A revoked key version as verification sees it: its signatures do not count, except, when it has a
+/// `compromised_at`, those the register proves were made before it (`earlier`).
+#[derive(Debug, Clone)]
+pub struct RevokedKey {
+    pub key: PublicKey,
+    /// `id@N`, as reasons name it.
+    pub label: String,
+    pub reason: String,
+    /// RFC 3339; `None`: every signature by the version is refused.
+    pub compromised_at: Option<String>,
+    /// SHA-256 (hex) of the signatures (of the envelopes, for attestations) whose `sign`/`attest` entry is
+    /// in the register, included in a signed checkpoint, with a time before `compromised_at`.
+    pub earlier: Vec<String>,
+}
+
+impl RevokedKey {
+    /// Why a signature (or envelope) with SHA-256 `sha256` by this version does not count, if it does not.
+    fn refuses(&self, sha256: &str) -> Option<String> {
+        match &self.compromised_at {
+            None => Some(format!("key {} is revoked: {}", self.label, self.reason)),
+            Some(_) if self.earlier.iter().any(|e| e == sha256) => None,
+            Some(at) => Some(format!(
+                "key {} is revoked as compromised at {at} ({}): signature sha256:{sha256} is not provably earlier \
+                 (no register entry before {at} in a signed checkpoint)",
+                self.label, self.reason
+            )),
+        }
+    }
 }
 
 /// A Notary Project signature envelope read from a referrer of artifact type
@@ -417,9 +449,11 @@ fn judge(
     let mut skipped = evidence.skipped.clone();
     let mut statements = verified_statements(&evidence.envelopes, &signers.keys, &binding, bounds, &mut skipped);
     statements.extend(fact_statements(facts, &signers, &binding));
+    let mut revocations = refuse_revoked_statements(&mut statements, &signers.keys, &evidence.revoked);
     let mut candidates = signature_candidates(&evidence.signatures, &statements, &signers.keys, &binding);
     candidates.extend(fact_signatures(facts, &signers, &binding));
     candidates.extend(notary_signatures(notary, &signers, &binding));
+    revocations.extend(refuse_revoked(&mut candidates, &signers.keys, &evidence.revoked));
     let notary_failures = notary_failures(notary);
     let judging = Judging { policy, authorities, signers: &signers, failures, notary_failures: &notary_failures };
     let (signatures, mut reasons, logged) = count_signers(&judging, &candidates, digest);
@@ -433,8 +467,47 @@ fn judge(
     if policy.require_digest && image.digest.is_none() {
         reasons.push(format!("{image} names a tag: policy {:?} requires a digest (require_digest)", policy.name));
     }
+    if !reasons.is_empty() {
+        revocations.dedup();
+        reasons.extend(revocations);
+    }
     let allowed = reasons.is_empty() || policy.mode == Mode::Warn;
     Verdict { allowed, reasons, signatures, attestations, skipped, logged }
+}
+
+/// The revoked key version that signed with distinct key `key`, if one did.
+fn revocation_of<'a>(keys: &DistinctKeys, key: usize, revoked: &'a [RevokedKey]) -> Option<&'a RevokedKey> {
+    let public_key = keys.keys.get(key)?;
+    revoked.iter().find(|r| r.key.spki_der() == public_key.spki_der())
+}
+
+/// Marks every candidate signed by a revoked key version and not provably earlier as not counting;
+/// returns why, once per refused signature.
+fn refuse_revoked(candidates: &mut [Candidate], keys: &DistinctKeys, revoked: &[RevokedKey]) -> Vec<String> {
+    let mut reasons = Vec::new();
+    for candidate in candidates.iter_mut() {
+        let Some(revocation) = revocation_of(keys, candidate.key, revoked) else { continue };
+        if let Some(why) = revocation.refuses(&candidate.used.signature_sha256) {
+            candidate.unbound = Some(why.clone());
+            reasons.push(why);
+        }
+    }
+    reasons
+}
+
+/// Drops every statement signed by a revoked key version and not provably earlier; returns why.
+fn refuse_revoked_statements(
+    statements: &mut Vec<VerifiedStatement>,
+    keys: &DistinctKeys,
+    revoked: &[RevokedKey],
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    statements.retain(|s| {
+        let why = revocation_of(keys, s.key, revoked).and_then(|r| r.refuses(&s.envelope_sha256));
+        reasons.extend(why.clone());
+        why.is_none()
+    });
+    reasons
 }
 
 /// The repository (and tag) a signature may name for `image`, and the digest it must name.
@@ -1247,6 +1320,83 @@ mod tests {
 
     fn signatures(signed: Vec<SignedPayload>) -> Evidence {
         Evidence { signatures: signed, ..Evidence::default() }
+    }
+
+    fn revoked(key: &Key, compromised_at: Option<&str>, earlier: &[&SignedPayload]) -> RevokedKey {
+        RevokedKey {
+            key: key.public.clone(),
+            label: "a@1".into(),
+            reason: "stolen".into(),
+            compromised_at: compromised_at.map(str::to_owned),
+            earlier: earlier.iter().map(|s| Digest::of(&s.signature).hex().to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_revoked_version_signs_nothing_and_the_reason_names_the_revocation() {
+        let (a, b) = (key(1), key(2));
+        let authorities = [authority("a", &[&a]), authority("b", &[&b])];
+        let (d, p) = (digest(), policy("    threshold: 1\n"));
+        let here = format!("{HOST}/team-b/app@{d}");
+        let signed = a.simple("r.example/team-b/app", &d);
+        let evidence = Evidence { revoked: vec![revoked(&a, None, &[])], ..signatures(vec![signed.clone()]) };
+        let verdict = judge(&p, &authorities, &here, evidence);
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons.join(" | ").contains("key a@1 is revoked: stolen"), "{:?}", verdict.reasons);
+        // Another authority's key still counts beside the revoked one.
+        let both = vec![signed, b.simple("r.example/team-b/app", &d)];
+        let evidence = Evidence { revoked: vec![revoked(&a, None, &[])], ..signatures(both) };
+        assert!(judge(&p, &authorities, &here, evidence).allowed);
+    }
+
+    #[test]
+    fn under_compromised_at_only_signatures_the_register_proves_earlier_count() {
+        let (a, b) = (key(1), key(2));
+        let authorities = [authority("a", &[&a]), authority("b", &[&b])];
+        let (d, p) = (digest(), policy("    threshold: 1\n"));
+        let here = format!("{HOST}/team-b/app@{d}");
+        let at = Some("2026-11-30T12:00:00Z");
+        let earlier = a.simple("r.example/team-b/app", &d);
+        let evidence = Evidence { revoked: vec![revoked(&a, at, &[&earlier])], ..signatures(vec![earlier.clone()]) };
+        assert!(judge(&p, &authorities, &here, evidence).allowed, "its sign entry is before the compromise");
+
+        // Made after the compromise with a creator timestamp claiming an earlier time, or never logged at all:
+        // the register holds no entry before compromised_at for it, so it counts as later.
+        let forged_time = serde_json::Map::from_iter([("timestamp".to_owned(), json!(1_600_000_000))]);
+        let payload = SimpleSigning::new("r.example/team-b/app", &d, Some(forged_time)).to_bytes();
+        let forged = SignedPayload { signature: a.sign(&payload), payload };
+        let other = serde_json::Map::from_iter([("made".to_owned(), json!("after the compromise"))]);
+        let payload = SimpleSigning::new("r.example/team-b/app", &d, Some(other)).to_bytes();
+        let unlogged = SignedPayload { signature: a.sign(&payload), payload };
+        for later in [forged, unlogged] {
+            let evidence = Evidence { revoked: vec![revoked(&a, at, &[&earlier])], ..signatures(vec![later]) };
+            let verdict = judge(&p, &authorities, &here, evidence);
+            assert!(!verdict.allowed);
+            let why = verdict.reasons.join(" | ");
+            assert!(
+                why.contains("key a@1 is revoked as compromised at 2026-11-30T12:00:00Z")
+                    && why.contains("not provably earlier"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_attestation_by_a_revoked_version_does_not_satisfy_a_requirement() {
+        let a = key(1);
+        let authorities = [authority("a", &[&a]), authority("b", &[])];
+        let d = digest();
+        let p = policy("    threshold: 1\n    attestations:\n      - predicate_type: https://example.com/p\n");
+        let here = format!("{HOST}/team-b/app@{d}");
+        let evidence = |revoked: Vec<RevokedKey>| Evidence {
+            envelopes: vec![a.statement(None, &d, "https://example.com/p")],
+            revoked,
+            ..signatures(vec![a.simple("r.example/team-b/app", &d)])
+        };
+        assert!(judge(&p, &authorities, &here, evidence(Vec::new())).allowed);
+        let verdict = judge(&p, &authorities, &here, evidence(vec![revoked(&a, Some("2026-11-30T12:00:00Z"), &[])]));
+        assert!(!verdict.allowed);
+        assert!(verdict.reasons.join(" | ").contains("key a@1 is revoked"), "{:?}", verdict.reasons);
     }
 
     #[test]

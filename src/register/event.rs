@@ -283,6 +283,29 @@ pub fn token_entry(kind: &str, time: &str, actor: &str, details: &serde_json::Va
     }))
 }
 
+/// A key version revoked (docs/FORMATS.md §25): from this entry on, verification refuses the version's
+/// signatures, or with `compromised_at` only those whose `sign`/`attest` entry is not provably earlier.
+pub struct KeyRevokedEvent<'a> {
+    pub time: &'a str,
+    pub actor: &'a str,
+    pub addr: Option<&'a str>,
+    pub key: &'a str,
+    pub version: u32,
+    pub compromised_at: Option<&'a str>,
+    pub reason: &'a str,
+}
+
+/// The `key-revoked` entry.
+pub fn key_revoked_entry(event: &KeyRevokedEvent<'_>) -> Vec<u8> {
+    canonical_json(&json!({
+        "kind": "key-revoked",
+        "time": event.time,
+        "actor": {"name": event.actor, "addr": event.addr},
+        "subject": {"key": event.key, "version": event.version},
+        "details": {"compromised_at": event.compromised_at, "reason": event.reason},
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

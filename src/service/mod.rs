@@ -19,6 +19,7 @@ mod reconcile;
 mod record;
 mod referrers;
 mod register;
+mod revocation;
 mod sign;
 mod sign_batch;
 mod tiles;
@@ -51,6 +52,7 @@ pub use export::{EXPORT_PAGE, ExportPlan, Period};
 pub use reconcile::Reconciled;
 pub use record::LogPosition;
 pub use referrers::{Attached, TagListing};
+pub use revocation::RevokeRequest;
 pub use sign::{SignOutcome, SignRequest, WrittenArtifact};
 pub use sign_batch::{BatchRefused, ImageSigned};
 pub use sign_on_push::{ImageStatus, RuleStatus};
@@ -144,6 +146,11 @@ pub enum ServiceError {
     /// a check); `reason` is in notarium's words, never the TSA's.
     #[error("the timestamp authority {tsa} gave no usable timestamp: {reason}")]
     Timestamp { tsa: String, reason: String },
+    /// A key revocation's field is malformed; the message names it.
+    #[error("{0}")]
+    InvalidRevocation(String),
+    #[error("{0}")]
+    AlreadyRevoked(String),
 }
 
 impl Service {

@@ -22,7 +22,7 @@ use crate::formats::{Digest, ImageReference};
 use crate::keys::KeyRing;
 use crate::oci::{ReferrerLayout, Repository, TagLayout};
 use crate::policy::engine::{
-    self, AuthorityKeys, Bounds, Evidence, NotaryEvidence, SignedPayload, SigstoreEvidence, Trust,
+    self, AuthorityKeys, Bounds, Evidence, NotaryEvidence, RevokedKey, SignedPayload, SigstoreEvidence, Trust,
 };
 use crate::policy::{Authority, Fallback, Mode, Policy, PolicySet};
 use crate::register::event::{VerifyEvent, verify_entry};
@@ -123,12 +123,13 @@ impl Service {
             Some(d) => d.clone(),
             None => manifest_of(self.signatures.registry().as_ref(), &image).await?.digest,
         };
+        let revoked = self.revoked_keys(&digest).await?;
         let key = DecisionKey {
             repository: image.repository_name(),
             tag: image.tag.clone(),
             by_digest: image.digest.is_some() && deciding.policy().is_some_and(|p| p.require_digest),
             digest: digest.clone(),
-            policy: deciding.content_digest(),
+            policy: super::revocation::with_revocations(deciding.content_digest(), &revoked),
         };
         let sources = Sources {
             keys: &self.keys,
@@ -138,7 +139,8 @@ impl Service {
             trusted_roots: &self.trusted_roots,
             crl_fetcher: self.crl_fetcher.as_ref(),
         };
-        let decision = self.decisions.get_or_decide(&key, || decide(&sources, image, digest, deciding)).await?;
+        let decision =
+            self.decisions.get_or_decide(&key, || decide(&sources, image, digest, deciding, revoked)).await?;
         count_decision(&decision, if decision.cached { "hit" } else { "miss" });
         Ok(decision)
     }
@@ -153,7 +155,7 @@ pub async fn verify_image(
     let image = ImageReference::parse(image)?;
     let digest = manifest_of(sources.signatures.registry().as_ref(), &image).await?.digest;
     let deciding = Deciding::choose(policies, &image, None)?;
-    decide(sources, image, digest, deciding).await
+    decide(sources, image, digest, deciding, Vec::new()).await
 }
 
 /// The decision about `digest`, which `image` names: evidence and keys gathered here, judged by the engine
@@ -163,12 +165,14 @@ async fn decide(
     image: ImageReference,
     digest: Digest,
     deciding: Deciding,
+    revoked: Vec<RevokedKey>,
 ) -> Result<Decision, ServiceError> {
     let Some(policy) = deciding.policy() else {
         return Ok(fallback(&image, digest, deciding.policies.default));
     };
     let authorities = resolve_authorities(sources.keys, &policy.authorities).await;
     let mut evidence = gather(sources, &repository_of(&image), &digest).await?;
+    evidence.revoked = revoked;
     if let Some(fetcher) = sources.crl_fetcher {
         fetch_crls(fetcher, &deciding, &mut evidence.notary).await;
     }
@@ -246,7 +250,7 @@ async fn gather(sources: &Sources<'_>, repo: &Repository, digest: &Digest) -> Re
             NotaryEvidence { envelope: n.envelope, media_type: n.media_type, source, ..NotaryEvidence::default() }
         })
         .collect();
-    Ok(Evidence { signatures, envelopes, bundles, notary, skipped })
+    Ok(Evidence { signatures, envelopes, bundles, notary, skipped, revoked: Vec::new() })
 }
 
 /// Attaches to each Notary Project envelope the CRLs its certificates name, fetched (or kept) when, under

@@ -6,6 +6,7 @@
 
 mod batch;
 mod certificates;
+mod key_revocations;
 mod postgres;
 mod postgres_register;
 mod sign_queue;
@@ -23,6 +24,7 @@ use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use certificates::{CertificateStore, KeyCertificateRecord};
+pub use key_revocations::{KeyRevocation, RevocationStore};
 pub use postgres::PostgresStore;
 pub use sign_queue::{JobSettled, NewSignJob, SignJob, SignQueue};
 pub use sqlite::SqliteStore;
@@ -125,7 +127,9 @@ impl From<sqlx::Error> for StoreError {
 /// The database seam. The sign path writes a pending row before touching the registry and confirms
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
-pub trait Store: RegisterStore + TokenStore + CertificateStore + WitnessStore + SignQueue + Send + Sync {
+pub trait Store:
+    RegisterStore + TokenStore + CertificateStore + WitnessStore + SignQueue + RevocationStore + Send + Sync
+{
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
     async fn begin_signature(&self, signature: &NewSignature) -> Result<i64, StoreError>;
@@ -256,6 +260,7 @@ macro_rules! embedded_migrations {
                 "witness cosignatures",
                 include_str!(concat!("../../migrations/", $backend, "/0010_witness_cosignatures.sql")),
             ),
+            (11, "key revocations", include_str!(concat!("../../migrations/", $backend, "/0011_key_revocations.sql"))),
             (12, "sign queue", include_str!(concat!("../../migrations/", $backend, "/0012_sign_queue.sql"))),
         ])
     };
