@@ -19,6 +19,7 @@ mod log;
 mod log_search;
 mod metrics;
 mod openapi;
+mod policies;
 mod referrers;
 mod sign;
 mod status;
@@ -94,6 +95,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ui::file))
         .routes(routes!(evidence::evidence))
         .routes(routes!(status::status))
+        .routes(routes!(policies::dry_run))
 }
 
 /// The OpenAPI 3.1 document of every route, as `GET /v1/openapi.json` serves it.

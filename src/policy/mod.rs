@@ -241,6 +241,25 @@ impl PolicySet {
         Ok(set)
     }
 
+    /// The set `files` (name, text) make, as [`PolicySet::load_dir`] would load a folder holding them: files in
+    /// name order, one `default`, unique names; errors name the file (as given) and line.
+    pub fn from_texts(files: &[(String, String)]) -> Result<Self, PolicyError> {
+        let mut sorted: Vec<&(String, String)> = files.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut set = Self::default();
+        let mut defaults = Vec::new();
+        for (name, text) in sorted {
+            let (file_set, explicit) = Self::parse(name, text)?;
+            if let Some(d) = explicit {
+                defaults.push((name.clone(), d));
+            }
+            set.policies.extend(file_set.policies);
+        }
+        set.default = single_default(&defaults)?;
+        set.check_unique_names()?;
+        Ok(set)
+    }
+
     /// One file, and the `default` it sets explicitly.
     pub fn load_file(path: &Path) -> Result<(Self, Option<Fallback>), PolicyError> {
         let text = crate::local_file::read_text_capped(path, MAX_POLICY_FILE_BYTES)
