@@ -160,6 +160,13 @@ fn a_stricter_candidate_lists_exactly_the_images_it_would_deny_by_repository_and
     assert!(text.contains(&format!("not evaluated: {}", name(&old))), "{text}");
     assert_eq!(out.status.code(), Some(1));
 
+    let out = cli(&notarium, &admin, candidate.path(), &["--max-images", "2", "--output", "json"]);
+    let bounded: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((bounded["images"].as_u64(), bounded["truncated"].as_bool()), (Some(2), Some(true)), "{bounded}");
+    let text =
+        String::from_utf8_lossy(&cli(&notarium, &admin, candidate.path(), &["--max-images", "2"]).stdout).into_owned();
+    assert!(text.contains("truncated: only the newest 2 images were decided"), "{text}");
+
     let (code, answer) = dry_run_cli(&notarium, &admin, live.path());
     assert_eq!(code, 0, "{answer}");
     assert_eq!((answer["newly_denied"].as_u64(), answer["newly_allowed"].as_u64()), (Some(0), Some(0)), "{answer}");
@@ -167,6 +174,17 @@ fn a_stricter_candidate_lists_exactly_the_images_it_would_deny_by_repository_and
 
     let (code, _) = dry_run_cli(&notarium, &admin, broken.path());
     assert_eq!(code, 2, "a broken candidate folder is a usage error");
+    // Loads locally, but the server's reload checks refuse it: still a usage error, naming the file.
+    let unknown_root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        unknown_root.path().join("keyless.yaml"),
+        "policies:\n  - name: k\n    images: [\"*/**\"]\n    authorities:\n      - keyless:\n          issuer: https://issuer.example\n          subject: ci@example.com\n          trusted_root: nowhere\n",
+    )
+    .unwrap();
+    let out = cli(&notarium, &admin, unknown_root.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("keyless.yaml line") && stderr.contains("nowhere"), "{stderr}");
 
     // Nothing written: the registry holds the same tags, and the register grew only by the registry's
     // reports of notarium's own reads (pulls by notarium's user agent), never by a decision.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use super::client::call;
+use super::client::send;
 use super::{CliError, Output};
 use crate::policy::PolicySet;
 
@@ -35,7 +35,15 @@ pub(super) async fn dry_run(args: &DryRunArgs<'_>, output: Output) -> Result<(),
         body["max_images"] = json!(n);
     }
     let url = format!("{}/v1/policies/dry-run", args.server.trim_end_matches('/'));
-    let (_, answer) = call(reqwest::Client::new().post(url).json(&body), args.server).await?;
+    let (status, text) = send(reqwest::Client::new().post(url).json(&body), args.server).await?;
+    match status {
+        // The folder or an argument the server would not take (a key check, a bound): a usage error.
+        400 => return Err(CliError::Usage(CliError::from_problem(status, &text).to_string())),
+        401.. => return Err(CliError::from_problem(status, &text)),
+        _ => {}
+    }
+    let answer: Value = serde_json::from_str(&text)
+        .map_err(|_| CliError::Unavailable(format!("notarium at {} answered no dry-run report", args.server)))?;
     output.print(&answer, || render(&answer));
     match answer["newly_denied"].as_u64() {
         Some(0) => Ok(()),
