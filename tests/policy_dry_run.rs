@@ -45,6 +45,15 @@ fn wait_for_pull(notarium: &Notarium, digest: &str) {
     }
 }
 
+/// The decision cache's lookup and decision counters from `/metrics`.
+fn cache_lines(notarium: &Notarium) -> Vec<String> {
+    let (status, text) = notarium.get_text("/metrics");
+    assert_eq!(status, 200);
+    let counted =
+        |l: &&str| l.starts_with("notarium_verify_cache_lookups") || l.starts_with("notarium_verify_decisions");
+    text.lines().filter(counted).map(str::to_owned).collect()
+}
+
 fn tags(registry: &Registry, repo: &str) -> Value {
     let url = format!("http://{}/v2/{repo}/tags/list", registry.host);
     let answer: Value = client().get(url).send().unwrap().json().unwrap();
@@ -129,6 +138,8 @@ fn a_stricter_candidate_lists_exactly_the_images_it_would_deny_by_repository_and
     // The first token closes the open API: from here on, calls carry it.
     let (admin, _) = notarium.create_token(&["--role", "admin"]);
     let before = entries_as(&notarium, &admin);
+    let cache_before = cache_lines(&notarium);
+    assert!(!cache_before.is_empty(), "the verify above counted a decision");
     let repos = ["shop/app", "shop/web", "shop/cart", "tools/lint", "tools/fmt"];
     let tags_before: Vec<Value> = repos.iter().map(|r| tags(&registry, r)).collect();
 
@@ -195,6 +206,8 @@ fn a_stricter_candidate_lists_exactly_the_images_it_would_deny_by_repository_and
         assert!(added["actor"]["user_agent"].as_str().unwrap().starts_with("notarium/"), "{added}");
     }
     assert_eq!(repos.iter().map(|r| tags(&registry, r)).collect::<Vec<_>>(), tags_before);
+    // Nor did it go through the decision cache that `POST /v1/verify` keeps and reuses: not one lookup.
+    assert_eq!(cache_lines(&notarium), cache_before);
 
     hostile_requests_are_refused(&notarium, &admin, &host);
 }
