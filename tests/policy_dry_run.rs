@@ -178,7 +178,7 @@ fn a_stricter_candidate_lists_exactly_the_images_it_would_deny_by_repository_and
     assert_eq!((bounded["images"].as_u64(), bounded["truncated"].as_bool()), (Some(2), Some(true)), "{bounded}");
     let text =
         String::from_utf8_lossy(&cli(&notarium, &admin, candidate.path(), &["--max-images", "2"]).stdout).into_owned();
-    assert!(text.contains("truncated: only the newest 2 images were decided"), "{text}");
+    assert!(text.contains("truncated: only the first 2 images were decided"), "{text}");
 
     let (code, answer) = dry_run_cli(&notarium, &admin, live.path());
     assert_eq!(code, 0, "{answer}");

@@ -30,7 +30,7 @@ pub(super) struct DryRunBody {
     files: BTreeMap<String, String>,
     /// The period's start: RFC 3339, or a span back from now (`90m`, `24h`, `7d`); default `7d`.
     since: Option<String>,
-    /// The most distinct images to decide, 1 to 2000 (default 200); the newest first.
+    /// The most distinct images to decide, 1 to 2000 (default 200): pulled ones, then decided ones, newest first.
     max_images: Option<usize>,
 }
 

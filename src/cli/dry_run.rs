@@ -107,7 +107,7 @@ fn render(answer: &Value) -> String {
     ));
     if answer["truncated"] == true {
         out.push_str(&format!(
-            "\ntruncated: only the newest {} images were decided (--max-images)",
+            "\ntruncated: only the first {} images were decided (pulled ones, then decided ones, newest first; --max-images)",
             count("max_images")
         ));
     }

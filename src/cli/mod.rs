@@ -241,7 +241,7 @@ enum PolicyCommand {
         /// The period's start: RFC 3339, or a span back from now (90m, 24h, 7d).
         #[arg(long, default_value = "7d")]
         since: String,
-        /// The most distinct images to decide (newest first), 1 to 2000; the server's default is 200.
+        /// The most distinct images to decide (pulled, then decided, newest first), 1 to 2000; default 200.
         #[arg(long)]
         max_images: Option<usize>,
         /// The notarium server's URL.

@@ -20,8 +20,9 @@ use super::{Service, ServiceError};
 use crate::policy::PolicySet;
 use crate::store::SearchFilter;
 
-/// The most distinct images one dry-run decides when the caller names no bound, and the most it may name.
+/// The most distinct images one dry-run decides when the caller names no bound.
 pub const DEFAULT_MAX_IMAGES: usize = 200;
+/// The most a caller may name.
 pub const MAX_IMAGES: usize = 2000;
 /// The most register entries of one kind a dry-run reads; past it the answer says `truncated`.
 const MAX_SCANNED: usize = 50_000;
@@ -57,7 +58,7 @@ pub struct DryRunReport {
     /// Distinct images decided (both ways) or found unreachable.
     pub images: usize,
     /// True when the period held more images than `max_images`, or more entries than a dry-run reads: the
-    /// newest were decided, the rest were not.
+    /// first found (pulled ones, then decided ones, each newest first) were decided, the rest were not.
     pub truncated: bool,
     pub max_images: usize,
     /// Images allowed now that the candidate would deny.
@@ -185,7 +186,7 @@ impl Service {
         }
     }
 
-    /// The distinct images pulled or decided since `since_ms`, newest first, at most `max_images + 1` (to
+    /// The distinct images pulled, then decided, since `since_ms`, each kind newest first, at most `max_images + 1` (to
     /// know whether there were more); true when a kind had more entries than [`MAX_SCANNED`].
     async fn images_since(&self, since_ms: i64, max_images: usize) -> Result<(Vec<Seen>, bool), ServiceError> {
         let mut found: Vec<Seen> = Vec::new();
