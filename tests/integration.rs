@@ -40,6 +40,7 @@ mod notation_tsa;
 mod notation_verify;
 mod operations;
 mod pkcs11_recovery;
+mod policy_dry_run;
 mod postgres_shared;
 mod public_routes;
 mod referrers_oci;

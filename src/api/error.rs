@@ -122,6 +122,10 @@ impl ApiError {
         )
     }
 
+    pub fn invalid_dry_run(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-dry-run", "The dry-run request is malformed or too large", detail)
+    }
+
     pub fn invalid_query(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid-query", "Query parameters are missing or malformed", detail)
     }
@@ -263,6 +267,12 @@ impl From<JsonRejection> for ApiError {
             }
             other => Self::new(other.status(), "unreadable-body", "Request body could not be read", detail),
         }
+    }
+}
+
+impl From<crate::policy::PolicyError> for ApiError {
+    fn from(error: crate::policy::PolicyError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-policy", "A candidate policy file is invalid", error.to_string())
     }
 }
 

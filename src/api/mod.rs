@@ -20,6 +20,7 @@ mod log;
 mod log_search;
 mod metrics;
 mod openapi;
+mod policies;
 mod referrers;
 mod sign;
 mod status;
@@ -100,6 +101,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(status::status))
         .routes(routes!(key_compromise::signed))
         .routes(routes!(key_compromise::revoke))
+        .routes(routes!(policies::dry_run))
 }
 
 /// The OpenAPI 3.1 document of every route, as `GET /v1/openapi.json` serves it.

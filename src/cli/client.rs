@@ -28,7 +28,7 @@ pub(super) async fn call(request: reqwest::RequestBuilder, server: &str) -> Resu
 }
 
 /// The status and body of the server's answer to `request`.
-async fn send(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, String), CliError> {
+pub(super) async fn send(request: reqwest::RequestBuilder, server: &str) -> Result<(u16, String), CliError> {
     let response = with_token(request)
         .send()
         .await

@@ -6,6 +6,7 @@
 //! calling `service` or the HTTP API.
 
 mod client;
+mod dry_run;
 mod evidence;
 mod id_token;
 mod key_compromise;
@@ -182,7 +183,7 @@ enum Command {
         #[command(subcommand)]
         command: EvidenceCommand,
     },
-    /// Lint trust policy files.
+    /// Lint trust policy files, or try a candidate folder over the register's recent images.
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
@@ -256,6 +257,22 @@ enum PolicyCommand {
         /// shipped `public-good` root only).
         #[arg(long, env = "NOTARIUM_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Decide every image pulled or admitted in a period (from the register) under the candidate policies in
+    /// DIR, through a running server, writing nothing; print by repository the images whose decision would
+    /// change; exit 1 when any image allowed now would be denied.
+    #[command(name = "dry-run", after_help = CLIENT_HELP)]
+    DryRun {
+        dir: PathBuf,
+        /// The period's start: RFC 3339, or a span back from now (90m, 24h, 7d).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// The most distinct images to decide (pulled, then decided, newest first), 1 to 2000; default 200.
+        #[arg(long)]
+        max_images: Option<usize>,
+        /// The notarium server's URL.
+        #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
     },
 }
 
@@ -557,6 +574,10 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         Command::Witness { command } => witness::run(command, output).await,
         Command::Policy { command: PolicyCommand::Check { dir, config } } => {
             verify::check_policies(&dir, config.as_deref(), output)
+        }
+        Command::Policy { command: PolicyCommand::DryRun { dir, since, max_images, server } } => {
+            let args = dry_run::DryRunArgs { server: &server, dir: &dir, since: &since, max_images };
+            dry_run::dry_run(&args, output).await
         }
         Command::VerifyBlob { bundle, certificate_identity, certificate_oidc_issuer, key, trusted_root, artifact } => {
             let signer = match (key, certificate_identity, certificate_oidc_issuer) {

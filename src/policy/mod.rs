@@ -241,6 +241,25 @@ impl PolicySet {
         Ok(set)
     }
 
+    /// The set `files` (name, text) make, as [`PolicySet::load_dir`] would load a folder holding them: files in
+    /// name order, one `default`, unique names; errors name the file (as given) and line.
+    pub fn from_texts(files: &[(String, String)]) -> Result<Self, PolicyError> {
+        let mut sorted: Vec<&(String, String)> = files.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut set = Self::default();
+        let mut defaults = Vec::new();
+        for (name, text) in sorted {
+            let (file_set, explicit) = Self::parse(name, text)?;
+            if let Some(d) = explicit {
+                defaults.push((name.clone(), d));
+            }
+            set.policies.extend(file_set.policies);
+        }
+        set.default = single_default(&defaults)?;
+        set.check_unique_names()?;
+        Ok(set)
+    }
+
     /// One file, and the `default` it sets explicitly.
     pub fn load_file(path: &Path) -> Result<(Self, Option<Fallback>), PolicyError> {
         let text = crate::local_file::read_text_capped(path, MAX_POLICY_FILE_BYTES)
@@ -933,5 +952,30 @@ policies:
         let set = PolicySet::load_dir(Path::new(dir)).unwrap();
         assert!(set.policies.len() >= 2);
         assert_eq!(set.default, Fallback::Deny);
+    }
+
+    #[test]
+    fn texts_load_as_the_folder_holding_them_would() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+            .collect();
+        files.reverse();
+        let (texts, folder) = (PolicySet::from_texts(&files).unwrap(), PolicySet::load_dir(Path::new(dir)).unwrap());
+        let names = |s: &PolicySet| s.policies.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&texts), names(&folder), "file-name order, whatever order they are given in");
+        assert_eq!(texts.default, folder.default);
+
+        let disagreeing =
+            [("a.yaml".to_owned(), "default: allow\n".to_owned()), ("b.yaml".into(), "default: deny\n".into())];
+        assert_eq!(
+            PolicySet::from_texts(&disagreeing).unwrap_err().to_string(),
+            "b.yaml: default: disagrees with a.yaml's"
+        );
+        let broken = [("x.yaml".to_owned(), "policies:\n  - name: a\n    images: [\n".to_owned())];
+        assert!(PolicySet::from_texts(&broken).unwrap_err().to_string().starts_with("x.yaml line "));
     }
 }

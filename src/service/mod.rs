@@ -10,6 +10,7 @@ mod check;
 mod checkpoint;
 mod crls;
 mod decision_cache;
+mod dry_run;
 mod events;
 mod evidence;
 mod export;
@@ -46,6 +47,10 @@ pub use certificates::{Issued, attach_configured_chains};
 pub use check::{CheckedSignature, check_signatures};
 pub use checkpoint::RegisterSettings;
 pub use crls::CrlFetcher;
+pub use dry_run::{
+    ChangedImage, DEFAULT_MAX_IMAGES, DEFAULT_SINCE, DryRun, DryRunReport, MAX_IMAGES, RepositoryChanges,
+    UnevaluatedImage, period_start_ms,
+};
 pub use events::RecordedEvents;
 pub use evidence::EvidenceWritten;
 pub use export::{EXPORT_PAGE, ExportPlan, Period};
