@@ -22,6 +22,7 @@ pub mod reference;
 pub mod referrer;
 pub mod signature_manifest;
 pub mod simple_signing;
+pub mod verdict;
 
 pub use digest::Digest;
 pub use reference::{ImageReference, canonical_pattern, canonical_registry};
