@@ -48,5 +48,6 @@ mod report;
 mod sign_on_push;
 mod sigstore_conformance;
 mod ui;
+mod verdicts;
 mod verify_binding;
 mod verify_bounds;

@@ -55,10 +55,14 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
         .with_evidence_limits(config.policies.evidence.clone())
         .with_trusted_roots(load_trusted_roots(&config)?)
         .with_crl_fetching(egress)
-        .with_sign_on_push(config.sign_on_push.clone(), config.sign_queue.clone());
+        .with_sign_on_push(config.sign_on_push.clone(), config.sign_queue.clone())
+        .with_verdicts(config.verdicts.clone());
     let policies = load_policies(&config)?;
     policies.check_trusted_roots(&service.trusted_root_names()).map_err(|e| CliError::Usage(e.to_string()))?;
     check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(conflict) = service.verdict_key_conflict(&policies) {
+        return Err(CliError::Usage(conflict));
+    }
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = match &config.tsa {
@@ -234,6 +238,10 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
             },
             Err(e) => Err(e),
         };
+        let loaded = loaded.map_err(|e| e.to_string()).and_then(|set| match service.verdict_key_conflict(&set) {
+            Some(conflict) => Err(conflict),
+            None => Ok(set),
+        });
         match loaded {
             Ok(set) => {
                 tracing::info!(policies = set.policies.len(), "trust policies reloaded");

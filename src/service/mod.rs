@@ -23,6 +23,7 @@ mod sign;
 mod sign_batch;
 mod sign_on_push;
 mod timestamp;
+mod verdicts;
 mod verify;
 
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub use referrers::{Attached, TagListing};
 pub use sign::{SignOutcome, SignRequest, WrittenArtifact};
 pub use sign_batch::{BatchRefused, ImageSigned};
 pub use sign_on_push::{ImageStatus, RuleStatus};
+pub use verdicts::SignedVerdict;
+pub use verify::RecordedDecision;
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 
 /// Everything a use case needs, shared by all requests.
@@ -83,6 +86,8 @@ pub struct Service {
     tsa: Option<Arc<timestamp::TsaClient>>,
     /// `[[sign_on_push]]` and `[sign_queue]` (see `sign_on_push.rs`); no rules by default.
     push_signing: sign_on_push::PushSigning,
+    /// `[verdicts]` and the verdicts attached so far (see `verdicts.rs`); none by default.
+    verdicts: verdicts::Verdicts,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -135,6 +140,8 @@ pub enum ServiceError {
     Certificate(String),
     #[error("no [ca] is configured: certificates come from [[keys]] certificate_chain only")]
     NoCa,
+    #[error("no [verdicts] is configured: set [verdicts] key to sign verdicts")]
+    NoVerdicts,
     /// `[tsa]` gave no usable timestamp (refused by the egress rules, unreachable, or an answer that fails
     /// a check); `reason` is in notarium's words, never the TSA's.
     #[error("the timestamp authority {tsa} gave no usable timestamp: {reason}")]
@@ -166,6 +173,7 @@ impl Service {
             crl_fetcher: None,
             tsa: None,
             push_signing: Default::default(),
+            verdicts: Default::default(),
         }
     }
 
