@@ -45,10 +45,38 @@ fn statement_of(envelope: &Value) -> Value {
     serde_json::from_slice(&payload).unwrap()
 }
 
+/// The register's entry at `index` as `GET /v1/log/entries` lists it (`entry`, `leaf_hash`, ...).
 fn register_entry(notarium: &Notarium, index: u64) -> Value {
     let (_, page) = notarium.get_text(&format!("/v1/log/entries?start={index}&end={}", index + 1));
     let page: Value = serde_json::from_str(&page).unwrap();
-    page["entries"][0]["entry"].clone()
+    page["entries"][0].clone()
+}
+
+fn entries_of_kind(notarium: &Notarium, kind: &str) -> Vec<Value> {
+    let (_, page) = notarium.get_text("/v1/log/entries?start=0&end=1000");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    page["entries"].as_array().unwrap().iter().map(|e| e["entry"].clone()).filter(|e| e["kind"] == kind).collect()
+}
+
+/// The statement of the verdict attached under `digest`'s `.att` tag (its only layer).
+fn attached_statement(registry: &Registry, repo: &str, digest: &str) -> Value {
+    let layers = att_layers(registry, repo, digest);
+    assert_eq!(layers.len(), 1, "{layers:?}");
+    let envelope: Value = serde_json::from_slice(&registry.blob(repo, layers[0]["digest"].as_str().unwrap())).unwrap();
+    statement_of(&envelope)
+}
+
+/// An AdmissionReview creating a pod that runs `images`.
+fn pod_review(images: &[&str]) -> Value {
+    let containers: Vec<Value> =
+        images.iter().enumerate().map(|(n, image)| json!({"name": format!("c{n}"), "image": image})).collect();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"containers": containers}});
+    let gvk = json!({"group": "", "version": "v1", "kind": "Pod"});
+    json!({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": {
+        "uid": "5b0f7c1e-8a36-4d59-9d1c-0e2f3a4b5c6d", "kind": gvk, "resource": {"group": "", "version": "v1",
+        "resource": "pods"}, "name": "web", "namespace": "shop", "operation": "CREATE",
+        "userInfo": {"username": "kubernetes-admin"}, "object": pod, "oldObject": null, "dryRun": false}})
 }
 
 /// The layers of the `.att` manifest of `digest` (each an attached envelope).
@@ -92,7 +120,9 @@ fn an_svr_verdict_binds_policy_and_register_entry_attaches_once_and_verifies_wit
     assert_eq!(predicate["properties"], json!(["NOTARIUM_POLICY_ALLOWED"]));
     let index = answer["log"]["index"].as_u64().unwrap();
     assert_eq!(predicate[OURS]["register"]["index"], index);
-    let entry = register_entry(&notarium, index);
+    let listed = register_entry(&notarium, index);
+    assert_eq!(predicate[OURS]["register"]["leafHash"], listed["leaf_hash"], "{listed}");
+    let entry = &listed["entry"];
     assert_eq!(entry["kind"], "verify", "{entry}");
     assert_eq!(entry["subject"]["digest"], digests[0].as_str(), "{entry}");
     assert_eq!(entry["details"]["allowed"], true, "{entry}");
@@ -134,6 +164,36 @@ fn an_svr_verdict_binds_policy_and_register_entry_attaches_once_and_verifies_wit
     let refused = consumer.verify_image(&unsigned);
     assert_eq!(refused["allowed"], false);
     assert!(support::reasons(&refused).contains(SVR), "{refused}");
+}
+
+#[test]
+fn admission_decisions_attach_their_verdicts_once_each() {
+    let registry = Registry::start();
+    let host = registry.host.clone();
+    let policies = policy_dir(&producer_policy(&host));
+    let notarium = start(&registry, policies.path(), "key = \"dev-ed25519\"\nattach = true\n");
+    let digests = push_many(&registry, "vd/adm", 2);
+    let (signed, unsigned) = (format!("{host}/vd/adm@{}", digests[0]), format!("{host}/vd/adm@{}", digests[1]));
+    assert_eq!(notarium.sign(&signed, "dev-ecdsa").0, 201);
+    for _ in 0..3 {
+        let (status, _, answer) = notarium.post("/v1/admission", pod_review(&[&signed, &unsigned]).to_string());
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    }
+    let allowed = attached_statement(&registry, "vd/adm", &digests[0]);
+    assert_eq!(allowed["predicate"]["properties"], json!(["NOTARIUM_POLICY_ALLOWED"]));
+    let denied = attached_statement(&registry, "vd/adm", &digests[1]);
+    assert_eq!(denied["predicate"]["properties"], json!([]));
+    assert_eq!(denied["predicate"][OURS]["allowed"], false);
+    let index = denied["predicate"][OURS]["register"]["index"].as_u64().unwrap();
+    let entry = &register_entry(&notarium, index)["entry"];
+    assert_eq!(
+        (entry["kind"].as_str(), entry["subject"]["digest"].as_str()),
+        (Some("verify"), Some(digests[1].as_str()))
+    );
+    assert_eq!(entries_of_kind(&notarium, "verify").len(), 6);
+    let attests = entries_of_kind(&notarium, "attest");
+    assert_eq!(attests.len(), 2, "one attached verdict per digest and result: {attests:?}");
 }
 
 #[test]
