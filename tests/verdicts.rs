@@ -224,27 +224,60 @@ fn a_vsa_verdict_says_passed_or_failed_with_the_policy() {
     assert!(registry.manifest("vd/vsa", &tag_of(&digests[1], "att")).is_none());
 }
 
+/// `serve` with `config` and a policy folder holding `policy`: refused within 30 s, its stderr (a server that
+/// starts instead is killed and fails the test).
+fn refused_start(config: &str, policy: &str) -> String {
+    let dir = policy_dir(policy);
+    let path = dir.path().join("notarium.toml");
+    std::fs::write(&path, config).unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_notarium"))
+        .args(["serve"])
+        .env("NOTARIUM_CONFIG", &path)
+        .env("NOTARIUM_POLICIES_DIR", dir.path())
+        .env("NOTARIUM_DATA_DIR", dir.path())
+        .env("NOTARIUM_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(status.is_some_and(|s| !s.success()), "serve started: {stderr}");
+    stderr
+}
+
 #[test]
 fn the_verdict_key_is_refused_as_an_image_authority_and_a_verdict_needs_verdicts_configured() {
     let registry = Registry::start();
-    let policies = policy_dir(&producer_policy(&registry.host));
     let config = format!("{EXAMPLE_KEYS}\n[verdicts]\nkey = \"dev-ecdsa\"\n");
-    let path = policies.path().join("notarium.toml");
-    std::fs::write(&path, config).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notarium"))
-        .args(["serve"])
-        .env("NOTARIUM_CONFIG", &path)
-        .env("NOTARIUM_POLICIES_DIR", policies.path())
-        .env("NOTARIUM_DATA_DIR", policies.path())
-        .env("NOTARIUM_LISTEN", "127.0.0.1:0")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "serve started: {stderr}");
+    let stderr = refused_start(&config, &producer_policy(&registry.host));
     assert!(stderr.contains("[verdicts] key \"dev-ecdsa\"") && stderr.contains("\"apps\""), "{stderr}");
 
-    let plain =
-        Notarium::start_with(&[&registry.host], &[("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap())]);
+    // The same key written as a policy's public_key is the same trust.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = Notarium::start(&[&registry.host]);
+    let pem = std::fs::read_to_string(plain.public_key_file("dev-ecdsa", dir.path())).unwrap();
+    let pem: String = pem.lines().map(|l| format!("          {l}\n")).collect();
+    let by_pem = format!(
+        "default: deny\npolicies:\n  - name: pinned\n    images: [\"{}/vd/*\"]\n    authorities:\n      \
+         - public_key: |\n{pem}",
+        registry.host
+    );
+    let stderr = refused_start(&config, &by_pem);
+    assert!(stderr.contains("[verdicts] key \"dev-ecdsa\"") && stderr.contains("\"pinned\""), "{stderr}");
+
     let digest = push_many(&registry, "vd/none", 1).remove(0);
     let body = json!({"image": format!("{}/vd/none@{digest}", registry.host), "verdict": true}).to_string();
     let (status, _, answer) = plain.post("/v1/verify", body);

@@ -60,7 +60,7 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
     let policies = load_policies(&config)?;
     policies.check_trusted_roots(&service.trusted_root_names()).map_err(|e| CliError::Usage(e.to_string()))?;
     check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
-    if let Some(conflict) = service.verdict_key_conflict(&policies) {
+    if let Some(conflict) = service.verdict_key_conflict(&policies).await {
         return Err(CliError::Usage(conflict));
     }
     service.set_policies(policies);
@@ -238,10 +238,13 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
             },
             Err(e) => Err(e),
         };
-        let loaded = loaded.map_err(|e| e.to_string()).and_then(|set| match service.verdict_key_conflict(&set) {
-            Some(conflict) => Err(conflict),
-            None => Ok(set),
-        });
+        let loaded = match loaded {
+            Ok(set) => match service.verdict_key_conflict(&set).await {
+                Some(conflict) => Err(conflict),
+                None => Ok(set),
+            },
+            Err(e) => Err(e.to_string()),
+        };
         match loaded {
             Ok(set) => {
                 tracing::info!(policies = set.policies.len(), "trust policies reloaded");

@@ -39,20 +39,26 @@ impl Service {
         Self { verdicts: Verdicts { config, attached: Mutex::default() }, ..self }
     }
 
-    /// Why `policies` cannot be in force with this `[verdicts] key`: a policy trusts it for images, so a
-    /// verdict could stand in for a signature. `None` when none does.
-    pub fn verdict_key_conflict(&self, policies: &PolicySet) -> Option<String> {
+    /// Why `policies` cannot be in force with this `[verdicts] key`: a policy trusts it for images, by its id
+    /// (any version) or by a `public_key:` of one of its versions, so a verdict could stand in for a
+    /// signature. `None` when none does.
+    pub async fn verdict_key_conflict(&self, policies: &PolicySet) -> Option<String> {
         let key = self.verdicts.config.as_ref()?.key_id();
-        policies.policies.iter().find_map(|policy| {
-            let trusts = policy.authorities.iter().any(|a| matches!(a, Authority::Key(k) if k.id == key));
-            trusts.then(|| {
-                format!(
-                    "[verdicts] key {key:?} is trusted for images by policy {:?}: a key that signs verdicts must \
-                     not be an image authority",
-                    policy.name
-                )
-            })
-        })
+        let versions = match self.keys.get(key) {
+            Ok(signer) => signer.versions().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let trusted = |authority: &Authority| match authority {
+            Authority::Key(k) => k.id == key,
+            Authority::PublicKey { key: public, .. } => versions.iter().any(|v| &v.public_key == public),
+            _ => false,
+        };
+        let policy = policies.policies.iter().find(|p| p.authorities.iter().any(trusted))?;
+        Some(format!(
+            "[verdicts] key {key:?} is trusted for images by policy {:?}: a key that signs verdicts must not be an \
+             image authority",
+            policy.name
+        ))
     }
 
     /// The verdict statement of `decision`, recorded at `recorded`, about `image`.
