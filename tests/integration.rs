@@ -51,6 +51,7 @@ mod sign_on_push;
 mod sigstore_conformance;
 mod tiles;
 mod ui;
+mod verdicts;
 mod verify_binding;
 mod verify_bounds;
 mod witness;

@@ -334,6 +334,9 @@ impl From<ServiceError> for ApiError {
                 detail,
             ),
             ServiceError::NoCa => Self::new(StatusCode::NOT_FOUND, "no-ca", "No [ca] is configured", detail),
+            ServiceError::NoVerdicts => {
+                Self::new(StatusCode::BAD_REQUEST, "no-verdicts", "No [verdicts] is configured", detail)
+            }
             ServiceError::Evidence(_) => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "evidence-unavailable",

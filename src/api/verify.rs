@@ -23,6 +23,9 @@ pub(super) struct VerifyBody {
     /// A loaded policy to decide with, instead of the first whose images match.
     #[serde(default)]
     pub policy: Option<String>,
+    /// Return the decision as a signed verdict (`[verdicts]`, docs/FORMATS.md §27) in `verdict`.
+    #[serde(default)]
+    pub verdict: bool,
 }
 
 /// The decision (its shape in docs/API.md) and where the register holds it.
@@ -31,6 +34,19 @@ pub(super) struct VerifyResponse {
     #[serde(flatten)]
     pub decision: Decision,
     pub log: LogLocation,
+    /// The signed verdict, when the request asked for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<VerdictAnswer>,
+}
+
+/// A verdict: the decision as an in-toto statement in a DSSE envelope signed by the `[verdicts]` key.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct VerdictAnswer {
+    #[schema(example = "https://in-toto.io/attestation/svr/v0.2")]
+    pub predicate_type: String,
+    /// The DSSE envelope (`payloadType`, `payload`, `signatures`).
+    #[schema(value_type = Object)]
+    pub envelope: serde_json::Value,
 }
 
 #[utoipa::path(
@@ -49,7 +65,10 @@ pub(super) async fn verify(
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let service = &state.service;
     let decision = service.verify(&body.image, service.policies(), body.policy.as_deref()).await?;
-    let position = service.record_decision(&body.image, &decision, caller.actor(), Some(&peer.to_string())).await?;
-    let checkpoint = checkpoint_of(&state, Some(position)).await;
-    Ok(Json(VerifyResponse { decision, log: LogLocation::new(position, checkpoint) }))
+    let recorded =
+        service.record_decision_entry(&body.image, &decision, caller.actor(), Some(&peer.to_string())).await?;
+    let verdict = service.emit_verdict(&body.image, &decision, &recorded, body.verdict, caller.actor()).await?;
+    let verdict = verdict.map(|v| VerdictAnswer { predicate_type: v.predicate_type, envelope: v.envelope });
+    let checkpoint = checkpoint_of(&state, Some(recorded.position)).await;
+    Ok(Json(VerifyResponse { decision, log: LogLocation::new(recorded.position, checkpoint), verdict }))
 }

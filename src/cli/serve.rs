@@ -57,10 +57,14 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
         .with_evidence_limits(config.policies.evidence.clone())
         .with_trusted_roots(load_trusted_roots(&config)?)
         .with_crl_fetching(egress)
-        .with_sign_on_push(config.sign_on_push.clone(), config.sign_queue.clone());
+        .with_sign_on_push(config.sign_on_push.clone(), config.sign_queue.clone())
+        .with_verdicts(config.verdicts.clone());
     let policies = load_policies(&config)?;
     policies.check_trusted_roots(&service.trusted_root_names()).map_err(|e| CliError::Usage(e.to_string()))?;
     check_policy_keys(service.keys(), &policies).await.map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(conflict) = service.verdict_key_conflict(&policies).await {
+        return Err(CliError::Usage(conflict));
+    }
     service.set_policies(policies);
     service.cache_decisions(Duration::from_secs(config.policies.cache_secs));
     let service = match &config.tsa {
@@ -241,6 +245,13 @@ async fn reload_policies(service: Arc<Service>, config: crate::config::PoliciesC
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
+        };
+        let loaded = match loaded {
+            Ok(set) => match service.verdict_key_conflict(&set).await {
+                Some(conflict) => Err(conflict),
+                None => Ok(set),
+            },
+            Err(e) => Err(e.to_string()),
         };
         match loaded {
             Ok(set) => {

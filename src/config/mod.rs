@@ -2,7 +2,7 @@
 //! and the embedded defaults `notarium serve` runs on with no file at all.
 //!
 //! One file per table (`server.rs`, `database.rs`, `registries.rs`, `keys.rs`, `policies.rs`, `log.rs`,
-//! `events.rs`, `auth.rs`, `sigstore.rs`, `sign.rs`, `sign_on_push.rs`, `ca.rs`, `tsa.rs`); this one holds the whole [`Config`], its loading and the checks across tables.
+//! `events.rs`, `auth.rs`, `sigstore.rs`, `sign.rs`, `sign_on_push.rs`, `ca.rs`, `tsa.rs`, `verdicts.rs`); this one holds the whole [`Config`], its loading and the checks across tables.
 //!
 //! Owns: reading and validating settings. Must not touch: secrets' values. Secrets are named here by the
 //! environment variable or file that holds them, and only read where they are used.
@@ -25,6 +25,7 @@ mod sign;
 mod sign_on_push;
 mod sigstore;
 mod tsa;
+mod verdicts;
 
 pub use auth::{AuthConfig, ClaimRule, OidcConfig, Role};
 pub use ca::CaConfig;
@@ -41,6 +42,7 @@ pub use sign::{DEFAULT_MAX_BATCH, SignConfig};
 pub use sign_on_push::{SignOnPushRule, SignQueueConfig};
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 pub use tsa::{Tsa, TsaConfig};
+pub use verdicts::{VerdictFormat, VerdictsConfig};
 
 /// A larger configuration file is refused unread (the example is a few kilobytes).
 pub const MAX_CONFIG_BYTES: u64 = crate::local_file::MIB;
@@ -80,6 +82,9 @@ pub struct Config {
     pub sign_on_push: Vec<SignOnPushRule>,
     #[serde(default)]
     pub sign_queue: SignQueueConfig,
+    /// Signed verdicts (`[verdicts]`); none by default.
+    #[serde(default)]
+    pub verdicts: Option<VerdictsConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +232,7 @@ impl Config {
         self.sign.check()?;
         let key_ids: Vec<&str> = self.keys.iter().map(KeyConfig::id).collect();
         sign_on_push::check_rules(&self.sign_on_push, &self.sign_queue, &key_ids)?;
+        self.verdicts.as_ref().map(|v| v.check(&key_ids)).transpose()?;
         if let Some(cap) = self.registries.zero_cap() {
             return Err(ConfigError::Invalid(format!("[registries] {cap} must be at least 1")));
         }

@@ -24,6 +24,7 @@ pub mod referrer;
 pub mod signature_manifest;
 pub mod simple_signing;
 pub mod tile;
+pub mod verdict;
 pub mod witness;
 
 pub use digest::Digest;

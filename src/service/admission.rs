@@ -1,6 +1,6 @@
 //! Deploy-time verification for the admission webhooks: every image a workload would run goes through the
 //! verify engine; the validating webhook records each decision in the register (unless the request is a dry
-//! run), the mutating one records nothing (the validating call that follows records the decision).
+//! run) and, with `[verdicts] attach`, attaches its verdict, the mutating one records nothing (the validating call that follows records the decision).
 //!
 //! Must not touch: the AdmissionReview format, where a kind keeps its pod spec or the patch
 //! (`formats::admission`), or HTTP.
@@ -60,7 +60,8 @@ impl Service {
             Err(undecidable) => return Ok(undecidable_verdict(image, &undecidable)),
         };
         if !dry_run {
-            self.record_decision(&image.image, &decision, actor, addr).await?;
+            let recorded = self.record_decision_entry(&image.image, &decision, actor, addr).await?;
+            self.emit_verdict(&image.image, &decision, &recorded, false, actor).await?;
         }
         Ok(verdict(image, decision))
     }

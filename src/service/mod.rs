@@ -26,6 +26,7 @@ mod sign_batch;
 mod tiles;
 mod sign_on_push;
 mod timestamp;
+mod verdicts;
 mod verify;
 mod witnesses;
 
@@ -61,6 +62,8 @@ pub use revocation::RevokeRequest;
 pub use sign::{SignOutcome, SignRequest, WrittenArtifact};
 pub use sign_batch::{BatchRefused, ImageSigned};
 pub use sign_on_push::{ImageStatus, RuleStatus};
+pub use verdicts::SignedVerdict;
+pub use verify::RecordedDecision;
 pub use verify::{Decision, Sources, UsedAttestation, UsedSignature, check_policy_keys, verify_image};
 pub use witnesses::{MAX_WITNESS_ANSWER_BYTES, WitnessOutcome};
 
@@ -95,6 +98,8 @@ pub struct Service {
     witnesses: Option<Arc<witnesses::WitnessClient>>,
     /// `[[sign_on_push]]` and `[sign_queue]` (see `sign_on_push.rs`); no rules by default.
     push_signing: sign_on_push::PushSigning,
+    /// `[verdicts]` and the verdicts attached so far (see `verdicts.rs`); none by default.
+    verdicts: verdicts::Verdicts,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -147,6 +152,8 @@ pub enum ServiceError {
     Certificate(String),
     #[error("no [ca] is configured: certificates come from [[keys]] certificate_chain only")]
     NoCa,
+    #[error("no [verdicts] is configured: set [verdicts] key to sign verdicts")]
+    NoVerdicts,
     /// `[tsa]` gave no usable timestamp (refused by the egress rules, unreachable, or an answer that fails
     /// a check); `reason` is in notarium's words, never the TSA's.
     #[error("the timestamp authority {tsa} gave no usable timestamp: {reason}")]
@@ -184,6 +191,7 @@ impl Service {
             tsa: None,
             witnesses: None,
             push_signing: Default::default(),
+            verdicts: Default::default(),
         }
     }
 

@@ -356,10 +356,23 @@ impl Service {
         actor: &str,
         addr: Option<&str>,
     ) -> Result<LogPosition, ServiceError> {
+        Ok(self.record_decision_entry(image, decision, actor, addr).await?.position)
+    }
+
+    /// Records `decision` as [`record_decision`](Self::record_decision) does, returning also the entry's
+    /// leaf hash and time, which a verdict binds to.
+    pub async fn record_decision_entry(
+        &self,
+        image: &str,
+        decision: &Decision,
+        actor: &str,
+        addr: Option<&str>,
+    ) -> Result<RecordedDecision, ServiceError> {
         let image = ImageReference::parse(image)?;
         let mode = decision.mode.map(|m| if m == Mode::Warn { "warn" } else { "enforce" });
+        let time = now_rfc3339();
         let entry = verify_entry(&VerifyEvent {
-            time: &now_rfc3339(),
+            time: &time,
             actor,
             addr,
             registry: &image.registry,
@@ -373,8 +386,18 @@ impl Service {
             signatures: serde_json::to_value(&decision.signatures).expect("plain strings serialize"),
             attestations: serde_json::to_value(&decision.attestations).expect("plain strings serialize"),
         });
-        Ok(self.log.append(Append { entry, effect: Effect::None }).await?.into())
+        let leaf_hash = crate::merkle::leaf_hash(&entry);
+        let position = self.log.append(Append { entry, effect: Effect::None }).await?.into();
+        Ok(RecordedDecision { position, leaf_hash, time })
     }
+}
+
+/// Where a decision's register entry landed, its RFC 9162 leaf hash and the time it states.
+#[derive(Debug, Clone)]
+pub struct RecordedDecision {
+    pub position: LogPosition,
+    pub leaf_hash: crate::merkle::Hash,
+    pub time: String,
 }
 
 fn count_decision(decision: &Decision, cache: &str) {
