@@ -15,7 +15,7 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::verify::{Decision, Sources, verify_image};
+use super::verify::{Decision, verify_image};
 use super::{Service, ServiceError};
 use crate::policy::PolicySet;
 use crate::store::SearchFilter;
@@ -171,18 +171,6 @@ impl Service {
         match (current, proposed) {
             (Ok(current), Ok(candidate)) => Outcome::Decided { current: current.into(), candidate: candidate.into() },
             (Err(e), _) | (_, Err(e)) => Outcome::Failed(e.to_string()),
-        }
-    }
-
-    /// What `POST /v1/verify` reads evidence and keys from.
-    fn sources(&self) -> Sources<'_> {
-        Sources {
-            keys: &self.keys,
-            signatures: &self.signatures,
-            referrers: &self.referrers,
-            limits: &self.evidence_limits,
-            trusted_roots: &self.trusted_roots,
-            crl_fetcher: self.crl_fetcher.as_ref(),
         }
     }
 

@@ -108,6 +108,18 @@ impl Deciding {
 }
 
 impl Service {
+    /// What `POST /v1/verify` reads evidence and keys from.
+    pub(super) fn sources(&self) -> Sources<'_> {
+        Sources {
+            keys: &self.keys,
+            signatures: &self.signatures,
+            referrers: &self.referrers,
+            limits: &self.evidence_limits,
+            trusted_roots: &self.trusted_roots,
+            crl_fetcher: self.crl_fetcher.as_ref(),
+        }
+    }
+
     /// Decides whether `image` may run under `policies`: under the policy called `policy_name`, or else the
     /// first whose images match. A kept allowance answers when nothing that could change it happened since
     /// (a tag is still resolved: it may have moved); concurrent cold verifies of one image share one decision.
@@ -131,14 +143,7 @@ impl Service {
             digest: digest.clone(),
             policy: super::revocation::with_revocations(deciding.content_digest(), &revoked),
         };
-        let sources = Sources {
-            keys: &self.keys,
-            signatures: &self.signatures,
-            referrers: &self.referrers,
-            limits: &self.evidence_limits,
-            trusted_roots: &self.trusted_roots,
-            crl_fetcher: self.crl_fetcher.as_ref(),
-        };
+        let sources = self.sources();
         let decision =
             self.decisions.get_or_decide(&key, || decide(&sources, image, digest, deciding, revoked)).await?;
         count_decision(&decision, if decision.cached { "hit" } else { "miss" });
