@@ -5,8 +5,10 @@ generated `image` strings are swapped for a real image on the test registry (NOT
 of the `key` strings for a configured key: sign, attest, verify and referrers then run their whole path,
 registry writes included. A 502 naming another registry, one the
 fuzzer made up and that nothing answers on, is notarium reporting an upstream it cannot reach; it is
-dropped, and so is a batch sign's 502 (every image failed) when each image's problem is such a 502. Any
-other 5xx fails the run.
+dropped, and so is a batch sign's 502 (every image failed) when each image's problem is such a 502. A
+request whose `Transfer-Encoding` header names no coding the server takes is not HTTP/1.1 that routing ever
+sees: the HTTP layer refuses its framing with a bare 400 (no body, as docs/API.md says), so that answer is
+dropped too. Any other 5xx, and any other answer outside the document, fails the run.
 """
 
 import os
@@ -43,7 +45,10 @@ def map_query(context, query):
 
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
-    """Keeps every failure except a 502 about a registry other than the test's own."""
+    """Keeps every failure except a 502 about a registry other than the test's own, and the HTTP layer's
+    bare 400 to a request with broken framing."""
+    if _framing_refused(response):
+        return False
     if getattr(failure, "status_code", None) != 502:
         return True
     try:
@@ -59,3 +64,15 @@ def _ours(problem):
     """True unless `problem` is a 502 about a registry other than the test's own."""
     upstream = str(problem.get("type", "")).endswith(UPSTREAM_PROBLEMS)
     return not upstream or LIVE_REGISTRY in str(problem.get("detail", ""))
+
+
+def _framing_refused(response):
+    """True for the HTTP layer's bodiless 400 to a request whose Transfer-Encoding is not `chunked`."""
+    coding = response.request.headers.get("Transfer-Encoding")
+    return (
+        coding is not None
+        and coding.strip().lower() != "chunked"
+        and response.status_code == 400
+        and not response.content
+        and "content-type" not in response.headers
+    )
