@@ -2,7 +2,8 @@
 //! `"recursive": true` signs and attests an image index and each platform manifest
 //! in it, skopeo and cosign verify every one; without `recursive` an index is refused with a clear problem.
 //! `notarium sign|attest --recursive` does the same from the command line; an index listing more manifests
-//! than a recursive request covers is refused before anything is signed.
+//! than a recursive request covers, or a batch whose images and platforms exceed `[sign] max_batch_manifests`,
+//! is refused before anything is signed.
 
 use crate::support;
 
@@ -158,4 +159,31 @@ fn a_recursive_request_on_an_index_of_more_than_64_manifests_is_refused_and_sign
     let (status, signed) = post(&notarium, "/v1/sign", json!({"image": image, "key": "dev-ecdsa", "recursive": true}));
     assert_eq!(status, 201, "{signed}");
     assert_eq!(signed["platforms"].as_array().unwrap().len(), 64);
+}
+
+#[test]
+fn a_batch_whose_images_and_platforms_exceed_max_batch_manifests_is_refused_and_signs_nothing() {
+    let registry = Registry::start();
+    let config = format!("[sign]\nmax_batch_manifests = 4\n{}", support::EXAMPLE_KEYS);
+    let notarium = Notarium::start_with_config(&config, &[&registry.host], &[]);
+    push_index(&registry, "multi/one", "v1", &["amd64", "arm64"]);
+    push_index(&registry, "multi/two", "v1", &["amd64", "arm64"]);
+    push_image(&registry, "multi/plain", "v1", "one manifest");
+    let image = |repo: &str| format!("{}/multi/{repo}:v1", registry.host);
+
+    let both_indexes = json!({"images": [image("one"), image("two")], "key": "dev-ecdsa", "recursive": true});
+    let (status, problem) = post(&notarium, "/v1/sign", both_indexes);
+    assert_eq!(status, 413, "{problem}");
+    assert_eq!(problem["type"], "https://notarium.dev/problems/batch-too-large");
+    assert!(problem["detail"].as_str().unwrap().contains("make 6 manifests"), "{problem}");
+    let (_, page) = notarium.get_text("/v1/log/entries?start=0&end=20");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert!(page["entries"].as_array().unwrap().iter().all(|e| e["entry"]["kind"] != "sign"), "{page}");
+
+    let at_the_limit = json!({"images": [image("one"), image("plain")], "key": "dev-ecdsa", "recursive": true});
+    let (status, signed) = post(&notarium, "/v1/sign", at_the_limit);
+    assert_eq!(status, 201, "{signed}");
+    let platforms = signed["results"][0]["outcome"]["platforms"].as_array().unwrap();
+    assert_eq!(platforms.len(), 2, "{signed}");
+    assert!(platforms.iter().all(|p| p["signature"]["created"] == true), "{signed}");
 }

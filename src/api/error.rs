@@ -306,7 +306,7 @@ impl From<ServiceError> for ApiError {
                 "The image is an index: recursive is required",
                 detail,
             ),
-            ServiceError::BatchSize { .. } => {
+            ServiceError::BatchSize { .. } | ServiceError::BatchManifests { .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "batch-too-large", "Too many images in one request", detail)
             }
             ServiceError::DuplicateImage { .. } => {

@@ -175,7 +175,7 @@ pub(super) enum SignAnswer {
         (status = 200, description = "This key had already signed this digest for this identity (with `images`: every image)", body = SignAnswer),
         (status = 207, description = "A batch in which some images failed: `failed` counts them, each has its problem", body = BatchSignResponse),
         (status = 502, description = "A batch in which every image failed (each has its problem); or one image whose registry failed", body = BatchSignResponse),
-        (status = 413, description = "`images` lists more than `[sign] max_batch` images"),
+        (status = 413, description = "`images` lists more than `[sign] max_batch` images, or they and their platforms make more than `[sign] max_batch_manifests` manifests"),
     )
 )]
 pub(super) async fn sign(

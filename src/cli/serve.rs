@@ -53,6 +53,7 @@ pub(super) async fn serve(config_path: Option<PathBuf>, insecure: bool) -> Resul
             formats: config.registries.formats.clone(),
             notation_expiry: config.sign.notation_expiry_days.map(|days| time::Duration::days(i64::from(days))),
             max_batch: Some(config.sign.max_batch()),
+            max_batch_manifests: Some(config.sign.max_batch_manifests()),
         })
         .with_evidence_limits(config.policies.evidence.clone())
         .with_trusted_roots(load_trusted_roots(&config)?)

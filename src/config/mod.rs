@@ -38,7 +38,7 @@ pub use policies::{EvidenceLimits, PoliciesConfig};
 use registries::host_list;
 pub use registries::{RegistriesConfig, RegistryAuthConfig, SignFormat, split_host_list};
 pub use server::ServerConfig;
-pub use sign::{DEFAULT_MAX_BATCH, SignConfig};
+pub use sign::{DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_MANIFESTS, SignConfig};
 pub use sign_on_push::{SignOnPushRule, SignQueueConfig};
 pub use sigstore::{NamedTrustedRoot, PUBLIC_GOOD, SigstoreConfig, TrustedRootConfig, TrustedRoots};
 pub use tsa::{Tsa, TsaConfig};

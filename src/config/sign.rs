@@ -11,6 +11,13 @@ pub const DEFAULT_MAX_BATCH: usize = 64;
 /// The highest `[sign] max_batch` accepted: a batch is one request, one transaction and one answer.
 const MAX_BATCH_CEILING: usize = 1024;
 
+/// The most manifests one batch signs in all (its images and, with `recursive`, their platforms) when
+/// `[sign] max_batch_manifests` is not set.
+pub const DEFAULT_MAX_BATCH_MANIFESTS: usize = 256;
+
+/// The highest `[sign] max_batch_manifests` accepted.
+const MAX_BATCH_MANIFESTS_CEILING: usize = 4096;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignConfig {
@@ -19,6 +26,9 @@ pub struct SignConfig {
     pub notation_expiry_days: Option<u32>,
     /// The most images one request may list in `images` (1–1024); absent: [`DEFAULT_MAX_BATCH`].
     pub max_batch: Option<usize>,
+    /// The most manifests one batch signs in all, platforms included (1–4096); absent:
+    /// [`DEFAULT_MAX_BATCH_MANIFESTS`].
+    pub max_batch_manifests: Option<usize>,
 }
 
 impl SignConfig {
@@ -27,13 +37,23 @@ impl SignConfig {
         self.max_batch.unwrap_or(DEFAULT_MAX_BATCH)
     }
 
+    /// The most manifests one batch signs in all.
+    pub fn max_batch_manifests(&self) -> usize {
+        self.max_batch_manifests.unwrap_or(DEFAULT_MAX_BATCH_MANIFESTS)
+    }
+
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        match self.max_batch {
-            Some(n) if n == 0 || n > MAX_BATCH_CEILING => {
-                Err(ConfigError::Invalid(format!("[sign] max_batch is {n}; it must be 1 to {MAX_BATCH_CEILING}")))
-            }
-            _ => Ok(()),
+        within("max_batch", self.max_batch, MAX_BATCH_CEILING)?;
+        within("max_batch_manifests", self.max_batch_manifests, MAX_BATCH_MANIFESTS_CEILING)
+    }
+}
+
+fn within(name: &str, value: Option<usize>, ceiling: usize) -> Result<(), ConfigError> {
+    match value {
+        Some(n) if n == 0 || n > ceiling => {
+            Err(ConfigError::Invalid(format!("[sign] {name} is {n}; it must be 1 to {ceiling}")))
         }
+        _ => Ok(()),
     }
 }
 
@@ -55,6 +75,23 @@ mod tests {
                 panic!("max_batch {bad} accepted")
             };
             assert!(message.contains("[sign] max_batch"), "{message}");
+        }
+    }
+
+    #[test]
+    fn max_batch_manifests_defaults_to_256_and_must_be_1_to_4096() {
+        assert_eq!(SignConfig::default().max_batch_manifests(), DEFAULT_MAX_BATCH_MANIFESTS);
+        for ok in [1, 256, 4096] {
+            let config = SignConfig { max_batch_manifests: Some(ok), ..Default::default() };
+            assert!(config.check().is_ok(), "{ok}");
+            assert_eq!(config.max_batch_manifests(), ok);
+        }
+        for bad in [0, 4097] {
+            let config = SignConfig { max_batch_manifests: Some(bad), ..Default::default() };
+            let Err(ConfigError::Invalid(message)) = config.check() else {
+                panic!("max_batch_manifests {bad} accepted")
+            };
+            assert!(message.contains("[sign] max_batch_manifests is"), "{message}");
         }
     }
 }

@@ -51,9 +51,8 @@ impl Service {
         request.predicate = predicate_object(request.predicate.take(), &request.predicate_type)?;
         let targets = self.targets(&image, request.recursive).await?;
         let mut outcome = self.attest_digest(&request, &image, &targets.top).await?;
-        for platform in targets.platforms {
-            outcome.platforms.push(self.attest_digest(&request, &image, &platform).await?);
-        }
+        let platforms = super::each_platform(&targets.platforms, |p| self.attest_digest(&request, &image, p)).await;
+        outcome.platforms = platforms.into_iter().collect::<Result<_, _>>()?;
         Ok(outcome)
     }
 

@@ -32,6 +32,8 @@ mod witnesses;
 
 use std::sync::Arc;
 
+use futures_util::StreamExt as _;
+
 use crate::config::{EvidenceLimits, TrustedRoots};
 use crate::formats::image_index::index_entries;
 use crate::formats::signature_manifest::Descriptor;
@@ -134,6 +136,11 @@ pub enum ServiceError {
     IndexTooLarge { image: String, platforms: usize, limit: usize },
     #[error("images lists {count} images; a batch names 1 to {limit} ([sign] max_batch)")]
     BatchSize { count: usize, limit: usize },
+    #[error(
+        "the images and their platform manifests make {count} manifests; a batch signs at most {limit} \
+         ([sign] max_batch_manifests)"
+    )]
+    BatchManifests { count: usize, limit: usize },
     #[error("{image} is listed twice (first at images[{first}]); name each image once")]
     DuplicateImage { image: String, first: usize },
     #[error("invalid predicate: {0}")]
@@ -325,6 +332,9 @@ pub struct Layouts {
     pub notation_expiry: Option<time::Duration>,
     /// The most images one batch sign names (`[sign] max_batch`); `None`: `config::DEFAULT_MAX_BATCH`.
     pub max_batch: Option<usize>,
+    /// The most manifests one batch signs in all, platforms included (`[sign] max_batch_manifests`);
+    /// `None`: `config::DEFAULT_MAX_BATCH_MANIFESTS`.
+    pub max_batch_manifests: Option<usize>,
 }
 
 impl Layouts {
@@ -344,6 +354,29 @@ pub(crate) struct Target {
 pub(crate) struct Targets {
     pub top: Target,
     pub platforms: Vec<Target>,
+}
+
+/// How many platform manifests of one index are signed or attested at once.
+const PLATFORMS_AT_ONCE: usize = 8;
+
+impl Targets {
+    /// How many manifests the request writes for: the named one and each platform.
+    pub(crate) fn count(&self) -> usize {
+        1 + self.platforms.len()
+    }
+}
+
+/// `each` over every platform, at most [`PLATFORMS_AT_ONCE`] at a time, results in the platforms' order.
+/// Every one runs to its end, even after another failed: a sign cut off between its registry writes and
+/// its register entry would be left for reconciliation instead of answered.
+async fn each_platform<'a, T, F, Fut>(platforms: &'a [Target], each: F) -> Vec<Result<T, ServiceError>>
+where
+    F: FnMut(&'a Target) -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    // Collected first: a lazy map's closure in the stream's type trips the Send check of the handler.
+    let runs: Vec<Fut> = platforms.iter().map(each).collect();
+    futures_util::stream::iter(runs).buffered(PLATFORMS_AT_ONCE).collect().await
 }
 
 /// The manifests an image index (OCI or Docker manifest list) lists; none for an image manifest.

@@ -74,9 +74,8 @@ impl Service {
         let image = ImageReference::parse(&request.image)?;
         let targets = self.targets(&image, request.recursive).await?;
         let mut outcome = self.sign_digest(&request, &image, &targets.top).await?;
-        for platform in targets.platforms {
-            outcome.platforms.push(self.sign_digest(&request, &image, &platform).await?);
-        }
+        let platforms = super::each_platform(&targets.platforms, |p| self.sign_digest(&request, &image, p)).await;
+        outcome.platforms = platforms.into_iter().collect::<Result<_, _>>()?;
         Ok(outcome)
     }
 

@@ -48,11 +48,23 @@ impl Service {
         self.check_sign_request(request).map_err(|error| BatchRefused { index: None, error })?;
         let parsed = parse_distinct(images)?;
         let resolved = self.resolve_all(&parsed, request.recursive).await?;
+        self.check_manifest_count(&resolved)?;
         // Collected first: a lazy map's closure in the stream's type trips the Send check of the handler.
         let signs: Vec<_> =
             parsed.iter().zip(resolved).map(|(image, targets)| self.sign_resolved(request, image, targets)).collect();
         let staged: Vec<(ImageSigned, Vec<Staged>)> = stream::iter(signs).buffered(SIGNS_AT_ONCE).collect().await;
         self.commit(staged).await.map_err(|error| BatchRefused { index: None, error })
+    }
+
+    /// Refuses a batch whose images and platforms make more manifests than `[sign] max_batch_manifests`,
+    /// before anything is written.
+    fn check_manifest_count(&self, resolved: &[Result<Targets, ServiceError>]) -> Result<(), BatchRefused> {
+        let count = resolved.iter().map(|targets| targets.as_ref().map_or(1, Targets::count)).sum();
+        let limit = self.layouts.max_batch_manifests.unwrap_or(crate::config::DEFAULT_MAX_BATCH_MANIFESTS);
+        match count > limit {
+            true => Err(BatchRefused { index: None, error: ServiceError::BatchManifests { count, limit } }),
+            false => Ok(()),
+        }
     }
 
     /// Each image's targets, read concurrently. A refusal by the egress rules or an index without
@@ -102,17 +114,25 @@ impl Service {
         targets: Targets,
     ) -> (ImageSigned, Vec<Staged>) {
         let mut staged = Vec::new();
-        let mut sign = async |target| -> Result<SignOutcome, ServiceError> {
-            let (outcome, entry) = self.sign_digest_staged(request, image, target).await?;
-            staged.extend(entry);
-            Ok(outcome)
+        let mut signed = match self.sign_digest_staged(request, image, &targets.top).await {
+            Ok((outcome, entry)) => {
+                staged.extend(entry);
+                Ok(outcome)
+            }
+            Err(error) => return (Err(error), staged),
         };
-        let mut signed = sign(&targets.top).await;
-        for platform in &targets.platforms {
-            let Ok(top) = &mut signed else { break };
-            match sign(platform).await {
-                Ok(outcome) => top.platforms.push(outcome),
-                Err(error) => signed = Err(error),
+        let platforms =
+            super::each_platform(&targets.platforms, |platform| self.sign_digest_staged(request, image, platform))
+                .await;
+        for platform in platforms {
+            match (platform, &mut signed) {
+                (Ok((outcome, entry)), Ok(top)) => {
+                    staged.extend(entry);
+                    top.platforms.push(outcome);
+                }
+                (Ok((_, entry)), Err(_)) => staged.extend(entry),
+                (Err(error), Ok(_)) => signed = Err(error),
+                (Err(_), Err(_)) => {}
             }
         }
         (signed, staged)
