@@ -15,5 +15,6 @@ mod sign_errors;
 mod sign_interop;
 mod sign_queue;
 mod subject_locks;
+mod verdict_claims;
 mod verify_policy;
 mod witness_store;
