@@ -3,6 +3,7 @@
 //! entry; with `[verdicts] attach` the verdict is attached once per (digest, policy version, result), across
 //! replicas too, and cosign `verify-attestation --type` the SVR URI accepts it, as does a second notarium
 //! whose policy requires it; a denied verdict says so; the verdict key is refused as an image authority.
+
 use crate::support;
 
 use std::path::Path;
