@@ -16,9 +16,7 @@ const PREDICATE: &str = "https://slsa.dev/provenance/v1";
 
 /// A registry notifying a notarium on `port` (chosen first: each names the other).
 fn registry_notifying(port: u16) -> Registry {
-    Registry::start_with(&format!(
-        "notifications:\n  endpoints:\n    - name: notarium\n      url: http://127.0.0.1:{port}/v1/events/registry\n      headers:\n        Authorization: [\"Bearer {SECRET}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
-    ))
+    Registry::start_notifying(port, SECRET)
 }
 
 fn config(host: &str, workers: usize) -> String {

@@ -5,6 +5,7 @@ mod auth;
 mod batch_sign;
 mod crash;
 mod key_certificates;
+mod policy_dry_run;
 mod reconcile;
 mod register_api;
 mod register_events;
