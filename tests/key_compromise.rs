@@ -280,8 +280,8 @@ fn a_resign_killed_after_its_first_batch_resumes_signing_each_image_once_and_rep
     let registry = Registry::start();
     let policies = policies_dir(&registry.host);
     // A sign the kill cut off between its registry write and its register entry is settled by
-    // reconciliation (every second with this grace) before the second run.
-    let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap()), ("NOTARIUM_PENDING_GRACE_SECS", "3")];
+    // reconciliation (every 3 s with this grace) before the second run.
+    let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap()), ("NOTARIUM_PENDING_GRACE_SECS", "6")];
     let notarium = Notarium::start_with(&[&registry.host], &env);
     let images: Vec<String> =
         (0..RESIGNED).map(|i| pushed_and_signed(&registry, &notarium, &format!("kc/r{i}"))).collect();
@@ -301,7 +301,7 @@ fn a_resign_killed_after_its_first_batch_resumes_signing_each_image_once_and_rep
     assert!(line.is_some(), "the first run shows its first batch done");
     first.kill().unwrap();
     assert!(!first.wait().unwrap().success(), "killed");
-    std::thread::sleep(Duration::from_secs(5));
+    settled(&notarium);
     let signed_before = signed_digests(&notarium, &token);
     assert!((2..RESIGNED - 1).contains(&signed_before.len()), "interrupted after its first batch: {signed_before:?}");
 
@@ -326,6 +326,23 @@ fn a_resign_killed_after_its_first_batch_resumes_signing_each_image_once_and_rep
             2,
             "dev-ecdsa's layer and one of dev-ed25519: {manifest}"
         );
+    }
+}
+
+/// Waits until no sign is pending in `notarium`'s database: each one the kill cut off is logged (its
+/// signature landed) or given up (it did not) by reconciliation.
+fn settled(notarium: &Notarium) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let pending = || {
+        let database = notarium.database_url();
+        tokio::runtime::Runtime::new().unwrap().block_on(async move {
+            let sql = "SELECT COUNT(*) FROM signatures WHERE state = 'pending'";
+            support::TestDatabase::connect(&database).await.scalar(sql).await
+        })
+    };
+    while pending() > 0 {
+        assert!(std::time::Instant::now() < deadline, "interrupted signs still pending");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
