@@ -324,6 +324,7 @@ fn rfc3339_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn push(target: serde_json::Value) -> RegistryEvent {
         serde_json::from_value(serde_json::json!({
@@ -339,6 +340,22 @@ mod tests {
             "tag": tag,
             "digest": format!("sha256:{}", "a".repeat(64)),
         })
+    }
+
+    #[test]
+    fn a_referrer_statement_counts_only_for_the_digest_it_names_and_only_as_in_toto() {
+        let (ours, other) = (Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap(), Digest::of(b"other"));
+        let statement =
+            Statement::v1(vec![crate::formats::in_toto::Subject::sha256(None, &ours)], "https://p", json!({}));
+        let envelope = Envelope {
+            payload_type: IN_TOTO_PAYLOAD_TYPE.to_owned(),
+            payload: statement.to_json(),
+            signatures: vec![],
+        };
+        assert_eq!(predicate_type_about(&envelope, &ours).as_deref(), Some("https://p"));
+        assert_eq!(predicate_type_about(&envelope, &other), None, "a statement about another digest");
+        let untyped = Envelope { payload_type: "text/plain".to_owned(), ..envelope };
+        assert_eq!(predicate_type_about(&untyped, &ours), None, "not an in-toto payload");
     }
 
     #[test]
