@@ -180,20 +180,25 @@ fn a_revocation_with_compromised_at_denies_only_what_is_not_provably_earlier_and
     assert_eq!(inventory["items"].as_array().unwrap().len(), 2, "each image re-signed once: {inventory}");
 }
 
+/// `notarium resign --from dev-ecdsa@1 --to dev-ed25519 ARGS --output json` with a signer token for `repos`.
+fn resign_command(notarium: &Notarium, auditor: &str, repos: &str, args: &[&str]) -> std::process::Command {
+    let (signer, _) = notarium.create_token(&["--role", "signer", "--repos", repos, "--keys", "dev-ed25519"]);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_notarium"));
+    command
+        .args(["--output", "json", "resign", "--from", "dev-ecdsa@1", "--to", "dev-ed25519", "--server", &notarium.url])
+        .args(args)
+        .env("NOTARIUM_TOKEN", signer)
+        .env("NOTARIUM_AUDITOR_TOKEN", auditor);
+    command
+}
+
 /// `notarium resign --from dev-ecdsa@1 --to dev-ed25519 ARGS --output json`: exit code and report.
 fn resign(notarium: &Notarium, auditor: &str, args: &[&str]) -> (i32, Value) {
     resign_with_scope(notarium, auditor, "**", args)
 }
 
 fn resign_with_scope(notarium: &Notarium, auditor: &str, repos: &str, args: &[&str]) -> (i32, Value) {
-    let (signer, _) = notarium.create_token(&["--role", "signer", "--repos", repos, "--keys", "dev-ed25519"]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notarium"))
-        .args(["--output", "json", "resign", "--from", "dev-ecdsa@1", "--to", "dev-ed25519", "--server", &notarium.url])
-        .args(args)
-        .env("NOTARIUM_TOKEN", signer)
-        .env("NOTARIUM_AUDITOR_TOKEN", auditor)
-        .output()
-        .unwrap();
+    let out = resign_command(notarium, auditor, repos, args).output().unwrap();
     let report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out.stderr).into_owned()));
     (out.status.code().unwrap(), report)
@@ -262,4 +267,88 @@ fn a_signature_made_outside_the_register_with_the_stolen_key_counts_as_later() {
     let (status, answer) = revoke(&notarium, &token, 1, &body);
     assert_eq!(status, 201, "{answer}");
     assert_earlier_allowed_later_denied(&notarium, &token, &earlier, &thief);
+}
+
+/// How many images the interrupted resign covers: three batches of two, and one image it cannot reach.
+const RESIGNED: usize = 7;
+
+/// `notarium resign` killed (SIGKILL) once its first batch of two is done, then run again: every image ends
+/// up signed by dev-ed25519 exactly once (its inventory, and one new `.sig` layer per image), the second run
+/// counts what the first did as `already_signed`, and it reports the image whose manifest is gone, exit 1.
+#[test]
+fn a_resign_killed_after_its_first_batch_resumes_signing_each_image_once_and_reports_what_it_cannot_reach() {
+    let registry = Registry::start();
+    let policies = policies_dir(&registry.host);
+    // A sign the kill cut off between its registry write and its register entry is settled by
+    // reconciliation (every 3 s with this grace) before the second run.
+    let env = [("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap()), ("NOTARIUM_PENDING_GRACE_SECS", "6")];
+    let notarium = Notarium::start_with(&[&registry.host], &env);
+    let images: Vec<String> =
+        (0..RESIGNED).map(|i| pushed_and_signed(&registry, &notarium, &format!("kc/r{i}"))).collect();
+    let token = admin(&notarium);
+    // Resign goes oldest first: the last image, deleted from its repository, is the one it cannot reach.
+    let gone = &images[RESIGNED - 1];
+    registry.delete_manifest(&format!("kc/r{}", RESIGNED - 1), digest_of(gone));
+
+    let mut first = resign_command(&notarium, &token, "**", &["--batch", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let progress = std::io::BufReader::new(first.stderr.take().unwrap());
+    let first_batch = format!("resign: 2/{RESIGNED} done");
+    let line = std::io::BufRead::lines(progress).map(Result::unwrap).find(|l| l.starts_with(&first_batch));
+    assert!(line.is_some(), "the first run shows its first batch done");
+    first.kill().unwrap();
+    assert!(!first.wait().unwrap().success(), "killed");
+    settled(&notarium);
+    let signed_before = signed_digests(&notarium, &token);
+    assert!((2..RESIGNED - 1).contains(&signed_before.len()), "interrupted after its first batch: {signed_before:?}");
+
+    let (code, report) = resign(&notarium, &token, &["--batch", "2"]);
+    assert_eq!(code, 1, "the image it could not reach is reported, exit 1: {report}");
+    assert_eq!(report["affected"], RESIGNED, "{report}");
+    assert_eq!(report["already_signed"], signed_before.len(), "{report}");
+    assert_eq!(report["signed"], RESIGNED - 1 - signed_before.len(), "{report}");
+    assert_eq!(report["failed"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["failed"][0]["image"], gone.as_str(), "{report}");
+
+    let mut signed = signed_digests(&notarium, &token);
+    let mut expected: Vec<&str> = images[..RESIGNED - 1].iter().map(|i| digest_of(i)).collect();
+    signed.sort();
+    expected.sort();
+    assert_eq!(signed, expected, "every reachable image re-signed once, per the register");
+    for (i, image) in images[..RESIGNED - 1].iter().enumerate() {
+        let tag = format!("{}.sig", digest_of(image).replace(':', "-"));
+        let manifest: Value = serde_json::from_slice(&registry.manifest(&format!("kc/r{i}"), &tag).unwrap()).unwrap();
+        assert_eq!(
+            manifest["layers"].as_array().unwrap().len(),
+            2,
+            "dev-ecdsa's layer and one of dev-ed25519: {manifest}"
+        );
+    }
+}
+
+/// Waits until no sign is pending in `notarium`'s database: each one the kill cut off is logged (its
+/// signature landed) or given up (it did not) by reconciliation.
+fn settled(notarium: &Notarium) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let pending = || {
+        let database = notarium.database_url();
+        tokio::runtime::Runtime::new().unwrap().block_on(async move {
+            let sql = "SELECT COUNT(*) FROM signatures WHERE state = 'pending'";
+            support::TestDatabase::connect(&database).await.scalar(sql).await
+        })
+    };
+    while pending() > 0 {
+        assert!(std::time::Instant::now() < deadline, "interrupted signs still pending");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The digest of each image dev-ed25519@1 signed, one per sign entry.
+fn signed_digests(notarium: &Notarium, token: &str) -> Vec<String> {
+    let (status, inventory) = notarium_get(notarium, token, "/v1/keys/dev-ed25519/versions/1/signed?kind=sign");
+    assert_eq!(status, 200, "{inventory}");
+    inventory["items"].as_array().unwrap().iter().map(|i| i["digest"].as_str().unwrap().to_owned()).collect()
 }

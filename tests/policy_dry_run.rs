@@ -89,9 +89,7 @@ fn images(list: &Value) -> Vec<String> {
 #[test]
 fn a_stricter_candidate_lists_exactly_the_images_it_would_deny_by_repository_and_writes_nothing() {
     let notarium_port = support::free_port();
-    let registry = Registry::start_with(&format!(
-        "notifications:\n  endpoints:\n    - name: notarium\n      url: http://127.0.0.1:{notarium_port}/v1/events/registry\n      headers:\n        Authorization: [\"Bearer {SECRET}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
-    ));
+    let registry = Registry::start_notifying(notarium_port, SECRET);
     let host = registry.host.clone();
     let (live, candidate, broken) =
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

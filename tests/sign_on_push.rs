@@ -16,9 +16,7 @@ const PREDICATE: &str = "https://slsa.dev/provenance/v1";
 
 /// A registry notifying a notarium on `port` (chosen first: each names the other).
 fn registry_notifying(port: u16) -> Registry {
-    Registry::start_with(&format!(
-        "notifications:\n  endpoints:\n    - name: notarium\n      url: http://127.0.0.1:{port}/v1/events/registry\n      headers:\n        Authorization: [\"Bearer {SECRET}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
-    ))
+    Registry::start_notifying(port, SECRET)
 }
 
 fn config(host: &str, workers: usize) -> String {
@@ -80,11 +78,17 @@ fn signature_layers(registry: &Registry, repo: &str, digest: &str) -> usize {
         .map_or(0, |m| serde_json::from_slice::<Value>(&m).unwrap()["layers"].as_array().unwrap().len())
 }
 
-/// A registry and notarium (with `workers`), and an image pushed as `gated/app:TAG`, whose job is queued.
-fn gated_push(workers: usize, tag: &str) -> (Registry, Notarium, String) {
+/// A registry notifying a notarium with `workers` queue workers.
+fn notifying_pair(workers: usize) -> (Registry, Notarium) {
     let port = support::free_port();
     let registry = registry_notifying(port);
     let notarium = start(&registry, port, workers);
+    (registry, notarium)
+}
+
+/// A registry and notarium (with `workers`), and an image pushed as `gated/app:TAG`, whose job is queued.
+fn gated_push(workers: usize, tag: &str) -> (Registry, Notarium, String) {
+    let (registry, notarium) = notifying_pair(workers);
     let digest = push_image(&registry, "gated/app", tag, &format!("gated app {tag}"));
     let image = format!("{}/gated/app@{digest}", registry.host);
     wait_for("the gated job", || state(&notarium, &image).is_some());
@@ -154,9 +158,7 @@ fn a_matching_push_is_signed_without_a_ci_call_and_status_goes_from_pending_to_s
 
 #[test]
 fn bad_references_are_400_and_hostile_deliveries_queue_nothing() {
-    let port = support::free_port();
-    let registry = registry_notifying(port);
-    let notarium = start(&registry, port, 1);
+    let (registry, notarium) = notifying_pair(1);
     let host = registry.host.clone();
     for bad in ["not a reference", "team/app:latest", &format!("{host}/team/app:latest")] {
         let (code, answer) = status(&notarium, bad);
@@ -344,4 +346,50 @@ fn a_rule_with_an_unknown_key_stops_the_start_naming_the_rule_and_field() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("[[sign_on_push]] #2 (\"gated\") key: \"nope\" is not one of the [[keys]]"), "{stderr}");
+}
+
+/// Attests `repo@digest` with `predicate_type` through notarium, then deletes the cosign `.att` manifest it
+/// wrote: the attestation is left only as a Sigstore bundle referrer, listed in the fallback `sha256-<hex>`
+/// index (this registry has no referrers API), as cosign 3 and oras leave one.
+fn attest_as_a_referrer_only(registry: &Registry, notarium: &Notarium, repo: &str, digest: &str, predicate_type: &str) {
+    let predicate = match predicate_type {
+        PREDICATE => support::slsa_predicate("https://github.com/acme/app"),
+        _ => json!({"passed": true}),
+    };
+    let image = format!("{}/{repo}@{digest}", registry.host);
+    let attest = json!({"image": image, "key": "dev-ecdsa", "predicate_type": predicate_type, "predicate": predicate});
+    let (code, _, answer) = notarium.post("/v1/attest", attest.to_string());
+    assert_eq!(code, 201, "{answer}");
+    let tag = format!("{}.att", digest.replace(':', "-"));
+    let manifest = registry.manifest(repo, &tag).unwrap();
+    registry.delete_manifest(repo, &support::sha256_digest(&manifest));
+    assert!(registry.manifest(repo, &tag).is_none(), "no .att tag is left");
+    assert!(registry.has_fallback_tag(repo, digest), "the bundle referrer is listed");
+}
+
+/// A rule's required attestation is looked for where verification finds attestations, the bundle referrers
+/// too: one of another predicate type keeps the job pending, naming the one it waits for; the required one,
+/// found only as a referrer, lets the sign go ahead.
+#[test]
+fn a_required_attestation_found_only_as_a_bundle_referrer_lets_the_sign_go_ahead() {
+    let (registry, notarium) = notifying_pair(1);
+    let host = registry.host.clone();
+    // Each image is attested under a tag the gated rule leaves out, then tagged `v*`: its job is queued
+    // with the referrer already there.
+    let mut gated = Vec::new();
+    for (n, predicate_type) in [(1, "https://example.com/test-report/v1"), (2, PREDICATE)] {
+        let digest = push_image(&registry, "gated/app", &format!("build-{n}"), &format!("gated app {n}"));
+        attest_as_a_referrer_only(&registry, &notarium, "gated/app", &digest, predicate_type);
+        assert_eq!(push_image(&registry, "gated/app", &format!("v{n}"), &format!("gated app {n}")), digest);
+        gated.push((format!("{host}/gated/app@{digest}"), digest));
+    }
+    let [(other_image, other), (provenance_image, provenance)] = &gated[..] else { unreachable!() };
+
+    wait_for("the provenance's sign", || state(&notarium, provenance_image).as_deref() == Some("signed"));
+    assert_eq!(signature_layers(&registry, "gated/app", provenance), 1);
+    wait_for("the other's reason", || {
+        status(&notarium, other_image).1["rules"][0]["reason"].as_str().is_some_and(|r| r.contains(PREDICATE))
+    });
+    assert_eq!(state(&notarium, other_image).as_deref(), Some("pending"));
+    assert_eq!(signature_layers(&registry, "gated/app", other), 0, "signed without its attestation");
 }

@@ -1,8 +1,8 @@
 //! Signed verdicts against a real registry: `POST /v1/verify` with `"verdict": true` answers the decision as
 //! an SVR (or SLSA VSA) statement in a DSSE envelope naming the policy digest and the decision's register
-//! entry; with `[verdicts] attach` the verdict is attached once per (digest, policy version, result) and
-//! cosign `verify-attestation --type` the SVR URI accepts it, as does a second notarium whose policy requires
-//! it; a denied verdict says so; the verdict key is refused as an image authority.
+//! entry; with `[verdicts] attach` the verdict is attached once per (digest, policy version, result), across
+//! replicas too, and cosign `verify-attestation --type` the SVR URI accepts it, as does a second notarium
+//! whose policy requires it; a denied verdict says so; the verdict key is refused as an image authority.
 
 use crate::support;
 
@@ -283,4 +283,39 @@ fn the_verdict_key_is_refused_as_an_image_authority_and_a_verdict_needs_verdicts
     let (status, _, answer) = plain.post("/v1/verify", body);
     assert_eq!(status, 400, "{answer}");
     assert!(answer["type"].as_str().unwrap_or_default().ends_with("no-verdicts"), "{answer}");
+}
+
+/// Always PostgreSQL: two replicas on one database, each deciding one image eight times at once, attach its
+/// verdict once between them (one `.att` layer, one bundle referrer, one `attest` entry): the attachment is
+/// claimed in the database, not only remembered in each process.
+#[test]
+fn concurrent_verifies_on_two_replicas_attach_one_verdict() {
+    let registry = Registry::start();
+    let host = registry.host.clone();
+    let policies = policy_dir(&producer_policy(&host));
+    let database_url = support::Postgres::shared().database();
+    let config = format!("{EXAMPLE_KEYS}\n[verdicts]\nkey = \"dev-ed25519\"\nattach = true\n");
+    let env = [
+        ("NOTARIUM_POLICIES_DIR", policies.path().to_str().unwrap()),
+        ("NOTARIUM_DATABASE_URL", database_url.as_str()),
+    ];
+    let replicas = [0, 1].map(|_| Notarium::start_with_config(&config, &[&host], &env));
+    let digest = push_many(&registry, "vd/replicas", 1).remove(0);
+    let image = format!("{host}/vd/replicas@{digest}");
+    assert_eq!(replicas[0].sign(&image, "dev-ecdsa").0, 201);
+
+    std::thread::scope(|scope| {
+        for n in 0..16 {
+            let (replica, image) = (&replicas[n % 2], &image);
+            scope.spawn(move || assert_eq!(replica.verify_image(image)["allowed"], true));
+        }
+    });
+    assert_eq!(att_layers(&registry, "vd/replicas", &digest).len(), 1, "one verdict in the .att tag");
+    let verdict_referrers = (registry.referrer_entries("vd/replicas", &digest).iter())
+        .map(|entry| registry.manifest("vd/replicas", entry["digest"].as_str().unwrap()).unwrap())
+        .map(|manifest| serde_json::from_slice::<Value>(&manifest).unwrap())
+        .filter(|manifest| manifest["annotations"]["dev.sigstore.bundle.predicateType"] == SVR)
+        .count();
+    assert_eq!(verdict_referrers, 1, "one verdict bundle referrer");
+    assert_eq!(entries_of_kind(&replicas[1], "attest").len(), 1, "one attest entry in the shared register");
 }

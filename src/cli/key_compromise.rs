@@ -93,14 +93,13 @@ fn table(items: &[Value]) -> String {
     lines.join("\n")
 }
 
-/// How many images one re-sign request names (within the server's default `[sign] max_batch`).
-const RESIGN_BATCH: usize = 32;
-
 /// What `notarium resign` was asked.
 pub(super) struct ResignArgs<'a> {
     pub from: &'a str,
     pub to: &'a str,
     pub repository: Option<&'a str>,
+    /// How many images one `POST /v1/sign` names (`--batch`, 32 by default).
+    pub batch: u16,
     pub server: &'a str,
 }
 
@@ -119,27 +118,13 @@ pub(super) async fn resign(args: &ResignArgs<'_>, output: Output) -> Result<(), 
     let pending: Vec<&String> = affected.iter().filter(|image| !done.contains(image)).collect();
     let key = format!("{to_id}@{to_version}");
     let progress = Progress::new(pending.len() as u64);
-    let (mut signed, mut failed) = (0_usize, Vec::new());
-    for batch in pending.chunks(RESIGN_BATCH) {
-        let body = serde_json::json!({"images": batch, "key": key});
-        let request = reqwest::Client::new().post(super::client::url(args.server, "/v1/sign")).json(&body);
-        match super::client::call_batch(request, args.server).await {
-            Ok((_, answer)) => {
-                for result in answer["results"].as_array().cloned().unwrap_or_default() {
-                    match result["problem"]["detail"].as_str() {
-                        Some(detail) => failed.push(failure(&result["image"], detail)),
-                        None => signed += 1,
-                    }
-                }
-            }
-            Err(CliError::Unavailable(why)) => return Err(CliError::Unavailable(why)),
-            Err(refused) => {
-                failed.extend(batch.iter().map(|image| failure(&Value::from(image.as_str()), &refused.to_string())))
-            }
-        }
-        progress.advance(batch.len() as u64, signed, failed.len());
+    let mut tally = Tally::default();
+    for batch in pending.chunks(usize::from(args.batch.max(1))) {
+        tally.resign_batch(args.server, &key, batch).await?;
+        progress.advance(batch.len() as u64, tally.signed, tally.failed.len());
     }
     progress.finish();
+    let Tally { signed, failed } = tally;
     let answer = serde_json::json!({
         "from": format!("{from_id}@{from_version}"), "to": key, "affected": affected.len(),
         "already_signed": affected.len() - pending.len(), "signed": signed, "failed": failed,
@@ -158,6 +143,56 @@ pub(super) async fn resign(args: &ResignArgs<'_>, output: Output) -> Result<(), 
         true => Ok(()),
         false => Err(CliError::Refused(format!("{} of {} images could not be re-signed", failed.len(), pending.len()))),
     }
+}
+
+/// What a resign run has done so far.
+#[derive(Default)]
+struct Tally {
+    signed: usize,
+    failed: Vec<Value>,
+}
+
+impl Tally {
+    /// Signs `batch` in one request. A batch the server refuses whole (one image it cannot read, one out of
+    /// the token's scope) is sent again one image at a time, so that only the images at fault are reported
+    /// and the others signed. Only a notarium that cannot be reached stops the run.
+    async fn resign_batch(&mut self, server: &str, key: &str, batch: &[&String]) -> Result<(), CliError> {
+        let (status, answer) = sign_request(server, key, batch).await?;
+        if answer["results"].is_array() || batch.len() == 1 {
+            self.count(status, &answer, batch);
+            return Ok(());
+        }
+        for image in batch {
+            let (status, answer) = sign_request(server, key, std::slice::from_ref(image)).await?;
+            self.count(status, &answer, std::slice::from_ref(image));
+        }
+        Ok(())
+    }
+
+    /// Counts a batch answer's results, or `batch` failed as a whole with the problem `answer` is.
+    fn count(&mut self, status: u16, answer: &Value, batch: &[&String]) {
+        let Some(results) = answer["results"].as_array() else {
+            let body = answer.as_str().map_or_else(|| answer.to_string(), str::to_owned);
+            let why = CliError::from_problem(status, &body).to_string();
+            self.failed.extend(batch.iter().map(|image| failure(&Value::from(image.as_str()), &why)));
+            return;
+        };
+        for result in results {
+            match result["problem"]["detail"].as_str() {
+                Some(detail) => self.failed.push(failure(&result["image"], detail)),
+                None => self.signed += 1,
+            }
+        }
+    }
+}
+
+/// `POST /v1/sign {"images": batch, "key": key}`: the status and the JSON answer (a problem or the batch's
+/// results); `Err` only when notarium cannot be reached.
+async fn sign_request(server: &str, key: &str, batch: &[&String]) -> Result<(u16, Value), CliError> {
+    let body = serde_json::json!({"images": batch, "key": key});
+    let request = reqwest::Client::new().post(super::client::url(server, "/v1/sign")).json(&body);
+    let (status, text) = super::client::send(request, server).await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
 }
 
 fn failure(image: &Value, error: &str) -> Value {

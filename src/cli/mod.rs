@@ -163,6 +163,9 @@ enum Command {
         /// Only images in repositories matching this host/path glob.
         #[arg(long)]
         repository: Option<String>,
+        /// How many images one `POST /v1/sign` names (at most the server's `[sign] max_batch`).
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        batch: u16,
         /// The notarium server's URL.
         #[arg(long, env = "NOTARIUM_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
@@ -514,9 +517,9 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         }
         Command::Keys { command: KeysCommand::List { server } } => client::list_keys(&server, output).await,
         Command::Keys { command: KeysCommand::Public { id, server } } => client::public_key(&server, &id, output).await,
-        Command::Resign { from, to, repository, server } => {
-            let args =
-                key_compromise::ResignArgs { from: &from, to: &to, repository: repository.as_deref(), server: &server };
+        Command::Resign { from, to, repository, batch, server } => {
+            let repository = repository.as_deref();
+            let args = key_compromise::ResignArgs { from: &from, to: &to, repository, batch, server: &server };
             key_compromise::resign(&args, output).await
         }
         Command::Keys { command: KeysCommand::Inventory { key, since, server } } => {

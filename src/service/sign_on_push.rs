@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use super::{Service, ServiceError, SignRequest, repository_of};
 use crate::config::{SignOnPushRule, SignQueueConfig};
+use crate::formats::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use crate::formats::in_toto::Statement;
 use crate::formats::{Digest, ImageReference};
 use crate::register::event::RegistryEvent;
 use crate::store::{JobSettled, NewSignJob, SignJob};
@@ -189,7 +191,11 @@ impl Service {
         Ok(Ran::Signed(outcome.log.map(|log| log.index as i64)))
     }
 
-    /// The first of `required` predicate types with no attestation under the digest's `.att` tag.
+    /// The first of `required` predicate types no attestation on the digest has, looked for where verification
+    /// finds attestations: the cosign `.att` tag (its layers' predicate type annotations) and the Sigstore
+    /// bundle referrers (through the referrers API or the `sha256-<hex>` fallback index; the in-toto
+    /// statement in each bundle's DSSE envelope, when it names the digest). Presence is what is asked, not
+    /// trust: whether an attestation's signer is trusted is the verify policy's question.
     async fn missing_attestations(
         &self,
         image: &ImageReference,
@@ -199,10 +205,14 @@ impl Service {
             return Ok(None);
         }
         let Some(digest) = &image.digest else { return Ok(required.first().cloned()) };
-        let repo = repository_of(image);
-        let (_, found) = self.signatures.read_attestations(&repo, digest, &self.evidence_limits).await?;
-        let present: Vec<&str> = found.items.iter().filter_map(|a| a.predicate_type.as_deref()).collect();
-        Ok(required.iter().find(|t| !present.contains(&t.as_str())).cloned())
+        let (repo, limits) = (repository_of(image), &self.evidence_limits);
+        let ((_, tagged), referred) = tokio::try_join!(
+            self.signatures.read_attestations(&repo, digest, limits),
+            self.referrers.referred_evidence(&repo, digest, limits),
+        )?;
+        let mut present: Vec<String> = tagged.items.into_iter().filter_map(|a| a.predicate_type).collect();
+        present.extend(referred.bundles.items.iter().filter_map(|b| predicate_type_about(b.envelope()?, digest)));
+        Ok(required.iter().find(|t| !present.contains(t)).cloned())
     }
 
     /// Every rule's job for `image` (which names a digest); empty when no push of it matched a rule.
@@ -233,6 +243,16 @@ enum Ran {
     Waiting(String),
     /// The job's rule was removed from the configuration since the push: nothing is signed.
     RuleGone,
+}
+
+/// The predicate type of the in-toto statement `envelope` carries, when the statement names `digest`.
+fn predicate_type_about(envelope: &Envelope, digest: &Digest) -> Option<String> {
+    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        return None;
+    }
+    let statement = Statement::parse(&envelope.payload).ok()?;
+    let about = statement.subject.iter().any(|s| s.sha256_hex() == Some(digest.hex()));
+    about.then_some(statement.predicate_type)
 }
 
 /// When a job waiting for a required attestation is looked at again: a quarter of the time it has waited so
@@ -304,6 +324,7 @@ fn rfc3339_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn push(target: serde_json::Value) -> RegistryEvent {
         serde_json::from_value(serde_json::json!({
@@ -319,6 +340,22 @@ mod tests {
             "tag": tag,
             "digest": format!("sha256:{}", "a".repeat(64)),
         })
+    }
+
+    #[test]
+    fn a_referrer_statement_counts_only_for_the_digest_it_names_and_only_as_in_toto() {
+        let (ours, other) = (Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap(), Digest::of(b"other"));
+        let statement =
+            Statement::v1(vec![crate::formats::in_toto::Subject::sha256(None, &ours)], "https://p", json!({}));
+        let envelope = Envelope {
+            payload_type: IN_TOTO_PAYLOAD_TYPE.to_owned(),
+            payload: statement.to_json(),
+            signatures: vec![],
+        };
+        assert_eq!(predicate_type_about(&envelope, &ours).as_deref(), Some("https://p"));
+        assert_eq!(predicate_type_about(&envelope, &other), None, "a statement about another digest");
+        let untyped = Envelope { payload_type: "text/plain".to_owned(), ..envelope };
+        assert_eq!(predicate_type_about(&untyped, &ours), None, "not an in-toto payload");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Signed verdicts (docs/FORMATS.md §27): a recorded decision written as an in-toto statement
 //! (`formats::verdict`), signed in a DSSE envelope by the `[verdicts]` key through the attest path's
 //! signing, returned on request and, with `attach`, attached to the image by the attest path (the `.att`
-//! tag and the bundle referrer, logged like an attest) once per (digest, policy version, result).
+//! tag and the bundle referrer, logged like an attest) once per (repository, digest, policy version, result)
+//! across replicas, claimed in the database first.
 //!
 //! Must not touch: how a decision is reached (`verify.rs`), the envelope or statement writers.
 
@@ -12,18 +13,19 @@ use serde_json::Value;
 
 use super::attest::AttestRequest;
 use super::verify::RecordedDecision;
-use super::{Decision, Service, ServiceError};
+use super::{Decision, Service, ServiceError, repository_of};
 use crate::config::VerdictsConfig;
 use crate::formats::ImageReference;
 use crate::formats::in_toto::Statement;
 use crate::formats::verdict::VerdictFacts;
 use crate::policy::{Authority, PolicySet};
+use crate::store::VerdictKey;
 
-/// `[verdicts]` and the verdicts this process attached (or is attaching).
+/// `[verdicts]` and the verdicts this process attached, is attaching, or found claimed by another replica.
 #[derive(Default)]
 pub(super) struct Verdicts {
     config: Option<VerdictsConfig>,
-    attached: Mutex<HashSet<(String, String, bool)>>,
+    attached: Mutex<HashSet<VerdictKey>>,
 }
 
 /// A verdict signed for an answer: its predicate type and the DSSE envelope as JSON.
@@ -107,8 +109,10 @@ impl Service {
         Ok(Some(SignedVerdict { predicate_type: statement.predicate_type, envelope }))
     }
 
-    /// Attaches `statement` unless this process already attached one for the same digest, policy version
-    /// and result; a failed attach is logged and forgotten, so the next decision tries again.
+    /// Attaches `statement` once per image repository, digest, policy version and result across every
+    /// replica on the database: this process's memory answers first, then a claim in `verdict_attachments`
+    /// that one replica wins. A failed attach gives its claim back (logged), so the next decision tries again;
+    /// a claim whose replica died is taken over after [`CLAIM_STALE_AFTER_MS`].
     async fn attach_verdict_once(
         &self,
         image: &ImageReference,
@@ -117,13 +121,22 @@ impl Service {
         actor: &str,
     ) {
         let Some(config) = &self.verdicts.config else { return };
-        let once = (
-            decision.digest.as_str().to_owned(),
-            decision.policy_version.clone().unwrap_or_default(),
-            decision.allowed,
-        );
+        let repo = repository_of(image);
+        let once = VerdictKey {
+            registry: repo.registry,
+            repository: repo.name,
+            digest: decision.digest.as_str().to_owned(),
+            policy_version: decision.policy_version.clone().unwrap_or_default(),
+            allowed: decision.allowed,
+        };
         if !self.verdicts.attached.lock().expect("never poisoned").insert(once.clone()) {
             return;
+        }
+        let now = now_ms();
+        match self.store.claim_verdict(&once, now, now - CLAIM_STALE_AFTER_MS).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => return self.verdict_not_attached(&once, &e.to_string(), false).await,
         }
         let request = AttestRequest {
             image: image.with_digest(decision.digest.clone()).to_string(),
@@ -135,8 +148,26 @@ impl Service {
             recursive: false,
         };
         if let Err(e) = self.attest(request).await {
-            tracing::warn!(digest = %decision.digest.as_str(), error = %e, "verdict could not be attached");
-            self.verdicts.attached.lock().expect("never poisoned").remove(&once);
+            return self.verdict_not_attached(&once, &e.to_string(), true).await;
+        }
+        if let Err(e) = self.store.verdict_attached(&once).await {
+            tracing::warn!(digest = %once.digest, error = %e, "attached verdict not marked; its claim goes stale");
         }
     }
+
+    /// Logs why the verdict of `once` was not attached and forgets it (giving back its claim when `claimed`).
+    async fn verdict_not_attached(&self, once: &VerdictKey, error: &str, claimed: bool) {
+        tracing::warn!(digest = %once.digest, %error, "verdict could not be attached");
+        if claimed && let Err(e) = self.store.release_verdict(once).await {
+            tracing::warn!(digest = %once.digest, error = %e, "verdict claim not given back; it goes stale");
+        }
+        self.verdicts.attached.lock().expect("never poisoned").remove(once);
+    }
+}
+
+/// After how long a claim never marked attached is taken over: far longer than an attach takes.
+const CLAIM_STALE_AFTER_MS: i64 = 5 * 60 * 1000;
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }

@@ -17,6 +17,7 @@ mod subject_locks;
 mod subject_locks_local;
 mod subject_locks_postgres;
 mod tokens;
+mod verdict_claims;
 mod witnesses;
 
 use async_trait::async_trait;
@@ -32,6 +33,7 @@ pub use subject_locks::{HeldLock, SubjectLocks, TagLock};
 pub use subject_locks_local::LocalSubjectLocks;
 pub use subject_locks_postgres::PostgresSubjectLocks;
 pub use tokens::{TokenRecord, TokenStore};
+pub use verdict_claims::{VerdictClaims, VerdictKey};
 pub use witnesses::{CosignatureRecord, WitnessStore};
 
 /// What a row in `signatures` records.
@@ -128,7 +130,7 @@ impl From<sqlx::Error> for StoreError {
 /// it after, so a row never claims a signature the registry refused.
 #[async_trait]
 pub trait Store:
-    RegisterStore + TokenStore + CertificateStore + WitnessStore + SignQueue + RevocationStore + Send + Sync
+    RegisterStore + TokenStore + CertificateStore + WitnessStore + SignQueue + RevocationStore + VerdictClaims + Send + Sync
 {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Records the intent to write a signature; returns the row id.
@@ -262,6 +264,11 @@ macro_rules! embedded_migrations {
             ),
             (11, "key revocations", include_str!(concat!("../../migrations/", $backend, "/0011_key_revocations.sql"))),
             (12, "sign queue", include_str!(concat!("../../migrations/", $backend, "/0012_sign_queue.sql"))),
+            (
+                13,
+                "verdict attachments",
+                include_str!(concat!("../../migrations/", $backend, "/0013_verdict_attachments.sql")),
+            ),
         ])
     };
 }

@@ -58,6 +58,14 @@ impl Registry {
         Self::start_on_free_port(RegistryKind::Distribution, extra, false)
     }
 
+    /// Starts a distribution registry that reports every push and pull to the notarium listening on
+    /// `127.0.0.1:port`, authenticating with `secret` (`[events] registry_secret_env`).
+    pub(crate) fn start_notifying(port: u16, secret: &str) -> Self {
+        Self::start_with(&format!(
+            "notifications:\n  endpoints:\n    - name: notarium\n      url: http://127.0.0.1:{port}/v1/events/registry\n      headers:\n        Authorization: [\"Bearer {secret}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
+        ))
+    }
+
     /// Restarts on the same storage and port with `extra` YAML inside the `storage` section
     /// (e.g. read-only maintenance mode).
     pub(crate) fn restart(&mut self, storage_extra: &str) {
