@@ -1,6 +1,7 @@
 //! Hygiene of a running notarium: the data folder and database are owner-only whatever the umask, secret
 //! files open to others are named at start-up, token lifetimes are bounded, registry event numbers are
-//! exact integers, the checkpoint key signs nothing else, and a slow client cannot hold a connection.
+//! exact integers, the checkpoint key signs nothing else, a slow client cannot hold a connection, and a
+//! client that hangs up does not cut a sign or attest short.
 
 use crate::support;
 
@@ -281,4 +282,49 @@ fn connections_past_max_connections_wait_until_one_closes() {
     drop(held);
     let answer = read_until_closed(&mut third, Duration::from_secs(20));
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Entries of `kind` in the first 100 of `server`'s register.
+fn entries_of_kind(server: &Notarium, kind: &str) -> usize {
+    let (_, page) = server.get_text("/v1/log/entries?start=0&end=100");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    page["entries"].as_array().unwrap().iter().filter(|e| e["entry"]["kind"] == kind).count()
+}
+
+#[test]
+fn signs_and_attests_whose_client_hangs_up_run_to_their_end_and_are_logged_at_once() {
+    let registry = Registry::start();
+    let server = Notarium::start(&[&registry.host]);
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let post = |path: &str, body: Value| {
+        let body = body.to_string();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        // Hung up as soon as the request is sent: the server sees the connection close mid-request.
+        connect_and_send(&server, &request).shutdown(std::net::Shutdown::Both).unwrap();
+    };
+    const IMAGES: usize = 6;
+    for n in 0..IMAGES {
+        let digest = push_image(&registry, "hangup/app", &format!("v{n}"), &format!("hung up {n}"));
+        let image = format!("{}/hangup/app@{digest}", registry.host);
+        post("/v1/sign", json!({"image": image, "key": "dev-ecdsa"}));
+        post(
+            "/v1/attest",
+            json!({"image": image, "key": "dev-ecdsa", "predicate_type": "https://example.com/p/v1",
+            "predicate": {"n": n}}),
+        );
+    }
+    // Far below the 180 s after which reconciliation would log a sign its request left pending.
+    let logged = (0..150).find(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        entries_of_kind(&server, "sign") == IMAGES && entries_of_kind(&server, "attest") == IMAGES
+    });
+    assert!(
+        logged.is_some(),
+        "{} sign and {} attest entries of {IMAGES} each",
+        entries_of_kind(&server, "sign"),
+        entries_of_kind(&server, "attest")
+    );
 }

@@ -93,18 +93,25 @@ pub(super) async fn attest(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AppJson(body): AppJson<AttestBody>,
 ) -> Result<(StatusCode, Json<AttestResponse>), ApiError> {
+    super::sign::to_the_end(attest_received(caller, state, peer, body)).await?
+}
+
+async fn attest_received(
+    caller: Authorized<Signing>,
+    state: AppState,
+    peer: SocketAddr,
+    body: AttestBody,
+) -> Result<(StatusCode, Json<AttestResponse>), ApiError> {
     caller.may_sign(&state, &body.image, &body.key).await?;
-    let outcome = state
-        .service
-        .attest(AttestRequest {
-            image: body.image,
-            key: body.key,
-            predicate_type: body.predicate_type,
-            predicate: body.predicate,
-            actor: caller.actor().into(),
-            source_addr: Some(peer.to_string()),
-            recursive: body.recursive,
-        })
-        .await?;
+    let request = AttestRequest {
+        image: body.image,
+        key: body.key,
+        predicate_type: body.predicate_type,
+        predicate: body.predicate,
+        actor: caller.actor().into(),
+        source_addr: Some(peer.to_string()),
+        recursive: body.recursive,
+    };
+    let outcome = state.service.attest(request).await?;
     Ok(written_answer(&state, outcome).await)
 }
