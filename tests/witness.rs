@@ -151,6 +151,11 @@ fn a_witness_in_a_second_process_cosigns_a_growing_log_keeps_its_state_across_a_
     assert_eq!(parsed.text(), first.body().as_bytes());
     assert_eq!(parse_note(&note).unwrap().1.len(), 2, "{note}");
 
+    // The note is kept per size in the server: asked again, the same bytes.
+    assert_eq!(server.get_text("/v1/log/checkpoint").1, note);
+
+    // A note of the new size served (and kept) before the witness cosigns it is dropped when the
+    // cosignature is stored, so the polling below sees the line.
     grow(&server, 2);
     let (_, second) = cosigned_checkpoint(&server, &witness, first.size + 2);
     assert!(second.size > first.size);

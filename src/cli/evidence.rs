@@ -19,8 +19,7 @@ use crate::register::verify::TrustedCheckpoint;
 /// What to export and where.
 pub(super) struct ExportArgs<'a> {
     pub server: &'a str,
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub period: super::log::Period,
     pub since: Option<&'a Path>,
     /// A `.zip` file, or a directory to unpack the pack into.
     pub target: &'a Path,
@@ -38,9 +37,7 @@ fn is_zip(path: &Path) -> bool {
 }
 
 pub(super) async fn export(args: &ExportArgs<'_>, output: Output) -> Result<(), CliError> {
-    let mut query: Vec<(&str, String)> = Vec::new();
-    query.extend(args.from.clone().map(|v| ("from", v)));
-    query.extend(args.to.clone().map(|v| ("to", v)));
+    let mut query = args.period.query();
     if let Some(since) = args.since {
         query.push(("since", super::log::checkpoint_size(since)?.to_string()));
     }

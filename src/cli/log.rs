@@ -15,10 +15,27 @@ use crate::keys::PublicKey;
 use crate::register::export::ExportFormat;
 use crate::register::verify::{TrustedCheckpoint, Verified, verify_export};
 
+/// `--from` and `--to` of `log export` and `evidence export`.
+#[derive(clap::Args, Debug, Clone)]
+pub(super) struct Period {
+    /// Start of the period (inclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); the log's beginning when omitted.
+    #[arg(long, value_parser = parse_instant)]
+    from: Option<String>,
+    /// End of the period (exclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); now when omitted.
+    #[arg(long, value_parser = parse_instant)]
+    to: Option<String>,
+}
+
+impl Period {
+    /// The server's `from` and `to` query parameters, those given.
+    pub(super) fn query(&self) -> Vec<(&'static str, String)> {
+        [("from", &self.from), ("to", &self.to)].into_iter().filter_map(|(n, v)| Some((n, v.clone()?))).collect()
+    }
+}
+
 /// What to export.
 pub(super) struct PeriodArgs {
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub period: Period,
     pub format: ExportFormat,
     pub since: Option<PathBuf>,
 }
@@ -39,8 +56,7 @@ pub(super) fn checkpoint_size(path: &Path) -> Result<u64, CliError> {
 
 pub(super) async fn export(server: &str, period: &PeriodArgs, file: &Path, output: Output) -> Result<(), CliError> {
     let mut query = vec![("format", period.format.name().to_owned())];
-    query.extend(period.from.clone().map(|v| ("from", v)));
-    query.extend(period.to.clone().map(|v| ("to", v)));
+    query.extend(period.period.query());
     if let Some(since) = &period.since {
         query.push(("since", checkpoint_size(since)?.to_string()));
     }

@@ -284,12 +284,8 @@ enum LogCommand {
     /// Write the entries of a period, with a signed checkpoint and proofs, as JSON Lines (or a CSV view).
     #[command(after_help = CLIENT_HELP)]
     Export {
-        /// Start of the period (inclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); the log's beginning when omitted.
-        #[arg(long, value_parser = log::parse_instant)]
-        from: Option<String>,
-        /// End of the period (exclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); now when omitted.
-        #[arg(long, value_parser = log::parse_instant)]
-        to: Option<String>,
+        #[command(flatten)]
+        period: log::Period,
         /// The file to write (`-o FILE` still works for one release, with a deprecation line).
         #[arg(long, short = 'f')]
         file: PathBuf,
@@ -360,12 +356,8 @@ enum EvidenceCommand {
     /// Write the evidence pack of a period (docs/FORMATS.md §23): a zip archive, or a directory.
     #[command(after_help = CLIENT_HELP)]
     Export {
-        /// Start of the period (inclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); the log's beginning when omitted.
-        #[arg(long, value_parser = log::parse_instant)]
-        from: Option<String>,
-        /// End of the period (exclusive), RFC 3339 or YYYY-MM-DD (midnight UTC); now when omitted.
-        #[arg(long, value_parser = log::parse_instant)]
-        to: Option<String>,
+        #[command(flatten)]
+        period: log::Period,
         /// Where to write: FILE.zip, or a directory the pack is unpacked into (-o is the output format).
         #[arg(long, short = 'f')]
         file: PathBuf,
@@ -525,8 +517,8 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         Command::Keys { command: KeysCommand::Inventory { key, since, server } } => {
             key_compromise::inventory(&server, &key, since.as_deref(), output).await
         }
-        Command::Log { command: LogCommand::Export { from, to, file, format, since, server } } => {
-            let period = log::PeriodArgs { from, to, format, since };
+        Command::Log { command: LogCommand::Export { period, file, format, since, server } } => {
+            let period = log::PeriodArgs { period, format, since };
             log::export(&server, &period, &file, output).await
         }
         Command::Log {
@@ -562,9 +554,9 @@ async fn run(command: Command, output: Output) -> Result<(), CliError> {
         Command::Log { command: LogCommand::Verify { file, log_key, since } } => {
             log::verify(&file, &log_key, since.as_deref(), output)
         }
-        Command::Evidence { command: EvidenceCommand::Export { from, to, file, since, pdf, server } } => {
+        Command::Evidence { command: EvidenceCommand::Export { period, file, since, pdf, server } } => {
             let (since, pdf_with) = (since.as_deref(), pdf.as_deref());
-            let args = evidence::ExportArgs { server: &server, from, to, since, target: &file, pdf_with };
+            let args = evidence::ExportArgs { server: &server, period, since, target: &file, pdf_with };
             evidence::export(&args, output).await
         }
         Command::Evidence {

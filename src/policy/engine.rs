@@ -93,6 +93,10 @@ pub struct NotaryEvidence {
     pub crls: Vec<Vec<u8>>,
     /// Why a distribution point gave no CRL (the URL's host and what failed), for revocation reasons.
     pub crl_notes: Vec<String>,
+    /// The envelope's authenticity under an authority (by [`Notation::check_identity`]), where choosing the
+    /// CRLs to fetch already verified it: [`super::notation::check_envelope`] takes it instead of verifying
+    /// the envelope again. Set only by that choice, on this envelope's own bytes.
+    pub authentic: Vec<(Digest, Result<pki::notary::VerifiedNotary, String>)>,
 }
 
 /// What verifying one Notary Project envelope against one authority's trust stores established, check by

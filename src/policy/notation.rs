@@ -357,7 +357,7 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
         Ok(envelope) => envelope,
         Err(e) => return NotaryCheck { integrity: Err(e.to_string()), ..check },
     };
-    let authentic = authentic(&envelope, notation);
+    let authentic = kept_or_verified(evidence, &envelope, notation);
     let sound = match &authentic {
         Ok(verified) => Ok(verified.clone()),
         Err(_) => self_anchored(&envelope, notation),
@@ -376,7 +376,7 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
     let stores = match authentic {
         Ok(_) => notation.stores.as_slice(),
         Err(e) => {
-            check.authenticity = Err(e.to_string());
+            check.authenticity = Err(e);
             own = own_chain_stores(&envelope, notation);
             own.as_slice()
         }
@@ -394,6 +394,19 @@ pub fn check_envelope(evidence: &NotaryEvidence, notation: &Notation, now: Offse
         Err(e) => Err(e.to_string()),
     };
     check
+}
+
+/// [`authentic`], as [`wanted_crl_urls`] kept it for this authority's rules or verified now.
+fn kept_or_verified(
+    evidence: &NotaryEvidence,
+    envelope: &NotaryEnvelope,
+    notation: &Notation,
+) -> Result<notary::VerifiedNotary, String> {
+    let kept = evidence.authentic.iter().find(|(rules, _)| *rules == notation.check_identity);
+    match kept {
+        Some((_, authentic)) => authentic.clone(),
+        None => authentic(envelope, notation).map_err(|e| e.to_string()),
+    }
 }
 
 /// The envelope verified under the authority's stores at its signing time, with no CRLs: authenticity.
@@ -446,10 +459,11 @@ fn revocation(found: &notary::Revocation, notes: &[String]) -> Result<(), String
 /// `notations` that checks revocation its revocation status is unknown with the cached CRL files alone, the
 /// chain taken as it ends in the authority's stores (authenticity holds), or in its own last certificate
 /// where the authority only logs authenticity and enforces revocation. So a signature nobody trusts makes
-/// no request unless an authority's verdict depends on its revocation. Empty otherwise.
+/// no request unless an authority's verdict depends on its revocation. Empty otherwise. Each authenticity it
+/// verifies is kept in `evidence.authentic` for [`check_envelope`].
 pub fn wanted_crl_urls<'a>(
     notations: impl Iterator<Item = &'a Notation>,
-    evidence: &NotaryEvidence,
+    evidence: &mut NotaryEvidence,
     now: OffsetDateTime,
 ) -> Vec<String> {
     let Ok(envelope) = NotaryEnvelope::parse(&evidence.media_type, &evidence.envelope) else {
@@ -460,7 +474,11 @@ pub fn wanted_crl_urls<'a>(
     let unknown = checking.any(|notation| {
         let enforcement = &notation.enforcement;
         let own;
-        let stores = match authentic(&envelope, notation) {
+        let authentic = kept_or_verified(evidence, &envelope, notation);
+        if !evidence.authentic.iter().any(|(rules, _)| *rules == notation.check_identity) {
+            evidence.authentic.push((notation.check_identity.clone(), authentic.clone()));
+        }
+        let stores = match authentic {
             Ok(_) => notation.stores.as_slice(),
             Err(_)
                 if enforcement.authenticity == CheckAction::Log && enforcement.revocation == CheckAction::Enforce =>
@@ -879,9 +897,37 @@ mod tests {
     }
 
     #[test]
+    fn an_envelope_verified_to_choose_crls_is_not_verified_again_by_the_check() {
+        let (fresh, soon) = fixture_evidence("chain.jws");
+        let bare = fixture_authority("chain-root.pem", "*", "strict", &[]);
+        let mut chosen = fresh.clone();
+        assert_eq!(wanted_crl_urls([&bare, &bare].into_iter(), &mut chosen, soon).len(), 1);
+        assert_eq!(chosen.authentic.len(), 1, "verified once, kept under the authority's rules");
+        assert!(matches!(&chosen.authentic[0], (rules, Ok(_)) if *rules == bare.check_identity));
+        // The same check as without the kept result...
+        let (kept, verified) = (check_envelope(&chosen, &bare, soon), check_envelope(&fresh, &bare, soon));
+        assert_eq!(format!("{kept:?}"), format!("{verified:?}"));
+        // ...because the check takes it (a kept failure shows), not verifying the envelope again.
+        chosen.authentic[0].1 = Err("kept".into());
+        assert_eq!(check_envelope(&chosen, &bare, soon).authenticity, Err("kept".into()));
+    }
+
+    #[test]
+    fn a_kept_authenticity_serves_only_the_rules_it_was_verified_under() {
+        let (mut evidence, soon) = fixture_evidence("chain.jws");
+        let bare = fixture_authority("chain-root.pem", "*", "strict", &[]);
+        let other = fixture_authority("generate-test.crt", "*", "strict", &[]);
+        evidence.authentic.push((other.check_identity.clone(), Err("kept for another store".into())));
+        assert!(check_envelope(&evidence, &bare, soon).authenticity.is_ok());
+        let mut untrusted = fixture_evidence("chain.jws").0;
+        wanted_crl_urls([&other].into_iter(), &mut untrusted, soon);
+        assert!(check_envelope(&untrusted, &bare, soon).authenticity.is_ok(), "other's failure is not bare's");
+    }
+
+    #[test]
     fn crls_are_wanted_only_for_a_trusted_chain_the_cached_files_leave_unknown_and_fetched_ones_count() {
         let (chain, soon) = fixture_evidence("chain.jws");
-        let wanted = |notation: &Notation| wanted_crl_urls([notation].into_iter(), &chain, soon);
+        let wanted = |notation: &Notation| wanted_crl_urls([notation].into_iter(), &mut chain.clone(), soon);
         let bare = fixture_authority("chain-root.pem", "*", "strict", &[]);
         assert_eq!(wanted(&bare), vec!["http://crl.notarium.example/intermediate.crl".to_owned()]);
         let cached = fixture_authority("chain-root.pem", "*", "strict", &["intermediate.crl"]);
@@ -894,7 +940,7 @@ mod tests {
         let deciding = fixture_authority("generate-test.crt", "*", "strict, override: {authenticity: log}", &[]);
         assert_eq!(wanted(&deciding), vec!["http://crl.notarium.example/intermediate.crl".to_owned()]);
         // Expired: the revocation status still counts under an expiry override, so it is still wanted.
-        let expired = wanted_crl_urls([&bare].into_iter(), &chain, soon + time::Duration::days(3));
+        let expired = wanted_crl_urls([&bare].into_iter(), &mut chain.clone(), soon + time::Duration::days(3));
         assert_eq!(expired.len(), 1);
         let skipping = fixture_authority("chain-root.pem", "*", "strict, override: {revocation: skip}", &[]);
         assert!(wanted(&skipping).is_empty(), "revocation skipped: nothing to fetch");

@@ -75,6 +75,15 @@ impl Page {
         let _ = write!(self.0, "<p class=\"none\">{}</p>", escape(what));
     }
 
+    /// `none` when there is no item, else [`Self::table`] with one row per item.
+    fn table_of<T>(&mut self, items: &[T], none: &str, headings: &[&str], row: impl Fn(&T) -> (Vec<u64>, Vec<Cell>)) {
+        if items.is_empty() {
+            return self.none(none);
+        }
+        let rows: Vec<_> = items.iter().map(row).collect();
+        self.table(headings, &rows);
+    }
+
     /// A table whose first column is the register index (a link to the entry in the appendix).
     fn table(&mut self, headings: &[&str], rows: &[(Vec<u64>, Vec<Cell>)]) {
         self.raw("<table><thead><tr><th class=\"index\">Index</th>");
@@ -204,65 +213,53 @@ fn findings(page: &mut Page, found: &Correlations, by_index: &BTreeMap<u64, &Val
     page.heading(2, "Findings");
 
     page.heading(3, "Digests pulled but never verified");
-    if found.pulled_never_verified.is_empty() {
-        page.none("None: every image pulled in the period has a verify decision.");
-    } else {
-        let rows: Vec<_> = found
-            .pulled_never_verified
-            .iter()
-            .map(|u| {
-                let cells = vec![
-                    Cell::Text(u.repository.clone()),
-                    Cell::Digest(u.digest.clone()),
-                    Cell::Text(pulled_by(by_index, &u.pulls)),
-                ];
-                (u.pulls.clone(), cells)
-            })
-            .collect();
-        page.table(&["Repository", "Digest", "Pulled by"], &rows);
-    }
+    page.table_of(
+        &found.pulled_never_verified,
+        "None: every image pulled in the period has a verify decision.",
+        &["Repository", "Digest", "Pulled by"],
+        |u| {
+            let cells = vec![
+                Cell::Text(u.repository.clone()),
+                Cell::Digest(u.digest.clone()),
+                Cell::Text(pulled_by(by_index, &u.pulls)),
+            ];
+            (u.pulls.clone(), cells)
+        },
+    );
 
     page.heading(3, "Pulls of digests that were denied");
-    if found.denied_then_pulled.is_empty() {
-        page.none("None: no image denied in the period was pulled.");
-    } else {
-        let rows: Vec<_> = found
-            .denied_then_pulled
-            .iter()
-            .map(|d| {
-                let when = if d.denied_before { "pulled after a denial" } else { "pulled before it was denied" };
-                let cells = vec![
-                    Cell::Text(d.repository.clone()),
-                    Cell::Digest(d.digest.clone()),
-                    Cell::Indices(d.denials.clone()),
-                    Cell::Flag(!d.denied_before, when.to_owned()),
-                    Cell::Text(pulled_by(by_index, &[d.pull])),
-                ];
-                (vec![d.pull], cells)
-            })
-            .collect();
-        page.table(&["Repository", "Digest", "Denied at", "Order", "Pulled by"], &rows);
-    }
+    page.table_of(
+        &found.denied_then_pulled,
+        "None: no image denied in the period was pulled.",
+        &["Repository", "Digest", "Denied at", "Order", "Pulled by"],
+        |d| {
+            let when = if d.denied_before { "pulled after a denial" } else { "pulled before it was denied" };
+            let cells = vec![
+                Cell::Text(d.repository.clone()),
+                Cell::Digest(d.digest.clone()),
+                Cell::Indices(d.denials.clone()),
+                Cell::Flag(!d.denied_before, when.to_owned()),
+                Cell::Text(pulled_by(by_index, &[d.pull])),
+            ];
+            (vec![d.pull], cells)
+        },
+    );
 
     page.heading(3, "Signatures by a key version after its rotation");
-    if found.signed_after_rotation.is_empty() {
-        page.none("None: every signature used its key's current version.");
-    } else {
-        let rows: Vec<_> = found
-            .signed_after_rotation
-            .iter()
-            .map(|l| {
-                let cells = vec![
-                    Cell::Code(l.key.clone()),
-                    Cell::Code(l.key_version.to_string()),
-                    Cell::Code(l.current_version.to_string()),
-                    Cell::Indices(vec![l.rotated_at]),
-                ];
-                (vec![l.index], cells)
-            })
-            .collect();
-        page.table(&["Key", "Version used", "Current version", "Rotated at"], &rows);
-    }
+    page.table_of(
+        &found.signed_after_rotation,
+        "None: every signature used its key's current version.",
+        &["Key", "Version used", "Current version", "Rotated at"],
+        |l| {
+            let cells = vec![
+                Cell::Code(l.key.clone()),
+                Cell::Code(l.key_version.to_string()),
+                Cell::Code(l.current_version.to_string()),
+                Cell::Indices(vec![l.rotated_at]),
+            ];
+            (vec![l.index], cells)
+        },
+    );
     page.raw("</section>");
 }
 
@@ -290,24 +287,21 @@ fn repository_section(page: &mut Page, registry: &str, repository: &str, entries
     page.heading(2, &format!("Repository {registry}/{repository}"));
     let signs = of_kind(entries, &["sign"]);
     page.heading(3, "Images signed");
-    if signs.is_empty() {
-        page.none("No signature in the period.");
-    } else {
-        let rows: Vec<_> = signs
-            .iter()
-            .map(|(i, e)| {
-                let cells = vec![
-                    Cell::Time(text_at(e, &["time"])),
-                    Cell::Digest(text_at(e, &["subject", "digest"])),
-                    Cell::Code(key_and_version(e)),
-                    Cell::Text(text_at(e, &["actor", "name"])),
-                    Cell::Text(text_at(e, &["details", "identity"])),
-                ];
-                (vec![*i], cells)
-            })
-            .collect();
-        page.table(&["Time", "Digest", "Key (version)", "Signed by (CI identity)", "Identity signed"], &rows);
-    }
+    page.table_of(
+        &signs,
+        "No signature in the period.",
+        &["Time", "Digest", "Key (version)", "Signed by (CI identity)", "Identity signed"],
+        |(i, e)| {
+            let cells = vec![
+                Cell::Time(text_at(e, &["time"])),
+                Cell::Digest(text_at(e, &["subject", "digest"])),
+                Cell::Code(key_and_version(e)),
+                Cell::Text(text_at(e, &["actor", "name"])),
+                Cell::Text(text_at(e, &["details", "identity"])),
+            ];
+            (vec![*i], cells)
+        },
+    );
     attestations(page, &of_kind(entries, &["attest"]));
     decisions(page, &of_kind(entries, &["verify"]));
     registry_events(page, &of_kind(entries, &["registry-push", "registry-pull", "registry-delete", "registry-mount"]));
@@ -350,13 +344,11 @@ fn attestations(page: &mut Page, attests: &[(u64, &Value)]) {
 
 fn decisions(page: &mut Page, verifies: &[(u64, &Value)]) {
     page.heading(3, "Verify and admission decisions");
-    if verifies.is_empty() {
-        page.none("No decision in the period.");
-        return;
-    }
-    let rows: Vec<_> = verifies
-        .iter()
-        .map(|(i, e)| {
+    page.table_of(
+        verifies,
+        "No decision in the period.",
+        &["Time", "Digest", "Decision", "Policy (version, mode)", "Reasons", "Asked by"],
+        |(i, e)| {
             let ok = allowed(e);
             let policy =
                 format!("{} {}", text_at(e, &["details", "policy"]), text_at(e, &["details", "policy_version"]));
@@ -371,9 +363,8 @@ fn decisions(page: &mut Page, verifies: &[(u64, &Value)]) {
                 Cell::Text(text_at(e, &["actor", "name"])),
             ];
             (vec![*i], cells)
-        })
-        .collect();
-    page.table(&["Time", "Digest", "Decision", "Policy (version, mode)", "Reasons", "Asked by"], &rows);
+        },
+    );
 }
 
 fn registry_events(page: &mut Page, events: &[(u64, &Value)]) {
@@ -386,13 +377,11 @@ fn registry_events(page: &mut Page, events: &[(u64, &Value)]) {
             blobs.len()
         );
     }
-    if manifests.is_empty() {
-        page.none("No manifest was pushed or pulled in the period.");
-        return;
-    }
-    let rows: Vec<_> = manifests
-        .iter()
-        .map(|(i, e)| {
+    page.table_of(
+        &manifests,
+        "No manifest was pushed or pulled in the period.",
+        &["Time", "Action", "Digest", "Tag", "Media type", "By"],
+        |(i, e)| {
             let action = kind(e).trim_start_matches("registry-").to_owned();
             let cells = vec![
                 Cell::Time(text_at(e, &["time"])),
@@ -403,33 +392,29 @@ fn registry_events(page: &mut Page, events: &[(u64, &Value)]) {
                 Cell::Text(requester(e)),
             ];
             (vec![*i], cells)
-        })
-        .collect();
-    page.table(&["Time", "Action", "Digest", "Tag", "Media type", "By"], &rows);
+        },
+    );
 }
 
 fn changes(page: &mut Page, entries: &[(u64, Value)]) {
     page.raw("<section class=\"changes\">");
     page.heading(2, "Key, policy and token changes");
     let changed: Vec<_> = entries.iter().filter(|(_, e)| CHANGE_KINDS.contains(&kind(e))).collect();
-    if changed.is_empty() {
-        page.none("No key, policy or token changed in the period.");
-    } else {
-        let rows: Vec<_> = changed
-            .iter()
-            .map(|(i, e)| {
-                let cells = vec![
-                    Cell::Time(text_at(e, &["time"])),
-                    Cell::Text(kind(e).to_owned()),
-                    Cell::Code(change_subject(e)),
-                    Cell::Text(change_details(e)),
-                    Cell::Text(text_at(e, &["actor", "name"])),
-                ];
-                (vec![*i], cells)
-            })
-            .collect();
-        page.table(&["Time", "Change", "Subject", "Details", "By"], &rows);
-    }
+    page.table_of(
+        &changed,
+        "No key, policy or token changed in the period.",
+        &["Time", "Change", "Subject", "Details", "By"],
+        |(i, e)| {
+            let cells = vec![
+                Cell::Time(text_at(e, &["time"])),
+                Cell::Text(kind(e).to_owned()),
+                Cell::Code(change_subject(e)),
+                Cell::Text(change_details(e)),
+                Cell::Text(text_at(e, &["actor", "name"])),
+            ];
+            (vec![*i], cells)
+        },
+    );
     refused(page, entries);
     page.raw("</section>");
 }
@@ -462,13 +447,11 @@ fn change_details(entry: &Value) -> String {
 fn refused(page: &mut Page, entries: &[(u64, Value)]) {
     let denied: Vec<_> = entries.iter().filter(|(_, e)| kind(e) == "request-denied").collect();
     page.heading(3, "Requests refused");
-    if denied.is_empty() {
-        page.none("No request was refused in the period.");
-        return;
-    }
-    let rows: Vec<_> = denied
-        .iter()
-        .map(|(i, e)| {
+    page.table_of(
+        &denied,
+        "No request was refused in the period.",
+        &["Time", "By", "Route", "Reason", "Count"],
+        |(i, e)| {
             let cells = vec![
                 Cell::Time(text_at(e, &["time"])),
                 Cell::Text(text_at(e, &["actor", "name"])),
@@ -477,9 +460,8 @@ fn refused(page: &mut Page, entries: &[(u64, Value)]) {
                 Cell::Text(text_at(e, &["details", "count"])),
             ];
             (vec![*i], cells)
-        })
-        .collect();
-    page.table(&["Time", "By", "Route", "Reason", "Count"], &rows);
+        },
+    );
 }
 
 fn appendix(page: &mut Page, entries: &[(u64, Value)]) {

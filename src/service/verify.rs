@@ -267,16 +267,20 @@ async fn fetch_crls(fetcher: &CrlFetcher, deciding: &Deciding, notary: &mut [Not
         return;
     }
     let now = time::OffsetDateTime::now_utc();
-    let wanted = {
-        let (deciding, envelopes) = (deciding.clone(), notary.to_vec());
+    let (wanted, checked) = {
+        let (deciding, mut envelopes) = (deciding.clone(), notary.to_vec());
         tokio::task::spawn_blocking(move || {
             let policy = deciding.policy().expect("a governing policy");
             let urls = |evidence| crate::policy::notation::wanted_crl_urls(policy.notation(), evidence, now);
-            envelopes.iter().map(urls).collect::<Vec<_>>()
+            (envelopes.iter_mut().map(urls).collect::<Vec<_>>(), envelopes)
         })
         .await
         .expect("checking envelopes does not panic")
     };
+    // What was verified to choose the CRLs is not verified again by the engine.
+    for (evidence, checked) in notary.iter_mut().zip(checked) {
+        evidence.authentic = checked.authentic;
+    }
     let mut every: Vec<String> = wanted.iter().flatten().cloned().collect();
     every.sort();
     every.dedup();

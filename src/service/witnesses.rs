@@ -3,15 +3,16 @@
 //! proof from it, the checkpoint); a 409 answer names the witness's size and the request is sent again
 //! once with a proof from there. A 200 answer's lines are kept only if they are that witness's valid
 //! tlog-cosignature/v1 on this checkpoint (verified against the configured vkey); then they are stored,
-//! and the checkpoint of that size is served with them appended.
+//! and the checkpoint of that size is served with them appended. That note is kept per size in process
+//! ([`CosignedNotes`]) so public requests do not read the cosignature table each time.
 //!
 //! Owns: talking to witnesses and what is stored from them. Must not touch: HTTP status codes, SQL
 //! (asks `store`), the bytes of the protocol (asks `formats`). What a witness answered is never logged or
 //! returned beyond its HTTP status.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Service, ServiceError};
 use crate::config::Witness;
@@ -30,6 +31,62 @@ pub(super) struct WitnessClient {
     outbound: Outbound,
     /// The size each witness (by name) is known to have cosigned last.
     known: Mutex<HashMap<String, u64>>,
+    cosigned: CosignedNotes,
+}
+
+/// How long a kept cosigned note is served before the stored cosignatures are read again: what another
+/// replica stored shows within this; what this process stores shows at once (it drops that size's note).
+const COSIGNED_FRESH: Duration = Duration::from_secs(1);
+
+/// How many tree sizes keep a cosigned note; the smallest go first (the current size is what is asked for).
+const COSIGNED_SIZES: usize = 64;
+
+/// Cosigned notes by tree size, each with when its cosignatures were read.
+#[derive(Default)]
+struct CosignedNotes(Mutex<CosignedState>);
+
+#[derive(Default)]
+struct CosignedState {
+    notes: BTreeMap<u64, (Instant, String)>,
+    /// Counts the drops: a note read before a drop is not kept after it (it may miss the new lines).
+    drops: u64,
+}
+
+impl CosignedNotes {
+    fn state(&self) -> std::sync::MutexGuard<'_, CosignedState> {
+        self.0.lock().expect("cosigned notes lock is never poisoned")
+    }
+
+    /// The note of `size` if its cosignatures were read less than [`COSIGNED_FRESH`] before `now`.
+    fn fresh(&self, size: u64, now: Instant) -> Option<String> {
+        let state = self.state();
+        let (read_at, note) = state.notes.get(&size)?;
+        (now.saturating_duration_since(*read_at) < COSIGNED_FRESH).then(|| note.clone())
+    }
+
+    /// What to pass to [`Self::keep`] for a note about to be read.
+    fn reading(&self) -> u64 {
+        self.state().drops
+    }
+
+    /// Keeps the note of `size` read at `read_at`, unless a size was dropped since [`Self::reading`].
+    fn keep(&self, size: u64, note: String, read_at: Instant, reading: u64) {
+        let mut state = self.state();
+        if state.drops != reading {
+            return;
+        }
+        state.notes.insert(size, (read_at, note));
+        while state.notes.len() > COSIGNED_SIZES {
+            state.notes.pop_first();
+        }
+    }
+
+    /// New cosignatures of `size` were stored: its note is read again on the next request.
+    fn drop_size(&self, size: u64) {
+        let mut state = self.state();
+        state.notes.remove(&size);
+        state.drops += 1;
+    }
 }
 
 /// What one witness did with one checkpoint.
@@ -51,7 +108,7 @@ impl Service {
             return self;
         }
         let outbound = Outbound::new(rules, timeout);
-        let client = WitnessClient { witnesses, outbound, known: Mutex::default() };
+        let client = WitnessClient { witnesses, outbound, known: Mutex::default(), cosigned: CosignedNotes::default() };
         Self { witnesses: Some(std::sync::Arc::new(client)), ..self }
     }
 
@@ -60,16 +117,27 @@ impl Service {
     }
 
     /// The signed checkpoint of `size` (the current tree when `None`) with the stored witness cosignatures
-    /// of that size appended: still one valid signed note.
+    /// of that size appended: still one valid signed note. Kept per size for [`COSIGNED_FRESH`].
     pub async fn cosigned_checkpoint(&self, size: Option<u64>) -> Result<String, ServiceError> {
         let size = match size {
             Some(size) => size,
             None => self.log.size().await?,
         };
-        let mut note = self.checkpoint(Some(size)).await?;
-        if !self.has_witnesses() {
+        let Some(client) = &self.witnesses else {
+            return self.checkpoint(Some(size)).await;
+        };
+        let now = Instant::now();
+        if let Some(note) = client.cosigned.fresh(size, now) {
             return Ok(note);
         }
+        let reading = client.cosigned.reading();
+        let note = self.read_cosigned_checkpoint(size).await?;
+        client.cosigned.keep(size, note.clone(), now, reading);
+        Ok(note)
+    }
+
+    async fn read_cosigned_checkpoint(&self, size: u64) -> Result<String, ServiceError> {
+        let mut note = self.checkpoint(Some(size)).await?;
         let (body, _) = parse_note(&note)?;
         let root_hash = Checkpoint::parse_body(&body)?.root_hash;
         let mut seen = Vec::new();
@@ -140,6 +208,7 @@ impl Service {
                     return match self.keep_cosignatures(witness, checkpoint, lines).await {
                         Ok(()) => {
                             client.remember(witness, checkpoint.size);
+                            client.cosigned.drop_size(checkpoint.size);
                             WitnessOutcome::Cosigned { witness: name, size: checkpoint.size }
                         }
                         Err(e) => failed(witness, e.to_string()),
@@ -254,5 +323,39 @@ mod tests {
         ] {
             assert_eq!(add_checkpoint_url(&reqwest::Url::parse(prefix).unwrap()).as_str(), expected);
         }
+    }
+
+    #[test]
+    fn a_kept_note_is_served_while_fresh_and_read_again_after_new_cosignatures_or_when_stale() {
+        let notes = CosignedNotes::default();
+        let t0 = Instant::now();
+        assert_eq!(notes.fresh(5, t0), None);
+        notes.keep(5, "log line\n".into(), t0, notes.reading());
+        assert_eq!(notes.fresh(5, t0 + COSIGNED_FRESH / 2).as_deref(), Some("log line\n"));
+        assert_eq!(notes.fresh(5, t0 + COSIGNED_FRESH), None, "stale: another replica may have stored lines");
+        notes.drop_size(5);
+        assert_eq!(notes.fresh(5, t0), None, "new cosignatures of the size drop its note");
+    }
+
+    #[test]
+    fn a_note_read_before_new_cosignatures_were_stored_is_not_kept() {
+        let notes = CosignedNotes::default();
+        let t0 = Instant::now();
+        let reading = notes.reading();
+        notes.drop_size(5);
+        notes.keep(5, "without the new line\n".into(), t0, reading);
+        assert_eq!(notes.fresh(5, t0), None);
+    }
+
+    #[test]
+    fn only_the_largest_sizes_are_kept() {
+        let notes = CosignedNotes::default();
+        let t0 = Instant::now();
+        for size in 1..=(COSIGNED_SIZES as u64 + 1) {
+            notes.keep(size, format!("{size}\n"), t0, notes.reading());
+        }
+        assert_eq!(notes.fresh(1, t0), None);
+        assert_eq!(notes.fresh(COSIGNED_SIZES as u64 + 1, t0).as_deref(), Some("65\n"));
+        assert_eq!(notes.state().notes.len(), COSIGNED_SIZES);
     }
 }

@@ -5,10 +5,10 @@
 //! `service`).
 
 use async_trait::async_trait;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::Row;
 
 use super::StoreError;
-use super::sql::Backend;
+use super::sql::{Backend, sql_bounds};
 
 /// One issued chain as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,63 +43,52 @@ pub trait CertificateStore: Send + Sync {
 const SELECT: &str = "SELECT key_id, key_version, issuer_key, chain_pem, not_after, issued_at FROM key_certificates \
                       WHERE key_id = $1 AND key_version = $2";
 
-#[async_trait]
-impl<B> CertificateStore for B
-where
-    B: Backend,
-    <B::Db as Database>::Arguments: Default + IntoArguments<B::Db>,
-    for<'e> &'e mut <B::Db as Database>::Connection: Executor<'e, Database = B::Db>,
-    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
-    for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
-{
-    async fn add_key_certificate(&self, r: &KeyCertificateRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO key_certificates (key_id, key_version, issuer_key, chain_pem, not_after, issued_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(r.key_id.as_str())
-        .bind(r.key_version)
-        .bind(r.issuer_key.as_str())
-        .bind(r.chain_pem.as_str())
-        .bind(r.not_after)
-        .bind(r.issued_at.as_str())
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
+sql_bounds! { backend [
+    #[async_trait]
+    impl<B: Backend> CertificateStore for B
+] {
+        async fn add_key_certificate(&self, r: &KeyCertificateRecord) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO key_certificates (key_id, key_version, issuer_key, chain_pem, not_after, issued_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(r.key_id.as_str())
+            .bind(r.key_version)
+            .bind(r.issuer_key.as_str())
+            .bind(r.chain_pem.as_str())
+            .bind(r.not_after)
+            .bind(r.issued_at.as_str())
+            .execute(self.pool())
+            .await?;
+            Ok(())
+        }
 
-    async fn key_certificate(&self, key_id: &str, version: i64) -> Result<Option<KeyCertificateRecord>, StoreError> {
-        let sql = format!("{SELECT} ORDER BY not_after DESC, id ASC LIMIT 1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key_id).bind(version).fetch_optional(self.pool()).await?;
-        Ok(row.as_ref().map(record))
-    }
+        async fn key_certificate(&self, key_id: &str, version: i64) -> Result<Option<KeyCertificateRecord>, StoreError> {
+            let sql = format!("{SELECT} ORDER BY not_after DESC, id ASC LIMIT 1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key_id).bind(version).fetch_optional(self.pool()).await?;
+            Ok(row.as_ref().map(record))
+        }
 
-    async fn first_key_certificate(
-        &self,
-        key_id: &str,
-        version: i64,
-    ) -> Result<Option<KeyCertificateRecord>, StoreError> {
-        let sql = format!("{SELECT} ORDER BY id ASC LIMIT 1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key_id).bind(version).fetch_optional(self.pool()).await?;
-        Ok(row.as_ref().map(record))
-    }
-}
+        async fn first_key_certificate(
+            &self,
+            key_id: &str,
+            version: i64,
+        ) -> Result<Option<KeyCertificateRecord>, StoreError> {
+            let sql = format!("{SELECT} ORDER BY id ASC LIMIT 1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key_id).bind(version).fetch_optional(self.pool()).await?;
+            Ok(row.as_ref().map(record))
+        }
+}}
 
-fn record<R>(row: &R) -> KeyCertificateRecord
-where
-    R: Row,
-    for<'n> &'n str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-{
-    KeyCertificateRecord {
-        key_id: row.get("key_id"),
-        key_version: row.get("key_version"),
-        issuer_key: row.get("issuer_key"),
-        chain_pem: row.get("chain_pem"),
-        not_after: row.get("not_after"),
-        issued_at: row.get("issued_at"),
-    }
-}
+sql_bounds! { row [
+    fn record<R: Row>(row: &R) -> KeyCertificateRecord
+] {
+        KeyCertificateRecord {
+            key_id: row.get("key_id"),
+            key_version: row.get("key_version"),
+            issuer_key: row.get("issuer_key"),
+            chain_pem: row.get("chain_pem"),
+            not_after: row.get("not_after"),
+            issued_at: row.get("issued_at"),
+        }
+}}

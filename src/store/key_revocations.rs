@@ -5,10 +5,10 @@
 //! or its register entry (`register::event`).
 
 use async_trait::async_trait;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::Row;
 
 use super::StoreError;
-use super::sql::Backend;
+use super::sql::{Backend, sql_bounds};
 
 /// One revoked key version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,62 +33,52 @@ pub trait RevocationStore: Send + Sync {
     async fn key_revocations(&self) -> Result<Vec<KeyRevocation>, StoreError>;
 }
 
-#[async_trait]
-impl<B> RevocationStore for B
-where
-    B: Backend,
-    <B::Db as Database>::Arguments: Default + IntoArguments<B::Db>,
-    for<'e> &'e mut <B::Db as Database>::Connection: Executor<'e, Database = B::Db>,
-    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> Option<String>: Decode<'q, B::Db>,
-    for<'q> Option<i64>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> Option<&'q str>: Encode<'q, B::Db> + Type<B::Db>,
-    for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
-{
-    async fn insert_key_revocation(&self, r: &KeyRevocation) -> Result<bool, StoreError> {
-        let index = i64::try_from(r.log_index).map_err(|_| StoreError::Query("log index out of range".into()))?;
-        let inserted = sqlx::query(
-            "INSERT INTO key_revocations (key_id, key_version, compromised_at, compromised_at_ms, reason, \
-             revoked_at, actor, log_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (key_id, key_version) DO NOTHING RETURNING key_id",
-        )
-        .bind(r.key_id.as_str())
-        .bind(i64::from(r.key_version))
-        .bind(r.compromised_at.as_deref())
-        .bind(r.compromised_at_ms)
-        .bind(r.reason.as_str())
-        .bind(r.revoked_at.as_str())
-        .bind(r.actor.as_str())
-        .bind(index)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(inserted.is_some())
-    }
+sql_bounds! { backend [
+    #[async_trait]
+    impl<B: Backend> RevocationStore for B
+] {
+        async fn insert_key_revocation(&self, r: &KeyRevocation) -> Result<bool, StoreError> {
+            let index = i64::try_from(r.log_index).map_err(|_| StoreError::Query("log index out of range".into()))?;
+            let inserted = sqlx::query(
+                "INSERT INTO key_revocations (key_id, key_version, compromised_at, compromised_at_ms, reason, \
+                 revoked_at, actor, log_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (key_id, key_version) DO NOTHING RETURNING key_id",
+            )
+            .bind(r.key_id.as_str())
+            .bind(i64::from(r.key_version))
+            .bind(r.compromised_at.as_deref())
+            .bind(r.compromised_at_ms)
+            .bind(r.reason.as_str())
+            .bind(r.revoked_at.as_str())
+            .bind(r.actor.as_str())
+            .bind(index)
+            .fetch_optional(self.pool())
+            .await?;
+            Ok(inserted.is_some())
+        }
 
-    async fn key_revocations(&self) -> Result<Vec<KeyRevocation>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT key_id, key_version, compromised_at, compromised_at_ms, reason, revoked_at, actor, log_index \
-             FROM key_revocations ORDER BY log_index",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let version: i64 = row.try_get("key_version")?;
-                let index: i64 = row.try_get("log_index")?;
-                Ok(KeyRevocation {
-                    key_id: row.try_get("key_id")?,
-                    key_version: u32::try_from(version).map_err(|_| StoreError::Query("key_version".into()))?,
-                    compromised_at: row.try_get("compromised_at")?,
-                    compromised_at_ms: row.try_get("compromised_at_ms")?,
-                    reason: row.try_get("reason")?,
-                    revoked_at: row.try_get("revoked_at")?,
-                    actor: row.try_get("actor")?,
-                    log_index: u64::try_from(index).map_err(|_| StoreError::Query("log_index".into()))?,
+        async fn key_revocations(&self) -> Result<Vec<KeyRevocation>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT key_id, key_version, compromised_at, compromised_at_ms, reason, revoked_at, actor, log_index \
+                 FROM key_revocations ORDER BY log_index",
+            )
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let version: i64 = row.try_get("key_version")?;
+                    let index: i64 = row.try_get("log_index")?;
+                    Ok(KeyRevocation {
+                        key_id: row.try_get("key_id")?,
+                        key_version: u32::try_from(version).map_err(|_| StoreError::Query("key_version".into()))?,
+                        compromised_at: row.try_get("compromised_at")?,
+                        compromised_at_ms: row.try_get("compromised_at_ms")?,
+                        reason: row.try_get("reason")?,
+                        revoked_at: row.try_get("revoked_at")?,
+                        actor: row.try_get("actor")?,
+                        log_index: u64::try_from(index).map_err(|_| StoreError::Query("log_index".into()))?,
+                    })
                 })
-            })
-            .collect()
-    }
-}
+                .collect()
+        }
+}}

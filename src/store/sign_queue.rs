@@ -5,10 +5,10 @@
 //! Owns: every statement on `sign_jobs`. Must not touch: which pushes match a rule, or signing (`service`).
 
 use async_trait::async_trait;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+use sqlx::{QueryBuilder, Row};
 
 use super::StoreError;
-use super::sql::Backend;
+use super::sql::{Backend, sql_bounds};
 
 /// A job to enqueue for one pushed manifest and one rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,166 +87,150 @@ pub trait SignQueue: Send + Sync {
 const SELECT_JOB: &str = "SELECT id, rule, registry, repository, digest, tag, key_ref, state, attempts, reason, \
      created_ms, updated_ms, not_before_ms, log_index FROM sign_jobs";
 
-#[async_trait]
-impl<B> SignQueue for B
-where
-    B: Backend,
-    <B::Db as Database>::Arguments: Default + IntoArguments<B::Db>,
-    for<'e> &'e mut <B::Db as Database>::Connection: Executor<'e, Database = B::Db>,
-    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> Option<String>: Decode<'q, B::Db>,
-    for<'q> Option<i64>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> Option<&'q str>: Encode<'q, B::Db> + Type<B::Db>,
-    for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
-{
-    async fn enqueue_sign_jobs(&self, jobs: &[NewSignJob], now_ms: i64) -> Result<usize, StoreError> {
-        if jobs.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.pool().begin().await?;
-        let mut new = 0;
-        for job in jobs {
-            let inserted = sqlx::query(
-                "INSERT INTO sign_jobs (rule, registry, repository, digest, tag, key_ref, state, attempts, \
-                 created_ms, updated_ms, not_before_ms) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7) \
-                 ON CONFLICT (registry, repository, digest, rule) DO NOTHING RETURNING id",
-            )
-            .bind(job.rule.as_str())
-            .bind(job.registry.as_str())
-            .bind(job.repository.as_str())
-            .bind(job.digest.as_str())
-            .bind(job.tag.as_str())
-            .bind(job.key_ref.as_str())
-            .bind(now_ms)
-            .fetch_optional(&mut *tx)
-            .await?;
-            new += usize::from(inserted.is_some());
-        }
-        tx.commit().await?;
-        Ok(new)
-    }
-
-    async fn claim_sign_job(
-        &self,
-        owner: &str,
-        now_ms: i64,
-        lease_until_ms: i64,
-    ) -> Result<Option<SignJob>, StoreError> {
-        // One statement: SQLite runs it alone; PostgreSQL skips rows another claim holds.
-        let sql = format!(
-            "UPDATE sign_jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
-             lease_until_ms = $2, updated_ms = $3 WHERE id = (SELECT id FROM sign_jobs WHERE \
-             (state = 'pending' AND not_before_ms <= $3) OR (state = 'running' AND lease_until_ms < $3) \
-             ORDER BY not_before_ms, id LIMIT 1{}) RETURNING id",
-            B::SKIP_LOCKED
-        );
-        let claimed = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(lease_until_ms)
-            .bind(now_ms)
-            .fetch_optional(self.pool())
-            .await?;
-        let Some(row) = claimed else { return Ok(None) };
-        let id: i64 = row.get("id");
-        let sql = format!("{SELECT_JOB} WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(self.pool()).await?;
-        Ok(Some(job(&row)))
-    }
-
-    async fn settle_sign_job(
-        &self,
-        id: i64,
-        owner: &str,
-        settled: &JobSettled,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let mut update = QueryBuilder::<B::Db>::new("UPDATE sign_jobs SET lease_owner = NULL, lease_until_ms = NULL, ");
-        update.push("updated_ms = ").push_bind(now_ms);
-        match settled {
-            JobSettled::Signed { log_index } => {
-                update.push(", state = 'signed', reason = NULL, log_index = ").push_bind(*log_index);
+sql_bounds! { backend [
+    #[async_trait]
+    impl<B: Backend> SignQueue for B
+] {
+        async fn enqueue_sign_jobs(&self, jobs: &[NewSignJob], now_ms: i64) -> Result<usize, StoreError> {
+            if jobs.is_empty() {
+                return Ok(0);
             }
-            JobSettled::Retry { not_before_ms, reason, counts } => {
-                update.push(", state = 'pending', not_before_ms = ").push_bind(*not_before_ms);
-                update.push(", reason = ").push_bind(reason.as_str());
-                if !counts {
-                    update.push(", attempts = attempts - 1");
+            let mut tx = self.pool().begin().await?;
+            let mut new = 0;
+            for job in jobs {
+                let inserted = sqlx::query(
+                    "INSERT INTO sign_jobs (rule, registry, repository, digest, tag, key_ref, state, attempts, \
+                     created_ms, updated_ms, not_before_ms) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7) \
+                     ON CONFLICT (registry, repository, digest, rule) DO NOTHING RETURNING id",
+                )
+                .bind(job.rule.as_str())
+                .bind(job.registry.as_str())
+                .bind(job.repository.as_str())
+                .bind(job.digest.as_str())
+                .bind(job.tag.as_str())
+                .bind(job.key_ref.as_str())
+                .bind(now_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                new += usize::from(inserted.is_some());
+            }
+            tx.commit().await?;
+            Ok(new)
+        }
+
+        async fn claim_sign_job(
+            &self,
+            owner: &str,
+            now_ms: i64,
+            lease_until_ms: i64,
+        ) -> Result<Option<SignJob>, StoreError> {
+            // One statement: SQLite runs it alone; PostgreSQL skips rows another claim holds.
+            let sql = format!(
+                "UPDATE sign_jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+                 lease_until_ms = $2, updated_ms = $3 WHERE id = (SELECT id FROM sign_jobs WHERE \
+                 (state = 'pending' AND not_before_ms <= $3) OR (state = 'running' AND lease_until_ms < $3) \
+                 ORDER BY not_before_ms, id LIMIT 1{}) RETURNING id",
+                B::SKIP_LOCKED
+            );
+            let claimed = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(lease_until_ms)
+                .bind(now_ms)
+                .fetch_optional(self.pool())
+                .await?;
+            let Some(row) = claimed else { return Ok(None) };
+            let id: i64 = row.get("id");
+            let sql = format!("{SELECT_JOB} WHERE id = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(self.pool()).await?;
+            Ok(Some(job(&row)))
+        }
+
+        async fn settle_sign_job(
+            &self,
+            id: i64,
+            owner: &str,
+            settled: &JobSettled,
+            now_ms: i64,
+        ) -> Result<bool, StoreError> {
+            let mut update = QueryBuilder::<B::Db>::new("UPDATE sign_jobs SET lease_owner = NULL, lease_until_ms = NULL, ");
+            update.push("updated_ms = ").push_bind(now_ms);
+            match settled {
+                JobSettled::Signed { log_index } => {
+                    update.push(", state = 'signed', reason = NULL, log_index = ").push_bind(*log_index);
+                }
+                JobSettled::Retry { not_before_ms, reason, counts } => {
+                    update.push(", state = 'pending', not_before_ms = ").push_bind(*not_before_ms);
+                    update.push(", reason = ").push_bind(reason.as_str());
+                    if !counts {
+                        update.push(", attempts = attempts - 1");
+                    }
+                }
+                JobSettled::Failed { reason } => {
+                    update.push(", state = 'failed', reason = ").push_bind(reason.as_str());
                 }
             }
-            JobSettled::Failed { reason } => {
-                update.push(", state = 'failed', reason = ").push_bind(reason.as_str());
+            update.push(" WHERE id = ").push_bind(id);
+            update.push(" AND state = 'running' AND lease_owner = ").push_bind(owner).push(" RETURNING id");
+            Ok(update.build().fetch_optional(self.pool()).await?.is_some())
+        }
+
+        async fn release_sign_jobs(&self) -> Result<u64, StoreError> {
+            if !B::SKIP_LOCKED.is_empty() {
+                return Ok(0);
             }
-        }
-        update.push(" WHERE id = ").push_bind(id);
-        update.push(" AND state = 'running' AND lease_owner = ").push_bind(owner).push(" RETURNING id");
-        Ok(update.build().fetch_optional(self.pool()).await?.is_some())
-    }
-
-    async fn release_sign_jobs(&self) -> Result<u64, StoreError> {
-        if !B::SKIP_LOCKED.is_empty() {
-            return Ok(0);
-        }
-        let released = sqlx::query(
-            "UPDATE sign_jobs SET state = 'pending', lease_owner = NULL, lease_until_ms = NULL \
-             WHERE state = 'running' RETURNING id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        Ok(released.len() as u64)
-    }
-
-    async fn sign_jobs_of(&self, registry: &str, repository: &str, digest: &str) -> Result<Vec<SignJob>, StoreError> {
-        let sql = format!("{SELECT_JOB} WHERE digest = $1 AND registry = $2 AND repository = $3 ORDER BY id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(digest)
-            .bind(registry)
-            .bind(repository)
+            let released = sqlx::query(
+                "UPDATE sign_jobs SET state = 'pending', lease_owner = NULL, lease_until_ms = NULL \
+                 WHERE state = 'running' RETURNING id",
+            )
             .fetch_all(self.pool())
             .await?;
-        Ok(rows.iter().map(job).collect())
-    }
+            Ok(released.len() as u64)
+        }
 
-    async fn sign_queue_depth(&self) -> Result<(Vec<(String, i64)>, Option<i64>), StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM sign_jobs GROUP BY state ORDER BY state")
-            .fetch_all(self.pool())
-            .await?;
-        let depth = rows.iter().map(|r| (r.get::<String, _>("state"), r.get::<i64, _>("n"))).collect();
-        let oldest: Option<i64> =
-            sqlx::query("SELECT MIN(created_ms) AS oldest FROM sign_jobs WHERE state IN ('pending', 'running')")
-                .fetch_one(self.pool())
-                .await?
-                .get("oldest");
-        Ok((depth, oldest))
-    }
-}
+        async fn sign_jobs_of(&self, registry: &str, repository: &str, digest: &str) -> Result<Vec<SignJob>, StoreError> {
+            let sql = format!("{SELECT_JOB} WHERE digest = $1 AND registry = $2 AND repository = $3 ORDER BY id");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(digest)
+                .bind(registry)
+                .bind(repository)
+                .fetch_all(self.pool())
+                .await?;
+            Ok(rows.iter().map(job).collect())
+        }
 
-fn job<R>(row: &R) -> SignJob
-where
-    R: Row,
-    for<'n> &'n str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i64>: Decode<'r, R::Database>,
-{
-    SignJob {
-        id: row.get("id"),
-        job: NewSignJob {
-            rule: row.get("rule"),
-            registry: row.get("registry"),
-            repository: row.get("repository"),
-            digest: row.get("digest"),
-            tag: row.get("tag"),
-            key_ref: row.get("key_ref"),
-        },
-        state: row.get("state"),
-        attempts: row.get("attempts"),
-        reason: row.get("reason"),
-        created_ms: row.get("created_ms"),
-        updated_ms: row.get("updated_ms"),
-        not_before_ms: row.get("not_before_ms"),
-        log_index: row.get("log_index"),
-    }
-}
+        async fn sign_queue_depth(&self) -> Result<(Vec<(String, i64)>, Option<i64>), StoreError> {
+            let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM sign_jobs GROUP BY state ORDER BY state")
+                .fetch_all(self.pool())
+                .await?;
+            let depth = rows.iter().map(|r| (r.get::<String, _>("state"), r.get::<i64, _>("n"))).collect();
+            let oldest: Option<i64> =
+                sqlx::query("SELECT MIN(created_ms) AS oldest FROM sign_jobs WHERE state IN ('pending', 'running')")
+                    .fetch_one(self.pool())
+                    .await?
+                    .get("oldest");
+            Ok((depth, oldest))
+        }
+}}
+
+sql_bounds! { row [
+    fn job<R: Row>(row: &R) -> SignJob
+] {
+        SignJob {
+            id: row.get("id"),
+            job: NewSignJob {
+                rule: row.get("rule"),
+                registry: row.get("registry"),
+                repository: row.get("repository"),
+                digest: row.get("digest"),
+                tag: row.get("tag"),
+                key_ref: row.get("key_ref"),
+            },
+            state: row.get("state"),
+            attempts: row.get("attempts"),
+            reason: row.get("reason"),
+            created_ms: row.get("created_ms"),
+            updated_ms: row.get("updated_ms"),
+            not_before_ms: row.get("not_before_ms"),
+            log_index: row.get("log_index"),
+        }
+}}

@@ -4,10 +4,10 @@
 //! Owns: every statement on `api_tokens`. Must not touch: making or checking tokens (`auth`).
 
 use async_trait::async_trait;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::Row;
 
 use super::StoreError;
-use super::sql::Backend;
+use super::sql::{Backend, sql_bounds};
 
 /// One token as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,88 +38,75 @@ pub trait TokenStore: Send + Sync {
 const SELECT_TOKEN: &str =
     "SELECT id, secret_sha256, role, repos, keys, description, created_at, expires_at, revoked_at FROM api_tokens";
 
-#[async_trait]
-impl<B> TokenStore for B
-where
-    B: Backend,
-    <B::Db as Database>::Arguments: Default + IntoArguments<B::Db>,
-    for<'e> &'e mut <B::Db as Database>::Connection: Executor<'e, Database = B::Db>,
-    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> Option<String>: Decode<'q, B::Db>,
-    for<'q> Option<&'q str>: Encode<'q, B::Db> + Type<B::Db>,
-    for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
-{
-    async fn create_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, secret_sha256, role, repos, keys, description, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(t.id.as_str())
-        .bind(t.secret_sha256.as_str())
-        .bind(t.role.as_str())
-        .bind(json_list(&t.repos).as_str())
-        .bind(json_list(&t.keys).as_str())
-        .bind(t.description.as_deref())
-        .bind(t.created_at.as_str())
-        .bind(t.expires_at.as_deref())
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
+sql_bounds! { backend [
+    #[async_trait]
+    impl<B: Backend> TokenStore for B
+] {
+        async fn create_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO api_tokens (id, secret_sha256, role, repos, keys, description, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(t.id.as_str())
+            .bind(t.secret_sha256.as_str())
+            .bind(t.role.as_str())
+            .bind(json_list(&t.repos).as_str())
+            .bind(json_list(&t.keys).as_str())
+            .bind(t.description.as_deref())
+            .bind(t.created_at.as_str())
+            .bind(t.expires_at.as_deref())
+            .execute(self.pool())
+            .await?;
+            Ok(())
+        }
 
-    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let sql = format!("{SELECT_TOKEN} WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
-        row.as_ref().map(token_record).transpose()
-    }
+        async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+            let sql = format!("{SELECT_TOKEN} WHERE id = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
+            row.as_ref().map(token_record).transpose()
+        }
 
-    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let sql = format!("{SELECT_TOKEN} ORDER BY created_at, id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool()).await?;
-        rows.iter().map(token_record).collect()
-    }
+        async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+            let sql = format!("{SELECT_TOKEN} ORDER BY created_at, id");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool()).await?;
+            rows.iter().map(token_record).collect()
+        }
 
-    async fn revoke_token(&self, id: &str, at: &str) -> Result<bool, StoreError> {
-        let revoked =
-            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING id")
-                .bind(at)
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(revoked.is_some())
-    }
+        async fn revoke_token(&self, id: &str, at: &str) -> Result<bool, StoreError> {
+            let revoked =
+                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING id")
+                    .bind(at)
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?;
+            Ok(revoked.is_some())
+        }
 
-    async fn count_tokens(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM api_tokens").fetch_one(self.pool()).await?.get("n"))
-    }
-}
+        async fn count_tokens(&self) -> Result<i64, StoreError> {
+            Ok(sqlx::query("SELECT COUNT(*) AS n FROM api_tokens").fetch_one(self.pool()).await?.get("n"))
+        }
+}}
 
 fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).expect("a list of strings serializes")
 }
 
-fn token_record<R>(row: &R) -> Result<TokenRecord, StoreError>
-where
-    R: Row,
-    for<'n> &'n str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database>,
-{
-    let list = |column: &str| {
-        serde_json::from_str::<Vec<String>>(&row.get::<String, _>(column))
-            .map_err(|e| StoreError::Query(format!("api_tokens.{column} is not a JSON list: {e}")))
-    };
-    Ok(TokenRecord {
-        id: row.get("id"),
-        secret_sha256: row.get("secret_sha256"),
-        role: row.get("role"),
-        repos: list("repos")?,
-        keys: list("keys")?,
-        description: row.get("description"),
-        created_at: row.get("created_at"),
-        expires_at: row.get("expires_at"),
-        revoked_at: row.get("revoked_at"),
-    })
-}
+sql_bounds! { row [
+    fn token_record<R: Row>(row: &R) -> Result<TokenRecord, StoreError>
+] {
+        let list = |column: &str| {
+            serde_json::from_str::<Vec<String>>(&row.get::<String, _>(column))
+                .map_err(|e| StoreError::Query(format!("api_tokens.{column} is not a JSON list: {e}")))
+        };
+        Ok(TokenRecord {
+            id: row.get("id"),
+            secret_sha256: row.get("secret_sha256"),
+            role: row.get("role"),
+            repos: list("repos")?,
+            keys: list("keys")?,
+            description: row.get("description"),
+            created_at: row.get("created_at"),
+            expires_at: row.get("expires_at"),
+            revoked_at: row.get("revoked_at"),
+        })
+}}

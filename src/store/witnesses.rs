@@ -4,10 +4,10 @@
 //! talking to witnesses (`service`); rows arrive already verified.
 
 use async_trait::async_trait;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::Row;
 
 use super::StoreError;
-use super::sql::Backend;
+use super::sql::{Backend, sql_bounds};
 
 /// One stored cosignature line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,76 +40,63 @@ fn size_i64(size: u64) -> Result<i64, StoreError> {
     i64::try_from(size).map_err(|_| StoreError::Query(format!("tree size {size} is out of range")))
 }
 
-#[async_trait]
-impl<B> WitnessStore for B
-where
-    B: Backend,
-    <B::Db as Database>::Arguments: Default + IntoArguments<B::Db>,
-    for<'e> &'e mut <B::Db as Database>::Connection: Executor<'e, Database = B::Db>,
-    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> Vec<u8>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'n> &'n str: ColumnIndex<<B::Db as Database>::Row>,
-{
-    async fn add_cosignatures(&self, records: &[CosignatureRecord]) -> Result<(), StoreError> {
-        for r in records {
-            sqlx::query(
-                "INSERT INTO witness_cosignatures (tree_size, root_hash, witness, vkey, cosigned_at, line, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(size_i64(r.tree_size)?)
-            .bind(r.root_hash.to_vec())
-            .bind(r.witness.as_str())
-            .bind(r.vkey.as_str())
-            .bind(r.cosigned_at)
-            .bind(r.line.as_str())
-            .bind(r.received_at.as_str())
-            .execute(self.pool())
-            .await?;
+sql_bounds! { backend [
+    #[async_trait]
+    impl<B: Backend> WitnessStore for B
+] {
+        async fn add_cosignatures(&self, records: &[CosignatureRecord]) -> Result<(), StoreError> {
+            for r in records {
+                sqlx::query(
+                    "INSERT INTO witness_cosignatures (tree_size, root_hash, witness, vkey, cosigned_at, line, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(size_i64(r.tree_size)?)
+                .bind(r.root_hash.to_vec())
+                .bind(r.witness.as_str())
+                .bind(r.vkey.as_str())
+                .bind(r.cosigned_at)
+                .bind(r.line.as_str())
+                .bind(r.received_at.as_str())
+                .execute(self.pool())
+                .await?;
+            }
+            Ok(())
         }
-        Ok(())
-    }
 
-    async fn cosignatures(&self, tree_size: u64) -> Result<Vec<CosignatureRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT tree_size, root_hash, witness, vkey, cosigned_at, line, received_at FROM witness_cosignatures \
-             WHERE tree_size = $1 ORDER BY id",
-        )
-        .bind(size_i64(tree_size)?)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(record).collect()
-    }
+        async fn cosignatures(&self, tree_size: u64) -> Result<Vec<CosignatureRecord>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT tree_size, root_hash, witness, vkey, cosigned_at, line, received_at FROM witness_cosignatures \
+                 WHERE tree_size = $1 ORDER BY id",
+            )
+            .bind(size_i64(tree_size)?)
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter().map(record).collect()
+        }
 
-    async fn latest_cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT tree_size FROM witness_cosignatures WHERE witness = $1 ORDER BY tree_size DESC LIMIT 1",
-        )
-        .bind(witness)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.and_then(|row| u64::try_from(row.get::<i64, _>("tree_size")).ok()))
-    }
-}
+        async fn latest_cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError> {
+            let row = sqlx::query(
+                "SELECT tree_size FROM witness_cosignatures WHERE witness = $1 ORDER BY tree_size DESC LIMIT 1",
+            )
+            .bind(witness)
+            .fetch_optional(self.pool())
+            .await?;
+            Ok(row.and_then(|row| u64::try_from(row.get::<i64, _>("tree_size")).ok()))
+        }
+}}
 
-fn record<R>(row: &R) -> Result<CosignatureRecord, StoreError>
-where
-    R: Row,
-    for<'n> &'n str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let root: Vec<u8> = row.get("root_hash");
-    let tree_size: i64 = row.get("tree_size");
-    Ok(CosignatureRecord {
-        tree_size: u64::try_from(tree_size).map_err(|_| StoreError::Query("a negative tree size".into()))?,
-        root_hash: root.try_into().map_err(|_| StoreError::Query("a root hash that is not 32 bytes".into()))?,
-        witness: row.get("witness"),
-        vkey: row.get("vkey"),
-        cosigned_at: row.get("cosigned_at"),
-        line: row.get("line"),
-        received_at: row.get("received_at"),
-    })
-}
+sql_bounds! { row [
+    fn record<R: Row>(row: &R) -> Result<CosignatureRecord, StoreError>
+] {
+        let root: Vec<u8> = row.get("root_hash");
+        let tree_size: i64 = row.get("tree_size");
+        Ok(CosignatureRecord {
+            tree_size: u64::try_from(tree_size).map_err(|_| StoreError::Query("a negative tree size".into()))?,
+            root_hash: root.try_into().map_err(|_| StoreError::Query("a root hash that is not 32 bytes".into()))?,
+            witness: row.get("witness"),
+            vkey: row.get("vkey"),
+            cosigned_at: row.get("cosigned_at"),
+            line: row.get("line"),
+            received_at: row.get("received_at"),
+        })
+}}
