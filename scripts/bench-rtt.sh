@@ -27,4 +27,4 @@ pushed=$(wc -l < "$work/registry.log")
 curl -sf -o /dev/null -w 'one more sign: %{time_total} s\n' "$SERVER/v1/sign" -H 'content-type: application/json' \
   -d "{\"image\":\"$(cat "$work/image")\",\"key\":\"dev-ecdsa\",\"formats\":[\"cosign\",\"bundle\"]}"
 sleep 0.5
-python3 scripts/registry-requests.py "$work/registry.log" "$pushed"
+python3 scripts/registry-requests.py "$work/registry.log" "$pushed" $((DELAY_MS * 3 / 2))

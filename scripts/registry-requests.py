@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Lists the requests a CNCF distribution registry logged (its `info` level "response completed" lines) from
 line FIRST of its log on: offset from the first request's start, duration, method, path (digests shortened),
-status; then the count and the sequential round trips: the longest chain of requests each starting after the
-one before it ended. Usage: registry-requests.py LOG FIRST_LINE"""
+status; then the count and the sequential round trips: the longest chain of requests each starting at least
+GAP_MS after the one before it ended (behind a delay proxy, a request sent on an answer reaches the registry
+one round trip after that answer left; requests sent together arrive within a fraction of it).
+Usage: registry-requests.py LOG FIRST_LINE [GAP_MS]"""
 import re, sys
 from datetime import datetime
 
@@ -18,6 +20,7 @@ def when(stamp):
     stamp = re.sub(r'(\.\d{6})\d*', r'\1', stamp).replace('Z', '+00:00')
     return datetime.fromisoformat(stamp).timestamp()
 
+gap = float(sys.argv[3]) / 1e3 if len(sys.argv) > 3 else 0.0
 lines = open(sys.argv[1], errors='replace').read().splitlines()[int(sys.argv[2]):]
 requests = []
 for line in lines:
@@ -36,5 +39,5 @@ for start, end, method, uri, status in requests:
     print(f'  {1e3 * (start - t0):7.1f} ms +{1e3 * (end - start):5.1f} ms  {method:4} {uri} {status}')
 chain = [1] * len(requests)
 for i, (start, _, *_rest) in enumerate(requests):
-    chain[i] = 1 + max([chain[j] for j in range(i) if requests[j][1] <= start] or [0])
+    chain[i] = 1 + max([chain[j] for j in range(i) if requests[j][1] + gap <= start] or [0])
 print(f'requests={len(requests)} sequential_round_trips={max(chain)}')
