@@ -55,6 +55,34 @@ struct Args {
     /// signed by another run): nothing is pushed or signed, only the two verify passes run over them.
     #[arg(long, requires = "verify")]
     signed_images: Option<std::path::PathBuf>,
+    /// The registry's process id: its CPU time (`/proc/PID/stat` utime + stime) is read before and after
+    /// the push and the timed pass, and reported per image pushed and per request.
+    #[arg(long)]
+    registry_pid: Option<u32>,
+}
+
+/// CPU time (user + system) of process `pid` so far, from `/proc/PID/stat` (in clock ticks of 10 ms).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at the closing parenthesis.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Runs `phase` and prints the registry's CPU time per item over it, when `--registry-pid` names it.
+async fn registry_cpu<T>(args: &Args, label: &str, items: usize, phase: impl Future<Output = T>) -> T {
+    let before = args.registry_pid.map(cpu_time);
+    let out = phase.await;
+    if let (Some(pid), Some(before)) = (args.registry_pid, before) {
+        let spent = cpu_time(pid) - before;
+        println!(
+            "registry_cpu {label}: {:.1} ms total, {:.2} ms per item over {items}",
+            spent.as_secs_f64() * 1e3,
+            spent.as_secs_f64() * 1e3 / items as f64
+        );
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,14 +271,15 @@ async fn main() {
         report(&args, Action::Verify, " (warm)", &run_pass(&http, &args, &images, Action::Verify).await);
         return;
     }
-    let images = Arc::new(push_images(&http, &args).await);
+    let images = Arc::new(registry_cpu(&args, "push", args.images, push_images(&http, &args)).await);
     if args.push_only {
         images.iter().for_each(|i| println!("{i}"));
         return;
     }
     if !args.verify {
         let action = if args.attest { Action::Attest } else { Action::Sign };
-        report(&args, action, "", &run_pass(&http, &args, &images, action).await);
+        let pass = registry_cpu(&args, action.counted(), images.len(), run_pass(&http, &args, &images, action)).await;
+        report(&args, action, "", &pass);
         return;
     }
     run_pass(&http, &args, &images, Action::Sign).await;

@@ -2,9 +2,9 @@
 # directory and background processes cleaned up on exit, and a free-port helper.
 bash scripts/install-test-deps.sh >/dev/null
 export PATH="$PWD/.tools/bin:$PATH"
-cargo build --release --quiet --bin notarium --example sign_load --example backend_rate --example register_load
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin notarium --example sign_load --example delay_proxy --example backend_rate --example register_load
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-NOTARIUM=$TARGET/release/notarium
+NOTARIUM=${NOTARIUM_BIN:-$TARGET/release/notarium}
 work=$(mktemp -d)
 pids=()
 cleanup() {

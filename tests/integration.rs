@@ -48,6 +48,7 @@ mod registry_auth;
 mod registry_turns;
 mod report;
 mod sign_on_push;
+mod sign_requests;
 mod sigstore_conformance;
 mod tiles;
 mod ui;

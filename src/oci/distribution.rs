@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
+use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::egress::{EgressClients, EgressRules, Refusal};
@@ -106,12 +107,36 @@ pub struct DistributionRegistry {
     tokens: Mutex<HashMap<(String, String), Zeroizing<String>>>,
     /// Per registry (canonical name): the turns of [`MAX_REQUESTS_PER_REGISTRY`].
     turns: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Blobs this process uploaded or found, and until when they are taken to be there without asking.
+    known_blobs: Mutex<HashMap<(Repository, Digest), Instant>>,
+    /// Registries that answered a single-POST upload by opening a session instead, and until when they are
+    /// sent the POST without the blob.
+    no_single_post: Mutex<HashMap<String, Instant>>,
 }
+
+/// Blobs up to this size are uploaded without asking first whether the registry has them: the question
+/// costs a round trip, the answer is almost always no (a signature's payload or envelope is new), and
+/// uploading a blob the registry has is harmless. Larger ones are asked about first.
+const UPLOAD_WITHOUT_ASKING: usize = 64 * 1024;
+/// How long a blob uploaded (or found) is taken to be in its repository without a HEAD, and how long a
+/// registry that took no single-POST upload is not offered one: a blob deleted meanwhile (garbage
+/// collection) fails at most the manifest writes of this time, and the memory is dropped when one does.
+const REGISTRY_MEMORY: Duration = Duration::from_secs(600);
+/// The most blobs remembered; past it the memory starts over.
+const MAX_KNOWN_BLOBS: usize = 10_000;
 
 impl DistributionRegistry {
     pub fn new(rules: EgressRules, limits: RegistryLimits, credentials: HashMap<String, RegistryCredentials>) -> Self {
         let egress = EgressClients::new(rules);
-        Self { egress, limits, credentials, tokens: Mutex::default(), turns: Mutex::default() }
+        Self {
+            egress,
+            limits,
+            credentials,
+            tokens: Mutex::default(),
+            turns: Mutex::default(),
+            known_blobs: Mutex::default(),
+            no_single_post: Mutex::default(),
+        }
     }
 
     /// A client on the embedded `[registries]` defaults, speaking plain HTTP to `insecure`, without
@@ -337,7 +362,11 @@ impl Registry for DistributionRegistry {
             let put = |c: &reqwest::Client| c.put(url).header(header::CONTENT_TYPE, media_type).body(bytes.to_vec());
             let response = self.send(repo, true, put).await?;
             if !response.status().is_success() {
-                return Err(self.refused(repo, format!("PUT manifest {reference}"), response).await);
+                let error = self.refused(repo, format!("PUT manifest {reference}"), response).await;
+                if matches!(&error, OciError::Refused { codes, .. } if codes.iter().any(|c| c == "MANIFEST_BLOB_UNKNOWN")) {
+                    self.forget_blobs(repo);
+                }
+                return Err(error);
             }
             let subject_indexed = response.headers().contains_key("OCI-Subject");
             Ok(PutManifest { digest: Digest::of(bytes), subject_indexed })
@@ -390,15 +419,49 @@ impl Registry for DistributionRegistry {
 
     async fn put_blob(&self, repo: &Repository, bytes: &[u8]) -> Result<Digest, OciError> {
         let digest = Digest::of(bytes);
-        let blob_url = format!("{}/blobs/{digest}", self.base_url(repo));
-        let head = self.send(repo, true, |c| c.request(Method::HEAD, &blob_url)).await?;
-        if head.status().is_success() {
+        if self.blob_known(repo, &digest) {
             return Ok(digest);
         }
+        if bytes.len() > UPLOAD_WITHOUT_ASKING {
+            let blob_url = format!("{}/blobs/{digest}", self.base_url(repo));
+            let head = self.send(repo, true, |c| c.request(Method::HEAD, &blob_url)).await?;
+            if head.status().is_success() {
+                self.remember_blob(repo, &digest);
+                return Ok(digest);
+            }
+        }
+        self.upload_blob(repo, &digest, bytes).await?;
+        self.remember_blob(repo, &digest);
+        Ok(digest)
+    }
+}
+
+impl DistributionRegistry {
+    /// Uploads `bytes` in one request where the registry takes a single-POST upload (`POST
+    /// …/blobs/uploads/?digest=` with the blob), else in two: a POST opening the session and one PUT with the
+    /// whole blob (never chunks). A registry answering the single POST with a session is remembered as such.
+    async fn upload_blob(&self, repo: &Repository, digest: &Digest, bytes: &[u8]) -> Result<(), OciError> {
         let start_url = format!("{}/blobs/uploads/", self.base_url(repo));
-        let started = self.send(repo, true, |c| c.post(&start_url)).await?;
+        let single = !self.remembered(&self.no_single_post, &repo.registry);
+        let started = match single {
+            true => {
+                let url = format!("{start_url}?digest={digest}");
+                let post = |c: &reqwest::Client| {
+                    c.post(&url).header(header::CONTENT_TYPE, "application/octet-stream").body(bytes.to_vec())
+                };
+                self.send(repo, true, post).await?
+            }
+            false => self.send(repo, true, |c| c.post(&start_url)).await?,
+        };
+        if single && started.status() == StatusCode::CREATED {
+            return Ok(());
+        }
         if started.status() != StatusCode::ACCEPTED {
             return Err(self.refused(repo, "start blob upload".into(), started).await);
+        }
+        if single {
+            let until = Instant::now() + REGISTRY_MEMORY;
+            self.no_single_post.lock().expect("upload memory").insert(repo.registry.clone(), until);
         }
         let location = upload_location(&started, &self.base_url(repo), repo)?;
         let separator = if location.contains('?') { '&' } else { '?' };
@@ -411,7 +474,30 @@ impl Registry for DistributionRegistry {
         if !finished.status().is_success() {
             return Err(self.refused(repo, format!("upload blob {digest}"), finished).await);
         }
-        Ok(digest)
+        Ok(())
+    }
+
+    fn remembered(&self, memory: &Mutex<HashMap<String, Instant>>, registry: &str) -> bool {
+        let memory = memory.lock().expect("registry memory");
+        memory.get(registry).is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn blob_known(&self, repo: &Repository, digest: &Digest) -> bool {
+        let known = self.known_blobs.lock().expect("blob memory");
+        known.get(&(repo.clone(), digest.clone())).is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn remember_blob(&self, repo: &Repository, digest: &Digest) {
+        let mut known = self.known_blobs.lock().expect("blob memory");
+        if known.len() >= MAX_KNOWN_BLOBS {
+            known.clear();
+        }
+        known.insert((repo.clone(), digest.clone()), Instant::now() + REGISTRY_MEMORY);
+    }
+
+    /// Drops what is remembered about `repo`'s blobs: a manifest write found one missing.
+    fn forget_blobs(&self, repo: &Repository) {
+        self.known_blobs.lock().expect("blob memory").retain(|(known, _), _| known != repo);
     }
 }
 
@@ -510,18 +596,24 @@ struct BearerChallenge {
     service: String,
 }
 
+/// The realm and service of a `Bearer` challenge. Quoted values may hold commas (distribution's
+/// `scope="repository:app:pull,push"`), so the parameters are read one quoted value at a time.
 fn parse_bearer_challenge(header_value: &str) -> Option<BearerChallenge> {
-    let params = header_value.strip_prefix("Bearer ")?;
+    let mut rest = header_value.strip_prefix("Bearer ")?.trim();
     let mut realm = None;
     let mut service = String::new();
-    for part in params.split(',') {
-        let (key, value) = part.trim().split_once('=')?;
-        let value = value.trim_matches('"').to_owned();
-        match key {
-            "realm" => realm = Some(value),
-            "service" => service = value,
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"')?,
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        match key.trim() {
+            "realm" => realm = Some(value.to_owned()),
+            "service" => service = value.to_owned(),
             _ => {}
         }
+        rest = after.trim_start().trim_start_matches(',').trim_start();
     }
     Some(BearerChallenge { realm: realm?, service })
 }
@@ -574,6 +666,15 @@ mod tests {
         assert_eq!(c.realm, "https://auth.example/token");
         assert_eq!(c.service, "registry.example");
         assert!(parse_bearer_challenge("Basic realm=\"x\"").is_none());
+        // A push scope lists two actions: its comma is inside the quotes.
+        let push = parse_bearer_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!((push.realm.as_str(), push.service.as_str()), ("https://auth.example/token", "registry.example"));
+        let unquoted =
+            parse_bearer_challenge("Bearer scope=\"repository:a:pull,push\",realm=https://auth.example/t").unwrap();
+        assert_eq!(unquoted.realm, "https://auth.example/t");
     }
 
     fn registry_with(insecure: &[&str]) -> DistributionRegistry {

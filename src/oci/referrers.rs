@@ -12,12 +12,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
 
 use super::subject_tags::SubjectTags;
-use super::{Gathered, OciError, Registry, Repository, a_few_at_a_time, read_blobs, skip_reason};
+use super::{Gathered, OciError, PutManifest, Registry, Repository, a_few_at_a_time, read_blobs, skip_reason};
 use crate::config::EvidenceLimits;
 use crate::formats::bundle::Bundle;
 use crate::formats::referrer::{ReferrersIndex, referrers_tag};
@@ -90,17 +92,42 @@ impl ReferrerLayout {
         manifest_bytes: &[u8],
         blobs: &[&[u8]],
     ) -> Result<AttachedReferrer, OciError> {
+        let attached = self.attach_if(repo, subject, manifest_bytes, blobs, async { true }).await?;
+        Ok(attached.expect("an attach that is not held back writes"))
+    }
+
+    /// [`Self::attach`], the blobs uploaded while `go` decides whether the manifest is written at all
+    /// (`None`: it was not). Against a registry remembered without a usable referrers API, the manifest's PUT
+    /// and the first read of the fallback index run together.
+    pub async fn attach_if(
+        &self,
+        repo: &Repository,
+        subject: &Digest,
+        manifest_bytes: &[u8],
+        blobs: &[&[u8]],
+        go: impl Future<Output = bool>,
+    ) -> Result<Option<AttachedReferrer>, OciError> {
         let manifest = referrer_of(subject, manifest_bytes)?;
-        futures_util::future::try_join_all(blobs.iter().map(|blob| self.registry.put_blob(repo, blob))).await?;
-        let by_digest = Digest::of(manifest_bytes);
-        let put = self.registry.put_manifest(repo, by_digest.as_str(), &manifest.media_type, manifest_bytes).await?;
-        let indexed = put.subject_indexed || self.api_lists(repo, subject, &put.digest).await;
-        // Where reads go to the fallback tag for now, the referrer is listed there too, even if the registry
-        // indexed it, so that it is found before the registry's referrers API is asked again.
-        if !indexed || self.remembered_without_referrers_api(&repo.registry) {
-            self.list_in_fallback(repo, subject, manifest_bytes).await?;
+        let uploads = futures_util::future::try_join_all(blobs.iter().map(|blob| self.registry.put_blob(repo, blob)));
+        let (uploaded, go) = tokio::join!(uploads, go);
+        uploaded?;
+        if !go {
+            return Ok(None);
         }
-        Ok(AttachedReferrer { manifest_digest: put.digest, via_referrers_api: indexed })
+        let by_digest = Digest::of(manifest_bytes);
+        let put = self.registry.put_manifest(repo, by_digest.as_str(), &manifest.media_type, manifest_bytes);
+        if self.remembered_without_referrers_api(&repo.registry) {
+            // Reads go to the fallback tag for now: the referrer is listed there even if the registry indexed
+            // it, so that it is found before the registry's referrers API is asked again.
+            let put = self.list_in_fallback(repo, subject, manifest_bytes, Some(put.boxed())).await?;
+            return Ok(Some(AttachedReferrer { manifest_digest: put.digest, via_referrers_api: put.subject_indexed }));
+        }
+        let put = put.await?;
+        let indexed = put.subject_indexed || self.api_lists(repo, subject, &put.digest).await;
+        if !indexed || self.remembered_without_referrers_api(&repo.registry) {
+            self.list_in_fallback(repo, subject, manifest_bytes, None).await?;
+        }
+        Ok(Some(AttachedReferrer { manifest_digest: put.digest, via_referrers_api: indexed }))
     }
 
     /// Whether the registry's referrers API, asked after a PUT that carried no `OCI-Subject` header, already
@@ -323,24 +350,47 @@ impl ReferrerLayout {
     }
 
     /// Lists `manifest_bytes` in `subject`'s fallback index, with whatever other attaches left waiting.
+    /// `put`, the manifest's own PUT when it is still to be made, runs while the index's lock is taken and the
+    /// index read; the manifest is left waiting for other writers to list only once it landed (the registry
+    /// refuses an index naming a manifest it does not hold), and our index write waits for it too. Returns
+    /// the PUT's answer, or for a manifest put before, one made of its digest.
     async fn list_in_fallback(
         &self,
         repo: &Repository,
         subject: &Digest,
         manifest_bytes: &[u8],
-    ) -> Result<(), OciError> {
+        put: Option<BoxFuture<'_, Result<PutManifest, OciError>>>,
+    ) -> Result<PutManifest, OciError> {
         let key = (repo.clone(), subject.clone());
-        self.waiting.lock().expect("waiting referrers").entry(key.clone()).or_default().push(manifest_bytes.to_vec());
+        let offer = || {
+            let mut waiting = self.waiting.lock().expect("waiting referrers");
+            waiting.entry(key.clone()).or_default().push(manifest_bytes.to_vec());
+        };
+        let (landed_tx, landed) = watch::channel(put.is_none().then_some(true));
+        if put.is_none() {
+            offer();
+        }
+        let put = async {
+            let Some(put) = put else { return Ok(None) };
+            let answer = put.await;
+            if answer.is_ok() {
+                offer();
+            }
+            landed_tx.send_replace(Some(answer.is_ok()));
+            answer.map(Some)
+        };
         let tag = referrers_tag(subject);
         // Ours stays in the batch even if an earlier writer took it from `waiting` and then failed.
         let batch = Mutex::new(vec![manifest_bytes.to_vec()]);
-        let (tag_ref, key, batch) = (&tag, &key, &batch);
-        self.tags
-            .update(repo, &tag, || async move {
-                let manifests = self.take_waiting(key, batch);
-                self.merge_once(repo, tag_ref, &manifests).await
-            })
-            .await
+        let (tag_ref, key, batch, landed) = (&tag, &key, &batch, &landed);
+        let listing = self.tags.update(repo, &tag, || async move {
+            let manifests = self.take_waiting(key, batch);
+            self.merge_once(repo, tag_ref, &manifests, landed.clone()).await
+        });
+        let (put, listed) = tokio::join!(put, listing);
+        let put = put?;
+        listed?;
+        Ok(put.unwrap_or_else(|| PutManifest { digest: Digest::of(manifest_bytes), subject_indexed: false }))
     }
 
     /// Moves the manifests waiting for `key` into `batch`; returns the whole batch.
@@ -351,9 +401,22 @@ impl ReferrerLayout {
         batch.clone()
     }
 
-    /// One read-merge-write of the fallback index; `None` if any of `manifests` is missing afterwards.
-    async fn merge_once(&self, repo: &Repository, tag: &str, manifests: &[Vec<u8>]) -> Result<Option<()>, OciError> {
-        let mut index = self.fallback_index(repo, tag).await?;
+    /// One read-merge-write of the fallback index, the read made while our manifest's PUT may still be on
+    /// its way (`landed` says when it is, and whether it landed: if not, nothing is written); `None` if any
+    /// of `manifests` is missing afterwards.
+    async fn merge_once(
+        &self,
+        repo: &Repository,
+        tag: &str,
+        manifests: &[Vec<u8>],
+        mut landed: watch::Receiver<Option<bool>>,
+    ) -> Result<Option<()>, OciError> {
+        let landed = async move { matches!(landed.wait_for(Option::is_some).await.as_deref(), Ok(Some(true))) };
+        let (index, landed) = tokio::join!(self.fallback_index(repo, tag), landed);
+        if !landed {
+            return Ok(Some(()));
+        }
+        let mut index = index?;
         let mut changed = false;
         for manifest in manifests {
             changed |= index.merge(manifest)?;

@@ -76,7 +76,10 @@ impl TagLayout {
     }
 
     /// Appends `layer` (whose blob is `payload`) unless `already_signed` finds an equivalent layer among
-    /// those `limits` let it read. Every layer already there is kept, read or not.
+    /// those `limits` let it read. Every layer already there is kept, read or not. `on_read` hears, as soon
+    /// as the tag has been read under its lock, whether an equivalent layer is there (a sign writes its
+    /// other formats only when it is not).
+    #[allow(clippy::too_many_arguments)]
     pub async fn append(
         &self,
         repo: &Repository,
@@ -85,17 +88,21 @@ impl TagLayout {
         layer: SignatureLayer,
         already_signed: impl Fn(&FoundSignature) -> bool,
         limits: &EvidenceLimits,
+        on_read: impl Fn(bool),
     ) -> Result<WrittenSignature, OciError> {
         let tag = signature_tag(digest);
-        let (tag_ref, layer, already_signed) = (&tag, &layer, &already_signed);
+        let (tag_ref, layer, already_signed, on_read) = (&tag, &layer, &already_signed, &on_read);
         self.tags
             .update(repo, &tag, || async move {
-                self.append_once(repo, tag_ref, payload, layer, already_signed, limits).await
+                self.append_once(repo, tag_ref, payload, layer, already_signed, limits, on_read).await
             })
             .await
     }
 
-    /// One read-append-write of `tag`; `None` if another writer replaced the manifest meanwhile.
+    /// One read-append-write of `tag`; `None` if another writer replaced the manifest meanwhile. The read
+    /// runs together with the upload of the payload and of the config a manifest of our layer alone has
+    /// (what it needs when the tag is new); a longer manifest's config is uploaded once the read is in.
+    #[allow(clippy::too_many_arguments)]
     async fn append_once(
         &self,
         repo: &Repository,
@@ -104,15 +111,36 @@ impl TagLayout {
         layer: &SignatureLayer,
         already_signed: impl Fn(&FoundSignature) -> bool,
         limits: &EvidenceLimits,
+        on_read: impl Fn(bool),
     ) -> Result<Option<WrittenSignature>, OciError> {
-        let (existing, signatures) = self.read_tag(repo, tag, limits).await?;
-        if signatures.items.iter().any(already_signed) {
+        let alone = SignatureManifest::encode(vec![layer.descriptor.clone()]);
+        let (read, payload_up, alone_up) = tokio::join!(
+            self.read_tag(repo, tag, limits),
+            self.registry.put_blob(repo, payload),
+            self.registry.put_blob(repo, &alone.config)
+        );
+        let (existing, signatures) = read?;
+        let signed = signatures.items.iter().any(already_signed);
+        on_read(signed);
+        if signed {
             let manifest_digest = existing.expect("signatures come from a manifest").1;
             return Ok(Some(WrittenSignature { tag: tag.to_owned(), manifest_digest, created: false }));
         }
-        let mut layers = existing.map(|(m, _)| m.layers).unwrap_or_default();
-        layers.push(layer.descriptor.clone());
-        let written = self.put_and_check(repo, tag, payload, layers).await?;
+        payload_up?;
+        let encoded = match existing {
+            None => {
+                alone_up?;
+                alone
+            }
+            Some((manifest, _)) => {
+                let mut layers = manifest.layers;
+                layers.push(layer.descriptor.clone());
+                let encoded = SignatureManifest::encode(layers);
+                self.registry.put_blob(repo, &encoded.config).await?;
+                encoded
+            }
+        };
+        let written = self.put_and_check(repo, tag, &encoded.manifest).await?;
         Ok(written.map(|manifest_digest| WrittenSignature { tag: tag.to_owned(), manifest_digest, created: true }))
     }
 
@@ -157,7 +185,9 @@ impl TagLayout {
             }));
         }
         layers.push(layer.descriptor.clone());
-        let written = self.put_and_check(repo, tag, envelope_json, layers).await?;
+        let encoded = SignatureManifest::encode(layers);
+        tokio::try_join!(self.registry.put_blob(repo, envelope_json), self.registry.put_blob(repo, &encoded.config))?;
+        let written = self.put_and_check(repo, tag, &encoded.manifest).await?;
         Ok(written.map(|manifest_digest| WrittenSignature { tag: tag.to_owned(), manifest_digest, created: true }))
     }
 
@@ -207,18 +237,11 @@ impl TagLayout {
         Ok((Some(manifest.digest), found))
     }
 
-    /// Puts a manifest of `layers` (the newest layer's blob is `blob`) under `tag` and reads the tag back;
-    /// `None` when another writer's manifest replaced ours meanwhile.
-    async fn put_and_check(
-        &self,
-        repo: &Repository,
-        tag: &str,
-        blob: &[u8],
-        layers: Vec<Descriptor>,
-    ) -> Result<Option<Digest>, OciError> {
-        let encoded = SignatureManifest::encode(layers);
-        tokio::try_join!(self.registry.put_blob(repo, blob), self.registry.put_blob(repo, &encoded.config))?;
-        let written = self.registry.put_manifest(repo, tag, OCI_MANIFEST, &encoded.manifest).await?.digest;
+    /// Puts `manifest` (its blobs uploaded) under `tag` and reads the tag back; `None` when another writer's
+    /// manifest replaced ours meanwhile. notarium's writers of `tag` wait for its lock, but a writer outside
+    /// notarium (cosign) can overwrite it: the read-back is the only thing that catches that.
+    async fn put_and_check(&self, repo: &Repository, tag: &str, manifest: &[u8]) -> Result<Option<Digest>, OciError> {
+        let written = self.registry.put_manifest(repo, tag, OCI_MANIFEST, manifest).await?.digest;
         let now = self.registry.get_manifest(repo, tag).await?;
         Ok(now.is_some_and(|m| m.digest == written).then_some(written))
     }
@@ -439,7 +462,8 @@ mod tests {
         serve(&registry, &signature_tag(&image()), vec![signature_layer(b"other payload"); 100]);
         let layer = SignatureLayer::new(b"ours", b"signature");
         let limits = EvidenceLimits { max_layers: 10, ..Default::default() };
-        let written = store.append(&repo(), &image(), b"ours", layer.clone(), |_| false, &limits).await.unwrap();
+        let written =
+            store.append(&repo(), &image(), b"ours", layer.clone(), |_| false, &limits, |_| {}).await.unwrap();
         assert!(written.created);
         let now = SignatureManifest::parse(&registry.stored(&signature_tag(&image())).unwrap()).unwrap();
         assert_eq!(now.layers.len(), 101);

@@ -202,18 +202,21 @@ impl Service {
         predicate_type: &str,
     ) -> Result<AttachedReferrer, OciError> {
         let referrer = bundle_referrer(target, public_key, envelope, predicate_type)?;
-        self.attach_referrer(repo, target, &referrer).await
+        let blobs: Vec<&[u8]> = referrer.blobs.iter().map(Vec::as_slice).collect();
+        self.referrers.attach(repo, &target.digest, &referrer.manifest, &blobs).await
     }
 
-    /// Attaches a referrer built beforehand (its manifest digest is then known before the write).
+    /// Attaches a referrer built beforehand (its manifest digest is then known before the write) once `go`
+    /// says so (`None` when it says not to).
     pub(super) async fn attach_referrer(
         &self,
         repo: &Repository,
         target: &Target,
         referrer: &ReferrerToWrite,
-    ) -> Result<AttachedReferrer, OciError> {
+        go: impl Future<Output = bool>,
+    ) -> Result<Option<AttachedReferrer>, OciError> {
         let blobs: Vec<&[u8]> = referrer.blobs.iter().map(Vec::as_slice).collect();
-        self.referrers.attach(repo, &target.digest, &referrer.manifest, &blobs).await
+        self.referrers.attach_if(repo, &target.digest, &referrer.manifest, &blobs, go).await
     }
 }
 

@@ -5,9 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::record::{
-    Claim, Origin, Prepared, ReferrerToWrite, Staged, WriteFailed, bundle_referrer, count_registry_write,
-};
+use super::record::{Claim, Origin, Prepared, ReferrerToWrite, Staged, WriteFailed, bundle_referrer};
 use super::{LogPosition, Service, ServiceError, Target, repository_of};
 use crate::config::SignFormat;
 use crate::formats::in_toto::{COSIGN_SIGN_V1, Statement, Subject};
@@ -125,12 +123,6 @@ impl Service {
         let repo = repository_of(image);
         let payload = &prepared.signed;
         let wants = |format| formats.contains(&format);
-        if wants(SignFormat::Cosign)
-            && let Some(existing) = self.signed_before(&repo, &digest, &identity, &prepared).await?
-        {
-            count_registry_write("already-there");
-            return Ok((self.outcome(image, &digest, &identity, &prepared, existing, None, notes), None));
-        }
         // Both envelopes are signed (and the Notary one timestamped) together, before anything is written.
         let bundle = async {
             match wants(SignFormat::Bundle) {
@@ -168,6 +160,10 @@ impl Service {
         let mut record = prepared.record(origin, image, &digest, claim);
         record.artifacts = planned;
         let layer = SignatureLayer::new(payload, &prepared.signature.bytes);
+        // When this key already signed the digest (its `.sig` layer is there), nothing is written in any
+        // format: the referrers upload their blobs while the `.sig` append reads the tag, and write their
+        // manifests only once it has found no such layer.
+        let (read, signed_before) = tokio::sync::watch::channel(None::<bool>);
         let cosign = async {
             if !wants(SignFormat::Cosign) {
                 return None;
@@ -175,10 +171,20 @@ impl Service {
             let public_key = &prepared.public_key;
             let already_signed =
                 |existing: &FoundSignature| same_claim_by_key(existing, &identity, &digest, public_key);
-            Some(self.signatures.append(&repo, &digest, payload, layer, already_signed, &self.evidence_limits).await)
+            let limits = &self.evidence_limits;
+            let heard = |signed: bool| {
+                read.send_replace(Some(signed));
+            };
+            let appended = self.signatures.append(&repo, &digest, payload, layer, already_signed, limits, heard).await;
+            drop(read);
+            Some(appended)
+        };
+        let go = async || match wants(SignFormat::Cosign) {
+            true => matches!(signed_before.clone().wait_for(Option::is_some).await.as_deref(), Ok(Some(false))),
+            false => true,
         };
         let attach = async |referrer: &Option<ReferrerToWrite>| match referrer {
-            Some(referrer) => Some(self.attach_referrer(&repo, target, referrer).await),
+            Some(referrer) => self.attach_referrer(&repo, target, referrer, go()).await.transpose(),
             None => None,
         };
         let write = async {
@@ -253,25 +259,6 @@ impl Service {
             SignFormat::Bundle => None,
             SignFormat::Notation => self.notation_refusal(prepared),
         }
-    }
-
-    /// The `.sig` manifest digest when this key already signed `digest` for `identity` (nothing is written
-    /// then, in any format).
-    async fn signed_before(
-        &self,
-        repo: &Repository,
-        digest: &Digest,
-        identity: &str,
-        prepared: &Prepared<Vec<u8>>,
-    ) -> Result<Option<WrittenSignature>, ServiceError> {
-        let (manifest, found) = self.signatures.read(repo, digest, &self.evidence_limits).await?;
-        let signed = found.items.iter().any(|s| same_claim_by_key(s, identity, digest, &prepared.public_key));
-        Ok(match (signed, manifest) {
-            (true, Some(manifest_digest)) => {
-                Some(WrittenSignature { tag: signature_tag(digest), manifest_digest, created: false })
-            }
-            _ => None,
-        })
     }
 
     /// The image signature in the bundle layout cosign v3 writes (docs/FORMATS.md §7): a DSSE envelope of a
