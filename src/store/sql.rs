@@ -1,6 +1,7 @@
 //! [`Store`] and [`RegisterStore`] for every database [`Backend`], written once with sqlx's generic API and `$N`
 //! placeholders (sqlx's SQLite driver binds `$N` by number, as PostgreSQL does). A backend supplies only its
-//! pool and how an append transaction begins; [`SqlTx`] runs the append's statements inside it.
+//! pool and how an append transaction begins; [`SqlTx`] runs the append's statements inside it. The one place
+//! the SQL differs by database is [`BulkRows`]: how an append's many rows go into one INSERT.
 //!
 //! Owns: every statement on `signatures`, `signed_payloads`, `log_entries`, `log_nodes`, `log_index` and `log_dedupe`. Must not touch:
 //! connecting, migrations, or how a backend begins and serializes appends (`sqlite*.rs`, `postgres*.rs`).
