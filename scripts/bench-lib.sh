@@ -44,3 +44,23 @@ registry_requests() { grep -c '"\(GET\|HEAD\|PUT\|POST\|PATCH\) ' "$work/registr
 last_registry_requests() {
   grep '"\(GET\|HEAD\|PUT\|POST\|PATCH\) ' "$work/registry.log" | tail -n "$1" | sed 's/.*"\(\(GET\|HEAD\|PUT\|POST\|PATCH\) [^ ]*\).*/  \1/'
 }
+
+# Starts a throwaway PostgreSQL 15 cluster (apt `postgresql`, installed by scripts/install-test-deps.sh) on a
+# free port under $work, with the defaults that make a commit durable (`fsync=on`, `synchronous_commit=on`);
+# sets PG_BASE (postgres://postgres@127.0.0.1:PORT) and stops the cluster on exit. `pg_database NAME` creates a
+# database and prints its URL.
+start_postgres() {
+  local bin=/usr/lib/postgresql/15/bin port; port=$(free_port)
+  mkdir -p "$work/pg" && chown postgres "$work/pg" && chmod 700 "$work/pg"
+  chmod o+x "$work"
+  runuser -u postgres -- "$bin/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --locale=C >/dev/null
+  runuser -u postgres -- "$bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/server.log" -w -o \
+    "-p $port -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+  PG_BASE=postgres://postgres@127.0.0.1:$port
+  pg_stop() { runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$work/pg/data" -m fast stop >/dev/null 2>&1 || true; }
+  trap 'pg_stop; cleanup' EXIT
+}
+pg_database() {
+  psql -X -q -h 127.0.0.1 -p "${PG_BASE##*:}" -U postgres -d postgres -c "CREATE DATABASE $1"
+  echo "$PG_BASE/$1"
+}

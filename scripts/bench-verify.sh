@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGES=${1:-300}
 source scripts/bench-lib.sh
-LOAD=$PWD/target/release/examples/sign_load
+LOAD=$TARGET/release/examples/sign_load
 
 start_registry access-log
 mkdir -p "$work/policies"

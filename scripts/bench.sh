@@ -7,12 +7,13 @@
 #  3. the criterion micro-benchmarks (benches/signing.rs).
 # Usage: [REGISTRY_ROOT=DIR] scripts/bench.sh [IMAGES_PER_LOAD_RUN] [RUNS]
 # REGISTRY_ROOT puts the registry's storage elsewhere (e.g. /dev/shm to take its disk writes out of the figures).
+# API_ONLY=1 stops after the API throughput (scripts/bench-all.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGES=${1:-300}
 RUNS=${2:-10}
 source scripts/bench-lib.sh
-LOAD=$PWD/target/release/examples/sign_load
+LOAD=$TARGET/release/examples/sign_load
 
 start_registry
 start_notarium
@@ -23,6 +24,8 @@ for key in dev-ecdsa dev-ed25519; do
     "$LOAD" --server "$SERVER" --registry "$REG" --images "$IMAGES" --concurrency "$c" --key "$key" --repository "load/$key-$c"
   done
 done
+
+[ "${API_ONLY:-0}" = 1 ] && exit 0
 
 time_each() { # label, then a command template with {} for the image; prints mean and min in ms
   local label=$1; shift

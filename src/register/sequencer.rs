@@ -12,9 +12,10 @@ use crate::store::{Append, Appended, RegisterStore, StoreError};
 pub const MAX_BATCH: usize = 256;
 
 type Reply = oneshot::Sender<Result<(Appended, u64), StoreError>>;
+type Job = (Append, Reply);
 
 pub(super) struct Sequencer {
-    queue: mpsc::Sender<(Append, Reply)>,
+    queue: mpsc::Sender<Job>,
 }
 
 impl Sequencer {
@@ -34,9 +35,15 @@ impl Sequencer {
     }
 }
 
-async fn run(store: Arc<dyn RegisterStore>, mut jobs: mpsc::Receiver<(Append, Reply)>) {
+/// Scheduler turns the sequencer gives writers to join a group before closing it (see [`gather`]).
+const GATHER_TURNS: usize = 4;
+
+async fn run(store: Arc<dyn RegisterStore>, mut jobs: mpsc::Receiver<Job>) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
+    let mut last_group = 0;
     while jobs.recv_many(&mut waiting, MAX_BATCH).await > 0 {
+        gather(&mut jobs, &mut waiting, last_group).await;
+        last_group = waiting.len();
         let (batch, replies): (Vec<Append>, Vec<Reply>) = waiting.drain(..).unzip();
         let started = std::time::Instant::now();
         let appended = store.append_batch(&batch).await;
@@ -57,6 +64,28 @@ async fn run(store: Arc<dyn RegisterStore>, mut jobs: mpsc::Receiver<(Append, Re
                     let _ = reply.send(alone.map(|(placed, size)| (placed[0], size)));
                 }
             }
+        }
+    }
+}
+
+/// Under load, the writers the last group answered are still on their way back with their next appends when
+/// the queue is first read: without waiting for them a group of 256 is followed by one of a few, which pays
+/// a whole commit. So while the group is smaller than the last one, the sequencer yields its turn (no timer,
+/// no added durability wait) and takes what arrived, stopping as soon as a turn brings nothing. A lone writer
+/// (last group of one) never waits.
+async fn gather(jobs: &mut mpsc::Receiver<Job>, waiting: &mut Vec<Job>, last_group: usize) {
+    for _ in 0..GATHER_TURNS {
+        if waiting.len() >= last_group.min(MAX_BATCH) {
+            return;
+        }
+        tokio::task::yield_now().await;
+        let before = waiting.len();
+        while waiting.len() < MAX_BATCH {
+            let Ok(job) = jobs.try_recv() else { break };
+            waiting.push(job);
+        }
+        if waiting.len() == before {
+            return;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`Store`] and [`RegisterStore`] for every database [`Backend`], written once with sqlx's generic API and `$N`
 //! placeholders (sqlx's SQLite driver binds `$N` by number, as PostgreSQL does). A backend supplies only its
-//! pool and how an append transaction begins; [`SqlTx`] runs the append's statements inside it.
+//! pool and how an append transaction begins; [`SqlTx`] runs the append's statements inside it. The one place
+//! the SQL differs by database is [`BulkRows`]: how an append's many rows go into one INSERT.
 //!
 //! Owns: every statement on `signatures`, `signed_payloads`, `log_entries`, `log_nodes`, `log_index` and `log_dedupe`. Must not touch:
 //! connecting, migrations, or how a backend begins and serializes appends (`sqlite*.rs`, `postgres*.rs`).
@@ -27,7 +28,7 @@ const SELECT_SIGNATURE: &str = "SELECT id, kind, state, actor, source_addr, regi
 /// What a database adds to the shared SQL: its pool, and an append transaction that excludes every other
 /// appender until it ends.
 pub trait Backend: Send + Sync + 'static {
-    type Db: Database;
+    type Db: BulkRows;
     fn pool(&self) -> &Pool<Self::Db>;
     fn begin_append(&self) -> impl Future<Output = Result<Appending<'_, Self::Db>, StoreError>> + Send;
     /// The backend's [`SubjectLocks`].
@@ -304,7 +305,7 @@ sql_bounds! { db [
 }}
 
 sql_bounds! { db [
-    impl<DB> LogTx for SqlTx<'_, '_, DB>
+    impl<DB: BulkRows> LogTx for SqlTx<'_, '_, DB>
 ] {
         async fn size(&mut self) -> Result<u64, StoreError> {
             let size: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_entries")
@@ -319,39 +320,17 @@ sql_bounds! { db [
         }
 
         async fn insert_entries(&mut self, first: u64, entries: &[(&[u8], Hash)]) -> Result<(), StoreError> {
-            let mut insert = QueryBuilder::<DB>::new("INSERT INTO log_entries (idx, entry, leaf_hash) ");
-            insert.push_values(entries.iter().enumerate(), |mut row, (offset, (entry, leaf))| {
-                row.push_bind((first + offset as u64) as i64).push_bind(entry.to_vec()).push_bind(leaf.to_vec());
-            });
-            insert.build().execute(&mut **self.0).await?;
+            DB::insert_entries(first, entries).build().execute(&mut **self.0).await?;
             Ok(())
         }
 
         async fn insert_nodes(&mut self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
-            let mut insert = QueryBuilder::<DB>::new("INSERT INTO log_nodes (level, idx, hash) ");
-            insert.push_values(nodes, |mut row, ((level, index), hash)| {
-                row.push_bind(i64::from(*level)).push_bind(*index as i64).push_bind(hash.to_vec());
-            });
-            insert.build().execute(&mut **self.0).await?;
+            DB::insert_nodes(nodes).build().execute(&mut **self.0).await?;
             Ok(())
         }
 
         async fn insert_index(&mut self, first: u64, fields: &[EntryFields]) -> Result<(), StoreError> {
-            let mut insert = QueryBuilder::<DB>::new(
-                "INSERT INTO log_index (idx, kind, time_ms, actor, registry, repository, digest, key_id, key_version) ",
-            );
-            insert.push_values(fields.iter().enumerate(), |mut row, (offset, f)| {
-                row.push_bind((first + offset as u64) as i64)
-                    .push_bind(f.kind.as_deref())
-                    .push_bind(f.time_ms)
-                    .push_bind(f.actor.as_deref())
-                    .push_bind(f.registry.as_deref())
-                    .push_bind(f.repository.as_deref())
-                    .push_bind(f.digest.as_deref())
-                    .push_bind(f.key.as_deref())
-                    .push_bind(f.key_version);
-            });
-            insert.build().execute(&mut **self.0).await?;
+            DB::insert_index(first, fields).build().execute(&mut **self.0).await?;
             Ok(())
         }
 
@@ -484,3 +463,90 @@ sql_bounds! { row [
             manifest_digest: row.get("manifest_digest"),
         }
 }}
+
+/// The INSERTs of an append's rows (entries, their search index rows, nodes), many rows in one statement.
+pub trait BulkRows: Database {
+    fn insert_entries(first: u64, entries: &[(&[u8], Hash)]) -> QueryBuilder<Self>;
+    fn insert_nodes(nodes: &[(NodeId, Hash)]) -> QueryBuilder<Self>;
+    fn insert_index(first: u64, fields: &[EntryFields]) -> QueryBuilder<Self>;
+}
+
+const INSERT_INDEX: &str =
+    "INSERT INTO log_index (idx, kind, time_ms, actor, registry, repository, digest, key_id, key_version) ";
+
+/// SQLite: one bound value per cell (`VALUES (…), (…)`).
+impl BulkRows for sqlx::Sqlite {
+    fn insert_entries(first: u64, entries: &[(&[u8], Hash)]) -> QueryBuilder<Self> {
+        let mut insert = QueryBuilder::new("INSERT INTO log_entries (idx, entry, leaf_hash) ");
+        insert.push_values(entries.iter().enumerate(), |mut row, (offset, (entry, leaf))| {
+            row.push_bind((first + offset as u64) as i64).push_bind(entry.to_vec()).push_bind(leaf.to_vec());
+        });
+        insert
+    }
+
+    fn insert_nodes(nodes: &[(NodeId, Hash)]) -> QueryBuilder<Self> {
+        let mut insert = QueryBuilder::new("INSERT INTO log_nodes (level, idx, hash) ");
+        insert.push_values(nodes, |mut row, ((level, index), hash)| {
+            row.push_bind(i64::from(*level)).push_bind(*index as i64).push_bind(hash.to_vec());
+        });
+        insert
+    }
+
+    fn insert_index(first: u64, fields: &[EntryFields]) -> QueryBuilder<Self> {
+        let mut insert = QueryBuilder::new(INSERT_INDEX);
+        insert.push_values(fields.iter().enumerate(), |mut row, (offset, f)| {
+            row.push_bind((first + offset as u64) as i64)
+                .push_bind(f.kind.as_deref())
+                .push_bind(f.time_ms)
+                .push_bind(f.actor.as_deref())
+                .push_bind(f.registry.as_deref())
+                .push_bind(f.repository.as_deref())
+                .push_bind(f.digest.as_deref())
+                .push_bind(f.key.as_deref())
+                .push_bind(f.key_version);
+        });
+        insert
+    }
+}
+
+/// PostgreSQL: one array per column, unnested into rows, so the statement's text does not depend on the row
+/// count: it is parsed and planned once per connection and reused (sqlx's statement cache), where a
+/// `VALUES` list of each batch's size was a new statement with up to 4,500 parameters.
+impl BulkRows for sqlx::Postgres {
+    fn insert_entries(first: u64, entries: &[(&[u8], Hash)]) -> QueryBuilder<Self> {
+        let mut insert = QueryBuilder::new("INSERT INTO log_entries (idx, entry, leaf_hash) SELECT * FROM UNNEST(");
+        insert.push_bind(indexes(first, entries.len())).push("::int8[], ");
+        insert.push_bind(entries.iter().map(|(entry, _)| *entry).collect::<Vec<&[u8]>>()).push("::bytea[], ");
+        insert.push_bind(entries.iter().map(|(_, leaf)| leaf.as_slice()).collect::<Vec<&[u8]>>()).push("::bytea[])");
+        insert
+    }
+
+    fn insert_nodes(nodes: &[(NodeId, Hash)]) -> QueryBuilder<Self> {
+        let mut insert = QueryBuilder::new("INSERT INTO log_nodes (level, idx, hash) SELECT * FROM UNNEST(");
+        insert.push_bind(nodes.iter().map(|((level, _), _)| i64::from(*level)).collect::<Vec<_>>()).push("::int8[], ");
+        insert.push_bind(nodes.iter().map(|((_, index), _)| *index as i64).collect::<Vec<_>>()).push("::int8[], ");
+        insert.push_bind(nodes.iter().map(|(_, hash)| hash.as_slice()).collect::<Vec<&[u8]>>()).push("::bytea[])");
+        insert
+    }
+
+    fn insert_index(first: u64, fields: &[EntryFields]) -> QueryBuilder<Self> {
+        let text =
+            |pick: fn(&EntryFields) -> &Option<String>| fields.iter().map(|f| pick(f).as_deref()).collect::<Vec<_>>();
+        let mut insert = QueryBuilder::new(INSERT_INDEX);
+        insert.push("SELECT * FROM UNNEST(");
+        insert.push_bind(indexes(first, fields.len())).push("::int8[], ");
+        insert.push_bind(text(|f| &f.kind)).push("::text[], ");
+        insert.push_bind(fields.iter().map(|f| f.time_ms).collect::<Vec<_>>()).push("::int8[], ");
+        insert.push_bind(text(|f| &f.actor)).push("::text[], ");
+        insert.push_bind(text(|f| &f.registry)).push("::text[], ");
+        insert.push_bind(text(|f| &f.repository)).push("::text[], ");
+        insert.push_bind(text(|f| &f.digest)).push("::text[], ");
+        insert.push_bind(text(|f| &f.key)).push("::text[], ");
+        insert.push_bind(fields.iter().map(|f| f.key_version).collect::<Vec<_>>()).push("::int8[])");
+        insert
+    }
+}
+
+fn indexes(first: u64, count: usize) -> Vec<i64> {
+    (0..count as u64).map(|offset| (first + offset) as i64).collect()
+}

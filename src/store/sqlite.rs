@@ -20,6 +20,9 @@ pub struct SqliteStore {
     pub(super) subject_locks: std::sync::Arc<LocalSubjectLocks>,
 }
 
+/// WAL pages (of 4 KiB) between automatic checkpoints.
+const WAL_CHECKPOINT_PAGES: u32 = 8192;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -28,7 +31,15 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Every append dirties a leaf of each search index at a random place (digests, repositories), and
+            // a checkpoint copies each dirtied page once however often it was dirtied since the last one:
+            // checkpointing every 32 MiB of WAL instead of SQLite's 4 MiB copies those pages ~8 times less
+            // often. Durability is the WAL's fsync at each commit (`synchronous=FULL`), not the checkpoint.
+            .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
+            // 8 MiB of page cache per connection (SQLite's default is 2 MiB): the index leaves an append
+            // touches stay in memory instead of being read back from the file.
+            .pragma("cache_size", "-8192");
         let file = options.get_filename().to_owned();
         let on_disk = !url.contains(":memory:") && !url.contains("mode=memory");
         if on_disk {
