@@ -1,7 +1,7 @@
 //! Hygiene of a running notarium: the data folder and database are owner-only whatever the umask, secret
 //! files open to others are named at start-up, token lifetimes are bounded, registry event numbers are
-//! exact integers, the checkpoint key signs nothing else, a slow client cannot hold a connection, and a
-//! client that hangs up does not cut a sign or attest short.
+//! exact integers, the checkpoint key signs nothing else, a slow client cannot hold a connection, and
+//! neither a client that hangs up nor the request timeout cuts a sign or attest short.
 
 use crate::support;
 
@@ -323,8 +323,56 @@ fn signs_and_attests_whose_client_hangs_up_run_to_their_end_and_are_logged_at_on
     });
     assert!(
         logged.is_some(),
-        "{} sign and {} attest entries of {IMAGES} each",
+        "{} sign and {} attest entries of {IMAGES} each; server log:\n{}",
         entries_of_kind(&server, "sign"),
-        entries_of_kind(&server, "attest")
+        entries_of_kind(&server, "attest"),
+        server.log()
     );
+}
+
+/// A TCP proxy to `upstream` that holds each chunk the upstream answers for `delay` before passing it on: a
+/// slow registry. Returns its `host:port`.
+fn slow_proxy(upstream: &str, delay: Duration) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let upstream = upstream.to_owned();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else { continue };
+            let pipe = |mut from: TcpStream, mut to: TcpStream, wait: Duration| {
+                std::thread::spawn(move || {
+                    let mut buffer = [0; 16384];
+                    while let Ok(n @ 1..) = from.read(&mut buffer) {
+                        std::thread::sleep(wait);
+                        if to.write_all(&buffer[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                })
+            };
+            pipe(client.try_clone().unwrap(), server.try_clone().unwrap(), Duration::ZERO);
+            pipe(server, client, delay);
+        }
+    });
+    address
+}
+
+#[test]
+fn a_sign_past_the_request_timeout_is_answered_408_and_still_runs_to_its_end() {
+    let registry = Registry::start();
+    let slow = slow_proxy(&registry.host, Duration::from_millis(400));
+    let config = format!("[server]\nrequest_timeout_secs = 1\n{EXAMPLE_KEYS}");
+    let server = Notarium::start_with_config(&config, &[&slow], &[]);
+    let digest = push_image(&registry, "slow/app", "v1", "slowly signed");
+    let image = format!("{slow}/slow/app@{digest}");
+
+    let (status, _, _) = server.post("/v1/sign", json!({"image": image, "key": "dev-ecdsa"}).to_string());
+    assert_eq!(status, 408, "the sign took longer than the request timeout");
+    // Far below the 180 s after which reconciliation would log a sign its request left pending.
+    let logged = (0..100).find(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        entries_of_kind(&server, "sign") == 1
+    });
+    assert!(logged.is_some(), "the sign was cut off by the timeout; server log:\n{}", server.log());
 }

@@ -93,15 +93,6 @@ pub(super) async fn attest(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AppJson(body): AppJson<AttestBody>,
 ) -> Result<(StatusCode, Json<AttestResponse>), ApiError> {
-    super::sign::to_the_end(attest_received(caller, state, peer, body)).await?
-}
-
-async fn attest_received(
-    caller: Authorized<Signing>,
-    state: AppState,
-    peer: SocketAddr,
-    body: AttestBody,
-) -> Result<(StatusCode, Json<AttestResponse>), ApiError> {
     caller.may_sign(&state, &body.image, &body.key).await?;
     let request = AttestRequest {
         image: body.image,

@@ -165,6 +165,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "malformed-events", "Not a distribution event envelope", error.to_string())
     }
 
+    /// A request body that ended before its declared length (the client hung up while sending it).
+    pub fn unreadable_body(error: &axum::Error) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unreadable-body", "Request body could not be read", error.to_string())
+    }
+
     /// `/readyz` once shutdown has begun.
     pub fn shutting_down() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", "notarium is shutting down")

@@ -24,6 +24,7 @@ mod policies;
 mod referrers;
 mod sign;
 mod status;
+mod to_the_end;
 mod tokens;
 mod ui;
 mod verify;
@@ -119,6 +120,9 @@ fn app(limits: Limits) -> Router<AppState> {
     let (routes, _) = routes().split_for_parts();
     routes
         .route_layer(axum::middleware::from_fn(metrics::track))
+        .route_layer(axum::middleware::from_fn(move |request, next| {
+            to_the_end::layer(limits.max_body_bytes, request, next)
+        }))
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

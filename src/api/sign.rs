@@ -182,16 +182,7 @@ pub(super) async fn sign(
     caller: Authorized<Signing>,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    AppJson(body): AppJson<SignBody>,
-) -> Result<Response, ApiError> {
-    to_the_end(sign_received(caller, state, peer, body)).await?
-}
-
-async fn sign_received(
-    caller: Authorized<Signing>,
-    state: AppState,
-    peer: SocketAddr,
-    mut body: SignBody,
+    AppJson(mut body): AppJson<SignBody>,
 ) -> Result<Response, ApiError> {
     let images = match (body.image.take(), body.images.take()) {
         (Some(image), None) => return sign_one(caller, state, peer, body, image).await,
@@ -234,20 +225,6 @@ async fn sign_one(
     let outcome = state.service.sign(request).await?;
     let (status, Json(one)) = written_answer(&state, outcome).await;
     Ok((status, Json(SignAnswer::One(Box::new(one)))).into_response())
-}
-
-/// Runs `work` on a task of its own to its end, even when the client hangs up and its request is dropped:
-/// a request received whole is carried out whole, where a sign or attest cut off between its registry
-/// writes and its register entry would be logged only by reconciliation, minutes later. A panic goes on unwinding; a task cancelled by the runtime's
-/// shutdown is a 503.
-pub(super) async fn to_the_end<T: Send + 'static>(
-    work: impl Future<Output = T> + Send + 'static,
-) -> Result<T, ApiError> {
-    match tokio::spawn(work).await {
-        Ok(done) => Ok(done),
-        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        Err(_) => Err(ApiError::shutting_down()),
-    }
 }
 
 fn sign_request(

@@ -48,7 +48,9 @@ where
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    // Half-closes: a client may send its whole request and shut its sending side (or hang up); the request
+    // is still served, where hyper by default drops a connection whose read ends before dispatching it.
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).half_close(true);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
