@@ -4,7 +4,7 @@ bash scripts/install-test-deps.sh >/dev/null
 export PATH="$PWD/.tools/bin:$PATH"
 cargo build --release --quiet --bin notarium --example sign_load --example backend_rate --example register_load
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-NOTARIUM=$TARGET/release/notarium
+NOTARIUM=${NOTARIUM:-$TARGET/release/notarium}
 work=$(mktemp -d)
 pids=()
 cleanup() {
