@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every figure of issue 19 in one table (figure, target, measured), so the next person can compare: sign
-# throughput and latency (scripts/bench.sh, API part), batch signing (scripts/bench-batch.sh), verify cold and
+# throughput and latency (scripts/bench.sh, API part), batch signing (scripts/bench-batch.sh), the registry's
+# CPU per sign next to per push and the requests of one sign (scripts/bench-sign-registry.sh), verify cold and
 # warm (scripts/bench-verify.sh), durable register appends on SQLite and on a throwaway PostgreSQL 15 with 256
 # writers and inclusion proofs at PROOF_ENTRIES entries (scripts/bench-register.sh), peak RSS with IN_FLIGHT
 # verifies at once (scripts/bench-memory.sh), and sign latency with 20 ms between notarium and the registry
@@ -32,6 +33,7 @@ run() { # name, then the command; its output goes to $out/name.txt
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 run sign env API_ONLY=1 bash scripts/bench.sh "$IMAGES"
 run batch bash scripts/bench-batch.sh 20 3
+run registry-work bash scripts/bench-sign-registry.sh "$(( (IMAGES + 1) / 2 ))"
 run verify bash scripts/bench-verify.sh "$IMAGES"
 run register env WRITERS=256 APPEND_SECONDS="$APPEND_SECONDS" PROOF_ENTRIES="$PROOF_ENTRIES" PROOF_SMALL=1 \
   EXPORT=0 PG=1 bash scripts/bench-register.sh
@@ -72,6 +74,15 @@ single = [l for l in lines("batch") if l.startswith("signs=") and "requests=1 " 
 row("batch sign, 20 images in one request", "one group commit for the batch",
     batch and f"{field(batch, 'elapsed')} s ({field(batch, 'throughput'):,.1f}/s; single calls at 8 clients: "
     f"{field(single[-1], 'throughput'):,.1f}/s)" if single else batch and f"{field(batch, 'elapsed')} s")
+
+cpu = [(l.split(":")[0].split()[1], float(re.search(r"([0-9.]+) ms per item", l).group(1)))
+       for l in lines("registry-work") if l.startswith("registry_cpu ")]
+for clients, (push, sign) in zip(("1", "8"), zip(cpu[0::2], cpu[1::2])):
+    row(f"registry CPU per sign / per push, {clients} client(s)", "≤ 3×",
+        f"{sign[1]:.1f} / {push[1]:.1f} ms = {sign[1] / push[1]:.1f}×")
+requests = load_line("registry-work", lambda l: l.startswith("requests="))
+row("registry requests per sign (sequential round trips)", "only those needed",
+    requests and f"{field(requests, 'requests'):.0f} ({field(requests, 'sequential_round_trips'):.0f})")
 
 targets = {("cold", "1"): ("p99", "p99 ≤ 20 ms"), ("cold", "8"): ("p99", "p99 ≤ 60 ms"),
            ("warm", "1"): ("p99", "p99 ≤ 2 ms"), ("warm", "8"): ("throughput", "≥ 5,000/s")}
