@@ -80,8 +80,9 @@ cpu = [(l.split(":")[0].split()[1], float(re.search(r"([0-9.]+) ms per item", l)
 for clients, (push, sign) in zip(("1", "8"), zip(cpu[0::2], cpu[1::2])):
     row(f"registry CPU per sign / per push, {clients} client(s)", "≤ 3×",
         f"{sign[1]:.1f} / {push[1]:.1f} ms = {sign[1] / push[1]:.1f}×")
-requests = load_line("registry-work", lambda l: l.startswith("requests="))
-row("registry requests per sign (sequential round trips)", "only those needed",
+# The sequential round trips are counted where a round trip is 20 ms (bench-rtt.sh): on loopback they blur.
+requests = load_line("rtt", lambda l: l.startswith("requests=")) or load_line("registry-work", lambda l: l.startswith("requests="))
+row("registry requests per sign (sequential round trips at 20 ms RTT)", "≤ 6 sequential",
     requests and f"{field(requests, 'requests'):.0f} ({field(requests, 'sequential_round_trips'):.0f})")
 
 targets = {("cold", "1"): ("p99", "p99 ≤ 20 ms"), ("cold", "8"): ("p99", "p99 ≤ 60 ms"),
@@ -109,7 +110,7 @@ row(f"peak RSS, {int(in_flight):,} verifies in flight", "≤ 100 MB", m and f"{i
 
 for l in lines("rtt"):
     if "p50=" in l:
-        row("sign at 20 ms RTT: " + l.split(" requests=")[0], "p50 ≤ 150 ms",
+        row(f"sign at 20 ms RTT, 1 client ({l.split()[0]})", "p50 ≤ 150 ms",
             f"{field(l, 'throughput'):,.1f}/s, p50 {field(l, 'p50')} ms, p99 {field(l, 'p99')} ms")
 if not lines("rtt"):
     row("sign at 20 ms RTT", "p50 ≤ 150 ms", "no scripts/bench-rtt.sh here")

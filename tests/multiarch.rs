@@ -13,6 +13,13 @@ use std::process::Output;
 use serde_json::{Value, json};
 use support::{Cosign, Notarium, Registry, push_image, push_index, skopeo_accepts};
 
+/// No `sign` entry among the register's first 20.
+fn assert_nothing_signed(notarium: &Notarium) {
+    let (_, page) = notarium.get_text("/v1/log/entries?start=0&end=20");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert!(page["entries"].as_array().unwrap().iter().all(|e| e["entry"]["kind"] != "sign"), "{page}");
+}
+
 fn post(notarium: &Notarium, path: &str, body: Value) -> (u16, Value) {
     let (status, _, answer) = notarium.post(path, body.to_string());
     (status, answer)
@@ -151,9 +158,7 @@ fn a_recursive_request_on_an_index_of_more_than_64_manifests_is_refused_and_sign
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["type"], "https://notarium.dev/problems/index-too-large");
     assert!(problem["detail"].as_str().unwrap().contains("65 manifests"), "{problem}");
-    let (_, page) = notarium.get_text("/v1/log/entries?start=0&end=20");
-    let page: Value = serde_json::from_str(&page).unwrap();
-    assert!(page["entries"].as_array().unwrap().iter().all(|e| e["entry"]["kind"] != "sign"), "{page}");
+    assert_nothing_signed(&notarium);
 
     let image = format!("{}/multi/wide:widest-allowed", registry.host);
     let (status, signed) = post(&notarium, "/v1/sign", json!({"image": image, "key": "dev-ecdsa", "recursive": true}));
@@ -176,9 +181,7 @@ fn a_batch_whose_images_and_platforms_exceed_max_batch_manifests_is_refused_and_
     assert_eq!(status, 413, "{problem}");
     assert_eq!(problem["type"], "https://notarium.dev/problems/batch-too-large");
     assert!(problem["detail"].as_str().unwrap().contains("make 6 manifests"), "{problem}");
-    let (_, page) = notarium.get_text("/v1/log/entries?start=0&end=20");
-    let page: Value = serde_json::from_str(&page).unwrap();
-    assert!(page["entries"].as_array().unwrap().iter().all(|e| e["entry"]["kind"] != "sign"), "{page}");
+    assert_nothing_signed(&notarium);
 
     let at_the_limit = json!({"images": [image("one"), image("plain")], "key": "dev-ecdsa", "recursive": true});
     let (status, signed) = post(&notarium, "/v1/sign", at_the_limit);

@@ -61,37 +61,34 @@ fn within(name: &str, value: Option<usize>, ceiling: usize) -> Result<(), Config
 mod tests {
     use super::*;
 
-    #[test]
-    fn max_batch_defaults_to_64_and_must_be_1_to_1024() {
-        assert_eq!(SignConfig::default().max_batch(), DEFAULT_MAX_BATCH);
-        for ok in [1, 64, 1024] {
-            let config = SignConfig { max_batch: Some(ok), ..Default::default() };
-            assert!(config.check().is_ok(), "{ok}");
-            assert_eq!(config.max_batch(), ok);
+    /// `[sign] name` defaults to `default`, takes 1 and `ceiling`, and refuses 0 and `ceiling + 1` naming itself.
+    fn bounded(
+        name: &str,
+        set: fn(usize) -> SignConfig,
+        read: fn(&SignConfig) -> usize,
+        default: usize,
+        ceiling: usize,
+    ) {
+        assert_eq!(read(&SignConfig::default()), default);
+        for ok in [1, default, ceiling] {
+            assert!(set(ok).check().is_ok(), "{name} {ok}");
+            assert_eq!(read(&set(ok)), ok);
         }
-        for bad in [0, 1025] {
-            let Err(ConfigError::Invalid(message)) = SignConfig { max_batch: Some(bad), ..Default::default() }.check()
-            else {
-                panic!("max_batch {bad} accepted")
-            };
-            assert!(message.contains("[sign] max_batch"), "{message}");
+        for bad in [0, ceiling + 1] {
+            let Err(ConfigError::Invalid(message)) = set(bad).check() else { panic!("{name} {bad} accepted") };
+            assert!(message.contains(&format!("[sign] {name} is {bad}")), "{message}");
         }
     }
 
     #[test]
+    fn max_batch_defaults_to_64_and_must_be_1_to_1024() {
+        let set = |n| SignConfig { max_batch: Some(n), ..Default::default() };
+        bounded("max_batch", set, SignConfig::max_batch, DEFAULT_MAX_BATCH, 1024);
+    }
+
+    #[test]
     fn max_batch_manifests_defaults_to_256_and_must_be_1_to_4096() {
-        assert_eq!(SignConfig::default().max_batch_manifests(), DEFAULT_MAX_BATCH_MANIFESTS);
-        for ok in [1, 256, 4096] {
-            let config = SignConfig { max_batch_manifests: Some(ok), ..Default::default() };
-            assert!(config.check().is_ok(), "{ok}");
-            assert_eq!(config.max_batch_manifests(), ok);
-        }
-        for bad in [0, 4097] {
-            let config = SignConfig { max_batch_manifests: Some(bad), ..Default::default() };
-            let Err(ConfigError::Invalid(message)) = config.check() else {
-                panic!("max_batch_manifests {bad} accepted")
-            };
-            assert!(message.contains("[sign] max_batch_manifests is"), "{message}");
-        }
+        let set = |n| SignConfig { max_batch_manifests: Some(n), ..Default::default() };
+        bounded("max_batch_manifests", set, SignConfig::max_batch_manifests, DEFAULT_MAX_BATCH_MANIFESTS, 4096);
     }
 }
