@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every figure of issue 19 in one table (figure, target, measured), so the next person can compare: sign
 # throughput and latency (scripts/bench.sh, API part), batch signing (scripts/bench-batch.sh), the registry's
-# CPU per sign next to per push and the requests of one sign (scripts/bench-sign-registry.sh), verify cold and
+# CPU per sign next to per push, notarium's CPU per sign and the requests of one sign
+# (scripts/bench-sign-registry.sh), verify cold and
 # warm (scripts/bench-verify.sh), durable register appends on SQLite and on a throwaway PostgreSQL 15 with 256
 # writers and inclusion proofs at PROOF_ENTRIES entries (scripts/bench-register.sh), peak RSS with IN_FLIGHT
 # verifies at once (scripts/bench-memory.sh), and sign latency with 20 ms between notarium and the registry
@@ -81,6 +82,10 @@ for clients, (push, sign) in zip(("1", "8"), zip(cpu[0::2], cpu[1::2])):
     row(f"registry CPU per sign / per push, {clients} client(s)", "≤ 3×",
         f"{sign[1]:.1f} / {push[1]:.1f} ms = {sign[1] / push[1]:.1f}×")
 # The sequential round trips are counted where a round trip is 20 ms (bench-rtt.sh): on loopback they blur.
+notarium_cpu = [float(re.search(r"([0-9.]+) ms per item", l).group(1))
+                for l in lines("registry-work") if l.startswith("notarium_cpu ")]
+for clients, spent in zip(("1", "8"), notarium_cpu):
+    row(f"notarium CPU per sign, {clients} client(s)", "≤ 2 ms", f"{spent:.2f} ms")
 requests = load_line("rtt", lambda l: l.startswith("requests=")) or load_line("registry-work", lambda l: l.startswith("requests="))
 row("registry requests per sign (sequential round trips at 20 ms RTT)", "≤ 6 sequential",
     requests and f"{field(requests, 'requests'):.0f} ({field(requests, 'sequential_round_trips'):.0f})")
