@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
-use tokio::time::Instant;
+
+use super::memory::Remembered;
 use zeroize::Zeroizing;
 
 use super::egress::{EgressClients, EgressRules, Refusal};
@@ -108,10 +109,10 @@ pub struct DistributionRegistry {
     /// Per registry (canonical name): the turns of [`MAX_REQUESTS_PER_REGISTRY`].
     turns: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Blobs this process uploaded or found, and until when they are taken to be there without asking.
-    known_blobs: Mutex<HashMap<(Repository, Digest), Instant>>,
+    known_blobs: Remembered<(Repository, Digest)>,
     /// Registries that answered a single-POST upload by opening a session instead, and until when they are
     /// sent the POST without the blob.
-    no_single_post: Mutex<HashMap<String, Instant>>,
+    no_single_post: Remembered<String>,
 }
 
 /// Blobs up to this size are uploaded without asking first whether the registry has them: the question
@@ -122,8 +123,8 @@ const UPLOAD_WITHOUT_ASKING: usize = 64 * 1024;
 /// registry that took no single-POST upload is not offered one: a blob deleted meanwhile (garbage
 /// collection) fails at most the manifest writes of this time, and the memory is dropped when one does.
 const REGISTRY_MEMORY: Duration = Duration::from_secs(600);
-/// The most blobs remembered; past it the memory starts over.
-const MAX_KNOWN_BLOBS: usize = 10_000;
+/// The most blobs (or registries) remembered; past it the memory starts over.
+const MAX_REMEMBERED: usize = 10_000;
 
 impl DistributionRegistry {
     pub fn new(rules: EgressRules, limits: RegistryLimits, credentials: HashMap<String, RegistryCredentials>) -> Self {
@@ -134,8 +135,8 @@ impl DistributionRegistry {
             credentials,
             tokens: Mutex::default(),
             turns: Mutex::default(),
-            known_blobs: Mutex::default(),
-            no_single_post: Mutex::default(),
+            known_blobs: Remembered::new(REGISTRY_MEMORY, MAX_REMEMBERED),
+            no_single_post: Remembered::new(REGISTRY_MEMORY, MAX_REMEMBERED),
         }
     }
 
@@ -364,7 +365,7 @@ impl Registry for DistributionRegistry {
             if !response.status().is_success() {
                 let error = self.refused(repo, format!("PUT manifest {reference}"), response).await;
                 if matches!(&error, OciError::Refused { codes, .. } if codes.iter().any(|c| c == "MANIFEST_BLOB_UNKNOWN")) {
-                    self.forget_blobs(repo);
+                    self.known_blobs.forget(|(known, _)| known == repo);
                 }
                 return Err(error);
             }
@@ -419,19 +420,19 @@ impl Registry for DistributionRegistry {
 
     async fn put_blob(&self, repo: &Repository, bytes: &[u8]) -> Result<Digest, OciError> {
         let digest = Digest::of(bytes);
-        if self.blob_known(repo, &digest) {
+        if self.known_blobs.holds(&(repo.clone(), digest.clone())) {
             return Ok(digest);
         }
         if bytes.len() > UPLOAD_WITHOUT_ASKING {
             let blob_url = format!("{}/blobs/{digest}", self.base_url(repo));
             let head = self.send(repo, true, |c| c.request(Method::HEAD, &blob_url)).await?;
             if head.status().is_success() {
-                self.remember_blob(repo, &digest);
+                self.known_blobs.remember((repo.clone(), digest.clone()));
                 return Ok(digest);
             }
         }
         self.upload_blob(repo, &digest, bytes).await?;
-        self.remember_blob(repo, &digest);
+        self.known_blobs.remember((repo.clone(), digest.clone()));
         Ok(digest)
     }
 }
@@ -442,7 +443,7 @@ impl DistributionRegistry {
     /// whole blob (never chunks). A registry answering the single POST with a session is remembered as such.
     async fn upload_blob(&self, repo: &Repository, digest: &Digest, bytes: &[u8]) -> Result<(), OciError> {
         let start_url = format!("{}/blobs/uploads/", self.base_url(repo));
-        let single = !self.remembered(&self.no_single_post, &repo.registry);
+        let single = !self.no_single_post.holds(repo.registry.as_str());
         let started = match single {
             true => {
                 let url = format!("{start_url}?digest={digest}");
@@ -460,8 +461,7 @@ impl DistributionRegistry {
             return Err(self.refused(repo, "start blob upload".into(), started).await);
         }
         if single {
-            let until = Instant::now() + REGISTRY_MEMORY;
-            self.no_single_post.lock().expect("upload memory").insert(repo.registry.clone(), until);
+            self.no_single_post.remember(repo.registry.clone());
         }
         let location = upload_location(&started, &self.base_url(repo), repo)?;
         let separator = if location.contains('?') { '&' } else { '?' };
@@ -475,29 +475,6 @@ impl DistributionRegistry {
             return Err(self.refused(repo, format!("upload blob {digest}"), finished).await);
         }
         Ok(())
-    }
-
-    fn remembered(&self, memory: &Mutex<HashMap<String, Instant>>, registry: &str) -> bool {
-        let memory = memory.lock().expect("registry memory");
-        memory.get(registry).is_some_and(|until| Instant::now() < *until)
-    }
-
-    fn blob_known(&self, repo: &Repository, digest: &Digest) -> bool {
-        let known = self.known_blobs.lock().expect("blob memory");
-        known.get(&(repo.clone(), digest.clone())).is_some_and(|until| Instant::now() < *until)
-    }
-
-    fn remember_blob(&self, repo: &Repository, digest: &Digest) {
-        let mut known = self.known_blobs.lock().expect("blob memory");
-        if known.len() >= MAX_KNOWN_BLOBS {
-            known.clear();
-        }
-        known.insert((repo.clone(), digest.clone()), Instant::now() + REGISTRY_MEMORY);
-    }
-
-    /// Drops what is remembered about `repo`'s blobs: a manifest write found one missing.
-    fn forget_blobs(&self, repo: &Repository) {
-        self.known_blobs.lock().expect("blob memory").retain(|(known, _), _| known != repo);
     }
 }
 

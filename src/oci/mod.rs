@@ -14,6 +14,7 @@ mod distribution;
 mod egress;
 #[cfg(test)]
 mod fake_registry;
+mod memory;
 mod outbound;
 mod referrers;
 mod signatures;

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::Instant;
+
+use super::memory::Remembered;
 
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
@@ -30,6 +31,8 @@ use crate::store::SubjectLocks;
 /// How long a registry found without a usable referrers API is read through fallback tags only before its
 /// referrers API is asked again (a registry upgraded meanwhile is noticed within this time).
 const NO_REFERRERS_API_MEMORY: Duration = Duration::from_secs(600);
+/// The most registries remembered without a referrers API; past it the memory starts over.
+const MAX_REGISTRIES_REMEMBERED: usize = 1024;
 
 /// A Notary Project signature envelope read from a referrer, unverified.
 #[derive(Debug, Clone)]
@@ -67,7 +70,7 @@ pub struct ReferrerLayout {
     tags: SubjectTags,
     waiting: Waiting,
     /// Registries found without a usable referrers API, and until when that is assumed.
-    without_referrers_api: Mutex<HashMap<String, Instant>>,
+    without_referrers_api: Remembered<String>,
 }
 
 impl ReferrerLayout {
@@ -78,7 +81,7 @@ impl ReferrerLayout {
             registry,
             tags: SubjectTags::new(locks),
             waiting: Waiting::default(),
-            without_referrers_api: Mutex::default(),
+            without_referrers_api: Remembered::new(NO_REFERRERS_API_MEMORY, MAX_REGISTRIES_REMEMBERED),
         }
     }
 
@@ -116,7 +119,7 @@ impl ReferrerLayout {
         }
         let by_digest = Digest::of(manifest_bytes);
         let put = self.registry.put_manifest(repo, by_digest.as_str(), &manifest.media_type, manifest_bytes);
-        if self.remembered_without_referrers_api(&repo.registry) {
+        if self.without_referrers_api.holds(repo.registry.as_str()) {
             // Reads go to the fallback tag for now: the referrer is listed there even if the registry indexed
             // it, so that it is found before the registry's referrers API is asked again.
             let put = self.list_in_fallback(repo, subject, manifest_bytes, Some(put.boxed())).await?;
@@ -124,7 +127,7 @@ impl ReferrerLayout {
         }
         let put = put.await?;
         let indexed = put.subject_indexed || self.api_lists(repo, subject, &put.digest).await;
-        if !indexed || self.remembered_without_referrers_api(&repo.registry) {
+        if !indexed || self.without_referrers_api.holds(repo.registry.as_str()) {
             self.list_in_fallback(repo, subject, manifest_bytes, None).await?;
         }
         Ok(Some(AttachedReferrer { manifest_digest: put.digest, via_referrers_api: indexed }))
@@ -134,13 +137,13 @@ impl ReferrerLayout {
     /// lists `manifest` among `subject`'s referrers (go-containerregistry's registry indexes subjects without
     /// sending the header). A registry found without a usable referrers API is remembered as such.
     async fn api_lists(&self, repo: &Repository, subject: &Digest, manifest: &Digest) -> bool {
-        if self.remembered_without_referrers_api(&repo.registry) {
+        if self.without_referrers_api.holds(repo.registry.as_str()) {
             return false;
         }
         match self.registry.get_referrers(repo, subject).await {
             Ok(Some(index)) => index.manifests.iter().any(|entry| entry.digest == manifest.as_str()),
             Ok(None) => {
-                self.remember_without_referrers_api(&repo.registry);
+                self.without_referrers_api.remember(repo.registry.clone());
                 false
             }
             Err(_) => false,
@@ -183,23 +186,13 @@ impl ReferrerLayout {
     /// `subject`'s referrers index: from the referrers API, unless the registry has no usable one (now, or
     /// remembered from an earlier answer), then from the fallback tag.
     async fn index(&self, repo: &Repository, subject: &Digest) -> Result<ReferrersIndex, OciError> {
-        if !self.remembered_without_referrers_api(&repo.registry) {
+        if !self.without_referrers_api.holds(repo.registry.as_str()) {
             match self.registry.get_referrers(repo, subject).await? {
                 Some(index) => return Ok(index),
-                None => self.remember_without_referrers_api(&repo.registry),
+                None => self.without_referrers_api.remember(repo.registry.clone()),
             }
         }
         self.fallback_index(repo, &referrers_tag(subject)).await
-    }
-
-    fn remembered_without_referrers_api(&self, registry: &str) -> bool {
-        let remembered = self.without_referrers_api.lock().expect("referrers API memory");
-        remembered.get(registry).is_some_and(|until| Instant::now() < *until)
-    }
-
-    fn remember_without_referrers_api(&self, registry: &str) {
-        let until = Instant::now() + NO_REFERRERS_API_MEMORY;
-        self.without_referrers_api.lock().expect("referrers API memory").insert(registry.to_owned(), until);
     }
 
     /// The DSSE envelopes of the Sigstore bundles attached to `subject` as referrers (cosign v3's layout for
