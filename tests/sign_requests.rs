@@ -19,10 +19,11 @@ fn sign(notarium: &Notarium, image: &str, status: u16) -> serde_json::Value {
     answer
 }
 
-/// The requests logged from `before` on, each as `METHOD what` where `what` names the kind of target.
-fn kinds(registry: &Registry, before: usize, image: &str) -> Vec<String> {
+/// The requests logged from `before` on, in the log's order (each logged once answered), each as
+/// `METHOD what` where `what` names the kind of target.
+fn logged(registry: &Registry, before: usize, image: &str) -> Vec<String> {
     let (hex, image) = (image.trim_start_matches("sha256:"), image.to_owned());
-    let mut kinds: Vec<String> = registry.requests()[before..]
+    registry.requests()[before..]
         .iter()
         .map(|request| {
             let (method, uri) = request.split_once(' ').unwrap();
@@ -37,9 +38,17 @@ fn kinds(registry: &Registry, before: usize, image: &str) -> Vec<String> {
             };
             format!("{method} {what}")
         })
-        .collect();
+        .collect()
+}
+
+fn sorted(mut kinds: Vec<String>) -> Vec<String> {
     kinds.sort();
     kinds
+}
+
+/// Where the `nth` (0-based) request of kind `kind` is in `log`.
+fn position(log: &[String], kind: &str, nth: usize) -> usize {
+    log.iter().enumerate().filter(|(_, k)| *k == kind).nth(nth).unwrap_or_else(|| panic!("{kind}: {log:?}")).0
 }
 
 #[test]
@@ -53,28 +62,43 @@ fn a_sign_makes_only_the_requests_it_needs_and_a_second_one_writes_nothing() {
     let before = registry.requests().len();
     let answer = sign(&notarium, &image(1), 201);
     assert_eq!(answer["signature"]["created"], true, "{answer}");
-    let expected = [
-        "GET .sig tag",
-        "GET .sig tag",
-        "GET fallback tag",
-        "GET fallback tag",
-        "GET the image",
-        "POST upload",
-        "POST upload",
-        "POST upload",
-        "PUT .sig tag",
-        "PUT fallback tag",
-        "PUT manifest by digest",
-        "PUT upload",
-        "PUT upload",
-        "PUT upload",
-    ];
-    assert_eq!(kinds(&registry, before, &images[1]), expected, "{:?}", &registry.requests()[before..]);
+    let log = logged(&registry, before, &images[1]);
+    // Five sequential round trips: the image read alongside the upload sessions and the reads of both tags;
+    // the blobs; the manifests; the fallback index after its referrer, the `.sig` re-read; the index re-read.
+    let first_wave = ["GET .sig tag", "GET fallback tag", "GET the image", "POST upload", "POST upload", "POST upload"];
+    assert_eq!(sorted(log[..6].to_vec()), first_wave, "{log:?}");
+    assert_eq!(log[6..9], ["PUT upload", "PUT upload", "PUT upload"], "{log:?}");
+    let rest = ["GET .sig tag", "GET fallback tag", "PUT .sig tag", "PUT fallback tag", "PUT manifest by digest"];
+    assert_eq!(sorted(log[9..].to_vec()), rest, "{log:?}");
+    assert!(position(&log, "GET .sig tag", 0) < position(&log, "PUT .sig tag", 0), "{log:?}");
+    assert!(position(&log, "PUT .sig tag", 0) < position(&log, "GET .sig tag", 1), "{log:?}");
+    assert!(position(&log, "PUT manifest by digest", 0) < position(&log, "PUT fallback tag", 0), "{log:?}");
+    assert!(position(&log, "PUT fallback tag", 0) < position(&log, "GET fallback tag", 1), "{log:?}");
 
     let before = registry.requests().len();
     let again = sign(&notarium, &image(1), 200);
     assert_eq!(again["signature"]["created"], false, "{again}");
-    let writes = kinds(&registry, before, &images[1]);
-    assert!(!writes.iter().any(|r| r.starts_with("PUT .sig") || r.contains("manifest by digest")), "{writes:?}");
-    assert!(!writes.iter().any(|r| r.contains("fallback")), "{writes:?}");
+    let writes = logged(&registry, before, &images[1]);
+    assert!(!writes.iter().any(|r| r.starts_with("PUT")), "{writes:?}");
+}
+
+#[test]
+fn a_sign_of_a_missing_image_writes_nothing_logs_nothing_and_cancels_its_upload_sessions() {
+    let registry = Registry::start_logging();
+    let notarium = Notarium::start(&[&registry.host]);
+    let images = push_many(&registry, "req/app", 1);
+    sign(&notarium, &format!("{}/req/app@{}", registry.host, images[0]), 201);
+    let tree_size = || notarium.get_text("/v1/log/checkpoint").1.lines().nth(1).unwrap().to_owned();
+    let size = tree_size();
+
+    let missing = format!("sha256:{}", "4".repeat(64));
+    let before = registry.requests().len();
+    sign(&notarium, &format!("{}/req/app@{missing}", registry.host), 404);
+    let log = logged(&registry, before, &missing);
+    assert!(log.contains(&"GET the image".to_owned()), "{log:?}");
+    assert!(!log.iter().any(|r| r.starts_with("PUT")), "nothing written: {log:?}");
+    let count = |kind: &str| log.iter().filter(|r| r.starts_with(kind)).count();
+    assert!(count("POST") > 0, "sessions were opened ahead: {log:?}");
+    assert_eq!(count("POST"), count("DELETE upload"), "every session opened is cancelled: {log:?}");
+    assert_eq!(tree_size(), size, "nothing reached the register");
 }

@@ -113,6 +113,41 @@ pub struct DistributionRegistry {
     /// Registries that answered a single-POST upload by opening a session instead, and until when they are
     /// sent the POST without the blob.
     no_single_post: Remembered<String>,
+    /// Upload sessions opened ahead of the uploads that take them ([`Registry::open_uploads`]).
+    opened: OpenedUploads,
+}
+
+/// The most upload sessions one call opens ahead.
+const MAX_OPENED_PER_REPOSITORY: usize = 8;
+/// How long a session opened ahead is used; an older one is left to the registry's purge of stale uploads.
+const OPENED_UPLOAD_LASTS: Duration = Duration::from_secs(60);
+/// The most sessions opened ahead kept at once, all repositories together; past it the oldest are dropped.
+const MAX_OPENED_UPLOADS: usize = 1024;
+
+/// Upload sessions opened ahead, per repository, each with when it was opened.
+#[derive(Default)]
+struct OpenedUploads(Mutex<HashMap<Repository, std::collections::VecDeque<(tokio::time::Instant, String)>>>);
+
+impl OpenedUploads {
+    fn put(&self, repo: &Repository, location: String) {
+        let mut opened = self.0.lock().expect("opened uploads");
+        if opened.values().map(std::collections::VecDeque::len).sum::<usize>() >= MAX_OPENED_UPLOADS {
+            opened.clear();
+        }
+        opened.entry(repo.clone()).or_default().push_back((tokio::time::Instant::now(), location));
+    }
+
+    /// The oldest session opened ahead in `repo` that is still fresh; stale ones are forgotten.
+    fn take(&self, repo: &Repository) -> Option<String> {
+        let mut opened = self.0.lock().expect("opened uploads");
+        let sessions = opened.get_mut(repo)?;
+        sessions.retain(|(at, _)| at.elapsed() < OPENED_UPLOAD_LASTS);
+        let location = sessions.pop_front().map(|(_, location)| location);
+        if sessions.is_empty() {
+            opened.remove(repo);
+        }
+        location
+    }
 }
 
 /// Blobs up to this size are uploaded without asking first whether the registry has them: the question
@@ -137,6 +172,7 @@ impl DistributionRegistry {
             turns: Mutex::default(),
             known_blobs: Remembered::new(REGISTRY_MEMORY, MAX_REMEMBERED),
             no_single_post: Remembered::new(REGISTRY_MEMORY, MAX_REMEMBERED),
+            opened: OpenedUploads::default(),
         }
     }
 
@@ -435,13 +471,61 @@ impl Registry for DistributionRegistry {
         self.known_blobs.remember((repo.clone(), digest.clone()));
         Ok(digest)
     }
+
+    async fn open_uploads(&self, repo: &Repository, new: usize, maybe_known: &[Digest]) -> usize {
+        if !self.no_single_post.holds(repo.registry.as_str()) {
+            return 0;
+        }
+        let unknown = maybe_known.iter().filter(|d| !self.known_blobs.holds(&(repo.clone(), (*d).clone()))).count();
+        let count = (new + unknown).min(MAX_OPENED_PER_REPOSITORY);
+        let opened = futures_util::future::join_all((0..count).map(|_| self.open_session(repo))).await;
+        let opened: Vec<String> = opened.into_iter().flatten().collect();
+        let count = opened.len();
+        for location in opened {
+            self.opened.put(repo, location);
+        }
+        count
+    }
+
+    async fn cancel_uploads(&self, repo: &Repository, count: usize) {
+        let locations: Vec<String> = (0..count).map_while(|_| self.opened.take(repo)).collect();
+        futures_util::future::join_all(locations.iter().map(|location| async move {
+            if let Err(e) = self.send(repo, true, |c| c.delete(location)).await {
+                tracing::debug!(error = %e, "cancelling an upload session failed");
+            }
+        }))
+        .await;
+    }
 }
 
 impl DistributionRegistry {
+    /// A new upload session's location, or `None` (logged) when the registry opened none.
+    async fn open_session(&self, repo: &Repository) -> Option<String> {
+        let start_url = format!("{}/blobs/uploads/", self.base_url(repo));
+        let started = match self.send(repo, true, |c| c.post(&start_url)).await {
+            Ok(started) if started.status() == StatusCode::ACCEPTED => started,
+            Ok(other) => {
+                tracing::debug!(status = other.status().as_u16(), "no upload session opened ahead");
+                return None;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no upload session opened ahead");
+                return None;
+            }
+        };
+        upload_location(&started, &self.base_url(repo), repo).ok()
+    }
+
     /// Uploads `bytes` in one request where the registry takes a single-POST upload (`POST
     /// …/blobs/uploads/?digest=` with the blob), else in two: a POST opening the session and one PUT with the
     /// whole blob (never chunks). A registry answering the single POST with a session is remembered as such.
     async fn upload_blob(&self, repo: &Repository, digest: &Digest, bytes: &[u8]) -> Result<(), OciError> {
+        if let Some(location) = self.opened.take(repo) {
+            match self.finish_upload(repo, digest, bytes, &location).await {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::debug!(error = %e, "an upload session opened ahead failed; opening another"),
+            }
+        }
         let start_url = format!("{}/blobs/uploads/", self.base_url(repo));
         let single = !self.no_single_post.holds(repo.registry.as_str());
         let started = match single {
@@ -464,6 +548,17 @@ impl DistributionRegistry {
             self.no_single_post.remember(repo.registry.clone());
         }
         let location = upload_location(&started, &self.base_url(repo), repo)?;
+        self.finish_upload(repo, digest, bytes, &location).await
+    }
+
+    /// Puts the whole blob `bytes` into the upload session at `location`, which ends it.
+    async fn finish_upload(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        bytes: &[u8],
+        location: &str,
+    ) -> Result<(), OciError> {
         let separator = if location.contains('?') { '&' } else { '?' };
         let finish_url = format!("{location}{separator}digest={digest}");
         let finished = self

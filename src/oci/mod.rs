@@ -31,8 +31,8 @@ pub use credentials::{CredentialMap, CredentialsError};
 pub use distribution::{DistributionRegistry, RegistryCredentials, RegistryLimits};
 pub use egress::{EgressRules, Refusal, internal_kind};
 pub use outbound::{Outbound, OutboundError};
-pub use referrers::{AttachedReferrer, NotaryEnvelope, ReferredEvidence, ReferrerLayout};
-pub use signatures::{FoundSignature, StoredAttestation, TagLayout, WrittenSignature};
+pub use referrers::{AttachedReferrer, HeldIndex, NotaryEnvelope, ReferredEvidence, ReferrerLayout};
+pub use signatures::{FoundSignature, HeldSignatures, StoredAttestation, TagLayout, WrittenSignature};
 
 /// What a bounded read found: the items within the caps, and why each other one was skipped.
 #[derive(Debug, Clone)]
@@ -143,6 +143,15 @@ pub trait Registry: Send + Sync {
     async fn get_blob(&self, repo: &Repository, digest: &Digest, max_bytes: usize) -> Result<Vec<u8>, OciError>;
     /// Uploads a blob unless the registry already has it.
     async fn put_blob(&self, repo: &Repository, bytes: &[u8]) -> Result<Digest, OciError>;
+    /// Opens, ahead of the uploads that will take them, upload sessions for `new` blobs and for each of
+    /// `maybe_known` not known to be in `repo` already, where the registry needs a session per upload
+    /// (a sign opens them while it reads the image). A session holds no data until its blob is put:
+    /// nothing a reader sees is written. Returns how many were opened; failures are only logged.
+    async fn open_uploads(&self, _repo: &Repository, _new: usize, _maybe_known: &[Digest]) -> usize {
+        0
+    }
+    /// Cancels up to `count` of the sessions [`Self::open_uploads`] opened in `repo` and no upload took.
+    async fn cancel_uploads(&self, _repo: &Repository, _count: usize) {}
 }
 
 /// What went wrong talking to a registry. Every message is in notarium's words and safe to show a caller:

@@ -26,7 +26,7 @@ use crate::formats::bundle::Bundle;
 use crate::formats::referrer::{ReferrersIndex, referrers_tag};
 use crate::formats::signature_manifest::{Descriptor, OCI_INDEX, SignatureManifest};
 use crate::formats::{Digest, FormatError};
-use crate::store::SubjectLocks;
+use crate::store::{HeldLock, SubjectLocks};
 
 /// How long a registry found without a usable referrers API is read through fallback tags only before its
 /// referrers API is asked again (a registry upgraded meanwhile is noticed within this time).
@@ -57,6 +57,14 @@ pub struct AttachedReferrer {
     pub manifest_digest: Digest,
     /// True when the registry indexed the subject itself (`OCI-Subject`); false when the fallback tag lists it.
     pub via_referrers_api: bool,
+}
+
+/// The lock on a subject's fallback tag taken ahead of an attach, and the index as read under it (if it
+/// was). Dropped, it releases the lock.
+pub struct HeldIndex {
+    lock: HeldLock,
+    tag: String,
+    read: Option<Result<ReferrersIndex, OciError>>,
 }
 
 /// Manifests whose attach waits to list them in a subject's fallback index.
@@ -95,13 +103,32 @@ impl ReferrerLayout {
         manifest_bytes: &[u8],
         blobs: &[&[u8]],
     ) -> Result<AttachedReferrer, OciError> {
-        let attached = self.attach_if(repo, subject, manifest_bytes, blobs, async { true }).await?;
+        let attached = self.attach_if(repo, subject, manifest_bytes, blobs, async { true }, None).await?;
         Ok(attached.expect("an attach that is not held back writes"))
+    }
+
+    /// Takes the lock on `subject`'s fallback tag, for an [`attach_if`](Self::attach_if) to come, when the
+    /// registry is remembered without a usable referrers API (the attach then lists the manifest there);
+    /// `None` otherwise. Dropping what it returns releases the lock.
+    pub async fn hold_index(&self, repo: &Repository, subject: &Digest) -> Result<Option<HeldIndex>, OciError> {
+        if !self.without_referrers_api.holds(repo.registry.as_str()) {
+            return Ok(None);
+        }
+        let tag = referrers_tag(subject);
+        let lock = self.tags.hold(repo, &tag).await?;
+        Ok(Some(HeldIndex { lock, tag, read: None }))
+    }
+
+    /// Reads the fallback index `held` locks, for the attach's first merge: what a sign does while it reads
+    /// the image.
+    pub async fn read_held(&self, held: &mut HeldIndex, repo: &Repository) {
+        held.read = Some(self.fallback_index(repo, &held.tag).await);
     }
 
     /// [`Self::attach`], the blobs uploaded while `go` decides whether the manifest is written at all
     /// (`None`: it was not). Against a registry remembered without a usable referrers API, the manifest's PUT
-    /// and the first read of the fallback index run together.
+    /// and the first read of the fallback index run together, unless the index was read under a lock `held`
+    /// from before: it is then merged and written as soon as the PUT has landed.
     pub async fn attach_if(
         &self,
         repo: &Repository,
@@ -109,6 +136,7 @@ impl ReferrerLayout {
         manifest_bytes: &[u8],
         blobs: &[&[u8]],
         go: impl Future<Output = bool>,
+        held: Option<HeldIndex>,
     ) -> Result<Option<AttachedReferrer>, OciError> {
         let manifest = referrer_of(subject, manifest_bytes)?;
         let uploads = futures_util::future::try_join_all(blobs.iter().map(|blob| self.registry.put_blob(repo, blob)));
@@ -122,13 +150,13 @@ impl ReferrerLayout {
         if self.without_referrers_api.holds(repo.registry.as_str()) {
             // Reads go to the fallback tag for now: the referrer is listed there even if the registry indexed
             // it, so that it is found before the registry's referrers API is asked again.
-            let put = self.list_in_fallback(repo, subject, manifest_bytes, Some(put.boxed())).await?;
+            let put = self.list_in_fallback(repo, subject, manifest_bytes, Some(put.boxed()), held).await?;
             return Ok(Some(AttachedReferrer { manifest_digest: put.digest, via_referrers_api: put.subject_indexed }));
         }
         let put = put.await?;
         let indexed = put.subject_indexed || self.api_lists(repo, subject, &put.digest).await;
         if !indexed || self.without_referrers_api.holds(repo.registry.as_str()) {
-            self.list_in_fallback(repo, subject, manifest_bytes, None).await?;
+            self.list_in_fallback(repo, subject, manifest_bytes, None, held).await?;
         }
         Ok(Some(AttachedReferrer { manifest_digest: put.digest, via_referrers_api: indexed }))
     }
@@ -353,6 +381,7 @@ impl ReferrerLayout {
         subject: &Digest,
         manifest_bytes: &[u8],
         put: Option<BoxFuture<'_, Result<PutManifest, OciError>>>,
+        held: Option<HeldIndex>,
     ) -> Result<PutManifest, OciError> {
         let key = (repo.clone(), subject.clone());
         let offer = || {
@@ -376,10 +405,23 @@ impl ReferrerLayout {
         // Ours stays in the batch even if an earlier writer took it from `waiting` and then failed.
         let batch = Mutex::new(vec![manifest_bytes.to_vec()]);
         let (tag_ref, key, batch, landed) = (&tag, &key, &batch, &landed);
-        let listing = self.tags.update(repo, &tag, || async move {
-            let manifests = self.take_waiting(key, batch);
-            self.merge_once(repo, tag_ref, &manifests, landed.clone()).await
-        });
+        let (lock, mut read) = match held {
+            Some(HeldIndex { lock, read, .. }) => (Some(lock), read),
+            None => (None, None),
+        };
+        let attempt = || {
+            let read = read.take();
+            async move {
+                let manifests = self.take_waiting(key, batch);
+                self.merge_once(repo, tag_ref, &manifests, landed.clone(), read).await
+            }
+        };
+        let listing = async {
+            match lock {
+                Some(lock) => SubjectTags::update_held(lock, repo, tag_ref, attempt).await,
+                None => self.tags.update(repo, tag_ref, attempt).await,
+            }
+        };
         let (put, listed) = tokio::join!(put, listing);
         let put = put?;
         listed?;
@@ -394,18 +436,25 @@ impl ReferrerLayout {
         batch.clone()
     }
 
-    /// One read-merge-write of the fallback index, the read made while our manifest's PUT may still be on
-    /// its way (`landed` says when it is, and whether it landed: if not, nothing is written); `None` if any
-    /// of `manifests` is missing afterwards.
+    /// One read-merge-write of the fallback index, the read (unless it was made already: `read`) made while
+    /// our manifest's PUT may still be on its way (`landed` says when it is, and whether it landed: if not,
+    /// nothing is written); `None` if any of `manifests` is missing afterwards.
     async fn merge_once(
         &self,
         repo: &Repository,
         tag: &str,
         manifests: &[Vec<u8>],
         mut landed: watch::Receiver<Option<bool>>,
+        read: Option<Result<ReferrersIndex, OciError>>,
     ) -> Result<Option<()>, OciError> {
         let landed = async move { matches!(landed.wait_for(Option::is_some).await.as_deref(), Ok(Some(true))) };
-        let (index, landed) = tokio::join!(self.fallback_index(repo, tag), landed);
+        let index = async {
+            match read {
+                Some(read) => read,
+                None => self.fallback_index(repo, tag).await,
+            }
+        };
+        let (index, landed) = tokio::join!(index, landed);
         if !landed {
             return Ok(Some(()));
         }

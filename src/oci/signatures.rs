@@ -11,7 +11,7 @@ use crate::formats::cosign_layer::CosignAnnotations;
 use crate::formats::signature_manifest::{
     AttestationLayer, Descriptor, OCI_MANIFEST, SignatureLayer, SignatureManifest, attestation_tag, signature_tag,
 };
-use crate::store::SubjectLocks;
+use crate::store::{HeldLock, SubjectLocks};
 
 /// An attestation layer read back from a registry: the predicate type its layer announces, the DSSE
 /// envelope and cosign's certificate, chain, Rekor bundle and timestamp annotations, still unverified.
@@ -90,18 +90,51 @@ impl TagLayout {
         limits: &EvidenceLimits,
         on_read: impl Fn(bool),
     ) -> Result<WrittenSignature, OciError> {
+        let held = self.hold(repo, digest).await?;
+        self.append_held(held, repo, payload, layer, already_signed, limits, on_read).await
+    }
+
+    /// Takes the lock on `digest`'s `.sig` tag for an [`append_held`](Self::append_held) to come; dropping
+    /// what it returns releases the lock.
+    pub async fn hold(&self, repo: &Repository, digest: &Digest) -> Result<HeldSignatures, OciError> {
         let tag = signature_tag(digest);
+        let lock = self.tags.hold(repo, &tag).await?;
+        Ok(HeldSignatures { lock, tag, read: None })
+    }
+
+    /// Reads the tag `held` locks (its manifest and the signatures among its first layers, as `limits`
+    /// allow), for the append's first attempt: what a sign does while it reads the image.
+    pub async fn read_held(&self, held: &mut HeldSignatures, repo: &Repository, limits: &EvidenceLimits) {
+        held.read = Some(self.read_tag(repo, &held.tag, limits).await);
+    }
+
+    /// [`append`](Self::append) under a lock taken before, its first attempt on the tag as read under it if
+    /// it was; the lock is released at the end.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn append_held(
+        &self,
+        held: HeldSignatures,
+        repo: &Repository,
+        payload: &[u8],
+        layer: SignatureLayer,
+        already_signed: impl Fn(&FoundSignature) -> bool,
+        limits: &EvidenceLimits,
+        on_read: impl Fn(bool),
+    ) -> Result<WrittenSignature, OciError> {
+        let HeldSignatures { lock, tag, read } = held;
+        let mut read = read;
         let (tag_ref, layer, already_signed, on_read) = (&tag, &layer, &already_signed, &on_read);
-        self.tags
-            .update(repo, &tag, || async move {
-                self.append_once(repo, tag_ref, payload, layer, already_signed, limits, on_read).await
-            })
-            .await
+        SubjectTags::update_held(lock, repo, &tag, || {
+            let read = read.take();
+            async move { self.append_once(repo, tag_ref, payload, layer, already_signed, limits, on_read, read).await }
+        })
+        .await
     }
 
     /// One read-append-write of `tag`; `None` if another writer replaced the manifest meanwhile. The read
-    /// runs together with the upload of the payload and of the config a manifest of our layer alone has
-    /// (what it needs when the tag is new); a longer manifest's config is uploaded once the read is in.
+    /// (unless it was made already: `read`) runs together with the upload of the payload and of the config a
+    /// manifest of our layer alone has (what it needs when the tag is new); a longer manifest's config is
+    /// uploaded once the read is in.
     #[allow(clippy::too_many_arguments)]
     async fn append_once(
         &self,
@@ -112,13 +145,17 @@ impl TagLayout {
         already_signed: impl Fn(&FoundSignature) -> bool,
         limits: &EvidenceLimits,
         on_read: impl Fn(bool),
+        read: Option<Result<ReadTag, OciError>>,
     ) -> Result<Option<WrittenSignature>, OciError> {
         let alone = SignatureManifest::encode(vec![layer.descriptor.clone()]);
-        let (read, payload_up, alone_up) = tokio::join!(
-            self.read_tag(repo, tag, limits),
-            self.registry.put_blob(repo, payload),
-            self.registry.put_blob(repo, &alone.config)
-        );
+        let read = async {
+            match read {
+                Some(read) => read,
+                None => self.read_tag(repo, tag, limits).await,
+            }
+        };
+        let (read, payload_up, alone_up) =
+            tokio::join!(read, self.registry.put_blob(repo, payload), self.registry.put_blob(repo, &alone.config));
         let (existing, signatures) = read?;
         let signed = signatures.items.iter().any(already_signed);
         on_read(signed);
@@ -248,12 +285,7 @@ impl TagLayout {
 
     /// The manifest under `tag` and the signatures among its first layers, as `limits` allow: what an
     /// append reads before it adds a layer (it keeps every layer, read or not).
-    async fn read_tag(
-        &self,
-        repo: &Repository,
-        tag: &str,
-        limits: &EvidenceLimits,
-    ) -> Result<(Option<(SignatureManifest, Digest)>, Gathered<FoundSignature>), OciError> {
+    async fn read_tag(&self, repo: &Repository, tag: &str, limits: &EvidenceLimits) -> Result<ReadTag, OciError> {
         let Some(manifest) = self.registry.get_manifest(repo, tag).await? else {
             return Ok((None, Gathered::default()));
         };
@@ -314,6 +346,24 @@ impl TagLayout {
             }
         }
         gathered
+    }
+}
+
+/// A `.sig` tag as an append read it: its manifest and digest (if there is one), and the signatures read.
+type ReadTag = (Option<(SignatureManifest, Digest)>, Gathered<FoundSignature>);
+
+/// The lock on a `.sig` tag taken ahead of an append, and the tag as read under it (if it was). Dropped, it
+/// releases the lock.
+pub struct HeldSignatures {
+    lock: HeldLock,
+    tag: String,
+    read: Option<Result<ReadTag, OciError>>,
+}
+
+impl HeldSignatures {
+    /// The `.sig` tag it locks.
+    pub fn tag(&self) -> &str {
+        &self.tag
     }
 }
 

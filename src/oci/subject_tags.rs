@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{OciError, Repository};
-use crate::store::{StoreError, SubjectLocks, TagLock};
+use crate::store::{HeldLock, StoreError, SubjectLocks, TagLock};
 
 const MAX_WRITE_ATTEMPTS: u32 = 5;
 /// The first retry waits up to this long, each further one up to twice as long as the one before.
@@ -47,8 +47,27 @@ impl SubjectTags {
     where
         F: Future<Output = Result<Option<T>, OciError>>,
     {
+        let held = self.hold(repo, tag).await?;
+        Self::update_held(held, repo, tag, attempt).await
+    }
+
+    /// Takes `tag`'s lock for an [`update_held`](Self::update_held) to come (a sign takes it, and reads the
+    /// tag, while it reads the image). Dropping the guard releases it.
+    pub(super) async fn hold(&self, repo: &Repository, tag: &str) -> Result<HeldLock, OciError> {
         let lock = TagLock { registry: repo.registry.clone(), repository: repo.name.clone(), tag: tag.to_owned() };
-        let held = self.locks.acquire(&lock, self.lock_wait).await.map_err(|e| lock_error(repo, tag, e))?;
+        self.locks.acquire(&lock, self.lock_wait).await.map_err(|e| lock_error(repo, tag, e))
+    }
+
+    /// [`update`](Self::update) under a lock `held` on `tag` taken before; releases it whatever the outcome.
+    pub(super) async fn update_held<T, F>(
+        held: HeldLock,
+        repo: &Repository,
+        tag: &str,
+        attempt: impl FnMut() -> F,
+    ) -> Result<T, OciError>
+    where
+        F: Future<Output = Result<Option<T>, OciError>>,
+    {
         let outcome = attempts(repo, tag, attempt).await;
         held.release().await;
         outcome

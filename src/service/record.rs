@@ -207,16 +207,17 @@ impl Service {
     }
 
     /// Attaches a referrer built beforehand (its manifest digest is then known before the write) once `go`
-    /// says so (`None` when it says not to).
+    /// says so (`None` when it says not to), under the fallback index's lock `held` from before, if any.
     pub(super) async fn attach_referrer(
         &self,
         repo: &Repository,
         target: &Target,
         referrer: &ReferrerToWrite,
         go: impl Future<Output = bool>,
+        held: Option<crate::oci::HeldIndex>,
     ) -> Result<Option<AttachedReferrer>, OciError> {
         let blobs: Vec<&[u8]> = referrer.blobs.iter().map(Vec::as_slice).collect();
-        self.referrers.attach_if(repo, &target.digest, &referrer.manifest, &blobs, go).await
+        self.referrers.attach_if(repo, &target.digest, &referrer.manifest, &blobs, go, held).await
     }
 }
 

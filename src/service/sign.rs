@@ -16,7 +16,7 @@ use crate::formats::signature_manifest::{SignatureLayer, signature_tag};
 use crate::formats::simple_signing::SimpleSigning;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::{Algorithm, PublicKey};
-use crate::oci::{AttachedReferrer, FoundSignature, OciError, Repository, WrittenSignature};
+use crate::oci::{AttachedReferrer, FoundSignature, HeldIndex, HeldSignatures, OciError, Repository, WrittenSignature};
 use crate::store::{Artifact, RecordKind};
 
 /// A sign request as the API and CLI hand it over.
@@ -70,11 +70,83 @@ impl Service {
     /// Signs the manifest `request.image` names (and with `recursive`, each platform manifest of an index).
     pub async fn sign(&self, request: SignRequest) -> Result<SignOutcome, ServiceError> {
         let image = ImageReference::parse(&request.image)?;
-        let targets = self.targets(&image, request.recursive).await?;
-        let mut outcome = self.sign_digest(&request, &image, &targets.top).await?;
-        let platforms = super::each_platform(&targets.platforms, |p| self.sign_digest(&request, &image, p)).await;
+        let (targets, head_start) =
+            tokio::join!(self.targets(&image, request.recursive), self.head_start(&image, &request));
+        let targets = match targets {
+            Ok(targets) => targets,
+            Err(error) => {
+                self.give_up(&image, head_start).await;
+                return Err(error);
+            }
+        };
+        let mut outcome = self.sign_digest(&request, &image, &targets.top, head_start?).await?;
+        let platforms =
+            super::each_platform(&targets.platforms, |p| self.sign_digest(&request, &image, p, HeadStart::default()))
+                .await;
         outcome.platforms = platforms.into_iter().collect::<Result<_, _>>()?;
         Ok(outcome)
+    }
+
+    /// What a sign starts while it reads the image (its [`HeadStart`]): the upload sessions its new blobs
+    /// will take and, for an image named by digest, the `.sig` tag and the fallback index read under their
+    /// locks (the `.sig` lock taken first, as every sign takes them). Writes nothing.
+    async fn head_start(&self, image: &ImageReference, request: &SignRequest) -> Result<HeadStart, ServiceError> {
+        let Ok(wanted) = self.wanted_formats(request, &image.registry) else {
+            return Ok(HeadStart::default());
+        };
+        let repo = repository_of(image);
+        let wants = |format| wanted.contains(&format);
+        let cosign = wants(SignFormat::Cosign);
+        let referrers = self.layouts.referrers(&image.registry);
+        let (bundle, notation) = (referrers && wants(SignFormat::Bundle), referrers && wants(SignFormat::Notation));
+        // The payload and the `.sig` config; the bundle; the Notary envelope; the empty config unless known.
+        // A session no upload of this sign takes (a format the key turns out not to serve) serves the next.
+        let new = 2 * usize::from(cosign) + usize::from(bundle) + usize::from(notation);
+        let empty = [Digest::of(EMPTY_JSON)];
+        let maybe_known: &[Digest] = if bundle || notation { &empty } else { &[] };
+        let uploads = self.signatures.registry().open_uploads(&repo, new, maybe_known);
+        let reads = async {
+            let Some(digest) = &image.digest else {
+                return Ok((None, None));
+            };
+            let mut signatures = match cosign {
+                true => Some(self.signatures.hold(&repo, digest).await?),
+                false => None,
+            };
+            let mut index = match bundle || notation {
+                true => self.referrers.hold_index(&repo, digest).await?,
+                false => None,
+            };
+            let limits = &self.evidence_limits;
+            let read_signatures = async {
+                if let Some(held) = &mut signatures {
+                    self.signatures.read_held(held, &repo, limits).await;
+                }
+            };
+            let read_index = async {
+                if let Some(held) = &mut index {
+                    self.referrers.read_held(held, &repo).await;
+                }
+            };
+            tokio::join!(read_signatures, read_index);
+            Ok::<_, OciError>((signatures, index))
+        };
+        let (uploads, reads) = tokio::join!(uploads, reads);
+        let head_start = HeadStart { digest: image.digest.clone(), signatures: None, index: None, uploads };
+        match reads {
+            Ok((signatures, index)) => Ok(HeadStart { signatures, index, ..head_start }),
+            Err(error) => {
+                self.give_up(image, Ok(head_start)).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Lets go of a head start no sign will use: its locks, and the upload sessions it opened.
+    async fn give_up(&self, image: &ImageReference, head_start: Result<HeadStart, ServiceError>) {
+        let Ok(head_start) = head_start else { return };
+        drop((head_start.signatures, head_start.index));
+        self.signatures.registry().cancel_uploads(&repository_of(image), head_start.uploads).await;
     }
 
     /// Signs `digest` (a manifest in `image`'s repository) in every format chosen, writes to the registry,
@@ -86,8 +158,9 @@ impl Service {
         request: &SignRequest,
         image: &ImageReference,
         target: &Target,
+        head_start: HeadStart,
     ) -> Result<SignOutcome, ServiceError> {
-        let (mut outcome, staged) = self.sign_digest_staged(request, image, target).await?;
+        let (mut outcome, staged) = self.sign_digest_staged(request, image, target, head_start).await?;
         if let Some(staged) = staged {
             outcome.log = Some(self.log.append(staged.append).await?.into());
         }
@@ -95,14 +168,20 @@ impl Service {
     }
 
     /// [`sign_digest`](Self::sign_digest) up to the register entry: the confirmation to append, when
-    /// something was written, is returned beside the outcome (whose `log` is still `None`).
+    /// something was written, is returned beside the outcome (whose `log` is still `None`). A `head_start`
+    /// made for another digest is let go.
     pub(super) async fn sign_digest_staged(
         &self,
         request: &SignRequest,
         image: &ImageReference,
         target: &Target,
+        head_start: HeadStart,
     ) -> Result<(SignOutcome, Option<Staged>), ServiceError> {
         let digest = target.digest.clone();
+        let (held_signatures, held_index) = match head_start.digest.as_ref() == Some(&digest) {
+            true => (head_start.signatures, head_start.index),
+            false => (None, None),
+        };
         let identity = match &image.tag {
             Some(tag) => format!("{}:{tag}", image.repository_name()),
             None => image.repository_name(),
@@ -175,7 +254,18 @@ impl Service {
             let heard = |signed: bool| {
                 read.send_replace(Some(signed));
             };
-            let appended = self.signatures.append(&repo, &digest, payload, layer, already_signed, limits, heard).await;
+            let held = match held_signatures {
+                Some(held) => held,
+                None => match self.signatures.hold(&repo, &digest).await {
+                    Ok(held) => held,
+                    Err(error) => {
+                        drop(read);
+                        return Some(Err(error));
+                    }
+                },
+            };
+            let appended =
+                self.signatures.append_held(held, &repo, payload, layer, already_signed, limits, heard).await;
             drop(read);
             Some(appended)
         };
@@ -183,12 +273,18 @@ impl Service {
             true => matches!(signed_before.clone().wait_for(Option::is_some).await.as_deref(), Ok(Some(false))),
             false => true,
         };
-        let attach = async |referrer: &Option<ReferrerToWrite>| match referrer {
-            Some(referrer) => self.attach_referrer(&repo, target, referrer, go()).await.transpose(),
+        let attach = async |referrer: &Option<ReferrerToWrite>, held: Option<HeldIndex>| match referrer {
+            Some(referrer) => self.attach_referrer(&repo, target, referrer, go(), held).await.transpose(),
             None => None,
         };
+        // The fallback index read ahead goes to the bundle's attach (the Notary one's, without a bundle).
+        let (bundle_index, notation_index) = match bundle.is_some() {
+            true => (held_index, None),
+            false => (None, held_index),
+        };
         let write = async {
-            let (cosign, bundle, notation) = tokio::join!(cosign, attach(&bundle), attach(&notation));
+            let (cosign, bundle, notation) =
+                tokio::join!(cosign, attach(&bundle, bundle_index), attach(&notation, notation_index));
             joined_writes(&digest, cosign, [(SignFormat::Bundle, bundle), (SignFormat::Notation, notation)])
         };
         let mut artifacts = Vec::new();
@@ -371,6 +467,20 @@ impl Service {
             platforms: Vec::new(),
         }
     }
+}
+
+/// What a sign starts while it reads the image: the upload sessions it opened (its blobs' uploads take them
+/// once the image is known and its pending row durable) and, for an image named by digest, the locks on that
+/// digest's `.sig` tag and fallback index with what was read under them. Nothing is written before the image
+/// has answered: a sign of an image that is not there cancels the sessions and lets the locks go.
+#[derive(Default)]
+pub(super) struct HeadStart {
+    /// The digest the locks and reads are about.
+    digest: Option<Digest>,
+    signatures: Option<HeldSignatures>,
+    index: Option<HeldIndex>,
+    /// How many upload sessions were opened.
+    uploads: usize,
 }
 
 /// `io.cncf.notary.signingAgent` of the Notary Project signatures notarium writes.

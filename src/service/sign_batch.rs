@@ -11,6 +11,7 @@
 use futures_util::stream::{self, StreamExt as _};
 
 use super::record::Staged;
+use super::sign::HeadStart;
 use super::{LogPosition, Service, ServiceError, SignOutcome, SignRequest, Targets};
 use crate::formats::ImageReference;
 use crate::oci::OciError;
@@ -114,16 +115,17 @@ impl Service {
         targets: Targets,
     ) -> (ImageSigned, Vec<Staged>) {
         let mut staged = Vec::new();
-        let mut signed = match self.sign_digest_staged(request, image, &targets.top).await {
+        let mut signed = match self.sign_digest_staged(request, image, &targets.top, HeadStart::default()).await {
             Ok((outcome, entry)) => {
                 staged.extend(entry);
                 Ok(outcome)
             }
             Err(error) => return (Err(error), staged),
         };
-        let platforms =
-            super::each_platform(&targets.platforms, |platform| self.sign_digest_staged(request, image, platform))
-                .await;
+        let platforms = super::each_platform(&targets.platforms, |platform| {
+            self.sign_digest_staged(request, image, platform, HeadStart::default())
+        })
+        .await;
         for platform in platforms {
             match (platform, &mut signed) {
                 (Ok((outcome, entry)), Ok(top)) => {
