@@ -175,6 +175,16 @@ impl SignatureManifest {
         EncodedManifest { manifest: manifest.to_json(), config }
     }
 
+    /// Encodes a `.sig` manifest holding `layers` (existing ones first, in their order) whose config is the
+    /// OCI empty descriptor (`{}`, docs/FORMATS.md §28): the same blob for every signature of a repository,
+    /// uploaded once, where cosign's own config lists each layer's digest and so is new with every signature.
+    /// Readers (cosign, skopeo, notarium) read the layers only; a writer appending after us (cosign, skopeo)
+    /// reads `{}` as a config with no layers listed and writes its own.
+    pub fn encode_signatures(layers: Vec<Descriptor>) -> Vec<u8> {
+        let config = Descriptor::for_blob(super::referrer::OCI_EMPTY, super::referrer::EMPTY_JSON);
+        Self::new(config, layers).to_json()
+    }
+
     /// A manifest with no annotations, subject or artifact type.
     pub fn new(config: Descriptor, layers: Vec<Descriptor>) -> Self {
         Self {
@@ -260,6 +270,20 @@ mod tests {
         let encoded = SignatureManifest::encode(vec![ours.descriptor]);
         assert_eq!(encoded.config, fixture("cosign-2.5/sig-config.json"));
         assert_eq!(encoded.manifest, fixture("cosign-2.5/sig-manifest.json"));
+    }
+
+    #[test]
+    fn a_sig_manifest_shares_the_empty_config_and_keeps_every_layer_in_order() {
+        let layers =
+            vec![SignatureLayer::new(b"first", b"a").descriptor, SignatureLayer::new(b"second", b"b").descriptor];
+        let manifest = SignatureManifest::parse(&SignatureManifest::encode_signatures(layers.clone())).unwrap();
+        let empty = Descriptor::for_blob("application/vnd.oci.empty.v1+json", b"{}");
+        assert_eq!(manifest.config, empty);
+        assert_eq!(manifest.config.digest, "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+        assert_eq!(manifest.layers, layers);
+        assert_eq!(manifest.signature_layers().count(), 2);
+        assert_eq!(manifest.media_type, OCI_MANIFEST);
+        assert!(manifest.subject.is_none() && manifest.artifact_type.is_none());
     }
 
     #[test]

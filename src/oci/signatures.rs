@@ -8,6 +8,7 @@ use super::{Gathered, OciError, Registry, Repository, read_blobs, skip_reason};
 use crate::config::EvidenceLimits;
 use crate::formats::Digest;
 use crate::formats::cosign_layer::CosignAnnotations;
+use crate::formats::referrer::EMPTY_JSON;
 use crate::formats::signature_manifest::{
     AttestationLayer, Descriptor, OCI_MANIFEST, SignatureLayer, SignatureManifest, attestation_tag, signature_tag,
 };
@@ -132,9 +133,8 @@ impl TagLayout {
     }
 
     /// One read-append-write of `tag`; `None` if another writer replaced the manifest meanwhile. The read
-    /// (unless it was made already: `read`) runs together with the upload of the payload and of the config a
-    /// manifest of our layer alone has (what it needs when the tag is new); a longer manifest's config is
-    /// uploaded once the read is in.
+    /// (unless it was made already: `read`) runs together with the upload of the payload and of the shared
+    /// empty config (once per repository: the registry client remembers it).
     #[allow(clippy::too_many_arguments)]
     async fn append_once(
         &self,
@@ -147,15 +147,14 @@ impl TagLayout {
         on_read: impl Fn(bool),
         read: Option<Result<ReadTag, OciError>>,
     ) -> Result<Option<WrittenSignature>, OciError> {
-        let alone = SignatureManifest::encode(vec![layer.descriptor.clone()]);
         let read = async {
             match read {
                 Some(read) => read,
                 None => self.read_tag(repo, tag, limits).await,
             }
         };
-        let (read, payload_up, alone_up) =
-            tokio::join!(read, self.registry.put_blob(repo, payload), self.registry.put_blob(repo, &alone.config));
+        let (read, payload_up, config_up) =
+            tokio::join!(read, self.registry.put_blob(repo, payload), self.registry.put_blob(repo, EMPTY_JSON));
         let (existing, signatures) = read?;
         let signed = signatures.items.iter().any(already_signed);
         on_read(signed);
@@ -164,20 +163,11 @@ impl TagLayout {
             return Ok(Some(WrittenSignature { tag: tag.to_owned(), manifest_digest, created: false }));
         }
         payload_up?;
-        let encoded = match existing {
-            None => {
-                alone_up?;
-                alone
-            }
-            Some((manifest, _)) => {
-                let mut layers = manifest.layers;
-                layers.push(layer.descriptor.clone());
-                let encoded = SignatureManifest::encode(layers);
-                self.registry.put_blob(repo, &encoded.config).await?;
-                encoded
-            }
-        };
-        let written = self.put_and_check(repo, tag, &encoded.manifest).await?;
+        config_up?;
+        let mut layers = existing.map(|(manifest, _)| manifest.layers).unwrap_or_default();
+        layers.push(layer.descriptor.clone());
+        let manifest = SignatureManifest::encode_signatures(layers);
+        let written = self.put_and_check(repo, tag, &manifest).await?;
         Ok(written.map(|manifest_digest| WrittenSignature { tag: tag.to_owned(), manifest_digest, created: true }))
     }
 

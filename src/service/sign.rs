@@ -79,7 +79,13 @@ impl Service {
                 return Err(error);
             }
         };
-        let mut outcome = self.sign_digest(&request, &image, &targets.top, head_start?).await?;
+        let head_start = head_start?;
+        let opened = head_start.uploads;
+        let mut outcome = self.sign_digest(&request, &image, &targets.top, head_start).await?;
+        if !outcome.created && opened > 0 {
+            // Signed before: its blobs were there, so the sessions opened for them are left; cancel as many.
+            self.signatures.registry().cancel_uploads(&repository_of(&image), opened).await;
+        }
         let platforms =
             super::each_platform(&targets.platforms, |p| self.sign_digest(&request, &image, p, HeadStart::default()))
                 .await;
@@ -90,8 +96,10 @@ impl Service {
     /// What a sign starts while it reads the image (its [`HeadStart`]): the upload sessions its new blobs
     /// will take and, for an image named by digest, the `.sig` tag and the fallback index read under their
     /// locks (the `.sig` lock taken first, as every sign takes them). Writes nothing.
+    /// A request its key, annotations or formats refuse gets none: it opens nothing that would be left over.
     async fn head_start(&self, image: &ImageReference, request: &SignRequest) -> Result<HeadStart, ServiceError> {
-        let Ok(wanted) = self.wanted_formats(request, &image.registry) else {
+        let wanted = self.check_sign_request(request).and_then(|()| self.wanted_formats(request, &image.registry));
+        let Ok(wanted) = wanted else {
             return Ok(HeadStart::default());
         };
         let repo = repository_of(image);
@@ -99,12 +107,11 @@ impl Service {
         let cosign = wants(SignFormat::Cosign);
         let referrers = self.layouts.referrers(&image.registry);
         let (bundle, notation) = (referrers && wants(SignFormat::Bundle), referrers && wants(SignFormat::Notation));
-        // The payload and the `.sig` config; the bundle; the Notary envelope; the empty config unless known.
-        // A session no upload of this sign takes (a format the key turns out not to serve) serves the next.
-        let new = 2 * usize::from(cosign) + usize::from(bundle) + usize::from(notation);
-        let empty = [Digest::of(EMPTY_JSON)];
-        let maybe_known: &[Digest] = if bundle || notation { &empty } else { &[] };
-        let uploads = self.signatures.registry().open_uploads(&repo, new, maybe_known);
+        // The payload; the bundle; the Notary envelope; the empty config (every manifest's) unless known. A
+        // session no upload of this sign takes (a format the key turns out not to serve) serves the next.
+        let new = usize::from(cosign) + usize::from(bundle) + usize::from(notation);
+        let maybe_known = [Digest::of(EMPTY_JSON)];
+        let uploads = self.signatures.registry().open_uploads(&repo, new, &maybe_known);
         let reads = async {
             let Some(digest) = &image.digest else {
                 return Ok((None, None));

@@ -84,6 +84,43 @@ fn a_second_key_appends_a_layer_and_the_same_key_twice_adds_nothing() {
 }
 
 #[test]
+fn cosign_and_skopeo_append_to_a_sig_manifest_notarium_wrote_and_every_signature_verifies() {
+    let (registry, notarium, digest) = support::registry_notarium_and_image("demo/app", "v1", "appended");
+    let image = format!("{}/demo/app@{digest}", registry.host);
+    let (status, body) = notarium.sign(&image, "dev-ecdsa");
+    assert_eq!(status, 201, "{body}");
+    let tag = format!("sha256-{}.sig", &digest["sha256:".len()..]);
+    let ours: serde_json::Value = serde_json::from_slice(&registry.manifest("demo/app", &tag).unwrap()).unwrap();
+    assert_eq!(ours["config"]["mediaType"], "application/vnd.oci.empty.v1+json", "{ours}");
+
+    let cosign = Cosign::new();
+    assert!(cosign.run(&["generate-key-pair"]).status.success());
+    let out = cosign.run(&["sign", "--key", "cosign.key", "--tlog-upload=false", "--allow-http-registry", &image]);
+    assert!(out.status.success(), "cosign sign: {}", String::from_utf8_lossy(&out.stderr));
+    let skopeo_dir = tempfile::tempdir().unwrap();
+    let skopeo_pub = skopeo_sign(&registry, "demo/app", "v1", skopeo_dir.path());
+    let (status, body) = notarium.sign(&image, "dev-ed25519");
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(layers(&registry, "demo/app", &digest).len(), 4, "notarium, cosign, skopeo, notarium");
+
+    let keys_dir = tempfile::tempdir().unwrap();
+    let signers = [
+        ("notarium", notarium.public_key_file("dev-ecdsa", keys_dir.path())),
+        ("cosign", cosign.dir().join("cosign.pub")),
+        ("skopeo", skopeo_pub),
+        ("notarium ed25519", notarium.public_key_file("dev-ed25519", keys_dir.path())),
+    ];
+    for (signer, public_key) in &signers {
+        let (ok, log) = cosign.verify(&image, public_key);
+        assert!(ok, "cosign refused {signer}'s signature: {log}");
+        let (ok, log) = skopeo_accepts(&registry, &image, public_key, "matchRepository");
+        assert!(ok, "skopeo refused {signer}'s signature: {log}");
+        let (ok, text) = notarium_verify(&image, public_key, &registry);
+        assert!(ok, "notarium refused {signer}'s signature: {text}");
+    }
+}
+
+#[test]
 fn a_tag_is_resolved_at_the_registry_and_names_the_identity() {
     let (registry, notarium, digest) = support::registry_notarium_and_image("team/app", "1.0", "tagged");
     let (status, by_tag) = notarium.sign(&format!("{}/team/app:1.0", registry.host), "dev-ecdsa");
