@@ -652,6 +652,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_attach_under_the_index_lock_held_ahead_merges_the_index_read_under_it() {
+        let (registry, store) = layout(FakeRegistry::default());
+        assert!(store.hold_index(&repo(), &subject()).await.unwrap().is_none(), "no lock before the API is known");
+        store.attach(&repo(), &subject(), &referrer(b"first"), &[]).await.unwrap();
+        let mut held = store.hold_index(&repo(), &subject()).await.unwrap().expect("remembered without the API");
+        store.read_held(&mut held, &repo()).await;
+        let manifest = referrer(b"second");
+        let attached = store.attach_if(&repo(), &subject(), &manifest, &[], async { true }, Some(held)).await.unwrap();
+        assert_eq!(attached.unwrap().manifest_digest, Digest::of(&manifest));
+        let index = ReferrersIndex::parse(&registry.stored(&referrers_tag(&subject())).unwrap()).unwrap();
+        let listed: Vec<_> = index.manifests.iter().map(|d| d.digest.clone()).collect();
+        assert_eq!(listed, [Digest::of(&referrer(b"first")).to_string(), Digest::of(&manifest).to_string()]);
+        let again = store.hold_index(&repo(), &subject()).await.unwrap();
+        assert!(again.is_some(), "the attach released the lock it was handed");
+    }
+
+    #[tokio::test]
     async fn a_manifest_about_another_subject_is_refused_before_any_write() {
         let (registry, store) = layout(FakeRegistry::default());
         let error = store.attach(&repo(), &Digest::of(b"other"), &referrer(b"ours"), &[]).await.unwrap_err();

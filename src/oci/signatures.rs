@@ -350,13 +350,6 @@ pub struct HeldSignatures {
     read: Option<Result<ReadTag, OciError>>,
 }
 
-impl HeldSignatures {
-    /// The `.sig` tag it locks.
-    pub fn tag(&self) -> &str {
-        &self.tag
-    }
-}
-
 /// What is under a `.sig` or `.att` tag.
 enum Evidence {
     Absent,
@@ -509,6 +502,27 @@ mod tests {
         assert_eq!(now.layers.len(), 101);
         assert_eq!(now.layers[100], layer.descriptor);
         assert!(now.layers[..100].iter().all(|l| l.media_type == SIMPLE_SIGNING_LAYER));
+    }
+
+    #[tokio::test]
+    async fn an_append_under_the_lock_held_ahead_uses_the_read_made_under_it_and_shares_the_empty_config() {
+        let (registry, store) = layout();
+        registry.serve_blob(b"other payload");
+        serve(&registry, &signature_tag(&image()), vec![signature_layer(b"other payload")]);
+        let mut held = store.hold(&repo(), &image()).await.unwrap();
+        store.read_held(&mut held, &repo(), &EvidenceLimits::default()).await;
+        let reads = *registry.blob_reads.lock().unwrap();
+        let layer = SignatureLayer::new(b"ours", b"signature");
+        let limits = EvidenceLimits::default();
+        let written =
+            store.append_held(held, &repo(), b"ours", layer.clone(), |_| false, &limits, |_| {}).await.unwrap();
+        assert!(written.created);
+        assert_eq!(*registry.blob_reads.lock().unwrap(), reads, "the tag was not read again");
+        let now = SignatureManifest::parse(&registry.stored(&signature_tag(&image())).unwrap()).unwrap();
+        assert_eq!(now.layers, [signature_layer(b"other payload"), layer.descriptor]);
+        assert_eq!(now.config.digest, Digest::of(b"{}").as_str());
+        assert!(registry.blobs.lock().unwrap().contains_key(Digest::of(b"{}").as_str()));
+        let _released = store.hold(&repo(), &image()).await.unwrap();
     }
 
     #[tokio::test]
