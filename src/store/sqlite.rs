@@ -10,12 +10,14 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::batch::HeldIndex;
 use super::{LocalSubjectLocks, StoreError};
 
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-    /// SQLite has one writer; appends queue here instead of failing with SQLITE_BUSY.
-    pub(super) append_lock: tokio::sync::Mutex<()>,
+    /// SQLite has one writer; appends queue here instead of failing with SQLITE_BUSY. It guards the search
+    /// index rows the appends hold back.
+    pub(super) append_lock: tokio::sync::Mutex<HeldIndex>,
     /// One process per SQLite database: subject locks are in-process.
     pub(super) subject_locks: std::sync::Arc<LocalSubjectLocks>,
 }
@@ -57,7 +59,7 @@ impl SqliteStore {
             restrict_companions(&file)
                 .map_err(|e| StoreError::Unavailable(format!("cannot restrict {}-wal/-shm: {e}", file.display())))?;
         }
-        Ok(Self { pool, append_lock: tokio::sync::Mutex::new(()), subject_locks: Default::default() })
+        Ok(Self { pool, append_lock: Default::default(), subject_locks: Default::default() })
     }
 }
 
