@@ -143,9 +143,8 @@ impl Usage {
         let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
         let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
         let io = std::fs::read_to_string("/proc/self/io").unwrap();
-        let field = |name: &str| -> f64 {
-            io.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse().unwrap()
-        };
+        let field =
+            |name: &str| -> f64 { io.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse().unwrap() };
         // USER_HZ is 100 on Linux.
         Self { cpu_seconds: ticks / 100.0, written_bytes: field("wchar:"), write_calls: field("syscw:") }
     }

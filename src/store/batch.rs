@@ -22,7 +22,8 @@ pub(super) trait LogTx: Send {
     /// How many entries `log_index` covers (it always covers the first ones, without a gap).
     fn indexed(&mut self) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// The entries `[start, end)` (at most [`ROWS_PER_INSERT`]), in index order.
-    fn entries(&mut self, start: u64, end: u64) -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StoreError>> + Send;
+    fn entries(&mut self, start: u64, end: u64)
+    -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StoreError>> + Send;
     /// The hashes of `ids` (at most [`ROWS_PER_INSERT`]), in the order asked, in one statement.
     fn nodes(&mut self, ids: &[NodeId]) -> impl Future<Output = Result<Vec<Hash>, StoreError>> + Send;
     fn insert_entries(

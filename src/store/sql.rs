@@ -13,7 +13,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::{Database, Pool, QueryBuilder, Row, Transaction};
 
-use super::batch::{HeldIndex, IndexChange, LogTx, ROWS_PER_INSERT, append_batch_in, index_up_to, missing_node, to_hash};
+use super::batch::{
+    HeldIndex, IndexChange, LogTx, ROWS_PER_INSERT, append_batch_in, index_up_to, missing_node, to_hash,
+};
 use super::{
     Append, Appended, Found, NewSignature, RecordKind, RegisterStore, SearchFilter, SignatureRecord, Store, StoreError,
     SubjectLocks,

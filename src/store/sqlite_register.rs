@@ -1,5 +1,6 @@
 //! How SQLite appends to the register (`migrations/sqlite/0002`): one writer at a time, queued in-process
-//! on a mutex and then holding SQLite's write lock (`BEGIN IMMEDIATE`) for the whole append. The mutex also
+//! on a mutex and then holding SQLite's write lock (`BEGIN IMMEDIATE`) for the whole append, always on the
+//! same connection (`SqliteStore::appender`, so its page cache stays warm). The mutex also
 //! guards the search index rows this process's appends hold back (`batch::HeldIndex`).
 //!
 //! Owns: beginning SQLite's append transaction. Must not touch: the statements (`sql.rs`) or the append
@@ -23,7 +24,7 @@ impl Backend for SqliteStore {
 
     async fn begin_append(&self) -> Result<Appending<'_, Sqlite>, StoreError> {
         let held = self.append_lock.lock().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.appender.begin_with("BEGIN IMMEDIATE").await?;
         Ok(Appending { tx, held: Some(held) })
     }
 
