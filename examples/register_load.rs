@@ -88,6 +88,7 @@ fn entry(n: u64) -> Vec<u8> {
 async fn appends(store: Arc<dyn RegisterStore>, writers: usize, seconds: u64) {
     let log = Arc::new(Register::new(store));
     let (done, groups) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let before = Usage::now();
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..writers)
@@ -113,10 +114,48 @@ async fn appends(store: Arc<dyn RegisterStore>, writers: usize, seconds: u64) {
     let n = done.load(Ordering::Relaxed);
     let secs = start.elapsed().as_secs_f64();
     let per_group = n as f64 / groups.load(Ordering::Relaxed).max(1) as f64;
+    let used = Usage::now().since(&before);
     println!(
         "appends: {writers} writers, {n} durable appends in {secs:.1} s = {:.0}/s ({per_group:.1} per group commit)",
         n as f64 / secs
     );
+    let per = |x: f64| x / n.max(1) as f64;
+    println!(
+        "appends: per append {:.1} µs of CPU (this process, all threads), {:.0} bytes written, {:.2} write calls",
+        per(used.cpu_seconds * 1e6),
+        per(used.written_bytes),
+        per(used.write_calls),
+    );
+}
+
+/// This process's CPU time and writes so far (`/proc/self/stat`, `/proc/self/io`): per append they do not
+/// depend on what else the machine runs, as a rate does.
+struct Usage {
+    cpu_seconds: f64,
+    written_bytes: f64,
+    write_calls: f64,
+}
+
+impl Usage {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        let io = std::fs::read_to_string("/proc/self/io").unwrap();
+        let field =
+            |name: &str| -> f64 { io.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().parse().unwrap() };
+        // USER_HZ is 100 on Linux.
+        Self { cpu_seconds: ticks / 100.0, written_bytes: field("wchar:"), write_calls: field("syscw:") }
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            cpu_seconds: self.cpu_seconds - before.cpu_seconds,
+            written_bytes: self.written_bytes - before.written_bytes,
+            write_calls: self.write_calls - before.write_calls,
+        }
+    }
 }
 
 /// A short entry, for filling big logs within the disk there is.

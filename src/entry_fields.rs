@@ -1,6 +1,7 @@
 //! The searchable fields of a register entry (docs/FORMATS.md §11): what `GET /v1/log/search` filters on,
-//! read from the entry's canonical JSON bytes. The store writes them next to each entry in the same
-//! transaction; `migrations/*/0008_log_index.sql` computes the same fields in SQL for entries written before.
+//! read from the entry's canonical JSON bytes. The store writes them next to each entry (`log_index`: in the
+//! same transaction, or on SQLite before a search reads them); `migrations/*/0008_log_index.sql` computes the
+//! same fields in SQL for entries written before.
 //!
 //! A leaf module: it uses no other module of the crate, and knows only which entry field answers which
 //! filter. Must not touch: how entries are written (`register::event`) or stored (`store`).

@@ -202,7 +202,7 @@ pub trait RegisterStore: Send + Sync {
     /// Entries `[start, end)` with their indexes.
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// The entries `filter` matches with an index below `before` (all when `None`), newest first, at most
-    /// `limit`: one range scan of the search index (`log_index`, written with each entry).
+    /// `limit`: one range scan of the search index (`log_index`, brought up to the tree size first).
     async fn search(&self, filter: &SearchFilter, before: Option<u64>, limit: u32) -> Result<Vec<Found>, StoreError>;
 }
 

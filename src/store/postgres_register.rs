@@ -27,7 +27,7 @@ impl Backend for PostgresStore {
     async fn begin_append(&self) -> Result<Appending<'_, Postgres>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *tx).await?;
-        Ok(Appending { tx, _guard: None })
+        Ok(Appending { tx, held: None })
     }
 
     fn tag_locks(&self) -> Arc<dyn SubjectLocks> {

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::{Database, Pool, QueryBuilder, Row, Transaction};
 
-use super::batch::{LogTx, ROWS_PER_INSERT, append_batch_in, missing_node, to_hash};
+use super::batch::{
+    HeldIndex, IndexChange, LogTx, ROWS_PER_INSERT, append_batch_in, index_up_to, missing_node, to_hash,
+};
 use super::{
     Append, Appended, Found, NewSignature, RecordKind, RegisterStore, SearchFilter, SignatureRecord, Store, StoreError,
     SubjectLocks,
@@ -36,6 +38,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Appended to a queue claim's row selection: `FOR UPDATE SKIP LOCKED` where several processes share the
     /// database; empty where one process has it (SQLite), which also frees its stale claims at start-up.
     const SKIP_LOCKED: &'static str = "";
+    /// Whether appends hold search index rows back ([`HeldIndex`]), so a search first brings `log_index` up to
+    /// the tree size.
+    const HOLDS_INDEX_ROWS: bool = false;
 }
 
 /// Writes an item with every bound the shared SQL needs of a database, named here once. A macro rather than a
@@ -75,10 +80,11 @@ macro_rules! sql_bounds {
 }
 pub(super) use sql_bounds;
 
-/// An open append transaction and, where the exclusion is in-process, the guard that holds it.
+/// An open append transaction and, where the exclusion is in-process, the guard that holds it, which also
+/// guards the index rows that process's appends hold back.
 pub struct Appending<'s, DB: Database> {
     pub(super) tx: Transaction<'static, DB>,
-    pub(super) _guard: Option<tokio::sync::MutexGuard<'s, ()>>,
+    pub(super) held: Option<tokio::sync::MutexGuard<'s, HeldIndex>>,
 }
 
 /// An open transaction; for [`LogTx`], one that excludes every other appender.
@@ -157,8 +163,12 @@ sql_bounds! { backend [
 ] {
         async fn append_batch(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), StoreError> {
             let mut appending = self.begin_append().await?;
-            let appended = append_batch_in(&mut SqlTx(&mut appending.tx), batch).await?;
+            let held = appending.held.as_deref();
+            let (appended, change) = append_batch_in(&mut SqlTx(&mut appending.tx), batch, held).await?;
             appending.tx.commit().await?;
+            if let Some(held) = appending.held.as_deref_mut() {
+                held.committed(change);
+            }
             Ok(appended)
         }
 
@@ -215,6 +225,9 @@ sql_bounds! { backend [
         }
 
         async fn search(&self, filter: &SearchFilter, before: Option<u64>, limit: u32) -> Result<Vec<Found>, StoreError> {
+            if B::HOLDS_INDEX_ROWS {
+                index_everything(self).await?;
+            }
             let bounds = match window_bounds(self.pool(), filter).await? {
                 Window::Empty => return Ok(Vec::new()),
                 Window::Within(low, high) => Some((low, high)),
@@ -260,6 +273,32 @@ sql_bounds! { backend [
                 })
                 .collect()
         }
+}}
+
+sql_bounds! { backend [
+    /// Brings `log_index` up to the tree size (the rows appends held back, and any a crash or another process
+    /// left out), so a search reads every entry appended before it from the indexes.
+    async fn index_everything<B: Backend>(store: &B) -> Result<(), StoreError>
+] {
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries) AS size, \
+             (SELECT COALESCE(MAX(idx) + 1, 0) FROM log_index) AS indexed",
+        )
+        .fetch_one(store.pool())
+        .await?;
+        if row.get::<i64, _>("indexed") >= row.get::<i64, _>("size") {
+            return Ok(());
+        }
+        let mut appending = store.begin_append().await?;
+        let mut tx = SqlTx(&mut appending.tx);
+        let size = tx.size().await?;
+        let known: Vec<_> = appending.held.as_deref().map(HeldIndex::rows).into_iter().collect();
+        index_up_to(&mut tx, size, &known).await?;
+        appending.tx.commit().await?;
+        if let Some(held) = appending.held.as_deref_mut() {
+            held.committed(IndexChange::Written);
+        }
+        Ok(())
 }}
 
 /// A time window holding at most this many entries bounds a search's index range to theirs.
@@ -313,6 +352,23 @@ sql_bounds! { db [
                 .await?
                 .get("size");
             Ok(size as u64)
+        }
+
+        async fn indexed(&mut self) -> Result<u64, StoreError> {
+            let indexed: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS indexed FROM log_index")
+                .fetch_one(&mut **self.0)
+                .await?
+                .get("indexed");
+            Ok(indexed as u64)
+        }
+
+        async fn entries(&mut self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+            let rows = sqlx::query("SELECT idx, entry FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                .bind(start as i64)
+                .bind(end as i64)
+                .fetch_all(&mut **self.0)
+                .await?;
+            Ok(rows.iter().map(|r| (r.get::<i64, _>("idx") as u64, r.get("entry"))).collect())
         }
 
         async fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {

@@ -10,12 +10,18 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::batch::HeldIndex;
 use super::{LocalSubjectLocks, StoreError};
 
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-    /// SQLite has one writer; appends queue here instead of failing with SQLITE_BUSY.
-    pub(super) append_lock: tokio::sync::Mutex<()>,
+    /// The one connection register appends use (`sqlite_register.rs`): SQLite drops a connection's page cache
+    /// whenever another connection wrote since, so appends taking turns on the pool's connections read back
+    /// the pages each group touches; on one connection they stay cached.
+    pub(super) appender: SqlitePool,
+    /// SQLite has one writer; appends queue here instead of failing with SQLITE_BUSY. It guards the search
+    /// index rows the appends hold back.
+    pub(super) append_lock: tokio::sync::Mutex<HeldIndex>,
     /// One process per SQLite database: subject locks are in-process.
     pub(super) subject_locks: std::sync::Arc<LocalSubjectLocks>,
 }
@@ -39,7 +45,11 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
             // 8 MiB of page cache per connection (SQLite's default is 2 MiB): the index leaves an append
             // touches stay in memory instead of being read back from the file.
-            .pragma("cache_size", "-8192");
+            .pragma("cache_size", "-8192")
+            // A multi-row INSERT keeps a statement journal (the pages it changes, to undo the statement alone),
+            // which SQLite spills to a temporary file past 64 KiB: each group's inserts wrote nearly as many
+            // bytes there as to the WAL. In memory it is never written.
+            .pragma("temp_store", "memory");
         let file = options.get_filename().to_owned();
         let on_disk = !url.contains(":memory:") && !url.contains("mode=memory");
         if on_disk {
@@ -49,7 +59,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         super::embedded_migrations!("sqlite").run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
         if on_disk {
@@ -57,7 +67,16 @@ impl SqliteStore {
             restrict_companions(&file)
                 .map_err(|e| StoreError::Unavailable(format!("cannot restrict {}-wal/-shm: {e}", file.display())))?;
         }
-        Ok(Self { pool, append_lock: tokio::sync::Mutex::new(()), subject_locks: Default::default() })
+        let appender = if on_disk {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?
+        } else {
+            pool.clone() // a second pool would open another in-memory database
+        };
+        Ok(Self { pool, appender, append_lock: Default::default(), subject_locks: Default::default() })
     }
 }
 
