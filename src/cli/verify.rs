@@ -19,7 +19,7 @@ use crate::keys::PublicKey;
 use crate::oci::ReferrerLayout;
 use crate::oci::TagLayout;
 use crate::oci::credentials::{self, CredentialMap};
-use crate::oci::{DistributionRegistry, EgressRules, OciError, RegistryCredentials, RegistryLimits};
+use crate::oci::{DistributionRegistry, EgressRules, OciError, Registry, RegistryCredentials, RegistryLimits};
 use crate::policy::{Authority, PolicySet};
 use crate::service::{
     CrlFetcher, Decision, ServiceError, Sources, check_policy_keys, check_signatures, repository_of, verify_image,
@@ -209,15 +209,16 @@ pub(super) async fn verify_policy(
         }
         _ => KeyRing::default(),
     };
-    let registry = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
+    let registry: Arc<dyn Registry> = Arc::new(local_registry(config.as_ref(), access, &reference.registry)?);
     let (signatures, referrers) =
-        (TagLayout::new(registry.clone(), reading_only()), ReferrerLayout::new(registry, reading_only()));
+        (TagLayout::new(registry.clone(), reading_only()), ReferrerLayout::new(registry.clone(), reading_only()));
     let crl_fetcher = CrlFetcher::new(local_egress_rules(config.as_ref(), access));
     let sigstore = config.as_ref().map(|c| c.sigstore.clone()).unwrap_or_default();
     let trusted_roots = Arc::new(sigstore.load().map_err(|e| CliError::Usage(e.to_string()))?);
     policies.check_trusted_roots(&trusted_roots.names()).map_err(|e| CliError::Usage(e.to_string()))?;
     let limits = config.map(|c| c.policies.evidence).unwrap_or_default();
     let sources = Sources {
+        registry: &registry,
         keys: &keys,
         signatures: &signatures,
         referrers: &referrers,

@@ -14,6 +14,7 @@ mod distribution;
 mod egress;
 #[cfg(test)]
 mod fake_registry;
+mod immutable;
 mod memory;
 mod outbound;
 mod referrers;
@@ -30,6 +31,7 @@ use crate::formats::referrer::ReferrersIndex;
 pub use credentials::{CredentialMap, CredentialsError};
 pub use distribution::{DistributionRegistry, RegistryCredentials, RegistryLimits};
 pub use egress::{EgressRules, Refusal, internal_kind};
+pub use immutable::{ImmutableContent, RememberingRegistry};
 pub use outbound::{Outbound, OutboundError};
 pub use referrers::{AttachedReferrer, HeldIndex, NotaryEnvelope, ReferredEvidence, ReferrerLayout};
 pub use signatures::{FoundSignature, HeldSignatures, StoredAttestation, TagLayout, WrittenSignature};

@@ -196,6 +196,24 @@ impl DecisionCache {
         }
     }
 
+    /// The runs of indexes in `from..to` this process did not append (as far as it has been told): all the
+    /// follower needs to read, so a replica does not read back its own appends.
+    pub(super) fn foreign_runs(&self, from: u64, to: u64) -> Vec<std::ops::Range<u64>> {
+        let local = self.local.lock().expect("cache lock is never poisoned");
+        let mut runs = Vec::new();
+        let mut start = from;
+        for &index in local.range(from..to) {
+            if index > start {
+                runs.push(start..index);
+            }
+            start = index + 1;
+        }
+        if start < to {
+            runs.push(start..to);
+        }
+        runs
+    }
+
     /// The follower has read every entry below `size`.
     pub(super) fn followed_to(&self, size: u64) {
         let mut local = self.local.lock().expect("cache lock is never poisoned");
@@ -212,6 +230,20 @@ impl DecisionCache {
 /// signature, attestation or fallback-referrers tag, or of an untagged manifest (a referrer: its subject is
 /// not in the event), a key version or policy change.
 pub(crate) fn stale_after(entry: &[u8]) -> Option<Forget> {
+    /// The kind alone, read without building the rest (most entries are verify decisions, which change
+    /// nothing).
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    let kind = serde_json::from_slice::<Kind<'_>>(entry).ok()?.kind;
+    if !matches!(
+        kind.as_ref(),
+        "sign" | "attest" | "key-added" | "key-rotated" | "key-revoked" | "policy-loaded" | "registry-push"
+    ) {
+        return None;
+    }
     let entry: serde_json::Value = serde_json::from_slice(entry).ok()?;
     match entry["kind"].as_str()? {
         "sign" | "attest" => Digest::parse(entry["subject"]["digest"].as_str()?).ok().map(Forget::Digest),
@@ -327,6 +359,19 @@ mod tests {
         let answers = futures_util::future::join_all((0..20).map(|_| one())).await;
         assert_eq!(answers.len(), 20);
         assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_follower_reads_only_what_this_process_did_not_append() {
+        let cache = DecisionCache::new(Duration::from_secs(60));
+        assert_eq!(cache.foreign_runs(0, 5), vec![0..5]);
+        for index in [2, 3, 6, 9] {
+            cache.observe_local(index, b"{}");
+        }
+        assert_eq!(cache.foreign_runs(0, 10), vec![0..2, 4..6, 7..9]);
+        assert_eq!(cache.foreign_runs(3, 4), Vec::<std::ops::Range<u64>>::new());
+        cache.followed_to(10);
+        assert_eq!(cache.foreign_runs(10, 12), vec![10..12]);
     }
 
     #[test]

@@ -40,7 +40,10 @@ use crate::formats::signature_manifest::Descriptor;
 use crate::formats::{Digest, FormatError, ImageReference};
 use crate::keys::{KeyError, KeyRing, Signature, Signer};
 use crate::metrics::{key_labels, metrics};
-use crate::oci::{EgressRules, Manifest, OciError, ReferrerLayout, Registry, Repository, TagLayout};
+use crate::oci::{
+    EgressRules, ImmutableContent, Manifest, OciError, ReferrerLayout, Registry, RememberingRegistry, Repository,
+    TagLayout,
+};
 use crate::policy::PolicySet;
 use crate::register::{Register, RegisterError};
 use crate::store::{RegisterStore, Store, StoreError};
@@ -78,6 +81,9 @@ pub struct Service {
     register: RegisterSettings,
     /// OCI 1.1 referrers (Sigstore bundles) next to the tag scheme.
     referrers: ReferrerLayout,
+    /// The same layouts for verification's evidence reads, over the view of the registry that answers
+    /// reads by digest from memory (`oci::RememberingRegistry`).
+    evidence: EvidenceReads,
     layouts: Layouts,
     /// How much evidence one verify (or sign's already-signed check) reads from a registry.
     evidence_limits: EvidenceLimits,
@@ -88,6 +94,8 @@ pub struct Service {
     /// The trust policies in force; replaced whole, so a verify sees one consistent set.
     policies: std::sync::RwLock<Arc<PolicySet>>,
     decisions: Arc<decision_cache::DecisionCache>,
+    /// The revocations in force, read by concurrent verifies together (see `revocation.rs`).
+    revocation_reads: revocation::RevocationReads,
     /// Signed checkpoints by tree size (see `checkpoint.rs`).
     checkpoints: checkpoint::CheckpointCache,
     /// `[ca]` and the keys it serves, when configured (see `certificates.rs`).
@@ -102,6 +110,12 @@ pub struct Service {
     push_signing: sign_on_push::PushSigning,
     /// `[verdicts]` and the verdicts attached so far (see `verdicts.rs`); none by default.
     verdicts: verdicts::Verdicts,
+}
+
+/// Where verification reads signatures and referrers (see [`Service::sources`]).
+struct EvidenceReads {
+    signatures: TagLayout,
+    referrers: ReferrerLayout,
 }
 
 /// Why a use case failed. The API maps each variant to one HTTP status.
@@ -179,10 +193,18 @@ impl Service {
         let forgetting = decisions.clone();
         log.observe(Box::new(move |index, entry| forgetting.observe_local(index, entry)));
         let seen_key_versions = Default::default();
+        // Manifests and blobs by digest, remembered from writes and reads, answer verification's reads.
+        let memory = Arc::new(ImmutableContent::default());
+        let writing: Arc<dyn Registry> = Arc::new(RememberingRegistry::writing(registry.clone(), memory.clone()));
+        let reading: Arc<dyn Registry> = Arc::new(RememberingRegistry::reading(registry, memory));
         Self {
             keys,
-            signatures: TagLayout::new(registry.clone(), store.subject_locks()),
-            referrers: ReferrerLayout::new(registry, store.subject_locks()),
+            signatures: TagLayout::new(writing.clone(), store.subject_locks()),
+            referrers: ReferrerLayout::new(writing, store.subject_locks()),
+            evidence: EvidenceReads {
+                signatures: TagLayout::new(reading.clone(), store.subject_locks()),
+                referrers: ReferrerLayout::new(reading, store.subject_locks()),
+            },
             layouts: Layouts::default(),
             evidence_limits: EvidenceLimits::default(),
             trusted_roots: Default::default(),
@@ -192,6 +214,7 @@ impl Service {
             seen_key_versions,
             policies: Default::default(),
             decisions,
+            revocation_reads: Default::default(),
             checkpoints: Default::default(),
             ca: None,
             crl_fetcher: None,
@@ -268,18 +291,20 @@ impl Service {
     }
 
     /// Forgets kept allowances that register entries appended by another replica make stale: reads every
-    /// entry from `seen` to the current size (this server's own were handled as they were appended) and
-    /// returns the new size.
+    /// entry from `seen` to the current size that this server did not append (its own were handled as they
+    /// were appended, and are not read back) and returns the new size.
     pub async fn follow_register(&self, seen: u64) -> Result<u64, ServiceError> {
         const PAGE: u64 = 1000;
         let size = self.log.size().await?;
-        let mut start = seen.min(size);
-        while start < size {
-            let end = (start + PAGE).min(size);
-            for (index, entry) in self.log.entries(start, end).await? {
-                self.decisions.observe_remote(index, &entry);
+        for run in self.decisions.foreign_runs(seen.min(size), size) {
+            let mut start = run.start;
+            while start < run.end {
+                let end = (start + PAGE).min(run.end);
+                for (index, entry) in self.log.entries(start, end).await? {
+                    self.decisions.observe_remote(index, &entry);
+                }
+                start = end;
             }
-            start = end;
         }
         self.decisions.followed_to(size);
         Ok(size)

@@ -5,11 +5,15 @@
 //! Owns: the revocation's checks and its proof of "earlier". Must not touch: what a revocation refuses
 //! (`policy::engine` judges) or SQL (`store`).
 
+use std::future::Future;
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::OnceCell;
 
 use super::{Service, ServiceError, now_rfc3339};
 use crate::entry_fields::time_ms;
@@ -17,7 +21,7 @@ use crate::formats::Digest;
 use crate::keys::KeyRef;
 use crate::policy::engine::RevokedKey;
 use crate::register::event::{KeyRevokedEvent, key_revoked_entry};
-use crate::store::{Append, Effect, KeyRevocation, SearchFilter};
+use crate::store::{Append, Effect, KeyRevocation, SearchFilter, Store, StoreError};
 
 /// The longest `reason` a revocation takes.
 const MAX_REASON: usize = 1024;
@@ -109,12 +113,13 @@ impl Service {
         })
     }
 
-    /// The revoked key versions (as read from the database now, so a revocation made on any replica counts
-    /// here at once), each with the signatures on `digest` the register proves earlier than its compromise.
-    /// A revoked version this server's key ring no longer has is left out: no authority can name it.
+    /// The revoked key versions (as read from the database by a read that started after this call, so a
+    /// revocation made on any replica counts here at once), each with the signatures on `digest` the
+    /// register proves earlier than its compromise. A revoked version this server's key ring no longer has
+    /// is left out: no authority can name it.
     pub(super) async fn revoked_keys(&self, digest: &Digest) -> Result<Vec<RevokedKey>, ServiceError> {
         let mut revoked = Vec::new();
-        for r in self.store.key_revocations().await? {
+        for r in self.revocation_reads.read(self.store.as_ref()).await?.iter().cloned() {
             let reference = KeyRef { id: r.key_id.clone(), version: Some(r.key_version) };
             let Ok(version) = self.keys.public_key(&reference).await else { continue };
             let earlier = match r.compromised_at_ms {
@@ -198,6 +203,45 @@ fn invalid(message: String) -> ServiceError {
     ServiceError::InvalidRevocation(message)
 }
 
+/// The revocations in force, read from the database by concurrent verifies together: a caller joins the
+/// next read that has not started yet (starting one if none is waiting), and a read starts only once the
+/// one before it has finished, so every caller gets a read that started after it asked, and under load one
+/// read answers all the verifies that arrived while the previous one ran.
+#[derive(Default)]
+pub(super) struct RevocationReads {
+    /// The read that has not started yet, which new callers join.
+    next: std::sync::Mutex<Option<SharedRead>>,
+    /// Held while a read runs: the next one waits for it, gathering callers meanwhile.
+    running: tokio::sync::Mutex<()>,
+}
+
+type SharedRead = Arc<OnceCell<Result<Arc<[KeyRevocation]>, StoreError>>>;
+
+impl RevocationReads {
+    /// Every revocation, oldest first, as a read that started after this call found them.
+    pub(super) async fn read(&self, store: &dyn Store) -> Result<Arc<[KeyRevocation]>, StoreError> {
+        self.shared(|| async { store.key_revocations().await.map(Arc::from) }).await
+    }
+
+    /// What `fetch` answers, run by the caller that starts the read the others joined.
+    async fn shared<F, Fut>(&self, fetch: F) -> Result<Arc<[KeyRevocation]>, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Arc<[KeyRevocation]>, StoreError>>,
+    {
+        let read = self.next.lock().expect("revocation reads lock is never poisoned").get_or_insert_default().clone();
+        let found = read
+            .get_or_init(|| async {
+                let _turn = self.running.lock().await;
+                // Started: whoever asks from now on joins the read after this one.
+                self.next.lock().expect("revocation reads lock is never poisoned").take_if(|n| Arc::ptr_eq(n, &read));
+                fetch().await
+            })
+            .await;
+        found.clone()
+    }
+}
+
 /// Binds a decision's cache key to the revocations in force, so a revocation made on any replica makes
 /// every kept allowance on every replica stale at its next verify.
 pub(super) fn with_revocations(policy: Digest, revoked: &[RevokedKey]) -> Digest {
@@ -206,4 +250,59 @@ pub(super) fn with_revocations(policy: Digest, revoked: &[RevokedKey]) -> Digest
     }
     let labels: Vec<&str> = revoked.iter().map(|r| r.label.as_str()).collect();
     Digest::of(format!("{policy} revoked {}", labels.join(",")).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn revocations(count: usize) -> Arc<[KeyRevocation]> {
+        let one = KeyRevocation {
+            key_id: "k".into(),
+            key_version: 1,
+            compromised_at: None,
+            compromised_at_ms: None,
+            reason: "r".into(),
+            revoked_at: "t".into(),
+            actor: "a".into(),
+            log_index: 0,
+        };
+        vec![one; count].into()
+    }
+
+    /// A read under way when callers arrive does not answer them: they share the next one, which sees
+    /// what was revoked after they asked.
+    #[tokio::test]
+    async fn callers_share_the_next_read_and_never_one_that_started_before_them() {
+        let reads = RevocationReads::default();
+        let (in_force, started) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let release = tokio::sync::Notify::new();
+        let fetch = || async {
+            let seen = in_force.load(Ordering::SeqCst);
+            if started.fetch_add(1, Ordering::SeqCst) == 0 {
+                release.notified().await;
+            }
+            Ok(revocations(seen))
+        };
+        let first = reads.shared(fetch);
+        let later = async {
+            while started.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+            in_force.store(1, Ordering::SeqCst); // a revocation commits while the first read runs
+            let both = futures_util::future::join(reads.shared(fetch), reads.shared(fetch));
+            let (wait, _) = futures_util::future::join(both, async {
+                tokio::task::yield_now().await;
+                release.notify_one();
+            })
+            .await;
+            wait
+        };
+        let (first, (a, b)) = futures_util::future::join(first, later).await;
+        assert_eq!(first.unwrap().len(), 0);
+        assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1), "the later callers see the revocation");
+        assert_eq!(started.load(Ordering::SeqCst), 2, "the two later callers shared one read");
+    }
 }

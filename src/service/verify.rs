@@ -20,7 +20,7 @@ use crate::config::{EvidenceLimits, TrustedRoots};
 use crate::formats::dsse::Envelope;
 use crate::formats::{Digest, ImageReference};
 use crate::keys::KeyRing;
-use crate::oci::{ReferrerLayout, Repository, TagLayout};
+use crate::oci::{ReferrerLayout, Registry, Repository, TagLayout};
 use crate::policy::engine::{
     self, AuthorityKeys, Bounds, Evidence, NotaryEvidence, RevokedKey, SignedPayload, SigstoreEvidence, Trust,
 };
@@ -63,6 +63,8 @@ fn digest_string<S: serde::Serializer>(digest: &Digest, serializer: S) -> Result
 /// Where the engine reads keys, tag-scheme signatures and OCI 1.1 referrers, how much it may read, and the
 /// Sigstore trusted roots keyless signatures are judged against.
 pub struct Sources<'a> {
+    /// Where an image's manifest is read (always asked: it names the digest, and that the registry holds it).
+    pub registry: &'a Arc<dyn Registry>,
     pub keys: &'a KeyRing,
     pub signatures: &'a TagLayout,
     pub referrers: &'a ReferrerLayout,
@@ -108,12 +110,14 @@ impl Deciding {
 }
 
 impl Service {
-    /// What `POST /v1/verify` reads evidence and keys from.
+    /// What `POST /v1/verify` reads evidence and keys from: manifests and blobs by digest come from memory
+    /// when this process wrote or read them before (they cannot change), tags always from the registry.
     pub(super) fn sources(&self) -> Sources<'_> {
         Sources {
+            registry: self.signatures.registry(),
             keys: &self.keys,
-            signatures: &self.signatures,
-            referrers: &self.referrers,
+            signatures: &self.evidence.signatures,
+            referrers: &self.evidence.referrers,
             limits: &self.evidence_limits,
             trusted_roots: &self.trusted_roots,
             crl_fetcher: self.crl_fetcher.as_ref(),
@@ -158,7 +162,7 @@ pub async fn verify_image(
     policies: Arc<PolicySet>,
 ) -> Result<Decision, ServiceError> {
     let image = ImageReference::parse(image)?;
-    let digest = manifest_of(sources.signatures.registry().as_ref(), &image).await?.digest;
+    let digest = manifest_of(sources.registry.as_ref(), &image).await?.digest;
     let deciding = Deciding::choose(policies, &image, None)?;
     decide(sources, image, digest, deciding, Vec::new()).await
 }
