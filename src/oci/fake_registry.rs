@@ -125,6 +125,13 @@ impl Registry for FakeRegistry {
     async fn put_blob(&self, _: &Repository, bytes: &[u8]) -> Result<Digest, OciError> {
         Ok(self.serve_blob(bytes))
     }
+
+    /// Takes every upload whole: no session to open ahead.
+    async fn open_uploads(&self, _: &Repository, _: usize, _: &[Digest]) -> usize {
+        0
+    }
+
+    async fn cancel_uploads(&self, _: &Repository, _: usize) {}
 }
 
 /// A plain-HTTP server on loopback answering each request with the whole HTTP response `answer` makes of its

@@ -194,6 +194,14 @@ impl Registry for RememberingRegistry {
         self.memory.keep_blob(repo, &digest, bytes);
         Ok(digest)
     }
+
+    async fn open_uploads(&self, repo: &Repository, new: usize, maybe_known: &[Digest]) -> usize {
+        self.inner.open_uploads(repo, new, maybe_known).await
+    }
+
+    async fn cancel_uploads(&self, repo: &Repository, count: usize) {
+        self.inner.cancel_uploads(repo, count).await;
+    }
 }
 
 #[cfg(test)]

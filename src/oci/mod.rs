@@ -149,11 +149,10 @@ pub trait Registry: Send + Sync {
     /// `maybe_known` not known to be in `repo` already, where the registry needs a session per upload
     /// (a sign opens them while it reads the image). A session holds no data until its blob is put:
     /// nothing a reader sees is written. Returns how many were opened; failures are only logged.
-    async fn open_uploads(&self, _repo: &Repository, _new: usize, _maybe_known: &[Digest]) -> usize {
-        0
-    }
+    /// (Deliberately without a default: a wrapper that forgot to pass it on would open nothing, silently.)
+    async fn open_uploads(&self, repo: &Repository, new: usize, maybe_known: &[Digest]) -> usize;
     /// Cancels up to `count` of the sessions [`Self::open_uploads`] opened in `repo` and no upload took.
-    async fn cancel_uploads(&self, _repo: &Repository, _count: usize) {}
+    async fn cancel_uploads(&self, repo: &Repository, count: usize);
 }
 
 /// What went wrong talking to a registry. Every message is in notarium's words and safe to show a caller:
