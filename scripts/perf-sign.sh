@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Where notarium's own CPU per sign goes (docs/PERFORMANCE.md, issue 19): the release build signs IMAGES images
 # (both layouts, dev-ecdsa) from CLIENTS clients against a fresh CNCF distribution registry while `perf record`
-# samples the `notarium serve` process; prints its CPU per sign (from /proc/PID/stat) and the top symbols.
+# samples the `notarium serve` process (perf's own overhead inflates the CPU figure printed: take CPU per sign
+# from scripts/bench-sign-registry.sh); prints its CPU per sign (from /proc/PID/stat), the share of its samples
+# by category (scripts/perf-categories.py) and the top symbols. perf.data is left in a temporary folder
+# deleted on exit unless PERF_DATA names a path (then delete it when done: it is large).
 # Usage: [NOTARIUM_BIN=…] [PERF_DATA=path] scripts/perf-sign.sh [IMAGES] [CLIENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +27,5 @@ before=$(cpu_ms "${pids[1]}")
 echo "notarium_cpu signs: $(( $(cpu_ms "${pids[1]}") - before )) ms total over $IMAGES" | \
   awk -v n="$IMAGES" '{printf "%s, %.2f ms per item\n", $0, $3 / n}'
 kill -INT "$perf_pid"; wait "$perf_pid" || true
-perf report -i "$DATA" --no-children --sort dso,symbol --percent-limit 0.7 --stdio -g none 2>/dev/null | grep -v '^$' | head -60
+perf script -i "$DATA" 2>/dev/null | python3 scripts/perf-categories.py
+perf report -i "$DATA" --no-children --sort dso,symbol --percent-limit 1 --stdio -g none 2>/dev/null | grep '%' | cut -c1-120
