@@ -8,7 +8,7 @@ CATS = [
  ("Ed25519 (checkpoint)", [r"ed25519", r"curve25519"]),
  ("checkpoint/register (service)", [r"register::", r"checkpoint", r"merkle"]),
  ("sqlx pool/runtime side", [r"sqlx_core", r"sqlx::", r"flume"]),
- ("tracing/logging", [r"tracing", r"fmt::format"]),
+ ("tracing, format!", [r"tracing", r"fmt::format"]),
  ("registry client (reqwest/hyper client)", [r"reqwest", r"hyper::client", r"hyper_util::client", r"DistributionRegistry", r"oci::"]),
  ("API server (hyper server/axum)", [r"hyper::server", r"axum", r"hyper::proto::h1::dispatch::Server", r"api::"]),
  ("json (serde_json)", [r"serde_json"]),
