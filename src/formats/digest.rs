@@ -23,7 +23,10 @@ impl Digest {
 
     /// The digest of some bytes.
     pub fn of(bytes: &[u8]) -> Self {
-        Self(format!("sha256:{}", hex_lower(&Sha256::digest(bytes))))
+        let mut text = String::with_capacity("sha256:".len() + 64);
+        text.push_str("sha256:");
+        text.push_str(&hex_lower(&Sha256::digest(bytes)));
+        Self(text)
     }
 
     /// The 64 hex digits after `sha256:`.
@@ -44,7 +47,13 @@ impl fmt::Display for Digest {
 
 /// Lowercase hex of some bytes.
 pub fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    hex
 }
 
 /// Bytes from hex (either case); `None` for odd lengths or non-hex characters.
@@ -76,7 +85,10 @@ mod tests {
 
     #[test]
     fn hex_round_trips_and_refuses_odd_or_foreign_input() {
+        assert_eq!(hex_lower(&[0, 0xab, 0xff, 0x10]), "00abff10");
         assert_eq!(hex_decode(&hex_lower(&[0, 0xab, 0xff])).unwrap(), [0, 0xab, 0xff]);
+        let empty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(Digest::of(b"").as_str(), empty);
         assert_eq!(hex_decode("0A"), Some(vec![10]));
         for bad in ["abc", "zz", "é0"] {
             assert!(hex_decode(bad).is_none(), "{bad}");
