@@ -1,17 +1,22 @@
 //! Group commit: appends from concurrent requests queue here and are written to the store in batches,
-//! one transaction each. A caller is answered once its batch is durable.
+//! one transaction each. A caller is answered once its batch is durable, with the tree size and root after it.
+//! The sequencer remembers the tree's right edge its last batch left, so a batch reads no node unless another
+//! writer appended in between (the store checks the size inside the transaction).
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::merkle::Hash;
 use crate::metrics::{OutcomeLabels, metrics};
-use crate::store::{Append, Appended, RegisterStore, StoreError};
+use crate::store::{Append, Appended, Frontier, RegisterStore, StoreError};
 
 /// Most appends integrated in one transaction.
 pub const MAX_BATCH: usize = 256;
 
-type Reply = oneshot::Sender<Result<(Appended, u64), StoreError>>;
+/// Where an append landed, and the size and root hash of the tree after its batch.
+pub(super) type Landed = (Appended, u64, Hash);
+type Reply = oneshot::Sender<Result<Landed, StoreError>>;
 type Job = (Append, Reply);
 
 pub(super) struct Sequencer {
@@ -26,8 +31,8 @@ impl Sequencer {
         Self { queue }
     }
 
-    /// Appends one entry with the batch it joins; returns where it landed and the tree size after the batch.
-    pub(super) async fn append(&self, append: Append) -> Result<(Appended, u64), StoreError> {
+    /// Appends one entry with the batch it joins; returns where it landed and the tree after the batch.
+    pub(super) async fn append(&self, append: Append) -> Result<Landed, StoreError> {
         let stopped = || StoreError::Unavailable("the register's sequencer has stopped".into());
         let (reply, answer) = oneshot::channel();
         self.queue.send((append, reply)).await.map_err(|_| stopped())?;
@@ -41,27 +46,40 @@ const GATHER_TURNS: usize = 4;
 async fn run(store: Arc<dyn RegisterStore>, mut jobs: mpsc::Receiver<Job>) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     let mut last_group = 0;
+    let mut known: Option<Frontier> = None;
     while jobs.recv_many(&mut waiting, MAX_BATCH).await > 0 {
         gather(&mut jobs, &mut waiting, last_group).await;
         last_group = waiting.len();
         let (batch, replies): (Vec<Append>, Vec<Reply>) = waiting.drain(..).unzip();
         let started = std::time::Instant::now();
-        let appended = store.append_batch(&batch).await;
+        let appended = store.append_batch_from(&batch, known.as_ref()).await;
         record(&appended, batch.len(), started.elapsed());
         match appended {
-            Ok((placed, size)) => {
+            Ok((placed, after)) => {
+                let root = after.root();
                 for (reply, at) in replies.into_iter().zip(placed) {
-                    let _ = reply.send(Ok((at, size)));
+                    let _ = reply.send(Ok((at, after.size, root)));
                 }
+                known = Some(after);
             }
             Err(e) if batch.len() == 1 => {
+                known = None;
                 let _ = replies.into_iter().next().map(|r| r.send(Err(e)));
             }
             // One bad append must not fail its neighbours: retry each alone.
             Err(_) => {
+                known = None;
                 for (append, reply) in batch.into_iter().zip(replies) {
-                    let alone = store.append_batch(std::slice::from_ref(&append)).await;
-                    let _ = reply.send(alone.map(|(placed, size)| (placed[0], size)));
+                    let alone = store.append_batch_from(std::slice::from_ref(&append), known.as_ref()).await;
+                    let landed = alone.map(|(placed, after)| {
+                        let landed = (placed[0], after.size, after.root());
+                        known = Some(after);
+                        landed
+                    });
+                    if landed.is_err() {
+                        known = None;
+                    }
+                    let _ = reply.send(landed);
                 }
             }
         }
@@ -90,7 +108,7 @@ async fn gather(jobs: &mut mpsc::Receiver<Job>, waiting: &mut Vec<Job>, last_gro
     }
 }
 
-fn record(appended: &Result<(Vec<Appended>, u64), StoreError>, entries: usize, took: std::time::Duration) {
+fn record<T>(appended: &Result<T, StoreError>, entries: usize, took: std::time::Duration) {
     let m = metrics();
     let outcome = if appended.is_ok() { "committed" } else { "failed" };
     m.register_batches.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();

@@ -37,7 +37,13 @@ pub struct Register {
     upper: tokio::sync::RwLock<UpperLevels>,
     /// A tree size the store has committed; the tree only grows, so any size up to it exists.
     known_size: AtomicU64,
+    /// The roots of the trees this process's group commits left, newest [`KEPT_ROOTS`]: a checkpoint of
+    /// one of them needs no read.
+    roots: std::sync::Mutex<std::collections::BTreeMap<u64, Hash>>,
 }
+
+/// Roots of recent appends kept in memory.
+const KEPT_ROOTS: usize = 64;
 
 impl Register {
     /// Must be called inside a Tokio runtime: it starts the sequencer.
@@ -53,6 +59,7 @@ impl Register {
             observers: Default::default(),
             upper: tokio::sync::RwLock::new(UpperLevels::new(from_level)),
             known_size: AtomicU64::new(0),
+            roots: Default::default(),
         }
     }
 
@@ -75,7 +82,8 @@ impl Register {
     /// Appends one entry through group commit; answers once it is durable.
     pub async fn append(&self, append: Append) -> Result<Placed, RegisterError> {
         let entry = append.entry.clone();
-        let (Appended { index, new }, tree_size) = self.sequencer.append(append).await?;
+        let (Appended { index, new }, tree_size, root) = self.sequencer.append(append).await?;
+        self.remember_root(tree_size, root);
         self.tell(&[(index, &entry)]);
         Ok(Placed { index, new, tree_size: self.saw_size(tree_size) })
     }
@@ -109,8 +117,19 @@ impl Register {
         Ok(self.saw_size(self.store.tree_size().await?))
     }
 
+    fn remember_root(&self, size: u64, root: Hash) {
+        let mut roots = self.roots.lock().expect("roots lock is never poisoned");
+        roots.insert(size, root);
+        while roots.len() > KEPT_ROOTS {
+            roots.pop_first();
+        }
+    }
+
     /// The root hash of the tree of the first `size` entries.
     pub async fn root(&self, size: u64) -> Result<Hash, RegisterError> {
+        if let Some(root) = self.roots.lock().expect("roots lock is never poisoned").get(&size) {
+            return Ok(*root);
+        }
         self.check_size(size).await?;
         if size == 0 {
             return Ok(merkle::empty_root());

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 
-use super::{Append, Appended, Effect, NewSignature, StoreError};
+use super::{Append, Appended, Effect, Frontier, NewSignature, StoreError};
 use crate::entry_fields::{EntryFields, entry_fields};
 use crate::merkle::{self, Hash, NodeId};
 
@@ -115,12 +115,15 @@ pub(super) enum IndexChange {
 
 /// Appends `batch`; with `held` (rows held from earlier groups), its index rows are held too unless that makes
 /// [`HOLD_INDEX_ROWS`] or more, when the transaction brings `log_index` up to the new size. Returns where each
-/// append landed, the new size, and what to apply to `held` once the transaction commits.
+/// append landed, the tree's right edge after the batch, and what to apply to `held` once the transaction
+/// commits. `known` is the right edge the caller's last batch left: its nodes are read only when the size
+/// the transaction reads differs (another writer appended since).
 pub(super) async fn append_batch_in(
     tx: &mut impl LogTx,
     batch: &[Append],
     held: Option<&HeldIndex>,
-) -> Result<((Vec<Appended>, u64), IndexChange), StoreError> {
+    known: Option<&Frontier>,
+) -> Result<((Vec<Appended>, Frontier), IndexChange), StoreError> {
     let size = tx.size().await?;
     let mut placed = Vec::with_capacity(batch.len());
     let mut new_entries: Vec<&[u8]> = Vec::with_capacity(batch.len());
@@ -133,7 +136,10 @@ pub(super) async fn append_batch_in(
         placed.push(Appended { index: next, new: true });
         new_entries.push(&append.entry);
     }
-    let frontier = tx.nodes(&merkle::frontier(size)).await?;
+    let frontier = match known {
+        Some(known) if known.size == size => Cow::Borrowed(&known.hashes),
+        _ => Cow::Owned(tx.nodes(&merkle::frontier(size)).await?),
+    };
     let growth = merkle::append(size, &frontier, &new_entries);
     let leaves: Vec<(&[u8], Hash)> = new_entries.iter().copied().zip(growth.leaf_hashes).collect();
     for (offset, chunk) in leaves.chunks(ROWS_PER_INSERT).enumerate() {
@@ -157,7 +163,21 @@ pub(super) async fn append_batch_in(
             IndexChange::Written
         }
     };
-    Ok(((placed, new_size), change))
+    let after = Frontier { size: new_size, hashes: right_edge(size, &frontier, &growth.nodes, new_size)? };
+    Ok(((placed, after), change))
+}
+
+/// The hashes of [`merkle::frontier`]`(new_size)`: each is a node the append just computed or one of the right
+/// edge it started from (`frontier`, of the tree of `size`).
+fn right_edge(
+    size: u64,
+    frontier: &[Hash],
+    grown: &[(merkle::NodeId, Hash)],
+    new_size: u64,
+) -> Result<Vec<Hash>, StoreError> {
+    let known: std::collections::HashMap<merkle::NodeId, Hash> =
+        merkle::frontier(size).into_iter().zip(frontier.iter().copied()).chain(grown.iter().copied()).collect();
+    merkle::frontier(new_size).into_iter().map(|id| known.get(&id).copied().ok_or_else(|| missing_node(id))).collect()
 }
 
 /// Whether `count` more rows, of entries from `first`, join the held ones: they follow them and stay under

@@ -188,12 +188,41 @@ pub struct Appended {
     pub new: bool,
 }
 
+/// The right edge of a committed tree: its size and the hashes of [`crate::merkle::frontier`]`(size)`, left to
+/// right. They fix the tree's root, and are what the next append starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frontier {
+    pub size: u64,
+    pub hashes: Vec<[u8; 32]>,
+}
+
+impl Frontier {
+    /// The root hash of the tree of `size` entries.
+    pub fn root(&self) -> [u8; 32] {
+        if self.hashes.is_empty() { crate::merkle::empty_root() } else { crate::merkle::fold_pieces(&self.hashes) }
+    }
+}
+
 /// The register's storage: entries as leaves and the hashes of perfect subtrees. A batch is one
 /// transaction: all in or all out, with its nodes and effects, durable when the call returns.
 #[async_trait]
 pub trait RegisterStore: Send + Sync {
     /// Appends the batch in order as the next leaves; returns where each landed and the new tree size.
     async fn append_batch(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), StoreError>;
+    /// As [`Self::append_batch`], for a writer that remembers the tree's right edge as its last batch left it
+    /// (`known`): when the size read inside the transaction is still `known`'s, its nodes are not read again
+    /// (any other writer's append, another replica or process, changes the size and they are). Returns where
+    /// each append landed and the right edge after the batch, from which its root follows.
+    async fn append_batch_from(
+        &self,
+        batch: &[Append],
+        known: Option<&Frontier>,
+    ) -> Result<(Vec<Appended>, Frontier), StoreError> {
+        let _ = known;
+        let (placed, size) = self.append_batch(batch).await?;
+        let hashes = self.node_hashes(&crate::merkle::frontier(size)).await?;
+        Ok((placed, Frontier { size, hashes }))
+    }
     async fn tree_size(&self) -> Result<u64, StoreError>;
     /// The stored hashes of perfect subtrees, in the order asked.
     async fn node_hashes(&self, nodes: &[crate::merkle::NodeId]) -> Result<Vec<[u8; 32]>, StoreError>;

@@ -17,8 +17,8 @@ use super::batch::{
     HeldIndex, IndexChange, LogTx, ROWS_PER_INSERT, append_batch_in, index_up_to, missing_node, to_hash,
 };
 use super::{
-    Append, Appended, Found, NewSignature, RecordKind, RegisterStore, SearchFilter, SignatureRecord, Store, StoreError,
-    SubjectLocks,
+    Append, Appended, Found, Frontier, NewSignature, RecordKind, RegisterStore, SearchFilter, SignatureRecord, Store,
+    StoreError, SubjectLocks,
 };
 use crate::entry_fields::EntryFields;
 use crate::merkle::{Hash, NodeId};
@@ -162,9 +162,18 @@ sql_bounds! { backend [
     impl<B: Backend> RegisterStore for B
 ] {
         async fn append_batch(&self, batch: &[Append]) -> Result<(Vec<Appended>, u64), StoreError> {
+            let (placed, after) = self.append_batch_from(batch, None).await?;
+            Ok((placed, after.size))
+        }
+
+        async fn append_batch_from(
+            &self,
+            batch: &[Append],
+            known: Option<&Frontier>,
+        ) -> Result<(Vec<Appended>, Frontier), StoreError> {
             let mut appending = self.begin_append().await?;
             let held = appending.held.as_deref();
-            let (appended, change) = append_batch_in(&mut SqlTx(&mut appending.tx), batch, held).await?;
+            let (appended, change) = append_batch_in(&mut SqlTx(&mut appending.tx), batch, held, known).await?;
             appending.tx.commit().await?;
             if let Some(held) = appending.held.as_deref_mut() {
                 held.committed(change);

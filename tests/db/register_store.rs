@@ -1,6 +1,7 @@
 //! The register on a real database (SQLite, or PostgreSQL with `NOTARIUM_TEST_DATABASE=postgres`): roots
 //! and proofs served from stored subtree hashes agree with a tree recomputed here from scratch, proofs
-//! verify (also with the upper levels cached in memory, after appends and a restart), the tables refuse edits, appends from two stores on one database serialize, and signature rows
+//! verify (also with the upper levels cached in memory, after appends and a restart, and after group commits that
+//! follow another writer's appends), the tables refuse edits, appends from two stores on one database serialize, and signature rows
 //! go from pending to stored or away.
 
 use crate::support;
@@ -343,4 +344,37 @@ async fn a_level_read_past_the_stored_nodes_names_the_first_missing_one() {
     assert_eq!(store.level_hashes(1, 2..2).await.unwrap(), Vec::<Hash>::new());
     let err = store.level_hashes(1, 1..3).await.unwrap_err().to_string();
     assert!(err.contains("register node 1/2 is missing"), "{err}");
+}
+
+/// The sequencer keeps the tree's right edge between its group commits and reads no node while it is the only
+/// writer; an append by another store on the database (another replica or process) must still be noticed
+/// inside the next group's transaction, or the nodes it writes and the root it answers would be wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commits_after_another_writer_appended_still_build_the_right_tree_and_answer_its_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = Register::new(open(dir.path()).await);
+    let elsewhere = open(dir.path()).await;
+    let mut all = Vec::new();
+    for (batch, from_here) in
+        [(3, true), (1, true), (2, false), (1, true), (5, false), (1, false), (4, true), (1, true)]
+    {
+        let entries = entries_from(all.len(), batch);
+        if from_here {
+            for entry in &entries {
+                let placed = here.append(Append::plain(entry.clone())).await.unwrap();
+                let upto: Vec<Vec<u8>> = all.iter().chain(&entries).take(placed.tree_size as usize).cloned().collect();
+                assert_eq!(here.root(placed.tree_size).await.unwrap(), reference_root(&upto), "{}", placed.tree_size);
+            }
+        } else {
+            elsewhere.append_batch(&entries.iter().cloned().map(Append::plain).collect::<Vec<_>>()).await.unwrap();
+        }
+        all.extend(entries);
+    }
+    let size = all.len() as u64;
+    let fresh = Register::with_cached_levels(open(dir.path()).await, 64);
+    assert_eq!(fresh.root(size).await.unwrap(), reference_root(&all));
+    for index in 0..size {
+        let proof = fresh.inclusion_proof(index, size).await.unwrap();
+        verify_inclusion(&leaf(&all[index as usize]), index, size, &proof, &reference_root(&all)).unwrap();
+    }
 }
