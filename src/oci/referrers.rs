@@ -77,8 +77,9 @@ pub struct ReferrerLayout {
     registry: Arc<dyn Registry>,
     tags: SubjectTags,
     waiting: Waiting,
-    /// Registries found without a usable referrers API, and until when that is assumed.
-    without_referrers_api: Remembered<String>,
+    /// Registries found without a usable referrers API, and until when that is assumed (shared with the
+    /// layouts made [`over`](Self::over) this one).
+    without_referrers_api: Arc<Remembered<String>>,
 }
 
 impl ReferrerLayout {
@@ -89,8 +90,14 @@ impl ReferrerLayout {
             registry,
             tags: SubjectTags::new(locks),
             waiting: Waiting::default(),
-            without_referrers_api: Remembered::new(NO_REFERRERS_API_MEMORY, MAX_REGISTRIES_REMEMBERED),
+            without_referrers_api: Arc::new(Remembered::new(NO_REFERRERS_API_MEMORY, MAX_REGISTRIES_REMEMBERED)),
         }
+    }
+
+    /// A layout over another view of the same registries (verification's, which answers reads by digest from
+    /// memory) that shares what this one found out about their referrers APIs, so neither probes again.
+    pub fn over(&self, registry: Arc<dyn Registry>, locks: Arc<dyn SubjectLocks>) -> Self {
+        Self { without_referrers_api: self.without_referrers_api.clone(), ..Self::new(registry, locks) }
     }
 
     /// Uploads `blobs` (the manifest's config and layers) and the referrer manifest `manifest_bytes`, whose
@@ -666,6 +673,16 @@ mod tests {
         assert_eq!(listed, [Digest::of(&referrer(b"first")).to_string(), Digest::of(&manifest).to_string()]);
         let again = store.hold_index(&repo(), &subject()).await.unwrap();
         assert!(again.is_some(), "the attach released the lock it was handed");
+    }
+
+    #[tokio::test]
+    async fn a_layout_over_another_view_shares_what_was_found_about_the_referrers_api() {
+        let (registry, store) = layout(FakeRegistry::default());
+        let reading = store.over(registry, local_locks());
+        assert!(reading.hold_index(&repo(), &subject()).await.unwrap().is_none(), "nothing known yet");
+        store.attach(&repo(), &subject(), &referrer(b"first"), &[]).await.unwrap();
+        let held = reading.hold_index(&repo(), &subject()).await.unwrap();
+        assert!(held.is_some(), "the registry found without the API by one layout is known to the other");
     }
 
     #[tokio::test]

@@ -71,15 +71,8 @@ async fn run(store: Arc<dyn RegisterStore>, mut jobs: mpsc::Receiver<Job>) {
                 known = None;
                 for (append, reply) in batch.into_iter().zip(replies) {
                     let alone = store.append_batch_from(std::slice::from_ref(&append), known.as_ref()).await;
-                    let landed = alone.map(|(placed, after)| {
-                        let landed = (placed[0], after.size, after.root());
-                        known = Some(after);
-                        landed
-                    });
-                    if landed.is_err() {
-                        known = None;
-                    }
-                    let _ = reply.send(landed);
+                    known = alone.as_ref().ok().map(|(_, after)| after.clone());
+                    let _ = reply.send(alone.map(|(placed, after)| (placed[0], after.size, after.root())));
                 }
             }
         }

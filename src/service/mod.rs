@@ -197,14 +197,16 @@ impl Service {
         let memory = Arc::new(ImmutableContent::default());
         let writing: Arc<dyn Registry> = Arc::new(RememberingRegistry::writing(registry.clone(), memory.clone()));
         let reading: Arc<dyn Registry> = Arc::new(RememberingRegistry::reading(registry, memory));
+        let referrers = ReferrerLayout::new(writing.clone(), store.subject_locks());
+        let evidence = EvidenceReads {
+            signatures: TagLayout::new(reading.clone(), store.subject_locks()),
+            referrers: referrers.over(reading, store.subject_locks()),
+        };
         Self {
             keys,
-            signatures: TagLayout::new(writing.clone(), store.subject_locks()),
-            referrers: ReferrerLayout::new(writing, store.subject_locks()),
-            evidence: EvidenceReads {
-                signatures: TagLayout::new(reading.clone(), store.subject_locks()),
-                referrers: ReferrerLayout::new(reading, store.subject_locks()),
-            },
+            signatures: TagLayout::new(writing, store.subject_locks()),
+            referrers,
+            evidence,
             layouts: Layouts::default(),
             evidence_limits: EvidenceLimits::default(),
             trusted_roots: Default::default(),
